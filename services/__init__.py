@@ -1,0 +1,1 @@
+"""LearnFlow services: the shared runtime and one package per bounded context."""

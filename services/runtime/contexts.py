@@ -1,0 +1,90 @@
+"""How a bounded context plugs into the runtime.
+
+A context is a package `services/<name>/` whose `app.py` defines `CONTEXT = ContextSpec(...)`. Adding a
+context is that package plus its proto folder, migration folder and manifest folder; the server, the
+gateway generator and the Kubernetes generator discover it from here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from services.runtime.db import Database
+    from services.runtime.events.consumer import ConsumerSpec
+    from services.runtime.events.outbox import Outbox
+    from services.runtime.settings import Settings
+
+SERVICES_DIR = Path(__file__).resolve().parent.parent
+REPO_ROOT = SERVICES_DIR.parent
+NOT_CONTEXTS = {"runtime", "buildtools"}
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A JetStream stream a context owns. Created or updated idempotently at start-up."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: int = 7 * 24 * 3600
+    duplicate_window_seconds: int = 120
+    replicas: int = 1
+
+
+@dataclass
+class Dependencies:
+    """What the runtime hands a context's composition root."""
+
+    settings: Settings
+    db: Database
+    outbox: Outbox
+
+
+@dataclass
+class Hosted:
+    """What a context's build() returns: servicers to register and consumers to run."""
+
+    servicers: list[tuple[Callable[[Any, Any], None], object]]
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ContextSpec:
+    name: str
+    # Fully qualified gRPC service names this context serves (health status is kept per name).
+    services: tuple[str, ...]
+    build: Callable[[Dependencies], Awaitable[Hosted]]
+    streams: tuple[StreamSpec, ...] = ()
+
+    @property
+    def schema(self) -> str:
+        return self.name
+
+    @property
+    def migrations_dir(self) -> Path:
+        return REPO_ROOT / "db" / self.name / "versions"
+
+
+def available_contexts() -> list[str]:
+    return sorted(
+        p.parent.name
+        for p in SERVICES_DIR.glob("*/app.py")
+        if p.parent.name not in NOT_CONTEXTS
+    )
+
+
+def load_context(name: str) -> ContextSpec:
+    module = importlib.import_module(f"services.{name}.app")
+    spec = module.CONTEXT
+    if not isinstance(spec, ContextSpec) or spec.name != name:
+        raise RuntimeError(f"services/{name}/app.py must define CONTEXT = ContextSpec(name={name!r}, ...)")
+    return spec
+
+
+def load_contexts(names: Sequence[str]) -> list[ContextSpec]:
+    return [load_context(n) for n in names]

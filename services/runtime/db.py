@@ -1,0 +1,91 @@
+"""PostgreSQL through SQLAlchemy 2 (async) and psycopg 3.
+
+Services connect as a role that is neither superuser nor BYPASSRLS (checked at start), so row-level
+security holds. The tenant is set per transaction with set_config(..., true), never per connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from services.runtime import request_context
+from services.runtime.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def metadata(schema: str) -> MetaData:
+    """The MetaData a context's tables hang on: its own schema, our constraint names."""
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10):
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+            pool_recycle=1800,
+            connect_args={"connect_timeout": 5},
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    async def check_role(self) -> None:
+        """Refuses to run as a role that would bypass row-level security."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+                )
+            ).one()
+        if row.rolsuper or row.rolbypassrls:
+            raise RuntimeError(
+                f"DATABASE_URL connects as {row.current_user!r}, which bypasses row-level security "
+                "(superuser or BYPASSRLS). Connect services as an ordinary role; run migrations with "
+                "MIGRATION_DATABASE_URL."
+            )
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # any failure means "not reachable" for health purposes
+            return False
+
+    @asynccontextmanager
+    async def transaction(self, tenant_id: str | None = None) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits on success, rolls back on error. The tenant defaults to the
+        caller's (request context); with none, tenant-scoped tables show no rows at all."""
+        tenant = tenant_id if tenant_id is not None else request_context.tenant_id()
+        try:
+            async with self.sessions() as session, session.begin():
+                if tenant:
+                    await session.execute(_SET_TENANT, {"tenant": tenant})
+                yield session
+        except (OperationalError, DBAPIError) as exc:
+            if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                log.error("database unavailable: %s", exc.orig)
+                raise Unavailable("the database is unavailable; try again shortly") from exc
+            raise
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,196 @@
+"""Durable pull consumers with one fixed policy:
+
+- handled                       -> ack (after the handler's transaction committed)
+- already in the inbox          -> ack, handler not called again (redelivery after a crash)
+- undecodable event             -> dead-letter record + term
+- deterministic domain error    -> dead-letter record + term (DomainError other than Unavailable)
+- anything else (transient)     -> nak with exponential backoff
+- delivered more than max_deliver times -> dead-letter record + term
+- long handler                  -> in_progress every ack_wait/3 so the server does not redeliver
+
+The inbox row and the handler's writes commit in one transaction, so an event is applied once even
+when a consumer is killed mid-message or between commit and ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.runtime import metrics, request_context
+from services.runtime.db import Database
+from services.runtime.errors import DomainError, Unavailable
+from services.runtime.events.envelope import Event, UndecodableEvent, decode
+from services.runtime.events.tables import event_tables
+from services.runtime.request_context import RequestContext
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event, AsyncSession], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    name: str  # durable name, unique per stream, e.g. "progress-sandbox-executed"
+    stream: str
+    filter_subject: str
+    handler: Handler
+    max_deliver: int = 5
+    ack_wait_seconds: float = 30.0
+    backoff_base_seconds: float = 0.5
+    backoff_max_seconds: float = 60.0
+
+
+class ConsumerRunner:
+    def __init__(self, spec: ConsumerSpec, *, schema: str, db: Database, js: JetStreamContext,
+                 idle_fetch_timeout: float = 1.0, burst: int = 64):
+        self.spec = spec
+        self.db = db
+        self.js = js
+        self.tables = event_tables(schema)
+        self.idle_fetch_timeout = idle_fetch_timeout
+        self.burst = burst
+        self._stopping = asyncio.Event()
+        self._sub: JetStreamContext.PullSubscription | None = None
+
+    async def ensure(self) -> None:
+        """Creates or updates the durable consumer; separate from the worker loop."""
+        config = ConsumerConfig(
+            durable_name=self.spec.name,
+            filter_subject=self.spec.filter_subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.spec.ack_wait_seconds,
+            # One delivery more than we handle: the extra one is where we write the dead letter, so a
+            # consumer killed on its last attempt still leaves a record.
+            max_deliver=self.spec.max_deliver + 1,
+            max_ack_pending=1000,
+        )
+        await self.js.add_consumer(self.spec.stream, config)
+        self._sub = await self.js.pull_subscribe_bind(self.spec.name, stream=self.spec.stream)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        if self._sub is None:
+            await self.ensure()
+        assert self._sub is not None
+        sub = self._sub
+        while not self._stopping.is_set():
+            try:
+                msgs = await sub.fetch(1, timeout=self.idle_fetch_timeout)
+            except TimeoutError:
+                continue
+            except Exception as exc:  # NATS reconnecting: back off, keep the loop alive
+                log.warning("fetch failed", extra={"consumer": self.spec.name, "error": repr(exc)})
+                await asyncio.sleep(0.5)
+                continue
+            while msgs:
+                for msg in msgs:
+                    await self.process(msg)
+                if self._stopping.is_set():
+                    break
+                # A burst: drain what is already there without waiting for a full batch.
+                try:
+                    msgs = await sub.fetch(self.burst, timeout=0.005)
+                except Exception:
+                    msgs = []
+
+    async def process(self, msg: Msg) -> None:
+        deliveries = msg.metadata.num_delivered
+        try:
+            event = decode(msg.subject, msg.headers, msg.data)
+        except UndecodableEvent as exc:
+            await self._dead_letter(msg, None, f"undecodable: {exc}", deliveries)
+            return
+        if deliveries > self.spec.max_deliver:
+            await self._dead_letter(msg, event, "max deliveries exceeded", deliveries)
+            return
+        ctx = RequestContext(correlation_id=event.correlation_id, tenant_id=event.tenant_id,
+                             rpc=f"event:{self.spec.name}")
+        heartbeat = asyncio.create_task(self._heartbeat(msg))
+        try:
+            with request_context.bind(ctx):
+                applied = await self._apply(event)
+        except DomainError as exc:
+            if isinstance(exc, Unavailable):
+                await self._retry(msg, event, exc, deliveries)
+            else:
+                await self._dead_letter(msg, event, f"{exc.reason}: {exc.message}", deliveries)
+            return
+        except Exception as exc:
+            await self._retry(msg, event, exc, deliveries)
+            return
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        await msg.ack()
+        metrics.EVENTS_HANDLED.labels(self.spec.name, "applied" if applied else "duplicate").inc()
+
+    async def _apply(self, event: Event) -> bool:
+        inbox = self.tables.inbox
+        async with self.db.transaction(tenant_id=event.tenant_id or "") as session:
+            inserted = await session.execute(
+                pg_insert(inbox)
+                .values(consumer=self.spec.name, event_id=event.id)
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+            if inserted.first() is None:
+                return False
+            await self.spec.handler(event, session)
+        return True
+
+    async def _retry(self, msg: Msg, event: Event, exc: BaseException, deliveries: int) -> None:
+        if deliveries >= self.spec.max_deliver:
+            await self._dead_letter(msg, event, f"failed {deliveries} times; last error: {exc!r}", deliveries)
+            return
+        delay = min(self.spec.backoff_base_seconds * 2 ** (deliveries - 1), self.spec.backoff_max_seconds)
+        log.warning("event handling failed; will retry", extra={
+            "consumer": self.spec.name, "event_id": event.id, "delivery": deliveries, "retry_in": delay,
+            "error": repr(exc)})
+        metrics.EVENTS_HANDLED.labels(self.spec.name, "retried").inc()
+        await msg.nak(delay=delay)
+
+    async def _dead_letter(self, msg: Msg, event: Event | None, reason: str, deliveries: int) -> None:
+        headers = dict(msg.headers or {})
+        dl = self.tables.dead_letters
+        async with self.db.transaction(tenant_id="") as session:
+            await session.execute(
+                pg_insert(dl).values(
+                    id=uuid.uuid4(),
+                    consumer=self.spec.name,
+                    subject=msg.subject,
+                    event_id=event.id if event else headers.get("ce-id", f"seq:{msg.metadata.sequence.stream}"),
+                    event_type=event.type if event else headers.get("ce-type", ""),
+                    tenant_id=event.tenant_id if event else headers.get("learnflow-tenant"),
+                    reason=reason[:2000],
+                    deliveries=deliveries,
+                    payload=msg.data,
+                    headers=headers,
+                    created_at=sa.func.now(),
+                ).on_conflict_do_nothing()
+            )
+        log.error("event dead-lettered", extra={"consumer": self.spec.name, "subject": msg.subject,
+                                                "reason": reason})
+        metrics.EVENTS_HANDLED.labels(self.spec.name, "dead_lettered").inc()
+        await msg.term()
+
+    async def _heartbeat(self, msg: Msg) -> None:
+        interval = max(self.spec.ack_wait_seconds / 3, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            await msg.in_progress()

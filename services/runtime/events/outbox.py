@@ -1,0 +1,123 @@
+"""The transactional outbox: events are rows written in the same transaction as the state change,
+and a relay publishes them to JetStream after commit.
+
+A crash between publish and delete republishes the row on restart; JetStream drops it by Nats-Msg-Id
+(within the stream's duplicate window) and consumers' inboxes drop it after that. Several relays (one
+per replica) share the table with FOR UPDATE SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import psycopg
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.runtime import metrics, request_context
+from services.runtime.db import Database
+from services.runtime.events.envelope import build_headers
+from services.runtime.events.tables import event_tables
+from services.runtime.migration_ops import outbox_channel
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Stages events inside the caller's unit of work."""
+
+    def __init__(self, context: str, schema: str):
+        self.context = context
+        self.schema = schema
+        self.table = event_tables(schema).outbox
+
+    async def stage(self, session: AsyncSession, subject: str, message: Message, *,
+                    tenant_id: str | None = None) -> str:
+        headers = build_headers(message, source=self.context,
+                                tenant_id=tenant_id if tenant_id is not None else request_context.tenant_id())
+        await session.execute(
+            sa.insert(self.table).values(
+                event_id=headers["ce-id"],
+                subject=subject,
+                event_type=headers["ce-type"],
+                payload=message.SerializeToString(),
+                headers=headers,
+            )
+        )
+        return headers["ce-id"]
+
+
+class OutboxRelay:
+    def __init__(self, outbox: Outbox, db: Database, js: JetStreamContext, listen_dsn: str, *,
+                 batch: int = 256, poll_interval: float = 1.0):
+        self.outbox = outbox
+        self.db = db
+        self.js = js
+        self.listen_dsn = listen_dsn
+        self.batch = batch
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen(), name=f"outbox-listen-{self.outbox.schema}")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    while await self.relay_once() == self.batch:
+                        pass
+                except Exception as exc:  # keep relaying after a NATS or database outage
+                    log.warning("outbox relay failed; retrying", extra={"context": self.outbox.context,
+                                                                        "error": repr(exc)})
+                    await asyncio.sleep(self.poll_interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self._wake.clear()
+            await self.relay_once()  # what committed before the stop still goes out
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def relay_once(self) -> int:
+        table = self.outbox.table
+        async with self.db.transaction(tenant_id="") as session:
+            rows = (
+                await session.execute(
+                    sa.select(table.c.seq, table.c.subject, table.c.payload, table.c.headers)
+                    .order_by(table.c.seq)
+                    .limit(self.batch)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await asyncio.gather(
+                *(self.js.publish(r.subject, r.payload, headers=r.headers, timeout=5) for r in rows)
+            )
+            await session.execute(sa.delete(table).where(table.c.seq.in_([r.seq for r in rows])))
+        metrics.EVENTS_PUBLISHED.labels(self.outbox.context).inc(len(rows))
+        return len(rows)
+
+    async def _listen(self) -> None:
+        channel = outbox_channel(self.outbox.schema)
+        while not self._stopping.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(self.listen_dsn, autocommit=True) as conn:
+                    await conn.execute(f'LISTEN "{channel}"')
+                    self._wake.set()  # catch up on anything committed before we listened
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("outbox listener reconnecting: %r", exc)
+                await asyncio.sleep(1.0)

@@ -1,0 +1,59 @@
+"""Structured JSON logs on stdout, one object per line, carrying correlation id, tenant and trace id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from services.runtime import request_context
+
+_RESERVED = set(vars(logging.makeLogRecord({})))
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        ctx = request_context.current()
+        if ctx is not None:
+            out["correlation_id"] = ctx.correlation_id
+            if ctx.tenant_id:
+                out["tenant_id"] = ctx.tenant_id
+            if ctx.rpc:
+                out["rpc"] = ctx.rpc
+        trace_id = _trace_id()
+        if trace_id:
+            out["trace_id"] = trace_id
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def _trace_id() -> str:
+    try:
+        from opentelemetry import trace
+    except ImportError:  # pragma: no cover
+        return ""
+    span_ctx = trace.get_current_span().get_span_context()
+    return format(span_ctx.trace_id, "032x") if span_ctx.is_valid else ""
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("nats", "asyncio", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

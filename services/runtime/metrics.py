@@ -1,0 +1,24 @@
+"""Prometheus metrics, served on LEARNFLOW_METRICS_ADDR (/metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+RPC_TOTAL = Counter("learnflow_rpc_total", "RPCs handled", ["method", "code"])
+RPC_SECONDS = Histogram(
+    "learnflow_rpc_duration_seconds", "RPC latency", ["method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENTS_PUBLISHED = Counter("learnflow_events_published_total", "Events relayed from an outbox", ["context"])
+EVENTS_HANDLED = Counter(
+    "learnflow_events_handled_total", "Events handled by consumers", ["consumer", "outcome"]
+)
+OUTBOX_LAG = Gauge("learnflow_outbox_pending", "Outbox rows not yet relayed", ["context"])
+HEALTH = Gauge("learnflow_dependency_up", "1 when a dependency answers", ["dependency"])
+
+
+def serve(addr: str) -> None:
+    if not addr:
+        return
+    host, _, port = addr.rpartition(":")
+    start_http_server(int(port), addr=host)

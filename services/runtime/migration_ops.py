@@ -1,0 +1,90 @@
+"""Building blocks for context migrations: grants, tenant row-level security and the event tables
+(outbox, inbox, dead letters) that the runtime's event machinery uses in every context schema."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+
+def _app_role() -> str:
+    role = op.get_context().config.attributes["app_role"]  # type: ignore[union-attr]
+    return str(role)
+
+
+def grant_app_access(schema: str) -> None:
+    """The application role may use the schema and read/write its tables (present and future)."""
+    role = _app_role()
+    op.execute(f'GRANT USAGE ON SCHEMA {schema} TO "{role}"')
+    op.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO "{role}"')
+    op.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO "{role}"')
+    op.execute(
+        f'ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{role}"'
+    )
+    op.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO "{role}"')
+
+
+def enable_tenant_rls(schema: str, table: str) -> None:
+    """Rows are visible and writable only when their tenant_id is the transaction's app.tenant_id.
+    With no tenant set, the table shows no rows (NULL never equals anything)."""
+    qualified = f"{schema}.{table}"
+    op.execute(f"ALTER TABLE {qualified} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {qualified} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY tenant_isolation ON {qualified} "
+        "USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid) "
+        "WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
+    )
+
+
+def outbox_channel(schema: str) -> str:
+    return f"learnflow_outbox_{schema}"
+
+
+def create_event_tables(schema: str) -> None:
+    """Outbox (events written in the state change's transaction), inbox (event ids a consumer has
+    applied) and dead letters (events a consumer gave up on)."""
+    op.create_table(
+        "outbox",
+        sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", sa.Text, nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("headers", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        schema=schema,
+    )
+    # Wake the relay at commit: one NOTIFY per inserting statement, delivered only if the txn commits.
+    op.execute(
+        f"CREATE FUNCTION {schema}.outbox_notify() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN PERFORM pg_notify('{outbox_channel(schema)}', ''); RETURN NULL; END $$"
+    )
+    op.execute(
+        f"CREATE TRIGGER outbox_notify AFTER INSERT ON {schema}.outbox "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {schema}.outbox_notify()"
+    )
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("event_id", sa.Text, primary_key=True),
+        sa.Column("processed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        schema=schema,
+    )
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("consumer", sa.Text, nullable=False),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("event_id", sa.Text, nullable=False),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("tenant_id", sa.Text, nullable=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("deliveries", sa.Integer, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("headers", sa.JSON, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.UniqueConstraint("consumer", "event_id", name="uq_dead_letters_consumer_event"),
+        schema=schema,
+    )
+    op.create_index("ix_dead_letters_created", "dead_letters", ["created_at"], schema=schema)

@@ -1,0 +1,67 @@
+"""Per-request data in context variables, set by the server interceptor or the event consumer and
+read by logs, the unit of work (tenant) and outgoing calls/publishes (correlation id)."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, from a verified access token."""
+
+    subject: str
+    tenant_id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    email: str = ""
+    token: str = ""
+
+    def has_any(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    correlation_id: str
+    principal: Principal | None = None
+    tenant_id: str | None = None
+    rpc: str = ""
+
+
+_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("learnflow_request", default=None)
+
+
+def current() -> RequestContext | None:
+    return _current.get()
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def correlation_id() -> str:
+    ctx = _current.get()
+    return ctx.correlation_id if ctx else ""
+
+
+def principal() -> Principal | None:
+    ctx = _current.get()
+    return ctx.principal if ctx else None
+
+
+def tenant_id() -> str | None:
+    ctx = _current.get()
+    return ctx.tenant_id if ctx else None
+
+
+@contextmanager
+def bind(ctx: RequestContext) -> Iterator[RequestContext]:
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)

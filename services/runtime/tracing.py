@@ -1,0 +1,39 @@
+"""OpenTelemetry set-up. Off by default (OTEL_TRACES_EXPORTER=none); `console` prints spans as JSON;
+`otlp` needs opentelemetry-exporter-otlp installed. Instrumentation is installed before any server or
+channel is created, so W3C traceparent propagates through gRPC calls."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def configure(exporter: str, service_name: str) -> None:
+    if exporter == "none":
+        return
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient, GrpcAioInstrumentorServer
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    span_exporter: SpanExporter
+    if exporter == "console":
+        span_exporter = ConsoleSpanExporter()
+    else:
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
+                OTLPSpanExporter,
+            )
+        except ImportError as exc:
+            raise RuntimeError(
+                "OTEL_TRACES_EXPORTER=otlp needs the opentelemetry-exporter-otlp package installed"
+            ) from exc
+        span_exporter = OTLPSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    trace.set_tracer_provider(provider)
+    GrpcAioInstrumentorServer().instrument()  # type: ignore[no-untyped-call]
+    GrpcAioInstrumentorClient().instrument()  # type: ignore[no-untyped-call]
+    log.info("tracing on", extra={"exporter": exporter})
