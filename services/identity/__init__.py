@@ -1,0 +1,1 @@
+"""identity: tenants, users, roles, credentials, service accounts and signing keys."""

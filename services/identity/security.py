@@ -1,0 +1,111 @@
+"""Credentials and tokens: argon2id password hashes, ES256 signing keys, access and refresh tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+# argon2id (RFC 9106), the library's defaults: time_cost 3, 64 MiB, parallelism 4.
+_hasher = PasswordHasher()
+# A real hash to verify against when the user does not exist, so timing does not reveal that.
+_DUMMY_HASH = _hasher.hash("learnflow-no-such-user")
+
+
+def hash_secret(secret: str) -> str:
+    return _hasher.hash(secret)
+
+
+def verify_secret(stored_hash: str | None, secret: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, secret) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_for(tenant_id: str) -> tuple[str, bytes]:
+    """A refresh token names its tenant (so the lookup can run under row-level security) and carries
+    256 random bits; only its SHA-256 is stored."""
+    token = f"{tenant_id}.{secrets.token_urlsafe(32)}"
+    return token, digest(token)
+
+
+def digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def tenant_of_refresh_token(token: str) -> str | None:
+    tenant, _, rest = token.partition(".")
+    try:
+        uuid.UUID(tenant)
+    except ValueError:
+        return None
+    return tenant if rest else None
+
+
+def _b64(n: int) -> str:
+    return base64.urlsafe_b64encode(n.to_bytes(32, "big")).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    private_pem: str
+    not_before: datetime
+    retire_at: datetime | None = None
+
+    @staticmethod
+    def generate(not_before: datetime) -> SigningKey:
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        return SigningKey(kid=uuid.uuid4().hex[:16], private_pem=pem, not_before=not_before)
+
+    def public_jwk(self) -> dict[str, str]:
+        private = serialization.load_pem_private_key(self.private_pem.encode(), password=None)
+        assert isinstance(private, ec.EllipticCurvePrivateKey)
+        numbers = private.public_key().public_numbers()
+        return {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x), "y": _b64(numbers.y), "kid": self.kid,
+                "use": "sig", "alg": "ES256"}
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    issuer: str
+    audience: str
+    access_ttl: int
+    refresh_ttl: int
+
+
+def issue_access_token(key: SigningKey, settings: TokenSettings, *, subject: str, tenant_id: str,
+                       roles: tuple[str, ...], email: str) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": settings.issuer,
+        "aud": settings.audience,
+        "sub": subject,
+        "tid": tenant_id,
+        "roles": list(roles),
+        "email": email,
+        "typ": "access",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + settings.access_ttl,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, key.private_pem, algorithm="ES256", headers={"kid": key.kid})

@@ -1,0 +1,251 @@
+"""Identity's use cases. Each opens one unit of work, applies the domain rules, writes through the
+store and stages events in the outbox of the same transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from learnflow.identity.v1 import events_pb2
+
+from services.identity import domain, security, store
+from services.identity.convert import tenant_to_proto, user_to_proto
+from services.identity.domain import Tenant, User, UserChanges
+from services.identity.security import SigningKey, TokenSettings
+from services.runtime import pagination
+from services.runtime.db import Database
+from services.runtime.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Unauthenticated, Violations
+from services.runtime.events.outbox import Outbox
+from services.runtime.request_context import Principal
+
+_BAD_LOGIN = "the email or password is not right"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    tokens: TokenSettings
+    # A new key is published this long before it signs, so every verifier has fetched it by then.
+    key_publish_delay: int
+
+
+class IdentityService:
+    def __init__(self, db: Database, outbox: Outbox, settings: IdentitySettings):
+        self.db = db
+        self.outbox = outbox
+        self.settings = settings
+        self._keys: list[SigningKey] = []
+        self._keys_loaded = 0.0
+
+    # --- keys --------------------------------------------------------------------------------------
+
+    async def ensure_signing_key(self) -> None:
+        async with self.db.transaction(tenant_id="") as session:
+            await store.lock_keys(session)
+            if not await store.signing_keys_live(session, datetime.now(UTC)):
+                await store.insert_signing_key(session, SigningKey.generate(datetime.now(UTC)))
+        await self._load_keys(force=True)
+
+    async def _load_keys(self, force: bool = False) -> list[SigningKey]:
+        if force or time.monotonic() - self._keys_loaded > 10:
+            horizon = datetime.now(UTC) - timedelta(seconds=self.settings.tokens.access_ttl)
+            async with self.db.transaction(tenant_id="") as session:
+                self._keys = await store.signing_keys_live(session, horizon)
+            self._keys_loaded = time.monotonic()
+        return self._keys
+
+    async def _signing_key(self) -> SigningKey:
+        now = datetime.now(UTC)
+        keys = await self._load_keys()
+        for key in keys:  # newest first
+            if key.not_before <= now:
+                return key
+        raise RuntimeError("no signing key is active; identity start-up creates one")
+
+    async def published_keys(self) -> list[SigningKey]:
+        return await self._load_keys()
+
+    async def rotate_signing_key(self) -> tuple[SigningKey, list[SigningKey]]:
+        now = datetime.now(UTC)
+        new = SigningKey.generate(now + timedelta(seconds=self.settings.key_publish_delay))
+        async with self.db.transaction(tenant_id="") as session:
+            await store.lock_keys(session)
+            await store.retire_keys_except(session, "", new.not_before)
+            await store.insert_signing_key(session, new)
+            await self.outbox.stage(session, "identity.signing_key.rotated",
+                                    events_pb2.SigningKeyRotated(new_kid=new.kid), tenant_id="")
+        return new, await self._load_keys(force=True)
+
+    # --- tokens ------------------------------------------------------------------------------------
+
+    async def _issue(self, user: User) -> Tokens:
+        key = await self._signing_key()
+        access = security.issue_access_token(key, self.settings.tokens, subject=user.id, tenant_id=user.tenant_id,
+                                             roles=user.roles, email=user.email)
+        refresh, refresh_hash = security.refresh_token_for(user.tenant_id)
+        expires = datetime.now(UTC) + timedelta(seconds=self.settings.tokens.refresh_ttl)
+        async with self.db.transaction(tenant_id=user.tenant_id) as session:
+            await store.insert_refresh_token(session, refresh_hash, user, expires)
+        return Tokens(access, refresh, self.settings.tokens.access_ttl)
+
+    async def login(self, tenant_slug: str, email: str, password: str) -> tuple[Tokens, User]:
+        v = Violations()
+        v.require(tenant_slug, "tenant")
+        v.require(email, "email")
+        v.require(password, "password")
+        v.raise_if_any()
+        tenant_id = await self.tenant_id(tenant_slug.strip().lower())
+        found = None
+        if tenant_id:
+            async with self.db.transaction(tenant_id=tenant_id) as session:
+                found = await store.credentials_by_email(session, domain.normalize_email(email))
+        user, stored_hash = found if found else (None, None)
+        ok = await asyncio.to_thread(security.verify_secret, stored_hash, password)
+        if not ok or user is None or user.disabled:
+            raise Unauthenticated(_BAD_LOGIN, reason="INVALID_CREDENTIALS")
+        return await self._issue(user), user
+
+    async def issue_service_token(self, tenant_slug: str, client_id: str, client_secret: str) -> Tokens:
+        v = Violations()
+        v.require(tenant_slug, "tenant")
+        v.require(client_id, "client_id")
+        v.require(client_secret, "client_secret")
+        v.raise_if_any()
+        tenant_id = await self.tenant_id(tenant_slug.strip().lower())
+        found = None
+        if tenant_id:
+            async with self.db.transaction(tenant_id=tenant_id) as session:
+                found = await store.credentials_by_client_id(session, client_id)
+        user, stored_hash = found if found else (None, None)
+        ok = await asyncio.to_thread(security.verify_secret, stored_hash, client_secret)
+        if not ok or user is None or user.disabled:
+            raise Unauthenticated("the client id or secret is not right", reason="INVALID_CREDENTIALS")
+        return await self._issue(user)
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        if not refresh_token:
+            raise InvalidArgument("refresh_token is required", [FieldViolation("refresh_token", "is required")])
+        tenant_id = security.tenant_of_refresh_token(refresh_token)
+        user = None
+        if tenant_id:
+            async with self.db.transaction(tenant_id=tenant_id) as session:
+                user_id = await store.use_refresh_token(session, security.digest(refresh_token))
+                user = await store.get_user(session, user_id) if user_id else None
+        if user is None or user.disabled:
+            raise Unauthenticated("the refresh token is not valid, used or expired", reason="REFRESH_TOKEN_INVALID")
+        return await self._issue(user)
+
+    # --- tenants -----------------------------------------------------------------------------------
+
+    async def tenant_id(self, slug: str) -> str | None:
+        async with self.db.transaction(tenant_id="") as session:
+            return await store.tenant_id_for_slug(session, slug)
+
+    async def create_tenant(self, slug: str, display_name: str) -> Tenant:
+        v = Violations()
+        slug = slug.strip().lower()
+        domain.check_slug(v, slug, "tenant.slug")
+        v.raise_if_any()
+        tenant = Tenant(id=str(uuid.uuid4()), slug=slug, display_name=display_name.strip() or slug)
+        async with self.db.transaction(tenant_id=tenant.id) as session:
+            created = await store.insert_tenant(session, tenant)
+            await self.outbox.stage(session, "identity.tenant.created",
+                                    events_pb2.TenantCreated(tenant=tenant_to_proto(created)), tenant_id=created.id)
+        return created
+
+    # --- users -------------------------------------------------------------------------------------
+
+    async def get_user(self, caller: Principal, user_id: str) -> User:
+        if user_id == "me":
+            user_id = caller.subject
+        if not user_id:
+            raise InvalidArgument("user_id is required", [FieldViolation("user_id", "is required")])
+        domain.may_read_user(caller, user_id)
+        async with self.db.transaction(caller.tenant_id) as session:
+            user = await store.get_user(session, user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
+        return user
+
+    async def list_users(self, caller: Principal, page_size: int, page_token: str,
+                         role: str | None) -> tuple[list[User], str]:
+        size = pagination.page_size(page_size)
+        position = pagination.decode_token(page_token)
+        after = None
+        if position is not None:
+            try:
+                after = (str(position["e"]), str(uuid.UUID(str(position["i"]))))
+            except (KeyError, ValueError) as exc:
+                raise InvalidArgument("page_token is not valid", [FieldViolation(
+                    "page_token", "use a next_page_token from a previous response")]) from exc
+        async with self.db.transaction(caller.tenant_id) as session:
+            found = await store.list_users(session, limit=size + 1, after=after, role=role)
+        token = ""
+        if len(found) > size:
+            last = found[size - 1]
+            token = pagination.encode_token({"e": last.email, "i": last.id})
+        return found[:size], token
+
+    async def create_user(self, caller: Principal, user: User, password: str, *, kind: str = domain.PERSON,
+                          client_id: str | None = None) -> User:
+        v = Violations()
+        email = domain.normalize_email(user.email)
+        domain.check_email(v, email, "user.email")
+        domain.check_roles(v, user.roles, "user.roles")
+        domain.check_time_zone(v, user.time_zone, "user.time_zone")
+        domain.check_password(v, password, "password" if kind == domain.PERSON else "client_secret")
+        v.raise_if_any()
+        domain.may_grant(caller, user.roles)
+        password_hash = await asyncio.to_thread(security.hash_secret, password)
+        new = replace(user, id=str(uuid.uuid4()), tenant_id=caller.tenant_id, email=email, kind=kind,
+                      time_zone=user.time_zone or "UTC", display_name=user.display_name.strip())
+        async with self.db.transaction(caller.tenant_id) as session:
+            created = await store.insert_user(session, new, password_hash, client_id)
+            await self.outbox.stage(session, "identity.user.created", events_pb2.UserCreated(user=user_to_proto(created)))
+        return created
+
+    async def create_service_account(self, caller: Principal, name: str, roles: tuple[str, ...]) -> tuple[User, str, str]:
+        v = Violations()
+        domain.check_service_account_name(v, name, "name")
+        v.raise_if_any()
+        client_id = f"sa-{name}-{uuid.uuid4().hex[:8]}"
+        secret = security.new_client_secret()
+        account = User(id="", tenant_id="", email=f"{client_id}@service.learnflow", display_name=name,
+                       roles=roles or ("service",))
+        created = await self.create_user(caller, account, secret, kind=domain.SERVICE_ACCOUNT, client_id=client_id)
+        return created, client_id, secret
+
+    async def update_user(self, caller: Principal, user_id: str, etag: str, changes: UserChanges) -> User:
+        v = Violations()
+        if not user_id:
+            v.add("user.id", "is required")
+        if changes.roles is not None:
+            domain.check_roles(v, changes.roles, "user.roles")
+        if changes.time_zone is not None:
+            domain.check_time_zone(v, changes.time_zone, "user.time_zone")
+        v.raise_if_any()
+        if changes.roles is not None:
+            domain.may_grant(caller, changes.roles)
+        async with self.db.transaction(caller.tenant_id) as session:
+            current = await store.get_user(session, user_id)
+            if current is None:
+                raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
+            if etag and etag != current.etag:
+                raise Aborted("the user changed since you read it; read it again and retry",
+                              reason="STALE_ETAG", metadata={"current_etag": current.etag})
+            updated = await store.update_user(session, changes.apply(current), current.version)
+            if updated is None:
+                raise Aborted("the user changed concurrently; read it again and retry", reason="STALE_ETAG")
+            await self.outbox.stage(session, "identity.user.updated", events_pb2.UserUpdated(
+                user=user_to_proto(updated), changed_fields=changes.changed))
+        return updated
+

@@ -1,0 +1,215 @@
+"""Identity's tables and queries (SQLAlchemy Core: the hot paths are single statements)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.domain import SERVICE_ACCOUNT, Tenant, User
+from services.identity.security import SigningKey
+from services.runtime.db import metadata
+from services.runtime.errors import AlreadyExists
+
+md = metadata("identity")
+
+tenants = sa.Table(
+    "tenants", md,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("slug", sa.Text),
+    sa.Column("display_name", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+users = sa.Table(
+    "users", md,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid),
+    sa.Column("email", sa.Text),
+    sa.Column("display_name", sa.Text),
+    sa.Column("roles", postgresql.ARRAY(sa.Text)),
+    sa.Column("kind", sa.Text),
+    sa.Column("disabled", sa.Boolean),
+    sa.Column("time_zone", sa.Text),
+    sa.Column("password_hash", sa.Text),
+    sa.Column("client_id", sa.Text),
+    sa.Column("version", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+refresh_tokens = sa.Table(
+    "refresh_tokens", md,
+    sa.Column("token_hash", sa.LargeBinary, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid),
+    sa.Column("user_id", sa.Uuid),
+    sa.Column("expires_at", sa.DateTime(timezone=True)),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
+)
+signing_keys = sa.Table(
+    "signing_keys", md,
+    sa.Column("kid", sa.Text, primary_key=True),
+    sa.Column("private_pem", sa.Text),
+    sa.Column("not_before", sa.DateTime(timezone=True)),
+    sa.Column("retire_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+
+_USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "client_id")]
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=str(row.id), tenant_id=str(row.tenant_id), email=row.email, display_name=row.display_name,
+        roles=tuple(row.roles), kind=row.kind, disabled=row.disabled, time_zone=row.time_zone,
+        version=row.version, created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def _tenant(row: Any) -> Tenant:
+    return Tenant(id=str(row.id), slug=row.slug, display_name=row.display_name, created_at=row.created_at)
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+# --- tenants -------------------------------------------------------------------------------------
+
+async def tenant_id_for_slug(session: AsyncSession, slug: str) -> str | None:
+    found = await session.scalar(sa.text("SELECT identity.tenant_id_for_slug(:slug)"), {"slug": slug})
+    return str(found) if found else None
+
+
+async def insert_tenant(session: AsyncSession, tenant: Tenant) -> Tenant:
+    try:
+        async with session.begin_nested():
+            row = (await session.execute(
+                sa.insert(tenants).values(id=uuid.UUID(tenant.id), slug=tenant.slug,
+                                          display_name=tenant.display_name).returning(*tenants.c)
+            )).one()
+    except IntegrityError as exc:
+        raise AlreadyExists(f"a tenant with slug {tenant.slug!r} exists", reason="TENANT_EXISTS") from exc
+    return _tenant(row)
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+async def get_user(session: AsyncSession, user_id: str) -> User | None:
+    uid = _uuid(user_id)
+    if uid is None:
+        return None
+    row = (await session.execute(sa.select(*_USER_COLUMNS).where(users.c.id == uid))).first()
+    return _user(row) if row else None
+
+
+async def credentials_by_email(session: AsyncSession, email: str) -> tuple[User, str | None] | None:
+    row = (await session.execute(
+        sa.select(*_USER_COLUMNS, users.c.password_hash).where(users.c.email == email, users.c.kind != SERVICE_ACCOUNT)
+    )).first()
+    return (_user(row), row.password_hash) if row else None
+
+
+async def credentials_by_client_id(session: AsyncSession, client_id: str) -> tuple[User, str | None] | None:
+    row = (await session.execute(
+        sa.select(*_USER_COLUMNS, users.c.password_hash).where(users.c.client_id == client_id)
+    )).first()
+    return (_user(row), row.password_hash) if row else None
+
+
+async def insert_user(session: AsyncSession, user: User, password_hash: str | None,
+                      client_id: str | None = None) -> User:
+    try:
+        async with session.begin_nested():
+            row = (await session.execute(
+                sa.insert(users).values(
+                    id=uuid.UUID(user.id), tenant_id=uuid.UUID(user.tenant_id), email=user.email,
+                    display_name=user.display_name, roles=list(user.roles), kind=user.kind,
+                    disabled=user.disabled, time_zone=user.time_zone, password_hash=password_hash,
+                    client_id=client_id, version=1,
+                ).returning(*_USER_COLUMNS)
+            )).one()
+    except IntegrityError as exc:
+        raise AlreadyExists(f"a user with email {user.email!r} exists in this tenant",
+                            reason="USER_EXISTS") from exc
+    return _user(row)
+
+
+async def update_user(session: AsyncSession, user: User, expected_version: int) -> User | None:
+    row = (await session.execute(
+        sa.update(users)
+        .where(users.c.id == uuid.UUID(user.id), users.c.version == expected_version)
+        .values(display_name=user.display_name, roles=list(user.roles), disabled=user.disabled,
+                time_zone=user.time_zone, version=user.version, updated_at=sa.func.now())
+        .returning(*_USER_COLUMNS)
+    )).first()
+    return _user(row) if row else None
+
+
+async def list_users(session: AsyncSession, *, limit: int, after: tuple[str, str] | None,
+                     role: str | None) -> list[User]:
+    query = sa.select(*_USER_COLUMNS).order_by(users.c.email, users.c.id).limit(limit)
+    if after is not None:
+        query = query.where(sa.tuple_(users.c.email, users.c.id) > sa.tuple_(sa.literal(after[0]),
+                                                                               sa.literal(uuid.UUID(after[1]))))
+    if role:
+        query = query.where(users.c.roles.any_() == role)
+    return [_user(r) for r in (await session.execute(query)).all()]
+
+
+# --- refresh tokens ------------------------------------------------------------------------------
+
+async def insert_refresh_token(session: AsyncSession, token_hash: bytes, user: User, expires_at: datetime) -> None:
+    await session.execute(sa.insert(refresh_tokens).values(
+        token_hash=token_hash, tenant_id=uuid.UUID(user.tenant_id), user_id=uuid.UUID(user.id),
+        expires_at=expires_at))
+
+
+async def use_refresh_token(session: AsyncSession, token_hash: bytes) -> str | None:
+    """Marks an unused, unexpired refresh token used and returns its user id (one statement, so two
+    concurrent refreshes with the same token cannot both succeed)."""
+    row = (await session.execute(
+        sa.update(refresh_tokens)
+        .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None),
+               refresh_tokens.c.expires_at > sa.func.now())
+        .values(used_at=sa.func.now())
+        .returning(refresh_tokens.c.user_id)
+    )).first()
+    return str(row.user_id) if row else None
+
+
+# --- signing keys --------------------------------------------------------------------------------
+
+async def signing_keys_live(session: AsyncSession, published_after: datetime) -> list[SigningKey]:
+    """Keys not retired, or retired after `published_after` (their tokens may still be live), newest first."""
+    rows = (await session.execute(
+        sa.select(signing_keys)
+        .where(sa.or_(signing_keys.c.retire_at.is_(None), signing_keys.c.retire_at > published_after))
+        .order_by(signing_keys.c.not_before.desc(), signing_keys.c.created_at.desc())
+    )).all()
+    return [SigningKey(kid=r.kid, private_pem=r.private_pem, not_before=r.not_before, retire_at=r.retire_at)
+            for r in rows]
+
+
+async def insert_signing_key(session: AsyncSession, key: SigningKey) -> None:
+    await session.execute(sa.insert(signing_keys).values(kid=key.kid, private_pem=key.private_pem,
+                                                         not_before=key.not_before))
+
+
+async def retire_keys_except(session: AsyncSession, kid: str, at: datetime) -> None:
+    await session.execute(
+        sa.update(signing_keys)
+        .where(signing_keys.c.kid != kid, signing_keys.c.retire_at.is_(None))
+        .values(retire_at=at)
+    )
+
+
+async def lock_keys(session: AsyncSession) -> None:
+    """Serializes key creation and rotation across replicas, for this transaction."""
+    await session.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('identity.signing_keys'))"))

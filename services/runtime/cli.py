@@ -1,0 +1,154 @@
+"""The `learnflow` command.
+
+  learnflow up                 the whole mesh on embedded defaults (Postgres, NATS, every context, Envoy)
+  learnflow serve              serve contexts on one gRPC port (what a pod runs)
+  learnflow migrate            run the migrations of the selected contexts and exit
+  learnflow login / users ...  talk to a running mesh with the typed SDK (see `learnflow users --help`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from services.runtime.settings import SettingsError
+
+
+def _run(coro: object) -> None:
+    try:
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover (uvloop is a dependency on Linux)
+        runner = asyncio.Runner()
+    with runner:
+        runner.run(coro)  # type: ignore[arg-type]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from services.runtime import server, settings
+
+    _run(server.serve(settings.load(contexts=args.contexts)))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from services.runtime import logs, migrations, settings
+    from services.runtime.contexts import load_contexts
+
+    s = settings.load(contexts=args.contexts)
+    logs.configure(s.log_level)
+    migrations.run(s.migration_database_url, migrations.app_role_of(s.database_url), load_contexts(s.contexts))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from services.runtime import logs
+    from services.runtime.local.mesh import LocalMesh, Ports
+
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
+    env = os.environ
+    ports = Ports(
+        http=int(env.get("LEARNFLOW_HTTP_PORT", 8080)),
+        grpc=int(env.get("LEARNFLOW_GRPC_PORT", 50051)),
+        envoy_admin=int(env.get("LEARNFLOW_ENVOY_ADMIN_PORT", 9901)),
+        postgres=int(env.get("LEARNFLOW_PG_PORT", 55432)),
+        nats=int(env.get("LEARNFLOW_NATS_PORT", 4222)),
+        nats_monitor=int(env.get("LEARNFLOW_NATS_MONITOR_PORT", 8222)),
+        metrics=int(env.get("LEARNFLOW_METRICS_PORT", 9464)),
+    )
+    mesh = LocalMesh(Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports)
+    stop = {"requested": False}
+
+    def request_stop(*_: object) -> None:
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        took = mesh.start()
+        _banner(mesh, took)
+        signal.signal(signal.SIGINT, request_stop)
+        while not stop["requested"]:
+            for name, proc in (("learnflow serve", mesh.server), ("envoy", mesh.envoy and mesh.envoy.proc),
+                               ("nats-server", mesh.nats and mesh.nats.proc)):
+                if proc is not None and proc.poll() is not None:
+                    sys.stderr.write(f"{name} exited with status {proc.returncode}; stopping the mesh\n")
+                    stop["requested"] = True
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sys.stderr.write("stopping the mesh...\n")
+        mesh.stop()
+        sys.stderr.write("stopped; data kept in " + str(mesh.data_dir) + "\n")
+    return 0
+
+
+def _banner(mesh: object, took: float) -> None:
+    from services.runtime.local.mesh import LocalMesh
+
+    assert isinstance(mesh, LocalMesh)
+    demo = ""
+    if mesh.embedded:
+        demo = (
+            "  demo tenant 'demo': admin@demo.test, teacher@demo.test, student@demo.test"
+            " (password learnflow-demo)\n"
+        )
+    sys.stdout.write(
+        f"\nLearnFlow mesh ready in {took:.1f}s\n"
+        f"  REST (Envoy, JWT):   {mesh.rest_url}\n"
+        f"  gRPC (Envoy):        127.0.0.1:{mesh.ports.http}\n"
+        f"  gRPC (mesh, direct): {mesh.grpc_addr}\n"
+        f"  metrics:             http://127.0.0.1:{mesh.ports.metrics}/metrics\n"
+        f"{demo}"
+        "Try:\n"
+        f"  curl -s {mesh.rest_url}/v1/auth:login -d "
+        "'{\"tenant\":\"demo\",\"email\":\"teacher@demo.test\",\"password\":\"learnflow-demo\"}'\n"
+        f"  .venv/bin/grpcurl -plaintext {mesh.grpc_addr} list\n"
+        "Ctrl-C stops everything; data stays in .data/\n\n"
+    )
+    sys.stdout.flush()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="learnflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve bounded contexts on one gRPC port")
+    serve.add_argument("--contexts", default=None,
+                       help="'all' or a comma list (default: LEARNFLOW_CONTEXTS, else all)")
+    serve.set_defaults(func=cmd_serve)
+    migrate = sub.add_parser("migrate", help="run the selected contexts' migrations and exit")
+    migrate.add_argument("--contexts", default=None, help="'all' or a comma list")
+    migrate.set_defaults(func=cmd_migrate)
+    up = sub.add_parser("up", help="run the whole mesh locally on embedded defaults (Ctrl-C stops it)")
+    up.set_defaults(func=cmd_up)
+    # Each context may contribute operator commands in services/<context>/cli.py: add_commands(sub).
+    import importlib
+
+    from services.runtime.contexts import available_contexts
+
+    for name in available_contexts():
+        try:
+            module = importlib.import_module(f"services.{name}.cli")
+        except ModuleNotFoundError:
+            continue
+        module.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        sys.stderr.write(f"learnflow: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The whole mesh on this machine: embedded PostgreSQL and nats-server (unless DATABASE_URL / NATS_URL
+point elsewhere), `learnflow serve --contexts all`, and Envoy in front. `learnflow up` and the test
+fixtures both use this class."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.runtime.local.envoyd import EnvoyProxy
+from services.runtime.local.natsd import NatsServer
+from services.runtime.local.postgres import EmbeddedPostgres
+from services.runtime.local.procs import spawn, terminate, wait_until
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ports:
+    http: int = 8080
+    grpc: int = 50051
+    envoy_admin: int = 9901
+    postgres: int = 55432
+    nats: int = 4222
+    nats_monitor: int = 8222
+    metrics: int = 9464
+
+
+def grpc_serving(addr: str, service: str = "") -> bool:
+    try:
+        with grpc.insecure_channel(addr) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+
+
+@dataclass
+class LocalMesh:
+    data_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    serve_output: Path | None = None  # None: inherit the terminal
+    postgres: EmbeddedPostgres | None = None
+    nats: NatsServer | None = None
+    envoy: EnvoyProxy | None = None
+    server: subprocess.Popen[bytes] | None = None
+    database_url: str = ""
+    migration_url: str = ""
+    nats_url: str = ""
+
+    @property
+    def grpc_addr(self) -> str:
+        return f"127.0.0.1:{self.ports.grpc}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.http}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.postgres is not None
+
+    def start_infra(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.database_url = self.env.get("DATABASE_URL", "")
+        self.migration_url = self.env.get("MIGRATION_DATABASE_URL", self.database_url)
+        if not self.database_url:
+            self.postgres = EmbeddedPostgres(self.data_dir / "postgres", self.ports.postgres)
+            self.postgres.start()
+            self.database_url, self.migration_url = self.postgres.app_url, self.postgres.superuser_url
+        self.nats_url = self.env.get("NATS_URL", "")
+        if not self.nats_url:
+            self.nats = NatsServer(self.data_dir / "nats", self.ports.nats, self.ports.nats_monitor)
+            self.nats.start()
+            self.nats_url = self.nats.url
+
+    def server_env(self, **extra: str) -> dict[str, str]:
+        env = dict(self.env)
+        env.update(
+            DATABASE_URL=self.database_url,
+            MIGRATION_DATABASE_URL=self.migration_url,
+            NATS_URL=self.nats_url,
+            LEARNFLOW_GRPC_ADDR=self.grpc_addr,
+            LEARNFLOW_METRICS_ADDR=f"127.0.0.1:{self.ports.metrics}",
+        )
+        if self.embedded:
+            env.setdefault("LEARNFLOW_EMBEDDED", "true")
+            env.setdefault("LEARNFLOW_SEED_DEMO", "true")
+        env.update(extra)
+        return env
+
+    def start_server(self, contexts: str = "all", timeout: float = 60, **extra_env: str) -> None:
+        argv = [sys.executable, "-m", "services.runtime.cli", "serve", "--contexts", contexts]
+        env = self.server_env(**extra_env)
+        if self.serve_output is None:
+            self.server = subprocess.Popen(argv, env=env, start_new_session=True)
+        else:
+            self.server = spawn(argv, self.serve_output, env=env)
+        wait_until(lambda: grpc_serving(self.grpc_addr), timeout, "learnflow serve", self.server, self.serve_output)
+
+    def stop_server(self, timeout: float = 30) -> None:
+        terminate(self.server, timeout)
+        self.server = None
+
+    def start_envoy(self, **render_options: object) -> None:
+        from gateway.generate import DESCRIPTOR, render, write_config
+
+        config = render(
+            DESCRIPTOR, listen_host="127.0.0.1", listen_port=self.ports.http, admin_port=self.ports.envoy_admin,
+            upstreams=None, grpc_upstream=("127.0.0.1", self.ports.grpc),
+            cors_origins=[o for o in self.env.get("LEARNFLOW_CORS_ORIGINS", "http://localhost:3000").split(",") if o],
+            **render_options,
+        )
+        path = self.data_dir / "envoy.yaml"
+        write_config(config, path)
+        self.envoy = EnvoyProxy(path, self.ports.envoy_admin)
+        self.envoy.start()
+
+    def start(self) -> float:
+        began = time.monotonic()
+        self.start_infra()
+        self.start_server()
+        self.start_envoy()
+        return time.monotonic() - began
+
+    def stop(self) -> None:
+        if self.envoy:
+            self.envoy.stop()
+        self.stop_server()
+        if self.nats:
+            self.nats.stop()
+        if self.postgres:
+            self.postgres.stop()
