@@ -26,9 +26,7 @@ $(STAMP): pyproject.toml
 
 # Regenerate gen/ from proto/, then the Envoy config and OpenAPI from the descriptor set.
 gen: setup
-	rm -rf gen/python && mkdir -p gen/python
-	$(BIN)/buf generate
-	$(BIN)/buf build -o gen/descriptor.binpb
+	$(BIN)/python -m services.runtime.codegen
 	$(BIN)/python -m gateway.generate
 	$(BIN)/python deploy/k8s/generate.py
 

@@ -50,7 +50,8 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         return pb.RotateSigningKeyResponse(new_kid=new.kid, published_kids=[k.kid for k in published])
 
     async def CreateTenant(self, request: pb.CreateTenantRequest, context: object) -> resources_pb2.Tenant:
-        tenant = await self.service.create_tenant(request.tenant.slug, request.tenant.display_name)
+        tenant = await self.service.create_tenant(request.tenant.slug, request.tenant.display_name,
+                                                  request.admin_email, request.admin_password)
         return convert.tenant_to_proto(tenant)
 
     async def GetUser(self, request: pb.GetUserRequest, context: object) -> resources_pb2.User:

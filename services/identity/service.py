@@ -150,16 +150,28 @@ class IdentityService:
         async with self.db.transaction(tenant_id="") as session:
             return await store.tenant_id_for_slug(session, slug)
 
-    async def create_tenant(self, slug: str, display_name: str) -> Tenant:
+    async def create_tenant(self, slug: str, display_name: str, admin_email: str | None = None,
+                            admin_password: str = "") -> Tenant:
+        """Creates a tenant and, when admin_email is given, its first admin, in one transaction."""
         v = Violations()
         slug = slug.strip().lower()
         domain.check_slug(v, slug, "tenant.slug")
+        if admin_email is not None:
+            domain.check_email(v, domain.normalize_email(admin_email), "admin_email")
+            domain.check_password(v, admin_password, "admin_password")
         v.raise_if_any()
         tenant = Tenant(id=str(uuid.uuid4()), slug=slug, display_name=display_name.strip() or slug)
+        password_hash = await asyncio.to_thread(security.hash_secret, admin_password) if admin_email else None
         async with self.db.transaction(tenant_id=tenant.id) as session:
             created = await store.insert_tenant(session, tenant)
             await self.outbox.stage(session, "identity.tenant.created",
                                     events_pb2.TenantCreated(tenant=tenant_to_proto(created)), tenant_id=created.id)
+            if admin_email is not None:
+                admin = User(id=str(uuid.uuid4()), tenant_id=created.id, email=domain.normalize_email(admin_email),
+                             display_name="", roles=("admin",))
+                admin = await store.insert_user(session, admin, password_hash)
+                await self.outbox.stage(session, "identity.user.created",
+                                        events_pb2.UserCreated(user=user_to_proto(admin)), tenant_id=created.id)
         return created
 
     # --- users -------------------------------------------------------------------------------------

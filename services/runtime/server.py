@@ -168,7 +168,7 @@ async def stop(mesh: Mesh) -> None:
     mesh.draining = True
     log.info("draining")
     mesh.set_health(False)
-    await mesh.health.enter_graceful_shutdown()
+    mesh.health.enter_graceful_shutdown()
     for runner in mesh.consumers:
         runner.stop()
     await mesh.server.stop(mesh.settings.shutdown_grace)

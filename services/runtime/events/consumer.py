@@ -184,8 +184,7 @@ class ConsumerRunner:
                     created_at=sa.func.now(),
                 ).on_conflict_do_nothing()
             )
-        log.error("event dead-lettered", extra={"consumer": self.spec.name, "subject": msg.subject,
-                                                "reason": reason})
+        log.error("event dead-lettered: %s", reason, extra={"consumer": self.spec.name, "subject": msg.subject})
         metrics.EVENTS_HANDLED.labels(self.spec.name, "dead_lettered").inc()
         await msg.term()
 

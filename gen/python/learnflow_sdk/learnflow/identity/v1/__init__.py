@@ -82,9 +82,7 @@ class CreateServiceAccountRequest(betterproto2.Message):
     e.g. "progress-worker"; becomes part of the client id.
     """
 
-    roles: "list[__auth__v1__.Role]" = betterproto2.field(
-        2, betterproto2.TYPE_ENUM, repeated=True
-    )
+    roles: "list[__auth__v1__.Role]" = betterproto2.field(2, betterproto2.TYPE_ENUM, repeated=True)
 
 
 default_message_pool.register_message(
@@ -94,9 +92,7 @@ default_message_pool.register_message(
 
 @dataclass(eq=False, repr=False)
 class CreateServiceAccountResponse(betterproto2.Message):
-    account: "User | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    account: "User | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
     client_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
@@ -104,29 +100,28 @@ class CreateServiceAccountResponse(betterproto2.Message):
 
 
 default_message_pool.register_message(
-    "learnflow.identity.v1",
-    "CreateServiceAccountResponse",
-    CreateServiceAccountResponse,
+    "learnflow.identity.v1", "CreateServiceAccountResponse", CreateServiceAccountResponse
 )
 
 
 @dataclass(eq=False, repr=False)
 class CreateTenantRequest(betterproto2.Message):
-    tenant: "Tenant | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    tenant: "Tenant | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+    admin_email: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The tenant's first admin, created with the tenant (a new tenant has no other way in).
+    """
+
+    admin_password: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "CreateTenantRequest", CreateTenantRequest
-)
+default_message_pool.register_message("learnflow.identity.v1", "CreateTenantRequest", CreateTenantRequest)
 
 
 @dataclass(eq=False, repr=False)
 class CreateUserRequest(betterproto2.Message):
-    user: "User | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    user: "User | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
     password: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
@@ -134,9 +129,7 @@ class CreateUserRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "CreateUserRequest", CreateUserRequest
-)
+default_message_pool.register_message("learnflow.identity.v1", "CreateUserRequest", CreateUserRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -144,9 +137,7 @@ class GetJwksRequest(betterproto2.Message):
     pass
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "GetJwksRequest", GetJwksRequest
-)
+default_message_pool.register_message("learnflow.identity.v1", "GetJwksRequest", GetJwksRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -154,9 +145,7 @@ class GetJwksResponse(betterproto2.Message):
     keys: "list[Jwk]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "GetJwksResponse", GetJwksResponse
-)
+default_message_pool.register_message("learnflow.identity.v1", "GetJwksResponse", GetJwksResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -167,9 +156,7 @@ class GetUserRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "GetUserRequest", GetUserRequest
-)
+default_message_pool.register_message("learnflow.identity.v1", "GetUserRequest", GetUserRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -188,9 +175,7 @@ default_message_pool.register_message(
 
 @dataclass(eq=False, repr=False)
 class IssueServiceTokenResponse(betterproto2.Message):
-    tokens: "TokenPair | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    tokens: "TokenPair | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
 default_message_pool.register_message(
@@ -239,23 +224,17 @@ class ListUsersRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "ListUsersRequest", ListUsersRequest
-)
+default_message_pool.register_message("learnflow.identity.v1", "ListUsersRequest", ListUsersRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ListUsersResponse(betterproto2.Message):
-    users: "list[User]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    users: "list[User]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "ListUsersResponse", ListUsersResponse
-)
+default_message_pool.register_message("learnflow.identity.v1", "ListUsersResponse", ListUsersResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -270,25 +249,17 @@ class LoginRequest(betterproto2.Message):
     password: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "LoginRequest", LoginRequest
-)
+default_message_pool.register_message("learnflow.identity.v1", "LoginRequest", LoginRequest)
 
 
 @dataclass(eq=False, repr=False)
 class LoginResponse(betterproto2.Message):
-    tokens: "TokenPair | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    tokens: "TokenPair | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    user: "User | None" = betterproto2.field(
-        2, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    user: "User | None" = betterproto2.field(2, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "LoginResponse", LoginResponse
-)
+default_message_pool.register_message("learnflow.identity.v1", "LoginResponse", LoginResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -296,21 +267,15 @@ class RefreshTokenRequest(betterproto2.Message):
     refresh_token: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "RefreshTokenRequest", RefreshTokenRequest
-)
+default_message_pool.register_message("learnflow.identity.v1", "RefreshTokenRequest", RefreshTokenRequest)
 
 
 @dataclass(eq=False, repr=False)
 class RefreshTokenResponse(betterproto2.Message):
-    tokens: "TokenPair | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    tokens: "TokenPair | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "RefreshTokenResponse", RefreshTokenResponse
-)
+default_message_pool.register_message("learnflow.identity.v1", "RefreshTokenResponse", RefreshTokenResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -330,9 +295,7 @@ class RotateSigningKeyResponse(betterproto2.Message):
     The key that will sign new tokens once published long enough.
     """
 
-    published_kids: "list[str]" = betterproto2.field(
-        2, betterproto2.TYPE_STRING, repeated=True
-    )
+    published_kids: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
     """
     Keys still published (the new one and those whose tokens may still be live).
     """
@@ -352,9 +315,7 @@ class SigningKeyRotated(betterproto2.Message):
     new_kid: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "SigningKeyRotated", SigningKeyRotated
-)
+default_message_pool.register_message("learnflow.identity.v1", "SigningKeyRotated", SigningKeyRotated)
 
 
 @dataclass(eq=False, repr=False)
@@ -373,10 +334,7 @@ class Tenant(betterproto2.Message):
     display_name: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
     create_time: "datetime.datetime | None" = betterproto2.field(
-        4,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        4, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
 
@@ -389,14 +347,10 @@ class TenantCreated(betterproto2.Message):
     Published on identity.tenant.created.
     """
 
-    tenant: "Tenant | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    tenant: "Tenant | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "TenantCreated", TenantCreated
-)
+default_message_pool.register_message("learnflow.identity.v1", "TenantCreated", TenantCreated)
 
 
 @dataclass(eq=False, repr=False)
@@ -415,9 +369,7 @@ default_message_pool.register_message("learnflow.identity.v1", "TokenPair", Toke
 
 @dataclass(eq=False, repr=False)
 class UpdateUserRequest(betterproto2.Message):
-    user: "User | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    user: "User | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
     """
     user.id names the user; user.etag, when set, must match.
     """
@@ -430,9 +382,7 @@ class UpdateUserRequest(betterproto2.Message):
     """
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "UpdateUserRequest", UpdateUserRequest
-)
+default_message_pool.register_message("learnflow.identity.v1", "UpdateUserRequest", UpdateUserRequest)
 
 
 @dataclass(eq=False, repr=False)
@@ -445,15 +395,11 @@ class User(betterproto2.Message):
 
     display_name: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
 
-    roles: "list[__auth__v1__.Role]" = betterproto2.field(
-        5, betterproto2.TYPE_ENUM, repeated=True
-    )
+    roles: "list[__auth__v1__.Role]" = betterproto2.field(5, betterproto2.TYPE_ENUM, repeated=True)
 
     disabled: "bool" = betterproto2.field(6, betterproto2.TYPE_BOOL)
 
-    kind: "UserKind" = betterproto2.field(
-        7, betterproto2.TYPE_ENUM, default_factory=lambda: UserKind(0)
-    )
+    kind: "UserKind" = betterproto2.field(7, betterproto2.TYPE_ENUM, default_factory=lambda: UserKind(0))
 
     time_zone: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
     """
@@ -461,17 +407,11 @@ class User(betterproto2.Message):
     """
 
     create_time: "datetime.datetime | None" = betterproto2.field(
-        9,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        9, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
     update_time: "datetime.datetime | None" = betterproto2.field(
-        10,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        10, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
     etag: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
@@ -489,14 +429,10 @@ class UserCreated(betterproto2.Message):
     Published on identity.user.created.
     """
 
-    user: "User | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    user: "User | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "UserCreated", UserCreated
-)
+default_message_pool.register_message("learnflow.identity.v1", "UserCreated", UserCreated)
 
 
 @dataclass(eq=False, repr=False)
@@ -505,18 +441,12 @@ class UserUpdated(betterproto2.Message):
     Published on identity.user.updated.
     """
 
-    user: "User | None" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, optional=True
-    )
+    user: "User | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
-    changed_fields: "list[str]" = betterproto2.field(
-        2, betterproto2.TYPE_STRING, repeated=True
-    )
+    changed_fields: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
 
 
-default_message_pool.register_message(
-    "learnflow.identity.v1", "UserUpdated", UserUpdated
-)
+default_message_pool.register_message("learnflow.identity.v1", "UserUpdated", UserUpdated)
 
 
 class IdentityServiceStub(betterproto2_grpclib.ServiceStub):

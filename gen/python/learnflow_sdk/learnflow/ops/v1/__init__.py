@@ -49,10 +49,7 @@ class DeadLetter(betterproto2.Message):
     deliveries: "int" = betterproto2.field(8, betterproto2.TYPE_INT32)
 
     create_time: "datetime.datetime | None" = betterproto2.field(
-        9,
-        betterproto2.TYPE_MESSAGE,
-        unwrap=lambda: ___google__protobuf__.Timestamp,
-        optional=True,
+        9, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
 
@@ -71,23 +68,17 @@ class ListDeadLettersRequest(betterproto2.Message):
     page_token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "learnflow.ops.v1", "ListDeadLettersRequest", ListDeadLettersRequest
-)
+default_message_pool.register_message("learnflow.ops.v1", "ListDeadLettersRequest", ListDeadLettersRequest)
 
 
 @dataclass(eq=False, repr=False)
 class ListDeadLettersResponse(betterproto2.Message):
-    dead_letters: "list[DeadLetter]" = betterproto2.field(
-        1, betterproto2.TYPE_MESSAGE, repeated=True
-    )
+    dead_letters: "list[DeadLetter]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message(
-    "learnflow.ops.v1", "ListDeadLettersResponse", ListDeadLettersResponse
-)
+default_message_pool.register_message("learnflow.ops.v1", "ListDeadLettersResponse", ListDeadLettersResponse)
 
 
 class OperationsServiceStub(betterproto2_grpclib.ServiceStub):

@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# LearnFlow: one image for every context. A pod picks its context with `learnflow serve --contexts <ctx>`;
+# the migration Job runs `learnflow migrate --contexts all`. See deploy/k8s/README.md for building it.
+#
+# Pin the base by digest for releases: python:3.11-slim@sha256:...
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /app
+# Dependencies first, from pyproject.toml alone, so a source change reuses this layer.
+# opentelemetry-exporter-otlp-proto-grpc serves OTEL_TRACES_EXPORTER=otlp (deploy/k8s/components/tracing).
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+      > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt opentelemetry-exporter-otlp-proto-grpc
+COPY README.md ./
+COPY services ./services
+COPY gateway ./gateway
+COPY gen/python ./gen/python
+COPY db ./db
+# Editable install of the project itself: the runtime finds the migrations (db/) next to services/, so
+# the code runs from /app and the venv only points at it; the runtime stage copies both to the same paths.
+RUN pip install --no-deps -e . \
+ && python -m compileall -q /app/services /app/gateway /app/gen/python /app/db
+
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    LEARNFLOW_GRPC_ADDR=0.0.0.0:50051 \
+    LEARNFLOW_METRICS_ADDR=0.0.0.0:9464
+RUN groupadd --system --gid 10001 learnflow \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin learnflow
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /app /app
+WORKDIR /app
+# Numeric, so Kubernetes can verify runAsNonRoot; the root filesystem is read-only in the pods (only
+# /tmp is writable), which is why the bytecode is compiled in the builder.
+USER 10001:10001
+EXPOSE 50051 9464
+ENTRYPOINT ["learnflow"]
+CMD ["serve", "--contexts", "all"]

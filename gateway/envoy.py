@@ -1,0 +1,715 @@
+"""The Envoy v3 bootstrap for the LearnFlow edge: REST/JSON (transcoded) and native gRPC on one listener.
+
+Request flow on the one HTTP listener (filter order matters, see REFERENCE.md section 2):
+
+    cors -> jwt_authn -> local_ratelimit -> grpc_json_transcoder -> router
+
+* cors answers preflights from the configured origins itself, so they never need a token.
+* jwt_authn matches the ORIGINAL path: everything under "/" needs a token except the public RPCs
+  (their REST paths and their native gRPC paths), health, reflection and CORS preflights.
+* local_ratelimit reads its per-route token bucket from the REST route the request matched.
+* grpc_json_transcoder turns REST into gRPC and rewrites the path to /pkg.Service/Method.
+  match_incoming_request_route is FALSE (the default) on purpose: after the rewrite the transcoder
+  clears the route cache and the router re-matches on the gRPC path, so the upstream of a REST call
+  is chosen by the very same per-service gRPC route as a native gRPC call of that method (one place
+  decides the cluster and timeouts for both). The REST routes exist for what is decided before
+  the rewrite: per-route rate limits, streaming print options, the JWT/transcoder switch-off of
+  the catch-all. (With true, the REST route would also have to carry the cluster and timeouts of
+  every method, and gRPC routes could no longer be shared; see the transcoder.proto docs.)
+* Unknown paths hit a catch-all route: a 404 direct response, with jwt_authn and the transcoder
+  disabled on it, so a path no route knows can never be transcoded and forwarded without a token
+  check (fail closed) and an unknown path answers 404, not 401.
+
+Every failure a REST client can meet has ONE JSON shape, google.rpc.Status as JSON:
+
+    {"code": <gRPC code>, "message": "...", "details": [{"@type": ".../google.rpc.ErrorInfo",
+     "reason": "...", "domain": "learnflow.dev", "metadata": {"correlation_id": "<x-request-id>"}}]}
+
+Upstream gRPC errors get it from the transcoder (convert_grpc_status); the errors Envoy makes itself
+(unknown route, malformed JSON, unknown query parameter, 401, 403, 413, 429, 502/503/504) get it from
+local_reply_config. Native gRPC callers are left alone (their local replies stay gRPC status).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import descriptor_pb2
+
+from gateway.descriptors import DescriptorSet, HttpBinding, Method, Service, context_of_package
+from gateway.descriptors import re2_escape as _re2_literal
+
+JsonDict = dict[str, Any]
+
+ERROR_DOMAIN = "learnflow.dev"  # services/runtime/status.py DOMAIN: same ErrorInfo domain as the services
+PROVIDER = "learnflow"
+SELF_JWKS_CLUSTER = "self_jwks"
+OPS_SERVICE = "learnflow.ops.v1.OperationsService"
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+REFLECTION_PREFIX = "/grpc.reflection."
+
+F_CORS = "envoy.filters.http.cors"
+F_JWT = "envoy.filters.http.jwt_authn"
+F_RATELIMIT = "envoy.filters.http.local_ratelimit"
+F_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+F_ROUTER = "envoy.filters.http.router"
+
+T_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+T_CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
+T_CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
+T_JWT = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
+T_JWT_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"
+T_RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+T_TRANSCODER = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"
+T_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+T_FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
+T_STDOUT_LOG = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+T_HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+T_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+
+# HTTP status of a local reply -> (google.rpc.Code, ErrorInfo.reason, message). `%LOCAL_REPLY_BODY%` is
+# Envoy's own text (e.g. "Jwt is missing", the transcoder's JSON parse error). The codes are the
+# inverse of the transcoder's gRPC -> HTTP mapping, so a client sees the same code for the same HTTP
+# status whether Envoy or a service produced it.
+LOCAL_REPLY_STATUS: dict[int, tuple[int, str, str]] = {
+    400: (3, "INVALID_ARGUMENT", "%LOCAL_REPLY_BODY%"),
+    401: (16, "UNAUTHENTICATED", "authentication required: %LOCAL_REPLY_BODY%"),
+    403: (7, "PERMISSION_DENIED", "permission denied: %LOCAL_REPLY_BODY%"),
+    404: (5, "ROUTE_NOT_FOUND", "%LOCAL_REPLY_BODY%"),
+    405: (12, "METHOD_NOT_ALLOWED", "%LOCAL_REPLY_BODY%"),
+    408: (4, "REQUEST_TIMEOUT", "request timeout: %LOCAL_REPLY_BODY%"),
+    413: (8, "PAYLOAD_TOO_LARGE", "%LOCAL_REPLY_BODY%"),
+    429: (8, "RATE_LIMITED", "too many requests: rate limit exceeded, retry later"),
+    431: (8, "HEADERS_TOO_LARGE", "%LOCAL_REPLY_BODY%"),
+    500: (13, "INTERNAL", "internal gateway error: %LOCAL_REPLY_BODY%"),
+    501: (12, "UNIMPLEMENTED", "%LOCAL_REPLY_BODY%"),
+    502: (14, "BAD_GATEWAY", "bad gateway: %LOCAL_REPLY_BODY%"),
+    503: (14, "UNAVAILABLE", "service unavailable: %LOCAL_REPLY_BODY%"),
+    504: (4, "DEADLINE_EXCEEDED", "upstream timeout: %LOCAL_REPLY_BODY%"),
+}
+# Any other local reply >= 400.
+LOCAL_REPLY_FALLBACK: tuple[int, str, str] = (2, "UNKNOWN", "%LOCAL_REPLY_BODY%")
+NOT_FOUND_TEXT = "no API route matches this method and path"
+CORS_EXPOSE_HEADERS = "x-request-id, retry-after, www-authenticate"
+
+
+@dataclass(frozen=True)
+class TokenBucket:
+    """`per_second` tokens are added every second up to `burst`; each request takes one."""
+
+    per_second: int
+    burst: int
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Local (per Envoy instance) token buckets, one bucket per route.
+
+    writes: every REST POST/PUT/PATCH/DELETE route (and the native gRPC path of those RPCs).
+    strict: the credential-guessing endpoints in `strict_paths` (REST path; the matching RPC's native
+    gRPC path gets the same numbers). Replaces `writes` there.
+    """
+
+    writes: TokenBucket | None = TokenBucket(per_second=200, burst=400)
+    strict: TokenBucket | None = TokenBucket(per_second=10, burst=20)
+    strict_paths: frozenset[str] = frozenset({"/v1/auth:login"})
+
+
+@dataclass(frozen=True)
+class JwksConfig:
+    """How jwt_authn verifies access tokens.
+
+    By default the JWKS is fetched through this Envoy itself (`GET <jwks_path>` on the cluster
+    `self_jwks`, i.e. 127.0.0.1:<listen port>) and so from the identity context; cached for
+    `cache_duration_s`. `inline_jwks` (a JWKS JSON document) replaces the fetch, for tests.
+    """
+
+    issuer: str = "learnflow"
+    audiences: tuple[str, ...] = ("learnflow",)
+    jwks_path: str = "/v1/jwks"
+    cache_duration_s: int = 60
+    fetch_timeout_s: int = 5
+    inline_jwks: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    """Everything decided before emitting YAML: which service goes to which cluster, and so on."""
+
+    services: tuple[Service, ...]
+    service_cluster: Mapping[str, str]
+    clusters: Mapping[str, tuple[str, int]]
+    first_cluster: str
+    public_methods: tuple[Method, ...] = field(default=())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Descriptor handling
+# ---------------------------------------------------------------------------------------------------
+
+
+def descriptor_for_envoy(ds: DescriptorSet) -> bytes:
+    """The descriptor set bytes for the transcoder, plus google/rpc/error_details.proto (and its
+    imports) when missing: the services put google.rpc.ErrorInfo / BadRequest into
+    grpc-status-details-bin, and convert_grpc_status can only print details whose types are in the
+    descriptor set (Envoy adds google.rpc.Status and google.protobuf.Any itself, nothing more).
+    The original bytes are kept as they are; extra files are appended (a FileDescriptorSet is a list
+    of `file` fields, so concatenation is a valid message) in dependency order.
+    """
+    from google.protobuf import any_pb2, duration_pb2
+    from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+    have = ds.file_names
+    extra = descriptor_pb2.FileDescriptorSet()
+    for module in (duration_pb2, any_pb2, code_pb2, status_pb2, error_details_pb2):
+        fd = module.DESCRIPTOR
+        if fd.name not in have:
+            proto = descriptor_pb2.FileDescriptorProto()
+            fd.CopyToProto(proto)
+            extra.file.append(proto)
+            have.add(fd.name)
+    return ds.raw + extra.SerializeToString(deterministic=True)
+
+
+def plan(
+    ds: DescriptorSet,
+    upstreams: Mapping[str, tuple[str, int]],
+    *,
+    service_clusters: Mapping[str, str] | None = None,
+    ops_cluster: str | None = None,
+) -> GatewayPlan:
+    """Decide the cluster of every service.
+
+    `learnflow.<context>.v1.X` goes to cluster `<context>`; `learnflow.ops.v1.OperationsService` is
+    hosted by every process and goes to `ops_cluster`, by default the first context cluster in
+    sorted order. `service_clusters` overrides any of these by full service name.
+    """
+    if not upstreams:
+        raise ValueError("no upstream clusters given")
+    first = sorted(upstreams)[0]
+    mapping: dict[str, str] = {}
+    for svc in ds.services:
+        ctx = context_of_package(svc.package)
+        if service_clusters and svc.full_name in service_clusters:
+            mapping[svc.full_name] = service_clusters[svc.full_name]
+        elif svc.full_name == OPS_SERVICE or ctx == "ops":
+            mapping[svc.full_name] = ops_cluster or first
+        else:
+            mapping[svc.full_name] = ctx
+    missing = sorted({c for c in mapping.values() if c not in upstreams})
+    if missing:
+        raise ValueError(
+            f"no upstream address for cluster(s) {missing}; services: "
+            + ", ".join(sorted(s for s, c in mapping.items() if c in missing))
+        )
+    for m in ds.methods:
+        if any(b.verb == "OPTIONS" for b in m.bindings):
+            # CORS preflights are exempt from jwt_authn; an RPC bound to OPTIONS would be too.
+            raise ValueError(f"{m.full_name}: OPTIONS bindings are not supported by the gateway")
+    public = tuple(m for s in ds.services for m in s.methods if m.public)
+    return GatewayPlan(ds.services, mapping, dict(upstreams), first, public)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Small builders
+# ---------------------------------------------------------------------------------------------------
+
+
+def _socket(host: str, port: int) -> JsonDict:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _method_header(verb: str) -> JsonDict:
+    return {"name": ":method", "string_match": {"exact": verb}}
+
+
+def _binding_match(binding: HttpBinding) -> JsonDict:
+    tpl = binding.parsed
+    match: JsonDict = {"path": tpl.literal_path()} if tpl.is_literal else {"safe_regex": {"regex": tpl.regex()}}
+    match["headers"] = [_method_header(binding.verb)]
+    return match
+
+
+def _percent(value: int = 100) -> JsonDict:
+    return {"numerator": value, "denominator": "HUNDRED"}
+
+
+def _ratelimit(name: str, bucket: TokenBucket) -> JsonDict:
+    return {
+        "@type": T_RATELIMIT,
+        "stat_prefix": f"ratelimit_{name}",
+        "token_bucket": {
+            "max_tokens": bucket.burst,
+            "tokens_per_fill": bucket.per_second,
+            "fill_interval": "1s",
+        },
+        "filter_enabled": {"runtime_key": f"ratelimit.{name}.enabled", "default_value": _percent()},
+        "filter_enforced": {"runtime_key": f"ratelimit.{name}.enforced", "default_value": _percent()},
+        "response_headers_to_add": [
+            {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD", "header": {"key": "retry-after", "value": "1"}}
+        ],
+    }
+
+
+def _bucket_for(method: Method, binding_paths: Sequence[str], limits: RateLimits) -> tuple[str, TokenBucket] | None:
+    """The rate limit of a method, if any: strict for the credential endpoints, writes for writes."""
+    if limits.strict is not None and any(p in limits.strict_paths for p in binding_paths):
+        return "strict", limits.strict
+    if limits.writes is not None and any(b.is_write for b in method.bindings):
+        return "writes", limits.writes
+    return None
+
+
+def _transcoder(services: Sequence[str], descriptor_b64: str, *, sse: bool = False) -> JsonDict:
+    print_options: JsonDict = {
+        "add_whitespace": False,
+        "always_print_primitive_fields": True,
+        "always_print_enums_as_ints": False,
+        "preserve_proto_field_names": False,
+    }
+    if sse:
+        print_options["stream_sse_style_delimited"] = True
+    return {
+        "@type": T_TRANSCODER,
+        "proto_descriptor_bin": descriptor_b64,
+        "services": list(services),
+        "print_options": print_options,
+        # See the module docstring: re-match on the gRPC path after the rewrite.
+        "match_incoming_request_route": False,
+        "auto_mapping": False,
+        "convert_grpc_status": True,
+        "request_validation_options": {
+            # An unmappable REST request is answered 404/400 here instead of being passed to the
+            # router as a (non-gRPC) request.
+            "reject_unknown_method": True,
+            "reject_unknown_query_parameters": True,
+            # A path variable and a body field naming the same field is a 400, not a silent override.
+            "reject_binding_body_field_collisions": True,
+        },
+    }
+
+
+def _error_body(code: int, reason: str, message: str) -> JsonDict:
+    return {
+        "json_format": {
+            "code": code,
+            "message": message,
+            "details": [
+                {
+                    "@type": T_ERROR_INFO,
+                    "reason": reason,
+                    "domain": ERROR_DOMAIN,
+                    "metadata": {"correlation_id": "%REQ(X-REQUEST-ID)%"},
+                }
+            ],
+        },
+        "content_type": "application/json",
+    }
+
+
+def _status_filter(op: str, status: int) -> JsonDict:
+    return {
+        "status_code_filter": {
+            "comparison": {"op": op, "value": {"default_value": status, "runtime_key": f"local_reply.status_{status}"}}
+        }
+    }
+
+
+def local_reply_config() -> JsonDict:
+    """Envoy's own errors as google.rpc.Status JSON (see the module docstring)."""
+    mappers: list[JsonDict] = [
+        {
+            # Native gRPC calls (gRPC content type and not transcoded: the transcoder sets
+            # x-envoy-original-path): matched first and left unchanged, so their local replies stay
+            # a gRPC status (a JSON body would otherwise end up inside grpc-message). No
+            # body_format_override and no top-level body_format: nothing is rewritten.
+            "filter": {
+                "and_filter": {
+                    "filters": [
+                        {
+                            "header_filter": {
+                                "header": {"name": "content-type", "string_match": {"prefix": "application/grpc"}}
+                            }
+                        },
+                        {
+                            "header_filter": {
+                                "header": {"name": "x-envoy-original-path", "present_match": True,
+                                           "invert_match": True}
+                            }
+                        },
+                    ]
+                }
+            }
+        }
+    ]
+    for status, (code, reason, message) in LOCAL_REPLY_STATUS.items():
+        mappers.append(
+            {"filter": _status_filter("EQ", status), "body_format_override": _error_body(code, reason, message)}
+        )
+    code, reason, message = LOCAL_REPLY_FALLBACK
+    mappers.append({"filter": _status_filter("GE", 400), "body_format_override": _error_body(code, reason, message)})
+    return {"mappers": mappers}
+
+
+ACCESS_LOG_FORMAT: JsonDict = {
+    "time": "%START_TIME%",
+    "component": "envoy",
+    "correlation_id": "%REQ(X-REQUEST-ID)%",
+    "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "grpc_path": "%REQ(:PATH)%",
+    "protocol": "%PROTOCOL%",
+    "status": "%RESPONSE_CODE%",
+    "grpc_status": "%GRPC_STATUS_NUMBER%",
+    "response_flags": "%RESPONSE_FLAGS%",
+    "details": "%RESPONSE_CODE_DETAILS%",
+    "route": "%ROUTE_NAME%",
+    "upstream_cluster": "%UPSTREAM_CLUSTER%",
+    "upstream_host": "%UPSTREAM_HOST%",
+    "duration_ms": "%DURATION%",
+    "upstream_ms": "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%",
+    "bytes_received": "%BYTES_RECEIVED%",
+    "bytes_sent": "%BYTES_SENT%",
+    "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+    "user_agent": "%REQ(USER-AGENT)%",
+    "origin": "%REQ(ORIGIN)%",
+    "traceparent": "%REQ(TRACEPARENT)%",
+}
+
+
+def _cors_policy(origins: Sequence[str]) -> JsonDict:
+    return {
+        "@type": T_CORS_POLICY,
+        "allow_origin_string_match": [{"exact": o} for o in origins],
+        "allow_methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+        "allow_headers": "authorization, content-type, x-request-id, traceparent, tracestate",
+        "expose_headers": CORS_EXPOSE_HEADERS,
+        "max_age": "600",
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Routes and jwt rules
+# ---------------------------------------------------------------------------------------------------
+
+
+def _rest_routes(p: GatewayPlan, limits: RateLimits, descriptor_b64: str, services: Sequence[str]) -> list[JsonDict]:
+    exact: list[JsonDict] = []
+    regex: list[JsonDict] = []
+    for svc in p.services:
+        cluster = p.service_cluster[svc.full_name]
+        for m in svc.methods:
+            paths = [b.parsed.literal_path() if b.parsed.is_literal else b.template for b in m.bindings]
+            bucket = _bucket_for(m, paths, limits)
+            for b in m.bindings:
+                per_filter: JsonDict = {}
+                if bucket is not None and (b.is_write or bucket[0] == "strict"):
+                    per_filter[F_RATELIMIT] = _ratelimit(bucket[0], bucket[1])
+                action: JsonDict = {"cluster": cluster}
+                if m.server_streaming:
+                    # STREAMING: the place where server-streaming RPCs get their REST framing. The
+                    # transcoder reads its per-route config from the REST route (before the rewrite),
+                    # so SSE framing (text/event-stream) is switched on here, per route. No timeout:
+                    # the re-matched gRPC route of a streaming method has `timeout: 0s` as well.
+                    per_filter[F_TRANSCODER] = _transcoder(services, descriptor_b64, sse=True)
+                    action["timeout"] = "0s"
+                route: JsonDict = {
+                    "name": f"rest {b.verb} {b.template} -> {m.full_name}",
+                    "match": _binding_match(b),
+                    "route": action,
+                }
+                if per_filter:
+                    route["typed_per_filter_config"] = per_filter
+                (exact if b.parsed.is_literal else regex).append(route)
+    # Exact paths first: a literal like /v1/users:search must win over /v1/users/{id}-style regexes.
+    return exact + regex
+
+
+def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
+    per_method: list[JsonDict] = []
+    per_service: list[JsonDict] = []
+    post = [_method_header("POST")]
+    for svc in p.services:
+        cluster = p.service_cluster[svc.full_name]
+        for m in svc.methods:
+            paths = [b.parsed.literal_path() if b.parsed.is_literal else b.template for b in m.bindings]
+            bucket = _bucket_for(m, paths, limits)
+            if bucket is None and not m.server_streaming and not m.client_streaming:
+                continue
+            action: JsonDict = {"cluster": cluster}
+            if m.server_streaming or m.client_streaming:
+                action["timeout"] = "0s"  # streams live longer than the default 15 s route timeout
+            route: JsonDict = {
+                "name": f"grpc {m.full_name}",
+                "match": {"path": m.grpc_path, "headers": post},
+                "route": action,
+            }
+            if bucket is not None:
+                route["typed_per_filter_config"] = {F_RATELIMIT: _ratelimit(bucket[0], bucket[1])}
+            per_method.append(route)
+        per_service.append(
+            {
+                "name": f"grpc {svc.full_name}",
+                "match": {"prefix": f"/{svc.full_name}/", "headers": post},
+                "route": {"cluster": cluster},
+            }
+        )
+    infra = [
+        {"name": "grpc health", "match": {"prefix": HEALTH_PREFIX, "headers": post},
+         "route": {"cluster": p.first_cluster}},
+        {"name": "grpc reflection", "match": {"prefix": REFLECTION_PREFIX, "headers": post},
+         "route": {"cluster": p.first_cluster}},
+    ]
+    return per_method + per_service + infra
+
+
+def _preflight_route(first_cluster: str) -> JsonDict:
+    """CORS preflights need a route with a route entry: Envoy's cors filter ignores direct-response
+    routes. For an allowed origin the cors filter answers the preflight itself (before jwt_authn);
+    for any other origin the request goes on to the transcoder, which cannot map an OPTIONS request
+    to an RPC and answers 404 (reject_unknown_method): nothing reaches the cluster named here. gRPC
+    content types are excluded (those would pass the transcoder untouched) and fall to the 404 route."""
+    return {
+        "name": "cors preflight",
+        "match": {
+            "prefix": "/",
+            "headers": [
+                _method_header("OPTIONS"),
+                {"name": "access-control-request-method", "present_match": True},
+                {
+                    "name": "content-type",
+                    "string_match": {"prefix": "application/grpc"},
+                    "invert_match": True,
+                    "treat_missing_header_as_empty": True,
+                },
+            ],
+        },
+        "route": {"cluster": first_cluster},
+    }
+
+
+def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+    per_filter: JsonDict = {
+        # Nothing on this route ever reaches an upstream, so no token is needed to learn that a
+        # path does not exist; and the transcoder is off, so an unmatched path is never rewritten
+        # into a gRPC call behind jwt_authn's back (fail closed).
+        F_JWT: {"@type": T_JWT_PER_ROUTE, "disabled": True},
+        F_TRANSCODER: {"@type": T_FILTER_CONFIG, "disabled": True},
+    }
+    direct = {"status": 404, "body": {"inline_string": NOT_FOUND_TEXT}}
+    routes: list[JsonDict] = []
+    if cors_origins:
+        # The cors filter skips direct responses too; so that a browser can read this 404, the
+        # allowed origins get the CORS response headers from the route itself.
+        origin_regex = "|".join(_re2_literal(o) for o in cors_origins)
+        routes.append(
+            {
+                "name": "not found (cors)",
+                "match": {"prefix": "/", "headers": [{"name": "origin", "string_match": {"safe_regex": {
+                    "regex": origin_regex}}}]},
+                "direct_response": direct,
+                "response_headers_to_add": [
+                    {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD", "header": {"key": k, "value": v}}
+                    for k, v in (
+                        ("access-control-allow-origin", "%REQ(ORIGIN)%"),
+                        ("access-control-expose-headers", CORS_EXPOSE_HEADERS),
+                        ("vary", "origin"),
+                    )
+                ],
+                "typed_per_filter_config": per_filter,
+            }
+        )
+    routes.append({"name": "not found", "match": {"prefix": "/"}, "direct_response": direct,
+                   "typed_per_filter_config": per_filter})
+    return routes
+
+
+def jwt_rules(p: GatewayPlan) -> list[JsonDict]:
+    """First match wins. Public RPCs (AuthRule.public) are exempt on their REST bindings (verb + path)
+    and their native gRPC path; health, reflection and CORS preflights too; everything else needs a
+    valid token. Rules see the ORIGINAL path (jwt_authn runs before the transcoder)."""
+    rules: list[JsonDict] = [
+        {
+            "match": {
+                "prefix": "/",
+                "headers": [
+                    _method_header("OPTIONS"),
+                    {"name": "access-control-request-method", "present_match": True},
+                ],
+            }
+        }
+    ]
+    for m in p.public_methods:
+        for b in m.bindings:
+            rules.append({"match": _binding_match(b)})
+        rules.append({"match": {"path": m.grpc_path, "headers": [_method_header("POST")]}})
+    rules.append({"match": {"prefix": HEALTH_PREFIX}})
+    rules.append({"match": {"prefix": REFLECTION_PREFIX}})
+    rules.append({"match": {"prefix": "/"}, "requires": {"provider_name": PROVIDER}})
+    return rules
+
+
+def _jwt_filter(p: GatewayPlan, jwks: JwksConfig, self_host: str, listen_port: int) -> JsonDict:
+    provider: JsonDict = {
+        "issuer": jwks.issuer,
+        "audiences": list(jwks.audiences),
+        # Keep the Authorization header: the services verify the token again (defence in depth).
+        "forward": True,
+        "from_headers": [{"name": "Authorization", "value_prefix": "Bearer "}],
+    }
+    if jwks.inline_jwks is not None:
+        provider["local_jwks"] = {"inline_string": jwks.inline_jwks}
+    else:
+        provider["remote_jwks"] = {
+            "http_uri": {
+                "uri": f"http://{self_host}:{listen_port}{jwks.jwks_path}",
+                "cluster": SELF_JWKS_CLUSTER,
+                "timeout": f"{jwks.fetch_timeout_s}s",
+            },
+            "cache_duration": f"{jwks.cache_duration_s}s",
+        }
+    return {"@type": T_JWT, "providers": {PROVIDER: provider}, "rules": jwt_rules(p)}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clusters and the bootstrap
+# ---------------------------------------------------------------------------------------------------
+
+
+def _grpc_cluster(name: str, host: str, port: int) -> JsonDict:
+    cluster: JsonDict = {
+        "name": name,
+        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": T_HTTP_OPTIONS,
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
+        },
+    }
+    if not _is_ip(host):
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return cluster
+
+
+def _self_cluster(host: str, port: int) -> JsonDict:
+    return {
+        "name": SELF_JWKS_CLUSTER,
+        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": SELF_JWKS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
+        },
+    }
+
+
+def _self_host(listen_host: str) -> str:
+    """Where Envoy reaches its own listener for the JWKS fetch."""
+    if listen_host in ("0.0.0.0", "", "::", "localhost"):  # noqa: S104 (a comparison, not a bind)
+        return "127.0.0.1"
+    return listen_host
+
+
+def bootstrap(
+    ds: DescriptorSet,
+    *,
+    listen_host: str,
+    listen_port: int,
+    admin_host: str,
+    admin_port: int,
+    upstreams: Mapping[str, tuple[str, int]],
+    cors_origins: Sequence[str],
+    jwks: JwksConfig,
+    rate_limits: RateLimits,
+    service_clusters: Mapping[str, str] | None = None,
+    ops_cluster: str | None = None,
+) -> JsonDict:
+    p = plan(ds, upstreams, service_clusters=service_clusters, ops_cluster=ops_cluster)
+    descriptor_b64 = base64.b64encode(descriptor_for_envoy(ds)).decode("ascii")
+    services = [s.full_name for s in p.services]
+    self_host = _self_host(listen_host)
+
+    virtual_host: JsonDict = {
+        "name": "learnflow",
+        "domains": ["*"],
+        "routes": _rest_routes(p, rate_limits, descriptor_b64, services)
+        + _grpc_routes(p, rate_limits)
+        + [_preflight_route(p.first_cluster)]
+        + _not_found_routes(cors_origins),
+    }
+    if cors_origins:
+        virtual_host["typed_per_filter_config"] = {F_CORS: _cors_policy(cors_origins)}
+
+    http_filters: list[JsonDict] = [
+        {"name": F_CORS, "typed_config": {"@type": T_CORS}},
+        {"name": F_JWT, "typed_config": _jwt_filter(p, jwks, self_host, listen_port)},
+        # No bucket here: only routes with a per-route LocalRateLimit are limited.
+        {"name": F_RATELIMIT, "typed_config": {"@type": T_RATELIMIT, "stat_prefix": "ratelimit"}},
+        {"name": F_TRANSCODER, "typed_config": _transcoder(services, descriptor_b64)},
+        {"name": F_ROUTER, "typed_config": {"@type": T_ROUTER}},
+    ]
+
+    hcm: JsonDict = {
+        "@type": T_HCM,
+        "stat_prefix": "ingress",
+        "codec_type": "AUTO",  # HTTP/1.1 (REST) and HTTP/2 prior knowledge (native gRPC) on one port
+        "use_remote_address": True,
+        "generate_request_id": True,
+        "preserve_external_request_id": True,  # a client's x-request-id is kept and forwarded
+        "always_set_request_id_in_response": True,
+        "normalize_path": True,
+        "merge_slashes": True,
+        "access_log": [
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {"@type": T_STDOUT_LOG, "log_format": {"json_format": ACCESS_LOG_FORMAT}},
+            }
+        ],
+        "local_reply_config": local_reply_config(),
+        "route_config": {"name": "learnflow", "virtual_hosts": [virtual_host]},
+        "http_filters": http_filters,
+    }
+
+    clusters = [_grpc_cluster(name, *upstreams[name]) for name in sorted(set(p.service_cluster.values()))]
+    if jwks.inline_jwks is None:
+        clusters.append(_self_cluster(self_host, listen_port))
+
+    return {
+        "admin": {"address": _socket(admin_host, admin_port)},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "learnflow",
+                    "address": _socket(listen_host, listen_port),
+                    "filter_chains": [
+                        {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+                    ],
+                }
+            ],
+            "clusters": clusters,
+        },
+    }
+
+
+def context_clusters(ds: DescriptorSet) -> list[str]:
+    """The cluster names a full deployment needs: one per context that owns services."""
+    return sorted({context_of_package(s.package) for s in ds.services} - {"ops"})

@@ -1,0 +1,43 @@
+"""A consumer process for the event tests, built on the runtime's ConsumerRunner exactly as a context
+would: it applies identity.user.created events into public.applied_events. With SLOW_EMAIL set, the
+handler for that user sleeps after writing (inside the transaction), so the test can kill it mid-message."""
+
+import asyncio
+import logging
+import os
+import sys
+
+import nats
+from sqlalchemy import text
+
+from services.runtime.db import Database
+from services.runtime.events.consumer import ConsumerRunner, ConsumerSpec
+
+log = logging.getLogger("event_consumer")
+
+
+async def handle(event, session):
+    email = event.message.user.email
+    await session.execute(text("INSERT INTO public.applied_events (consumer, event_id, email) VALUES (:c, :e, :m)"),
+                          {"c": os.environ["CONSUMER"], "e": event.id, "m": email})
+    sys.stdout.write(f"handling {event.id} {email}\n")
+    sys.stdout.flush()
+    if email == os.environ.get("SLOW_EMAIL"):
+        await asyncio.sleep(3600)
+
+
+async def main():
+    logging.basicConfig(level=logging.WARNING)
+    db = Database(os.environ["DATABASE_URL"], pool_size=2)
+    nc = await nats.connect(os.environ["NATS_URL"])
+    spec = ConsumerSpec(name=os.environ["CONSUMER"], stream="IDENTITY", filter_subject="identity.user.created",
+                        handler=handle, ack_wait_seconds=float(os.environ.get("ACK_WAIT", "2")), max_deliver=3)
+    runner = ConsumerRunner(spec, schema="identity", db=db, js=nc.jetstream())
+    await runner.ensure()
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    await runner.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,209 @@
+"""Events through the outbox and JetStream to a durable consumer: applied exactly once when the
+consumer is killed mid-message, when the relay republishes after a crash, and when a duplicate is
+redelivered; poison messages end as dead letters an operator can list."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import nats
+import psycopg
+import pytest
+from learnflow.auth.v1 import auth_pb2
+from learnflow.identity.v1 import identity_service_pb2 as pb
+from learnflow.identity.v1 import identity_service_pb2_grpc as pb_grpc
+from learnflow.identity.v1 import resources_pb2
+from learnflow.ops.v1 import operations_service_pb2 as ops_pb
+from learnflow.ops.v1 import operations_service_pb2_grpc as ops_grpc
+
+from services.runtime.testing import bearer, login
+
+HERE = Path(__file__).parent
+
+
+def _pg(mesh):
+    return psycopg.connect(mesh.migration_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+
+
+@pytest.fixture(scope="module")
+def applied_table(mesh):
+    with _pg(mesh) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS public.applied_events (consumer text, event_id text, email text)")
+        conn.execute("GRANT SELECT, INSERT ON public.applied_events TO learnflow_app")
+
+
+class Consumer:
+    def __init__(self, mesh, name, tmp_path, **env):
+        self.log = tmp_path / f"{name}-{uuid.uuid4().hex[:4]}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "event_consumer.py")],
+            env={**os.environ, "DATABASE_URL": mesh.database_url, "NATS_URL": mesh.nats_url, "CONSUMER": name,
+                 "PYTHONPATH": str(HERE.parent.parent), **env},
+            stdout=open(self.log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.wait_for("ready")
+
+    def wait_for(self, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log.read_text():
+                return
+            assert self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not seen in consumer log:\n{self.log.read_text()}")
+
+    def kill(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def _applied(mesh, consumer, email):
+    with _pg(mesh) as conn:
+        return conn.execute("SELECT event_id FROM public.applied_events WHERE consumer = %s AND email = %s",
+                            (consumer, email)).fetchall()
+
+
+def _wait_applied(mesh, consumer, email, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = _applied(mesh, consumer, email)
+        if rows:
+            return rows
+        time.sleep(0.05)
+    raise AssertionError(f"{email} never applied by {consumer}")
+
+
+def _create_user(mesh, admin, email):
+    with grpc.insecure_channel(mesh.grpc_addr) as ch:
+        return pb_grpc.IdentityServiceStub(ch).CreateUser(pb.CreateUserRequest(
+            user=resources_pb2.User(email=email, roles=[auth_pb2.ROLE_STUDENT]), password="a-long-password"),
+            metadata=bearer(admin))
+
+
+def _last_created_event(mesh):
+    async def fetch():
+        nc = await nats.connect(mesh.nats_url)
+        try:
+            msg = await nc.jetstream().get_last_msg("IDENTITY", "identity.user.created")
+            return msg.data, dict(msg.headers)
+        finally:
+            await nc.close()
+    return asyncio.run(fetch())
+
+
+def test_killed_consumer_redelivery_and_duplicates_apply_once(mesh, applied_table, tmp_path):
+    admin = login(mesh, "admin@demo.test")
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    slow = f"slow-{uuid.uuid4().hex[:6]}@demo.test"
+    first = Consumer(mesh, name, tmp_path, SLOW_EMAIL=slow)
+    try:
+        _create_user(mesh, admin, slow)
+        first.wait_for(f"{slow}")  # the handler wrote its row and is sleeping inside the transaction
+        first.kill()
+    finally:
+        first.stop()
+    assert _applied(mesh, name, slow) == []  # the killed transaction never committed
+
+    second = Consumer(mesh, name, tmp_path)
+    try:
+        rows = _wait_applied(mesh, name, slow, timeout=30)  # redelivered after ack_wait (2 s)
+        assert len(rows) == 1
+        event_id = rows[0][0]
+
+        # 1. The relay crashed after publishing but before deleting its row: the row goes out again with
+        #    the same Nats-Msg-Id, and JetStream drops it as a duplicate.
+        data, headers = _last_created_event(mesh)
+        assert headers["ce-id"] == event_id
+        with _pg(mesh) as conn:
+            conn.execute(
+                "INSERT INTO identity.outbox (event_id, subject, event_type, payload, headers) "
+                "VALUES (%s, 'identity.user.created', %s, %s, %s)",
+                (event_id, headers["ce-type"], data, json.dumps(headers)))
+        # 2. A redelivery after the consumer committed but before it acked: same ce-id, new message.
+        async def redeliver():
+            nc = await nats.connect(mesh.nats_url)
+            await nc.jetstream().publish("identity.user.created", data,
+                                         headers={**headers, "Nats-Msg-Id": uuid.uuid4().hex})
+            await nc.close()
+        asyncio.run(redeliver())
+        # A fresh event after both: once it is applied, everything before it was handled (in order).
+        marker = f"marker-{uuid.uuid4().hex[:6]}@demo.test"
+        _create_user(mesh, admin, marker)
+        _wait_applied(mesh, name, marker)
+        assert len(_applied(mesh, name, slow)) == 1
+        with _pg(mesh) as conn:
+            assert conn.execute("SELECT count(*) FROM identity.inbox WHERE consumer = %s AND event_id = %s",
+                                (name, event_id)).fetchone()[0] == 1
+            assert conn.execute("SELECT count(*) FROM identity.outbox").fetchone()[0] == 0
+    finally:
+        second.stop()
+
+
+def test_relay_restart_publishes_what_committed_while_it_was_down(mesh, applied_table, tmp_path):
+    admin = login(mesh, "admin@demo.test")
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer(mesh, name, tmp_path)
+    try:
+        email = f"during-outage-{uuid.uuid4().hex[:6]}@demo.test"
+        # Stop the whole server hard, then commit an event row the way a transaction would have.
+        os.kill(mesh.server.pid, signal.SIGKILL)
+        mesh.server.wait(10)
+        user_msg = resources_pb2.User(id=str(uuid.uuid4()), email=email)
+        from learnflow.identity.v1 import events_pb2
+        event_id = str(uuid.uuid4())
+        headers = {"ce-id": event_id, "ce-type": "learnflow.identity.v1.UserCreated", "ce-source": "identity",
+                   "ce-specversion": "1.0", "Nats-Msg-Id": event_id}
+        with _pg(mesh) as conn:
+            conn.execute(
+                "INSERT INTO identity.outbox (event_id, subject, event_type, payload, headers) "
+                "VALUES (%s, 'identity.user.created', 'learnflow.identity.v1.UserCreated', %s, %s)",
+                (event_id, events_pb2.UserCreated(user=user_msg).SerializeToString(), json.dumps(headers)))
+        mesh.start_server()
+        rows = _wait_applied(mesh, name, email)
+        assert rows == [(event_id,)]
+    finally:
+        consumer.stop()
+
+
+def test_poison_message_is_dead_lettered_and_listed(mesh, applied_table, tmp_path):
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer(mesh, name, tmp_path)
+    try:
+        async def publish_poison():
+            nc = await nats.connect(mesh.nats_url)
+            await nc.jetstream().publish("identity.user.created", b"\xff\xfe not protobuf",
+                                         headers={"ce-id": "poison-1", "ce-type": "learnflow.identity.v1.UserCreated"})
+            await nc.jetstream().publish("identity.user.created", b"", headers={"ce-id": "poison-2",
+                                                                                "ce-type": "no.such.Type"})
+            await nc.close()
+        asyncio.run(publish_poison())
+        operator = login(mesh, "operator@demo.test")
+        deadline = time.monotonic() + 20
+        found = []
+        with grpc.insecure_channel(mesh.grpc_addr) as ch:
+            stub = ops_grpc.OperationsServiceStub(ch)
+            while time.monotonic() < deadline and len(found) < 2:
+                reply = stub.ListDeadLetters(ops_pb.ListDeadLettersRequest(context="identity", page_size=200),
+                                             metadata=bearer(operator))
+                found = [d for d in reply.dead_letters if d.consumer == name]
+                time.sleep(0.1)
+            assert {d.event_id for d in found} == {"poison-1", "poison-2"}
+            assert all("undecodable" in d.reason for d in found)
+            student = login(mesh, "student@demo.test")
+            with pytest.raises(grpc.RpcError) as err:
+                stub.ListDeadLetters(ops_pb.ListDeadLettersRequest(), metadata=bearer(student))
+            assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        consumer.stop()
