@@ -19,9 +19,10 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "LearnFlow needs Python 3.11+; set PYTHON=/path/to/python3.11")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[infra,dev]'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): on Debian/Ubuntu install python3-venv (apt-get install python3-venv)"; exit 1; }
+	@echo "installing LearnFlow and its pinned dependencies into $(VENV) (first run: about a minute)..."
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[infra,dev]' 2>&1 | grep -v -e '^WARNING: Location' -e '^\s*$$' ; test $${PIPESTATUS[0]} -eq 0
 	touch $(STAMP)
 
 # Regenerate gen/ from proto/, then the Envoy config and OpenAPI from the descriptor set.

@@ -197,9 +197,14 @@ def _http_bindings(rule: http_pb2.HttpRule) -> Iterator[HttpBinding]:
         yield from _http_bindings(extra)
 
 
+def _clean_comment(text: str) -> str:
+    """Proto comment lines (`// text` leaves ` text`) -> lines stripped, paragraphs kept."""
+    return "\n".join(line.strip() for line in text.strip().splitlines())
+
+
 def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
     return {
-        tuple(loc.path): loc.leading_comments.strip()
+        tuple(loc.path): _clean_comment(loc.leading_comments)
         for loc in file.source_code_info.location
         if loc.leading_comments.strip()
     }

@@ -22,8 +22,12 @@ def _caller() -> Principal:
 
 
 def _tokens(tokens: Tokens) -> resources_pb2.TokenPair:
-    return resources_pb2.TokenPair(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
-                                   token_type="Bearer", expires_in=tokens.expires_in)
+    return resources_pb2.TokenPair(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        token_type="Bearer",
+        expires_in=tokens.expires_in,
+    )
 
 
 class IdentityApi(pb_grpc.IdentityServiceServicer):
@@ -37,43 +41,63 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
     async def RefreshToken(self, request: pb.RefreshTokenRequest, context: object) -> pb.RefreshTokenResponse:
         return pb.RefreshTokenResponse(tokens=_tokens(await self.service.refresh(request.refresh_token)))
 
-    async def IssueServiceToken(self, request: pb.IssueServiceTokenRequest, context: object) -> pb.IssueServiceTokenResponse:
-        tokens = await self.service.issue_service_token(request.tenant, request.client_id, request.client_secret)
+    async def IssueServiceToken(
+        self, request: pb.IssueServiceTokenRequest, context: object
+    ) -> pb.IssueServiceTokenResponse:
+        tokens = await self.service.issue_service_token(
+            request.tenant, request.client_id, request.client_secret
+        )
         return pb.IssueServiceTokenResponse(tokens=_tokens(tokens))
 
     async def GetJwks(self, request: pb.GetJwksRequest, context: object) -> pb.GetJwksResponse:
         keys = await self.service.published_keys()
         return pb.GetJwksResponse(keys=[resources_pb2.Jwk(**k.public_jwk()) for k in keys])
 
-    async def RotateSigningKey(self, request: pb.RotateSigningKeyRequest, context: object) -> pb.RotateSigningKeyResponse:
+    async def RotateSigningKey(
+        self, request: pb.RotateSigningKeyRequest, context: object
+    ) -> pb.RotateSigningKeyResponse:
         new, published = await self.service.rotate_signing_key()
         return pb.RotateSigningKeyResponse(new_kid=new.kid, published_kids=[k.kid for k in published])
 
     async def CreateTenant(self, request: pb.CreateTenantRequest, context: object) -> resources_pb2.Tenant:
-        tenant = await self.service.create_tenant(request.tenant.slug, request.tenant.display_name,
-                                                  request.admin_email, request.admin_password)
+        tenant = await self.service.create_tenant(
+            request.tenant.slug, request.tenant.display_name, request.admin_email, request.admin_password
+        )
         return convert.tenant_to_proto(tenant)
 
     async def GetUser(self, request: pb.GetUserRequest, context: object) -> resources_pb2.User:
         return convert.user_to_proto(await self.service.get_user(_caller(), request.user_id))
 
     async def ListUsers(self, request: pb.ListUsersRequest, context: object) -> pb.ListUsersResponse:
-        users, token = await self.service.list_users(_caller(), request.page_size, request.page_token,
-                                                     convert.role_filter(request.role))
+        users, token = await self.service.list_users(
+            _caller(), request.page_size, request.page_token, convert.role_filter(request.role)
+        )
         return pb.ListUsersResponse(users=[convert.user_to_proto(u) for u in users], next_page_token=token)
 
     async def CreateUser(self, request: pb.CreateUserRequest, context: object) -> resources_pb2.User:
         u = request.user
-        user = User(id="", tenant_id="", email=u.email, display_name=u.display_name,
-                    roles=convert.roles_from_proto(list(u.roles)), disabled=u.disabled, time_zone=u.time_zone)
+        user = User(
+            id="",
+            tenant_id="",
+            email=u.email,
+            display_name=u.display_name,
+            roles=convert.roles_from_proto(list(u.roles)),
+            disabled=u.disabled,
+            time_zone=u.time_zone,
+        )
         return convert.user_to_proto(await self.service.create_user(_caller(), user, request.password))
 
     async def UpdateUser(self, request: pb.UpdateUserRequest, context: object) -> resources_pb2.User:
         paths = list(request.update_mask.paths) or list(domain.UPDATABLE)
         unknown = [p for p in paths if p not in domain.UPDATABLE]
         if unknown:
-            raise InvalidArgument("update_mask names fields that cannot be updated", [
-                FieldViolation("update_mask", f"{p!r} is not one of {', '.join(domain.UPDATABLE)}") for p in unknown])
+            raise InvalidArgument(
+                "update_mask names fields that cannot be updated",
+                [
+                    FieldViolation("update_mask", f"{p!r} is not one of {', '.join(domain.UPDATABLE)}")
+                    for p in unknown
+                ],
+            )
         u = request.user
         changes = UserChanges(changed=paths)
         if "display_name" in paths:
@@ -87,9 +111,12 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         updated = await self.service.update_user(_caller(), u.id, u.etag, changes)
         return convert.user_to_proto(updated)
 
-    async def CreateServiceAccount(self, request: pb.CreateServiceAccountRequest,
-                                   context: object) -> pb.CreateServiceAccountResponse:
+    async def CreateServiceAccount(
+        self, request: pb.CreateServiceAccountRequest, context: object
+    ) -> pb.CreateServiceAccountResponse:
         account, client_id, secret = await self.service.create_service_account(
-            _caller(), request.name, convert.roles_from_proto(list(request.roles)))
-        return pb.CreateServiceAccountResponse(account=convert.user_to_proto(account), client_id=client_id,
-                                               client_secret=secret)
+            _caller(), request.name, convert.roles_from_proto(list(request.roles))
+        )
+        return pb.CreateServiceAccountResponse(
+            account=convert.user_to_proto(account), client_id=client_id, client_secret=secret
+        )

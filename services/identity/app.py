@@ -20,10 +20,10 @@ def identity_settings(deps: Dependencies) -> IdentitySettings:
         tokens=TokenSettings(
             issuer=deps.settings.jwt_issuer,
             audience=deps.settings.jwt_audience,
-            access_ttl=r.int("IDENTITY_ACCESS_TOKEN_TTL_SECONDS", 900, min=60, max=86400),
-            refresh_ttl=r.int("IDENTITY_REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, min=300, max=365 * 86400),
+            access_ttl=r.integer("IDENTITY_ACCESS_TOKEN_TTL_SECONDS", 900, min=60, max=86400),
+            refresh_ttl=r.integer("IDENTITY_REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, min=300, max=365 * 86400),
         ),
-        key_publish_delay=r.int("IDENTITY_KEY_PUBLISH_DELAY_SECONDS", 120, min=0, max=86400),
+        key_publish_delay=r.integer("IDENTITY_KEY_PUBLISH_DELAY_SECONDS", 120, min=0, max=86400),
     )
     r.check()
     return settings
@@ -32,7 +32,9 @@ def identity_settings(deps: Dependencies) -> IdentitySettings:
 async def build(deps: Dependencies) -> Hosted:
     service = IdentityService(deps.db, deps.outbox, identity_settings(deps))
     await service.ensure_signing_key()
-    hosted = Hosted(servicers=[(identity_service_pb2_grpc.add_IdentityServiceServicer_to_server, IdentityApi(service))])
+    hosted = Hosted(
+        servicers=[(identity_service_pb2_grpc.add_IdentityServiceServicer_to_server, IdentityApi(service))]
+    )
     if deps.settings.seed_demo:
         hosted.on_start.append(lambda: seed_demo(service))
     return hosted

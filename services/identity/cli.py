@@ -49,7 +49,8 @@ async def _login(args: argparse.Namespace) -> Any:
     channel = _channel(args.addr)
     try:
         reply = await IdentityServiceStub(channel).login(
-            LoginRequest(tenant=args.tenant, email=args.email, password=password))
+            LoginRequest(tenant=args.tenant, email=args.email, password=password)
+        )
     finally:
         channel.close()
     path = _token_file()
@@ -57,8 +58,11 @@ async def _login(args: argparse.Namespace) -> Any:
     path.write_text(reply.tokens.access_token)
     path.chmod(0o600)
     assert reply.user is not None
-    return {"logged_in_as": reply.user.email, "roles": [r.name for r in reply.user.roles],
-            "expires_in": reply.tokens.expires_in}
+    return {
+        "logged_in_as": reply.user.email,
+        "roles": [r.name for r in reply.user.roles],
+        "expires_in": reply.tokens.expires_in,
+    }
 
 
 async def _users(args: argparse.Namespace) -> Any:
@@ -68,7 +72,9 @@ async def _users(args: argparse.Namespace) -> Any:
         if args.users_command == "get":
             return (await stub.get_user(GetUserRequest(user_id=args.user_id))).to_dict()
         role = Role[args.role.upper()] if args.role else Role.UNSPECIFIED
-        reply = await stub.list_users(ListUsersRequest(page_size=args.page_size, page_token=args.page_token, role=role))
+        reply = await stub.list_users(
+            ListUsersRequest(page_size=args.page_size, page_token=args.page_token, role=role)
+        )
         return reply.to_dict()
     finally:
         channel.close()
@@ -83,10 +89,11 @@ def _run(func: Any) -> Any:
             return 1
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
         return 0
+
     return run
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction) -> None:
     default_addr = os.environ.get("LEARNFLOW_ADDR", "127.0.0.1:50051")
     login = sub.add_parser("login", help="log in and keep the access token for later commands")
     login.add_argument("--tenant", default="demo")

@@ -80,8 +80,15 @@ class SigningKey:
         private = serialization.load_pem_private_key(self.private_pem.encode(), password=None)
         assert isinstance(private, ec.EllipticCurvePrivateKey)
         numbers = private.public_key().public_numbers()
-        return {"kty": "EC", "crv": "P-256", "x": _b64(numbers.x), "y": _b64(numbers.y), "kid": self.kid,
-                "use": "sig", "alg": "ES256"}
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": _b64(numbers.x),
+            "y": _b64(numbers.y),
+            "kid": self.kid,
+            "use": "sig",
+            "alg": "ES256",
+        }
 
 
 @dataclass(frozen=True)
@@ -92,8 +99,15 @@ class TokenSettings:
     refresh_ttl: int
 
 
-def issue_access_token(key: SigningKey, settings: TokenSettings, *, subject: str, tenant_id: str,
-                       roles: tuple[str, ...], email: str) -> str:
+def issue_access_token(
+    key: SigningKey,
+    settings: TokenSettings,
+    *,
+    subject: str,
+    tenant_id: str,
+    roles: tuple[str, ...],
+    email: str,
+) -> str:
     now = int(time.time())
     claims = {
         "iss": settings.issuer,

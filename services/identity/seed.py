@@ -29,8 +29,9 @@ async def seed_demo(service: IdentityService) -> None:
     created = []
     for email, name, roles in DEMO_USERS:
         try:
-            await service.create_user(seeder, User(id="", tenant_id="", email=email, display_name=name, roles=roles),
-                                      DEMO_PASSWORD)
+            await service.create_user(
+                seeder, User(id="", tenant_id="", email=email, display_name=name, roles=roles), DEMO_PASSWORD
+            )
             created.append(email)
         except AlreadyExists:
             pass  # seeded on an earlier start; the data is kept

@@ -17,7 +17,14 @@ from services.identity.domain import Tenant, User, UserChanges
 from services.identity.security import SigningKey, TokenSettings
 from services.runtime import pagination
 from services.runtime.db import Database
-from services.runtime.errors import Aborted, FieldViolation, InvalidArgument, NotFound, Unauthenticated, Violations
+from services.runtime.errors import (
+    Aborted,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unauthenticated,
+    Violations,
+)
 from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
 
@@ -81,16 +88,26 @@ class IdentityService:
             await store.lock_keys(session)
             await store.retire_keys_except(session, "", new.not_before)
             await store.insert_signing_key(session, new)
-            await self.outbox.stage(session, "identity.signing_key.rotated",
-                                    events_pb2.SigningKeyRotated(new_kid=new.kid), tenant_id="")
+            await self.outbox.stage(
+                session,
+                "identity.signing_key.rotated",
+                events_pb2.SigningKeyRotated(new_kid=new.kid),
+                tenant_id="",
+            )
         return new, await self._load_keys(force=True)
 
     # --- tokens ------------------------------------------------------------------------------------
 
     async def _issue(self, user: User) -> Tokens:
         key = await self._signing_key()
-        access = security.issue_access_token(key, self.settings.tokens, subject=user.id, tenant_id=user.tenant_id,
-                                             roles=user.roles, email=user.email)
+        access = security.issue_access_token(
+            key,
+            self.settings.tokens,
+            subject=user.id,
+            tenant_id=user.tenant_id,
+            roles=user.roles,
+            email=user.email,
+        )
         refresh, refresh_hash = security.refresh_token_for(user.tenant_id)
         expires = datetime.now(UTC) + timedelta(seconds=self.settings.tokens.refresh_ttl)
         async with self.db.transaction(tenant_id=user.tenant_id) as session:
@@ -133,7 +150,9 @@ class IdentityService:
 
     async def refresh(self, refresh_token: str) -> Tokens:
         if not refresh_token:
-            raise InvalidArgument("refresh_token is required", [FieldViolation("refresh_token", "is required")])
+            raise InvalidArgument(
+                "refresh_token is required", [FieldViolation("refresh_token", "is required")]
+            )
         tenant_id = security.tenant_of_refresh_token(refresh_token)
         user = None
         if tenant_id:
@@ -141,7 +160,9 @@ class IdentityService:
                 user_id = await store.use_refresh_token(session, security.digest(refresh_token))
                 user = await store.get_user(session, user_id) if user_id else None
         if user is None or user.disabled:
-            raise Unauthenticated("the refresh token is not valid, used or expired", reason="REFRESH_TOKEN_INVALID")
+            raise Unauthenticated(
+                "the refresh token is not valid, used or expired", reason="REFRESH_TOKEN_INVALID"
+            )
         return await self._issue(user)
 
     # --- tenants -----------------------------------------------------------------------------------
@@ -150,8 +171,9 @@ class IdentityService:
         async with self.db.transaction(tenant_id="") as session:
             return await store.tenant_id_for_slug(session, slug)
 
-    async def create_tenant(self, slug: str, display_name: str, admin_email: str | None = None,
-                            admin_password: str = "") -> Tenant:
+    async def create_tenant(
+        self, slug: str, display_name: str, admin_email: str | None = None, admin_password: str = ""
+    ) -> Tenant:
         """Creates a tenant and, when admin_email is given, its first admin, in one transaction."""
         v = Violations()
         slug = slug.strip().lower()
@@ -164,14 +186,27 @@ class IdentityService:
         password_hash = await asyncio.to_thread(security.hash_secret, admin_password) if admin_email else None
         async with self.db.transaction(tenant_id=tenant.id) as session:
             created = await store.insert_tenant(session, tenant)
-            await self.outbox.stage(session, "identity.tenant.created",
-                                    events_pb2.TenantCreated(tenant=tenant_to_proto(created)), tenant_id=created.id)
+            await self.outbox.stage(
+                session,
+                "identity.tenant.created",
+                events_pb2.TenantCreated(tenant=tenant_to_proto(created)),
+                tenant_id=created.id,
+            )
             if admin_email is not None:
-                admin = User(id=str(uuid.uuid4()), tenant_id=created.id, email=domain.normalize_email(admin_email),
-                             display_name="", roles=("admin",))
+                admin = User(
+                    id=str(uuid.uuid4()),
+                    tenant_id=created.id,
+                    email=domain.normalize_email(admin_email),
+                    display_name="",
+                    roles=("admin",),
+                )
                 admin = await store.insert_user(session, admin, password_hash)
-                await self.outbox.stage(session, "identity.user.created",
-                                        events_pb2.UserCreated(user=user_to_proto(admin)), tenant_id=created.id)
+                await self.outbox.stage(
+                    session,
+                    "identity.user.created",
+                    events_pb2.UserCreated(user=user_to_proto(admin)),
+                    tenant_id=created.id,
+                )
         return created
 
     # --- users -------------------------------------------------------------------------------------
@@ -188,8 +223,9 @@ class IdentityService:
             raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
         return user
 
-    async def list_users(self, caller: Principal, page_size: int, page_token: str,
-                         role: str | None) -> tuple[list[User], str]:
+    async def list_users(
+        self, caller: Principal, page_size: int, page_token: str, role: str | None
+    ) -> tuple[list[User], str]:
         size = pagination.page_size(page_size)
         position = pagination.decode_token(page_token)
         after = None
@@ -197,8 +233,10 @@ class IdentityService:
             try:
                 after = (str(position["e"]), str(uuid.UUID(str(position["i"]))))
             except (KeyError, ValueError) as exc:
-                raise InvalidArgument("page_token is not valid", [FieldViolation(
-                    "page_token", "use a next_page_token from a previous response")]) from exc
+                raise InvalidArgument(
+                    "page_token is not valid",
+                    [FieldViolation("page_token", "use a next_page_token from a previous response")],
+                ) from exc
         async with self.db.transaction(caller.tenant_id) as session:
             found = await store.list_users(session, limit=size + 1, after=after, role=role)
         token = ""
@@ -207,8 +245,15 @@ class IdentityService:
             token = pagination.encode_token({"e": last.email, "i": last.id})
         return found[:size], token
 
-    async def create_user(self, caller: Principal, user: User, password: str, *, kind: str = domain.PERSON,
-                          client_id: str | None = None) -> User:
+    async def create_user(
+        self,
+        caller: Principal,
+        user: User,
+        password: str,
+        *,
+        kind: str = domain.PERSON,
+        client_id: str | None = None,
+    ) -> User:
         v = Violations()
         email = domain.normalize_email(user.email)
         domain.check_email(v, email, "user.email")
@@ -218,22 +263,40 @@ class IdentityService:
         v.raise_if_any()
         domain.may_grant(caller, user.roles)
         password_hash = await asyncio.to_thread(security.hash_secret, password)
-        new = replace(user, id=str(uuid.uuid4()), tenant_id=caller.tenant_id, email=email, kind=kind,
-                      time_zone=user.time_zone or "UTC", display_name=user.display_name.strip())
+        new = replace(
+            user,
+            id=str(uuid.uuid4()),
+            tenant_id=caller.tenant_id,
+            email=email,
+            kind=kind,
+            time_zone=user.time_zone or "UTC",
+            display_name=user.display_name.strip(),
+        )
         async with self.db.transaction(caller.tenant_id) as session:
             created = await store.insert_user(session, new, password_hash, client_id)
-            await self.outbox.stage(session, "identity.user.created", events_pb2.UserCreated(user=user_to_proto(created)))
+            await self.outbox.stage(
+                session, "identity.user.created", events_pb2.UserCreated(user=user_to_proto(created))
+            )
         return created
 
-    async def create_service_account(self, caller: Principal, name: str, roles: tuple[str, ...]) -> tuple[User, str, str]:
+    async def create_service_account(
+        self, caller: Principal, name: str, roles: tuple[str, ...]
+    ) -> tuple[User, str, str]:
         v = Violations()
         domain.check_service_account_name(v, name, "name")
         v.raise_if_any()
         client_id = f"sa-{name}-{uuid.uuid4().hex[:8]}"
         secret = security.new_client_secret()
-        account = User(id="", tenant_id="", email=f"{client_id}@service.learnflow", display_name=name,
-                       roles=roles or ("service",))
-        created = await self.create_user(caller, account, secret, kind=domain.SERVICE_ACCOUNT, client_id=client_id)
+        account = User(
+            id="",
+            tenant_id="",
+            email=f"{client_id}@service.learnflow",
+            display_name=name,
+            roles=roles or ("service",),
+        )
+        created = await self.create_user(
+            caller, account, secret, kind=domain.SERVICE_ACCOUNT, client_id=client_id
+        )
         return created, client_id, secret
 
     async def update_user(self, caller: Principal, user_id: str, etag: str, changes: UserChanges) -> User:
@@ -252,12 +315,17 @@ class IdentityService:
             if current is None:
                 raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
             if etag and etag != current.etag:
-                raise Aborted("the user changed since you read it; read it again and retry",
-                              reason="STALE_ETAG", metadata={"current_etag": current.etag})
+                raise Aborted(
+                    "the user changed since you read it; read it again and retry",
+                    reason="STALE_ETAG",
+                    metadata={"current_etag": current.etag},
+                )
             updated = await store.update_user(session, changes.apply(current), current.version)
             if updated is None:
                 raise Aborted("the user changed concurrently; read it again and retry", reason="STALE_ETAG")
-            await self.outbox.stage(session, "identity.user.updated", events_pb2.UserUpdated(
-                user=user_to_proto(updated), changed_fields=changes.changed))
+            await self.outbox.stage(
+                session,
+                "identity.user.updated",
+                events_pb2.UserUpdated(user=user_to_proto(updated), changed_fields=changes.changed),
+            )
         return updated
-

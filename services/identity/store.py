@@ -19,14 +19,16 @@ from services.runtime.errors import AlreadyExists
 md = metadata("identity")
 
 tenants = sa.Table(
-    "tenants", md,
+    "tenants",
+    md,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("slug", sa.Text),
     sa.Column("display_name", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
 )
 users = sa.Table(
-    "users", md,
+    "users",
+    md,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("tenant_id", sa.Uuid),
     sa.Column("email", sa.Text),
@@ -42,7 +44,8 @@ users = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
 )
 refresh_tokens = sa.Table(
-    "refresh_tokens", md,
+    "refresh_tokens",
+    md,
     sa.Column("token_hash", sa.LargeBinary, primary_key=True),
     sa.Column("tenant_id", sa.Uuid),
     sa.Column("user_id", sa.Uuid),
@@ -50,7 +53,8 @@ refresh_tokens = sa.Table(
     sa.Column("used_at", sa.DateTime(timezone=True)),
 )
 signing_keys = sa.Table(
-    "signing_keys", md,
+    "signing_keys",
+    md,
     sa.Column("kid", sa.Text, primary_key=True),
     sa.Column("private_pem", sa.Text),
     sa.Column("not_before", sa.DateTime(timezone=True)),
@@ -63,9 +67,17 @@ _USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "client_i
 
 def _user(row: Any) -> User:
     return User(
-        id=str(row.id), tenant_id=str(row.tenant_id), email=row.email, display_name=row.display_name,
-        roles=tuple(row.roles), kind=row.kind, disabled=row.disabled, time_zone=row.time_zone,
-        version=row.version, created_at=row.created_at, updated_at=row.updated_at,
+        id=str(row.id),
+        tenant_id=str(row.tenant_id),
+        email=row.email,
+        display_name=row.display_name,
+        roles=tuple(row.roles),
+        kind=row.kind,
+        disabled=row.disabled,
+        time_zone=row.time_zone,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -82,6 +94,7 @@ def _uuid(value: str) -> uuid.UUID | None:
 
 # --- tenants -------------------------------------------------------------------------------------
 
+
 async def tenant_id_for_slug(session: AsyncSession, slug: str) -> str | None:
     found = await session.scalar(sa.text("SELECT identity.tenant_id_for_slug(:slug)"), {"slug": slug})
     return str(found) if found else None
@@ -90,16 +103,20 @@ async def tenant_id_for_slug(session: AsyncSession, slug: str) -> str | None:
 async def insert_tenant(session: AsyncSession, tenant: Tenant) -> Tenant:
     try:
         async with session.begin_nested():
-            row = (await session.execute(
-                sa.insert(tenants).values(id=uuid.UUID(tenant.id), slug=tenant.slug,
-                                          display_name=tenant.display_name).returning(*tenants.c)
-            )).one()
+            row = (
+                await session.execute(
+                    sa.insert(tenants)
+                    .values(id=uuid.UUID(tenant.id), slug=tenant.slug, display_name=tenant.display_name)
+                    .returning(*tenants.c)
+                )
+            ).one()
     except IntegrityError as exc:
         raise AlreadyExists(f"a tenant with slug {tenant.slug!r} exists", reason="TENANT_EXISTS") from exc
     return _tenant(row)
 
 
 # --- users ---------------------------------------------------------------------------------------
+
 
 async def get_user(session: AsyncSession, user_id: str) -> User | None:
     uid = _uuid(user_id)
@@ -110,54 +127,84 @@ async def get_user(session: AsyncSession, user_id: str) -> User | None:
 
 
 async def credentials_by_email(session: AsyncSession, email: str) -> tuple[User, str | None] | None:
-    row = (await session.execute(
-        sa.select(*_USER_COLUMNS, users.c.password_hash).where(users.c.email == email, users.c.kind != SERVICE_ACCOUNT)
-    )).first()
+    row = (
+        await session.execute(
+            sa.select(*_USER_COLUMNS, users.c.password_hash).where(
+                users.c.email == email, users.c.kind != SERVICE_ACCOUNT
+            )
+        )
+    ).first()
     return (_user(row), row.password_hash) if row else None
 
 
 async def credentials_by_client_id(session: AsyncSession, client_id: str) -> tuple[User, str | None] | None:
-    row = (await session.execute(
-        sa.select(*_USER_COLUMNS, users.c.password_hash).where(users.c.client_id == client_id)
-    )).first()
+    row = (
+        await session.execute(
+            sa.select(*_USER_COLUMNS, users.c.password_hash).where(users.c.client_id == client_id)
+        )
+    ).first()
     return (_user(row), row.password_hash) if row else None
 
 
-async def insert_user(session: AsyncSession, user: User, password_hash: str | None,
-                      client_id: str | None = None) -> User:
+async def insert_user(
+    session: AsyncSession, user: User, password_hash: str | None, client_id: str | None = None
+) -> User:
     try:
         async with session.begin_nested():
-            row = (await session.execute(
-                sa.insert(users).values(
-                    id=uuid.UUID(user.id), tenant_id=uuid.UUID(user.tenant_id), email=user.email,
-                    display_name=user.display_name, roles=list(user.roles), kind=user.kind,
-                    disabled=user.disabled, time_zone=user.time_zone, password_hash=password_hash,
-                    client_id=client_id, version=1,
-                ).returning(*_USER_COLUMNS)
-            )).one()
+            row = (
+                await session.execute(
+                    sa.insert(users)
+                    .values(
+                        id=uuid.UUID(user.id),
+                        tenant_id=uuid.UUID(user.tenant_id),
+                        email=user.email,
+                        display_name=user.display_name,
+                        roles=list(user.roles),
+                        kind=user.kind,
+                        disabled=user.disabled,
+                        time_zone=user.time_zone,
+                        password_hash=password_hash,
+                        client_id=client_id,
+                        version=1,
+                    )
+                    .returning(*_USER_COLUMNS)
+                )
+            ).one()
     except IntegrityError as exc:
-        raise AlreadyExists(f"a user with email {user.email!r} exists in this tenant",
-                            reason="USER_EXISTS") from exc
+        raise AlreadyExists(
+            f"a user with email {user.email!r} exists in this tenant", reason="USER_EXISTS"
+        ) from exc
     return _user(row)
 
 
 async def update_user(session: AsyncSession, user: User, expected_version: int) -> User | None:
-    row = (await session.execute(
-        sa.update(users)
-        .where(users.c.id == uuid.UUID(user.id), users.c.version == expected_version)
-        .values(display_name=user.display_name, roles=list(user.roles), disabled=user.disabled,
-                time_zone=user.time_zone, version=user.version, updated_at=sa.func.now())
-        .returning(*_USER_COLUMNS)
-    )).first()
+    row = (
+        await session.execute(
+            sa.update(users)
+            .where(users.c.id == uuid.UUID(user.id), users.c.version == expected_version)
+            .values(
+                display_name=user.display_name,
+                roles=list(user.roles),
+                disabled=user.disabled,
+                time_zone=user.time_zone,
+                version=user.version,
+                updated_at=sa.func.now(),
+            )
+            .returning(*_USER_COLUMNS)
+        )
+    ).first()
     return _user(row) if row else None
 
 
-async def list_users(session: AsyncSession, *, limit: int, after: tuple[str, str] | None,
-                     role: str | None) -> list[User]:
+async def list_users(
+    session: AsyncSession, *, limit: int, after: tuple[str, str] | None, role: str | None
+) -> list[User]:
     query = sa.select(*_USER_COLUMNS).order_by(users.c.email, users.c.id).limit(limit)
     if after is not None:
-        query = query.where(sa.tuple_(users.c.email, users.c.id) > sa.tuple_(sa.literal(after[0]),
-                                                                               sa.literal(uuid.UUID(after[1]))))
+        query = query.where(
+            sa.tuple_(users.c.email, users.c.id)
+            > sa.tuple_(sa.literal(after[0]), sa.literal(uuid.UUID(after[1])))
+        )
     if role:
         query = query.where(users.c.roles.any_() == role)
     return [_user(r) for r in (await session.execute(query)).all()]
@@ -165,41 +212,60 @@ async def list_users(session: AsyncSession, *, limit: int, after: tuple[str, str
 
 # --- refresh tokens ------------------------------------------------------------------------------
 
-async def insert_refresh_token(session: AsyncSession, token_hash: bytes, user: User, expires_at: datetime) -> None:
-    await session.execute(sa.insert(refresh_tokens).values(
-        token_hash=token_hash, tenant_id=uuid.UUID(user.tenant_id), user_id=uuid.UUID(user.id),
-        expires_at=expires_at))
+
+async def insert_refresh_token(
+    session: AsyncSession, token_hash: bytes, user: User, expires_at: datetime
+) -> None:
+    await session.execute(
+        sa.insert(refresh_tokens).values(
+            token_hash=token_hash,
+            tenant_id=uuid.UUID(user.tenant_id),
+            user_id=uuid.UUID(user.id),
+            expires_at=expires_at,
+        )
+    )
 
 
 async def use_refresh_token(session: AsyncSession, token_hash: bytes) -> str | None:
     """Marks an unused, unexpired refresh token used and returns its user id (one statement, so two
     concurrent refreshes with the same token cannot both succeed)."""
-    row = (await session.execute(
-        sa.update(refresh_tokens)
-        .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None),
-               refresh_tokens.c.expires_at > sa.func.now())
-        .values(used_at=sa.func.now())
-        .returning(refresh_tokens.c.user_id)
-    )).first()
+    row = (
+        await session.execute(
+            sa.update(refresh_tokens)
+            .where(
+                refresh_tokens.c.token_hash == token_hash,
+                refresh_tokens.c.used_at.is_(None),
+                refresh_tokens.c.expires_at > sa.func.now(),
+            )
+            .values(used_at=sa.func.now())
+            .returning(refresh_tokens.c.user_id)
+        )
+    ).first()
     return str(row.user_id) if row else None
 
 
 # --- signing keys --------------------------------------------------------------------------------
 
+
 async def signing_keys_live(session: AsyncSession, published_after: datetime) -> list[SigningKey]:
     """Keys not retired, or retired after `published_after` (their tokens may still be live), newest first."""
-    rows = (await session.execute(
-        sa.select(signing_keys)
-        .where(sa.or_(signing_keys.c.retire_at.is_(None), signing_keys.c.retire_at > published_after))
-        .order_by(signing_keys.c.not_before.desc(), signing_keys.c.created_at.desc())
-    )).all()
-    return [SigningKey(kid=r.kid, private_pem=r.private_pem, not_before=r.not_before, retire_at=r.retire_at)
-            for r in rows]
+    rows = (
+        await session.execute(
+            sa.select(signing_keys)
+            .where(sa.or_(signing_keys.c.retire_at.is_(None), signing_keys.c.retire_at > published_after))
+            .order_by(signing_keys.c.not_before.desc(), signing_keys.c.created_at.desc())
+        )
+    ).all()
+    return [
+        SigningKey(kid=r.kid, private_pem=r.private_pem, not_before=r.not_before, retire_at=r.retire_at)
+        for r in rows
+    ]
 
 
 async def insert_signing_key(session: AsyncSession, key: SigningKey) -> None:
-    await session.execute(sa.insert(signing_keys).values(kid=key.kid, private_pem=key.private_pem,
-                                                         not_before=key.not_before))
+    await session.execute(
+        sa.insert(signing_keys).values(kid=key.kid, private_pem=key.private_pem, not_before=key.not_before)
+    )
 
 
 async def retire_keys_except(session: AsyncSession, kid: str, at: datetime) -> None:

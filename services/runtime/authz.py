@@ -8,6 +8,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import jwt
@@ -80,14 +81,22 @@ class TokenVerifier:
     signature check once per token, not once per call.
     """
 
-    def __init__(self, identity_addr: str, *, issuer: str, audience: str, ttl: float = 300.0,
-                 min_refetch: float = 2.0, cache_size: int = 20_000):
+    def __init__(
+        self,
+        identity_addr: str,
+        *,
+        issuer: str,
+        audience: str,
+        ttl: float = 300.0,
+        min_refetch: float = 2.0,
+        cache_size: int = 20_000,
+    ):
         self._addr = identity_addr
         self._issuer = issuer
         self._audience = audience
         self._ttl = ttl
         self._min_refetch = min_refetch
-        self._keys: dict[str, object] = {}
+        self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
         self._channel: grpc.aio.Channel | None = None
@@ -109,22 +118,28 @@ class TokenVerifier:
         response = await call(identity_service_pb2.GetJwksRequest(), timeout=5)
         keys = {}
         for k in response.keys:
-            keys[k.kid] = jwt.PyJWK({"kty": k.kty, "crv": k.crv, "x": k.x, "y": k.y, "kid": k.kid}, "ES256").key
+            keys[k.kid] = jwt.PyJWK(
+                {"kty": k.kty, "crv": k.crv, "x": k.x, "y": k.y, "kid": k.kid}, "ES256"
+            ).key
         self._keys = keys
         self._fetched_at = time.monotonic()
 
-    async def _key(self, kid: str) -> object:
+    async def _key(self, kid: str) -> Any:
         now = time.monotonic()
         stale = now - self._fetched_at > self._ttl
         if kid not in self._keys or stale:
             async with self._lock:
-                if (kid not in self._keys and time.monotonic() - self._fetched_at > self._min_refetch) or stale:
+                if (
+                    kid not in self._keys and time.monotonic() - self._fetched_at > self._min_refetch
+                ) or stale:
                     try:
                         await self._fetch()
                     except grpc.aio.AioRpcError as exc:
                         log.warning("could not fetch JWKS from %s: %s", self._addr, exc.details())
                         if not self._keys:
-                            raise Unauthenticated("token keys are not available yet", reason="JWKS_UNAVAILABLE") from exc
+                            raise Unauthenticated(
+                                "token keys are not available yet", reason="JWKS_UNAVAILABLE"
+                            ) from exc
         key = self._keys.get(kid)
         if key is None:
             raise Unauthenticated("the token was signed by an unknown key", reason="TOKEN_INVALID")
@@ -144,7 +159,11 @@ class TokenVerifier:
         key = await self._key(str(header.get("kid", "")))
         try:
             claims = jwt.decode(
-                token, key, algorithms=["ES256"], audience=self._audience, issuer=self._issuer,  # type: ignore[arg-type]
+                token,
+                key,
+                algorithms=["ES256"],
+                audience=self._audience,
+                issuer=self._issuer,
                 options={"require": ["exp", "iat", "sub", "tid"]},
             )
         except jwt.ExpiredSignatureError as exc:

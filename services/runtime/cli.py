@@ -1,9 +1,9 @@
 """The `learnflow` command.
 
-  learnflow up                 the whole mesh on embedded defaults (Postgres, NATS, every context, Envoy)
-  learnflow serve              serve contexts on one gRPC port (what a pod runs)
-  learnflow migrate            run the migrations of the selected contexts and exit
-  learnflow login / users ...  talk to a running mesh with the typed SDK (see `learnflow users --help`)
+learnflow up                 the whole mesh on embedded defaults (Postgres, NATS, every context, Envoy)
+learnflow serve              serve contexts on one gRPC port (what a pod runs)
+learnflow migrate            run the migrations of the selected contexts and exit
+learnflow login / users ...  talk to a running mesh with the typed SDK (see `learnflow users --help`)
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     s = settings.load(contexts=args.contexts)
     logs.configure(s.log_level)
-    migrations.run(s.migration_database_url, migrations.app_role_of(s.database_url), load_contexts(s.contexts))
+    migrations.run(
+        s.migration_database_url, migrations.app_role_of(s.database_url), load_contexts(s.contexts)
+    )
     return 0
 
 
@@ -74,8 +76,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         _banner(mesh, took)
         signal.signal(signal.SIGINT, request_stop)
         while not stop["requested"]:
-            for name, proc in (("learnflow serve", mesh.server), ("envoy", mesh.envoy and mesh.envoy.proc),
-                               ("nats-server", mesh.nats and mesh.nats.proc)):
+            children = {
+                "learnflow serve": mesh.server,
+                "envoy": mesh.envoy.proc if mesh.envoy else None,
+                "nats-server": mesh.nats.proc if mesh.nats else None,
+            }
+            for name, proc in children.items():
                 if proc is not None and proc.poll() is not None:
                     sys.stderr.write(f"{name} exited with status {proc.returncode}; stopping the mesh\n")
                     stop["requested"] = True
@@ -108,7 +114,7 @@ def _banner(mesh: object, took: float) -> None:
         f"{demo}"
         "Try:\n"
         f"  curl -s {mesh.rest_url}/v1/auth:login -d "
-        "'{\"tenant\":\"demo\",\"email\":\"teacher@demo.test\",\"password\":\"learnflow-demo\"}'\n"
+        '\'{"tenant":"demo","email":"teacher@demo.test","password":"learnflow-demo"}\'\n'
         f"  .venv/bin/grpcurl -plaintext {mesh.grpc_addr} list\n"
         "Ctrl-C stops everything; data stays in .data/\n\n"
     )
@@ -116,11 +122,14 @@ def _banner(mesh: object, took: float) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="learnflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="learnflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve bounded contexts on one gRPC port")
-    serve.add_argument("--contexts", default=None,
-                       help="'all' or a comma list (default: LEARNFLOW_CONTEXTS, else all)")
+    serve.add_argument(
+        "--contexts", default=None, help="'all' or a comma list (default: LEARNFLOW_CONTEXTS, else all)"
+    )
     serve.set_defaults(func=cmd_serve)
     migrate = sub.add_parser("migrate", help="run the selected contexts' migrations and exit")
     migrate.add_argument("--contexts", default=None, help="'all' or a comma list")

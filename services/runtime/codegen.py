@@ -19,16 +19,22 @@ def generate(out_root: Path = REPO_ROOT / "gen") -> None:
     shutil.rmtree(python_out, ignore_errors=True)
     python_out.mkdir(parents=True)
     with_out = ["--output", str(out_root.parent)] if out_root != REPO_ROOT / "gen" else []
-    subprocess.run([str(bin_dir / "buf"), "generate", *with_out], cwd=REPO_ROOT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(bin_dir / "buf"), "generate", *with_out], cwd=REPO_ROOT, env=env, check=True, capture_output=True
+    )
     if with_out:
         # buf writes to <output>/gen/python; move it under out_root when a scratch root was asked for
         produced = out_root.parent / "gen" / "python"
         if produced != python_out:
             shutil.rmtree(python_out)
             shutil.move(str(produced), python_out)
-    subprocess.run([str(bin_dir / "buf"), "build", "-o", str(out_root / "descriptor.binpb")], cwd=REPO_ROOT,
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(bin_dir / "buf"), "build", "-o", str(out_root / "descriptor.binpb")],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 if __name__ == "__main__":

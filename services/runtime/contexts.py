@@ -71,11 +71,7 @@ class ContextSpec:
 
 
 def available_contexts() -> list[str]:
-    return sorted(
-        p.parent.name
-        for p in SERVICES_DIR.glob("*/app.py")
-        if p.parent.name not in NOT_CONTEXTS
-    )
+    return sorted(p.parent.name for p in SERVICES_DIR.glob("*/app.py") if p.parent.name not in NOT_CONTEXTS)
 
 
 def load_context(name: str) -> ContextSpec:

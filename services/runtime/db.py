@@ -53,7 +53,10 @@ class Database:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
-                    text("SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+                    text(
+                        "SELECT current_user, rolsuper, rolbypassrls "
+                        "FROM pg_roles WHERE rolname = current_user"
+                    )
                 )
             ).one()
         if row.rolsuper or row.rolbypassrls:

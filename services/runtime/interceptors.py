@@ -63,8 +63,11 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             if header:
                 scheme, _, token = header.partition(" ")
                 if scheme.lower() != "bearer" or not token:
-                    raise Unauthenticated("the authorization header must be 'Bearer <token>'",
-                                          reason="TOKEN_INVALID", metadata={"correlation_id": cid})
+                    raise Unauthenticated(
+                        "the authorization header must be 'Bearer <token>'",
+                        reason="TOKEN_INVALID",
+                        metadata={"correlation_id": cid},
+                    )
                 principal = await self._verifier.verify(token.strip())
         authorize(rule, principal)
         return RequestContext(
@@ -74,13 +77,15 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             rpc=method,
         )
 
-    async def _fail(self, method: str, exc: Exception, context: grpc.aio.ServicerContext,
-                    cid: str) -> str:
+    async def _fail(self, method: str, exc: Exception, context: grpc.aio.ServicerContext, cid: str) -> str:
         if isinstance(exc, DomainError):
             code = code_for(exc)
             level = logging.ERROR if code == grpc.StatusCode.UNAVAILABLE else logging.INFO
-            log.log(level, "rpc failed", extra={"method": method, "code": code.name, "reason": exc.reason,
-                                               "error": exc.message})
+            log.log(
+                level,
+                "rpc failed",
+                extra={"method": method, "code": code.name, "reason": exc.reason, "error": exc.message},
+            )
             await context.abort_with_status(to_status(exc, correlation_id=cid))
         log.error("rpc crashed", exc_info=exc, extra={"method": method})
         await context.abort_with_status(internal_status(cid, _trace_id()))

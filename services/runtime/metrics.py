@@ -6,7 +6,9 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RPC_TOTAL = Counter("learnflow_rpc_total", "RPCs handled", ["method", "code"])
 RPC_SECONDS = Histogram(
-    "learnflow_rpc_duration_seconds", "RPC latency", ["method"],
+    "learnflow_rpc_duration_seconds",
+    "RPC latency",
+    ["method"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 EVENTS_PUBLISHED = Counter("learnflow_events_published_total", "Events relayed from an outbox", ["context"])

@@ -18,10 +18,9 @@ def grant_app_access(schema: str) -> None:
     op.execute(f'GRANT USAGE ON SCHEMA {schema} TO "{role}"')
     op.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO "{role}"')
     op.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO "{role}"')
-    op.execute(
-        f'ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{role}"'
-    )
-    op.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO "{role}"')
+    defaults = f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema}"
+    op.execute(f'{defaults} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{role}"')
+    op.execute(f'{defaults} GRANT USAGE, SELECT ON SEQUENCES TO "{role}"')
 
 
 def enable_tenant_rls(schema: str, table: str) -> None:

@@ -17,10 +17,14 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         self.db = db
         self.contexts = contexts
 
-    async def ListDeadLetters(self, request: pb.ListDeadLettersRequest, context: object) -> pb.ListDeadLettersResponse:
+    async def ListDeadLetters(
+        self, request: pb.ListDeadLettersRequest, context: object
+    ) -> pb.ListDeadLettersResponse:
         if request.context and request.context not in self.contexts:
-            raise InvalidArgument("unknown context", [FieldViolation(
-                "context", f"this process hosts: {', '.join(self.contexts)}")])
+            raise InvalidArgument(
+                "unknown context",
+                [FieldViolation("context", f"this process hosts: {', '.join(self.contexts)}")],
+            )
         size = pagination.page_size(request.page_size)
         after = pagination.decode_token(request.page_token) or {}
         principal = request_context.principal()
@@ -29,7 +33,8 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         for name in [request.context] if request.context else self.contexts:
             dl = event_tables(name).dead_letters
             q = sa.select(sa.literal(name).label("context"), dl).where(
-                sa.tuple_(dl.c.created_at, dl.c.id) > sa.tuple_(
+                sa.tuple_(dl.c.created_at, dl.c.id)
+                > sa.tuple_(
                     sa.literal(after.get("t", "1970-01-01T00:00:00+00:00")).cast(sa.DateTime(timezone=True)),
                     sa.literal(after.get("id", "00000000-0000-0000-0000-000000000000")).cast(sa.Uuid),
                 )
@@ -44,11 +49,19 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
         response = pb.ListDeadLettersResponse()
         for row in rows[:size]:
             item = response.dead_letters.add(
-                id=str(row.id), context=row.context, consumer=row.consumer, subject=row.subject,
-                event_id=row.event_id, event_type=row.event_type, reason=row.reason, deliveries=row.deliveries,
+                id=str(row.id),
+                context=row.context,
+                consumer=row.consumer,
+                subject=row.subject,
+                event_id=row.event_id,
+                event_type=row.event_type,
+                reason=row.reason,
+                deliveries=row.deliveries,
             )
             item.create_time.FromDatetime(row.created_at)
         if len(rows) > size:
             last = rows[size - 1]
-            response.next_page_token = pagination.encode_token({"t": last.created_at.isoformat(), "id": str(last.id)})
+            response.next_page_token = pagination.encode_token(
+                {"t": last.created_at.isoformat(), "id": str(last.id)}
+            )
         return response

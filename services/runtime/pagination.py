@@ -34,5 +34,6 @@ def decode_token(token: str) -> dict[str, Any] | None:
         return value
     except (ValueError, json.JSONDecodeError) as exc:
         raise InvalidArgument(
-            "page_token is not valid", [FieldViolation("page_token", "use a next_page_token from a previous response")]
+            "page_token is not valid",
+            [FieldViolation("page_token", "use a next_page_token from a previous response")],
         ) from exc

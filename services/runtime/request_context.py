@@ -32,7 +32,9 @@ class RequestContext:
     rpc: str = ""
 
 
-_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("learnflow_request", default=None)
+_current: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "learnflow_request", default=None
+)
 
 
 def current() -> RequestContext | None:

@@ -58,7 +58,9 @@ class Mesh:
     port: int = 0
 
     def set_health(self, serving: bool) -> None:
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in ["", *self.service_names]:
             self.health.set(name, status)
 
@@ -74,8 +76,14 @@ async def _connect_nats(url: str, name: str) -> NATS:
         log.debug("NATS error: %r", exc)
 
     return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5,
-        disconnected_cb=on_disconnect, reconnected_cb=on_reconnect, error_cb=on_error,
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        error_cb=on_error,
     )
 
 
@@ -83,8 +91,10 @@ async def start(settings: Settings) -> Mesh:
     specs = load_contexts(settings.contexts)
     if settings.migrate_on_start:
         await asyncio.to_thread(
-            migrations.run, settings.migration_database_url,
-            migrations.app_role_of(settings.database_url), specs,
+            migrations.run,
+            settings.migration_database_url,
+            migrations.app_role_of(settings.database_url),
+            specs,
         )
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     await db.check_role()
@@ -93,7 +103,9 @@ async def start(settings: Settings) -> Mesh:
     await ensure_streams(js, [s for spec in specs for s in spec.streams])
 
     service_names = [name for spec in specs for name in spec.services] + [OPS_SERVICE]
-    verifier = TokenVerifier(settings.identity_addr, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    verifier = TokenVerifier(
+        settings.identity_addr, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
     server = grpc.aio.server(
         interceptors=[MeshInterceptor(rules_for(service_names), verifier)],
         options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
@@ -119,7 +131,9 @@ async def start(settings: Settings) -> Mesh:
         OperationsServicer(db, [s.name for s in specs]), server
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    reflection.enable_server_reflection(
+        [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
     mesh.port = server.add_insecure_port(settings.grpc_addr)
     if mesh.port == 0:
         raise RuntimeError(f"could not listen on {settings.grpc_addr}")
@@ -137,8 +151,14 @@ async def start(settings: Settings) -> Mesh:
             await hook()
     await _check_dependencies(mesh)
     mesh.tasks.append(asyncio.create_task(_monitor(mesh), name="health-monitor"))
-    log.info("serving", extra={"contexts": list(settings.contexts), "grpc": settings.grpc_addr,
-                               "metrics": settings.metrics_addr or "off"})
+    log.info(
+        "serving",
+        extra={
+            "contexts": list(settings.contexts),
+            "grpc": settings.grpc_addr,
+            "metrics": settings.metrics_addr or "off",
+        },
+    )
     return mesh
 
 
@@ -175,7 +195,7 @@ async def stop(mesh: Mesh) -> None:
     for relay in mesh.relays:
         relay.stop()
     if mesh.tasks:
-        done, pending = await asyncio.wait(mesh.tasks, timeout=mesh.settings.shutdown_grace)
+        _, pending = await asyncio.wait(mesh.tasks, timeout=mesh.settings.shutdown_grace)
         for task in pending:
             task.cancel()
     with contextlib.suppress(Exception):

@@ -29,7 +29,7 @@ class EnvReader:
         self.env = os.environ if env is None else env
         self.problems: list[str] = []
 
-    def str(self, name: str, default: str | None = None, *, choices: tuple[str, ...] = ()) -> str:
+    def string(self, name: str, default: str | None = None, *, choices: tuple[str, ...] = ()) -> str:
         value = self.env.get(name)
         if value is None or value == "":
             if default is None:
@@ -40,7 +40,7 @@ class EnvReader:
             self.problems.append(f"{name}={value!r}: must be one of {', '.join(choices)}")
         return value
 
-    def int(self, name: str, default: int, *, min: int | None = None, max: int | None = None) -> int:
+    def integer(self, name: str, default: int, *, min: int | None = None, max: int | None = None) -> int:
         raw = self.env.get(name)
         if raw is None or raw == "":
             return default
@@ -53,7 +53,7 @@ class EnvReader:
             self.problems.append(f"{name}={raw!r}: must be between {min} and {max}")
         return value
 
-    def float(self, name: str, default: float, *, min: float = 0.0, max: float = 3600.0) -> float:
+    def number(self, name: str, default: float, *, min: float = 0.0, max: float = 3600.0) -> float:
         raw = self.env.get(name)
         if raw is None or raw == "":
             return default
@@ -66,7 +66,7 @@ class EnvReader:
             self.problems.append(f"{name}={raw!r}: must be between {min} and {max}")
         return value
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def boolean(self, name: str, default: bool = False) -> bool:
         raw = self.env.get(name)
         if raw is None:
             return default
@@ -78,7 +78,7 @@ class EnvReader:
         return default
 
     def url(self, name: str, schemes: tuple[str, ...], default: str | None = None) -> str:
-        value = self.str(name, default)
+        value = self.string(name, default)
         if value:
             parts = urlsplit(value)
             if parts.scheme not in schemes or not parts.hostname:
@@ -88,7 +88,7 @@ class EnvReader:
         return value
 
     def addr(self, name: str, default: str) -> str:
-        value = self.str(name, default)
+        value = self.string(name, default)
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             self.problems.append(f"{name}={value!r}: must be host:port, e.g. 127.0.0.1:50051")
@@ -138,7 +138,7 @@ def load(env: Mapping[str, str] | None = None, *, contexts: str | None = None) -
 
     r = EnvReader(env)
     known = available_contexts()
-    raw_contexts = contexts if contexts is not None else r.str("LEARNFLOW_CONTEXTS", "all")
+    raw_contexts = contexts if contexts is not None else r.string("LEARNFLOW_CONTEXTS", "all")
     if raw_contexts.strip() == "all":
         selected = tuple(known)
     else:
@@ -151,30 +151,36 @@ def load(env: Mapping[str, str] | None = None, *, contexts: str | None = None) -
             )
     grpc_addr = r.addr("LEARNFLOW_GRPC_ADDR", "127.0.0.1:50051")
     database_url = r.url("DATABASE_URL", ("postgresql+psycopg", "postgresql"))
-    embedded = r.bool("LEARNFLOW_EMBEDDED", False)
-    seed_demo = r.bool("LEARNFLOW_SEED_DEMO", False)
+    embedded = r.boolean("LEARNFLOW_EMBEDDED", False)
+    seed_demo = r.boolean("LEARNFLOW_SEED_DEMO", False)
     if seed_demo and not embedded:
-        r.problems.append("LEARNFLOW_SEED_DEMO=true: the demo tenant is only seeded in the embedded local mesh")
+        r.problems.append(
+            "LEARNFLOW_SEED_DEMO=true: the demo tenant is only seeded in the embedded local mesh"
+        )
     host, _, port = grpc_addr.rpartition(":")
     self_addr = f"{'127.0.0.1' if host in ('0.0.0.0', '[::]', '') else host}:{port}"  # noqa: S104
     settings = Settings(
         contexts=selected,
         grpc_addr=grpc_addr,
-        metrics_addr=r.str("LEARNFLOW_METRICS_ADDR", "127.0.0.1:9464"),
+        metrics_addr=r.string("LEARNFLOW_METRICS_ADDR", "127.0.0.1:9464"),
         database_url=_psycopg(database_url),
         migration_database_url=_psycopg(
-            r.url("MIGRATION_DATABASE_URL", ("postgresql+psycopg", "postgresql"), database_url or "postgresql://x/")
+            r.url(
+                "MIGRATION_DATABASE_URL",
+                ("postgresql+psycopg", "postgresql"),
+                database_url or "postgresql://x/",
+            )
         ),
-        migrate_on_start=r.bool("LEARNFLOW_MIGRATE_ON_START", True),
-        db_pool_size=r.int("LEARNFLOW_DB_POOL_SIZE", 10, min=1, max=200),
+        migrate_on_start=r.boolean("LEARNFLOW_MIGRATE_ON_START", True),
+        db_pool_size=r.integer("LEARNFLOW_DB_POOL_SIZE", 10, min=1, max=200),
         nats_url=r.url("NATS_URL", ("nats", "tls")),
         identity_addr=r.addr("IDENTITY_SERVICE_ADDR", self_addr),
-        jwt_issuer=r.str("LEARNFLOW_JWT_ISSUER", "learnflow"),
-        jwt_audience=r.str("LEARNFLOW_JWT_AUDIENCE", "learnflow"),
-        log_level=r.str("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
-        traces_exporter=r.str("OTEL_TRACES_EXPORTER", "none", choices=("none", "console", "otlp")),
-        shutdown_grace=r.float("LEARNFLOW_SHUTDOWN_GRACE_SECONDS", 20.0, min=0.0, max=600.0),
-        health_interval=r.float("LEARNFLOW_HEALTH_INTERVAL_SECONDS", 2.0, min=0.1, max=60.0),
+        jwt_issuer=r.string("LEARNFLOW_JWT_ISSUER", "learnflow"),
+        jwt_audience=r.string("LEARNFLOW_JWT_AUDIENCE", "learnflow"),
+        log_level=r.string("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+        traces_exporter=r.string("OTEL_TRACES_EXPORTER", "none", choices=("none", "console", "otlp")),
+        shutdown_grace=r.number("LEARNFLOW_SHUTDOWN_GRACE_SECONDS", 20.0, min=0.0, max=600.0),
+        health_interval=r.number("LEARNFLOW_HEALTH_INTERVAL_SECONDS", 2.0, min=0.1, max=60.0),
         embedded=embedded,
         seed_demo=seed_demo,
         env=dict(r.env),
@@ -187,4 +193,8 @@ def load(env: Mapping[str, str] | None = None, *, contexts: str | None = None) -
 
 def _psycopg(url: str) -> str:
     """SQLAlchemy needs the driver named; accept plain postgresql:// URLs as users paste them."""
-    return "postgresql+psycopg://" + url.removeprefix("postgresql://") if url.startswith("postgresql://") else url
+    return (
+        "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        if url.startswith("postgresql://")
+        else url
+    )

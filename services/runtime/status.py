@@ -33,7 +33,7 @@ def code_for(error: errors.DomainError) -> grpc.StatusCode:
 
 def _pack(message: object) -> any_pb2.Any:
     packed = any_pb2.Any()
-    packed.Pack(message)  # type: ignore[arg-type]
+    packed.Pack(message)
     return packed
 
 
@@ -54,9 +54,7 @@ def to_status(error: errors.DomainError, *, correlation_id: str = "") -> grpc.St
                 )
             )
         )
-    return rpc_status.to_status(
-        status_pb2.Status(code=code.value[0], message=error.message, details=details)
-    )
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=details))
 
 
 def internal_status(correlation_id: str, trace_id: str = "") -> grpc.Status:
@@ -65,4 +63,6 @@ def internal_status(correlation_id: str, trace_id: str = "") -> grpc.Status:
     if trace_id:
         metadata["trace_id"] = trace_id
     info = error_details_pb2.ErrorInfo(reason="INTERNAL", domain=DOMAIN, metadata=metadata)
-    return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message=message, details=[_pack(info)]))
+    return rpc_status.to_status(
+        status_pb2.Status(code=code_pb2.INTERNAL, message=message, details=[_pack(info)])
+    )

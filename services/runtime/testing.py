@@ -27,17 +27,32 @@ from services.runtime.local.procs import free_port
 
 DEMO_PASSWORD = "learnflow-demo"
 # Variables that would point the test mesh at someone else's servers.
-_FOREIGN = ("DATABASE_URL", "MIGRATION_DATABASE_URL", "NATS_URL", "LEARNFLOW_CONTEXTS", "IDENTITY_SERVICE_ADDR")
+_FOREIGN = (
+    "DATABASE_URL",
+    "MIGRATION_DATABASE_URL",
+    "NATS_URL",
+    "LEARNFLOW_CONTEXTS",
+    "IDENTITY_SERVICE_ADDR",
+)
 
 
 def free_ports() -> Ports:
-    return Ports(http=free_port(), grpc=free_port(), envoy_admin=free_port(), postgres=free_port(),
-                 nats=free_port(), nats_monitor=free_port(), metrics=free_port())
+    return Ports(
+        http=free_port(),
+        grpc=free_port(),
+        envoy_admin=free_port(),
+        postgres=free_port(),
+        nats=free_port(),
+        nats_monitor=free_port(),
+        metrics=free_port(),
+    )
 
 
 def mesh_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _FOREIGN}
-    env.update(LOG_LEVEL="INFO", LEARNFLOW_HEALTH_INTERVAL_SECONDS="0.5", LEARNFLOW_SHUTDOWN_GRACE_SECONDS="10")
+    env.update(
+        LOG_LEVEL="INFO", LEARNFLOW_HEALTH_INTERVAL_SECONDS="0.5", LEARNFLOW_SHUTDOWN_GRACE_SECONDS="10"
+    )
     env.update(overrides)
     return env
 
@@ -74,10 +89,17 @@ class RestResponse:
     headers: dict[str, str]
 
 
-def rest(mesh: LocalMesh, method: str, path: str, body: Any = None, token: str | None = None,
-         headers: dict[str, str] | None = None, raw: bytes | None = None) -> RestResponse:
+def rest(
+    mesh: LocalMesh,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> RestResponse:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(mesh.rest_url + path, data=data, method=method)
+    req = urllib.request.Request(mesh.rest_url + path, data=data, method=method)  # noqa: S310 (loopback)
     if data is not None:
         req.add_header("Content-Type", "application/json")
     if token:
@@ -85,7 +107,7 @@ def rest(mesh: LocalMesh, method: str, path: str, body: Any = None, token: str |
     for key, value in (headers or {}).items():
         req.add_header(key, value)
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (our own loopback URL)
             status, payload, hdrs = resp.status, resp.read(), dict(resp.headers)
     except urllib.error.HTTPError as err:
         status, payload, hdrs = err.code, err.read(), dict(err.headers)
@@ -99,7 +121,8 @@ def rest(mesh: LocalMesh, method: str, path: str, body: Any = None, token: str |
 def login(mesh: LocalMesh, email: str, password: str = DEMO_PASSWORD, tenant: str = "demo") -> str:
     with grpc.insecure_channel(mesh.grpc_addr) as channel:
         reply = id_grpc.IdentityServiceStub(channel).Login(
-            id_pb.LoginRequest(tenant=tenant, email=email, password=password), timeout=10)
+            id_pb.LoginRequest(tenant=tenant, email=email, password=password), timeout=10
+        )
     return str(reply.tokens.access_token)
 
 

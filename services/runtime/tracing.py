@@ -24,9 +24,7 @@ def configure(exporter: str, service_name: str) -> None:
         span_exporter = ConsoleSpanExporter()
     else:
         try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
-                OTLPSpanExporter,
-            )
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         except ImportError as exc:
             raise RuntimeError(
                 "OTEL_TRACES_EXPORTER=otlp needs the opentelemetry-exporter-otlp package installed"
@@ -34,6 +32,6 @@ def configure(exporter: str, service_name: str) -> None:
         span_exporter = OTLPSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(provider)
-    GrpcAioInstrumentorServer().instrument()  # type: ignore[no-untyped-call]
-    GrpcAioInstrumentorClient().instrument()  # type: ignore[no-untyped-call]
+    GrpcAioInstrumentorServer().instrument()
+    GrpcAioInstrumentorClient().instrument()
     log.info("tracing on", extra={"exporter": exporter})

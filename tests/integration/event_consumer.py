@@ -18,8 +18,10 @@ log = logging.getLogger("event_consumer")
 
 async def handle(event, session):
     email = event.message.user.email
-    await session.execute(text("INSERT INTO public.applied_events (consumer, event_id, email) VALUES (:c, :e, :m)"),
-                          {"c": os.environ["CONSUMER"], "e": event.id, "m": email})
+    await session.execute(
+        text("INSERT INTO public.applied_events (consumer, event_id, email) VALUES (:c, :e, :m)"),
+        {"c": os.environ["CONSUMER"], "e": event.id, "m": email},
+    )
     sys.stdout.write(f"handling {event.id} {email}\n")
     sys.stdout.flush()
     if email == os.environ.get("SLOW_EMAIL"):
@@ -30,8 +32,14 @@ async def main():
     logging.basicConfig(level=logging.WARNING)
     db = Database(os.environ["DATABASE_URL"], pool_size=2)
     nc = await nats.connect(os.environ["NATS_URL"])
-    spec = ConsumerSpec(name=os.environ["CONSUMER"], stream="IDENTITY", filter_subject="identity.user.created",
-                        handler=handle, ack_wait_seconds=float(os.environ.get("ACK_WAIT", "2")), max_deliver=3)
+    spec = ConsumerSpec(
+        name=os.environ["CONSUMER"],
+        stream="IDENTITY",
+        filter_subject="identity.user.created",
+        handler=handle,
+        ack_wait_seconds=float(os.environ.get("ACK_WAIT", "2")),
+        max_deliver=3,
+    )
     runner = ConsumerRunner(spec, schema="identity", db=db, js=nc.jetstream())
     await runner.ensure()
     sys.stdout.write("ready\n")

@@ -29,13 +29,17 @@ HERE = Path(__file__).parent
 
 
 def _pg(mesh):
-    return psycopg.connect(mesh.migration_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+    return psycopg.connect(
+        mesh.migration_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    )
 
 
 @pytest.fixture(scope="module")
 def applied_table(mesh):
     with _pg(mesh) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS public.applied_events (consumer text, event_id text, email text)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS public.applied_events (consumer text, event_id text, email text)"
+        )
         conn.execute("GRANT SELECT, INSERT ON public.applied_events TO learnflow_app")
 
 
@@ -44,9 +48,17 @@ class Consumer:
         self.log = tmp_path / f"{name}-{uuid.uuid4().hex[:4]}.log"
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "event_consumer.py")],
-            env={**os.environ, "DATABASE_URL": mesh.database_url, "NATS_URL": mesh.nats_url, "CONSUMER": name,
-                 "PYTHONPATH": str(HERE.parent.parent), **env},
-            stdout=open(self.log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+            env={
+                **os.environ,
+                "DATABASE_URL": mesh.database_url,
+                "NATS_URL": mesh.nats_url,
+                "CONSUMER": name,
+                "PYTHONPATH": str(HERE.parent.parent),
+                **env,
+            },
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.wait_for("ready")
 
@@ -71,8 +83,9 @@ class Consumer:
 
 def _applied(mesh, consumer, email):
     with _pg(mesh) as conn:
-        return conn.execute("SELECT event_id FROM public.applied_events WHERE consumer = %s AND email = %s",
-                            (consumer, email)).fetchall()
+        return conn.execute(
+            "SELECT event_id FROM public.applied_events WHERE consumer = %s AND email = %s", (consumer, email)
+        ).fetchall()
 
 
 def _wait_applied(mesh, consumer, email, timeout=30):
@@ -87,9 +100,13 @@ def _wait_applied(mesh, consumer, email, timeout=30):
 
 def _create_user(mesh, admin, email):
     with grpc.insecure_channel(mesh.grpc_addr) as ch:
-        return pb_grpc.IdentityServiceStub(ch).CreateUser(pb.CreateUserRequest(
-            user=resources_pb2.User(email=email, roles=[auth_pb2.ROLE_STUDENT]), password="a-long-password"),
-            metadata=bearer(admin))
+        return pb_grpc.IdentityServiceStub(ch).CreateUser(
+            pb.CreateUserRequest(
+                user=resources_pb2.User(email=email, roles=[auth_pb2.ROLE_STUDENT]),
+                password="a-long-password",
+            ),
+            metadata=bearer(admin),
+        )
 
 
 def _last_created_event(mesh):
@@ -100,6 +117,7 @@ def _last_created_event(mesh):
             return msg.data, dict(msg.headers)
         finally:
             await nc.close()
+
     return asyncio.run(fetch())
 
 
@@ -130,13 +148,17 @@ def test_killed_consumer_redelivery_and_duplicates_apply_once(mesh, applied_tabl
             conn.execute(
                 "INSERT INTO identity.outbox (event_id, subject, event_type, payload, headers) "
                 "VALUES (%s, 'identity.user.created', %s, %s, %s)",
-                (event_id, headers["ce-type"], data, json.dumps(headers)))
+                (event_id, headers["ce-type"], data, json.dumps(headers)),
+            )
+
         # 2. A redelivery after the consumer committed but before it acked: same ce-id, new message.
         async def redeliver():
             nc = await nats.connect(mesh.nats_url)
-            await nc.jetstream().publish("identity.user.created", data,
-                                         headers={**headers, "Nats-Msg-Id": uuid.uuid4().hex})
+            await nc.jetstream().publish(
+                "identity.user.created", data, headers={**headers, "Nats-Msg-Id": uuid.uuid4().hex}
+            )
             await nc.close()
+
         asyncio.run(redeliver())
         # A fresh event after both: once it is applied, everything before it was handled (in order).
         marker = f"marker-{uuid.uuid4().hex[:6]}@demo.test"
@@ -144,15 +166,19 @@ def test_killed_consumer_redelivery_and_duplicates_apply_once(mesh, applied_tabl
         _wait_applied(mesh, name, marker)
         assert len(_applied(mesh, name, slow)) == 1
         with _pg(mesh) as conn:
-            assert conn.execute("SELECT count(*) FROM identity.inbox WHERE consumer = %s AND event_id = %s",
-                                (name, event_id)).fetchone()[0] == 1
+            assert (
+                conn.execute(
+                    "SELECT count(*) FROM identity.inbox WHERE consumer = %s AND event_id = %s",
+                    (name, event_id),
+                ).fetchone()[0]
+                == 1
+            )
             assert conn.execute("SELECT count(*) FROM identity.outbox").fetchone()[0] == 0
     finally:
         second.stop()
 
 
 def test_relay_restart_publishes_what_committed_while_it_was_down(mesh, applied_table, tmp_path):
-    admin = login(mesh, "admin@demo.test")
     name = f"test-{uuid.uuid4().hex[:8]}"
     consumer = Consumer(mesh, name, tmp_path)
     try:
@@ -162,14 +188,21 @@ def test_relay_restart_publishes_what_committed_while_it_was_down(mesh, applied_
         mesh.server.wait(10)
         user_msg = resources_pb2.User(id=str(uuid.uuid4()), email=email)
         from learnflow.identity.v1 import events_pb2
+
         event_id = str(uuid.uuid4())
-        headers = {"ce-id": event_id, "ce-type": "learnflow.identity.v1.UserCreated", "ce-source": "identity",
-                   "ce-specversion": "1.0", "Nats-Msg-Id": event_id}
+        headers = {
+            "ce-id": event_id,
+            "ce-type": "learnflow.identity.v1.UserCreated",
+            "ce-source": "identity",
+            "ce-specversion": "1.0",
+            "Nats-Msg-Id": event_id,
+        }
         with _pg(mesh) as conn:
             conn.execute(
                 "INSERT INTO identity.outbox (event_id, subject, event_type, payload, headers) "
                 "VALUES (%s, 'identity.user.created', 'learnflow.identity.v1.UserCreated', %s, %s)",
-                (event_id, events_pb2.UserCreated(user=user_msg).SerializeToString(), json.dumps(headers)))
+                (event_id, events_pb2.UserCreated(user=user_msg).SerializeToString(), json.dumps(headers)),
+            )
         mesh.start_server()
         rows = _wait_applied(mesh, name, email)
         assert rows == [(event_id,)]
@@ -181,13 +214,19 @@ def test_poison_message_is_dead_lettered_and_listed(mesh, applied_table, tmp_pat
     name = f"test-{uuid.uuid4().hex[:8]}"
     consumer = Consumer(mesh, name, tmp_path)
     try:
+
         async def publish_poison():
             nc = await nats.connect(mesh.nats_url)
-            await nc.jetstream().publish("identity.user.created", b"\xff\xfe not protobuf",
-                                         headers={"ce-id": "poison-1", "ce-type": "learnflow.identity.v1.UserCreated"})
-            await nc.jetstream().publish("identity.user.created", b"", headers={"ce-id": "poison-2",
-                                                                                "ce-type": "no.such.Type"})
+            await nc.jetstream().publish(
+                "identity.user.created",
+                b"\xff\xfe not protobuf",
+                headers={"ce-id": "poison-1", "ce-type": "learnflow.identity.v1.UserCreated"},
+            )
+            await nc.jetstream().publish(
+                "identity.user.created", b"", headers={"ce-id": "poison-2", "ce-type": "no.such.Type"}
+            )
             await nc.close()
+
         asyncio.run(publish_poison())
         operator = login(mesh, "operator@demo.test")
         deadline = time.monotonic() + 20
@@ -195,8 +234,10 @@ def test_poison_message_is_dead_lettered_and_listed(mesh, applied_table, tmp_pat
         with grpc.insecure_channel(mesh.grpc_addr) as ch:
             stub = ops_grpc.OperationsServiceStub(ch)
             while time.monotonic() < deadline and len(found) < 2:
-                reply = stub.ListDeadLetters(ops_pb.ListDeadLettersRequest(context="identity", page_size=200),
-                                             metadata=bearer(operator))
+                reply = stub.ListDeadLetters(
+                    ops_pb.ListDeadLettersRequest(context="identity", page_size=200),
+                    metadata=bearer(operator),
+                )
                 found = [d for d in reply.dead_letters if d.consumer == name]
                 time.sleep(0.1)
             assert {d.event_id for d in found} == {"poison-1", "poison-2"}

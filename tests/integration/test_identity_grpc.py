@@ -54,7 +54,7 @@ def test_missing_login_fields_are_field_violations(stub):
         stub.Login(pb.LoginRequest(tenant="demo"))
     code, _, details = _error(err.value)
     assert code == grpc.StatusCode.INVALID_ARGUMENT
-    bad = [d for d in details if isinstance(d, error_details_pb2.BadRequest)][0]
+    bad = next(d for d in details if isinstance(d, error_details_pb2.BadRequest))
     assert {v.field for v in bad.field_violations} == {"email", "password"}
 
 
@@ -75,7 +75,9 @@ def test_student_reads_self_not_others_permission_before_existence(stub, mesh, a
     student = login(mesh, "student@demo.test")
     me = stub.GetUser(pb.GetUserRequest(user_id="me"), metadata=bearer(student))
     assert me.email == "student@demo.test"
-    teacher_id = stub.GetUser(pb.GetUserRequest(user_id="me"), metadata=bearer(login(mesh, "teacher@demo.test"))).id
+    teacher_id = stub.GetUser(
+        pb.GetUserRequest(user_id="me"), metadata=bearer(login(mesh, "teacher@demo.test"))
+    ).id
     for other in (teacher_id, str(uuid.uuid4())):
         with pytest.raises(grpc.RpcError) as err:
             stub.GetUser(pb.GetUserRequest(user_id=other), metadata=bearer(student))
@@ -85,19 +87,29 @@ def test_student_reads_self_not_others_permission_before_existence(stub, mesh, a
 def test_create_update_with_etag_and_pagination(stub, admin):
     emails = [f"p{i}-{uuid.uuid4().hex[:6]}@demo.test" for i in range(5)]
     for email in emails:
-        stub.CreateUser(pb.CreateUserRequest(
-            user=resources_pb2.User(email=email, roles=[auth_pb2.ROLE_STUDENT]), password="a-long-password"),
-            metadata=bearer(admin))
+        stub.CreateUser(
+            pb.CreateUserRequest(
+                user=resources_pb2.User(email=email, roles=[auth_pb2.ROLE_STUDENT]),
+                password="a-long-password",
+            ),
+            metadata=bearer(admin),
+        )
     with pytest.raises(grpc.RpcError) as err:
-        stub.CreateUser(pb.CreateUserRequest(
-            user=resources_pb2.User(email=emails[0].upper(), roles=[auth_pb2.ROLE_STUDENT]), password="a-long-password"),
-            metadata=bearer(admin))
+        stub.CreateUser(
+            pb.CreateUserRequest(
+                user=resources_pb2.User(email=emails[0].upper(), roles=[auth_pb2.ROLE_STUDENT]),
+                password="a-long-password",
+            ),
+            metadata=bearer(admin),
+        )
     assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
     seen, token = [], ""
     while True:
-        page = stub.ListUsers(pb.ListUsersRequest(page_size=2, page_token=token, role=auth_pb2.ROLE_STUDENT),
-                              metadata=bearer(admin))
+        page = stub.ListUsers(
+            pb.ListUsersRequest(page_size=2, page_token=token, role=auth_pb2.ROLE_STUDENT),
+            metadata=bearer(admin),
+        )
         assert len(page.users) <= 2
         seen += list(page.users)
         token = page.next_page_token
@@ -108,19 +120,29 @@ def test_create_update_with_etag_and_pagination(stub, admin):
     assert len(seen_emails) == len(set(seen_emails))
 
     user = next(u for u in seen if u.email == emails[1])
-    updated = stub.UpdateUser(pb.UpdateUserRequest(
-        user=resources_pb2.User(id=user.id, display_name="Renamed", etag=user.etag),
-        update_mask={"paths": ["display_name"]}), metadata=bearer(admin))
+    updated = stub.UpdateUser(
+        pb.UpdateUserRequest(
+            user=resources_pb2.User(id=user.id, display_name="Renamed", etag=user.etag),
+            update_mask={"paths": ["display_name"]},
+        ),
+        metadata=bearer(admin),
+    )
     assert updated.display_name == "Renamed" and updated.etag != user.etag
     assert list(updated.roles) == [auth_pb2.ROLE_STUDENT]
     with pytest.raises(grpc.RpcError) as err:
-        stub.UpdateUser(pb.UpdateUserRequest(
-            user=resources_pb2.User(id=user.id, display_name="Stale", etag=user.etag),
-            update_mask={"paths": ["display_name"]}), metadata=bearer(admin))
+        stub.UpdateUser(
+            pb.UpdateUserRequest(
+                user=resources_pb2.User(id=user.id, display_name="Stale", etag=user.etag),
+                update_mask={"paths": ["display_name"]},
+            ),
+            metadata=bearer(admin),
+        )
     assert err.value.code() == grpc.StatusCode.ABORTED
     with pytest.raises(grpc.RpcError) as err:
-        stub.UpdateUser(pb.UpdateUserRequest(user=resources_pb2.User(id=user.id), update_mask={"paths": ["email"]}),
-                        metadata=bearer(admin))
+        stub.UpdateUser(
+            pb.UpdateUserRequest(user=resources_pb2.User(id=user.id), update_mask={"paths": ["email"]}),
+            metadata=bearer(admin),
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -140,26 +162,39 @@ def test_refresh_token_works_once(stub):
 
 
 def test_service_account_client_credentials(stub, admin):
-    created = stub.CreateServiceAccount(pb.CreateServiceAccountRequest(name="progress-worker"), metadata=bearer(admin))
+    created = stub.CreateServiceAccount(
+        pb.CreateServiceAccountRequest(name="progress-worker"), metadata=bearer(admin)
+    )
     assert created.client_secret and created.account.kind == resources_pb2.USER_KIND_SERVICE_ACCOUNT
-    tokens = stub.IssueServiceToken(pb.IssueServiceTokenRequest(
-        tenant="demo", client_id=created.client_id, client_secret=created.client_secret)).tokens
+    tokens = stub.IssueServiceToken(
+        pb.IssueServiceTokenRequest(
+            tenant="demo", client_id=created.client_id, client_secret=created.client_secret
+        )
+    ).tokens
     page = stub.ListUsers(pb.ListUsersRequest(page_size=1), metadata=bearer(tokens.access_token))
     assert len(page.users) == 1
     with pytest.raises(grpc.RpcError) as err:
-        stub.IssueServiceToken(pb.IssueServiceTokenRequest(
-            tenant="demo", client_id=created.client_id, client_secret="wrong"))
+        stub.IssueServiceToken(
+            pb.IssueServiceTokenRequest(tenant="demo", client_id=created.client_id, client_secret="wrong")
+        )
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_cross_tenant_reads_are_impossible(stub, mesh):
     operator = login(mesh, "operator@demo.test")
     slug = f"school-{uuid.uuid4().hex[:6]}"
-    stub.CreateTenant(pb.CreateTenantRequest(tenant=resources_pb2.Tenant(slug=slug, display_name="Other"),
-                                             admin_email="head@other.test", admin_password="other-password"),
-                      metadata=bearer(operator))
+    stub.CreateTenant(
+        pb.CreateTenantRequest(
+            tenant=resources_pb2.Tenant(slug=slug, display_name="Other"),
+            admin_email="head@other.test",
+            admin_password="other-password",
+        ),
+        metadata=bearer(operator),
+    )
     other_admin = login(mesh, "head@other.test", "other-password", tenant=slug)
-    demo_teacher = stub.GetUser(pb.GetUserRequest(user_id="me"), metadata=bearer(login(mesh, "teacher@demo.test")))
+    demo_teacher = stub.GetUser(
+        pb.GetUserRequest(user_id="me"), metadata=bearer(login(mesh, "teacher@demo.test"))
+    )
     with pytest.raises(grpc.RpcError) as err:
         stub.GetUser(pb.GetUserRequest(user_id=demo_teacher.id), metadata=bearer(other_admin))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
@@ -173,13 +208,19 @@ def test_rls_hides_other_tenants_even_without_a_where_clause(mesh):
     with psycopg.connect(url, autocommit=True) as conn:
         tenants = [r[0] for r in conn.execute("SELECT identity.tenant_id_for_slug('demo')")]
         assert tenants[0] is not None
-        assert conn.execute("SELECT count(*) FROM identity.users").fetchone()[0] == 0  # no tenant set: nothing
+        assert (
+            conn.execute("SELECT count(*) FROM identity.users").fetchone()[0] == 0
+        )  # no tenant set: nothing
         with conn.transaction():
             conn.execute("SELECT set_config('app.tenant_id', %s, true)", (str(tenants[0]),))
             rows = conn.execute("SELECT DISTINCT tenant_id FROM identity.users").fetchall()
             assert rows == [(tenants[0],)]
             with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
-                conn.execute("INSERT INTO identity.users (id, tenant_id, email, roles) VALUES "
-                             "(gen_random_uuid(), gen_random_uuid(), 'x@y.z', '{student}')")
-        role = conn.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone()
+                conn.execute(
+                    "INSERT INTO identity.users (id, tenant_id, email, roles) VALUES "
+                    "(gen_random_uuid(), gen_random_uuid(), 'x@y.z', '{student}')"
+                )
+        role = conn.execute(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
         assert role == (False, False)

@@ -27,7 +27,9 @@ def test_sigterm_lets_the_in_flight_rpc_finish(mesh):
 
         def call():
             try:
-                result["reply"] = stub.GetUser(pb.GetUserRequest(user_id="me"), metadata=bearer(admin), timeout=30)
+                result["reply"] = stub.GetUser(
+                    pb.GetUserRequest(user_id="me"), metadata=bearer(admin), timeout=30
+                )
             except grpc.RpcError as err:
                 result["error"] = err
 
@@ -36,7 +38,8 @@ def test_sigterm_lets_the_in_flight_rpc_finish(mesh):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # wait until the query is waiting on our lock
             waiting = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%identity.users%'"
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND query ILIKE '%identity.users%'"
             ).fetchone()[0]
             if waiting:
                 break
@@ -47,7 +50,9 @@ def test_sigterm_lets_the_in_flight_rpc_finish(mesh):
         time.sleep(0.5)
         with grpc.insecure_channel(mesh.grpc_addr) as probe:
             try:
-                status = health_pb2_grpc.HealthStub(probe).Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                status = (
+                    health_pb2_grpc.HealthStub(probe).Check(health_pb2.HealthCheckRequest(), timeout=2).status
+                )
                 assert status == health_pb2.HealthCheckResponse.NOT_SERVING
             except grpc.RpcError:
                 pass  # the listener already closed: also not serving

@@ -19,10 +19,22 @@ def test_defaults_and_driver_normalised():
 
 def test_every_problem_is_reported_together():
     with pytest.raises(SettingsError) as err:
-        load({"DATABASE_URL": "mysql://x", "LEARNFLOW_DB_POOL_SIZE": "lots", "LEARNFLOW_GRPC_ADDR": "nowhere",
-              "LOG_LEVEL": "LOUD"})
+        load(
+            {
+                "DATABASE_URL": "mysql://x",
+                "LEARNFLOW_DB_POOL_SIZE": "lots",
+                "LEARNFLOW_GRPC_ADDR": "nowhere",
+                "LOG_LEVEL": "LOUD",
+            }
+        )
     text = str(err.value)
-    for name in ("DATABASE_URL", "NATS_URL: is required", "LEARNFLOW_DB_POOL_SIZE", "LEARNFLOW_GRPC_ADDR", "LOG_LEVEL"):
+    for name in (
+        "DATABASE_URL",
+        "NATS_URL: is required",
+        "LEARNFLOW_DB_POOL_SIZE",
+        "LEARNFLOW_GRPC_ADDR",
+        "LOG_LEVEL",
+    ):
         assert name in text
 
 
@@ -47,7 +59,9 @@ def test_serve_with_bad_settings_exits_2_with_a_clear_message():
     proc = subprocess.run(
         [sys.executable, "-m", "services.runtime.cli", "serve"],
         env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "mysql://x", "LEARNFLOW_SHUTDOWN_GRACE_SECONDS": "-1"},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert "invalid settings" in proc.stderr

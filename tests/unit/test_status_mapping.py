@@ -6,7 +6,7 @@ from services.runtime.status import code_for, internal_status, to_status
 
 
 def _details(status: grpc.Status) -> status_pb2.Status:
-    (key, value), = status.trailing_metadata
+    ((key, value),) = status.trailing_metadata
     assert key == "grpc-status-details-bin"
     return status_pb2.Status.FromString(value)
 
@@ -28,7 +28,9 @@ def test_every_domain_error_has_its_code():
 
 
 def test_invalid_argument_carries_error_info_and_field_violations():
-    err = errors.InvalidArgument("bad", [errors.FieldViolation("user.email", "is required")], reason="BAD_USER")
+    err = errors.InvalidArgument(
+        "bad", [errors.FieldViolation("user.email", "is required")], reason="BAD_USER"
+    )
     status = to_status(err, correlation_id="c1")
     assert status.code == grpc.StatusCode.INVALID_ARGUMENT
     rich = _details(status)

@@ -38,7 +38,7 @@ def upgrade() -> None:
     # Login knows only a slug. This SECURITY DEFINER function (owned by the migration role, which owns
     # the table) answers exactly one question, which tenant id has this slug, and nothing else.
     op.execute(
-        f"CREATE FUNCTION {S}.tenant_id_for_slug(p_slug text) RETURNS uuid "
+        f"CREATE FUNCTION {S}.tenant_id_for_slug(p_slug text) RETURNS uuid "  # noqa: S608 (constant schema)
         "LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog "
         f"AS $$ SELECT id FROM {S}.tenants WHERE slug = p_slug $$"
     )
@@ -88,7 +88,7 @@ def upgrade() -> None:
     )
     create_event_tables(S)
     grant_app_access(S)
-    op.execute(f"GRANT EXECUTE ON FUNCTION {S}.tenant_id_for_slug(text) TO \"{_app_role()}\"")
+    op.execute(f'GRANT EXECUTE ON FUNCTION {S}.tenant_id_for_slug(text) TO "{_app_role()}"')
 
 
 def _app_role() -> str:

@@ -53,8 +53,16 @@ class ConsumerSpec:
 
 
 class ConsumerRunner:
-    def __init__(self, spec: ConsumerSpec, *, schema: str, db: Database, js: JetStreamContext,
-                 idle_fetch_timeout: float = 1.0, burst: int = 64):
+    def __init__(
+        self,
+        spec: ConsumerSpec,
+        *,
+        schema: str,
+        db: Database,
+        js: JetStreamContext,
+        idle_fetch_timeout: float = 1.0,
+        burst: int = 64,
+    ):
         self.spec = spec
         self.db = db
         self.js = js
@@ -118,8 +126,9 @@ class ConsumerRunner:
         if deliveries > self.spec.max_deliver:
             await self._dead_letter(msg, event, "max deliveries exceeded", deliveries)
             return
-        ctx = RequestContext(correlation_id=event.correlation_id, tenant_id=event.tenant_id,
-                             rpc=f"event:{self.spec.name}")
+        ctx = RequestContext(
+            correlation_id=event.correlation_id, tenant_id=event.tenant_id, rpc=f"event:{self.spec.name}"
+        )
         heartbeat = asyncio.create_task(self._heartbeat(msg))
         try:
             with request_context.bind(ctx):
@@ -159,9 +168,16 @@ class ConsumerRunner:
             await self._dead_letter(msg, event, f"failed {deliveries} times; last error: {exc!r}", deliveries)
             return
         delay = min(self.spec.backoff_base_seconds * 2 ** (deliveries - 1), self.spec.backoff_max_seconds)
-        log.warning("event handling failed; will retry", extra={
-            "consumer": self.spec.name, "event_id": event.id, "delivery": deliveries, "retry_in": delay,
-            "error": repr(exc)})
+        log.warning(
+            "event handling failed; will retry",
+            extra={
+                "consumer": self.spec.name,
+                "event_id": event.id,
+                "delivery": deliveries,
+                "retry_in": delay,
+                "error": repr(exc),
+            },
+        )
         metrics.EVENTS_HANDLED.labels(self.spec.name, "retried").inc()
         await msg.nak(delay=delay)
 
@@ -170,11 +186,14 @@ class ConsumerRunner:
         dl = self.tables.dead_letters
         async with self.db.transaction(tenant_id="") as session:
             await session.execute(
-                pg_insert(dl).values(
+                pg_insert(dl)
+                .values(
                     id=uuid.uuid4(),
                     consumer=self.spec.name,
                     subject=msg.subject,
-                    event_id=event.id if event else headers.get("ce-id", f"seq:{msg.metadata.sequence.stream}"),
+                    event_id=event.id
+                    if event
+                    else headers.get("ce-id", f"seq:{msg.metadata.sequence.stream}"),
                     event_type=event.type if event else headers.get("ce-type", ""),
                     tenant_id=event.tenant_id if event else headers.get("learnflow-tenant"),
                     reason=reason[:2000],
@@ -182,9 +201,12 @@ class ConsumerRunner:
                     payload=msg.data,
                     headers=headers,
                     created_at=sa.func.now(),
-                ).on_conflict_do_nothing()
+                )
+                .on_conflict_do_nothing()
             )
-        log.error("event dead-lettered: %s", reason, extra={"consumer": self.spec.name, "subject": msg.subject})
+        log.error(
+            "event dead-lettered: %s", reason, extra={"consumer": self.spec.name, "subject": msg.subject}
+        )
         metrics.EVENTS_HANDLED.labels(self.spec.name, "dead_lettered").inc()
         await msg.term()
 

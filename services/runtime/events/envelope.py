@@ -38,7 +38,9 @@ class Event:
     message: Message
 
 
-def build_headers(message: Message, *, source: str, tenant_id: str | None, event_id: str | None = None) -> dict[str, str]:
+def build_headers(
+    message: Message, *, source: str, tenant_id: str | None, event_id: str | None = None
+) -> dict[str, str]:
     event_id = event_id or str(uuid.uuid4())
     headers = {
         "ce-id": event_id,

@@ -35,10 +35,14 @@ class Outbox:
         self.schema = schema
         self.table = event_tables(schema).outbox
 
-    async def stage(self, session: AsyncSession, subject: str, message: Message, *,
-                    tenant_id: str | None = None) -> str:
-        headers = build_headers(message, source=self.context,
-                                tenant_id=tenant_id if tenant_id is not None else request_context.tenant_id())
+    async def stage(
+        self, session: AsyncSession, subject: str, message: Message, *, tenant_id: str | None = None
+    ) -> str:
+        headers = build_headers(
+            message,
+            source=self.context,
+            tenant_id=tenant_id if tenant_id is not None else request_context.tenant_id(),
+        )
         await session.execute(
             sa.insert(self.table).values(
                 event_id=headers["ce-id"],
@@ -52,8 +56,16 @@ class Outbox:
 
 
 class OutboxRelay:
-    def __init__(self, outbox: Outbox, db: Database, js: JetStreamContext, listen_dsn: str, *,
-                 batch: int = 256, poll_interval: float = 1.0):
+    def __init__(
+        self,
+        outbox: Outbox,
+        db: Database,
+        js: JetStreamContext,
+        listen_dsn: str,
+        *,
+        batch: int = 256,
+        poll_interval: float = 1.0,
+    ):
         self.outbox = outbox
         self.db = db
         self.js = js
@@ -75,8 +87,10 @@ class OutboxRelay:
                     while await self.relay_once() == self.batch:
                         pass
                 except Exception as exc:  # keep relaying after a NATS or database outage
-                    log.warning("outbox relay failed; retrying", extra={"context": self.outbox.context,
-                                                                        "error": repr(exc)})
+                    log.warning(
+                        "outbox relay failed; retrying",
+                        extra={"context": self.outbox.context, "error": repr(exc)},
+                    )
                     await asyncio.sleep(self.poll_interval)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)

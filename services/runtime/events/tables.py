@@ -19,7 +19,8 @@ class EventTables:
 def event_tables(schema: str) -> EventTables:
     md = metadata(schema)
     outbox = sa.Table(
-        "outbox", md,
+        "outbox",
+        md,
         sa.Column("seq", sa.BigInteger, primary_key=True),
         sa.Column("event_id", sa.Text),
         sa.Column("subject", sa.Text),
@@ -29,13 +30,15 @@ def event_tables(schema: str) -> EventTables:
         sa.Column("created_at", sa.DateTime(timezone=True)),
     )
     inbox = sa.Table(
-        "inbox", md,
+        "inbox",
+        md,
         sa.Column("consumer", sa.Text, primary_key=True),
         sa.Column("event_id", sa.Text, primary_key=True),
         sa.Column("processed_at", sa.DateTime(timezone=True)),
     )
     dead_letters = sa.Table(
-        "dead_letters", md,
+        "dead_letters",
+        md,
         sa.Column("id", sa.Uuid, primary_key=True),
         sa.Column("consumer", sa.Text),
         sa.Column("subject", sa.Text),

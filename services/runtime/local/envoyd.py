@@ -27,11 +27,20 @@ class EnvoyProxy:
 
     def start(self) -> None:
         self.proc = spawn(
-            [envoy_bin(), "-c", str(self.config), "--use-dynamic-base-id", "--log-level", "warn",
-             "--disable-hot-restart"],
+            [
+                envoy_bin(),
+                "-c",
+                str(self.config),
+                "--use-dynamic-base-id",
+                "--log-level",
+                "warn",
+                "--disable-hot-restart",
+            ],
             self.log,
         )
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{self.admin_port}/ready"), 20, "envoy", self.proc, self.log)
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{self.admin_port}/ready"), 20, "envoy", self.proc, self.log
+        )
 
     def stop(self) -> None:
         terminate(self.proc)

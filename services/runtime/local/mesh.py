@@ -37,7 +37,9 @@ class Ports:
 def grpc_serving(addr: str, service: str = "") -> bool:
     try:
         with grpc.insecure_channel(addr) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=1
+            )
             return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
     except grpc.RpcError:
         return False
@@ -105,7 +107,9 @@ class LocalMesh:
             self.server = subprocess.Popen(argv, env=env, start_new_session=True)
         else:
             self.server = spawn(argv, self.serve_output, env=env)
-        wait_until(lambda: grpc_serving(self.grpc_addr), timeout, "learnflow serve", self.server, self.serve_output)
+        wait_until(
+            lambda: grpc_serving(self.grpc_addr), timeout, "learnflow serve", self.server, self.serve_output
+        )
 
     def stop_server(self, timeout: float = 30) -> None:
         terminate(self.server, timeout)
@@ -115,9 +119,15 @@ class LocalMesh:
         from gateway.generate import DESCRIPTOR, render, write_config
 
         config = render(
-            DESCRIPTOR, listen_host="127.0.0.1", listen_port=self.ports.http, admin_port=self.ports.envoy_admin,
-            upstreams=None, grpc_upstream=("127.0.0.1", self.ports.grpc),
-            cors_origins=[o for o in self.env.get("LEARNFLOW_CORS_ORIGINS", "http://localhost:3000").split(",") if o],
+            DESCRIPTOR,
+            listen_host="127.0.0.1",
+            listen_port=self.ports.http,
+            admin_port=self.ports.envoy_admin,
+            upstreams=None,
+            grpc_upstream=("127.0.0.1", self.ports.grpc),
+            cors_origins=[
+                o for o in self.env.get("LEARNFLOW_CORS_ORIGINS", "http://localhost:3000").split(",") if o
+            ],
             **render_options,
         )
         path = self.data_dir / "envoy.yaml"

