@@ -258,8 +258,9 @@ def _index_messages(
             out_enums[f"{name}.{enum.name}"] = enum
             if (*mpath, 4, j) in comments:  # DescriptorProto.enum_type = 4
                 out_comments[f"{name}.{enum.name}"] = comments[(*mpath, 4, j)]
-        _index_messages(name, list(msg.nested_type), (*mpath, 3), comments, out_messages, out_enums,
-                        out_comments)
+        _index_messages(
+            name, list(msg.nested_type), (*mpath, 3), comments, out_messages, out_enums, out_comments
+        )
 
 
 def load(descriptor_path: Path) -> DescriptorSet:

@@ -9,13 +9,16 @@ Request flow on the one HTTP listener (filter order matters, see REFERENCE.md se
   (their REST paths and their native gRPC paths), health, reflection and CORS preflights.
 * local_ratelimit reads its per-route token bucket from the REST route the request matched.
 * grpc_json_transcoder turns REST into gRPC and rewrites the path to /pkg.Service/Method.
-  match_incoming_request_route is FALSE (the default) on purpose: after the rewrite the transcoder
-  clears the route cache and the router re-matches on the gRPC path, so the upstream of a REST call
-  is chosen by the very same per-service gRPC route as a native gRPC call of that method (one place
-  decides the cluster and timeouts for both). The REST routes exist for what is decided before
-  the rewrite: per-route rate limits, streaming print options, the JWT/transcoder switch-off of
-  the catch-all. (With true, the REST route would also have to carry the cluster and timeouts of
-  every method, and gRPC routes could no longer be shared; see the transcoder.proto docs.)
+  match_incoming_request_route is FALSE (the default) on purpose. With false, the transcoder clears
+  the route cache after the rewrite and the router re-matches on the gRPC path, so the upstream of a
+  REST call is chosen by the same per-service gRPC route as a native gRPC call of that method: one
+  place decides cluster and timeouts for both. The REST routes (one per google.api.http binding,
+  matched on verb + path) exist for what is decided BEFORE the rewrite, on the original request:
+  per-route rate limits and the streaming print options (per-route transcoder config). With true,
+  the router would keep the REST route, so each REST route would have to repeat the cluster and
+  timeout of its method, and a mistake there would silently send a REST call elsewhere than the
+  same RPC over gRPC. (The REST routes name their method's cluster anyway, for readability.)
+* CORS preflights get a route of their own: Envoy's cors filter ignores direct-response routes.
 * Unknown paths hit a catch-all route: a 404 direct response, with jwt_authn and the transcoder
   disabled on it, so a path no route knows can never be transcoded and forwarded without a token
   check (fail closed) and an unknown path answers 404, not 401.
@@ -58,7 +61,9 @@ F_RATELIMIT = "envoy.filters.http.local_ratelimit"
 F_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 F_ROUTER = "envoy.filters.http.router"
 
-T_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+T_HCM = (
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+)
 T_CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
 T_CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
 T_JWT = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
@@ -70,6 +75,10 @@ T_FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
 T_STDOUT_LOG = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
 T_HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 T_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+T_DOWNSTREAM_CONNECTIONS = (
+    "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
+    "DownstreamConnectionsConfig"
+)
 
 # HTTP status of a local reply -> (google.rpc.Code, ErrorInfo.reason, message). `%LOCAL_REPLY_BODY%` is
 # Envoy's own text (e.g. "Jwt is missing", the transcoder's JSON parse error). The codes are the
@@ -237,7 +246,9 @@ def _method_header(verb: str) -> JsonDict:
 
 def _binding_match(binding: HttpBinding) -> JsonDict:
     tpl = binding.parsed
-    match: JsonDict = {"path": tpl.literal_path()} if tpl.is_literal else {"safe_regex": {"regex": tpl.regex()}}
+    match: JsonDict = (
+        {"path": tpl.literal_path()} if tpl.is_literal else {"safe_regex": {"regex": tpl.regex()}}
+    )
     match["headers"] = [_method_header(binding.verb)]
     return match
 
@@ -263,11 +274,17 @@ def _ratelimit(name: str, bucket: TokenBucket) -> JsonDict:
     }
 
 
-def _bucket_for(method: Method, binding_paths: Sequence[str], limits: RateLimits) -> tuple[str, TokenBucket] | None:
-    """The rate limit of a method, if any: strict for the credential endpoints, writes for writes."""
-    if limits.strict is not None and any(p in limits.strict_paths for p in binding_paths):
+def rate_limit_for(
+    method: Method, limits: RateLimits, binding: HttpBinding | None = None
+) -> tuple[str, TokenBucket] | None:
+    """The token bucket (name, numbers) of one REST binding of a method, or of its native gRPC path
+    when `binding` is None. Strict: any binding of the method is a strict path (the whole RPC is
+    a credential endpoint). Writes: the binding is POST/PUT/PATCH/DELETE; for the gRPC path, any
+    binding is."""
+    if limits.strict is not None and any(b.template in limits.strict_paths for b in method.bindings):
         return "strict", limits.strict
-    if limits.writes is not None and any(b.is_write for b in method.bindings):
+    is_write = binding.is_write if binding is not None else any(b.is_write for b in method.bindings)
+    if limits.writes is not None and is_write:
         return "writes", limits.writes
     return None
 
@@ -322,7 +339,10 @@ def _error_body(code: int, reason: str, message: str) -> JsonDict:
 def _status_filter(op: str, status: int) -> JsonDict:
     return {
         "status_code_filter": {
-            "comparison": {"op": op, "value": {"default_value": status, "runtime_key": f"local_reply.status_{status}"}}
+            "comparison": {
+                "op": op,
+                "value": {"default_value": status, "runtime_key": f"local_reply.status_{status}"},
+            }
         }
     }
 
@@ -340,13 +360,19 @@ def local_reply_config() -> JsonDict:
                     "filters": [
                         {
                             "header_filter": {
-                                "header": {"name": "content-type", "string_match": {"prefix": "application/grpc"}}
+                                "header": {
+                                    "name": "content-type",
+                                    "string_match": {"prefix": "application/grpc"},
+                                }
                             }
                         },
                         {
                             "header_filter": {
-                                "header": {"name": "x-envoy-original-path", "present_match": True,
-                                           "invert_match": True}
+                                "header": {
+                                    "name": "x-envoy-original-path",
+                                    "present_match": True,
+                                    "invert_match": True,
+                                }
                             }
                         },
                     ]
@@ -356,10 +382,15 @@ def local_reply_config() -> JsonDict:
     ]
     for status, (code, reason, message) in LOCAL_REPLY_STATUS.items():
         mappers.append(
-            {"filter": _status_filter("EQ", status), "body_format_override": _error_body(code, reason, message)}
+            {
+                "filter": _status_filter("EQ", status),
+                "body_format_override": _error_body(code, reason, message),
+            }
         )
     code, reason, message = LOCAL_REPLY_FALLBACK
-    mappers.append({"filter": _status_filter("GE", 400), "body_format_override": _error_body(code, reason, message)})
+    mappers.append(
+        {"filter": _status_filter("GE", 400), "body_format_override": _error_body(code, reason, message)}
+    )
     return {"mappers": mappers}
 
 
@@ -405,18 +436,19 @@ def _cors_policy(origins: Sequence[str]) -> JsonDict:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _rest_routes(p: GatewayPlan, limits: RateLimits, descriptor_b64: str, services: Sequence[str]) -> list[JsonDict]:
+def _rest_routes(
+    p: GatewayPlan, limits: RateLimits, descriptor_b64: str, services: Sequence[str]
+) -> list[JsonDict]:
     exact: list[JsonDict] = []
     regex: list[JsonDict] = []
     for svc in p.services:
         cluster = p.service_cluster[svc.full_name]
         for m in svc.methods:
-            paths = [b.parsed.literal_path() if b.parsed.is_literal else b.template for b in m.bindings]
-            bucket = _bucket_for(m, paths, limits)
             for b in m.bindings:
                 per_filter: JsonDict = {}
-                if bucket is not None and (b.is_write or bucket[0] == "strict"):
-                    per_filter[F_RATELIMIT] = _ratelimit(bucket[0], bucket[1])
+                bucket = rate_limit_for(m, limits, b)
+                if bucket is not None:
+                    per_filter[F_RATELIMIT] = _ratelimit(*bucket)
                 action: JsonDict = {"cluster": cluster}
                 if m.server_streaming:
                     # STREAMING: the place where server-streaming RPCs get their REST framing. The
@@ -444,8 +476,7 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
     for svc in p.services:
         cluster = p.service_cluster[svc.full_name]
         for m in svc.methods:
-            paths = [b.parsed.literal_path() if b.parsed.is_literal else b.template for b in m.bindings]
-            bucket = _bucket_for(m, paths, limits)
+            bucket = rate_limit_for(m, limits)
             if bucket is None and not m.server_streaming and not m.client_streaming:
                 continue
             action: JsonDict = {"cluster": cluster}
@@ -457,7 +488,7 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
                 "route": action,
             }
             if bucket is not None:
-                route["typed_per_filter_config"] = {F_RATELIMIT: _ratelimit(bucket[0], bucket[1])}
+                route["typed_per_filter_config"] = {F_RATELIMIT: _ratelimit(*bucket)}
             per_method.append(route)
         per_service.append(
             {
@@ -467,10 +498,16 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
             }
         )
     infra = [
-        {"name": "grpc health", "match": {"prefix": HEALTH_PREFIX, "headers": post},
-         "route": {"cluster": p.first_cluster}},
-        {"name": "grpc reflection", "match": {"prefix": REFLECTION_PREFIX, "headers": post},
-         "route": {"cluster": p.first_cluster}},
+        {
+            "name": "grpc health",
+            "match": {"prefix": HEALTH_PREFIX, "headers": post},
+            "route": {"cluster": p.first_cluster},
+        },
+        {
+            "name": "grpc reflection",
+            "match": {"prefix": REFLECTION_PREFIX, "headers": post},
+            "route": {"cluster": p.first_cluster},
+        },
     ]
     return per_method + per_service + infra
 
@@ -517,8 +554,10 @@ def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
         routes.append(
             {
                 "name": "not found (cors)",
-                "match": {"prefix": "/", "headers": [{"name": "origin", "string_match": {"safe_regex": {
-                    "regex": origin_regex}}}]},
+                "match": {
+                    "prefix": "/",
+                    "headers": [{"name": "origin", "string_match": {"safe_regex": {"regex": origin_regex}}}],
+                },
                 "direct_response": direct,
                 "response_headers_to_add": [
                     {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD", "header": {"key": k, "value": v}}
@@ -531,8 +570,14 @@ def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
                 "typed_per_filter_config": per_filter,
             }
         )
-    routes.append({"name": "not found", "match": {"prefix": "/"}, "direct_response": direct,
-                   "typed_per_filter_config": per_filter})
+    routes.append(
+        {
+            "name": "not found",
+            "match": {"prefix": "/"},
+            "direct_response": direct,
+            "typed_per_filter_config": per_filter,
+        }
+    )
     return routes
 
 
@@ -642,6 +687,7 @@ def bootstrap(
     rate_limits: RateLimits,
     service_clusters: Mapping[str, str] | None = None,
     ops_cluster: str | None = None,
+    max_downstream_connections: int = 10_000,
 ) -> JsonDict:
     p = plan(ds, upstreams, service_clusters=service_clusters, ops_cluster=ops_cluster)
     descriptor_b64 = base64.b64encode(descriptor_for_envoy(ds)).decode("ascii")
@@ -689,19 +735,35 @@ def bootstrap(
         "http_filters": http_filters,
     }
 
-    clusters = [_grpc_cluster(name, *upstreams[name]) for name in sorted(set(p.service_cluster.values()))]
+    clusters = [_grpc_cluster(name, *upstreams[name]) for name in sorted(upstreams)]
     if jwks.inline_jwks is None:
         clusters.append(_self_cluster(self_host, listen_port))
 
     return {
         "admin": {"address": _socket(admin_host, admin_port)},
+        "overload_manager": {
+            # An edge proxy needs a bound on open downstream connections (Envoy warns without one).
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": T_DOWNSTREAM_CONNECTIONS,
+                        "max_active_downstream_connections": max_downstream_connections,
+                    },
+                }
+            ]
+        },
         "static_resources": {
             "listeners": [
                 {
                     "name": "learnflow",
                     "address": _socket(listen_host, listen_port),
                     "filter_chains": [
-                        {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+                        {
+                            "filters": [
+                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                            ]
+                        }
                     ],
                 }
             ],

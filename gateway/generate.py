@@ -84,19 +84,50 @@ def render(
     rate_limits: token buckets (default: writes 200/s burst 400, login 10/s burst 20).
     service_clusters: full service name -> cluster, overriding the package rule.
     """
-    ds = descriptors.load(descriptor_path)
-    if (upstreams is None) == (grpc_upstream is None):
+    return _render(
+        descriptors.load(descriptor_path),
+        listen_host=listen_host,
+        listen_port=listen_port,
+        admin_host=admin_host,
+        admin_port=admin_port,
+        upstreams=upstreams,
+        grpc_upstream=grpc_upstream,
+        cors_origins=cors_origins,
+        jwks=jwks,
+        rate_limits=rate_limits,
+        service_clusters=service_clusters,
+        ops_cluster=ops_cluster,
+    )
+
+
+def _render(
+    ds: descriptors.DescriptorSet,
+    *,
+    listen_host: str,
+    listen_port: int,
+    admin_host: str,
+    admin_port: int,
+    upstreams: Mapping[str, tuple[str, int]] | None,
+    grpc_upstream: tuple[str, int] | None,
+    cors_origins: Sequence[str],
+    jwks: JwksConfig | None,
+    rate_limits: RateLimits | None,
+    service_clusters: Mapping[str, str] | None,
+    ops_cluster: str | None,
+) -> dict[str, Any]:
+    if upstreams is not None and grpc_upstream is None:
+        clusters = dict(upstreams)
+    elif grpc_upstream is not None and upstreams is None:
+        clusters = {name: grpc_upstream for name in context_clusters(ds)}
+    else:
         raise ValueError("give exactly one of upstreams= or grpc_upstream=")
-    if grpc_upstream is not None:
-        upstreams = {name: grpc_upstream for name in context_clusters(ds)}
-    assert upstreams is not None
     return bootstrap(
         ds,
         listen_host=listen_host,
         listen_port=listen_port,
         admin_host=admin_host,
         admin_port=admin_port,
-        upstreams=upstreams,
+        upstreams=clusters,
         cors_origins=list(cors_origins),
         jwks=jwks or JwksConfig(),
         rate_limits=rate_limits or RateLimits(),
@@ -109,14 +140,19 @@ def k8s_config(descriptor_path: Path = DESCRIPTOR) -> dict[str, Any]:
     """The Kubernetes flavour: listener 0.0.0.0:8080, admin 127.0.0.1:9901, one STRICT_DNS HTTP/2
     cluster per context at `<context>:50051` (the context's Service in the same namespace)."""
     ds = descriptors.load(descriptor_path)
-    return render(
-        descriptor_path,
+    return _render(
+        ds,
         listen_host=K8S_LISTEN[0],
         listen_port=K8S_LISTEN[1],
         admin_host=K8S_ADMIN[0],
         admin_port=K8S_ADMIN[1],
         upstreams={name: (name, K8S_GRPC_PORT) for name in context_clusters(ds)},
+        grpc_upstream=None,
         cors_origins=K8S_CORS_ORIGINS,
+        jwks=None,
+        rate_limits=None,
+        service_clusters=None,
+        ops_cluster=None,
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2
 
 from gateway.descriptors import DescriptorSet, HttpBinding, Method, field_behaviors
-from gateway.envoy import LOCAL_REPLY_STATUS, RateLimits, TokenBucket
+from gateway.envoy import LOCAL_REPLY_STATUS, RateLimits, rate_limit_for
 
 JsonDict = dict[str, Any]
 FD = descriptor_pb2.FieldDescriptorProto
@@ -45,7 +45,11 @@ _SCALARS: dict[int, JsonDict] = {
 
 _WELL_KNOWN: dict[str, JsonDict] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
-    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?s$", "examples": ["1.5s"]},
+    "google.protobuf.Duration": {
+        "type": "string",
+        "pattern": r"^-?[0-9]+(\.[0-9]+)?s$",
+        "examples": ["1.5s"],
+    },
     "google.protobuf.FieldMask": {
         "type": "string",
         "description": "Comma-separated lowerCamelCase field paths.",
@@ -82,7 +86,11 @@ STATUS_SCHEMA: JsonDict = {
     ),
     "required": ["code", "message"],
     "properties": {
-        "code": {"type": "integer", "format": "int32", "description": "google.rpc.Code (e.g. 16 UNAUTHENTICATED)."},
+        "code": {
+            "type": "integer",
+            "format": "int32",
+            "description": "google.rpc.Code (e.g. 16 UNAUTHENTICATED).",
+        },
         "message": {"type": "string"},
         "details": {
             "type": "array",
@@ -111,7 +119,10 @@ STATUS_SCHEMA: JsonDict = {
 }
 
 _ERROR_RESPONSES: dict[str, tuple[int, str]] = {
-    "BadRequest": (400, "Invalid argument: malformed JSON, unknown field or query parameter, failed validation."),
+    "BadRequest": (
+        400,
+        "Invalid argument: malformed JSON, unknown field or query parameter, failed validation.",
+    ),
     "Unauthenticated": (401, "Missing, expired or invalid access token."),
     "PermissionDenied": (403, "The caller lacks a required role or the resource is outside its tenant."),
     "NotFound": (404, "The resource (or the route) does not exist."),
@@ -262,11 +273,11 @@ class _Builder:
             notes.append(m.comment)
         if b.body not in ("", "*"):
             shared = sorted(v for v in path_fields if v.startswith(b.body + "."))
-            for var in shared:
-                sub = var[len(b.body) + 1 :]
+            for field_path in shared:
+                sub = field_path[len(b.body) + 1 :]
                 notes.append(
-                    f"`{var}` comes from the path; `{sub}` in the body may be omitted, and if given must "
-                    "be the same value (a different one is rejected with 400)."
+                    f"`{field_path}` comes from the path; `{sub}` in the body may be omitted, and if "
+                    "given must be the same value (a different one is rejected with 400)."
                 )
         notes.append(f"gRPC: `{m.grpc_path}`.")
         if m.public:
@@ -286,7 +297,11 @@ class _Builder:
             fld = self.resolve(m.input_type, var.field_path)
             params.append(
                 {"name": var.field_path, "in": "path", "required": True, "schema": self._single(fld)}
-                | ({"description": c} if (c := self.ds.comments.get(f"{m.input_type}.{var.field_path}")) else {})
+                | (
+                    {"description": c}
+                    if (c := self.ds.comments.get(f"{m.input_type}.{var.field_path}"))
+                    else {}
+                )
             )
         if b.body != "*":
             skip = set(path_fields) | ({b.body} if b.body else set())
@@ -295,7 +310,12 @@ class _Builder:
                     _json_name(self.resolve(m.input_type, ".".join(path.split(".")[: i + 1])))
                     for i in range(path.count(".") + 1)
                 )
-                param: JsonDict = {"name": json_path, "in": "query", "required": False, "schema": self.field_schema(fld)}
+                param: JsonDict = {
+                    "name": json_path,
+                    "in": "query",
+                    "required": False,
+                    "schema": self.field_schema(fld),
+                }
                 comment = self._comment_for_path(m.input_type, path)
                 if comment:
                     param["description"] = comment
@@ -318,8 +338,12 @@ class _Builder:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
 
         ok_content = (
-            {"text/event-stream": {"schema": self.ref(m.output_type),
-                                   "description": "Server-sent events, one `data:` JSON message per event."}}
+            {
+                "text/event-stream": {
+                    "schema": self.ref(m.output_type),
+                    "description": "Server-sent events, one `data:` JSON message per event.",
+                }
+            }
             if m.server_streaming
             else {"application/json": {"schema": self.ref(m.output_type)}}
         )
@@ -330,8 +354,9 @@ class _Builder:
             responses["403"] = {"$ref": "#/components/responses/PermissionDenied"}
         if tpl.variables:
             responses["404"] = {"$ref": "#/components/responses/NotFound"}
-        limit = self._rate_limit(m, b)
-        if limit is not None:
+        bucket = rate_limit_for(m, self.rate_limits, b)
+        if bucket is not None:
+            limit = bucket[1]
             responses["429"] = {"$ref": "#/components/responses/RateLimited"}
             op["x-ratelimit"] = {"per_second": limit.per_second, "burst": limit.burst}
         responses["503"] = {"$ref": "#/components/responses/Unavailable"}
@@ -346,14 +371,6 @@ class _Builder:
             fld = self.resolve(msg, part)
             msg = fld.type_name.lstrip(".")
         return self.ds.comments.get(f"{msg}.{parts[-1]}", "")
-
-    def _rate_limit(self, m: Method, b: HttpBinding) -> TokenBucket | None:
-        paths = [x.parsed.literal_path() if x.parsed.is_literal else x.template for x in m.bindings]
-        if self.rate_limits.strict is not None and any(p in self.rate_limits.strict_paths for p in paths):
-            return self.rate_limits.strict
-        if self.rate_limits.writes is not None and b.is_write:
-            return self.rate_limits.writes
-        return None
 
 
 def build(ds: DescriptorSet, rate_limits: RateLimits | None = None) -> JsonDict:
@@ -387,7 +404,9 @@ def build(ds: DescriptorSet, rate_limits: RateLimits | None = None) -> JsonDict:
         "description": "Any other error, as google.rpc.Status.",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
     }
-    codes = ", ".join(f"{http} -> {code} ({reason})" for http, (code, reason, _m) in LOCAL_REPLY_STATUS.items())
+    codes = ", ".join(
+        f"{http} -> {code} ({reason})" for http, (code, reason, _m) in LOCAL_REPLY_STATUS.items()
+    )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -409,7 +428,9 @@ def build(ds: DescriptorSet, rate_limits: RateLimits | None = None) -> JsonDict:
                     "type": "http",
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
-                    "description": "ES256 access token from POST /v1/auth:login (issuer and audience `learnflow`).",
+                    "description": (
+                        "ES256 access token from POST /v1/auth:login (issuer and audience `learnflow`)."
+                    ),
                 }
             },
             "responses": responses,

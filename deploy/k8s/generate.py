@@ -229,7 +229,8 @@ def services(ctx: Context) -> list[dict[str, Any]]:
     }
     return [
         {
-            # What callers use (IDENTITY_SERVICE_ADDR=identity:50051): one virtual IP, balanced per connection.
+            # What callers use (IDENTITY_SERVICE_ADDR=identity:50051): one virtual IP, balanced per
+            # connection.
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": _meta(ctx),
@@ -319,7 +320,9 @@ def callers_of(ctx: Context, contexts: Sequence[Context]) -> list[dict[str, Any]
         elif caller in known:
             peers.append({"podSelector": {"matchLabels": _selector(caller)}})
         else:
-            raise ValueError(f"CALLERS[{ctx.name!r}] names {caller!r}, which is not a context in proto/learnflow/")
+            raise ValueError(
+                f"CALLERS[{ctx.name!r}] names {caller!r}, which is not a context in proto/learnflow/"
+            )
     return peers
 
 
@@ -443,7 +446,9 @@ def out_of_date(root: Path, files: Mapping[str, str], contexts: Sequence[Context
     for stale in stale_context_dirs(root, contexts):
         problems.append(f"{stale.relative_to(root)}: no proto/learnflow/{stale.name}/ any more")
     for ctx in contexts:
-        extra = {p.name for p in (root / CONTEXTS_DIR / ctx.name).glob("*")} - set(context_documents(ctx, contexts))
+        extra = {p.name for p in (root / CONTEXTS_DIR / ctx.name).glob("*")} - set(
+            context_documents(ctx, contexts)
+        )
         problems.extend(f"{CONTEXTS_DIR}/{ctx.name}/{name}: not generated" for name in sorted(extra))
     return problems
 

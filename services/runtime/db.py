@@ -36,6 +36,11 @@ def metadata(schema: str) -> MetaData:
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 
 
+async def set_tenant(session: AsyncSession, tenant_id: str) -> None:
+    """Scopes the rest of the current transaction to one tenant ('' means none: no tenant rows)."""
+    await session.execute(_SET_TENANT, {"tenant": tenant_id})
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10):
         self.engine: AsyncEngine = create_async_engine(
@@ -82,7 +87,7 @@ class Database:
         try:
             async with self.sessions() as session, session.begin():
                 if tenant:
-                    await session.execute(_SET_TENANT, {"tenant": tenant})
+                    await set_tenant(session, tenant)
                 yield session
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, OperationalError) or exc.connection_invalidated:

@@ -50,13 +50,13 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         self._wrapped[method] = wrapped
         return wrapped
 
-    async def _enter(self, method: str, rule: Rule, context: grpc.aio.ServicerContext) -> RequestContext:
-        metadata = context.invocation_metadata() or ()
-        md: dict[str, str] = {}
-        for key, value in metadata:
-            if isinstance(value, str):
-                md[key] = value
+    @staticmethod
+    def _metadata(context: grpc.aio.ServicerContext) -> tuple[dict[str, str], str]:
+        md = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         cid = md.get("x-correlation-id") or md.get("x-request-id") or request_context.new_correlation_id()
+        return md, cid
+
+    async def _enter(self, method: str, rule: Rule, md: dict[str, str], cid: str) -> RequestContext:
         principal: Principal | None = None
         if not rule.public:
             header = md.get("authorization", "")
@@ -64,9 +64,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                 scheme, _, token = header.partition(" ")
                 if scheme.lower() != "bearer" or not token:
                     raise Unauthenticated(
-                        "the authorization header must be 'Bearer <token>'",
-                        reason="TOKEN_INVALID",
-                        metadata={"correlation_id": cid},
+                        "the authorization header must be 'Bearer <token>'", reason="TOKEN_INVALID"
                     )
                 principal = await self._verifier.verify(token.strip())
         authorize(rule, principal)
@@ -92,7 +90,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         return "INTERNAL"  # pragma: no cover (abort raises)
 
     def _wrap(self, method: str, rule: Rule, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        enter, fail = self._enter, self._fail
+        enter, fail, metadata = self._enter, self._fail, self._metadata
 
         if handler.unary_unary is not None:
             behavior = handler.unary_unary
@@ -100,10 +98,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 start = time.perf_counter()
                 code = "OK"
-                cid = ""
+                md, cid = metadata(context)
                 try:
-                    ctx = await enter(method, rule, context)
-                    cid = ctx.correlation_id
+                    ctx = await enter(method, rule, md, cid)
                     with request_context.bind(ctx):
                         return await behavior(request, context)
                 except grpc.aio.AbortError:
@@ -111,7 +108,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                     raise
                 except Exception as exc:
                     code = code_for(exc).name if isinstance(exc, DomainError) else "INTERNAL"
-                    await fail(method, exc, context, cid or request_context.new_correlation_id())
+                    await fail(method, exc, context, cid)
                 finally:
                     metrics.RPC_TOTAL.labels(method, code).inc()
                     metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - start)
@@ -125,10 +122,9 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 code = "OK"
-                cid = ""
+                md, cid = metadata(context)
                 try:
-                    ctx = await enter(method, rule, context)
-                    cid = ctx.correlation_id
+                    ctx = await enter(method, rule, md, cid)
                     with request_context.bind(ctx):
                         async for item in stream_behavior(request, context):
                             yield item
@@ -136,7 +132,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                     raise
                 except Exception as exc:
                     code = code_for(exc).name if isinstance(exc, DomainError) else "INTERNAL"
-                    await fail(method, exc, context, cid or request_context.new_correlation_id())
+                    await fail(method, exc, context, cid)
                 finally:
                     metrics.RPC_TOTAL.labels(method, code).inc()
 

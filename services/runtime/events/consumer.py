@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.runtime import metrics, request_context
-from services.runtime.db import Database
+from services.runtime.db import Database, set_tenant
 from services.runtime.errors import DomainError, Unavailable
 from services.runtime.events.envelope import Event, UndecodableEvent, decode
 from services.runtime.events.tables import event_tables
@@ -106,62 +106,106 @@ class ConsumerRunner:
                 await asyncio.sleep(0.5)
                 continue
             while msgs:
-                for msg in msgs:
-                    await self.process(msg)
+                await self.process(msgs)
                 if self._stopping.is_set():
                     break
-                # A burst: drain what is already there without waiting for a full batch.
+                # A burst: take what is already there without waiting for a full batch.
                 try:
                     msgs = await sub.fetch(self.burst, timeout=0.005)
                 except Exception:
                     msgs = []
 
-    async def process(self, msg: Msg) -> None:
-        deliveries = msg.metadata.num_delivered
+    async def process(self, msgs: list[Msg]) -> None:
+        """Applies a fetched batch in one transaction, a savepoint per event (so one failing handler
+        does not undo the others), then acks, naks or dead-letters each message."""
+        ready: list[tuple[Msg, Event]] = []
+        for msg in msgs:
+            deliveries = msg.metadata.num_delivered
+            try:
+                event = decode(msg.subject, msg.headers, msg.data)
+            except UndecodableEvent as exc:
+                await self._dead_letter(msg, None, f"undecodable: {exc}", deliveries)
+                continue
+            if deliveries > self.spec.max_deliver:
+                await self._dead_letter(msg, event, "max deliveries exceeded", deliveries)
+                continue
+            ready.append((msg, event))
+        if not ready:
+            return
+        heartbeat = asyncio.create_task(self._heartbeat([m for m, _ in ready]))  # noqa: RUF006 (awaited below)
         try:
-            event = decode(msg.subject, msg.headers, msg.data)
-        except UndecodableEvent as exc:
-            await self._dead_letter(msg, None, f"undecodable: {exc}", deliveries)
-            return
-        if deliveries > self.spec.max_deliver:
-            await self._dead_letter(msg, event, "max deliveries exceeded", deliveries)
-            return
-        ctx = RequestContext(
-            correlation_id=event.correlation_id, tenant_id=event.tenant_id, rpc=f"event:{self.spec.name}"
-        )
-        heartbeat = asyncio.create_task(self._heartbeat(msg))
-        try:
-            with request_context.bind(ctx):
-                applied = await self._apply(event)
-        except DomainError as exc:
-            if isinstance(exc, Unavailable):
-                await self._retry(msg, event, exc, deliveries)
-            else:
-                await self._dead_letter(msg, event, f"{exc.reason}: {exc.message}", deliveries)
-            return
-        except Exception as exc:
-            await self._retry(msg, event, exc, deliveries)
-            return
+            outcomes = await self._apply_batch([e for _, e in ready])
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        await msg.ack()
-        metrics.EVENTS_HANDLED.labels(self.spec.name, "applied" if applied else "duplicate").inc()
+        for (msg, event), (outcome, error) in zip(ready, outcomes, strict=True):
+            if error is None:
+                await msg.ack()
+                metrics.EVENTS_HANDLED.labels(self.spec.name, outcome).inc()
+            elif isinstance(error, DomainError) and not isinstance(error, Unavailable):
+                await self._dead_letter(
+                    msg, event, f"{error.reason}: {error.message}", msg.metadata.num_delivered
+                )
+            else:
+                await self._retry(msg, event, error, msg.metadata.num_delivered)
 
-    async def _apply(self, event: Event) -> bool:
+    async def _apply_batch(self, events: list[Event]) -> list[tuple[str, Exception | None]]:
+        """Fast path: one transaction, one multi-row inbox insert, the handlers in order, one commit.
+        If any handler fails, the whole transaction is rolled back and the batch is applied again one
+        event at a time, each in a savepoint, so the others still commit."""
+        try:
+            async with self.db.transaction(tenant_id="") as session:
+                fresh = await self._claim(session, [e.id for e in events])
+                outcomes: list[tuple[str, Exception | None]] = []
+                tenant: str | None = None
+                for event in events:
+                    if event.id not in fresh:
+                        outcomes.append(("duplicate", None))
+                        continue
+                    if event.tenant_id != tenant:
+                        tenant = event.tenant_id
+                        await set_tenant(session, tenant or "")
+                    with request_context.bind(self._context(event)):
+                        await self.spec.handler(event, session)
+                    outcomes.append(("applied", None))
+                return outcomes
+        except Exception as exc:
+            if len(events) == 1:
+                return [("failed", exc)]
+        try:
+            async with self.db.transaction(tenant_id="") as session:
+                return [await self._apply_one(session, event) for event in events]
+        except Exception as exc:  # the commit itself failed (database down): nothing was applied
+            return [("failed", exc)] * len(events)
+
+    async def _claim(self, session: AsyncSession, event_ids: list[str]) -> set[str]:
+        """Inserts inbox rows; returns the ids not seen before."""
         inbox = self.tables.inbox
-        async with self.db.transaction(tenant_id=event.tenant_id or "") as session:
-            inserted = await session.execute(
-                pg_insert(inbox)
-                .values(consumer=self.spec.name, event_id=event.id)
-                .on_conflict_do_nothing()
-                .returning(inbox.c.event_id)
-            )
-            if inserted.first() is None:
-                return False
-            await self.spec.handler(event, session)
-        return True
+        rows = await session.execute(
+            pg_insert(inbox)
+            .values([{"consumer": self.spec.name, "event_id": i} for i in event_ids])
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
+        return {r.event_id for r in rows}
+
+    def _context(self, event: Event) -> RequestContext:
+        return RequestContext(
+            correlation_id=event.correlation_id, tenant_id=event.tenant_id, rpc=f"event:{self.spec.name}"
+        )
+
+    async def _apply_one(self, session: AsyncSession, event: Event) -> tuple[str, Exception | None]:
+        try:
+            with request_context.bind(self._context(event)):
+                async with session.begin_nested():
+                    if not await self._claim(session, [event.id]):
+                        return "duplicate", None
+                    await set_tenant(session, event.tenant_id or "")
+                    await self.spec.handler(event, session)
+        except Exception as exc:
+            return "failed", exc
+        return "applied", None
 
     async def _retry(self, msg: Msg, event: Event, exc: BaseException, deliveries: int) -> None:
         if deliveries >= self.spec.max_deliver:
@@ -210,8 +254,9 @@ class ConsumerRunner:
         metrics.EVENTS_HANDLED.labels(self.spec.name, "dead_lettered").inc()
         await msg.term()
 
-    async def _heartbeat(self, msg: Msg) -> None:
+    async def _heartbeat(self, msgs: list[Msg]) -> None:
         interval = max(self.spec.ack_wait_seconds / 3, 0.5)
         while True:
             await asyncio.sleep(interval)
-            await msg.in_progress()
+            for msg in msgs:
+                await msg.in_progress()

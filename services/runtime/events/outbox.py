@@ -65,6 +65,7 @@ class OutboxRelay:
         *,
         batch: int = 256,
         poll_interval: float = 1.0,
+        coalesce: float = 0.003,
     ):
         self.outbox = outbox
         self.db = db
@@ -72,6 +73,9 @@ class OutboxRelay:
         self.listen_dsn = listen_dsn
         self.batch = batch
         self.poll_interval = poll_interval
+        # After a wake-up, wait this long so one round trip carries the rows of several commits:
+        # a few ms of latency buys a large cut in CPU per event under load.
+        self.coalesce = coalesce
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -94,6 +98,7 @@ class OutboxRelay:
                     await asyncio.sleep(self.poll_interval)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await asyncio.sleep(self.coalesce)
                 self._wake.clear()
             await self.relay_once()  # what committed before the stop still goes out
         finally:
@@ -102,22 +107,24 @@ class OutboxRelay:
                 await listener
 
     async def relay_once(self) -> int:
+        """Takes up to `batch` rows (oldest first, skipping rows another relay holds), publishes them,
+        and commits their removal. A failed publish rolls the removal back."""
         table = self.outbox.table
+        claimed = (
+            sa.select(table.c.seq).order_by(table.c.seq).limit(self.batch).with_for_update(skip_locked=True)
+        ).scalar_subquery()
         async with self.db.transaction(tenant_id="") as session:
-            rows = (
-                await session.execute(
-                    sa.select(table.c.seq, table.c.subject, table.c.payload, table.c.headers)
-                    .order_by(table.c.seq)
-                    .limit(self.batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            result = await session.execute(
+                sa.delete(table)
+                .where(table.c.seq.in_(claimed))
+                .returning(table.c.seq, table.c.subject, table.c.payload, table.c.headers)
+            )
+            rows = sorted(result.all(), key=lambda r: r.seq)  # publish in commit order
             if not rows:
                 return 0
             await asyncio.gather(
                 *(self.js.publish(r.subject, r.payload, headers=r.headers, timeout=5) for r in rows)
             )
-            await session.execute(sa.delete(table).where(table.c.seq.in_([r.seq for r in rows])))
         metrics.EVENTS_PUBLISHED.labels(self.outbox.context).inc(len(rows))
         return len(rows)
 

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -115,7 +116,7 @@ class LocalMesh:
         terminate(self.server, timeout)
         self.server = None
 
-    def start_envoy(self, **render_options: object) -> None:
+    def start_envoy(self, **render_options: Any) -> None:
         from gateway.generate import DESCRIPTOR, render, write_config
 
         config = render(

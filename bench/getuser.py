@@ -1,0 +1,90 @@
+"""GetUser (token check + one row read under RLS): direct gRPC and REST through Envoy.
+
+    .venv/bin/python -m bench.getuser [--duration 10]
+
+Starts its own mesh (embedded Postgres, NATS, `learnflow serve`, Envoy) on free ports, logs in as the
+demo teacher, and drives GetUser for a student at concurrency 1 and 32 from one client process.
+Targets (issue #2): REST p50 <= 3 ms at c1 and >= 1,000 req/s at c32; gRPC p50 <= 1.5 ms at c1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+import grpc
+from learnflow.auth.v1 import auth_pb2
+from learnflow.identity.v1 import identity_service_pb2 as pb
+from learnflow.identity.v1 import identity_service_pb2_grpc as pb_grpc
+
+from bench.common import Figures, HttpClient, check, closed_loop, figures, write
+from services.runtime.testing import bearer, login, mesh_dir, new_mesh
+
+
+async def run(mesh, duration: float) -> list[Figures]:
+    token = login(mesh, "teacher@demo.test")
+    async with grpc.aio.insecure_channel(mesh.grpc_addr) as channel:
+        stub = pb_grpc.IdentityServiceStub(channel)
+        students = await stub.ListUsers(
+            pb.ListUsersRequest(role=auth_pb2.ROLE_STUDENT, page_size=1), metadata=bearer(token)
+        )
+        user_id = students.users[0].id
+        request = pb.GetUserRequest(user_id=user_id)
+        metadata = bearer(token)
+
+        def grpc_call(_: int):
+            async def call() -> bool:
+                reply = await stub.GetUser(request, metadata=metadata, timeout=10)
+                return reply.id == user_id
+
+            return call
+
+        results = []
+        for concurrency in (1, 32):
+            lat, err, secs = await closed_loop(grpc_call, concurrency, duration)
+            results.append(figures("GetUser gRPC direct", concurrency, lat, err, secs))
+
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/v1/users/{user_id}"
+
+    def rest_call(_: int):
+        client = HttpClient("127.0.0.1", mesh.ports.http)
+
+        async def call() -> bool:
+            status, body = await client.request("GET", path, headers)
+            return status == 200 and json.loads(body)["id"] == user_id
+
+        return call
+
+    for concurrency in (1, 32):
+        lat, err, secs = await closed_loop(rest_call, concurrency, duration)
+        results.append(figures("GetUser REST via Envoy", concurrency, lat, err, secs))
+    check(results[0], p50_ms=1.5)
+    check(results[2], p50_ms=3.0)
+    check(results[3], throughput=1000)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
+    args = parser.parse_args()
+    mesh = new_mesh(mesh_dir("learnflow-bench-"), LOG_LEVEL="WARNING")
+    sys.stderr.write("starting the mesh...\n")
+    mesh.start()
+    try:
+        results = asyncio.run(run(mesh, args.duration))
+    finally:
+        mesh.stop()
+    for r in results:
+        sys.stdout.write(r.line() + "\n")
+    sys.stdout.write(f"written to {write('getuser', results)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""`make bench`: every benchmark in turn. Run on a quiet machine; each writes bench/results/<name>.json."""
+
+import subprocess
+import sys
+
+for name in ("cold_start", "getuser", "event_latency"):
+    sys.stdout.write(f"\n== bench.{name}\n")
+    sys.stdout.flush()
+    subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)

@@ -1,0 +1,28 @@
+"""The code stays as clean as it was handed in: ruff (lint and format) and mypy, as configured in
+pyproject.toml."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from services.runtime.contexts import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / argv[0]), *argv[1:]], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_ruff_lint_and_format_are_clean():
+    lint = _run("ruff", "check", ".")
+    assert lint.returncode == 0, lint.stdout[-4000:]
+    fmt = _run("ruff", "format", "--check", ".")
+    assert fmt.returncode == 0, fmt.stdout[-4000:]
+
+
+def test_mypy_is_clean():
+    proc = _run("mypy")
+    assert proc.returncode == 0, proc.stdout[-4000:]
