@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: up test setup gen lint typecheck check bench clean gen-gateway gen-k8s
+.PHONY: up test setup gen lint typecheck check bench clean
 
 up: setup
 	$(BIN)/learnflow up

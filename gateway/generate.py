@@ -138,7 +138,8 @@ def _render(
 
 def k8s_config(descriptor_path: Path = DESCRIPTOR) -> dict[str, Any]:
     """The Kubernetes flavour: listener 0.0.0.0:8080, admin 127.0.0.1:9901, one STRICT_DNS HTTP/2
-    cluster per context at `<context>:50051` (the context's Service in the same namespace)."""
+    cluster per context at `<context>-headless:50051`: the headless Service resolves to every pod, so
+    Envoy balances each request across pods instead of pinning a long-lived HTTP/2 connection to one."""
     ds = descriptors.load(descriptor_path)
     return _render(
         ds,
@@ -146,7 +147,7 @@ def k8s_config(descriptor_path: Path = DESCRIPTOR) -> dict[str, Any]:
         listen_port=K8S_LISTEN[1],
         admin_host=K8S_ADMIN[0],
         admin_port=K8S_ADMIN[1],
-        upstreams={name: (name, K8S_GRPC_PORT) for name in context_clusters(ds)},
+        upstreams={name: (f"{name}-headless", K8S_GRPC_PORT) for name in context_clusters(ds)},
         grpc_upstream=None,
         cors_origins=K8S_CORS_ORIGINS,
         jwks=None,

@@ -119,8 +119,10 @@ def test_stale_etag_is_409(mesh, admin):
 def test_envoys_own_errors_share_the_json_shape(mesh, teacher):
     unknown_route = rest(mesh, "GET", "/v1/nothing-here", token=teacher)
     assert unknown_route.status == 404 and unknown_route.body["code"] == 5
-    malformed = rest(mesh, "POST", "/v1/auth:login", raw=b"{not json")
-    assert malformed.status == 400 and malformed.body["code"] == 3
+    for raw in (b"{not json", b'{"tenant": ', b'{"tenant": 5}', b"[1]"):
+        malformed = rest(mesh, "POST", "/v1/auth:login", raw=raw)
+        assert malformed.status == 400, (raw, malformed.body)
+        assert malformed.body["code"] == 3
     unknown_param = rest(mesh, "GET", "/v1/users/me?colour=blue", token=teacher)
     assert unknown_param.status == 400 and unknown_param.body["code"] == 3
 

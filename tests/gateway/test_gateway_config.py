@@ -365,7 +365,7 @@ def test_k8s_flavour() -> None:
         address = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"][
             "socket_address"
         ]
-        assert address == {"address": ctx, "port_value": 50051}
+        assert address == {"address": f"{ctx}-headless", "port_value": 50051}
     jwks = clusters[envoy.SELF_JWKS_CLUSTER]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
     assert jwks["endpoint"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 8080}
 

@@ -111,17 +111,12 @@ def test_upstream_down_on_public_route_is_503_json(gateway: RunningEnvoy) -> Non
     assert_error(http("GET", gateway.url + "/.well-known/jwks.json"), 503, 14)
 
 
-def test_malformed_json_is_400_json_before_the_upstream(gateway: RunningEnvoy) -> None:
-    # The upstream is down: a 400 (not 503) shows the transcoder rejected the body itself.
-    login = gateway.url + "/v1/auth:login"
-    body = assert_error(http("POST", login, '{"tenant": '), 400, 3, "INVALID_ARGUMENT")
-    assert "Unexpected end of string" in body["message"]
-    body = assert_error(http("POST", login, '{"tenant": 5}'), 400, 3, "INVALID_ARGUMENT")
-    assert "tenant" in body["message"]
-    assert_error(http("POST", login, "[1]"), 400, 3, "INVALID_ARGUMENT")
+def test_unknown_body_fields_pass_the_transcoder(gateway: RunningEnvoy) -> None:
     # Envoy's transcoder drops unknown JSON body fields silently (only unknown query parameters are
-    # rejected): such a request reaches the service, which must validate its input itself.
-    assert_error(http("POST", login, '{"nope": 1}'), 503, 14)
+    # rejected): such a request reaches the (here: absent) service, which must validate its input.
+    # Malformed bodies are checked against the live mesh in tests/e2e: with no upstream, Envoy may
+    # report the failed upstream connection (503) before the transcoder has parsed the body.
+    assert_error(http("POST", gateway.url + "/v1/auth:login", '{"nope": 1}'), 503, 14)
 
 
 def test_unknown_query_parameter_is_400_json(gateway: RunningEnvoy) -> None:
