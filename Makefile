@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "LearnFlow needs Python 3.11+; set PYTHON=/path/to/python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): on Debian/Ubuntu install python3-venv (apt-get install python3-venv)"; exit 1; }
 	@echo "installing LearnFlow and its pinned dependencies into $(VENV) (first run: about a minute)..."
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[infra,dev]' 2>&1 | grep -v -e '^WARNING: Location' -e '^\s*$$' ; test $${PIPESTATUS[0]} -eq 0
+	@$(BIN)/python -m pip install --disable-pip-version-check --upgrade pip > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[infra,dev]' >> $(VENV)/pip.log 2>&1 || { tail -40 $(VENV)/pip.log; exit 1; }
+	@echo "installed (log: $(VENV)/pip.log)"
 	touch $(STAMP)
 
 # Regenerate gen/ from proto/, then the Envoy config and OpenAPI from the descriptor set.

@@ -22,6 +22,7 @@ import nats
 from learnflow.identity.v1 import events_pb2, resources_pb2
 
 from bench.common import check, figures, write
+from bench.common import run as bench_run
 from services.runtime.db import Database
 from services.runtime.events.consumer import ConsumerRunner, ConsumerSpec
 from services.runtime.events.outbox import Outbox
@@ -116,7 +117,7 @@ def main() -> int:
     mesh.start_infra()
     mesh.start_server()
     try:
-        result = asyncio.run(consume(mesh, args.rate, args.duration))
+        result = bench_run(consume(mesh, args.rate, args.duration))
     finally:
         mesh.stop()
     sys.stdout.write(result.line() + "\n")

@@ -10,7 +10,6 @@ Targets (issue #2): REST p50 <= 3 ms at c1 and >= 1,000 req/s at c32; gRPC p50 <
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 
@@ -20,10 +19,11 @@ from learnflow.identity.v1 import identity_service_pb2 as pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
 from bench.common import Figures, HttpClient, check, closed_loop, figures, write
+from bench.common import run as bench_run
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh
 
 
-async def run(mesh, duration: float) -> list[Figures]:
+async def measure(mesh, duration: float) -> list[Figures]:
     token = login(mesh, "teacher@demo.test")
     async with grpc.aio.insecure_channel(mesh.grpc_addr) as channel:
         stub = pb_grpc.IdentityServiceStub(channel)
@@ -77,7 +77,7 @@ def main() -> int:
     sys.stderr.write("starting the mesh...\n")
     mesh.start()
     try:
-        results = asyncio.run(run(mesh, args.duration))
+        results = bench_run(measure(mesh, args.duration))
     finally:
         mesh.stop()
     for r in results:

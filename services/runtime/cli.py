@@ -102,8 +102,7 @@ def _banner(mesh: object, took: float) -> None:
     demo = ""
     if mesh.embedded:
         demo = (
-            "  demo tenant 'demo': admin@demo.test, teacher@demo.test, student@demo.test"
-            " (password learnflow-demo)\n"
+            "  demo tenant 'demo': admin@, teacher@, student@, operator@demo.test (password learnflow-demo)\n"
         )
     sys.stdout.write(
         f"\nLearnFlow mesh ready in {took:.1f}s\n"

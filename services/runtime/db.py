@@ -1,18 +1,26 @@
-"""PostgreSQL through SQLAlchemy 2 (async) and psycopg 3.
+"""PostgreSQL through SQLAlchemy 2 (async, Core) and psycopg 3.
 
 Services connect as a role that is neither superuser nor BYPASSRLS (checked at start), so row-level
 security holds. The tenant is set per transaction with set_config(..., true), never per connection.
+
+Round trips are the main cost of a short request, so a unit of work opens with ONE round trip that
+both begins the transaction and sets its tenant (`BEGIN; SELECT set_config(...)` on psycopg's simple
+query protocol; the tenant id is a validated UUID, so the literal is safe). The driver runs in
+autocommit mode so it does not send a BEGIN of its own; COMMIT/ROLLBACK are ours, and the pool's
+reset-on-return rolls back anything a cancelled task left open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.runtime import request_context
 from services.runtime.errors import Unavailable
@@ -36,7 +44,7 @@ def metadata(schema: str) -> MetaData:
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 
 
-async def set_tenant(session: AsyncSession, tenant_id: str) -> None:
+async def set_tenant(session: AsyncConnection, tenant_id: str) -> None:
     """Scopes the rest of the current transaction to one tenant ('' means none: no tenant rows)."""
     await session.execute(_SET_TENANT, {"tenant": tenant_id})
 
@@ -49,9 +57,9 @@ class Database:
             max_overflow=pool_size,
             pool_pre_ping=False,
             pool_recycle=1800,
+            isolation_level="AUTOCOMMIT",
             connect_args={"connect_timeout": 5},
         )
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     async def check_role(self) -> None:
         """Refuses to run as a role that would bypass row-level security."""
@@ -80,15 +88,23 @@ class Database:
             return False
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: str | None = None) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, tenant_id: str | None = None) -> AsyncIterator[AsyncConnection]:
         """One unit of work: commits on success, rolls back on error. The tenant defaults to the
         caller's (request context); with none, tenant-scoped tables show no rows at all."""
         tenant = tenant_id if tenant_id is not None else request_context.tenant_id()
+        begin = (
+            f"BEGIN; SELECT set_config('app.tenant_id', '{uuid.UUID(tenant)}', true)" if tenant else "BEGIN"
+        )
         try:
-            async with self.sessions() as session, session.begin():
-                if tenant:
-                    await set_tenant(session, tenant)
-                yield session
+            async with self.engine.connect() as session:
+                await session.exec_driver_sql(begin)
+                try:
+                    yield session
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await session.exec_driver_sql("ROLLBACK")
+                    raise
+                await session.exec_driver_sql("COMMIT")
         except (OperationalError, DBAPIError) as exc:
             if isinstance(exc, OperationalError) or exc.connection_invalidated:
                 log.error("database unavailable: %s", exc.orig)

@@ -91,6 +91,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap(self, method: str, rule: Rule, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         enter, fail, metadata = self._enter, self._fail, self._metadata
+        ok_total, seconds = metrics.RPC_TOTAL.labels(method, "OK"), metrics.RPC_SECONDS.labels(method)
 
         if handler.unary_unary is not None:
             behavior = handler.unary_unary
@@ -110,8 +111,8 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                     code = code_for(exc).name if isinstance(exc, DomainError) else "INTERNAL"
                     await fail(method, exc, context, cid)
                 finally:
-                    metrics.RPC_TOTAL.labels(method, code).inc()
-                    metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - start)
+                    (ok_total if code == "OK" else metrics.RPC_TOTAL.labels(method, code)).inc()
+                    seconds.observe(time.perf_counter() - start)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer

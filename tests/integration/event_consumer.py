@@ -1,6 +1,7 @@
 """A consumer process for the event tests, built on the runtime's ConsumerRunner exactly as a context
 would: it applies identity.user.created events into public.applied_events. With SLOW_EMAIL set, the
-handler for that user sleeps after writing (inside the transaction), so the test can kill it mid-message."""
+handler for that user sleeps after writing (inside the transaction), so the test can kill it mid-message;
+with REJECT_EMAIL set, the handler raises a domain error for that user after writing."""
 
 import asyncio
 import logging
@@ -11,6 +12,7 @@ import nats
 from sqlalchemy import text
 
 from services.runtime.db import Database
+from services.runtime.errors import InvalidArgument
 from services.runtime.events.consumer import ConsumerRunner, ConsumerSpec
 
 log = logging.getLogger("event_consumer")
@@ -26,6 +28,8 @@ async def handle(event, session):
     sys.stdout.flush()
     if email == os.environ.get("SLOW_EMAIL"):
         await asyncio.sleep(3600)
+    if email == os.environ.get("REJECT_EMAIL"):
+        raise InvalidArgument(f"{email} is not welcome here")  # deterministic: dead letter, no retry
 
 
 async def main():

@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import metrics, request_context
 from services.runtime.db import Database, set_tenant
@@ -37,7 +37,7 @@ from services.runtime.request_context import RequestContext
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Event, AsyncSession], Awaitable[None]]
+Handler = Callable[[Event, AsyncConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ class ConsumerRunner:
         except Exception as exc:  # the commit itself failed (database down): nothing was applied
             return [("failed", exc)] * len(events)
 
-    async def _claim(self, session: AsyncSession, event_ids: list[str]) -> set[str]:
+    async def _claim(self, session: AsyncConnection, event_ids: list[str]) -> set[str]:
         """Inserts inbox rows; returns the ids not seen before."""
         inbox = self.tables.inbox
         rows = await session.execute(
@@ -195,7 +195,7 @@ class ConsumerRunner:
             correlation_id=event.correlation_id, tenant_id=event.tenant_id, rpc=f"event:{self.spec.name}"
         )
 
-    async def _apply_one(self, session: AsyncSession, event: Event) -> tuple[str, Exception | None]:
+    async def _apply_one(self, session: AsyncConnection, event: Event) -> tuple[str, Exception | None]:
         try:
             with request_context.bind(self._context(event)):
                 async with session.begin_nested():

@@ -16,7 +16,7 @@ import psycopg
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import metrics, request_context
 from services.runtime.db import Database
@@ -36,7 +36,7 @@ class Outbox:
         self.table = event_tables(schema).outbox
 
     async def stage(
-        self, session: AsyncSession, subject: str, message: Message, *, tenant_id: str | None = None
+        self, session: AsyncConnection, subject: str, message: Message, *, tenant_id: str | None = None
     ) -> str:
         headers = build_headers(
             message,
