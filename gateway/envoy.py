@@ -613,6 +613,9 @@ def _jwt_filter(p: GatewayPlan, jwks: JwksConfig, self_host: str, listen_port: i
         # Keep the Authorization header: the services verify the token again (defence in depth).
         "forward": True,
         "from_headers": [{"name": "Authorization", "value_prefix": "Bearer "}],
+        # Verified tokens are cached (until they expire), so a client's repeated calls cost one ES256
+        # signature check, not one per request.
+        "jwt_cache_config": {"jwt_cache_size": 10_000},
     }
     if jwks.inline_jwks is not None:
         provider["local_jwks"] = {"inline_string": jwks.inline_jwks}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 
 class SettingsError(Exception):
@@ -81,7 +81,9 @@ class EnvReader:
         value = self.string(name, default)
         if value:
             parts = urlsplit(value)
-            if parts.scheme not in schemes or not parts.hostname:
+            # A host, or (libpq style) ?host=/socket/dir for a Unix socket.
+            host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
+            if parts.scheme not in schemes or not host:
                 self.problems.append(
                     f"{name}={_redact(value)!r}: must be a URL like {schemes[0]}://host:port/..."
                 )

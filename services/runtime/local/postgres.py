@@ -53,7 +53,9 @@ class EmbeddedPostgres:
 
     @property
     def app_url(self) -> str:
-        return f"postgresql+psycopg://{APP_ROLE}@127.0.0.1:{self.port}/{DATABASE}"
+        """The services' URL: over the server's Unix socket (in the data directory), which saves
+        about a tenth of a millisecond per round trip against TCP loopback."""
+        return f"postgresql+psycopg://{APP_ROLE}@/{DATABASE}?host={self.data_dir}&port={self.port}"
 
     @property
     def log(self) -> Path:
