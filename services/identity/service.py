@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from learnflow.identity.v1 import events_pb2
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity import domain, security, store
 from services.identity.convert import tenant_to_proto, user_to_proto
@@ -115,38 +117,46 @@ class IdentityService:
         return Tokens(access, refresh, self.settings.tokens.access_ttl)
 
     async def login(self, tenant_slug: str, email: str, password: str) -> tuple[Tokens, User]:
-        v = Violations()
-        v.require(tenant_slug, "tenant")
-        v.require(email, "email")
-        v.require(password, "password")
-        v.raise_if_any()
-        tenant_id = await self.tenant_id(tenant_slug.strip().lower())
-        found = None
-        if tenant_id:
-            async with self.db.transaction(tenant_id=tenant_id) as session:
-                found = await store.credentials_by_email(session, domain.normalize_email(email))
-        user, stored_hash = found if found else (None, None)
-        ok = await asyncio.to_thread(security.verify_secret, stored_hash, password)
-        if not ok or user is None or user.disabled:
-            raise Unauthenticated(_BAD_LOGIN, reason="INVALID_CREDENTIALS")
+        user = await self._authenticate(
+            {"tenant": tenant_slug, "email": email, "password": password},
+            lambda session: store.credentials_by_email(session, domain.normalize_email(email)),
+            password,
+            _BAD_LOGIN,
+        )
         return await self._issue(user), user
 
     async def issue_service_token(self, tenant_slug: str, client_id: str, client_secret: str) -> Tokens:
+        user = await self._authenticate(
+            {"tenant": tenant_slug, "client_id": client_id, "client_secret": client_secret},
+            lambda session: store.credentials_by_client_id(session, client_id),
+            client_secret,
+            "the client id or secret is not right",
+        )
+        return await self._issue(user)
+
+    async def _authenticate(
+        self,
+        fields: dict[str, str],
+        lookup: Callable[[AsyncConnection], Awaitable[tuple[User, str | None] | None]],
+        secret: str,
+        failure: str,
+    ) -> User:
+        """Checks a secret against the stored hash. An unknown tenant or user costs the same hash
+        verification as a wrong secret, and gets the same answer, so neither can be probed."""
         v = Violations()
-        v.require(tenant_slug, "tenant")
-        v.require(client_id, "client_id")
-        v.require(client_secret, "client_secret")
+        for name, value in fields.items():
+            v.require(value, name)
         v.raise_if_any()
-        tenant_id = await self.tenant_id(tenant_slug.strip().lower())
+        tenant_id = await self.tenant_id(fields["tenant"].strip().lower())
         found = None
         if tenant_id:
             async with self.db.transaction(tenant_id=tenant_id) as session:
-                found = await store.credentials_by_client_id(session, client_id)
+                found = await lookup(session)
         user, stored_hash = found if found else (None, None)
-        ok = await asyncio.to_thread(security.verify_secret, stored_hash, client_secret)
+        ok = await asyncio.to_thread(security.verify_secret, stored_hash, secret)
         if not ok or user is None or user.disabled:
-            raise Unauthenticated("the client id or secret is not right", reason="INVALID_CREDENTIALS")
-        return await self._issue(user)
+            raise Unauthenticated(failure, reason="INVALID_CREDENTIALS")
+        return user
 
     async def refresh(self, refresh_token: str) -> Tokens:
         if not refresh_token:

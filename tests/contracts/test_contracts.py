@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from google.protobuf import descriptor_pb2
 
 from services.runtime.codegen import generate
 from services.runtime.contexts import REPO_ROOT
@@ -66,16 +65,9 @@ def test_no_breaking_change_against_main():
 
 
 def test_every_rpc_declares_an_auth_rule():
-    from learnflow.auth.v1 import auth_pb2
+    from gateway import descriptors
 
-    fds = descriptor_pb2.FileDescriptorSet.FromString((REPO_ROOT / "gen" / "descriptor.binpb").read_bytes())
-    missing = []
-    for f in fds.file:
-        if not f.package.startswith("learnflow."):
-            continue
-        for service in f.service:
-            for method in service.method:
-                opts = descriptor_pb2.MethodOptions.FromString(method.options.SerializeToString())
-                if not opts.HasExtension(auth_pb2.rule):
-                    missing.append(f"{f.package}.{service.name}/{method.name}")
+    methods = descriptors.load(REPO_ROOT / "gen" / "descriptor.binpb").methods
+    assert methods
+    missing = [m.grpc_path for m in methods if not m.has_rule]
     assert not missing, missing
