@@ -1,1 +1,7 @@
+import os
+
 pytest_plugins = ["services.runtime.testing"]
+
+# The shared test mesh runs many sandbox calls as the same few users; the per-user rate limit has
+# its own test on a mesh with small limits (tests/sandbox/test_sandbox_service.py).
+os.environ.setdefault("SANDBOX_RUNS_PER_USER_PER_MINUTE", "100000")

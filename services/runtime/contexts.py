@@ -51,6 +51,10 @@ class Hosted:
     servicers: list[tuple[Callable[[Any, Any], None], object]]
     consumers: list[ConsumerSpec] = field(default_factory=list)
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Context-specific readiness, checked with the database and NATS: each returns None when ready,
+    # else a reason (logged when it changes). While any returns a reason, this context's services
+    # (and the overall "" status) are NOT_SERVING.
+    health_checks: list[Callable[[], Awaitable[str | None]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -54,15 +54,19 @@ class Mesh:
     relays: list[OutboxRelay] = field(default_factory=list)
     consumers: list[ConsumerRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    hosted: list[tuple[ContextSpec, Hosted]] = field(default_factory=list)
     draining: bool = False
     port: int = 0
+    reasons: dict[str, str] = field(default_factory=dict)
 
-    def set_health(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
-        for name in ["", *self.service_names]:
-            self.health.set(name, status)
+    def set_health(self, serving: bool, not_ready: set[str] | frozenset[str] = frozenset()) -> None:
+        """Readiness for "" and each service; services of contexts in `not_ready` are NOT_SERVING."""
+        serving_status = health_pb2.HealthCheckResponse.SERVING
+        not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+        self.health.set("", serving_status if serving and not not_ready else not_serving)
+        blocked = {name for spec, _ in self.hosted if spec.name in not_ready for name in spec.services}
+        for name in self.service_names:
+            self.health.set(name, serving_status if serving and name not in blocked else not_serving)
 
 
 async def _connect_nats(url: str, name: str) -> NATS:
@@ -115,7 +119,7 @@ async def start(settings: Settings) -> Mesh:
     mesh.set_health(False)
 
     listen_dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    hosted: list[tuple[ContextSpec, Hosted]] = []
+    hosted = mesh.hosted
     for spec in specs:
         outbox = Outbox(spec.name, spec.schema)
         result = await spec.build(Dependencies(settings=settings, db=db, outbox=outbox))
@@ -167,9 +171,22 @@ async def _check_dependencies(mesh: Mesh) -> bool:
     nats_up = mesh.nc.is_connected
     metrics.HEALTH.labels("postgres").set(1 if db_up else 0)
     metrics.HEALTH.labels("nats").set(1 if nats_up else 0)
+    not_ready: set[str] = set()
+    for spec, result in mesh.hosted:
+        for check in result.health_checks:
+            reason = await check()
+            if reason is not None:
+                not_ready.add(spec.name)
+                if mesh.reasons.get(spec.name) != reason:
+                    log.error("context not ready", extra={"context": spec.name, "reason": reason})
+                mesh.reasons[spec.name] = reason
+                break
+        else:
+            if mesh.reasons.pop(spec.name, None) is not None:
+                log.info("context ready again", extra={"context": spec.name})
     serving = db_up and nats_up and not mesh.draining
-    mesh.set_health(serving)
-    return serving
+    mesh.set_health(serving, not_ready)
+    return serving and not not_ready
 
 
 async def _monitor(mesh: Mesh) -> None:

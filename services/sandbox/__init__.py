@@ -1,0 +1,1 @@
+"""sandbox: running untrusted Python with hard limits, and grading exercises against test cases."""

@@ -1,0 +1,78 @@
+"""sandbox's composition root: the isolation engine, the pool, rate limits, the servicer."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from learnflow.sandbox.v1 import sandbox_service_pb2, sandbox_service_pb2_grpc
+
+from services.runtime.contexts import ContextSpec, Dependencies, Hosted, StreamSpec
+from services.runtime.settings import EnvReader
+from services.sandbox.api import SandboxApi
+from services.runtime.errors import Unavailable
+from services.sandbox.engine import BubblewrapSandbox, Limits, RunResult, Sandbox, UnsafeLocalSandbox
+from services.sandbox.pool import ExecutionPool, RateLimiter
+from services.sandbox.service import SandboxService
+
+log = logging.getLogger(__name__)
+SERVICE = sandbox_service_pb2.DESCRIPTOR.services_by_name["SandboxService"].full_name
+
+
+class RefusingSandbox:
+    """Stands where the engine would when isolation is unavailable: untrusted code is never run
+    without it, unless SANDBOX_UNSAFE_NO_ISOLATION=true says so explicitly."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    async def run(self, code: str, stdin: str = "", limits: Limits = Limits()) -> RunResult:
+        raise Unavailable(
+            f"the sandbox cannot isolate code here: {self.reason}", reason="ISOLATION_UNAVAILABLE"
+        )
+
+
+async def build(deps: Dependencies) -> Hosted:
+    r = EnvReader(deps.settings.env)
+    python = r.string("SANDBOX_PYTHON", "/usr/bin/python3")
+    workers = r.integer("SANDBOX_WORKERS", os.cpu_count() or 2, min=1, max=256)
+    queue = r.integer("SANDBOX_QUEUE", 100, min=0, max=10_000)
+    per_user = r.number("SANDBOX_RUNS_PER_USER_PER_MINUTE", 120, min=1, max=100_000)
+    per_tenant = r.number("SANDBOX_RUNS_PER_TENANT_PER_MINUTE", 6000, min=1, max=10_000_000)
+    unsafe = r.boolean("SANDBOX_UNSAFE_NO_ISOLATION", False)
+    r.check()
+
+    sandbox: Sandbox
+    reason = BubblewrapSandbox.unavailable_reason(python)
+    if reason is None:
+        sandbox = BubblewrapSandbox(python=python)
+    elif unsafe:
+        log.warning(
+            "SANDBOX_UNSAFE_NO_ISOLATION: running untrusted code WITHOUT isolation", extra={"reason": reason}
+        )
+        sandbox, reason = UnsafeLocalSandbox(python=python), None
+    else:
+        sandbox = RefusingSandbox(reason)  # NOT_SERVING; a call that arrives anyway gets UNAVAILABLE
+
+    async def isolation_ready() -> str | None:
+        return None if reason is None else f"isolation unavailable: {reason}"
+
+    service = SandboxService(
+        deps.db,
+        deps.outbox,
+        ExecutionPool(sandbox, workers=workers, queue=queue),
+        per_user=RateLimiter(per_user, burst=max(10, int(per_user // 6)), what="user"),
+        per_tenant=RateLimiter(per_tenant, burst=max(100, int(per_tenant // 6)), what="tenant"),
+    )
+    return Hosted(
+        servicers=[(sandbox_service_pb2_grpc.add_SandboxServiceServicer_to_server, SandboxApi(service))],
+        health_checks=[isolation_ready],
+    )
+
+
+CONTEXT = ContextSpec(
+    name="sandbox",
+    services=(SERVICE,),
+    build=build,
+    streams=(StreamSpec("SANDBOX", ("sandbox.>",)),),
+)

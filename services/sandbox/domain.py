@@ -1,0 +1,152 @@
+"""The sandbox's domain: exercises and their test cases, the limits a caller may ask for, comparing
+output and scoring. Pure logic: no gRPC, SQLAlchemy or NATS (the isolation itself is engine.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.runtime.errors import PermissionDenied, Violations
+from services.runtime.request_context import Principal
+
+STDIO = "stdio"
+ASSERT = "assert"
+MAX_CODE_BYTES = 64 * 1024
+MAX_CASES = 50
+AUTHORS = frozenset({"teacher", "admin", "service"})
+
+
+@dataclass(frozen=True)
+class TestCase:
+    name: str
+    kind: str
+    stdin: str = ""
+    expected_stdout: str = ""
+    code: str = ""
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    tenant_id: str
+    title: str
+    prompt: str
+    topic: str
+    test_cases: tuple[TestCase, ...]
+    created_at: datetime | None = None
+
+    def seen_by(self, caller: Principal) -> Exercise:
+        """Authors see every case; everyone else sees the visible ones only."""
+        if caller.has_any(*AUTHORS):
+            return self
+        return Exercise(
+            self.id,
+            self.tenant_id,
+            self.title,
+            self.prompt,
+            self.topic,
+            tuple(c for c in self.test_cases if not c.hidden),
+            self.created_at,
+        )
+
+    @property
+    def hidden_count(self) -> int:
+        return sum(1 for c in self.test_cases if c.hidden)
+
+
+@dataclass(frozen=True)
+class RequestedLimits:
+    wall_time_ms: int = 0
+    memory_mb: int = 0
+    output_bytes: int = 0
+
+
+DEFAULT_WALL_MS, MAX_WALL_MS = 5000, 10_000
+DEFAULT_MEMORY_MB, MAX_MEMORY_MB = 50, 256
+DEFAULT_OUTPUT, MAX_OUTPUT = 64 * 1024, 1 << 20
+
+
+@dataclass(frozen=True)
+class EffectiveLimits:
+    wall_ms: int
+    memory_mb: int
+    output_bytes: int
+
+
+def effective_limits(requested: RequestedLimits, v: Violations, path: str = "limits") -> EffectiveLimits:
+    """Zero means the default; negative or above the maximum is a field violation."""
+
+    def pick(value: int, default: int, maximum: int, name: str) -> int:
+        if value < 0 or value > maximum:
+            v.add(f"{path}.{name}", f"must be between 1 and {maximum} (0 for the default {default})")
+            return default
+        return value or default
+
+    return EffectiveLimits(
+        wall_ms=pick(requested.wall_time_ms, DEFAULT_WALL_MS, MAX_WALL_MS, "wall_time_ms"),
+        memory_mb=pick(requested.memory_mb, DEFAULT_MEMORY_MB, MAX_MEMORY_MB, "memory_mb"),
+        output_bytes=pick(requested.output_bytes, DEFAULT_OUTPUT, MAX_OUTPUT, "output_bytes"),
+    )
+
+
+def check_code(v: Violations, code: str, path: str = "code") -> None:
+    if not code.strip():
+        v.add(path, "is required")
+    elif len(code.encode()) > MAX_CODE_BYTES:
+        v.add(path, f"must be at most {MAX_CODE_BYTES} bytes")
+
+
+def check_exercise(v: Violations, title: str, cases: tuple[TestCase, ...]) -> None:
+    if not title.strip():
+        v.add("exercise.title", "is required")
+    if not cases:
+        v.add("exercise.test_cases", "at least one test case is required")
+    if len(cases) > MAX_CASES:
+        v.add("exercise.test_cases", f"at most {MAX_CASES} test cases")
+    names: set[str] = set()
+    for i, case in enumerate(cases):
+        at = f"exercise.test_cases[{i}]"
+        if not case.name.strip():
+            v.add(f"{at}.name", "is required")
+        elif case.name in names:
+            v.add(f"{at}.name", f"{case.name!r} is used twice")
+        names.add(case.name)
+        if case.kind == STDIO:
+            if not case.expected_stdout:
+                v.add(f"{at}.expected_stdout", "is required for a stdio case")
+        elif case.kind == ASSERT:
+            check_code(v, case.code, f"{at}.code")
+        else:
+            v.add(f"{at}.kind", "must be TEST_CASE_KIND_STDIO or TEST_CASE_KIND_ASSERT")
+
+
+def may_author(caller: Principal) -> None:
+    if not caller.has_any(*AUTHORS):
+        raise PermissionDenied("only teachers, admins and services create exercises", reason="NOT_AN_AUTHOR")
+
+
+def normalize_output(text: str) -> list[str]:
+    """Lines with trailing whitespace removed, and trailing empty lines dropped."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def first_difference(expected: str, actual: str) -> str:
+    """'' when the outputs match (ignoring trailing whitespace), else where they first differ."""
+    want, got = normalize_output(expected), normalize_output(actual)
+    for i, (w, g) in enumerate(zip(want, got, strict=False), start=1):
+        if w != g:
+            return f"line {i}: expected {w!r}, got {g!r}"
+    if len(want) > len(got):
+        return f"line {len(got) + 1}: expected {want[len(got)]!r}, got end of output"
+    if len(got) > len(want):
+        return f"line {len(want) + 1}: unexpected extra output {got[len(want)]!r}"
+    return ""
+
+
+def assert_program(submission: str, test_code: str) -> str:
+    """The program an assert-style case runs: the submission, then the test's assertions."""
+    return f"{submission.rstrip()}\n\n# --- test ---\n{test_code}\n"

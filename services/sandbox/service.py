@@ -1,0 +1,218 @@
+"""The sandbox's use cases: run code, author exercises, grade submissions. Every run is recorded and
+published (sandbox.executed) through the outbox; a grade also publishes sandbox.graded."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from learnflow.sandbox.v1 import events_pb2
+
+from services.runtime.db import Database
+from services.runtime.errors import FieldViolation, InvalidArgument, NotFound, Violations
+from services.runtime.events.outbox import Outbox
+from services.runtime.request_context import Principal
+from services.sandbox import domain, store
+from services.sandbox.convert import diagnosis_to_proto, verdict_to_proto
+from services.sandbox.diagnosis import Diagnosis, Verdict
+from services.sandbox.domain import Exercise, RequestedLimits, TestCase
+from services.sandbox.engine import Limits, RunResult
+from services.sandbox.pool import ExecutionPool, RateLimiter
+
+
+@dataclass(frozen=True)
+class Execution:
+    id: str
+    result: RunResult
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    name: str
+    passed: bool
+    hidden: bool
+    verdict: Verdict
+    first_difference: str
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    submission_id: str
+    passed: int
+    total: int
+    cases: tuple[CaseOutcome, ...]
+
+    @property
+    def score(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+
+class SandboxService:
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        pool: ExecutionPool,
+        per_user: RateLimiter,
+        per_tenant: RateLimiter,
+    ):
+        self.db = db
+        self.outbox = outbox
+        self.pool = pool
+        self.per_user = per_user
+        self.per_tenant = per_tenant
+
+    def _admit(self, caller: Principal) -> None:
+        self.per_tenant.take(caller.tenant_id)
+        self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
+
+    async def execute(
+        self, caller: Principal, code: str, stdin: str, requested: RequestedLimits, exercise_id: str = ""
+    ) -> Execution:
+        v = Violations()
+        domain.check_code(v, code)
+        limits = domain.effective_limits(requested, v)
+        if exercise_id and store.parse_id(exercise_id) is None:
+            v.add("exercise_id", "must be an exercise id")
+        v.raise_if_any()
+        if exercise_id:
+            await self.get_exercise(caller, exercise_id)  # exists in the caller's tenant
+        self._admit(caller)
+        result = await self.pool.run(
+            code,
+            stdin,
+            Limits(wall_ms=limits.wall_ms, memory_mb=limits.memory_mb, output_bytes=limits.output_bytes),
+        )
+        execution = Execution(str(uuid.uuid4()), result, datetime.now(UTC))
+        await self._record(
+            caller, execution.id, exercise_id, result.verdict, result.diagnosis, result.duration_ms
+        )
+        return execution
+
+    async def _record(
+        self,
+        caller: Principal,
+        execution_id: str,
+        exercise_id: str,
+        verdict: Verdict,
+        diagnosis: Diagnosis | None,
+        duration_ms: int,
+    ) -> None:
+        event = events_pb2.SandboxExecuted(
+            execution_id=execution_id,
+            user_id=caller.subject,
+            exercise_id=exercise_id,
+            verdict=verdict_to_proto(verdict),
+            diagnosis=diagnosis_to_proto(diagnosis),
+            duration_ms=duration_ms,
+        )
+        event.occur_time.GetCurrentTime()
+        async with self.db.transaction(caller.tenant_id) as session:
+            await store.record_execution(
+                session,
+                execution_id=execution_id,
+                tenant_id=caller.tenant_id,
+                user_id=caller.subject,
+                exercise_id=exercise_id or None,
+                verdict=verdict.value,
+                exception_type=diagnosis.exception_type if diagnosis else "",
+                duration_ms=duration_ms,
+            )
+            await self.outbox.stage(session, "sandbox.executed", event)
+
+    async def create_exercise(
+        self, caller: Principal, title: str, prompt: str, topic: str, cases: tuple[TestCase, ...]
+    ) -> Exercise:
+        domain.may_author(caller)
+        v = Violations()
+        domain.check_exercise(v, title, cases)
+        v.raise_if_any()
+        exercise = Exercise(str(uuid.uuid4()), caller.tenant_id, title.strip(), prompt, topic.strip(), cases)
+        async with self.db.transaction(caller.tenant_id) as session:
+            return await store.insert_exercise(session, exercise, caller.subject)
+
+    async def get_exercise(self, caller: Principal, exercise_id: str) -> Exercise:
+        if not exercise_id:
+            raise InvalidArgument("exercise_id is required", [FieldViolation("exercise_id", "is required")])
+        async with self.db.transaction(caller.tenant_id) as session:
+            exercise = await store.get_exercise(session, exercise_id)
+        if exercise is None:
+            raise NotFound(f"exercise {exercise_id} not found", reason="EXERCISE_NOT_FOUND")
+        return exercise
+
+    async def grade(self, caller: Principal, exercise_id: str, code: str) -> GradeResult:
+        v = Violations()
+        domain.check_code(v, code)
+        v.raise_if_any()
+        exercise = await self.get_exercise(caller, exercise_id)
+        self._admit(caller)
+        runs = await asyncio.gather(*(self._run_case(code, case) for case in exercise.test_cases))
+        outcomes = tuple(outcome for outcome, _ in runs)
+        passed = sum(1 for o in outcomes if o.passed)
+        grade = GradeResult(str(uuid.uuid4()), passed, len(outcomes), outcomes)
+        # One sandbox.executed per submission (not per case, so one mistake is counted once): the
+        # first failing case's verdict and diagnosis, cleaned of anything from a hidden test.
+        first_failure = next(((o, d) for o, d in runs if not o.passed), None)
+        verdict = first_failure[0].verdict if first_failure else Verdict.OK
+        diagnosis = first_failure[1] if first_failure else None
+        await self._record(
+            caller, grade.submission_id, exercise.id, verdict, diagnosis, sum(o.duration_ms for o in outcomes)
+        )
+        graded = events_pb2.SubmissionGraded(
+            submission_id=grade.submission_id,
+            user_id=caller.subject,
+            exercise_id=exercise.id,
+            topic=exercise.topic,
+            score=grade.score,
+            passed=passed,
+            total=grade.total,
+        )
+        graded.occur_time.GetCurrentTime()
+        async with self.db.transaction(caller.tenant_id) as session:
+            await self.outbox.stage(session, "sandbox.graded", graded)
+        return grade
+
+    async def _run_case(self, submission: str, case: TestCase) -> tuple[CaseOutcome, Diagnosis | None]:
+        limits = Limits()
+        if case.kind == domain.STDIO:
+            result = await self.pool.run(submission, case.stdin, limits)
+            difference = domain.first_difference(case.expected_stdout, result.stdout)
+            passed = result.verdict == Verdict.OK and not difference
+            if result.verdict != Verdict.OK:
+                difference = _describe(result)
+        else:
+            result = await self.pool.run(domain.assert_program(submission, case.code), "", limits)
+            passed = result.verdict == Verdict.OK
+            difference = "" if passed else _describe(result)
+        diagnosis = _within_submission(result.diagnosis, submission)
+        outcome = CaseOutcome(
+            case.name,
+            passed,
+            case.hidden,
+            result.verdict,
+            "" if case.hidden or passed else difference,
+            result.duration_ms,
+        )
+        return outcome, diagnosis
+
+
+def _describe(result: RunResult) -> str:
+    d = result.diagnosis
+    if d is None:
+        return result.verdict.value.lower().replace("_", " ")
+    where = f" at line {d.line}: {d.source_line.strip()}" if d.line else ""
+    return f"{d.exception_type}: {d.message}{where}".strip()
+
+
+def _within_submission(diagnosis: Diagnosis | None, submission: str) -> Diagnosis | None:
+    """A diagnosis pointing into a test's own lines (after the submission) loses its location and
+    message: events must not carry a hidden test's content."""
+    if diagnosis is None:
+        return None
+    if 0 < diagnosis.line <= submission.count("\n") + 1:
+        return diagnosis
+    return replace(diagnosis, message="", line=0, source_line="")

@@ -1,0 +1,111 @@
+"""The sandbox's tables and queries (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.runtime.db import metadata
+from services.sandbox.domain import Exercise, TestCase
+
+md = metadata("sandbox")
+
+exercises = sa.Table(
+    "exercises",
+    md,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid),
+    sa.Column("title", sa.Text),
+    sa.Column("prompt", sa.Text),
+    sa.Column("topic", sa.Text),
+    sa.Column("test_cases", postgresql.JSONB),
+    sa.Column("created_by", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+executions = sa.Table(
+    "executions",
+    md,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid),
+    sa.Column("user_id", sa.Text),
+    sa.Column("exercise_id", sa.Uuid),
+    sa.Column("verdict", sa.Text),
+    sa.Column("exception_type", sa.Text),
+    sa.Column("duration_ms", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+)
+
+
+def _exercise(row: Any) -> Exercise:
+    return Exercise(
+        id=str(row.id),
+        tenant_id=str(row.tenant_id),
+        title=row.title,
+        prompt=row.prompt,
+        topic=row.topic,
+        test_cases=tuple(TestCase(**c) for c in row.test_cases),
+        created_at=row.created_at,
+    )
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+async def insert_exercise(session: AsyncConnection, exercise: Exercise, created_by: str) -> Exercise:
+    row = (
+        await session.execute(
+            sa.insert(exercises)
+            .values(
+                id=uuid.UUID(exercise.id),
+                tenant_id=uuid.UUID(exercise.tenant_id),
+                title=exercise.title,
+                prompt=exercise.prompt,
+                topic=exercise.topic,
+                test_cases=[asdict(c) for c in exercise.test_cases],
+                created_by=created_by,
+            )
+            .returning(*exercises.c)
+        )
+    ).one()
+    return _exercise(row)
+
+
+async def get_exercise(session: AsyncConnection, exercise_id: str) -> Exercise | None:
+    eid = parse_id(exercise_id)
+    if eid is None:
+        return None
+    row = (await session.execute(sa.select(exercises).where(exercises.c.id == eid))).first()
+    return _exercise(row) if row else None
+
+
+async def record_execution(
+    session: AsyncConnection,
+    *,
+    execution_id: str,
+    tenant_id: str,
+    user_id: str,
+    exercise_id: str | None,
+    verdict: str,
+    exception_type: str,
+    duration_ms: int,
+) -> None:
+    await session.execute(
+        sa.insert(executions).values(
+            id=uuid.UUID(execution_id),
+            tenant_id=uuid.UUID(tenant_id),
+            user_id=user_id,
+            exercise_id=uuid.UUID(exercise_id) if exercise_id else None,
+            verdict=verdict,
+            exception_type=exception_type,
+            duration_ms=duration_ms,
+        )
+    )

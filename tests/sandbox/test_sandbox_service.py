@@ -1,0 +1,210 @@
+"""The sandbox through the real service: gRPC and REST via Envoy, events, grading with hidden test
+cases, and back-pressure (a full pool answers RESOURCE_EXHAUSTED at once; per-user rate limits)."""
+
+import asyncio
+import shutil
+import time
+
+import grpc
+import nats
+import pytest
+from learnflow.sandbox.v1 import events_pb2, resources_pb2
+from learnflow.sandbox.v1 import sandbox_service_pb2 as pb
+from learnflow.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
+
+from services.runtime.testing import bearer, login, mesh_dir, new_mesh, rest
+from services.sandbox.engine import BubblewrapSandbox
+
+pytestmark = pytest.mark.skipif(
+    BubblewrapSandbox.unavailable_reason() is not None,
+    reason=f"isolation unavailable: {BubblewrapSandbox.unavailable_reason()}",
+)
+V = resources_pb2
+
+
+@pytest.fixture(scope="module")
+def student(mesh):
+    return login(mesh, "student@demo.test")
+
+
+@pytest.fixture(scope="module")
+def stub(mesh):
+    with grpc.insecure_channel(mesh.grpc_addr) as channel:
+        yield pb_grpc.SandboxServiceStub(channel)
+
+
+def test_zero_division_is_a_runtime_error_with_a_diagnosis(stub, student):
+    began = time.perf_counter()
+    run = stub.Execute(pb.ExecuteRequest(code="1/0"), metadata=bearer(student))
+    took_ms = (time.perf_counter() - began) * 1000
+    assert run.verdict == V.VERDICT_RUNTIME_ERROR
+    assert run.diagnosis.exception_type == "ZeroDivisionError"
+    assert run.diagnosis.line == 1 and run.diagnosis.source_line == "1/0"
+    assert run.id and run.duration_ms > 0
+    assert took_ms < 1000  # generous here; the benchmark measures the real figure
+
+
+def test_output_stdin_and_syntax_errors(stub, student):
+    ok = stub.Execute(pb.ExecuteRequest(code="name = input()\nprint(f'hello {name}')", stdin="Ada\n"),
+                      metadata=bearer(student))
+    assert ok.verdict == V.VERDICT_OK and ok.stdout == "hello Ada\n" and ok.exit_code == 0
+    bad = stub.Execute(pb.ExecuteRequest(code="x = 1\nif x = 2:\n    pass\n"), metadata=bearer(student))
+    assert bad.verdict == V.VERDICT_SYNTAX_ERROR
+    assert bad.diagnosis.exception_type == "SyntaxError" and bad.diagnosis.line == 2
+
+
+def test_bad_requests_are_invalid_argument_with_fields(stub, student):
+    for request, field in (
+        (pb.ExecuteRequest(code=""), "code"),
+        (pb.ExecuteRequest(code="print(1)", limits=V.Limits(wall_time_ms=60_000)), "limits.wall_time_ms"),
+        (pb.ExecuteRequest(code="print(1)", limits=V.Limits(memory_mb=-1)), "limits.memory_mb"),
+        (pb.ExecuteRequest(code="x" * (64 * 1024 + 1)), "code"),
+        (pb.ExecuteRequest(code="print(1)", exercise_id="nope"), "exercise_id"),
+    ):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Execute(request, metadata=bearer(student))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in str(err.value.trailing_metadata()), field
+
+
+def test_timeout_is_reported_within_the_limit(stub, student):
+    began = time.perf_counter()
+    run = stub.Execute(pb.ExecuteRequest(code="while True:\n    pass\n", limits=V.Limits(wall_time_ms=1000)),
+                       metadata=bearer(student))
+    assert run.verdict == V.VERDICT_TIMED_OUT
+    assert time.perf_counter() - began < 1.3 + 0.5
+
+
+def test_hundred_concurrent_runs_all_complete(mesh, student):
+    async def main():
+        async with grpc.aio.insecure_channel(mesh.grpc_addr) as channel:
+            stub = pb_grpc.SandboxServiceStub(channel)
+            calls = [stub.Execute(pb.ExecuteRequest(code=f"print({i} * 2)"), metadata=bearer(student), timeout=60)
+                     for i in range(100)]
+            return await asyncio.gather(*calls)
+
+    runs = asyncio.run(main())
+    assert [r.stdout for r in runs] == [f"{i * 2}\n" for i in range(100)]
+    assert all(r.verdict == V.VERDICT_OK for r in runs)
+
+
+EXERCISE = {
+    "title": "Double it",
+    "prompt": "Read a number and print twice its value; define double(n).",
+    "topic": "functions",
+    "testCases": [
+        {"name": "reads 21", "kind": "TEST_CASE_KIND_STDIO", "stdin": "21\n", "expectedStdout": "42\n"},
+        {"name": "double(2)", "kind": "TEST_CASE_KIND_ASSERT", "code": "assert double(2) == 4"},
+        {"name": "secret", "kind": "TEST_CASE_KIND_ASSERT", "code": "assert double(-7) == -14  # SECRET-CASE",
+         "hidden": True},
+    ],
+}
+SOLUTION = "def double(n):\n    return 2 * n\n\nif __name__ == '__main__':\n    print(double(int(input())))\n"
+WRONG = "def double(n):\n    return n + n if n > 0 else 0\n\nprint(double(int(input())) + 1)\n"
+
+
+@pytest.fixture(scope="module")
+def exercise(mesh):
+    teacher = login(mesh, "teacher@demo.test")
+    made = rest(mesh, "POST", "/v1/exercises", EXERCISE, token=teacher)
+    assert made.status == 200, made.body
+    return made.body
+
+
+def test_students_cannot_author_or_see_hidden_cases(mesh, exercise, student):
+    assert rest(mesh, "POST", "/v1/exercises", EXERCISE, token=student).status == 403
+    seen = rest(mesh, "GET", f"/v1/exercises/{exercise['id']}", token=student).body
+    assert [c["name"] for c in seen["testCases"]] == ["reads 21", "double(2)"]
+    assert seen["hiddenCaseCount"] == 1
+    assert "SECRET-CASE" not in str(seen)
+
+
+def test_grading_through_rest_shows_visible_differences_only(mesh, exercise, student):
+    good = rest(mesh, "POST", f"/v1/exercises/{exercise['id']}:grade", {"code": SOLUTION}, token=student)
+    assert good.status == 200, good.body
+    assert good.body["score"] == 1 and good.body["passed"] == 3 and good.body["total"] == 3
+    bad = rest(mesh, "POST", f"/v1/exercises/{exercise['id']}:grade", {"code": WRONG}, token=student)
+    cases = {c["name"]: c for c in bad.body["cases"]}
+    assert bad.body["passed"] == 0
+    assert "expected '42', got '43'" in cases["reads 21"]["firstDifference"]
+    assert cases["double(2)"]["verdict"] == "VERDICT_RUNTIME_ERROR"
+    assert "AssertionError" in cases["double(2)"]["firstDifference"]
+    assert cases["secret"]["hidden"] is True and not cases["secret"].get("firstDifference")
+    assert "SECRET-CASE" not in str(bad.body)
+
+
+def test_unknown_exercise_is_404_and_syntax_errors_fail_every_case(mesh, exercise, student):
+    assert rest(mesh, "POST", "/v1/exercises/00000000-0000-0000-0000-000000000000:grade", {"code": "print(1)"},
+                token=student).status == 404
+    broken = rest(mesh, "POST", f"/v1/exercises/{exercise['id']}:grade", {"code": "def double(n)\n"}, token=student)
+    assert broken.body["passed"] == 0
+    assert {c["verdict"] for c in broken.body["cases"]} == {"VERDICT_SYNTAX_ERROR"}
+
+
+def test_execute_through_rest_and_its_event(mesh, student):
+    async def watch(count):
+        nc = await nats.connect(mesh.nats_url)
+        sub = await nc.subscribe("sandbox.executed")
+        try:
+            return [await sub.next_msg(timeout=20) for _ in range(count)]
+        finally:
+            await nc.close()
+
+    async def main():
+        watcher = asyncio.create_task(watch(1))
+        await asyncio.sleep(0.2)
+        reply = await asyncio.to_thread(rest, mesh, "POST", "/v1/executions",
+                                        {"code": "x = 1\nprint(y)\n"}, student)
+        return reply, await watcher
+
+    reply, (msg,) = asyncio.run(main())
+    assert reply.status == 200 and reply.body["verdict"] == "VERDICT_RUNTIME_ERROR"
+    assert reply.body["diagnosis"]["exceptionType"] == "NameError" and reply.body["diagnosis"]["line"] == 2
+    event = events_pb2.SandboxExecuted.FromString(msg.data)
+    assert msg.headers["ce-type"] == "learnflow.sandbox.v1.SandboxExecuted"
+    assert event.execution_id == reply.body["id"]
+    assert event.verdict == V.VERDICT_RUNTIME_ERROR and event.diagnosis.exception_type == "NameError"
+    assert event.user_id and msg.headers["learnflow-tenant"]
+
+
+@pytest.fixture(scope="module")
+def tight_mesh():
+    """One worker, a queue of one, and a per-user limit of 30 runs a minute (burst 10)."""
+    root = mesh_dir("learnflow-sandbox-")
+    m = new_mesh(root, SANDBOX_WORKERS="1", SANDBOX_QUEUE="1", SANDBOX_RUNS_PER_USER_PER_MINUTE="30")
+    try:
+        m.start_infra()
+        m.start_server(contexts="identity,sandbox")
+        yield m
+    finally:
+        m.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_full_pool_answers_resource_exhausted_at_once(tight_mesh):
+    token = login(tight_mesh, "teacher@demo.test")
+
+    async def main():
+        async with grpc.aio.insecure_channel(tight_mesh.grpc_addr) as channel:
+            stub = pb_grpc.SandboxServiceStub(channel)
+            slow = pb.ExecuteRequest(code="import time\ntime.sleep(1)\n")
+            results = await asyncio.gather(*(stub.Execute(slow, metadata=bearer(token)) for _ in range(4)),
+                                           return_exceptions=True)
+            return results
+
+    began = time.perf_counter()
+    results = asyncio.run(main())
+    errors = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(errors) == 2 and all(e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for e in errors)
+    assert sum(1 for r in results if not isinstance(r, Exception)) == 2  # one ran, one waited
+    assert time.perf_counter() - began < 4
+
+
+def test_per_user_rate_limit_is_429_through_rest(tight_mesh):
+    tight_mesh.start_envoy()
+    token = login(tight_mesh, "student@demo.test")
+    statuses = [rest(tight_mesh, "POST", "/v1/executions", {"code": "pass"}, token=token).status for _ in range(12)]
+    assert statuses[:10] == [200] * 10
+    assert 429 in statuses[10:]
+    limited = rest(tight_mesh, "POST", "/v1/executions", {"code": "pass"}, token=token)
+    assert limited.status == 429 and limited.body["code"] == 8
