@@ -2,8 +2,9 @@
 # LearnFlow: one image for every context. A pod picks its context with `learnflow serve --contexts <ctx>`;
 # the migration Job runs `learnflow migrate --contexts all`. See deploy/k8s/README.md for building it.
 #
-# Pin the base by digest for releases: python:3.11-slim@sha256:...
-ARG PYTHON_IMAGE=python:3.11-slim
+# Pin the base by digest for releases: python:3.11-slim-bookworm@sha256:... Bookworm, because the sandbox
+# runs learners' code on Debian's python3, which must be the service's minor version (3.11 in bookworm).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
@@ -29,13 +30,25 @@ RUN pip install --no-deps -e . \
  && python -m compileall -q /app/services /app/gateway /app/gen/python /app/db
 
 FROM ${PYTHON_IMAGE} AS runtime
+# SANDBOX_PYTHON: the interpreter the sandbox runs learners' code with, Debian's (installed below). The
+# sandbox sees /usr read-only but not /usr/local, where this image's own Python, the venv's, lives.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LEARNFLOW_GRPC_ADDR=0.0.0.0:50051 \
-    LEARNFLOW_METRICS_ADDR=0.0.0.0:9464
+    LEARNFLOW_METRICS_ADDR=0.0.0.0:9464 \
+    SANDBOX_PYTHON=/usr/bin/python3
 RUN groupadd --system --gid 10001 learnflow \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin learnflow
+# The sandbox context runs learners' code with bubblewrap (/usr/bin/bwrap), Debian's python3
+# (/usr/bin/python3, standard library only) and prlimit (util-linux). In the pods bwrap runs as the
+# service's own uid 10001 and gets its namespaces from the kernel's unprivileged user namespaces; the pods
+# set no_new_privs (allowPrivilegeEscalation: false), so a setuid bit would do nothing, and it is removed so
+# the image carries no setuid-root helper. Node requirements: deploy/k8s/README.md, "The sandbox".
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends bubblewrap python3 util-linux \
+ && rm -rf /var/lib/apt/lists/* \
+ && chmod u-s /usr/bin/bwrap
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
 WORKDIR /app

@@ -8,9 +8,9 @@ import os
 from learnflow.sandbox.v1 import sandbox_service_pb2, sandbox_service_pb2_grpc
 
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, StreamSpec
+from services.runtime.errors import Unavailable
 from services.runtime.settings import EnvReader
 from services.sandbox.api import SandboxApi
-from services.runtime.errors import Unavailable
 from services.sandbox.engine import BubblewrapSandbox, Limits, RunResult, Sandbox, UnsafeLocalSandbox
 from services.sandbox.pool import ExecutionPool, RateLimiter
 from services.sandbox.service import SandboxService
@@ -43,16 +43,22 @@ async def build(deps: Dependencies) -> Hosted:
     r.check()
 
     sandbox: Sandbox
-    reason = BubblewrapSandbox.unavailable_reason(python)
-    if reason is None:
-        sandbox = BubblewrapSandbox(python=python)
+    isolated, reason = BubblewrapSandbox.for_this_host(python)
+    if isolated is not None:
+        sandbox = isolated
+        if isolated.container_mode:
+            log.warning(
+                "sandbox in container mode: no /proc inside, nested user namespaces not blocked by bwrap"
+            )
     elif unsafe:
         log.warning(
             "SANDBOX_UNSAFE_NO_ISOLATION: running untrusted code WITHOUT isolation", extra={"reason": reason}
         )
         sandbox, reason = UnsafeLocalSandbox(python=python), None
     else:
-        sandbox = RefusingSandbox(reason)  # NOT_SERVING; a call that arrives anyway gets UNAVAILABLE
+        sandbox = RefusingSandbox(
+            reason or "unknown"
+        )  # NOT_SERVING; a call that arrives anyway gets UNAVAILABLE
 
     async def isolation_ready() -> str | None:
         return None if reason is None else f"isolation unavailable: {reason}"

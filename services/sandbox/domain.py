@@ -147,6 +147,21 @@ def first_difference(expected: str, actual: str) -> str:
     return ""
 
 
+# The name a submission's frames carry in an assert case's tracebacks (no such file exists).
+SOLUTION_FILE = "/work/solution.py"
+
+
 def assert_program(submission: str, test_code: str) -> str:
-    """The program an assert-style case runs: the submission, then the test's assertions."""
-    return f"{submission.rstrip()}\n\n# --- test ---\n{test_code}\n"
+    """The program an assert-style case runs: the submission executed as a module named `solution`
+    (so its `if __name__ == "__main__":` block does not run, as when a test imports it), its names
+    brought into scope, then the test's assertions. Tracebacks show the submission's own frames as
+    SOLUTION_FILE with the submission's line numbers."""
+    return (
+        "import types as _types\n"
+        "_solution = _types.ModuleType('solution')\n"
+        f"exec(compile({submission!r}, {SOLUTION_FILE!r}, 'exec'), vars(_solution))\n"
+        "globals().update({k: v for k, v in vars(_solution).items() if not k.startswith('__')})\n"
+        "del _types, _solution\n"
+        "# --- test ---\n"
+        f"{test_code}\n"
+    )

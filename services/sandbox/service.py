@@ -16,7 +16,7 @@ from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
 from services.sandbox import domain, store
 from services.sandbox.convert import diagnosis_to_proto, verdict_to_proto
-from services.sandbox.diagnosis import Diagnosis, Verdict
+from services.sandbox.diagnosis import Diagnosis, Verdict, check_syntax, diagnose
 from services.sandbox.domain import Exercise, RequestedLimits, TestCase
 from services.sandbox.engine import Limits, RunResult
 from services.sandbox.pool import ExecutionPool, RateLimiter
@@ -150,7 +150,24 @@ class SandboxService:
         v.raise_if_any()
         exercise = await self.get_exercise(caller, exercise_id)
         self._admit(caller)
-        runs = await asyncio.gather(*(self._run_case(code, case) for case in exercise.test_cases))
+        syntax = check_syntax(code)
+        if syntax is not None:  # nothing to run: every case fails the same way
+            runs: list[tuple[CaseOutcome, Diagnosis | None]] = [
+                (
+                    CaseOutcome(
+                        c.name,
+                        False,
+                        c.hidden,
+                        Verdict.SYNTAX_ERROR,
+                        "" if c.hidden else f"SyntaxError: {syntax.message} at line {syntax.line}",
+                        0,
+                    ),
+                    syntax,
+                )
+                for c in exercise.test_cases
+            ]
+        else:
+            runs = list(await asyncio.gather(*(self._run_case(code, case) for case in exercise.test_cases)))
         outcomes = tuple(outcome for outcome, _ in runs)
         passed = sum(1 for o in outcomes if o.passed)
         grade = GradeResult(str(uuid.uuid4()), passed, len(outcomes), outcomes)
@@ -184,11 +201,21 @@ class SandboxService:
             passed = result.verdict == Verdict.OK and not difference
             if result.verdict != Verdict.OK:
                 difference = _describe(result)
+            diagnosis = result.diagnosis
         else:
             result = await self.pool.run(domain.assert_program(submission, case.code), "", limits)
             passed = result.verdict == Verdict.OK
-            difference = "" if passed else _describe(result)
-        diagnosis = _within_submission(result.diagnosis, submission)
+            # Where it failed: the submission's own line when the error came from it, else the test's
+            # line (shown for visible cases only; events never carry a test's location or text).
+            diagnosis = diagnose(result.stderr, submission, domain.SOLUTION_FILE)
+            if passed:
+                difference = ""
+            elif diagnosis is not None and diagnosis.line:
+                difference = _describe_diagnosis(diagnosis, result.verdict)
+            else:
+                difference = _describe(result)
+            if diagnosis is not None and not diagnosis.line:
+                diagnosis = replace(diagnosis, message="", source_line="")
         outcome = CaseOutcome(
             case.name,
             passed,
@@ -201,18 +228,11 @@ class SandboxService:
 
 
 def _describe(result: RunResult) -> str:
-    d = result.diagnosis
+    return _describe_diagnosis(result.diagnosis, result.verdict)
+
+
+def _describe_diagnosis(d: Diagnosis | None, verdict: Verdict) -> str:
     if d is None:
-        return result.verdict.value.lower().replace("_", " ")
+        return verdict.value.lower().replace("_", " ")
     where = f" at line {d.line}: {d.source_line.strip()}" if d.line else ""
     return f"{d.exception_type}: {d.message}{where}".strip()
-
-
-def _within_submission(diagnosis: Diagnosis | None, submission: str) -> Diagnosis | None:
-    """A diagnosis pointing into a test's own lines (after the submission) loses its location and
-    message: events must not carry a hidden test's content."""
-    if diagnosis is None:
-        return None
-    if 0 < diagnosis.line <= submission.count("\n") + 1:
-        return diagnosis
-    return replace(diagnosis, message="", line=0, source_line="")

@@ -330,9 +330,10 @@ def test_request_ids_and_access_log() -> None:
 
 
 def test_upstreams() -> None:
-    config = local_config(grpc_upstream=None, upstreams={"identity": ("10.0.0.7", 6000)})
+    upstreams = {ctx: (f"10.0.0.{7 + i}", 6000) for i, ctx in enumerate(DS.contexts)}
+    config = local_config(grpc_upstream=None, upstreams=upstreams)
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
-    assert set(clusters) == {"identity", envoy.SELF_JWKS_CLUSTER}
+    assert set(clusters) == {*DS.contexts, envoy.SELF_JWKS_CLUSTER}
     address = clusters["identity"]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"][
         "address"
     ]
@@ -343,7 +344,7 @@ def test_upstreams() -> None:
         in opts["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicit_http_config"]
     )
     # OperationsService (every process hosts it) goes to the first context cluster unless told otherwise.
-    p = envoy.plan(DS, {"identity": ("a", 1), "zzz": ("b", 2)})
+    p = envoy.plan(DS, {**{ctx: ("a", 1) for ctx in DS.contexts}, "zzz": ("b", 2)})
     assert p.service_cluster["learnflow.ops.v1.OperationsService"] == "identity"
     p = envoy.plan(DS, {"identity": ("a", 1), "zzz": ("b", 2)}, ops_cluster="zzz")
     assert p.service_cluster["learnflow.ops.v1.OperationsService"] == "zzz"

@@ -8,10 +8,13 @@ validated the same way; the per-file checks run everywhere.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import fnmatch
 import importlib.util
 import ipaddress
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -464,8 +467,9 @@ def test_context_wiring(ctx: Any) -> None:
         f"{ctx.name}-config",
     ]
     assert f"{ctx.name}-config" in base_objects("ConfigMap")
-    (database_url,) = container["env"]
+    database_url, *tweaked = container["env"]
     assert database_url["valueFrom"]["secretKeyRef"] == {"name": gen.DB_SECRET, "key": "DATABASE_URL"}
+    assert tweaked == [dict(e) for e in gen.tweaks_for(ctx).env]
     hpa = base_objects("HorizontalPodAutoscaler")[ctx.name]["spec"]
     assert hpa["scaleTargetRef"]["name"] == ctx.name and (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
     assert base_objects("PodDisruptionBudget")[ctx.name]["spec"]["minAvailable"] == 1
@@ -483,11 +487,18 @@ def test_workloads_meet_the_restricted_pod_security_standard() -> None:
         "migrate",
         *(c.name for c in CONTEXTS),
     }
+    localhost = {
+        ctx.name: {"type": "Localhost", "localhostProfile": gen.tweaks_for(ctx).seccomp.localhost}
+        for ctx in CONTEXTS
+        if gen.tweaks_for(ctx).seccomp is not None
+    }
     for workload in found:
         name, spec = workload["metadata"]["name"], pod_spec(workload)
+        # Restricted admits RuntimeDefault and Localhost; only a context whose tweaks name a profile has one.
+        seccomp = localhost.get(name, {"type": "RuntimeDefault"})
         assert spec["automountServiceAccountToken"] is False, name
         assert spec["securityContext"]["runAsNonRoot"] is True, name
-        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert spec["securityContext"]["seccompProfile"] == seccomp, name
         assert not {"hostNetwork", "hostPID", "hostIPC"} & set(spec), name
         assert all("hostPath" not in v for v in spec.get("volumes", [])), name
         for container in spec["containers"] + spec.get("initContainers", []):
@@ -496,7 +507,7 @@ def test_workloads_meet_the_restricted_pod_security_standard() -> None:
             assert sc["readOnlyRootFilesystem"] is True, name
             assert sc["allowPrivilegeEscalation"] is False, name
             assert sc["capabilities"] == {"drop": ["ALL"]}, name
-            assert sc["seccompProfile"]["type"] == "RuntimeDefault", name
+            assert sc["seccompProfile"] == seccomp, name
             assert container["resources"]["requests"] and container["resources"]["limits"]["memory"], name
             assert not container["image"].endswith(":latest") and ":" in container["image"], name
             mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
@@ -544,11 +555,11 @@ def test_network_policies_admit_only_the_expected_callers() -> None:
 def test_network_policy_pod_selectors_match_pods() -> None:
     labels = pod_labels()
     for name, policy in base_objects("NetworkPolicy").items():
+        peers = [peer for rule in policy["spec"].get("ingress", []) for peer in rule.get("from", [])] + [
+            peer for rule in policy["spec"].get("egress", []) for peer in rule.get("to", [])
+        ]
         selectors = [policy["spec"]["podSelector"]] + [
-            peer["podSelector"]
-            for rule in policy["spec"].get("ingress", [])
-            for peer in rule.get("from", [])
-            if "podSelector" in peer and "namespaceSelector" not in peer
+            peer["podSelector"] for peer in peers if "podSelector" in peer and "namespaceSelector" not in peer
         ]
         for selector in selectors:
             if selector and not any(k.startswith("cnpg.io/") for k in selector.get("matchLabels", {})):
@@ -572,7 +583,8 @@ def test_hpas_and_pdbs_point_at_workloads() -> None:
 
 
 def known_settings() -> set[str]:
-    sources = [REPO / "services" / "runtime" / "settings.py"]
+    # The runtime's settings, and each context's own, read in its composition root (services/<ctx>/app.py).
+    sources = [REPO / "services" / "runtime" / "settings.py", *sorted((REPO / "services").glob("*/app.py"))]
     names: set[str] = set()
     for source in sources:
         if source.is_file():
@@ -590,8 +602,12 @@ def test_configuration_keys_are_settings_the_runtime_reads() -> None:
             keys |= set(doc["data"])
     for doc in base_objects("ConfigMap").values():
         keys |= set(doc.get("data", {}))
+    for workload in workloads([d for _p, d in base_docs()]):
+        for container in pod_spec(workload)["containers"]:
+            if container["image"] == gen.IMAGE:
+                keys |= {e["name"] for e in container.get("env", [])}
     unknown = {k for k in keys if k not in known and not k.startswith("OTEL_")}
-    assert not unknown, f"settings.py reads none of {sorted(unknown)}"
+    assert not unknown, f"neither settings.py nor a context's app.py reads {sorted(unknown)}"
     shared = env_file(DEPLOY_ENV)
     assert shared["LEARNFLOW_GRPC_ADDR"].endswith(f":{gen.GRPC_PORT}")
     assert shared["LEARNFLOW_METRICS_ADDR"].endswith(f":{gen.METRICS_PORT}")
@@ -812,7 +828,7 @@ def test_dockerfile_builds_the_image_the_manifests_run() -> None:
     args = dict(value.split("=", 1) for op, value in instructions if op == "ARG" and "=" in value)
     stages = [value for op, value in instructions if op == "FROM"]
     assert len(stages) >= 2, "multi-stage: a builder and a slim runtime"
-    assert args["PYTHON_IMAGE"] == "python:3.11-slim" and all("${PYTHON_IMAGE}" in s for s in stages)
+    assert args["PYTHON_IMAGE"] == "python:3.11-slim-bookworm" and all("${PYTHON_IMAGE}" in s for s in stages)
     last = {op: value for op, value in instructions}
     assert last["USER"].split(":")[0] == str(gen.RUN_AS)
     assert set(last["EXPOSE"].split()) == {str(gen.GRPC_PORT), str(gen.METRICS_PORT)}
@@ -836,3 +852,400 @@ def test_dockerfile_builds_the_image_the_manifests_run() -> None:
                     p for p in ignored if fnmatch.fnmatch(source, p) or source.startswith(p.rstrip("/") + "/")
                 ]
                 assert not hit, f"Dockerfile copies {source}, which .dockerignore excludes ({hit})"
+
+
+# --- the sandbox (learners' code under bubblewrap) ----------------------------------------------------------
+
+SANDBOX = "sandbox"
+GVISOR = K8S / "components" / "sandbox-gvisor"
+UNSAFE_SETTING = "SANDBOX_UNSAFE_NO_ISOLATION"
+# Never in the sandbox's seccomp profile: the calls the runtime's default profile keeps for CAP_SYS_ADMIN and
+# other capabilities the pod does not have, and the ones the profile refuses on purpose.
+NEVER_ALLOWED = {
+    "bpf", "perf_event_open", "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+    "delete_module", "open_by_handle_at", "name_to_handle_at", "userfaultfd", "setns", "reboot", "swapon",
+    "swapoff", "acct", "chroot", "iopl", "ioperm", "quotactl", "settimeofday", "clock_settime", "vhangup",
+    "syslog", "lookup_dcookie", "fanotify_init", "fsopen", "fsmount", "fsconfig", "fspick", "open_tree",
+    "move_mount", "mount_setattr", "io_uring_setup", "io_uring_enter", "io_uring_register", "modify_ldt",
+}  # fmt: skip
+
+
+def sandbox_ctx() -> Any:
+    found = [c for c in CONTEXTS if c.name == SANDBOX]
+    assert found, "proto/learnflow/sandbox is gone: drop the sandbox checks and CONTEXT_TWEAKS['sandbox']"
+    return found[0]
+
+
+def sandbox_profile() -> Doc:
+    seccomp = gen.tweaks_for(sandbox_ctx()).seccomp
+    path = BASE / "contexts" / SANDBOX / seccomp.filename
+    assert path.is_file(), f"{rel(path)} missing: run python deploy/k8s/generate.py"
+    profile: Doc = json.loads(path.read_text())
+    return profile
+
+
+def allowed_syscalls(profile: Doc) -> set[str]:
+    return {
+        name
+        for rule in profile["syscalls"]
+        if rule["action"] == "SCMP_ACT_ALLOW" and not rule.get("args")
+        for name in rule["names"]
+    }
+
+
+def check_sandbox_pod(deployment: Doc, where: str) -> None:
+    """What the sandbox pod must keep wherever it is rendered (base, overlays, components)."""
+    tweaks = gen.tweaks_for(sandbox_ctx())
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    # No service-account token: the pod never talks to the API server, and learners' code must find none.
+    assert spec["automountServiceAccountToken"] is False, where
+    assert not any("serviceAccountToken" in str(v) for v in spec.get("volumes", [])), where
+    # Its own nodes: it selects the pool and tolerates the pool's taint.
+    assert spec["nodeSelector"] == {gen.NODE_POOL_LABEL: gen.SANDBOX_POOL}, where
+    assert spec["tolerations"] == [
+        {"key": gen.NODE_POOL_LABEL, "operator": "Equal", "value": gen.SANDBOX_POOL, "effect": "NoSchedule"}
+    ], where
+    # The Localhost seccomp profile, at pod and container level (the container's would win).
+    profile = {"type": "Localhost", "localhostProfile": tweaks.seccomp.localhost}
+    assert spec["securityContext"]["seccompProfile"] == profile, where
+    assert container["securityContext"]["seccompProfile"] == profile, where
+    # Nothing else is loosened for it.
+    sc = container["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}, where
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] == gen.RUN_AS, where
+    assert "privileged" not in sc and "procMount" not in sc and "hostUsers" not in spec, where
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/tmp" in mounts, f"{where}: bwrap mounts its own tmpfs on /tmp to build the sandbox's root"
+    workers = next(e for e in container["env"] if e["name"] == "SANDBOX_WORKERS")
+    assert workers["valueFrom"]["resourceFieldRef"] == {
+        "containerName": container["name"],
+        "resource": "limits.cpu",
+        "divisor": "1",
+    }, where
+    assert UNSAFE_SETTING not in json.dumps(deployment), where
+
+
+def test_sandbox_deployment_says_what_it_needs_from_the_node() -> None:
+    deployment = context_deployment(SANDBOX)
+    check_sandbox_pod(deployment, "base")
+    service_account = base_objects("ServiceAccount")[SANDBOX]
+    assert service_account["automountServiceAccountToken"] is False
+    assert pod_spec(deployment)["serviceAccountName"] == SANDBOX
+    annotations = deployment["metadata"]["annotations"]
+    assert gen.SANDBOX_SECCOMP.node_path in annotations["learnflow.dev/node-seccomp-profile"]
+    assert f"{gen.NODE_POOL_LABEL}={gen.SANDBOX_POOL}" in annotations["learnflow.dev/node-pool"]
+    assert "user namespaces" in annotations["learnflow.dev/node-kernel"]
+    header = (BASE / "contexts" / SANDBOX / "deployment.yaml").read_text().split("apiVersion:")[0]
+    assert gen.SANDBOX_SECCOMP.node_path in header and "components/sandbox-gvisor" in header
+
+
+def test_only_the_sandbox_runs_on_the_sandbox_pool() -> None:
+    for workload in workloads([d for _p, d in base_docs()]):
+        name, spec = workload["metadata"]["name"], pod_spec(workload)
+        if name == SANDBOX:
+            continue
+        assert gen.NODE_POOL_LABEL not in (spec.get("nodeSelector") or {}), name
+        assert all(t.get("key") != gen.NODE_POOL_LABEL for t in spec.get("tolerations") or []), name
+        assert "runtimeClassName" not in spec, name
+
+
+def test_sandbox_is_sized_for_cpu_bound_runs() -> None:
+    (container,) = pod_spec(context_deployment(SANDBOX))["containers"]
+    resources = container["resources"]
+    assert resources == {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
+    # SANDBOX_WORKERS follows limits.cpu (check_sandbox_pod); the other contexts keep the template's sizes.
+    for ctx in (c for c in CONTEXTS if c.name != SANDBOX):
+        (other,) = pod_spec(context_deployment(ctx.name))["containers"]
+        assert other["resources"] == {k: dict(v) for k, v in gen.RESOURCES.items()}, ctx.name
+
+
+def test_sandbox_seccomp_profile_allows_bubblewrap_and_little_else() -> None:
+    profile = sandbox_profile()
+    assert profile == json.loads(json.dumps(gen.sandbox_seccomp_profile())), "run the generator"
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO", "an allow-list: everything else is refused"
+    # Native ABI only: no "architectures", so 32-bit and x32 system calls are refused too.
+    assert set(profile) == {"defaultAction", "syscalls"}
+    assert all(rule["action"] == "SCMP_ACT_ALLOW" for rule in profile["syscalls"])
+    allowed = allowed_syscalls(profile)
+    assert set(gen.BWRAP_SYSCALLS) <= allowed, "bwrap's namespaces and mounts"
+    assert {"execve", "clone3", "futex", "mmap", "openat", "read", "write", "exit_group"} <= allowed
+    assert not (allowed & NEVER_ALLOWED), sorted(allowed & NEVER_ALLOWED)
+    assert all(re.fullmatch(r"_?[a-z][a-z0-9_]*", name) for name in allowed)
+    conditional = [rule for rule in profile["syscalls"] if rule.get("args")]
+    assert {n for rule in conditional for n in rule["names"]} == {"personality"}
+    # Every other workload keeps the runtime's default profile (checked with Pod Security above).
+    assert [c.name for c in CONTEXTS if gen.tweaks_for(c).seccomp is not None] == [SANDBOX]
+
+
+def test_sandbox_egress_is_an_allow_list() -> None:
+    policy = base_objects("NetworkPolicy")[SANDBOX]["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    rules = policy["egress"]
+    for rule in rules:
+        # A rule without `to` or `ports` would open every destination or every port.
+        assert rule.get("to") and rule.get("ports"), rule
+        assert all("ipBlock" not in peer for peer in rule["to"]), rule
+    services = base_objects("Service")
+    by_port = {p["port"]: rule for rule in rules for p in rule["ports"]}
+    assert by_port[53]["to"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": gen.DNS_NAMESPACE
+    }
+    nats_port = int(env_file(DEPLOY_ENV)["NATS_URL"].rsplit(":", 1)[1])
+    identity_port = int(env_file(DEPLOY_ENV)["IDENTITY_SERVICE_ADDR"].rsplit(":", 1)[1])
+    assert nats_port in {p["port"] for p in services["nats"]["spec"]["ports"]}
+    for port, name in ((nats_port, "nats"), (identity_port, "identity")):
+        (peer,) = by_port[port]["to"]
+        pods = base_objects("Deployment" if name == "identity" else "StatefulSet")[name]
+        assert match_labels(peer["podSelector"], pods["spec"]["template"]["metadata"]["labels"]), name
+    cluster = base_objects("Cluster")["postgres"]
+    assert by_port[gen.POSTGRES_PORT]["to"] == [
+        {"podSelector": {"matchLabels": {"cnpg.io/cluster": cluster["metadata"]["name"]}}}
+    ]
+    # Traces (components/tracing) go to the collector in the monitoring namespace.
+    (otlp,) = by_port[gen.OTLP_GRPC_PORT]["to"]
+    assert otlp == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    assert set(by_port) == {53, nats_port, identity_port, gen.POSTGRES_PORT, gen.OTLP_GRPC_PORT}
+
+
+# Debian's python3 per release: the sandbox's interpreter must be the service's minor version.
+DEBIAN_PYTHON = {"bookworm": "3.11", "trixie": "3.13"}
+
+
+def runtime_stage() -> list[tuple[str, str]]:
+    instructions = dockerfile()
+    return instructions[max(i for i, (op, _v) in enumerate(instructions) if op == "FROM") :]
+
+
+def test_sandbox_python_is_debians_python_of_the_services_version() -> None:
+    config = base_objects("ConfigMap")[f"{SANDBOX}-config"]["data"]
+    python = config["SANDBOX_PYTHON"]
+    # The engine binds /usr read-only into each sandbox but hides /usr/local (the python:* images' own
+    # interpreter, the service's): it refuses an interpreter there.
+    assert python == gen.SANDBOX_PYTHON == "/usr/bin/python3"
+    env = " ".join(value for op, value in runtime_stage() if op == "ENV")
+    assert f"SANDBOX_PYTHON={python}" in env.split(), "the image's default matches the ConfigMap"
+    installs = " ".join(value for op, value in runtime_stage() if op == "RUN" and "apt-get install" in value)
+    assert re.search(r"\bpython3\b", installs), "Debian's python3 is installed in the runtime stage"
+    args = dict(value.split("=", 1) for op, value in dockerfile() if op == "ARG" and "=" in value)
+    match = re.fullmatch(r"python:(\d+\.\d+)-slim-(\w+)", args["PYTHON_IMAGE"])
+    assert match, "pin the Debian release, or Debian's python3 changes version under the service"
+    service_version, release = match.groups()
+    assert DEBIAN_PYTHON.get(release) == service_version, (
+        f"Debian {release}'s python3 is {DEBIAN_PYTHON.get(release)}, the service runs {service_version}: "
+        "services/sandbox/diagnosis.py compiles learners' code with the service's interpreter"
+    )
+
+
+def test_image_installs_bubblewrap_in_the_runtime_stage() -> None:
+    instructions = dockerfile()
+    last_from = max(i for i, (op, _v) in enumerate(instructions) if op == "FROM")
+    user = next(i for i, (op, _v) in enumerate(instructions) if op == "USER" and i > last_from)
+    installs = [
+        (i, value)
+        for i, (op, value) in enumerate(instructions)
+        if op == "RUN" and re.search(r"apt-get install\b.*\bbubblewrap\b", value)
+    ]
+    assert len(installs) == 1, "bubblewrap installed once, with apt-get"
+    ((at, command),) = installs
+    assert last_from < at < user, "in the runtime stage, before it drops to the unprivileged user"
+    assert "--no-install-recommends" in command and "apt-get update" in command
+    assert "rm -rf /var/lib/apt/lists/*" in command
+    # The engine also needs /usr/bin/prlimit (util-linux) and Debian's python3.
+    assert {"bubblewrap", "python3", "util-linux"} <= set(command.split())
+
+
+def test_no_manifest_turns_isolation_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The README and the generator name the setting to forbid it; nothing that is applied or built may.
+    applied = [p for p in K8S.rglob("*") if p.is_file() and p.suffix in {".yaml", ".yml", ".json", ".env"}]
+    applied += [REPO / "Dockerfile"]
+    for path in applied:
+        assert UNSAFE_SETTING not in path.read_text(), rel(path)
+    unsafe = gen.Tweaks(config={UNSAFE_SETTING: "true"})
+    monkeypatch.setattr(gen, "CONTEXT_TWEAKS", {SANDBOX: unsafe})
+    with pytest.raises(ValueError, match=UNSAFE_SETTING):
+        gen.render(CONTEXTS)
+
+
+def overlay_with(k8s_tree: Path, tmp_path: Path, *components: Path) -> Path:
+    """A throw-away overlay: base plus the given components (kustomize wants relative paths)."""
+    folder = tmp_path / "overlay"
+    folder.mkdir()
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": NAMESPACE,
+        "resources": [os.path.relpath(k8s_tree / "base", folder)],
+        "components": [os.path.relpath(k8s_tree / c.relative_to(K8S), folder) for c in components],
+    }
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return folder
+
+
+@pytest.mark.parametrize("overlay", ["base", *(f"overlays/{o}" for o in OVERLAYS)])
+def test_overlays_keep_the_sandbox_requirements(overlay: str, k8s_tree: Path) -> None:
+    docs = kustomize(k8s_tree / overlay)
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == SANDBOX]
+    check_sandbox_pod(deployment, overlay)
+    assert "runtimeClassName" not in pod_spec(deployment), "gVisor only through its component"
+    config = next(d for d in docs if d["metadata"]["name"].startswith(f"{SANDBOX}-config"))
+    assert config["data"]["SANDBOX_PYTHON"] == gen.SANDBOX_PYTHON
+    assert UNSAFE_SETTING not in yaml.safe_dump_all(docs)
+
+
+def test_gvisor_component_renders_and_validates(k8s_tree: Path, tmp_path: Path) -> None:
+    component = yaml.safe_load((GVISOR / "kustomization.yaml").read_text())
+    assert component["kind"] == "Component"
+    docs = kustomize(overlay_with(k8s_tree, tmp_path, GVISOR))
+    for doc in docs:
+        validate(doc, "base + components/sandbox-gvisor")
+    (runtime_class,) = [d for d in docs if d["kind"] == "RuntimeClass"]
+    assert runtime_class["metadata"]["name"] == "gvisor" and runtime_class["handler"] == "runsc"
+    assert "namespace" not in runtime_class["metadata"], "RuntimeClass is cluster-scoped"
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    check_sandbox_pod(deployments[SANDBOX], "gvisor")
+    assert pod_spec(deployments[SANDBOX])["runtimeClassName"] == runtime_class["metadata"]["name"]
+    others = [name for name, d in deployments.items() if "runtimeClassName" in pod_spec(d)]
+    assert others == [SANDBOX], "only the sandbox runs under gVisor"
+
+
+# The profile checked against the real thing where the machine allows it: libseccomp compiles it, a child
+# loads it, and bubblewrap (as an unprivileged user) runs CPython under it. Skipped where bwrap, libseccomp
+# or unprivileged user namespaces are missing (e.g. inside a container whose own seccomp refuses them).
+
+SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_ACT_ERRNO = 0x00050000
+SCMP_OPS = {"SCMP_CMP_EQ": 4, "SCMP_CMP_MASKED_EQ": 7}
+# Audit architecture tokens: x86_64, i386, aarch64, arm.
+SCMP_ARCHES = (0xC000003E, 0x40000003, 0xC00000B7, 0x40000028)
+CLONE_NEW_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
+
+
+class ScmpArg(ctypes.Structure):
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
+
+
+@cache
+def libseccomp() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2", use_errno=True)
+    except OSError:
+        return None
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_syscall_resolve_name_arch.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(ScmpArg),
+    ]
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def compile_profile(lib: ctypes.CDLL, profile: Doc) -> int:
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    ctx = lib.seccomp_init(SCMP_ACT_ERRNO | 1)  # EPERM, as runc does
+    assert ctx
+    for rule in profile["syscalls"]:
+        action = SCMP_ACT_ALLOW if rule["action"] == "SCMP_ACT_ALLOW" else SCMP_ACT_ERRNO | rule["errnoRet"]
+        args = rule.get("args") or []
+        array = (ScmpArg * max(1, len(args)))(
+            *(ScmpArg(a["index"], SCMP_OPS[a["op"]], a["value"], a.get("valueTwo", 0)) for a in args)
+        )
+        for name in rule["names"]:
+            number = lib.seccomp_syscall_resolve_name(name.encode())
+            if number == -1:
+                continue  # not a call of this machine's architecture (runc skips it the same way)
+            assert lib.seccomp_rule_add_array(ctx, action, number, len(args), array) == 0, name
+    return int(ctx)
+
+
+def run_under(profile: Doc | None, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    lib = libseccomp()
+    assert lib is not None
+    ctx = compile_profile(lib, profile) if profile is not None else None
+
+    def load() -> None:
+        if ctx is not None and lib.seccomp_load(ctx) != 0:
+            raise OSError("seccomp_load failed")
+
+    return subprocess.run(argv, preexec_fn=load, capture_output=True, text=True, timeout=60, check=False)
+
+
+def runtime_default_equivalent() -> Doc:
+    """containerd's default profile for a container without capabilities (what RuntimeDefault gives)."""
+    names = sorted(set(gen.RUNTIME_DEFAULT_SYSCALLS) | {"ptrace", "modify_ldt"})
+    return {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": names, "action": "SCMP_ACT_ALLOW"},
+            {
+                "names": ["clone"],
+                "action": "SCMP_ACT_ALLOW",
+                "args": [{"index": 0, "value": CLONE_NEW_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
+            },
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        ],
+    }
+
+
+def test_seccomp_profile_names_real_system_calls() -> None:
+    lib = libseccomp()
+    if lib is None:
+        pytest.skip("libseccomp not available")
+    unknown = [
+        name
+        for rule in sandbox_profile()["syscalls"]
+        for name in rule["names"]
+        if all(lib.seccomp_syscall_resolve_name_arch(arch, name.encode()) == -1 for arch in SCMP_ARCHES)
+    ]
+    assert not unknown, f"not a system call on x86_64, i386, aarch64 or arm: {unknown}"
+
+
+def test_seccomp_profile_lets_bubblewrap_run_python() -> None:
+    bwrap, python = shutil.which("bwrap"), Path("/usr/bin/python3")
+    if libseccomp() is None or bwrap is None or not python.is_file():
+        pytest.skip("needs libseccomp, bwrap and /usr/bin/python3")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv to drop to an unprivileged user")
+        as_user = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    code = (
+        "import socket, threading\n"
+        "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+        "try:\n    socket.create_connection(('10.0.0.1', 80), timeout=2)\n"
+        "except OSError:\n    print('no network')\n"
+    )
+    # The engine's kind of sandbox, minus what a pod refuses whatever the profile: --proc (the container's
+    # /proc is masked) and --disable-userns (it writes /proc/sys, read-only in a container).
+    argv = [
+        *as_user, bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+        "--as-pid-1", "--cap-drop", "ALL", "--hostname", "sandbox", "--clearenv", "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+        "--dev", "/dev", "--remount-ro", "/dev", "--size", "1048576", "--tmpfs", "/work", "--remount-ro", "/",
+        "--chdir", "/work", "--", str(python), "-I", "-S", "-B", "-c", code,
+    ]  # fmt: skip
+    plain = run_under(None, argv)
+    if plain.returncode != 0:
+        pytest.skip(f"bwrap cannot create its namespaces on this machine: {plain.stderr.strip()}")
+    assert plain.stdout.split() == ["thread", "no", "network"]
+    sandboxed = run_under(sandbox_profile(), argv)
+    assert sandboxed.returncode == 0, sandboxed.stderr
+    assert sandboxed.stdout == plain.stdout
+    # What the pod would get with RuntimeDefault: bwrap cannot create its namespaces.
+    refused = run_under(runtime_default_equivalent(), argv)
+    assert refused.returncode != 0 and "namespace" in refused.stderr, refused.stderr

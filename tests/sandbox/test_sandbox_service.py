@@ -45,8 +45,10 @@ def test_zero_division_is_a_runtime_error_with_a_diagnosis(stub, student):
 
 
 def test_output_stdin_and_syntax_errors(stub, student):
-    ok = stub.Execute(pb.ExecuteRequest(code="name = input()\nprint(f'hello {name}')", stdin="Ada\n"),
-                      metadata=bearer(student))
+    ok = stub.Execute(
+        pb.ExecuteRequest(code="name = input()\nprint(f'hello {name}')", stdin="Ada\n"),
+        metadata=bearer(student),
+    )
     assert ok.verdict == V.VERDICT_OK and ok.stdout == "hello Ada\n" and ok.exit_code == 0
     bad = stub.Execute(pb.ExecuteRequest(code="x = 1\nif x = 2:\n    pass\n"), metadata=bearer(student))
     assert bad.verdict == V.VERDICT_SYNTAX_ERROR
@@ -69,8 +71,10 @@ def test_bad_requests_are_invalid_argument_with_fields(stub, student):
 
 def test_timeout_is_reported_within_the_limit(stub, student):
     began = time.perf_counter()
-    run = stub.Execute(pb.ExecuteRequest(code="while True:\n    pass\n", limits=V.Limits(wall_time_ms=1000)),
-                       metadata=bearer(student))
+    run = stub.Execute(
+        pb.ExecuteRequest(code="while True:\n    pass\n", limits=V.Limits(wall_time_ms=1000)),
+        metadata=bearer(student),
+    )
     assert run.verdict == V.VERDICT_TIMED_OUT
     assert time.perf_counter() - began < 1.3 + 0.5
 
@@ -79,8 +83,10 @@ def test_hundred_concurrent_runs_all_complete(mesh, student):
     async def main():
         async with grpc.aio.insecure_channel(mesh.grpc_addr) as channel:
             stub = pb_grpc.SandboxServiceStub(channel)
-            calls = [stub.Execute(pb.ExecuteRequest(code=f"print({i} * 2)"), metadata=bearer(student), timeout=60)
-                     for i in range(100)]
+            calls = [
+                stub.Execute(pb.ExecuteRequest(code=f"print({i} * 2)"), metadata=bearer(student), timeout=60)
+                for i in range(100)
+            ]
             return await asyncio.gather(*calls)
 
     runs = asyncio.run(main())
@@ -95,12 +101,17 @@ EXERCISE = {
     "testCases": [
         {"name": "reads 21", "kind": "TEST_CASE_KIND_STDIO", "stdin": "21\n", "expectedStdout": "42\n"},
         {"name": "double(2)", "kind": "TEST_CASE_KIND_ASSERT", "code": "assert double(2) == 4"},
-        {"name": "secret", "kind": "TEST_CASE_KIND_ASSERT", "code": "assert double(-7) == -14  # SECRET-CASE",
-         "hidden": True},
+        {
+            "name": "secret",
+            "kind": "TEST_CASE_KIND_ASSERT",
+            "code": "assert double(-7) == -14  # SECRET-CASE",
+            "hidden": True,
+        },
     ],
 }
 SOLUTION = "def double(n):\n    return 2 * n\n\nif __name__ == '__main__':\n    print(double(int(input())))\n"
-WRONG = "def double(n):\n    return n + n if n > 0 else 0\n\nprint(double(int(input())) + 1)\n"
+WRONG = "def double(n):\n    return n * 3\n\nif __name__ == '__main__':\n    print(double(int(input())))\n"
+READS_AT_IMPORT = "def double(n):\n    return 2 * n\n\nprint(double(int(input())))\n"
 
 
 @pytest.fixture(scope="module")
@@ -126,17 +137,35 @@ def test_grading_through_rest_shows_visible_differences_only(mesh, exercise, stu
     bad = rest(mesh, "POST", f"/v1/exercises/{exercise['id']}:grade", {"code": WRONG}, token=student)
     cases = {c["name"]: c for c in bad.body["cases"]}
     assert bad.body["passed"] == 0
-    assert "expected '42', got '43'" in cases["reads 21"]["firstDifference"]
+    assert "expected '42', got '63'" in cases["reads 21"]["firstDifference"]
     assert cases["double(2)"]["verdict"] == "VERDICT_RUNTIME_ERROR"
     assert "AssertionError" in cases["double(2)"]["firstDifference"]
     assert cases["secret"]["hidden"] is True and not cases["secret"].get("firstDifference")
     assert "SECRET-CASE" not in str(bad.body)
+    # A submission that reads input when imported fails the assert cases at its own line.
+    eager = rest(
+        mesh, "POST", f"/v1/exercises/{exercise['id']}:grade", {"code": READS_AT_IMPORT}, token=student
+    )
+    cases = {c["name"]: c for c in eager.body["cases"]}
+    assert cases["reads 21"]["passed"] is True
+    assert cases["double(2)"]["firstDifference"].startswith("EOFError")
+    assert "line 4: print(double(int(input())))" in cases["double(2)"]["firstDifference"]
 
 
 def test_unknown_exercise_is_404_and_syntax_errors_fail_every_case(mesh, exercise, student):
-    assert rest(mesh, "POST", "/v1/exercises/00000000-0000-0000-0000-000000000000:grade", {"code": "print(1)"},
-                token=student).status == 404
-    broken = rest(mesh, "POST", f"/v1/exercises/{exercise['id']}:grade", {"code": "def double(n)\n"}, token=student)
+    assert (
+        rest(
+            mesh,
+            "POST",
+            "/v1/exercises/00000000-0000-0000-0000-000000000000:grade",
+            {"code": "print(1)"},
+            token=student,
+        ).status
+        == 404
+    )
+    broken = rest(
+        mesh, "POST", f"/v1/exercises/{exercise['id']}:grade", {"code": "def double(n)\n"}, token=student
+    )
     assert broken.body["passed"] == 0
     assert {c["verdict"] for c in broken.body["cases"]} == {"VERDICT_SYNTAX_ERROR"}
 
@@ -153,8 +182,9 @@ def test_execute_through_rest_and_its_event(mesh, student):
     async def main():
         watcher = asyncio.create_task(watch(1))
         await asyncio.sleep(0.2)
-        reply = await asyncio.to_thread(rest, mesh, "POST", "/v1/executions",
-                                        {"code": "x = 1\nprint(y)\n"}, student)
+        reply = await asyncio.to_thread(
+            rest, mesh, "POST", "/v1/executions", {"code": "x = 1\nprint(y)\n"}, student
+        )
         return reply, await watcher
 
     reply, (msg,) = asyncio.run(main())
@@ -188,8 +218,9 @@ def test_a_full_pool_answers_resource_exhausted_at_once(tight_mesh):
         async with grpc.aio.insecure_channel(tight_mesh.grpc_addr) as channel:
             stub = pb_grpc.SandboxServiceStub(channel)
             slow = pb.ExecuteRequest(code="import time\ntime.sleep(1)\n")
-            results = await asyncio.gather(*(stub.Execute(slow, metadata=bearer(token)) for _ in range(4)),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(stub.Execute(slow, metadata=bearer(token)) for _ in range(4)), return_exceptions=True
+            )
             return results
 
     began = time.perf_counter()
@@ -203,7 +234,9 @@ def test_a_full_pool_answers_resource_exhausted_at_once(tight_mesh):
 def test_per_user_rate_limit_is_429_through_rest(tight_mesh):
     tight_mesh.start_envoy()
     token = login(tight_mesh, "student@demo.test")
-    statuses = [rest(tight_mesh, "POST", "/v1/executions", {"code": "pass"}, token=token).status for _ in range(12)]
+    statuses = [
+        rest(tight_mesh, "POST", "/v1/executions", {"code": "pass"}, token=token).status for _ in range(12)
+    ]
     assert statuses[:10] == [200] * 10
     assert 429 in statuses[10:]
     limited = rest(tight_mesh, "POST", "/v1/executions", {"code": "pass"}, token=token)

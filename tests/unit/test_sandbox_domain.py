@@ -27,20 +27,37 @@ def test_limits_default_and_maxima():
 
 def test_exercise_validation():
     v = Violations()
-    domain.check_exercise(v, "", (
-        Case("a", domain.STDIO),
-        Case("a", domain.ASSERT, code=""),
-        Case("", "weird"),
-    ))
+    domain.check_exercise(
+        v,
+        "",
+        (
+            Case("a", domain.STDIO),
+            Case("a", domain.ASSERT, code=""),
+            Case("", "weird"),
+        ),
+    )
     assert [i.field for i in v.items] == [
-        "exercise.title", "exercise.test_cases[0].expected_stdout", "exercise.test_cases[1].name",
-        "exercise.test_cases[1].code", "exercise.test_cases[2].name", "exercise.test_cases[2].kind",
+        "exercise.title",
+        "exercise.test_cases[0].expected_stdout",
+        "exercise.test_cases[1].name",
+        "exercise.test_cases[1].code",
+        "exercise.test_cases[2].name",
+        "exercise.test_cases[2].kind",
     ]
 
 
 def test_students_see_visible_cases_only_and_cannot_author():
-    ex = Exercise("e", "t", "T", "", "", (Case("v", domain.STDIO, expected_stdout="1"),
-                                           Case("h", domain.ASSERT, code="assert 1", hidden=True)))
+    ex = Exercise(
+        "e",
+        "t",
+        "T",
+        "",
+        "",
+        (
+            Case("v", domain.STDIO, expected_stdout="1"),
+            Case("h", domain.ASSERT, code="assert 1", hidden=True),
+        ),
+    )
     student = Principal("s", "t", frozenset({"student"}))
     teacher = Principal("x", "t", frozenset({"teacher"}))
     assert [c.name for c in ex.seen_by(student).test_cases] == ["v"]
