@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: up test setup gen lint typecheck check bench clean
+.PHONY: up test setup system-deps gen lint typecheck check bench clean
 
 up: setup
 	$(BIN)/learnflow up
@@ -15,7 +15,20 @@ up: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(STAMP)
+setup: $(STAMP) system-deps
+
+# The sandbox isolates untrusted code with Debian's bubblewrap and runs it with Debian's python3;
+# prlimit and setpriv come from util-linux. Installed when missing (as root, or with passwordless sudo).
+SYSTEM_TOOLS := /usr/bin/bwrap /usr/bin/prlimit /usr/bin/setpriv /usr/bin/python3
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do test -x $$t || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing bubblewrap, util-linux and python3 for the sandbox (missing:$$missing)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "cannot install them without root: run  sudo apt-get install -y bubblewrap util-linux python3"; exit 1; fi; \
+	  $$SUDO apt-get install -y -q bubblewrap util-linux python3 >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q bubblewrap util-linux python3 >/dev/null; }; \
+	fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "LearnFlow needs Python 3.11+; set PYTHON=/path/to/python3.11")'
