@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 
-from bench.common import Figures, check, median, write
+from bench.common import Figures, check, median, report
 from services.runtime.testing import mesh_dir, new_mesh
 
 
@@ -44,9 +44,8 @@ def main() -> int:
         r = Figures(label, 1, len(times), 0, sum(times), median(times) * 1000, max(times) * 1000, 0.0)
         results.append(check(r, p50_ms=10_000))
     shutil.rmtree(root, ignore_errors=True)
-    for r in results:
-        sys.stdout.write(r.line() + "   (p50 = median, p99 = slowest run)\n")
-    sys.stdout.write(f"written to {write('cold_start', results)}\n")
+    sys.stdout.write("(cold start: p50 = median run, p99 = slowest run)\n")
+    report("cold_start", results)
     return 0
 
 

@@ -144,6 +144,13 @@ def run(coro: Awaitable[T]) -> T:
         return runner.run(coro)  # type: ignore[arg-type]
 
 
+def report(name: str, results: list[Figures], extra: dict[str, object] | None = None) -> None:
+    """Prints each figure line and where the JSON went."""
+    for r in results:
+        sys.stdout.write(r.line() + "\n")
+    sys.stdout.write(f"written to {write(name, results, extra)}\n")
+
+
 def write(name: str, results: list[Figures], extra: dict[str, object] | None = None) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

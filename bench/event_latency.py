@@ -21,7 +21,7 @@ from datetime import datetime
 import nats
 from learnflow.identity.v1 import events_pb2, resources_pb2
 
-from bench.common import check, figures, write
+from bench.common import check, figures, report
 from bench.common import run as bench_run
 from services.runtime.db import Database
 from services.runtime.events.consumer import ConsumerRunner, ConsumerSpec
@@ -120,8 +120,7 @@ def main() -> int:
         result = bench_run(consume(mesh, args.rate, args.duration))
     finally:
         mesh.stop()
-    sys.stdout.write(result.line() + "\n")
-    sys.stdout.write(f"written to {write('event_latency', [result])}\n")
+    report("event_latency", [result])
     return 0
 
 

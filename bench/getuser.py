@@ -18,7 +18,7 @@ from learnflow.auth.v1 import auth_pb2
 from learnflow.identity.v1 import identity_service_pb2 as pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
-from bench.common import Figures, HttpClient, check, closed_loop, figures, write
+from bench.common import Figures, HttpClient, check, closed_loop, figures, report
 from bench.common import run as bench_run
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh
 
@@ -80,9 +80,7 @@ def main() -> int:
         results = bench_run(measure(mesh, args.duration))
     finally:
         mesh.stop()
-    for r in results:
-        sys.stdout.write(r.line() + "\n")
-    sys.stdout.write(f"written to {write('getuser', results)}\n")
+    report("getuser", results)
     return 0
 
 

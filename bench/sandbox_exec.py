@@ -20,7 +20,7 @@ from learnflow.sandbox.v1 import resources_pb2
 from learnflow.sandbox.v1 import sandbox_service_pb2 as pb
 from learnflow.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
 
-from bench.common import Figures, check, closed_loop, figures, write
+from bench.common import Figures, check, closed_loop, figures, report
 from bench.common import run as bench_run
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh
 
@@ -98,9 +98,7 @@ def main() -> int:
         results = bench_run(measure(mesh, args.duration))
     finally:
         mesh.stop()
-    for r in results:
-        sys.stdout.write(r.line() + "\n")
-    sys.stdout.write(f"written to {write('sandbox_exec', results)}\n")
+    report("sandbox_exec", results)
     return 0
 
 

@@ -10,15 +10,9 @@ from services.identity import convert, domain
 from services.identity.domain import User, UserChanges
 from services.identity.service import IdentityService, Tokens
 from services.runtime import request_context
-from services.runtime.errors import FieldViolation, InvalidArgument, Unauthenticated
-from services.runtime.request_context import Principal
+from services.runtime.errors import FieldViolation, InvalidArgument
 
-
-def _caller() -> Principal:
-    principal = request_context.principal()
-    if principal is None:  # the interceptor guarantees one for non-public RPCs
-        raise Unauthenticated("a valid access token is required")
-    return principal
+_caller = request_context.require_principal
 
 
 def _tokens(tokens: Tokens) -> resources_pb2.TokenPair:

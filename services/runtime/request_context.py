@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from services.runtime.errors import Unauthenticated
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -53,6 +55,14 @@ def correlation_id() -> str:
 def principal() -> Principal | None:
     ctx = _current.get()
     return ctx.principal if ctx else None
+
+
+def require_principal() -> Principal:
+    """The caller of a non-public RPC. The interceptor guarantees one; this is the typed way to get it."""
+    found = principal()
+    if found is None:
+        raise Unauthenticated("a valid access token is required")
+    return found
 
 
 def tenant_id() -> str | None:

@@ -6,17 +6,10 @@ from learnflow.sandbox.v1 import resources_pb2, sandbox_service_pb2
 from learnflow.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
 
 from services.runtime import request_context
-from services.runtime.errors import Unauthenticated
-from services.runtime.request_context import Principal
 from services.sandbox import convert
 from services.sandbox.service import SandboxService
 
-
-def _caller() -> Principal:
-    principal = request_context.principal()
-    if principal is None:  # the interceptor guarantees one: no sandbox RPC is public
-        raise Unauthenticated("a valid access token is required")
-    return principal
+_caller = request_context.require_principal
 
 
 class SandboxApi(pb_grpc.SandboxServiceServicer):
