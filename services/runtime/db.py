@@ -44,9 +44,18 @@ def metadata(schema: str) -> MetaData:
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 
 
+TENANT_KEY = "learnflow.tenant_id"
+
+
+def tenant_of(session: AsyncConnection) -> str:
+    """The tenant the current transaction is scoped to ('' for none): events staged in it carry it."""
+    return str(session.info.get(TENANT_KEY, ""))
+
+
 async def set_tenant(session: AsyncConnection, tenant_id: str) -> None:
     """Scopes the rest of the current transaction to one tenant ('' means none: no tenant rows)."""
     await session.execute(_SET_TENANT, {"tenant": tenant_id})
+    session.info[TENANT_KEY] = tenant_id
 
 
 class Database:
@@ -98,6 +107,7 @@ class Database:
         try:
             async with self.engine.connect() as session:
                 await session.exec_driver_sql(begin)
+                session.info[TENANT_KEY] = tenant or ""
                 try:
                     yield session
                 except BaseException:

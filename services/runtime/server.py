@@ -129,7 +129,10 @@ async def start(settings: Settings) -> Mesh:
         mesh.relays.append(OutboxRelay(outbox, db, js, listen_dsn))
         for consumer in result.consumers:
             runner = ConsumerRunner(consumer, schema=spec.schema, db=db, js=js)
-            await runner.ensure()
+            try:
+                await runner.ensure()
+            except Exception as exc:  # another context's stream may not exist yet: run() keeps trying
+                log.warning("consumer will bind later", extra={"consumer": consumer.name, "error": repr(exc)})
             mesh.consumers.append(runner)
     operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(
         OperationsServicer(db, [s.name for s in specs]), server

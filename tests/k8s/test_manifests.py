@@ -380,10 +380,10 @@ def test_generated_files_are_up_to_date(tmp_path: Path) -> None:
 def test_a_new_proto_context_is_picked_up(tmp_path: Path) -> None:
     proto = tmp_path / "proto"
     shutil.copytree(REPO / "proto" / "learnflow", proto)
-    (proto / "progress" / "v1").mkdir(parents=True)
-    (proto / "progress" / "v1" / "progress_service.proto").write_text(
-        'syntax = "proto3";\n\npackage learnflow.progress.v1;\n\n'
-        "// service NotThisOne {\nservice ProgressService {\n  rpc GetProgress(A) returns (B);\n}\n"
+    (proto / "mtss" / "v1").mkdir(parents=True)
+    (proto / "mtss" / "v1" / "mtss_service.proto").write_text(
+        'syntax = "proto3";\n\npackage learnflow.mtss.v1;\n\n'
+        "// service NotThisOne {\nservice MtssService {\n  rpc GetDashboard(A) returns (B);\n}\n"
     )
     out = tmp_path / "k8s"
     shutil.copytree(K8S / "base" / "contexts", out / "base" / "contexts")
@@ -392,14 +392,14 @@ def test_a_new_proto_context_is_picked_up(tmp_path: Path) -> None:
     assert gen.main(["--proto", str(proto), "--out", str(out)]) == 0
     assert gen.main(["--proto", str(proto), "--out", str(out), "--check"]) == 0
     assert not (out / "base" / "contexts" / "retired").exists()
-    folder = out / "base" / "contexts" / "progress"
+    folder = out / "base" / "contexts" / "mtss"
     assert sorted(p.name for p in folder.iterdir()) == sorted([*gen.CONTEXT_FILES, "kustomization.yaml"])
     (deployment,) = load_docs(folder / "deployment.yaml")
     container = pod_spec(deployment)["containers"][0]
-    assert container["args"] == ["serve", "--contexts", "progress"]
-    assert container["readinessProbe"]["grpc"]["service"] == "learnflow.progress.v1.ProgressService"
+    assert container["args"] == ["serve", "--contexts", "mtss"]
+    assert container["readinessProbe"]["grpc"]["service"] == "learnflow.mtss.v1.MtssService"
     resources = yaml.safe_load((out / "base" / "kustomization.yaml").read_text())["resources"]
-    assert "contexts/progress" in resources
+    assert "contexts/mtss" in resources
     for path in folder.glob("*.yaml"):
         if path.name != "kustomization.yaml":
             for doc in load_docs(path):

@@ -92,10 +92,33 @@ class ConsumerRunner:
         self._stopping.set()
 
     async def run(self) -> None:
+        delay = 0.5
+        while self._sub is None and not self._stopping.is_set():
+            try:
+                await self.ensure()
+            except Exception as exc:  # e.g. the stream belongs to a context that has not started yet
+                log.warning(
+                    "consumer not bound yet; retrying",
+                    extra={
+                        "consumer": self.spec.name,
+                        "stream": self.spec.stream,
+                        "error": repr(exc),
+                        "retry_in": delay,
+                    },
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)  # a stop interrupts the wait
+                delay = min(delay * 2, 10.0)
         if self._sub is None:
-            await self.ensure()
-        assert self._sub is not None
-        sub = self._sub
+            return
+        try:
+            await self._consume(self._sub)
+        finally:
+            # Leave no pull subscription behind: NATS's drain would otherwise wait on it.
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+    async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
             try:
                 msgs = await sub.fetch(1, timeout=self.idle_fetch_timeout)

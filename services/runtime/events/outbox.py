@@ -18,8 +18,8 @@ from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.runtime import metrics, request_context
-from services.runtime.db import Database
+from services.runtime import metrics
+from services.runtime.db import Database, tenant_of
 from services.runtime.events.envelope import build_headers
 from services.runtime.events.tables import event_tables
 from services.runtime.migration_ops import outbox_channel
@@ -38,10 +38,9 @@ class Outbox:
     async def stage(
         self, session: AsyncConnection, subject: str, message: Message, *, tenant_id: str | None = None
     ) -> str:
+        # The event belongs to the transaction's tenant unless the caller says otherwise.
         headers = build_headers(
-            message,
-            source=self.context,
-            tenant_id=tenant_id if tenant_id is not None else request_context.tenant_id(),
+            message, source=self.context, tenant_id=tenant_id if tenant_id is not None else tenant_of(session)
         )
         await session.execute(
             sa.insert(self.table).values(
