@@ -105,6 +105,7 @@ class ProgressService:
         )
 
         mastery_state: MasteryState | None = None
+        topics, mastery_sum, mastered = student.topics, student.mastery_sum, student.topics_mastered
         observation = mastery_model.observation_for(activity, self.mastery_settings)
         if observation is not None and activity.topic:
             row = await store.lock_mastery(session, activity.student_id, activity.topic)
@@ -123,20 +124,30 @@ class ProgressService:
                 updated_at=mastery_state.last_at or activity.occurred_at,
             )
 
-        open_now = await store.open_episodes(session, activity.student_id)
+            # The student's summary, kept incrementally (no scan of their topics per event).
+            topics += 0 if row else 1
+            mastery_sum += mastery_state.score - (row.score if row else 0.0)
+            mastered += int(mastery_state.level == Level.MASTERED) - int(
+                row is not None and row.level == "MASTERED"
+            )
+
+        # Open episodes are not looked up first: the partial unique index refuses a second open alert
+        # for the same (student, rule, key), which is also what makes concurrent consumers safe.
         struggle_state, detections = self.detector.evaluate(
             store.state_from_json(struggle_model.StruggleState, student.struggle),
             activity,
             mastery_state,
-            open_now,
+            set(),
         )
+        opened = 0
         teachers: list[str] | None = None
         for d in detections:
             alert = await store.open_alert(
                 session, tenant_id, activity.student_id, d.rule, d.key, d.explanation, d.severity.value
             )
             if alert is None:
-                continue  # an episode is already open (another consumer got there first)
+                continue  # an episode for (student, rule, key) is already open
+            opened += 1
             if teachers is None:
                 teachers = await store.teachers_of(session, activity.student_id)
             await self.outbox.stage(
@@ -146,19 +157,20 @@ class ProgressService:
                 tenant_id=tenant_id,
             )
 
-        rows = await store.mastery_of(session, activity.student_id)
-        mean = sum(r.score for r in rows) / len(rows) if rows else 0.0
-        open_alerts = await store.count_open(session, activity.student_id)
+        mean = mastery_sum / topics if topics else 0.0
+        open_alerts = student.open_alerts + opened
         last_active = max(filter(None, (student.last_active_at, activity.occurred_at)))
         await store.update_student(
             session,
             activity.student_id,
             streak=store.state_to_json(streak),
             struggle=store.state_to_json(struggle_state),
+            topics=topics,
+            mastery_sum=mastery_sum,
             mean_mastery=round(mean, 6),
-            topics_mastered=sum(1 for r in rows if r.level == Level.MASTERED.name),
+            topics_mastered=mastered,
             open_alerts=open_alerts,
-            risk=risk(open_alerts, mean, len(rows)),
+            risk=risk(open_alerts, mean, topics),
             last_active_at=last_active,
         )
         return Recorded(True, activity.topic, mastery_state, activity.occurred_at)
@@ -265,14 +277,13 @@ class ProgressService:
             if to == store.ACKNOWLEDGED and alert.state == store.ACKNOWLEDGED:
                 return alert
             changed = await store.set_alert_state(session, alert.id, to, caller.subject, datetime.now(UTC))
-            open_alerts = await store.count_open(session, alert.student_id)
             student = await store.lock_student(session, caller.tenant_id, alert.student_id)
-            topics = await store.mastery_of(session, alert.student_id)
+            open_alerts = await store.count_open(session, alert.student_id)
             await store.update_student(
                 session,
                 alert.student_id,
                 open_alerts=open_alerts,
-                risk=risk(open_alerts, student.mean_mastery, len(topics)),
+                risk=risk(open_alerts, student.mean_mastery, student.topics),
             )
             return changed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 import uuid
@@ -57,6 +58,8 @@ students = sa.Table(
     sa.Column("time_zone", sa.Text),
     sa.Column("streak", postgresql.JSONB),
     sa.Column("struggle", postgresql.JSONB),
+    sa.Column("topics", sa.Integer),
+    sa.Column("mastery_sum", sa.Float),
     sa.Column("mean_mastery", sa.Float),
     sa.Column("topics_mastered", sa.Integer),
     sa.Column("open_alerts", sa.Integer),
@@ -109,16 +112,33 @@ def parse_id(value: str) -> uuid.UUID | None:
 # --- activities ----------------------------------------------------------------------------------
 
 
+# The intake's statements are built once: constructing SQLAlchemy statements per event was the
+# largest share of a consumer's CPU (py-spy); executing a prebuilt one reuses its compiled form.
+_INSERT_ACTIVITY = pg_insert(activities).on_conflict_do_nothing().returning(activities.c.id)
+_LOCK_STUDENT = (
+    pg_insert(students)
+    .values(tenant_id=sa.bindparam("tenant_id", type_=sa.Uuid), student_id=sa.bindparam("student_id"))
+    .on_conflict_do_update(
+        index_elements=["tenant_id", "student_id"],
+        set_={"student_id": pg_insert(students).excluded.student_id},
+    )
+    .returning(*students.c)
+)
+_LOCK_MASTERY = (
+    sa.select(mastery)
+    .where(mastery.c.student_id == sa.bindparam("student_id"), mastery.c.topic == sa.bindparam("topic"))
+    .with_for_update()
+)
+_MASTERY_VALUES = ("score", "evidence", "level", "attempts", "state", "updated_at")
+_UPSERT_MASTERY = pg_insert(mastery).on_conflict_do_update(
+    index_elements=["tenant_id", "student_id", "topic"],
+    set_={name: pg_insert(mastery).excluded[name] for name in _MASTERY_VALUES},
+)
+
+
 async def insert_activity(session: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> bool:
     """False when this activity id was recorded before (idempotent intake)."""
-    row = (
-        await session.execute(
-            pg_insert(activities)
-            .values(tenant_id=uuid.UUID(tenant_id), **values)
-            .on_conflict_do_nothing()
-            .returning(activities.c.id)
-        )
-    ).first()
+    row = (await session.execute(_INSERT_ACTIVITY, {"tenant_id": uuid.UUID(tenant_id), **values})).first()
     return row is not None
 
 
@@ -141,19 +161,33 @@ async def recent_activities(session: AsyncConnection, student_id: str, limit: in
 async def lock_student(session: AsyncConnection, tenant_id: str, student_id: str) -> Any:
     """The student's row, created if missing, locked for this transaction (activities of one student
     apply one at a time; different students in parallel)."""
-    await session.execute(
-        pg_insert(students)
-        .values(tenant_id=uuid.UUID(tenant_id), student_id=student_id)
-        .on_conflict_do_nothing()
-    )
-    return (
-        await session.execute(
-            sa.select(students).where(students.c.student_id == student_id).with_for_update()
-        )
-    ).one()
+    # One statement: create if missing, lock (the no-op update takes the row lock), return.
+    params = {"tenant_id": uuid.UUID(tenant_id), "student_id": student_id}
+    return (await session.execute(_LOCK_STUDENT, params)).one()
+
+
+_SUMMARY_COLUMNS = (
+    "streak",
+    "struggle",
+    "topics",
+    "mastery_sum",
+    "mean_mastery",
+    "topics_mastered",
+    "open_alerts",
+    "risk",
+    "last_active_at",
+)
+_UPDATE_SUMMARY = (
+    sa.update(students)
+    .where(students.c.student_id == sa.bindparam("_student_id"))
+    .values({name: sa.bindparam(name, type_=students.c[name].type) for name in _SUMMARY_COLUMNS})
+)
 
 
 async def update_student(session: AsyncConnection, student_id: str, **values: Any) -> None:
+    if set(values) == set(_SUMMARY_COLUMNS):  # the intake's hot path: prebuilt
+        await session.execute(_UPDATE_SUMMARY, {"_student_id": student_id, **values})
+        return
     await session.execute(sa.update(students).where(students.c.student_id == student_id).values(**values))
 
 
@@ -170,22 +204,15 @@ async def get_student(session: AsyncConnection, student_id: str) -> Any | None:
 
 
 async def lock_mastery(session: AsyncConnection, student_id: str, topic: str) -> Any | None:
-    return (
-        await session.execute(
-            sa.select(mastery)
-            .where(mastery.c.student_id == student_id, mastery.c.topic == topic)
-            .with_for_update()
-        )
-    ).first()
+    return (await session.execute(_LOCK_MASTERY, {"student_id": student_id, "topic": topic})).first()
 
 
 async def upsert_mastery(
     session: AsyncConnection, tenant_id: str, student_id: str, topic: str, **values: Any
 ) -> None:
     await session.execute(
-        pg_insert(mastery)
-        .values(tenant_id=uuid.UUID(tenant_id), student_id=student_id, topic=topic, **values)
-        .on_conflict_do_update(index_elements=["tenant_id", "student_id", "topic"], set_=values)
+        _UPSERT_MASTERY,
+        {"tenant_id": uuid.UUID(tenant_id), "student_id": student_id, "topic": topic, **values},
     )
 
 
@@ -271,15 +298,6 @@ async def class_summaries(
 # --- alerts --------------------------------------------------------------------------------------
 
 
-async def open_episodes(session: AsyncConnection, student_id: str) -> set[tuple[str, str]]:
-    rows = await session.execute(
-        sa.select(alerts.c.rule, alerts.c.key).where(
-            alerts.c.student_id == student_id, alerts.c.state != RESOLVED
-        )
-    )
-    return {(r.rule, r.key) for r in rows}
-
-
 async def open_alert(
     session: AsyncConnection,
     tenant_id: str,
@@ -306,7 +324,7 @@ async def open_alert(
             )
             .on_conflict_do_nothing(
                 index_elements=["tenant_id", "student_id", "rule", "key"],
-                index_where=alerts.c.state != RESOLVED,
+                index_where=sa.text("state <> 'resolved'"),
             )
             .returning(*alerts.c)
         )
@@ -402,12 +420,17 @@ def state_from_json(cls: type[T], data: dict[str, Any] | None) -> T:
     """The inverse of state_to_json, guided by the dataclass's type hints; {} or None gives the defaults."""
     if not data:
         return cls()
-    hints = typing.get_type_hints(cls)
+    hints = _hints(typing.cast(type, cls))
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         if f.name in data:
             values[f.name] = _decode(hints[f.name], data[f.name])
     return cls(**values)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _decode(hint: Any, value: Any) -> Any:

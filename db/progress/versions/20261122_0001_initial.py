@@ -66,6 +66,8 @@ def upgrade() -> None:
         sa.Column("time_zone", sa.Text, nullable=False, server_default="UTC"),
         sa.Column("streak", postgresql.JSONB, nullable=False, server_default="{}"),
         sa.Column("struggle", postgresql.JSONB, nullable=False, server_default="{}"),
+        sa.Column("topics", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("mastery_sum", sa.Float, nullable=False, server_default="0"),
         sa.Column("mean_mastery", sa.Float, nullable=False, server_default="0"),
         sa.Column("topics_mastered", sa.Integer, nullable=False, server_default="0"),
         sa.Column("open_alerts", sa.Integer, nullable=False, server_default="0"),
