@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.domain import SERVICE_ACCOUNT, Tenant, User
 from services.identity.security import SigningKey
-from services.runtime.db import metadata
+from services.runtime.db import metadata, parse_uuid
 from services.runtime.errors import AlreadyExists
 
 md = metadata("identity")
@@ -85,13 +85,6 @@ def _tenant(row: Any) -> Tenant:
     return Tenant(id=str(row.id), slug=row.slug, display_name=row.display_name, created_at=row.created_at)
 
 
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 # --- tenants -------------------------------------------------------------------------------------
 
 
@@ -123,7 +116,7 @@ _GET_USER = sa.select(*_USER_COLUMNS).where(users.c.id == sa.bindparam("id", typ
 
 
 async def get_user(session: AsyncConnection, user_id: str) -> User | None:
-    uid = _uuid(user_id)
+    uid = parse_uuid(user_id)
     if uid is None:
         return None
     row = (await session.execute(_GET_USER, {"id": uid})).first()

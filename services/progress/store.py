@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.runtime.db import metadata
+from services.runtime.db import metadata, parse_uuid
 
 md = metadata("progress")
 
@@ -100,13 +100,6 @@ alerts = sa.Table(
 )
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
-
-
-def parse_id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 # --- activities ----------------------------------------------------------------------------------
@@ -247,7 +240,7 @@ async def create_class(
 
 
 async def get_class(session: AsyncConnection, class_id: str) -> Any | None:
-    cid = parse_id(class_id)
+    cid = parse_uuid(class_id)
     if cid is None:
         return None
     return (await session.execute(sa.select(classes).where(classes.c.id == cid))).first()
@@ -341,7 +334,7 @@ async def count_open(session: AsyncConnection, student_id: str) -> int:
 
 
 async def get_alert(session: AsyncConnection, alert_id: str, *, lock: bool = False) -> Any | None:
-    aid = parse_id(alert_id)
+    aid = parse_uuid(alert_id)
     if aid is None:
         return None
     q = sa.select(alerts).where(alerts.c.id == aid)

@@ -44,6 +44,14 @@ def metadata(schema: str) -> MetaData:
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 
 
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """An id from a request, or None when it is not a UUID (so a lookup answers NOT_FOUND, not 500)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 TENANT_KEY = "learnflow.tenant_id"
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from learnflow.sandbox.v1 import events_pb2
 
-from services.runtime.db import Database
+from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound, Violations
 from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
@@ -76,7 +76,7 @@ class SandboxService:
         v = Violations()
         domain.check_code(v, code)
         limits = domain.effective_limits(requested, v)
-        if exercise_id and store.parse_id(exercise_id) is None:
+        if exercise_id and parse_uuid(exercise_id) is None:
             v.add("exercise_id", "must be an exercise id")
         v.raise_if_any()
         if exercise_id:

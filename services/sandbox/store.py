@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.runtime.db import metadata
+from services.runtime.db import metadata, parse_uuid
 from services.sandbox.domain import Exercise, TestCase
 
 md = metadata("sandbox")
@@ -53,13 +53,6 @@ def _exercise(row: Any) -> Exercise:
     )
 
 
-def parse_id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 async def insert_exercise(session: AsyncConnection, exercise: Exercise, created_by: str) -> Exercise:
     row = (
         await session.execute(
@@ -80,7 +73,7 @@ async def insert_exercise(session: AsyncConnection, exercise: Exercise, created_
 
 
 async def get_exercise(session: AsyncConnection, exercise_id: str) -> Exercise | None:
-    eid = parse_id(exercise_id)
+    eid = parse_uuid(exercise_id)
     if eid is None:
         return None
     row = (await session.execute(sa.select(exercises).where(exercises.c.id == eid))).first()
