@@ -114,9 +114,9 @@ def main() -> int:
         return 0
     mesh = new_mesh(mesh_dir("learnflow-bench-"), LOG_LEVEL="WARNING")
     sys.stderr.write("starting the mesh...\n")
-    mesh.start_infra()
-    mesh.start_server()
-    try:
+    try:  # a failed start still stops what it started
+        mesh.start_infra()
+        mesh.start_server()
         result = bench_run(consume(mesh, args.rate, args.duration))
     finally:
         mesh.stop()

@@ -75,8 +75,8 @@ def main() -> int:
     args = parser.parse_args()
     mesh = new_mesh(mesh_dir("learnflow-bench-"), LOG_LEVEL="WARNING")
     sys.stderr.write("starting the mesh...\n")
-    mesh.start()
-    try:
+    try:  # a failed start still stops what it started
+        mesh.start()
         results = bench_run(measure(mesh, args.duration))
     finally:
         mesh.stop()

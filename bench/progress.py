@@ -190,9 +190,9 @@ def main() -> int:
     args = parser.parse_args()
     mesh = new_mesh(mesh_dir("learnflow-bench-"), LOG_LEVEL="WARNING")
     sys.stderr.write("starting the mesh...\n")
-    mesh.start_infra()
-    mesh.start_server(contexts="identity,sandbox,progress")
-    try:
+    try:  # a failed start still stops what it started
+        mesh.start_infra()
+        mesh.start_server(contexts="identity,sandbox,progress")
         results = bench_run(measure(mesh, args.events, args.struggle_seconds))
     finally:
         mesh.stop()

@@ -92,9 +92,9 @@ def main() -> int:
         mesh_dir("learnflow-bench-"), LOG_LEVEL="WARNING", SANDBOX_RUNS_PER_USER_PER_MINUTE="100000"
     )
     sys.stderr.write("starting the mesh...\n")
-    mesh.start_infra()
-    mesh.start_server(contexts="identity,sandbox")
-    try:
+    try:  # a failed start still stops what it started
+        mesh.start_infra()
+        mesh.start_server(contexts="identity,sandbox")
         results = bench_run(measure(mesh, args.duration))
     finally:
         mesh.stop()
