@@ -4,7 +4,7 @@ updated in O(1), alerts opened once per episode, and struggle.detected staged in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -289,6 +289,4 @@ class ProgressService:
 
 
 def _with_student(activity: Activity, student_id: str) -> Activity:
-    from dataclasses import replace
-
     return replace(activity, student_id=student_id)

@@ -129,10 +129,6 @@ class Settings:
     seed_demo: bool
     env: Mapping[str, str]
 
-    @property
-    def database_url_redacted(self) -> str:
-        return _redact(self.database_url)
-
 
 def load(env: Mapping[str, str] | None = None, *, contexts: str | None = None) -> Settings:
     """Reads and validates the process settings. `contexts` (from --contexts) wins over LEARNFLOW_CONTEXTS."""
