@@ -55,6 +55,8 @@ class Method:
     roles: tuple[str, ...]  # Role enum value names, e.g. ("ROLE_ADMIN",)
     has_rule: bool
     comment: str
+    # AuthRule.internal: callable inside the mesh only; the gateway answers 404 for it.
+    internal: bool = False
 
     @property
     def grpc_path(self) -> str:
@@ -311,6 +313,7 @@ def parse(raw: bytes) -> DescriptorSet:
                         roles=tuple(role_names.get(r, str(r)) for r in rule.roles),
                         has_rule=has_rule,
                         comment=comments.get((6, si, 2, mi), ""),
+                        internal=bool(rule.internal),
                     )
                 )
             services.append(Service(full, file.package, tuple(methods), comments.get((6, si), "")))

@@ -219,7 +219,9 @@ def plan(
         if any(b.verb == "OPTIONS" for b in m.bindings):
             # CORS preflights are exempt from jwt_authn; an RPC bound to OPTIONS would be too.
             raise ValueError(f"{m.full_name}: OPTIONS bindings are not supported by the gateway")
-    public = tuple(m for s in ds.services for m in s.methods if m.public)
+        if m.internal and m.bindings:
+            raise ValueError(f"{m.full_name}: an internal RPC may not declare an HTTP binding")
+    public = tuple(m for s in ds.services for m in s.methods if m.public and not m.internal)
     return GatewayPlan(ds.services, mapping, dict(upstreams), first, public)
 
 
@@ -476,6 +478,15 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
     for svc in p.services:
         cluster = p.service_cluster[svc.full_name]
         for m in svc.methods:
+            if m.internal:  # not from the edge: answered here, never routed to the cluster
+                per_method.append(
+                    {
+                        "name": f"grpc {m.full_name} (internal)",
+                        "match": {"path": m.grpc_path, "headers": post},
+                        "direct_response": {"status": 404},
+                    }
+                )
+                continue
             bucket = rate_limit_for(m, limits)
             if bucket is None and not m.server_streaming and not m.client_streaming:
                 continue

@@ -41,7 +41,11 @@ RESERVED_NAMES = frozenset({"gateway", "nats", "postgres", "migrate", "learnflow
 EVERY_CONTEXT = "*"
 CALLERS: Mapping[str, tuple[str, ...]] = {
     "identity": (EVERY_CONTEXT,),  # every context fetches the JWKS (IDENTITY_SERVICE_ADDR)
+    "sandbox": ("tutoring",),  # code review runs a student's code; exercises are validated there
+    "progress": ("tutoring",),  # the concepts agent reads the student's mastery level
 }
+# Each context's workload secret (services/runtime/workload.py), and identity's table of them.
+WORKLOAD_SECRET = "learnflow-workloads"
 
 NAMESPACE = "learnflow"
 IMAGE = "learnflow/learnflow:0.1.0"
@@ -396,7 +400,32 @@ SANDBOX = Tweaks(
     ),
 )
 
-CONTEXT_TWEAKS: Mapping[str, Tweaks] = {"sandbox": SANDBOX}
+TUTORING = Tweaks(
+    config={"SANDBOX_SERVICE_ADDR": "sandbox:50051", "PROGRESS_SERVICE_ADDR": "progress:50051"},
+    # Without the key the agents answer offline (docs/tutoring.md).
+    env=(
+        {
+            "name": "OPENAI_API_KEY",
+            "valueFrom": {
+                "secretKeyRef": {"name": "learnflow-openai", "key": "OPENAI_API_KEY", "optional": True}
+            },
+        },
+    ),
+)
+
+CONTEXT_TWEAKS: Mapping[str, Tweaks] = {"sandbox": SANDBOX, "tutoring": TUTORING}
+
+
+def workload_env(ctx: Context) -> list[dict[str, Any]]:
+    """This context's workload secret (optional: a context that calls no other needs none) and, for
+    identity, the table of every workload's secret."""
+    keys = [(f"{ctx.name.upper()}_WORKLOAD_SECRET", ctx.name)]
+    if ctx.name == "identity":
+        keys.append(("IDENTITY_WORKLOAD_SECRETS", "IDENTITY_WORKLOAD_SECRETS"))
+    return [
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": WORKLOAD_SECRET, "key": key, "optional": True}}}
+        for name, key in keys
+    ]
 
 
 def tweaks_for(ctx: Context) -> Tweaks:
@@ -476,6 +505,7 @@ def deployment(ctx: Context) -> dict[str, Any]:
                                     "name": "DATABASE_URL",
                                     "valueFrom": {"secretKeyRef": {"name": DB_SECRET, "key": "DATABASE_URL"}},
                                 },
+                                *workload_env(ctx),
                                 *(dict(e) for e in tweaks.env),
                             ],
                             "startupProbe": _grpc_probe(LIVENESS_SERVICE, period=2, failures=60),

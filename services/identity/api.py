@@ -43,6 +43,14 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         )
         return pb.IssueServiceTokenResponse(tokens=_tokens(tokens))
 
+    async def IssueWorkloadToken(
+        self, request: pb.IssueWorkloadTokenRequest, context: object
+    ) -> pb.IssueWorkloadTokenResponse:
+        token, ttl = await self.service.issue_workload_token(
+            request.workload, request.secret, request.tenant_id
+        )
+        return pb.IssueWorkloadTokenResponse(access_token=token, expires_in=ttl)
+
     async def GetJwks(self, request: pb.GetJwksRequest, context: object) -> pb.GetJwksResponse:
         keys = await self.service.published_keys()
         return pb.GetJwksResponse(keys=[resources_pb2.Jwk(**k.public_jwk()) for k in keys])

@@ -4,10 +4,12 @@ store and stages events in the outbox of the same transaction."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from learnflow.identity.v1 import events_pb2
@@ -18,7 +20,7 @@ from services.identity.convert import tenant_to_proto, user_to_proto
 from services.identity.domain import Tenant, User, UserChanges
 from services.identity.security import SigningKey, TokenSettings
 from services.runtime import pagination
-from services.runtime.db import Database
+from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import (
     Aborted,
     FieldViolation,
@@ -29,6 +31,7 @@ from services.runtime.errors import (
 )
 from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
+from services.runtime.workload import SUBJECT_PREFIX
 
 _BAD_LOGIN = "the email or password is not right"
 
@@ -45,6 +48,9 @@ class IdentitySettings:
     tokens: TokenSettings
     # A new key is published this long before it signs, so every verifier has fetched it by then.
     key_publish_delay: int
+    # Workload name -> SHA-256 of its secrets (IDENTITY_WORKLOAD_SECRETS), for IssueWorkloadToken.
+    workload_secrets: dict[str, tuple[bytes, ...]] = field(default_factory=dict)
+    workload_token_ttl: int = 300
 
 
 class IdentityService:
@@ -133,6 +139,38 @@ class IdentityService:
             "the client id or secret is not right",
         )
         return await self._issue(user)
+
+    async def issue_workload_token(self, workload: str, secret: str, tenant_id: str) -> tuple[str, int]:
+        """A service-role access token in one tenant for a workload of the mesh. The secret is compared
+        in constant time against its configured hash; an unknown workload, a wrong secret and an
+        unknown tenant get the same answer."""
+        v = Violations()
+        for name, value in (("workload", workload), ("secret", secret), ("tenant_id", tenant_id)):
+            v.require(value, name)
+        v.raise_if_any()
+        given = hashlib.sha256(secret.encode()).digest()
+        # Every configured hash is compared (no early exit), in constant time each.
+        matches = [hmac.compare_digest(h, given) for h in self.settings.workload_secrets.get(workload, ())]
+        known = any(matches)
+        tenant = parse_uuid(tenant_id)
+        if known and tenant is not None:
+            async with self.db.transaction(tenant_id=str(tenant)) as session:
+                known = await store.tenant_exists(session, str(tenant))
+        if not known or tenant is None:
+            raise Unauthenticated(
+                "the workload or its secret is not right", reason="BAD_WORKLOAD_CREDENTIALS"
+            )
+        key = await self._signing_key()
+        ttl = self.settings.workload_token_ttl
+        token = security.issue_access_token(
+            key,
+            replace(self.settings.tokens, access_ttl=ttl),
+            subject=f"{SUBJECT_PREFIX}{workload}",
+            tenant_id=str(tenant),
+            roles=("service",),
+            email="",
+        )
+        return token, ttl
 
     async def _authenticate(
         self,

@@ -93,6 +93,12 @@ async def tenant_id_for_slug(session: AsyncConnection, slug: str) -> str | None:
     return str(found) if found else None
 
 
+async def tenant_exists(session: AsyncConnection, tenant_id: str) -> bool:
+    """Under the transaction's tenant (RLS): true only for that tenant's own row."""
+    found = await session.scalar(sa.select(tenants.c.id).where(tenants.c.id == uuid.UUID(tenant_id)))
+    return found is not None
+
+
 async def insert_tenant(session: AsyncConnection, tenant: Tenant) -> Tenant:
     try:
         async with session.begin_nested():

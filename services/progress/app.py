@@ -17,6 +17,7 @@ from services.runtime.errors import InvalidArgument
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.envelope import Event
 from services.runtime.settings import EnvReader
+from services.runtime.workload import is_workload
 
 SERVICE = progress_service_pb2.DESCRIPTOR.services_by_name["ProgressService"].full_name
 
@@ -56,11 +57,15 @@ async def build(deps: Dependencies) -> Hosted:
         await service.apply(session, tenant(event), convert.activity_from_proto(a, kind, datetime.now(UTC)))
 
     async def on_run(event: Event, session: AsyncConnection) -> None:
+        if is_workload(event.message.user_id):
+            return  # a workload's own run (tutoring validating an exercise) is nobody's activity
         await service.apply(
             session, tenant(event), convert.activity_from_sandbox_executed(event.message, datetime.now(UTC))
         )
 
     async def on_graded(event: Event, session: AsyncConnection) -> None:
+        if is_workload(event.message.user_id):
+            return
         await service.apply(
             session, tenant(event), convert.activity_from_submission_graded(event.message, datetime.now(UTC))
         )

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from services.runtime.events.consumer import ConsumerSpec
     from services.runtime.events.outbox import Outbox
     from services.runtime.settings import Settings
+    from services.runtime.workload import WorkloadIdentity
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = SERVICES_DIR.parent
@@ -42,6 +43,10 @@ class Dependencies:
     settings: Settings
     db: Database
     outbox: Outbox
+    # The NATS connection, for core (non-durable) subscriptions such as live-update fan-out.
+    nats: Any = None
+    # This context as a caller of other contexts (<CONTEXT>_WORKLOAD_SECRET; runtime/workload.py).
+    workload: WorkloadIdentity | None = None
 
 
 @dataclass
@@ -51,6 +56,8 @@ class Hosted:
     servicers: list[tuple[Callable[[Any, Any], None], object]]
     consumers: list[ConsumerSpec] = field(default_factory=list)
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Run at shutdown after the server and consumers have stopped (close clients, sessions).
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Context-specific readiness, checked with the database and NATS: each returns None when ready,
     # else a reason (logged when it changes). While any returns a reason, this context's services
     # (and the overall "" status) are NOT_SERVING.

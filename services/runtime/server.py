@@ -31,6 +31,7 @@ from services.runtime.events.streams import ensure_streams
 from services.runtime.interceptors import MeshInterceptor
 from services.runtime.ops import OperationsServicer
 from services.runtime.settings import Settings
+from services.runtime.workload import WorkloadIdentity
 
 log = logging.getLogger("learnflow.server")
 
@@ -55,6 +56,7 @@ class Mesh:
     consumers: list[ConsumerRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     hosted: list[tuple[ContextSpec, Hosted]] = field(default_factory=list)
+    workloads: list[WorkloadIdentity] = field(default_factory=list)
     draining: bool = False
     port: int = 0
     reasons: dict[str, str] = field(default_factory=dict)
@@ -122,7 +124,13 @@ async def start(settings: Settings) -> Mesh:
     hosted = mesh.hosted
     for spec in specs:
         outbox = Outbox(spec.name, spec.schema)
-        result = await spec.build(Dependencies(settings=settings, db=db, outbox=outbox))
+        workload = WorkloadIdentity(
+            settings.identity_addr, spec.name, settings.env.get(f"{spec.name.upper()}_WORKLOAD_SECRET", "")
+        )
+        mesh.workloads.append(workload)
+        result = await spec.build(
+            Dependencies(settings=settings, db=db, outbox=outbox, nats=nc, workload=workload)
+        )
         hosted.append((spec, result))
         for add, servicer in result.servicers:
             add(servicer, server)
@@ -218,9 +226,15 @@ async def stop(mesh: Mesh) -> None:
         _, pending = await asyncio.wait(mesh.tasks, timeout=mesh.settings.shutdown_grace)
         for task in pending:
             task.cancel()
+    for _spec, result in mesh.hosted:
+        for hook in result.on_stop:
+            with contextlib.suppress(Exception):
+                await hook()
     with contextlib.suppress(Exception):
         await mesh.nc.drain()
     await mesh.verifier.close()
+    for workload in mesh.workloads:
+        await workload.close()
     await mesh.db.dispose()
     log.info("stopped")
 

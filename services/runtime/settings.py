@@ -119,6 +119,8 @@ class Settings:
     db_pool_size: int
     nats_url: str
     identity_addr: str
+    # This process's own gRPC address: the default address of every other context (all in one).
+    self_addr: str
     jwt_issuer: str
     jwt_audience: str
     log_level: str
@@ -173,6 +175,7 @@ def load(env: Mapping[str, str] | None = None, *, contexts: str | None = None) -
         db_pool_size=r.integer("LEARNFLOW_DB_POOL_SIZE", 10, min=1, max=200),
         nats_url=r.url("NATS_URL", ("nats", "tls")),
         identity_addr=r.addr("IDENTITY_SERVICE_ADDR", self_addr),
+        self_addr=self_addr,
         jwt_issuer=r.string("LEARNFLOW_JWT_ISSUER", "learnflow"),
         jwt_audience=r.string("LEARNFLOW_JWT_AUDIENCE", "learnflow"),
         log_level=r.string("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),

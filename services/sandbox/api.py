@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from learnflow.sandbox.v1 import resources_pb2, sandbox_service_pb2
 from learnflow.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
 
 from services.runtime import request_context
+from services.runtime.errors import PermissionDenied
+from services.runtime.request_context import Principal
 from services.sandbox import convert
 from services.sandbox.service import SandboxService
 
 _caller = request_context.require_principal
+
+
+def on_behalf(caller: Principal, user_id: str) -> Principal:
+    """A service may run code as one of its tenant's users (tutoring reviewing a student's code)."""
+    if not user_id:
+        return caller
+    if not caller.has_any("service"):
+        raise PermissionDenied("only services may run code on behalf of a user", reason="NOT_A_SERVICE")
+    return replace(caller, subject=user_id)
 
 
 class SandboxApi(pb_grpc.SandboxServiceServicer):
@@ -20,7 +33,7 @@ class SandboxApi(pb_grpc.SandboxServiceServicer):
         self, request: sandbox_service_pb2.ExecuteRequest, context: object
     ) -> resources_pb2.Execution:
         execution = await self.service.execute(
-            _caller(),
+            on_behalf(_caller(), request.on_behalf_of),
             request.code,
             request.stdin,
             convert.limits_from_proto(request.limits),

@@ -19,7 +19,8 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlalchemy as sa
 from nats.aio.msg import Msg
@@ -38,6 +39,10 @@ from services.runtime.request_context import RequestContext
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, AsyncConnection], Awaitable[None]]
+# Slow work outside the transaction (a model call, a sandbox run); its result reaches the handler as
+# event.prepared. Run concurrently for a fetched batch. A redelivered event is prepared again, but
+# only one application commits (the inbox), so prepare must have no lasting effects of its own.
+Prepare = Callable[[Event], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class ConsumerSpec:
     ack_wait_seconds: float = 30.0
     backoff_base_seconds: float = 0.5
     backoff_max_seconds: float = 60.0
+    prepare: Prepare | None = None
 
 
 class ConsumerRunner:
@@ -156,13 +162,17 @@ class ConsumerRunner:
         if not ready:
             return
         heartbeat = asyncio.create_task(self._heartbeat([m for m, _ in ready]))  # noqa: RUF006 (awaited below)
+        settled: list[tuple[Msg, Event, tuple[str, Exception | None]]] = []
         try:
-            outcomes = await self._apply_batch([e for _, e in ready])
+            if self.spec.prepare is not None:
+                ready, settled = await self._prepare(ready)
+            outcomes = await self._apply_batch([e for _, e in ready]) if ready else []
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        for (msg, event), (outcome, error) in zip(ready, outcomes, strict=True):
+        settled += [(m, e, o) for (m, e), o in zip(ready, outcomes, strict=True)]
+        for msg, event, (outcome, error) in settled:
             if error is None:
                 await msg.ack()
                 metrics.EVENTS_HANDLED.labels(self.spec.name, outcome).inc()
@@ -172,6 +182,30 @@ class ConsumerRunner:
                 )
             else:
                 await self._retry(msg, event, error, msg.metadata.num_delivered)
+
+    async def _prepare(
+        self, ready: list[tuple[Msg, Event]]
+    ) -> tuple[list[tuple[Msg, Event]], list[tuple[Msg, Event, tuple[str, Exception | None]]]]:
+        """Runs spec.prepare for the batch concurrently; a failure settles that event like a failed
+        handler (retry, or dead letter for a deterministic domain error)."""
+        assert self.spec.prepare is not None
+        prepare = self.spec.prepare
+
+        async def one(event: Event) -> Any:
+            with request_context.bind(self._context(event)):
+                return await prepare(event)
+
+        results = await asyncio.gather(*(one(e) for _, e in ready), return_exceptions=True)
+        prepared: list[tuple[Msg, Event]] = []
+        failed: list[tuple[Msg, Event, tuple[str, Exception | None]]] = []
+        for (msg, event), result in zip(ready, results, strict=True):
+            if isinstance(result, Exception):
+                failed.append((msg, event, ("failed", result)))
+            elif isinstance(result, BaseException):
+                raise result  # cancellation
+            else:
+                prepared.append((msg, replace(event, prepared=result)))
+        return prepared, failed
 
     async def _apply_batch(self, events: list[Event]) -> list[tuple[str, Exception | None]]:
         """Fast path: one transaction, one multi-row inbox insert, the handlers in order, one commit.

@@ -11,6 +11,7 @@ import importlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor
@@ -36,6 +37,8 @@ class Event:
     tenant_id: str | None
     correlation_id: str
     message: Message
+    # What the consumer's prepare step returned for this event (ConsumerSpec.prepare), else None.
+    prepared: Any = None
 
 
 def build_headers(

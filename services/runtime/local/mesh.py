@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.runtime.contexts import available_contexts
 from services.runtime.local.envoyd import EnvoyProxy
 from services.runtime.local.natsd import NatsServer
 from services.runtime.local.postgres import EmbeddedPostgres
@@ -51,6 +53,9 @@ class LocalMesh:
     data_dir: Path
     ports: Ports = field(default_factory=Ports)
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    workload_secrets: dict[str, str] = field(
+        default_factory=lambda: {c: secrets.token_urlsafe(24) for c in available_contexts()}
+    )
     serve_output: Path | None = None  # None: inherit the terminal
     postgres: EmbeddedPostgres | None = None
     nats: NatsServer | None = None
@@ -98,6 +103,13 @@ class LocalMesh:
         if self.embedded:
             env.setdefault("LEARNFLOW_EMBEDDED", "true")
             env.setdefault("LEARNFLOW_SEED_DEMO", "true")
+        # Every context may call others as a workload (runtime/workload.py): one secret each, made
+        # up per mesh, known to identity too.
+        for context, secret in self.workload_secrets.items():
+            env.setdefault(f"{context.upper()}_WORKLOAD_SECRET", secret)
+        env.setdefault(
+            "IDENTITY_WORKLOAD_SECRETS", ",".join(f"{c}={s}" for c, s in self.workload_secrets.items())
+        )
         env.update(extra)
         return env
 

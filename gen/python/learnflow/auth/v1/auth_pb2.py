@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clearnflow/auth/v1/auth.proto\x12\x11learnflow.auth.v1\x1a google/protobuf/descriptor.proto\"Q\n\x08\x41uthRule\x12\x16\n\x06public\x18\x01 \x01(\x08R\x06public\x12-\n\x05roles\x18\x02 \x03(\x0e\x32\x17.learnflow.auth.v1.RoleR\x05roles*\xb0\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROLE_STUDENT\x10\x01\x12\x10\n\x0cROLE_TEACHER\x10\x02\x12\x14\n\x10ROLE_FACILITATOR\x10\x03\x12\x0f\n\x0bROLE_MENTOR\x10\x04\x12\x12\n\x0eROLE_CAREGIVER\x10\x05\x12\x0e\n\nROLE_ADMIN\x10\x06\x12\x11\n\rROLE_OPERATOR\x10\x07\x12\x10\n\x0cROLE_SERVICE\x10\x08:Q\n\x04rule\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1b.learnflow.auth.v1.AuthRuleR\x04ruleb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clearnflow/auth/v1/auth.proto\x12\x11learnflow.auth.v1\x1a google/protobuf/descriptor.proto\"m\n\x08\x41uthRule\x12\x16\n\x06public\x18\x01 \x01(\x08R\x06public\x12-\n\x05roles\x18\x02 \x03(\x0e\x32\x17.learnflow.auth.v1.RoleR\x05roles\x12\x1a\n\x08internal\x18\x03 \x01(\x08R\x08internal*\xb0\x01\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROLE_STUDENT\x10\x01\x12\x10\n\x0cROLE_TEACHER\x10\x02\x12\x14\n\x10ROLE_FACILITATOR\x10\x03\x12\x0f\n\x0bROLE_MENTOR\x10\x04\x12\x12\n\x0eROLE_CAREGIVER\x10\x05\x12\x0e\n\nROLE_ADMIN\x10\x06\x12\x11\n\rROLE_OPERATOR\x10\x07\x12\x10\n\x0cROLE_SERVICE\x10\x08:Q\n\x04rule\x12\x1e.google.protobuf.MethodOptions\x18\xb9\x8e\x03 \x01(\x0b\x32\x1b.learnflow.auth.v1.AuthRuleR\x04ruleb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.auth.v1.auth_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=169
-  _globals['_ROLE']._serialized_end=345
+  _globals['_ROLE']._serialized_start=197
+  _globals['_ROLE']._serialized_end=373
   _globals['_AUTHRULE']._serialized_start=85
-  _globals['_AUTHRULE']._serialized_end=166
+  _globals['_AUTHRULE']._serialized_end=194
 # @@protoc_insertion_point(module_scope)

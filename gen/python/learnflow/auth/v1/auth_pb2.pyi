@@ -32,9 +32,11 @@ RULE_FIELD_NUMBER: _ClassVar[int]
 rule: _descriptor.FieldDescriptor
 
 class AuthRule(_message.Message):
-    __slots__ = ("public", "roles")
+    __slots__ = ("public", "roles", "internal")
     PUBLIC_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_FIELD_NUMBER: _ClassVar[int]
     public: bool
     roles: _containers.RepeatedScalarFieldContainer[Role]
-    def __init__(self, public: _Optional[bool] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ...) -> None: ...
+    internal: bool
+    def __init__(self, public: _Optional[bool] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ..., internal: _Optional[bool] = ...) -> None: ...

@@ -29,7 +29,7 @@ from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb
 from learnflow.identity.v1 import resources_pb2 as learnflow_dot_identity_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/identity/v1/identity_service.proto\x12\x15learnflow.identity.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a%learnflow/identity/v1/resources.proto\"j\n\x0cLoginRequest\x12\x1c\n\x06tenant\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06tenant\x12\x1a\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05\x65mail\x12 \n\x08password\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x08password\"z\n\rLoginResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\x12/\n\x04user\x18\x02 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserR\x04user\"@\n\x13RefreshTokenRequest\x12)\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x0crefreshToken\"P\n\x14RefreshTokenResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\"\x86\x01\n\x18IssueServiceTokenRequest\x12\x1c\n\x06tenant\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06tenant\x12!\n\tclient_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08\x63lientId\x12)\n\rclient_secret\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0c\x63lientSecret\"U\n\x19IssueServiceTokenResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\"\x10\n\x0eGetJwksRequest\"A\n\x0fGetJwksResponse\x12.\n\x04keys\x18\x01 \x03(\x0b\x32\x1a.learnflow.identity.v1.JwkR\x04keys\"\x19\n\x17RotateSigningKeyRequest\"Z\n\x18RotateSigningKeyResponse\x12\x17\n\x07new_kid\x18\x01 \x01(\tR\x06newKid\x12%\n\x0epublished_kids\x18\x02 \x03(\tR\rpublishedKids\"\xa6\x01\n\x13\x43reateTenantRequest\x12;\n\x06tenant\x18\x01 \x01(\x0b\x32\x1d.learnflow.identity.v1.TenantB\x04\xe2\x41\x01\x02R\x06tenant\x12%\n\x0b\x61\x64min_email\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\nadminEmail\x12+\n\x0e\x61\x64min_password\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\radminPassword\"/\n\x0eGetUserRequest\x12\x1d\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06userId\"{\n\x10ListUsersRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12+\n\x04role\x18\x03 \x01(\x0e\x32\x17.learnflow.auth.v1.RoleR\x04role\"n\n\x11ListUsersResponse\x12\x31\n\x05users\x18\x01 \x03(\x0b\x32\x1b.learnflow.identity.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"l\n\x11\x43reateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserB\x04\xe2\x41\x01\x02R\x04user\x12 \n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08password\"\x87\x01\n\x11UpdateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserB\x04\xe2\x41\x01\x02R\x04user\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"f\n\x1b\x43reateServiceAccountRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12-\n\x05roles\x18\x02 \x03(\x0e\x32\x17.learnflow.auth.v1.RoleR\x05roles\"\x97\x01\n\x1c\x43reateServiceAccountResponse\x12\x35\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserR\x07\x61\x63\x63ount\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12#\n\rclient_secret\x18\x03 \x01(\tR\x0c\x63lientSecret2\xe6\x0b\n\x0fIdentityService\x12s\n\x05Login\x12#.learnflow.identity.v1.LoginRequest\x1a$.learnflow.identity.v1.LoginResponse\"\x1f\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth:login:\x01*\x12\x8a\x01\n\x0cRefreshToken\x12*.learnflow.identity.v1.RefreshTokenRequest\x1a+.learnflow.identity.v1.RefreshTokenResponse\"!\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth:refresh:\x01*\x12\x9e\x01\n\x11IssueServiceToken\x12/.learnflow.identity.v1.IssueServiceTokenRequest\x1a\x30.learnflow.identity.v1.IssueServiceTokenResponse\"&\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1a\"\x15/v1/auth:serviceToken:\x01*\x12\x8a\x01\n\x07GetJwks\x12%.learnflow.identity.v1.GetJwksRequest\x1a&.learnflow.identity.v1.GetJwksResponse\"0\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02$\x12\x08/v1/jwksZ\x18\x12\x16/.well-known/jwks.json\x12\x9d\x01\n\x10RotateSigningKey\x12..learnflow.identity.v1.RotateSigningKeyRequest\x1a/.learnflow.identity.v1.RotateSigningKeyResponse\"(\xca\xf3\x18\x03\x12\x01\x07\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/signingKeys:rotate:\x01*\x12x\n\x0c\x43reateTenant\x12*.learnflow.identity.v1.CreateTenantRequest\x1a\x1d.learnflow.identity.v1.Tenant\"\x1d\xca\xf3\x18\x03\x12\x01\x07\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/tenants:\x01*\x12n\n\x07GetUser\x12%.learnflow.identity.v1.GetUserRequest\x1a\x1b.learnflow.identity.v1.User\"\x1f\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/users/{user_id}\x12|\n\tListUsers\x12\'.learnflow.identity.v1.ListUsersRequest\x1a(.learnflow.identity.v1.ListUsersResponse\"\x1c\xca\xf3\x18\x07\x12\x05\x02\x03\x04\x06\x08\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12s\n\nCreateUser\x12(.learnflow.identity.v1.CreateUserRequest\x1a\x1b.learnflow.identity.v1.User\"\x1e\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x11\"\t/v1/users:\x04user\x12}\n\nUpdateUser\x12(.learnflow.identity.v1.UpdateUserRequest\x1a\x1b.learnflow.identity.v1.User\"(\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x1b\x32\x13/v1/users/{user.id}:\x04user\x12\xa6\x01\n\x14\x43reateServiceAccount\x12\x32.learnflow.identity.v1.CreateServiceAccountRequest\x1a\x33.learnflow.identity.v1.CreateServiceAccountResponse\"%\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x18\"\x13/v1/serviceAccounts:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/identity/v1/identity_service.proto\x12\x15learnflow.identity.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a%learnflow/identity/v1/resources.proto\"j\n\x0cLoginRequest\x12\x1c\n\x06tenant\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06tenant\x12\x1a\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05\x65mail\x12 \n\x08password\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x08password\"z\n\rLoginResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\x12/\n\x04user\x18\x02 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserR\x04user\"@\n\x13RefreshTokenRequest\x12)\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x0crefreshToken\"P\n\x14RefreshTokenResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\"\x86\x01\n\x18IssueServiceTokenRequest\x12\x1c\n\x06tenant\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06tenant\x12!\n\tclient_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08\x63lientId\x12)\n\rclient_secret\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0c\x63lientSecret\"U\n\x19IssueServiceTokenResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\"~\n\x19IssueWorkloadTokenRequest\x12 \n\x08workload\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08workload\x12\x1c\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x06secret\x12!\n\ttenant_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x08tenantId\"^\n\x1aIssueWorkloadTokenResponse\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12\x1d\n\nexpires_in\x18\x02 \x01(\x05R\texpiresIn\"\x10\n\x0eGetJwksRequest\"A\n\x0fGetJwksResponse\x12.\n\x04keys\x18\x01 \x03(\x0b\x32\x1a.learnflow.identity.v1.JwkR\x04keys\"\x19\n\x17RotateSigningKeyRequest\"Z\n\x18RotateSigningKeyResponse\x12\x17\n\x07new_kid\x18\x01 \x01(\tR\x06newKid\x12%\n\x0epublished_kids\x18\x02 \x03(\tR\rpublishedKids\"\xa6\x01\n\x13\x43reateTenantRequest\x12;\n\x06tenant\x18\x01 \x01(\x0b\x32\x1d.learnflow.identity.v1.TenantB\x04\xe2\x41\x01\x02R\x06tenant\x12%\n\x0b\x61\x64min_email\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\nadminEmail\x12+\n\x0e\x61\x64min_password\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\radminPassword\"/\n\x0eGetUserRequest\x12\x1d\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06userId\"{\n\x10ListUsersRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12+\n\x04role\x18\x03 \x01(\x0e\x32\x17.learnflow.auth.v1.RoleR\x04role\"n\n\x11ListUsersResponse\x12\x31\n\x05users\x18\x01 \x03(\x0b\x32\x1b.learnflow.identity.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"l\n\x11\x43reateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserB\x04\xe2\x41\x01\x02R\x04user\x12 \n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08password\"\x87\x01\n\x11UpdateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserB\x04\xe2\x41\x01\x02R\x04user\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"f\n\x1b\x43reateServiceAccountRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12-\n\x05roles\x18\x02 \x03(\x0e\x32\x17.learnflow.auth.v1.RoleR\x05roles\"\x97\x01\n\x1c\x43reateServiceAccountResponse\x12\x35\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserR\x07\x61\x63\x63ount\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12#\n\rclient_secret\x18\x03 \x01(\tR\x0c\x63lientSecret2\xec\x0c\n\x0fIdentityService\x12s\n\x05Login\x12#.learnflow.identity.v1.LoginRequest\x1a$.learnflow.identity.v1.LoginResponse\"\x1f\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth:login:\x01*\x12\x8a\x01\n\x0cRefreshToken\x12*.learnflow.identity.v1.RefreshTokenRequest\x1a+.learnflow.identity.v1.RefreshTokenResponse\"!\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth:refresh:\x01*\x12\x9e\x01\n\x11IssueServiceToken\x12/.learnflow.identity.v1.IssueServiceTokenRequest\x1a\x30.learnflow.identity.v1.IssueServiceTokenResponse\"&\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1a\"\x15/v1/auth:serviceToken:\x01*\x12\x83\x01\n\x12IssueWorkloadToken\x12\x30.learnflow.identity.v1.IssueWorkloadTokenRequest\x1a\x31.learnflow.identity.v1.IssueWorkloadTokenResponse\"\x08\xca\xf3\x18\x04\x08\x01\x18\x01\x12\x8a\x01\n\x07GetJwks\x12%.learnflow.identity.v1.GetJwksRequest\x1a&.learnflow.identity.v1.GetJwksResponse\"0\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02$\x12\x08/v1/jwksZ\x18\x12\x16/.well-known/jwks.json\x12\x9d\x01\n\x10RotateSigningKey\x12..learnflow.identity.v1.RotateSigningKeyRequest\x1a/.learnflow.identity.v1.RotateSigningKeyResponse\"(\xca\xf3\x18\x03\x12\x01\x07\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/signingKeys:rotate:\x01*\x12x\n\x0c\x43reateTenant\x12*.learnflow.identity.v1.CreateTenantRequest\x1a\x1d.learnflow.identity.v1.Tenant\"\x1d\xca\xf3\x18\x03\x12\x01\x07\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/tenants:\x01*\x12n\n\x07GetUser\x12%.learnflow.identity.v1.GetUserRequest\x1a\x1b.learnflow.identity.v1.User\"\x1f\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/users/{user_id}\x12|\n\tListUsers\x12\'.learnflow.identity.v1.ListUsersRequest\x1a(.learnflow.identity.v1.ListUsersResponse\"\x1c\xca\xf3\x18\x07\x12\x05\x02\x03\x04\x06\x08\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12s\n\nCreateUser\x12(.learnflow.identity.v1.CreateUserRequest\x1a\x1b.learnflow.identity.v1.User\"\x1e\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x11\"\t/v1/users:\x04user\x12}\n\nUpdateUser\x12(.learnflow.identity.v1.UpdateUserRequest\x1a\x1b.learnflow.identity.v1.User\"(\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x1b\x32\x13/v1/users/{user.id}:\x04user\x12\xa6\x01\n\x14\x43reateServiceAccount\x12\x32.learnflow.identity.v1.CreateServiceAccountRequest\x1a\x33.learnflow.identity.v1.CreateServiceAccountResponse\"%\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x18\"\x13/v1/serviceAccounts:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,6 +50,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_id']._serialized_options = b'\342A\001\002'
   _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_secret']._loaded_options = None
   _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_secret']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['workload']._loaded_options = None
+  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['workload']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['secret']._loaded_options = None
+  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['secret']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\002'
   _globals['_CREATETENANTREQUEST'].fields_by_name['tenant']._loaded_options = None
   _globals['_CREATETENANTREQUEST'].fields_by_name['tenant']._serialized_options = b'\342A\001\002'
   _globals['_CREATETENANTREQUEST'].fields_by_name['admin_email']._loaded_options = None
@@ -72,6 +78,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IDENTITYSERVICE'].methods_by_name['RefreshToken']._serialized_options = b'\312\363\030\002\010\001\202\323\344\223\002\025\"\020/v1/auth:refresh:\001*'
   _globals['_IDENTITYSERVICE'].methods_by_name['IssueServiceToken']._loaded_options = None
   _globals['_IDENTITYSERVICE'].methods_by_name['IssueServiceToken']._serialized_options = b'\312\363\030\002\010\001\202\323\344\223\002\032\"\025/v1/auth:serviceToken:\001*'
+  _globals['_IDENTITYSERVICE'].methods_by_name['IssueWorkloadToken']._loaded_options = None
+  _globals['_IDENTITYSERVICE'].methods_by_name['IssueWorkloadToken']._serialized_options = b'\312\363\030\004\010\001\030\001'
   _globals['_IDENTITYSERVICE'].methods_by_name['GetJwks']._loaded_options = None
   _globals['_IDENTITYSERVICE'].methods_by_name['GetJwks']._serialized_options = b'\312\363\030\002\010\001\202\323\344\223\002$\022\010/v1/jwksZ\030\022\026/.well-known/jwks.json'
   _globals['_IDENTITYSERVICE'].methods_by_name['RotateSigningKey']._loaded_options = None
@@ -100,30 +108,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUESERVICETOKENREQUEST']._serialized_end=752
   _globals['_ISSUESERVICETOKENRESPONSE']._serialized_start=754
   _globals['_ISSUESERVICETOKENRESPONSE']._serialized_end=839
-  _globals['_GETJWKSREQUEST']._serialized_start=841
-  _globals['_GETJWKSREQUEST']._serialized_end=857
-  _globals['_GETJWKSRESPONSE']._serialized_start=859
-  _globals['_GETJWKSRESPONSE']._serialized_end=924
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=926
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=951
-  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_start=953
-  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_end=1043
-  _globals['_CREATETENANTREQUEST']._serialized_start=1046
-  _globals['_CREATETENANTREQUEST']._serialized_end=1212
-  _globals['_GETUSERREQUEST']._serialized_start=1214
-  _globals['_GETUSERREQUEST']._serialized_end=1261
-  _globals['_LISTUSERSREQUEST']._serialized_start=1263
-  _globals['_LISTUSERSREQUEST']._serialized_end=1386
-  _globals['_LISTUSERSRESPONSE']._serialized_start=1388
-  _globals['_LISTUSERSRESPONSE']._serialized_end=1498
-  _globals['_CREATEUSERREQUEST']._serialized_start=1500
-  _globals['_CREATEUSERREQUEST']._serialized_end=1608
-  _globals['_UPDATEUSERREQUEST']._serialized_start=1611
-  _globals['_UPDATEUSERREQUEST']._serialized_end=1746
-  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_start=1748
-  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_end=1850
-  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_start=1853
-  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_end=2004
-  _globals['_IDENTITYSERVICE']._serialized_start=2007
-  _globals['_IDENTITYSERVICE']._serialized_end=3517
+  _globals['_ISSUEWORKLOADTOKENREQUEST']._serialized_start=841
+  _globals['_ISSUEWORKLOADTOKENREQUEST']._serialized_end=967
+  _globals['_ISSUEWORKLOADTOKENRESPONSE']._serialized_start=969
+  _globals['_ISSUEWORKLOADTOKENRESPONSE']._serialized_end=1063
+  _globals['_GETJWKSREQUEST']._serialized_start=1065
+  _globals['_GETJWKSREQUEST']._serialized_end=1081
+  _globals['_GETJWKSRESPONSE']._serialized_start=1083
+  _globals['_GETJWKSRESPONSE']._serialized_end=1148
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=1150
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=1175
+  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_start=1177
+  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_end=1267
+  _globals['_CREATETENANTREQUEST']._serialized_start=1270
+  _globals['_CREATETENANTREQUEST']._serialized_end=1436
+  _globals['_GETUSERREQUEST']._serialized_start=1438
+  _globals['_GETUSERREQUEST']._serialized_end=1485
+  _globals['_LISTUSERSREQUEST']._serialized_start=1487
+  _globals['_LISTUSERSREQUEST']._serialized_end=1610
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1612
+  _globals['_LISTUSERSRESPONSE']._serialized_end=1722
+  _globals['_CREATEUSERREQUEST']._serialized_start=1724
+  _globals['_CREATEUSERREQUEST']._serialized_end=1832
+  _globals['_UPDATEUSERREQUEST']._serialized_start=1835
+  _globals['_UPDATEUSERREQUEST']._serialized_end=1970
+  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_start=1972
+  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_end=2074
+  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_start=2077
+  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_end=2228
+  _globals['_IDENTITYSERVICE']._serialized_start=2231
+  _globals['_IDENTITYSERVICE']._serialized_end=3875
 # @@protoc_insertion_point(module_scope)

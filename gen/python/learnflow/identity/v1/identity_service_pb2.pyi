@@ -57,6 +57,24 @@ class IssueServiceTokenResponse(_message.Message):
     tokens: _resources_pb2.TokenPair
     def __init__(self, tokens: _Optional[_Union[_resources_pb2.TokenPair, _Mapping]] = ...) -> None: ...
 
+class IssueWorkloadTokenRequest(_message.Message):
+    __slots__ = ("workload", "secret", "tenant_id")
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    workload: str
+    secret: str
+    tenant_id: str
+    def __init__(self, workload: _Optional[str] = ..., secret: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
+
+class IssueWorkloadTokenResponse(_message.Message):
+    __slots__ = ("access_token", "expires_in")
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    expires_in: int
+    def __init__(self, access_token: _Optional[str] = ..., expires_in: _Optional[int] = ...) -> None: ...
+
 class GetJwksRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

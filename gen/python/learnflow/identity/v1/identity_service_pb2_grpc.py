@@ -51,6 +51,11 @@ class IdentityServiceStub:
                 request_serializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueServiceTokenRequest.SerializeToString,
                 response_deserializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueServiceTokenResponse.FromString,
                 _registered_method=True)
+        self.IssueWorkloadToken = channel.unary_unary(
+                '/learnflow.identity.v1.IdentityService/IssueWorkloadToken',
+                request_serializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueWorkloadTokenRequest.SerializeToString,
+                response_deserializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueWorkloadTokenResponse.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/learnflow.identity.v1.IdentityService/GetJwks',
                 request_serializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.GetJwksRequest.SerializeToString,
@@ -113,6 +118,16 @@ class IdentityServiceServicer:
 
     def IssueServiceToken(self, request, context):
         """Client-credentials login for service accounts (service-to-service calls).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueWorkloadToken(self, request, context):
+        """A short-lived access token with the service role in one tenant, for a workload of the mesh
+        (e.g. tutoring calling the sandbox and progress for a student of that tenant). Workloads prove
+        themselves with a per-workload secret the operator gives identity (IDENTITY_WORKLOAD_SECRETS).
+        Internal: the gateway does not route it, so only workloads inside the mesh can ask.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -190,6 +205,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.IssueServiceToken,
                     request_deserializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueServiceTokenRequest.FromString,
                     response_serializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueServiceTokenResponse.SerializeToString,
+            ),
+            'IssueWorkloadToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueWorkloadToken,
+                    request_deserializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueWorkloadTokenRequest.FromString,
+                    response_serializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueWorkloadTokenResponse.SerializeToString,
             ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
@@ -314,6 +334,33 @@ class IdentityService:
             '/learnflow.identity.v1.IdentityService/IssueServiceToken',
             learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueServiceTokenRequest.SerializeToString,
             learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueServiceTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueWorkloadToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.identity.v1.IdentityService/IssueWorkloadToken',
+            learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueWorkloadTokenRequest.SerializeToString,
+            learnflow_dot_identity_dot_v1_dot_identity__service__pb2.IssueWorkloadTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -86,5 +86,11 @@ class AuthRule(betterproto2.Message):
     public=false means any authenticated principal.
     """
 
+    internal: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    Only for callers inside the mesh: the gateway answers 404 for it on every path (no REST binding
+    may be declared, and its gRPC path is not routed from the edge).
+    """
+
 
 default_message_pool.register_message("learnflow.auth.v1", "AuthRule", AuthRule)

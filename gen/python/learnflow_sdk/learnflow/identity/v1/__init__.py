@@ -14,6 +14,8 @@ __all__ = (
     "IdentityServiceStub",
     "IssueServiceTokenRequest",
     "IssueServiceTokenResponse",
+    "IssueWorkloadTokenRequest",
+    "IssueWorkloadTokenResponse",
     "Jwk",
     "ListUsersRequest",
     "ListUsersResponse",
@@ -180,6 +182,35 @@ class IssueServiceTokenResponse(betterproto2.Message):
 
 default_message_pool.register_message(
     "learnflow.identity.v1", "IssueServiceTokenResponse", IssueServiceTokenResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class IssueWorkloadTokenRequest(betterproto2.Message):
+    workload: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The workload's name, e.g. "tutoring"; the token's subject is "workload:<name>".
+    """
+
+    secret: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    tenant_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "learnflow.identity.v1", "IssueWorkloadTokenRequest", IssueWorkloadTokenRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class IssueWorkloadTokenResponse(betterproto2.Message):
+    access_token: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    expires_in: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+
+
+default_message_pool.register_message(
+    "learnflow.identity.v1", "IssueWorkloadTokenResponse", IssueWorkloadTokenResponse
 )
 
 
@@ -512,6 +543,30 @@ class IdentityServiceStub(betterproto2_grpclib.ServiceStub):
             "/learnflow.identity.v1.IdentityService/IssueServiceToken",
             message,
             IssueServiceTokenResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def issue_workload_token(
+        self,
+        message: "IssueWorkloadTokenRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "IssueWorkloadTokenResponse":
+        """
+        A short-lived access token with the service role in one tenant, for a workload of the mesh
+        (e.g. tutoring calling the sandbox and progress for a student of that tenant). Workloads prove
+        themselves with a per-workload secret the operator gives identity (IDENTITY_WORKLOAD_SECRETS).
+        Internal: the gateway does not route it, so only workloads inside the mesh can ask.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.identity.v1.IdentityService/IssueWorkloadToken",
+            message,
+            IssueWorkloadTokenResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

@@ -210,6 +210,13 @@ class ExecuteRequest(betterproto2.Message):
     Optional: the exercise this run belongs to (for progress and tutoring).
     """
 
+    on_behalf_of: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    Service callers only: the user the run is for, e.g. the student whose code tutoring reviews.
+    Rate limits and the sandbox.executed event then count it as that user's run. PERMISSION_DENIED
+    for anyone else.
+    """
+
 
 default_message_pool.register_message("learnflow.sandbox.v1", "ExecuteRequest", ExecuteRequest)
 
