@@ -441,8 +441,8 @@ def _cors_policy(origins: Sequence[str]) -> JsonDict:
 def _rest_routes(
     p: GatewayPlan, limits: RateLimits, descriptor_b64: str, services: Sequence[str]
 ) -> list[JsonDict]:
-    exact: list[JsonDict] = []
-    regex: list[JsonDict] = []
+    exact: list[tuple[bool, JsonDict]] = []
+    regex: list[tuple[bool, JsonDict]] = []
     for svc in p.services:
         cluster = p.service_cluster[svc.full_name]
         for m in svc.methods:
@@ -466,9 +466,11 @@ def _rest_routes(
                 }
                 if per_filter:
                     route["typed_per_filter_config"] = per_filter
-                (exact if b.parsed.is_literal else regex).append(route)
+                (exact if b.parsed.is_literal else regex).append((bool(b.parsed.verb), route))
     # Exact paths first: a literal like /v1/users:search must win over /v1/users/{id}-style regexes.
-    return exact + regex
+    # Then templates with a custom verb: /v1/conversations/{id}:stream must win over
+    # /v1/conversations/{id}, whose [^/]+ also matches "<id>:stream".
+    return [r for _, r in exact] + [r for verb, r in regex if verb] + [r for verb, r in regex if not verb]
 
 
 def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:

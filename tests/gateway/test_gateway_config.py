@@ -142,7 +142,19 @@ def test_descriptor_has_the_expected_services() -> None:
 def test_every_rpc_has_an_auth_rule_and_an_http_rule() -> None:
     for m in METHODS:
         assert m.has_rule, f"{m.full_name} has no (learnflow.auth.v1.rule)"
-        assert m.bindings, f"{m.full_name} has no google.api.http rule: not reachable over REST"
+        if m.internal:  # mesh-only (AuthRule.internal): no REST binding allowed, the edge answers 404
+            assert not m.bindings, f"{m.full_name} is internal but has a google.api.http rule"
+        else:
+            assert m.bindings, f"{m.full_name} has no google.api.http rule: not reachable over REST"
+
+
+def test_internal_rpcs_are_not_routed_from_the_edge() -> None:
+    internal = [m for m in METHODS if m.internal]
+    assert internal, "IssueWorkloadToken is internal"
+    config = local_config()
+    for m in internal:
+        route = first_route(config, "POST", m.grpc_path)
+        assert route.get("direct_response", {}).get("status") == 404, route
 
 
 @pytest.mark.parametrize(
@@ -269,7 +281,7 @@ def test_jwt_public_paths_are_exactly_the_public_rpcs() -> None:
     rules = http_filter(local_config(), envoy.F_JWT)["rules"]
     exempt = {r["match"].get("path") for r in rules if "requires" not in r and "path" in r["match"]}
     expected = {sample_path(b.template) for m, b in BOUND if m.public} | {
-        m.grpc_path for m in METHODS if m.public
+        m.grpc_path for m in METHODS if m.public and not m.internal
     }
     assert exempt == expected
 

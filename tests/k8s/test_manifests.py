@@ -42,6 +42,8 @@ CUSTOM_KINDS = {("postgresql.cnpg.io/v1", "Cluster")}
 ENVOY_CONFIG = BASE / "gateway" / "envoy.yaml"
 # Secrets an environment provides (the dev overlay generates them; prod expects them to exist).
 EXTERNAL_SECRETS = {"learnflow-db", "learnflow-db-owner", "learnflow-db-app"}
+# Referenced with optional: true: pods start without them (no workload calls; tutoring offline).
+OPTIONAL_SECRETS = {"learnflow-workloads", "learnflow-openai"}
 DEPLOY_ENV = BASE / "learnflow.env"
 
 Doc = dict[str, Any]
@@ -469,7 +471,13 @@ def test_context_wiring(ctx: Any) -> None:
     assert f"{ctx.name}-config" in base_objects("ConfigMap")
     database_url, *tweaked = container["env"]
     assert database_url["valueFrom"]["secretKeyRef"] == {"name": gen.DB_SECRET, "key": "DATABASE_URL"}
-    assert tweaked == [dict(e) for e in gen.tweaks_for(ctx).env]
+    assert tweaked == [*gen.workload_env(ctx), *(dict(e) for e in gen.tweaks_for(ctx).env)]
+    secret = next(e for e in container["env"] if e["name"] == f"{ctx.name.upper()}_WORKLOAD_SECRET")
+    assert secret["valueFrom"]["secretKeyRef"] == {
+        "name": gen.WORKLOAD_SECRET,
+        "key": ctx.name,
+        "optional": True,
+    }
     hpa = base_objects("HorizontalPodAutoscaler")[ctx.name]["spec"]
     assert hpa["scaleTargetRef"]["name"] == ctx.name and (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 10)
     assert base_objects("PodDisruptionBudget")[ctx.name]["spec"]["minAvailable"] == 1
@@ -584,8 +592,13 @@ def test_hpas_and_pdbs_point_at_workloads() -> None:
 
 def known_settings() -> set[str]:
     # The runtime's settings, and each context's own, read in its composition root (services/<ctx>/app.py).
-    sources = [REPO / "services" / "runtime" / "settings.py", *sorted((REPO / "services").glob("*/app.py"))]
-    names: set[str] = set()
+    sources = [
+        REPO / "services" / "runtime" / "settings.py",
+        *sorted((REPO / "services").glob("*/app.py")),
+        *sorted((REPO / "services").glob("*/*/settings.py")),  # e.g. tutoring's model provider settings
+    ]
+    # The runtime reads each context's workload secret by name (services/runtime/server.py).
+    names: set[str] = {f"{c.name.upper()}_WORKLOAD_SECRET" for c in CONTEXTS}
     for source in sources:
         if source.is_file():
             names |= set(re.findall(r"\"([A-Z][A-Z0-9_]+)\"", source.read_text()))
@@ -790,7 +803,9 @@ def test_kustomize_build_renders_valid_consistent_objects(overlay: str, k8s_tree
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     external = set() if overlay.endswith("dev") else EXTERNAL_SECRETS
     for workload, kind, name in references(docs):
-        assert (kind, name) in names or (kind == "Secret" and name in external), f"{workload}: {kind} {name}"
+        assert (kind, name) in names or (kind == "Secret" and name in external | OPTIONAL_SECRETS), (
+            f"{workload}: {kind} {name}"
+        )
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
     assert set(deployments) == {"gateway", *(c.name for c in CONTEXTS)}
     config = next(d["data"] for d in docs if d["metadata"]["name"].startswith(f"{gen.SHARED_CONFIG}-"))

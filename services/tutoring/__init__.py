@@ -1,0 +1,1 @@
+"""tutoring: triage and the concepts, code-review, debug and exercise agents (docs/tutoring.md)."""

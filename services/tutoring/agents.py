@@ -1,0 +1,383 @@
+"""The agents: triage and the concepts, debug, code-review and exercise agents, each a durable
+consumer of its subject (a consumer group: several processes or pods bound to the same durable
+share its messages).
+
+Each agent has two steps (runtime ConsumerSpec.prepare / handler):
+
+- prepare, outside any transaction and concurrently for a batch: the slow part — the offline
+  analysis, a model call when one is configured, sandbox runs. It writes nothing that lasts.
+- apply, in the consumer's transaction with its inbox row: what must happen once — the hint ladder
+  climbs, the answer is stored, learning.responses and progress events are staged.
+
+Offline (no OPENAI_API_KEY) every answer comes from the deterministic domain code, grounded in
+Python's own documentation, traceback analysis, static analysis and sandbox runs. With a model the
+same grounding goes into the prompt, and the offline answer is the fallback whenever the provider
+fails or, in hint mode, gives the solution away. Every answer says which provider produced it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from learnflow.progress.v1 import events_pb2 as progress_events
+from learnflow.progress.v1 import resources_pb2 as progress_pb
+from learnflow.tutoring.v1 import events_pb2
+from learnflow.tutoring.v1 import resources_pb2 as pb
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.runtime.db import Database, tenant_of
+from services.runtime.errors import FailedPrecondition, InvalidArgument
+from services.runtime.events.envelope import Event
+from services.tutoring import convert, prompts, store
+from services.tutoring.clients import MeshCalls
+from services.tutoring.domain import concepts, debug, exercises, leaks, review, triage
+from services.tutoring.providers.llm import LlmClient, ProviderUnavailable, Usage
+from services.tutoring.service import TutoringService
+
+log = logging.getLogger(__name__)
+
+OFFLINE = "offline"
+RUNGS = 3
+CONFIDENT = 0.6  # below this, triage asks the model (when one is configured)
+
+# Where triage sends each route; off-topic and unclear requests triage answers itself.
+SUBJECTS = {
+    pb.ROUTE_CONCEPT: "concepts.requests",
+    pb.ROUTE_DEBUG: "debug.requests",
+    pb.ROUTE_CODE_REVIEW: "code.submissions",
+    pb.ROUTE_EXERCISE: "exercise.requests",
+}
+
+
+@dataclass(frozen=True)
+class Phrased:
+    text: str
+    provider: str
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What an agent's prepare step hands its apply step."""
+
+    answer: pb.ChatMessage
+    phrased: Phrased
+    detail: Any = None
+
+
+def tenant(event: Event) -> str:
+    if not event.tenant_id:
+        raise InvalidArgument(f"{event.type} {event.id} carries no tenant")  # dead-lettered
+    return event.tenant_id
+
+
+def request_of(event: Event) -> events_pb2.TutoringRequest:
+    request = event.message
+    if not request.message_id or not request.conversation_id or not request.student_id:
+        raise InvalidArgument(
+            f"{event.type} {event.id}: message_id, conversation_id and student_id are required"
+        )
+    return request
+
+
+class Agents:
+    def __init__(
+        self, db: Database, service: TutoringService, llm: LlmClient | None, calls: MeshCalls | None
+    ):
+        self.db = db
+        self.service = service
+        self.llm = llm
+        self.calls = calls
+
+    # --- the model, behind the offline answer ---------------------------------------------------------
+
+    async def phrase(
+        self, agent: str, messages: list[dict[str, str]], offline: str, *, guard: str = ""
+    ) -> Phrased:
+        """The model's answer, or the offline one when there is no model or it fails. With `guard` (the
+        solution, in hint mode) an answer that leaks it has its code removed, or is refused."""
+        if self.llm is None:
+            return Phrased(offline, OFFLINE)
+        try:
+            completion = await self.llm.complete(agent, messages)
+        except ProviderUnavailable as exc:
+            log.warning("model unavailable; answering offline", extra={"agent": agent, "reason": exc.reason})
+            return Phrased(offline, f"{OFFLINE} (fallback: {exc.reason})")
+        provider = f"openai:{completion.model}"
+        text = completion.text.strip()
+        if guard and leaks.leaked_code(text, guard):
+            stripped = leaks.strip_code(text)
+            if leaks.leaked_code(stripped, guard):
+                log.warning("model answer gave the solution away; refused", extra={"agent": agent})
+                return Phrased(
+                    offline, f"{OFFLINE} (model answer refused: it revealed the solution)", completion.usage
+                )
+            return Phrased(stripped, f"{provider} (solution code removed)", completion.usage)
+        return Phrased(text, provider, completion.usage)
+
+    async def _record(self, session: AsyncConnection, agent: str, *phrased: Phrased) -> None:
+        for p in phrased:
+            if p.usage is not None:
+                await store.add_usage(
+                    session,
+                    tenant_of(session),
+                    datetime.now(UTC).date(),
+                    agent,
+                    p.usage.model,
+                    p.usage.prompt_tokens,
+                    p.usage.completion_tokens,
+                )
+
+    async def _answer(
+        self, session: AsyncConnection, request: events_pb2.TutoringRequest, agent: str, p: Prepared
+    ) -> pb.ChatMessage:
+        p.answer.agent = agent
+        p.answer.text = p.phrased.text
+        p.answer.provider = p.phrased.provider
+        p.answer.triage.CopyFrom(request.triage)
+        await self._record(session, agent, p.phrased)
+        return await self.service.reply(session, request, p.answer)
+
+    async def _activity(self, session: AsyncConnection, activity: progress_pb.Activity) -> None:
+        activity.occur_time.GetCurrentTime()
+        await self.service.outbox.stage(
+            session, "progress.events", progress_events.ActivityRecorded(activity=activity)
+        )
+
+    # --- triage -------------------------------------------------------------------------------------
+
+    async def prepare_triage(self, event: Event) -> Prepared:
+        request = request_of(event)
+        decided = triage.classify(request.text, request.code, request.error)
+        route = convert.ROUTE_NAMES[decided.route.value]
+        result = pb.Triage(
+            route=route,
+            confidence=decided.confidence,
+            reason=decided.reason,
+            topic=decided.topic,
+            decided_by="rules",
+        )
+        usage = None
+        if self.llm is not None and decided.confidence < CONFIDENT:
+            p = await self.phrase("triage", prompts.triage(request), "")
+            chosen = convert.ROUTE_NAMES.get(p.text.strip().strip(".").lower())
+            if chosen is not None and p.provider.startswith("openai:"):
+                result.route, result.decided_by = chosen, p.provider
+                result.reason = f"the model chose {p.text.strip()} (rules were unsure: {decided.reason})"
+            usage = p.usage
+        answer = pb.ChatMessage()
+        if result.route in SUBJECTS:
+            return Prepared(answer, Phrased("", ""), (result, usage))
+        offline = prompts.GRACEFUL[result.route]
+        return Prepared(answer, Phrased(offline, OFFLINE, None), (result, usage))
+
+    async def apply_triage(self, event: Event, session: AsyncConnection) -> None:
+        request = request_of(event)
+        p: Prepared = event.prepared
+        result, usage = p.detail
+        await self.service.record_triage(session, request, result)
+        if usage is not None:
+            await self._record(session, "triage", Phrased("", "", usage))
+        request.triage.CopyFrom(result)
+        subject = SUBJECTS.get(result.route)
+        if subject is not None:
+            await self.service.outbox.stage(session, subject, request)
+        else:
+            await self._answer(session, request, "triage", p)
+
+    # --- concepts -----------------------------------------------------------------------------------
+
+    async def prepare_concepts(self, event: Event) -> Prepared:
+        request = request_of(event)
+        level = "new"
+        if self.calls is not None and request.triage.topic:
+            try:
+                levels = await self.calls.mastery_levels(tenant(event), request.student_id)
+                level = levels.get(request.triage.topic, "new")
+            except Exception as exc:  # progress is down or unreachable: explain for a newcomer
+                log.warning("mastery level unavailable", extra={"error": repr(exc)})
+        explanation = concepts.explain(request.text, level)
+        answer = pb.ChatMessage()
+        if explanation is None:
+            return Prepared(answer, Phrased(prompts.NO_CONCEPT, OFFLINE))
+        answer.sources.extend(pb.Source(title=s.title, ref=s.ref) for s in explanation.sources)
+        answer.code = explanation.example
+        offline = explanation.text
+        phrased = await self.phrase("concepts", prompts.concept(request, explanation, level), offline)
+        return Prepared(answer, phrased, level)
+
+    async def apply_concepts(self, event: Event, session: AsyncConnection) -> None:
+        request = request_of(event)
+        await self._answer(session, request, "concepts", event.prepared)
+        await self._activity(
+            session,
+            progress_pb.Activity(
+                id=f"tutoring.concept:{request.message_id}",
+                student_id=request.student_id,
+                topic=request.triage.topic,
+                kind=progress_pb.ACTIVITY_KIND_CONTENT_VIEW,
+            ),
+        )
+
+    # --- debug: the hint ladder ---------------------------------------------------------------------
+
+    async def prepare_debug(self, event: Event) -> Prepared:
+        request = request_of(event)
+        diagnosis = debug.diagnose(request.code, request.error, request.text)
+        async with self.db.transaction(tenant(event)) as session:
+            current = await store.current_rung(session, request.student_id, diagnosis.problem_key)
+        rung = min(current + 1, RUNGS)
+        offline = rung_text(diagnosis, rung)
+        guard = "" if rung == RUNGS else (diagnosis.fixed_code or diagnosis.fix)
+        phrased = await self.phrase("debug", prompts.debug(request, diagnosis, rung), offline, guard=guard)
+        return Prepared(pb.ChatMessage(), phrased, (diagnosis, rung))
+
+    async def apply_debug(self, event: Event, session: AsyncConnection) -> None:
+        request = request_of(event)
+        p: Prepared = event.prepared
+        diagnosis, expected = p.detail
+        # The ladder is enforced here, under the row's lock: one rung per request, the fix last.
+        rung = await store.climb_ladder(
+            session, tenant(event), request.student_id, diagnosis.problem_key, diagnosis.cause, RUNGS
+        )
+        phrased = p.phrased
+        if rung != expected:  # another request for the same problem climbed in between
+            phrased = Phrased(rung_text(diagnosis, rung), OFFLINE, p.phrased.usage)
+        answer = p.answer
+        answer.hint.CopyFrom(
+            pb.HintStep(
+                rung=rung,
+                rungs=RUNGS,
+                problem_key=diagnosis.problem_key,
+                cause=diagnosis.cause,
+                line=diagnosis.line,
+            )
+        )
+        if rung == RUNGS:
+            answer.code = diagnosis.fixed_code
+        answer.sources.extend(
+            pb.Source(title=f"Python documentation: {r}", ref=f"pydoc:topics/{r}")
+            for r in diagnosis.references
+        )
+        await self._answer(session, request, "debug", Prepared(answer, phrased))
+        # The error pattern, for struggle detection (FR-020).
+        await self._activity(
+            session,
+            progress_pb.Activity(
+                id=f"tutoring.hint:{request.message_id}",
+                student_id=request.student_id,
+                topic=request.triage.topic,
+                kind=progress_pb.ACTIVITY_KIND_HINT_REQUEST,
+                exception_type=diagnosis.exception_type,
+            ),
+        )
+
+    # --- code review --------------------------------------------------------------------------------
+
+    async def prepare_review(self, event: Event) -> Prepared:
+        request = request_of(event)
+        run = None
+        if self.calls is not None and request.code.strip():
+            # Unavailable (the sandbox down) propagates: the consumer retries later. A refusal (e.g.
+            # the code is over the sandbox's size limit) leaves the review to static analysis.
+            try:
+                run = await self.calls.run(tenant(event), request.student_id, request.code)
+            except FailedPrecondition as exc:
+                log.warning("the sandbox refused to run the code under review", extra={"error": exc.message})
+        result = review.review(request.code, run)
+        answer = pb.ChatMessage(
+            review=pb.CodeReview(
+                comments=[
+                    pb.ReviewComment(line=c.line, kind=c.kind, message=c.message, suggestion=c.suggestion)
+                    for c in result.comments
+                ],
+                quality=result.quality,
+                run_verdict=run.verdict.upper() if run else "",
+            )
+        )
+        offline = prompts.review_text(result)
+        phrased = await self.phrase("code_review", prompts.review(request, result), offline)
+        return Prepared(answer, phrased, result)
+
+    async def apply_review(self, event: Event, session: AsyncConnection) -> None:
+        request = request_of(event)
+        p: Prepared = event.prepared
+        await self._answer(session, request, "code_review", p)
+        await self._activity(  # the quality rating feeds mastery (FR-016)
+            session,
+            progress_pb.Activity(
+                id=f"tutoring.review:{request.message_id}",
+                student_id=request.student_id,
+                topic=request.triage.topic,
+                kind=progress_pb.ACTIVITY_KIND_CODE_REVIEW,
+                score=p.answer.review.quality,
+            ),
+        )
+
+    # --- exercises ----------------------------------------------------------------------------------
+
+    async def prepare_exercise(self, event: Event) -> Prepared:
+        request = request_of(event)
+        topic = request.topic or request.triage.topic or "loops"
+        if topic not in exercises.topics():
+            topic = "loops"
+        difficulty = exercises.Difficulty(convert.DIFFICULTIES.get(request.difficulty, "easy"))
+        if self.calls is None or not self.calls.workload.configured:
+            return Prepared(pb.ChatMessage(), Phrased(prompts.NO_SANDBOX, OFFLINE))
+        for attempt in range(3):
+            variation = request.variation + attempt * 7919  # another variation when one fails
+            generated = exercises.generate(topic, difficulty, variation)
+            try:
+                exercise_id = await self.calls.create_exercise(tenant(event), generated)
+                grade = await self.calls.grade(tenant(event), exercise_id, generated.reference_solution)
+            except FailedPrecondition as exc:  # the sandbox refused it: a bug in the template
+                log.error("the sandbox refused a generated exercise", extra={"error": exc.message})
+                continue
+            if grade.total and grade.passed == grade.total:
+                break
+            log.error(
+                "a generated exercise failed its own cases in the sandbox; not shown",
+                extra={"template": generated.template_id, "variation": variation, "passed": grade.passed},
+            )
+        else:
+            return Prepared(pb.ChatMessage(), Phrased(prompts.NO_VALID_EXERCISE, OFFLINE))
+        hidden = sum(c.hidden for c in generated.cases)
+        answer = pb.ChatMessage(
+            code=generated.starter_code,
+            exercise=pb.GeneratedExercise(
+                exercise_id=exercise_id,
+                title=generated.title,
+                prompt=generated.prompt,
+                starter_code=generated.starter_code,
+                topic=generated.topic,
+                difficulty=convert.DIFFICULTY_OF[generated.difficulty.value],
+                variation=generated.variation,
+                visible_cases=len(generated.cases) - hidden,
+                hidden_cases=hidden,
+            ),
+        )
+        offline = prompts.exercise_text(generated)
+        phrased = await self.phrase(
+            "exercise", prompts.exercise(generated), offline, guard=generated.reference_solution
+        )
+        return Prepared(answer, phrased, generated)
+
+    async def apply_exercise(self, event: Event, session: AsyncConnection) -> None:
+        request = request_of(event)
+        p: Prepared = event.prepared
+        stored = await self._answer(session, request, "exercise", p)
+        if stored.exercise.exercise_id:
+            await self.service.outbox.stage(
+                session,
+                "exercise.generated",
+                events_pb2.ExerciseGenerated(exercise=stored.exercise, student_id=request.student_id),
+            )
+
+
+def rung_text(diagnosis: debug.Diagnosis, rung: int) -> str:
+    if rung >= RUNGS:
+        return diagnosis.fix
+    return diagnosis.hints[rung - 1]

@@ -1,0 +1,60 @@
+"""TutoringService over gRPC: proto in, use case, proto out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from learnflow.tutoring.v1 import resources_pb2 as pb
+from learnflow.tutoring.v1 import tutoring_service_pb2 as api_pb
+from learnflow.tutoring.v1 import tutoring_service_pb2_grpc as pb_grpc
+
+from services.runtime import request_context
+from services.tutoring.service import TutoringService
+
+_caller = request_context.require_principal
+
+
+class TutoringApi(pb_grpc.TutoringServiceServicer):
+    def __init__(self, service: TutoringService):
+        self.service = service
+
+    async def AskQuestion(self, request: api_pb.AskQuestionRequest, context: object) -> pb.ChatMessage:
+        return await self.service.ask(
+            _caller(), request.conversation_id, request.text, request.code, request.error
+        )
+
+    async def SubmitCode(self, request: api_pb.SubmitCodeRequest, context: object) -> pb.ChatMessage:
+        return await self.service.submit_code(_caller(), request.conversation_id, request.code, request.text)
+
+    async def RequestExercise(
+        self, request: api_pb.RequestExerciseRequest, context: object
+    ) -> pb.ChatMessage:
+        return await self.service.request_exercise(
+            _caller(), request.conversation_id, request.topic, request.difficulty, request.variation
+        )
+
+    async def GetConversation(
+        self, request: api_pb.GetConversationRequest, context: object
+    ) -> api_pb.GetConversationResponse:
+        conversation, messages, token = await self.service.conversation(
+            _caller(), request.conversation_id, request.page_size, request.page_token
+        )
+        return api_pb.GetConversationResponse(
+            conversation=conversation, messages=messages, next_page_token=token
+        )
+
+    async def ListConversations(
+        self, request: api_pb.ListConversationsRequest, context: object
+    ) -> api_pb.ListConversationsResponse:
+        conversations, token = await self.service.conversations(
+            _caller(), request.page_size, request.page_token
+        )
+        return api_pb.ListConversationsResponse(conversations=conversations, next_page_token=token)
+
+    async def StreamConversation(
+        self, request: api_pb.StreamConversationRequest, context: object
+    ) -> AsyncIterator[pb.ChatMessage]:
+        async for message in self.service.stream(
+            _caller(), request.conversation_id, request.after_sequence, request.max_wait_seconds
+        ):
+            yield message

@@ -1,0 +1,135 @@
+"""tutoring's calls to other contexts, as its workload on behalf of one tenant (runtime/workload.py):
+the sandbox runs a student's code and validates generated exercises; progress tells the student's
+mastery level per topic."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+from learnflow.progress.v1 import progress_service_pb2, progress_service_pb2_grpc
+from learnflow.progress.v1 import resources_pb2 as progress_pb
+from learnflow.sandbox.v1 import resources_pb2 as sandbox_pb
+from learnflow.sandbox.v1 import sandbox_service_pb2, sandbox_service_pb2_grpc
+
+from services.runtime.errors import FailedPrecondition, Unavailable
+from services.runtime.workload import WorkloadIdentity
+from services.tutoring.domain.exercises import GeneratedExercise
+from services.tutoring.domain.review import RunResult
+
+TIMEOUT = 15.0  # a run is at most the sandbox's 10 s maximum plus queueing
+T = TypeVar("T")
+# A callee that is down, busy or not ready yet: worth retrying later. Anything else is an answer.
+_TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.UNAUTHENTICATED,  # e.g. the callee has not fetched identity's keys yet
+    }
+)
+
+
+async def _call(what: str, call: Awaitable[T]) -> T:
+    """A call's gRPC failure as a domain error: Unavailable (the consumer retries) or
+    FailedPrecondition (deterministic: the agent answers without it or the event is dead-lettered)."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        message = f"{what}: {exc.code().name} {exc.details()}"
+        if exc.code() in _TRANSIENT:
+            raise Unavailable(message) from exc
+        raise FailedPrecondition(message, reason="CALLEE_REFUSED") from exc
+
+
+@dataclass(frozen=True)
+class Grade:
+    passed: int
+    total: int
+
+
+class MeshCalls:
+    def __init__(self, workload: WorkloadIdentity, sandbox_addr: str, progress_addr: str):
+        self.workload = workload
+        self.sandbox = sandbox_service_pb2_grpc.SandboxServiceStub(workload.channel(sandbox_addr))
+        self.progress = progress_service_pb2_grpc.ProgressServiceStub(workload.channel(progress_addr))
+
+    async def run(self, tenant_id: str, student_id: str, code: str, wall_time_ms: int = 2000) -> RunResult:
+        """Runs the student's code as theirs (on_behalf_of): their rate limit, their sandbox.executed."""
+        execution = await _call(
+            "sandbox Execute",
+            self.sandbox.Execute(
+                sandbox_service_pb2.ExecuteRequest(
+                    code=code, limits=sandbox_pb.Limits(wall_time_ms=wall_time_ms), on_behalf_of=student_id
+                ),
+                metadata=await self.workload.metadata(tenant_id),
+                timeout=TIMEOUT,
+            ),
+        )
+        verdict = sandbox_pb.Verdict.Name(execution.verdict).removeprefix("VERDICT_").lower()
+        return RunResult(
+            verdict=verdict,
+            exception_type=execution.diagnosis.exception_type,
+            message=execution.diagnosis.message,
+            line=execution.diagnosis.line,
+            stdout=execution.stdout[:4000],
+        )
+
+    async def mastery_levels(self, tenant_id: str, student_id: str) -> dict[str, str]:
+        """Topic -> "attempted" / "familiar" / "proficient" / "mastered"."""
+        progress = await _call(
+            "progress GetProgress",
+            self.progress.GetProgress(
+                progress_service_pb2.GetProgressRequest(student_id=student_id),
+                metadata=await self.workload.metadata(tenant_id),
+                timeout=5,
+            ),
+        )
+        return {
+            t.topic: progress_pb.MasteryLevel.Name(t.level).removeprefix("MASTERY_LEVEL_").lower()
+            for t in progress.topics
+            if t.level
+        }
+
+    async def create_exercise(self, tenant_id: str, exercise: GeneratedExercise) -> str:
+        created = await _call(
+            "sandbox CreateExercise",
+            self.sandbox.CreateExercise(
+                sandbox_service_pb2.CreateExerciseRequest(
+                    exercise=sandbox_pb.Exercise(
+                        title=exercise.title,
+                        prompt=exercise.prompt,
+                        topic=exercise.topic,
+                        test_cases=[
+                            sandbox_pb.TestCase(
+                                name=c.name,
+                                kind=sandbox_pb.TEST_CASE_KIND_STDIO,
+                                stdin=c.stdin,
+                                expected_stdout=c.expected_stdout,
+                                hidden=c.hidden,
+                            )
+                            for c in exercise.cases
+                        ],
+                    )
+                ),
+                metadata=await self.workload.metadata(tenant_id),
+                timeout=TIMEOUT,
+            ),
+        )
+        return created.id
+
+    async def grade(self, tenant_id: str, exercise_id: str, code: str) -> Grade:
+        graded = await _call(
+            "sandbox GradeSubmission",
+            self.sandbox.GradeSubmission(
+                sandbox_service_pb2.GradeSubmissionRequest(exercise_id=exercise_id, code=code),
+                metadata=await self.workload.metadata(tenant_id),
+                timeout=TIMEOUT * 3,
+            ),
+        )
+        return Grade(graded.passed, graded.total)
