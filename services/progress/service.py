@@ -159,6 +159,7 @@ class ProgressService:
                 found.student_id
             ]
             alert = await store.get_alert(session, alert_id, lock=True)
+            assert alert is not None  # alerts are never deleted
             if alert.state == store.RESOLVED:
                 raise FailedPrecondition("the alert is already resolved", reason="ALERT_RESOLVED")
             if to == store.ACKNOWLEDGED and alert.state == store.ACKNOWLEDGED:

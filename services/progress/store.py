@@ -115,12 +115,12 @@ BY_TEACHER, BY_PROGRESS, BY_QUIET_PERIOD = "teacher", "student_progress", "quiet
 # them, so its text is the same whatever the batch size and SQLAlchemy compiles it once.
 
 
-def _array(name: str, item: sa.types.TypeEngine[Any]) -> Any:
+def _array(name: str, item: Any) -> Any:
     # Prefixed: a bind parameter may not share a column's name in an INSERT or UPDATE.
     return sa.bindparam(f"v_{name}", type_=postgresql.ARRAY(item))
 
 
-def _arrays(rows: list[dict[str, Any]], columns: dict[str, sa.types.TypeEngine[Any]]) -> dict[str, list[Any]]:
+def _arrays(rows: list[dict[str, Any]], columns: dict[str, Any]) -> dict[str, list[Any]]:
     """The parameters of `_array` binds: one list per column; JSONB travels as JSON text."""
     return {
         f"v_{name}": [json.dumps(r[name]) if isinstance(kind, postgresql.JSONB) else r[name] for r in rows]
