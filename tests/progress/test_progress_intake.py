@@ -26,11 +26,10 @@ from services.runtime.testing import bearer, login, rest
 RUN_ERROR = {"kind": pb.ACTIVITY_KIND_CODE_RUN, "verdict": "RUNTIME_ERROR", "exception_type": "NameError"}
 
 
-def _sequence(student: str) -> list[pb.Activity]:
+def _sequence(student: str, start: datetime) -> list[pb.Activity]:
     """Two days of a student's work that exercises every model: mastery of three topics, a streak
     over three local days (and one activity arriving late), and every rule but activity_drop —
     detected, kept to one alert per episode, cleared by the student's own progress and detected again."""
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
     steps: list[tuple[float, dict]] = [
         *((m, RUN_ERROR | {"exercise_id": "e1"}) for m in (0, 1, 2)),  # repeated_error opens
         (3, {"kind": pb.ACTIVITY_KIND_CODE_RUN, "verdict": "OK", "exercise_id": "e1"}),  # ...and clears
@@ -100,6 +99,8 @@ async def _rows(db: Database, tenant: str, student: str) -> dict[str, list[dict]
 def test_a_batch_gives_the_same_rows_as_one_event_at_a_time(mesh):
     tenant = rest(mesh, "GET", "/v1/users/me", token=login(mesh, "student@demo.test")).body["tenantId"]
     one_by_one, batched = f"single-{uuid.uuid4().hex[:6]}", f"batch-{uuid.uuid4().hex[:6]}"
+    # Noon three days ago: every activity is in the past and the three active days are whole UTC days.
+    start = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=3)
 
     async def main():
         db = Database(mesh.database_url, pool_size=2)
@@ -109,11 +110,11 @@ def test_a_batch_gives_the_same_rows_as_one_event_at_a_time(mesh):
             )
             spec = next(c for c in (await build(deps)).consumers if c.name == "progress-activities")
             assert spec.batch_handler is not None
-            for event in _events(_sequence(one_by_one), tenant):  # the per-event path
+            for event in _events(_sequence(one_by_one, start), tenant):  # the per-event path
                 async with db.transaction(tenant) as session:
                     await spec.handler(event, session)
             async with db.transaction(tenant) as session:  # the set-based path: one batch
-                await spec.batch_handler(_events(_sequence(batched), tenant), session)
+                await spec.batch_handler(_events(_sequence(batched, start), tenant), session)
             return await _rows(db, tenant, one_by_one), await _rows(db, tenant, batched)
         finally:
             await db.dispose()
