@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf.message import Message
 from learnflow.progress.v1 import resources_pb2 as pb
 
+from services.progress import store
 from services.progress.domain import Activity, ActivityKind
 
 _KIND_TO_PROTO = {
@@ -125,7 +126,16 @@ def alert_to_proto(row: Any) -> pb.StruggleAlert:
         msg.acknowledge_time.FromDatetime(row.acknowledged_at)
     if row.resolved_at:
         msg.resolve_time.FromDatetime(row.resolved_at)
+    if row.state == "resolved":  # resolved before the resolution column existed: by a teacher
+        msg.resolution = _RESOLUTIONS[row.resolution or store.BY_TEACHER]
     return msg
+
+
+_RESOLUTIONS = {
+    store.BY_TEACHER: pb.ALERT_RESOLUTION_TEACHER,
+    store.BY_PROGRESS: pb.ALERT_RESOLUTION_STUDENT_PROGRESS,
+    store.BY_QUIET_PERIOD: pb.ALERT_RESOLUTION_QUIET_PERIOD,
+}
 
 
 def mastery_to_proto(

@@ -1,24 +1,22 @@
-"""progress's use cases. Recording an activity is one transaction: the activity row (idempotency),
-the student's row locked (one activity of a student at a time), mastery, streak and struggle
-updated in O(1), alerts opened once per episode, and struggle.detected staged in the outbox."""
+"""progress's use cases. Recording an activity is one transaction (intake.py applies it, set-based,
+as it applies a consumer's batch): the activity row (idempotency), the student's row locked, mastery,
+streak and struggle updated in O(1), episodes cleared, expired and opened, and struggle.detected staged
+in the outbox."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from learnflow.progress.v1 import events_pb2
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.progress import store
-from services.progress.convert import alert_to_proto
 from services.progress.domain import Activity, check_activity
 from services.progress.domain import mastery as mastery_model
-from services.progress.domain import streaks as streak_model
 from services.progress.domain import struggle as struggle_model
-from services.progress.domain.mastery import Level, MasteryState
 from services.progress.domain.streaks import StreakState
+from services.progress.intake import Intake, Recorded, risk
 from services.runtime import pagination
 from services.runtime.db import Database
 from services.runtime.errors import (
@@ -35,22 +33,6 @@ from services.runtime.request_context import Principal
 STAFF = frozenset({"teacher", "admin", "service"})
 
 
-@dataclass(frozen=True)
-class Recorded:
-    applied: bool
-    topic: str
-    mastery: MasteryState | None
-    at: datetime | None
-
-
-def risk(open_alerts: int, mean_mastery: float, topics: int) -> float:
-    """0..1, highest first in a class list: open alerts weigh most (each up to two), then how far the
-    student is from mastery on the topics they touched (docs/progress-model.md)."""
-    alerts_part = min(open_alerts, 2) / 2
-    mastery_part = (1.0 - mean_mastery) if topics else 0.5
-    return round(0.6 * alerts_part + 0.4 * mastery_part, 4)
-
-
 class ProgressService:
     def __init__(
         self,
@@ -60,9 +42,7 @@ class ProgressService:
         mastery_settings: mastery_model.MasterySettings = mastery_model.DEFAULT_SETTINGS,
     ):
         self.db = db
-        self.outbox = outbox
-        self.detector = detector
-        self.mastery_settings = mastery_settings
+        self.intake = Intake(outbox, detector, mastery_settings)
 
     # --- intake ------------------------------------------------------------------------------------
 
@@ -75,105 +55,7 @@ class ProgressService:
         check_activity(v, activity)
         v.raise_if_any()
         async with self.db.transaction(caller.tenant_id) as session:
-            return await self.apply(session, caller.tenant_id, activity)
-
-    async def apply(self, session: AsyncConnection, tenant_id: str, activity: Activity) -> Recorded:
-        """Applies one activity inside the caller's transaction (an RPC's or a consumer's, whose inbox
-        row commits with it). Recording the same event id twice applies once."""
-        fresh = await store.insert_activity(
-            session,
-            tenant_id,
-            {
-                "id": activity.event_id,
-                "student_id": activity.student_id,
-                "topic": activity.topic,
-                "kind": activity.kind.value,
-                "score": activity.score,
-                "verdict": activity.verdict,
-                "exception_type": activity.exception_type,
-                "exercise_id": activity.exercise_id,
-                "quiz_id": activity.quiz_id,
-                "duration_seconds": activity.duration_seconds,
-                "occurred_at": activity.occurred_at,
-            },
-        )
-        if not fresh:
-            return Recorded(False, activity.topic, None, None)
-        student = await store.lock_student(session, tenant_id, activity.student_id)
-        streak = streak_model.record_activity(
-            store.state_from_json(StreakState, student.streak), activity.occurred_at, student.time_zone
-        )
-
-        mastery_state: MasteryState | None = None
-        topics, mastery_sum, mastered = student.topics, student.mastery_sum, student.topics_mastered
-        observation = mastery_model.observation_for(activity, self.mastery_settings)
-        if observation is not None and activity.topic:
-            row = await store.lock_mastery(session, activity.student_id, activity.topic)
-            before = store.state_from_json(MasteryState, row.state if row else None)
-            mastery_state = mastery_model.apply(before, observation, self.mastery_settings)
-            await store.upsert_mastery(
-                session,
-                tenant_id,
-                activity.student_id,
-                activity.topic,
-                score=mastery_state.score,
-                evidence=mastery_state.weight,
-                level=mastery_state.level.name,
-                attempts=mastery_state.attempts,
-                state=store.state_to_json(mastery_state),
-                updated_at=mastery_state.last_at or activity.occurred_at,
-            )
-
-            # The student's summary, kept incrementally (no scan of their topics per event).
-            topics += 0 if row else 1
-            mastery_sum += mastery_state.score - (row.score if row else 0.0)
-            mastered += int(mastery_state.level == Level.MASTERED) - int(
-                row is not None and row.level == "MASTERED"
-            )
-
-        # Open episodes are not looked up first: the partial unique index refuses a second open alert
-        # for the same (student, rule, key), which is also what makes concurrent consumers safe.
-        struggle_state, detections = self.detector.evaluate(
-            store.state_from_json(struggle_model.StruggleState, student.struggle),
-            activity,
-            mastery_state,
-            set(),
-        )
-        opened = 0
-        teachers: list[str] | None = None
-        for d in detections:
-            alert = await store.open_alert(
-                session, tenant_id, activity.student_id, d.rule, d.key, d.explanation, d.severity.value
-            )
-            if alert is None:
-                continue  # an episode for (student, rule, key) is already open
-            opened += 1
-            if teachers is None:
-                teachers = await store.teachers_of(session, activity.student_id)
-            await self.outbox.stage(
-                session,
-                "struggle.detected",
-                events_pb2.StruggleDetected(alert=alert_to_proto(alert), teacher_ids=teachers),
-                tenant_id=tenant_id,
-            )
-
-        mean = mastery_sum / topics if topics else 0.0
-        open_alerts = student.open_alerts + opened
-        last_active = max(filter(None, (student.last_active_at, activity.occurred_at)))
-        await store.update_student(
-            session,
-            activity.student_id,
-            streak=store.state_to_json(streak),
-            struggle=store.state_to_json(struggle_state),
-            topics=topics,
-            mastery_sum=mastery_sum,
-            mean_mastery=round(mean, 6),
-            topics_mastered=mastered,
-            open_alerts=open_alerts,
-            risk=risk(open_alerts, mean, topics),
-            last_active_at=last_active,
-        )
-        return Recorded(True, activity.topic, mastery_state, activity.occurred_at)
+            return (await self.intake.apply(session, caller.tenant_id, [activity]))[0]
 
     async def set_time_zone(self, session: AsyncConnection, tenant_id: str, student_id: str, tz: str) -> None:
         await store.set_time_zone(session, tenant_id, student_id, tz or "UTC")
@@ -268,22 +150,31 @@ class ProgressService:
 
     async def change_alert(self, caller: Principal, alert_id: str, to: str) -> Any:
         async with self.db.transaction(caller.tenant_id) as session:
-            alert = await store.get_alert(session, alert_id, lock=True)
-            if alert is None:
+            found = await store.get_alert(session, alert_id)
+            if found is None:
                 raise NotFound(f"alert {alert_id} not found", reason="ALERT_NOT_FOUND")
-            await self.may_see(session, caller, alert.student_id)
+            await self.may_see(session, caller, found.student_id)
+            # The student first, then the alert: the order every writer of a student's alerts takes.
+            student = (await store.lock_students(session, caller.tenant_id, [found.student_id]))[
+                found.student_id
+            ]
+            alert = await store.get_alert(session, alert_id, lock=True)
+            assert alert is not None  # alerts are never deleted
             if alert.state == store.RESOLVED:
                 raise FailedPrecondition("the alert is already resolved", reason="ALERT_RESOLVED")
             if to == store.ACKNOWLEDGED and alert.state == store.ACKNOWLEDGED:
                 return alert
             changed = await store.set_alert_state(session, alert.id, to, caller.subject, datetime.now(UTC))
-            student = await store.lock_student(session, caller.tenant_id, alert.student_id)
             open_alerts = await store.count_open(session, alert.student_id)
-            await store.update_student(
+            await store.update_students(
                 session,
-                alert.student_id,
-                open_alerts=open_alerts,
-                risk=risk(open_alerts, student.mean_mastery, student.topics),
+                [
+                    {
+                        "student_id": alert.student_id,
+                        "open_alerts": open_alerts,
+                        "risk": risk(open_alerts, student.mean_mastery, student.topics),
+                    }
+                ],
             )
             return changed
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import json
 import types
 import typing
 import uuid
@@ -97,42 +98,72 @@ alerts = sa.Table(
     sa.Column("acknowledged_by", sa.Text),
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
     sa.Column("resolved_by", sa.Text),
+    sa.Column("resolution", sa.Text),
 )
+# Tenant ids only, no row-level security: where the periodic checks find the tenants to visit.
+tenants = sa.Table("tenants", md, sa.Column("tenant_id", sa.Uuid, primary_key=True))
 
 OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+# Why an alert was resolved (the `resolution` column; NULL while it is not).
+BY_TEACHER, BY_PROGRESS, BY_QUIET_PERIOD = "teacher", "student_progress", "quiet_period"
 
 
 # --- activities ----------------------------------------------------------------------------------
 
 
-# The intake's statements are built once: constructing SQLAlchemy statements per event was the
-# largest share of a consumer's CPU (py-spy); executing a prebuilt one reuses its compiled form.
-_INSERT_ACTIVITY = pg_insert(activities).on_conflict_do_nothing().returning(activities.c.id)
-_LOCK_STUDENT = (
-    pg_insert(students)
-    .values(tenant_id=sa.bindparam("tenant_id", type_=sa.Uuid), student_id=sa.bindparam("student_id"))
-    .on_conflict_do_update(
-        index_elements=["tenant_id", "student_id"],
-        set_={"student_id": pg_insert(students).excluded.student_id},
+# The intake is set-based: each statement takes a whole batch as arrays (one per column) and unnests
+# them, so its text is the same whatever the batch size and SQLAlchemy compiles it once.
+
+
+def _array(name: str, item: Any) -> Any:
+    # Prefixed: a bind parameter may not share a column's name in an INSERT or UPDATE.
+    return sa.bindparam(f"v_{name}", type_=postgresql.ARRAY(item))
+
+
+def _arrays(rows: list[dict[str, Any]], columns: dict[str, Any]) -> dict[str, list[Any]]:
+    """The parameters of `_array` binds: one list per column; JSONB travels as JSON text."""
+    return {
+        f"v_{name}": [json.dumps(r[name]) if isinstance(kind, postgresql.JSONB) else r[name] for r in rows]
+        for name, kind in columns.items()
+    }
+
+
+_ACTIVITY_COLUMNS = {
+    "id": sa.Text(),
+    "student_id": sa.Text(),
+    "topic": sa.Text(),
+    "kind": sa.Text(),
+    "score": sa.Float(),
+    "verdict": sa.Text(),
+    "exception_type": sa.Text(),
+    "quiz_id": sa.Text(),
+    "exercise_id": sa.Text(),
+    "duration_seconds": sa.Float(),
+    "occurred_at": sa.DateTime(timezone=True),
+}
+_INSERT_ACTIVITIES = (
+    pg_insert(activities)
+    .from_select(
+        ["tenant_id", *_ACTIVITY_COLUMNS],
+        sa.select(
+            sa.bindparam("tenant_id", type_=sa.Uuid),
+            *(
+                sa.func.unnest(_array(name, t)).label(name)  # several unnests in SELECT: zipped
+                for name, t in _ACTIVITY_COLUMNS.items()
+            ),
+        ),
     )
-    .returning(*students.c)
-)
-_LOCK_MASTERY = (
-    sa.select(mastery)
-    .where(mastery.c.student_id == sa.bindparam("student_id"), mastery.c.topic == sa.bindparam("topic"))
-    .with_for_update()
-)
-_MASTERY_VALUES = ("score", "evidence", "level", "attempts", "state", "updated_at")
-_UPSERT_MASTERY = pg_insert(mastery).on_conflict_do_update(
-    index_elements=["tenant_id", "student_id", "topic"],
-    set_={name: pg_insert(mastery).excluded[name] for name in _MASTERY_VALUES},
+    .on_conflict_do_nothing()
+    .returning(activities.c.id)
 )
 
 
-async def insert_activity(session: AsyncConnection, tenant_id: str, values: dict[str, Any]) -> bool:
-    """False when this activity id was recorded before (idempotent intake)."""
-    row = (await session.execute(_INSERT_ACTIVITY, {"tenant_id": uuid.UUID(tenant_id), **values})).first()
-    return row is not None
+async def insert_activities(session: AsyncConnection, tenant_id: str, rows: list[dict[str, Any]]) -> set[str]:
+    """Records activities (dicts of _ACTIVITY_COLUMNS); returns the ids not recorded before (the
+    intake's idempotency: recording the same id twice applies once)."""
+    params = _arrays(rows, _ACTIVITY_COLUMNS)
+    result = await session.execute(_INSERT_ACTIVITIES, {"tenant_id": uuid.UUID(tenant_id), **params})
+    return {r.id for r in result}
 
 
 async def recent_activities(session: AsyncConnection, student_id: str, limit: int = 20) -> list[Any]:
@@ -151,37 +182,79 @@ async def recent_activities(session: AsyncConnection, student_id: str, limit: in
 # --- students and mastery ------------------------------------------------------------------------
 
 
-async def lock_student(session: AsyncConnection, tenant_id: str, student_id: str) -> Any:
-    """The student's row, created if missing, locked for this transaction (activities of one student
-    apply one at a time; different students in parallel)."""
-    # One statement: create if missing, lock (the no-op update takes the row lock), return.
-    params = {"tenant_id": uuid.UUID(tenant_id), "student_id": student_id}
-    return (await session.execute(_LOCK_STUDENT, params)).one()
-
-
-_SUMMARY_COLUMNS = (
-    "streak",
-    "struggle",
-    "topics",
-    "mastery_sum",
-    "mean_mastery",
-    "topics_mastered",
-    "open_alerts",
-    "risk",
-    "last_active_at",
-)
-_UPDATE_SUMMARY = (
-    sa.update(students)
-    .where(students.c.student_id == sa.bindparam("_student_id"))
-    .values({name: sa.bindparam(name, type_=students.c[name].type) for name in _SUMMARY_COLUMNS})
+_LOCK_STUDENTS = (
+    pg_insert(students)
+    .from_select(
+        ["tenant_id", "student_id"],
+        sa.select(sa.bindparam("tenant_id", type_=sa.Uuid), sa.func.unnest(_array("ids", sa.Text()))),
+    )
+    .on_conflict_do_update(
+        index_elements=["tenant_id", "student_id"],
+        set_={"student_id": pg_insert(students).excluded.student_id},
+    )
+    .returning(*students.c)
 )
 
 
-async def update_student(session: AsyncConnection, student_id: str, **values: Any) -> None:
-    if set(values) == set(_SUMMARY_COLUMNS):  # the intake's hot path: prebuilt
-        await session.execute(_UPDATE_SUMMARY, {"_student_id": student_id, **values})
+async def lock_students(session: AsyncConnection, tenant_id: str, student_ids: list[str]) -> dict[str, Any]:
+    """The students' rows, created if missing, locked for this transaction (activities of one student
+    apply one batch at a time; different students in parallel). One statement: create if missing,
+    lock (the no-op update takes the row lock), return. The ids are locked in sorted order, so two
+    transactions locking overlapping sets cannot deadlock."""
+    params = {"tenant_id": uuid.UUID(tenant_id), "v_ids": sorted(set(student_ids))}
+    return {r.student_id: r for r in await session.execute(_LOCK_STUDENTS, params)}
+
+
+_SUMMARY_COLUMNS = {
+    "streak": postgresql.JSONB(),
+    "struggle": postgresql.JSONB(),
+    "topics": sa.Integer(),
+    "mastery_sum": sa.Float(),
+    "mean_mastery": sa.Float(),
+    "topics_mastered": sa.Integer(),
+    "open_alerts": sa.Integer(),
+    "risk": sa.Float(),
+    "last_active_at": sa.DateTime(timezone=True),
+}
+_ALERT_SUMMARY = ("open_alerts", "risk")
+
+
+def _update_students(columns: tuple[str, ...]) -> Any:
+    """UPDATE students FROM unnest(arrays): one statement for the batch's students. JSONB travels as
+    text (an array of jsonb is not something psycopg guesses) and is cast back."""
+    arrays = [sa.func.unnest(_array("student_id", sa.Text())).label("student_id")]
+    for name in columns:
+        kind = _SUMMARY_COLUMNS[name]
+        arrays.append(
+            sa.func.unnest(_array(name, sa.Text() if isinstance(kind, postgresql.JSONB) else kind)).label(
+                name
+            )
+        )
+    v = sa.select(*arrays).subquery("v")
+    values = {
+        name: sa.cast(v.c[name], postgresql.JSONB)
+        if isinstance(_SUMMARY_COLUMNS[name], postgresql.JSONB)
+        else v.c[name]
+        for name in columns
+    }
+    return sa.update(students).where(students.c.student_id == v.c.student_id).values(values)
+
+
+_UPDATE_SUMMARIES = _update_students(tuple(_SUMMARY_COLUMNS))
+_UPDATE_ALERT_SUMMARIES = _update_students(_ALERT_SUMMARY)
+
+
+async def update_students(session: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Writes the summary columns of several students; each row has student_id and either every
+    summary column (the intake) or open_alerts and risk (alerts changed)."""
+    if not rows:
         return
-    await session.execute(sa.update(students).where(students.c.student_id == student_id).values(**values))
+    columns = tuple(name for name in _SUMMARY_COLUMNS if name in rows[0])
+    statement = _UPDATE_SUMMARIES if len(columns) == len(_SUMMARY_COLUMNS) else _UPDATE_ALERT_SUMMARIES
+    if statement is _UPDATE_ALERT_SUMMARIES and columns != _ALERT_SUMMARY:
+        raise ValueError(f"update_students takes every summary column or {_ALERT_SUMMARY}, not {columns}")
+    params = _arrays(rows, {"student_id": sa.Text(), **{name: _SUMMARY_COLUMNS[name] for name in columns}})
+    await session.execute(statement, params)
 
 
 async def set_time_zone(session: AsyncConnection, tenant_id: str, student_id: str, time_zone: str) -> None:
@@ -196,17 +269,62 @@ async def get_student(session: AsyncConnection, student_id: str) -> Any | None:
     return (await session.execute(sa.select(students).where(students.c.student_id == student_id))).first()
 
 
-async def lock_mastery(session: AsyncConnection, student_id: str, topic: str) -> Any | None:
-    return (await session.execute(_LOCK_MASTERY, {"student_id": student_id, "topic": topic})).first()
-
-
-async def upsert_mastery(
-    session: AsyncConnection, tenant_id: str, student_id: str, topic: str, **values: Any
-) -> None:
-    await session.execute(
-        _UPSERT_MASTERY,
-        {"tenant_id": uuid.UUID(tenant_id), "student_id": student_id, "topic": topic, **values},
+_KEYS = sa.select(
+    sa.func.unnest(_array("student_ids", sa.Text())).label("student_id"),
+    sa.func.unnest(_array("topics", sa.Text())).label("topic"),
+).subquery("k")
+_LOCK_MASTERY = (
+    sa.select(mastery)
+    .join(_KEYS, sa.and_(mastery.c.student_id == _KEYS.c.student_id, mastery.c.topic == _KEYS.c.topic))
+    .order_by(mastery.c.student_id, mastery.c.topic)  # one lock order for every transaction
+    .with_for_update(of=mastery)
+)
+_MASTERY_VALUES = {
+    "score": sa.Float(),
+    "evidence": sa.Float(),
+    "level": sa.Text(),
+    "attempts": sa.Integer(),
+    "state": postgresql.JSONB(),
+    "updated_at": sa.DateTime(timezone=True),
+}
+_MASTERY_ROWS = sa.select(
+    sa.bindparam("tenant_id", type_=sa.Uuid),
+    sa.func.unnest(_array("student_id", sa.Text())),
+    sa.func.unnest(_array("topic", sa.Text())),
+    *(
+        sa.cast(sa.func.unnest(_array(name, sa.Text())), postgresql.JSONB)
+        if isinstance(kind, postgresql.JSONB)
+        else sa.func.unnest(_array(name, kind))
+        for name, kind in _MASTERY_VALUES.items()
+    ),
+)
+_UPSERT_MASTERY = (
+    pg_insert(mastery)
+    .from_select(["tenant_id", "student_id", "topic", *_MASTERY_VALUES], _MASTERY_ROWS)
+    .on_conflict_do_update(
+        index_elements=["tenant_id", "student_id", "topic"],
+        set_={name: pg_insert(mastery).excluded[name] for name in _MASTERY_VALUES},
     )
+)
+
+
+async def lock_mastery(session: AsyncConnection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """The (student, topic) mastery rows that exist among `keys`, locked (in key order)."""
+    if not keys:
+        return {}
+    params = {"v_student_ids": [s for s, _ in keys], "v_topics": [t for _, t in keys]}
+    return {(r.student_id, r.topic): r for r in await session.execute(_LOCK_MASTERY, params)}
+
+
+async def upsert_mastery(session: AsyncConnection, tenant_id: str, rows: list[dict[str, Any]]) -> None:
+    """Writes (student_id, topic, *_MASTERY_VALUES) rows, inserting the new ones; one per key."""
+    if not rows:
+        return
+    params = {
+        "tenant_id": uuid.UUID(tenant_id),
+        **_arrays(rows, {"student_id": sa.Text(), "topic": sa.Text(), **_MASTERY_VALUES}),
+    }
+    await session.execute(_UPSERT_MASTERY, params)
 
 
 async def mastery_of(session: AsyncConnection, student_id: str) -> list[Any]:
@@ -247,13 +365,21 @@ async def get_class(session: AsyncConnection, class_id: str) -> Any | None:
 
 
 async def teachers_of(session: AsyncConnection, student_id: str) -> list[str]:
+    return (await teachers_of_students(session, [student_id])).get(student_id, [])
+
+
+async def teachers_of_students(session: AsyncConnection, student_ids: list[str]) -> dict[str, list[str]]:
+    """Each student's teachers (through their classes), sorted; students without a class are absent."""
     rows = await session.execute(
-        sa.select(sa.func.unnest(classes.c.teacher_ids).label("teacher"))
+        sa.select(class_members.c.student_id, sa.func.unnest(classes.c.teacher_ids).label("teacher"))
         .select_from(classes.join(class_members, class_members.c.class_id == classes.c.id))
-        .where(class_members.c.student_id == student_id)
+        .where(class_members.c.student_id.in_(student_ids))
         .distinct()
     )
-    return sorted(r.teacher for r in rows)
+    found: dict[str, list[str]] = {}
+    for r in rows:
+        found.setdefault(r.student_id, []).append(r.teacher)
+    return {student: sorted(teachers) for student, teachers in found.items()}
 
 
 async def class_summaries(
@@ -291,37 +417,75 @@ async def class_summaries(
 # --- alerts --------------------------------------------------------------------------------------
 
 
-async def open_alert(
-    session: AsyncConnection,
-    tenant_id: str,
-    student_id: str,
-    rule: str,
-    key: str,
-    explanation: str,
-    severity: str,
-) -> Any | None:
-    """The new alert, or None when an episode for (student, rule, key) is already open (the partial
-    unique index decides, so concurrent consumers cannot open two)."""
-    return (
+async def open_alerts_of(session: AsyncConnection, student_ids: list[str]) -> list[Any]:
+    """The alerts not resolved yet (the open episodes) of these students."""
+    return list(
+        (
+            await session.execute(
+                sa.select(alerts).where(alerts.c.student_id.in_(student_ids), alerts.c.state != RESOLVED)
+            )
+        ).all()
+    )
+
+
+async def insert_alerts(session: AsyncConnection, tenant_id: str, rows: list[dict[str, Any]]) -> list[Any]:
+    """Inserts alerts (dicts of id, student_id, rule, key, explanation, severity, state, resolved_at,
+    resolution) and returns those inserted. One whose episode is already open is not (the partial
+    unique index decides, so concurrent writers cannot open two)."""
+    if not rows:
+        return []
+    tenant = uuid.UUID(tenant_id)
+    return list(
         await session.execute(
             pg_insert(alerts)
-            .values(
-                id=uuid.uuid4(),
-                tenant_id=uuid.UUID(tenant_id),
-                student_id=student_id,
-                rule=rule,
-                key=key,
-                explanation=explanation,
-                severity=severity,
-                state=OPEN,
-            )
+            .values([{"tenant_id": tenant, **r} for r in rows])
             .on_conflict_do_nothing(
                 index_elements=["tenant_id", "student_id", "rule", "key"],
                 index_where=sa.text("state <> 'resolved'"),
             )
             .returning(*alerts.c)
         )
-    ).first()
+    )
+
+
+async def resolve_alerts(
+    session: AsyncConnection, ids: list[uuid.UUID], resolution: str, at: datetime
+) -> None:
+    """Closes alerts by the service itself (the student's progress, or the quiet period)."""
+    if ids:
+        await session.execute(
+            sa.update(alerts)
+            .where(alerts.c.id.in_(ids))
+            .values(state=RESOLVED, resolved_at=at, resolution=resolution)
+        )
+
+
+async def alert_keys(session: AsyncConnection, student_ids: list[str], rule: str) -> set[tuple[str, str]]:
+    """(student, key) of every alert of `rule` these students ever had, whatever its state."""
+    rows = await session.execute(
+        sa.select(alerts.c.student_id, alerts.c.key).where(
+            alerts.c.student_id.in_(student_ids), alerts.c.rule == rule
+        )
+    )
+    return {(r.student_id, r.key) for r in rows}
+
+
+async def students_with_alerts_opened_before(session: AsyncConnection, before: datetime) -> list[str]:
+    rows = await session.execute(
+        sa.select(alerts.c.student_id)
+        .where(alerts.c.state != RESOLVED, alerts.c.created_at <= before)
+        .distinct()
+    )
+    return [r.student_id for r in rows]
+
+
+async def students_idle_since(session: AsyncConnection, before: datetime) -> list[Any]:
+    """The rows of the students last active at `before` or earlier."""
+    return list((await session.execute(sa.select(students).where(students.c.last_active_at <= before))).all())
+
+
+async def known_tenants(session: AsyncConnection) -> list[str]:
+    return [str(r.tenant_id) for r in await session.execute(sa.select(tenants.c.tenant_id))]
 
 
 async def count_open(session: AsyncConnection, student_id: str) -> int:
@@ -348,7 +512,7 @@ async def set_alert_state(
     if state == ACKNOWLEDGED:
         values.update(acknowledged_at=at, acknowledged_by=by)
     else:
-        values.update(resolved_at=at, resolved_by=by)
+        values.update(resolved_at=at, resolved_by=by, resolution=BY_TEACHER)
     return (
         await session.execute(
             sa.update(alerts).where(alerts.c.id == alert_id).values(**values).returning(*alerts.c)

@@ -49,9 +49,21 @@ class Dependencies:
     workload: WorkloadIdentity | None = None
 
 
+@dataclass(frozen=True)
+class Periodic:
+    """Background work a context runs on a timer (e.g. a check no request or event triggers): `run`
+    is called at start and then `interval_seconds` after each run ends, until shutdown. A run that
+    raises is logged and the next one comes on time. Every replica runs it: make `run` safe to
+    overlap with another replica's (idempotent writes, row locks)."""
+
+    name: str
+    interval_seconds: float
+    run: Callable[[], Awaitable[None]]
+
+
 @dataclass
 class Hosted:
-    """What a context's build() returns: servicers to register and consumers to run."""
+    """What a context's build() returns: servicers to register, consumers and periodic work to run."""
 
     servicers: list[tuple[Callable[[Any, Any], None], object]]
     consumers: list[ConsumerSpec] = field(default_factory=list)
@@ -62,6 +74,7 @@ class Hosted:
     # else a reason (logged when it changes). While any returns a reason, this context's services
     # (and the overall "" status) are NOT_SERVING.
     health_checks: list[Callable[[], Awaitable[str | None]]] = field(default_factory=list)
+    periodic: list[Periodic] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

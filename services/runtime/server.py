@@ -1,9 +1,10 @@
 """`learnflow serve`: one grpc.aio server hosting any subset of contexts on one port.
 
 Start-up: settings -> logs/tracing -> migrations (advisory lock) -> database (role check) -> NATS and
-streams -> contexts built -> gRPC server (interceptor, health, reflection) -> relays, consumers, metrics.
-Shutdown on SIGTERM/SIGINT: health NOT_SERVING -> consumers stop fetching -> in-flight RPCs finish
-(grace period) -> consumers finish their message -> relays flush -> NATS drains -> pool closes.
+streams -> contexts built -> gRPC server (interceptor, health, reflection) -> relays, consumers,
+periodic work, metrics.
+Shutdown on SIGTERM/SIGINT: health NOT_SERVING -> consumers and periodic work stop -> in-flight RPCs
+finish (grace period) -> consumers finish their message -> relays flush -> NATS drains -> pool closes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from nats.aio.client import Client as NATS
 
 from services.runtime import logs, metrics, migrations, tracing
 from services.runtime.authz import TokenVerifier, rules_for
-from services.runtime.contexts import ContextSpec, Dependencies, Hosted, load_contexts
+from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, load_contexts
 from services.runtime.db import Database
 from services.runtime.events.consumer import ConsumerRunner
 from services.runtime.events.outbox import Outbox, OutboxRelay
@@ -55,6 +56,7 @@ class Mesh:
     relays: list[OutboxRelay] = field(default_factory=list)
     consumers: list[ConsumerRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    periodic_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     hosted: list[tuple[ContextSpec, Hosted]] = field(default_factory=list)
     workloads: list[WorkloadIdentity] = field(default_factory=list)
     draining: bool = False
@@ -164,6 +166,8 @@ async def start(settings: Settings) -> Mesh:
     for _spec, result in hosted:
         for hook in result.on_start:
             await hook()
+        for work in result.periodic:
+            mesh.periodic_tasks.append(asyncio.create_task(_every(work), name=f"periodic-{work.name}"))
     await _check_dependencies(mesh)
     mesh.tasks.append(asyncio.create_task(_monitor(mesh), name="health-monitor"))
     log.info(
@@ -212,6 +216,18 @@ async def _monitor(mesh: Mesh) -> None:
             was = now
 
 
+async def _every(work: Periodic) -> None:
+    """Runs `work` now and then `interval_seconds` after each run, until cancelled at shutdown."""
+    while True:
+        try:
+            await work.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("periodic work failed", extra={"work": work.name})
+        await asyncio.sleep(work.interval_seconds)
+
+
 async def stop(mesh: Mesh) -> None:
     mesh.draining = True
     log.info("draining")
@@ -219,6 +235,9 @@ async def stop(mesh: Mesh) -> None:
     mesh.health.enter_graceful_shutdown()
     for runner in mesh.consumers:
         runner.stop()
+    for task in mesh.periodic_tasks:  # a run cut short rolls its transaction back; the next one redoes it
+        task.cancel()
+    await asyncio.gather(*mesh.periodic_tasks, return_exceptions=True)
     await mesh.server.stop(mesh.settings.shutdown_grace)
     for relay in mesh.relays:
         relay.stop()

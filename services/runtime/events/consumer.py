@@ -10,6 +10,18 @@
 
 The inbox row and the handler's writes commit in one transaction, so an event is applied once even
 when a consumer is killed mid-message or between commit and ack.
+
+A consumer applies each fetched batch in one transaction. With only a per-event `handler`, the handler
+runs once per event, in order. With a `batch_handler` too, the batch's fresh events are grouped by
+tenant (first appearance order; each tenant's events keep their order) and each group is handed over
+whole, so a context can apply it set-based (one statement per table instead of one per event). Either
+way, when anything in the fast path fails the transaction is rolled back and the batch is applied
+again one event at a time with `handler`, each in a savepoint, so one bad event does not sink the rest
+and the policy above decides each event's fate.
+
+With a `prepare` step, each fetched event is first prepared outside any transaction, concurrently
+(slow I/O such as a model call); its result reaches the handler as `event.prepared`, and a failed
+prepare settles that event by the same policy.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import sqlalchemy as sa
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -43,6 +56,8 @@ Handler = Callable[[Event, AsyncConnection], Awaitable[None]]
 # event.prepared. Run concurrently for a fetched batch. A redelivered event is prepared again, but
 # only one application commits (the inbox), so prepare must have no lasting effects of its own.
 Prepare = Callable[[Event], Awaitable[Any]]
+# Events of ONE tenant (the transaction is scoped to it), in delivery order, none seen before.
+BatchHandler = Callable[[list[Event], AsyncConnection], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,11 @@ class ConsumerSpec:
     name: str  # durable name, unique per stream, e.g. "progress-sandbox-executed"
     stream: str
     filter_subject: str
-    handler: Handler
+    handler: Handler  # always required: the fallback applies events one at a time with it
+    batch_handler: BatchHandler | None = None
+    # How many messages one fetch may take (at most max_ack_pending): larger batches pay off with a
+    # batch_handler, whose cost per batch is mostly per statement, not per event.
+    burst: int = 64
     max_deliver: int = 5
     ack_wait_seconds: float = 30.0
     backoff_base_seconds: float = 0.5
@@ -67,16 +86,25 @@ class ConsumerRunner:
         db: Database,
         js: JetStreamContext,
         idle_fetch_timeout: float = 1.0,
-        burst: int = 64,
+        burst: int | None = None,
     ):
         self.spec = spec
         self.db = db
         self.js = js
         self.tables = event_tables(schema)
         self.idle_fetch_timeout = idle_fetch_timeout
-        self.burst = burst
+        self.burst = burst if burst is not None else spec.burst
         self._stopping = asyncio.Event()
         self._sub: JetStreamContext.PullSubscription | None = None
+        # One statement text whatever the batch size (the ids travel as one array): compiled once.
+        inbox = self.tables.inbox
+        ids = sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text)))
+        self._claim_statement = (
+            pg_insert(inbox)
+            .from_select(["consumer", "event_id"], sa.select(sa.literal(spec.name, sa.Text), ids))
+            .on_conflict_do_nothing()
+            .returning(inbox.c.event_id)
+        )
 
     async def ensure(self) -> None:
         """Creates or updates the durable consumer; separate from the worker loop."""
@@ -208,24 +236,26 @@ class ConsumerRunner:
         return prepared, failed
 
     async def _apply_batch(self, events: list[Event]) -> list[tuple[str, Exception | None]]:
-        """Fast path: one transaction, one multi-row inbox insert, the handlers in order, one commit.
-        If any handler fails, the whole transaction is rolled back and the batch is applied again one
-        event at a time, each in a savepoint, so the others still commit."""
+        """Fast path: one transaction, one multi-row inbox insert, the handlers (per event, or per
+        tenant's group with a batch handler), one commit. If anything fails, the whole transaction is
+        rolled back and the batch is applied again one event at a time, each in a savepoint, so the
+        others still commit."""
         try:
             async with self.db.transaction(tenant_id="") as session:
                 fresh = await self._claim(session, [e.id for e in events])
                 outcomes: list[tuple[str, Exception | None]] = []
-                tenant: str | None = None
+                todo: list[Event] = []
                 for event in events:
-                    if event.id not in fresh:
+                    if event.id in fresh:
+                        fresh.discard(event.id)  # the same id twice in one batch applies once
+                        todo.append(event)
+                        outcomes.append(("applied", None))
+                    else:
                         outcomes.append(("duplicate", None))
-                        continue
-                    if event.tenant_id != tenant:
-                        tenant = event.tenant_id
-                        await set_tenant(session, tenant or "")
-                    with request_context.bind(self._context(event)):
-                        await self.spec.handler(event, session)
-                    outcomes.append(("applied", None))
+                if self.spec.batch_handler is None:
+                    await self._apply_each(session, todo)
+                else:
+                    await self._apply_by_tenant(session, self.spec.batch_handler, todo)
                 return outcomes
         except Exception as exc:
             if len(events) == 1:
@@ -236,15 +266,30 @@ class ConsumerRunner:
         except Exception as exc:  # the commit itself failed (database down): nothing was applied
             return [("failed", exc)] * len(events)
 
+    async def _apply_each(self, session: AsyncConnection, events: list[Event]) -> None:
+        tenant: str | None = None
+        for event in events:
+            if event.tenant_id != tenant:
+                tenant = event.tenant_id
+                await set_tenant(session, tenant or "")
+            with request_context.bind(self._context(event)):
+                await self.spec.handler(event, session)
+
+    async def _apply_by_tenant(
+        self, session: AsyncConnection, handler: BatchHandler, events: list[Event]
+    ) -> None:
+        groups: dict[str, list[Event]] = {}
+        for event in events:
+            groups.setdefault(event.tenant_id or "", []).append(event)
+        for tenant, group in groups.items():
+            await set_tenant(session, tenant)
+            # One context for the group: its log lines carry the first event's correlation id.
+            with request_context.bind(self._context(group[0])):
+                await handler(group, session)
+
     async def _claim(self, session: AsyncConnection, event_ids: list[str]) -> set[str]:
         """Inserts inbox rows; returns the ids not seen before."""
-        inbox = self.tables.inbox
-        rows = await session.execute(
-            pg_insert(inbox)
-            .values([{"consumer": self.spec.name, "event_id": i} for i in event_ids])
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
-        )
+        rows = await session.execute(self._claim_statement, {"ids": event_ids})
         return {r.event_id for r in rows}
 
     def _context(self, event: Event) -> RequestContext:

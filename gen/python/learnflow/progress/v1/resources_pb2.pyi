@@ -36,6 +36,13 @@ class AlertState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALERT_STATE_OPEN: _ClassVar[AlertState]
     ALERT_STATE_ACKNOWLEDGED: _ClassVar[AlertState]
     ALERT_STATE_RESOLVED: _ClassVar[AlertState]
+
+class AlertResolution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_RESOLUTION_UNSPECIFIED: _ClassVar[AlertResolution]
+    ALERT_RESOLUTION_TEACHER: _ClassVar[AlertResolution]
+    ALERT_RESOLUTION_STUDENT_PROGRESS: _ClassVar[AlertResolution]
+    ALERT_RESOLUTION_QUIET_PERIOD: _ClassVar[AlertResolution]
 ACTIVITY_KIND_UNSPECIFIED: ActivityKind
 ACTIVITY_KIND_EXERCISE_ATTEMPT: ActivityKind
 ACTIVITY_KIND_QUIZ_SUBMISSION: ActivityKind
@@ -53,6 +60,10 @@ ALERT_STATE_UNSPECIFIED: AlertState
 ALERT_STATE_OPEN: AlertState
 ALERT_STATE_ACKNOWLEDGED: AlertState
 ALERT_STATE_RESOLVED: AlertState
+ALERT_RESOLUTION_UNSPECIFIED: AlertResolution
+ALERT_RESOLUTION_TEACHER: AlertResolution
+ALERT_RESOLUTION_STUDENT_PROGRESS: AlertResolution
+ALERT_RESOLUTION_QUIET_PERIOD: AlertResolution
 
 class Activity(_message.Message):
     __slots__ = ("id", "student_id", "topic", "kind", "score", "verdict", "exception_type", "exercise_id", "duration_seconds", "occur_time", "quiz_id")
@@ -139,7 +150,7 @@ class StudentSummary(_message.Message):
     def __init__(self, student_id: _Optional[str] = ..., mean_mastery: _Optional[float] = ..., topics_mastered: _Optional[int] = ..., open_alerts: _Optional[int] = ..., risk: _Optional[float] = ..., streak: _Optional[_Union[Streak, _Mapping]] = ..., last_active_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StruggleAlert(_message.Message):
-    __slots__ = ("id", "student_id", "rule", "key", "explanation", "severity", "state", "create_time", "acknowledge_time", "resolve_time")
+    __slots__ = ("id", "student_id", "rule", "key", "explanation", "severity", "state", "create_time", "acknowledge_time", "resolve_time", "resolution")
     ID_FIELD_NUMBER: _ClassVar[int]
     STUDENT_ID_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +161,7 @@ class StruggleAlert(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ACKNOWLEDGE_TIME_FIELD_NUMBER: _ClassVar[int]
     RESOLVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     id: str
     student_id: str
     rule: str
@@ -160,7 +172,8 @@ class StruggleAlert(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     acknowledge_time: _timestamp_pb2.Timestamp
     resolve_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., student_id: _Optional[str] = ..., rule: _Optional[str] = ..., key: _Optional[str] = ..., explanation: _Optional[str] = ..., severity: _Optional[str] = ..., state: _Optional[_Union[AlertState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledge_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    resolution: AlertResolution
+    def __init__(self, id: _Optional[str] = ..., student_id: _Optional[str] = ..., rule: _Optional[str] = ..., key: _Optional[str] = ..., explanation: _Optional[str] = ..., severity: _Optional[str] = ..., state: _Optional[_Union[AlertState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., acknowledge_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolution: _Optional[_Union[AlertResolution, str]] = ...) -> None: ...
 
 class StudentClass(_message.Message):
     __slots__ = ("id", "name", "teacher_ids", "student_ids")

@@ -8,6 +8,7 @@ __all__ = (
     "Activity",
     "ActivityKind",
     "ActivityRecorded",
+    "AlertResolution",
     "AlertState",
     "CreateClassRequest",
     "GetProgressRequest",
@@ -102,6 +103,50 @@ class ActivityKind(betterproto2.Enum):
             "ACTIVITY_KIND_HINT_REQUEST": 5,
             "ACTIVITY_KIND_TIME_ON_TASK": 6,
             "ACTIVITY_KIND_CONTENT_VIEW": 7,
+        }
+
+
+class AlertResolution(betterproto2.Enum):
+    """
+    Who or what closed an episode (docs/progress-model.md, "Episodes").
+    """
+
+    UNSPECIFIED = 0
+    """
+    not resolved yet
+    """
+
+    TEACHER = 1
+    """
+    ResolveAlert
+    """
+
+    STUDENT_PROGRESS = 2
+    """
+    the student's own activity cleared it (e.g. a run that works)
+    """
+
+    QUIET_PERIOD = 3
+    """
+    open for the quiet period (7 days by default): closed by itself
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "ALERT_RESOLUTION_UNSPECIFIED",
+            1: "ALERT_RESOLUTION_TEACHER",
+            2: "ALERT_RESOLUTION_STUDENT_PROGRESS",
+            3: "ALERT_RESOLUTION_QUIET_PERIOD",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "ALERT_RESOLUTION_UNSPECIFIED": 0,
+            "ALERT_RESOLUTION_TEACHER": 1,
+            "ALERT_RESOLUTION_STUDENT_PROGRESS": 2,
+            "ALERT_RESOLUTION_QUIET_PERIOD": 3,
         }
 
 
@@ -406,6 +451,10 @@ class StruggleAlert(betterproto2.Message):
 
     resolve_time: "datetime.datetime | None" = betterproto2.field(
         10, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    resolution: "AlertResolution" = betterproto2.field(
+        11, betterproto2.TYPE_ENUM, default_factory=lambda: AlertResolution(0)
     )
 
 
