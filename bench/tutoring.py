@@ -27,6 +27,7 @@ import time
 import uuid
 
 import grpc
+from learnflow.auth.v1 import auth_pb2
 from learnflow.identity.v1 import identity_service_pb2 as id_pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as id_grpc
 from learnflow.identity.v1 import resources_pb2 as id_res
@@ -69,7 +70,7 @@ async def make_students(mesh, count: int) -> list[Student]:
             email = f"bench-{run}-{i}@demo.test"
             await stub.CreateUser(
                 id_pb.CreateUserRequest(
-                    user=id_res.User(email=email, roles=[id_res.ROLE_STUDENT]), password="bench-password"
+                    user=id_res.User(email=email, roles=[auth_pb2.ROLE_STUDENT]), password="bench-password"
                 ),
                 metadata=bearer(admin),
             )

@@ -87,7 +87,8 @@ async def build(deps: Dependencies) -> Hosted:
 
     hosted = Hosted(
         servicers=[(tutoring_service_pb2_grpc.add_TutoringServiceServicer_to_server, TutoringApi(service))],
-        consumers=[replace(specs[a], ack_wait_seconds=ack_wait) for a in AGENTS if a in chosen],
+        # Eight batches in flight per agent: a model call in one does not hold up the next fetch.
+        consumers=[replace(specs[a], ack_wait_seconds=ack_wait, in_flight=8) for a in AGENTS if a in chosen],
         on_start=[start_notifier],
     )
     if llm is not None:

@@ -75,6 +75,9 @@ class ConsumerSpec:
     backoff_base_seconds: float = 0.5
     backoff_max_seconds: float = 60.0
     prepare: Prepare | None = None
+    # Batches processed at once. Above 1 the next fetch does not wait for a batch in progress (for
+    # independent events whose work is slow I/O, e.g. a model call); order between batches is lost.
+    in_flight: int = 1
 
 
 class ConsumerRunner:
@@ -153,6 +156,9 @@ class ConsumerRunner:
                 await self._sub.unsubscribe()
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
+        if self.spec.in_flight > 1:
+            await self._consume_concurrently(sub)
+            return
         while not self._stopping.is_set():
             try:
                 msgs = await sub.fetch(1, timeout=self.idle_fetch_timeout)
@@ -171,6 +177,40 @@ class ConsumerRunner:
                     msgs = await sub.fetch(self.burst, timeout=0.005)
                 except Exception:
                     msgs = []
+
+    async def _consume_concurrently(self, sub: JetStreamContext.PullSubscription) -> None:
+        """Up to spec.in_flight batches at once: the next fetch does not wait for a batch whose
+        prepare step is waiting on slow I/O. Order between batches is not kept."""
+        slots = asyncio.Semaphore(self.spec.in_flight)
+        running: set[asyncio.Task[None]] = set()
+
+        async def run(msgs: list[Msg]) -> None:
+            try:
+                await self.process(msgs)
+            except Exception:
+                log.exception("batch processing crashed", extra={"consumer": self.spec.name})
+            finally:
+                slots.release()
+
+        try:
+            while not self._stopping.is_set():
+                await slots.acquire()
+                try:
+                    msgs = await sub.fetch(1, timeout=self.idle_fetch_timeout)
+                    with contextlib.suppress(Exception):  # and whatever else is already there
+                        msgs += await sub.fetch(self.burst - 1, timeout=0.005) if self.burst > 1 else []
+                except Exception as exc:
+                    slots.release()
+                    if not isinstance(exc, TimeoutError):  # NATS reconnecting: back off
+                        log.warning("fetch failed", extra={"consumer": self.spec.name, "error": repr(exc)})
+                        await asyncio.sleep(0.5)
+                    continue
+                task = asyncio.create_task(run(msgs))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
 
     async def process(self, msgs: list[Msg]) -> None:
         """Applies a fetched batch in one transaction, a savepoint per event (so one failing handler
