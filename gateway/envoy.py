@@ -72,6 +72,9 @@ T_RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit
 T_TRANSCODER = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"
 T_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 T_FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
+# A stream may stay quiet up to an RPC's own maximum wait (StreamConversation: 3,600 s); Envoy's
+# default stream idle timeout (5 min) would cut it first.
+STREAM_IDLE_TIMEOUT = "3660s"
 T_STDOUT_LOG = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
 T_HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 T_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -459,6 +462,7 @@ def _rest_routes(
                     # the re-matched gRPC route of a streaming method has `timeout: 0s` as well.
                     per_filter[F_TRANSCODER] = _transcoder(services, descriptor_b64, sse=True)
                     action["timeout"] = "0s"
+                    action["idle_timeout"] = STREAM_IDLE_TIMEOUT
                 route: JsonDict = {
                     "name": f"rest {b.verb} {b.template} -> {m.full_name}",
                     "match": _binding_match(b),
@@ -495,6 +499,7 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
             action: JsonDict = {"cluster": cluster}
             if m.server_streaming or m.client_streaming:
                 action["timeout"] = "0s"  # streams live longer than the default 15 s route timeout
+                action["idle_timeout"] = STREAM_IDLE_TIMEOUT
             route: JsonDict = {
                 "name": f"grpc {m.full_name}",
                 "match": {"path": m.grpc_path, "headers": post},

@@ -19,7 +19,7 @@ from services.progress.service import ProgressService
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
 from services.runtime.errors import InvalidArgument
 from services.runtime.events.consumer import ConsumerSpec
-from services.runtime.events.envelope import Event
+from services.runtime.events.envelope import Event, require_tenant
 from services.runtime.settings import EnvReader
 from services.runtime.workload import is_workload
 
@@ -54,11 +54,6 @@ async def build(deps: Dependencies) -> Hosted:
     service = ProgressService(deps.db, deps.outbox, detector)
     checks = PeriodicChecks(deps.db, deps.outbox, detector)
 
-    def tenant(event: Event) -> str:
-        if not event.tenant_id:
-            raise InvalidArgument(f"{event.type} {event.id} carries no tenant")  # dead-lettered
-        return event.tenant_id
-
     def from_activity(event: Event) -> Activity:
         a = event.message.activity
         kind = convert.kind_from_proto(a.kind)
@@ -87,17 +82,17 @@ async def build(deps: Dependencies) -> Hosted:
 
         async def one(event: Event, session: AsyncConnection) -> None:
             if found := convert_all([event]):
-                await service.intake.apply(session, tenant(event), found)
+                await service.intake.apply(session, require_tenant(event), found)
 
         async def batch(events: list[Event], session: AsyncConnection) -> None:
             if found := convert_all(events):
-                await service.intake.apply(session, tenant(events[0]), found)
+                await service.intake.apply(session, require_tenant(events[0]), found)
 
         return ConsumerSpec(name, stream, subject, one, batch_handler=batch, burst=1000)
 
     async def on_user(event: Event, session: AsyncConnection) -> None:
         user = event.message.user
-        await service.set_time_zone(session, tenant(event), user.id, user.time_zone)
+        await service.set_time_zone(session, require_tenant(event), user.id, user.time_zone)
 
     async def check() -> None:
         await checks.run(datetime.now(UTC))

@@ -22,7 +22,8 @@ def on_behalf(caller: Principal, user_id: str) -> Principal:
         return caller
     if not caller.has_any("service"):
         raise PermissionDenied("only services may run code on behalf of a user", reason="NOT_A_SERVICE")
-    return replace(caller, subject=user_id)
+    # The run is then the user's: their rate limit, their event; none of the service's roles.
+    return replace(caller, subject=user_id, roles=frozenset())
 
 
 class SandboxApi(pb_grpc.SandboxServiceServicer):
@@ -38,6 +39,7 @@ class SandboxApi(pb_grpc.SandboxServiceServicer):
             request.stdin,
             convert.limits_from_proto(request.limits),
             request.exercise_id,
+            request.request_id,
         )
         r = execution.result
         msg = resources_pb2.Execution(

@@ -51,6 +51,10 @@ class GradeResult:
         return self.passed / self.total if self.total else 0.0
 
 
+# Namespace of execution ids derived from an idempotency key (ExecuteRequest.request_id).
+_EXECUTIONS = uuid.UUID("5d0e7f1c-8f7e-4b8e-9d37-2c1f3a4b5e60")
+
+
 class SandboxService:
     def __init__(
         self,
@@ -68,16 +72,28 @@ class SandboxService:
 
     def _admit(self, caller: Principal) -> None:
         self.per_tenant.take(caller.tenant_id)
-        self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
+        # A person's runs are limited per person. A service's own runs (tutoring validating the
+        # exercises of a whole class) are limited by the tenant's budget only; a service acting on
+        # behalf of a student arrives here as that student.
+        if not caller.has_any("service"):
+            self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
 
     async def execute(
-        self, caller: Principal, code: str, stdin: str, requested: RequestedLimits, exercise_id: str = ""
+        self,
+        caller: Principal,
+        code: str,
+        stdin: str,
+        requested: RequestedLimits,
+        exercise_id: str = "",
+        request_id: str = "",
     ) -> Execution:
         v = Violations()
         domain.check_code(v, code)
         limits = domain.effective_limits(requested, v)
         if exercise_id and parse_uuid(exercise_id) is None:
             v.add("exercise_id", "must be an exercise id")
+        if len(request_id) > 200:
+            v.add("request_id", "must be at most 200 characters")
         v.raise_if_any()
         if exercise_id:
             await self.get_exercise(caller, exercise_id)  # exists in the caller's tenant
@@ -87,7 +103,14 @@ class SandboxService:
             stdin,
             Limits(wall_ms=limits.wall_ms, memory_mb=limits.memory_mb, output_bytes=limits.output_bytes),
         )
-        execution = Execution(str(uuid.uuid4()), result, datetime.now(UTC))
+        # With an idempotency key the id is derived from it (per tenant and caller), so a retry is
+        # recorded and announced once.
+        execution_id = (
+            str(uuid.uuid5(_EXECUTIONS, f"{caller.tenant_id}:{caller.subject}:{request_id}"))
+            if request_id
+            else str(uuid.uuid4())
+        )
+        execution = Execution(execution_id, result, datetime.now(UTC))
         await self._record(
             caller, execution.id, exercise_id, result.verdict, result.diagnosis, result.duration_ms
         )
@@ -112,7 +135,7 @@ class SandboxService:
         )
         event.occur_time.GetCurrentTime()
         async with self.db.transaction(caller.tenant_id) as session:
-            await store.record_execution(
+            fresh = await store.record_execution(
                 session,
                 execution_id=execution_id,
                 tenant_id=caller.tenant_id,
@@ -122,7 +145,8 @@ class SandboxService:
                 exception_type=diagnosis.exception_type if diagnosis else "",
                 duration_ms=duration_ms,
             )
-            await self.outbox.stage(session, "sandbox.executed", event)
+            if fresh:
+                await self.outbox.stage(session, "sandbox.executed", event)
 
     async def create_exercise(
         self, caller: Principal, title: str, prompt: str, topic: str, cases: tuple[TestCase, ...]

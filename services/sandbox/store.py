@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime.db import metadata, parse_uuid
@@ -90,9 +91,11 @@ async def record_execution(
     verdict: str,
     exception_type: str,
     duration_ms: int,
-) -> None:
-    await session.execute(
-        sa.insert(executions).values(
+) -> bool:
+    """Records a run; False when this execution id is already recorded (an idempotent retry)."""
+    inserted = await session.execute(
+        pg_insert(executions)
+        .values(
             id=uuid.UUID(execution_id),
             tenant_id=uuid.UUID(tenant_id),
             user_id=user_id,
@@ -101,4 +104,7 @@ async def record_execution(
             exception_type=exception_type,
             duration_ms=duration_ms,
         )
+        .on_conflict_do_nothing()
+        .returning(executions.c.id)
     )
+    return inserted.first() is not None

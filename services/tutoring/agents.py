@@ -5,7 +5,9 @@ share its messages).
 Each agent has two steps (runtime ConsumerSpec.prepare / handler):
 
 - prepare, outside any transaction and concurrently for a batch: the slow part — the offline
-  analysis, a model call when one is configured, sandbox runs. It writes nothing that lasts.
+  analysis, a model call when one is configured, sandbox runs. It stores nothing of ours; its calls
+  elsewhere are keyed by the event (a review's run has the event id as its idempotency key), so a
+  redelivered request does not count twice. Exercise creation is the exception (docs/tutoring.md).
 - apply, in the consumer's transaction with its inbox row: what must happen once — the hint ladder
   climbs, the answer is stored, learning.responses and progress events are staged.
 
@@ -18,7 +20,8 @@ fails or, in hint mode, gives the solution away. Every answer says which provide
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime.db import Database, tenant_of
 from services.runtime.errors import FailedPrecondition, InvalidArgument
-from services.runtime.events.envelope import Event
+from services.runtime.events.envelope import Event, require_tenant
 from services.tutoring import convert, prompts, store
 from services.tutoring.clients import MeshCalls
 from services.tutoring.domain import concepts, debug, exercises, leaks, review, triage
@@ -52,6 +55,9 @@ SUBJECTS = {
 }
 
 
+GAVE_UP = object()  # Prepared.detail of an apology: the last delivery's prepare failed
+
+
 @dataclass(frozen=True)
 class Phrased:
     text: str
@@ -66,12 +72,6 @@ class Prepared:
     answer: pb.ChatMessage
     phrased: Phrased
     detail: Any = None
-
-
-def tenant(event: Event) -> str:
-    if not event.tenant_id:
-        raise InvalidArgument(f"{event.type} {event.id} carries no tenant")  # dead-lettered
-    return event.tenant_id
 
 
 def request_of(event: Event) -> events_pb2.TutoringRequest:
@@ -91,6 +91,26 @@ class Agents:
         self.service = service
         self.llm = llm
         self.calls = calls
+
+    def last_chance(
+        self, prepare: Callable[[Event], Awaitable[Prepared]]
+    ) -> Callable[[Event], Awaitable[Prepared]]:
+        """On an event's last delivery, a failed prepare (the sandbox or progress down, a rate limit)
+        becomes an apology, so the student hears something instead of nothing. Malformed requests
+        are still dead-lettered."""
+
+        async def prepared(event: Event) -> Prepared:
+            try:
+                return await prepare(event)
+            except InvalidArgument:
+                raise
+            except Exception as exc:
+                if not event.last_delivery:
+                    raise
+                log.error("giving up on a request; answering with an apology", extra={"error": repr(exc)})
+                return Prepared(pb.ChatMessage(), Phrased(prompts.GAVE_UP, OFFLINE), GAVE_UP)
+
+        return prepared
 
     # --- the model, behind the offline answer ---------------------------------------------------------
 
@@ -134,12 +154,14 @@ class Agents:
     async def _answer(
         self, session: AsyncConnection, request: events_pb2.TutoringRequest, agent: str, p: Prepared
     ) -> pb.ChatMessage:
-        p.answer.agent = agent
-        p.answer.text = p.phrased.text
-        p.answer.provider = p.phrased.provider
-        p.answer.triage.CopyFrom(request.triage)
+        answer = pb.ChatMessage()
+        answer.CopyFrom(p.answer)  # the prepared one stays as it was, should this apply be retried
+        answer.agent = agent
+        answer.text = p.phrased.text
+        answer.provider = p.phrased.provider
+        answer.triage.CopyFrom(request.triage)
         await self._record(session, agent, p.phrased)
-        return await self.service.reply(session, request, p.answer)
+        return await self.service.reply(session, request, answer)
 
     async def _activity(self, session: AsyncConnection, activity: progress_pb.Activity) -> None:
         activity.occur_time.GetCurrentTime()
@@ -177,6 +199,9 @@ class Agents:
     async def apply_triage(self, event: Event, session: AsyncConnection) -> None:
         request = request_of(event)
         p: Prepared = event.prepared
+        if p.detail is GAVE_UP:
+            await self._answer(session, request, "triage", p)
+            return
         result, usage = p.detail
         await self.service.record_triage(session, request, result)
         if usage is not None:
@@ -195,7 +220,7 @@ class Agents:
         level = "new"
         if self.calls is not None and request.triage.topic:
             try:
-                levels = await self.calls.mastery_levels(tenant(event), request.student_id)
+                levels = await self.calls.mastery_levels(require_tenant(event), request.student_id)
                 level = levels.get(request.triage.topic, "new")
             except Exception as exc:  # progress is down or unreachable: explain for a newcomer
                 log.warning("mastery level unavailable", extra={"error": repr(exc)})
@@ -212,12 +237,14 @@ class Agents:
     async def apply_concepts(self, event: Event, session: AsyncConnection) -> None:
         request = request_of(event)
         await self._answer(session, request, "concepts", event.prepared)
+        if event.prepared.detail is GAVE_UP:
+            return
         await self._activity(
             session,
             progress_pb.Activity(
                 id=f"tutoring.concept:{request.message_id}",
                 student_id=request.student_id,
-                topic=request.triage.topic,
+                topic=topic_of(request),
                 kind=progress_pb.ACTIVITY_KIND_CONTENT_VIEW,
             ),
         )
@@ -227,32 +254,43 @@ class Agents:
     async def prepare_debug(self, event: Event) -> Prepared:
         request = request_of(event)
         diagnosis = debug.diagnose(request.code, request.error, request.text)
-        async with self.db.transaction(tenant(event)) as session:
+        if self.llm is None:  # offline the text is chosen in apply, once the rung is known
+            return Prepared(pb.ChatMessage(), Phrased("", OFFLINE), (diagnosis, 0))
+        # The model must know which rung to phrase: the next one, as far as we can tell now. apply
+        # climbs the ladder for real and falls back to the offline text if another request won.
+        async with self.db.transaction(require_tenant(event)) as session:
             current = await store.current_rung(session, request.student_id, diagnosis.problem_key)
         rung = min(current + 1, RUNGS)
         offline = rung_text(diagnosis, rung)
-        guard = "" if rung == RUNGS else (diagnosis.fixed_code or diagnosis.fix)
+        guard = "" if rung == RUNGS else solution_of(diagnosis)
         phrased = await self.phrase("debug", prompts.debug(request, diagnosis, rung), offline, guard=guard)
         return Prepared(pb.ChatMessage(), phrased, (diagnosis, rung))
 
     async def apply_debug(self, event: Event, session: AsyncConnection) -> None:
         request = request_of(event)
         p: Prepared = event.prepared
+        if p.detail is GAVE_UP:
+            await self._answer(session, request, "debug", p)
+            return
         diagnosis, expected = p.detail
         # The ladder is enforced here, under the row's lock: one rung per request, the fix last.
         rung = await store.climb_ladder(
-            session, tenant(event), request.student_id, diagnosis.problem_key, diagnosis.cause, RUNGS
+            session, require_tenant(event), request.student_id, diagnosis.problem_key, diagnosis.cause, RUNGS
         )
         phrased = p.phrased
-        if rung != expected:  # another request for the same problem climbed in between
-            phrased = Phrased(rung_text(diagnosis, rung), OFFLINE, p.phrased.usage)
-        answer = p.answer
+        if rung != expected:  # offline, or another request for the same problem climbed in between
+            phrased = Phrased(
+                rung_text(diagnosis, rung), p.phrased.provider if not expected else OFFLINE, p.phrased.usage
+            )
+        answer = pb.ChatMessage()
+        answer.CopyFrom(p.answer)
         answer.hint.CopyFrom(
             pb.HintStep(
                 rung=rung,
                 rungs=RUNGS,
                 problem_key=diagnosis.problem_key,
-                cause=diagnosis.cause,
+                # The cause names what is wrong: rung 2's content, so not on rung 1.
+                cause=diagnosis.cause if rung > 1 else "",
                 line=diagnosis.line,
             )
         )
@@ -269,7 +307,7 @@ class Agents:
             progress_pb.Activity(
                 id=f"tutoring.hint:{request.message_id}",
                 student_id=request.student_id,
-                topic=request.triage.topic,
+                topic=topic_of(request),
                 kind=progress_pb.ACTIVITY_KIND_HINT_REQUEST,
                 exception_type=diagnosis.exception_type,
             ),
@@ -280,14 +318,23 @@ class Agents:
     async def prepare_review(self, event: Event) -> Prepared:
         request = request_of(event)
         run = None
-        if self.calls is not None and request.code.strip():
+        if self.calls is not None and self.calls.workload.configured and request.code.strip():
             # Unavailable (the sandbox down) propagates: the consumer retries later. A refusal (e.g.
             # the code is over the sandbox's size limit) leaves the review to static analysis.
             try:
-                run = await self.calls.run(tenant(event), request.student_id, request.code)
+                run = await self.calls.run(
+                    require_tenant(event),
+                    request.student_id,
+                    request.code,
+                    request_id=f"tutoring.review:{event.id}",
+                )
             except FailedPrecondition as exc:
                 log.warning("the sandbox refused to run the code under review", extra={"error": exc.message})
         result = review.review(request.code, run)
+        # A review points at a bug but never hands over its fix: that is the debug ladder's third rung,
+        # which a student could otherwise skip by sending the code for review.
+        diagnosis = debug.diagnose(request.code, _error_of(run), request.text)
+        result = replace(result, comments=tuple(_without_fix(c, diagnosis) for c in result.comments))
         answer = pb.ChatMessage(
             review=pb.CodeReview(
                 comments=[
@@ -299,19 +346,23 @@ class Agents:
             )
         )
         offline = prompts.review_text(result)
-        phrased = await self.phrase("code_review", prompts.review(request, result), offline)
-        return Prepared(answer, phrased, result)
+        phrased = await self.phrase(
+            "code_review", prompts.review(request, result), offline, guard=solution_of(diagnosis)
+        )
+        return Prepared(answer, phrased, topic_of(request))
 
     async def apply_review(self, event: Event, session: AsyncConnection) -> None:
         request = request_of(event)
         p: Prepared = event.prepared
         await self._answer(session, request, "code_review", p)
+        if p.detail is GAVE_UP:
+            return
         await self._activity(  # the quality rating feeds mastery (FR-016)
             session,
             progress_pb.Activity(
                 id=f"tutoring.review:{request.message_id}",
                 student_id=request.student_id,
-                topic=request.triage.topic,
+                topic=p.detail,
                 kind=progress_pb.ACTIVITY_KIND_CODE_REVIEW,
                 score=p.answer.review.quality,
             ),
@@ -331,8 +382,10 @@ class Agents:
             variation = request.variation + attempt * 7919  # another variation when one fails
             generated = exercises.generate(topic, difficulty, variation)
             try:
-                exercise_id = await self.calls.create_exercise(tenant(event), generated)
-                grade = await self.calls.grade(tenant(event), exercise_id, generated.reference_solution)
+                exercise_id = await self.calls.create_exercise(require_tenant(event), generated)
+                grade = await self.calls.grade(
+                    require_tenant(event), exercise_id, generated.reference_solution
+                )
             except FailedPrecondition as exc:  # the sandbox refused it: a bug in the template
                 log.error("the sandbox refused a generated exercise", extra={"error": exc.message})
                 continue
@@ -381,3 +434,36 @@ def rung_text(diagnosis: debug.Diagnosis, rung: int) -> str:
     if rung >= RUNGS:
         return diagnosis.fix
     return diagnosis.hints[rung - 1]
+
+
+def solution_of(diagnosis: debug.Diagnosis) -> str:
+    """What hint mode must not reveal: the changed lines of the fix, else the whole fixed program."""
+    return diagnosis.fix_code or diagnosis.fixed_code
+
+
+def topic_of(request: events_pb2.TutoringRequest) -> str:
+    """The request's topic: triage's, else recognized from the text and code (SubmitCode has none)."""
+    return request.triage.topic or triage.classify(request.text, request.code, request.error).topic
+
+
+def _error_of(run: review.RunResult | None) -> str:
+    if run is None or not run.exception_type:
+        return ""
+    where = f'  File "main.py", line {run.line}, in <module>\n' if run.line else ""
+    return f"Traceback (most recent call last):\n{where}{run.exception_type}: {run.message}\n"
+
+
+def _without_fix(comment: review.Comment, diagnosis: debug.Diagnosis) -> review.Comment:
+    solution = solution_of(diagnosis)
+    leaks_fix = [
+        (bool(solution) and leaks.leaked_code(text, solution))
+        or (bool(diagnosis.fix) and diagnosis.fix in text)
+        for text in (comment.message, comment.suggestion)
+    ]
+    if not any(leaks_fix):
+        return comment
+    return replace(
+        comment,
+        message=diagnosis.hints[1] if leaks_fix[0] else comment.message,
+        suggestion=f"{diagnosis.hints[0]} Ask me about it for hints, one step at a time.",
+    )

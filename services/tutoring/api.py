@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from learnflow.tutoring.v1 import resources_pb2 as pb
@@ -54,7 +55,9 @@ class TutoringApi(pb_grpc.TutoringServiceServicer):
     async def StreamConversation(
         self, request: api_pb.StreamConversationRequest, context: object
     ) -> AsyncIterator[pb.ChatMessage]:
-        async for message in self.service.stream(
+        stream = self.service.stream(
             _caller(), request.conversation_id, request.after_sequence, request.max_wait_seconds
-        ):
-            yield message
+        )
+        async with contextlib.aclosing(stream):  # the watcher goes when the client does
+            async for message in stream:
+                yield message

@@ -17,11 +17,10 @@ from services.runtime.settings import EnvReader
 from services.tutoring.agents import Agents
 from services.tutoring.api import TutoringApi
 from services.tutoring.clients import MeshCalls
-from services.tutoring.providers.llm import LlmClient, LlmSettings
+from services.tutoring.providers.llm import AGENTS, LlmClient, LlmSettings
 from services.tutoring.service import Notifier, TutoringService
 
 SERVICE = tutoring_service_pb2.DESCRIPTOR.services_by_name["TutoringService"].full_name
-AGENTS = ("triage", "concepts", "debug", "code_review", "exercise")
 
 
 async def build(deps: Dependencies) -> Hosted:
@@ -54,31 +53,35 @@ async def build(deps: Dependencies) -> Hosted:
             "TUTORING",
             "learning.requests",
             agents.apply_triage,
-            prepare=agents.prepare_triage,
+            prepare=agents.last_chance(agents.prepare_triage),
         ),
         "concepts": ConsumerSpec(
             "tutoring-concepts",
             "TUTORING",
             "concepts.requests",
             agents.apply_concepts,
-            prepare=agents.prepare_concepts,
+            prepare=agents.last_chance(agents.prepare_concepts),
         ),
         "debug": ConsumerSpec(
-            "tutoring-debug", "TUTORING", "debug.requests", agents.apply_debug, prepare=agents.prepare_debug
+            "tutoring-debug",
+            "TUTORING",
+            "debug.requests",
+            agents.apply_debug,
+            prepare=agents.last_chance(agents.prepare_debug),
         ),
         "code_review": ConsumerSpec(
             "tutoring-code-review",
             "TUTORING",
             "code.submissions",
             agents.apply_review,
-            prepare=agents.prepare_review,
+            prepare=agents.last_chance(agents.prepare_review),
         ),
         "exercise": ConsumerSpec(
             "tutoring-exercise",
             "TUTORING",
             "exercise.requests",
             agents.apply_exercise,
-            prepare=agents.prepare_exercise,
+            prepare=agents.last_chance(agents.prepare_exercise),
         ),
     }
 
@@ -90,6 +93,7 @@ async def build(deps: Dependencies) -> Hosted:
         # Eight batches in flight per agent: a model call in one does not hold up the next fetch.
         consumers=[replace(specs[a], ack_wait_seconds=ack_wait, in_flight=8) for a in AGENTS if a in chosen],
         on_start=[start_notifier],
+        on_stop=[notifier.stop],
     )
     if llm is not None:
         hosted.on_stop.append(llm.close)

@@ -59,13 +59,19 @@ class MeshCalls:
         self.sandbox = sandbox_service_pb2_grpc.SandboxServiceStub(workload.channel(sandbox_addr))
         self.progress = progress_service_pb2_grpc.ProgressServiceStub(workload.channel(progress_addr))
 
-    async def run(self, tenant_id: str, student_id: str, code: str, wall_time_ms: int = 2000) -> RunResult:
-        """Runs the student's code as theirs (on_behalf_of): their rate limit, their sandbox.executed."""
+    async def run(
+        self, tenant_id: str, student_id: str, code: str, request_id: str, wall_time_ms: int = 2000
+    ) -> RunResult:
+        """Runs the student's code as theirs (on_behalf_of): their rate limit, their sandbox.executed
+        — once per request_id, however often a redelivered event runs it."""
         execution = await _call(
             "sandbox Execute",
             self.sandbox.Execute(
                 sandbox_service_pb2.ExecuteRequest(
-                    code=code, limits=sandbox_pb.Limits(wall_time_ms=wall_time_ms), on_behalf_of=student_id
+                    code=code,
+                    limits=sandbox_pb.Limits(wall_time_ms=wall_time_ms),
+                    on_behalf_of=student_id,
+                    request_id=request_id,
                 ),
                 metadata=await self.workload.metadata(tenant_id),
                 timeout=TIMEOUT,

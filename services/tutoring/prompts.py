@@ -39,6 +39,10 @@ NO_SANDBOX = (
     "I can't prepare an exercise right now: exercises are checked in the code sandbox before you "
     "see them, and it isn't reachable. Please try again in a little while."
 )
+GAVE_UP = (
+    "Sorry, I couldn't work on that just now: a part of the tutor I need is not answering. Please ask "
+    "again in a minute."
+)
 NO_VALID_EXERCISE = (
     "I couldn't prepare an exercise that passed its own checks this time. Please try another topic "
     "or difficulty."

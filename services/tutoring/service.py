@@ -9,7 +9,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +48,11 @@ class Notifier:
     async def start(self, nc: Any) -> None:
         if nc is not None:
             self._sub = await nc.subscribe(RESPONSES, cb=self._on_message)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
 
     async def _on_message(self, msg: Any) -> None:
         try:
@@ -149,7 +154,8 @@ class TutoringService:
     ) -> pb.ChatMessage:
         async with self.db.transaction(caller.tenant_id) as session:
             if conversation_id:
-                conversation = await self._own_conversation(session, caller, conversation_id)
+                # Only the student writes into their conversation (an admin may read it).
+                conversation = await self._own_conversation(session, caller, conversation_id, write=True)
             else:
                 conversation = await store.create_conversation(session, caller.tenant_id, caller.subject)
             if request.topic and not request.variation:
@@ -218,12 +224,12 @@ class TutoringService:
     # --- reading -------------------------------------------------------------------------------------
 
     async def _own_conversation(
-        self, session: AsyncConnection, caller: Principal, conversation_id: str
+        self, session: AsyncConnection, caller: Principal, conversation_id: str, *, write: bool = False
     ) -> Any:
         conversation = await store.get_conversation(session, conversation_id)
         if conversation is None:
             raise NotFound(f"conversation {conversation_id} not found", reason="CONVERSATION_NOT_FOUND")
-        if conversation.student_id != caller.subject and not caller.has_any("admin"):
+        if conversation.student_id != caller.subject and (write or not caller.has_any("admin")):
             raise PermissionDenied("this conversation is not yours", reason="NOT_YOUR_CONVERSATION")
         return conversation
 
@@ -236,7 +242,9 @@ class TutoringService:
             )
         size = pagination.page_size(page_size)
         position = pagination.decode_token(page_token)
-        after = int(position.get("s", 0)) if position else 0
+        after = position.get("s") if position else 0
+        if not isinstance(after, int) or after < 0:
+            raise _bad_token()
         async with self.db.transaction(caller.tenant_id) as session:
             conversation = await self._own_conversation(session, caller, conversation_id)
             rows = await store.messages_after(session, conversation.id, after, size + 1)
@@ -252,7 +260,12 @@ class TutoringService:
     ) -> tuple[list[pb.Conversation], str]:
         size = pagination.page_size(page_size)
         position = pagination.decode_token(page_token)
-        after = (datetime.fromisoformat(position["t"]), str(position["i"])) if position else None
+        after = None
+        if position:
+            try:
+                after = (datetime.fromisoformat(position["t"]), str(uuid.UUID(position["i"])))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise _bad_token() from exc
         async with self.db.transaction(caller.tenant_id) as session:
             rows = await store.list_conversations(session, caller.subject, size + 1, after)
         token = ""
@@ -263,7 +276,7 @@ class TutoringService:
 
     async def stream(
         self, caller: Principal, conversation_id: str, after_sequence: int, max_wait_seconds: int
-    ) -> AsyncIterator[pb.ChatMessage]:
+    ) -> AsyncGenerator[pb.ChatMessage, None]:
         v = Violations()
         if not conversation_id:
             v.add("conversation_id", "is required")
@@ -299,3 +312,10 @@ class TutoringService:
 def _check_len(v: Violations, field: str, value: str, limit: int) -> None:
     if len(value) > limit:
         v.add(field, f"must be at most {limit} characters")
+
+
+def _bad_token() -> InvalidArgument:
+    return InvalidArgument(
+        "page_token is not valid",
+        [FieldViolation("page_token", "use a next_page_token from a previous response of this RPC")],
+    )

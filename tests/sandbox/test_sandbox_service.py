@@ -4,6 +4,7 @@ cases, and back-pressure (a full pool answers RESOURCE_EXHAUSTED at once; per-us
 import asyncio
 import shutil
 import time
+import uuid
 
 import grpc
 import nats
@@ -240,3 +241,37 @@ def test_per_user_rate_limit_is_429_through_rest(tight_mesh):
     assert 429 in statuses[10:]
     limited = rest(tight_mesh, "POST", "/v1/executions", {"code": "pass"}, token=token)
     assert limited.status == 429 and limited.body["code"] == 8
+
+
+def test_a_retried_execution_with_the_same_request_id_is_recorded_and_announced_once(mesh, student):
+    key = f"retry-{uuid.uuid4().hex}"
+
+    async def main():
+        nc = await nats.connect(mesh.nats_url)
+        sub = await nc.subscribe("sandbox.executed")
+        try:
+            replies = [
+                await asyncio.to_thread(
+                    rest, mesh, "POST", "/v1/executions", {"code": "print(7)", "requestId": key}, student
+                )
+                for _ in range(2)
+            ]
+            other = await asyncio.to_thread(
+                rest, mesh, "POST", "/v1/executions", {"code": "print(7)", "requestId": key + "-b"}, student
+            )
+            # The second key's event comes after the first key's (one relay, commit order): once it
+            # is here, any duplicate of the first would have been too.
+            ids = []
+            while other.body["id"] not in ids:
+                msg = await sub.next_msg(timeout=20)
+                ids.append(events_pb2.SandboxExecuted.FromString(msg.data).execution_id)
+            return replies, other, ids
+        finally:
+            await nc.close()
+
+    (first, second), other, ids = asyncio.run(main())
+    assert first.status == second.status == 200 and first.body["stdout"] == second.body["stdout"] == "7\n"
+    assert first.body["id"] == second.body["id"] != other.body["id"]
+    assert ids.count(first.body["id"]) == 1
+    too_long = rest(mesh, "POST", "/v1/executions", {"code": "print(7)", "requestId": "x" * 201}, student)
+    assert too_long.status == 400 and "request_id" in str(too_long.body)

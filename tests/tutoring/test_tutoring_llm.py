@@ -118,6 +118,15 @@ def test_a_hint_that_leaks_the_solution_is_not_shown(llm_mesh, model):
     assert "solution" in hint["provider"]  # "(solution code removed)" or "offline (model answer refused ...)"
 
 
+def test_a_hint_that_states_the_fix_inline_is_not_shown(llm_mesh, model):
+    pupil = student(llm_mesh)
+    model.script(Reply("You need to add `i += 1` inside the loop."))
+    hint = answer(llm_mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
+    assert hint["hint"]["rung"] == "HINT_RUNG_LOCATE"
+    assert "i += 1" not in hint["text"]
+    assert hint["provider"].startswith("offline (model answer refused")
+
+
 def test_a_429_is_retried_and_the_answer_still_comes_from_the_model(llm_mesh, model):
     pupil = student(llm_mesh)
     model.script(Fail(429, retry_after=0.1), Reply("Look at how the loop variable changes."))

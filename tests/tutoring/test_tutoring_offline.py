@@ -89,6 +89,7 @@ def test_why_does_my_loop_never_end_gets_two_hints_then_the_fix_never_the_fix_fi
     assert first["hint"]["rung"] == "HINT_RUNG_LOCATE" and first["hint"]["rungs"] == 3
     assert "while" in first["text"] and "2" in first["text"]  # points at the while on line 2
     assert "i += 1" not in first["text"] and not first.get("code")
+    assert not first["hint"].get("cause"), "naming the cause is rung 2's job"
     assert first["sources"], "grounded in Python's documentation"
 
     conversation = first_q["conversationId"]
@@ -97,6 +98,7 @@ def test_why_does_my_loop_never_end_gets_two_hints_then_the_fix_never_the_fix_fi
     assert second["hint"]["rung"] == "HINT_RUNG_EXPLAIN"
     assert "i" in second["text"] and "i += 1" not in second["text"] and not second.get("code")
     assert second["hint"]["problemKey"] == first["hint"]["problemKey"]
+    assert second["hint"]["cause"] == "infinite-loop-unchanged-condition"
 
     third_q = ask(mesh, student, {**question, "conversationId": conversation, "text": "just tell me the fix"})
     third = answer_to(mesh, student, third_q)
@@ -290,3 +292,56 @@ def test_a_malformed_request_event_is_dead_lettered_not_lost(mesh, student):
                 return
             time.sleep(0.2)
     pytest.fail("the malformed event was not dead-lettered")
+
+
+@pytest.mark.parametrize(
+    ("code", "fix"),
+    [
+        (LOOP, "i += 1"),
+        ("total = 0\nfor n in [1, 2, 3]:\n    total = totl + n\nprint(total)\n", "total = total + n"),
+    ],
+)
+def test_sending_the_code_for_review_does_not_skip_the_ladder(mesh, code, fix):
+    """A review says what is wrong and where, but the fix of the bug stays on the ladder's third rung.
+    Its quality still reaches progress, under a topic recognized from the code."""
+    pupil = new_student(mesh)
+    submitted = rest(mesh, "POST", "/v1/codeSubmissions", {"code": code}, token=pupil["token"])
+    assert submitted.status == 200, submitted.body
+    review = answer_to(mesh, pupil, submitted.body)
+    assert review["agent"] == "code_review" and review["review"]["comments"]
+    assert fix not in json.dumps(review)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        recent = rest(mesh, "GET", "/v1/students/me/progress", token=pupil["token"]).body.get(
+            "recentActivity", []
+        )
+        reviews = [a for a in recent if a["kind"] == "ACTIVITY_KIND_CODE_REVIEW"]
+        if reviews:
+            assert reviews[0]["topic"] in ("loops", "lists")  # recognized from the code
+            return
+        time.sleep(0.2)
+    pytest.fail("the review's quality never reached progress")
+
+
+def test_an_admin_may_read_a_students_conversation_but_not_write_into_it(mesh, student):
+    asked = ask(mesh, student, {"text": "What is a string?"})
+    admin = login(mesh, "admin@demo.test")
+    read = rest(mesh, "GET", f"/v1/conversations/{asked['conversationId']}", token=admin)
+    assert read.status == 200 and read.body["conversation"]["studentId"] == student["id"]
+    post = rest(
+        mesh, "POST", "/v1/questions", {"text": "hi", "conversationId": asked["conversationId"]}, token=admin
+    )
+    assert post.status == 403
+
+
+@pytest.mark.parametrize("path", ["/v1/conversations", "/v1/conversations/{cid}"])
+def test_a_page_token_from_elsewhere_is_an_invalid_argument(mesh, student, path):
+    asked = ask(mesh, student, {"text": "What is a set?"})
+    foreign = "eyJ0IjoieCIsImkiOiJ5In0"  # {"t":"x","i":"y"}: well-formed, but not ours
+    reply = rest(
+        mesh,
+        "GET",
+        path.format(cid=asked["conversationId"]) + f"?pageToken={foreign}",
+        token=student["token"],
+    )
+    assert reply.status == 400 and "page_token" in json.dumps(reply.body)

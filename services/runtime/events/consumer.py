@@ -19,9 +19,10 @@ way, when anything in the fast path fails the transaction is rolled back and the
 again one event at a time with `handler`, each in a savepoint, so one bad event does not sink the rest
 and the policy above decides each event's fate.
 
-With a `prepare` step, each fetched event is first prepared outside any transaction, concurrently
-(slow I/O such as a model call); its result reaches the handler as `event.prepared`, and a failed
-prepare settles that event by the same policy.
+With a `prepare` step, each fetched event not yet applied is first prepared outside any transaction,
+concurrently (slow I/O such as a model call); its result reaches the handler as `event.prepared`, and
+a failed prepare settles that event by the same policy. `in_flight` > 1 lets further batches be
+fetched while one is preparing.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, AsyncConnection], Awaitable[None]]
 # Slow work outside the transaction (a model call, a sandbox run); its result reaches the handler as
-# event.prepared. Run concurrently for a fetched batch. A redelivered event is prepared again, but
-# only one application commits (the inbox), so prepare must have no lasting effects of its own.
+# event.prepared. Run concurrently for a fetched batch. Events already applied are not prepared
+# again, but an event whose consumer died before committing is: whatever prepare causes elsewhere
+# must be idempotent (keyed by the event id), since only the handler's writes commit with the inbox.
 Prepare = Callable[[Event], Awaitable[Any]]
 # Events of ONE tenant (the transaction is scoped to it), in delivery order, none seen before.
 BatchHandler = Callable[[list[Event], AsyncConnection], Awaitable[None]]
@@ -226,14 +228,23 @@ class ConsumerRunner:
             if deliveries > self.spec.max_deliver:
                 await self._dead_letter(msg, event, "max deliveries exceeded", deliveries)
                 continue
-            ready.append((msg, event))
+            ready.append(
+                (
+                    msg,
+                    replace(event, deliveries=deliveries, last_delivery=deliveries >= self.spec.max_deliver),
+                )
+            )
         if not ready:
             return
         heartbeat = asyncio.create_task(self._heartbeat([m for m, _ in ready]))  # noqa: RUF006 (awaited below)
         settled: list[tuple[Msg, Event, tuple[str, Exception | None]]] = []
         try:
             if self.spec.prepare is not None:
-                ready, settled = await self._prepare(ready)
+                # Not prepared again: events already applied (redelivered after commit, before ack).
+                applied = await self._applied([e.id for _, e in ready])
+                settled = [(m, e, ("duplicate", None)) for m, e in ready if e.id in applied]
+                ready, failed = await self._prepare([(m, e) for m, e in ready if e.id not in applied])
+                settled += failed
             outcomes = await self._apply_batch([e for _, e in ready]) if ready else []
         finally:
             heartbeat.cancel()
@@ -326,6 +337,17 @@ class ConsumerRunner:
             # One context for the group: its log lines carry the first event's correlation id.
             with request_context.bind(self._context(group[0])):
                 await handler(group, session)
+
+    async def _applied(self, event_ids: list[str]) -> set[str]:
+        """The ids among these this consumer has already applied (its inbox)."""
+        inbox = self.tables.inbox
+        async with self.db.transaction(tenant_id="") as session:
+            rows = await session.execute(
+                sa.select(inbox.c.event_id).where(
+                    inbox.c.consumer == self.spec.name, inbox.c.event_id.in_(event_ids)
+                )
+            )
+        return {r.event_id for r in rows}
 
     async def _claim(self, session: AsyncConnection, event_ids: list[str]) -> set[str]:
         """Inserts inbox rows; returns the ids not seen before."""

@@ -18,6 +18,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
 from services.runtime import request_context
+from services.runtime.errors import InvalidArgument
 
 TENANT = "learnflow-tenant"
 CORRELATION = "learnflow-correlation-id"
@@ -39,6 +40,17 @@ class Event:
     message: Message
     # What the consumer's prepare step returned for this event (ConsumerSpec.prepare), else None.
     prepared: Any = None
+    # Set by the consumer: this delivery's number, and whether a failure now dead-letters the event
+    # (a handler may then answer something rather than nothing).
+    deliveries: int = 0
+    last_delivery: bool = False
+
+
+def require_tenant(event: Event) -> str:
+    """The event's tenant; an event without one is dead-lettered (InvalidArgument is deterministic)."""
+    if not event.tenant_id:
+        raise InvalidArgument(f"{event.type} {event.id} carries no tenant")
+    return event.tenant_id
 
 
 def build_headers(

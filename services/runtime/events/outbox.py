@@ -72,8 +72,9 @@ class OutboxRelay:
         self.listen_dsn = listen_dsn
         self.batch = batch
         self.poll_interval = poll_interval
-        # After a wake-up, wait this long so one round trip carries the rows of several commits:
-        # a few ms of latency buys a large cut in CPU per event under load.
+        # Under load (the last round trip carried more than one row), wait this long after a wake-up
+        # so one round trip carries the rows of several commits: a few ms of latency buys a large cut
+        # in CPU per event. A lone event is published at once.
         self.coalesce = coalesce
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -85,9 +86,10 @@ class OutboxRelay:
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen(), name=f"outbox-listen-{self.outbox.schema}")
         try:
+            relayed = 0
             while not self._stopping.is_set():
                 try:
-                    while await self.relay_once() == self.batch:
+                    while (relayed := await self.relay_once()) == self.batch:
                         pass
                 except Exception as exc:  # keep relaying after a NATS or database outage
                     log.warning(
@@ -97,7 +99,8 @@ class OutboxRelay:
                     await asyncio.sleep(self.poll_interval)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                await asyncio.sleep(self.coalesce)
+                if relayed > 1:
+                    await asyncio.sleep(self.coalesce)
                 self._wake.clear()
             await self.relay_once()  # what committed before the stop still goes out
         finally:

@@ -83,7 +83,7 @@ def _finding(code: str, error: str, question: str) -> Finding:
         found = _predicted(code, tree)
         if found is not None:
             return found
-    return _unknown(question, error)
+    return _unknown(code, question, error)
 
 
 def _predicted(code: str, tree: ast.Module) -> Finding | None:
@@ -116,7 +116,7 @@ def _first_undefined_name(tree: ast.Module) -> tuple[str, int] | None:
     return name, line
 
 
-def _unknown(question: str, error: str) -> Finding:
+def _unknown(code: str, question: str, error: str) -> Finding:
     if _NEVER_ENDS.search(question) or _NEVER_ENDS.search(error):
         hints = (
             "Look at each loop in your program: for each one, which line is supposed to make it stop?",
@@ -137,7 +137,25 @@ def _unknown(question: str, error: str) -> Finding:
         )
         fix = "Correct the line that produced the first wrong value, then run the program again to check."
         references = ()
-    return Finding(cause="unknown", line=0, hints=hints, fix=fix, key_basis="", references=references)
+    # Nothing recognized: the problem is this program with this error, so unrelated programs do not
+    # share one ladder (edits that keep the program's structure keep the key).
+    return Finding(
+        cause="unknown",
+        line=0,
+        hints=hints,
+        fix=fix,
+        key_basis=_program_basis(code, error),
+        references=references,
+    )
+
+
+def _program_basis(code: str, error: str) -> str:
+    try:
+        shape = ast.dump(ast.parse(code), include_attributes=False) if code.strip() else ""
+    except (SyntaxError, ValueError, RecursionError):
+        shape = " ".join(code.split())
+    last = next((line.strip() for line in reversed(error.splitlines()) if line.strip()), "")
+    return f"{shape}|{last}"
 
 
 def _diagnosis(found: Finding) -> Diagnosis:

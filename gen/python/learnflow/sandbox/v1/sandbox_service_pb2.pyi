@@ -11,18 +11,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("code", "stdin", "limits", "exercise_id", "on_behalf_of")
+    __slots__ = ("code", "stdin", "limits", "exercise_id", "on_behalf_of", "request_id")
     CODE_FIELD_NUMBER: _ClassVar[int]
     STDIN_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     EXERCISE_ID_FIELD_NUMBER: _ClassVar[int]
     ON_BEHALF_OF_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     code: str
     stdin: str
     limits: _resources_pb2.Limits
     exercise_id: str
     on_behalf_of: str
-    def __init__(self, code: _Optional[str] = ..., stdin: _Optional[str] = ..., limits: _Optional[_Union[_resources_pb2.Limits, _Mapping]] = ..., exercise_id: _Optional[str] = ..., on_behalf_of: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, code: _Optional[str] = ..., stdin: _Optional[str] = ..., limits: _Optional[_Union[_resources_pb2.Limits, _Mapping]] = ..., exercise_id: _Optional[str] = ..., on_behalf_of: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateExerciseRequest(_message.Message):
     __slots__ = ("exercise",)

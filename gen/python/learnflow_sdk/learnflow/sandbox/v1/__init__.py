@@ -217,6 +217,13 @@ class ExecuteRequest(betterproto2.Message):
     for anyone else.
     """
 
+    request_id: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    """
+    Optional idempotency key (at most 200 characters). The same key from the same caller names the
+    same execution: a retried call (a consumer redelivering its event, say) runs the code again but
+    is recorded, and publishes sandbox.executed, once.
+    """
+
 
 default_message_pool.register_message("learnflow.sandbox.v1", "ExecuteRequest", ExecuteRequest)
 
