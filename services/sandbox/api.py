@@ -61,7 +61,12 @@ class SandboxApi(pb_grpc.SandboxServiceServicer):
     ) -> resources_pb2.Exercise:
         e = request.exercise
         exercise = await self.service.create_exercise(
-            _caller(), e.title, e.prompt, e.topic, tuple(convert.case_from_proto(c) for c in e.test_cases)
+            _caller(),
+            e.title,
+            e.prompt,
+            e.topic,
+            tuple(convert.case_from_proto(c) for c in e.test_cases),
+            request.request_id,
         )
         return convert.exercise_to_proto(exercise, exercise.hidden_count)
 

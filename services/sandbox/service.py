@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from learnflow.sandbox.v1 import events_pb2
 
 from services.runtime.db import Database, parse_uuid
-from services.runtime.errors import FieldViolation, InvalidArgument, NotFound, Violations
+from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
 from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
 from services.sandbox import domain, store
@@ -51,8 +51,21 @@ class GradeResult:
         return self.passed / self.total if self.total else 0.0
 
 
-# Namespace of execution ids derived from an idempotency key (ExecuteRequest.request_id).
+# Namespaces of ids derived from an idempotency key (request_id of Execute and CreateExercise).
 _EXECUTIONS = uuid.UUID("5d0e7f1c-8f7e-4b8e-9d37-2c1f3a4b5e60")
+_EXERCISES = uuid.UUID("0b6f4a3e-2d1c-4f5e-8a9b-7c6d5e4f3a21")
+
+
+def _id_for(namespace: uuid.UUID, caller: Principal, request_id: str) -> str:
+    """A new id, or with an idempotency key the same id for the same key, tenant and caller."""
+    if not request_id:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(namespace, f"{caller.tenant_id}:{caller.subject}:{request_id}"))
+
+
+def _check_request_id(v: Violations, request_id: str) -> None:
+    if len(request_id) > 200:
+        v.add("request_id", "must be at most 200 characters")
 
 
 class SandboxService:
@@ -92,8 +105,7 @@ class SandboxService:
         limits = domain.effective_limits(requested, v)
         if exercise_id and parse_uuid(exercise_id) is None:
             v.add("exercise_id", "must be an exercise id")
-        if len(request_id) > 200:
-            v.add("request_id", "must be at most 200 characters")
+        _check_request_id(v, request_id)
         v.raise_if_any()
         if exercise_id:
             await self.get_exercise(caller, exercise_id)  # exists in the caller's tenant
@@ -105,12 +117,7 @@ class SandboxService:
         )
         # With an idempotency key the id is derived from it (per tenant and caller), so a retry is
         # recorded and announced once.
-        execution_id = (
-            str(uuid.uuid5(_EXECUTIONS, f"{caller.tenant_id}:{caller.subject}:{request_id}"))
-            if request_id
-            else str(uuid.uuid4())
-        )
-        execution = Execution(execution_id, result, datetime.now(UTC))
+        execution = Execution(_id_for(_EXECUTIONS, caller, request_id), result, datetime.now(UTC))
         await self._record(
             caller, execution.id, exercise_id, result.verdict, result.diagnosis, result.duration_ms
         )
@@ -149,15 +156,28 @@ class SandboxService:
                 await self.outbox.stage(session, "sandbox.executed", event)
 
     async def create_exercise(
-        self, caller: Principal, title: str, prompt: str, topic: str, cases: tuple[TestCase, ...]
+        self,
+        caller: Principal,
+        title: str,
+        prompt: str,
+        topic: str,
+        cases: tuple[TestCase, ...],
+        request_id: str = "",
     ) -> Exercise:
         domain.may_author(caller)
         v = Violations()
         domain.check_exercise(v, title, cases)
+        _check_request_id(v, request_id)
         v.raise_if_any()
-        exercise = Exercise(str(uuid.uuid4()), caller.tenant_id, title.strip(), prompt, topic.strip(), cases)
+        exercise_id = _id_for(_EXERCISES, caller, request_id)
+        exercise = Exercise(exercise_id, caller.tenant_id, title.strip(), prompt, topic.strip(), cases)
         async with self.db.transaction(caller.tenant_id) as session:
-            return await store.insert_exercise(session, exercise, caller.subject)
+            created = await store.insert_exercise(session, exercise, caller.subject)
+            if created is None:  # a retry with the same key gets the exercise the first call created
+                created = await store.get_exercise(session, exercise_id)
+        if created is None:
+            raise FailedPrecondition("request_id was used for another exercise", reason="REQUEST_ID_REUSED")
+        return created
 
     async def get_exercise(self, caller: Principal, exercise_id: str) -> Exercise:
         if not exercise_id:

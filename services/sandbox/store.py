@@ -54,10 +54,11 @@ def _exercise(row: Any) -> Exercise:
     )
 
 
-async def insert_exercise(session: AsyncConnection, exercise: Exercise, created_by: str) -> Exercise:
+async def insert_exercise(session: AsyncConnection, exercise: Exercise, created_by: str) -> Exercise | None:
+    """The stored exercise, or None when one with this id exists already (an idempotent retry)."""
     row = (
         await session.execute(
-            sa.insert(exercises)
+            pg_insert(exercises)
             .values(
                 id=uuid.UUID(exercise.id),
                 tenant_id=uuid.UUID(exercise.tenant_id),
@@ -67,10 +68,11 @@ async def insert_exercise(session: AsyncConnection, exercise: Exercise, created_
                 test_cases=[asdict(c) for c in exercise.test_cases],
                 created_by=created_by,
             )
+            .on_conflict_do_nothing()
             .returning(*exercises.c)
         )
-    ).one()
-    return _exercise(row)
+    ).first()
+    return _exercise(row) if row else None
 
 
 async def get_exercise(session: AsyncConnection, exercise_id: str) -> Exercise | None:

@@ -7,7 +7,7 @@ Each agent has two steps (runtime ConsumerSpec.prepare / handler):
 - prepare, outside any transaction and concurrently for a batch: the slow part — the offline
   analysis, a model call when one is configured, sandbox runs. It stores nothing of ours; its calls
   elsewhere are keyed by the event (a review's run has the event id as its idempotency key), so a
-  redelivered request does not count twice. Exercise creation is the exception (docs/tutoring.md).
+  redelivered request does not count twice, and an exercise is created once.
 - apply, in the consumer's transaction with its inbox row: what must happen once — the hint ladder
   climbs, the answer is stored, learning.responses and progress events are staged.
 
@@ -382,7 +382,9 @@ class Agents:
             variation = request.variation + attempt * 7919  # another variation when one fails
             generated = exercises.generate(topic, difficulty, variation)
             try:
-                exercise_id = await self.calls.create_exercise(require_tenant(event), generated)
+                exercise_id = await self.calls.create_exercise(
+                    require_tenant(event), generated, request_id=f"tutoring.exercise:{event.id}:{variation}"
+                )
                 grade = await self.calls.grade(
                     require_tenant(event), exercise_id, generated.reference_solution
                 )

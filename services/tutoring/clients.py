@@ -102,7 +102,8 @@ class MeshCalls:
             if t.level
         }
 
-    async def create_exercise(self, tenant_id: str, exercise: GeneratedExercise) -> str:
+    async def create_exercise(self, tenant_id: str, exercise: GeneratedExercise, request_id: str) -> str:
+        """Creates it once per request_id: a redelivered request finds the exercise it created."""
         created = await _call(
             "sandbox CreateExercise",
             self.sandbox.CreateExercise(
@@ -121,7 +122,8 @@ class MeshCalls:
                             )
                             for c in exercise.cases
                         ],
-                    )
+                    ),
+                    request_id=request_id,
                 ),
                 metadata=await self.workload.metadata(tenant_id),
                 timeout=TIMEOUT,

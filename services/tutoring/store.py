@@ -83,12 +83,16 @@ async def create_conversation(session: AsyncConnection, tenant_id: str, student_
     return row.one()
 
 
-async def get_conversation(session: AsyncConnection, conversation_id: str) -> Any | None:
-    cid = parse_uuid(conversation_id)
-    if cid is None:
+async def _by_id(session: AsyncConnection, table: sa.Table, row_id: str) -> Any | None:
+    """The row with this id, or None (also for an id that is not a UUID: nothing has it)."""
+    parsed = parse_uuid(row_id)
+    if parsed is None:
         return None
-    row = await session.execute(sa.select(conversations).where(conversations.c.id == cid))
-    return row.one_or_none()
+    return (await session.execute(sa.select(table).where(table.c.id == parsed))).one_or_none()
+
+
+async def get_conversation(session: AsyncConnection, conversation_id: str) -> Any | None:
+    return await _by_id(session, conversations, conversation_id)
 
 
 async def next_sequence(session: AsyncConnection, conversation_id: uuid.UUID) -> int:
@@ -113,11 +117,7 @@ async def insert_message(session: AsyncConnection, tenant_id: str, values: dict[
 
 
 async def get_message(session: AsyncConnection, message_id: str) -> Any | None:
-    mid = parse_uuid(message_id)
-    if mid is None:
-        return None
-    row = await session.execute(sa.select(messages).where(messages.c.id == mid))
-    return row.one_or_none()
+    return await _by_id(session, messages, message_id)
 
 
 async def set_message_body(session: AsyncConnection, message_id: uuid.UUID, route: str, body: dict) -> None:

@@ -275,3 +275,18 @@ def test_a_retried_execution_with_the_same_request_id_is_recorded_and_announced_
     assert ids.count(first.body["id"]) == 1
     too_long = rest(mesh, "POST", "/v1/executions", {"code": "print(7)", "requestId": "x" * 201}, student)
     assert too_long.status == 400 and "request_id" in str(too_long.body)
+
+
+def test_creating_an_exercise_twice_with_one_request_id_creates_it_once(mesh):
+    teacher = login(mesh, "teacher@demo.test")
+    key = f"create-{uuid.uuid4().hex}"
+    first = rest(mesh, "POST", f"/v1/exercises?requestId={key}", EXERCISE, token=teacher)
+    again = rest(mesh, "POST", f"/v1/exercises?requestId={key}", EXERCISE, token=teacher)
+    other = rest(mesh, "POST", f"/v1/exercises?requestId={key}-b", EXERCISE, token=teacher)
+    assert first.status == again.status == other.status == 200, (first.body, again.body)
+    assert first.body["id"] == again.body["id"] != other.body["id"]
+    # Another author's key is theirs alone: the same key from the admin creates a new exercise.
+    admin = rest(
+        mesh, "POST", f"/v1/exercises?requestId={key}", EXERCISE, token=login(mesh, "admin@demo.test")
+    )
+    assert admin.status == 200 and admin.body["id"] != first.body["id"]

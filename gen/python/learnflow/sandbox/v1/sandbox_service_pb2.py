@@ -28,7 +28,7 @@ from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb
 from learnflow.sandbox.v1 import resources_pb2 as learnflow_dot_sandbox_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*learnflow/sandbox/v1/sandbox_service.proto\x12\x14learnflow.sandbox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a$learnflow/sandbox/v1/resources.proto\"\xd8\x01\n\x0e\x45xecuteRequest\x12\x18\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04\x63ode\x12\x14\n\x05stdin\x18\x02 \x01(\tR\x05stdin\x12\x34\n\x06limits\x18\x03 \x01(\x0b\x32\x1c.learnflow.sandbox.v1.LimitsR\x06limits\x12\x1f\n\x0b\x65xercise_id\x18\x04 \x01(\tR\nexerciseId\x12 \n\x0con_behalf_of\x18\x05 \x01(\tR\nonBehalfOf\x12\x1d\n\nrequest_id\x18\x06 \x01(\tR\trequestId\"Y\n\x15\x43reateExerciseRequest\x12@\n\x08\x65xercise\x18\x01 \x01(\x0b\x32\x1e.learnflow.sandbox.v1.ExerciseB\x04\xe2\x41\x01\x02R\x08\x65xercise\";\n\x12GetExerciseRequest\x12%\n\x0b\x65xercise_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\nexerciseId\"Y\n\x16GradeSubmissionRequest\x12%\n\x0b\x65xercise_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\nexerciseId\x12\x18\n\x04\x63ode\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04\x63ode\"\xba\x01\n\x17GradeSubmissionResponse\x12#\n\rsubmission_id\x18\x01 \x01(\tR\x0csubmissionId\x12\x14\n\x05score\x18\x02 \x01(\x01R\x05score\x12\x16\n\x06passed\x18\x03 \x01(\x05R\x06passed\x12\x14\n\x05total\x18\x04 \x01(\x05R\x05total\x12\x36\n\x05\x63\x61ses\x18\x05 \x03(\x0b\x32 .learnflow.sandbox.v1.CaseResultR\x05\x63\x61ses2\xb1\x04\n\x0eSandboxService\x12o\n\x07\x45xecute\x12$.learnflow.sandbox.v1.ExecuteRequest\x1a\x1f.learnflow.sandbox.v1.Execution\"\x1d\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/executions:\x01*\x12\x87\x01\n\x0e\x43reateExercise\x12+.learnflow.sandbox.v1.CreateExerciseRequest\x1a\x1e.learnflow.sandbox.v1.Exercise\"(\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02\x19\"\r/v1/exercises:\x08\x65xercise\x12\x80\x01\n\x0bGetExercise\x12(.learnflow.sandbox.v1.GetExerciseRequest\x1a\x1e.learnflow.sandbox.v1.Exercise\"\'\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/exercises/{exercise_id}\x12\xa0\x01\n\x0fGradeSubmission\x12,.learnflow.sandbox.v1.GradeSubmissionRequest\x1a-.learnflow.sandbox.v1.GradeSubmissionResponse\"0\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02&\"!/v1/exercises/{exercise_id}:grade:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*learnflow/sandbox/v1/sandbox_service.proto\x12\x14learnflow.sandbox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a$learnflow/sandbox/v1/resources.proto\"\xd8\x01\n\x0e\x45xecuteRequest\x12\x18\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04\x63ode\x12\x14\n\x05stdin\x18\x02 \x01(\tR\x05stdin\x12\x34\n\x06limits\x18\x03 \x01(\x0b\x32\x1c.learnflow.sandbox.v1.LimitsR\x06limits\x12\x1f\n\x0b\x65xercise_id\x18\x04 \x01(\tR\nexerciseId\x12 \n\x0con_behalf_of\x18\x05 \x01(\tR\nonBehalfOf\x12\x1d\n\nrequest_id\x18\x06 \x01(\tR\trequestId\"x\n\x15\x43reateExerciseRequest\x12@\n\x08\x65xercise\x18\x01 \x01(\x0b\x32\x1e.learnflow.sandbox.v1.ExerciseB\x04\xe2\x41\x01\x02R\x08\x65xercise\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\";\n\x12GetExerciseRequest\x12%\n\x0b\x65xercise_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\nexerciseId\"Y\n\x16GradeSubmissionRequest\x12%\n\x0b\x65xercise_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\nexerciseId\x12\x18\n\x04\x63ode\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04\x63ode\"\xba\x01\n\x17GradeSubmissionResponse\x12#\n\rsubmission_id\x18\x01 \x01(\tR\x0csubmissionId\x12\x14\n\x05score\x18\x02 \x01(\x01R\x05score\x12\x16\n\x06passed\x18\x03 \x01(\x05R\x06passed\x12\x14\n\x05total\x18\x04 \x01(\x05R\x05total\x12\x36\n\x05\x63\x61ses\x18\x05 \x03(\x0b\x32 .learnflow.sandbox.v1.CaseResultR\x05\x63\x61ses2\xb1\x04\n\x0eSandboxService\x12o\n\x07\x45xecute\x12$.learnflow.sandbox.v1.ExecuteRequest\x1a\x1f.learnflow.sandbox.v1.Execution\"\x1d\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/executions:\x01*\x12\x87\x01\n\x0e\x43reateExercise\x12+.learnflow.sandbox.v1.CreateExerciseRequest\x1a\x1e.learnflow.sandbox.v1.Exercise\"(\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02\x19\"\r/v1/exercises:\x08\x65xercise\x12\x80\x01\n\x0bGetExercise\x12(.learnflow.sandbox.v1.GetExerciseRequest\x1a\x1e.learnflow.sandbox.v1.Exercise\"\'\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/exercises/{exercise_id}\x12\xa0\x01\n\x0fGradeSubmission\x12,.learnflow.sandbox.v1.GradeSubmissionRequest\x1a-.learnflow.sandbox.v1.GradeSubmissionResponse\"0\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02&\"!/v1/exercises/{exercise_id}:grade:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,13 +56,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTEREQUEST']._serialized_start=200
   _globals['_EXECUTEREQUEST']._serialized_end=416
   _globals['_CREATEEXERCISEREQUEST']._serialized_start=418
-  _globals['_CREATEEXERCISEREQUEST']._serialized_end=507
-  _globals['_GETEXERCISEREQUEST']._serialized_start=509
-  _globals['_GETEXERCISEREQUEST']._serialized_end=568
-  _globals['_GRADESUBMISSIONREQUEST']._serialized_start=570
-  _globals['_GRADESUBMISSIONREQUEST']._serialized_end=659
-  _globals['_GRADESUBMISSIONRESPONSE']._serialized_start=662
-  _globals['_GRADESUBMISSIONRESPONSE']._serialized_end=848
-  _globals['_SANDBOXSERVICE']._serialized_start=851
-  _globals['_SANDBOXSERVICE']._serialized_end=1412
+  _globals['_CREATEEXERCISEREQUEST']._serialized_end=538
+  _globals['_GETEXERCISEREQUEST']._serialized_start=540
+  _globals['_GETEXERCISEREQUEST']._serialized_end=599
+  _globals['_GRADESUBMISSIONREQUEST']._serialized_start=601
+  _globals['_GRADESUBMISSIONREQUEST']._serialized_end=690
+  _globals['_GRADESUBMISSIONRESPONSE']._serialized_start=693
+  _globals['_GRADESUBMISSIONRESPONSE']._serialized_end=879
+  _globals['_SANDBOXSERVICE']._serialized_start=882
+  _globals['_SANDBOXSERVICE']._serialized_end=1443
 # @@protoc_insertion_point(module_scope)

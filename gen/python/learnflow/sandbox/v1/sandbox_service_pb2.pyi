@@ -27,10 +27,12 @@ class ExecuteRequest(_message.Message):
     def __init__(self, code: _Optional[str] = ..., stdin: _Optional[str] = ..., limits: _Optional[_Union[_resources_pb2.Limits, _Mapping]] = ..., exercise_id: _Optional[str] = ..., on_behalf_of: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateExerciseRequest(_message.Message):
-    __slots__ = ("exercise",)
+    __slots__ = ("exercise", "request_id")
     EXERCISE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     exercise: _resources_pb2.Exercise
-    def __init__(self, exercise: _Optional[_Union[_resources_pb2.Exercise, _Mapping]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, exercise: _Optional[_Union[_resources_pb2.Exercise, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GetExerciseRequest(_message.Message):
     __slots__ = ("exercise_id",)

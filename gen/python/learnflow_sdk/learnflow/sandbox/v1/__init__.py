@@ -163,6 +163,12 @@ default_message_pool.register_message("learnflow.sandbox.v1", "CaseResult", Case
 class CreateExerciseRequest(betterproto2.Message):
     exercise: "Exercise | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
+    request_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Optional idempotency key (at most 200 characters): the same key from the same caller creates
+    the exercise once and returns it again on a retry.
+    """
+
 
 default_message_pool.register_message("learnflow.sandbox.v1", "CreateExerciseRequest", CreateExerciseRequest)
 
