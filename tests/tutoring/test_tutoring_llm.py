@@ -109,6 +109,24 @@ def test_the_ladder_holds_with_a_model_and_the_model_gets_the_grounding(llm_mesh
     assert third["hint"]["rung"] == "HINT_RUNG_FIX" and "i += 1" in third["code"]
 
 
+def test_triage_asks_the_model_only_when_its_rules_are_unsure(llm_mesh, model):
+    pupil = student(llm_mesh)
+    before = len(model.requests)
+    sure = answer(llm_mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
+    assert not any("Classify a student's message" in str(r.body["messages"]) for r in model.requests[before:])
+    assert sure["triage"]["decidedBy"] == "rules"
+    model.script(Reply("exercise"))  # "loop" alone: the rules are unsure (a concept, at 0.45)
+    got = answer(llm_mesh, pupil, {"text": "loop"}, timeout=60)
+    assert got["agent"] == "exercise" and got["exercise"]["exerciseId"]
+    page = rest(llm_mesh, "GET", f"/v1/conversations/{got['conversationId']}", token=pupil["token"]).body
+    asked = next(m for m in page["messages"] if m["id"] == got["inReplyTo"])
+    assert asked["triage"]["route"] == "ROUTE_EXERCISE"
+    assert (
+        asked["triage"]["decidedBy"] == "openai:tutor-model"
+        and "rules were unsure" in asked["triage"]["reason"]
+    )
+
+
 def test_a_hint_that_leaks_the_solution_is_not_shown(llm_mesh, model):
     pupil = student(llm_mesh)
     model.script(Reply(LEAK))
