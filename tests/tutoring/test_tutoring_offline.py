@@ -18,6 +18,7 @@ from learnflow.ops.v1 import operations_service_pb2_grpc as ops_grpc
 from learnflow.tutoring.v1 import events_pb2
 
 from services.runtime.testing import bearer, login, rest
+from services.tutoring.domain import concepts
 
 LOOP = "i = 0\nwhile i < 10:\n    print(i)\n"
 
@@ -345,3 +346,21 @@ def test_a_page_token_from_elsewhere_is_an_invalid_argument(mesh, student, path)
         token=student["token"],
     )
     assert reply.status == 400 and "page_token" in json.dumps(reply.body)
+
+
+def test_a_concept_is_explained_at_the_students_mastery_level_read_from_progress(mesh):
+    """Same question, two students: one new to loops, one proficient (perfect exercises recorded in
+    progress). Each gets exactly the offline explanation for their level."""
+    question = "What is a for loop in Python and how does it work?"
+    newcomer, expert = new_student(mesh), new_student(mesh)
+    for _ in range(3):  # perfect exercises, until the evidence makes the topic proficient
+        activity = {"id": f"ex-{uuid.uuid4().hex[:8]}", "topic": "loops", "score": 1.0}
+        activity["kind"] = "ACTIVITY_KIND_EXERCISE_ATTEMPT"
+        recorded = rest(mesh, "POST", "/v1/activities", activity, token=expert["token"])
+        assert recorded.status == 200, recorded.body
+    levels = rest(mesh, "GET", "/v1/students/me/progress", token=expert["token"]).body["topics"]
+    assert [t["level"] for t in levels if t["topic"] == "loops"] == ["MASTERY_LEVEL_PROFICIENT"]
+    for who, level in ((newcomer, "new"), (expert, "proficient")):
+        answer = answer_to(mesh, who, ask(mesh, who, {"text": question}))
+        assert answer["text"] == concepts.explain(question, level).text
+    assert concepts.explain(question, "new").text != concepts.explain(question, "proficient").text
