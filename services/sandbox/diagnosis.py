@@ -100,9 +100,19 @@ def diagnose(stderr: str, code: str, filename: str = STUDENT_FILE) -> Diagnosis 
         lines = [_GUTTER.sub("", line, count=1) for line in lines]
     starts = [i for i, line in enumerate(lines) if line.rstrip().endswith(_HEADER)]
     # A SyntaxError raised while Python reads the file itself has no header, only a frame and the error.
-    body = lines[starts[-1] + 1 :] if starts else lines
+    if not starts:
+        return _read_traceback(lines, code, filename, seen_frame=False)
+    # Several processes (a fork bomb) may interleave their tracebacks, and the last one may be cut
+    # short when the process tree is killed: then the latest complete one tells what happened.
+    for start in reversed(starts):
+        found = _read_traceback(lines[start + 1 :], code, filename, seen_frame=True)
+        if found is not None:
+            return found
+    return None
+
+
+def _read_traceback(body: list[str], code: str, filename: str, *, seen_frame: bool) -> Diagnosis | None:
     line_no = 0
-    seen_frame = bool(starts)
     for text in body:
         frame = _FRAME.match(text)
         if frame:

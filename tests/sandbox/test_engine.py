@@ -294,6 +294,13 @@ CODE = "def f(n):\n    return 10 / n\n\nclass MyError(Exception):\n    pass\n\nf
             "    | ValueError: bad\n    +------------------------------------\n",
             Diagnosis("ExceptionGroup", "several (1 sub-exception)", 7, "f(0)"),
         ),
+        (  # a fork bomb: processes interleave their tracebacks, and the last is cut off by the kill
+            'Traceback (most recent call last):\n  File "/work/main.py", line 7, in <module>\n    f(0)\n'
+            'Traceback (most recent call last):\n  File "/work/main.py", line 2, in f\n    return 10 / n\n'
+            "BlockingIOError: [Errno 11] Resource temporarily unavailable\n"
+            'Traceback (most recent call last):\n  File "/work/main.py", line 7, in <module>\n    f(0)\n',
+            Diagnosis("BlockingIOError", "[Errno 11] Resource temporarily unavailable", 2, "return 10 / n"),
+        ),
         ("Error: this is just a message on stderr\n", None),
         ("", None),
     ],
