@@ -6,12 +6,14 @@ Helpers speak to the mesh the way its users do: gRPC stubs, REST through Envoy, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from services.runtime.local.mesh import LocalMesh, Ports
 from services.runtime.local.procs import free_port
 
 DEMO_PASSWORD = "learnflow-demo"
+STUDENT_PASSWORD = "student-password"
 # Variables that would point the test mesh at someone else's servers.
 _FOREIGN = (
     "DATABASE_URL",
@@ -68,11 +71,12 @@ def mesh_dir(prefix: str = "learnflow-mesh-") -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def mesh() -> Iterator[LocalMesh]:
-    """The whole mesh (embedded Postgres, NATS, every context, Envoy), shared by the session."""
+@contextlib.contextmanager
+def running_mesh(**env: str) -> Iterator[LocalMesh]:
+    """A whole mesh (embedded Postgres, NATS, every context, Envoy) with these settings, removed after
+    (kept with LEARNFLOW_KEEP_TEST_DATA set, to read its logs)."""
     root = mesh_dir()
-    m = new_mesh(root)
+    m = new_mesh(root, **env)
     try:
         m.start()
         yield m
@@ -80,6 +84,13 @@ def mesh() -> Iterator[LocalMesh]:
         m.stop()
         if not os.environ.get("LEARNFLOW_KEEP_TEST_DATA"):
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mesh() -> Iterator[LocalMesh]:
+    """The whole mesh on default settings, shared by the session."""
+    with running_mesh() as m:
+        yield m
 
 
 @dataclass
@@ -128,3 +139,21 @@ def login(mesh: LocalMesh, email: str, password: str = DEMO_PASSWORD, tenant: st
 
 def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
+
+
+def new_student(mesh: LocalMesh, *, admin_token: str | None = None, tenant: str = "demo") -> dict[str, str]:
+    """A fresh student (so other tests' activity does not count), made by the tenant's admin (the demo
+    admin by default) and logged in: `id`, `email`, `tenant` (its id) and `token`."""
+    admin = admin_token or login(mesh, "admin@demo.test")
+    email = f"student-{uuid.uuid4().hex[:8]}@demo.test"
+    made = rest(
+        mesh,
+        "POST",
+        f"/v1/users?password={STUDENT_PASSWORD}",
+        {"email": email, "roles": ["ROLE_STUDENT"]},
+        token=admin,
+    )
+    if made.status != 200:
+        raise AssertionError(f"could not create a student: {made.status} {made.body}")
+    token = login(mesh, email, STUDENT_PASSWORD, tenant=tenant)
+    return {"id": made.body["id"], "email": email, "tenant": made.body["tenantId"], "token": token}

@@ -221,11 +221,6 @@ async def add_usage(
     )
 
 
-async def usage(session: AsyncConnection) -> list[Any]:
-    rows = await session.execute(sa.select(llm_usage).order_by(llm_usage.c.day, llm_usage.c.agent))
-    return list(rows)
-
-
 async def current_rung(session: AsyncConnection, student_id: str, problem_key: str) -> int:
     """The last rung answered for this student and problem (0: none yet)."""
     rung = await session.scalar(

@@ -18,22 +18,9 @@ from services.progress.checks import PeriodicChecks
 from services.progress.domain.struggle import RuleSettings, StruggleDetector
 from services.runtime.db import Database
 from services.runtime.events.outbox import Outbox
-from services.runtime.testing import bearer, login, rest
+from services.runtime.testing import bearer, login, new_student, rest
 
 OPEN, RESOLVED = "ALERT_STATE_OPEN", "ALERT_STATE_RESOLVED"
-
-
-def _new_student(mesh, admin_token, password="learner-password"):
-    email = f"learner-{uuid.uuid4().hex[:6]}@demo.test"
-    made = rest(
-        mesh,
-        "POST",
-        f"/v1/users?password={password}",
-        {"email": email, "roles": ["ROLE_STUDENT"]},
-        token=admin_token,
-    )
-    assert made.status == 200, made.body
-    return made.body["id"], email
 
 
 def _record(mesh, token, *activities):
@@ -71,8 +58,8 @@ NAME_ERROR = {
 
 def test_a_run_that_works_clears_repeated_errors_and_proficiency_clears_wheel_spinning(mesh):
     admin = login(mesh, "admin@demo.test")
-    student_id, email = _new_student(mesh, admin)
-    student = login(mesh, email, "learner-password")
+    made = new_student(mesh, admin_token=admin)
+    student_id, student = made["id"], made["token"]
 
     _record(mesh, student, NAME_ERROR, NAME_ERROR, NAME_ERROR)
     assert _alerts(mesh, admin, student_id) == [("repeated_error", "NameError", "")]
@@ -101,8 +88,8 @@ def test_a_run_that_works_clears_repeated_errors_and_proficiency_clears_wheel_sp
 def test_the_periodic_check_alerts_an_activity_drop_and_coming_back_clears_it(mesh):
     """The mesh runs the checks every second in the tests (PROGRESS_CHECK_INTERVAL_SECONDS)."""
     admin = login(mesh, "admin@demo.test")
-    student_id, email = _new_student(mesh, admin)
-    student = login(mesh, email, "learner-password")
+    made = new_student(mesh, admin_token=admin)
+    student_id, student = made["id"], made["token"]
     today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     view = {"kind": resources_pb2.ACTIVITY_KIND_CONTENT_VIEW}
     _record(mesh, student, *({**view, "at": today - timedelta(days=d)} for d in (10, 9, 8)))
@@ -135,8 +122,8 @@ def test_an_episode_open_for_the_quiet_period_expires(mesh):
             metadata=bearer(login(mesh, "operator@demo.test")),
         )
     admin = login(mesh, "head@quiet.test", "quiet-password", tenant=slug)
-    student_id, email = _new_student(mesh, admin)
-    student = login(mesh, email, "learner-password", tenant=slug)
+    made = new_student(mesh, admin_token=admin, tenant=slug)
+    student_id, student = made["id"], made["token"]
     _record(mesh, student, NAME_ERROR, NAME_ERROR, NAME_ERROR)
     assert _alerts(mesh, admin, student_id) == [("repeated_error", "NameError", "")]
 

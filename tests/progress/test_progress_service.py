@@ -12,7 +12,7 @@ from learnflow.progress.v1 import events_pb2, resources_pb2
 from learnflow.progress.v1 import progress_service_pb2 as pb
 from learnflow.progress.v1 import progress_service_pb2_grpc as pb_grpc
 
-from services.runtime.testing import bearer, login, rest
+from services.runtime.testing import bearer, login, new_student, rest
 from services.sandbox.engine import BubblewrapSandbox
 
 
@@ -23,25 +23,13 @@ def _me(mesh, token):
 @pytest.fixture(scope="module")
 def people(mesh):
     """A fresh student (so earlier tests' runs do not count) in a class of the demo teacher."""
-    admin = login(mesh, "admin@demo.test")
-    email = f"learner-{uuid.uuid4().hex[:6]}@demo.test"
-    made = rest(
-        mesh,
-        "POST",
-        "/v1/users?password=learner-password",
-        {"email": email, "roles": ["ROLE_STUDENT"]},
-        token=admin,
-    )
-    assert made.status == 200, made.body
-    student = login(mesh, email, "learner-password")
+    made = new_student(mesh)
     teacher = login(mesh, "teacher@demo.test")
-    klass = rest(
-        mesh, "POST", "/v1/classes", {"name": "Python 1", "studentIds": [made.body["id"]]}, token=teacher
-    )
+    klass = rest(mesh, "POST", "/v1/classes", {"name": "Python 1", "studentIds": [made["id"]]}, token=teacher)
     assert klass.status == 200, klass.body
     return {
-        "student": student,
-        "student_id": made.body["id"],
+        "student": made["token"],
+        "student_id": made["id"],
         "teacher": teacher,
         "class_id": klass.body["id"],
         "teacher_id": _me(mesh, teacher),

@@ -5,31 +5,21 @@ agent runs in its own pods (docs/tutoring.md)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 import time
-import uuid
 
 import pytest
 
 from services.runtime.local.procs import free_port, spawn, terminate
-from services.runtime.testing import login, mesh_dir, new_mesh, rest
+from services.runtime.testing import new_student, rest, running_mesh
 
 LOOP = "i = 0\nwhile i < 10:\n    print(i)\n"
 
 
 @pytest.fixture(scope="module")
 def split_mesh():
-    root = mesh_dir()
-    m = new_mesh(root, TUTORING_AGENTS="triage,concepts,code_review,exercise")
-    try:
-        m.start()
+    with running_mesh(TUTORING_AGENTS="triage,concepts,code_review,exercise") as m:
         yield m
-    finally:
-        m.stop()
-        if not os.environ.get("LEARNFLOW_KEEP_TEST_DATA"):
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def _messages(mesh, token: str, conversation_id: str) -> list[dict]:
@@ -38,16 +28,7 @@ def _messages(mesh, token: str, conversation_id: str) -> list[dict]:
 
 def test_a_debug_agent_in_its_own_process_answers_what_the_mesh_left_waiting(split_mesh):
     mesh = split_mesh
-    admin = login(mesh, "admin@demo.test")
-    email = f"split-{uuid.uuid4().hex[:6]}@demo.test"
-    made = rest(
-        mesh,
-        "POST",
-        "/v1/users?password=pupil-password",
-        {"email": email, "roles": ["ROLE_STUDENT"]},
-        token=admin,
-    )
-    token = login(mesh, email, "pupil-password")
+    token = new_student(mesh)["token"]
     concept = rest(mesh, "POST", "/v1/questions", {"text": "What is a tuple in Python?"}, token=token).body
     asked = rest(
         mesh,
@@ -65,7 +46,6 @@ def test_a_debug_agent_in_its_own_process_answers_what_the_mesh_left_waiting(spl
         "AUTHOR_STUDENT",
         "AUTHOR_TUTOR",
     ], "only the concept question is answered: nobody consumes debug.requests yet"
-    assert made.status == 200
 
     env = mesh.server_env(
         LEARNFLOW_GRPC_ADDR=f"127.0.0.1:{free_port()}",

@@ -6,15 +6,13 @@ are recorded per tenant; a consumer killed while the model is thinking loses not
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
-import uuid
 
 import psycopg
 import pytest
 
-from services.runtime.testing import login, mesh_dir, new_mesh, rest
+from services.runtime.testing import new_student, rest, running_mesh
 from services.tutoring.testing.openai_server import Fail, FakeOpenAI, Reply, Stall
 
 LOOP = "i = 0\nwhile i < 10:\n    print(i)\n"
@@ -29,41 +27,15 @@ def model():
 
 @pytest.fixture(scope="module")
 def llm_mesh(model):
-    root = mesh_dir()
-    m = new_mesh(
-        root,
+    with running_mesh(
         OPENAI_BASE_URL=model.base_url,
         OPENAI_API_KEY="sk-test-key",
         TUTORING_MODEL="tutor-model",
         TUTORING_LLM_TIMEOUT_SECONDS="1",
         TUTORING_LLM_MAX_ATTEMPTS="2",
         TUTORING_ACK_WAIT_SECONDS="3",
-    )
-    try:
-        m.start()
+    ) as m:
         yield m
-    finally:
-        m.stop()
-        if not os.environ.get("LEARNFLOW_KEEP_TEST_DATA"):
-            shutil.rmtree(root, ignore_errors=True)
-
-
-def student(mesh) -> dict[str, str]:
-    admin = login(mesh, "admin@demo.test")
-    email = f"llm-{uuid.uuid4().hex[:6]}@demo.test"
-    made = rest(
-        mesh,
-        "POST",
-        "/v1/users?password=pupil-password",
-        {"email": email, "roles": ["ROLE_STUDENT"]},
-        token=admin,
-    )
-    assert made.status == 200, made.body
-    return {
-        "token": login(mesh, email, "pupil-password"),
-        "id": made.body["id"],
-        "tenant": made.body["tenantId"],
-    }
 
 
 def answer(mesh, who, body, timeout: float = 30.0) -> dict:
@@ -90,7 +62,7 @@ def requests_mentioning(model, text: str) -> int:
 
 
 def test_the_ladder_holds_with_a_model_and_the_model_gets_the_grounding(llm_mesh, model):
-    pupil = student(llm_mesh)
+    pupil = new_student(llm_mesh)
     before = len(model.requests)
     first = answer(llm_mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
     assert first["provider"] == "openai:tutor-model"
@@ -110,7 +82,7 @@ def test_the_ladder_holds_with_a_model_and_the_model_gets_the_grounding(llm_mesh
 
 
 def test_triage_asks_the_model_only_when_its_rules_are_unsure(llm_mesh, model):
-    pupil = student(llm_mesh)
+    pupil = new_student(llm_mesh)
     before = len(model.requests)
     sure = answer(llm_mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
     assert not any("Classify a student's message" in str(r.body["messages"]) for r in model.requests[before:])
@@ -128,7 +100,7 @@ def test_triage_asks_the_model_only_when_its_rules_are_unsure(llm_mesh, model):
 
 
 def test_a_hint_that_leaks_the_solution_is_not_shown(llm_mesh, model):
-    pupil = student(llm_mesh)
+    pupil = new_student(llm_mesh)
     model.script(Reply(LEAK))
     hint = answer(llm_mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
     assert hint["hint"]["rung"] == "HINT_RUNG_LOCATE"
@@ -137,7 +109,7 @@ def test_a_hint_that_leaks_the_solution_is_not_shown(llm_mesh, model):
 
 
 def test_a_hint_that_states_the_fix_inline_is_not_shown(llm_mesh, model):
-    pupil = student(llm_mesh)
+    pupil = new_student(llm_mesh)
     model.script(Reply("You need to add `i += 1` inside the loop."))
     hint = answer(llm_mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
     assert hint["hint"]["rung"] == "HINT_RUNG_LOCATE"
@@ -146,7 +118,7 @@ def test_a_hint_that_states_the_fix_inline_is_not_shown(llm_mesh, model):
 
 
 def test_a_429_is_retried_and_the_answer_still_comes_from_the_model(llm_mesh, model):
-    pupil = student(llm_mesh)
+    pupil = new_student(llm_mesh)
     model.script(Fail(429, retry_after=0.1), Reply("Look at how the loop variable changes."))
     got = answer(llm_mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
     assert got["provider"] == "openai:tutor-model"
@@ -154,7 +126,7 @@ def test_a_429_is_retried_and_the_answer_still_comes_from_the_model(llm_mesh, mo
 
 
 def test_a_model_that_times_out_falls_back_to_the_offline_agent(llm_mesh, model):
-    pupil = student(llm_mesh)
+    pupil = new_student(llm_mesh)
     model.script(Stall(3), Stall(3))
     got = answer(llm_mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
     assert got["provider"] == "offline (fallback: timeout)"
@@ -162,7 +134,7 @@ def test_a_model_that_times_out_falls_back_to_the_offline_agent(llm_mesh, model)
 
 
 def test_token_usage_is_recorded_per_tenant(llm_mesh, model):
-    pupil = student(llm_mesh)
+    pupil = new_student(llm_mesh)
     answer(llm_mesh, pupil, {"text": "What is a dictionary in Python?"})
     url = llm_mesh.migration_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url) as conn:
@@ -177,7 +149,7 @@ def test_token_usage_is_recorded_per_tenant(llm_mesh, model):
 
 
 def test_an_agent_killed_while_the_model_thinks_answers_once_after_restart(llm_mesh, model):
-    pupil = student(llm_mesh)
+    pupil = new_student(llm_mesh)
     # The first call stalls past the client's timeout; the agent is killed meanwhile.
     model.script(Stall(2, then=Reply("killed-run answer")), Reply("answer after the restart"))
     before = len(model.requests)

@@ -17,7 +17,7 @@ from learnflow.ops.v1 import operations_service_pb2 as ops_pb
 from learnflow.ops.v1 import operations_service_pb2_grpc as ops_grpc
 from learnflow.tutoring.v1 import events_pb2
 
-from services.runtime.testing import bearer, login, rest
+from services.runtime.testing import bearer, login, new_student, rest
 from services.tutoring.domain import concepts
 
 LOOP = "i = 0\nwhile i < 10:\n    print(i)\n"
@@ -26,24 +26,6 @@ LOOP = "i = 0\nwhile i < 10:\n    print(i)\n"
 @pytest.fixture(scope="module")
 def student(mesh):
     return new_student(mesh)
-
-
-def new_student(mesh) -> dict[str, str]:
-    admin = login(mesh, "admin@demo.test")
-    email = f"pupil-{uuid.uuid4().hex[:6]}@demo.test"
-    made = rest(
-        mesh,
-        "POST",
-        "/v1/users?password=pupil-password",
-        {"email": email, "roles": ["ROLE_STUDENT"]},
-        token=admin,
-    )
-    assert made.status == 200, made.body
-    return {
-        "token": login(mesh, email, "pupil-password"),
-        "id": made.body["id"],
-        "tenant": made.body["tenantId"],
-    }
 
 
 def stream(mesh, token: str, conversation_id: str, after: int, want: int = 1, wait: int = 20) -> list[dict]:
