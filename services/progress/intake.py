@@ -11,7 +11,7 @@ activity of a RecordActivity call) in a fixed number of statements, whatever its
    outbox for each one opened), one multi-row update of the students' state and summary.
 
 A list of one and a list of many give the same rows: the models see the same states in the same
-order (tests/progress/test_progress_intake.py applies one sequence both ways and compares).
+order (tests/progress/integration/test_progress_intake.py applies one sequence both ways and compares).
 """
 
 from __future__ import annotations

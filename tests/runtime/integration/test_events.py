@@ -53,7 +53,7 @@ class Consumer:
                 "DATABASE_URL": mesh.database_url,
                 "NATS_URL": mesh.nats_url,
                 "CONSUMER": name,
-                "PYTHONPATH": str(HERE.parent.parent),
+                "PYTHONPATH": str(HERE.parents[2]),
                 **env,
             },
             stdout=self.log.open("w"),

@@ -31,7 +31,7 @@ SECRET_ENV = "LEARNFLOW_TEST_SECRET"
 SECRET_VALUE = "lf-test-secret-5d1c7a-do-not-leak"
 SANDBOX_USER = "learnflow-sbx"
 DEFAULT = Limits()
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 # Inside the sandbox the program is /work/main.py; outside, only a sandboxed process has that in its argv.
 PROGRAM_PATH = "/work/main.py"
 # The program's environment: what the engine sets, PWD from bwrap's --chdir, LC_CTYPE if Python coerces.

@@ -192,7 +192,7 @@ def test_observation_for_each_kind(kind, extra, expected):
 
 
 def test_the_progress_domain_imports_only_the_standard_library_and_itself():
-    root = Path(__file__).resolve().parents[2] / "services" / "progress" / "domain"
+    root = Path(__file__).resolve().parents[3] / "services" / "progress" / "domain"
     allowed = ("services.progress.domain", "services.runtime.errors", "__future__")
     for path in root.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
