@@ -7,60 +7,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.domain import SERVICE_ACCOUNT, Tenant, User
 from services.identity.security import SigningKey
-from services.runtime.db import metadata, parse_uuid
+from services.identity.tables import refresh_tokens, signing_keys, tenants, users
+from services.runtime.db import parse_uuid
 from services.runtime.errors import AlreadyExists
-
-md = metadata("identity")
-
-tenants = sa.Table(
-    "tenants",
-    md,
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("slug", sa.Text),
-    sa.Column("display_name", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-)
-users = sa.Table(
-    "users",
-    md,
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("tenant_id", sa.Uuid),
-    sa.Column("email", sa.Text),
-    sa.Column("display_name", sa.Text),
-    sa.Column("roles", postgresql.ARRAY(sa.Text)),
-    sa.Column("kind", sa.Text),
-    sa.Column("disabled", sa.Boolean),
-    sa.Column("time_zone", sa.Text),
-    sa.Column("password_hash", sa.Text),
-    sa.Column("client_id", sa.Text),
-    sa.Column("version", sa.Integer),
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-    sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-)
-refresh_tokens = sa.Table(
-    "refresh_tokens",
-    md,
-    sa.Column("token_hash", sa.LargeBinary, primary_key=True),
-    sa.Column("tenant_id", sa.Uuid),
-    sa.Column("user_id", sa.Uuid),
-    sa.Column("expires_at", sa.DateTime(timezone=True)),
-    sa.Column("used_at", sa.DateTime(timezone=True)),
-)
-signing_keys = sa.Table(
-    "signing_keys",
-    md,
-    sa.Column("kid", sa.Text, primary_key=True),
-    sa.Column("private_pem", sa.Text),
-    sa.Column("not_before", sa.DateTime(timezone=True)),
-    sa.Column("retire_at", sa.DateTime(timezone=True)),
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-)
 
 _USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "client_id")]
 

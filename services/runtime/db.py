@@ -27,17 +27,21 @@ from services.runtime.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
+# PostgreSQL's own names for constraints and indexes a migration leaves unnamed (the released
+# migrations did), so the MetaData names what the database has and the schema check can compare them
+# (services/runtime/schema.py). Name a check constraint explicitly: PostgreSQL's default depends on
+# how it was declared.
 NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
+    "ix": "%(table_name)s_%(column_0_N_name)s_idx",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
 }
 
 
 def metadata(schema: str) -> MetaData:
-    """The MetaData a context's tables hang on: its own schema, our constraint names."""
+    """The MetaData a context's tables hang on: its own schema, PostgreSQL's constraint names."""
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 

@@ -7,39 +7,12 @@ from dataclasses import asdict
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.runtime.db import metadata, parse_uuid
+from services.runtime.db import parse_uuid
 from services.sandbox.domain import Exercise, TestCase
-
-md = metadata("sandbox")
-
-exercises = sa.Table(
-    "exercises",
-    md,
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("tenant_id", sa.Uuid),
-    sa.Column("title", sa.Text),
-    sa.Column("prompt", sa.Text),
-    sa.Column("topic", sa.Text),
-    sa.Column("test_cases", postgresql.JSONB),
-    sa.Column("created_by", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-)
-executions = sa.Table(
-    "executions",
-    md,
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("tenant_id", sa.Uuid),
-    sa.Column("user_id", sa.Text),
-    sa.Column("exercise_id", sa.Uuid),
-    sa.Column("verdict", sa.Text),
-    sa.Column("exception_type", sa.Text),
-    sa.Column("duration_ms", sa.Integer),
-    sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-)
+from services.sandbox.tables import executions, exercises
 
 
 def _exercise(row: Any) -> Exercise:

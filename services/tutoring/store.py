@@ -8,70 +8,11 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.runtime.db import metadata, parse_uuid
-
-md = metadata("tutoring")
-
-conversations = sa.Table(
-    "conversations",
-    md,
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("tenant_id", sa.Uuid),
-    sa.Column("student_id", sa.Text),
-    sa.Column("last_sequence", sa.BigInteger),
-    sa.Column("created_at", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True)),
-)
-messages = sa.Table(
-    "messages",
-    md,
-    sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("tenant_id", sa.Uuid),
-    sa.Column("conversation_id", sa.Uuid),
-    sa.Column("sequence", sa.BigInteger),
-    sa.Column("author", sa.Text),
-    sa.Column("route", sa.Text),
-    sa.Column("agent", sa.Text),
-    sa.Column("provider", sa.Text),
-    sa.Column("in_reply_to", sa.Uuid),
-    sa.Column("body", postgresql.JSONB),
-    sa.Column("created_at", sa.DateTime(timezone=True)),
-)
-hint_ladders = sa.Table(
-    "hint_ladders",
-    md,
-    sa.Column("tenant_id", sa.Uuid, primary_key=True),
-    sa.Column("student_id", sa.Text, primary_key=True),
-    sa.Column("problem_key", sa.Text, primary_key=True),
-    sa.Column("rung", sa.Integer),
-    sa.Column("cause", sa.Text),
-    sa.Column("created_at", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True)),
-)
-exercise_variations = sa.Table(
-    "exercise_variations",
-    md,
-    sa.Column("tenant_id", sa.Uuid, primary_key=True),
-    sa.Column("student_id", sa.Text, primary_key=True),
-    sa.Column("topic", sa.Text, primary_key=True),
-    sa.Column("difficulty", sa.Text, primary_key=True),
-    sa.Column("next_variation", sa.Integer),
-)
-llm_usage = sa.Table(
-    "llm_usage",
-    md,
-    sa.Column("tenant_id", sa.Uuid, primary_key=True),
-    sa.Column("day", sa.Date, primary_key=True),
-    sa.Column("agent", sa.Text, primary_key=True),
-    sa.Column("model", sa.Text, primary_key=True),
-    sa.Column("calls", sa.Integer),
-    sa.Column("prompt_tokens", sa.BigInteger),
-    sa.Column("completion_tokens", sa.BigInteger),
-)
+from services.runtime.db import parse_uuid
+from services.tutoring.tables import conversations, exercise_variations, hint_ladders, llm_usage, messages
 
 
 async def create_conversation(session: AsyncConnection, tenant_id: str, student_id: str) -> Any:

@@ -1,4 +1,6 @@
-"""SQLAlchemy Core views of the per-context event tables (created by migration_ops.create_event_tables)."""
+"""The per-context event tables (outbox, inbox, dead letters), declared once: the runtime's queries
+use them and the schema check holds migration_ops.create_event_tables to them (services/runtime/
+schema.py collects them with the rest of the runtime's tables in a context schema)."""
 
 from __future__ import annotations
 
@@ -16,39 +18,54 @@ class EventTables:
     dead_letters: sa.Table
 
 
-def event_tables(schema: str) -> EventTables:
-    md = metadata(schema)
+def _created_at(name: str = "created_at") -> sa.Column[object]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+
+
+def define_event_tables(md: sa.MetaData) -> EventTables:
+    """Adds the event tables to `md` (a context schema's MetaData). The outbox's NOTIFY trigger is
+    in create_event_tables only: triggers are not part of a MetaData."""
     outbox = sa.Table(
         "outbox",
         md,
-        sa.Column("seq", sa.BigInteger, primary_key=True),
-        sa.Column("event_id", sa.Text),
-        sa.Column("subject", sa.Text),
-        sa.Column("event_type", sa.Text),
-        sa.Column("payload", sa.LargeBinary),
-        sa.Column("headers", sa.JSON),
-        sa.Column("created_at", sa.DateTime(timezone=True)),
+        # The relay reads in seq order: an identity column, so a row's place is fixed at insert.
+        sa.Column("seq", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("event_id", sa.Text, nullable=False, unique=True),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("headers", sa.JSON, nullable=False),
+        _created_at(),
     )
     inbox = sa.Table(
         "inbox",
         md,
         sa.Column("consumer", sa.Text, primary_key=True),
         sa.Column("event_id", sa.Text, primary_key=True),
-        sa.Column("processed_at", sa.DateTime(timezone=True)),
+        _created_at("processed_at"),
     )
+    # Written outside any tenant's transaction (tenant_id is the event's, as text, or NULL), so it has
+    # no row-level security; OperationsService filters by tenant in its query.
     dead_letters = sa.Table(
         "dead_letters",
         md,
         sa.Column("id", sa.Uuid, primary_key=True),
-        sa.Column("consumer", sa.Text),
-        sa.Column("subject", sa.Text),
-        sa.Column("event_id", sa.Text),
-        sa.Column("event_type", sa.Text),
-        sa.Column("tenant_id", sa.Text),
-        sa.Column("reason", sa.Text),
-        sa.Column("deliveries", sa.Integer),
-        sa.Column("payload", sa.LargeBinary),
-        sa.Column("headers", sa.JSON),
-        sa.Column("created_at", sa.DateTime(timezone=True)),
+        sa.Column("consumer", sa.Text, nullable=False),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("event_id", sa.Text, nullable=False),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("tenant_id", sa.Text, nullable=True),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("deliveries", sa.Integer, nullable=False),
+        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("headers", sa.JSON, nullable=False),
+        _created_at(),
+        sa.UniqueConstraint("consumer", "event_id", name="uq_dead_letters_consumer_event"),
+        sa.Index("ix_dead_letters_created", "created_at"),
     )
     return EventTables(outbox, inbox, dead_letters)
+
+
+def event_tables(schema: str) -> EventTables:
+    """The event tables of one context schema, on a MetaData of their own."""
+    return define_event_tables(metadata(schema))
