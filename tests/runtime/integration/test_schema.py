@@ -19,6 +19,7 @@ tenant_id_for_slug) and grants. Those live in the migrations alone.
 
 from __future__ import annotations
 
+import ast
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from services.runtime import migrations, schema
-from services.runtime.contexts import available_contexts, load_contexts
+from services.runtime.contexts import SERVICES_DIR, available_contexts, load_contexts
 from services.runtime.db import metadata
 from services.runtime.local.postgres import APP_ROLE, EmbeddedPostgres
 from services.runtime.local.procs import free_port
@@ -150,6 +151,23 @@ def test_every_context_declares_its_tables() -> None:
         assert {t.schema for t in (*own.tables.values(), *runtime.tables.values())} == {name}
     with pytest.raises(RuntimeError, match=r"tables\.py is missing"):
         schema.context_metadata("no_such_context")
+
+
+def test_tables_are_declared_in_tables_py_only() -> None:
+    """A second sa.Table for the same table elsewhere in a context is what this file exists to end:
+    the check below compares tables.py, so a table declared anywhere else would go unchecked."""
+    elsewhere = []
+    for name in CONTEXTS:
+        for path in (SERVICES_DIR / name).rglob("*.py"):
+            if path.name == "tables.py" and path.parent.name == name:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                    if called == "Table":
+                        elsewhere.append(f"{path.relative_to(SERVICES_DIR)}:{node.lineno}")
+    assert elsewhere == [], "declare tables in services/<context>/tables.py: " + ", ".join(elsewhere)
 
 
 @pytest.mark.parametrize("name", CONTEXTS)
