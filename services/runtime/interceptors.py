@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from services.runtime import metrics, request_context
+from services.runtime import metrics, request_context, validation
 from services.runtime.authz import ALWAYS_PUBLIC_PREFIXES, Rule, TokenVerifier, authorize
 from services.runtime.errors import DomainError, Unauthenticated
 from services.runtime.logs import _trace_id
@@ -91,6 +91,8 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap(self, method: str, rule: Rule, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         enter, fail, metadata = self._enter, self._fail, self._metadata
+        check = validation.check  # the contract's rules (protovalidate), after authentication
+        deserializer = validation.safe_deserializer(handler.request_deserializer, method.rsplit("/", 1)[-1])
         ok_total, seconds = metrics.RPC_TOTAL.labels(method, "OK"), metrics.RPC_SECONDS.labels(method)
 
         if handler.unary_unary is not None:
@@ -102,6 +104,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                 md, cid = metadata(context)
                 try:
                     ctx = await enter(method, rule, md, cid)
+                    check(request)
                     with request_context.bind(ctx):
                         return await behavior(request, context)
                 except grpc.aio.AbortError:
@@ -114,9 +117,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                     (ok_total if code == "OK" else metrics.RPC_TOTAL.labels(method, code)).inc()
                     seconds.observe(time.perf_counter() - start)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, handler.response_serializer)
 
         if handler.unary_stream is not None:
             stream_behavior = handler.unary_stream
@@ -126,6 +127,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                 md, cid = metadata(context)
                 try:
                     ctx = await enter(method, rule, md, cid)
+                    check(request)
                     with request_context.bind(ctx):
                         async for item in stream_behavior(request, context):
                             yield item
@@ -138,7 +140,7 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
                     metrics.RPC_TOTAL.labels(method, code).inc()
 
             return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
+                unary_stream, deserializer, handler.response_serializer
             )
         # Client-streaming and bidi RPCs are not used by any context yet; refuse rather than skip auth.
         raise RuntimeError(f"{method}: streaming requests are not supported by the interceptor yet")

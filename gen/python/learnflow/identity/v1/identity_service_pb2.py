@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
@@ -29,7 +30,7 @@ from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb
 from learnflow.identity.v1 import resources_pb2 as learnflow_dot_identity_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/identity/v1/identity_service.proto\x12\x15learnflow.identity.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a%learnflow/identity/v1/resources.proto\"j\n\x0cLoginRequest\x12\x1c\n\x06tenant\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06tenant\x12\x1a\n\x05\x65mail\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05\x65mail\x12 \n\x08password\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x08password\"z\n\rLoginResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\x12/\n\x04user\x18\x02 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserR\x04user\"@\n\x13RefreshTokenRequest\x12)\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x0crefreshToken\"P\n\x14RefreshTokenResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\"\x86\x01\n\x18IssueServiceTokenRequest\x12\x1c\n\x06tenant\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06tenant\x12!\n\tclient_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08\x63lientId\x12)\n\rclient_secret\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x0c\x63lientSecret\"U\n\x19IssueServiceTokenResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\"~\n\x19IssueWorkloadTokenRequest\x12 \n\x08workload\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x08workload\x12\x1c\n\x06secret\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x06secret\x12!\n\ttenant_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x08tenantId\"^\n\x1aIssueWorkloadTokenResponse\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12\x1d\n\nexpires_in\x18\x02 \x01(\x05R\texpiresIn\"\x10\n\x0eGetJwksRequest\"A\n\x0fGetJwksResponse\x12.\n\x04keys\x18\x01 \x03(\x0b\x32\x1a.learnflow.identity.v1.JwkR\x04keys\"\x19\n\x17RotateSigningKeyRequest\"Z\n\x18RotateSigningKeyResponse\x12\x17\n\x07new_kid\x18\x01 \x01(\tR\x06newKid\x12%\n\x0epublished_kids\x18\x02 \x03(\tR\rpublishedKids\"\xa6\x01\n\x13\x43reateTenantRequest\x12;\n\x06tenant\x18\x01 \x01(\x0b\x32\x1d.learnflow.identity.v1.TenantB\x04\xe2\x41\x01\x02R\x06tenant\x12%\n\x0b\x61\x64min_email\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\nadminEmail\x12+\n\x0e\x61\x64min_password\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\radminPassword\"/\n\x0eGetUserRequest\x12\x1d\n\x07user_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x06userId\"{\n\x10ListUsersRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12+\n\x04role\x18\x03 \x01(\x0e\x32\x17.learnflow.auth.v1.RoleR\x04role\"n\n\x11ListUsersResponse\x12\x31\n\x05users\x18\x01 \x03(\x0b\x32\x1b.learnflow.identity.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"l\n\x11\x43reateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserB\x04\xe2\x41\x01\x02R\x04user\x12 \n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x08password\"\x87\x01\n\x11UpdateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserB\x04\xe2\x41\x01\x02R\x04user\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"f\n\x1b\x43reateServiceAccountRequest\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12-\n\x05roles\x18\x02 \x03(\x0e\x32\x17.learnflow.auth.v1.RoleR\x05roles\"\x97\x01\n\x1c\x43reateServiceAccountResponse\x12\x35\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserR\x07\x61\x63\x63ount\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12#\n\rclient_secret\x18\x03 \x01(\tR\x0c\x63lientSecret2\xec\x0c\n\x0fIdentityService\x12s\n\x05Login\x12#.learnflow.identity.v1.LoginRequest\x1a$.learnflow.identity.v1.LoginResponse\"\x1f\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth:login:\x01*\x12\x8a\x01\n\x0cRefreshToken\x12*.learnflow.identity.v1.RefreshTokenRequest\x1a+.learnflow.identity.v1.RefreshTokenResponse\"!\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth:refresh:\x01*\x12\x9e\x01\n\x11IssueServiceToken\x12/.learnflow.identity.v1.IssueServiceTokenRequest\x1a\x30.learnflow.identity.v1.IssueServiceTokenResponse\"&\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1a\"\x15/v1/auth:serviceToken:\x01*\x12\x83\x01\n\x12IssueWorkloadToken\x12\x30.learnflow.identity.v1.IssueWorkloadTokenRequest\x1a\x31.learnflow.identity.v1.IssueWorkloadTokenResponse\"\x08\xca\xf3\x18\x04\x08\x01\x18\x01\x12\x8a\x01\n\x07GetJwks\x12%.learnflow.identity.v1.GetJwksRequest\x1a&.learnflow.identity.v1.GetJwksResponse\"0\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02$\x12\x08/v1/jwksZ\x18\x12\x16/.well-known/jwks.json\x12\x9d\x01\n\x10RotateSigningKey\x12..learnflow.identity.v1.RotateSigningKeyRequest\x1a/.learnflow.identity.v1.RotateSigningKeyResponse\"(\xca\xf3\x18\x03\x12\x01\x07\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/signingKeys:rotate:\x01*\x12x\n\x0c\x43reateTenant\x12*.learnflow.identity.v1.CreateTenantRequest\x1a\x1d.learnflow.identity.v1.Tenant\"\x1d\xca\xf3\x18\x03\x12\x01\x07\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/tenants:\x01*\x12n\n\x07GetUser\x12%.learnflow.identity.v1.GetUserRequest\x1a\x1b.learnflow.identity.v1.User\"\x1f\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/users/{user_id}\x12|\n\tListUsers\x12\'.learnflow.identity.v1.ListUsersRequest\x1a(.learnflow.identity.v1.ListUsersResponse\"\x1c\xca\xf3\x18\x07\x12\x05\x02\x03\x04\x06\x08\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12s\n\nCreateUser\x12(.learnflow.identity.v1.CreateUserRequest\x1a\x1b.learnflow.identity.v1.User\"\x1e\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x11\"\t/v1/users:\x04user\x12}\n\nUpdateUser\x12(.learnflow.identity.v1.UpdateUserRequest\x1a\x1b.learnflow.identity.v1.User\"(\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x1b\x32\x13/v1/users/{user.id}:\x04user\x12\xa6\x01\n\x14\x43reateServiceAccount\x12\x32.learnflow.identity.v1.CreateServiceAccountRequest\x1a\x33.learnflow.identity.v1.CreateServiceAccountResponse\"%\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x18\"\x13/v1/serviceAccounts:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/identity/v1/identity_service.proto\x12\x15learnflow.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a%learnflow/identity/v1/resources.proto\"\x81\x01\n\x0cLoginRequest\x12#\n\x06tenant\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xbaH\x04r\x02\x18?R\x06tenant\x12\"\n\x05\x65mail\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\xfe\x01R\x05\x65mail\x12(\n\x08password\x18\x03 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\x80\x08R\x08password\"z\n\rLoginResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\x12/\n\x04user\x18\x02 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserR\x04user\"H\n\x13RefreshTokenRequest\x12\x31\n\rrefresh_token\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\x80\x04R\x0crefreshToken\"P\n\x14RefreshTokenResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\"\x9d\x01\n\x18IssueServiceTokenRequest\x12#\n\x06tenant\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xbaH\x04r\x02\x18?R\x06tenant\x12)\n\tclient_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\x80\x01R\x08\x63lientId\x12\x31\n\rclient_secret\x18\x03 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\x80\x02R\x0c\x63lientSecret\"U\n\x19IssueServiceTokenResponse\x12\x38\n\x06tokens\x18\x01 \x01(\x0b\x32 .learnflow.identity.v1.TokenPairR\x06tokens\"\x98\x01\n\x19IssueWorkloadTokenRequest\x12\'\n\x08workload\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x02\xbaH\x04r\x02\x18?R\x08workload\x12$\n\x06secret\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\x80\x02R\x06secret\x12,\n\ttenant_id\x18\x03 \x01(\tB\x0f\xe2\x41\x01\x02\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x08tenantId\"^\n\x1aIssueWorkloadTokenResponse\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12\x1d\n\nexpires_in\x18\x02 \x01(\x05R\texpiresIn\"\x10\n\x0eGetJwksRequest\"A\n\x0fGetJwksResponse\x12.\n\x04keys\x18\x01 \x03(\x0b\x32\x1a.learnflow.identity.v1.JwkR\x04keys\"\x19\n\x17RotateSigningKeyRequest\"Z\n\x18RotateSigningKeyResponse\x12\x17\n\x07new_kid\x18\x01 \x01(\tR\x06newKid\x12%\n\x0epublished_kids\x18\x02 \x03(\tR\rpublishedKids\"\xbb\x01\n\x13\x43reateTenantRequest\x12;\n\x06tenant\x18\x01 \x01(\x0b\x32\x1d.learnflow.identity.v1.TenantB\x04\xe2\x41\x01\x02R\x06tenant\x12\x32\n\x0b\x61\x64min_email\x18\x02 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x05\x18\xfe\x01`\x01\xd8\x01\x01R\nadminEmail\x12\x33\n\x0e\x61\x64min_password\x18\x03 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\x80\x08R\radminPassword\"\xd7\x01\n\x0eGetUserRequest\x12\xc4\x01\n\x07user_id\x18\x01 \x01(\tB\xaa\x01\xe2\x41\x01\x02\xbaH\xa2\x01\xba\x01\x9b\x01\n\nuuid_or_me\x12\x1emust be an id (a UUID) or \"me\"\x1amthis == \'me\' || this.matches(\'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\')\xd8\x01\x01R\x06userId\"\x9b\x01\n\x10ListUsersRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\x12\x35\n\x04role\x18\x03 \x01(\x0e\x32\x17.learnflow.auth.v1.RoleB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x04role\"n\n\x11ListUsersResponse\x12\x31\n\x05users\x18\x01 \x03(\x0b\x32\x1b.learnflow.identity.v1.UserR\x05users\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"v\n\x11\x43reateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserB\x04\xe2\x41\x01\x02R\x04user\x12*\n\x08password\x18\x02 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x08R\x08password\"\x87\x01\n\x11UpdateUserRequest\x12\x35\n\x04user\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserB\x04\xe2\x41\x01\x02R\x04user\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"\x99\x01\n\x1b\x43reateServiceAccountRequest\x12\x38\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xbaH\x1dr\x18\x18(2\x14^[a-z0-9][a-z0-9-]*$\xd8\x01\x01R\x04name\x12@\n\x05roles\x18\x02 \x03(\x0e\x32\x17.learnflow.auth.v1.RoleB\x11\xbaH\x0e\x92\x01\x0b\x10\x08\"\x07\x82\x01\x04\x10\x01 \x00R\x05roles\"\x97\x01\n\x1c\x43reateServiceAccountResponse\x12\x35\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1b.learnflow.identity.v1.UserR\x07\x61\x63\x63ount\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12#\n\rclient_secret\x18\x03 \x01(\tR\x0c\x63lientSecret2\xec\x0c\n\x0fIdentityService\x12s\n\x05Login\x12#.learnflow.identity.v1.LoginRequest\x1a$.learnflow.identity.v1.LoginResponse\"\x1f\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/auth:login:\x01*\x12\x8a\x01\n\x0cRefreshToken\x12*.learnflow.identity.v1.RefreshTokenRequest\x1a+.learnflow.identity.v1.RefreshTokenResponse\"!\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/auth:refresh:\x01*\x12\x9e\x01\n\x11IssueServiceToken\x12/.learnflow.identity.v1.IssueServiceTokenRequest\x1a\x30.learnflow.identity.v1.IssueServiceTokenResponse\"&\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02\x1a\"\x15/v1/auth:serviceToken:\x01*\x12\x83\x01\n\x12IssueWorkloadToken\x12\x30.learnflow.identity.v1.IssueWorkloadTokenRequest\x1a\x31.learnflow.identity.v1.IssueWorkloadTokenResponse\"\x08\xca\xf3\x18\x04\x08\x01\x18\x01\x12\x8a\x01\n\x07GetJwks\x12%.learnflow.identity.v1.GetJwksRequest\x1a&.learnflow.identity.v1.GetJwksResponse\"0\xca\xf3\x18\x02\x08\x01\x82\xd3\xe4\x93\x02$\x12\x08/v1/jwksZ\x18\x12\x16/.well-known/jwks.json\x12\x9d\x01\n\x10RotateSigningKey\x12..learnflow.identity.v1.RotateSigningKeyRequest\x1a/.learnflow.identity.v1.RotateSigningKeyResponse\"(\xca\xf3\x18\x03\x12\x01\x07\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/signingKeys:rotate:\x01*\x12x\n\x0c\x43reateTenant\x12*.learnflow.identity.v1.CreateTenantRequest\x1a\x1d.learnflow.identity.v1.Tenant\"\x1d\xca\xf3\x18\x03\x12\x01\x07\x82\xd3\xe4\x93\x02\x10\"\x0b/v1/tenants:\x01*\x12n\n\x07GetUser\x12%.learnflow.identity.v1.GetUserRequest\x1a\x1b.learnflow.identity.v1.User\"\x1f\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/users/{user_id}\x12|\n\tListUsers\x12\'.learnflow.identity.v1.ListUsersRequest\x1a(.learnflow.identity.v1.ListUsersResponse\"\x1c\xca\xf3\x18\x07\x12\x05\x02\x03\x04\x06\x08\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/users\x12s\n\nCreateUser\x12(.learnflow.identity.v1.CreateUserRequest\x1a\x1b.learnflow.identity.v1.User\"\x1e\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x11\"\t/v1/users:\x04user\x12}\n\nUpdateUser\x12(.learnflow.identity.v1.UpdateUserRequest\x1a\x1b.learnflow.identity.v1.User\"(\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x1b\x32\x13/v1/users/{user.id}:\x04user\x12\xa6\x01\n\x14\x43reateServiceAccount\x12\x32.learnflow.identity.v1.CreateServiceAccountRequest\x1a\x33.learnflow.identity.v1.CreateServiceAccountResponse\"%\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x18\"\x13/v1/serviceAccounts:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,41 +38,49 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.identity.v1.ident
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LOGINREQUEST'].fields_by_name['tenant']._loaded_options = None
-  _globals['_LOGINREQUEST'].fields_by_name['tenant']._serialized_options = b'\342A\001\002'
+  _globals['_LOGINREQUEST'].fields_by_name['tenant']._serialized_options = b'\342A\001\002\272H\004r\002\030?'
   _globals['_LOGINREQUEST'].fields_by_name['email']._loaded_options = None
-  _globals['_LOGINREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_LOGINREQUEST'].fields_by_name['email']._serialized_options = b'\342A\001\002\272H\005r\003\030\376\001'
   _globals['_LOGINREQUEST'].fields_by_name['password']._loaded_options = None
-  _globals['_LOGINREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
+  _globals['_LOGINREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002\272H\005r\003\030\200\010'
   _globals['_REFRESHTOKENREQUEST'].fields_by_name['refresh_token']._loaded_options = None
-  _globals['_REFRESHTOKENREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\342A\001\002'
+  _globals['_REFRESHTOKENREQUEST'].fields_by_name['refresh_token']._serialized_options = b'\342A\001\002\272H\005r\003\030\200\004'
   _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['tenant']._loaded_options = None
-  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['tenant']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['tenant']._serialized_options = b'\342A\001\002\272H\004r\002\030?'
   _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_id']._loaded_options = None
-  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_id']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_id']._serialized_options = b'\342A\001\002\272H\005r\003\030\200\001'
   _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_secret']._loaded_options = None
-  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_secret']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUESERVICETOKENREQUEST'].fields_by_name['client_secret']._serialized_options = b'\342A\001\002\272H\005r\003\030\200\002'
   _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['workload']._loaded_options = None
-  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['workload']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['workload']._serialized_options = b'\342A\001\002\272H\004r\002\030?'
   _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['secret']._loaded_options = None
-  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['secret']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['secret']._serialized_options = b'\342A\001\002\272H\005r\003\030\200\002'
   _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['tenant_id']._loaded_options = None
-  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\002'
+  _globals['_ISSUEWORKLOADTOKENREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\002\272H\010r\003\260\001\001\330\001\001'
   _globals['_CREATETENANTREQUEST'].fields_by_name['tenant']._loaded_options = None
   _globals['_CREATETENANTREQUEST'].fields_by_name['tenant']._serialized_options = b'\342A\001\002'
   _globals['_CREATETENANTREQUEST'].fields_by_name['admin_email']._loaded_options = None
-  _globals['_CREATETENANTREQUEST'].fields_by_name['admin_email']._serialized_options = b'\342A\001\002'
+  _globals['_CREATETENANTREQUEST'].fields_by_name['admin_email']._serialized_options = b'\342A\001\002\272H\nr\005\030\376\001`\001\330\001\001'
   _globals['_CREATETENANTREQUEST'].fields_by_name['admin_password']._loaded_options = None
-  _globals['_CREATETENANTREQUEST'].fields_by_name['admin_password']._serialized_options = b'\342A\001\002'
+  _globals['_CREATETENANTREQUEST'].fields_by_name['admin_password']._serialized_options = b'\342A\001\002\272H\005r\003\030\200\010'
   _globals['_GETUSERREQUEST'].fields_by_name['user_id']._loaded_options = None
-  _globals['_GETUSERREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETUSERREQUEST'].fields_by_name['user_id']._serialized_options = b'\342A\001\002\272H\242\001\272\001\233\001\n\nuuid_or_me\022\036must be an id (a UUID) or \"me\"\032mthis == \'me\' || this.matches(\'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\')\330\001\001'
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTUSERSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_LISTUSERSREQUEST'].fields_by_name['role']._loaded_options = None
+  _globals['_LISTUSERSREQUEST'].fields_by_name['role']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_CREATEUSERREQUEST'].fields_by_name['user']._loaded_options = None
   _globals['_CREATEUSERREQUEST'].fields_by_name['user']._serialized_options = b'\342A\001\002'
   _globals['_CREATEUSERREQUEST'].fields_by_name['password']._loaded_options = None
-  _globals['_CREATEUSERREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEUSERREQUEST'].fields_by_name['password']._serialized_options = b'\342A\001\002\272H\007r\005\020\001\030\200\010'
   _globals['_UPDATEUSERREQUEST'].fields_by_name['user']._loaded_options = None
   _globals['_UPDATEUSERREQUEST'].fields_by_name['user']._serialized_options = b'\342A\001\002'
   _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\035r\030\030(2\024^[a-z0-9][a-z0-9-]*$\330\001\001'
+  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['roles']._loaded_options = None
+  _globals['_CREATESERVICEACCOUNTREQUEST'].fields_by_name['roles']._serialized_options = b'\272H\016\222\001\013\020\010\"\007\202\001\004\020\001 \000'
   _globals['_IDENTITYSERVICE'].methods_by_name['Login']._loaded_options = None
   _globals['_IDENTITYSERVICE'].methods_by_name['Login']._serialized_options = b'\312\363\030\002\010\001\202\323\344\223\002\023\"\016/v1/auth:login:\001*'
   _globals['_IDENTITYSERVICE'].methods_by_name['RefreshToken']._loaded_options = None
@@ -96,46 +105,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IDENTITYSERVICE'].methods_by_name['UpdateUser']._serialized_options = b'\312\363\030\003\022\001\006\202\323\344\223\002\0332\023/v1/users/{user.id}:\004user'
   _globals['_IDENTITYSERVICE'].methods_by_name['CreateServiceAccount']._loaded_options = None
   _globals['_IDENTITYSERVICE'].methods_by_name['CreateServiceAccount']._serialized_options = b'\312\363\030\003\022\001\006\202\323\344\223\002\030\"\023/v1/serviceAccounts:\001*'
-  _globals['_LOGINREQUEST']._serialized_start=237
-  _globals['_LOGINREQUEST']._serialized_end=343
-  _globals['_LOGINRESPONSE']._serialized_start=345
-  _globals['_LOGINRESPONSE']._serialized_end=467
-  _globals['_REFRESHTOKENREQUEST']._serialized_start=469
-  _globals['_REFRESHTOKENREQUEST']._serialized_end=533
-  _globals['_REFRESHTOKENRESPONSE']._serialized_start=535
-  _globals['_REFRESHTOKENRESPONSE']._serialized_end=615
-  _globals['_ISSUESERVICETOKENREQUEST']._serialized_start=618
-  _globals['_ISSUESERVICETOKENREQUEST']._serialized_end=752
-  _globals['_ISSUESERVICETOKENRESPONSE']._serialized_start=754
-  _globals['_ISSUESERVICETOKENRESPONSE']._serialized_end=839
-  _globals['_ISSUEWORKLOADTOKENREQUEST']._serialized_start=841
-  _globals['_ISSUEWORKLOADTOKENREQUEST']._serialized_end=967
-  _globals['_ISSUEWORKLOADTOKENRESPONSE']._serialized_start=969
-  _globals['_ISSUEWORKLOADTOKENRESPONSE']._serialized_end=1063
-  _globals['_GETJWKSREQUEST']._serialized_start=1065
-  _globals['_GETJWKSREQUEST']._serialized_end=1081
-  _globals['_GETJWKSRESPONSE']._serialized_start=1083
-  _globals['_GETJWKSRESPONSE']._serialized_end=1148
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=1150
-  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=1175
-  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_start=1177
-  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_end=1267
-  _globals['_CREATETENANTREQUEST']._serialized_start=1270
-  _globals['_CREATETENANTREQUEST']._serialized_end=1436
-  _globals['_GETUSERREQUEST']._serialized_start=1438
-  _globals['_GETUSERREQUEST']._serialized_end=1485
-  _globals['_LISTUSERSREQUEST']._serialized_start=1487
-  _globals['_LISTUSERSREQUEST']._serialized_end=1610
-  _globals['_LISTUSERSRESPONSE']._serialized_start=1612
-  _globals['_LISTUSERSRESPONSE']._serialized_end=1722
-  _globals['_CREATEUSERREQUEST']._serialized_start=1724
-  _globals['_CREATEUSERREQUEST']._serialized_end=1832
-  _globals['_UPDATEUSERREQUEST']._serialized_start=1835
-  _globals['_UPDATEUSERREQUEST']._serialized_end=1970
-  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_start=1972
-  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_end=2074
-  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_start=2077
-  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_end=2228
-  _globals['_IDENTITYSERVICE']._serialized_start=2231
-  _globals['_IDENTITYSERVICE']._serialized_end=3875
+  _globals['_LOGINREQUEST']._serialized_start=267
+  _globals['_LOGINREQUEST']._serialized_end=396
+  _globals['_LOGINRESPONSE']._serialized_start=398
+  _globals['_LOGINRESPONSE']._serialized_end=520
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=522
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=594
+  _globals['_REFRESHTOKENRESPONSE']._serialized_start=596
+  _globals['_REFRESHTOKENRESPONSE']._serialized_end=676
+  _globals['_ISSUESERVICETOKENREQUEST']._serialized_start=679
+  _globals['_ISSUESERVICETOKENREQUEST']._serialized_end=836
+  _globals['_ISSUESERVICETOKENRESPONSE']._serialized_start=838
+  _globals['_ISSUESERVICETOKENRESPONSE']._serialized_end=923
+  _globals['_ISSUEWORKLOADTOKENREQUEST']._serialized_start=926
+  _globals['_ISSUEWORKLOADTOKENREQUEST']._serialized_end=1078
+  _globals['_ISSUEWORKLOADTOKENRESPONSE']._serialized_start=1080
+  _globals['_ISSUEWORKLOADTOKENRESPONSE']._serialized_end=1174
+  _globals['_GETJWKSREQUEST']._serialized_start=1176
+  _globals['_GETJWKSREQUEST']._serialized_end=1192
+  _globals['_GETJWKSRESPONSE']._serialized_start=1194
+  _globals['_GETJWKSRESPONSE']._serialized_end=1259
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_start=1261
+  _globals['_ROTATESIGNINGKEYREQUEST']._serialized_end=1286
+  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_start=1288
+  _globals['_ROTATESIGNINGKEYRESPONSE']._serialized_end=1378
+  _globals['_CREATETENANTREQUEST']._serialized_start=1381
+  _globals['_CREATETENANTREQUEST']._serialized_end=1568
+  _globals['_GETUSERREQUEST']._serialized_start=1571
+  _globals['_GETUSERREQUEST']._serialized_end=1786
+  _globals['_LISTUSERSREQUEST']._serialized_start=1789
+  _globals['_LISTUSERSREQUEST']._serialized_end=1944
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1946
+  _globals['_LISTUSERSRESPONSE']._serialized_end=2056
+  _globals['_CREATEUSERREQUEST']._serialized_start=2058
+  _globals['_CREATEUSERREQUEST']._serialized_end=2176
+  _globals['_UPDATEUSERREQUEST']._serialized_start=2179
+  _globals['_UPDATEUSERREQUEST']._serialized_end=2314
+  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_start=2317
+  _globals['_CREATESERVICEACCOUNTREQUEST']._serialized_end=2470
+  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_start=2473
+  _globals['_CREATESERVICEACCOUNTRESPONSE']._serialized_end=2624
+  _globals['_IDENTITYSERVICE']._serialized_start=2627
+  _globals['_IDENTITYSERVICE']._serialized_end=4271
 # @@protoc_insertion_point(module_scope)

@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%learnflow/identity/v1/resources.proto\x12\x15learnflow.identity.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clearnflow/auth/v1/auth.proto\"\x9e\x01\n\x06Tenant\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x18\n\x04slug\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04slug\x12!\n\x0c\x64isplay_name\x18\x03 \x01(\tR\x0b\x64isplayName\x12\x41\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\xc1\x03\n\x04User\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12!\n\ttenant_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x08tenantId\x12\x1a\n\x05\x65mail\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02R\x05\x65mail\x12!\n\x0c\x64isplay_name\x18\x04 \x01(\tR\x0b\x64isplayName\x12\x33\n\x05roles\x18\x05 \x03(\x0e\x32\x17.learnflow.auth.v1.RoleB\x04\xe2\x41\x01\x02R\x05roles\x12\x1a\n\x08\x64isabled\x18\x06 \x01(\x08R\x08\x64isabled\x12\x39\n\x04kind\x18\x07 \x01(\x0e\x32\x1f.learnflow.identity.v1.UserKindB\x04\xe2\x41\x01\x03R\x04kind\x12\x1b\n\ttime_zone\x18\x08 \x01(\tR\x08timeZone\x12\x41\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x12\n\x04\x65tag\x18\x0b \x01(\tR\x04\x65tag\"{\n\x03Jwk\x12\x10\n\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n\x03\x63rv\x18\x02 \x01(\tR\x03\x63rv\x12\x0c\n\x01x\x18\x03 \x01(\tR\x01x\x12\x0c\n\x01y\x18\x04 \x01(\tR\x01y\x12\x10\n\x03kid\x18\x05 \x01(\tR\x03kid\x12\x10\n\x03use\x18\x06 \x01(\tR\x03use\x12\x10\n\x03\x61lg\x18\x07 \x01(\tR\x03\x61lg\"\x91\x01\n\tTokenPair\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12#\n\rrefresh_token\x18\x02 \x01(\tR\x0crefreshToken\x12\x1d\n\ntoken_type\x18\x03 \x01(\tR\ttokenType\x12\x1d\n\nexpires_in\x18\x04 \x01(\x05R\texpiresIn*Z\n\x08UserKind\x12\x19\n\x15USER_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10USER_KIND_PERSON\x10\x01\x12\x1d\n\x19USER_KIND_SERVICE_ACCOUNT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%learnflow/identity/v1/resources.proto\x12\x15learnflow.identity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clearnflow/auth/v1/auth.proto\"\xcf\x01\n\x06Tenant\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x03\xbaH\x04r\x02\x18@R\x02id\x12\x38\n\x04slug\x18\x02 \x01(\tB$\xe2\x41\x01\x02\xbaH\x1dr\x18\x18?2\x14^[a-z0-9][a-z0-9-]*$\xd8\x01\x01R\x04slug\x12+\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x0b\x64isplayName\x12\x41\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\x92\x04\n\x04User\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x03\xbaH\x04r\x02\x18@R\x02id\x12(\n\ttenant_id\x18\x02 \x01(\tB\x0b\xe2\x41\x01\x03\xbaH\x04r\x02\x18@R\x08tenantId\x12\'\n\x05\x65mail\x18\x03 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x05\x18\xfe\x01`\x01\xd8\x01\x01R\x05\x65mail\x12+\n\x0c\x64isplay_name\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x0b\x64isplayName\x12\x44\n\x05roles\x18\x05 \x03(\x0e\x32\x17.learnflow.auth.v1.RoleB\x15\xe2\x41\x01\x02\xbaH\x0e\x92\x01\x0b\x10\x08\"\x07\x82\x01\x04\x10\x01 \x00R\x05roles\x12\x1a\n\x08\x64isabled\x18\x06 \x01(\x08R\x08\x64isabled\x12\x41\n\x04kind\x18\x07 \x01(\x0e\x32\x1f.learnflow.identity.v1.UserKindB\x0c\xe2\x41\x01\x03\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12$\n\ttime_zone\x18\x08 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x08timeZone\x12\x41\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12\x1c\n\x04\x65tag\x18\x0b \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\x04\x65tag\"{\n\x03Jwk\x12\x10\n\x03kty\x18\x01 \x01(\tR\x03kty\x12\x10\n\x03\x63rv\x18\x02 \x01(\tR\x03\x63rv\x12\x0c\n\x01x\x18\x03 \x01(\tR\x01x\x12\x0c\n\x01y\x18\x04 \x01(\tR\x01y\x12\x10\n\x03kid\x18\x05 \x01(\tR\x03kid\x12\x10\n\x03use\x18\x06 \x01(\tR\x03use\x12\x10\n\x03\x61lg\x18\x07 \x01(\tR\x03\x61lg\"\x91\x01\n\tTokenPair\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12#\n\rrefresh_token\x18\x02 \x01(\tR\x0crefreshToken\x12\x1d\n\ntoken_type\x18\x03 \x01(\tR\ttokenType\x12\x1d\n\nexpires_in\x18\x04 \x01(\x05R\texpiresIn*Z\n\x08UserKind\x12\x19\n\x15USER_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10USER_KIND_PERSON\x10\x01\x12\x1d\n\x19USER_KIND_SERVICE_ACCOUNT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,33 +36,41 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.identity.v1.resou
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TENANT'].fields_by_name['id']._loaded_options = None
-  _globals['_TENANT'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_TENANT'].fields_by_name['id']._serialized_options = b'\342A\001\003\272H\004r\002\030@'
   _globals['_TENANT'].fields_by_name['slug']._loaded_options = None
-  _globals['_TENANT'].fields_by_name['slug']._serialized_options = b'\342A\001\002'
+  _globals['_TENANT'].fields_by_name['slug']._serialized_options = b'\342A\001\002\272H\035r\030\030?2\024^[a-z0-9][a-z0-9-]*$\330\001\001'
+  _globals['_TENANT'].fields_by_name['display_name']._loaded_options = None
+  _globals['_TENANT'].fields_by_name['display_name']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_TENANT'].fields_by_name['create_time']._loaded_options = None
   _globals['_TENANT'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_USER'].fields_by_name['id']._loaded_options = None
-  _globals['_USER'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['id']._serialized_options = b'\342A\001\003\272H\004r\002\030@'
   _globals['_USER'].fields_by_name['tenant_id']._loaded_options = None
-  _globals['_USER'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\003\272H\004r\002\030@'
   _globals['_USER'].fields_by_name['email']._loaded_options = None
-  _globals['_USER'].fields_by_name['email']._serialized_options = b'\342A\001\002'
+  _globals['_USER'].fields_by_name['email']._serialized_options = b'\342A\001\002\272H\nr\005\030\376\001`\001\330\001\001'
+  _globals['_USER'].fields_by_name['display_name']._loaded_options = None
+  _globals['_USER'].fields_by_name['display_name']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_USER'].fields_by_name['roles']._loaded_options = None
-  _globals['_USER'].fields_by_name['roles']._serialized_options = b'\342A\001\002'
+  _globals['_USER'].fields_by_name['roles']._serialized_options = b'\342A\001\002\272H\016\222\001\013\020\010\"\007\202\001\004\020\001 \000'
   _globals['_USER'].fields_by_name['kind']._loaded_options = None
-  _globals['_USER'].fields_by_name['kind']._serialized_options = b'\342A\001\003'
+  _globals['_USER'].fields_by_name['kind']._serialized_options = b'\342A\001\003\272H\005\202\001\002\020\001'
+  _globals['_USER'].fields_by_name['time_zone']._loaded_options = None
+  _globals['_USER'].fields_by_name['time_zone']._serialized_options = b'\272H\004r\002\030@'
   _globals['_USER'].fields_by_name['create_time']._loaded_options = None
   _globals['_USER'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_USER'].fields_by_name['update_time']._loaded_options = None
   _globals['_USER'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
-  _globals['_USERKIND']._serialized_start=1046
-  _globals['_USERKIND']._serialized_end=1136
-  _globals['_TENANT']._serialized_start=161
-  _globals['_TENANT']._serialized_end=319
-  _globals['_USER']._serialized_start=322
-  _globals['_USER']._serialized_end=771
-  _globals['_JWK']._serialized_start=773
-  _globals['_JWK']._serialized_end=896
-  _globals['_TOKENPAIR']._serialized_start=899
-  _globals['_TOKENPAIR']._serialized_end=1044
+  _globals['_USER'].fields_by_name['etag']._loaded_options = None
+  _globals['_USER'].fields_by_name['etag']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_USERKIND']._serialized_start=1205
+  _globals['_USERKIND']._serialized_end=1295
+  _globals['_TENANT']._serialized_start=190
+  _globals['_TENANT']._serialized_end=397
+  _globals['_USER']._serialized_start=400
+  _globals['_USER']._serialized_end=930
+  _globals['_JWK']._serialized_start=932
+  _globals['_JWK']._serialized_end=1055
+  _globals['_TOKENPAIR']._serialized_start=1058
+  _globals['_TOKENPAIR']._serialized_end=1203
 # @@protoc_insertion_point(module_scope)

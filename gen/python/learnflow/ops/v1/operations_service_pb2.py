@@ -22,26 +22,33 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)learnflow/ops/v1/operations_service.proto\x12\x10learnflow.ops.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clearnflow/auth/v1/auth.proto\"\x9b\x02\n\nDeadLetter\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x07\x63ontext\x18\x02 \x01(\tR\x07\x63ontext\x12\x1a\n\x08\x63onsumer\x18\x03 \x01(\tR\x08\x63onsumer\x12\x18\n\x07subject\x18\x04 \x01(\tR\x07subject\x12\x19\n\x08\x65vent_id\x18\x05 \x01(\tR\x07\x65ventId\x12\x1d\n\nevent_type\x18\x06 \x01(\tR\teventType\x12\x16\n\x06reason\x18\x07 \x01(\tR\x06reason\x12\x1e\n\ndeliveries\x18\x08 \x01(\x05R\ndeliveries\x12;\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"n\n\x16ListDeadLettersRequest\x12\x18\n\x07\x63ontext\x18\x01 \x01(\tR\x07\x63ontext\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x82\x01\n\x17ListDeadLettersResponse\x12?\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1c.learnflow.ops.v1.DeadLetterR\x0b\x64\x65\x61\x64Letters\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xa1\x01\n\x11OperationsService\x12\x8b\x01\n\x0fListDeadLetters\x12(.learnflow.ops.v1.ListDeadLettersRequest\x1a).learnflow.ops.v1.ListDeadLettersResponse\"#\xca\xf3\x18\x04\x12\x02\x07\x06\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/ops/deadLettersb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)learnflow/ops/v1/operations_service.proto\x12\x10learnflow.ops.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clearnflow/auth/v1/auth.proto\"\x9b\x02\n\nDeadLetter\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x07\x63ontext\x18\x02 \x01(\tR\x07\x63ontext\x12\x1a\n\x08\x63onsumer\x18\x03 \x01(\tR\x08\x63onsumer\x12\x18\n\x07subject\x18\x04 \x01(\tR\x07subject\x12\x19\n\x08\x65vent_id\x18\x05 \x01(\tR\x07\x65ventId\x12\x1d\n\nevent_type\x18\x06 \x01(\tR\teventType\x12\x16\n\x06reason\x18\x07 \x01(\tR\x06reason\x12\x1e\n\ndeliveries\x18\x08 \x01(\x05R\ndeliveries\x12;\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\x8d\x01\n\x16ListDeadLettersRequest\x12!\n\x07\x63ontext\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18?R\x07\x63ontext\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"\x82\x01\n\x17ListDeadLettersResponse\x12?\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1c.learnflow.ops.v1.DeadLetterR\x0b\x64\x65\x61\x64Letters\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xa1\x01\n\x11OperationsService\x12\x8b\x01\n\x0fListDeadLetters\x12(.learnflow.ops.v1.ListDeadLettersRequest\x1a).learnflow.ops.v1.ListDeadLettersResponse\"#\xca\xf3\x18\x04\x12\x02\x07\x06\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/ops/deadLettersb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.ops.v1.operations_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['context']._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['context']._serialized_options = b'\272H\004r\002\030?'
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
   _globals['_OPERATIONSSERVICE'].methods_by_name['ListDeadLetters']._loaded_options = None
   _globals['_OPERATIONSSERVICE'].methods_by_name['ListDeadLetters']._serialized_options = b'\312\363\030\004\022\002\007\006\202\323\344\223\002\025\022\023/v1/ops/deadLetters'
-  _globals['_DEADLETTER']._serialized_start=157
-  _globals['_DEADLETTER']._serialized_end=440
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=442
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=552
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=555
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=685
-  _globals['_OPERATIONSSERVICE']._serialized_start=688
-  _globals['_OPERATIONSSERVICE']._serialized_end=849
+  _globals['_DEADLETTER']._serialized_start=186
+  _globals['_DEADLETTER']._serialized_end=469
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=472
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=613
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=616
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=746
+  _globals['_OPERATIONSSERVICE']._serialized_start=749
+  _globals['_OPERATIONSSERVICE']._serialized_end=910
 # @@protoc_insertion_point(module_scope)

@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb2
 from learnflow.progress.v1 import resources_pb2 as learnflow_dot_progress_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/progress/v1/progress_service.proto\x12\x15learnflow.progress.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a%learnflow/progress/v1/resources.proto\"Z\n\x15RecordActivityRequest\x12\x41\n\x08\x61\x63tivity\x18\x01 \x01(\x0b\x32\x1f.learnflow.progress.v1.ActivityB\x04\xe2\x41\x01\x02R\x08\x61\x63tivity\"q\n\x16RecordActivityResponse\x12\x18\n\x07\x61pplied\x18\x01 \x01(\x08R\x07\x61pplied\x12=\n\x07mastery\x18\x02 \x01(\x0b\x32#.learnflow.progress.v1.TopicMasteryR\x07mastery\"9\n\x12GetProgressRequest\x12#\n\nstudent_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\tstudentId\"\x93\x01\n\x19ListClassSummariesRequest\x12\x1f\n\x08\x63lass_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x63lassId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\x12\x19\n\x08order_by\x18\x04 \x01(\tR\x07orderBy\"\x89\x01\n\x1aListClassSummariesResponse\x12\x43\n\tsummaries\x18\x01 \x03(\x0b\x32%.learnflow.progress.v1.StudentSummaryR\tsummaries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n\x12\x43reateClassRequest\x12?\n\x05\x63lass\x18\x01 \x01(\x0b\x32#.learnflow.progress.v1.StudentClassB\x04\xe2\x41\x01\x02R\x05\x63lass\"\xaf\x01\n\x19ListStruggleAlertsRequest\x12\x37\n\x05state\x18\x01 \x01(\x0e\x32!.learnflow.progress.v1.AlertStateR\x05state\x12\x1d\n\nstudent_id\x18\x02 \x01(\tR\tstudentId\x12\x1b\n\tpage_size\x18\x03 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x04 \x01(\tR\tpageToken\"\x82\x01\n\x1aListStruggleAlertsResponse\x12<\n\x06\x61lerts\x18\x01 \x03(\x0b\x32$.learnflow.progress.v1.StruggleAlertR\x06\x61lerts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\":\n\x17\x41\x63knowledgeAlertRequest\x12\x1f\n\x08\x61lert_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x61lertId\"6\n\x13ResolveAlertRequest\x12\x1f\n\x08\x61lert_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x07\x61lertId2\xd7\x08\n\x0fProgressService\x12\x97\x01\n\x0eRecordActivity\x12,.learnflow.progress.v1.RecordActivityRequest\x1a-.learnflow.progress.v1.RecordActivityResponse\"(\xca\xf3\x18\x04\x12\x02\x01\x08\x82\xd3\xe4\x93\x02\x1a\"\x0e/v1/activities:\x08\x61\x63tivity\x12\x90\x01\n\x0bGetProgress\x12).learnflow.progress.v1.GetProgressRequest\x1a&.learnflow.progress.v1.StudentProgress\".\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02$\x12\"/v1/students/{student_id}/progress\x12\xab\x01\n\x12ListClassSummaries\x12\x30.learnflow.progress.v1.ListClassSummariesRequest\x1a\x31.learnflow.progress.v1.ListClassSummariesResponse\"0\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02\"\x12 /v1/classes/{class_id}/summaries\x12\x81\x01\n\x0b\x43reateClass\x12).learnflow.progress.v1.CreateClassRequest\x1a#.learnflow.progress.v1.StudentClass\"\"\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02\x14\"\x0b/v1/classes:\x05\x63lass\x12\x9e\x01\n\x12ListStruggleAlerts\x12\x30.learnflow.progress.v1.ListStruggleAlertsRequest\x1a\x31.learnflow.progress.v1.ListStruggleAlertsResponse\"#\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/struggleAlerts\x12\xa6\x01\n\x10\x41\x63knowledgeAlert\x12..learnflow.progress.v1.AcknowledgeAlertRequest\x1a$.learnflow.progress.v1.StruggleAlert\"<\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02.\")/v1/struggleAlerts/{alert_id}:acknowledge:\x01*\x12\x9a\x01\n\x0cResolveAlert\x12*.learnflow.progress.v1.ResolveAlertRequest\x1a$.learnflow.progress.v1.StruggleAlert\"8\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02*\"%/v1/struggleAlerts/{alert_id}:resolve:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/progress/v1/progress_service.proto\x12\x15learnflow.progress.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a%learnflow/progress/v1/resources.proto\"Z\n\x15RecordActivityRequest\x12\x41\n\x08\x61\x63tivity\x18\x01 \x01(\x0b\x32\x1f.learnflow.progress.v1.ActivityB\x04\xe2\x41\x01\x02R\x08\x61\x63tivity\"q\n\x16RecordActivityResponse\x12\x18\n\x07\x61pplied\x18\x01 \x01(\x08R\x07\x61pplied\x12=\n\x07mastery\x18\x02 \x01(\x0b\x32#.learnflow.progress.v1.TopicMasteryR\x07mastery\"\xe1\x01\n\x12GetProgressRequest\x12\xca\x01\n\nstudent_id\x18\x01 \x01(\tB\xaa\x01\xe2\x41\x01\x02\xbaH\xa2\x01\xba\x01\x9b\x01\n\nuuid_or_me\x12\x1emust be an id (a UUID) or \"me\"\x1amthis == \'me\' || this.matches(\'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\')\xd8\x01\x01R\tstudentId\"\xbd\x01\n\x19ListClassSummariesRequest\x12*\n\x08\x63lass_id\x18\x01 \x01(\tB\x0f\xe2\x41\x01\x02\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x07\x63lassId\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\x12\"\n\x08order_by\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18 R\x07orderBy\"\x89\x01\n\x1aListClassSummariesResponse\x12\x43\n\tsummaries\x18\x01 \x03(\x0b\x32%.learnflow.progress.v1.StudentSummaryR\tsummaries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n\x12\x43reateClassRequest\x12?\n\x05\x63lass\x18\x01 \x01(\x0b\x32#.learnflow.progress.v1.StudentClassB\x04\xe2\x41\x01\x02R\x05\x63lass\"\xd8\x01\n\x19ListStruggleAlertsRequest\x12\x41\n\x05state\x18\x01 \x01(\x0e\x32!.learnflow.progress.v1.AlertStateB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x05state\x12&\n\nstudent_id\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@R\tstudentId\x12\'\n\tpage_size\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"\x82\x01\n\x1aListStruggleAlertsResponse\x12<\n\x06\x61lerts\x18\x01 \x03(\x0b\x32$.learnflow.progress.v1.StruggleAlertR\x06\x61lerts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"E\n\x17\x41\x63knowledgeAlertRequest\x12*\n\x08\x61lert_id\x18\x01 \x01(\tB\x0f\xe2\x41\x01\x02\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x07\x61lertId\"A\n\x13ResolveAlertRequest\x12*\n\x08\x61lert_id\x18\x01 \x01(\tB\x0f\xe2\x41\x01\x02\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x07\x61lertId2\xd7\x08\n\x0fProgressService\x12\x97\x01\n\x0eRecordActivity\x12,.learnflow.progress.v1.RecordActivityRequest\x1a-.learnflow.progress.v1.RecordActivityResponse\"(\xca\xf3\x18\x04\x12\x02\x01\x08\x82\xd3\xe4\x93\x02\x1a\"\x0e/v1/activities:\x08\x61\x63tivity\x12\x90\x01\n\x0bGetProgress\x12).learnflow.progress.v1.GetProgressRequest\x1a&.learnflow.progress.v1.StudentProgress\".\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02$\x12\"/v1/students/{student_id}/progress\x12\xab\x01\n\x12ListClassSummaries\x12\x30.learnflow.progress.v1.ListClassSummariesRequest\x1a\x31.learnflow.progress.v1.ListClassSummariesResponse\"0\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02\"\x12 /v1/classes/{class_id}/summaries\x12\x81\x01\n\x0b\x43reateClass\x12).learnflow.progress.v1.CreateClassRequest\x1a#.learnflow.progress.v1.StudentClass\"\"\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02\x14\"\x0b/v1/classes:\x05\x63lass\x12\x9e\x01\n\x12ListStruggleAlerts\x12\x30.learnflow.progress.v1.ListStruggleAlertsRequest\x1a\x31.learnflow.progress.v1.ListStruggleAlertsResponse\"#\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/struggleAlerts\x12\xa6\x01\n\x10\x41\x63knowledgeAlert\x12..learnflow.progress.v1.AcknowledgeAlertRequest\x1a$.learnflow.progress.v1.StruggleAlert\"<\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02.\")/v1/struggleAlerts/{alert_id}:acknowledge:\x01*\x12\x9a\x01\n\x0cResolveAlert\x12*.learnflow.progress.v1.ResolveAlertRequest\x1a$.learnflow.progress.v1.StruggleAlert\"8\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02*\"%/v1/struggleAlerts/{alert_id}:resolve:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,15 +39,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORDACTIVITYREQUEST'].fields_by_name['activity']._loaded_options = None
   _globals['_RECORDACTIVITYREQUEST'].fields_by_name['activity']._serialized_options = b'\342A\001\002'
   _globals['_GETPROGRESSREQUEST'].fields_by_name['student_id']._loaded_options = None
-  _globals['_GETPROGRESSREQUEST'].fields_by_name['student_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETPROGRESSREQUEST'].fields_by_name['student_id']._serialized_options = b'\342A\001\002\272H\242\001\272\001\233\001\n\nuuid_or_me\022\036must be an id (a UUID) or \"me\"\032mthis == \'me\' || this.matches(\'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\')\330\001\001'
   _globals['_LISTCLASSSUMMARIESREQUEST'].fields_by_name['class_id']._loaded_options = None
-  _globals['_LISTCLASSSUMMARIESREQUEST'].fields_by_name['class_id']._serialized_options = b'\342A\001\002'
+  _globals['_LISTCLASSSUMMARIESREQUEST'].fields_by_name['class_id']._serialized_options = b'\342A\001\002\272H\010r\003\260\001\001\330\001\001'
+  _globals['_LISTCLASSSUMMARIESREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTCLASSSUMMARIESREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTCLASSSUMMARIESREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTCLASSSUMMARIESREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_LISTCLASSSUMMARIESREQUEST'].fields_by_name['order_by']._loaded_options = None
+  _globals['_LISTCLASSSUMMARIESREQUEST'].fields_by_name['order_by']._serialized_options = b'\272H\004r\002\030 '
   _globals['_CREATECLASSREQUEST'].fields_by_name['class']._loaded_options = None
   _globals['_CREATECLASSREQUEST'].fields_by_name['class']._serialized_options = b'\342A\001\002'
+  _globals['_LISTSTRUGGLEALERTSREQUEST'].fields_by_name['state']._loaded_options = None
+  _globals['_LISTSTRUGGLEALERTSREQUEST'].fields_by_name['state']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_LISTSTRUGGLEALERTSREQUEST'].fields_by_name['student_id']._loaded_options = None
+  _globals['_LISTSTRUGGLEALERTSREQUEST'].fields_by_name['student_id']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_LISTSTRUGGLEALERTSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTSTRUGGLEALERTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTSTRUGGLEALERTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTSTRUGGLEALERTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
   _globals['_ACKNOWLEDGEALERTREQUEST'].fields_by_name['alert_id']._loaded_options = None
-  _globals['_ACKNOWLEDGEALERTREQUEST'].fields_by_name['alert_id']._serialized_options = b'\342A\001\002'
+  _globals['_ACKNOWLEDGEALERTREQUEST'].fields_by_name['alert_id']._serialized_options = b'\342A\001\002\272H\010r\003\260\001\001\330\001\001'
   _globals['_RESOLVEALERTREQUEST'].fields_by_name['alert_id']._loaded_options = None
-  _globals['_RESOLVEALERTREQUEST'].fields_by_name['alert_id']._serialized_options = b'\342A\001\002'
+  _globals['_RESOLVEALERTREQUEST'].fields_by_name['alert_id']._serialized_options = b'\342A\001\002\272H\010r\003\260\001\001\330\001\001'
   _globals['_PROGRESSSERVICE'].methods_by_name['RecordActivity']._loaded_options = None
   _globals['_PROGRESSSERVICE'].methods_by_name['RecordActivity']._serialized_options = b'\312\363\030\004\022\002\001\010\202\323\344\223\002\032\"\016/v1/activities:\010activity'
   _globals['_PROGRESSSERVICE'].methods_by_name['GetProgress']._loaded_options = None
@@ -61,26 +76,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROGRESSSERVICE'].methods_by_name['AcknowledgeAlert']._serialized_options = b'\312\363\030\004\022\002\002\006\202\323\344\223\002.\")/v1/struggleAlerts/{alert_id}:acknowledge:\001*'
   _globals['_PROGRESSSERVICE'].methods_by_name['ResolveAlert']._loaded_options = None
   _globals['_PROGRESSSERVICE'].methods_by_name['ResolveAlert']._serialized_options = b'\312\363\030\004\022\002\002\006\202\323\344\223\002*\"%/v1/struggleAlerts/{alert_id}:resolve:\001*'
-  _globals['_RECORDACTIVITYREQUEST']._serialized_start=203
-  _globals['_RECORDACTIVITYREQUEST']._serialized_end=293
-  _globals['_RECORDACTIVITYRESPONSE']._serialized_start=295
-  _globals['_RECORDACTIVITYRESPONSE']._serialized_end=408
-  _globals['_GETPROGRESSREQUEST']._serialized_start=410
-  _globals['_GETPROGRESSREQUEST']._serialized_end=467
-  _globals['_LISTCLASSSUMMARIESREQUEST']._serialized_start=470
-  _globals['_LISTCLASSSUMMARIESREQUEST']._serialized_end=617
-  _globals['_LISTCLASSSUMMARIESRESPONSE']._serialized_start=620
-  _globals['_LISTCLASSSUMMARIESRESPONSE']._serialized_end=757
-  _globals['_CREATECLASSREQUEST']._serialized_start=759
-  _globals['_CREATECLASSREQUEST']._serialized_end=844
-  _globals['_LISTSTRUGGLEALERTSREQUEST']._serialized_start=847
-  _globals['_LISTSTRUGGLEALERTSREQUEST']._serialized_end=1022
-  _globals['_LISTSTRUGGLEALERTSRESPONSE']._serialized_start=1025
-  _globals['_LISTSTRUGGLEALERTSRESPONSE']._serialized_end=1155
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=1157
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=1215
-  _globals['_RESOLVEALERTREQUEST']._serialized_start=1217
-  _globals['_RESOLVEALERTREQUEST']._serialized_end=1271
-  _globals['_PROGRESSSERVICE']._serialized_start=1274
-  _globals['_PROGRESSSERVICE']._serialized_end=2385
+  _globals['_RECORDACTIVITYREQUEST']._serialized_start=232
+  _globals['_RECORDACTIVITYREQUEST']._serialized_end=322
+  _globals['_RECORDACTIVITYRESPONSE']._serialized_start=324
+  _globals['_RECORDACTIVITYRESPONSE']._serialized_end=437
+  _globals['_GETPROGRESSREQUEST']._serialized_start=440
+  _globals['_GETPROGRESSREQUEST']._serialized_end=665
+  _globals['_LISTCLASSSUMMARIESREQUEST']._serialized_start=668
+  _globals['_LISTCLASSSUMMARIESREQUEST']._serialized_end=857
+  _globals['_LISTCLASSSUMMARIESRESPONSE']._serialized_start=860
+  _globals['_LISTCLASSSUMMARIESRESPONSE']._serialized_end=997
+  _globals['_CREATECLASSREQUEST']._serialized_start=999
+  _globals['_CREATECLASSREQUEST']._serialized_end=1084
+  _globals['_LISTSTRUGGLEALERTSREQUEST']._serialized_start=1087
+  _globals['_LISTSTRUGGLEALERTSREQUEST']._serialized_end=1303
+  _globals['_LISTSTRUGGLEALERTSRESPONSE']._serialized_start=1306
+  _globals['_LISTSTRUGGLEALERTSRESPONSE']._serialized_end=1436
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=1438
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=1507
+  _globals['_RESOLVEALERTREQUEST']._serialized_start=1509
+  _globals['_RESOLVEALERTREQUEST']._serialized_end=1574
+  _globals['_PROGRESSSERVICE']._serialized_start=1577
+  _globals['_PROGRESSSERVICE']._serialized_end=2688
 # @@protoc_insertion_point(module_scope)

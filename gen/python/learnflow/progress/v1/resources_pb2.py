@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%learnflow/progress/v1/resources.proto\x12\x15learnflow.progress.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x03\n\x08\x41\x63tivity\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x02id\x12#\n\nstudent_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\tstudentId\x12\x14\n\x05topic\x18\x03 \x01(\tR\x05topic\x12=\n\x04kind\x18\x04 \x01(\x0e\x32#.learnflow.progress.v1.ActivityKindB\x04\xe2\x41\x01\x02R\x04kind\x12\x14\n\x05score\x18\x05 \x01(\x01R\x05score\x12\x18\n\x07verdict\x18\x06 \x01(\tR\x07verdict\x12%\n\x0e\x65xception_type\x18\x07 \x01(\tR\rexceptionType\x12\x1f\n\x0b\x65xercise_id\x18\x08 \x01(\tR\nexerciseId\x12)\n\x10\x64uration_seconds\x18\t \x01(\x01R\x0f\x64urationSeconds\x12\x39\n\noccur_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\toccurTime\x12\x17\n\x07quiz_id\x18\x0b \x01(\tR\x06quizId\"\xea\x01\n\x0cTopicMastery\x12\x14\n\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n\x05score\x18\x02 \x01(\x01R\x05score\x12\x1a\n\x08\x65vidence\x18\x03 \x01(\x01R\x08\x65vidence\x12\x39\n\x05level\x18\x04 \x01(\x0e\x32#.learnflow.progress.v1.MasteryLevelR\x05level\x12\x1a\n\x08\x61ttempts\x18\x05 \x01(\x05R\x08\x61ttempts\x12;\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\"x\n\x06Streak\x12!\n\x0c\x63urrent_days\x18\x01 \x01(\x05R\x0b\x63urrentDays\x12!\n\x0clongest_days\x18\x02 \x01(\x05R\x0blongestDays\x12(\n\x10last_active_date\x18\x03 \x01(\tR\x0elastActiveDate\"\x8f\x02\n\x0fStudentProgress\x12\x1d\n\nstudent_id\x18\x01 \x01(\tR\tstudentId\x12;\n\x06topics\x18\x02 \x03(\x0b\x32#.learnflow.progress.v1.TopicMasteryR\x06topics\x12\x35\n\x06streak\x18\x03 \x01(\x0b\x32\x1d.learnflow.progress.v1.StreakR\x06streak\x12H\n\x0frecent_activity\x18\x04 \x03(\x0b\x32\x1f.learnflow.progress.v1.ActivityR\x0erecentActivity\x12\x1f\n\x0bopen_alerts\x18\x05 \x01(\x05R\nopenAlerts\"\xad\x02\n\x0eStudentSummary\x12\x1d\n\nstudent_id\x18\x01 \x01(\tR\tstudentId\x12!\n\x0cmean_mastery\x18\x02 \x01(\x01R\x0bmeanMastery\x12\'\n\x0ftopics_mastered\x18\x03 \x01(\x05R\x0etopicsMastered\x12\x1f\n\x0bopen_alerts\x18\x04 \x01(\x05R\nopenAlerts\x12\x12\n\x04risk\x18\x05 \x01(\x01R\x04risk\x12\x35\n\x06streak\x18\x06 \x01(\x0b\x32\x1d.learnflow.progress.v1.StreakR\x06streak\x12\x44\n\x10last_active_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0elastActiveTime\"\xe6\x03\n\rStruggleAlert\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\nstudent_id\x18\x02 \x01(\tR\tstudentId\x12\x12\n\x04rule\x18\x03 \x01(\tR\x04rule\x12\x10\n\x03key\x18\x04 \x01(\tR\x03key\x12 \n\x0b\x65xplanation\x18\x05 \x01(\tR\x0b\x65xplanation\x12\x1a\n\x08severity\x18\x06 \x01(\tR\x08severity\x12\x37\n\x05state\x18\x07 \x01(\x0e\x32!.learnflow.progress.v1.AlertStateR\x05state\x12;\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12\x45\n\x10\x61\x63knowledge_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0f\x61\x63knowledgeTime\x12=\n\x0cresolve_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bresolveTime\x12\x46\n\nresolution\x18\x0b \x01(\x0e\x32&.learnflow.progress.v1.AlertResolutionR\nresolution\"\x80\x01\n\x0cStudentClass\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x18\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12\x1f\n\x0bteacher_ids\x18\x03 \x03(\tR\nteacherIds\x12\x1f\n\x0bstudent_ids\x18\x04 \x03(\tR\nstudentIds*\x8f\x02\n\x0c\x41\x63tivityKind\x12\x1d\n\x19\x41\x43TIVITY_KIND_UNSPECIFIED\x10\x00\x12\"\n\x1e\x41\x43TIVITY_KIND_EXERCISE_ATTEMPT\x10\x01\x12!\n\x1d\x41\x43TIVITY_KIND_QUIZ_SUBMISSION\x10\x02\x12\x1a\n\x16\x41\x43TIVITY_KIND_CODE_RUN\x10\x03\x12\x1d\n\x19\x41\x43TIVITY_KIND_CODE_REVIEW\x10\x04\x12\x1e\n\x1a\x41\x43TIVITY_KIND_HINT_REQUEST\x10\x05\x12\x1e\n\x1a\x41\x43TIVITY_KIND_TIME_ON_TASK\x10\x06\x12\x1e\n\x1a\x41\x43TIVITY_KIND_CONTENT_VIEW\x10\x07*\xa0\x01\n\x0cMasteryLevel\x12\x1d\n\x19MASTERY_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n\x17MASTERY_LEVEL_ATTEMPTED\x10\x01\x12\x1a\n\x16MASTERY_LEVEL_FAMILIAR\x10\x02\x12\x1c\n\x18MASTERY_LEVEL_PROFICIENT\x10\x03\x12\x1a\n\x16MASTERY_LEVEL_MASTERED\x10\x04*w\n\nAlertState\x12\x1b\n\x17\x41LERT_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41LERT_STATE_OPEN\x10\x01\x12\x1c\n\x18\x41LERT_STATE_ACKNOWLEDGED\x10\x02\x12\x18\n\x14\x41LERT_STATE_RESOLVED\x10\x03*\x9b\x01\n\x0f\x41lertResolution\x12 \n\x1c\x41LERT_RESOLUTION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41LERT_RESOLUTION_TEACHER\x10\x01\x12%\n!ALERT_RESOLUTION_STUDENT_PROGRESS\x10\x02\x12!\n\x1d\x41LERT_RESOLUTION_QUIET_PERIOD\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%learnflow/progress/v1/resources.proto\x12\x15learnflow.progress.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x05\n\x08\x41\x63tivity\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\x80\x01R\x02id\x12*\n\nstudent_id\x18\x02 \x01(\tB\x0b\xe2\x41\x01\x02\xbaH\x04r\x02\x18@R\tstudentId\x12\x1d\n\x05topic\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x64R\x05topic\x12\x45\n\x04kind\x18\x04 \x01(\x0e\x32#.learnflow.progress.v1.ActivityKindB\x0c\xe2\x41\x01\x02\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12-\n\x05score\x18\x05 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00R\x05score\x12!\n\x07verdict\x18\x06 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x07verdict\x12/\n\x0e\x65xception_type\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\rexceptionType\x12)\n\x0b\x65xercise_id\x18\x08 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\nexerciseId\x12\x42\n\x10\x64uration_seconds\x18\t \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x18\xf5@)\x00\x00\x00\x00\x00\x00\x00\x00R\x0f\x64urationSeconds\x12\xbc\x01\n\noccur_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x80\x01\xbaH}\xb2\x01\x08*\x06\x08\x80\x87\xb5\xc3\x03\xba\x01o\n\x1e\x61\x63tivity.occur_time.not_future\x12-must not be more than 5 minutes in the future\x1a\x1ethis <= now + duration(\'300s\')R\toccurTime\x12!\n\x07quiz_id\x18\x0b \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01R\x06quizId\"\xea\x01\n\x0cTopicMastery\x12\x14\n\x05topic\x18\x01 \x01(\tR\x05topic\x12\x14\n\x05score\x18\x02 \x01(\x01R\x05score\x12\x1a\n\x08\x65vidence\x18\x03 \x01(\x01R\x08\x65vidence\x12\x39\n\x05level\x18\x04 \x01(\x0e\x32#.learnflow.progress.v1.MasteryLevelR\x05level\x12\x1a\n\x08\x61ttempts\x18\x05 \x01(\x05R\x08\x61ttempts\x12;\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\"x\n\x06Streak\x12!\n\x0c\x63urrent_days\x18\x01 \x01(\x05R\x0b\x63urrentDays\x12!\n\x0clongest_days\x18\x02 \x01(\x05R\x0blongestDays\x12(\n\x10last_active_date\x18\x03 \x01(\tR\x0elastActiveDate\"\x8f\x02\n\x0fStudentProgress\x12\x1d\n\nstudent_id\x18\x01 \x01(\tR\tstudentId\x12;\n\x06topics\x18\x02 \x03(\x0b\x32#.learnflow.progress.v1.TopicMasteryR\x06topics\x12\x35\n\x06streak\x18\x03 \x01(\x0b\x32\x1d.learnflow.progress.v1.StreakR\x06streak\x12H\n\x0frecent_activity\x18\x04 \x03(\x0b\x32\x1f.learnflow.progress.v1.ActivityR\x0erecentActivity\x12\x1f\n\x0bopen_alerts\x18\x05 \x01(\x05R\nopenAlerts\"\xad\x02\n\x0eStudentSummary\x12\x1d\n\nstudent_id\x18\x01 \x01(\tR\tstudentId\x12!\n\x0cmean_mastery\x18\x02 \x01(\x01R\x0bmeanMastery\x12\'\n\x0ftopics_mastered\x18\x03 \x01(\x05R\x0etopicsMastered\x12\x1f\n\x0bopen_alerts\x18\x04 \x01(\x05R\nopenAlerts\x12\x12\n\x04risk\x18\x05 \x01(\x01R\x04risk\x12\x35\n\x06streak\x18\x06 \x01(\x0b\x32\x1d.learnflow.progress.v1.StreakR\x06streak\x12\x44\n\x10last_active_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0elastActiveTime\"\xe6\x03\n\rStruggleAlert\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n\nstudent_id\x18\x02 \x01(\tR\tstudentId\x12\x12\n\x04rule\x18\x03 \x01(\tR\x04rule\x12\x10\n\x03key\x18\x04 \x01(\tR\x03key\x12 \n\x0b\x65xplanation\x18\x05 \x01(\tR\x0b\x65xplanation\x12\x1a\n\x08severity\x18\x06 \x01(\tR\x08severity\x12\x37\n\x05state\x18\x07 \x01(\x0e\x32!.learnflow.progress.v1.AlertStateR\x05state\x12;\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12\x45\n\x10\x61\x63knowledge_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0f\x61\x63knowledgeTime\x12=\n\x0cresolve_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bresolveTime\x12\x46\n\nresolution\x18\x0b \x01(\x0e\x32&.learnflow.progress.v1.AlertResolutionR\nresolution\"\xb0\x01\n\x0cStudentClass\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x03\xbaH\x04r\x02\x18@R\x02id\x12 \n\x04name\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12/\n\x0bteacher_ids\x18\x03 \x03(\tB\x0e\xbaH\x0b\x92\x01\x08\x10\x64\"\x04r\x02\x18@R\nteacherIds\x12\x30\n\x0bstudent_ids\x18\x04 \x03(\tB\x0f\xbaH\x0c\x92\x01\t\x10\xe8\x07\"\x04r\x02\x18@R\nstudentIds*\x8f\x02\n\x0c\x41\x63tivityKind\x12\x1d\n\x19\x41\x43TIVITY_KIND_UNSPECIFIED\x10\x00\x12\"\n\x1e\x41\x43TIVITY_KIND_EXERCISE_ATTEMPT\x10\x01\x12!\n\x1d\x41\x43TIVITY_KIND_QUIZ_SUBMISSION\x10\x02\x12\x1a\n\x16\x41\x43TIVITY_KIND_CODE_RUN\x10\x03\x12\x1d\n\x19\x41\x43TIVITY_KIND_CODE_REVIEW\x10\x04\x12\x1e\n\x1a\x41\x43TIVITY_KIND_HINT_REQUEST\x10\x05\x12\x1e\n\x1a\x41\x43TIVITY_KIND_TIME_ON_TASK\x10\x06\x12\x1e\n\x1a\x41\x43TIVITY_KIND_CONTENT_VIEW\x10\x07*\xa0\x01\n\x0cMasteryLevel\x12\x1d\n\x19MASTERY_LEVEL_UNSPECIFIED\x10\x00\x12\x1b\n\x17MASTERY_LEVEL_ATTEMPTED\x10\x01\x12\x1a\n\x16MASTERY_LEVEL_FAMILIAR\x10\x02\x12\x1c\n\x18MASTERY_LEVEL_PROFICIENT\x10\x03\x12\x1a\n\x16MASTERY_LEVEL_MASTERED\x10\x04*w\n\nAlertState\x12\x1b\n\x17\x41LERT_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41LERT_STATE_OPEN\x10\x01\x12\x1c\n\x18\x41LERT_STATE_ACKNOWLEDGED\x10\x02\x12\x18\n\x14\x41LERT_STATE_RESOLVED\x10\x03*\x9b\x01\n\x0f\x41lertResolution\x12 \n\x1c\x41LERT_RESOLUTION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41LERT_RESOLUTION_TEACHER\x10\x01\x12%\n!ALERT_RESOLUTION_STUDENT_PROGRESS\x10\x02\x12!\n\x1d\x41LERT_RESOLUTION_QUIET_PERIOD\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,35 +35,55 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.progress.v1.resou
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ACTIVITY'].fields_by_name['id']._loaded_options = None
-  _globals['_ACTIVITY'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_ACTIVITY'].fields_by_name['id']._serialized_options = b'\342A\001\002\272H\005r\003\030\200\001'
   _globals['_ACTIVITY'].fields_by_name['student_id']._loaded_options = None
-  _globals['_ACTIVITY'].fields_by_name['student_id']._serialized_options = b'\342A\001\002'
+  _globals['_ACTIVITY'].fields_by_name['student_id']._serialized_options = b'\342A\001\002\272H\004r\002\030@'
+  _globals['_ACTIVITY'].fields_by_name['topic']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['topic']._serialized_options = b'\272H\004r\002\030d'
   _globals['_ACTIVITY'].fields_by_name['kind']._loaded_options = None
-  _globals['_ACTIVITY'].fields_by_name['kind']._serialized_options = b'\342A\001\002'
+  _globals['_ACTIVITY'].fields_by_name['kind']._serialized_options = b'\342A\001\002\272H\005\202\001\002\020\001'
+  _globals['_ACTIVITY'].fields_by_name['score']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['score']._serialized_options = b'\272H\024\022\022\031\000\000\000\000\000\000\360?)\000\000\000\000\000\000\000\000'
+  _globals['_ACTIVITY'].fields_by_name['verdict']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['verdict']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_ACTIVITY'].fields_by_name['exception_type']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['exception_type']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_ACTIVITY'].fields_by_name['exercise_id']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['exercise_id']._serialized_options = b'\272H\005r\003\030\200\001'
+  _globals['_ACTIVITY'].fields_by_name['duration_seconds']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['duration_seconds']._serialized_options = b'\272H\024\022\022\031\000\000\000\000\000\030\365@)\000\000\000\000\000\000\000\000'
+  _globals['_ACTIVITY'].fields_by_name['occur_time']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['occur_time']._serialized_options = b'\272H}\262\001\010*\006\010\200\207\265\303\003\272\001o\n\036activity.occur_time.not_future\022-must not be more than 5 minutes in the future\032\036this <= now + duration(\'300s\')'
+  _globals['_ACTIVITY'].fields_by_name['quiz_id']._loaded_options = None
+  _globals['_ACTIVITY'].fields_by_name['quiz_id']._serialized_options = b'\272H\005r\003\030\200\001'
   _globals['_STUDENTCLASS'].fields_by_name['id']._loaded_options = None
-  _globals['_STUDENTCLASS'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_STUDENTCLASS'].fields_by_name['id']._serialized_options = b'\342A\001\003\272H\004r\002\030@'
   _globals['_STUDENTCLASS'].fields_by_name['name']._loaded_options = None
-  _globals['_STUDENTCLASS'].fields_by_name['name']._serialized_options = b'\342A\001\002'
-  _globals['_ACTIVITYKIND']._serialized_start=2092
-  _globals['_ACTIVITYKIND']._serialized_end=2363
-  _globals['_MASTERYLEVEL']._serialized_start=2366
-  _globals['_MASTERYLEVEL']._serialized_end=2526
-  _globals['_ALERTSTATE']._serialized_start=2528
-  _globals['_ALERTSTATE']._serialized_end=2647
-  _globals['_ALERTRESOLUTION']._serialized_start=2650
-  _globals['_ALERTRESOLUTION']._serialized_end=2805
-  _globals['_ACTIVITY']._serialized_start=131
-  _globals['_ACTIVITY']._serialized_end=532
-  _globals['_TOPICMASTERY']._serialized_start=535
-  _globals['_TOPICMASTERY']._serialized_end=769
-  _globals['_STREAK']._serialized_start=771
-  _globals['_STREAK']._serialized_end=891
-  _globals['_STUDENTPROGRESS']._serialized_start=894
-  _globals['_STUDENTPROGRESS']._serialized_end=1165
-  _globals['_STUDENTSUMMARY']._serialized_start=1168
-  _globals['_STUDENTSUMMARY']._serialized_end=1469
-  _globals['_STRUGGLEALERT']._serialized_start=1472
-  _globals['_STRUGGLEALERT']._serialized_end=1958
-  _globals['_STUDENTCLASS']._serialized_start=1961
-  _globals['_STUDENTCLASS']._serialized_end=2089
+  _globals['_STUDENTCLASS'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\005r\003\030\310\001'
+  _globals['_STUDENTCLASS'].fields_by_name['teacher_ids']._loaded_options = None
+  _globals['_STUDENTCLASS'].fields_by_name['teacher_ids']._serialized_options = b'\272H\013\222\001\010\020d\"\004r\002\030@'
+  _globals['_STUDENTCLASS'].fields_by_name['student_ids']._loaded_options = None
+  _globals['_STUDENTCLASS'].fields_by_name['student_ids']._serialized_options = b'\272H\014\222\001\t\020\350\007\"\004r\002\030@'
+  _globals['_ACTIVITYKIND']._serialized_start=2422
+  _globals['_ACTIVITYKIND']._serialized_end=2693
+  _globals['_MASTERYLEVEL']._serialized_start=2696
+  _globals['_MASTERYLEVEL']._serialized_end=2856
+  _globals['_ALERTSTATE']._serialized_start=2858
+  _globals['_ALERTSTATE']._serialized_end=2977
+  _globals['_ALERTRESOLUTION']._serialized_start=2980
+  _globals['_ALERTRESOLUTION']._serialized_end=3135
+  _globals['_ACTIVITY']._serialized_start=160
+  _globals['_ACTIVITY']._serialized_end=814
+  _globals['_TOPICMASTERY']._serialized_start=817
+  _globals['_TOPICMASTERY']._serialized_end=1051
+  _globals['_STREAK']._serialized_start=1053
+  _globals['_STREAK']._serialized_end=1173
+  _globals['_STUDENTPROGRESS']._serialized_start=1176
+  _globals['_STUDENTPROGRESS']._serialized_end=1447
+  _globals['_STUDENTSUMMARY']._serialized_start=1450
+  _globals['_STUDENTSUMMARY']._serialized_end=1751
+  _globals['_STRUGGLEALERT']._serialized_start=1754
+  _globals['_STRUGGLEALERT']._serialized_end=2240
+  _globals['_STUDENTCLASS']._serialized_start=2243
+  _globals['_STUDENTCLASS']._serialized_end=2419
 # @@protoc_insertion_point(module_scope)

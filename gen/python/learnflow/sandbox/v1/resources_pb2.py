@@ -22,49 +22,66 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$learnflow/sandbox/v1/resources.proto\x12\x14learnflow.sandbox.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"j\n\x06Limits\x12 \n\x0cwall_time_ms\x18\x01 \x01(\x05R\nwallTimeMs\x12\x1b\n\tmemory_mb\x18\x02 \x01(\x05R\x08memoryMb\x12!\n\x0coutput_bytes\x18\x03 \x01(\x05R\x0boutputBytes\"\x81\x01\n\tDiagnosis\x12%\n\x0e\x65xception_type\x18\x01 \x01(\tR\rexceptionType\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12\x12\n\x04line\x18\x03 \x01(\x05R\x04line\x12\x1f\n\x0bsource_line\x18\x04 \x01(\tR\nsourceLine\"\xa0\x03\n\tExecution\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x37\n\x07verdict\x18\x02 \x01(\x0e\x32\x1d.learnflow.sandbox.v1.VerdictR\x07verdict\x12\x16\n\x06stdout\x18\x03 \x01(\tR\x06stdout\x12\x16\n\x06stderr\x18\x04 \x01(\tR\x06stderr\x12)\n\x10stdout_truncated\x18\x05 \x01(\x08R\x0fstdoutTruncated\x12)\n\x10stderr_truncated\x18\x06 \x01(\x08R\x0fstderrTruncated\x12\x1b\n\texit_code\x18\x07 \x01(\x05R\x08\x65xitCode\x12\x1f\n\x0b\x64uration_ms\x18\x08 \x01(\x05R\ndurationMs\x12=\n\tdiagnosis\x18\t \x01(\x0b\x32\x1f.learnflow.sandbox.v1.DiagnosisR\tdiagnosis\x12\x41\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\xcd\x01\n\x08TestCase\x12\x18\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04name\x12<\n\x04kind\x18\x02 \x01(\x0e\x32\".learnflow.sandbox.v1.TestCaseKindB\x04\xe2\x41\x01\x02R\x04kind\x12\x14\n\x05stdin\x18\x03 \x01(\tR\x05stdin\x12\'\n\x0f\x65xpected_stdout\x18\x04 \x01(\tR\x0e\x65xpectedStdout\x12\x12\n\x04\x63ode\x18\x05 \x01(\tR\x04\x63ode\x12\x16\n\x06hidden\x18\x06 \x01(\x08R\x06hidden\"\xa4\x02\n\x08\x45xercise\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x1a\n\x05title\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05title\x12\x16\n\x06prompt\x18\x03 \x01(\tR\x06prompt\x12\x14\n\x05topic\x18\x04 \x01(\tR\x05topic\x12\x43\n\ntest_cases\x18\x05 \x03(\x0b\x32\x1e.learnflow.sandbox.v1.TestCaseB\x04\xe2\x41\x01\x02R\ttestCases\x12\x30\n\x11hidden_case_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x0fhiddenCaseCount\x12\x41\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\xd5\x01\n\nCaseResult\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06passed\x18\x02 \x01(\x08R\x06passed\x12\x16\n\x06hidden\x18\x03 \x01(\x08R\x06hidden\x12\x37\n\x07verdict\x18\x04 \x01(\x0e\x32\x1d.learnflow.sandbox.v1.VerdictR\x07verdict\x12)\n\x10\x66irst_difference\x18\x05 \x01(\tR\x0f\x66irstDifference\x12\x1f\n\x0b\x64uration_ms\x18\x06 \x01(\x05R\ndurationMs*\xce\x01\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x0e\n\nVERDICT_OK\x10\x01\x12\x19\n\x15VERDICT_RUNTIME_ERROR\x10\x02\x12\x15\n\x11VERDICT_TIMED_OUT\x10\x03\x12\x1b\n\x17VERDICT_MEMORY_EXCEEDED\x10\x04\x12\x1b\n\x17VERDICT_OUTPUT_EXCEEDED\x10\x05\x12\x18\n\x14VERDICT_SYNTAX_ERROR\x10\x06\x12\x14\n\x10VERDICT_REJECTED\x10\x07*c\n\x0cTestCaseKind\x12\x1e\n\x1aTEST_CASE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14TEST_CASE_KIND_STDIO\x10\x01\x12\x19\n\x15TEST_CASE_KIND_ASSERT\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$learnflow/sandbox/v1/resources.proto\x12\x14learnflow.sandbox.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8f\x01\n\x06Limits\x12,\n\x0cwall_time_ms\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00R\nwallTimeMs\x12\'\n\tmemory_mb\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x80\x02(\x00R\x08memoryMb\x12.\n\x0coutput_bytes\x18\x03 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\x80\x80@(\x00R\x0boutputBytes\"\x81\x01\n\tDiagnosis\x12%\n\x0e\x65xception_type\x18\x01 \x01(\tR\rexceptionType\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12\x12\n\x04line\x18\x03 \x01(\x05R\x04line\x12\x1f\n\x0bsource_line\x18\x04 \x01(\tR\nsourceLine\"\xa0\x03\n\tExecution\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x37\n\x07verdict\x18\x02 \x01(\x0e\x32\x1d.learnflow.sandbox.v1.VerdictR\x07verdict\x12\x16\n\x06stdout\x18\x03 \x01(\tR\x06stdout\x12\x16\n\x06stderr\x18\x04 \x01(\tR\x06stderr\x12)\n\x10stdout_truncated\x18\x05 \x01(\x08R\x0fstdoutTruncated\x12)\n\x10stderr_truncated\x18\x06 \x01(\x08R\x0fstderrTruncated\x12\x1b\n\texit_code\x18\x07 \x01(\x05R\x08\x65xitCode\x12\x1f\n\x0b\x64uration_ms\x18\x08 \x01(\x05R\ndurationMs\x12=\n\tdiagnosis\x18\t \x01(\x0b\x32\x1f.learnflow.sandbox.v1.DiagnosisR\tdiagnosis\x12\x41\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\xfe\x01\n\x08TestCase\x12 \n\x04name\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\x04name\x12\x44\n\x04kind\x18\x02 \x01(\x0e\x32\".learnflow.sandbox.v1.TestCaseKindB\x0c\xe2\x41\x01\x02\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x12\x1f\n\x05stdin\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80@R\x05stdin\x12\x32\n\x0f\x65xpected_stdout\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80@R\x0e\x65xpectedStdout\x12\x1d\n\x04\x63ode\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x04R\x04\x63ode\x12\x16\n\x06hidden\x18\x06 \x01(\x08R\x06hidden\"\xce\x02\n\x08\x45xercise\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x03\xbaH\x04r\x02\x18@R\x02id\x12\"\n\x05title\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\x05title\x12 \n\x06prompt\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x90NR\x06prompt\x12\x1d\n\x05topic\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18\x64R\x05topic\x12K\n\ntest_cases\x18\x05 \x03(\x0b\x32\x1e.learnflow.sandbox.v1.TestCaseB\x0c\xe2\x41\x01\x02\xbaH\x05\x92\x01\x02\x10\x32R\ttestCases\x12\x30\n\x11hidden_case_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03R\x0fhiddenCaseCount\x12\x41\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\"\xd5\x01\n\nCaseResult\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06passed\x18\x02 \x01(\x08R\x06passed\x12\x16\n\x06hidden\x18\x03 \x01(\x08R\x06hidden\x12\x37\n\x07verdict\x18\x04 \x01(\x0e\x32\x1d.learnflow.sandbox.v1.VerdictR\x07verdict\x12)\n\x10\x66irst_difference\x18\x05 \x01(\tR\x0f\x66irstDifference\x12\x1f\n\x0b\x64uration_ms\x18\x06 \x01(\x05R\ndurationMs*\xce\x01\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x0e\n\nVERDICT_OK\x10\x01\x12\x19\n\x15VERDICT_RUNTIME_ERROR\x10\x02\x12\x15\n\x11VERDICT_TIMED_OUT\x10\x03\x12\x1b\n\x17VERDICT_MEMORY_EXCEEDED\x10\x04\x12\x1b\n\x17VERDICT_OUTPUT_EXCEEDED\x10\x05\x12\x18\n\x14VERDICT_SYNTAX_ERROR\x10\x06\x12\x14\n\x10VERDICT_REJECTED\x10\x07*c\n\x0cTestCaseKind\x12\x1e\n\x1aTEST_CASE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14TEST_CASE_KIND_STDIO\x10\x01\x12\x19\n\x15TEST_CASE_KIND_ASSERT\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.sandbox.v1.resources_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_LIMITS'].fields_by_name['wall_time_ms']._loaded_options = None
+  _globals['_LIMITS'].fields_by_name['wall_time_ms']._serialized_options = b'\272H\007\032\005\030\220N(\000'
+  _globals['_LIMITS'].fields_by_name['memory_mb']._loaded_options = None
+  _globals['_LIMITS'].fields_by_name['memory_mb']._serialized_options = b'\272H\007\032\005\030\200\002(\000'
+  _globals['_LIMITS'].fields_by_name['output_bytes']._loaded_options = None
+  _globals['_LIMITS'].fields_by_name['output_bytes']._serialized_options = b'\272H\010\032\006\030\200\200@(\000'
   _globals['_EXECUTION'].fields_by_name['id']._loaded_options = None
   _globals['_EXECUTION'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_EXECUTION'].fields_by_name['create_time']._loaded_options = None
   _globals['_EXECUTION'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_TESTCASE'].fields_by_name['name']._loaded_options = None
-  _globals['_TESTCASE'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_TESTCASE'].fields_by_name['name']._serialized_options = b'\342A\001\002\272H\005r\003\030\310\001'
   _globals['_TESTCASE'].fields_by_name['kind']._loaded_options = None
-  _globals['_TESTCASE'].fields_by_name['kind']._serialized_options = b'\342A\001\002'
+  _globals['_TESTCASE'].fields_by_name['kind']._serialized_options = b'\342A\001\002\272H\005\202\001\002\020\001'
+  _globals['_TESTCASE'].fields_by_name['stdin']._loaded_options = None
+  _globals['_TESTCASE'].fields_by_name['stdin']._serialized_options = b'\272H\006r\004\030\200\200@'
+  _globals['_TESTCASE'].fields_by_name['expected_stdout']._loaded_options = None
+  _globals['_TESTCASE'].fields_by_name['expected_stdout']._serialized_options = b'\272H\006r\004\030\200\200@'
+  _globals['_TESTCASE'].fields_by_name['code']._loaded_options = None
+  _globals['_TESTCASE'].fields_by_name['code']._serialized_options = b'\272H\006r\004\030\200\200\004'
   _globals['_EXERCISE'].fields_by_name['id']._loaded_options = None
-  _globals['_EXERCISE'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_EXERCISE'].fields_by_name['id']._serialized_options = b'\342A\001\003\272H\004r\002\030@'
   _globals['_EXERCISE'].fields_by_name['title']._loaded_options = None
-  _globals['_EXERCISE'].fields_by_name['title']._serialized_options = b'\342A\001\002'
+  _globals['_EXERCISE'].fields_by_name['title']._serialized_options = b'\342A\001\002\272H\005r\003\030\310\001'
+  _globals['_EXERCISE'].fields_by_name['prompt']._loaded_options = None
+  _globals['_EXERCISE'].fields_by_name['prompt']._serialized_options = b'\272H\005r\003\030\220N'
+  _globals['_EXERCISE'].fields_by_name['topic']._loaded_options = None
+  _globals['_EXERCISE'].fields_by_name['topic']._serialized_options = b'\272H\004r\002\030d'
   _globals['_EXERCISE'].fields_by_name['test_cases']._loaded_options = None
-  _globals['_EXERCISE'].fields_by_name['test_cases']._serialized_options = b'\342A\001\002'
+  _globals['_EXERCISE'].fields_by_name['test_cases']._serialized_options = b'\342A\001\002\272H\005\222\001\002\0202'
   _globals['_EXERCISE'].fields_by_name['hidden_case_count']._loaded_options = None
   _globals['_EXERCISE'].fields_by_name['hidden_case_count']._serialized_options = b'\342A\001\003'
   _globals['_EXERCISE'].fields_by_name['create_time']._loaded_options = None
   _globals['_EXERCISE'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
-  _globals['_VERDICT']._serialized_start=1507
-  _globals['_VERDICT']._serialized_end=1713
-  _globals['_TESTCASEKIND']._serialized_start=1715
-  _globals['_TESTCASEKIND']._serialized_end=1814
-  _globals['_LIMITS']._serialized_start=128
-  _globals['_LIMITS']._serialized_end=234
-  _globals['_DIAGNOSIS']._serialized_start=237
-  _globals['_DIAGNOSIS']._serialized_end=366
-  _globals['_EXECUTION']._serialized_start=369
-  _globals['_EXECUTION']._serialized_end=785
-  _globals['_TESTCASE']._serialized_start=788
-  _globals['_TESTCASE']._serialized_end=993
-  _globals['_EXERCISE']._serialized_start=996
-  _globals['_EXERCISE']._serialized_end=1288
-  _globals['_CASERESULT']._serialized_start=1291
-  _globals['_CASERESULT']._serialized_end=1504
+  _globals['_VERDICT']._serialized_start=1665
+  _globals['_VERDICT']._serialized_end=1871
+  _globals['_TESTCASEKIND']._serialized_start=1873
+  _globals['_TESTCASEKIND']._serialized_end=1972
+  _globals['_LIMITS']._serialized_start=158
+  _globals['_LIMITS']._serialized_end=301
+  _globals['_DIAGNOSIS']._serialized_start=304
+  _globals['_DIAGNOSIS']._serialized_end=433
+  _globals['_EXECUTION']._serialized_start=436
+  _globals['_EXECUTION']._serialized_end=852
+  _globals['_TESTCASE']._serialized_start=855
+  _globals['_TESTCASE']._serialized_end=1109
+  _globals['_EXERCISE']._serialized_start=1112
+  _globals['_EXERCISE']._serialized_end=1446
+  _globals['_CASERESULT']._serialized_start=1449
+  _globals['_CASERESULT']._serialized_end=1662
 # @@protoc_insertion_point(module_scope)

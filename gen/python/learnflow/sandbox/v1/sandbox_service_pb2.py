@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb2
 from learnflow.sandbox.v1 import resources_pb2 as learnflow_dot_sandbox_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*learnflow/sandbox/v1/sandbox_service.proto\x12\x14learnflow.sandbox.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a$learnflow/sandbox/v1/resources.proto\"\xd8\x01\n\x0e\x45xecuteRequest\x12\x18\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x04\x63ode\x12\x14\n\x05stdin\x18\x02 \x01(\tR\x05stdin\x12\x34\n\x06limits\x18\x03 \x01(\x0b\x32\x1c.learnflow.sandbox.v1.LimitsR\x06limits\x12\x1f\n\x0b\x65xercise_id\x18\x04 \x01(\tR\nexerciseId\x12 \n\x0con_behalf_of\x18\x05 \x01(\tR\nonBehalfOf\x12\x1d\n\nrequest_id\x18\x06 \x01(\tR\trequestId\"x\n\x15\x43reateExerciseRequest\x12@\n\x08\x65xercise\x18\x01 \x01(\x0b\x32\x1e.learnflow.sandbox.v1.ExerciseB\x04\xe2\x41\x01\x02R\x08\x65xercise\x12\x1d\n\nrequest_id\x18\x02 \x01(\tR\trequestId\";\n\x12GetExerciseRequest\x12%\n\x0b\x65xercise_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\nexerciseId\"Y\n\x16GradeSubmissionRequest\x12%\n\x0b\x65xercise_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\nexerciseId\x12\x18\n\x04\x63ode\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04\x63ode\"\xba\x01\n\x17GradeSubmissionResponse\x12#\n\rsubmission_id\x18\x01 \x01(\tR\x0csubmissionId\x12\x14\n\x05score\x18\x02 \x01(\x01R\x05score\x12\x16\n\x06passed\x18\x03 \x01(\x05R\x06passed\x12\x14\n\x05total\x18\x04 \x01(\x05R\x05total\x12\x36\n\x05\x63\x61ses\x18\x05 \x03(\x0b\x32 .learnflow.sandbox.v1.CaseResultR\x05\x63\x61ses2\xb1\x04\n\x0eSandboxService\x12o\n\x07\x45xecute\x12$.learnflow.sandbox.v1.ExecuteRequest\x1a\x1f.learnflow.sandbox.v1.Execution\"\x1d\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/executions:\x01*\x12\x87\x01\n\x0e\x43reateExercise\x12+.learnflow.sandbox.v1.CreateExerciseRequest\x1a\x1e.learnflow.sandbox.v1.Exercise\"(\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02\x19\"\r/v1/exercises:\x08\x65xercise\x12\x80\x01\n\x0bGetExercise\x12(.learnflow.sandbox.v1.GetExerciseRequest\x1a\x1e.learnflow.sandbox.v1.Exercise\"\'\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/exercises/{exercise_id}\x12\xa0\x01\n\x0fGradeSubmission\x12,.learnflow.sandbox.v1.GradeSubmissionRequest\x1a-.learnflow.sandbox.v1.GradeSubmissionResponse\"0\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02&\"!/v1/exercises/{exercise_id}:grade:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*learnflow/sandbox/v1/sandbox_service.proto\x12\x14learnflow.sandbox.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a$learnflow/sandbox/v1/resources.proto\"\x8c\x02\n\x0e\x45xecuteRequest\x12!\n\x04\x63ode\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x18\x80\x80\x04R\x04\x63ode\x12\x1f\n\x05stdin\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80@R\x05stdin\x12\x34\n\x06limits\x18\x03 \x01(\x0b\x32\x1c.learnflow.sandbox.v1.LimitsR\x06limits\x12,\n\x0b\x65xercise_id\x18\x04 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\nexerciseId\x12)\n\x0con_behalf_of\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@R\nonBehalfOf\x12\'\n\nrequest_id\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\trequestId\"\x82\x01\n\x15\x43reateExerciseRequest\x12@\n\x08\x65xercise\x18\x01 \x01(\x0b\x32\x1e.learnflow.sandbox.v1.ExerciseB\x04\xe2\x41\x01\x02R\x08\x65xercise\x12\'\n\nrequest_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\trequestId\"F\n\x12GetExerciseRequest\x12\x30\n\x0b\x65xercise_id\x18\x01 \x01(\tB\x0f\xe2\x41\x01\x02\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\nexerciseId\"m\n\x16GradeSubmissionRequest\x12\x30\n\x0b\x65xercise_id\x18\x01 \x01(\tB\x0f\xe2\x41\x01\x02\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\nexerciseId\x12!\n\x04\x63ode\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x18\x80\x80\x04R\x04\x63ode\"\xba\x01\n\x17GradeSubmissionResponse\x12#\n\rsubmission_id\x18\x01 \x01(\tR\x0csubmissionId\x12\x14\n\x05score\x18\x02 \x01(\x01R\x05score\x12\x16\n\x06passed\x18\x03 \x01(\x05R\x06passed\x12\x14\n\x05total\x18\x04 \x01(\x05R\x05total\x12\x36\n\x05\x63\x61ses\x18\x05 \x03(\x0b\x32 .learnflow.sandbox.v1.CaseResultR\x05\x63\x61ses2\xb1\x04\n\x0eSandboxService\x12o\n\x07\x45xecute\x12$.learnflow.sandbox.v1.ExecuteRequest\x1a\x1f.learnflow.sandbox.v1.Execution\"\x1d\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/executions:\x01*\x12\x87\x01\n\x0e\x43reateExercise\x12+.learnflow.sandbox.v1.CreateExerciseRequest\x1a\x1e.learnflow.sandbox.v1.Exercise\"(\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02\x19\"\r/v1/exercises:\x08\x65xercise\x12\x80\x01\n\x0bGetExercise\x12(.learnflow.sandbox.v1.GetExerciseRequest\x1a\x1e.learnflow.sandbox.v1.Exercise\"\'\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/exercises/{exercise_id}\x12\xa0\x01\n\x0fGradeSubmission\x12,.learnflow.sandbox.v1.GradeSubmissionRequest\x1a-.learnflow.sandbox.v1.GradeSubmissionResponse\"0\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02&\"!/v1/exercises/{exercise_id}:grade:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,15 +37,25 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.sandbox.v1.sandbo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXECUTEREQUEST'].fields_by_name['code']._loaded_options = None
-  _globals['_EXECUTEREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002'
+  _globals['_EXECUTEREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002\272H\006r\004\030\200\200\004'
+  _globals['_EXECUTEREQUEST'].fields_by_name['stdin']._loaded_options = None
+  _globals['_EXECUTEREQUEST'].fields_by_name['stdin']._serialized_options = b'\272H\006r\004\030\200\200@'
+  _globals['_EXECUTEREQUEST'].fields_by_name['exercise_id']._loaded_options = None
+  _globals['_EXECUTEREQUEST'].fields_by_name['exercise_id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
+  _globals['_EXECUTEREQUEST'].fields_by_name['on_behalf_of']._loaded_options = None
+  _globals['_EXECUTEREQUEST'].fields_by_name['on_behalf_of']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_EXECUTEREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_EXECUTEREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_CREATEEXERCISEREQUEST'].fields_by_name['exercise']._loaded_options = None
   _globals['_CREATEEXERCISEREQUEST'].fields_by_name['exercise']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEEXERCISEREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_CREATEEXERCISEREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\005r\003\030\310\001'
   _globals['_GETEXERCISEREQUEST'].fields_by_name['exercise_id']._loaded_options = None
-  _globals['_GETEXERCISEREQUEST'].fields_by_name['exercise_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETEXERCISEREQUEST'].fields_by_name['exercise_id']._serialized_options = b'\342A\001\002\272H\010r\003\260\001\001\330\001\001'
   _globals['_GRADESUBMISSIONREQUEST'].fields_by_name['exercise_id']._loaded_options = None
-  _globals['_GRADESUBMISSIONREQUEST'].fields_by_name['exercise_id']._serialized_options = b'\342A\001\002'
+  _globals['_GRADESUBMISSIONREQUEST'].fields_by_name['exercise_id']._serialized_options = b'\342A\001\002\272H\010r\003\260\001\001\330\001\001'
   _globals['_GRADESUBMISSIONREQUEST'].fields_by_name['code']._loaded_options = None
-  _globals['_GRADESUBMISSIONREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002'
+  _globals['_GRADESUBMISSIONREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002\272H\006r\004\030\200\200\004'
   _globals['_SANDBOXSERVICE'].methods_by_name['Execute']._loaded_options = None
   _globals['_SANDBOXSERVICE'].methods_by_name['Execute']._serialized_options = b'\312\363\030\000\202\323\344\223\002\023\"\016/v1/executions:\001*'
   _globals['_SANDBOXSERVICE'].methods_by_name['CreateExercise']._loaded_options = None
@@ -53,16 +64,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SANDBOXSERVICE'].methods_by_name['GetExercise']._serialized_options = b'\312\363\030\000\202\323\344\223\002\035\022\033/v1/exercises/{exercise_id}'
   _globals['_SANDBOXSERVICE'].methods_by_name['GradeSubmission']._loaded_options = None
   _globals['_SANDBOXSERVICE'].methods_by_name['GradeSubmission']._serialized_options = b'\312\363\030\000\202\323\344\223\002&\"!/v1/exercises/{exercise_id}:grade:\001*'
-  _globals['_EXECUTEREQUEST']._serialized_start=200
-  _globals['_EXECUTEREQUEST']._serialized_end=416
-  _globals['_CREATEEXERCISEREQUEST']._serialized_start=418
-  _globals['_CREATEEXERCISEREQUEST']._serialized_end=538
-  _globals['_GETEXERCISEREQUEST']._serialized_start=540
-  _globals['_GETEXERCISEREQUEST']._serialized_end=599
-  _globals['_GRADESUBMISSIONREQUEST']._serialized_start=601
-  _globals['_GRADESUBMISSIONREQUEST']._serialized_end=690
-  _globals['_GRADESUBMISSIONRESPONSE']._serialized_start=693
-  _globals['_GRADESUBMISSIONRESPONSE']._serialized_end=879
-  _globals['_SANDBOXSERVICE']._serialized_start=882
-  _globals['_SANDBOXSERVICE']._serialized_end=1443
+  _globals['_EXECUTEREQUEST']._serialized_start=229
+  _globals['_EXECUTEREQUEST']._serialized_end=497
+  _globals['_CREATEEXERCISEREQUEST']._serialized_start=500
+  _globals['_CREATEEXERCISEREQUEST']._serialized_end=630
+  _globals['_GETEXERCISEREQUEST']._serialized_start=632
+  _globals['_GETEXERCISEREQUEST']._serialized_end=702
+  _globals['_GRADESUBMISSIONREQUEST']._serialized_start=704
+  _globals['_GRADESUBMISSIONREQUEST']._serialized_end=813
+  _globals['_GRADESUBMISSIONRESPONSE']._serialized_start=816
+  _globals['_GRADESUBMISSIONRESPONSE']._serialized_end=1002
+  _globals['_SANDBOXSERVICE']._serialized_start=1005
+  _globals['_SANDBOXSERVICE']._serialized_end=1566
 # @@protoc_insertion_point(module_scope)

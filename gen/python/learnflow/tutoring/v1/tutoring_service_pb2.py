@@ -22,27 +22,58 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb2
 from learnflow.tutoring.v1 import resources_pb2 as learnflow_dot_tutoring_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/tutoring/v1/tutoring_service.proto\x12\x15learnflow.tutoring.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a%learnflow/tutoring/v1/resources.proto\"{\n\x12\x41skQuestionRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x12\n\x04text\x18\x02 \x01(\tR\x04text\x12\x12\n\x04\x63ode\x18\x03 \x01(\tR\x04\x63ode\x12\x14\n\x05\x65rror\x18\x04 \x01(\tR\x05\x65rror\"j\n\x11SubmitCodeRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x18\n\x04\x63ode\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x04\x63ode\x12\x12\n\x04text\x18\x03 \x01(\tR\x04text\"\xbe\x01\n\x16RequestExerciseRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x1a\n\x05topic\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02R\x05topic\x12\x41\n\ndifficulty\x18\x03 \x01(\x0e\x32!.learnflow.tutoring.v1.DifficultyR\ndifficulty\x12\x1c\n\tvariation\x18\x04 \x01(\x05R\tvariation\"\x83\x01\n\x16GetConversationRequest\x12-\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x0e\x63onversationId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\xca\x01\n\x17GetConversationResponse\x12G\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32#.learnflow.tutoring.v1.ConversationR\x0c\x63onversation\x12>\n\x08messages\x18\x02 \x03(\x0b\x32\".learnflow.tutoring.v1.ChatMessageR\x08messages\x12&\n\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"V\n\x18ListConversationsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"\x8e\x01\n\x19ListConversationsResponse\x12I\n\rconversations\x18\x01 \x03(\x0b\x32#.learnflow.tutoring.v1.ConversationR\rconversations\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9b\x01\n\x19StreamConversationRequest\x12-\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02R\x0e\x63onversationId\x12%\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03R\rafterSequence\x12(\n\x10max_wait_seconds\x18\x03 \x01(\x05R\x0emaxWaitSeconds2\xfc\x06\n\x0fTutoringService\x12z\n\x0b\x41skQuestion\x12).learnflow.tutoring.v1.AskQuestionRequest\x1a\".learnflow.tutoring.v1.ChatMessage\"\x1c\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x12\"\r/v1/questions:\x01*\x12~\n\nSubmitCode\x12(.learnflow.tutoring.v1.SubmitCodeRequest\x1a\".learnflow.tutoring.v1.ChatMessage\"\"\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x18\"\x13/v1/codeSubmissions:\x01*\x12\x89\x01\n\x0fRequestExercise\x12-.learnflow.tutoring.v1.RequestExerciseRequest\x1a\".learnflow.tutoring.v1.ChatMessage\"#\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x19\"\x14/v1/exerciseRequests:\x01*\x12\xa1\x01\n\x0fGetConversation\x12-.learnflow.tutoring.v1.GetConversationRequest\x1a..learnflow.tutoring.v1.GetConversationResponse\"/\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02%\x12#/v1/conversations/{conversation_id}\x12\x95\x01\n\x11ListConversations\x12/.learnflow.tutoring.v1.ListConversationsRequest\x1a\x30.learnflow.tutoring.v1.ListConversationsResponse\"\x1d\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/conversations\x12\xa4\x01\n\x12StreamConversation\x12\x30.learnflow.tutoring.v1.StreamConversationRequest\x1a\".learnflow.tutoring.v1.ChatMessage\"6\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02,\x12*/v1/conversations/{conversation_id}:stream0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/tutoring/v1/tutoring_service.proto\x12\x15learnflow.tutoring.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a%learnflow/tutoring/v1/resources.proto\"\xa8\x01\n\x12\x41skQuestionRequest\x12\x34\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x0e\x63onversationId\x12\x1c\n\x04text\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1fR\x04text\x12\x1d\n\x04\x63ode\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x04R\x04\x63ode\x12\x1f\n\x05\x65rror\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x18\x80\x80\x01R\x05\x65rror\"\x8a\x01\n\x11SubmitCodeRequest\x12\x34\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x0e\x63onversationId\x12!\n\x04\x63ode\x18\x02 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x18\x80\x80\x04R\x04\x63ode\x12\x1c\n\x04text\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xa0\x1fR\x04text\"\xe8\x01\n\x16RequestExerciseRequest\x12\x34\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x0e\x63onversationId\x12!\n\x05topic\x18\x02 \x01(\tB\x0b\xe2\x41\x01\x02\xbaH\x04r\x02\x18\x64R\x05topic\x12K\n\ndifficulty\x18\x03 \x01(\x0e\x32!.learnflow.tutoring.v1.DifficultyB\x08\xbaH\x05\x82\x01\x02\x10\x01R\ndifficulty\x12(\n\tvariation\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\tvariation\"\xa4\x01\n\x16GetConversationRequest\x12\x38\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x0f\xe2\x41\x01\x02\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x0e\x63onversationId\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"\xca\x01\n\x17GetConversationResponse\x12G\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32#.learnflow.tutoring.v1.ConversationR\x0c\x63onversation\x12>\n\x08messages\x18\x02 \x03(\x0b\x32\".learnflow.tutoring.v1.ChatMessageR\x08messages\x12&\n\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"l\n\x18ListConversationsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"\x8e\x01\n\x19ListConversationsResponse\x12I\n\rconversations\x18\x01 \x03(\x0b\x32#.learnflow.tutoring.v1.ConversationR\rconversations\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xbb\x01\n\x19StreamConversationRequest\x12\x38\n\x0f\x63onversation_id\x18\x01 \x01(\tB\x0f\xe2\x41\x01\x02\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x0e\x63onversationId\x12.\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\rafterSequence\x12\x34\n\x10max_wait_seconds\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xac\x02(\x00R\x0emaxWaitSeconds2\xfc\x06\n\x0fTutoringService\x12z\n\x0b\x41skQuestion\x12).learnflow.tutoring.v1.AskQuestionRequest\x1a\".learnflow.tutoring.v1.ChatMessage\"\x1c\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x12\"\r/v1/questions:\x01*\x12~\n\nSubmitCode\x12(.learnflow.tutoring.v1.SubmitCodeRequest\x1a\".learnflow.tutoring.v1.ChatMessage\"\"\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x18\"\x13/v1/codeSubmissions:\x01*\x12\x89\x01\n\x0fRequestExercise\x12-.learnflow.tutoring.v1.RequestExerciseRequest\x1a\".learnflow.tutoring.v1.ChatMessage\"#\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x19\"\x14/v1/exerciseRequests:\x01*\x12\xa1\x01\n\x0fGetConversation\x12-.learnflow.tutoring.v1.GetConversationRequest\x1a..learnflow.tutoring.v1.GetConversationResponse\"/\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02%\x12#/v1/conversations/{conversation_id}\x12\x95\x01\n\x11ListConversations\x12/.learnflow.tutoring.v1.ListConversationsRequest\x1a\x30.learnflow.tutoring.v1.ListConversationsResponse\"\x1d\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/conversations\x12\xa4\x01\n\x12StreamConversation\x12\x30.learnflow.tutoring.v1.StreamConversationRequest\x1a\".learnflow.tutoring.v1.ChatMessage\"6\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02,\x12*/v1/conversations/{conversation_id}:stream0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.tutoring.v1.tutoring_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ASKQUESTIONREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_ASKQUESTIONREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
+  _globals['_ASKQUESTIONREQUEST'].fields_by_name['text']._loaded_options = None
+  _globals['_ASKQUESTIONREQUEST'].fields_by_name['text']._serialized_options = b'\272H\005r\003\030\240\037'
+  _globals['_ASKQUESTIONREQUEST'].fields_by_name['code']._loaded_options = None
+  _globals['_ASKQUESTIONREQUEST'].fields_by_name['code']._serialized_options = b'\272H\006r\004\030\200\200\004'
+  _globals['_ASKQUESTIONREQUEST'].fields_by_name['error']._loaded_options = None
+  _globals['_ASKQUESTIONREQUEST'].fields_by_name['error']._serialized_options = b'\272H\006r\004\030\200\200\001'
+  _globals['_SUBMITCODEREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_SUBMITCODEREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
   _globals['_SUBMITCODEREQUEST'].fields_by_name['code']._loaded_options = None
-  _globals['_SUBMITCODEREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002'
+  _globals['_SUBMITCODEREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002\272H\006r\004\030\200\200\004'
+  _globals['_SUBMITCODEREQUEST'].fields_by_name['text']._loaded_options = None
+  _globals['_SUBMITCODEREQUEST'].fields_by_name['text']._serialized_options = b'\272H\005r\003\030\240\037'
+  _globals['_REQUESTEXERCISEREQUEST'].fields_by_name['conversation_id']._loaded_options = None
+  _globals['_REQUESTEXERCISEREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
   _globals['_REQUESTEXERCISEREQUEST'].fields_by_name['topic']._loaded_options = None
-  _globals['_REQUESTEXERCISEREQUEST'].fields_by_name['topic']._serialized_options = b'\342A\001\002'
+  _globals['_REQUESTEXERCISEREQUEST'].fields_by_name['topic']._serialized_options = b'\342A\001\002\272H\004r\002\030d'
+  _globals['_REQUESTEXERCISEREQUEST'].fields_by_name['difficulty']._loaded_options = None
+  _globals['_REQUESTEXERCISEREQUEST'].fields_by_name['difficulty']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_REQUESTEXERCISEREQUEST'].fields_by_name['variation']._loaded_options = None
+  _globals['_REQUESTEXERCISEREQUEST'].fields_by_name['variation']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_GETCONVERSATIONREQUEST'].fields_by_name['conversation_id']._loaded_options = None
-  _globals['_GETCONVERSATIONREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETCONVERSATIONREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\342A\001\002\272H\010r\003\260\001\001\330\001\001'
+  _globals['_GETCONVERSATIONREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_GETCONVERSATIONREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_GETCONVERSATIONREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_GETCONVERSATIONREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_LISTCONVERSATIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTCONVERSATIONSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTCONVERSATIONSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTCONVERSATIONSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
   _globals['_STREAMCONVERSATIONREQUEST'].fields_by_name['conversation_id']._loaded_options = None
-  _globals['_STREAMCONVERSATIONREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\342A\001\002'
+  _globals['_STREAMCONVERSATIONREQUEST'].fields_by_name['conversation_id']._serialized_options = b'\342A\001\002\272H\010r\003\260\001\001\330\001\001'
+  _globals['_STREAMCONVERSATIONREQUEST'].fields_by_name['after_sequence']._loaded_options = None
+  _globals['_STREAMCONVERSATIONREQUEST'].fields_by_name['after_sequence']._serialized_options = b'\272H\004\"\002(\000'
+  _globals['_STREAMCONVERSATIONREQUEST'].fields_by_name['max_wait_seconds']._loaded_options = None
+  _globals['_STREAMCONVERSATIONREQUEST'].fields_by_name['max_wait_seconds']._serialized_options = b'\272H\007\032\005\030\254\002(\000'
   _globals['_TUTORINGSERVICE'].methods_by_name['AskQuestion']._loaded_options = None
   _globals['_TUTORINGSERVICE'].methods_by_name['AskQuestion']._serialized_options = b'\312\363\030\000\202\323\344\223\002\022\"\r/v1/questions:\001*'
   _globals['_TUTORINGSERVICE'].methods_by_name['SubmitCode']._loaded_options = None
@@ -55,22 +86,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TUTORINGSERVICE'].methods_by_name['ListConversations']._serialized_options = b'\312\363\030\000\202\323\344\223\002\023\022\021/v1/conversations'
   _globals['_TUTORINGSERVICE'].methods_by_name['StreamConversation']._loaded_options = None
   _globals['_TUTORINGSERVICE'].methods_by_name['StreamConversation']._serialized_options = b'\312\363\030\000\202\323\344\223\002,\022*/v1/conversations/{conversation_id}:stream'
-  _globals['_ASKQUESTIONREQUEST']._serialized_start=203
-  _globals['_ASKQUESTIONREQUEST']._serialized_end=326
-  _globals['_SUBMITCODEREQUEST']._serialized_start=328
-  _globals['_SUBMITCODEREQUEST']._serialized_end=434
-  _globals['_REQUESTEXERCISEREQUEST']._serialized_start=437
-  _globals['_REQUESTEXERCISEREQUEST']._serialized_end=627
-  _globals['_GETCONVERSATIONREQUEST']._serialized_start=630
-  _globals['_GETCONVERSATIONREQUEST']._serialized_end=761
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=764
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=966
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=968
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1054
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1057
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=1199
-  _globals['_STREAMCONVERSATIONREQUEST']._serialized_start=1202
-  _globals['_STREAMCONVERSATIONREQUEST']._serialized_end=1357
-  _globals['_TUTORINGSERVICE']._serialized_start=1360
-  _globals['_TUTORINGSERVICE']._serialized_end=2252
+  _globals['_ASKQUESTIONREQUEST']._serialized_start=233
+  _globals['_ASKQUESTIONREQUEST']._serialized_end=401
+  _globals['_SUBMITCODEREQUEST']._serialized_start=404
+  _globals['_SUBMITCODEREQUEST']._serialized_end=542
+  _globals['_REQUESTEXERCISEREQUEST']._serialized_start=545
+  _globals['_REQUESTEXERCISEREQUEST']._serialized_end=777
+  _globals['_GETCONVERSATIONREQUEST']._serialized_start=780
+  _globals['_GETCONVERSATIONREQUEST']._serialized_end=944
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=947
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=1149
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=1151
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1259
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1262
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=1404
+  _globals['_STREAMCONVERSATIONREQUEST']._serialized_start=1407
+  _globals['_STREAMCONVERSATIONREQUEST']._serialized_end=1594
+  _globals['_TUTORINGSERVICE']._serialized_start=1597
+  _globals['_TUTORINGSERVICE']._serialized_end=2489
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,195 @@
+"""Every RPC's request, field by field, through Envoy's REST API with values no client may send: a NUL
+in each string, each string one character over its bound, an undefined value in each enum. Every
+answer must be a 4xx JSON error (the contract's INVALID_ARGUMENT → 400, or the edge's own 4xx), never a
+5xx, and an RPC the caller may call must answer 400 naming the field."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from buf.validate import validate_pb2
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from gateway.descriptors import HttpBinding, Method, load
+from services.runtime.contexts import REPO_ROOT
+from services.runtime.testing import login, rest
+
+SOME_ID = "3f2b8c1e-1111-4222-8333-444455556666"
+# The demo user who holds each role (services/identity/seed.py); service-only RPCs are called as admin
+# and may answer 403 before validation, which is still a 4xx.
+USER_FOR_ROLE = {
+    "ROLE_ADMIN": "admin@demo.test",
+    "ROLE_TEACHER": "teacher@demo.test",
+    "ROLE_STUDENT": "student@demo.test",
+    "ROLE_OPERATOR": "operator@demo.test",
+}
+
+
+def _load_types() -> None:
+    root = REPO_ROOT / "gen" / "python"
+    for path in (root / "learnflow").rglob("*_pb2.py"):
+        importlib.import_module(".".join(path.relative_to(root).with_suffix("").parts))
+
+
+_load_types()
+POOL = descriptor_pool.Default()
+METHODS = [m for m in load(REPO_ROOT / "gen" / "descriptor.binpb").methods if m.bindings and not m.internal]
+
+
+@dataclass(frozen=True)
+class Case:
+    method: Method
+    binding: HttpBinding
+    field: tuple[str, ...]  # proto field names from the request root
+    value: Any
+    what: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.method.name}-{'.'.join(self.field)}-{self.what}"
+
+
+def _rules(f: FieldDescriptor) -> Any:
+    options = f.GetOptions()
+    return options.Extensions[validate_pb2.field] if options.HasExtension(validate_pb2.field) else None
+
+
+def _too_long(f: FieldDescriptor) -> str:
+    rules = _rules(f)
+    limit = 0
+    if rules is not None:
+        limit = rules.string.max_len or rules.repeated.items.string.max_len
+    return "x" * ((limit or 99) + 1)  # formats (uuid, "me" or uuid) refuse any 100 x's
+
+
+def _leaves(
+    d: Descriptor, prefix: tuple[str, ...] = (), depth: int = 0
+) -> Iterator[tuple[tuple[str, ...], FieldDescriptor]]:
+    for f in d.fields:
+        if f.type == FieldDescriptor.TYPE_MESSAGE:
+            if depth < 3 and not f.message_type.full_name.startswith("google.protobuf."):
+                yield from _leaves(f.message_type, (*prefix, f.name), depth + 1)
+        elif f.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_ENUM):
+            yield (*prefix, f.name), f
+
+
+def cases() -> Iterator[Case]:
+    for method in METHODS:
+        binding = method.bindings[0]
+        for path, f in _leaves(POOL.FindMessageTypeByName(method.input_type)):
+            if f.type == FieldDescriptor.TYPE_ENUM:
+                yield Case(method, binding, path, 999, "undefined-enum")
+            else:
+                yield Case(method, binding, path, "a\x00b", "nul")
+                yield Case(method, binding, path, _too_long(f), "too-long")
+
+
+def _camel(name: str) -> str:
+    head, *rest_ = name.split("_")
+    return head + "".join(p.title() for p in rest_)
+
+
+def _nest(path: tuple[str, ...], value: Any, repeated_at: set[int]) -> Any:
+    """{"a": {"b": value}} from ("a", "b"), lists where a field on the way is repeated."""
+    out: Any = value
+    for i in reversed(range(len(path))):
+        out = {_camel(path[i]): [out] if i in repeated_at else out}
+    return out
+
+
+def request_for(case: Case) -> tuple[str, str, Any]:
+    """(verb, path with query, JSON body or None) carrying the bad value in the right place."""
+    d = POOL.FindMessageTypeByName(case.method.input_type)
+    repeated_at: set[int] = set()
+    cursor = d
+    for i, name in enumerate(case.field):
+        f = cursor.fields_by_name[name]
+        if f.is_repeated:
+            repeated_at.add(i)
+        if f.type == FieldDescriptor.TYPE_MESSAGE:
+            cursor = f.message_type
+    dotted = ".".join(case.field)
+    path = case.binding.template
+    in_path = False
+    for var in case.binding.parsed.variables:
+        value = case.value if var.field_path == dotted else SOME_ID
+        in_path |= var.field_path == dotted
+        path = path.replace("{" + var.field_path + "}", urllib.parse.quote(str(value), safe=""), 1)
+        path = path.replace("{" + var.field_path + "=*}", urllib.parse.quote(str(value), safe=""), 1)
+    if in_path:
+        return case.binding.verb, path, ({} if case.binding.body else None)
+    body_root = case.binding.body
+    if body_root == "*" or (body_root and case.field[0] == body_root):
+        inner = case.field if body_root == "*" else case.field[1:]
+        shift = 0 if body_root == "*" else 1
+        body = (
+            _nest(inner, case.value, {i - shift for i in repeated_at if i >= shift}) if inner else case.value
+        )
+        return case.binding.verb, path, body
+    query = urllib.parse.urlencode({".".join(_camel(p) for p in case.field): case.value})
+    return case.binding.verb, f"{path}?{query}", ({} if body_root else None)
+
+
+def _violation_path(case: Case) -> str:
+    """How a field violation names the case's field: `exercise.test_cases[0].name`."""
+    parts, cursor = [], POOL.FindMessageTypeByName(case.method.input_type)
+    for name in case.field:
+        f = cursor.fields_by_name[name]
+        parts.append(f"{name}[0]" if f.is_repeated else name)
+        if f.type == FieldDescriptor.TYPE_MESSAGE:
+            cursor = f.message_type
+    return ".".join(parts)
+
+
+ALL = list(cases())
+
+
+@pytest.fixture(scope="module")
+def tokens(mesh) -> dict[str, str]:
+    return {email: login(mesh, email) for email in set(USER_FOR_ROLE.values())}
+
+
+def _caller(method: Method, tokens: dict[str, str]) -> tuple[str | None, bool]:
+    """The token to call with, and whether that caller is allowed (so validation must answer)."""
+    if method.public:
+        return None, True
+    for role in method.roles or ("ROLE_ADMIN",):
+        if role in USER_FOR_ROLE:
+            return tokens[USER_FOR_ROLE[role]], True
+    return tokens["admin@demo.test"], False
+
+
+def test_the_walk_covers_every_rpc_with_a_rest_binding() -> None:
+    assert {c.method.name for c in ALL} >= {
+        m.name for m in METHODS if POOL.FindMessageTypeByName(m.input_type).fields
+    }
+    assert len(ALL) > 100, len(ALL)
+
+
+@pytest.mark.parametrize("case", ALL, ids=[c.id for c in ALL])
+def test_bad_value_is_a_4xx_json_error(mesh, tokens, case: Case) -> None:
+    verb, path, body = request_for(case)
+    token, allowed = _caller(case.method, tokens)
+    raw = json.dumps(body).encode() if body is not None else None
+    if case.method.server_streaming:
+        path += ("&" if "?" in path else "?") + "maxWaitSeconds=1"
+    reply = rest(mesh, verb, path, token=token, raw=raw)
+    assert 400 <= reply.status < 500, (verb, path[:200], reply.status, str(reply.body)[:300])
+    assert isinstance(reply.body, dict) and "code" in reply.body, (reply.status, str(reply.body)[:300])
+    details = reply.body.get("details", [])
+    # Envoy refuses some values itself (a NUL in a path, a body over its limit): its replies carry no
+    # correlation id. Anything the mesh answered must name the field when the caller was allowed in.
+    from_mesh = any((d.get("metadata") or {}).get("correlation_id") for d in details)
+    if allowed and from_mesh:
+        fields = {v["field"] for d in details for v in d.get("fieldViolations", [])}
+        named = _violation_path(case) in fields or "" in fields
+        # The transcoder itself refuses an enum number it does not know, naming the field in words.
+        named |= case.field[-1] in reply.body.get("message", "")
+        assert reply.status == 400 and named, (case.id, reply.body)
