@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
@@ -212,7 +212,9 @@ def _field(setting: Setting) -> Any:
     if isinstance(default, Mapping):
         frozen = MappingProxyType(dict(default))
         return field(default_factory=lambda: frozen, metadata={SETTING: setting})
-    return field(default=MISSING if setting.required else default, metadata={SETTING: setting})
+    # A required setting's field default ("") only lets the class be built by hand (tests); `read`
+    # reports the variable as missing.
+    return field(default="" if setting.required else default, metadata={SETTING: setting})
 
 
 def text(
@@ -302,11 +304,13 @@ def read_values(cls: type, r: EnvReader) -> dict[str, Any]:
 def read_into(cls: type[T], r: EnvReader) -> T:
     """Reads cls from r's environment, adding problems to r. Where a value was refused the class's
     value stands in, so reading goes on and every problem is found; r.check() then refuses to start."""
+    before = len(r.problems)
     values = read_values(cls, r)
     try:
         return cls(**values)
-    except ValueError as exc:  # a check of the class's own (__post_init__): one more problem
-        r.problems.append(f"{cls.__name__}: {exc}")
+    except ValueError as exc:  # the class's own check (__post_init__)
+        if len(r.problems) == before:  # else it only repeats a refused value
+            r.problems.append(f"{cls.__name__}: {exc}")
         return cast(T, None)  # never used: the caller's r.check() raises
 
 
