@@ -145,6 +145,7 @@ class Setting:
     secret: bool = False
     parse: Parse | None = None
     group: type | None = None  # kind "group": a nested settings class, read in the same pass
+    bounds: str = ""  # what a custom setting accepts, in words
 
     @property
     def required(self) -> bool:
@@ -162,6 +163,8 @@ class Setting:
         return "" if self.default is None else str(self.default)
 
     def describe_bounds(self) -> str:
+        if self.bounds:
+            return self.bounds
         if self.choices:
             return "one of " + ", ".join(self.choices)
         if self.schemes:
@@ -264,7 +267,7 @@ def custom(
 ) -> Any:
     """A setting with its own parser (a list, a table); `parse` reports its problems on the reader."""
     return _field(
-        Setting(env, doc, "custom", default, default_text or bounds or None, secret=secret, parse=parse)
+        Setting(env, doc, "custom", default, default_text, secret=secret, parse=parse, bounds=bounds)
     )
 
 
@@ -431,7 +434,7 @@ def workload_secret_env(context: str) -> str:
 def address_setting(caller: str, callee: str) -> Setting:
     return Setting(
         service_addr_env(callee),
-        f"where {caller} calls {callee} (host:port)",
+        f"where {caller} calls {callee}",
         "addr",
         default_text=SELF_ADDR_TEXT,
     )
