@@ -146,6 +146,8 @@ class Setting:
     parse: Parse | None = None
     group: type | None = None  # kind "group": a nested settings class, read in the same pass
     bounds: str = ""  # what a custom setting accepts, in words
+    # For local development only: no manifest may set it (deploy/k8s/generate.py refuses).
+    local_only: bool = False
 
     @property
     def required(self) -> bool:
@@ -243,8 +245,8 @@ def number(env: str, default: float, doc: str, *, min: float, max: float) -> Any
     return _field(Setting(env, doc, "number", default, min=min, max=max))
 
 
-def flag(env: str, default: bool, doc: str) -> Any:
-    return _field(Setting(env, doc, "flag", default))
+def flag(env: str, default: bool, doc: str, *, local_only: bool = False) -> Any:
+    return _field(Setting(env, doc, "flag", default, local_only=local_only))
 
 
 def url(env: str, default: str | None, doc: str, *, schemes: tuple[str, ...], secret: bool = False) -> Any:

@@ -41,4 +41,5 @@ class SandboxConfig:
         "SANDBOX_UNSAFE_NO_ISOLATION",
         False,
         "local development only: run code WITHOUT isolation where bubblewrap cannot; never in a manifest",
+        local_only=True,
     )
