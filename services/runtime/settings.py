@@ -336,7 +336,7 @@ def _contexts(r: EnvReader, setting: Setting, values: Mapping[str, Any]) -> tupl
     from services.runtime.contexts import available_contexts
 
     known = available_contexts()
-    raw = r.string(setting.env, setting.default)
+    raw = r.string(setting.env, "all")
     if raw.strip() == "all":
         return tuple(known)
     selected = tuple(c.strip() for c in raw.split(",") if c.strip())
@@ -374,8 +374,8 @@ class Settings:
     """The process's settings (every context's too: `config`, read in the same pass by `load`)."""
 
     contexts: tuple[str, ...] = custom(
-        "LEARNFLOW_CONTEXTS", "all", "contexts this process serves (`--contexts` wins)", _contexts,
-        bounds="all, or a comma list of contexts",
+        "LEARNFLOW_CONTEXTS", (), "contexts this process serves (`--contexts` wins)", _contexts,
+        default_text="all", bounds="all, or a comma list of contexts",
     )  # fmt: skip
     grpc_addr: str = addr("LEARNFLOW_GRPC_ADDR", "127.0.0.1:50051", "gRPC listen address")
     metrics_addr: str = addr("LEARNFLOW_METRICS_ADDR", "127.0.0.1:9464", "Prometheus /metrics listen address")
