@@ -3,14 +3,13 @@
     python deploy/k8s/generate.py           write deploy/k8s/base/contexts/<ctx>/ and base/kustomization.yaml
     python deploy/k8s/generate.py --check   exit 1 (and name the files) when what is on disk is out of date
 
-The contexts are the folders proto/learnflow/<ctx>/ (except the shared contracts in NOT_CONTEXTS); their
-gRPC services are the `service X` declarations in package `learnflow.<ctx>.<version>`. Reading the proto
-folder, not the Python packages, keeps this script free of app imports: it needs only PyYAML. Adding a
-context is adding its proto folder and running this script; see deploy/k8s/README.md.
-
-Every context gets the same template. What one context needs beyond it (its own node pool, a seccomp
-profile, other resources, settings, an egress policy) is a `Tweaks` value in CONTEXT_TWEAKS, so the
-difference is written once, here, and its manifests stay generated.
+The contexts are the ContextSpecs of services/<ctx>/app.py (services/runtime/contexts.py), the same list
+the server runs. Everything this script knows about a context comes from its spec: its gRPC services, the
+contexts it calls (their NetworkPolicy ingress, its egress, <CONTEXT>_SERVICE_ADDR in its ConfigMap), the
+hosts outside the cluster it reaches, the settings that come from Secrets, and its deployment traits (node
+pool, resources, replicas, seccomp profile, extra manifests, notes). No context is named here: every context
+gets the same template, and what one needs beyond it is written once, in its own folder. Adding a context
+is adding its package and running this script; see deploy/k8s/README.md.
 """
 
 from __future__ import annotations
@@ -21,30 +20,32 @@ import re
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROTO_ROOT = REPO_ROOT / "proto" / "learnflow"
+if str(REPO_ROOT) not in sys.path:  # run as a script: import the services' specs from the repository
+    sys.path.insert(0, str(REPO_ROOT))
+
+from services.runtime.contexts import (  # noqa: E402
+    IDENTITY,
+    SERVICES_DIR,
+    ContextSpec,
+    SeccompProfile,
+    available_contexts,
+    load_contexts,
+)
+from services.runtime.settings import Setting, declared, service_addr_env, workload_secret_env  # noqa: E402
+
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 CONTEXTS_DIR = "base/contexts"
 
-# Proto folders that hold shared contracts, not deployable contexts.
-NOT_CONTEXTS = frozenset({"auth", "ops"})
 # Names the rest of the manifest set already uses for its own workloads.
 RESERVED_NAMES = frozenset({"gateway", "nats", "postgres", "migrate", "learnflow"})
-
-# Which contexts call a context over gRPC, besides the gateway. EVERY_CONTEXT admits all context pods.
-EVERY_CONTEXT = "*"
-CALLERS: Mapping[str, tuple[str, ...]] = {
-    "identity": (EVERY_CONTEXT,),  # every context fetches the JWKS (IDENTITY_SERVICE_ADDR)
-    "sandbox": ("tutoring",),  # code review runs a student's code; exercises are validated there
-    "progress": ("tutoring",),  # the concepts agent reads the student's mastery level
-}
-# Each context's workload secret (services/runtime/workload.py), and identity's table of them.
+# Each context's workload secret (services/runtime/workload.py), and the table of them all.
 WORKLOAD_SECRET = "learnflow-workloads"
 
 NAMESPACE = "learnflow"
@@ -75,45 +76,66 @@ MONITORING_NAMESPACE = "monitoring"
 
 PART_OF = {"app.kubernetes.io/part-of": "learnflow"}
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.MULTILINE)
-_SERVICE = re.compile(r"^\s*service\s+(\w+)\s*\{", re.MULTILINE)
 
 
-@dataclass(frozen=True)
-class Context:
-    name: str
-    # Fully qualified gRPC service names, e.g. "learnflow.identity.v1.IdentityService".
-    services: tuple[str, ...]
-
-    @property
-    def readiness_service(self) -> str:
-        """The health service name the readiness probe asks for ("" = the whole server)."""
-        return self.services[0] if self.services else ""
-
-    @property
-    def headless_service(self) -> str:
-        return f"{self.name}-headless"
+def readiness_service(ctx: ContextSpec) -> str:
+    """The health service name the readiness probe asks for ("" = the whole server)."""
+    return ctx.services[0] if ctx.services else ""
 
 
-def discover_contexts(proto_root: Path = PROTO_ROOT) -> list[Context]:
-    """Contexts and their gRPC services, read from proto/learnflow/<ctx>/<version>/*.proto."""
-    contexts = []
-    for folder in sorted(p for p in proto_root.iterdir() if p.is_dir() and p.name not in NOT_CONTEXTS):
-        name = folder.name
-        if not _DNS_LABEL.match(name) or len(name) > 63 - len("-headless") or name in RESERVED_NAMES:
+def headless_service(ctx: ContextSpec) -> str:
+    return f"{ctx.name}-headless"
+
+
+def discover_contexts() -> list[ContextSpec]:
+    """Every context's spec, as the server loads them, checked for what the manifests need."""
+    contexts = load_contexts(available_contexts())
+    check(contexts)
+    return contexts
+
+
+def check(contexts: Sequence[ContextSpec]) -> None:
+    """Refuses specs the manifests cannot express. Raises ValueError naming the context."""
+    known = {c.name for c in contexts}
+    for ctx in contexts:
+        where = f"services/{ctx.name}/app.py"
+        if (
+            not _DNS_LABEL.match(ctx.name)
+            or len(ctx.name) > 63 - len("-headless")
+            or ctx.name in RESERVED_NAMES
+        ):
             raise ValueError(
-                f"proto/learnflow/{name}: a context name must be a lowercase DNS label of at most "
+                f"{where}: a context name must be a lowercase DNS label of at most "
                 f"{63 - len('-headless')} characters and not one of {sorted(RESERVED_NAMES)}"
             )
-        services: list[str] = []
-        for proto in sorted(folder.glob("v*/*.proto")):
-            text = proto.read_text(encoding="utf-8")
-            package = _PACKAGE.search(text)
-            if package is None or package.group(1) != f"learnflow.{name}.{proto.parent.name}":
-                continue
-            services.extend(f"{package.group(1)}.{service}" for service in _SERVICE.findall(text))
-        contexts.append(Context(name=name, services=tuple(services)))
-    return contexts
+        unknown = [c for c in ctx.calls if c not in known]
+        if unknown:
+            raise ValueError(f"{where}: ContextSpec.calls names {unknown}, not contexts")
+        settings = {s.env: s for s in own_settings(ctx)}
+        for env in ctx.deploy.config:
+            _check_setting(where, "deploy.config", env, settings, secret=False)
+        for secret in ctx.secrets:
+            _check_setting(where, "secrets", secret.env, settings, secret=True)
+        if ctx.deploy.cpu_limit_env:
+            _check_setting(where, "deploy.cpu_limit_env", ctx.deploy.cpu_limit_env, settings, secret=False)
+        for egress in ctx.egress:
+            if egress.setting and egress.setting not in settings:
+                raise ValueError(f"{where}: Egress names {egress.setting}, not a declared setting")
+
+
+def own_settings(ctx: ContextSpec) -> list[Setting]:
+    return declared(ctx.settings) if ctx.settings is not None else []
+
+
+def _check_setting(where: str, what: str, env: str, settings: Mapping[str, Setting], *, secret: bool) -> None:
+    setting = settings.get(env)
+    if setting is None:
+        raise ValueError(f"{where}: {what} names {env}, not a declared setting of the context")
+    if setting.local_only:
+        raise ValueError(f"{where}: {what} sets {env}: a local-development setting no manifest may set")
+    if setting.secret != secret:
+        kind = "a Secret (ContextSpec.secrets)" if setting.secret else "its ConfigMap (deploy.config)"
+        raise ValueError(f"{where}: {what} names {env}, which belongs in {kind}")
 
 
 def _labels(name: str, component: str) -> dict[str, str]:
@@ -124,7 +146,7 @@ def _selector(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name}
 
 
-def _meta(ctx: Context, name: str | None = None) -> dict[str, Any]:
+def _meta(ctx: ContextSpec, name: str | None = None) -> dict[str, Any]:
     return {"name": name or ctx.name, "labels": _labels(ctx.name, "context")}
 
 
@@ -166,58 +188,27 @@ def _grpc_probe(service: str, *, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-# --- per-context tweaks -------------------------------------------------------------------------------
-#
-# A context that needs more than the template (its own nodes, a seccomp profile, other resources, settings,
-# an egress policy) gets a Tweaks value in CONTEXT_TWEAKS. Everything else about it stays the template.
+# --- what a context's spec asks for -----------------------------------------------------------------
 
 NODE_POOL_LABEL = "learnflow.dev/pool"
 # A Localhost seccomp profile is a path relative to the kubelet's seccomp root (<kubelet --root-dir>/seccomp).
 KUBELET_SECCOMP_ROOT = "/var/lib/kubelet/seccomp"
-# Settings no manifest may ever set: SANDBOX_UNSAFE_NO_ISOLATION=true runs learners' code without isolation.
-FORBIDDEN_SETTINGS = frozenset({"SANDBOX_UNSAFE_NO_ISOLATION"})
+# Outside the cluster: every address but the private, link-local (cloud metadata) and loopback ranges.
+# NetworkPolicies cannot name hosts, so a context's Egress opens its port to these; the hosts are named in
+# the policy's annotation (for CNIs that can enforce names, e.g. Cilium's toFQDNs).
+PUBLIC_IPV4_EXCEPT = (
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+)
+PUBLIC_IPV6_EXCEPT = ("::1/128", "fc00::/7", "fe80::/10")
 
 
-@dataclass(frozen=True)
-class SeccompProfile:
-    """A Localhost seccomp profile: the path the pod names, and the profile itself.
-
-    The profile is OCI runtime-spec JSON (what containerd and CRI-O read from the file). The generator writes
-    it next to the context's manifests as `filename`; every node that may run the pod needs a copy at
-    KUBELET_SECCOMP_ROOT/<localhost>. A missing file fails the container's creation (no silent fallback).
-    """
-
-    localhost: str
-    profile: Mapping[str, Any]
-
-    @property
-    def filename(self) -> str:
-        return PurePosixPath(self.localhost).name
-
-    @property
-    def node_path(self) -> str:
-        return f"{KUBELET_SECCOMP_ROOT}/{self.localhost}"
-
-
-@dataclass(frozen=True)
-class Tweaks:
-    """What one context needs beyond the template. Empty fields keep the template's choice."""
-
-    resources: Mapping[str, Mapping[str, str]] | None = None
-    # Pods run only on nodes labelled NODE_POOL_LABEL=<pool>, and tolerate that pool's NoSchedule taint.
-    node_pool: str | None = None
-    # None: the runtime's default profile (RuntimeDefault).
-    seccomp: SeccompProfile | None = None
-    # Added to <ctx>-config (which follows the shared learnflow-config in envFrom, so it wins).
-    config: Mapping[str, str] = field(default_factory=dict)
-    # Added to the container's env, after DATABASE_URL.
-    env: tuple[Mapping[str, Any], ...] = ()
-    # None: no egress policy (egress open, like the other contexts). Otherwise the only egress allowed.
-    egress: tuple[Mapping[str, Any], ...] | None = None
-    # On the Deployment's metadata (not the pod template: editing them does not roll the pods).
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    # Comment lines written on top of the generated deployment.yaml.
-    notes: tuple[str, ...] = ()
+def seccomp_node_path(seccomp: SeccompProfile) -> str:
+    return f"{KUBELET_SECCOMP_ROOT}/{seccomp.localhost}"
 
 
 def _namespace(name: str) -> dict[str, Any]:
@@ -234,12 +225,12 @@ POSTGRES_PODS = {"cnpg.io/cluster": "postgres"}  # the CloudNativePG instances (
 POSTGRES_PORT = 5432
 NATS_CLIENT_PORT = 4222
 OTLP_GRPC_PORT = 4317  # components/tracing: otel-collector.monitoring:4317
-IDENTITY = "identity"
 
 
 def context_egress() -> tuple[dict[str, Any], ...]:
-    """The egress a context needs, and nothing else: DNS, PostgreSQL, NATS, identity (JWKS, gRPC) and the
-    OTLP collector in the monitoring namespace. No Kubernetes API, no cloud metadata endpoint, no Internet."""
+    """The egress every context needs: DNS, PostgreSQL, NATS, the token issuer (contexts.IDENTITY: JWKS
+    and workload tokens, implied for everyone) and the OTLP collector in the monitoring namespace. No
+    Kubernetes API, no cloud metadata endpoint, no Internet: a context's calls and egress add to it."""
     return (
         {
             "to": [{**_namespace(DNS_NAMESPACE), "podSelector": {"matchLabels": dict(DNS_PODS)}}],
@@ -252,214 +243,130 @@ def context_egress() -> tuple[dict[str, Any], ...]:
     )
 
 
-# The seccomp profile of the sandbox. bubblewrap creates user, mount, pid, net, ipc and uts namespaces
-# (clone with CLONE_NEW* flags, unshare), mounts its new root (mount, pivot_root, umount2), and may set the
-# sandbox's host name. The runtime's default profile allows none of that without CAP_SYS_ADMIN, which the
-# pod does not have (capabilities: drop ALL), so under RuntimeDefault bwrap fails and the sandbox reports
-# NOT_SERVING. `Unconfined` would work but turns seccomp off for the service and for the learners' code,
-# and the namespace's Pod Security level (baseline, see base/namespace.yaml) refuses it. So: a Localhost
-# profile = containerd's default allow-list (contrib/seccomp/seccomp_default.go, as for a container without
-# capabilities), plus the calls bwrap needs, minus calls CPython does not need whose kernel code has a
-# record of privilege escalations. Trade-off: the learners' code may create namespaces too (it runs under
-# the same filter); the gVisor component (components/sandbox-gvisor) moves all of it off the host kernel.
-# No "architectures": the filter covers the node's native ABI only, so 32-bit system calls are refused.
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
+def context_egress_of(ctx: ContextSpec) -> list[dict[str, Any]]:
+    """All a context may reach: what every context needs, the contexts it calls, and its hosts outside
+    the cluster (their ports, to public addresses only)."""
+    rules = [dict(rule) for rule in context_egress()]
+    for callee in ctx.calls:
+        rules.append(
+            {"to": [{"podSelector": {"matchLabels": _selector(callee)}}], "ports": [_tcp(GRPC_PORT)]}
+        )
+    for port in sorted({port for _host, port, _why in external_hosts(ctx)}):
+        rules.append(
+            {
+                "to": [
+                    {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PUBLIC_IPV4_EXCEPT)}},
+                    {"ipBlock": {"cidr": "::/0", "except": list(PUBLIC_IPV6_EXCEPT)}},
+                ],
+                "ports": [_tcp(port)],
+            }
+        )
+    return rules
 
 
-RUNTIME_DEFAULT_SYSCALLS = _names(
-    """
-    accept accept4 access adjtimex alarm bind brk capget capset chdir chmod chown chown32 clock_adjtime
-    clock_adjtime64 clock_getres clock_getres_time64 clock_gettime clock_gettime64 clock_nanosleep
-    clock_nanosleep_time64 close close_range connect copy_file_range creat dup dup2 dup3 epoll_create
-    epoll_create1 epoll_ctl epoll_ctl_old epoll_pwait epoll_pwait2 epoll_wait epoll_wait_old eventfd eventfd2
-    execve execveat exit exit_group faccessat faccessat2 fadvise64 fadvise64_64 fallocate fanotify_mark fchdir
-    fchmod fchmodat fchown fchown32 fchownat fcntl fcntl64 fdatasync fgetxattr flistxattr flock fork
-    fremovexattr fsetxattr fstat fstat64 fstatat64 fstatfs fstatfs64 fsync ftruncate ftruncate64 futex
-    futex_time64 futex_waitv futimesat getcpu getcwd getdents getdents64 getegid getegid32 geteuid geteuid32
-    getgid getgid32 getgroups getgroups32 getitimer getpeername getpgid getpgrp getpid getppid getpriority
-    getrandom getresgid getresgid32 getresuid getresuid32 getrlimit get_robust_list getrusage getsid
-    getsockname getsockopt get_thread_area gettid gettimeofday getuid getuid32 getxattr inotify_add_watch
-    inotify_init inotify_init1 inotify_rm_watch io_cancel ioctl io_destroy io_getevents io_pgetevents
-    io_pgetevents_time64 ioprio_get ioprio_set io_setup io_submit io_uring_enter io_uring_register
-    io_uring_setup ipc kill landlock_add_rule landlock_create_ruleset landlock_restrict_self lchown lchown32
-    lgetxattr link linkat listen listxattr llistxattr _llseek lremovexattr lseek lsetxattr lstat lstat64
-    madvise membarrier memfd_create memfd_secret mincore mkdir mkdirat mknod mknodat mlock mlock2 mlockall
-    mmap mmap2 mprotect mq_getsetattr mq_notify mq_open mq_timedreceive mq_timedreceive_time64 mq_timedsend
-    mq_timedsend_time64 mq_unlink mremap msgctl msgget msgrcv msgsnd msync munlock munlockall munmap
-    nanosleep newfstatat _newselect open openat openat2 pause pidfd_open pidfd_send_signal pipe pipe2 poll
-    ppoll ppoll_time64 prctl pread64 preadv preadv2 prlimit64 process_mrelease pselect6 pselect6_time64
-    pwrite64 pwritev pwritev2 read readahead readlink readlinkat readv recv recvfrom recvmmsg
-    recvmmsg_time64 recvmsg remap_file_pages removexattr rename renameat renameat2 restart_syscall rmdir
-    rseq rt_sigaction rt_sigpending rt_sigprocmask rt_sigqueueinfo rt_sigreturn rt_sigsuspend
-    rt_sigtimedwait rt_sigtimedwait_time64 rt_tgsigqueueinfo sched_getaffinity sched_getattr sched_getparam
-    sched_get_priority_max sched_get_priority_min sched_getscheduler sched_rr_get_interval
-    sched_rr_get_interval_time64 sched_setaffinity sched_setattr sched_setparam sched_setscheduler
-    sched_yield seccomp select semctl semget semop semtimedop semtimedop_time64 send sendfile sendfile64
-    sendmmsg sendmsg sendto setfsgid setfsgid32 setfsuid setfsuid32 setgid setgid32 setgroups setgroups32
-    setitimer setpgid setpriority setregid setregid32 setresgid setresgid32 setresuid setresuid32 setreuid
-    setreuid32 setrlimit set_robust_list setsid setsockopt set_thread_area set_tid_address setuid setuid32
-    setxattr shmat shmctl shmdt shmget shutdown sigaltstack signalfd signalfd4 sigprocmask sigreturn socket
-    socketcall socketpair splice stat stat64 statfs statfs64 statx symlink symlinkat sync sync_file_range
-    syncfs sysinfo tee tgkill time timer_create timer_delete timer_getoverrun timer_gettime timer_gettime64
-    timer_settime timer_settime64 timerfd_create timerfd_gettime timerfd_gettime64 timerfd_settime
-    timerfd_settime64 times tkill truncate truncate64 ugetrlimit umask uname unlink unlinkat utime utimensat
-    utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid write writev
-    arch_prctl arm_fadvise64_64 arm_sync_file_range sync_file_range2 breakpoint cacheflush set_tls
-    """
-)  # the last line: per-architecture calls (amd64, arm64); runc and crun skip names the node does not know
-# What bubblewrap needs beyond that allow-list (see the comment above).
-BWRAP_SYSCALLS: Mapping[str, str] = {
-    "clone": "new namespaces (CLONE_NEWUSER|NEWNS|NEWPID|NEWNET|NEWIPC|NEWUTS|NEWCGROUP)",
-    "clone3": "the same through clone3, which glibc also uses for threads",
-    "unshare": "a second user namespace once /dev is set up",
-    "mount": "the sandbox's root: tmpfs, read-only binds, /dev",
-    "umount2": "detaching the old root",
-    "pivot_root": "switching to the new root",
-    "sethostname": "bwrap --hostname, in the sandbox's own uts namespace",
-}
-# Allowed by the default profile, refused here: CPython and the standard library do not use them. (ptrace,
-# which containerd adds on kernels >= 4.8, is left out of the list above for the same reason.) clone3 is not
-# one of them: glibc starts threads with it and falls back to clone only on ENOSYS, not on EPERM.
-SANDBOX_REFUSED_SYSCALLS: Mapping[str, str] = {
-    "io_uring_setup": "io_uring: a large kernel surface with a long list of privilege escalations",
-    "io_uring_enter": "io_uring",
-    "io_uring_register": "io_uring",
-    "modify_ldt": "16-bit segments (x86)",
-}
-# The default profile's personality(2) values: Linux, UNAME26 ... and the query (0xffffffff).
-PERSONALITY_VALUES = (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)
+def external_hosts(ctx: ContextSpec) -> list[tuple[str, int, str]]:
+    """(host, port, why) of each Egress; a URL setting gives the host and port of its value in the
+    context's ConfigMap (deploy.config), else of its default."""
+    settings = {s.env: s for s in own_settings(ctx)}
+    found = []
+    for egress in ctx.egress:
+        host, port = egress.host, egress.port
+        if egress.setting:
+            value = ctx.deploy.config.get(egress.setting) or str(settings[egress.setting].default or "")
+            parts = urlsplit(value)
+            host = parts.hostname or ""
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        if not host:
+            raise ValueError(f"services/{ctx.name}/app.py: an Egress without a host ({egress})")
+        found.append((host, port, egress.why))
+    return found
 
 
-def sandbox_seccomp_profile() -> dict[str, Any]:
-    allowed = (set(RUNTIME_DEFAULT_SYSCALLS) | set(BWRAP_SYSCALLS)) - set(SANDBOX_REFUSED_SYSCALLS)
-    return {
-        "defaultAction": "SCMP_ACT_ERRNO",
-        "syscalls": [
-            {"names": sorted(allowed), "action": "SCMP_ACT_ALLOW"},
-            *(
-                {
-                    "names": ["personality"],
-                    "action": "SCMP_ACT_ALLOW",
-                    "args": [{"index": 0, "value": value, "op": "SCMP_CMP_EQ"}],
-                }
-                for value in PERSONALITY_VALUES
-            ),
-        ],
-    }
-
-
-# The interpreter learners' code runs on: Debian's python3, which the image installs next to the service's
-# own (/usr/local/bin/python3 of the python:* base). The engine binds /usr read-only into each sandbox but
-# hides /usr/local, and refuses an interpreter there. The base image is pinned to bookworm so that Debian's
-# python3 is 3.11, the service's minor version (services/sandbox/diagnosis.py compiles with the service's).
-SANDBOX_PYTHON = "/usr/bin/python3"
-SANDBOX_POOL = "sandbox"
-SANDBOX_SECCOMP = SeccompProfile("learnflow/sandbox-seccomp.json", sandbox_seccomp_profile())
-
-SANDBOX = Tweaks(
-    # CPU-bound: each run keeps a core busy. One worker per CPU of the limit (SANDBOX_WORKERS below).
-    resources={"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
-    node_pool=SANDBOX_POOL,
-    seccomp=SANDBOX_SECCOMP,
-    config={"SANDBOX_PYTHON": SANDBOX_PYTHON},
-    env=(
-        # os.cpu_count() in the pod is the node's CPU count, not the pod's share: take the CPU limit
-        # (rounded up), so an overlay that changes the limit changes the worker count with it.
-        {
-            "name": "SANDBOX_WORKERS",
-            "valueFrom": {
-                "resourceFieldRef": {"containerName": CONTAINER, "resource": "limits.cpu", "divisor": "1"}
-            },
-        },
-    ),
-    egress=context_egress(),
-    annotations={
-        # What the node must provide; deploy/k8s/README.md ("The sandbox") says why and how to check it.
-        "learnflow.dev/node-pool": f"{NODE_POOL_LABEL}={SANDBOX_POOL} (node label, and taint NoSchedule)",
-        "learnflow.dev/node-seccomp-profile": f"{SANDBOX_SECCOMP.node_path} ({SANDBOX_SECCOMP.filename})",
-        "learnflow.dev/node-kernel": (
-            "unprivileged user namespaces (user.max_user_namespaces > 0); no AppArmor/SELinux rule that "
-            "denies mount to the container"
-        ),
-    },
-    notes=(
-        "The sandbox runs learners' Python with bubblewrap: new user, mount, pid, net, ipc and uts",
-        f"namespaces, as the pod's own uid {RUN_AS} (non-root, so it cannot switch to another user; the user",
-        "namespace maps that uid). No service-account token is mounted. What it needs from the node:",
-        f"  - a node of the pool {NODE_POOL_LABEL}={SANDBOX_POOL}: labelled so, and tainted",
-        f"    {NODE_POOL_LABEL}={SANDBOX_POOL}:NoSchedule, which only this pod tolerates;",
-        f"  - {SANDBOX_SECCOMP.node_path}: a copy of {SANDBOX_SECCOMP.filename} of this folder.",
-        "    The runtime's default seccomp profile refuses bwrap's namespaces and mounts, and the",
-        "    namespace's Pod Security level (baseline) refuses Unconfined;",
-        "  - unprivileged user namespaces (user.max_user_namespaces > 0), and no AppArmor or SELinux",
-        "    policy that denies mount to the container (deploy/k8s/README.md, 'The sandbox');",
-        "  - /tmp (the emptyDir below): bwrap mounts its own tmpfs there, in its mount namespace.",
-        "Without them the pod stays unready (NOT_SERVING, the reason in its log) and runs no code.",
-        "Hardened option: components/sandbox-gvisor (RuntimeClass gvisor, handler runsc).",
-    ),
-)
-
-TUTORING = Tweaks(
-    config={"SANDBOX_SERVICE_ADDR": "sandbox:50051", "PROGRESS_SERVICE_ADDR": "progress:50051"},
-    # Without the key the agents answer offline (docs/tutoring.md).
-    env=(
-        {
-            "name": "OPENAI_API_KEY",
-            "valueFrom": {
-                "secretKeyRef": {"name": "learnflow-openai", "key": "OPENAI_API_KEY", "optional": True}
-            },
-        },
-    ),
-)
-
-CONTEXT_TWEAKS: Mapping[str, Tweaks] = {"sandbox": SANDBOX, "tutoring": TUTORING}
-
-
-def workload_env(ctx: Context) -> list[dict[str, Any]]:
-    """This context's workload secret (optional: a context that calls no other needs none) and, for
-    identity, the table of every workload's secret."""
-    keys = [(f"{ctx.name.upper()}_WORKLOAD_SECRET", ctx.name)]
-    if ctx.name == "identity":
-        keys.append(("IDENTITY_WORKLOAD_SECRETS", "IDENTITY_WORKLOAD_SECRETS"))
+def workload_env(ctx: ContextSpec) -> list[dict[str, Any]]:
+    """This context's workload secret (optional: a context that calls no other needs none)."""
     return [
-        {"name": name, "valueFrom": {"secretKeyRef": {"name": WORKLOAD_SECRET, "key": key, "optional": True}}}
-        for name, key in keys
+        {
+            "name": workload_secret_env(ctx.name),
+            "valueFrom": {"secretKeyRef": {"name": WORKLOAD_SECRET, "key": ctx.name, "optional": True}},
+        }
     ]
 
 
-def tweaks_for(ctx: Context) -> Tweaks:
-    tweaks = CONTEXT_TWEAKS.get(ctx.name, Tweaks())
-    names = set(tweaks.config) | {str(e["name"]) for e in tweaks.env}
-    if names & FORBIDDEN_SETTINGS:
-        raise ValueError(f"CONTEXT_TWEAKS[{ctx.name!r}] sets {sorted(names & FORBIDDEN_SETTINGS)}: never")
-    return tweaks
+def secret_env(ctx: ContextSpec) -> list[dict[str, Any]]:
+    """The context's settings that come from Secrets (ContextSpec.secrets)."""
+    found = []
+    for s in ctx.secrets:
+        ref: dict[str, Any] = {"name": s.secret, "key": s.key or s.env}
+        if s.optional:
+            ref["optional"] = True
+        found.append({"name": s.env, "valueFrom": {"secretKeyRef": ref}})
+    return found
 
 
-def deployment(ctx: Context) -> dict[str, Any]:
-    tweaks = tweaks_for(ctx)
+def trait_env(ctx: ContextSpec) -> list[dict[str, Any]]:
+    """Settings the deployment traits set from the pod itself (the CPU limit, in whole CPUs)."""
+    if not ctx.deploy.cpu_limit_env:
+        return []
+    ref = {"containerName": CONTAINER, "resource": "limits.cpu", "divisor": "1"}
+    return [{"name": ctx.deploy.cpu_limit_env, "valueFrom": {"resourceFieldRef": ref}}]
+
+
+def node_annotations(ctx: ContextSpec) -> dict[str, str]:
+    """What the node must provide (deploy/k8s/README.md says why and how to check it). On the
+    Deployment's metadata, not the pod template: editing them does not roll the pods."""
+    traits, found = ctx.deploy, {}
+    if traits.node_pool:
+        found["learnflow.dev/node-pool"] = (
+            f"{NODE_POOL_LABEL}={traits.node_pool} (node label, and taint NoSchedule)"
+        )
+    if traits.seccomp is not None:
+        found["learnflow.dev/node-seccomp-profile"] = (
+            f"{seccomp_node_path(traits.seccomp)} ({traits.seccomp.filename})"
+        )
+    found.update({f"learnflow.dev/{key}": value for key, value in traits.node_requirements.items()})
+    return found
+
+
+def notes(ctx: ContextSpec) -> list[str]:
+    """The spec's notes, with the generator's constants filled in."""
+    seccomp = ctx.deploy.seccomp
+    values = {
+        "node_pool_label": NODE_POOL_LABEL,
+        "run_as": RUN_AS,
+        "seccomp_node_path": seccomp_node_path(seccomp) if seccomp else "",
+        "seccomp_file": seccomp.filename if seccomp else "",
+    }
+    return [line.format(**values) for line in ctx.deploy.notes]
+
+
+def replicas(ctx: ContextSpec) -> int:
+    return ctx.deploy.replicas or REPLICAS
+
+
+def deployment(ctx: ContextSpec) -> dict[str, Any]:
+    traits = ctx.deploy
     pool: dict[str, Any] = {}
-    if tweaks.node_pool:
+    if traits.node_pool:
         pool = {
-            "nodeSelector": {NODE_POOL_LABEL: tweaks.node_pool},
+            "nodeSelector": {NODE_POOL_LABEL: traits.node_pool},
             "tolerations": [
                 {
                     "key": NODE_POOL_LABEL,
                     "operator": "Equal",
-                    "value": tweaks.node_pool,
+                    "value": traits.node_pool,
                     "effect": "NoSchedule",
                 }
             ],
         }
     metadata = _meta(ctx)
-    if tweaks.annotations:
-        metadata["annotations"] = dict(tweaks.annotations)
+    if annotations := node_annotations(ctx):
+        metadata["annotations"] = annotations
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": metadata,
         "spec": {
-            "replicas": REPLICAS,
+            "replicas": replicas(ctx),
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": _selector(ctx.name)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
@@ -476,7 +383,7 @@ def deployment(ctx: Context) -> dict[str, Any]:
                     "serviceAccountName": ctx.name,
                     "automountServiceAccountToken": False,
                     "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-                    "securityContext": pod_security_context(tweaks.seccomp),
+                    "securityContext": pod_security_context(traits.seccomp),
                     **pool,
                     "topologySpreadConstraints": [
                         {
@@ -506,14 +413,15 @@ def deployment(ctx: Context) -> dict[str, Any]:
                                     "valueFrom": {"secretKeyRef": {"name": DB_SECRET, "key": "DATABASE_URL"}},
                                 },
                                 *workload_env(ctx),
-                                *(dict(e) for e in tweaks.env),
+                                *secret_env(ctx),
+                                *trait_env(ctx),
                             ],
                             "startupProbe": _grpc_probe(LIVENESS_SERVICE, period=2, failures=60),
                             "livenessProbe": _grpc_probe(LIVENESS_SERVICE, period=10, failures=3),
-                            "readinessProbe": _grpc_probe(ctx.readiness_service, period=5, failures=2),
+                            "readinessProbe": _grpc_probe(readiness_service(ctx), period=5, failures=2),
                             "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
-                            "resources": {k: dict(v) for k, v in (tweaks.resources or RESOURCES).items()},
-                            "securityContext": container_security_context(tweaks.seccomp),
+                            "resources": {k: dict(v) for k, v in (traits.resources or RESOURCES).items()},
+                            "securityContext": container_security_context(traits.seccomp),
                             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
                         }
                     ],
@@ -524,7 +432,7 @@ def deployment(ctx: Context) -> dict[str, Any]:
     }
 
 
-def services(ctx: Context) -> list[dict[str, Any]]:
+def services(ctx: ContextSpec) -> list[dict[str, Any]]:
     grpc_port = {
         "name": "grpc",
         "port": GRPC_PORT,
@@ -534,7 +442,7 @@ def services(ctx: Context) -> list[dict[str, Any]]:
     }
     return [
         {
-            # What callers use (IDENTITY_SERVICE_ADDR=identity:50051): one virtual IP, balanced per
+            # What callers use (<CONTEXT>_SERVICE_ADDR=<context>:50051): one virtual IP, balanced per
             # connection.
             "apiVersion": "v1",
             "kind": "Service",
@@ -552,13 +460,13 @@ def services(ctx: Context) -> list[dict[str, Any]]:
             # One DNS record per ready pod, so Envoy (STRICT_DNS) balances each request, not each connection.
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": _meta(ctx, ctx.headless_service),
+            "metadata": _meta(ctx, headless_service(ctx)),
             "spec": {"clusterIP": "None", "selector": _selector(ctx.name), "ports": [grpc_port]},
         },
     ]
 
 
-def service_account(ctx: Context) -> dict[str, Any]:
+def service_account(ctx: ContextSpec) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -567,25 +475,31 @@ def service_account(ctx: Context) -> dict[str, Any]:
     }
 
 
-def config_map(ctx: Context) -> dict[str, Any]:
+def config_map(ctx: ContextSpec) -> dict[str, Any]:
     # Shared settings live in base/learnflow.env (ConfigMap learnflow-config); these follow it in envFrom
-    # and so override it for this context only.
+    # and so override it for this context only: where the contexts it calls are, and its traits' settings.
+    addresses = {service_addr_env(callee): f"{callee}:{GRPC_PORT}" for callee in ctx.calls}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(ctx, f"{ctx.name}-config"),
-        "data": {"LEARNFLOW_CONTEXTS": ctx.name, "LEARNFLOW_DB_POOL_SIZE": "10", **tweaks_for(ctx).config},
+        "data": {
+            "LEARNFLOW_CONTEXTS": ctx.name,
+            "LEARNFLOW_DB_POOL_SIZE": "10",
+            **addresses,
+            **dict(ctx.deploy.config),
+        },
     }
 
 
-def hpa(ctx: Context) -> dict[str, Any]:
+def hpa(ctx: ContextSpec) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": _meta(ctx),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": ctx.name},
-            "minReplicas": REPLICAS,
+            "minReplicas": replicas(ctx),
             "maxReplicas": MAX_REPLICAS,
             "metrics": [
                 {
@@ -601,7 +515,7 @@ def hpa(ctx: Context) -> dict[str, Any]:
     }
 
 
-def pdb(ctx: Context) -> dict[str, Any]:
+def pdb(ctx: ContextSpec) -> dict[str, Any]:
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
@@ -615,31 +529,33 @@ def pdb(ctx: Context) -> dict[str, Any]:
     }
 
 
-def callers_of(ctx: Context, contexts: Sequence[Context]) -> list[dict[str, Any]]:
-    """NetworkPolicy peers allowed to call ctx on the gRPC port: the gateway plus CALLERS[ctx]."""
+def callers_of(ctx: ContextSpec, contexts: Sequence[ContextSpec]) -> list[dict[str, Any]]:
+    """NetworkPolicy peers allowed to call ctx on the gRPC port: the gateway, and the contexts whose spec
+    says they call it; every context calls the token issuer (contexts.IDENTITY: JWKS)."""
     peers: list[dict[str, Any]] = [{"podSelector": {"matchLabels": _selector(GATEWAY_NAME)}}]
-    known = {c.name for c in contexts}
-    for caller in CALLERS.get(ctx.name, ()):
-        if caller == EVERY_CONTEXT:
-            peers.append({"podSelector": {"matchLabels": {"app.kubernetes.io/component": "context"}}})
-        elif caller in known:
-            peers.append({"podSelector": {"matchLabels": _selector(caller)}})
-        else:
-            raise ValueError(
-                f"CALLERS[{ctx.name!r}] names {caller!r}, which is not a context in proto/learnflow/"
-            )
+    if ctx.name == IDENTITY:
+        peers.append({"podSelector": {"matchLabels": {"app.kubernetes.io/component": "context"}}})
+        return peers
+    peers.extend({"podSelector": {"matchLabels": _selector(c.name)}} for c in contexts if ctx.name in c.calls)
     return peers
 
 
-def network_policy(ctx: Context, contexts: Sequence[Context]) -> dict[str, Any]:
-    egress = tweaks_for(ctx).egress
+def network_policy(ctx: ContextSpec, contexts: Sequence[ContextSpec]) -> dict[str, Any]:
+    metadata = _meta(ctx)
+    if hosts := external_hosts(ctx):
+        # NetworkPolicies cannot name hosts: the port is open to public addresses, the hosts are named here.
+        metadata["annotations"] = {
+            "learnflow.dev/egress-hosts": ", ".join(
+                f"{host}:{port}" + (f" ({why})" if why else "") for host, port, why in hosts
+            )
+        }
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
-        "metadata": _meta(ctx),
+        "metadata": metadata,
         "spec": {
             "podSelector": {"matchLabels": _selector(ctx.name)},
-            "policyTypes": ["Ingress"] if egress is None else ["Ingress", "Egress"],
+            "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {"from": callers_of(ctx, contexts), "ports": [{"protocol": "TCP", "port": GRPC_PORT}]},
                 {
@@ -653,7 +569,7 @@ def network_policy(ctx: Context, contexts: Sequence[Context]) -> dict[str, Any]:
                     "ports": [{"protocol": "TCP", "port": METRICS_PORT}],
                 },
             ],
-            **({} if egress is None else {"egress": [dict(rule) for rule in egress]}),
+            "egress": context_egress_of(ctx),
         },
     }
 
@@ -669,7 +585,7 @@ CONTEXT_FILES = (
 )
 
 
-def context_documents(ctx: Context, contexts: Sequence[Context]) -> dict[str, list[dict[str, Any]]]:
+def context_documents(ctx: ContextSpec, contexts: Sequence[ContextSpec]) -> dict[str, list[dict[str, Any]]]:
     return {
         "serviceaccount.yaml": [service_account(ctx)],
         "configmap.yaml": [config_map(ctx)],
@@ -682,13 +598,13 @@ def context_documents(ctx: Context, contexts: Sequence[Context]) -> dict[str, li
             {
                 "apiVersion": "kustomize.config.k8s.io/v1beta1",
                 "kind": "Kustomization",
-                "resources": list(CONTEXT_FILES),
+                "resources": [*CONTEXT_FILES, *(Path(p).name for p in ctx.deploy.extra_manifests)],
             }
         ],
     }
 
 
-def base_kustomization(contexts: Sequence[Context]) -> dict[str, Any]:
+def base_kustomization(contexts: Sequence[ContextSpec]) -> dict[str, Any]:
     return {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
@@ -715,24 +631,29 @@ def _dump(documents: Sequence[Mapping[str, Any]], header: str) -> str:
     return header + body
 
 
-def context_files(ctx: Context, contexts: Sequence[Context]) -> dict[str, str]:
-    """The files of base/contexts/<ctx>/, as {file name: content}: the manifests, and the context's
-    seccomp profile if it has one (for the nodes, not for kustomize)."""
+def context_files(ctx: ContextSpec, contexts: Sequence[ContextSpec]) -> dict[str, str]:
+    """The files of base/contexts/<ctx>/, as {file name: content}: the manifests, the context's seccomp
+    profile if it has one (for the nodes, not for kustomize), and its extra manifests."""
     header = (
-        f"# Generated by deploy/k8s/generate.py from proto/learnflow/{ctx.name}/. Do not edit:\n"
-        "# change the template in generate.py and run `python deploy/k8s/generate.py`.\n"
+        f"# Generated by deploy/k8s/generate.py from the ContextSpec in services/{ctx.name}/app.py. Do not\n"
+        "# edit: change the spec or the template in generate.py and run `python deploy/k8s/generate.py`.\n"
     )
-    tweaks = tweaks_for(ctx)
+    lines = notes(ctx)
+    comment = "".join(f"#\n# {line}\n" if i == 0 else f"# {line}\n" for i, line in enumerate(lines))
     files = {}
     for filename, documents in context_documents(ctx, contexts).items():
-        notes = "".join(f"#\n# {line}\n" if i == 0 else f"# {line}\n" for i, line in enumerate(tweaks.notes))
-        files[filename] = _dump(documents, header + (notes if filename == "deployment.yaml" else ""))
-    if tweaks.seccomp is not None:
-        files[tweaks.seccomp.filename] = json.dumps(tweaks.seccomp.profile, indent=2) + "\n"
+        files[filename] = _dump(documents, header + (comment if filename == "deployment.yaml" else ""))
+    if ctx.deploy.seccomp is not None:
+        files[ctx.deploy.seccomp.filename] = json.dumps(ctx.deploy.seccomp.profile, indent=2) + "\n"
+    for extra in ctx.deploy.extra_manifests:
+        name = Path(extra).name
+        if name in files:
+            raise ValueError(f"services/{ctx.name}/{extra}: its name clashes with a generated file")
+        files[name] = (SERVICES_DIR / ctx.name / extra).read_text(encoding="utf-8")
     return files
 
 
-def render(contexts: Sequence[Context]) -> dict[str, str]:
+def render(contexts: Sequence[ContextSpec]) -> dict[str, str]:
     """Every generated file, as {path relative to deploy/k8s: content}."""
     files: dict[str, str] = {}
     for ctx in contexts:
@@ -740,14 +661,14 @@ def render(contexts: Sequence[Context]) -> dict[str, str]:
             files[f"{CONTEXTS_DIR}/{ctx.name}/{filename}"] = content
     files["base/kustomization.yaml"] = _dump(
         [base_kustomization(contexts)],
-        "# Generated by deploy/k8s/generate.py: the context list follows proto/learnflow/. Do not edit:\n"
+        "# Generated by deploy/k8s/generate.py: the context list follows services/*/app.py. Do not edit:\n"
         "# change base_kustomization() in generate.py and run `python deploy/k8s/generate.py`.\n",
     )
     return files
 
 
-def stale_context_dirs(root: Path, contexts: Sequence[Context]) -> list[Path]:
-    """Generated context folders whose proto folder is gone."""
+def stale_context_dirs(root: Path, contexts: Sequence[ContextSpec]) -> list[Path]:
+    """Generated context folders whose context is gone."""
     folder = root / CONTEXTS_DIR
     if not folder.is_dir():
         return []
@@ -755,7 +676,7 @@ def stale_context_dirs(root: Path, contexts: Sequence[Context]) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in names)
 
 
-def out_of_date(root: Path, files: Mapping[str, str], contexts: Sequence[Context]) -> list[str]:
+def out_of_date(root: Path, files: Mapping[str, str], contexts: Sequence[ContextSpec]) -> list[str]:
     problems = []
     for rel, content in sorted(files.items()):
         path = root / rel
@@ -764,7 +685,7 @@ def out_of_date(root: Path, files: Mapping[str, str], contexts: Sequence[Context
         elif path.read_text(encoding="utf-8") != content:
             problems.append(f"{rel}: differs from the template")
     for stale in stale_context_dirs(root, contexts):
-        problems.append(f"{stale.relative_to(root)}: no proto/learnflow/{stale.name}/ any more")
+        problems.append(f"{stale.relative_to(root)}: no services/{stale.name}/app.py any more")
     for ctx in contexts:
         present = {p.name for p in (root / CONTEXTS_DIR / ctx.name).glob("*")}
         extra = present - set(context_files(ctx, contexts))
@@ -772,8 +693,8 @@ def out_of_date(root: Path, files: Mapping[str, str], contexts: Sequence[Context
     return problems
 
 
-def write(root: Path, files: Mapping[str, str], contexts: Sequence[Context]) -> list[str]:
-    """Writes the files under root; removes context folders whose proto folder is gone. Returns changes."""
+def write(root: Path, files: Mapping[str, str], contexts: Sequence[ContextSpec]) -> list[str]:
+    """Writes the files under root; removes folders of contexts that are gone. Returns the changes."""
     changed = []
     for stale in stale_context_dirs(root, contexts):
         shutil.rmtree(stale)
@@ -791,10 +712,9 @@ def write(root: Path, files: Mapping[str, str], contexts: Sequence[Context]) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the generated files are out of date")
-    parser.add_argument("--proto", type=Path, default=PROTO_ROOT, help="proto/learnflow folder to read")
     parser.add_argument("--out", type=Path, default=K8S_DIR, help="deploy/k8s folder to write into")
     args = parser.parse_args(argv)
-    contexts = discover_contexts(args.proto)
+    contexts = discover_contexts()
     files = render(contexts)
     if args.check:
         problems = out_of_date(args.out, files, contexts)

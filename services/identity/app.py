@@ -1,8 +1,6 @@
-"""identity's composition root: settings, service, servicer, streams."""
+"""identity's composition root: service, servicer, streams; its settings are in settings.py."""
 
 from __future__ import annotations
-
-import hashlib
 
 from learnflow.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 
@@ -10,41 +8,25 @@ from services.identity.api import IdentityApi
 from services.identity.security import TokenSettings
 from services.identity.seed import seed_demo
 from services.identity.service import IdentityService, IdentitySettings
-from services.runtime.contexts import ContextSpec, Dependencies, Hosted, StreamSpec
-from services.runtime.settings import EnvReader
+from services.identity.settings import IdentityConfig
+from services.runtime.contexts import ContextSpec, Dependencies, Hosted, SecretEnv, StreamSpec
 
 SERVICE = identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 
 
 def identity_settings(deps: Dependencies) -> IdentitySettings:
-    r = EnvReader(deps.settings.env)
-    settings = IdentitySettings(
+    config = deps.settings_for(IdentityConfig)
+    return IdentitySettings(
         tokens=TokenSettings(
             issuer=deps.settings.jwt_issuer,
             audience=deps.settings.jwt_audience,
-            access_ttl=r.integer("IDENTITY_ACCESS_TOKEN_TTL_SECONDS", 900, min=60, max=86400),
-            refresh_ttl=r.integer("IDENTITY_REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, min=300, max=365 * 86400),
+            access_ttl=config.access_ttl,
+            refresh_ttl=config.refresh_ttl,
         ),
-        key_publish_delay=r.integer("IDENTITY_KEY_PUBLISH_DELAY_SECONDS", 120, min=0, max=86400),
-        workload_secrets=workload_secrets(r, "IDENTITY_WORKLOAD_SECRETS"),
-        workload_token_ttl=r.integer("IDENTITY_WORKLOAD_TOKEN_TTL_SECONDS", 300, min=60, max=3600),
+        key_publish_delay=config.key_publish_delay,
+        workload_secrets=dict(config.workload_secrets),
+        workload_token_ttl=config.workload_token_ttl,
     )
-    r.check()
-    return settings
-
-
-def workload_secrets(r: EnvReader, name: str) -> dict[str, tuple[bytes, ...]]:
-    """`tutoring=<secret>,other=<secret>`: each workload's secrets, kept only as SHA-256. A workload
-    may appear twice while its secret is rotated (old and new both valid)."""
-    secrets: dict[str, tuple[bytes, ...]] = {}
-    for item in filter(None, (p.strip() for p in r.string(name, "").split(","))):
-        workload, sep, secret = item.partition("=")
-        if not sep or not workload.strip() or len(secret.strip()) < 16:
-            r.problems.append(f"{name}: each entry is <workload>=<secret of at least 16 characters>")
-            continue
-        digest = hashlib.sha256(secret.strip().encode()).digest()
-        secrets[workload.strip()] = (*secrets.get(workload.strip(), ()), digest)
-    return secrets
 
 
 async def build(deps: Dependencies) -> Hosted:
@@ -63,4 +45,7 @@ CONTEXT = ContextSpec(
     services=(SERVICE,),
     build=build,
     streams=(StreamSpec("IDENTITY", ("identity.>",)),),
+    settings=IdentityConfig,
+    # The table of every workload's secret, next to each context's own (deploy/k8s/README.md).
+    secrets=(SecretEnv("IDENTITY_WORKLOAD_SECRETS", "learnflow-workloads"),),
 )

@@ -1,11 +1,11 @@
-"""progress's composition root: the models' settings, the service, the servicer, the consumers of
+"""progress's composition root (its settings are in settings.py): the service, the servicer, the consumers of
 progress.events (every context's activity), the sandbox's events and identity's user events, and the
 periodic checks (activity drop, quiet-period expiry)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from learnflow.progress.v1 import progress_service_pb2, progress_service_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,43 +14,21 @@ from services.progress import convert
 from services.progress.api import ProgressApi
 from services.progress.checks import PeriodicChecks
 from services.progress.domain import Activity
-from services.progress.domain.struggle import RuleSettings, StruggleDetector
+from services.progress.domain.struggle import StruggleDetector
 from services.progress.service import ProgressService
+from services.progress.settings import ProgressConfig
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
 from services.runtime.errors import InvalidArgument
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.envelope import Event, require_tenant
-from services.runtime.settings import EnvReader
 from services.runtime.workload import is_workload
 
 SERVICE = progress_service_pb2.DESCRIPTOR.services_by_name["ProgressService"].full_name
 
 
-def rule_settings(r: EnvReader) -> RuleSettings:
-    return RuleSettings(
-        repeated_error_enabled=r.boolean("PROGRESS_RULE_REPEATED_ERROR", True),
-        repeated_error_count=r.integer("PROGRESS_REPEATED_ERROR_COUNT", 3, min=2, max=100),
-        repeated_error_window=timedelta(
-            minutes=r.number("PROGRESS_REPEATED_ERROR_WINDOW_MINUTES", 10, min=1, max=1440)
-        ),
-        exercise_timeout_enabled=r.boolean("PROGRESS_RULE_EXERCISE_TIMEOUT", True),
-        failed_quiz_enabled=r.boolean("PROGRESS_RULE_FAILED_QUIZ", True),
-        failed_quiz_below=r.number("PROGRESS_FAILED_QUIZ_BELOW", 0.6, min=0.0, max=1.0),
-        wheel_spinning_enabled=r.boolean("PROGRESS_RULE_WHEEL_SPINNING", True),
-        wheel_spinning_attempts=r.integer("PROGRESS_WHEEL_SPINNING_ATTEMPTS", 10, min=2, max=1000),
-        activity_drop_enabled=r.boolean("PROGRESS_RULE_ACTIVITY_DROP", True),
-        activity_drop_idle_days=r.integer("PROGRESS_ACTIVITY_DROP_IDLE_DAYS", 3, min=1, max=27),
-        activity_drop_active_days=r.integer("PROGRESS_ACTIVITY_DROP_ACTIVE_DAYS", 3, min=1, max=7),
-        quiet_period=timedelta(hours=r.number("PROGRESS_QUIET_PERIOD_HOURS", 168, min=1, max=24 * 365)),
-    )
-
-
 async def build(deps: Dependencies) -> Hosted:
-    r = EnvReader(deps.settings.env)
-    detector = StruggleDetector(rule_settings(r))
-    # How often the periodic checks (activity drop, quiet-period expiry) visit every tenant.
-    check_every = r.number("PROGRESS_CHECK_INTERVAL_SECONDS", 300, min=0.1, max=86_400)
-    r.check()
+    config = deps.settings_for(ProgressConfig)
+    detector = StruggleDetector(config.rules())
     service = ProgressService(deps.db, deps.outbox, detector)
     checks = PeriodicChecks(deps.db, deps.outbox, detector)
 
@@ -105,7 +83,7 @@ async def build(deps: Dependencies) -> Hosted:
             activities("progress-sandbox-graded", "sandbox.graded", "SANDBOX", from_graded),
             ConsumerSpec("progress-identity-users", "IDENTITY", "identity.user.*", on_user),
         ],
-        periodic=[Periodic("progress-checks", check_every, check)],
+        periodic=[Periodic("progress-checks", config.check_interval, check)],
     )
 
 
@@ -114,4 +92,5 @@ CONTEXT = ContextSpec(
     services=(SERVICE,),
     build=build,
     streams=(StreamSpec("PROGRESS", ("progress.events", "struggle.detected")),),
+    settings=ProgressConfig,
 )

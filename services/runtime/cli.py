@@ -3,6 +3,7 @@
 learnflow up                 the whole mesh on embedded defaults (Postgres, NATS, every context, Envoy)
 learnflow serve              serve contexts on one gRPC port (what a pod runs)
 learnflow migrate            run the migrations of the selected contexts and exit
+learnflow settings           every setting of the runtime and of every context: default and meaning
 learnflow login / users ...  talk to a running mesh with the typed SDK (see `learnflow users --help`)
 """
 
@@ -46,6 +47,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     migrations.run(
         s.migration_database_url, migrations.app_role_of(s.database_url), load_contexts(s.contexts)
     )
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Lists the declared settings (never a value: defaults only, and no secret's)."""
+    from services.runtime import settings
+
+    sys.stdout.write(settings.describe(settings.catalogue(), args.format))
     return 0
 
 
@@ -133,6 +142,11 @@ def parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="run the selected contexts' migrations and exit")
     migrate.add_argument("--contexts", default=None, help="'all' or a comma list")
     migrate.set_defaults(func=cmd_migrate)
+    listing = sub.add_parser("settings", help="list every setting with its default and meaning")
+    listing.add_argument(
+        "--format", choices=("text", "markdown"), default="text", help="markdown: docs/settings.md"
+    )
+    listing.set_defaults(func=cmd_settings)
     up = sub.add_parser("up", help="run the whole mesh locally on embedded defaults (Ctrl-C stops it)")
     up.set_defaults(func=cmd_up)
     # Each context may contribute operator commands in services/<context>/cli.py: add_commands(sub).

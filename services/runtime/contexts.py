@@ -1,19 +1,23 @@
 """How a bounded context plugs into the runtime.
 
 A context is a package `services/<name>/` whose `app.py` defines `CONTEXT = ContextSpec(...)`. Adding a
-context is that package plus its proto folder, migration folder and manifest folder; the server, the
-gateway generator and the Kubernetes generator discover it from here.
+context is that package plus its proto folder and migration folder; the server, the gateway generator
+and the Kubernetes generator (deploy/k8s/generate.py) discover it from here. The spec says everything
+the generators need to know about it (whom it calls, its settings, the hosts it reaches, its secrets, how
+it is deployed), so no generator knows any context by name.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from nats.aio.client import Client as Nats
+
     from services.runtime.db import Database
     from services.runtime.events.consumer import ConsumerSpec
     from services.runtime.events.outbox import Outbox
@@ -23,6 +27,9 @@ if TYPE_CHECKING:
 SERVICES_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = SERVICES_DIR.parent
 NOT_CONTEXTS = {"runtime", "buildtools"}
+# Every context calls identity (JWKS, workload tokens): implied, never listed in ContextSpec.calls.
+IDENTITY = "identity"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,9 +51,31 @@ class Dependencies:
     db: Database
     outbox: Outbox
     # The NATS connection, for core (non-durable) subscriptions such as live-update fan-out.
-    nats: Any = None
+    nats: Nats | None = None
     # This context as a caller of other contexts (<CONTEXT>_WORKLOAD_SECRET; runtime/workload.py).
     workload: WorkloadIdentity | None = None
+
+    def settings_for(self, cls: type[T]) -> T:
+        """The context's declared settings (ContextSpec.settings), as read at start with everyone else's.
+        Read here from `settings.env` only when the runtime did not (a test building a context alone)."""
+        from services.runtime.settings import read
+
+        config = getattr(self.settings, "config", None) or {}
+        found = config.get(cls)
+        return found if isinstance(found, cls) else read(cls, self.settings.env)
+
+    def address_of(self, context: str) -> str:
+        """Where to call another context (one of ContextSpec.calls): <CONTEXT>_SERVICE_ADDR, by default
+        this process's own address (every context in one process)."""
+        from services.runtime.settings import EnvReader, service_addr_env
+
+        addresses = getattr(self.settings, "addresses", None) or {}
+        if context in addresses:
+            return str(addresses[context])
+        r = EnvReader(self.settings.env)
+        value = r.addr(service_addr_env(context), self.settings.self_addr)
+        r.check()
+        return value
 
 
 @dataclass(frozen=True)
@@ -78,12 +107,84 @@ class Hosted:
 
 
 @dataclass(frozen=True)
+class Egress:
+    """A host outside the cluster the context reaches (a model provider, say): `host` and `port`, or
+    `setting`, the URL setting whose default says both (the generator reads it), so the URL is written
+    once. Kubernetes NetworkPolicies cannot name hosts: the generator opens `port` to addresses outside
+    the cluster's private ranges and records the host in an annotation (for FQDN-aware CNIs)."""
+
+    host: str = ""
+    port: int = 443
+    setting: str = ""
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """A setting whose value comes from a Kubernetes Secret (never a ConfigMap): `env` from `secret`'s
+    key `key` (default: the variable's name). Optional: the pod starts without it."""
+
+    env: str
+    secret: str
+    key: str = ""
+    optional: bool = True
+
+
+@dataclass(frozen=True)
+class SeccompProfile:
+    """A Localhost seccomp profile: the path the pod names (relative to the kubelet's seccomp root) and
+    the OCI runtime-spec JSON the generator writes next to the context's manifests for the nodes."""
+
+    localhost: str
+    profile: Mapping[str, Any]
+
+    @property
+    def filename(self) -> str:
+        return PurePosixPath(self.localhost).name
+
+
+@dataclass(frozen=True)
+class DeployTraits:
+    """How the context is deployed where it differs from the template (deploy/k8s/generate.py).
+    Empty fields keep the template's choice."""
+
+    # Pods run only on nodes labelled learnflow.dev/pool=<pool>, and tolerate that pool's NoSchedule taint.
+    node_pool: str = ""
+    # {"requests": {"cpu": ..., "memory": ...}, "limits": {...}}; None: the template's sizes.
+    resources: Mapping[str, Mapping[str, str]] | None = None
+    replicas: int | None = None
+    seccomp: SeccompProfile | None = None  # None: the runtime's default profile (RuntimeDefault)
+    # Settings added to the context's ConfigMap (each must be a declared setting of the context).
+    config: Mapping[str, str] = field(default_factory=dict)
+    # A setting set to the container's CPU limit (whole CPUs): os.cpu_count() in a pod is the node's.
+    cpu_limit_env: str = ""
+    # What the node must provide, as Deployment annotations (learnflow.dev/<key>).
+    node_requirements: Mapping[str, str] = field(default_factory=dict)
+    # Comment lines on top of the generated deployment.yaml (what an operator must know).
+    notes: tuple[str, ...] = ()
+    # Further manifests, kept in the context's folder (paths relative to services/<ctx>/), copied next
+    # to the generated ones and added to the context's kustomization.
+    extra_manifests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ContextSpec:
     name: str
     # Fully qualified gRPC service names this context serves (health status is kept per name).
     services: tuple[str, ...]
     build: Callable[[Dependencies], Awaitable[Hosted]]
     streams: tuple[StreamSpec, ...] = ()
+    # Contexts it calls over gRPC (identity is implied for everyone: JWKS). Gives <CONTEXT>_SERVICE_ADDR
+    # (Dependencies.address_of) and the NetworkPolicies (ingress of the callee, egress of the caller).
+    calls: tuple[str, ...] = ()
+    # Its settings: a frozen dataclass declared with services/runtime/settings.py's helpers, read at start
+    # with every other context's (Dependencies.settings_for) and listed by `learnflow settings`.
+    settings: type | None = None
+    # Hosts outside the cluster it reaches.
+    egress: tuple[Egress, ...] = ()
+    # Settings that come from a Kubernetes Secret.
+    secrets: tuple[SecretEnv, ...] = ()
+    deploy: DeployTraits = field(default_factory=DeployTraits)
 
     @property
     def schema(self) -> str:
@@ -103,6 +204,12 @@ def load_context(name: str) -> ContextSpec:
     spec = module.CONTEXT
     if not isinstance(spec, ContextSpec) or spec.name != name:
         raise RuntimeError(f"services/{name}/app.py must define CONTEXT = ContextSpec(name={name!r}, ...)")
+    unknown = [c for c in spec.calls if c in (name, IDENTITY) or c not in available_contexts()]
+    if unknown:
+        raise RuntimeError(
+            f"services/{name}/app.py: ContextSpec.calls names {unknown}: list other contexts only "
+            "(identity is implied)"
+        )
     return spec
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from learnflow.sandbox.v1 import sandbox_service_pb2, sandbox_service_pb2_grpc
 
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, StreamSpec
 from services.runtime.errors import Unavailable
-from services.runtime.settings import EnvReader
 from services.sandbox.api import SandboxApi
+from services.sandbox.deploy import DEPLOY
 from services.sandbox.engine import BubblewrapSandbox, Limits, RunResult, Sandbox, UnsafeLocalSandbox
 from services.sandbox.pool import ExecutionPool, RateLimiter
 from services.sandbox.service import SandboxService
+from services.sandbox.settings import SandboxConfig
 
 log = logging.getLogger(__name__)
 SERVICE = sandbox_service_pb2.DESCRIPTOR.services_by_name["SandboxService"].full_name
@@ -33,14 +33,9 @@ class RefusingSandbox:
 
 
 async def build(deps: Dependencies) -> Hosted:
-    r = EnvReader(deps.settings.env)
-    python = r.string("SANDBOX_PYTHON", "/usr/bin/python3")
-    workers = r.integer("SANDBOX_WORKERS", os.cpu_count() or 2, min=1, max=256)
-    queue = r.integer("SANDBOX_QUEUE", 100, min=0, max=10_000)
-    per_user = r.number("SANDBOX_RUNS_PER_USER_PER_MINUTE", 120, min=1, max=100_000)
-    per_tenant = r.number("SANDBOX_RUNS_PER_TENANT_PER_MINUTE", 6000, min=1, max=10_000_000)
-    unsafe = r.boolean("SANDBOX_UNSAFE_NO_ISOLATION", False)
-    r.check()
+    config = deps.settings_for(SandboxConfig)
+    python, workers, queue = config.python, config.workers, config.queue
+    per_user, per_tenant, unsafe = config.per_user, config.per_tenant, config.unsafe_no_isolation
 
     sandbox: Sandbox
     isolated, reason = BubblewrapSandbox.for_this_host(python)
@@ -81,4 +76,6 @@ CONTEXT = ContextSpec(
     services=(SERVICE,),
     build=build,
     streams=(StreamSpec("SANDBOX", ("sandbox.>",)),),
+    settings=SandboxConfig,
+    deploy=DEPLOY,
 )

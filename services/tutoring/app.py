@@ -11,40 +11,50 @@ from dataclasses import replace
 
 from learnflow.tutoring.v1 import tutoring_service_pb2, tutoring_service_pb2_grpc
 
-from services.runtime.contexts import ContextSpec, Dependencies, Hosted, StreamSpec
+from services.runtime.contexts import (
+    ContextSpec,
+    Dependencies,
+    DeployTraits,
+    Egress,
+    Hosted,
+    SecretEnv,
+    StreamSpec,
+)
 from services.runtime.events.consumer import ConsumerSpec
-from services.runtime.settings import EnvReader
 from services.tutoring.agents import Agents
 from services.tutoring.api import TutoringApi
 from services.tutoring.clients import MeshCalls
-from services.tutoring.providers.llm import AGENTS, LlmClient, LlmSettings
+from services.tutoring.providers.llm import AGENTS, LlmClient
 from services.tutoring.service import Notifier, TutoringService
+from services.tutoring.settings import TutoringConfig
 
 SERVICE = tutoring_service_pb2.DESCRIPTOR.services_by_name["TutoringService"].full_name
+# Code review runs a student's code and exercises are validated in the sandbox; the concepts agent reads
+# the student's mastery level from progress.
+SANDBOX, PROGRESS = "sandbox", "progress"
+
+# Written on top of the generated deployment.yaml: how an agent gets pods of its own.
+AGENT_PODS_NOTES = (
+    "This Deployment runs the API and all agents (" + ",".join(AGENTS) + "). Each agent is a",
+    "durable JetStream consumer, so any number of pods bound to it share its requests. To give an agent",
+    "pods of its own (scaled on its backlog), copy this Deployment under another name, set",
+    "TUTORING_AGENTS=<agent> in its container env, and list the remaining agents on this one.",
+    "tests/tutoring/integration/test_tutoring_agents_split.py runs the debug agent apart this way.",
+)
 
 
 async def build(deps: Dependencies) -> Hosted:
-    r = EnvReader(deps.settings.env)
-    raw = r.string("TUTORING_AGENTS", "all")
-    chosen = AGENTS if raw.strip() == "all" else tuple(a.strip() for a in raw.split(",") if a.strip())
-    unknown = sorted(set(chosen) - set(AGENTS))
-    if unknown:
-        r.problems.append(
-            f"TUTORING_AGENTS={raw!r}: unknown {', '.join(unknown)}; choose all or of {', '.join(AGENTS)}"
-        )
-    sandbox_addr = r.addr("SANDBOX_SERVICE_ADDR", deps.settings.self_addr)
-    progress_addr = r.addr("PROGRESS_SERVICE_ADDR", deps.settings.self_addr)
-    poll = r.number("TUTORING_STREAM_POLL_SECONDS", 2.0, min=0.05, max=60.0)
-    # How long a delivered request may go unacknowledged before JetStream redelivers it (a killed
-    # agent's requests come back after this); live agents extend it while they work.
-    ack_wait = r.number("TUTORING_ACK_WAIT_SECONDS", 30.0, min=1.0, max=600.0)
-    llm_settings = LlmSettings.from_env(deps.settings.env)
-    r.check()
+    config = deps.settings_for(TutoringConfig)
+    chosen, ack_wait = config.agents, config.ack_wait_seconds
 
-    notifier = Notifier(poll_seconds=poll)
+    notifier = Notifier(poll_seconds=config.poll_seconds)
     service = TutoringService(deps.db, deps.outbox, notifier)
-    llm = LlmClient(llm_settings) if llm_settings.enabled else None
-    calls = MeshCalls(deps.workload, sandbox_addr, progress_addr) if deps.workload is not None else None
+    llm = LlmClient(config.llm) if config.llm.enabled else None
+    calls = (
+        MeshCalls(deps.workload, deps.address_of(SANDBOX), deps.address_of(PROGRESS))
+        if deps.workload is not None
+        else None
+    )
     agents = Agents(deps.db, service, llm, calls)
 
     specs = {
@@ -118,4 +128,10 @@ CONTEXT = ContextSpec(
             ),
         ),
     ),
+    calls=(SANDBOX, PROGRESS),
+    settings=TutoringConfig,
+    egress=(Egress(setting="OPENAI_BASE_URL", why="the model provider"),),
+    # Without the key the agents answer offline (docs/tutoring.md).
+    secrets=(SecretEnv("OPENAI_API_KEY", "learnflow-openai"),),
+    deploy=DeployTraits(notes=AGENT_PODS_NOTES),
 )

@@ -4,223 +4,72 @@ Every manifest is validated against the Kubernetes 1.30 schema with kubernetes-v
 fields fail). Custom resources (the CloudNativePG Cluster) have no schema there and are checked by hand.
 The overlays are rendered with `kubectl kustomize` where kubectl is installed, and the rendered output is
 validated the same way; the per-file checks run everywhere.
+
+Context-specific manifest checks live next to their context (tests/sandbox/integration/test_sandbox_k8s.py,
+tests/tutoring/unit/test_tutoring_k8s.py); these check the template, for every context and a made-up one.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import fnmatch
-import importlib.util
 import ipaddress
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
+from k8s_manifests import (
+    BASE,
+    CONTEXTS,
+    DEPLOY_ENV,
+    ENVOY_CONFIG,
+    EXTERNAL_SECRETS,
+    K8S,
+    NAMESPACE,
+    OPTIONAL_SECRETS,
+    OVERLAYS,
+    REPO,
+    Doc,
+    base_docs,
+    base_objects,
+    context_deployment,
+    dockerfile,
+    env_file,
+    gen,
+    generated_objects,
+    generator_sources,
+    k8s_tree,
+    kustomize,
+    load_docs,
+    match_labels,
+    pod_labels,
+    pod_spec,
+    project_version,
+    references,
+    rel,
+    selector_matches,
+    tree,
+    validate,
+    workloads,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-K8S = REPO / "deploy" / "k8s"
-BASE = K8S / "base"
-OVERLAYS = ("dev", "prod")
-K8S_VERSION = "1.30"
-NAMESPACE = "learnflow"
-# Custom resources: no schema in kubernetes-validate; checked by hand below.
-CUSTOM_KINDS = {("postgresql.cnpg.io/v1", "Cluster")}
-# Written by the gateway generator (python -m gateway.generate), not by this folder's generator.
-ENVOY_CONFIG = BASE / "gateway" / "envoy.yaml"
-# Secrets an environment provides (the dev overlay generates them; prod expects them to exist).
-EXTERNAL_SECRETS = {"learnflow-db", "learnflow-db-owner", "learnflow-db-app"}
-# Referenced with optional: true: pods start without them (no workload calls; tutoring offline).
-OPTIONAL_SECRETS = {"learnflow-workloads", "learnflow-openai"}
-DEPLOY_ENV = BASE / "learnflow.env"
-
-Doc = dict[str, Any]
-
-
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("learnflow_k8s_generate", K8S / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
-CONTEXTS = gen.discover_contexts()
-
-
-# --- reading the kustomize tree -------------------------------------------------------------------
-
-
-@dataclass
-class Kustomization:
-    path: Path
-    data: Doc
-
-    @property
-    def folder(self) -> Path:
-        return self.path.parent
-
-    def files(self, key: str) -> list[str]:
-        return [str(entry) for entry in self.data.get(key) or []]
-
-    @property
-    def patches(self) -> list[Doc]:
-        return list(self.data.get("patches") or [])
-
-    @property
-    def generators(self) -> list[tuple[str, Doc]]:
-        return [("ConfigMap", g) for g in self.data.get("configMapGenerator") or []] + [
-            ("Secret", g) for g in self.data.get("secretGenerator") or []
-        ]
-
-
-@dataclass
-class Tree:
-    kustomizations: list[Kustomization] = field(default_factory=list)
-    resource_files: set[Path] = field(default_factory=set)
-    patch_files: dict[Path, Doc] = field(default_factory=dict)  # patch file -> its entry (target)
-    generator_inputs: set[Path] = field(default_factory=set)
-
-
-def _generator_sources(generator: Doc) -> Iterator[str]:
-    for key in ("files", "envs"):
-        for entry in generator.get(key) or []:
-            yield str(entry).split("=", 1)[-1]  # files may be "key=path"
-
-
-@cache
-def tree() -> Tree:
-    t = Tree()
-    for path in sorted(K8S.rglob("kustomization.yaml")):
-        k = Kustomization(path, yaml.safe_load(path.read_text()))
-        t.kustomizations.append(k)
-        for entry in k.files("resources"):
-            target = (k.folder / entry).resolve()
-            if target.suffix in (".yaml", ".yml"):
-                t.resource_files.add(target)
-        for patch in k.patches:
-            if "path" in patch:
-                t.patch_files[(k.folder / patch["path"]).resolve()] = patch
-        for _kind, generator in k.generators:
-            t.generator_inputs.update((k.folder / src).resolve() for src in _generator_sources(generator))
-    return t
-
-
-def load_docs(path: Path) -> list[Doc]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-
-
-def rel(path: Path) -> str:
-    return str(path.relative_to(REPO))
-
-
-@cache
-def base_docs() -> list[tuple[Path, Doc]]:
-    """Every resource document of deploy/k8s/base, with the file it came from."""
-    return [
-        (path, doc)
-        for path in sorted(tree().resource_files)
-        if path.is_relative_to(BASE)
-        for doc in load_docs(path)
-    ]
-
-
-def base_objects(kind: str) -> dict[str, Doc]:
-    return {doc["metadata"]["name"]: doc for _path, doc in base_docs() if doc["kind"] == kind}
-
-
-def workloads(docs: list[Doc]) -> list[Doc]:
-    return [doc for doc in docs if doc["kind"] in ("Deployment", "StatefulSet", "Job")]
-
-
-def pod_spec(workload: Doc) -> Doc:
-    spec: Doc = workload["spec"]["template"]["spec"]
-    return spec
-
-
-def validate(doc: Doc, where: str) -> None:
-    if (doc.get("apiVersion"), doc.get("kind")) in CUSTOM_KINDS:
-        check_custom_resource(doc, where)
-        return
-    try:
-        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        path = ".".join(str(p) for p in exc.path)
-        pytest.fail(f"{where}: {doc['kind']}/{doc['metadata'].get('name')}: {path}: {exc.message}")
-    except kubernetes_validate.SchemaNotFoundError as exc:
-        pytest.fail(f"{where}: {exc.message}; a custom resource must be listed in CUSTOM_KINDS")
-
-
-def check_custom_resource(doc: Doc, where: str) -> None:
-    assert doc["apiVersion"] == "postgresql.cnpg.io/v1" and doc["kind"] == "Cluster", where
-    assert doc["metadata"]["name"], where
-    assert set(doc) <= {"apiVersion", "kind", "metadata", "spec"}, f"{where}: unexpected top-level fields"
-    spec = doc["spec"]
-    assert isinstance(spec.get("instances"), int) and spec["instances"] >= 1, where
-    assert isinstance(spec.get("storage", {}).get("size", ""), str), where
-
-
-# --- labels and selectors --------------------------------------------------------------------------
-
-_SET_EXPR = re.compile(r"^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$")
-
-
-def selector_matches(selector: str, labels: dict[str, str]) -> bool:
-    """Label-selector syntax as kustomize targets use it: k=v, k!=v, k in (a,b), k notin (a,b), k, !k."""
-    for term in (t.strip() for t in re.split(r",(?![^(]*\))", selector) if t.strip()):
-        if m := _SET_EXPR.match(term):
-            key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
-            if (labels.get(key) in values) != (op == "in"):
-                return False
-        elif "!=" in term:
-            key, value = (s.strip() for s in term.split("!=", 1))
-            if labels.get(key) == value:
-                return False
-        elif "=" in term:
-            key, value = (s.strip() for s in term.replace("==", "=").split("=", 1))
-            if labels.get(key) != value:
-                return False
-        elif term.startswith("!"):
-            if term[1:] in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
-
-
-def match_labels(selector: Doc, labels: dict[str, str]) -> bool:
-    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        value, values = labels.get(expr["key"]), set(expr.get("values") or [])
-        ok = {
-            "In": value in values,
-            "NotIn": value not in values,
-            "Exists": expr["key"] in labels,
-            "DoesNotExist": expr["key"] not in labels,
-        }[expr["operator"]]
-        if not ok:
-            return False
-    return True
-
-
-def pod_labels() -> list[dict[str, str]]:
-    return [w["spec"]["template"]["metadata"]["labels"] for w in workloads([d for _p, d in base_docs()])]
-
+from services.runtime.contexts import (
+    ContextSpec,
+    Dependencies,
+    DeployTraits,
+    Egress,
+    Hosted,
+    SecretEnv,
+    available_contexts,
+)
+from services.runtime.settings import catalogue, flag, integer, text, url
 
 # --- the tree: every file has a role, every reference resolves --------------------------------------
 
@@ -244,7 +93,7 @@ def test_every_kustomization_reference_exists() -> None:
             if "path" in patch and not (k.folder / patch["path"]).is_file():
                 missing.append(f"{rel(k.path)}: patches: {patch['path']}")
         for _kind, generator in k.generators:
-            for src in _generator_sources(generator):
+            for src in generator_sources(generator):
                 path = k.folder / src
                 if not path.is_file() and path.resolve() != ENVOY_CONFIG:
                     missing.append(f"{rel(k.path)}: {generator['name']}: {src}")
@@ -267,29 +116,6 @@ def test_resource_file_validates_against_kubernetes_schema(path: Path) -> None:
     assert docs, f"{rel(path)} holds no document"
     for doc in docs:
         validate(doc, rel(path))
-
-
-def generated_objects() -> Iterator[tuple[str, Doc]]:
-    """The ConfigMaps and Secrets kustomize generators make (merges included), as plain objects."""
-    for k in tree().kustomizations:
-        for kind, generator in k.generators:
-            data: dict[str, str] = {}
-            for literal in generator.get("literals") or []:
-                key, _, value = str(literal).partition("=")
-                data[key] = value
-            for env in generator.get("envs") or []:
-                for line in (k.folder / env).read_text().splitlines():
-                    if line.strip() and not line.lstrip().startswith("#"):
-                        key, _, value = line.partition("=")
-                        data[key.strip()] = value
-            for src in generator.get("files") or []:
-                key, _, path = str(src).rpartition("=")
-                data[key or Path(path).name] = "(file)"
-            doc: Doc = {"apiVersion": "v1", "kind": kind, "metadata": {"name": generator["name"]}}
-            doc["stringData" if kind == "Secret" else "data"] = data
-            if kind == "Secret" and generator.get("type"):
-                doc["type"] = generator["type"]
-            yield rel(k.path), doc
 
 
 def test_generated_configmaps_and_secrets_validate() -> None:
@@ -349,22 +175,18 @@ def test_patch_targets_existing_base_resources(path: Path) -> None:
         assert patched <= have, f"{rel(path)}: containers {patched - have} not in {doc['metadata']['name']}"
 
 
-# --- the generator and the proto folders ---------------------------------------------------------------
+# --- the generator and the context specs ---------------------------------------------------------------
 
 
-def test_every_proto_context_has_a_manifest_folder() -> None:
-    proto_contexts = sorted(
-        p.name
-        for p in (REPO / "proto" / "learnflow").iterdir()
-        if p.is_dir() and p.name not in gen.NOT_CONTEXTS
-    )
-    assert proto_contexts == [c.name for c in CONTEXTS] and proto_contexts, "no context found in proto/"
+def test_every_context_has_a_manifest_folder() -> None:
+    names = available_contexts()
+    assert names == [c.name for c in CONTEXTS] and names, "no context found in services/"
     folders = sorted(p.name for p in (BASE / "contexts").iterdir() if p.is_dir())
-    assert folders == proto_contexts, "run: python deploy/k8s/generate.py"
+    assert folders == names, "run: python deploy/k8s/generate.py"
     resources = yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"]
-    assert [r for r in resources if r.startswith("contexts/")] == [f"contexts/{c}" for c in proto_contexts]
+    assert [r for r in resources if r.startswith("contexts/")] == [f"contexts/{c}" for c in names]
     for ctx in CONTEXTS:
-        assert ctx.services, f"proto/learnflow/{ctx.name}: no `service` in package learnflow.{ctx.name}.v1"
+        assert ctx.services, f"services/{ctx.name}/app.py: its ContextSpec serves no gRPC service"
         assert all(s.startswith(f"learnflow.{ctx.name}.v") for s in ctx.services)
 
 
@@ -379,40 +201,165 @@ def test_generated_files_are_up_to_date(tmp_path: Path) -> None:
     assert gen.main(["--check"]) == 0
 
 
-def test_a_new_proto_context_is_picked_up(tmp_path: Path) -> None:
-    proto = tmp_path / "proto"
-    shutil.copytree(REPO / "proto" / "learnflow", proto)
-    (proto / "mtss" / "v1").mkdir(parents=True)
-    (proto / "mtss" / "v1" / "mtss_service.proto").write_text(
-        'syntax = "proto3";\n\npackage learnflow.mtss.v1;\n\n'
-        "// service NotThisOne {\nservice MtssService {\n  rpc GetDashboard(A) returns (B);\n}\n"
+def test_the_generator_names_no_context() -> None:
+    """Everything about a context is in its ContextSpec: neither the generator nor the hand-written base
+    manifests name one (the runtime's IDENTITY, implied for every context, is imported, not written)."""
+    source = (K8S / "generate.py").read_text()
+    for name in available_contexts():
+        assert not re.search(rf"\b{name}\b", source), f"generate.py names {name!r}"
+    shared = [BASE / "networkpolicy.yaml", BASE / "namespace.yaml", BASE / "migrate-job.yaml"]
+    for path in shared:
+        for name in available_contexts():
+            assert not re.search(rf"\b{name}\b", path.read_text()), f"{rel(path)} names {name!r}"
+
+
+async def _build(deps: Dependencies) -> Hosted:  # never called: the generator only reads the spec
+    raise AssertionError
+
+
+@dataclass(frozen=True)
+class MadeUpSettings:
+    upstream: str = url(
+        "MTSS_UPSTREAM_URL", "https://api.example.org:8443/v2", "a host outside", schemes=("https",)
     )
-    out = tmp_path / "k8s"
-    shutil.copytree(K8S / "base" / "contexts", out / "base" / "contexts")
-    (out / "base" / "contexts" / "retired").mkdir()  # a context whose proto folder was removed
-    assert gen.main(["--proto", str(proto), "--out", str(out), "--check"]) == 1
-    assert gen.main(["--proto", str(proto), "--out", str(out)]) == 0
-    assert gen.main(["--proto", str(proto), "--out", str(out), "--check"]) == 0
-    assert not (out / "base" / "contexts" / "retired").exists()
-    folder = out / "base" / "contexts" / "mtss"
-    assert sorted(p.name for p in folder.iterdir()) == sorted([*gen.CONTEXT_FILES, "kustomization.yaml"])
-    (deployment,) = load_docs(folder / "deployment.yaml")
-    container = pod_spec(deployment)["containers"][0]
+    api_key: str = text("MTSS_API_KEY", "", "its key", secret=True)
+    cpus: int = integer("MTSS_CPUS", 1, "workers", min=1, max=64)
+    mode: str = text("MTSS_MODE", "fast", "how", choices=("fast", "slow"))
+    unsafe: bool = flag("MTSS_UNSAFE", False, "local only", local_only=True)
+
+
+MADE_UP = ContextSpec(
+    name="mtss",
+    services=("learnflow.mtss.v1.MtssService",),
+    build=_build,
+    calls=("progress",) if "progress" in available_contexts() else (),
+    settings=MadeUpSettings,
+    egress=(Egress(setting="MTSS_UPSTREAM_URL", why="the upstream"), Egress(host="hooks.example.net")),
+    secrets=(SecretEnv("MTSS_API_KEY", "learnflow-mtss", key="api-key", optional=False),),
+    deploy=DeployTraits(
+        node_pool="gpu",
+        resources={"requests": {"cpu": "3", "memory": "1Gi"}, "limits": {"cpu": "4", "memory": "2Gi"}},
+        replicas=3,
+        config={"MTSS_MODE": "slow"},
+        cpu_limit_env="MTSS_CPUS",
+        node_requirements={"node-gpu": "one GPU"},
+        notes=("Runs on {node_pool_label}=gpu as uid {run_as}.",),
+        extra_manifests=("deploy/extra.yaml",),
+    ),
+)
+
+
+def test_a_made_up_context_gets_the_manifests_its_spec_asks_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A context the generator has never seen: its calls, egress, secrets and traits become manifests."""
+    services = tmp_path / "services"
+    (services / "mtss" / "deploy").mkdir(parents=True)
+    extra = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mtss-extra"}, "data": {"a": "b"}}
+    (services / "mtss" / "deploy" / "extra.yaml").write_text(yaml.safe_dump(extra))
+    monkeypatch.setattr(gen, "SERVICES_DIR", services)
+    contexts = [*CONTEXTS, MADE_UP]
+    gen.check(contexts)
+    files = gen.render(contexts)
+    folder = f"{gen.CONTEXTS_DIR}/mtss"
+    assert sorted(f.rsplit("/", 1)[1] for f in files if f.startswith(folder + "/")) == sorted(
+        [*gen.CONTEXT_FILES, "kustomization.yaml", "extra.yaml"]
+    )
+    docs = {name: yaml.safe_load_all(files[f"{folder}/{name}"]) for name in gen.CONTEXT_FILES}
+    docs = {name: [d for d in found if d] for name, found in docs.items()}
+    for name, found in docs.items():
+        for doc in found:
+            validate(doc, f"mtss/{name}")
+    assert "extra.yaml" in yaml.safe_load(files[f"{folder}/kustomization.yaml"])["resources"]
+    assert "contexts/mtss" in yaml.safe_load(files["base/kustomization.yaml"])["resources"]
+
+    (deployment,) = docs["deployment.yaml"]
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
     assert container["args"] == ["serve", "--contexts", "mtss"]
     assert container["readinessProbe"]["grpc"]["service"] == "learnflow.mtss.v1.MtssService"
-    resources = yaml.safe_load((out / "base" / "kustomization.yaml").read_text())["resources"]
-    assert "contexts/mtss" in resources
-    for path in folder.glob("*.yaml"):
-        if path.name != "kustomization.yaml":
-            for doc in load_docs(path):
-                validate(doc, rel(path) if path.is_relative_to(REPO) else path.name)
+    assert deployment["spec"]["replicas"] == 3 and docs["hpa.yaml"][0]["spec"]["minReplicas"] == 3
+    assert spec["nodeSelector"] == {gen.NODE_POOL_LABEL: "gpu"}
+    assert spec["tolerations"] == [
+        {"key": gen.NODE_POOL_LABEL, "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}
+    ]
+    assert container["resources"] == MADE_UP.deploy.resources
+    assert deployment["metadata"]["annotations"]["learnflow.dev/node-gpu"] == "one GPU"
+    assert f"Runs on {gen.NODE_POOL_LABEL}=gpu as uid {gen.RUN_AS}." in files[f"{folder}/deployment.yaml"]
+    env = {e["name"]: e["valueFrom"] for e in container["env"]}
+    assert env["MTSS_API_KEY"] == {"secretKeyRef": {"name": "learnflow-mtss", "key": "api-key"}}
+    assert env["MTSS_CPUS"]["resourceFieldRef"]["resource"] == "limits.cpu"
+    assert env["MTSS_WORKLOAD_SECRET"]["secretKeyRef"]["key"] == "mtss"
+    (config,) = docs["configmap.yaml"]
+    assert config["data"]["MTSS_MODE"] == "slow" and config["data"]["LEARNFLOW_CONTEXTS"] == "mtss"
+    for callee in MADE_UP.calls:
+        assert config["data"][f"{callee.upper()}_SERVICE_ADDR"] == f"{callee}:{gen.GRPC_PORT}"
+
+    (policy,) = docs["networkpolicy.yaml"]
+    egress = policy["spec"]["egress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    by_port: dict[int, list[Doc]] = {}
+    for rule in egress:
+        for port in rule["ports"]:
+            by_port.setdefault(port["port"], []).append(rule)
+    # Its upstreams' ports (8443 from the URL setting, 443 for the named host), to public addresses only.
+    for port in (8443, 443):
+        (rule,) = by_port[port]
+        blocks = [peer["ipBlock"] for peer in rule["to"]]
+        assert {b["cidr"] for b in blocks} == {"0.0.0.0/0", "::/0"}
+        assert "169.254.0.0/16" in blocks[0]["except"] and "10.0.0.0/8" in blocks[0]["except"]
+    hosts = policy["metadata"]["annotations"]["learnflow.dev/egress-hosts"]
+    assert "api.example.org:8443 (the upstream)" in hosts and "hooks.example.net:443" in hosts
+    # The contexts it calls, and what every context reaches; nothing else.
+    called = {
+        peer["podSelector"]["matchLabels"].get("app.kubernetes.io/name")
+        for rule in by_port[gen.GRPC_PORT]
+        for peer in rule["to"]
+    }
+    assert called == {gen.IDENTITY, *MADE_UP.calls}
+    assert set(by_port) == {
+        53,
+        gen.POSTGRES_PORT,
+        gen.NATS_CLIENT_PORT,
+        gen.GRPC_PORT,
+        gen.OTLP_GRPC_PORT,
+        8443,
+        443,
+    }
+    # The callee now admits it.
+    for callee in MADE_UP.calls:
+        (callee_policy,) = yaml.safe_load_all(files[f"{gen.CONTEXTS_DIR}/{callee}/networkpolicy.yaml"])
+        peers = callee_policy["spec"]["ingress"][0]["from"]
+        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mtss"}}} in peers
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"calls": ("nowhere",)}, "not contexts"),
+        ({"deploy": DeployTraits(config={"MTSS_UNSAFE": "true"})}, "no manifest may set"),
+        ({"deploy": DeployTraits(config={"MTSS_API_KEY": "x"})}, "belongs in a Secret"),
+        ({"deploy": DeployTraits(config={"NOT_DECLARED": "x"})}, "not a declared setting"),
+        ({"secrets": (SecretEnv("MTSS_MODE", "s"),)}, "belongs in its ConfigMap"),
+        ({"name": "gateway"}, "DNS label"),
+    ],
+)
+def test_the_generator_refuses_what_manifests_cannot_express(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        gen.check([*CONTEXTS, replace(MADE_UP, **change)])
+
+
+def test_a_retired_context_loses_its_folder(tmp_path: Path) -> None:
+    out = tmp_path / "k8s"
+    shutil.copytree(K8S / "base" / "contexts", out / "base" / "contexts")
+    (out / "base" / "contexts" / "retired").mkdir()  # a context whose package was removed
+    assert gen.main(["--out", str(out), "--check"]) == 1
+    assert gen.main(["--out", str(out)]) == 0
+    assert gen.main(["--out", str(out), "--check"]) == 0
+    assert not (out / "base" / "contexts" / "retired").exists()
 
 
 # --- per-context workloads ------------------------------------------------------------------------------
-
-
-def context_deployment(name: str) -> Doc:
-    return base_objects("Deployment")[name]
 
 
 @pytest.mark.parametrize("ctx", CONTEXTS, ids=lambda c: c.name)
@@ -435,18 +382,11 @@ def test_context_probes_use_native_grpc_health(ctx: Any) -> None:
 @pytest.mark.parametrize("ctx", CONTEXTS, ids=lambda c: c.name)
 def test_context_services_name_the_grpc_port(ctx: Any) -> None:
     services = base_objects("Service")
-    for name in (ctx.name, ctx.headless_service):
+    for name in (ctx.name, gen.headless_service(ctx)):
         ports = {p["name"]: p for p in services[name]["spec"]["ports"]}
         assert ports["grpc"]["port"] == gen.GRPC_PORT and ports["grpc"]["targetPort"] == "grpc"
         assert services[name]["spec"]["selector"] == {"app.kubernetes.io/name": ctx.name}
-    assert services[ctx.headless_service]["spec"]["clusterIP"] == "None"
-
-
-def env_file(path: Path) -> dict[str, str]:
-    pairs = (
-        line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#")
-    )
-    return {key: value for key, value in pairs}
+    assert services[gen.headless_service(ctx)]["spec"]["clusterIP"] == "None"
 
 
 @pytest.mark.parametrize("ctx", CONTEXTS, ids=lambda c: c.name)
@@ -471,7 +411,7 @@ def test_context_wiring(ctx: Any) -> None:
     assert f"{ctx.name}-config" in base_objects("ConfigMap")
     database_url, *tweaked = container["env"]
     assert database_url["valueFrom"]["secretKeyRef"] == {"name": gen.DB_SECRET, "key": "DATABASE_URL"}
-    assert tweaked == [*gen.workload_env(ctx), *(dict(e) for e in gen.tweaks_for(ctx).env)]
+    assert tweaked == [*gen.workload_env(ctx), *gen.secret_env(ctx), *gen.trait_env(ctx)]
     secret = next(e for e in container["env"] if e["name"] == f"{ctx.name.upper()}_WORKLOAD_SECRET")
     assert secret["valueFrom"]["secretKeyRef"] == {
         "name": gen.WORKLOAD_SECRET,
@@ -496,13 +436,13 @@ def test_workloads_meet_the_restricted_pod_security_standard() -> None:
         *(c.name for c in CONTEXTS),
     }
     localhost = {
-        ctx.name: {"type": "Localhost", "localhostProfile": gen.tweaks_for(ctx).seccomp.localhost}
+        ctx.name: {"type": "Localhost", "localhostProfile": ctx.deploy.seccomp.localhost}
         for ctx in CONTEXTS
-        if gen.tweaks_for(ctx).seccomp is not None
+        if ctx.deploy.seccomp is not None
     }
     for workload in found:
         name, spec = workload["metadata"]["name"], pod_spec(workload)
-        # Restricted admits RuntimeDefault and Localhost; only a context whose tweaks name a profile has one.
+        # Restricted admits RuntimeDefault and Localhost; only a context whose spec names a profile has one.
         seccomp = localhost.get(name, {"type": "RuntimeDefault"})
         assert spec["automountServiceAccountToken"] is False, name
         assert spec["securityContext"]["runAsNonRoot"] is True, name
@@ -556,8 +496,28 @@ def test_network_policies_admit_only_the_expected_callers() -> None:
                 if "podSelector" in peer
             )
         ]
-        if ctx.name == "identity":
+        if ctx.name == gen.IDENTITY:
             assert callers == context_pods, "every context fetches the JWKS from identity"
+        else:
+            assert callers == [c.name for c in CONTEXTS if ctx.name in c.calls], ctx.name
+        # Egress: what every context needs, and the contexts its spec says it calls.
+        egress = policies[ctx.name]["spec"]["egress"]
+        for rule in egress:
+            assert rule.get("to") and rule.get("ports"), f"{ctx.name}: a rule that opens everything: {rule}"
+        called = [
+            name
+            for name in context_pods
+            if any(
+                match_labels(
+                    peer["podSelector"], context_deployment(name)["spec"]["template"]["metadata"]["labels"]
+                )
+                for rule in egress
+                if rule["ports"] == [{"protocol": "TCP", "port": gen.GRPC_PORT}]
+                for peer in rule["to"]
+                if "podSelector" in peer
+            )
+        ]
+        assert sorted(called) == sorted({gen.IDENTITY, *ctx.calls}), ctx.name
 
 
 def test_network_policy_pod_selectors_match_pods() -> None:
@@ -591,18 +551,8 @@ def test_hpas_and_pdbs_point_at_workloads() -> None:
 
 
 def known_settings() -> set[str]:
-    # The runtime's settings, and each context's own, read in its composition root (services/<ctx>/app.py).
-    sources = [
-        REPO / "services" / "runtime" / "settings.py",
-        *sorted((REPO / "services").glob("*/app.py")),
-        *sorted((REPO / "services").glob("*/*/settings.py")),  # e.g. tutoring's model provider settings
-    ]
-    # The runtime reads each context's workload secret by name (services/runtime/server.py).
-    names: set[str] = {f"{c.name.upper()}_WORKLOAD_SECRET" for c in CONTEXTS}
-    for source in sources:
-        if source.is_file():
-            names |= set(re.findall(r"\"([A-Z][A-Z0-9_]+)\"", source.read_text()))
-    return names
+    """Every setting the runtime and the contexts declare (services/runtime/settings.py: catalogue)."""
+    return {item.setting.env for item in catalogue()}
 
 
 def test_configuration_keys_are_settings_the_runtime_reads() -> None:
@@ -620,7 +570,7 @@ def test_configuration_keys_are_settings_the_runtime_reads() -> None:
             if container["image"] == gen.IMAGE:
                 keys |= {e["name"] for e in container.get("env", [])}
     unknown = {k for k in keys if k not in known and not k.startswith("OTEL_")}
-    assert not unknown, f"neither settings.py nor a context's app.py reads {sorted(unknown)}"
+    assert not unknown, f"no declared setting (learnflow settings) is named {sorted(unknown)}"
     shared = env_file(DEPLOY_ENV)
     assert shared["LEARNFLOW_GRPC_ADDR"].endswith(f":{gen.GRPC_PORT}")
     assert shared["LEARNFLOW_METRICS_ADDR"].endswith(f":{gen.METRICS_PORT}")
@@ -731,7 +681,7 @@ def test_envoy_config_reaches_services_of_this_namespace() -> None:
         for k in tree().kustomizations
         if k.folder == BASE / "gateway"
         for _kind, g in k.generators
-        for src in _generator_sources(g)
+        for src in generator_sources(g)
     }
     for path in files:
         assert path.startswith("/etc/envoy/") and Path(path).name in gateway_files, (
@@ -742,53 +692,9 @@ def test_envoy_config_reaches_services_of_this_namespace() -> None:
 # --- rendering with kustomize -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """deploy/k8s, or a copy with a placeholder envoy.yaml while the gateway generator has not run."""
-    if ENVOY_CONFIG.is_file():
-        return K8S
-    copy = tmp_path_factory.mktemp("k8s") / "k8s"
-    shutil.copytree(K8S, copy)
-    (copy / ENVOY_CONFIG.relative_to(K8S)).write_text("static_resources: {}\n")
-    return copy
-
-
-def kustomize(folder: Path) -> list[Doc]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl not installed: the per-file checks above still ran")
-    result = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-def references(docs: list[Doc]) -> Iterator[tuple[str, str, str]]:
-    """(workload, kind, name) of every ConfigMap and Secret a pod template uses."""
-    for workload in workloads(docs):
-        spec, name = pod_spec(workload), workload["metadata"]["name"]
-        for container in spec["containers"]:
-            for source in container.get("envFrom", []):
-                for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
-                    if key in source:
-                        yield name, kind, source[key]["name"]
-            for env in container.get("env", []):
-                for kind, key in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
-                    if key in env.get("valueFrom", {}):
-                        yield name, kind, env["valueFrom"][key]["name"]
-        for volume in spec.get("volumes", []):
-            if "configMap" in volume:
-                yield name, "ConfigMap", volume["configMap"]["name"]
-            if "secret" in volume:
-                yield name, "Secret", volume["secret"]["secretName"]
-    for cluster in (d for d in docs if d["kind"] == "Cluster"):
-        yield "postgres", "Secret", cluster["spec"]["bootstrap"]["initdb"]["secret"]["name"]
-        for role in cluster["spec"]["managed"]["roles"]:
-            yield "postgres", "Secret", role["passwordSecret"]["name"]
-
-
 @pytest.mark.parametrize("overlay", ["base", *(f"overlays/{o}" for o in OVERLAYS)])
-def test_kustomize_build_renders_valid_consistent_objects(overlay: str, k8s_tree: Path) -> None:
-    docs = kustomize(k8s_tree / overlay)
+def test_kustomize_build_renders_valid_consistent_objects(overlay: str) -> None:
+    docs = kustomize(k8s_tree() / overlay)
     for doc in docs:
         validate(doc, f"kubectl kustomize {overlay}")
         if doc["kind"] != "Namespace":
@@ -826,18 +732,6 @@ def test_kustomize_build_renders_valid_consistent_objects(overlay: str, k8s_tree
 # --- the image --------------------------------------------------------------------------------------------
 
 
-def project_version() -> str:
-    match = re.search(r'^version\s*=\s*"([^"]+)"', (REPO / "pyproject.toml").read_text(), re.MULTILINE)
-    assert match
-    return match.group(1)
-
-
-def dockerfile() -> list[tuple[str, str]]:
-    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
-
-
 def test_dockerfile_builds_the_image_the_manifests_run() -> None:
     instructions = dockerfile()
     args = dict(value.split("=", 1) for op, value in instructions if op == "ARG" and "=" in value)
@@ -867,400 +761,3 @@ def test_dockerfile_builds_the_image_the_manifests_run() -> None:
                     p for p in ignored if fnmatch.fnmatch(source, p) or source.startswith(p.rstrip("/") + "/")
                 ]
                 assert not hit, f"Dockerfile copies {source}, which .dockerignore excludes ({hit})"
-
-
-# --- the sandbox (learners' code under bubblewrap) ----------------------------------------------------------
-
-SANDBOX = "sandbox"
-GVISOR = K8S / "components" / "sandbox-gvisor"
-UNSAFE_SETTING = "SANDBOX_UNSAFE_NO_ISOLATION"
-# Never in the sandbox's seccomp profile: the calls the runtime's default profile keeps for CAP_SYS_ADMIN and
-# other capabilities the pod does not have, and the ones the profile refuses on purpose.
-NEVER_ALLOWED = {
-    "bpf", "perf_event_open", "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-    "keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load", "init_module", "finit_module",
-    "delete_module", "open_by_handle_at", "name_to_handle_at", "userfaultfd", "setns", "reboot", "swapon",
-    "swapoff", "acct", "chroot", "iopl", "ioperm", "quotactl", "settimeofday", "clock_settime", "vhangup",
-    "syslog", "lookup_dcookie", "fanotify_init", "fsopen", "fsmount", "fsconfig", "fspick", "open_tree",
-    "move_mount", "mount_setattr", "io_uring_setup", "io_uring_enter", "io_uring_register", "modify_ldt",
-}  # fmt: skip
-
-
-def sandbox_ctx() -> Any:
-    found = [c for c in CONTEXTS if c.name == SANDBOX]
-    assert found, "proto/learnflow/sandbox is gone: drop the sandbox checks and CONTEXT_TWEAKS['sandbox']"
-    return found[0]
-
-
-def sandbox_profile() -> Doc:
-    seccomp = gen.tweaks_for(sandbox_ctx()).seccomp
-    path = BASE / "contexts" / SANDBOX / seccomp.filename
-    assert path.is_file(), f"{rel(path)} missing: run python deploy/k8s/generate.py"
-    profile: Doc = json.loads(path.read_text())
-    return profile
-
-
-def allowed_syscalls(profile: Doc) -> set[str]:
-    return {
-        name
-        for rule in profile["syscalls"]
-        if rule["action"] == "SCMP_ACT_ALLOW" and not rule.get("args")
-        for name in rule["names"]
-    }
-
-
-def check_sandbox_pod(deployment: Doc, where: str) -> None:
-    """What the sandbox pod must keep wherever it is rendered (base, overlays, components)."""
-    tweaks = gen.tweaks_for(sandbox_ctx())
-    spec = pod_spec(deployment)
-    (container,) = spec["containers"]
-    # No service-account token: the pod never talks to the API server, and learners' code must find none.
-    assert spec["automountServiceAccountToken"] is False, where
-    assert not any("serviceAccountToken" in str(v) for v in spec.get("volumes", [])), where
-    # Its own nodes: it selects the pool and tolerates the pool's taint.
-    assert spec["nodeSelector"] == {gen.NODE_POOL_LABEL: gen.SANDBOX_POOL}, where
-    assert spec["tolerations"] == [
-        {"key": gen.NODE_POOL_LABEL, "operator": "Equal", "value": gen.SANDBOX_POOL, "effect": "NoSchedule"}
-    ], where
-    # The Localhost seccomp profile, at pod and container level (the container's would win).
-    profile = {"type": "Localhost", "localhostProfile": tweaks.seccomp.localhost}
-    assert spec["securityContext"]["seccompProfile"] == profile, where
-    assert container["securityContext"]["seccompProfile"] == profile, where
-    # Nothing else is loosened for it.
-    sc = container["securityContext"]
-    assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}, where
-    assert sc["runAsNonRoot"] is True and sc["runAsUser"] == gen.RUN_AS, where
-    assert "privileged" not in sc and "procMount" not in sc and "hostUsers" not in spec, where
-    mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert "/tmp" in mounts, f"{where}: bwrap mounts its own tmpfs on /tmp to build the sandbox's root"
-    workers = next(e for e in container["env"] if e["name"] == "SANDBOX_WORKERS")
-    assert workers["valueFrom"]["resourceFieldRef"] == {
-        "containerName": container["name"],
-        "resource": "limits.cpu",
-        "divisor": "1",
-    }, where
-    assert UNSAFE_SETTING not in json.dumps(deployment), where
-
-
-def test_sandbox_deployment_says_what_it_needs_from_the_node() -> None:
-    deployment = context_deployment(SANDBOX)
-    check_sandbox_pod(deployment, "base")
-    service_account = base_objects("ServiceAccount")[SANDBOX]
-    assert service_account["automountServiceAccountToken"] is False
-    assert pod_spec(deployment)["serviceAccountName"] == SANDBOX
-    annotations = deployment["metadata"]["annotations"]
-    assert gen.SANDBOX_SECCOMP.node_path in annotations["learnflow.dev/node-seccomp-profile"]
-    assert f"{gen.NODE_POOL_LABEL}={gen.SANDBOX_POOL}" in annotations["learnflow.dev/node-pool"]
-    assert "user namespaces" in annotations["learnflow.dev/node-kernel"]
-    header = (BASE / "contexts" / SANDBOX / "deployment.yaml").read_text().split("apiVersion:")[0]
-    assert gen.SANDBOX_SECCOMP.node_path in header and "components/sandbox-gvisor" in header
-
-
-def test_only_the_sandbox_runs_on_the_sandbox_pool() -> None:
-    for workload in workloads([d for _p, d in base_docs()]):
-        name, spec = workload["metadata"]["name"], pod_spec(workload)
-        if name == SANDBOX:
-            continue
-        assert gen.NODE_POOL_LABEL not in (spec.get("nodeSelector") or {}), name
-        assert all(t.get("key") != gen.NODE_POOL_LABEL for t in spec.get("tolerations") or []), name
-        assert "runtimeClassName" not in spec, name
-
-
-def test_sandbox_is_sized_for_cpu_bound_runs() -> None:
-    (container,) = pod_spec(context_deployment(SANDBOX))["containers"]
-    resources = container["resources"]
-    assert resources == {"requests": {"cpu": "1", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
-    # SANDBOX_WORKERS follows limits.cpu (check_sandbox_pod); the other contexts keep the template's sizes.
-    for ctx in (c for c in CONTEXTS if c.name != SANDBOX):
-        (other,) = pod_spec(context_deployment(ctx.name))["containers"]
-        assert other["resources"] == {k: dict(v) for k, v in gen.RESOURCES.items()}, ctx.name
-
-
-def test_sandbox_seccomp_profile_allows_bubblewrap_and_little_else() -> None:
-    profile = sandbox_profile()
-    assert profile == json.loads(json.dumps(gen.sandbox_seccomp_profile())), "run the generator"
-    assert profile["defaultAction"] == "SCMP_ACT_ERRNO", "an allow-list: everything else is refused"
-    # Native ABI only: no "architectures", so 32-bit and x32 system calls are refused too.
-    assert set(profile) == {"defaultAction", "syscalls"}
-    assert all(rule["action"] == "SCMP_ACT_ALLOW" for rule in profile["syscalls"])
-    allowed = allowed_syscalls(profile)
-    assert set(gen.BWRAP_SYSCALLS) <= allowed, "bwrap's namespaces and mounts"
-    assert {"execve", "clone3", "futex", "mmap", "openat", "read", "write", "exit_group"} <= allowed
-    assert not (allowed & NEVER_ALLOWED), sorted(allowed & NEVER_ALLOWED)
-    assert all(re.fullmatch(r"_?[a-z][a-z0-9_]*", name) for name in allowed)
-    conditional = [rule for rule in profile["syscalls"] if rule.get("args")]
-    assert {n for rule in conditional for n in rule["names"]} == {"personality"}
-    # Every other workload keeps the runtime's default profile (checked with Pod Security above).
-    assert [c.name for c in CONTEXTS if gen.tweaks_for(c).seccomp is not None] == [SANDBOX]
-
-
-def test_sandbox_egress_is_an_allow_list() -> None:
-    policy = base_objects("NetworkPolicy")[SANDBOX]["spec"]
-    assert policy["policyTypes"] == ["Ingress", "Egress"]
-    rules = policy["egress"]
-    for rule in rules:
-        # A rule without `to` or `ports` would open every destination or every port.
-        assert rule.get("to") and rule.get("ports"), rule
-        assert all("ipBlock" not in peer for peer in rule["to"]), rule
-    services = base_objects("Service")
-    by_port = {p["port"]: rule for rule in rules for p in rule["ports"]}
-    assert by_port[53]["to"][0]["namespaceSelector"]["matchLabels"] == {
-        "kubernetes.io/metadata.name": gen.DNS_NAMESPACE
-    }
-    nats_port = int(env_file(DEPLOY_ENV)["NATS_URL"].rsplit(":", 1)[1])
-    identity_port = int(env_file(DEPLOY_ENV)["IDENTITY_SERVICE_ADDR"].rsplit(":", 1)[1])
-    assert nats_port in {p["port"] for p in services["nats"]["spec"]["ports"]}
-    for port, name in ((nats_port, "nats"), (identity_port, "identity")):
-        (peer,) = by_port[port]["to"]
-        pods = base_objects("Deployment" if name == "identity" else "StatefulSet")[name]
-        assert match_labels(peer["podSelector"], pods["spec"]["template"]["metadata"]["labels"]), name
-    cluster = base_objects("Cluster")["postgres"]
-    assert by_port[gen.POSTGRES_PORT]["to"] == [
-        {"podSelector": {"matchLabels": {"cnpg.io/cluster": cluster["metadata"]["name"]}}}
-    ]
-    # Traces (components/tracing) go to the collector in the monitoring namespace.
-    (otlp,) = by_port[gen.OTLP_GRPC_PORT]["to"]
-    assert otlp == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
-    assert set(by_port) == {53, nats_port, identity_port, gen.POSTGRES_PORT, gen.OTLP_GRPC_PORT}
-
-
-# Debian's python3 per release: the sandbox's interpreter must be the service's minor version.
-DEBIAN_PYTHON = {"bookworm": "3.11", "trixie": "3.13"}
-
-
-def runtime_stage() -> list[tuple[str, str]]:
-    instructions = dockerfile()
-    return instructions[max(i for i, (op, _v) in enumerate(instructions) if op == "FROM") :]
-
-
-def test_sandbox_python_is_debians_python_of_the_services_version() -> None:
-    config = base_objects("ConfigMap")[f"{SANDBOX}-config"]["data"]
-    python = config["SANDBOX_PYTHON"]
-    # The engine binds /usr read-only into each sandbox but hides /usr/local (the python:* images' own
-    # interpreter, the service's): it refuses an interpreter there.
-    assert python == gen.SANDBOX_PYTHON == "/usr/bin/python3"
-    env = " ".join(value for op, value in runtime_stage() if op == "ENV")
-    assert f"SANDBOX_PYTHON={python}" in env.split(), "the image's default matches the ConfigMap"
-    installs = " ".join(value for op, value in runtime_stage() if op == "RUN" and "apt-get install" in value)
-    assert re.search(r"\bpython3\b", installs), "Debian's python3 is installed in the runtime stage"
-    args = dict(value.split("=", 1) for op, value in dockerfile() if op == "ARG" and "=" in value)
-    match = re.fullmatch(r"python:(\d+\.\d+)-slim-(\w+)", args["PYTHON_IMAGE"])
-    assert match, "pin the Debian release, or Debian's python3 changes version under the service"
-    service_version, release = match.groups()
-    assert DEBIAN_PYTHON.get(release) == service_version, (
-        f"Debian {release}'s python3 is {DEBIAN_PYTHON.get(release)}, the service runs {service_version}: "
-        "services/sandbox/diagnosis.py compiles learners' code with the service's interpreter"
-    )
-
-
-def test_image_installs_bubblewrap_in_the_runtime_stage() -> None:
-    instructions = dockerfile()
-    last_from = max(i for i, (op, _v) in enumerate(instructions) if op == "FROM")
-    user = next(i for i, (op, _v) in enumerate(instructions) if op == "USER" and i > last_from)
-    installs = [
-        (i, value)
-        for i, (op, value) in enumerate(instructions)
-        if op == "RUN" and re.search(r"apt-get install\b.*\bbubblewrap\b", value)
-    ]
-    assert len(installs) == 1, "bubblewrap installed once, with apt-get"
-    ((at, command),) = installs
-    assert last_from < at < user, "in the runtime stage, before it drops to the unprivileged user"
-    assert "--no-install-recommends" in command and "apt-get update" in command
-    assert "rm -rf /var/lib/apt/lists/*" in command
-    # The engine also needs /usr/bin/prlimit (util-linux) and Debian's python3.
-    assert {"bubblewrap", "python3", "util-linux"} <= set(command.split())
-
-
-def test_no_manifest_turns_isolation_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The README and the generator name the setting to forbid it; nothing that is applied or built may.
-    applied = [p for p in K8S.rglob("*") if p.is_file() and p.suffix in {".yaml", ".yml", ".json", ".env"}]
-    applied += [REPO / "Dockerfile"]
-    for path in applied:
-        assert UNSAFE_SETTING not in path.read_text(), rel(path)
-    unsafe = gen.Tweaks(config={UNSAFE_SETTING: "true"})
-    monkeypatch.setattr(gen, "CONTEXT_TWEAKS", {SANDBOX: unsafe})
-    with pytest.raises(ValueError, match=UNSAFE_SETTING):
-        gen.render(CONTEXTS)
-
-
-def overlay_with(k8s_tree: Path, tmp_path: Path, *components: Path) -> Path:
-    """A throw-away overlay: base plus the given components (kustomize wants relative paths)."""
-    folder = tmp_path / "overlay"
-    folder.mkdir()
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "namespace": NAMESPACE,
-        "resources": [os.path.relpath(k8s_tree / "base", folder)],
-        "components": [os.path.relpath(k8s_tree / c.relative_to(K8S), folder) for c in components],
-    }
-    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    return folder
-
-
-@pytest.mark.parametrize("overlay", ["base", *(f"overlays/{o}" for o in OVERLAYS)])
-def test_overlays_keep_the_sandbox_requirements(overlay: str, k8s_tree: Path) -> None:
-    docs = kustomize(k8s_tree / overlay)
-    (deployment,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == SANDBOX]
-    check_sandbox_pod(deployment, overlay)
-    assert "runtimeClassName" not in pod_spec(deployment), "gVisor only through its component"
-    config = next(d for d in docs if d["metadata"]["name"].startswith(f"{SANDBOX}-config"))
-    assert config["data"]["SANDBOX_PYTHON"] == gen.SANDBOX_PYTHON
-    assert UNSAFE_SETTING not in yaml.safe_dump_all(docs)
-
-
-def test_gvisor_component_renders_and_validates(k8s_tree: Path, tmp_path: Path) -> None:
-    component = yaml.safe_load((GVISOR / "kustomization.yaml").read_text())
-    assert component["kind"] == "Component"
-    docs = kustomize(overlay_with(k8s_tree, tmp_path, GVISOR))
-    for doc in docs:
-        validate(doc, "base + components/sandbox-gvisor")
-    (runtime_class,) = [d for d in docs if d["kind"] == "RuntimeClass"]
-    assert runtime_class["metadata"]["name"] == "gvisor" and runtime_class["handler"] == "runsc"
-    assert "namespace" not in runtime_class["metadata"], "RuntimeClass is cluster-scoped"
-    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
-    check_sandbox_pod(deployments[SANDBOX], "gvisor")
-    assert pod_spec(deployments[SANDBOX])["runtimeClassName"] == runtime_class["metadata"]["name"]
-    others = [name for name, d in deployments.items() if "runtimeClassName" in pod_spec(d)]
-    assert others == [SANDBOX], "only the sandbox runs under gVisor"
-
-
-# The profile checked against the real thing where the machine allows it: libseccomp compiles it, a child
-# loads it, and bubblewrap (as an unprivileged user) runs CPython under it. Skipped where bwrap, libseccomp
-# or unprivileged user namespaces are missing (e.g. inside a container whose own seccomp refuses them).
-
-SCMP_ACT_ALLOW = 0x7FFF0000
-SCMP_ACT_ERRNO = 0x00050000
-SCMP_OPS = {"SCMP_CMP_EQ": 4, "SCMP_CMP_MASKED_EQ": 7}
-# Audit architecture tokens: x86_64, i386, aarch64, arm.
-SCMP_ARCHES = (0xC000003E, 0x40000003, 0xC00000B7, 0x40000028)
-CLONE_NEW_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
-
-
-class ScmpArg(ctypes.Structure):
-    _fields_ = [
-        ("arg", ctypes.c_uint),
-        ("op", ctypes.c_int),
-        ("datum_a", ctypes.c_uint64),
-        ("datum_b", ctypes.c_uint64),
-    ]
-
-
-@cache
-def libseccomp() -> ctypes.CDLL | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        lib = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2", use_errno=True)
-    except OSError:
-        return None
-    lib.seccomp_init.restype = ctypes.c_void_p
-    lib.seccomp_init.argtypes = [ctypes.c_uint32]
-    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-    lib.seccomp_syscall_resolve_name_arch.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
-    lib.seccomp_rule_add_array.argtypes = [
-        ctypes.c_void_p,
-        ctypes.c_uint32,
-        ctypes.c_int,
-        ctypes.c_uint,
-        ctypes.POINTER(ScmpArg),
-    ]
-    lib.seccomp_load.argtypes = [ctypes.c_void_p]
-    return lib
-
-
-def compile_profile(lib: ctypes.CDLL, profile: Doc) -> int:
-    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
-    ctx = lib.seccomp_init(SCMP_ACT_ERRNO | 1)  # EPERM, as runc does
-    assert ctx
-    for rule in profile["syscalls"]:
-        action = SCMP_ACT_ALLOW if rule["action"] == "SCMP_ACT_ALLOW" else SCMP_ACT_ERRNO | rule["errnoRet"]
-        args = rule.get("args") or []
-        array = (ScmpArg * max(1, len(args)))(
-            *(ScmpArg(a["index"], SCMP_OPS[a["op"]], a["value"], a.get("valueTwo", 0)) for a in args)
-        )
-        for name in rule["names"]:
-            number = lib.seccomp_syscall_resolve_name(name.encode())
-            if number == -1:
-                continue  # not a call of this machine's architecture (runc skips it the same way)
-            assert lib.seccomp_rule_add_array(ctx, action, number, len(args), array) == 0, name
-    return int(ctx)
-
-
-def run_under(profile: Doc | None, argv: list[str]) -> subprocess.CompletedProcess[str]:
-    lib = libseccomp()
-    assert lib is not None
-    ctx = compile_profile(lib, profile) if profile is not None else None
-
-    def load() -> None:
-        if ctx is not None and lib.seccomp_load(ctx) != 0:
-            raise OSError("seccomp_load failed")
-
-    return subprocess.run(argv, preexec_fn=load, capture_output=True, text=True, timeout=60, check=False)
-
-
-def runtime_default_equivalent() -> Doc:
-    """containerd's default profile for a container without capabilities (what RuntimeDefault gives)."""
-    names = sorted(set(gen.RUNTIME_DEFAULT_SYSCALLS) | {"ptrace", "modify_ldt"})
-    return {
-        "defaultAction": "SCMP_ACT_ERRNO",
-        "syscalls": [
-            {"names": names, "action": "SCMP_ACT_ALLOW"},
-            {
-                "names": ["clone"],
-                "action": "SCMP_ACT_ALLOW",
-                "args": [{"index": 0, "value": CLONE_NEW_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
-            },
-            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
-        ],
-    }
-
-
-def test_seccomp_profile_names_real_system_calls() -> None:
-    lib = libseccomp()
-    if lib is None:
-        pytest.skip("libseccomp not available")
-    unknown = [
-        name
-        for rule in sandbox_profile()["syscalls"]
-        for name in rule["names"]
-        if all(lib.seccomp_syscall_resolve_name_arch(arch, name.encode()) == -1 for arch in SCMP_ARCHES)
-    ]
-    assert not unknown, f"not a system call on x86_64, i386, aarch64 or arm: {unknown}"
-
-
-def test_seccomp_profile_lets_bubblewrap_run_python() -> None:
-    bwrap, python = shutil.which("bwrap"), Path("/usr/bin/python3")
-    if libseccomp() is None or bwrap is None or not python.is_file():
-        pytest.skip("needs libseccomp, bwrap and /usr/bin/python3")
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv to drop to an unprivileged user")
-        as_user = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
-    code = (
-        "import socket, threading\n"
-        "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
-        "try:\n    socket.create_connection(('10.0.0.1', 80), timeout=2)\n"
-        "except OSError:\n    print('no network')\n"
-    )
-    # The engine's kind of sandbox, minus what a pod refuses whatever the profile: --proc (the container's
-    # /proc is masked) and --disable-userns (it writes /proc/sys, read-only in a container).
-    argv = [
-        *as_user, bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-        "--as-pid-1", "--cap-drop", "ALL", "--hostname", "sandbox", "--clearenv", "--ro-bind", "/usr", "/usr",
-        "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
-        "--dev", "/dev", "--remount-ro", "/dev", "--size", "1048576", "--tmpfs", "/work", "--remount-ro", "/",
-        "--chdir", "/work", "--", str(python), "-I", "-S", "-B", "-c", code,
-    ]  # fmt: skip
-    plain = run_under(None, argv)
-    if plain.returncode != 0:
-        pytest.skip(f"bwrap cannot create its namespaces on this machine: {plain.stderr.strip()}")
-    assert plain.stdout.split() == ["thread", "no", "network"]
-    sandboxed = run_under(sandbox_profile(), argv)
-    assert sandboxed.returncode == 0, sandboxed.stderr
-    assert sandboxed.stdout == plain.stdout
-    # What the pod would get with RuntimeDefault: bwrap cannot create its namespaces.
-    refused = run_under(runtime_default_equivalent(), argv)
-    assert refused.returncode != 0 and "namespace" in refused.stderr, refused.stderr

@@ -3,7 +3,8 @@
 Why per-agent models: triage is a cheap classification and should use a small fast model, while
 code review or exercise generation may justify a stronger one; `TUTORING_MODEL` sets them all and
 `TUTORING_MODEL_<AGENT>` overrides one. A misspelt override is reported rather than silently ignored.
-Like every context's settings, all problems are collected by `EnvReader` and reported together.
+Like every context's settings, they are declared as data (services/runtime/settings.py): all problems
+are collected and reported together, and `learnflow settings` lists them.
 """
 
 from __future__ import annotations
@@ -11,27 +12,67 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
-from services.runtime.settings import EnvReader
+from services.runtime.settings import EnvReader, Setting, custom, integer, number, read, text, url
 
 AGENTS: tuple[str, ...] = ("triage", "concepts", "debug", "code_review", "exercise")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
+def _models(r: EnvReader, setting: Setting, values: Mapping[str, Any]) -> Mapping[str, str]:
+    """TUTORING_MODEL for every agent, TUTORING_MODEL_<AGENT> for one; a misspelt agent is a problem."""
+    default_model = _model(r, setting.env, DEFAULT_MODEL)
+    models = {a: _model(r, f"{setting.env}_{a.upper()}", default_model) for a in AGENTS}
+    known = {f"{setting.env}_{a.upper()}" for a in AGENTS}
+    for name in sorted(r.env):
+        if name.startswith(f"{setting.env}_") and name not in known:
+            r.problems.append(
+                f"{name}: unknown agent; per-agent models are " + ", ".join(sorted(known, key=_agent_order))
+            )
+    return MappingProxyType(models)
+
+
+def _agent_order(name: str) -> int:
+    return [f"TUTORING_MODEL_{a.upper()}" for a in AGENTS].index(name)
+
+
 @dataclass(frozen=True)
 class LlmSettings:
-    """Where the provider is and how patiently we call it. Build with `from_env` in production."""
+    """Where the provider is and how patiently we call it. Declared settings (services/runtime/settings.py):
+    read at start with tutoring's other settings (TutoringConfig.llm), or alone with `from_env`."""
 
-    base_url: str  # includes /v1, e.g. https://api.openai.com/v1
-    api_key: str  # "" = offline: the agents answer without a provider
-    models: Mapping[str, str]  # agent name → model
-    timeout_seconds: float = 10.0
-    max_attempts: int = 3
+    base_url: str = url(
+        "OPENAI_BASE_URL",
+        DEFAULT_BASE_URL,
+        "the OpenAI-compatible API, including /v1",
+        schemes=("https", "http"),
+    )
+    api_key: str = text(
+        "OPENAI_API_KEY", "", "the provider's API key; empty: the agents answer offline", secret=True
+    )
+    models: Mapping[str, str] = custom(
+        "TUTORING_MODEL",
+        dict.fromkeys(AGENTS, DEFAULT_MODEL),
+        "the model of every agent; TUTORING_MODEL_<AGENT> (" + ", ".join(a.upper() for a in AGENTS) + ") "
+        "overrides one agent's",
+        _models,
+        default_text=DEFAULT_MODEL,
+    )
+    timeout_seconds: float = number(
+        "TUTORING_LLM_TIMEOUT_SECONDS", 10.0, "time a model call may take", min=0.1, max=600.0
+    )
+    max_attempts: int = integer("TUTORING_LLM_MAX_ATTEMPTS", 3, "attempts per model call", min=1, max=10)
     backoff_base_seconds: float = 0.25
     backoff_max_seconds: float = 4.0
-    breaker_failures: int = 5
-    breaker_reset_seconds: float = 30.0
+    breaker_failures: int = integer(
+        "TUTORING_LLM_BREAKER_FAILURES", 5, "failures in a row that open the circuit breaker", min=1, max=1000
+    )
+    breaker_reset_seconds: float = number(
+        "TUTORING_LLM_BREAKER_RESET_SECONDS", 30.0, "how long the open breaker waits before a trial call",
+        min=0.0, max=3600.0,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -47,32 +88,7 @@ class LlmSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LlmSettings:
         """Reads the tutoring provider variables; every problem is reported together (SettingsError)."""
-        r = EnvReader(env)
-        base_url = r.url("OPENAI_BASE_URL", ("https", "http"), DEFAULT_BASE_URL)
-        api_key = r.env.get("OPENAI_API_KEY", "").strip()
-        default_model = _model(r, "TUTORING_MODEL", DEFAULT_MODEL)
-        models = {a: _model(r, f"TUTORING_MODEL_{a.upper()}", default_model) for a in AGENTS}
-        known = {f"TUTORING_MODEL_{a.upper()}" for a in AGENTS}
-        for name in sorted(r.env):
-            if name.startswith("TUTORING_MODEL_") and name not in known:
-                r.problems.append(
-                    f"{name}: unknown agent; per-agent models are "
-                    + ", ".join(f"TUTORING_MODEL_{a.upper()}" for a in AGENTS)
-                )
-        timeout = r.number("TUTORING_LLM_TIMEOUT_SECONDS", 10.0, min=0.1, max=600.0)
-        max_attempts = r.integer("TUTORING_LLM_MAX_ATTEMPTS", 3, min=1, max=10)
-        breaker_failures = r.integer("TUTORING_LLM_BREAKER_FAILURES", 5, min=1, max=1000)
-        breaker_reset = r.number("TUTORING_LLM_BREAKER_RESET_SECONDS", 30.0, min=0.0, max=3600.0)
-        r.check()
-        return cls(
-            base_url=base_url,
-            api_key=api_key,
-            models=MappingProxyType(models),
-            timeout_seconds=timeout,
-            max_attempts=max_attempts,
-            breaker_failures=breaker_failures,
-            breaker_reset_seconds=breaker_reset,
-        )
+        return read(cls, env)
 
 
 from_env = LlmSettings.from_env
