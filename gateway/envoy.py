@@ -169,8 +169,11 @@ def descriptor_for_envoy(ds: DescriptorSet) -> bytes:
     imports) when missing: the services put google.rpc.ErrorInfo / BadRequest into
     grpc-status-details-bin, and convert_grpc_status can only print details whose types are in the
     descriptor set (Envoy adds google.rpc.Status and google.protobuf.Any itself, nothing more).
-    The original bytes are kept as they are; extra files are appended (a FileDescriptorSet is a list
-    of `file` fields, so concatenation is a valid message) in dependency order.
+    Comments (source_code_info) are dropped: the transcoder never reads them, and with them the
+    descriptor, which the config embeds twice, would push Envoy's ConfigMap past its 1 MiB limit
+    (protovalidate's rule file alone is mostly documentation). Extra files are appended (a
+    FileDescriptorSet is a list of `file` fields, so concatenation is a valid message) in dependency
+    order.
     """
     from google.protobuf import any_pb2, duration_pb2
     from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -184,7 +187,10 @@ def descriptor_for_envoy(ds: DescriptorSet) -> bytes:
             fd.CopyToProto(proto)
             extra.file.append(proto)
             have.add(fd.name)
-    return ds.raw + extra.SerializeToString(deterministic=True)
+    own = descriptor_pb2.FileDescriptorSet.FromString(ds.raw)
+    for file in own.file:
+        file.ClearField("source_code_info")
+    return own.SerializeToString(deterministic=True) + extra.SerializeToString(deterministic=True)
 
 
 def plan(
