@@ -187,6 +187,12 @@ def descriptor_for_envoy(ds: DescriptorSet) -> bytes:
             fd.CopyToProto(proto)
             extra.file.append(proto)
             have.add(fd.name)
+    # Re-serializing puts the options of extensions known to this process in field order and unknown
+    # ones last, so the bytes depend on what was imported: import every option module the contracts
+    # use first (descriptors.py imports google.api's and learnflow.auth's), so the output is the same
+    # in every process.
+    from buf.validate import validate_pb2  # noqa: F401
+
     own = descriptor_pb2.FileDescriptorSet.FromString(ds.raw)
     for file in own.file:
         file.ClearField("source_code_info")

@@ -217,7 +217,7 @@ def test_transcoder_settings_and_embedded_descriptor() -> None:
     # The services' error details must be printable by convert_grpc_status.
     assert "google/rpc/error_details.proto" in names
     seen: set[str] = set()
-    for f in descriptor_pb2.FileDescriptorSet.FromString(embedded).file:
+    for f in embedded.file:
         assert set(f.dependency) <= seen, f"{f.name} comes before its imports"
         seen.add(f.name)
 
