@@ -337,17 +337,17 @@ class _Builder:
                 schema = self.field_schema(self.resolve(m.input_type, b.body))
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
 
-        ok_content = (
+        # A Media Type Object has no `description` (OpenAPI 3.1): the SSE framing is described on
+        # the response itself, or the document does not validate.
+        ok: JsonDict = (
             {
-                "text/event-stream": {
-                    "schema": self.ref(m.output_type),
-                    "description": "Server-sent events, one `data:` JSON message per event.",
-                }
+                "description": "OK: server-sent events, one `data:` JSON message per event.",
+                "content": {"text/event-stream": {"schema": self.ref(m.output_type)}},
             }
             if m.server_streaming
-            else {"application/json": {"schema": self.ref(m.output_type)}}
+            else {"description": "OK", "content": {"application/json": {"schema": self.ref(m.output_type)}}}
         )
-        responses: JsonDict = {"200": {"description": "OK", "content": ok_content}}
+        responses: JsonDict = {"200": ok}
         responses["400"] = {"$ref": "#/components/responses/BadRequest"}
         if not m.public:
             responses["401"] = {"$ref": "#/components/responses/Unauthenticated"}

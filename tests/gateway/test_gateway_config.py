@@ -23,6 +23,7 @@ from gateway import descriptors, envoy
 from gateway.descriptors import HttpBinding, Method, PathTemplate, PathVariable
 from gateway.generate import (
     DESCRIPTOR,
+    OPENAPI,
     JwksConfig,
     RateLimits,
     TokenBucket,
@@ -551,3 +552,24 @@ def test_binding_dataclass_helpers() -> None:
     assert b.is_write and not HttpBinding("GET", "/v1/users", "").is_write
     m = Method("a.b.v1.S", "M", "a.b.v1.Req", "a.b.v1.Res", False, False, (b,), False, (), True, "")
     assert m.grpc_path == "/a.b.v1.S/M"
+
+
+def test_committed_openapi_document_validates_as_openapi_3() -> None:
+    """The committed gateway/openapi.yaml (what clients and schemathesis read) is a valid OpenAPI
+    3.1 document by the spec's own schema, not just plain YAML: a stray key (e.g. `description` on
+    a media type) makes fuzzers and client generators refuse it."""
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    validate(yaml.safe_load(OPENAPI.read_text()))
+    # The validator catches exactly the mistake the fuzzer found: a media type with a description.
+    broken = openapi_document()
+    stream_op = next(
+        op
+        for ops in broken["paths"].values()
+        for op in ops.values()
+        if "text/event-stream" in op["responses"]["200"].get("content", {})
+    )
+    stream_op["responses"]["200"]["content"]["text/event-stream"]["description"] = "SSE"
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
