@@ -71,7 +71,7 @@ def test_wrong_role_is_403_json_with_reason(mesh):
 
 def test_invalid_input_is_400_with_field_violations_and_changes_nothing(mesh, admin):
     before = rest(mesh, "GET", "/v1/users?pageSize=200", token=admin).body["users"]
-    reply = rest(mesh, "POST", "/v1/users", {"email": "not-an-email", "roles": []}, token=admin)
+    reply = rest(mesh, "POST", "/v1/users", {"user": {"email": "not-an-email", "roles": []}}, token=admin)
     assert reply.status == 400
     assert reply.body["code"] == 3
     bad = next(d for d in reply.body["details"] if d["@type"].endswith("google.rpc.BadRequest"))
@@ -85,12 +85,12 @@ def test_unknown_user_is_404_and_duplicate_is_409(mesh, admin):
     missing = rest(mesh, "GET", f"/v1/users/{uuid.uuid4()}", token=admin)
     assert missing.status == 404
     assert _error_info(missing.body)["reason"] == "USER_NOT_FOUND"
-    body = {"email": f"dup-{uuid.uuid4().hex[:6]}@demo.test", "roles": ["ROLE_STUDENT"]}
-    created = rest(mesh, "POST", "/v1/users", body, token=admin)
-    assert created.status == 400  # the password is a request field, not a user field
-    created = rest(mesh, "POST", "/v1/users?password=long-enough-pw", body, token=admin)
+    user = {"email": f"dup-{uuid.uuid4().hex[:6]}@demo.test", "roles": ["ROLE_STUDENT"]}
+    created = rest(mesh, "POST", "/v1/users", {"user": user}, token=admin)
+    assert created.status == 400  # the password is required
+    created = rest(mesh, "POST", "/v1/users", {"user": user, "password": "long-enough-pw"}, token=admin)
     assert created.status == 200, created.body
-    again = rest(mesh, "POST", "/v1/users?password=long-enough-pw", body, token=admin)
+    again = rest(mesh, "POST", "/v1/users", {"user": user, "password": "long-enough-pw"}, token=admin)
     assert again.status == 409
     assert _error_info(again.body)["reason"] == "USER_EXISTS"
 
