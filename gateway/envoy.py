@@ -57,6 +57,7 @@ REFLECTION_PREFIX = "/grpc.reflection."
 
 F_CORS = "envoy.filters.http.cors"
 F_JWT = "envoy.filters.http.jwt_authn"
+F_RBAC = "envoy.filters.http.rbac"
 F_RATELIMIT = "envoy.filters.http.local_ratelimit"
 F_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 F_ROUTER = "envoy.filters.http.router"
@@ -68,6 +69,8 @@ T_CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
 T_CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
 T_JWT = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
 T_JWT_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"
+T_RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+T_RBAC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
 T_RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 T_TRANSCODER = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"
 T_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
@@ -106,6 +109,25 @@ LOCAL_REPLY_STATUS: dict[int, tuple[int, str, str]] = {
 # Any other local reply >= 400.
 LOCAL_REPLY_FALLBACK: tuple[int, str, str] = (2, "UNKNOWN", "%LOCAL_REPLY_BODY%")
 NOT_FOUND_TEXT = "no API route matches this method and path"
+BAD_ENCODING_TEXT = (
+    "the request path or query is not valid percent-encoded UTF-8 (RFC 3986 with UTF-8 octets)"
+)
+BAD_CONTENT_TYPE_TEXT = (
+    "unsupported content-type: this API takes a JSON body (content-type: application/json)"
+)
+# Where jwt_authn puts a verified token's payload (dynamic metadata of the jwt_authn filter), for the
+# RBAC rule that admits only operators to reflection.
+JWT_PAYLOAD_KEY = "jwt_payload"
+OPERATOR_ROLE = "ROLE_OPERATOR"
+# Transcoded bodies are bounded at the edge. A request body over the limit is answered 413 (JSON) by
+# the transcoder before anything reaches a service; a reply over the limit is refused with a 502
+# saying so, instead of the transcoder's bare 500. The request limit keeps anything a client stores
+# small enough that reading it back (lists carry up to a page of such records) stays under the reply
+# limit. Native gRPC is not transcoded: there the services' own 4 MiB message limit applies.
+MAX_REQUEST_BODY_BYTES = 1 << 20
+MAX_RESPONSE_BODY_BYTES = 16 << 20
+# Seconds a client is told to wait after a 429 that carries no Retry-After of its own.
+DEFAULT_RETRY_AFTER_S = 1
 CORS_EXPOSE_HEADERS = "x-request-id, retry-after, www-authenticate"
 
 
@@ -312,6 +334,8 @@ def _transcoder(services: Sequence[str], descriptor_b64: str, *, sse: bool = Fal
         "match_incoming_request_route": False,
         "auto_mapping": False,
         "convert_grpc_status": True,
+        "max_request_body_size": MAX_REQUEST_BODY_BYTES,
+        "max_response_body_size": MAX_RESPONSE_BODY_BYTES,
         "request_validation_options": {
             # An unmappable REST request is answered 404/400 here instead of being passed to the
             # router as a (non-gRPC) request.
@@ -386,12 +410,20 @@ def local_reply_config() -> JsonDict:
         }
     ]
     for status, (code, reason, message) in LOCAL_REPLY_STATUS.items():
-        mappers.append(
-            {
-                "filter": _status_filter("EQ", status),
-                "body_format_override": _error_body(code, reason, message),
-            }
-        )
+        mapper: JsonDict = {
+            "filter": _status_filter("EQ", status),
+            "body_format_override": _error_body(code, reason, message),
+        }
+        if status == 429:
+            # Every 429 Envoy makes says when to come back (the rate limiter sets its own; this
+            # covers any other source of a local 429).
+            mapper["headers_to_add"] = [
+                {
+                    "append_action": "ADD_IF_ABSENT",
+                    "header": {"key": "retry-after", "value": str(DEFAULT_RETRY_AFTER_S)},
+                }
+            ]
+        mappers.append(mapper)
     code, reason, message = LOCAL_REPLY_FALLBACK
     mappers.append(
         {"filter": _status_filter("GE", 400), "body_format_override": _error_body(code, reason, message)}
@@ -404,8 +436,11 @@ ACCESS_LOG_FORMAT: JsonDict = {
     "component": "envoy",
     "correlation_id": "%REQ(X-REQUEST-ID)%",
     "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
-    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-    "grpc_path": "%REQ(:PATH)%",
+    # Paths WITHOUT the query string: a query can carry secrets (a token, a password someone put in
+    # a URL), and the log is read by more people than the API is. The REST path (before the
+    # transcoder's rewrite) and the gRPC path after it.
+    "path": "%PATH(WQ:ORIG_OR_PATH)%",
+    "grpc_path": "%PATH(WQ:PATH)%",
     "protocol": "%PROTOCOL%",
     "status": "%RESPONSE_CODE%",
     "grpc_status": "%GRPC_STATUS_NUMBER%",
@@ -522,12 +557,39 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
             "route": {"cluster": p.first_cluster},
         },
         {
+            # Reflection lists every service and message: an attacker's map. At the public edge it
+            # needs a token (jwt_authn) AND the operator role (RBAC on the token's roles claim);
+            # on the mesh's own gRPC port it stays open for grpcurl.
             "name": "grpc reflection",
             "match": {"prefix": REFLECTION_PREFIX, "headers": post},
             "route": {"cluster": p.first_cluster},
+            "typed_per_filter_config": {F_RBAC: _operators_only()},
         },
     ]
     return per_method + per_service + infra
+
+
+def _operators_only() -> JsonDict:
+    """RBAC (per route): allow only requests whose verified token (jwt_authn's payload in dynamic
+    metadata) has OPERATOR_ROLE among its `roles`. No token or another role: 403."""
+    has_role = {
+        "sourced_metadata": {
+            "metadata_matcher": {
+                "filter": F_JWT,
+                "path": [{"key": JWT_PAYLOAD_KEY}, {"key": "roles"}],
+                "value": {"list_match": {"one_of": {"string_match": {"exact": OPERATOR_ROLE}}}},
+            }
+        }
+    }
+    return {
+        "@type": T_RBAC_PER_ROUTE,
+        "rbac": {
+            "rules": {
+                "action": "ALLOW",
+                "policies": {"operators": {"permissions": [{"any": True}], "principals": [has_role]}},
+            }
+        },
+    }
 
 
 def _preflight_route(first_cluster: str) -> JsonDict:
@@ -555,27 +617,28 @@ def _preflight_route(first_cluster: str) -> JsonDict:
     }
 
 
-def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+def _direct_routes(
+    name: str, match: JsonDict, status: int, text: str, cors_origins: Sequence[str]
+) -> list[JsonDict]:
+    """Routes answered by Envoy itself (local_reply_config turns `text` into the JSON error shape).
+    jwt_authn and the transcoder are off on them: nothing on such a route ever reaches an upstream,
+    so no token is needed to learn the answer, and a request here is never rewritten into a gRPC
+    call behind jwt_authn's back (fail closed)."""
     per_filter: JsonDict = {
-        # Nothing on this route ever reaches an upstream, so no token is needed to learn that a
-        # path does not exist; and the transcoder is off, so an unmatched path is never rewritten
-        # into a gRPC call behind jwt_authn's back (fail closed).
         F_JWT: {"@type": T_JWT_PER_ROUTE, "disabled": True},
         F_TRANSCODER: {"@type": T_FILTER_CONFIG, "disabled": True},
     }
-    direct = {"status": 404, "body": {"inline_string": NOT_FOUND_TEXT}}
+    direct = {"status": status, "body": {"inline_string": text}}
     routes: list[JsonDict] = []
     if cors_origins:
-        # The cors filter skips direct responses too; so that a browser can read this 404, the
+        # The cors filter skips direct responses too; so that a browser can read this error, the
         # allowed origins get the CORS response headers from the route itself.
         origin_regex = "|".join(_re2_literal(o) for o in cors_origins)
+        origin = {"name": "origin", "string_match": {"safe_regex": {"regex": origin_regex}}}
         routes.append(
             {
-                "name": "not found (cors)",
-                "match": {
-                    "prefix": "/",
-                    "headers": [{"name": "origin", "string_match": {"safe_regex": {"regex": origin_regex}}}],
-                },
+                "name": f"{name} (cors)",
+                "match": {**match, "headers": [*match.get("headers", []), origin]},
                 "direct_response": direct,
                 "response_headers_to_add": [
                     {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD", "header": {"key": k, "value": v}}
@@ -589,20 +652,85 @@ def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
             }
         )
     routes.append(
-        {
-            "name": "not found",
-            "match": {"prefix": "/"},
-            "direct_response": direct,
-            "typed_per_filter_config": per_filter,
-        }
+        {"name": name, "match": match, "direct_response": direct, "typed_per_filter_config": per_filter}
     )
     return routes
 
 
+def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+    """Unknown paths: 404 (see the module docstring)."""
+    return _direct_routes("not found", {"prefix": "/"}, 404, NOT_FOUND_TEXT, cors_origins)
+
+
+# RE2 for a request target (path and query, as in :path) that is printable ASCII with percent-escapes
+# decoding to well-formed UTF-8 (RFC 3629 table: no overlongs, no surrogates, nothing past U+10FFFF).
+# The transcoder copies escaped bytes into proto `string` fields unchecked; a service then fails to
+# parse the message (protobuf rejects invalid UTF-8 in strings) and answers 500. Checked here, such a
+# request is a 400 before it reaches any filter that could forward it.
+_HEX = "[0-9A-Fa-f]"
+_CONT = "%[89ABab]" + _HEX  # a continuation byte 0x80-0xBF
+_UTF8_ESCAPES = "|".join(
+    [
+        "%[0-7]" + _HEX,  # U+0000-U+007F
+        "%[Cc][2-9A-Fa-f]" + _CONT + "|%[Dd]" + _HEX + _CONT,  # C2-DF 80-BF
+        "%[Ee]0%[ABab]" + _HEX + _CONT,  # E0 A0-BF 80-BF
+        "%[Ee][1-9A-Ca-c]" + _CONT * 2,  # E1-EC 80-BF 80-BF
+        "%[Ee][Dd]%[89]" + _HEX + _CONT,  # ED 80-9F 80-BF (no surrogates)
+        "%[Ee][EeFf]" + _CONT * 2,  # EE-EF 80-BF 80-BF
+        "%[Ff]0%[9ABab]" + _HEX + _CONT * 2,  # F0 90-BF 80-BF 80-BF
+        "%[Ff][1-3]" + _CONT * 3,  # F1-F3 80-BF x3
+        "%[Ff]4%8" + _HEX + _CONT * 2,  # F4 80-8F 80-BF 80-BF
+    ]
+)
+VALID_REQUEST_TARGET = "(?:[!-$&-~]|" + _UTF8_ESCAPES + ")*"
+RE2_MAX_PROGRAM_SIZE = 256
+
+
+def _bad_encoding_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+    """A path or query that is not valid percent-encoded UTF-8: 400, whatever the route."""
+    match = {
+        "prefix": "/",
+        "headers": [
+            {
+                "name": ":path",
+                "string_match": {"safe_regex": {"regex": VALID_REQUEST_TARGET}},
+                "invert_match": True,
+            }
+        ],
+    }
+    return _direct_routes("invalid encoding", match, 400, BAD_ENCODING_TEXT, cors_origins)
+
+
+# A JSON media type: application/json or application/<x>+json, any parameters (charset=utf-8).
+JSON_CONTENT_TYPE = r"(?i)application/(?:[a-z0-9.+-]*\+)?json\s*(?:;.*)?"
+
+
+def _bad_content_type_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+    """A request that carries a body in a non-JSON content type (text/plain, a form, ...) on a
+    REST write: 400. The transcoder would otherwise parse any body as JSON whatever its declared
+    type. Native gRPC (application/grpc*) is left alone; so is a request with no content-type (the
+    transcoder parses its body as JSON and answers 400 when that fails)."""
+    match = {
+        "prefix": "/",
+        "headers": [
+            {"name": ":method", "string_match": {"safe_regex": {"regex": "POST|PUT|PATCH"}}},
+            {"name": "content-type", "present_match": True},
+            {
+                "name": "content-type",
+                "string_match": {"safe_regex": {"regex": JSON_CONTENT_TYPE}},
+                "invert_match": True,
+            },
+            {"name": "content-type", "string_match": {"prefix": "application/grpc"}, "invert_match": True},
+        ],
+    }
+    return _direct_routes("unsupported content-type", match, 400, BAD_CONTENT_TYPE_TEXT, cors_origins)
+
+
 def jwt_rules(p: GatewayPlan) -> list[JsonDict]:
     """First match wins. Public RPCs (AuthRule.public) are exempt on their REST bindings (verb + path)
-    and their native gRPC path; health, reflection and CORS preflights too; everything else needs a
-    valid token. Rules see the ORIGINAL path (jwt_authn runs before the transcoder)."""
+    and their native gRPC path; health and CORS preflights too; everything else, reflection
+    included, needs a valid token. Rules see the ORIGINAL path (jwt_authn runs before the
+    transcoder)."""
     rules: list[JsonDict] = [
         {
             "match": {
@@ -619,7 +747,6 @@ def jwt_rules(p: GatewayPlan) -> list[JsonDict]:
             rules.append({"match": _binding_match(b)})
         rules.append({"match": {"path": m.grpc_path, "headers": [_method_header("POST")]}})
     rules.append({"match": {"prefix": HEALTH_PREFIX}})
-    rules.append({"match": {"prefix": REFLECTION_PREFIX}})
     rules.append({"match": {"prefix": "/"}, "requires": {"provider_name": PROVIDER}})
     return rules
 
@@ -634,6 +761,8 @@ def _jwt_filter(p: GatewayPlan, jwks: JwksConfig, self_host: str, listen_port: i
         # Verified tokens are cached (until they expire), so a client's repeated calls cost one ES256
         # signature check, not one per request.
         "jwt_cache_config": {"jwt_cache_size": 10_000},
+        # The verified payload goes into dynamic metadata, for the RBAC rule on reflection.
+        "payload_in_metadata": JWT_PAYLOAD_KEY,
     }
     if jwks.inline_jwks is not None:
         provider["local_jwks"] = {"inline_string": jwks.inline_jwks}
@@ -718,7 +847,10 @@ def bootstrap(
     virtual_host: JsonDict = {
         "name": "learnflow",
         "domains": ["*"],
-        "routes": _rest_routes(p, rate_limits, descriptor_b64, services)
+        # Malformed requests first (they must never reach a route that forwards), then the API.
+        "routes": _bad_encoding_routes(cors_origins)
+        + _bad_content_type_routes(cors_origins)
+        + _rest_routes(p, rate_limits, descriptor_b64, services)
         + _grpc_routes(p, rate_limits)
         + [_preflight_route(p.first_cluster)]
         + _not_found_routes(cors_origins),
@@ -729,6 +861,8 @@ def bootstrap(
     http_filters: list[JsonDict] = [
         {"name": F_CORS, "typed_config": {"@type": T_CORS}},
         {"name": F_JWT, "typed_config": _jwt_filter(p, jwks, self_host, listen_port)},
+        # No rules here: allows everything; only routes with an RBACPerRoute (reflection) are checked.
+        {"name": F_RBAC, "typed_config": {"@type": T_RBAC}},
         # No bucket here: only routes with a per-route LocalRateLimit are limited.
         {"name": F_RATELIMIT, "typed_config": {"@type": T_RATELIMIT, "stat_prefix": "ratelimit"}},
         {"name": F_TRANSCODER, "typed_config": _transcoder(services, descriptor_b64)},
@@ -762,6 +896,18 @@ def bootstrap(
 
     return {
         "admin": {"address": _socket(admin_host, admin_port)},
+        "layered_runtime": {
+            "layers": [
+                # Envoy refuses regexes whose RE2 program is over 100 instructions by default; the
+                # UTF-8 validity check (VALID_REQUEST_TARGET) is about 120. Still linear time.
+                {
+                    "name": "static",
+                    "static_layer": {"re2.max_program_size.error_level": RE2_MAX_PROGRAM_SIZE},
+                },
+                # Runtime overrides through the admin endpoint stay possible, as without this block.
+                {"name": "admin", "admin_layer": {}},
+            ]
+        },
         "overload_manager": {
             # An edge proxy needs a bound on open downstream connections (Envoy warns without one).
             "resource_monitors": [

@@ -100,7 +100,7 @@ def route_matches(
         ok = path_only == match["path"]
     else:
         ok = re.fullmatch(match["safe_regex"]["regex"], path_only) is not None
-    all_headers = {":method": method, **(headers or {})}
+    all_headers = {":method": method, ":path": path, **(headers or {})}
     return ok and all(header_matches(h, all_headers) for h in match.get("headers", []))
 
 
@@ -193,7 +193,15 @@ def test_render_is_fast_and_deterministic() -> None:
 
 def test_filter_order() -> None:
     names = [f["name"] for f in hcm(local_config())["http_filters"]]
-    assert names == [envoy.F_CORS, envoy.F_JWT, envoy.F_RATELIMIT, envoy.F_TRANSCODER, envoy.F_ROUTER]
+    # RBAC after jwt_authn: it reads the verified token's payload from jwt_authn's metadata.
+    assert names == [
+        envoy.F_CORS,
+        envoy.F_JWT,
+        envoy.F_RBAC,
+        envoy.F_RATELIMIT,
+        envoy.F_TRANSCODER,
+        envoy.F_ROUTER,
+    ]
 
 
 def test_transcoder_settings_and_embedded_descriptor() -> None:
@@ -263,12 +271,13 @@ def test_jwt_rules_follow_the_auth_rules() -> None:
         if m.public:
             other = "DELETE" if b.verb != "DELETE" else "PUT"
             assert jwt_requirement(config, other, sample_path(b.template)) == required
+    assert jwt_requirement(config, "POST", "/grpc.health.v1.Health/Check") is None
+    # Reflection maps the whole API: a token (and the operator role, see the RBAC test) at the edge.
     for path in [
-        "/grpc.health.v1.Health/Check",
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     ]:
-        assert jwt_requirement(config, "POST", path) is None, path
+        assert jwt_requirement(config, "POST", path) == required, path
     preflight = {"access-control-request-method": "POST", "origin": "http://localhost:3000"}
     assert jwt_requirement(config, "OPTIONS", "/v1/users", preflight) is None
     assert jwt_requirement(config, "OPTIONS", "/v1/users") == required  # not a preflight
