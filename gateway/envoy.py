@@ -59,6 +59,7 @@ F_CORS = "envoy.filters.http.cors"
 F_JWT = "envoy.filters.http.jwt_authn"
 F_RBAC = "envoy.filters.http.rbac"
 F_RATELIMIT = "envoy.filters.http.local_ratelimit"
+F_BUFFER = "envoy.filters.http.buffer"
 F_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 F_ROUTER = "envoy.filters.http.router"
 
@@ -72,6 +73,8 @@ T_JWT_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v
 T_RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 T_RBAC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
 T_RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+T_BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"
+T_BUFFER_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 T_TRANSCODER = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"
 T_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 T_FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
@@ -81,6 +84,7 @@ STREAM_IDLE_TIMEOUT = "3660s"
 T_STDOUT_LOG = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
 T_HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 T_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+T_CEL_FILTER = "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter"
 T_DOWNSTREAM_CONNECTIONS = (
     "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
     "DownstreamConnectionsConfig"
@@ -119,13 +123,20 @@ BAD_CONTENT_TYPE_TEXT = (
 # RBAC rule that admits only operators to reflection.
 JWT_PAYLOAD_KEY = "jwt_payload"
 OPERATOR_ROLE = "ROLE_OPERATOR"
-# Transcoded bodies are bounded at the edge. A request body over the limit is answered 413 (JSON) by
-# the transcoder before anything reaches a service; a reply over the limit is refused with a 502
-# saying so, instead of the transcoder's bare 500. The request limit keeps anything a client stores
-# small enough that reading it back (lists carry up to a page of such records) stays under the reply
-# limit. Native gRPC is not transcoded: there the services' own 4 MiB message limit applies.
+# REST bodies are bounded at the edge. A request body over the limit is answered 413 (JSON) by the
+# buffer filter before anything reaches a service (the transcoder's own request limit bounds only its
+# internal buffer, not the body: it streams a large body through). A reply over the limit is refused
+# with a 502 saying so, instead of the transcoder's bare 500. The request limit keeps anything a
+# client stores small enough that reading it back (lists carry up to a page of such records) stays
+# under the reply limit. Native gRPC is neither buffered nor transcoded: there the services' own
+# 4 MiB message limit applies.
 MAX_REQUEST_BODY_BYTES = 1 << 20
 MAX_RESPONSE_BODY_BYTES = 16 << 20
+RESPONSE_TOO_LARGE_DETAILS = "grpc_json_transcode_failure{response_buffer_size_limit_reached}"
+RESPONSE_TOO_LARGE_TEXT = (
+    f"the service's reply is too large for the gateway (over {MAX_RESPONSE_BODY_BYTES >> 20} MiB as JSON);"
+    " ask for less, e.g. a smaller pageSize"
+)
 # Seconds a client is told to wait after a 429 that carries no Retry-After of its own.
 DEFAULT_RETRY_AFTER_S = 1
 CORS_EXPOSE_HEADERS = "x-request-id, retry-after, www-authenticate"
@@ -409,6 +420,24 @@ def local_reply_config() -> JsonDict:
             }
         }
     ]
+    # A reply too large to transcode: the transcoder answers 500, which reads as a bug in the
+    # gateway. It is the upstream's answer that cannot be delivered: 502 with a reason of its own.
+    # (Only a CEL filter can see the response code details that tell this 500 from others.)
+    mappers.append(
+        {
+            "filter": {
+                "extension_filter": {
+                    "name": "envoy.access_loggers.extension_filters.cel",
+                    "typed_config": {
+                        "@type": T_CEL_FILTER,
+                        "expression": f"response.code_details == '{RESPONSE_TOO_LARGE_DETAILS}'",
+                    },
+                }
+            },
+            "status_code": 502,
+            "body_format_override": _error_body(14, "RESPONSE_TOO_LARGE", RESPONSE_TOO_LARGE_TEXT),
+        }
+    )
     for status, (code, reason, message) in LOCAL_REPLY_STATUS.items():
         mapper: JsonDict = {
             "filter": _status_filter("EQ", status),
@@ -439,8 +468,8 @@ ACCESS_LOG_FORMAT: JsonDict = {
     # Paths WITHOUT the query string: a query can carry secrets (a token, a password someone put in
     # a URL), and the log is read by more people than the API is. The REST path (before the
     # transcoder's rewrite) and the gRPC path after it.
-    "path": "%PATH(WQ:ORIG_OR_PATH)%",
-    "grpc_path": "%PATH(WQ:PATH)%",
+    "path": "%PATH(NQ:ORIG_OR_PATH)%",
+    "grpc_path": "%PATH(NQ:PATH)%",
     "protocol": "%PROTOCOL%",
     "status": "%RESPONSE_CODE%",
     "grpc_status": "%GRPC_STATUS_NUMBER%",
@@ -512,7 +541,12 @@ def _rest_routes(
     return [r for _, r in exact] + [r for verb, r in regex if verb] + [r for verb, r in regex if not verb]
 
 
+NO_BUFFER: JsonDict = {F_BUFFER: {"@type": T_BUFFER_PER_ROUTE, "disabled": True}}
+
+
 def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
+    """Native gRPC: the buffer filter is off on all of these (REST requests re-matched here after the
+    transcoder's rewrite were already buffered on their REST route)."""
     per_method: list[JsonDict] = []
     per_service: list[JsonDict] = []
     post = [_method_header("POST")]
@@ -539,15 +573,17 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
                 "name": f"grpc {m.full_name}",
                 "match": {"path": m.grpc_path, "headers": post},
                 "route": action,
+                "typed_per_filter_config": dict(NO_BUFFER),
             }
             if bucket is not None:
-                route["typed_per_filter_config"] = {F_RATELIMIT: _ratelimit(*bucket)}
+                route["typed_per_filter_config"][F_RATELIMIT] = _ratelimit(*bucket)
             per_method.append(route)
         per_service.append(
             {
                 "name": f"grpc {svc.full_name}",
                 "match": {"prefix": f"/{svc.full_name}/", "headers": post},
                 "route": {"cluster": cluster},
+                "typed_per_filter_config": dict(NO_BUFFER),
             }
         )
     infra = [
@@ -555,6 +591,7 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
             "name": "grpc health",
             "match": {"prefix": HEALTH_PREFIX, "headers": post},
             "route": {"cluster": p.first_cluster},
+            "typed_per_filter_config": dict(NO_BUFFER),
         },
         {
             # Reflection lists every service and message: an attacker's map. At the public edge it
@@ -563,7 +600,7 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
             "name": "grpc reflection",
             "match": {"prefix": REFLECTION_PREFIX, "headers": post},
             "route": {"cluster": p.first_cluster},
-            "typed_per_filter_config": {F_RBAC: _operators_only()},
+            "typed_per_filter_config": {**NO_BUFFER, F_RBAC: _operators_only()},
         },
     ]
     return per_method + per_service + infra
@@ -699,6 +736,27 @@ def _bad_encoding_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
         ],
     }
     return _direct_routes("invalid encoding", match, 400, BAD_ENCODING_TEXT, cors_origins)
+
+
+# A request target whose query has a parameter NAMED like a secret (the value does not matter), or a
+# parameter name with a percent-escape (which could spell one). Secrets travel in JSON bodies only:
+# URLs end up in logs, proxies and browser history. The transcoder would otherwise bind such a
+# parameter to the field of that name, e.g. `POST /v1/users?password=...`.
+SECRET_NAME = r"(?i:password|secret|access_?token|refresh_?token|api_?key)"
+SECRET_QUERY_TARGET = r"[^?]*\?(?:[^&]*&)*[^=&]*(?:" + SECRET_NAME + r"|%)[^=&]*(?:[=&].*)?"
+SECRET_IN_URL_TEXT = (
+    "secrets are not accepted in the URL: a query parameter named like a password, secret, token or key"
+    " (or with an escaped name) is refused; send it in the JSON body"
+)
+
+
+def _secret_in_url_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+    """A secret-looking query parameter: 400 before auth and before the access log could matter."""
+    match = {
+        "prefix": "/",
+        "headers": [{"name": ":path", "string_match": {"safe_regex": {"regex": SECRET_QUERY_TARGET}}}],
+    }
+    return _direct_routes("secret in url", match, 400, SECRET_IN_URL_TEXT, cors_origins)
 
 
 # A JSON media type: application/json or application/<x>+json, any parameters (charset=utf-8).
@@ -850,6 +908,7 @@ def bootstrap(
         # Malformed requests first (they must never reach a route that forwards), then the API.
         "routes": _bad_encoding_routes(cors_origins)
         + _bad_content_type_routes(cors_origins)
+        + _secret_in_url_routes(cors_origins)
         + _rest_routes(p, rate_limits, descriptor_b64, services)
         + _grpc_routes(p, rate_limits)
         + [_preflight_route(p.first_cluster)]
@@ -865,6 +924,9 @@ def bootstrap(
         {"name": F_RBAC, "typed_config": {"@type": T_RBAC}},
         # No bucket here: only routes with a per-route LocalRateLimit are limited.
         {"name": F_RATELIMIT, "typed_config": {"@type": T_RATELIMIT, "stat_prefix": "ratelimit"}},
+        # After auth and rate limiting (nothing is buffered for a request refused anyway); off on the
+        # native gRPC routes (streams must not be buffered).
+        {"name": F_BUFFER, "typed_config": {"@type": T_BUFFER, "max_request_bytes": MAX_REQUEST_BODY_BYTES}},
         {"name": F_TRANSCODER, "typed_config": _transcoder(services, descriptor_b64)},
         {"name": F_ROUTER, "typed_config": {"@type": T_ROUTER}},
     ]

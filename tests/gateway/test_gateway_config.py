@@ -199,6 +199,7 @@ def test_filter_order() -> None:
         envoy.F_JWT,
         envoy.F_RBAC,
         envoy.F_RATELIMIT,
+        envoy.F_BUFFER,  # after the limiter: a refused request is never buffered
         envoy.F_TRANSCODER,
         envoy.F_ROUTER,
     ]
@@ -324,12 +325,25 @@ def test_local_replies_are_json_except_for_native_grpc() -> None:
     first = mappers[0]
     assert "body_format_override" not in first and "and_filter" in first["filter"]
     assert "body_format" not in hcm(local_config())["local_reply_config"]
+    # Second: the transcoder's "reply too large" 500, told apart by its response code details.
+    too_large = mappers[1]
+    assert (
+        envoy.RESPONSE_TOO_LARGE_DETAILS
+        in too_large["filter"]["extension_filter"]["typed_config"]["expression"]
+    )
+    assert too_large["status_code"] == 502
     by_status = {
         m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"]: m["body_format_override"]
-        for m in mappers[1:]
+        for m in mappers[2:]
         if m["filter"]["status_code_filter"]["comparison"]["op"] == "EQ"
     }
-    expected_codes = {400: 3, 401: 16, 403: 7, 404: 5, 429: 8, 503: 14}
+    retry_after = next(
+        m["headers_to_add"]
+        for m in mappers[2:]
+        if m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"] == 429
+    )
+    assert retry_after == [{"append_action": "ADD_IF_ABSENT", "header": {"key": "retry-after", "value": "1"}}]
+    expected_codes = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 429: 8, 503: 14}
     for status, code in expected_codes.items():
         body = by_status[status]
         assert body["content_type"] == "application/json"
@@ -349,6 +363,11 @@ def test_request_ids_and_access_log() -> None:
     assert log["name"] == "envoy.access_loggers.stdout"
     fmt = log["typed_config"]["log_format"]["json_format"]
     assert fmt["correlation_id"] == "%REQ(X-REQUEST-ID)%"
+    # No field logs a query string or a credential header (NQ: the path without its query).
+    assert fmt["path"] == "%PATH(NQ:ORIG_OR_PATH)%" and fmt["grpc_path"] == "%PATH(NQ:PATH)%"
+    for value in fmt.values():
+        assert "%REQ(:PATH" not in value and "ORIGINAL-PATH" not in value  # %REQ(...)% keeps the query
+        assert "AUTHORIZATION" not in value.upper() and "COOKIE" not in value.upper()
 
 
 def test_upstreams() -> None:
