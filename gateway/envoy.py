@@ -2,12 +2,15 @@
 
 Request flow on the one HTTP listener (filter order matters, see REFERENCE.md section 2):
 
-    cors -> jwt_authn -> local_ratelimit -> grpc_json_transcoder -> router
+    cors -> jwt_authn -> rbac -> local_ratelimit -> buffer -> grpc_json_transcoder -> router
 
 * cors answers preflights from the configured origins itself, so they never need a token.
 * jwt_authn matches the ORIGINAL path: everything under "/" needs a token except the public RPCs
-  (their REST paths and their native gRPC paths), health, reflection and CORS preflights.
+  (their REST paths and their native gRPC paths), health and CORS preflights. It puts the verified
+  payload into dynamic metadata for rbac.
+* rbac has no global rules; the reflection route admits only tokens with the operator role.
 * local_ratelimit reads its per-route token bucket from the REST route the request matched.
+* buffer bounds REST request bodies (413); off on native gRPC routes.
 * grpc_json_transcoder turns REST into gRPC and rewrites the path to /pkg.Service/Method.
   match_incoming_request_route is FALSE (the default) on purpose. With false, the transcoder clears
   the route cache after the rewrite and the router re-matches on the gRPC path, so the upstream of a
@@ -19,6 +22,11 @@ Request flow on the one HTTP listener (filter order matters, see REFERENCE.md se
   timeout of its method, and a mistake there would silently send a REST call elsewhere than the
   same RPC over gRPC. (The REST routes name their method's cluster anyway, for readability.)
 * CORS preflights get a route of their own: Envoy's cors filter ignores direct-response routes.
+* Malformed requests are answered 400 by direct-response routes placed FIRST, before any route
+  that forwards: a path or query that is not percent-encoded UTF-8 (a service would fail to parse
+  the string field and answer 500), a body in a non-JSON content type on POST/PUT/PATCH (the
+  transcoder would parse it as JSON anyway), and a query parameter named like a secret (secrets
+  travel in bodies only). jwt_authn is off on them: the answer is 400 with or without a token.
 * Unknown paths hit a catch-all route: a 404 direct response, with jwt_authn and the transcoder
   disabled on it, so a path no route knows can never be transcoded and forwarded without a token
   check (fail closed) and an unknown path answers 404, not 401.
@@ -31,6 +39,11 @@ Every failure a REST client can meet has ONE JSON shape, google.rpc.Status as JS
 Upstream gRPC errors get it from the transcoder (convert_grpc_status); the errors Envoy makes itself
 (unknown route, malformed JSON, unknown query parameter, 401, 403, 413, 429, 502/503/504) get it from
 local_reply_config. Native gRPC callers are left alone (their local replies stay gRPC status).
+Every 429 carries Retry-After: Envoy's from the rate limiter (or local_reply_config), the services'
+from the `retry-after` trailer services/runtime/status.py adds to RESOURCE_EXHAUSTED, which the
+transcoder passes on as a response header (an error is a trailers-only gRPC response).
+
+The access log never records a query string (%PATH(NQ:...)%) nor a credential header.
 """
 
 from __future__ import annotations
