@@ -135,7 +135,9 @@ BAD_CONTENT_TYPE_TEXT = (
 # Where jwt_authn puts a verified token's payload (dynamic metadata of the jwt_authn filter), for the
 # RBAC rule that admits only operators to reflection.
 JWT_PAYLOAD_KEY = "jwt_payload"
-OPERATOR_ROLE = "ROLE_OPERATOR"
+# The `roles` claim holds role names as services/runtime/authz.py ROLE_NAMES spells them
+# (ROLE_OPERATOR -> "operator"); tests/gateway checks the two agree.
+OPERATOR_ROLE = "operator"
 # REST bodies are bounded at the edge. A request body over the limit is answered 413 (JSON) by the
 # buffer filter before anything reaches a service (the transcoder's own request limit bounds only its
 # internal buffer, not the body: it streams a large body through). A reply over the limit is refused

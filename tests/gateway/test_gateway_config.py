@@ -601,3 +601,23 @@ def test_committed_openapi_document_validates_as_openapi_3() -> None:
     stream_op["responses"]["200"]["content"]["text/event-stream"]["description"] = "SSE"
     with pytest.raises(OpenAPIValidationError):
         validate(broken)
+
+
+def test_reflection_route_admits_operators_only() -> None:
+    from learnflow.auth.v1 import auth_pb2
+
+    from services.runtime.authz import ROLE_NAMES
+
+    # The RBAC rule compares the token's `roles` claim with the name the identity service writes.
+    assert ROLE_NAMES[auth_pb2.ROLE_OPERATOR] == envoy.OPERATOR_ROLE
+    config = local_config()
+    route = first_route(config, "POST", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+    rbac = route["typed_per_filter_config"][envoy.F_RBAC]["rbac"]["rules"]
+    assert rbac["action"] == "ALLOW"
+    (policy,) = rbac["policies"].values()
+    (principal,) = policy["principals"]
+    matcher = principal["sourced_metadata"]["metadata_matcher"]
+    assert matcher["filter"] == envoy.F_JWT
+    assert matcher["value"]["list_match"]["one_of"]["string_match"]["exact"] == "operator"
+    (provider,) = http_filter(config, envoy.F_JWT)["providers"].values()
+    assert provider["payload_in_metadata"] == matcher["path"][0]["key"]

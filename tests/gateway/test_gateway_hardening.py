@@ -209,7 +209,7 @@ def _log_entries(envoy_: RunningEnvoy, request_ids: set[str]) -> list[dict[str, 
 
 
 def test_no_secret_reaches_the_access_log(live: RunningEnvoy, fake_identity: FakeIdentity) -> None:
-    token = fake_identity.token(roles=["ROLE_ADMIN"])
+    token = fake_identity.token(roles=["admin"])
     auth = {"Authorization": f"Bearer {token}"}
     secrets = ["login-pw-7f3a9c", "create-pw-51be02", "query-pw-c0ffee", "api-key-9d8e7f", "page-tok-4a4a4a"]
     calls = [
@@ -255,11 +255,11 @@ def test_reflection_at_the_edge_needs_an_operator_token(
     with pytest.raises(grpc.RpcError) as err:
         _list_services(edge)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    for roles in ([], ["ROLE_STUDENT"], ["ROLE_ADMIN", "ROLE_TEACHER"]):
+    for roles in ([], ["student"], ["admin", "teacher"], ["ROLE_OPERATOR"]):
         with pytest.raises(grpc.RpcError) as err:
             _list_services(edge, (("authorization", f"Bearer {fake_identity.token(roles=roles)}"),))
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED, roles
-    operator = fake_identity.token(roles=["ROLE_OPERATOR"])
+    operator = fake_identity.token(roles=["operator"])
     listed = _list_services(edge, (("authorization", f"Bearer {operator}"),))
     assert "learnflow.identity.v1.IdentityService" in listed
     # The service's own port (the mesh port grpcurl uses) still answers without a token.
