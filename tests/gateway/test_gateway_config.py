@@ -621,3 +621,44 @@ def test_reflection_route_admits_operators_only() -> None:
     assert matcher["value"]["list_match"]["one_of"]["string_match"]["exact"] == "operator"
     (provider,) = http_filter(config, envoy.F_JWT)["providers"].values()
     assert provider["payload_in_metadata"] == matcher["path"][0]["key"]
+
+
+def _request_leaves(message: Any, prefix: tuple[str, ...] = (), depth: int = 0) -> Any:
+    from google.protobuf.descriptor import FieldDescriptor
+
+    for f in message.fields:
+        if f.type == FieldDescriptor.TYPE_MESSAGE:
+            if depth < 4 and not f.message_type.full_name.startswith("google.protobuf."):
+                yield from _request_leaves(f.message_type, (*prefix, f.name), depth + 1)
+        else:
+            yield (*prefix, f.name)
+
+
+def test_no_binding_takes_a_secret_as_a_query_parameter() -> None:
+    """The gateway refuses secret-named query parameters (SECRET_QUERY_TARGET). So that this never
+    blocks a legitimate call, no binding may leave a secret-named field to the query string: such a
+    field must be in the body (as CreateUser's password is)."""
+    import importlib
+
+    from google.protobuf import descriptor_pool
+
+    root = Path(__file__).resolve().parents[2] / "gen" / "python"
+    for module in (root / "learnflow").rglob("*_pb2.py"):
+        importlib.import_module(".".join(module.relative_to(root).with_suffix("").parts))
+    pool = descriptor_pool.Default()
+    secret = re.compile(envoy.SECRET_NAME)
+    checked = 0
+    for m, b in BOUND:
+        in_path = {v.field_path for v in b.parsed.variables}
+        for leaf in _request_leaves(pool.FindMessageTypeByName(m.input_type)):
+            if ".".join(leaf) in in_path or b.body == "*" or (b.body and leaf[0] == b.body):
+                continue
+            checked += 1
+            for name in (leaf[-1], "".join(p.title() for p in leaf[-1].split("_"))):
+                assert not secret.search(name), f"{m.full_name} {b.verb} {b.template}: ?{'.'.join(leaf)}"
+    assert checked > 10  # the walk saw query parameters at all
+    # And the guard itself: names, not values; any case; snake or camel.
+    for target in ("/v1/users?password=x", "/v1/x?pageSize=1&adminPassword=y", "/v1/x?Refresh_Token"):
+        assert re.fullmatch(envoy.SECRET_QUERY_TARGET, target), target
+    for target in ("/v1/users?pageToken=password", "/v1/password/x", "/v1/users?pageSize=2&q=a%20b"):
+        assert not re.fullmatch(envoy.SECRET_QUERY_TARGET, target), target
