@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2
 
 from gateway.descriptors import DescriptorSet, HttpBinding, Method, field_behaviors
-from gateway.envoy import LOCAL_REPLY_STATUS, RateLimits, rate_limit_for
+from gateway.envoy import LOCAL_REPLY_STATUS, MAX_REQUEST_BODY_BYTES, RateLimits, rate_limit_for
 
 JsonDict = dict[str, Any]
 FD = descriptor_pb2.FieldDescriptorProto
@@ -121,11 +121,17 @@ STATUS_SCHEMA: JsonDict = {
 _ERROR_RESPONSES: dict[str, tuple[int, str]] = {
     "BadRequest": (
         400,
-        "Invalid argument: malformed JSON, unknown field or query parameter, failed validation.",
+        "Invalid argument: malformed JSON, unknown field or query parameter, failed validation;"
+        " a body that is not `application/json`; a path or query that is not percent-encoded UTF-8;"
+        " a query parameter named like a secret (secrets go in the body).",
     ),
     "Unauthenticated": (401, "Missing, expired or invalid access token."),
     "PermissionDenied": (403, "The caller lacks a required role or the resource is outside its tenant."),
     "NotFound": (404, "The resource (or the route) does not exist."),
+    "PayloadTooLarge": (
+        413,
+        f"The request body is over the gateway's limit ({MAX_REQUEST_BODY_BYTES >> 20} MiB).",
+    ),
     "RateLimited": (429, "Too many requests; retry after the number of seconds in Retry-After."),
     "Unavailable": (503, "The service behind the gateway is unavailable; retry with backoff."),
 }
@@ -354,6 +360,8 @@ class _Builder:
             responses["403"] = {"$ref": "#/components/responses/PermissionDenied"}
         if tpl.variables:
             responses["404"] = {"$ref": "#/components/responses/NotFound"}
+        if b.body:
+            responses["413"] = {"$ref": "#/components/responses/PayloadTooLarge"}
         bucket = rate_limit_for(m, self.rate_limits, b)
         if bucket is not None:
             limit = bucket[1]
