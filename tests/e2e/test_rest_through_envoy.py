@@ -76,7 +76,18 @@ def test_invalid_input_is_400_with_field_violations_and_changes_nothing(mesh, ad
     assert reply.body["code"] == 3
     bad = next(d for d in reply.body["details"] if d["@type"].endswith("google.rpc.BadRequest"))
     fields = {v["field"] for v in bad["fieldViolations"]}
-    assert {"user.email", "user.roles", "password"} <= fields
+    # The contract's rules (protovalidate, checked before the service runs) report these together...
+    assert {"user.email", "password"} <= fields
+    # ...and the service's own rules what the contract cannot say (a person needs a role).
+    reply = rest(
+        mesh,
+        "POST",
+        "/v1/users",
+        {"user": {"email": "new@demo.test", "roles": []}, "password": "a-long-password"},
+        token=admin,
+    )
+    fields = {v["field"] for d in reply.body["details"] for v in d.get("fieldViolations", [])}
+    assert reply.status == 400 and "user.roles" in fields
     after = rest(mesh, "GET", "/v1/users?pageSize=200", token=admin).body["users"]
     assert after == before
 
