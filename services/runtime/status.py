@@ -16,6 +16,7 @@ DOMAIN = "learnflow.dev"
 # in its ErrorInfo metadata (services/sandbox/pool.py); without one, this default.
 RETRY_AFTER_KEY = "retry_after_seconds"
 DEFAULT_RETRY_AFTER_S = 1.0
+MAX_RETRY_AFTER_S = 86_400.0  # a day: anything longer is a bug in the caller's number, not a wait
 # Trailing metadata Envoy's transcoder passes to the REST client as the HTTP `Retry-After` header: an
 # error is a trailers-only gRPC response (one HEADERS frame), whose entries the transcoder keeps as
 # response headers. Whole seconds, rounded up (RFC 9110 delay-seconds).
@@ -97,13 +98,13 @@ class _WithMetadata(grpc.Status):
 
 
 def _retry_after(raw: str | None) -> float:
-    """The wait a ResourceExhausted names (seconds, ErrorInfo metadata), or the default when it names
-    none or an unusable one (not a finite positive number)."""
+    """The wait a ResourceExhausted names (seconds, ErrorInfo metadata), at most MAX_RETRY_AFTER_S;
+    the default when it names none or an unusable one (not a finite positive number)."""
     try:
         value = float(raw) if raw is not None else DEFAULT_RETRY_AFTER_S
     except ValueError:
         return DEFAULT_RETRY_AFTER_S
-    return value if math.isfinite(value) and value > 0 else DEFAULT_RETRY_AFTER_S
+    return min(value, MAX_RETRY_AFTER_S) if math.isfinite(value) and value > 0 else DEFAULT_RETRY_AFTER_S
 
 
 def internal_status(correlation_id: str, trace_id: str = "") -> grpc.Status:

@@ -295,3 +295,36 @@ def test_reflection_at_the_edge_needs_an_operator_token(
     assert "learnflow.identity.v1.IdentityService" in listed
     # The service's own port (the mesh port grpcurl uses) still answers without a token.
     assert "learnflow.identity.v1.IdentityService" in _list_services(f"127.0.0.1:{fake_identity.port}")
+
+
+@pytest.mark.parametrize(
+    ("given", "header", "seconds"),
+    [
+        ("0.2", "1", "0.2"),
+        ("59.01", "60", "59.01"),
+        ("1e300", "86400", "86400"),
+        ("nan", "1", "1"),
+        ("-3", "1", "1"),
+        ("soon", "1", "1"),
+        (None, "1", "1"),
+    ],
+)
+def test_retry_after_is_whole_positive_bounded_seconds(given: str | None, header: str, seconds: str) -> None:
+    """What status.py makes of a ResourceExhausted's wait, whatever the raising code put there."""
+    from google.rpc import error_details_pb2, status_pb2
+
+    from services.runtime import errors
+    from services.runtime.status import to_status
+
+    metadata = {"retry_after_seconds": given} if given is not None else {}
+    status = to_status(errors.ResourceExhausted("slow down", metadata=metadata))
+    trailers = dict(status.trailing_metadata)
+    assert trailers["retry-after"] == header
+    proto = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
+    assert proto.details[0].Unpack(info) and proto.details[1].Unpack(retry)
+    assert info.metadata["retry_after_seconds"] == seconds
+    assert retry.retry_delay.ToNanoseconds() == round(float(seconds) * 1e9)
+    # Other codes carry neither.
+    other = to_status(errors.NotFound("nope"))
+    assert "retry-after" not in dict(other.trailing_metadata)
