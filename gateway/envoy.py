@@ -2,12 +2,15 @@
 
 Request flow on the one HTTP listener (filter order matters, see REFERENCE.md section 2):
 
-    cors -> jwt_authn -> local_ratelimit -> grpc_json_transcoder -> router
+    cors -> jwt_authn -> rbac -> local_ratelimit -> buffer -> grpc_json_transcoder -> router
 
 * cors answers preflights from the configured origins itself, so they never need a token.
 * jwt_authn matches the ORIGINAL path: everything under "/" needs a token except the public RPCs
-  (their REST paths and their native gRPC paths), health, reflection and CORS preflights.
+  (their REST paths and their native gRPC paths), health and CORS preflights. It puts the verified
+  payload into dynamic metadata for rbac.
+* rbac has no global rules; the reflection route admits only tokens with the operator role.
 * local_ratelimit reads its per-route token bucket from the REST route the request matched.
+* buffer bounds REST request bodies (413); off on native gRPC routes.
 * grpc_json_transcoder turns REST into gRPC and rewrites the path to /pkg.Service/Method.
   match_incoming_request_route is FALSE (the default) on purpose. With false, the transcoder clears
   the route cache after the rewrite and the router re-matches on the gRPC path, so the upstream of a
@@ -19,6 +22,11 @@ Request flow on the one HTTP listener (filter order matters, see REFERENCE.md se
   timeout of its method, and a mistake there would silently send a REST call elsewhere than the
   same RPC over gRPC. (The REST routes name their method's cluster anyway, for readability.)
 * CORS preflights get a route of their own: Envoy's cors filter ignores direct-response routes.
+* Malformed requests are answered 400 by direct-response routes placed FIRST, before any route
+  that forwards: a path or query that is not percent-encoded UTF-8 (a service would fail to parse
+  the string field and answer 500), a body in a non-JSON content type on POST/PUT/PATCH (the
+  transcoder would parse it as JSON anyway), and a query parameter named like a secret (secrets
+  travel in bodies only). jwt_authn is off on them: the answer is 400 with or without a token.
 * Unknown paths hit a catch-all route: a 404 direct response, with jwt_authn and the transcoder
   disabled on it, so a path no route knows can never be transcoded and forwarded without a token
   check (fail closed) and an unknown path answers 404, not 401.
@@ -31,6 +39,11 @@ Every failure a REST client can meet has ONE JSON shape, google.rpc.Status as JS
 Upstream gRPC errors get it from the transcoder (convert_grpc_status); the errors Envoy makes itself
 (unknown route, malformed JSON, unknown query parameter, 401, 403, 413, 429, 502/503/504) get it from
 local_reply_config. Native gRPC callers are left alone (their local replies stay gRPC status).
+Every 429 carries Retry-After: Envoy's from the rate limiter (or local_reply_config), the services'
+from the `retry-after` trailer services/runtime/status.py adds to RESOURCE_EXHAUSTED, which the
+transcoder passes on as a response header (an error is a trailers-only gRPC response).
+
+The access log never records a query string (%PATH(NQ:...)%) nor a credential header.
 """
 
 from __future__ import annotations
@@ -57,7 +70,9 @@ REFLECTION_PREFIX = "/grpc.reflection."
 
 F_CORS = "envoy.filters.http.cors"
 F_JWT = "envoy.filters.http.jwt_authn"
+F_RBAC = "envoy.filters.http.rbac"
 F_RATELIMIT = "envoy.filters.http.local_ratelimit"
+F_BUFFER = "envoy.filters.http.buffer"
 F_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 F_ROUTER = "envoy.filters.http.router"
 
@@ -68,7 +83,11 @@ T_CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
 T_CORS_POLICY = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
 T_JWT = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
 T_JWT_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"
+T_RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+T_RBAC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
 T_RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
+T_BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"
+T_BUFFER_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 T_TRANSCODER = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"
 T_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 T_FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
@@ -78,6 +97,7 @@ STREAM_IDLE_TIMEOUT = "3660s"
 T_STDOUT_LOG = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
 T_HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 T_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+T_CEL_FILTER = "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter"
 T_DOWNSTREAM_CONNECTIONS = (
     "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
     "DownstreamConnectionsConfig"
@@ -106,6 +126,34 @@ LOCAL_REPLY_STATUS: dict[int, tuple[int, str, str]] = {
 # Any other local reply >= 400.
 LOCAL_REPLY_FALLBACK: tuple[int, str, str] = (2, "UNKNOWN", "%LOCAL_REPLY_BODY%")
 NOT_FOUND_TEXT = "no API route matches this method and path"
+BAD_ENCODING_TEXT = (
+    "the request path or query is not valid percent-encoded UTF-8 (RFC 3986 with UTF-8 octets)"
+)
+BAD_CONTENT_TYPE_TEXT = (
+    "unsupported content-type: this API takes a JSON body (content-type: application/json)"
+)
+# Where jwt_authn puts a verified token's payload (dynamic metadata of the jwt_authn filter), for the
+# RBAC rule that admits only operators to reflection.
+JWT_PAYLOAD_KEY = "jwt_payload"
+# The `roles` claim holds role names as services/runtime/authz.py ROLE_NAMES spells them
+# (ROLE_OPERATOR -> "operator"); tests/gateway checks the two agree.
+OPERATOR_ROLE = "operator"
+# REST bodies are bounded at the edge. A request body over the limit is answered 413 (JSON) by the
+# buffer filter before anything reaches a service (the transcoder's own request limit bounds only its
+# internal buffer, not the body: it streams a large body through). A reply over the limit is refused
+# with a 502 saying so, instead of the transcoder's bare 500. The request limit keeps anything a
+# client stores small enough that reading it back (lists carry up to a page of such records) stays
+# under the reply limit. Native gRPC is neither buffered nor transcoded: there the services' own
+# 4 MiB message limit applies.
+MAX_REQUEST_BODY_BYTES = 1 << 20
+MAX_RESPONSE_BODY_BYTES = 16 << 20
+RESPONSE_TOO_LARGE_DETAILS = "grpc_json_transcode_failure{response_buffer_size_limit_reached}"
+RESPONSE_TOO_LARGE_TEXT = (
+    f"the service's reply is too large for the gateway (over {MAX_RESPONSE_BODY_BYTES >> 20} MiB as JSON);"
+    " ask for less, e.g. a smaller pageSize"
+)
+# Seconds a client is told to wait after a 429 that carries no Retry-After of its own.
+DEFAULT_RETRY_AFTER_S = 1
 CORS_EXPOSE_HEADERS = "x-request-id, retry-after, www-authenticate"
 
 
@@ -324,6 +372,8 @@ def _transcoder(services: Sequence[str], descriptor_b64: str, *, sse: bool = Fal
         "match_incoming_request_route": False,
         "auto_mapping": False,
         "convert_grpc_status": True,
+        "max_request_body_size": MAX_REQUEST_BODY_BYTES,
+        "max_response_body_size": MAX_RESPONSE_BODY_BYTES,
         "request_validation_options": {
             # An unmappable REST request is answered 404/400 here instead of being passed to the
             # router as a (non-gRPC) request.
@@ -397,13 +447,39 @@ def local_reply_config() -> JsonDict:
             }
         }
     ]
+    # A reply too large to transcode: the transcoder answers 500, which reads as a bug in the
+    # gateway. It is the upstream's answer that cannot be delivered: 502 with a reason of its own.
+    # (Only a CEL filter can see the response code details that tell this 500 from others.)
+    mappers.append(
+        {
+            "filter": {
+                "extension_filter": {
+                    "name": "envoy.access_loggers.extension_filters.cel",
+                    "typed_config": {
+                        "@type": T_CEL_FILTER,
+                        "expression": f"response.code_details == '{RESPONSE_TOO_LARGE_DETAILS}'",
+                    },
+                }
+            },
+            "status_code": 502,
+            "body_format_override": _error_body(14, "RESPONSE_TOO_LARGE", RESPONSE_TOO_LARGE_TEXT),
+        }
+    )
     for status, (code, reason, message) in LOCAL_REPLY_STATUS.items():
-        mappers.append(
-            {
-                "filter": _status_filter("EQ", status),
-                "body_format_override": _error_body(code, reason, message),
-            }
-        )
+        mapper: JsonDict = {
+            "filter": _status_filter("EQ", status),
+            "body_format_override": _error_body(code, reason, message),
+        }
+        if status == 429:
+            # Every 429 Envoy makes says when to come back (the rate limiter sets its own; this
+            # covers any other source of a local 429).
+            mapper["headers_to_add"] = [
+                {
+                    "append_action": "ADD_IF_ABSENT",
+                    "header": {"key": "retry-after", "value": str(DEFAULT_RETRY_AFTER_S)},
+                }
+            ]
+        mappers.append(mapper)
     code, reason, message = LOCAL_REPLY_FALLBACK
     mappers.append(
         {"filter": _status_filter("GE", 400), "body_format_override": _error_body(code, reason, message)}
@@ -416,8 +492,11 @@ ACCESS_LOG_FORMAT: JsonDict = {
     "component": "envoy",
     "correlation_id": "%REQ(X-REQUEST-ID)%",
     "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
-    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
-    "grpc_path": "%REQ(:PATH)%",
+    # Paths WITHOUT the query string: a query can carry secrets (a token, a password someone put in
+    # a URL), and the log is read by more people than the API is. The REST path (before the
+    # transcoder's rewrite) and the gRPC path after it.
+    "path": "%PATH(NQ:ORIG_OR_PATH)%",
+    "grpc_path": "%PATH(NQ:PATH)%",
     "protocol": "%PROTOCOL%",
     "status": "%RESPONSE_CODE%",
     "grpc_status": "%GRPC_STATUS_NUMBER%",
@@ -489,7 +568,12 @@ def _rest_routes(
     return [r for _, r in exact] + [r for verb, r in regex if verb] + [r for verb, r in regex if not verb]
 
 
+NO_BUFFER: JsonDict = {F_BUFFER: {"@type": T_BUFFER_PER_ROUTE, "disabled": True}}
+
+
 def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
+    """Native gRPC: the buffer filter is off on all of these (REST requests re-matched here after the
+    transcoder's rewrite were already buffered on their REST route)."""
     per_method: list[JsonDict] = []
     per_service: list[JsonDict] = []
     post = [_method_header("POST")]
@@ -516,15 +600,17 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
                 "name": f"grpc {m.full_name}",
                 "match": {"path": m.grpc_path, "headers": post},
                 "route": action,
+                "typed_per_filter_config": dict(NO_BUFFER),
             }
             if bucket is not None:
-                route["typed_per_filter_config"] = {F_RATELIMIT: _ratelimit(*bucket)}
+                route["typed_per_filter_config"][F_RATELIMIT] = _ratelimit(*bucket)
             per_method.append(route)
         per_service.append(
             {
                 "name": f"grpc {svc.full_name}",
                 "match": {"prefix": f"/{svc.full_name}/", "headers": post},
                 "route": {"cluster": cluster},
+                "typed_per_filter_config": dict(NO_BUFFER),
             }
         )
     infra = [
@@ -532,14 +618,42 @@ def _grpc_routes(p: GatewayPlan, limits: RateLimits) -> list[JsonDict]:
             "name": "grpc health",
             "match": {"prefix": HEALTH_PREFIX, "headers": post},
             "route": {"cluster": p.first_cluster},
+            "typed_per_filter_config": dict(NO_BUFFER),
         },
         {
+            # Reflection lists every service and message: an attacker's map. At the public edge it
+            # needs a token (jwt_authn) AND the operator role (RBAC on the token's roles claim);
+            # on the mesh's own gRPC port it stays open for grpcurl.
             "name": "grpc reflection",
             "match": {"prefix": REFLECTION_PREFIX, "headers": post},
             "route": {"cluster": p.first_cluster},
+            "typed_per_filter_config": {**NO_BUFFER, F_RBAC: _operators_only()},
         },
     ]
     return per_method + per_service + infra
+
+
+def _operators_only() -> JsonDict:
+    """RBAC (per route): allow only requests whose verified token (jwt_authn's payload in dynamic
+    metadata) has OPERATOR_ROLE among its `roles`. No token or another role: 403."""
+    has_role = {
+        "sourced_metadata": {
+            "metadata_matcher": {
+                "filter": F_JWT,
+                "path": [{"key": JWT_PAYLOAD_KEY}, {"key": "roles"}],
+                "value": {"list_match": {"one_of": {"string_match": {"exact": OPERATOR_ROLE}}}},
+            }
+        }
+    }
+    return {
+        "@type": T_RBAC_PER_ROUTE,
+        "rbac": {
+            "rules": {
+                "action": "ALLOW",
+                "policies": {"operators": {"permissions": [{"any": True}], "principals": [has_role]}},
+            }
+        },
+    }
 
 
 def _preflight_route(first_cluster: str) -> JsonDict:
@@ -567,27 +681,28 @@ def _preflight_route(first_cluster: str) -> JsonDict:
     }
 
 
-def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+def _direct_routes(
+    name: str, match: JsonDict, status: int, text: str, cors_origins: Sequence[str]
+) -> list[JsonDict]:
+    """Routes answered by Envoy itself (local_reply_config turns `text` into the JSON error shape).
+    jwt_authn and the transcoder are off on them: nothing on such a route ever reaches an upstream,
+    so no token is needed to learn the answer, and a request here is never rewritten into a gRPC
+    call behind jwt_authn's back (fail closed)."""
     per_filter: JsonDict = {
-        # Nothing on this route ever reaches an upstream, so no token is needed to learn that a
-        # path does not exist; and the transcoder is off, so an unmatched path is never rewritten
-        # into a gRPC call behind jwt_authn's back (fail closed).
         F_JWT: {"@type": T_JWT_PER_ROUTE, "disabled": True},
         F_TRANSCODER: {"@type": T_FILTER_CONFIG, "disabled": True},
     }
-    direct = {"status": 404, "body": {"inline_string": NOT_FOUND_TEXT}}
+    direct = {"status": status, "body": {"inline_string": text}}
     routes: list[JsonDict] = []
     if cors_origins:
-        # The cors filter skips direct responses too; so that a browser can read this 404, the
+        # The cors filter skips direct responses too; so that a browser can read this error, the
         # allowed origins get the CORS response headers from the route itself.
         origin_regex = "|".join(_re2_literal(o) for o in cors_origins)
+        origin = {"name": "origin", "string_match": {"safe_regex": {"regex": origin_regex}}}
         routes.append(
             {
-                "name": "not found (cors)",
-                "match": {
-                    "prefix": "/",
-                    "headers": [{"name": "origin", "string_match": {"safe_regex": {"regex": origin_regex}}}],
-                },
+                "name": f"{name} (cors)",
+                "match": {**match, "headers": [*match.get("headers", []), origin]},
                 "direct_response": direct,
                 "response_headers_to_add": [
                     {"append_action": "OVERWRITE_IF_EXISTS_OR_ADD", "header": {"key": k, "value": v}}
@@ -601,20 +716,106 @@ def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
             }
         )
     routes.append(
-        {
-            "name": "not found",
-            "match": {"prefix": "/"},
-            "direct_response": direct,
-            "typed_per_filter_config": per_filter,
-        }
+        {"name": name, "match": match, "direct_response": direct, "typed_per_filter_config": per_filter}
     )
     return routes
 
 
+def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+    """Unknown paths: 404 (see the module docstring)."""
+    return _direct_routes("not found", {"prefix": "/"}, 404, NOT_FOUND_TEXT, cors_origins)
+
+
+# RE2 for a request target (path and query, as in :path) that is printable ASCII with percent-escapes
+# decoding to well-formed UTF-8 (RFC 3629 table: no overlongs, no surrogates, nothing past U+10FFFF).
+# The transcoder copies escaped bytes into proto `string` fields unchecked; a service then fails to
+# parse the message (protobuf rejects invalid UTF-8 in strings) and answers 500. Checked here, such a
+# request is a 400 before it reaches any filter that could forward it.
+_HEX = "[0-9A-Fa-f]"
+_CONT = "%[89ABab]" + _HEX  # a continuation byte 0x80-0xBF
+_UTF8_ESCAPES = "|".join(
+    [
+        "%[0-7]" + _HEX,  # U+0000-U+007F
+        "%[Cc][2-9A-Fa-f]" + _CONT + "|%[Dd]" + _HEX + _CONT,  # C2-DF 80-BF
+        "%[Ee]0%[ABab]" + _HEX + _CONT,  # E0 A0-BF 80-BF
+        "%[Ee][1-9A-Ca-c]" + _CONT * 2,  # E1-EC 80-BF 80-BF
+        "%[Ee][Dd]%[89]" + _HEX + _CONT,  # ED 80-9F 80-BF (no surrogates)
+        "%[Ee][EeFf]" + _CONT * 2,  # EE-EF 80-BF 80-BF
+        "%[Ff]0%[9ABab]" + _HEX + _CONT * 2,  # F0 90-BF 80-BF 80-BF
+        "%[Ff][1-3]" + _CONT * 3,  # F1-F3 80-BF x3
+        "%[Ff]4%8" + _HEX + _CONT * 2,  # F4 80-8F 80-BF 80-BF
+    ]
+)
+VALID_REQUEST_TARGET = "(?:[!-$&-~]|" + _UTF8_ESCAPES + ")*"
+RE2_MAX_PROGRAM_SIZE = 256
+
+
+def _bad_encoding_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+    """A path or query that is not valid percent-encoded UTF-8: 400, whatever the route."""
+    match = {
+        "prefix": "/",
+        "headers": [
+            {
+                "name": ":path",
+                "string_match": {"safe_regex": {"regex": VALID_REQUEST_TARGET}},
+                "invert_match": True,
+            }
+        ],
+    }
+    return _direct_routes("invalid encoding", match, 400, BAD_ENCODING_TEXT, cors_origins)
+
+
+# A request target whose query has a parameter NAMED like a secret (the value does not matter), or a
+# parameter name with a percent-escape (which could spell one). Secrets travel in JSON bodies only:
+# URLs end up in logs, proxies and browser history. The transcoder would otherwise bind such a
+# parameter to the field of that name, e.g. `POST /v1/users?password=...`.
+SECRET_NAME = r"(?i:password|secret|access_?token|refresh_?token|api_?key)"
+SECRET_QUERY_TARGET = r"[^?]*\?(?:[^&]*&)*[^=&]*(?:" + SECRET_NAME + r"|%)[^=&]*(?:[=&].*)?"
+SECRET_IN_URL_TEXT = (
+    "secrets are not accepted in the URL: a query parameter named like a password, secret, token or key"
+    " (or with an escaped name) is refused; send it in the JSON body"
+)
+
+
+def _secret_in_url_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+    """A secret-looking query parameter: 400 before auth and before the access log could matter."""
+    match = {
+        "prefix": "/",
+        "headers": [{"name": ":path", "string_match": {"safe_regex": {"regex": SECRET_QUERY_TARGET}}}],
+    }
+    return _direct_routes("secret in url", match, 400, SECRET_IN_URL_TEXT, cors_origins)
+
+
+# A JSON media type: application/json or application/<x>+json, any parameters (charset=utf-8).
+JSON_CONTENT_TYPE = r"(?i)application/(?:[a-z0-9.+-]*\+)?json\s*(?:;.*)?"
+
+
+def _bad_content_type_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
+    """A request that carries a body in a non-JSON content type (text/plain, a form, ...) on a
+    REST write: 400. The transcoder would otherwise parse any body as JSON whatever its declared
+    type. Native gRPC (application/grpc*) is left alone; so is a request with no content-type (the
+    transcoder parses its body as JSON and answers 400 when that fails)."""
+    match = {
+        "prefix": "/",
+        "headers": [
+            {"name": ":method", "string_match": {"safe_regex": {"regex": "POST|PUT|PATCH"}}},
+            {"name": "content-type", "present_match": True},
+            {
+                "name": "content-type",
+                "string_match": {"safe_regex": {"regex": JSON_CONTENT_TYPE}},
+                "invert_match": True,
+            },
+            {"name": "content-type", "string_match": {"prefix": "application/grpc"}, "invert_match": True},
+        ],
+    }
+    return _direct_routes("unsupported content-type", match, 400, BAD_CONTENT_TYPE_TEXT, cors_origins)
+
+
 def jwt_rules(p: GatewayPlan) -> list[JsonDict]:
     """First match wins. Public RPCs (AuthRule.public) are exempt on their REST bindings (verb + path)
-    and their native gRPC path; health, reflection and CORS preflights too; everything else needs a
-    valid token. Rules see the ORIGINAL path (jwt_authn runs before the transcoder)."""
+    and their native gRPC path; health and CORS preflights too; everything else, reflection
+    included, needs a valid token. Rules see the ORIGINAL path (jwt_authn runs before the
+    transcoder)."""
     rules: list[JsonDict] = [
         {
             "match": {
@@ -631,7 +832,6 @@ def jwt_rules(p: GatewayPlan) -> list[JsonDict]:
             rules.append({"match": _binding_match(b)})
         rules.append({"match": {"path": m.grpc_path, "headers": [_method_header("POST")]}})
     rules.append({"match": {"prefix": HEALTH_PREFIX}})
-    rules.append({"match": {"prefix": REFLECTION_PREFIX}})
     rules.append({"match": {"prefix": "/"}, "requires": {"provider_name": PROVIDER}})
     return rules
 
@@ -646,6 +846,8 @@ def _jwt_filter(p: GatewayPlan, jwks: JwksConfig, self_host: str, listen_port: i
         # Verified tokens are cached (until they expire), so a client's repeated calls cost one ES256
         # signature check, not one per request.
         "jwt_cache_config": {"jwt_cache_size": 10_000},
+        # The verified payload goes into dynamic metadata, for the RBAC rule on reflection.
+        "payload_in_metadata": JWT_PAYLOAD_KEY,
     }
     if jwks.inline_jwks is not None:
         provider["local_jwks"] = {"inline_string": jwks.inline_jwks}
@@ -730,7 +932,11 @@ def bootstrap(
     virtual_host: JsonDict = {
         "name": "learnflow",
         "domains": ["*"],
-        "routes": _rest_routes(p, rate_limits, descriptor_b64, services)
+        # Malformed requests first (they must never reach a route that forwards), then the API.
+        "routes": _bad_encoding_routes(cors_origins)
+        + _bad_content_type_routes(cors_origins)
+        + _secret_in_url_routes(cors_origins)
+        + _rest_routes(p, rate_limits, descriptor_b64, services)
         + _grpc_routes(p, rate_limits)
         + [_preflight_route(p.first_cluster)]
         + _not_found_routes(cors_origins),
@@ -741,8 +947,13 @@ def bootstrap(
     http_filters: list[JsonDict] = [
         {"name": F_CORS, "typed_config": {"@type": T_CORS}},
         {"name": F_JWT, "typed_config": _jwt_filter(p, jwks, self_host, listen_port)},
+        # No rules here: allows everything; only routes with an RBACPerRoute (reflection) are checked.
+        {"name": F_RBAC, "typed_config": {"@type": T_RBAC}},
         # No bucket here: only routes with a per-route LocalRateLimit are limited.
         {"name": F_RATELIMIT, "typed_config": {"@type": T_RATELIMIT, "stat_prefix": "ratelimit"}},
+        # After auth and rate limiting (nothing is buffered for a request refused anyway); off on the
+        # native gRPC routes (streams must not be buffered).
+        {"name": F_BUFFER, "typed_config": {"@type": T_BUFFER, "max_request_bytes": MAX_REQUEST_BODY_BYTES}},
         {"name": F_TRANSCODER, "typed_config": _transcoder(services, descriptor_b64)},
         {"name": F_ROUTER, "typed_config": {"@type": T_ROUTER}},
     ]
@@ -774,6 +985,18 @@ def bootstrap(
 
     return {
         "admin": {"address": _socket(admin_host, admin_port)},
+        "layered_runtime": {
+            "layers": [
+                # Envoy refuses regexes whose RE2 program is over 100 instructions by default; the
+                # UTF-8 validity check (VALID_REQUEST_TARGET) is about 120. Still linear time.
+                {
+                    "name": "static",
+                    "static_layer": {"re2.max_program_size.error_level": RE2_MAX_PROGRAM_SIZE},
+                },
+                # Runtime overrides through the admin endpoint stay possible, as without this block.
+                {"name": "admin", "admin_layer": {}},
+            ]
+        },
         "overload_manager": {
             # An edge proxy needs a bound on open downstream connections (Envoy warns without one).
             "resource_monitors": [

@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2
 
 from gateway.descriptors import DescriptorSet, HttpBinding, Method, field_behaviors
-from gateway.envoy import LOCAL_REPLY_STATUS, RateLimits, rate_limit_for
+from gateway.envoy import LOCAL_REPLY_STATUS, MAX_REQUEST_BODY_BYTES, RateLimits, rate_limit_for
 
 JsonDict = dict[str, Any]
 FD = descriptor_pb2.FieldDescriptorProto
@@ -121,11 +121,17 @@ STATUS_SCHEMA: JsonDict = {
 _ERROR_RESPONSES: dict[str, tuple[int, str]] = {
     "BadRequest": (
         400,
-        "Invalid argument: malformed JSON, unknown field or query parameter, failed validation.",
+        "Invalid argument: malformed JSON, unknown field or query parameter, failed validation;"
+        " a body that is not `application/json`; a path or query that is not percent-encoded UTF-8;"
+        " a query parameter named like a secret (secrets go in the body).",
     ),
     "Unauthenticated": (401, "Missing, expired or invalid access token."),
     "PermissionDenied": (403, "The caller lacks a required role or the resource is outside its tenant."),
     "NotFound": (404, "The resource (or the route) does not exist."),
+    "PayloadTooLarge": (
+        413,
+        f"The request body is over the gateway's limit ({MAX_REQUEST_BODY_BYTES >> 20} MiB).",
+    ),
     "RateLimited": (429, "Too many requests; retry after the number of seconds in Retry-After."),
     "Unavailable": (503, "The service behind the gateway is unavailable; retry with backoff."),
 }
@@ -337,23 +343,25 @@ class _Builder:
                 schema = self.field_schema(self.resolve(m.input_type, b.body))
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
 
-        ok_content = (
+        # A Media Type Object has no `description` (OpenAPI 3.1): the SSE framing is described on
+        # the response itself, or the document does not validate.
+        ok: JsonDict = (
             {
-                "text/event-stream": {
-                    "schema": self.ref(m.output_type),
-                    "description": "Server-sent events, one `data:` JSON message per event.",
-                }
+                "description": "OK: server-sent events, one `data:` JSON message per event.",
+                "content": {"text/event-stream": {"schema": self.ref(m.output_type)}},
             }
             if m.server_streaming
-            else {"application/json": {"schema": self.ref(m.output_type)}}
+            else {"description": "OK", "content": {"application/json": {"schema": self.ref(m.output_type)}}}
         )
-        responses: JsonDict = {"200": {"description": "OK", "content": ok_content}}
+        responses: JsonDict = {"200": ok}
         responses["400"] = {"$ref": "#/components/responses/BadRequest"}
         if not m.public:
             responses["401"] = {"$ref": "#/components/responses/Unauthenticated"}
             responses["403"] = {"$ref": "#/components/responses/PermissionDenied"}
         if tpl.variables:
             responses["404"] = {"$ref": "#/components/responses/NotFound"}
+        if b.body:
+            responses["413"] = {"$ref": "#/components/responses/PayloadTooLarge"}
         bucket = rate_limit_for(m, self.rate_limits, b)
         if bucket is not None:
             limit = bucket[1]

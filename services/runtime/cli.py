@@ -121,7 +121,7 @@ def _banner(mesh: object, took: float) -> None:
         f"  metrics:             http://127.0.0.1:{mesh.ports.metrics}/metrics\n"
         f"{demo}"
         "Try:\n"
-        f"  curl -s {mesh.rest_url}/v1/auth:login -d "
+        f"  curl -s {mesh.rest_url}/v1/auth:login --json "
         '\'{"tenant":"demo","email":"teacher@demo.test","password":"learnflow-demo"}\'\n'
         f"  .venv/bin/grpcurl -plaintext {mesh.grpc_addr} list\n"
         "Ctrl-C stops everything; data stays in .data/\n\n"

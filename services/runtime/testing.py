@@ -149,8 +149,8 @@ def new_student(mesh: LocalMesh, *, admin_token: str | None = None, tenant: str 
     made = rest(
         mesh,
         "POST",
-        f"/v1/users?password={STUDENT_PASSWORD}",
-        {"email": email, "roles": ["ROLE_STUDENT"]},
+        "/v1/users",
+        {"user": {"email": email, "roles": ["ROLE_STUDENT"]}, "password": STUDENT_PASSWORD},
         token=admin,
     )
     if made.status != 200:

@@ -71,7 +71,7 @@ def test_wrong_role_is_403_json_with_reason(mesh):
 
 def test_invalid_input_is_400_with_field_violations_and_changes_nothing(mesh, admin):
     before = rest(mesh, "GET", "/v1/users?pageSize=200", token=admin).body["users"]
-    reply = rest(mesh, "POST", "/v1/users", {"email": "not-an-email", "roles": []}, token=admin)
+    reply = rest(mesh, "POST", "/v1/users", {"user": {"email": "not-an-email", "roles": []}}, token=admin)
     assert reply.status == 400
     assert reply.body["code"] == 3
     bad = next(d for d in reply.body["details"] if d["@type"].endswith("google.rpc.BadRequest"))
@@ -82,8 +82,8 @@ def test_invalid_input_is_400_with_field_violations_and_changes_nothing(mesh, ad
     reply = rest(
         mesh,
         "POST",
-        "/v1/users?password=a-long-password",
-        {"email": "new@demo.test", "roles": []},
+        "/v1/users",
+        {"user": {"email": "new@demo.test", "roles": []}, "password": "a-long-password"},
         token=admin,
     )
     fields = {v["field"] for d in reply.body["details"] for v in d.get("fieldViolations", [])}
@@ -96,12 +96,12 @@ def test_unknown_user_is_404_and_duplicate_is_409(mesh, admin):
     missing = rest(mesh, "GET", f"/v1/users/{uuid.uuid4()}", token=admin)
     assert missing.status == 404
     assert _error_info(missing.body)["reason"] == "USER_NOT_FOUND"
-    body = {"email": f"dup-{uuid.uuid4().hex[:6]}@demo.test", "roles": ["ROLE_STUDENT"]}
-    created = rest(mesh, "POST", "/v1/users", body, token=admin)
-    assert created.status == 400  # the password is a request field, not a user field
-    created = rest(mesh, "POST", "/v1/users?password=long-enough-pw", body, token=admin)
+    user = {"email": f"dup-{uuid.uuid4().hex[:6]}@demo.test", "roles": ["ROLE_STUDENT"]}
+    created = rest(mesh, "POST", "/v1/users", {"user": user}, token=admin)
+    assert created.status == 400  # the password is required
+    created = rest(mesh, "POST", "/v1/users", {"user": user, "password": "long-enough-pw"}, token=admin)
     assert created.status == 200, created.body
-    again = rest(mesh, "POST", "/v1/users?password=long-enough-pw", body, token=admin)
+    again = rest(mesh, "POST", "/v1/users", {"user": user, "password": "long-enough-pw"}, token=admin)
     assert again.status == 409
     assert _error_info(again.body)["reason"] == "USER_EXISTS"
 
@@ -176,3 +176,108 @@ def test_every_http_rule_reaches_its_service_through_envoy(mesh, rpc, verb, temp
     reply = rest(mesh, verb, path, {} if body else None, token=token)
     assert "x-envoy-upstream-service-time" in reply.headers, (rpc, reply.status, reply.body)
     assert isinstance(reply.body, dict)
+
+
+# --- the fuzzer's findings, against the whole mesh --------------------------------------------------
+
+
+@pytest.mark.parametrize(("rpc", "verb", "template", "body"), RULES, ids=[f"{r[1]} {r[2]}" for r in RULES])
+def test_invalid_utf8_in_path_or_query_is_400_on_every_route(mesh, rpc, verb, template, body):
+    """`%FF%FE` (never UTF-8) in a path variable or a query parameter: 400 JSON from the gateway,
+    never the service's 500 (it cannot parse a proto string that is not UTF-8)."""
+    token = login(mesh, "operator@demo.test")
+    paths = [re.sub(r"\{[^}]+\}", "%FF%FE", template)] if "{" in template else []
+    paths.append(re.sub(r"\{[^}]+\}", "me", template) + "?pageToken=%FF%FE")
+    for path in paths:
+        reply = rest(mesh, verb, path, {} if body else None, token=token)
+        assert reply.status == 400, (path, reply.status, reply.body)
+        assert reply.body["code"] == 3 and "UTF-8" in reply.body["message"], reply.body
+        assert _error_info(reply.body)["reason"] == "INVALID_ARGUMENT"
+
+
+def test_valid_utf8_reaches_the_service(mesh, admin):
+    # A well-formed multi-byte escape passes the gateway: the service answers (not found), not Envoy.
+    reply = rest(mesh, "GET", "/v1/users/caf%C3%A9", token=admin)
+    assert "x-envoy-upstream-service-time" in reply.headers, reply.body
+    assert reply.status in (400, 404), reply.body
+
+
+def test_non_json_body_is_400_and_json_body_is_fine(mesh):
+    creds = {"tenant": "demo", "email": "teacher@demo.test", "password": DEMO_PASSWORD}
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        reply = rest(mesh, "POST", "/v1/auth:login", creds, headers={"Content-Type": content_type})
+        assert reply.status == 400, (content_type, reply.body)
+        assert reply.body["code"] == 3 and "application/json" in reply.body["message"]
+    ok = rest(
+        mesh, "POST", "/v1/auth:login", creds, headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    assert ok.status == 200, ok.body
+
+
+def test_oversized_body_is_413_json(mesh, admin):
+    title = "x" * (5 * 1024 * 1024)  # the fuzzer's 5 MB title
+    reply = rest(
+        mesh, "POST", "/v1/users", {"user": {"email": "a@b.test", "displayName": title}}, token=admin
+    )
+    assert reply.status == 413, reply.body
+    assert reply.body["code"] == 8 and _error_info(reply.body)["reason"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_secrets_never_reach_the_access_log(mesh, admin):
+    """Passwords in bodies (login, create user) and secret-looking query parameters: none of the
+    values appear in Envoy's access log (.data/envoy.log), though every request is logged."""
+    import time
+
+    tag = uuid.uuid4().hex[:8]
+    secrets = [f"login-pw-{tag}", f"create-pw-{tag}", f"query-pw-{tag}", f"api-key-{tag}"]
+    email = f"logcheck-{tag}@demo.test"
+    calls = [
+        ("POST", "/v1/auth:login", {"tenant": "demo", "email": "teacher@demo.test", "password": secrets[0]}),
+        ("POST", "/v1/users", {"user": {"email": email, "roles": ["ROLE_STUDENT"]}, "password": secrets[1]}),
+        ("POST", f"/v1/users?password={secrets[2]}", {"user": {"email": email, "roles": ["ROLE_STUDENT"]}}),
+        ("GET", f"/v1/users?pageSize=1&apiKey={secrets[3]}", None),
+    ]
+    statuses = []
+    for i, (method, path, body) in enumerate(calls):
+        token = None if path == "/v1/auth:login" else admin
+        reply = rest(mesh, method, path, body, token=token, headers={"x-request-id": f"log-{tag}-{i}"})
+        statuses.append(reply.status)
+    assert statuses == [401, 200, 400, 400], statuses
+    # The created user can log in with the password sent in the body.
+    assert (
+        rest(
+            mesh, "POST", "/v1/auth:login", {"tenant": "demo", "email": email, "password": secrets[1]}
+        ).status
+        == 200
+    )
+    log_path = mesh.envoy.log
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and log_path.read_text().count(f"log-{tag}-") < len(calls):
+        time.sleep(0.1)
+    text = log_path.read_text()
+    assert text.count(f"log-{tag}-") == len(calls), "every request is in the access log"
+    for secret in secrets:
+        assert secret not in text, secret
+
+
+def test_reflection_through_the_edge_is_for_operators(mesh):
+    import grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    def list_services(target, token=None):
+        metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        with grpc.insecure_channel(target) as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            (reply,) = list(stub.ServerReflectionInfo(iter([request]), metadata=metadata, timeout=10))
+            return {s.name for s in reply.list_services_response.service}
+
+    edge = mesh.rest_url.removeprefix("http://")
+    for token in (None, login(mesh, "admin@demo.test")):
+        with pytest.raises(grpc.RpcError) as err:
+            list_services(edge, token)
+        expected = grpc.StatusCode.UNAUTHENTICATED if token is None else grpc.StatusCode.PERMISSION_DENIED
+        assert err.value.code() == expected
+    assert "learnflow.identity.v1.IdentityService" in list_services(edge, login(mesh, "operator@demo.test"))
+    # The mesh port (grpcurl's) needs no token.
+    assert "learnflow.identity.v1.IdentityService" in list_services(mesh.grpc_addr)

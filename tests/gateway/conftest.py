@@ -11,6 +11,8 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from gateway_harness import FakeIdentity, RunningEnvoy, Servicer, free_port, start_envoy
+from grpc_reflection.v1alpha import reflection
+from learnflow.identity.v1 import identity_service_pb2 as id_pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as id_grpc
 
 
@@ -38,6 +40,9 @@ def fake_identity() -> Iterator[FakeIdentity]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     holder: list[FakeIdentity] = []
     id_grpc.add_IdentityServiceServicer_to_server(Servicer(lambda: holder[0]), server)
+    reflection.enable_server_reflection(
+        (id_pb.DESCRIPTOR.services_by_name["IdentityService"].full_name, reflection.SERVICE_NAME), server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     holder.append(FakeIdentity(port, ec.generate_private_key(ec.SECP256R1()), server))
     server.start()

@@ -29,6 +29,8 @@ from learnflow.identity.v1 import identity_service_pb2_grpc as id_grpc
 from learnflow.identity.v1 import resources_pb2
 
 from gateway.generate import write_config
+from services.runtime import errors
+from services.runtime.status import to_status
 
 
 def envoy_binary() -> str:
@@ -118,6 +120,8 @@ def start_envoy(config: dict[str, Any], port: int, admin_port: int, folder: Path
                 "--disable-hot-restart",
                 "--log-level",
                 "warn",
+                "--file-flush-interval-msec",  # access log lines within a second (default 10 s)
+                "200",
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -148,8 +152,11 @@ def b64url(n: int) -> str:
 
 @dataclass
 class FakeIdentity:
-    """IdentityService on a real grpc server: GetJwks serves a real ES256 key; Login fails with an
-    ErrorInfo detail (as services/runtime/status.py does); ListUsers echoes what it received."""
+    """IdentityService on a real grpc server (with reflection): GetJwks serves a real ES256 key; Login
+    fails with an ErrorInfo detail (as services/runtime/status.py does); ListUsers echoes what it
+    received; GetUser answers by its id: `big-<n>` a user with an n-character display name,
+    `busy-<seconds>` RESOURCE_EXHAUSTED through the services' real error mapping; CreateUser echoes
+    the user."""
 
     port: int
     key: ec.EllipticCurvePrivateKey
@@ -212,3 +219,22 @@ class Servicer(id_grpc.IdentityServiceServicer):
             "page_size": request.page_size,
         }
         return id_pb.ListUsersResponse(next_page_token=json.dumps(echo))
+
+    def GetUser(self, request: id_pb.GetUserRequest, context: grpc.ServicerContext) -> resources_pb2.User:
+        kind, _, arg = request.user_id.partition("-")
+        if kind == "big":
+            return resources_pb2.User(id=request.user_id, display_name="x" * int(arg))
+        if kind == "busy":
+            md = dict(context.invocation_metadata())
+            error = errors.ResourceExhausted(
+                "too many runs; retry later",
+                reason="RATE_LIMITED",
+                metadata={"retry_after_seconds": arg} if arg else {},
+            )
+            context.abort_with_status(to_status(error, correlation_id=str(md.get("x-request-id", ""))))
+        return resources_pb2.User(id=request.user_id)
+
+    def CreateUser(
+        self, request: id_pb.CreateUserRequest, context: grpc.ServicerContext
+    ) -> resources_pb2.User:
+        return resources_pb2.User(id="new-user", email=request.user.email)

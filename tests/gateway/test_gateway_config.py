@@ -23,6 +23,7 @@ from gateway import descriptors, envoy
 from gateway.descriptors import HttpBinding, Method, PathTemplate, PathVariable
 from gateway.generate import (
     DESCRIPTOR,
+    OPENAPI,
     JwksConfig,
     RateLimits,
     TokenBucket,
@@ -99,7 +100,7 @@ def route_matches(
         ok = path_only == match["path"]
     else:
         ok = re.fullmatch(match["safe_regex"]["regex"], path_only) is not None
-    all_headers = {":method": method, **(headers or {})}
+    all_headers = {":method": method, ":path": path, **(headers or {})}
     return ok and all(header_matches(h, all_headers) for h in match.get("headers", []))
 
 
@@ -192,7 +193,16 @@ def test_render_is_fast_and_deterministic() -> None:
 
 def test_filter_order() -> None:
     names = [f["name"] for f in hcm(local_config())["http_filters"]]
-    assert names == [envoy.F_CORS, envoy.F_JWT, envoy.F_RATELIMIT, envoy.F_TRANSCODER, envoy.F_ROUTER]
+    # RBAC after jwt_authn: it reads the verified token's payload from jwt_authn's metadata.
+    assert names == [
+        envoy.F_CORS,
+        envoy.F_JWT,
+        envoy.F_RBAC,
+        envoy.F_RATELIMIT,
+        envoy.F_BUFFER,  # after the limiter: a refused request is never buffered
+        envoy.F_TRANSCODER,
+        envoy.F_ROUTER,
+    ]
 
 
 def test_transcoder_settings_and_embedded_descriptor() -> None:
@@ -266,12 +276,13 @@ def test_jwt_rules_follow_the_auth_rules() -> None:
         if m.public:
             other = "DELETE" if b.verb != "DELETE" else "PUT"
             assert jwt_requirement(config, other, sample_path(b.template)) == required
+    assert jwt_requirement(config, "POST", "/grpc.health.v1.Health/Check") is None
+    # Reflection maps the whole API: a token (and the operator role, see the RBAC test) at the edge.
     for path in [
-        "/grpc.health.v1.Health/Check",
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     ]:
-        assert jwt_requirement(config, "POST", path) is None, path
+        assert jwt_requirement(config, "POST", path) == required, path
     preflight = {"access-control-request-method": "POST", "origin": "http://localhost:3000"}
     assert jwt_requirement(config, "OPTIONS", "/v1/users", preflight) is None
     assert jwt_requirement(config, "OPTIONS", "/v1/users") == required  # not a preflight
@@ -318,12 +329,25 @@ def test_local_replies_are_json_except_for_native_grpc() -> None:
     first = mappers[0]
     assert "body_format_override" not in first and "and_filter" in first["filter"]
     assert "body_format" not in hcm(local_config())["local_reply_config"]
+    # Second: the transcoder's "reply too large" 500, told apart by its response code details.
+    too_large = mappers[1]
+    assert (
+        envoy.RESPONSE_TOO_LARGE_DETAILS
+        in too_large["filter"]["extension_filter"]["typed_config"]["expression"]
+    )
+    assert too_large["status_code"] == 502
     by_status = {
         m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"]: m["body_format_override"]
-        for m in mappers[1:]
+        for m in mappers[2:]
         if m["filter"]["status_code_filter"]["comparison"]["op"] == "EQ"
     }
-    expected_codes = {400: 3, 401: 16, 403: 7, 404: 5, 429: 8, 503: 14}
+    retry_after = next(
+        m["headers_to_add"]
+        for m in mappers[2:]
+        if m["filter"]["status_code_filter"]["comparison"]["value"]["default_value"] == 429
+    )
+    assert retry_after == [{"append_action": "ADD_IF_ABSENT", "header": {"key": "retry-after", "value": "1"}}]
+    expected_codes = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 429: 8, 503: 14}
     for status, code in expected_codes.items():
         body = by_status[status]
         assert body["content_type"] == "application/json"
@@ -343,6 +367,11 @@ def test_request_ids_and_access_log() -> None:
     assert log["name"] == "envoy.access_loggers.stdout"
     fmt = log["typed_config"]["log_format"]["json_format"]
     assert fmt["correlation_id"] == "%REQ(X-REQUEST-ID)%"
+    # No field logs a query string or a credential header (NQ: the path without its query).
+    assert fmt["path"] == "%PATH(NQ:ORIG_OR_PATH)%" and fmt["grpc_path"] == "%PATH(NQ:PATH)%"
+    for value in fmt.values():
+        assert "%REQ(:PATH" not in value and "ORIGINAL-PATH" not in value  # %REQ(...)% keeps the query
+        assert "AUTHORIZATION" not in value.upper() and "COOKIE" not in value.upper()
 
 
 def test_upstreams() -> None:
@@ -555,3 +584,85 @@ def test_binding_dataclass_helpers() -> None:
     assert b.is_write and not HttpBinding("GET", "/v1/users", "").is_write
     m = Method("a.b.v1.S", "M", "a.b.v1.Req", "a.b.v1.Res", False, False, (b,), False, (), True, "")
     assert m.grpc_path == "/a.b.v1.S/M"
+
+
+def test_committed_openapi_document_validates_as_openapi_3() -> None:
+    """The committed gateway/openapi.yaml (what clients and schemathesis read) is a valid OpenAPI
+    3.1 document by the spec's own schema, not just plain YAML: a stray key (e.g. `description` on
+    a media type) makes fuzzers and client generators refuse it."""
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    validate(yaml.safe_load(OPENAPI.read_text()))
+    # The validator catches exactly the mistake the fuzzer found: a media type with a description.
+    broken = openapi_document()
+    stream_op = next(
+        op
+        for ops in broken["paths"].values()
+        for op in ops.values()
+        if "text/event-stream" in op["responses"]["200"].get("content", {})
+    )
+    stream_op["responses"]["200"]["content"]["text/event-stream"]["description"] = "SSE"
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
+
+
+def test_reflection_route_admits_operators_only() -> None:
+    from learnflow.auth.v1 import auth_pb2
+
+    from services.runtime.authz import ROLE_NAMES
+
+    # The RBAC rule compares the token's `roles` claim with the name the identity service writes.
+    assert ROLE_NAMES[auth_pb2.ROLE_OPERATOR] == envoy.OPERATOR_ROLE
+    config = local_config()
+    route = first_route(config, "POST", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo")
+    rbac = route["typed_per_filter_config"][envoy.F_RBAC]["rbac"]["rules"]
+    assert rbac["action"] == "ALLOW"
+    (policy,) = rbac["policies"].values()
+    (principal,) = policy["principals"]
+    matcher = principal["sourced_metadata"]["metadata_matcher"]
+    assert matcher["filter"] == envoy.F_JWT
+    assert matcher["value"]["list_match"]["one_of"]["string_match"]["exact"] == "operator"
+    (provider,) = http_filter(config, envoy.F_JWT)["providers"].values()
+    assert provider["payload_in_metadata"] == matcher["path"][0]["key"]
+
+
+def _request_leaves(message: Any, prefix: tuple[str, ...] = (), depth: int = 0) -> Any:
+    from google.protobuf.descriptor import FieldDescriptor
+
+    for f in message.fields:
+        if f.type == FieldDescriptor.TYPE_MESSAGE:
+            if depth < 4 and not f.message_type.full_name.startswith("google.protobuf."):
+                yield from _request_leaves(f.message_type, (*prefix, f.name), depth + 1)
+        else:
+            yield (*prefix, f.name)
+
+
+def test_no_binding_takes_a_secret_as_a_query_parameter() -> None:
+    """The gateway refuses secret-named query parameters (SECRET_QUERY_TARGET). So that this never
+    blocks a legitimate call, no binding may leave a secret-named field to the query string: such a
+    field must be in the body (as CreateUser's password is)."""
+    import importlib
+
+    from google.protobuf import descriptor_pool
+
+    root = Path(__file__).resolve().parents[2] / "gen" / "python"
+    for module in (root / "learnflow").rglob("*_pb2.py"):
+        importlib.import_module(".".join(module.relative_to(root).with_suffix("").parts))
+    pool = descriptor_pool.Default()
+    secret = re.compile(envoy.SECRET_NAME)
+    checked = 0
+    for m, b in BOUND:
+        in_path = {v.field_path for v in b.parsed.variables}
+        for leaf in _request_leaves(pool.FindMessageTypeByName(m.input_type)):
+            if ".".join(leaf) in in_path or b.body == "*" or (b.body and leaf[0] == b.body):
+                continue
+            checked += 1
+            for name in (leaf[-1], "".join(p.title() for p in leaf[-1].split("_"))):
+                assert not secret.search(name), f"{m.full_name} {b.verb} {b.template}: ?{'.'.join(leaf)}"
+    assert checked > 10  # the walk saw query parameters at all
+    # And the guard itself: names, not values; any case; snake or camel.
+    for target in ("/v1/users?password=x", "/v1/x?pageSize=1&adminPassword=y", "/v1/x?Refresh_Token"):
+        assert re.fullmatch(envoy.SECRET_QUERY_TARGET, target), target
+    for target in ("/v1/users?pageToken=password", "/v1/password/x", "/v1/users?pageSize=2&q=a%20b"):
+        assert not re.fullmatch(envoy.SECRET_QUERY_TARGET, target), target

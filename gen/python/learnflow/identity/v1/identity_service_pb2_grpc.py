@@ -170,7 +170,9 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateUser(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """REST: the whole request is the body, {"user": {...}, "password": "..."}: the initial password
+        travels in the body, never in the URL (URLs end up in access logs and browser history).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

@@ -692,6 +692,10 @@ class IdentityServiceStub(betterproto2_grpclib.ServiceStub):
         deadline: "Deadline | None" = None,
         metadata: "MetadataLike | None" = None,
     ) -> "User":
+        """
+        REST: the whole request is the body, {"user": {...}, "password": "..."}: the initial password
+        travels in the body, never in the URL (URLs end up in access logs and browser history).
+        """
 
         return await self._unary_unary(
             "/learnflow.identity.v1.IdentityService/CreateUser",
