@@ -33,9 +33,10 @@ nothing runs outside, nothing has to be stopped and moved afterwards. Writing "0
 cgroup_threadgroup_rwsem for writing, whose RCU grace period cost 10-15 ms per run when runs came 30 ms
 apart (measured here: 13 ms median moving another process's pid through cgroup.procs, 0.1 ms when moving
 oneself through `tasks`, on top of ~1 ms for the shell). cgroup v2 has no per-thread file for domain
-cgroups, so there the launcher writes cgroup.procs and pays that grace period unless the hierarchy is
-mounted with `favordynmods` (Linux >= 6.0) or runs come back to back. (clone3's CLONE_INTO_CGROUP would
-avoid it, but Python's subprocess cannot pass it.)
+cgroups, so there the launcher writes cgroup.procs and pays that grace period (12 ms median on this
+host's v2 mount, runs 30 ms apart) unless the hierarchy is mounted with `favordynmods` (Linux >= 6.0) or
+runs come back to back. (clone3's CLONE_INTO_CGROUP would avoid it, but Python's subprocess cannot pass
+it; a launcher placed before the request arrives, bwrap waiting on `--args FD`, would.)
 
 After the run: the peak (`memory.peak` / `memory.max_usage_in_bytes`) and the number of OOM kills
 (`oom_kill` in `memory.events` / `memory.oom_control`) are read, then the leaf is removed (retried on a
