@@ -253,6 +253,7 @@ class BubblewrapSandbox:
                     cgroup_support.log.warning(
                         "sandbox limits are per process only", extra={"reason": degraded._cgroup_reason}
                     )
+                    cgroup_support.WHOLE_RUN_LIMITS.clear()
                     cgroup_support.WHOLE_RUN_LIMITS.labels("none").set(0)
                     return degraded, None
             if problem is None:

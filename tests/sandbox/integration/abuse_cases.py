@@ -218,32 +218,39 @@ _NAME_ERROR = "total = 0\nfor n in range(3):\n    total += nn\nprint(total)\n"
 _FORK_BOMB = "import os\nwhile True:\n    os.fork()\n"
 
 # The issue's case: children that each stay under the per-process memory limit, together far over it.
+# Each child reports once it holds its memory, then keeps it until the parent has heard from every
+# child (reported, or killed), and exits 0: the children that exit 0 held their memory at the same time
+# (one that reported can still be killed later, when another child's allocation needs the memory).
 _FORKED_ALLOCATIONS = f"""\
-import os, time
-r, w = os.pipe()
+import os
+report_r, report_w = os.pipe()
+done_r, done_w = os.pipe()
 kids = []
 for _ in range({_CHILDREN}):
     pid = os.fork()
     if pid == 0:
-        os.close(r)
+        os.close(report_r)
+        os.close(done_w)
         block = b"x" * ({_CHILD_MIB} << 20)  # filled, so every page is really used
-        os.write(w, b"+")
-        time.sleep(1.5)  # all children hold their memory at the same time
+        os.write(report_w, b"+")
+        os.close(report_w)
+        os.read(done_r, 1)  # hold it until the parent is done counting
         os._exit(0)
     kids.append(pid)
-os.close(w)
-held = 0
-while os.read(r, 1):
-    held += 1
-for pid in kids:
-    os.waitpid(pid, 0)
+os.close(report_w)
+while os.read(report_r, 1):  # end of file: every child has reported or died
+    pass
+os.close(done_w)
+held = sum(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in kids)
 print("held", held)
 """
 
-# Processes and threads together: four children each start threads until refused, and hold them.
+# Processes and threads together: four children each start threads until refused, and all hold them
+# until every child has reported.
 _THREADS_AND_FORKS = """\
-import os, threading, time
-r, w = os.pipe()
+import os, threading
+report_r, report_w = os.pipe()
+done_r, done_w = os.pipe()
 kids = []
 for _ in range(4):
     try:
@@ -251,22 +258,25 @@ for _ in range(4):
     except OSError:
         break
     if pid == 0:
-        os.close(r)
+        os.close(report_r)
+        os.close(done_w)
         started = 0
         try:
             while started < 100:
-                threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
+                threading.Thread(target=os.read, args=(done_r, 1), daemon=True).start()
                 started += 1
         except RuntimeError:  # can't start new thread
             pass
-        os.write(w, b"+" * started)
-        time.sleep(1)  # hold them while the others try
+        os.write(report_w, b"+" * started)
+        os.close(report_w)
+        os.read(done_r, 1)  # hold them until every child has reported
         os._exit(0)
     kids.append(pid)
-os.close(w)
+os.close(report_w)
 threads = 0
-while chunk := os.read(r, 4096):
+while chunk := os.read(report_r, 4096):
     threads += len(chunk)
+os.close(done_w)  # end of file releases every child and thread
 for pid in kids:
     os.waitpid(pid, 0)
 print("tasks", 1 + len(kids) + threads)
