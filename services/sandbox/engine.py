@@ -23,9 +23,13 @@
   with an empty environment, so even /proc/1/environ holds no host secret. No host file descriptor is
   passed on (close_fds); the program sees stdin, stdout and stderr only. Python runs as
   `python3 -I -S -B /work/main.py`: isolated mode, no site-packages, no bytecode files.
-* Limits: set by /usr/bin/prlimit *inside* the sandbox, right before Python starts (see `_rlimits`):
-  memory (RLIMIT_DATA and RLIMIT_AS), processes (RLIMIT_NPROC), file size, open files, CPU time, no
-  core dumps. Wall time and output size are enforced here, by the supervisor.
+* Limits for the whole run: a memory + pids cgroup per run (`cgroups.py`), entered by a /bin/sh launcher
+  before setpriv and bwrap start, so everything the program forks counts against one budget
+  (`_run_memory_bytes`, `processes`). An OOM kill there is MEMORY_EXCEEDED. Where the host gives no
+  cgroup, only the per-process limits below apply, and `whole_run_limits` says why.
+* Limits per process: set by /usr/bin/prlimit *inside* the sandbox, right before Python starts (see
+  `_rlimits`): memory (RLIMIT_DATA and RLIMIT_AS), processes (RLIMIT_NPROC), file size, open files, CPU
+  time, no core dumps. Wall time and output size are enforced here, by the supervisor.
 * Teardown: the program is pid 1 of its pid namespace (`--as-pid-1`), so when it exits, or is killed
   at the deadline, the kernel kills everything it started (detached, setsid'd children included) and
   bwrap, its parent, reaps it before exiting: when `run` returns, no process of the run is left. With
