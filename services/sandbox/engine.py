@@ -789,7 +789,8 @@ def _reaper(proc: subprocess.Popen[bytes], reap_group: bool) -> asyncio.Future[i
 
     No peak memory comes with it: wait4's ru_maxrss would include the high-water mark of the service
     itself, which the child inherits with fork() and with vfork() alike (measured: 205 MB reported for
-    `print(1)` started from a 200 MB parent), so it says nothing about the program."""
+    `print(1)` started from a 200 MB parent), so it says nothing about the program. The run's cgroup
+    is the witness instead (RunResult.memory_peak_bytes)."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[int] = loop.create_future()
     pidfd = os.pidfd_open(proc.pid)
