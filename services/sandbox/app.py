@@ -56,6 +56,10 @@ async def build(deps: Dependencies) -> Hosted:
         )  # NOT_SERVING; a call that arrives anyway gets UNAVAILABLE
 
     async def isolation_ready() -> str | None:
+        # Only missing isolation makes the sandbox NOT_SERVING. Missing whole-run limits (no cgroup per
+        # run, `isolated.whole_run_limits`) does not: the runs are still isolated and bounded per
+        # process, and a reason here would take every replica out of rotation. That degraded mode is
+        # logged once at start-up and exported as learnflow_sandbox_whole_run_limits 0 (docs/sandbox.md).
         return None if reason is None else f"isolation unavailable: {reason}"
 
     service = SandboxService(

@@ -23,9 +23,13 @@
   with an empty environment, so even /proc/1/environ holds no host secret. No host file descriptor is
   passed on (close_fds); the program sees stdin, stdout and stderr only. Python runs as
   `python3 -I -S -B /work/main.py`: isolated mode, no site-packages, no bytecode files.
-* Limits: set by /usr/bin/prlimit *inside* the sandbox, right before Python starts (see `_rlimits`):
-  memory (RLIMIT_DATA and RLIMIT_AS), processes (RLIMIT_NPROC), file size, open files, CPU time, no
-  core dumps. Wall time and output size are enforced here, by the supervisor.
+* Limits for the whole run: a memory + pids cgroup per run (`cgroups.py`), entered by a /bin/sh launcher
+  before setpriv and bwrap start, so everything the program forks counts against one budget
+  (`_run_memory_bytes`, `processes`). An OOM kill there is MEMORY_EXCEEDED. Where the host gives no
+  cgroup, only the per-process limits below apply, and `whole_run_limits` says why.
+* Limits per process: set by /usr/bin/prlimit *inside* the sandbox, right before Python starts (see
+  `_rlimits`): memory (RLIMIT_DATA and RLIMIT_AS), processes (RLIMIT_NPROC), file size, open files, CPU
+  time, no core dumps. Wall time and output size are enforced here, by the supervisor.
 * Teardown: the program is pid 1 of its pid namespace (`--as-pid-1`), so when it exits, or is killed
   at the deadline, the kernel kills everything it started (detached, setsid'd children included) and
   bwrap, its parent, reaps it before exiting: when `run` returns, no process of the run is left. With
@@ -60,8 +64,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import IO, Any, Protocol
+from typing import IO, Any, Literal, Protocol
 
+from services.sandbox import cgroups as cgroup_support
+from services.sandbox.cgroups import RunCgroup, RunCgroups, Usage
 from services.sandbox.diagnosis import (
     STUDENT_FILE,
     Diagnosis,
@@ -98,6 +104,8 @@ _INLINE_SYNTAX_CHECK = 4096
 _STDERR_TAIL = 16 * 1024
 # After SIGKILL, how long the process tree may take to disappear before we escalate.
 _KILL_GRACE = 1.0
+# The run's cgroup holds memory_mb + tmpfs_bytes + this (see _run_memory_bytes).
+_RUN_MEMORY_HEADROOM = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,8 @@ class RunResult:
     exit_code: int
     duration_ms: int
     diagnosis: Diagnosis | None
+    # The run's peak memory, all its processes together, when it had its own cgroup (else None).
+    memory_peak_bytes: int | None = None
 
 
 class Sandbox(Protocol):
@@ -157,14 +167,28 @@ class BubblewrapSandbox:
     """
 
     def __init__(
-        self, python: str = "/usr/bin/python3", user: str = "learnflow-sbx", *, container_mode: bool = False
+        self,
+        python: str = "/usr/bin/python3",
+        user: str = "learnflow-sbx",
+        *,
+        container_mode: bool = False,
+        cgroups: RunCgroups | Literal["auto"] | None = "auto",
     ):
         """`container_mode`: inside a container (a Kubernetes pod) the runtime masks parts of /proc, and
         the kernel then refuses a fresh proc mount, and /proc/sys is read-only so bwrap cannot
         `--disable-userns`. In that mode the sandbox gets NO /proc at all (never the pod's: it would
         show the service's processes and environment) and nested user namespaces are not blocked by
-        bwrap (the program has no capabilities in them; the pod's seccomp profile is the backstop)."""
+        bwrap (the program has no capabilities in them; the pod's seccomp profile is the backstop).
+
+        `cgroups`: where each run's memory+pids cgroup is made; "auto" probes this host once per process
+        (cgroups.probe), None runs with per-process rlimits only. `whole_run_limits` says which."""
         self.container_mode = container_mode
+        if cgroups == "auto":
+            cgroups, reason = cgroup_support.probe()
+        else:
+            reason = None if cgroups is not None else "per-run cgroups were switched off"
+        self.cgroups: RunCgroups | None = cgroups
+        self._cgroup_reason = reason
         problem = _python_problem(python)
         if problem:
             raise SandboxError(problem)
@@ -184,6 +208,14 @@ class BubblewrapSandbox:
                 "--",
             ]
         self._layout = _usr_layout()
+
+    @property
+    def whole_run_limits(self) -> str | None:
+        """None when each run's memory and process limits hold for the whole run (a cgroup per run),
+        else why only the per-process rlimits apply, in words for an operator."""
+        if self.cgroups is not None:
+            return None
+        return f"no cgroup per run, memory and process limits are per process: {self._cgroup_reason}"
 
     @staticmethod
     def unavailable_reason(python: str = "/usr/bin/python3") -> str | None:
@@ -217,6 +249,17 @@ class BubblewrapSandbox:
             except (SandboxError, OSError) as e:
                 return None, str(e)
             problem = sandbox._self_test()
+            if problem is not None and sandbox.cgroups is not None:
+                # The cgroup launcher failed where plain bwrap may work: keep serving, per process only.
+                degraded = BubblewrapSandbox(python, container_mode=container_mode, cgroups=None)
+                if degraded._self_test() is None:
+                    degraded._cgroup_reason = f"a run in its cgroup failed: {problem}"
+                    cgroup_support.log.warning(
+                        "sandbox limits are per process only", extra={"reason": degraded._cgroup_reason}
+                    )
+                    cgroup_support.WHOLE_RUN_LIMITS.clear()
+                    cgroup_support.WHOLE_RUN_LIMITS.labels("none").set(0)
+                    return degraded, None
             if problem is None:
                 return sandbox, None
             reason = problem if not container_mode else f"{reason}; in container mode: {problem}"
@@ -228,36 +271,59 @@ class BubblewrapSandbox:
             return screened
         status = _StatusReader(self._uid)
         started = time.monotonic()
-        proc, status_pipe = self._spawn(code.encode(), stdin.encode(), limits)
-        loop = asyncio.get_running_loop()
-        status_transport, _ = await loop.connect_read_pipe(lambda: status, status_pipe)
-
-        def kill() -> None:
-            # SIGKILL to the program, pid 1 of the sandbox: the kernel then kills the rest of the pid
-            # namespace, bwrap reaps it and exits. Before the program's pid is known, kill bwrap.
-            if not status.kill():
-                _killpg(proc)
-
+        leaf = self._cgroup(limits)
         try:
-            seen = await _supervise(proc, limits, started, kill=kill, escalate=lambda: _killpg(proc))
+            proc, status_pipe = self._spawn(code.encode(), stdin.encode(), limits, leaf)
+            loop = asyncio.get_running_loop()
+            status_transport, _ = await loop.connect_read_pipe(lambda: status, status_pipe)
+
+            def kill() -> None:
+                # SIGKILL to the program, pid 1 of the sandbox: the kernel then kills the rest of the pid
+                # namespace, bwrap reaps it and exits. Before the program's pid is known, kill bwrap.
+                if not status.kill():
+                    _killpg(proc)
+
+            def escalate() -> None:
+                _killpg(proc)
+                if leaf is not None:
+                    leaf.kill()
+
+            try:
+                seen = await _supervise(proc, limits, started, kill=kill, escalate=escalate)
+            finally:
+                status.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_KILL_GRACE):
+                    await status.closed
+            status_transport.close()
+            usage = leaf.usage() if leaf is not None else None
         finally:
-            status.close()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_KILL_GRACE):
-                await status.closed
-        status_transport.close()
-        if status.exit_code is None and not (seen.timed_out or seen.output_exceeded):
+            if leaf is not None and self.cgroups is not None:
+                self.cgroups.release(leaf)
+        oom_killed = usage is not None and usage.oom_kills > 0
+        if status.exit_code is None and not (seen.timed_out or seen.output_exceeded or oom_killed):
             # bwrap reports an exit code only once it has started the program: it failed before that.
             raise SandboxError(f"bwrap could not start the program: {seen.stderr.text().strip()[:500]}")
-        return _result(seen, code, limits, STUDENT_FILE, bwrap_status=True)
+        return _result(seen, code, limits, STUDENT_FILE, bwrap_status=True, usage=usage)
 
-    def _spawn(self, code: bytes, stdin: bytes, limits: Limits) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    def _cgroup(self, limits: Limits) -> RunCgroup | None:
+        if self.cgroups is None:
+            return None
+        try:
+            return self.cgroups.create(_run_memory_bytes(limits), limits.processes + 1)
+        except OSError as e:
+            # Never run without the cgroup this engine promised: fail this run, loudly.
+            raise SandboxError(f"cannot create the run's cgroup: {e}") from e
+
+    def _spawn(
+        self, code: bytes, stdin: bytes, limits: Limits, leaf: RunCgroup | None
+    ) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
         code_fd = _sealed_memfd("main.py", code)
         stdin_fd = _sealed_memfd("stdin", stdin)
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
         try:
             proc = subprocess.Popen(
-                self._command(limits, code_fd, status_w),
+                (leaf.launcher() if leaf is not None else []) + self._command(limits, code_fd, status_w),
                 stdin=stdin_fd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -324,9 +390,11 @@ class BubblewrapSandbox:
         code_fd = _sealed_memfd("main.py", b"print(6 * 7)\n")
         stdin_fd = _sealed_memfd("stdin", b"")
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        leaf = None
         try:
+            leaf = self._cgroup(Limits())
             done = subprocess.run(
-                self._command(Limits(), code_fd, status_w),
+                (leaf.launcher() if leaf is not None else []) + self._command(Limits(), code_fd, status_w),
                 stdin=stdin_fd,
                 capture_output=True,
                 pass_fds=(code_fd, status_w),
@@ -334,13 +402,15 @@ class BubblewrapSandbox:
                 timeout=10,
                 check=False,
             )
-        except (OSError, subprocess.TimeoutExpired) as e:
+        except (OSError, subprocess.TimeoutExpired, SandboxError) as e:
             return f"bwrap did not run: {e}"
         finally:
             for fd in (code_fd, stdin_fd, status_w):
                 os.close(fd)
             with open(status_r, "rb") as status:
                 reported = status.read()
+            if leaf is not None and self.cgroups is not None:
+                self.cgroups.release(leaf)
         if done.stdout == b"42\n" and b'"exit-code": 0' in reported:
             return None
         why = done.stderr.decode(errors="replace").strip()[:500] or f"exit status {done.returncode}"
@@ -488,6 +558,21 @@ def _rlimit_values(limits: Limits) -> dict[str, tuple[int, int]]:
         "stack": (_STACK_BYTES, _STACK_BYTES),
         "msgqueue": (0, 0),
     }
+
+
+def _run_memory_bytes(limits: Limits) -> int:
+    """The memory of the run's cgroup: everything its processes hold together, /work (tmpfs pages are
+    charged to the run) and the kernel memory it causes included.
+
+    `memory_mb` + `tmpfs_bytes` + 16 MiB: the per-process RLIMIT_DATA (`memory_mb`) stays what a single
+    process meets first, so a program that allocates too much still dies of a MemoryError on its own
+    line, a traceback a student can act on, rather than of an anonymous SIGKILL; the 16 MiB cover what
+    the interpreter holds besides its heap (a second process is where the cgroup takes over: two children
+    of 45 MB do not fit in 50 + 8 + 16). Measured peaks here: `print(1)` about 3 MiB (bwrap included,
+    shared libraries are charged to whoever read them first), a single process growing to its
+    MemoryError about 48 MiB.
+    """
+    return (limits.memory_mb << 20) + limits.tmpfs_bytes + _RUN_MEMORY_HEADROOM
 
 
 def _rlimits(limits: Limits) -> list[str]:
@@ -704,7 +789,8 @@ def _reaper(proc: subprocess.Popen[bytes], reap_group: bool) -> asyncio.Future[i
 
     No peak memory comes with it: wait4's ru_maxrss would include the high-water mark of the service
     itself, which the child inherits with fork() and with vfork() alike (measured: 205 MB reported for
-    `print(1)` started from a 200 MB parent), so it says nothing about the program."""
+    `print(1)` started from a 200 MB parent), so it says nothing about the program. The run's cgroup
+    is the witness instead (RunResult.memory_peak_bytes)."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[int] = loop.create_future()
     pidfd = os.pidfd_open(proc.pid)
@@ -728,7 +814,9 @@ def _reaper(proc: subprocess.Popen[bytes], reap_group: bool) -> asyncio.Future[i
     return future
 
 
-def _result(seen: _Seen, code: str, limits: Limits, filename: str, *, bwrap_status: bool) -> RunResult:
+def _result(
+    seen: _Seen, code: str, limits: Limits, filename: str, *, bwrap_status: bool, usage: Usage | None = None
+) -> RunResult:
     exit_code = os.waitstatus_to_exitcode(seen.wait_status)
     if bwrap_status and 128 < exit_code < 128 + signal.NSIG:
         # bwrap reports a program killed by signal N as 128+N, like a shell. (A program that itself
@@ -749,6 +837,19 @@ def _result(seen: _Seen, code: str, limits: Limits, filename: str, *, bwrap_stat
         diagnosis=diagnosis,
         stderr=seen.stderr.last_text(),
     )
+    if usage is not None and usage.oom_kills and verdict not in (Verdict.TIMED_OUT, Verdict.OUTPUT_EXCEEDED):
+        # The kernel killed a process of the run because the run as a whole reached its memory: that is
+        # the memory limit, even if the program itself carried on (unlike a MemoryError it caught, the
+        # kill was not its choice). The program's own MemoryError, if it got one, says it best.
+        verdict = Verdict.MEMORY_EXCEEDED
+        if diagnosis is None or diagnosis.exception_type != "MemoryError":
+            diagnosis = Diagnosis(
+                "MemoryError",
+                f"the program's processes together used all the memory of the run "
+                f"({_run_memory_bytes(limits) >> 20} MiB), so the sandbox stopped one of them",
+                0,
+                "",
+            )
     return RunResult(
         verdict=verdict,
         stdout=seen.stdout.text(),
@@ -758,6 +859,7 @@ def _result(seen: _Seen, code: str, limits: Limits, filename: str, *, bwrap_stat
         exit_code=exit_code,
         duration_ms=seen.duration_ms,
         diagnosis=diagnosis,
+        memory_peak_bytes=usage.memory_peak_bytes if usage is not None else None,
     )
 
 

@@ -45,6 +45,9 @@ class AbuseCase:
     expected_verdict: Verdict
     check: Callable[[Any], None] | None = None  # given the RunResult (or an Execution reply)
     stdin: str = ""
+    # Holds only where each run has its own cgroup (BubblewrapSandbox.whole_run_limits is None): with
+    # per-process rlimits alone, the run as a whole is not bounded, which is what the case shows.
+    needs_whole_run_limits: bool = False
 
 
 # --- host-side helpers -----------------------------------------------------------------------------------
@@ -133,6 +136,30 @@ def _check_memory(r: Any) -> None:
     assert r.diagnosis.exception_type in ("MemoryError", "OSError"), r.diagnosis
 
 
+# The forked-allocation case: each child holds this much, touched (b"x" * n, not a lazy bytearray).
+_CHILD_MIB = 45
+_CHILDREN = 15
+
+
+def _check_forked_allocations(r: Any) -> None:
+    # Each child's 45 MB is within the per-process limit (50 MB); together they are 675 MB. The whole
+    # run gets memory_mb + tmpfs_bytes + 16 MiB (engine._run_memory_bytes): at most one child fits.
+    run_mib = DEFAULT.memory_mb + (DEFAULT.tmpfs_bytes >> 20) + 16
+    held = int(r.stdout.split()[-1]) if r.stdout.startswith("held ") else -1
+    assert held >= 0 and held * _CHILD_MIB < run_mib, (
+        f"{held} children held {_CHILD_MIB} MB each: {r.stdout!r}"
+    )
+    assert r.diagnosis.exception_type == "MemoryError", r.diagnosis
+    assert_no_sandbox_processes()
+
+
+def _check_threads_and_forks(r: Any) -> None:
+    tasks = int(r.stdout.split()[-1])
+    # Every task (process or thread) of the run counts: never more than `processes` at once.
+    assert 5 <= tasks <= DEFAULT.processes, r.stdout
+    assert_no_sandbox_processes()
+
+
 def _check_infinite_loop(r: Any) -> None:
     assert DEFAULT.wall_ms <= r.duration_ms < DEFAULT.wall_ms + 300, r.duration_ms
     assert r.exit_code == -9
@@ -189,6 +216,71 @@ def _check_segfault(r: Any) -> None:
 _NAME_ERROR = "total = 0\nfor n in range(3):\n    total += nn\nprint(total)\n"
 
 _FORK_BOMB = "import os\nwhile True:\n    os.fork()\n"
+
+# The issue's case: children that each stay under the per-process memory limit, together far over it.
+# Each child reports once it holds its memory, then keeps it until the parent has heard from every
+# child (reported, or killed), and exits 0: the children that exit 0 held their memory at the same time
+# (one that reported can still be killed later, when another child's allocation needs the memory).
+_FORKED_ALLOCATIONS = f"""\
+import os
+report_r, report_w = os.pipe()
+done_r, done_w = os.pipe()
+kids = []
+for _ in range({_CHILDREN}):
+    pid = os.fork()
+    if pid == 0:
+        os.close(report_r)
+        os.close(done_w)
+        block = b"x" * ({_CHILD_MIB} << 20)  # filled, so every page is really used
+        os.write(report_w, b"+")
+        os.close(report_w)
+        os.read(done_r, 1)  # hold it until the parent is done counting
+        os._exit(0)
+    kids.append(pid)
+os.close(report_w)
+while os.read(report_r, 1):  # end of file: every child has reported or died
+    pass
+os.close(done_w)
+held = sum(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0 for pid in kids)
+print("held", held)
+"""
+
+# Processes and threads together: four children each start threads until refused, and all hold them
+# until every child has reported.
+_THREADS_AND_FORKS = """\
+import os, threading
+report_r, report_w = os.pipe()
+done_r, done_w = os.pipe()
+kids = []
+for _ in range(4):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        os.close(report_r)
+        os.close(done_w)
+        started = 0
+        try:
+            while started < 100:
+                threading.Thread(target=os.read, args=(done_r, 1), daemon=True).start()
+                started += 1
+        except RuntimeError:  # can't start new thread
+            pass
+        os.write(report_w, b"+" * started)
+        os.close(report_w)
+        os.read(done_r, 1)  # hold them until every child has reported
+        os._exit(0)
+    kids.append(pid)
+os.close(report_w)
+threads = 0
+while chunk := os.read(report_r, 4096):
+    threads += len(chunk)
+os.close(done_w)  # end of file releases every child and thread
+for pid in kids:
+    os.waitpid(pid, 0)
+print("tasks", 1 + len(kids) + threads)
+"""
 
 _DETACHED = """\
 import os, time
@@ -377,6 +469,14 @@ def abuse_cases(listener: socket.socket | None = None) -> list[AbuseCase]:
             Verdict.MEMORY_EXCEEDED,
             _check_memory,
         ),
+        AbuseCase(
+            "forked_allocations",
+            _FORKED_ALLOCATIONS,
+            Verdict.MEMORY_EXCEEDED,
+            _check_forked_allocations,
+            needs_whole_run_limits=True,
+        ),
+        AbuseCase("threads_and_forks", _THREADS_AND_FORKS, Verdict.OK, _check_threads_and_forks),
         AbuseCase("infinite_loop", "while True:\n    pass\n", Verdict.TIMED_OUT, _check_infinite_loop),
         AbuseCase("huge_output", _HUGE_OUTPUT, Verdict.OUTPUT_EXCEEDED, _check_huge_output),
         AbuseCase("fill_disk", _FILL_DISK, Verdict.OK, _check_fill_disk),

@@ -19,6 +19,7 @@ from abuse_cases import (
     host_listener,
 )
 
+from services.sandbox import cgroups
 from services.sandbox.diagnosis import Diagnosis, Verdict, check_syntax, diagnose, verdict_for
 from services.sandbox.engine import (
     MAX_CODE_BYTES,
@@ -27,6 +28,7 @@ from services.sandbox.engine import (
     Limits,
     RunResult,
     UnsafeLocalSandbox,
+    _run_memory_bytes,
 )
 
 UNAVAILABLE = BubblewrapSandbox.unavailable_reason()
@@ -72,12 +74,88 @@ def test_abuse_case(any_sandbox, listener, name, monkeypatch):
     sandbox = any_sandbox
     monkeypatch.setattr(abuse_module, "CONTAINER_MODE", sandbox.container_mode)
     case: AbuseCase = {c.name: c for c in abuse_cases(listener)}[name]
+    if case.needs_whole_run_limits and sandbox.whole_run_limits is not None:
+        pytest.skip(sandbox.whole_run_limits)
     result = run(sandbox, case.code, case.stdin)
     assert result.verdict == case.expected_verdict, describe(result)
     if case.check is not None:
         case.check(result)
     assert_no_sandbox_processes()
     assert run(sandbox, "print('alive')").stdout == "alive\n"  # the engine (and this process) survived
+
+
+# --- whole-run limits (a cgroup per run) -------------------------------------------------------------------
+
+CGROUPS, NO_CGROUP_REASON = cgroups.probe()
+needs_cgroups = pytest.mark.skipif(CGROUPS is None, reason=f"no cgroup per run here: {NO_CGROUP_REASON}")
+
+
+def run_leaves() -> list[str]:
+    """The per-run cgroups that exist now (a finished run must leave none)."""
+    assert CGROUPS is not None
+    prefix = cgroups.RUN_PREFIX_V1 if CGROUPS.version == 1 else "run-"
+    roots = {CGROUPS.memory_root, CGROUPS.pids_root}
+    return sorted(str(p) for root in roots for p in root.iterdir() if p.name.startswith(prefix))
+
+
+@needs_cgroups
+def test_a_run_is_measured_in_its_own_cgroup_which_is_then_removed(sandbox):
+    assert sandbox.whole_run_limits is None
+    result = run(sandbox, "print(1)")
+    assert result.verdict == Verdict.OK and result.stdout == "1\n"
+    # The run's own memory, not the service's: a few MiB (a wait4 rusage would report the service's).
+    assert result.memory_peak_bytes is not None and 0 < result.memory_peak_bytes < 16 << 20
+    assert run_leaves() == []
+
+
+@needs_cgroups
+def test_forked_allocations_peak_within_the_run_budget_and_concurrent_runs_each_get_one(sandbox):
+    (case,) = [c for c in abuse_cases() if c.name == "forked_allocations"]
+
+    async def main():
+        return await asyncio.gather(*(sandbox.run(case.code) for _ in range(3)))
+
+    for result in asyncio.run(main()):
+        assert result.verdict == Verdict.MEMORY_EXCEEDED, describe(result)
+        # At most one child of 45 MB fits in a run (the kernel may also have killed the one that held
+        # it when another allocated, so 0 is possible too).
+        assert result.stdout in ("held 0\n", "held 1\n"), describe(result)
+        # Each run got past 45 MB at the same time as the others: one budget per run, not one shared.
+        assert result.memory_peak_bytes is not None
+        assert 45 << 20 < result.memory_peak_bytes <= _run_memory_bytes(DEFAULT), result.memory_peak_bytes
+    assert run_leaves() == []
+    assert_no_sandbox_processes()
+
+
+@needs_cgroups
+def test_a_timed_out_or_cancelled_run_leaves_no_cgroup(sandbox):
+    loop = run(sandbox, "import os, time\nos.fork()\ntime.sleep(30)\n", limits=Limits(wall_ms=500))
+    assert loop.verdict == Verdict.TIMED_OUT
+    assert run_leaves() == []
+
+    async def cancelled():
+        task = asyncio.create_task(sandbox.run("import time\ntime.sleep(30)"))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.2)
+        return await sandbox.run("print(2)")  # retries the removal a dying process may have delayed
+
+    assert asyncio.run(cancelled()).stdout == "2\n"
+    assert run_leaves() == []
+
+
+def test_without_a_cgroup_per_run_the_limits_are_per_process_and_it_is_said():
+    """The fallback, for hosts that give no cgroup: it still serves, but only each process is bounded,
+    which is why the forked case needs whole-run limits; the reason is there for the log and health."""
+    plain = BubblewrapSandbox(cgroups=None)
+    assert plain.whole_run_limits is not None and "per process" in plain.whole_run_limits
+    (case,) = [c for c in abuse_cases() if c.name == "forked_allocations"]
+    result = run(plain, case.code)
+    assert result.verdict == Verdict.OK and result.stdout == "held 15\n", describe(result)
+    assert result.memory_peak_bytes is None
+    assert_no_sandbox_processes()
 
 
 def test_twenty_concurrent_runs_are_all_correct(sandbox):
@@ -117,9 +195,11 @@ def test_the_maximum_limits_themselves_are_accepted(sandbox):
 
 def test_huge_code_and_nul_bytes_are_rejected(sandbox):
     huge = run(sandbox, "x = 1\n" * (MAX_CODE_BYTES // 6 + 1))
-    assert huge.verdict == Verdict.REJECTED and "bytes" in huge.diagnosis.message
+    assert (
+        huge.verdict == Verdict.REJECTED and huge.diagnosis is not None and "bytes" in huge.diagnosis.message
+    )
     nul = run(sandbox, "print(1)\0")
-    assert nul.verdict == Verdict.REJECTED and "NUL" in nul.diagnosis.message
+    assert nul.verdict == Verdict.REJECTED and nul.diagnosis is not None and "NUL" in nul.diagnosis.message
     exactly = run(sandbox, "#" * (MAX_CODE_BYTES - 9) + "\nprint(1)")  # 64 KiB on the dot still runs
     assert exactly.verdict == Verdict.OK and exactly.stdout == "1\n"
 
