@@ -1,4 +1,4 @@
-"""SandboxService over gRPC: proto in, domain call, proto out."""
+"""SandboxService over gRPC: proto in (convert.py), one service call, proto out (convert.py)."""
 
 from __future__ import annotations
 
@@ -41,20 +41,7 @@ class SandboxApi(pb_grpc.SandboxServiceServicer):
             request.exercise_id,
             request.request_id,
         )
-        r = execution.result
-        msg = resources_pb2.Execution(
-            id=execution.id,
-            verdict=convert.verdict_to_proto(r.verdict),
-            stdout=r.stdout,
-            stderr=r.stderr,
-            stdout_truncated=r.stdout_truncated,
-            stderr_truncated=r.stderr_truncated,
-            exit_code=r.exit_code,
-            duration_ms=r.duration_ms,
-            diagnosis=convert.diagnosis_to_proto(r.diagnosis),
-        )
-        msg.create_time.FromDatetime(execution.created_at)
-        return msg
+        return convert.execution_to_proto(execution)
 
     async def CreateExercise(
         self, request: sandbox_service_pb2.CreateExerciseRequest, context: object
@@ -81,20 +68,4 @@ class SandboxApi(pb_grpc.SandboxServiceServicer):
         self, request: sandbox_service_pb2.GradeSubmissionRequest, context: object
     ) -> sandbox_service_pb2.GradeSubmissionResponse:
         grade = await self.service.grade(_caller(), request.exercise_id, request.code)
-        return sandbox_service_pb2.GradeSubmissionResponse(
-            submission_id=grade.submission_id,
-            score=grade.score,
-            passed=grade.passed,
-            total=grade.total,
-            cases=[
-                resources_pb2.CaseResult(
-                    name=o.name,
-                    passed=o.passed,
-                    hidden=o.hidden,
-                    verdict=convert.verdict_to_proto(o.verdict),
-                    first_difference=o.first_difference,
-                    duration_ms=o.duration_ms,
-                )
-                for o in grade.cases
-            ],
-        )
+        return convert.grade_to_proto(grade)

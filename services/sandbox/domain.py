@@ -8,6 +8,8 @@ from datetime import datetime
 
 from services.runtime.errors import PermissionDenied, Violations
 from services.runtime.request_context import Principal
+from services.sandbox.diagnosis import Diagnosis, Verdict
+from services.sandbox.engine import RunResult
 
 STDIO = "stdio"
 ASSERT = "assert"
@@ -53,6 +55,52 @@ class Exercise:
     @property
     def hidden_count(self) -> int:
         return sum(1 for c in self.test_cases if c.hidden)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One Execute call's run, as the caller gets it back."""
+
+    id: str
+    result: RunResult
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as it is recorded and announced (sandbox.executed): one Execute, or one graded
+    submission (its first failing case's verdict and diagnosis). No test's text or location."""
+
+    execution_id: str
+    tenant_id: str
+    user_id: str
+    exercise_id: str  # "" when the code ran outside an exercise
+    verdict: Verdict
+    diagnosis: Diagnosis | None
+    duration_ms: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    name: str
+    passed: bool
+    hidden: bool
+    verdict: Verdict
+    first_difference: str
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    submission_id: str
+    passed: int
+    total: int
+    cases: tuple[CaseOutcome, ...]
+
+    @property
+    def score(self) -> float:
+        return self.passed / self.total if self.total else 0.0
 
 
 @dataclass(frozen=True)
