@@ -28,17 +28,10 @@ from services.progress.domain import mastery as mastery_model
 from services.progress.domain import streaks as streak_model
 from services.progress.domain import struggle as struggle_model
 from services.progress.domain.mastery import Level, MasteryState
+from services.progress.domain.records import BY_PROGRESS, Recorded, Student, TopicMastery
 from services.progress.domain.streaks import StreakState
 from services.progress.episodes import Episodes
 from services.runtime.events.outbox import Outbox
-
-
-@dataclass(frozen=True)
-class Recorded:
-    applied: bool
-    topic: str
-    mastery: MasteryState | None
-    at: datetime | None
 
 
 def risk(open_alerts: int, mean_mastery: float, topics: int) -> float:
@@ -53,7 +46,7 @@ def risk(open_alerts: int, mean_mastery: float, topics: int) -> float:
 class _Student:
     """One student's state while a list is applied (from the locked row)."""
 
-    row: Any
+    row: Student
     streak: StreakState
     struggle: struggle_model.StruggleState
     last_active_at: datetime | None
@@ -115,15 +108,9 @@ class Intake:
         episodes = Episodes(await store.open_alerts_of(session, student_ids), now)
 
         students = {
-            sid: _Student(
-                row,
-                store.state_from_json(StreakState, row.streak),
-                store.state_from_json(struggle_model.StruggleState, row.struggle),
-                row.last_active_at,
-            )
-            for sid, row in rows.items()
+            sid: _Student(row, row.streak, row.struggle, row.last_active_at) for sid, row in rows.items()
         }
-        topics = {key: store.state_from_json(MasteryState, row.state) for key, row in stored.items()}
+        topics = {key: row.state for key, row in stored.items()}
         for sid in student_ids:
             episodes.expire(sid, self.detector)
 
@@ -142,7 +129,7 @@ class Intake:
                 )
                 topics[key] = mastery_state
             for episode in self.detector.cleared_by(a, mastery_state, episodes.keys(a.student_id)):
-                episodes.close(a.student_id, episode, store.BY_PROGRESS)
+                episodes.close(a.student_id, episode, BY_PROGRESS)
             student.struggle, detections = self.detector.evaluate(
                 student.struggle, a, mastery_state, episodes.keys(a.student_id)
             )
@@ -169,7 +156,7 @@ class Intake:
             ],
         )
         await episodes.write(session, tenant_id, self.outbox)
-        changed: dict[str, list[tuple[Any, MasteryState]]] = {sid: [] for sid in students}
+        changed: dict[str, list[tuple[TopicMastery | None, MasteryState]]] = {sid: [] for sid in students}
         for key, m in topics.items():  # every topic here was touched by this list
             changed[key[0]].append((stored.get(key), m))
         await store.update_students(
@@ -180,7 +167,10 @@ class Intake:
 
 
 def _summary(
-    student_id: str, student: _Student, topics: list[tuple[Any, MasteryState]], open_alerts: int
+    student_id: str,
+    student: _Student,
+    topics: list[tuple[TopicMastery | None, MasteryState]],
+    open_alerts: int,
 ) -> dict[str, Any]:
     """The student's summary columns, kept incrementally from their topics' rows before and states
     after (no scan of all their topics)."""
