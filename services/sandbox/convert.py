@@ -56,7 +56,7 @@ def case_from_proto(case: pb.TestCase) -> TestCase:
     )
 
 
-def exercise_to_proto(exercise: Exercise, hidden_total: int) -> pb.Exercise:
+def exercise_to_proto(exercise: Exercise) -> pb.Exercise:
     msg = pb.Exercise(
         id=exercise.id,
         title=exercise.title,
@@ -73,7 +73,7 @@ def exercise_to_proto(exercise: Exercise, hidden_total: int) -> pb.Exercise:
             )
             for c in exercise.test_cases
         ],
-        hidden_case_count=hidden_total,
+        hidden_case_count=exercise.hidden_count,
     )
     if exercise.created_at:
         msg.create_time.FromDatetime(exercise.created_at)

@@ -74,7 +74,9 @@ class SandboxService:
         requested: RequestedLimits,
         exercise_id: str = "",
         request_id: str = "",
+        on_behalf_of: str = "",
     ) -> Execution:
+        caller = domain.on_behalf(caller, on_behalf_of)
         v = Violations()
         domain.check_code(v, code)
         limits = domain.effective_limits(requested, v)
@@ -83,7 +85,7 @@ class SandboxService:
         _check_request_id(v, request_id)
         v.raise_if_any()
         if exercise_id:
-            await self.get_exercise(caller, exercise_id)  # exists in the caller's tenant
+            await self._exercise(caller, exercise_id)  # exists in the caller's tenant
         self._admit(caller)
         result = await self.pool.run(
             code,
@@ -146,6 +148,10 @@ class SandboxService:
         return created
 
     async def get_exercise(self, caller: Principal, exercise_id: str) -> Exercise:
+        """The exercise as the caller may see it (hidden cases for authors only)."""
+        return (await self._exercise(caller, exercise_id)).seen_by(caller)
+
+    async def _exercise(self, caller: Principal, exercise_id: str) -> Exercise:
         if not exercise_id:
             raise InvalidArgument("exercise_id is required", [FieldViolation("exercise_id", "is required")])
         async with self.db.transaction(caller.tenant_id) as session:
@@ -158,7 +164,7 @@ class SandboxService:
         v = Violations()
         domain.check_code(v, code)
         v.raise_if_any()
-        exercise = await self.get_exercise(caller, exercise_id)
+        exercise = await self._exercise(caller, exercise_id)
         self._admit(caller)
         syntax = check_syntax(code)
         if syntax is not None:  # nothing to run: every case fails the same way
