@@ -67,16 +67,15 @@ class PeriodicChecks:
         locked = await store.lock_students(session, tenant_id, affected)
         episodes = await self._decide(session, locked, affected, now)
         await episodes.write(session, tenant_id, self.outbox)
-        await store.update_students(
+        await store.update_alert_summaries(
             session,
-            [
-                {
-                    "student_id": sid,
-                    "open_alerts": episodes.count(sid),
-                    "risk": risk(episodes.count(sid), locked[sid].mean_mastery, locked[sid].topics),
-                }
+            {
+                sid: (
+                    episodes.count(sid),
+                    risk(episodes.count(sid), locked[sid].mean_mastery, locked[sid].topics),
+                )
                 for sid in sorted(episodes.changed)
-            ],
+            },
         )
         return len(episodes.changed)
 

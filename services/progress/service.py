@@ -187,15 +187,9 @@ class ProgressService:
                 return alert
             changed = await store.set_alert_state(session, alert.id, to, caller.subject, datetime.now(UTC))
             open_alerts = await store.count_open(session, alert.student_id)
-            await store.update_students(
+            await store.update_alert_summaries(
                 session,
-                [
-                    {
-                        "student_id": alert.student_id,
-                        "open_alerts": open_alerts,
-                        "risk": risk(open_alerts, student.mean_mastery, student.topics),
-                    }
-                ],
+                {alert.student_id: (open_alerts, risk(open_alerts, student.mean_mastery, student.topics))},
             )
             return changed
 

@@ -232,10 +232,26 @@ _INSERT_ACTIVITIES = (
 )
 
 
-async def insert_activities(session: AsyncConnection, tenant_id: str, rows: list[dict[str, Any]]) -> set[str]:
-    """Records activities (dicts of _ACTIVITY_COLUMNS); returns the ids not recorded before (the
-    intake's idempotency: recording the same id twice applies once)."""
-    params = _arrays(rows, _ACTIVITY_COLUMNS)
+def _activity_values(a: Activity) -> dict[str, Any]:
+    return {
+        "id": a.event_id,
+        "student_id": a.student_id,
+        "topic": a.topic,
+        "kind": a.kind.value,
+        "score": a.score,
+        "verdict": a.verdict,
+        "exception_type": a.exception_type,
+        "quiz_id": a.quiz_id,
+        "exercise_id": a.exercise_id,
+        "duration_seconds": a.duration_seconds,
+        "occurred_at": a.occurred_at,
+    }
+
+
+async def insert_activities(session: AsyncConnection, tenant_id: str, activities: list[Activity]) -> set[str]:
+    """Records activities; returns the ids not recorded before (the intake's idempotency: recording
+    the same id twice applies once)."""
+    params = _arrays([_activity_values(a) for a in activities], _ACTIVITY_COLUMNS)
     result = await session.execute(_INSERT_ACTIVITIES, {"tenant_id": uuid.UUID(tenant_id), **params})
     return {r.id for r in result}
 
@@ -317,17 +333,36 @@ _UPDATE_SUMMARIES = _update_students(tuple(_SUMMARY_COLUMNS))
 _UPDATE_ALERT_SUMMARIES = _update_students(_ALERT_SUMMARY)
 
 
-async def update_students(session: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Writes the summary columns of several students; each row has student_id and either every
-    summary column (the intake) or open_alerts and risk (alerts changed)."""
-    if not rows:
+async def update_students(session: AsyncConnection, changed: list[Student]) -> None:
+    """Writes the states and summary columns of several students (the intake), one statement."""
+    if not changed:
         return
-    columns = tuple(name for name in _SUMMARY_COLUMNS if name in rows[0])
-    statement = _UPDATE_SUMMARIES if len(columns) == len(_SUMMARY_COLUMNS) else _UPDATE_ALERT_SUMMARIES
-    if statement is _UPDATE_ALERT_SUMMARIES and columns != _ALERT_SUMMARY:
-        raise ValueError(f"update_students takes every summary column or {_ALERT_SUMMARY}, not {columns}")
-    params = _arrays(rows, {"student_id": sa.Text(), **{name: _SUMMARY_COLUMNS[name] for name in columns}})
-    await session.execute(statement, params)
+    rows = [
+        {
+            "student_id": s.student_id,
+            "streak": state_to_json(s.streak),
+            "struggle": state_to_json(s.struggle),
+            "topics": s.topics,
+            "mastery_sum": s.mastery_sum,
+            "mean_mastery": s.mean_mastery,
+            "topics_mastered": s.topics_mastered,
+            "open_alerts": s.open_alerts,
+            "risk": s.risk,
+            "last_active_at": s.last_active_at,
+        }
+        for s in changed
+    ]
+    await session.execute(_UPDATE_SUMMARIES, _arrays(rows, {"student_id": sa.Text(), **_SUMMARY_COLUMNS}))
+
+
+async def update_alert_summaries(session: AsyncConnection, summaries: dict[str, tuple[int, float]]) -> None:
+    """Writes students' open_alerts and risk (student id -> (open alerts, risk)) after their alerts
+    changed, one statement."""
+    if not summaries:
+        return
+    rows = [{"student_id": sid, "open_alerts": n, "risk": r} for sid, (n, r) in summaries.items()]
+    columns = {"student_id": sa.Text(), **{name: _SUMMARY_COLUMNS[name] for name in _ALERT_SUMMARY}}
+    await session.execute(_UPDATE_ALERT_SUMMARIES, _arrays(rows, columns))
 
 
 async def set_time_zone(session: AsyncConnection, tenant_id: str, student_id: str, time_zone: str) -> None:
@@ -392,10 +427,26 @@ async def lock_mastery(
     return {(r.student_id, r.topic): _mastery(r) for r in await session.execute(_LOCK_MASTERY, params)}
 
 
-async def upsert_mastery(session: AsyncConnection, tenant_id: str, rows: list[dict[str, Any]]) -> None:
-    """Writes (student_id, topic, *_MASTERY_VALUES) rows, inserting the new ones; one per key."""
-    if not rows:
+async def upsert_mastery(
+    session: AsyncConnection, tenant_id: str, states: dict[tuple[str, str], MasteryState]
+) -> None:
+    """Writes each (student, topic)'s mastery state and the figures derived from it, inserting the
+    new ones; one statement."""
+    if not states:
         return
+    rows = [
+        {
+            "student_id": sid,
+            "topic": topic,
+            "score": m.score,
+            "evidence": m.weight,
+            "level": m.level.name,
+            "attempts": m.attempts,
+            "state": state_to_json(m),
+            "updated_at": m.last_at,
+        }
+        for (sid, topic), m in states.items()
+    ]
     params = {
         "tenant_id": uuid.UUID(tenant_id),
         **_arrays(rows, {"student_id": sa.Text(), "topic": sa.Text(), **_MASTERY_VALUES}),
