@@ -1,18 +1,24 @@
-"""The one place where identity's domain objects and its protobuf messages meet."""
+"""The one place where identity's domain objects and its protobuf messages meet: requests in,
+resources out, and the events the service layer stages (it calls the `*_event` functions and hands
+the message to the outbox unopened)."""
 
 from __future__ import annotations
 
 from learnflow.auth.v1 import auth_pb2
-from learnflow.identity.v1 import resources_pb2
+from learnflow.identity.v1 import events_pb2, resources_pb2
 
 from services.identity import domain
-from services.identity.domain import Tenant, User
+from services.identity.domain import Tenant, Tokens, User, UserChanges
+from services.identity.security import SigningKey
 from services.runtime.authz import ROLE_BY_NAME, ROLE_NAMES
+from services.runtime.errors import FieldViolation, InvalidArgument
 
 _KIND = {
     domain.PERSON: resources_pb2.USER_KIND_PERSON,
     domain.SERVICE_ACCOUNT: resources_pb2.USER_KIND_SERVICE_ACCOUNT,
 }
+
+# --- resources out ---------------------------------------------------------------------------------
 
 
 def user_to_proto(user: User) -> resources_pb2.User:
@@ -41,6 +47,22 @@ def tenant_to_proto(tenant: Tenant) -> resources_pb2.Tenant:
     return msg
 
 
+def tokens_to_proto(tokens: Tokens) -> resources_pb2.TokenPair:
+    return resources_pb2.TokenPair(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        token_type="Bearer",
+        expires_in=tokens.expires_in,
+    )
+
+
+def jwk_to_proto(key: SigningKey) -> resources_pb2.Jwk:
+    return resources_pb2.Jwk(**key.public_jwk())
+
+
+# --- requests in -----------------------------------------------------------------------------------
+
+
 def roles_from_proto(roles: list[int]) -> tuple[str, ...]:
     """Unknown numbers become "role_<n>" so validation reports them instead of dropping them."""
     return tuple(
@@ -50,3 +72,60 @@ def roles_from_proto(roles: list[int]) -> tuple[str, ...]:
 
 def role_filter(role: int) -> str | None:
     return ROLE_NAMES.get(role) if role else None
+
+
+def new_user_from_proto(u: resources_pb2.User) -> User:
+    """The fields a caller may set on a new user; id, tenant and times are the service's to give."""
+    return User(
+        id="",
+        tenant_id="",
+        email=u.email,
+        display_name=u.display_name,
+        roles=roles_from_proto(list(u.roles)),
+        disabled=u.disabled,
+        time_zone=u.time_zone,
+    )
+
+
+def changes_from_proto(u: resources_pb2.User, mask: list[str]) -> UserChanges:
+    """The fields named by the update mask (every updatable one when it is empty); a path that
+    names anything else is a field violation of `update_mask`."""
+    paths = mask or list(domain.UPDATABLE)
+    unknown = [p for p in paths if p not in domain.UPDATABLE]
+    if unknown:
+        raise InvalidArgument(
+            "update_mask names fields that cannot be updated",
+            [
+                FieldViolation("update_mask", f"{p!r} is not one of {', '.join(domain.UPDATABLE)}")
+                for p in unknown
+            ],
+        )
+    changes = UserChanges(changed=paths)
+    if "display_name" in paths:
+        changes.display_name = u.display_name
+    if "roles" in paths:
+        changes.roles = roles_from_proto(list(u.roles))
+    if "disabled" in paths:
+        changes.disabled = u.disabled
+    if "time_zone" in paths:
+        changes.time_zone = u.time_zone or "UTC"
+    return changes
+
+
+# --- events out ------------------------------------------------------------------------------------
+
+
+def tenant_created_event(tenant: Tenant) -> events_pb2.TenantCreated:
+    return events_pb2.TenantCreated(tenant=tenant_to_proto(tenant))
+
+
+def user_created_event(user: User) -> events_pb2.UserCreated:
+    return events_pb2.UserCreated(user=user_to_proto(user))
+
+
+def user_updated_event(user: User, changes: UserChanges) -> events_pb2.UserUpdated:
+    return events_pb2.UserUpdated(user=user_to_proto(user), changed_fields=changes.changed)
+
+
+def signing_key_rotated_event(key: SigningKey) -> events_pb2.SigningKeyRotated:
+    return events_pb2.SigningKeyRotated(new_kid=key.kid)

@@ -50,6 +50,15 @@ class User:
         return f'W/"{self.version}"'
 
 
+@dataclass(frozen=True)
+class Tokens:
+    """What a login, a refresh or a service account's sign-in hands out."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
 @dataclass
 class UserChanges:
     display_name: str | None = None

@@ -12,12 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from learnflow.identity.v1 import events_pb2
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.identity import domain, security, store
-from services.identity.convert import tenant_to_proto, user_to_proto
-from services.identity.domain import Tenant, User, UserChanges
+from services.identity import convert, domain, security, store
+from services.identity.domain import Tenant, Tokens, User, UserChanges
 from services.identity.security import SigningKey, TokenSettings
 from services.runtime import pagination
 from services.runtime.db import Database, parse_uuid
@@ -34,13 +32,6 @@ from services.runtime.request_context import Principal
 from services.runtime.workload import SUBJECT_PREFIX
 
 _BAD_LOGIN = "the email or password is not right"
-
-
-@dataclass(frozen=True)
-class Tokens:
-    access_token: str
-    refresh_token: str
-    expires_in: int
 
 
 @dataclass(frozen=True)
@@ -99,7 +90,7 @@ class IdentityService:
             await self.outbox.stage(
                 session,
                 "identity.signing_key.rotated",
-                events_pb2.SigningKeyRotated(new_kid=new.kid),
+                convert.signing_key_rotated_event(new),
                 tenant_id="",
             )
         return new, await self._load_keys(force=True)
@@ -237,7 +228,7 @@ class IdentityService:
             await self.outbox.stage(
                 session,
                 "identity.tenant.created",
-                events_pb2.TenantCreated(tenant=tenant_to_proto(created)),
+                convert.tenant_created_event(created),
                 tenant_id=created.id,
             )
             if admin_email is not None:
@@ -252,7 +243,7 @@ class IdentityService:
                 await self.outbox.stage(
                     session,
                     "identity.user.created",
-                    events_pb2.UserCreated(user=user_to_proto(admin)),
+                    convert.user_created_event(admin),
                     tenant_id=created.id,
                 )
         return created
@@ -322,9 +313,7 @@ class IdentityService:
         )
         async with self.db.transaction(caller.tenant_id) as session:
             created = await store.insert_user(session, new, password_hash, client_id)
-            await self.outbox.stage(
-                session, "identity.user.created", events_pb2.UserCreated(user=user_to_proto(created))
-            )
+            await self.outbox.stage(session, "identity.user.created", convert.user_created_event(created))
         return created
 
     async def create_service_account(
@@ -374,6 +363,6 @@ class IdentityService:
             await self.outbox.stage(
                 session,
                 "identity.user.updated",
-                events_pb2.UserUpdated(user=user_to_proto(updated), changed_fields=changes.changed),
+                convert.user_updated_event(updated, changes),
             )
         return updated

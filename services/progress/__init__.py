@@ -1,3 +1,4 @@
-"""Progress: what each student has done, how well they know each topic, their streaks, and the signs that
-they are stuck. Only the pure domain core exists so far (issue #4); the store, the API and app.py come
-later, and until app.py exists the runtime does not treat this package as a context."""
+"""Progress: what each student has done, how well they know each topic, their streaks, and the signs
+that they are stuck (struggle alerts for their teachers). Activities arrive through RecordActivity and
+as events (progress.events from every context, the sandbox's runs and grades); identity's user
+events keep each student's time zone. docs/progress-model.md describes the models."""

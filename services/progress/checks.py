@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.progress import store
 from services.progress.domain import struggle as struggle_model
-from services.progress.domain.streaks import StreakState
+from services.progress.domain.records import Student
 from services.progress.episodes import Episodes
 from services.progress.intake import risk
 from services.runtime.db import Database
@@ -68,21 +67,20 @@ class PeriodicChecks:
         locked = await store.lock_students(session, tenant_id, affected)
         episodes = await self._decide(session, locked, affected, now)
         await episodes.write(session, tenant_id, self.outbox)
-        await store.update_students(
+        await store.update_alert_summaries(
             session,
-            [
-                {
-                    "student_id": sid,
-                    "open_alerts": episodes.count(sid),
-                    "risk": risk(episodes.count(sid), locked[sid].mean_mastery, locked[sid].topics),
-                }
+            {
+                sid: (
+                    episodes.count(sid),
+                    risk(episodes.count(sid), locked[sid].mean_mastery, locked[sid].topics),
+                )
                 for sid in sorted(episodes.changed)
-            ],
+            },
         )
         return len(episodes.changed)
 
     async def _decide(
-        self, session: AsyncConnection, rows: dict[str, Any], student_ids: list[str], now: datetime
+        self, session: AsyncConnection, rows: dict[str, Student], student_ids: list[str], now: datetime
     ) -> Episodes:
         """What the checks do to these students' episodes: expiry, then a drop for those in `rows`
         (their streak and time zone). A drop is alerted once per key (the last active date): a student
@@ -91,11 +89,12 @@ class PeriodicChecks:
         alerted = await store.alert_keys(session, student_ids, struggle_model.ACTIVITY_DROP)
         for sid in student_ids:
             episodes.expire(sid, self.detector)
-            row = rows.get(sid)
-            if row is None:
+            student = rows.get(sid)
+            if student is None:
                 continue
-            streak = store.state_from_json(StreakState, row.streak)
-            found = self.detector.check_activity_drop(streak, now, row.time_zone, episodes.keys(sid))
+            found = self.detector.check_activity_drop(
+                student.streak, now, student.time_zone, episodes.keys(sid)
+            )
             if found is not None and (sid, found.key) not in alerted:
                 episodes.open(sid, found)
         return episodes

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from learnflow.progress.v1 import events_pb2
-from learnflow.progress.v1 import resources_pb2 as pb
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.progress import store
-from services.progress.convert import alert_to_proto
+from services.progress import convert, store
+from services.progress.domain.records import BY_QUIET_PERIOD, OPEN, RESOLVED, StruggleAlert
 from services.progress.domain.struggle import Detection, EpisodeKey, StruggleDetector
 from services.runtime.events.outbox import Outbox
 
@@ -27,17 +25,17 @@ from services.runtime.events.outbox import Outbox
 @dataclass
 class _Episode:
     opened_at: datetime | None  # None: opened in this unit of work (its created_at is the commit's)
-    alert_id: uuid.UUID | None = None  # set for an alert already stored
+    alert_id: str | None = None  # set for an alert already stored
     new_row: dict[str, Any] | None = None  # set for an alert opened here, to insert
 
 
 class Episodes:
-    def __init__(self, open_alerts: list[Any], now: datetime):
+    def __init__(self, open_alerts: list[StruggleAlert], now: datetime):
         self.now = now
         self._open: dict[str, dict[EpisodeKey, _Episode]] = {}
         for a in open_alerts:
             self._open.setdefault(a.student_id, {})[(a.rule, a.key)] = _Episode(a.created_at, a.id)
-        self._resolve: dict[str, list[uuid.UUID]] = {}  # resolution -> stored alerts to close
+        self._resolve: dict[str, list[str]] = {}  # resolution -> stored alerts to close
         self._new: list[dict[str, Any]] = []  # alerts to insert, in the order they were opened
         self.changed: set[str] = set()  # students whose open-alert count may have changed
 
@@ -55,7 +53,7 @@ class Episodes:
             "key": d.key,
             "explanation": d.explanation,
             "severity": d.severity.value,
-            "state": store.OPEN,
+            "state": OPEN,
             "resolved_at": None,
             "resolution": None,
         }
@@ -66,7 +64,7 @@ class Episodes:
     def close(self, student_id: str, key: EpisodeKey, resolution: str) -> None:
         episode = self._open[student_id].pop(key)
         if episode.new_row is not None:  # opened and closed in this unit of work: stored closed
-            episode.new_row.update(state=store.RESOLVED, resolved_at=self.now, resolution=resolution)
+            episode.new_row.update(state=RESOLVED, resolved_at=self.now, resolution=resolution)
         else:
             assert episode.alert_id is not None
             self._resolve.setdefault(resolution, []).append(episode.alert_id)
@@ -76,7 +74,7 @@ class Episodes:
         """Closes the student's episodes open for the quiet period (as of `now`)."""
         for key, episode in list(self._open.get(student_id, {}).items()):
             if episode.opened_at is not None and detector.expired(episode.opened_at, self.now):
-                self.close(student_id, key, store.BY_QUIET_PERIOD)
+                self.close(student_id, key, BY_QUIET_PERIOD)
 
     async def write(self, session: AsyncConnection, tenant_id: str, outbox: Outbox) -> None:
         """Closes and opens the alerts, and stages struggle.detected for every alert opened."""
@@ -86,22 +84,12 @@ class Episodes:
         if len(inserted) < len(self._new):  # only if someone wrote alerts without the student lock
             stored = {r.id for r in inserted}
             for row in self._new:
-                if row["id"] not in stored:
+                if str(row["id"]) not in stored:
                     self._open[row["student_id"]].pop((row["rule"], row["key"]), None)
         if not inserted:
             return
         teachers = await store.teachers_of_students(session, sorted({r.student_id for r in inserted}))
-        order = {row["id"]: n for n, row in enumerate(self._new)}
+        order = {str(row["id"]): n for n, row in enumerate(self._new)}
         for alert in sorted(inserted, key=lambda r: order[r.id]):
-            message = alert_to_proto(alert)
-            # The event tells of the detection: the alert as it was opened, even when the same batch
-            # went on to clear it.
-            message.state = pb.ALERT_STATE_OPEN
-            message.ClearField("resolve_time")
-            message.resolution = pb.ALERT_RESOLUTION_UNSPECIFIED
-            await outbox.stage(
-                session,
-                "struggle.detected",
-                events_pb2.StruggleDetected(alert=message, teacher_ids=teachers.get(alert.student_id, [])),
-                tenant_id=tenant_id,
-            )
+            event = convert.struggle_detected_event(alert, teachers.get(alert.student_id, []))
+            await outbox.stage(session, "struggle.detected", event, tenant_id=tenant_id)

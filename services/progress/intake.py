@@ -16,9 +16,8 @@ order (tests/progress/integration/test_progress_intake.py applies one sequence b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,17 +27,10 @@ from services.progress.domain import mastery as mastery_model
 from services.progress.domain import streaks as streak_model
 from services.progress.domain import struggle as struggle_model
 from services.progress.domain.mastery import Level, MasteryState
+from services.progress.domain.records import BY_PROGRESS, Recorded, Student, TopicMastery
 from services.progress.domain.streaks import StreakState
 from services.progress.episodes import Episodes
 from services.runtime.events.outbox import Outbox
-
-
-@dataclass(frozen=True)
-class Recorded:
-    applied: bool
-    topic: str
-    mastery: MasteryState | None
-    at: datetime | None
 
 
 def risk(open_alerts: int, mean_mastery: float, topics: int) -> float:
@@ -53,26 +45,10 @@ def risk(open_alerts: int, mean_mastery: float, topics: int) -> float:
 class _Student:
     """One student's state while a list is applied (from the locked row)."""
 
-    row: Any
+    row: Student
     streak: StreakState
     struggle: struggle_model.StruggleState
     last_active_at: datetime | None
-
-
-def _activity_row(a: Activity) -> dict[str, Any]:
-    return {
-        "id": a.event_id,
-        "student_id": a.student_id,
-        "topic": a.topic,
-        "kind": a.kind.value,
-        "score": a.score,
-        "verdict": a.verdict,
-        "exception_type": a.exception_type,
-        "quiz_id": a.quiz_id,
-        "exercise_id": a.exercise_id,
-        "duration_seconds": a.duration_seconds,
-        "occurred_at": a.occurred_at,
-    }
 
 
 class Intake:
@@ -98,7 +74,7 @@ class Intake:
         `now` (the wall clock by default) decides which episodes the quiet period has closed."""
         now = now or datetime.now(UTC)
         recorded = [Recorded(False, a.topic, None, None) for a in activities]
-        fresh = await store.insert_activities(session, tenant_id, [_activity_row(a) for a in activities])
+        fresh = await store.insert_activities(session, tenant_id, activities)
         todo: list[int] = []
         for i, a in enumerate(activities):
             if a.event_id in fresh:
@@ -115,15 +91,9 @@ class Intake:
         episodes = Episodes(await store.open_alerts_of(session, student_ids), now)
 
         students = {
-            sid: _Student(
-                row,
-                store.state_from_json(StreakState, row.streak),
-                store.state_from_json(struggle_model.StruggleState, row.struggle),
-                row.last_active_at,
-            )
-            for sid, row in rows.items()
+            sid: _Student(row, row.streak, row.struggle, row.last_active_at) for sid, row in rows.items()
         }
-        topics = {key: store.state_from_json(MasteryState, row.state) for key, row in stored.items()}
+        topics = {key: row.state for key, row in stored.items()}
         for sid in student_ids:
             episodes.expire(sid, self.detector)
 
@@ -142,7 +112,7 @@ class Intake:
                 )
                 topics[key] = mastery_state
             for episode in self.detector.cleared_by(a, mastery_state, episodes.keys(a.student_id)):
-                episodes.close(a.student_id, episode, store.BY_PROGRESS)
+                episodes.close(a.student_id, episode, BY_PROGRESS)
             student.struggle, detections = self.detector.evaluate(
                 student.struggle, a, mastery_state, episodes.keys(a.student_id)
             )
@@ -151,37 +121,21 @@ class Intake:
             student.last_active_at = max(filter(None, (student.last_active_at, a.occurred_at)))
             recorded[i] = Recorded(True, a.topic, mastery_state, a.occurred_at)
 
-        await store.upsert_mastery(
-            session,
-            tenant_id,
-            [
-                {
-                    "student_id": sid,
-                    "topic": topic,
-                    "score": m.score,
-                    "evidence": m.weight,
-                    "level": m.level.name,
-                    "attempts": m.attempts,
-                    "state": store.state_to_json(m),
-                    "updated_at": m.last_at,
-                }
-                for (sid, topic), m in topics.items()
-            ],
-        )
+        await store.upsert_mastery(session, tenant_id, topics)
         await episodes.write(session, tenant_id, self.outbox)
-        changed: dict[str, list[tuple[Any, MasteryState]]] = {sid: [] for sid in students}
+        changed: dict[str, list[tuple[TopicMastery | None, MasteryState]]] = {sid: [] for sid in students}
         for key, m in topics.items():  # every topic here was touched by this list
             changed[key[0]].append((stored.get(key), m))
         await store.update_students(
             session,
-            [_summary(sid, s, changed[sid], episodes.count(sid)) for sid, s in students.items()],
+            [_summary(s, changed[sid], episodes.count(sid)) for sid, s in students.items()],
         )
         return recorded
 
 
 def _summary(
-    student_id: str, student: _Student, topics: list[tuple[Any, MasteryState]], open_alerts: int
-) -> dict[str, Any]:
+    student: _Student, topics: list[tuple[TopicMastery | None, MasteryState]], open_alerts: int
+) -> Student:
     """The student's summary columns, kept incrementally from their topics' rows before and states
     after (no scan of all their topics)."""
     row = student.row
@@ -191,15 +145,15 @@ def _summary(
         total += m.score - (before.score if before else 0.0)
         mastered += int(m.level == Level.MASTERED) - int(before is not None and before.level == "MASTERED")
     mean = total / count if count else 0.0
-    return {
-        "student_id": student_id,
-        "streak": store.state_to_json(student.streak),
-        "struggle": store.state_to_json(student.struggle),
-        "topics": count,
-        "mastery_sum": total,
-        "mean_mastery": round(mean, 6),
-        "topics_mastered": mastered,
-        "open_alerts": open_alerts,
-        "risk": risk(open_alerts, mean, count),
-        "last_active_at": student.last_active_at,
-    }
+    return replace(
+        row,
+        streak=student.streak,
+        struggle=student.struggle,
+        topics=count,
+        mastery_sum=total,
+        mean_mastery=round(mean, 6),
+        topics_mastered=mastered,
+        open_alerts=open_alerts,
+        risk=risk(open_alerts, mean, count),
+        last_active_at=student.last_active_at,
+    )

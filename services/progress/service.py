@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,8 +14,20 @@ from services.progress import store
 from services.progress.domain import Activity, check_activity
 from services.progress.domain import mastery as mastery_model
 from services.progress.domain import struggle as struggle_model
-from services.progress.domain.streaks import StreakState
-from services.progress.intake import Intake, Recorded, risk
+from services.progress.domain.records import (
+    ACKNOWLEDGED,
+    OPEN,
+    RESOLVED,
+    Recorded,
+    Streak,
+    StruggleAlert,
+    Student,
+    StudentClass,
+    StudentProgress,
+    StudentSummary,
+)
+from services.progress.domain.streaks import current_streak
+from services.progress.intake import Intake, risk
 from services.runtime import pagination
 from services.runtime.db import Database
 from services.runtime.errors import (
@@ -72,9 +83,7 @@ class ProgressService:
             "you may see only your own progress or your classes' students", reason="NOT_YOUR_STUDENT"
         )
 
-    async def progress(
-        self, caller: Principal, student_id: str
-    ) -> tuple[Any, list[Any], list[Any], StreakState]:
+    async def progress(self, caller: Principal, student_id: str) -> StudentProgress:
         student_id = caller.subject if student_id == "me" else student_id
         if not student_id:
             raise InvalidArgument("student_id is required", [FieldViolation("student_id", "is required")])
@@ -83,12 +92,18 @@ class ProgressService:
             student = await store.get_student(session, student_id)
             topics = await store.mastery_of(session, student_id)
             recent = await store.recent_activities(session, student_id)
-        streak = store.state_from_json(StreakState, student.streak if student else None)
-        return student, topics, recent, streak
+        student = student or Student(student_id)  # no activity yet: the defaults
+        return StudentProgress(
+            student_id=student_id,
+            topics=tuple(topics),
+            streak=_streak(student, datetime.now(UTC)),
+            recent_activity=tuple(recent),
+            open_alerts=student.open_alerts,
+        )
 
     async def class_summaries(
         self, caller: Principal, class_id: str, page_size: int, page_token: str, order_by: str
-    ) -> tuple[list[Any], str]:
+    ) -> tuple[list[StudentSummary], str]:
         if order_by not in ("", "risk", "mastery"):
             raise InvalidArgument(
                 "order_by must be risk or mastery",
@@ -103,35 +118,35 @@ class ProgressService:
                 raise NotFound(f"class {class_id} not found", reason="CLASS_NOT_FOUND")
             if not caller.has_any("admin") and caller.subject not in cls.teacher_ids:
                 raise PermissionDenied("only the class's teachers see its summary", reason="NOT_YOUR_CLASS")
-            rows = await store.class_summaries(
+            students = await store.class_summaries(
                 session, cls.id, order_by=order_by or "risk", limit=size + 1, after=after
             )
         token = ""
-        if len(rows) > size:
-            last = rows[size - 1]
-            value = (last.mean_mastery if order_by == "mastery" else last.risk) or 0.0
+        if len(students) > size:
+            last = students[size - 1]
+            value = last.mean_mastery if order_by == "mastery" else last.risk
             token = pagination.encode_token({"v": value, "s": last.student_id})
-        return rows[:size], token
+        now = datetime.now(UTC)
+        return [_summary(s, now) for s in students[:size]], token
 
     async def create_class(
         self, caller: Principal, name: str, teacher_ids: list[str], student_ids: list[str]
-    ) -> tuple[str, list[str]]:
+    ) -> StudentClass:
         if not name.strip():
             raise InvalidArgument("class.name is required", [FieldViolation("class.name", "is required")])
         teachers = sorted({*teacher_ids, *([caller.subject] if caller.has_any("teacher") else [])})
         async with self.db.transaction(caller.tenant_id) as session:
-            class_id = await store.create_class(
+            return await store.create_class(
                 session, caller.tenant_id, name.strip(), teachers, sorted(set(student_ids))
             )
-        return str(class_id), teachers
 
     async def list_alerts(
         self, caller: Principal, state: str | None, student_id: str, page_size: int, page_token: str
-    ) -> tuple[list[Any], str]:
+    ) -> tuple[list[StruggleAlert], str]:
         size = pagination.page_size(page_size)
         position = pagination.decode_token(page_token)
         after = (datetime.fromisoformat(position["t"]), str(position["i"])) if position else None
-        states = (state,) if state else (store.OPEN, store.ACKNOWLEDGED)
+        states = (state,) if state else (OPEN, ACKNOWLEDGED)
         teacher = None if caller.has_any("admin", "service") else caller.subject
         async with self.db.transaction(caller.tenant_id) as session:
             rows = await store.list_alerts(
@@ -145,10 +160,16 @@ class ProgressService:
         token = ""
         if len(rows) > size:
             last = rows[size - 1]
-            token = pagination.encode_token({"t": last.created_at.isoformat(), "i": str(last.id)})
+            token = pagination.encode_token({"t": last.created_at.isoformat(), "i": last.id})
         return rows[:size], token
 
-    async def change_alert(self, caller: Principal, alert_id: str, to: str) -> Any:
+    async def acknowledge_alert(self, caller: Principal, alert_id: str) -> StruggleAlert:
+        return await self._change_alert(caller, alert_id, ACKNOWLEDGED)
+
+    async def resolve_alert(self, caller: Principal, alert_id: str) -> StruggleAlert:
+        return await self._change_alert(caller, alert_id, RESOLVED)
+
+    async def _change_alert(self, caller: Principal, alert_id: str, to: str) -> StruggleAlert:
         async with self.db.transaction(caller.tenant_id) as session:
             found = await store.get_alert(session, alert_id)
             if found is None:
@@ -160,24 +181,36 @@ class ProgressService:
             ]
             alert = await store.get_alert(session, alert_id, lock=True)
             assert alert is not None  # alerts are never deleted
-            if alert.state == store.RESOLVED:
+            if alert.state == RESOLVED:
                 raise FailedPrecondition("the alert is already resolved", reason="ALERT_RESOLVED")
-            if to == store.ACKNOWLEDGED and alert.state == store.ACKNOWLEDGED:
+            if to == ACKNOWLEDGED and alert.state == ACKNOWLEDGED:
                 return alert
             changed = await store.set_alert_state(session, alert.id, to, caller.subject, datetime.now(UTC))
             open_alerts = await store.count_open(session, alert.student_id)
-            await store.update_students(
+            await store.update_alert_summaries(
                 session,
-                [
-                    {
-                        "student_id": alert.student_id,
-                        "open_alerts": open_alerts,
-                        "risk": risk(open_alerts, student.mean_mastery, student.topics),
-                    }
-                ],
+                {alert.student_id: (open_alerts, risk(open_alerts, student.mean_mastery, student.topics))},
             )
             return changed
 
 
 def _with_student(activity: Activity, student_id: str) -> Activity:
     return replace(activity, student_id=student_id)
+
+
+def _streak(student: Student, now: datetime) -> Streak:
+    """The student's streak as of `now`, counted in their time zone."""
+    s = student.streak
+    return Streak(current_streak(s, now, student.time_zone), s.longest, s.last_active_date)
+
+
+def _summary(student: Student, now: datetime) -> StudentSummary:
+    return StudentSummary(
+        student_id=student.student_id,
+        mean_mastery=student.mean_mastery,
+        topics_mastered=student.topics_mastered,
+        open_alerts=student.open_alerts,
+        risk=student.risk,
+        streak=_streak(student, now),
+        last_active_at=student.last_active_at,
+    )

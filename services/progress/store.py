@@ -18,12 +18,85 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.progress.domain import Activity, ActivityKind
+from services.progress.domain.mastery import MasteryState
+from services.progress.domain.records import (
+    ACKNOWLEDGED,
+    BY_TEACHER,
+    RESOLVED,
+    StruggleAlert,
+    Student,
+    StudentClass,
+    TopicMastery,
+)
+from services.progress.domain.streaks import StreakState
+from services.progress.domain.struggle import StruggleState
 from services.progress.tables import activities, alerts, class_members, classes, mastery, students, tenants
 from services.runtime.db import parse_uuid
 
-OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
-# Why an alert was resolved (the `resolution` column; NULL while it is not).
-BY_TEACHER, BY_PROGRESS, BY_QUIET_PERIOD = "teacher", "student_progress", "quiet_period"
+# --- rows to domain objects ----------------------------------------------------------------------
+
+
+def _student(row: Any) -> Student:
+    """A student's row; a class member without one (an outer join's NULLs) gets the defaults."""
+    return Student(
+        student_id=row.student_id,
+        time_zone=row.time_zone or "UTC",
+        streak=state_from_json(StreakState, row.streak),
+        struggle=state_from_json(StruggleState, row.struggle),
+        topics=row.topics or 0,
+        mastery_sum=row.mastery_sum or 0.0,
+        mean_mastery=row.mean_mastery or 0.0,
+        topics_mastered=row.topics_mastered or 0,
+        open_alerts=row.open_alerts or 0,
+        risk=row.risk or 0.0,
+        last_active_at=row.last_active_at,
+    )
+
+
+def _mastery(row: Any) -> TopicMastery:
+    return TopicMastery(
+        student_id=row.student_id,
+        topic=row.topic,
+        score=row.score,
+        evidence=row.evidence,
+        level=row.level,
+        attempts=row.attempts,
+        updated_at=row.updated_at,
+        state=state_from_json(MasteryState, row.state),
+    )
+
+
+def _alert(row: Any) -> StruggleAlert:
+    return StruggleAlert(
+        id=str(row.id),
+        student_id=row.student_id,
+        rule=row.rule,
+        key=row.key,
+        explanation=row.explanation,
+        severity=row.severity,
+        state=row.state,
+        created_at=row.created_at,
+        acknowledged_at=row.acknowledged_at,
+        resolved_at=row.resolved_at,
+        resolution=row.resolution,
+    )
+
+
+def _activity(row: Any) -> Activity:
+    return Activity(
+        event_id=row.id,
+        student_id=row.student_id,
+        kind=ActivityKind(row.kind),
+        occurred_at=row.occurred_at,
+        topic=row.topic,
+        exercise_id=row.exercise_id,
+        quiz_id=row.quiz_id,
+        score=row.score,
+        verdict=row.verdict,
+        exception_type=row.exception_type,
+        duration_seconds=row.duration_seconds,
+    )
 
 
 # --- activities ----------------------------------------------------------------------------------
@@ -76,25 +149,38 @@ _INSERT_ACTIVITIES = (
 )
 
 
-async def insert_activities(session: AsyncConnection, tenant_id: str, rows: list[dict[str, Any]]) -> set[str]:
-    """Records activities (dicts of _ACTIVITY_COLUMNS); returns the ids not recorded before (the
-    intake's idempotency: recording the same id twice applies once)."""
-    params = _arrays(rows, _ACTIVITY_COLUMNS)
+def _activity_values(a: Activity) -> dict[str, Any]:
+    return {
+        "id": a.event_id,
+        "student_id": a.student_id,
+        "topic": a.topic,
+        "kind": a.kind.value,
+        "score": a.score,
+        "verdict": a.verdict,
+        "exception_type": a.exception_type,
+        "quiz_id": a.quiz_id,
+        "exercise_id": a.exercise_id,
+        "duration_seconds": a.duration_seconds,
+        "occurred_at": a.occurred_at,
+    }
+
+
+async def insert_activities(session: AsyncConnection, tenant_id: str, activities: list[Activity]) -> set[str]:
+    """Records activities; returns the ids not recorded before (the intake's idempotency: recording
+    the same id twice applies once)."""
+    params = _arrays([_activity_values(a) for a in activities], _ACTIVITY_COLUMNS)
     result = await session.execute(_INSERT_ACTIVITIES, {"tenant_id": uuid.UUID(tenant_id), **params})
     return {r.id for r in result}
 
 
-async def recent_activities(session: AsyncConnection, student_id: str, limit: int = 20) -> list[Any]:
-    return list(
-        (
-            await session.execute(
-                sa.select(activities)
-                .where(activities.c.student_id == student_id)
-                .order_by(activities.c.occurred_at.desc())
-                .limit(limit)
-            )
-        ).all()
+async def recent_activities(session: AsyncConnection, student_id: str, limit: int = 20) -> list[Activity]:
+    rows = await session.execute(
+        sa.select(activities)
+        .where(activities.c.student_id == student_id)
+        .order_by(activities.c.occurred_at.desc())
+        .limit(limit)
     )
+    return [_activity(r) for r in rows]
 
 
 # --- students and mastery ------------------------------------------------------------------------
@@ -114,13 +200,15 @@ _LOCK_STUDENTS = (
 )
 
 
-async def lock_students(session: AsyncConnection, tenant_id: str, student_ids: list[str]) -> dict[str, Any]:
+async def lock_students(
+    session: AsyncConnection, tenant_id: str, student_ids: list[str]
+) -> dict[str, Student]:
     """The students' rows, created if missing, locked for this transaction (activities of one student
     apply one batch at a time; different students in parallel). One statement: create if missing,
     lock (the no-op update takes the row lock), return. The ids are locked in sorted order, so two
     transactions locking overlapping sets cannot deadlock."""
     params = {"tenant_id": uuid.UUID(tenant_id), "v_ids": sorted(set(student_ids))}
-    return {r.student_id: r for r in await session.execute(_LOCK_STUDENTS, params)}
+    return {r.student_id: _student(r) for r in await session.execute(_LOCK_STUDENTS, params)}
 
 
 _SUMMARY_COLUMNS = {
@@ -162,17 +250,36 @@ _UPDATE_SUMMARIES = _update_students(tuple(_SUMMARY_COLUMNS))
 _UPDATE_ALERT_SUMMARIES = _update_students(_ALERT_SUMMARY)
 
 
-async def update_students(session: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Writes the summary columns of several students; each row has student_id and either every
-    summary column (the intake) or open_alerts and risk (alerts changed)."""
-    if not rows:
+async def update_students(session: AsyncConnection, changed: list[Student]) -> None:
+    """Writes the states and summary columns of several students (the intake), one statement."""
+    if not changed:
         return
-    columns = tuple(name for name in _SUMMARY_COLUMNS if name in rows[0])
-    statement = _UPDATE_SUMMARIES if len(columns) == len(_SUMMARY_COLUMNS) else _UPDATE_ALERT_SUMMARIES
-    if statement is _UPDATE_ALERT_SUMMARIES and columns != _ALERT_SUMMARY:
-        raise ValueError(f"update_students takes every summary column or {_ALERT_SUMMARY}, not {columns}")
-    params = _arrays(rows, {"student_id": sa.Text(), **{name: _SUMMARY_COLUMNS[name] for name in columns}})
-    await session.execute(statement, params)
+    rows = [
+        {
+            "student_id": s.student_id,
+            "streak": state_to_json(s.streak),
+            "struggle": state_to_json(s.struggle),
+            "topics": s.topics,
+            "mastery_sum": s.mastery_sum,
+            "mean_mastery": s.mean_mastery,
+            "topics_mastered": s.topics_mastered,
+            "open_alerts": s.open_alerts,
+            "risk": s.risk,
+            "last_active_at": s.last_active_at,
+        }
+        for s in changed
+    ]
+    await session.execute(_UPDATE_SUMMARIES, _arrays(rows, {"student_id": sa.Text(), **_SUMMARY_COLUMNS}))
+
+
+async def update_alert_summaries(session: AsyncConnection, summaries: dict[str, tuple[int, float]]) -> None:
+    """Writes students' open_alerts and risk (student id -> (open alerts, risk)) after their alerts
+    changed, one statement."""
+    if not summaries:
+        return
+    rows = [{"student_id": sid, "open_alerts": n, "risk": r} for sid, (n, r) in summaries.items()]
+    columns = {"student_id": sa.Text(), **{name: _SUMMARY_COLUMNS[name] for name in _ALERT_SUMMARY}}
+    await session.execute(_UPDATE_ALERT_SUMMARIES, _arrays(rows, columns))
 
 
 async def set_time_zone(session: AsyncConnection, tenant_id: str, student_id: str, time_zone: str) -> None:
@@ -183,8 +290,9 @@ async def set_time_zone(session: AsyncConnection, tenant_id: str, student_id: st
     )
 
 
-async def get_student(session: AsyncConnection, student_id: str) -> Any | None:
-    return (await session.execute(sa.select(students).where(students.c.student_id == student_id))).first()
+async def get_student(session: AsyncConnection, student_id: str) -> Student | None:
+    row = (await session.execute(sa.select(students).where(students.c.student_id == student_id))).first()
+    return _student(row) if row else None
 
 
 _KEYS = sa.select(
@@ -226,18 +334,36 @@ _UPSERT_MASTERY = (
 )
 
 
-async def lock_mastery(session: AsyncConnection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+async def lock_mastery(
+    session: AsyncConnection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], TopicMastery]:
     """The (student, topic) mastery rows that exist among `keys`, locked (in key order)."""
     if not keys:
         return {}
     params = {"v_student_ids": [s for s, _ in keys], "v_topics": [t for _, t in keys]}
-    return {(r.student_id, r.topic): r for r in await session.execute(_LOCK_MASTERY, params)}
+    return {(r.student_id, r.topic): _mastery(r) for r in await session.execute(_LOCK_MASTERY, params)}
 
 
-async def upsert_mastery(session: AsyncConnection, tenant_id: str, rows: list[dict[str, Any]]) -> None:
-    """Writes (student_id, topic, *_MASTERY_VALUES) rows, inserting the new ones; one per key."""
-    if not rows:
+async def upsert_mastery(
+    session: AsyncConnection, tenant_id: str, states: dict[tuple[str, str], MasteryState]
+) -> None:
+    """Writes each (student, topic)'s mastery state and the figures derived from it, inserting the
+    new ones; one statement."""
+    if not states:
         return
+    rows = [
+        {
+            "student_id": sid,
+            "topic": topic,
+            "score": m.score,
+            "evidence": m.weight,
+            "level": m.level.name,
+            "attempts": m.attempts,
+            "state": state_to_json(m),
+            "updated_at": m.last_at,
+        }
+        for (sid, topic), m in states.items()
+    ]
     params = {
         "tenant_id": uuid.UUID(tenant_id),
         **_arrays(rows, {"student_id": sa.Text(), "topic": sa.Text(), **_MASTERY_VALUES}),
@@ -245,14 +371,11 @@ async def upsert_mastery(session: AsyncConnection, tenant_id: str, rows: list[di
     await session.execute(_UPSERT_MASTERY, params)
 
 
-async def mastery_of(session: AsyncConnection, student_id: str) -> list[Any]:
-    return list(
-        (
-            await session.execute(
-                sa.select(mastery).where(mastery.c.student_id == student_id).order_by(mastery.c.topic)
-            )
-        ).all()
+async def mastery_of(session: AsyncConnection, student_id: str) -> list[TopicMastery]:
+    rows = await session.execute(
+        sa.select(mastery).where(mastery.c.student_id == student_id).order_by(mastery.c.topic)
     )
+    return [_mastery(r) for r in rows]
 
 
 # --- classes -------------------------------------------------------------------------------------
@@ -260,7 +383,7 @@ async def mastery_of(session: AsyncConnection, student_id: str) -> list[Any]:
 
 async def create_class(
     session: AsyncConnection, tenant_id: str, name: str, teacher_ids: list[str], student_ids: list[str]
-) -> uuid.UUID:
+) -> StudentClass:
     class_id = uuid.uuid4()
     await session.execute(
         sa.insert(classes).values(
@@ -272,14 +395,16 @@ async def create_class(
             sa.insert(class_members),
             [{"tenant_id": uuid.UUID(tenant_id), "class_id": class_id, "student_id": s} for s in student_ids],
         )
-    return class_id
+    return StudentClass(str(class_id), name, tuple(teacher_ids), tuple(student_ids))
 
 
-async def get_class(session: AsyncConnection, class_id: str) -> Any | None:
+async def get_class(session: AsyncConnection, class_id: str) -> StudentClass | None:
+    """The class without its members (nobody reading it needs them)."""
     cid = parse_uuid(class_id)
     if cid is None:
         return None
-    return (await session.execute(sa.select(classes).where(classes.c.id == cid))).first()
+    row = (await session.execute(sa.select(classes).where(classes.c.id == cid))).first()
+    return StudentClass(str(row.id), row.name, tuple(row.teacher_ids)) if row else None
 
 
 async def teachers_of(session: AsyncConnection, student_id: str) -> list[str]:
@@ -302,12 +427,12 @@ async def teachers_of_students(session: AsyncConnection, student_ids: list[str])
 
 async def class_summaries(
     session: AsyncConnection,
-    class_id: uuid.UUID,
+    class_id: str,
     *,
     order_by: str,
     limit: int,
     after: tuple[float, str] | None,
-) -> list[Any]:
+) -> list[Student]:
     """A page of the class's students, by risk (highest first) or mastery (lowest first), then id."""
     risk_order = order_by != "mastery"
     sort = students.c.risk if risk_order else students.c.mean_mastery
@@ -322,58 +447,54 @@ async def class_summaries(
                 ),
             )
         )
-        .where(class_members.c.class_id == class_id)
+        .where(class_members.c.class_id == uuid.UUID(class_id))
     )
     value = sa.func.coalesce(sort, 0.0)
     if after is not None:
         key = sa.tuple_(-value if risk_order else value, class_members.c.student_id)
         q = q.where(key > sa.tuple_(sa.literal(-after[0] if risk_order else after[0]), sa.literal(after[1])))
     q = q.order_by((value.desc() if risk_order else value.asc()), class_members.c.student_id).limit(limit)
-    return list((await session.execute(q)).all())
+    return [_student(r) for r in await session.execute(q)]
 
 
 # --- alerts --------------------------------------------------------------------------------------
 
 
-async def open_alerts_of(session: AsyncConnection, student_ids: list[str]) -> list[Any]:
+async def open_alerts_of(session: AsyncConnection, student_ids: list[str]) -> list[StruggleAlert]:
     """The alerts not resolved yet (the open episodes) of these students."""
-    return list(
-        (
-            await session.execute(
-                sa.select(alerts).where(alerts.c.student_id.in_(student_ids), alerts.c.state != RESOLVED)
-            )
-        ).all()
+    rows = await session.execute(
+        sa.select(alerts).where(alerts.c.student_id.in_(student_ids), alerts.c.state != RESOLVED)
     )
+    return [_alert(r) for r in rows]
 
 
-async def insert_alerts(session: AsyncConnection, tenant_id: str, rows: list[dict[str, Any]]) -> list[Any]:
+async def insert_alerts(
+    session: AsyncConnection, tenant_id: str, rows: list[dict[str, Any]]
+) -> list[StruggleAlert]:
     """Inserts alerts (dicts of id, student_id, rule, key, explanation, severity, state, resolved_at,
     resolution) and returns those inserted. One whose episode is already open is not (the partial
     unique index decides, so concurrent writers cannot open two)."""
     if not rows:
         return []
     tenant = uuid.UUID(tenant_id)
-    return list(
-        await session.execute(
-            pg_insert(alerts)
-            .values([{"tenant_id": tenant, **r} for r in rows])
-            .on_conflict_do_nothing(
-                index_elements=["tenant_id", "student_id", "rule", "key"],
-                index_where=sa.text("state <> 'resolved'"),
-            )
-            .returning(*alerts.c)
+    inserted = await session.execute(
+        pg_insert(alerts)
+        .values([{"tenant_id": tenant, **r} for r in rows])
+        .on_conflict_do_nothing(
+            index_elements=["tenant_id", "student_id", "rule", "key"],
+            index_where=sa.text("state <> 'resolved'"),
         )
+        .returning(*alerts.c)
     )
+    return [_alert(r) for r in inserted]
 
 
-async def resolve_alerts(
-    session: AsyncConnection, ids: list[uuid.UUID], resolution: str, at: datetime
-) -> None:
+async def resolve_alerts(session: AsyncConnection, ids: list[str], resolution: str, at: datetime) -> None:
     """Closes alerts by the service itself (the student's progress, or the quiet period)."""
     if ids:
         await session.execute(
             sa.update(alerts)
-            .where(alerts.c.id.in_(ids))
+            .where(alerts.c.id.in_([uuid.UUID(i) for i in ids]))
             .values(state=RESOLVED, resolved_at=at, resolution=resolution)
         )
 
@@ -397,9 +518,10 @@ async def students_with_alerts_opened_before(session: AsyncConnection, before: d
     return [r.student_id for r in rows]
 
 
-async def students_idle_since(session: AsyncConnection, before: datetime) -> list[Any]:
-    """The rows of the students last active at `before` or earlier."""
-    return list((await session.execute(sa.select(students).where(students.c.last_active_at <= before))).all())
+async def students_idle_since(session: AsyncConnection, before: datetime) -> list[Student]:
+    """The students last active at `before` or earlier."""
+    rows = await session.execute(sa.select(students).where(students.c.last_active_at <= before))
+    return [_student(r) for r in rows]
 
 
 async def known_tenants(session: AsyncConnection) -> list[str]:
@@ -415,27 +537,29 @@ async def count_open(session: AsyncConnection, student_id: str) -> int:
     )
 
 
-async def get_alert(session: AsyncConnection, alert_id: str, *, lock: bool = False) -> Any | None:
+async def get_alert(session: AsyncConnection, alert_id: str, *, lock: bool = False) -> StruggleAlert | None:
     aid = parse_uuid(alert_id)
     if aid is None:
         return None
     q = sa.select(alerts).where(alerts.c.id == aid)
-    return (await session.execute(q.with_for_update() if lock else q)).first()
+    row = (await session.execute(q.with_for_update() if lock else q)).first()
+    return _alert(row) if row else None
 
 
 async def set_alert_state(
-    session: AsyncConnection, alert_id: uuid.UUID, state: str, by: str, at: datetime
-) -> Any:
+    session: AsyncConnection, alert_id: str, state: str, by: str, at: datetime
+) -> StruggleAlert:
     values: dict[str, Any] = {"state": state}
     if state == ACKNOWLEDGED:
         values.update(acknowledged_at=at, acknowledged_by=by)
     else:
         values.update(resolved_at=at, resolved_by=by, resolution=BY_TEACHER)
-    return (
+    row = (
         await session.execute(
-            sa.update(alerts).where(alerts.c.id == alert_id).values(**values).returning(*alerts.c)
+            sa.update(alerts).where(alerts.c.id == uuid.UUID(alert_id)).values(**values).returning(*alerts.c)
         )
     ).one()
+    return _alert(row)
 
 
 async def list_alerts(
@@ -446,7 +570,7 @@ async def list_alerts(
     teacher_id: str | None,
     limit: int,
     after: tuple[datetime, str] | None,
-) -> list[Any]:
+) -> list[StruggleAlert]:
     q = sa.select(alerts).where(alerts.c.state.in_(states))
     if student_id:
         q = q.where(alerts.c.student_id == student_id)
@@ -464,7 +588,7 @@ async def list_alerts(
             < sa.tuple_(sa.literal(after[0]), sa.literal(uuid.UUID(after[1])))
         )
     q = q.order_by(alerts.c.created_at.desc(), alerts.c.id.desc()).limit(limit)
-    return list((await session.execute(q)).all())
+    return [_alert(r) for r in await session.execute(q)]
 
 
 # --- the domain's states as JSONB -----------------------------------------------------------------

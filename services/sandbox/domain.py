@@ -3,11 +3,13 @@ output and scoring. Pure logic: no gRPC, SQLAlchemy or NATS (the isolation itsel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.runtime.errors import PermissionDenied, Violations
 from services.runtime.request_context import Principal
+from services.sandbox.diagnosis import Diagnosis, Verdict
+from services.sandbox.engine import RunResult
 
 STDIO = "stdio"
 ASSERT = "assert"
@@ -35,9 +37,10 @@ class Exercise:
     topic: str
     test_cases: tuple[TestCase, ...]
     created_at: datetime | None = None
+    withheld: int = 0  # hidden cases left out of test_cases for this reader (seen_by)
 
     def seen_by(self, caller: Principal) -> Exercise:
-        """Authors see every case; everyone else sees the visible ones only."""
+        """Authors see every case; everyone else sees the visible ones only (and how many are hidden)."""
         if caller.has_any(*AUTHORS):
             return self
         return Exercise(
@@ -48,11 +51,58 @@ class Exercise:
             self.topic,
             tuple(c for c in self.test_cases if not c.hidden),
             self.created_at,
+            withheld=self.hidden_count,
         )
 
     @property
     def hidden_count(self) -> int:
-        return sum(1 for c in self.test_cases if c.hidden)
+        return sum(1 for c in self.test_cases if c.hidden) + self.withheld
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One Execute call's run, as the caller gets it back."""
+
+    id: str
+    result: RunResult
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as it is recorded and announced (sandbox.executed): one Execute, or one graded
+    submission (its first failing case's verdict and diagnosis). No test's text or location."""
+
+    execution_id: str
+    tenant_id: str
+    user_id: str
+    exercise_id: str  # "" when the code ran outside an exercise
+    verdict: Verdict
+    diagnosis: Diagnosis | None
+    duration_ms: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    name: str
+    passed: bool
+    hidden: bool
+    verdict: Verdict
+    first_difference: str
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    submission_id: str
+    passed: int
+    total: int
+    cases: tuple[CaseOutcome, ...]
+
+    @property
+    def score(self) -> float:
+        return self.passed / self.total if self.total else 0.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +169,16 @@ def check_exercise(v: Violations, title: str, cases: tuple[TestCase, ...]) -> No
             check_code(v, case.code, f"{at}.code")
         else:
             v.add(f"{at}.kind", "must be TEST_CASE_KIND_STDIO or TEST_CASE_KIND_ASSERT")
+
+
+def on_behalf(caller: Principal, user_id: str) -> Principal:
+    """A service may run code as one of its tenant's users (tutoring reviewing a student's code)."""
+    if not user_id:
+        return caller
+    if not caller.has_any("service"):
+        raise PermissionDenied("only services may run code on behalf of a user", reason="NOT_A_SERVICE")
+    # The run is then the user's: their rate limit, their event; none of the service's roles.
+    return replace(caller, subject=user_id, roles=frozenset())
 
 
 def may_author(caller: Principal) -> None:

@@ -5,51 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-
-from learnflow.sandbox.v1 import events_pb2
 
 from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
 from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
-from services.sandbox import domain, store
-from services.sandbox.convert import diagnosis_to_proto, verdict_to_proto
+from services.sandbox import convert, domain, store
 from services.sandbox.diagnosis import Diagnosis, Verdict, check_syntax, diagnose
-from services.sandbox.domain import Exercise, RequestedLimits, TestCase
+from services.sandbox.domain import (
+    CaseOutcome,
+    Execution,
+    Exercise,
+    GradeResult,
+    RequestedLimits,
+    RunRecord,
+    TestCase,
+)
 from services.sandbox.engine import Limits, RunResult
 from services.sandbox.pool import ExecutionPool, RateLimiter
-
-
-@dataclass(frozen=True)
-class Execution:
-    id: str
-    result: RunResult
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class CaseOutcome:
-    name: str
-    passed: bool
-    hidden: bool
-    verdict: Verdict
-    first_difference: str
-    duration_ms: int
-
-
-@dataclass(frozen=True)
-class GradeResult:
-    submission_id: str
-    passed: int
-    total: int
-    cases: tuple[CaseOutcome, ...]
-
-    @property
-    def score(self) -> float:
-        return self.passed / self.total if self.total else 0.0
-
 
 # Namespaces of ids derived from an idempotency key (request_id of Execute and CreateExercise).
 _EXECUTIONS = uuid.UUID("5d0e7f1c-8f7e-4b8e-9d37-2c1f3a4b5e60")
@@ -99,7 +74,9 @@ class SandboxService:
         requested: RequestedLimits,
         exercise_id: str = "",
         request_id: str = "",
+        on_behalf_of: str = "",
     ) -> Execution:
+        caller = domain.on_behalf(caller, on_behalf_of)
         v = Violations()
         domain.check_code(v, code)
         limits = domain.effective_limits(requested, v)
@@ -108,7 +85,7 @@ class SandboxService:
         _check_request_id(v, request_id)
         v.raise_if_any()
         if exercise_id:
-            await self.get_exercise(caller, exercise_id)  # exists in the caller's tenant
+            await self._exercise(caller, exercise_id)  # exists in the caller's tenant
         self._admit(caller)
         result = await self.pool.run(
             code,
@@ -132,28 +109,19 @@ class SandboxService:
         diagnosis: Diagnosis | None,
         duration_ms: int,
     ) -> None:
-        event = events_pb2.SandboxExecuted(
+        run = RunRecord(
             execution_id=execution_id,
+            tenant_id=caller.tenant_id,
             user_id=caller.subject,
             exercise_id=exercise_id,
-            verdict=verdict_to_proto(verdict),
-            diagnosis=diagnosis_to_proto(diagnosis),
+            verdict=verdict,
+            diagnosis=diagnosis,
             duration_ms=duration_ms,
+            occurred_at=datetime.now(UTC),
         )
-        event.occur_time.GetCurrentTime()
         async with self.db.transaction(caller.tenant_id) as session:
-            fresh = await store.record_execution(
-                session,
-                execution_id=execution_id,
-                tenant_id=caller.tenant_id,
-                user_id=caller.subject,
-                exercise_id=exercise_id or None,
-                verdict=verdict.value,
-                exception_type=diagnosis.exception_type if diagnosis else "",
-                duration_ms=duration_ms,
-            )
-            if fresh:
-                await self.outbox.stage(session, "sandbox.executed", event)
+            if await store.record_execution(session, run):
+                await self.outbox.stage(session, "sandbox.executed", convert.executed_event(run))
 
     async def create_exercise(
         self,
@@ -180,6 +148,10 @@ class SandboxService:
         return created
 
     async def get_exercise(self, caller: Principal, exercise_id: str) -> Exercise:
+        """The exercise as the caller may see it (hidden cases for authors only)."""
+        return (await self._exercise(caller, exercise_id)).seen_by(caller)
+
+    async def _exercise(self, caller: Principal, exercise_id: str) -> Exercise:
         if not exercise_id:
             raise InvalidArgument("exercise_id is required", [FieldViolation("exercise_id", "is required")])
         async with self.db.transaction(caller.tenant_id) as session:
@@ -192,7 +164,7 @@ class SandboxService:
         v = Violations()
         domain.check_code(v, code)
         v.raise_if_any()
-        exercise = await self.get_exercise(caller, exercise_id)
+        exercise = await self._exercise(caller, exercise_id)
         self._admit(caller)
         syntax = check_syntax(code)
         if syntax is not None:  # nothing to run: every case fails the same way
@@ -223,16 +195,7 @@ class SandboxService:
         await self._record(
             caller, grade.submission_id, exercise.id, verdict, diagnosis, sum(o.duration_ms for o in outcomes)
         )
-        graded = events_pb2.SubmissionGraded(
-            submission_id=grade.submission_id,
-            user_id=caller.subject,
-            exercise_id=exercise.id,
-            topic=exercise.topic,
-            score=grade.score,
-            passed=passed,
-            total=grade.total,
-        )
-        graded.occur_time.GetCurrentTime()
+        graded = convert.graded_event(grade, caller.subject, exercise, datetime.now(UTC))
         async with self.db.transaction(caller.tenant_id) as session:
             await self.outbox.stage(session, "sandbox.graded", graded)
         return grade

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime.db import parse_uuid
-from services.sandbox.domain import Exercise, TestCase
+from services.sandbox.domain import Exercise, RunRecord, TestCase
 from services.sandbox.tables import executions, exercises
 
 
@@ -56,28 +56,18 @@ async def get_exercise(session: AsyncConnection, exercise_id: str) -> Exercise |
     return _exercise(row) if row else None
 
 
-async def record_execution(
-    session: AsyncConnection,
-    *,
-    execution_id: str,
-    tenant_id: str,
-    user_id: str,
-    exercise_id: str | None,
-    verdict: str,
-    exception_type: str,
-    duration_ms: int,
-) -> bool:
+async def record_execution(session: AsyncConnection, run: RunRecord) -> bool:
     """Records a run; False when this execution id is already recorded (an idempotent retry)."""
     inserted = await session.execute(
         pg_insert(executions)
         .values(
-            id=uuid.UUID(execution_id),
-            tenant_id=uuid.UUID(tenant_id),
-            user_id=user_id,
-            exercise_id=uuid.UUID(exercise_id) if exercise_id else None,
-            verdict=verdict,
-            exception_type=exception_type,
-            duration_ms=duration_ms,
+            id=uuid.UUID(run.execution_id),
+            tenant_id=uuid.UUID(run.tenant_id),
+            user_id=run.user_id,
+            exercise_id=uuid.UUID(run.exercise_id) if run.exercise_id else None,
+            verdict=run.verdict.value,
+            exception_type=run.diagnosis.exception_type if run.diagnosis else "",
+            duration_ms=run.duration_ms,
         )
         .on_conflict_do_nothing()
         .returning(executions.c.id)

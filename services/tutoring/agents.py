@@ -25,10 +25,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from learnflow.progress.v1 import events_pb2 as progress_events
-from learnflow.progress.v1 import resources_pb2 as progress_pb
-from learnflow.tutoring.v1 import events_pb2
-from learnflow.tutoring.v1 import resources_pb2 as pb
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime.db import Database, tenant_of
@@ -37,6 +33,19 @@ from services.runtime.events.envelope import Event, require_tenant
 from services.tutoring import convert, prompts, store
 from services.tutoring.clients import MeshCalls
 from services.tutoring.domain import concepts, debug, exercises, leaks, review, triage
+from services.tutoring.domain.chat import (
+    ActivityKind,
+    ChatMessage,
+    CodeReview,
+    ExerciseCard,
+    HintStep,
+    LearningActivity,
+    ReviewComment,
+    Routing,
+    Source,
+    TutoringRequest,
+)
+from services.tutoring.domain.triage import Route
 from services.tutoring.providers.llm import LlmClient, ProviderUnavailable, Usage
 from services.tutoring.service import TutoringService
 
@@ -48,10 +57,10 @@ CONFIDENT = 0.6  # below this, triage asks the model (when one is configured)
 
 # Where triage sends each route; off-topic and unclear requests triage answers itself.
 SUBJECTS = {
-    pb.ROUTE_CONCEPT: "concepts.requests",
-    pb.ROUTE_DEBUG: "debug.requests",
-    pb.ROUTE_CODE_REVIEW: "code.submissions",
-    pb.ROUTE_EXERCISE: "exercise.requests",
+    Route.CONCEPT: "concepts.requests",
+    Route.DEBUG: "debug.requests",
+    Route.CODE_REVIEW: "code.submissions",
+    Route.EXERCISE: "exercise.requests",
 }
 
 
@@ -69,13 +78,13 @@ class Phrased:
 class Prepared:
     """What an agent's prepare step hands its apply step."""
 
-    answer: pb.ChatMessage
+    answer: ChatMessage
     phrased: Phrased
     detail: Any = None
 
 
-def request_of(event: Event) -> events_pb2.TutoringRequest:
-    request = event.message
+def request_of(event: Event) -> TutoringRequest:
+    request = convert.request_from_proto(event.message)
     if not request.message_id or not request.conversation_id or not request.student_id:
         raise InvalidArgument(
             f"{event.type} {event.id}: message_id, conversation_id and student_id are required"
@@ -108,7 +117,7 @@ class Agents:
                 if not event.last_delivery:
                     raise
                 log.error("giving up on a request; answering with an apology", extra={"error": repr(exc)})
-                return Prepared(pb.ChatMessage(), Phrased(prompts.GAVE_UP, OFFLINE), GAVE_UP)
+                return Prepared(ChatMessage(), Phrased(prompts.GAVE_UP, OFFLINE), GAVE_UP)
 
         return prepared
 
@@ -152,31 +161,29 @@ class Agents:
                 )
 
     async def _answer(
-        self, session: AsyncConnection, request: events_pb2.TutoringRequest, agent: str, p: Prepared
-    ) -> pb.ChatMessage:
-        answer = pb.ChatMessage()
-        answer.CopyFrom(p.answer)  # the prepared one stays as it was, should this apply be retried
-        answer.agent = agent
-        answer.text = p.phrased.text
-        answer.provider = p.phrased.provider
-        answer.triage.CopyFrom(request.triage)
+        self, session: AsyncConnection, request: TutoringRequest, agent: str, p: Prepared
+    ) -> ChatMessage:
+        answer = replace(
+            p.answer,
+            agent=agent,
+            text=p.phrased.text,
+            provider=p.phrased.provider,
+            triage=request.triage or Routing(),  # an answer always carries the route taken
+        )
         await self._record(session, agent, p.phrased)
         return await self.service.reply(session, request, answer)
 
-    async def _activity(self, session: AsyncConnection, activity: progress_pb.Activity) -> None:
-        activity.occur_time.GetCurrentTime()
-        await self.service.outbox.stage(
-            session, "progress.events", progress_events.ActivityRecorded(activity=activity)
-        )
+    async def _activity(self, session: AsyncConnection, activity: LearningActivity) -> None:
+        event = convert.activity_recorded_event(activity, datetime.now(UTC))
+        await self.service.outbox.stage(session, "progress.events", event)
 
     # --- triage -------------------------------------------------------------------------------------
 
     async def prepare_triage(self, event: Event) -> Prepared:
         request = request_of(event)
         decided = triage.classify(request.text, request.code, request.error)
-        route = convert.ROUTE_NAMES[decided.route.value]
-        result = pb.Triage(
-            route=route,
+        result = Routing(
+            route=decided.route,
             confidence=decided.confidence,
             reason=decided.reason,
             topic=decided.topic,
@@ -185,14 +192,19 @@ class Agents:
         usage = None
         if self.llm is not None and decided.confidence < CONFIDENT:
             p = await self.phrase("triage", prompts.triage(request), "")
-            chosen = convert.ROUTE_NAMES.get(p.text.strip().strip(".").lower())
+            chosen = _route_named(p.text.strip().strip(".").lower())
             if chosen is not None and p.provider.startswith("openai:"):
-                result.route, result.decided_by = chosen, p.provider
-                result.reason = f"the model chose {p.text.strip()} (rules were unsure: {decided.reason})"
+                result = replace(
+                    result,
+                    route=chosen,
+                    decided_by=p.provider,
+                    reason=f"the model chose {p.text.strip()} (rules were unsure: {decided.reason})",
+                )
             usage = p.usage
-        answer = pb.ChatMessage()
+        answer = ChatMessage()
         if result.route in SUBJECTS:
             return Prepared(answer, Phrased("", ""), (result, usage))
+        assert result.route is not None  # classify always decides
         offline = prompts.GRACEFUL[result.route]
         return Prepared(answer, Phrased(offline, OFFLINE, None), (result, usage))
 
@@ -206,10 +218,10 @@ class Agents:
         await self.service.record_triage(session, request, result)
         if usage is not None:
             await self._record(session, "triage", Phrased("", "", usage))
-        request.triage.CopyFrom(result)
-        subject = SUBJECTS.get(result.route)
+        request = replace(request, triage=result)
+        subject = SUBJECTS.get(result.route) if result.route else None
         if subject is not None:
-            await self.service.outbox.stage(session, subject, request)
+            await self.service.outbox.stage(session, subject, convert.request_event(request))
         else:
             await self._answer(session, request, "triage", p)
 
@@ -218,18 +230,20 @@ class Agents:
     async def prepare_concepts(self, event: Event) -> Prepared:
         request = request_of(event)
         level = "new"
-        if self.calls is not None and request.triage.topic:
+        topic = request.triage.topic if request.triage else ""
+        if self.calls is not None and topic:
             try:
                 levels = await self.calls.mastery_levels(require_tenant(event), request.student_id)
-                level = levels.get(request.triage.topic, "new")
+                level = levels.get(topic, "new")
             except Exception as exc:  # progress is down or unreachable: explain for a newcomer
                 log.warning("mastery level unavailable", extra={"error": repr(exc)})
         explanation = concepts.explain(request.text, level)
-        answer = pb.ChatMessage()
         if explanation is None:
-            return Prepared(answer, Phrased(prompts.NO_CONCEPT, OFFLINE))
-        answer.sources.extend(pb.Source(title=s.title, ref=s.ref) for s in explanation.sources)
-        answer.code = explanation.example
+            return Prepared(ChatMessage(), Phrased(prompts.NO_CONCEPT, OFFLINE))
+        answer = ChatMessage(
+            sources=tuple(Source(title=s.title, ref=s.ref) for s in explanation.sources),
+            code=explanation.example,
+        )
         offline = explanation.text
         phrased = await self.phrase("concepts", prompts.concept(request, explanation, level), offline)
         return Prepared(answer, phrased, level)
@@ -241,11 +255,11 @@ class Agents:
             return
         await self._activity(
             session,
-            progress_pb.Activity(
+            LearningActivity(
                 id=f"tutoring.concept:{request.message_id}",
                 student_id=request.student_id,
                 topic=topic_of(request),
-                kind=progress_pb.ACTIVITY_KIND_CONTENT_VIEW,
+                kind=ActivityKind.CONTENT_VIEW,
             ),
         )
 
@@ -255,7 +269,7 @@ class Agents:
         request = request_of(event)
         diagnosis = debug.diagnose(request.code, request.error, request.text)
         if self.llm is None:  # offline the text is chosen in apply, once the rung is known
-            return Prepared(pb.ChatMessage(), Phrased("", OFFLINE), (diagnosis, 0))
+            return Prepared(ChatMessage(), Phrased("", OFFLINE), (diagnosis, 0))
         # The model must know which rung to phrase: the next one, as far as we can tell now. apply
         # climbs the ladder for real and falls back to the offline text if another request won.
         async with self.db.transaction(require_tenant(event)) as session:
@@ -264,7 +278,7 @@ class Agents:
         offline = rung_text(diagnosis, rung)
         guard = "" if rung == RUNGS else solution_of(diagnosis)
         phrased = await self.phrase("debug", prompts.debug(request, diagnosis, rung), offline, guard=guard)
-        return Prepared(pb.ChatMessage(), phrased, (diagnosis, rung))
+        return Prepared(ChatMessage(), phrased, (diagnosis, rung))
 
     async def apply_debug(self, event: Event, session: AsyncConnection) -> None:
         request = request_of(event)
@@ -282,33 +296,32 @@ class Agents:
             phrased = Phrased(
                 rung_text(diagnosis, rung), p.phrased.provider if not expected else OFFLINE, p.phrased.usage
             )
-        answer = pb.ChatMessage()
-        answer.CopyFrom(p.answer)
-        answer.hint.CopyFrom(
-            pb.HintStep(
+        answer = replace(
+            p.answer,
+            hint=HintStep(
                 rung=rung,
                 rungs=RUNGS,
                 problem_key=diagnosis.problem_key,
                 # The cause names what is wrong: rung 2's content, so not on rung 1.
                 cause=diagnosis.cause if rung > 1 else "",
                 line=diagnosis.line,
-            )
-        )
-        if rung == RUNGS:
-            answer.code = diagnosis.fixed_code
-        answer.sources.extend(
-            pb.Source(title=f"Python documentation: {r}", ref=f"pydoc:topics/{r}")
-            for r in diagnosis.references
+            ),
+            code=diagnosis.fixed_code if rung == RUNGS else p.answer.code,
+            sources=p.answer.sources
+            + tuple(
+                Source(title=f"Python documentation: {r}", ref=f"pydoc:topics/{r}")
+                for r in diagnosis.references
+            ),
         )
         await self._answer(session, request, "debug", Prepared(answer, phrased))
         # The error pattern, for struggle detection (FR-020).
         await self._activity(
             session,
-            progress_pb.Activity(
+            LearningActivity(
                 id=f"tutoring.hint:{request.message_id}",
                 student_id=request.student_id,
                 topic=topic_of(request),
-                kind=progress_pb.ACTIVITY_KIND_HINT_REQUEST,
+                kind=ActivityKind.HINT_REQUEST,
                 exception_type=diagnosis.exception_type,
             ),
         )
@@ -335,12 +348,12 @@ class Agents:
         # which a student could otherwise skip by sending the code for review.
         diagnosis = debug.diagnose(request.code, _error_of(run), request.text)
         result = replace(result, comments=tuple(_without_fix(c, diagnosis) for c in result.comments))
-        answer = pb.ChatMessage(
-            review=pb.CodeReview(
-                comments=[
-                    pb.ReviewComment(line=c.line, kind=c.kind, message=c.message, suggestion=c.suggestion)
+        answer = ChatMessage(
+            review=CodeReview(
+                comments=tuple(
+                    ReviewComment(line=c.line, kind=c.kind, message=c.message, suggestion=c.suggestion)
                     for c in result.comments
-                ],
+                ),
                 quality=result.quality,
                 run_verdict=run.verdict.upper() if run else "",
             )
@@ -359,12 +372,12 @@ class Agents:
             return
         await self._activity(  # the quality rating feeds mastery (FR-016)
             session,
-            progress_pb.Activity(
+            LearningActivity(
                 id=f"tutoring.review:{request.message_id}",
                 student_id=request.student_id,
                 topic=p.detail,
-                kind=progress_pb.ACTIVITY_KIND_CODE_REVIEW,
-                score=p.answer.review.quality,
+                kind=ActivityKind.CODE_REVIEW,
+                score=p.answer.review.quality if p.answer.review else 0.0,
             ),
         )
 
@@ -372,12 +385,12 @@ class Agents:
 
     async def prepare_exercise(self, event: Event) -> Prepared:
         request = request_of(event)
-        topic = request.topic or request.triage.topic or "loops"
+        topic = request.topic or (request.triage.topic if request.triage else "") or "loops"
         if topic not in exercises.topics():
             topic = "loops"
-        difficulty = exercises.Difficulty(convert.DIFFICULTIES.get(request.difficulty, "easy"))
+        difficulty = request.difficulty or exercises.Difficulty.EASY
         if self.calls is None or not self.calls.workload.configured:
-            return Prepared(pb.ChatMessage(), Phrased(prompts.NO_SANDBOX, OFFLINE))
+            return Prepared(ChatMessage(), Phrased(prompts.NO_SANDBOX, OFFLINE))
         for attempt in range(3):
             variation = request.variation + attempt * 7919  # another variation when one fails
             generated = exercises.generate(topic, difficulty, variation)
@@ -398,17 +411,17 @@ class Agents:
                 extra={"template": generated.template_id, "variation": variation, "passed": grade.passed},
             )
         else:
-            return Prepared(pb.ChatMessage(), Phrased(prompts.NO_VALID_EXERCISE, OFFLINE))
+            return Prepared(ChatMessage(), Phrased(prompts.NO_VALID_EXERCISE, OFFLINE))
         hidden = sum(c.hidden for c in generated.cases)
-        answer = pb.ChatMessage(
+        answer = ChatMessage(
             code=generated.starter_code,
-            exercise=pb.GeneratedExercise(
+            exercise=ExerciseCard(
                 exercise_id=exercise_id,
                 title=generated.title,
                 prompt=generated.prompt,
                 starter_code=generated.starter_code,
                 topic=generated.topic,
-                difficulty=convert.DIFFICULTY_OF[generated.difficulty.value],
+                difficulty=generated.difficulty,
                 variation=generated.variation,
                 visible_cases=len(generated.cases) - hidden,
                 hidden_cases=hidden,
@@ -424,12 +437,9 @@ class Agents:
         request = request_of(event)
         p: Prepared = event.prepared
         stored = await self._answer(session, request, "exercise", p)
-        if stored.exercise.exercise_id:
-            await self.service.outbox.stage(
-                session,
-                "exercise.generated",
-                events_pb2.ExerciseGenerated(exercise=stored.exercise, student_id=request.student_id),
-            )
+        if stored.exercise is not None and stored.exercise.exercise_id:
+            event = convert.exercise_generated_event(stored.exercise, request.student_id)
+            await self.service.outbox.stage(session, "exercise.generated", event)
 
 
 def rung_text(diagnosis: debug.Diagnosis, rung: int) -> str:
@@ -443,9 +453,19 @@ def solution_of(diagnosis: debug.Diagnosis) -> str:
     return diagnosis.fix_code or diagnosis.fixed_code
 
 
-def topic_of(request: events_pb2.TutoringRequest) -> str:
+def topic_of(request: TutoringRequest) -> str:
     """The request's topic: triage's, else recognized from the text and code (SubmitCode has none)."""
-    return request.triage.topic or triage.classify(request.text, request.code, request.error).topic
+    if request.triage is not None and request.triage.topic:
+        return request.triage.topic
+    return triage.classify(request.text, request.code, request.error).topic
+
+
+def _route_named(name: str) -> Route | None:
+    """The route a model named ("concept", "code_review", ...), or None for anything else."""
+    try:
+        return Route(name)
+    except ValueError:
+        return None
 
 
 def _error_of(run: review.RunResult | None) -> str:

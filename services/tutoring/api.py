@@ -1,4 +1,4 @@
-"""TutoringService over gRPC: proto in, use case, proto out."""
+"""TutoringService over gRPC: proto in (convert.py), one service call, proto out (convert.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from learnflow.tutoring.v1 import tutoring_service_pb2 as api_pb
 from learnflow.tutoring.v1 import tutoring_service_pb2_grpc as pb_grpc
 
 from services.runtime import request_context
+from services.tutoring import convert
 from services.tutoring.service import TutoringService
 
 _caller = request_context.require_principal
@@ -20,19 +21,28 @@ class TutoringApi(pb_grpc.TutoringServiceServicer):
         self.service = service
 
     async def AskQuestion(self, request: api_pb.AskQuestionRequest, context: object) -> pb.ChatMessage:
-        return await self.service.ask(
+        asked = await self.service.ask(
             _caller(), request.conversation_id, request.text, request.code, request.error
         )
+        return convert.message_to_proto(asked)
 
     async def SubmitCode(self, request: api_pb.SubmitCodeRequest, context: object) -> pb.ChatMessage:
-        return await self.service.submit_code(_caller(), request.conversation_id, request.code, request.text)
+        submitted = await self.service.submit_code(
+            _caller(), request.conversation_id, request.code, request.text
+        )
+        return convert.message_to_proto(submitted)
 
     async def RequestExercise(
         self, request: api_pb.RequestExerciseRequest, context: object
     ) -> pb.ChatMessage:
-        return await self.service.request_exercise(
-            _caller(), request.conversation_id, request.topic, request.difficulty, request.variation
+        asked = await self.service.request_exercise(
+            _caller(),
+            request.conversation_id,
+            request.topic,
+            convert.difficulty_from_proto(request.difficulty),
+            request.variation,
         )
+        return convert.message_to_proto(asked)
 
     async def GetConversation(
         self, request: api_pb.GetConversationRequest, context: object
@@ -41,7 +51,9 @@ class TutoringApi(pb_grpc.TutoringServiceServicer):
             _caller(), request.conversation_id, request.page_size, request.page_token
         )
         return api_pb.GetConversationResponse(
-            conversation=conversation, messages=messages, next_page_token=token
+            conversation=convert.conversation_to_proto(conversation),
+            messages=[convert.message_to_proto(m) for m in messages],
+            next_page_token=token,
         )
 
     async def ListConversations(
@@ -50,7 +62,9 @@ class TutoringApi(pb_grpc.TutoringServiceServicer):
         conversations, token = await self.service.conversations(
             _caller(), request.page_size, request.page_token
         )
-        return api_pb.ListConversationsResponse(conversations=conversations, next_page_token=token)
+        return api_pb.ListConversationsResponse(
+            conversations=[convert.conversation_to_proto(c) for c in conversations], next_page_token=token
+        )
 
     async def StreamConversation(
         self, request: api_pb.StreamConversationRequest, context: object
@@ -60,4 +74,4 @@ class TutoringApi(pb_grpc.TutoringServiceServicer):
         )
         async with contextlib.aclosing(stream):  # the watcher goes when the client does
             async for message in stream:
-                yield message
+                yield convert.message_to_proto(message)

@@ -5,12 +5,11 @@ server checks the answer anyway (agents.Agents.phrase)."""
 
 from __future__ import annotations
 
-from learnflow.tutoring.v1 import events_pb2
-from learnflow.tutoring.v1 import resources_pb2 as pb
-
 from services.tutoring.domain import concepts, exercises
 from services.tutoring.domain import debug as debug_model
 from services.tutoring.domain import review as review_model
+from services.tutoring.domain.chat import TutoringRequest
+from services.tutoring.domain.triage import Route
 
 TUTOR = (
     "You are a patient Python tutor for students learning to program. Be brief, concrete and kind. "
@@ -18,12 +17,12 @@ TUTOR = (
 )
 
 GRACEFUL = {
-    pb.ROUTE_OFF_TOPIC: (
+    Route.OFF_TOPIC: (
         "I'm your Python tutor, so I can help with Python questions, errors in your code, reviews of "
         'your code and practice exercises. Try asking, for example, "What is a list comprehension?" '
         "or paste the error you get together with your code."
     ),
-    pb.ROUTE_UNCLEAR: (
+    Route.UNCLEAR: (
         "I didn't catch a question there. You can ask about a Python concept (\"how does a for loop "
         'work?"), paste an error together with your code, send code for a review, or ask for a '
         "practice exercise on a topic such as loops or strings."
@@ -57,7 +56,7 @@ def _system(text: str) -> dict[str, str]:
     return {"role": "system", "content": text}
 
 
-def triage(request: events_pb2.TutoringRequest) -> list[dict[str, str]]:
+def triage(request: TutoringRequest) -> list[dict[str, str]]:
     return [
         _system(
             "Classify a student's message to a Python tutor. Answer with exactly one word: concept, "
@@ -70,9 +69,7 @@ def triage(request: events_pb2.TutoringRequest) -> list[dict[str, str]]:
     ]
 
 
-def concept(
-    request: events_pb2.TutoringRequest, explanation: concepts.Explanation, level: str
-) -> list[dict[str, str]]:
+def concept(request: TutoringRequest, explanation: concepts.Explanation, level: str) -> list[dict[str, str]]:
     sources = "; ".join(s.ref for s in explanation.sources)
     return [
         _system(
@@ -86,9 +83,7 @@ def concept(
     ]
 
 
-def debug(
-    request: events_pb2.TutoringRequest, diagnosis: debug_model.Diagnosis, rung: int
-) -> list[dict[str, str]]:
+def debug(request: TutoringRequest, diagnosis: debug_model.Diagnosis, rung: int) -> list[dict[str, str]]:
     steps = {
         1: "Say only WHERE to look (the line or construct). Do not say what is wrong. No code.",
         2: "Say WHAT is wrong and which concept is involved, without giving the fix. No code.",
@@ -114,7 +109,7 @@ def review_text(result: review_model.Review) -> str:
     return "\n".join(lines)
 
 
-def review(request: events_pb2.TutoringRequest, result: review_model.Review) -> list[dict[str, str]]:
+def review(request: TutoringRequest, result: review_model.Review) -> list[dict[str, str]]:
     return [
         _system(f"{TUTOR} Review the code: correctness first, then style. Refer to line numbers."),
         _user(
