@@ -115,6 +115,12 @@ class JobKind:
     # A finished job with an idempotency key is kept this long, so enqueueing its key again within
     # that time adds nothing (jobs without a key are deleted when done).
     retain_done_seconds: float = 86_400.0
+    # Up to this many claimed jobs of this kind and one tenant run in ONE transaction, one after
+    # another: for quick database-only handlers, a transaction per batch instead of per job. If one
+    # fails, the batch is rolled back and its jobs run again one per transaction (so the others still
+    # commit and the failure is classified alone): keep 1 for handlers with effects outside the
+    # database, which would then be repeated.
+    batch: int = 1
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
@@ -256,7 +262,8 @@ class JobRunner:
         self.table = jobs_table(self.schema)
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
-        self._running: set[asyncio.Task[str]] = set()
+        self._running: set[asyncio.Task[None]] = set()
+        self._max_batch = max(k.batch for k in kinds)
         self._backlog = False
         s = self.schema
         # Plain SQL, compiled once: these run per claim and per job, where every statement counts.
@@ -272,6 +279,15 @@ class JobRunner:
             f"SELECT min(run_at) FROM {s}.jobs WHERE state = 'queued' AND kind = ANY(:kinds)"  # noqa: S608
         )
         owned = "WHERE id = :id AND state = 'running' AND attempts = :attempts RETURNING id"
+        owned_many = (
+            "WHERE state = 'running' AND (id, attempts) IN "
+            "(SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]))) RETURNING id"
+        )
+        self._done_delete_many_sql = sa.text(f"DELETE FROM {s}.jobs {owned_many}")  # noqa: S608
+        self._done_keep_many_sql = sa.text(
+            f"UPDATE {s}.jobs SET state = 'done', lease_until = NULL, last_error = NULL, "  # noqa: S608
+            f"updated_at = now() {owned_many}"
+        )
         self._done_delete_sql = sa.text(f"DELETE FROM {s}.jobs {owned}")  # noqa: S608
         self._done_keep_sql = sa.text(
             f"UPDATE {s}.jobs SET state = 'done', lease_until = NULL, last_error = NULL, "  # noqa: S608
@@ -334,19 +350,18 @@ class JobRunner:
         free = self.concurrency - len(self._running)
         if free <= 0:
             return self.poll_interval  # a finishing job wakes us
+        wanted = free * self._max_batch
         try:
-            jobs = await self.claim(free)
+            jobs = await self.claim(wanted)
         except Exception as exc:  # the database is down: keep trying, nothing is lost
             log.warning("job claim failed; retrying", extra={"context": self.context, "error": repr(exc)})
             return self.poll_interval
-        for job in jobs:
-            task = asyncio.create_task(self.execute(job), name=f"job-{job.kind}-{job.id}")
+        for unit in self._units(jobs):
+            task = asyncio.create_task(self._run_unit(unit), name=f"job-{unit[0].kind}-{unit[0].id}")
             self._running.add(task)
             task.add_done_callback(self._finished)
-        self._backlog = len(jobs) == free
-        if self._backlog:
-            return self.poll_interval
-        if jobs:
+        self._backlog = len(jobs) == wanted
+        if self._backlog or jobs:
             return self.poll_interval
         try:
             next_due = await self.next_due()
@@ -356,9 +371,33 @@ class JobRunner:
             return self.poll_interval
         return min(max((next_due - datetime.now(UTC)).total_seconds(), 0.001), self.poll_interval)
 
-    def _finished(self, task: asyncio.Task[str]) -> None:
+    def _units(self, jobs: list[Job]) -> list[list[Job]]:
+        """Claimed jobs as units of work: one job each, or batches of one kind and tenant."""
+        units: list[list[Job]] = []
+        open_batches: dict[tuple[str, str | None], list[Job]] = {}
+        for job in jobs:
+            size = self.kinds[job.kind].batch
+            if size <= 1:
+                units.append([job])
+                continue
+            batch = open_batches.get((job.kind, job.tenant_id))
+            if batch is None or len(batch) >= size:
+                batch = open_batches[(job.kind, job.tenant_id)] = []
+                units.append(batch)
+            batch.append(job)
+        return units
+
+    async def _run_unit(self, unit: list[Job]) -> None:
+        if len(unit) == 1:
+            await self.execute(unit[0])
+        else:
+            await self.execute_batch(unit)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
-        if self._backlog:  # more are probably due: claim for the freed slot now
+        # A backlog: claim again once a quarter of the slots are free (one claim for several jobs
+        # rather than one per finished job).
+        if self._backlog and self.concurrency - len(self._running) >= max(1, self.concurrency // 4):
             self._wake.set()
 
     async def _housekeeping(self) -> None:
@@ -436,9 +475,7 @@ class JobRunner:
         kind = self.kinds[job.kind]
         JOB_START_DELAY.labels(self.context).observe(max((datetime.now(UTC) - job.run_at).total_seconds(), 0))
         began = time.perf_counter()
-        ctx = RequestContext(
-            correlation_id=job.id.replace("-", ""), tenant_id=job.tenant_id, rpc=f"job:{job.kind}"
-        )
+        ctx = self._context_of(job)
         done = self._done_keep_sql if job.key is not None else self._done_delete_sql
         outcome = "done"
         try:
@@ -460,6 +497,53 @@ class JobRunner:
         if outcome == "lost":
             log.warning("job taken by another worker", extra={"context": self.context, "job": job.id})
         return outcome
+
+    async def execute_batch(self, jobs: list[Job]) -> None:
+        """Runs claimed jobs of one kind and tenant in one transaction that first marks them all done.
+        Any failure rolls it back and each job runs again alone (execute), so the policy decides each."""
+        kind = self.kinds[jobs[0].kind]
+        tenant = jobs[0].tenant_id
+        began = time.perf_counter()
+        for job in jobs:
+            JOB_START_DELAY.labels(self.context).observe(
+                max((datetime.now(UTC) - job.run_at).total_seconds(), 0)
+            )
+        try:
+            async with self.db.transaction(tenant or "") as session:
+                owned = await self._own(session, jobs)
+                for job in jobs:
+                    if job.id in owned:
+                        with request_context.bind(self._context_of(job)):
+                            await asyncio.wait_for(kind.handler(job, session), kind.timeout_seconds)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info(
+                "job batch failed; running its jobs one by one",
+                extra={"context": self.context, "kind": kind.name, "jobs": len(jobs), "error": repr(exc)},
+            )
+            for job in jobs:
+                await self.execute(job)
+            return
+        seconds = (time.perf_counter() - began) / len(jobs)
+        for job in jobs:
+            JOB_SECONDS.labels(self.context, job.kind).observe(seconds)
+            JOBS_TOTAL.labels(self.context, job.kind, "done" if job.id in owned else "lost").inc()
+
+    async def _own(self, session: AsyncConnection, jobs: list[Job]) -> set[str]:
+        """Marks the jobs done in this transaction (locking their rows); returns the ids still ours."""
+        owned: set[str] = set()
+        for keyed, statement in ((False, self._done_delete_many_sql), (True, self._done_keep_many_sql)):
+            part = [j for j in jobs if (j.key is not None) == keyed]
+            if part:
+                params = {"ids": [j.id for j in part], "attempts": [j.attempts for j in part]}
+                owned.update(str(r.id) for r in await session.execute(statement, params))
+        return owned
+
+    def _context_of(self, job: Job) -> RequestContext:
+        return RequestContext(
+            correlation_id=job.id.replace("-", ""), tenant_id=job.tenant_id, rpc=f"job:{job.kind}"
+        )
 
     async def _fail(self, job: Job, kind: JobKind, exc: Exception) -> str:
         terminal, after = classify(exc)

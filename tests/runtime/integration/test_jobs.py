@@ -367,3 +367,42 @@ def test_a_postgres_restart_loses_and_duplicates_nothing(pg):
 
     effects = asyncio.run(main())
     assert len(effects) == 50 and len({e.job_id for e in effects}) == 50
+
+
+def test_a_batch_with_one_failing_job_still_commits_the_others(pg):
+    """JobKind.batch: one tenant's jobs in one transaction; a failure rolls it back and each job runs
+    again alone, so the good ones commit once and only the bad one is retried."""
+    kind = _kind()
+    calls: list[Job] = []
+
+    async def handle(job: Job, session: AsyncConnection) -> None:
+        await _writer(kind, calls)(job, session)
+        if job.payload.get("bad"):
+            raise FailedPrecondition("bad payload")
+
+    async def main():
+        db = Database(pg.app_url, pool_size=4)
+        try:
+            items = [(TENANT, None, {"bad": i == 3}) for i in range(6)]
+            async with db.transaction(TENANT) as s:
+                await JobQueue("progress").enqueue_many(s, kind, items)
+            runner = JobRunner("progress", db, [JobKind(kind, handle, batch=10)], poll_interval=0.02)
+            jobs = await runner.claim(10)
+            units = runner._units(jobs)
+            await runner.execute_batch(jobs)
+            async with db.transaction(tenant_id="") as s:
+                left = (
+                    await s.execute(
+                        text("SELECT state, last_error FROM progress.jobs WHERE kind = :k"), {"k": kind}
+                    )
+                ).all()
+            return units, await _effects(db, kind), left
+        finally:
+            await db.dispose()
+
+    units, effects, left = asyncio.run(main())
+    assert [len(u) for u in units] == [6]
+    assert len(effects) == 5  # the five good jobs, once each (the batch's writes were rolled back)
+    # the batch up to the bad job, then each job alone
+    assert 7 <= len(calls) <= 12 and len({c.id for c in calls[-6:]}) == 6
+    assert [tuple(r) for r in left] == [("dead", "FAILED_PRECONDITION: bad payload")]
