@@ -268,7 +268,7 @@ def test_a_job_whose_worker_died_is_taken_over_after_its_lease(pg):
             await db.dispose()
 
     waited = asyncio.run(main())
-    assert 0.3 < waited < 3
+    assert 0.3 < waited < 5
     assert [c.attempts for c in calls] == [2]  # the lost claim counted as an attempt
 
 
@@ -331,7 +331,7 @@ def test_notify_starts_a_job_at_once_without_polling(pg):
         finally:
             await db.dispose()
 
-    assert asyncio.run(main()) < 0.5
+    assert asyncio.run(main()) < 2.0  # the poll would take 30 s: only the NOTIFY can be this quick
 
 
 def test_a_postgres_restart_loses_and_duplicates_nothing(pg):
