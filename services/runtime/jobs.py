@@ -1,6 +1,6 @@
 """Durable jobs: work that outlives one request or event, retried with backoff for minutes to hours.
 
-A job is a row in its context's `jobs` table (events/tables.py), enqueued inside the caller's
+A job is a row in its context's `jobs` table (work_tables.py), enqueued inside the caller's
 transaction (so it commits with the change that asked for it, like the outbox) and run by a
 JobRunner in any replica:
 
@@ -43,9 +43,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.runtime import request_context
 from services.runtime.db import Database, tenant_of
 from services.runtime.errors import DomainError, FieldViolation, InvalidArgument, Unavailable
-from services.runtime.events.tables import jobs_table
 from services.runtime.migration_ops import jobs_channel
 from services.runtime.request_context import RequestContext
+from services.runtime.work_tables import jobs_table
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.runtime.db import metadata
-from services.runtime.events.tables import define_jobs_table, define_rate_limits_table
+from services.runtime.work_tables import define_jobs_table, define_rate_limits_table
 
 
 def _app_role() -> str:
@@ -99,7 +99,7 @@ def jobs_channel(schema: str) -> str:
 
 def create_job_tables(schema: str) -> None:
     """The durable job table (services/runtime/jobs.py), created from its one definition in
-    events/tables.py, and a trigger that wakes the context's job runners when a job is enqueued (one
+    work_tables.py, and a trigger that wakes the context's job runners when a job is enqueued (one
     NOTIFY per inserting statement, delivered at commit, only if the transaction commits)."""
     define_jobs_table(metadata(schema)).create(op.get_bind())
     op.execute(

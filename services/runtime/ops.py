@@ -18,8 +18,9 @@ from learnflow.ops.v1 import operations_service_pb2_grpc as pb_grpc
 from services.runtime import pagination, request_context
 from services.runtime.db import Database
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
-from services.runtime.events.tables import event_tables, jobs_table
+from services.runtime.events.tables import event_tables
 from services.runtime.migration_ops import jobs_channel
+from services.runtime.work_tables import jobs_table
 
 _JOB_STATES = {
     "queued": pb.JOB_STATE_QUEUED,
