@@ -134,3 +134,20 @@ def test_a_dead_letter_is_redriven_through_the_outbox_with_a_new_message_id(pg):
     assert subject == "things.done" and bytes(payload) == b"\x08\x01"
     assert sent["ce-id"] == event_id and sent["Nats-Msg-Id"].startswith(f"{event_id}:redrive:")
     assert left == (0,)
+
+
+def test_the_new_operations_through_rest_with_their_roles(mesh):
+    """Routes, roles and answers on the whole mesh, through Envoy."""
+    from services.runtime.testing import login, rest
+
+    operator = login(mesh, "operator@demo.test")
+    student = login(mesh, "student@demo.test")
+    missing = str(uuid.uuid4())
+    listed = rest(mesh, "GET", "/v1/ops/deadJobs?pageSize=5", token=operator)
+    assert listed.status == 200 and isinstance(listed.body.get("jobs", []), list)
+    assert rest(mesh, "GET", "/v1/ops/deadJobs", token=student).status == 403
+    assert rest(mesh, "POST", f"/v1/ops/deadJobs/{missing}:redrive", {}, token=operator).status == 404
+    assert rest(mesh, "POST", f"/v1/ops/deadLetters/{missing}:redrive", {}, token=operator).status == 404
+    assert rest(mesh, "POST", "/v1/ops/deadJobs/not-a-uuid:redrive", {}, token=operator).status == 400
+    assert rest(mesh, "POST", f"/v1/ops/deadLetters/{missing}:redrive", {}, token=student).status == 403
+    assert rest(mesh, "GET", "/v1/ops/deadJobs?context=nowhere", token=operator).status == 400
