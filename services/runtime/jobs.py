@@ -350,6 +350,8 @@ class JobRunner:
         free = self.concurrency - len(self._running)
         if free <= 0:
             return self.poll_interval  # a finishing job wakes us
+        # Enough for every free slot to take a whole batch. With kinds of both sorts, single jobs may
+        # then start more units than there are free slots (at most max batch times as many): bounded.
         wanted = free * self._max_batch
         try:
             jobs = await self.claim(wanted)
