@@ -349,7 +349,9 @@ class JobRunner:
         """Claims jobs for the free slots and starts them; returns how long to wait for a wake-up."""
         free = self.concurrency - len(self._running)
         if free <= 0:
-            return self.poll_interval  # a finishing job wakes us
+            # Woken (an enqueue) while every slot is busy: claim as soon as slots free up.
+            self._backlog = True
+            return self.poll_interval
         # Enough for every free slot to take a whole batch. With kinds of both sorts, single jobs may
         # then start more units than there are free slots (at most max batch times as many): bounded.
         wanted = free * self._max_batch
@@ -390,10 +392,13 @@ class JobRunner:
         return units
 
     async def _run_unit(self, unit: list[Job]) -> None:
-        if len(unit) == 1:
-            await self.execute(unit[0])
-        else:
-            await self.execute_batch(unit)
+        try:
+            if len(unit) == 1:
+                await self.execute(unit[0])
+            else:
+                await self.execute_batch(unit)
+        except Exception:  # a bug here, not in a handler: the lease brings the jobs back
+            log.exception("job runner failed on a unit", extra={"context": self.context, "job": unit[0].id})
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
