@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.progress import convert
 from services.progress.api import ProgressApi
-from services.progress.checks import PeriodicChecks
+from services.progress.checks import CHECK_TENANT, PeriodicChecks
 from services.progress.domain import Activity
 from services.progress.domain.struggle import StruggleDetector
 from services.progress.service import ProgressService
@@ -21,6 +21,7 @@ from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodi
 from services.runtime.errors import InvalidArgument
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.envelope import Event, require_tenant
+from services.runtime.jobs import JobKind, JobQueue
 from services.runtime.workload import is_workload
 
 SERVICE = progress_service_pb2.DESCRIPTOR.services_by_name["ProgressService"].full_name
@@ -31,6 +32,16 @@ async def build(deps: Dependencies) -> Hosted:
     detector = StruggleDetector(config.rules())
     service = ProgressService(deps.db, deps.outbox, detector)
     checks = PeriodicChecks(deps.db, deps.outbox, detector)
+    # The timer only enqueues one job per tenant; any replica's job runner checks it (checks.py).
+    check_tenant = JobKind(
+        CHECK_TENANT,
+        checks.check_job,
+        max_attempts=5,
+        backoff_base_seconds=5,
+        backoff_max_seconds=config.check_interval,
+        retain_done_seconds=max(2 * config.check_interval, 60),  # the tick's key needs to hold only that long
+    )
+    jobs = JobQueue("progress", [check_tenant])
 
     def from_activity(event: Event) -> Activity:
         a = event.message.activity
@@ -73,7 +84,7 @@ async def build(deps: Dependencies) -> Hosted:
         await service.set_time_zone(session, require_tenant(event), user.id, user.time_zone)
 
     async def check() -> None:
-        await checks.run(datetime.now(UTC))
+        await checks.enqueue(jobs, datetime.now(UTC), config.check_interval)
 
     return Hosted(
         servicers=[(progress_service_pb2_grpc.add_ProgressServiceServicer_to_server, ProgressApi(service))],
@@ -84,6 +95,7 @@ async def build(deps: Dependencies) -> Hosted:
             ConsumerSpec("progress-identity-users", "IDENTITY", "identity.user.*", on_user),
         ],
         periodic=[Periodic("progress-checks", config.check_interval, check)],
+        jobs=[check_tenant],
     )
 
 

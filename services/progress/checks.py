@@ -8,12 +8,17 @@ tenant with its first student) and visits each tenant in its own transaction sco
 only those are locked (sorted, like the intake does) and decided again under the lock, so a check
 racing an activity of the same student never acts on a stale state. Several replicas may run the
 checks at once: the locks and the partial unique index keep one alert per episode.
+
+In the mesh the tenants are shared out as durable jobs (services/runtime/jobs.py): each replica's
+timer enqueues one `progress-check-tenant` job per tenant keyed by tenant and tick (so the replicas'
+timers add it once), and whichever replica claims a job checks that tenant. A tenant whose check fails
+is retried with backoff instead of waiting for the next tick, and a slow tenant holds up no other.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +29,9 @@ from services.progress.episodes import Episodes
 from services.progress.intake import risk
 from services.runtime.db import Database
 from services.runtime.events.outbox import Outbox
+from services.runtime.jobs import Job, JobQueue
+
+CHECK_TENANT = "progress-check-tenant"
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,21 @@ class PeriodicChecks:
             except Exception:
                 log.exception("periodic progress check failed", extra={"tenant": tenant_id})
         return changed
+
+    async def enqueue(self, jobs: JobQueue, now: datetime, every_seconds: float) -> int:
+        """One check job per known tenant for the tick `now` falls in; returns how many were added
+        (0 when another replica enqueued this tick already)."""
+        tick = int(now.timestamp() // every_seconds)
+        async with self.db.transaction(tenant_id="") as session:
+            tenants = await store.known_tenants(session)
+            return await jobs.enqueue_many(session, CHECK_TENANT, [(t, f"{t}:{tick}", {}) for t in tenants])
+
+    async def check_job(self, job: Job, session: AsyncConnection) -> None:
+        """The job handler: checks the job's tenant as of now (a retried check looks at the present),
+        in the job's transaction, which is scoped to that tenant."""
+        if job.tenant_id is None:
+            raise ValueError(f"{CHECK_TENANT} job {job.id} has no tenant")
+        await self._check_tenant(session, job.tenant_id, datetime.now(UTC))
 
     async def _check_tenant(self, session: AsyncConnection, tenant_id: str, now: datetime) -> int:
         s = self.detector.settings

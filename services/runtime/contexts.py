@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from services.runtime.db import Database
     from services.runtime.events.consumer import ConsumerSpec
     from services.runtime.events.outbox import Outbox
+    from services.runtime.jobs import JobKind
     from services.runtime.settings import Settings
     from services.runtime.workload import WorkloadIdentity
 
@@ -104,6 +105,8 @@ class Hosted:
     # (and the overall "" status) are NOT_SERVING.
     health_checks: list[Callable[[], Awaitable[str | None]]] = field(default_factory=list)
     periodic: list[Periodic] = field(default_factory=list)
+    # Kinds of durable job this context runs (services/runtime/jobs.py): one JobRunner per context.
+    jobs: list[JobKind] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,14 @@
-"""Building blocks for context migrations: grants, tenant row-level security and the event tables
-(outbox, inbox, dead letters) that the runtime's event machinery uses in every context schema."""
+"""Building blocks for context migrations: grants, tenant row-level security, the event tables
+(outbox, inbox, dead letters) that the runtime's event machinery uses in every context schema, and the
+tables of work beyond one message (durable jobs, shared rate limits) for the contexts that use them."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from services.runtime.db import metadata
+from services.runtime.work_tables import define_jobs_table, define_rate_limits_table
 
 
 def _app_role() -> str:
@@ -87,3 +91,36 @@ def create_event_tables(schema: str) -> None:
         schema=schema,
     )
     op.create_index("ix_dead_letters_created", "dead_letters", ["created_at"], schema=schema)
+
+
+def jobs_channel(schema: str) -> str:
+    return f"learnflow_jobs_{schema}"
+
+
+def create_job_tables(schema: str) -> None:
+    """The durable job table (services/runtime/jobs.py), created from its one definition in
+    work_tables.py, and a trigger that wakes the context's job runners when a job is enqueued (one
+    NOTIFY per inserting statement, delivered at commit, only if the transaction commits)."""
+    define_jobs_table(metadata(schema)).create(op.get_bind())
+    op.execute(
+        f"CREATE FUNCTION {schema}.jobs_notify() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN PERFORM pg_notify('{jobs_channel(schema)}', ''); RETURN NULL; END $$"
+    )
+    op.execute(
+        f"CREATE TRIGGER jobs_notify AFTER INSERT ON {schema}.jobs "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {schema}.jobs_notify()"
+    )
+
+
+def drop_job_tables(schema: str) -> None:
+    op.execute(f"DROP TABLE {schema}.jobs")
+    op.execute(f"DROP FUNCTION {schema}.jobs_notify()")
+
+
+def create_rate_limit_tables(schema: str) -> None:
+    """The shared token buckets (services/runtime/ratelimit.py), from their one definition."""
+    define_rate_limits_table(metadata(schema)).create(op.get_bind())
+
+
+def drop_rate_limit_tables(schema: str) -> None:
+    op.execute(f"DROP TABLE {schema}.rate_limits")

@@ -17,11 +17,16 @@ from sqlalchemy import MetaData
 
 from services.runtime.db import metadata
 from services.runtime.events.tables import define_event_tables
+from services.runtime.work_tables import define_jobs_table, define_rate_limits_table
 
 # Every table the runtime owns in a context schema, as functions that add them to that schema's
 # MetaData. New runtime tables (durable jobs, rate limits, ...) are registered HERE, once, beside the
 # migration_ops helper that creates them; the schema test then checks them in every context.
-RUNTIME_TABLES: tuple[Callable[[MetaData], object], ...] = (define_event_tables,)
+RUNTIME_TABLES: tuple[Callable[[MetaData], object], ...] = (
+    define_event_tables,
+    define_jobs_table,
+    define_rate_limits_table,
+)
 
 # Alembic's own bookkeeping table, in each context schema; not part of any MetaData.
 VERSION_TABLE = "alembic_version"

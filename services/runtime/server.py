@@ -30,6 +30,7 @@ from services.runtime.events.consumer import ConsumerRunner
 from services.runtime.events.outbox import Outbox, OutboxRelay
 from services.runtime.events.streams import ensure_streams
 from services.runtime.interceptors import MeshInterceptor
+from services.runtime.jobs import JobRunner
 from services.runtime.ops import OperationsServicer
 from services.runtime.settings import Settings
 from services.runtime.workload import WorkloadIdentity
@@ -55,6 +56,7 @@ class Mesh:
     service_names: list[str]
     relays: list[OutboxRelay] = field(default_factory=list)
     consumers: list[ConsumerRunner] = field(default_factory=list)
+    job_runners: list[JobRunner] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     periodic_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     hosted: list[tuple[ContextSpec, Hosted]] = field(default_factory=list)
@@ -144,6 +146,10 @@ async def start(settings: Settings) -> Mesh:
             except Exception as exc:  # another context's stream may not exist yet: run() keeps trying
                 log.warning("consumer will bind later", extra={"consumer": consumer.name, "error": repr(exc)})
             mesh.consumers.append(runner)
+        if result.jobs:
+            mesh.job_runners.append(
+                JobRunner(spec.name, db, result.jobs, schema=spec.schema, listen_dsn=listen_dsn)
+            )
     operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(
         OperationsServicer(db, [s.name for s in specs]), server
     )
@@ -163,6 +169,8 @@ async def start(settings: Settings) -> Mesh:
         mesh.tasks.append(asyncio.create_task(relay.run(), name=f"relay-{relay.outbox.context}"))
     for runner in mesh.consumers:
         mesh.tasks.append(asyncio.create_task(runner.run(), name=f"consumer-{runner.spec.name}"))
+    for jobs in mesh.job_runners:
+        mesh.tasks.append(asyncio.create_task(jobs.run(), name=f"jobs-{jobs.context}"))
     for _spec, result in hosted:
         for hook in result.on_start:
             await hook()
@@ -235,6 +243,8 @@ async def stop(mesh: Mesh) -> None:
     mesh.health.enter_graceful_shutdown()
     for runner in mesh.consumers:
         runner.stop()
+    for jobs in mesh.job_runners:  # claims nothing more; the jobs in hand finish within the grace
+        jobs.stop()
     for task in mesh.periodic_tasks:  # a run cut short rolls its transaction back; the next one redoes it
         task.cancel()
     await asyncio.gather(*mesh.periodic_tasks, return_exceptions=True)

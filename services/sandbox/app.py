@@ -6,8 +6,9 @@ import logging
 
 from learnflow.sandbox.v1 import sandbox_service_pb2, sandbox_service_pb2_grpc
 
-from services.runtime.contexts import ContextSpec, Dependencies, Hosted, StreamSpec
+from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
 from services.runtime.errors import Unavailable
+from services.runtime.ratelimit import SharedRateLimiter
 from services.sandbox.api import SandboxApi
 from services.sandbox.deploy import DEPLOY
 from services.sandbox.engine import BubblewrapSandbox, Limits, RunResult, Sandbox, UnsafeLocalSandbox
@@ -62,16 +63,23 @@ async def build(deps: Dependencies) -> Hosted:
         # logged once at start-up and exported as learnflow_sandbox_whole_run_limits 0 (docs/sandbox.md).
         return None if reason is None else f"isolation unavailable: {reason}"
 
+    # The run limits hold for all replicas together: token buckets in sandbox.rate_limits.
+    limits = SharedRateLimiter(deps.db, "sandbox")
     service = SandboxService(
         deps.db,
         deps.outbox,
         ExecutionPool(sandbox, workers=workers, queue=queue),
-        per_user=RateLimiter(per_user, burst=max(10, int(per_user // 6)), what="user"),
-        per_tenant=RateLimiter(per_tenant, burst=max(100, int(per_tenant // 6)), what="tenant"),
+        per_user=RateLimiter(limits, per_user, burst=max(10, int(per_user // 6)), what="user"),
+        per_tenant=RateLimiter(limits, per_tenant, burst=max(100, int(per_tenant // 6)), what="tenant"),
     )
+
+    async def forget_idle_buckets() -> None:
+        await limits.purge(idle_seconds=3600)  # full again long before: a missing bucket is a full one
+
     return Hosted(
         servicers=[(sandbox_service_pb2_grpc.add_SandboxServiceServicer_to_server, SandboxApi(service))],
         health_checks=[isolation_ready],
+        periodic=[Periodic("sandbox-rate-limit-purge", 600, forget_idle_buckets)],
     )
 
 

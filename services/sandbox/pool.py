@@ -1,14 +1,15 @@
 """Back-pressure for the sandbox: a bounded pool of workers with a bounded queue, and per-user and
 per-tenant rate limits. When the queue is full a call fails at once (RESOURCE_EXHAUSTED, HTTP 429)
-instead of piling up. Limits are per process (per pod); the HPA adds pods."""
+instead of piling up. The pool is per process (per pod; the HPA adds pods); the rate limits are shared
+by every replica (services/runtime/ratelimit.py), so adding pods does not raise a user's limit."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from services.runtime.errors import ResourceExhausted
+from services.runtime.ratelimit import Limit, SharedRateLimiter
 from services.sandbox.engine import Limits, RunResult, Sandbox
 
 
@@ -40,35 +41,23 @@ class ExecutionPool:
 
 
 @dataclass
-class _Bucket:
-    tokens: float
-    stamp: float
-
-
-@dataclass
 class RateLimiter:
-    """Token buckets keyed by user and by tenant: `per_minute` sustained, `burst` at once."""
+    """One scope of the run limits (`what`: user or tenant), one shared token bucket per key:
+    `per_minute` sustained, `burst` at once."""
 
+    shared: SharedRateLimiter
     per_minute: float
     burst: int
     what: str
-    _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
-    def take(self, key: str) -> None:
-        now = time.monotonic()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
-            if len(self._buckets) > 50_000:  # forget idle keys rather than grow without bound
-                self._buckets.clear()
-                self._buckets[key] = bucket
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.per_minute / 60)
-        bucket.stamp = now
-        if bucket.tokens < 1:
-            retry = (1 - bucket.tokens) * 60 / self.per_minute
+    async def take(self, key: str) -> None:
+        decision = await self.shared.take(
+            f"sandbox:{self.what}:{key}", Limit.per_minute(self.per_minute, self.burst)
+        )
+        if not decision.allowed:
+            retry = max(decision.retry_after, 0.1)
             raise ResourceExhausted(
                 f"too many runs for this {self.what}; retry in {retry:.1f} s",
                 reason="RATE_LIMITED",
                 metadata={"retry_after_seconds": f"{retry:.1f}", "scope": self.what},
             )
-        bucket.tokens -= 1

@@ -58,13 +58,13 @@ class SandboxService:
         self.per_user = per_user
         self.per_tenant = per_tenant
 
-    def _admit(self, caller: Principal) -> None:
-        self.per_tenant.take(caller.tenant_id)
+    async def _admit(self, caller: Principal) -> None:
+        await self.per_tenant.take(caller.tenant_id)
         # A person's runs are limited per person. A service's own runs (tutoring validating the
         # exercises of a whole class) are limited by the tenant's budget only; a service acting on
         # behalf of a student arrives here as that student.
         if not caller.has_any("service"):
-            self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
+            await self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
 
     async def execute(
         self,
@@ -86,7 +86,7 @@ class SandboxService:
         v.raise_if_any()
         if exercise_id:
             await self._exercise(caller, exercise_id)  # exists in the caller's tenant
-        self._admit(caller)
+        await self._admit(caller)
         result = await self.pool.run(
             code,
             stdin,
@@ -165,7 +165,7 @@ class SandboxService:
         domain.check_code(v, code)
         v.raise_if_any()
         exercise = await self._exercise(caller, exercise_id)
-        self._admit(caller)
+        await self._admit(caller)
         syntax = check_syntax(code)
         if syntax is not None:  # nothing to run: every case fails the same way
             runs: list[tuple[CaseOutcome, Diagnosis | None]] = [

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import openai
 
-from services.tutoring.providers.breaker import BreakerState, CircuitBreaker
+from services.runtime.breaker import BreakerState, CircuitBreaker
 from services.tutoring.providers.settings import AGENTS, LlmSettings, from_env
 
 __all__ = [

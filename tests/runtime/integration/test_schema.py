@@ -46,6 +46,8 @@ NOT_TENANT_SCOPED = {
     ("progress", "tenants"): "the list of tenant ids the periodic checks visit (db/progress 0002)",
     ("*", "dead_letters"): "written by the consumer outside any tenant's transaction (tenant_id is the "
     "event's, as text, or NULL); OperationsService filters by tenant in its query",
+    ("*", "jobs"): "claimed across tenants by the runner; each handler runs in a transaction scoped to the "
+    "job's tenant_id (services/runtime/jobs.py)",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.tutoring.providers.breaker import CircuitBreaker
+from services.runtime.breaker import CircuitBreaker
 
 
 class Clock:
@@ -71,3 +71,14 @@ def test_released_trial_lets_another_call_try():
 def test_rejects_nonsense_limits():
     with pytest.raises(ValueError, match="failures"):
         CircuitBreaker(0)
+
+
+def test_retry_after_counts_down_the_open_time():
+    clock = Clock()
+    breaker = CircuitBreaker(1, 30.0, clock=clock)
+    assert breaker.retry_after() == 0.0
+    breaker.record_failure()
+    clock.now += 10
+    assert breaker.retry_after() == 20.0
+    clock.now += 25
+    assert breaker.state == "half_open" and breaker.retry_after() == 0.0

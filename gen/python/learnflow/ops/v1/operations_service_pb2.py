@@ -28,7 +28,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)learnflow/ops/v1/operations_service.proto\x12\x10learnflow.ops.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clearnflow/auth/v1/auth.proto\"\x9b\x02\n\nDeadLetter\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x07\x63ontext\x18\x02 \x01(\tR\x07\x63ontext\x12\x1a\n\x08\x63onsumer\x18\x03 \x01(\tR\x08\x63onsumer\x12\x18\n\x07subject\x18\x04 \x01(\tR\x07subject\x12\x19\n\x08\x65vent_id\x18\x05 \x01(\tR\x07\x65ventId\x12\x1d\n\nevent_type\x18\x06 \x01(\tR\teventType\x12\x16\n\x06reason\x18\x07 \x01(\tR\x06reason\x12\x1e\n\ndeliveries\x18\x08 \x01(\x05R\ndeliveries\x12;\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\x8d\x01\n\x16ListDeadLettersRequest\x12!\n\x07\x63ontext\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18?R\x07\x63ontext\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"\x82\x01\n\x17ListDeadLettersResponse\x12?\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1c.learnflow.ops.v1.DeadLetterR\x0b\x64\x65\x61\x64Letters\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xa1\x01\n\x11OperationsService\x12\x8b\x01\n\x0fListDeadLetters\x12(.learnflow.ops.v1.ListDeadLettersRequest\x1a).learnflow.ops.v1.ListDeadLettersResponse\"#\xca\xf3\x18\x04\x12\x02\x07\x06\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/ops/deadLettersb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)learnflow/ops/v1/operations_service.proto\x12\x10learnflow.ops.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clearnflow/auth/v1/auth.proto\"\x9b\x02\n\nDeadLetter\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x07\x63ontext\x18\x02 \x01(\tR\x07\x63ontext\x12\x1a\n\x08\x63onsumer\x18\x03 \x01(\tR\x08\x63onsumer\x12\x18\n\x07subject\x18\x04 \x01(\tR\x07subject\x12\x19\n\x08\x65vent_id\x18\x05 \x01(\tR\x07\x65ventId\x12\x1d\n\nevent_type\x18\x06 \x01(\tR\teventType\x12\x16\n\x06reason\x18\x07 \x01(\tR\x06reason\x12\x1e\n\ndeliveries\x18\x08 \x01(\x05R\ndeliveries\x12;\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\"\x8d\x01\n\x16ListDeadLettersRequest\x12!\n\x07\x63ontext\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18?R\x07\x63ontext\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"\x82\x01\n\x17ListDeadLettersResponse\x12?\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1c.learnflow.ops.v1.DeadLetterR\x0b\x64\x65\x61\x64Letters\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Z\n\x18RedriveDeadLetterRequest\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x02id\x12!\n\x07\x63ontext\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18?R\x07\x63ontext\"R\n\x19RedriveDeadLetterResponse\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12\x1a\n\x08\x63onsumer\x18\x02 \x01(\tR\x08\x63onsumer\"\xa1\x03\n\x03Job\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n\x07\x63ontext\x18\x02 \x01(\tR\x07\x63ontext\x12\x12\n\x04kind\x18\x03 \x01(\tR\x04kind\x12\x1b\n\ttenant_id\x18\x04 \x01(\tR\x08tenantId\x12\x30\n\x05state\x18\x05 \x01(\x0e\x32\x1a.learnflow.ops.v1.JobStateR\x05state\x12\x1a\n\x08\x61ttempts\x18\x06 \x01(\x05R\x08\x61ttempts\x12!\n\x0cmax_attempts\x18\x07 \x01(\x05R\x0bmaxAttempts\x12\x1d\n\nlast_error\x18\x08 \x01(\tR\tlastError\x12\x35\n\x08run_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07runTime\x12;\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\"\x8a\x01\n\x13ListDeadJobsRequest\x12!\n\x07\x63ontext\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18?R\x07\x63ontext\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"i\n\x14ListDeadJobsResponse\x12)\n\x04jobs\x18\x01 \x03(\x0b\x32\x15.learnflow.ops.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"S\n\x11RedriveJobRequest\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x02id\x12!\n\x07\x63ontext\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18?R\x07\x63ontext\"=\n\x12RedriveJobResponse\x12\'\n\x03job\x18\x01 \x01(\x0b\x32\x15.learnflow.ops.v1.JobR\x03job*z\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x12\n\x0eJOB_STATE_DONE\x10\x03\x12\x12\n\x0eJOB_STATE_DEAD\x10\x04\x32\xd2\x04\n\x11OperationsService\x12\x8b\x01\n\x0fListDeadLetters\x12(.learnflow.ops.v1.ListDeadLettersRequest\x1a).learnflow.ops.v1.ListDeadLettersResponse\"#\xca\xf3\x18\x04\x12\x02\x07\x06\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/ops/deadLetters\x12\xa1\x01\n\x11RedriveDeadLetter\x12*.learnflow.ops.v1.RedriveDeadLetterRequest\x1a+.learnflow.ops.v1.RedriveDeadLetterResponse\"3\xca\xf3\x18\x04\x12\x02\x07\x06\x82\xd3\xe4\x93\x02%\" /v1/ops/deadLetters/{id}:redrive:\x01*\x12\x7f\n\x0cListDeadJobs\x12%.learnflow.ops.v1.ListDeadJobsRequest\x1a&.learnflow.ops.v1.ListDeadJobsResponse\" \xca\xf3\x18\x04\x12\x02\x07\x06\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/ops/deadJobs\x12\x89\x01\n\nRedriveJob\x12#.learnflow.ops.v1.RedriveJobRequest\x1a$.learnflow.ops.v1.RedriveJobResponse\"0\xca\xf3\x18\x04\x12\x02\x07\x06\x82\xd3\xe4\x93\x02\"\"\x1d/v1/ops/deadJobs/{id}:redrive:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,14 +41,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTDEADLETTERSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_REDRIVEDEADLETTERREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_REDRIVEDEADLETTERREQUEST'].fields_by_name['id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
+  _globals['_REDRIVEDEADLETTERREQUEST'].fields_by_name['context']._loaded_options = None
+  _globals['_REDRIVEDEADLETTERREQUEST'].fields_by_name['context']._serialized_options = b'\272H\004r\002\030?'
+  _globals['_LISTDEADJOBSREQUEST'].fields_by_name['context']._loaded_options = None
+  _globals['_LISTDEADJOBSREQUEST'].fields_by_name['context']._serialized_options = b'\272H\004r\002\030?'
+  _globals['_LISTDEADJOBSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTDEADJOBSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTDEADJOBSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTDEADJOBSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_REDRIVEJOBREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_REDRIVEJOBREQUEST'].fields_by_name['id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
+  _globals['_REDRIVEJOBREQUEST'].fields_by_name['context']._loaded_options = None
+  _globals['_REDRIVEJOBREQUEST'].fields_by_name['context']._serialized_options = b'\272H\004r\002\030?'
   _globals['_OPERATIONSSERVICE'].methods_by_name['ListDeadLetters']._loaded_options = None
   _globals['_OPERATIONSSERVICE'].methods_by_name['ListDeadLetters']._serialized_options = b'\312\363\030\004\022\002\007\006\202\323\344\223\002\025\022\023/v1/ops/deadLetters'
+  _globals['_OPERATIONSSERVICE'].methods_by_name['RedriveDeadLetter']._loaded_options = None
+  _globals['_OPERATIONSSERVICE'].methods_by_name['RedriveDeadLetter']._serialized_options = b'\312\363\030\004\022\002\007\006\202\323\344\223\002%\" /v1/ops/deadLetters/{id}:redrive:\001*'
+  _globals['_OPERATIONSSERVICE'].methods_by_name['ListDeadJobs']._loaded_options = None
+  _globals['_OPERATIONSSERVICE'].methods_by_name['ListDeadJobs']._serialized_options = b'\312\363\030\004\022\002\007\006\202\323\344\223\002\022\022\020/v1/ops/deadJobs'
+  _globals['_OPERATIONSSERVICE'].methods_by_name['RedriveJob']._loaded_options = None
+  _globals['_OPERATIONSSERVICE'].methods_by_name['RedriveJob']._serialized_options = b'\312\363\030\004\022\002\007\006\202\323\344\223\002\"\"\035/v1/ops/deadJobs/{id}:redrive:\001*'
+  _globals['_JOBSTATE']._serialized_start=1740
+  _globals['_JOBSTATE']._serialized_end=1862
   _globals['_DEADLETTER']._serialized_start=186
   _globals['_DEADLETTER']._serialized_end=469
   _globals['_LISTDEADLETTERSREQUEST']._serialized_start=472
   _globals['_LISTDEADLETTERSREQUEST']._serialized_end=613
   _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=616
   _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=746
-  _globals['_OPERATIONSSERVICE']._serialized_start=749
-  _globals['_OPERATIONSSERVICE']._serialized_end=910
+  _globals['_REDRIVEDEADLETTERREQUEST']._serialized_start=748
+  _globals['_REDRIVEDEADLETTERREQUEST']._serialized_end=838
+  _globals['_REDRIVEDEADLETTERRESPONSE']._serialized_start=840
+  _globals['_REDRIVEDEADLETTERRESPONSE']._serialized_end=922
+  _globals['_JOB']._serialized_start=925
+  _globals['_JOB']._serialized_end=1342
+  _globals['_LISTDEADJOBSREQUEST']._serialized_start=1345
+  _globals['_LISTDEADJOBSREQUEST']._serialized_end=1483
+  _globals['_LISTDEADJOBSRESPONSE']._serialized_start=1485
+  _globals['_LISTDEADJOBSRESPONSE']._serialized_end=1590
+  _globals['_REDRIVEJOBREQUEST']._serialized_start=1592
+  _globals['_REDRIVEJOBREQUEST']._serialized_end=1675
+  _globals['_REDRIVEJOBRESPONSE']._serialized_start=1677
+  _globals['_REDRIVEJOBRESPONSE']._serialized_end=1738
+  _globals['_OPERATIONSSERVICE']._serialized_start=1865
+  _globals['_OPERATIONSSERVICE']._serialized_end=2459
 # @@protoc_insertion_point(module_scope)

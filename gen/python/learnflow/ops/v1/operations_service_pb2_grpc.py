@@ -27,7 +27,7 @@ if _version_not_supported:
 
 class OperationsServiceStub:
     """OperationsService is hosted by every mesh process for the contexts it serves: the operator's view
-    of event plumbing (dead letters) that the runtime owns.
+    of the plumbing the runtime owns — event dead letters and dead durable jobs — and their redrive.
     """
 
     def __init__(self, channel):
@@ -41,15 +41,54 @@ class OperationsServiceStub:
                 request_serializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadLettersRequest.SerializeToString,
                 response_deserializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadLettersResponse.FromString,
                 _registered_method=True)
+        self.RedriveDeadLetter = channel.unary_unary(
+                '/learnflow.ops.v1.OperationsService/RedriveDeadLetter',
+                request_serializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveDeadLetterRequest.SerializeToString,
+                response_deserializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveDeadLetterResponse.FromString,
+                _registered_method=True)
+        self.ListDeadJobs = channel.unary_unary(
+                '/learnflow.ops.v1.OperationsService/ListDeadJobs',
+                request_serializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadJobsRequest.SerializeToString,
+                response_deserializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadJobsResponse.FromString,
+                _registered_method=True)
+        self.RedriveJob = channel.unary_unary(
+                '/learnflow.ops.v1.OperationsService/RedriveJob',
+                request_serializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveJobRequest.SerializeToString,
+                response_deserializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveJobResponse.FromString,
+                _registered_method=True)
 
 
 class OperationsServiceServicer:
     """OperationsService is hosted by every mesh process for the contexts it serves: the operator's view
-    of event plumbing (dead letters) that the runtime owns.
+    of the plumbing the runtime owns — event dead letters and dead durable jobs — and their redrive.
     """
 
     def ListDeadLetters(self, request, context):
         """Events a consumer gave up on (undecodable, a deterministic error, or too many deliveries).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedriveDeadLetter(self, request, context):
+        """Publishes a dead letter's event again, for the consumer that gave up on it only (the other
+        consumers of its subject have it in their inbox and skip it), and removes the dead letter. If
+        the consumer fails again, a new dead letter is recorded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeadJobs(self, request, context):
+        """Durable jobs that will not run again: a terminal error, or out of attempts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedriveJob(self, request, context):
+        """Queues a dead job again, due now, with a fresh set of attempts (the last error is kept until
+        the next attempt ends).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -63,6 +102,21 @@ def add_OperationsServiceServicer_to_server(servicer, server):
                     request_deserializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadLettersRequest.FromString,
                     response_serializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadLettersResponse.SerializeToString,
             ),
+            'RedriveDeadLetter': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedriveDeadLetter,
+                    request_deserializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveDeadLetterRequest.FromString,
+                    response_serializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveDeadLetterResponse.SerializeToString,
+            ),
+            'ListDeadJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeadJobs,
+                    request_deserializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadJobsRequest.FromString,
+                    response_serializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadJobsResponse.SerializeToString,
+            ),
+            'RedriveJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedriveJob,
+                    request_deserializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveJobRequest.FromString,
+                    response_serializer=learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveJobResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'learnflow.ops.v1.OperationsService', rpc_method_handlers)
@@ -73,7 +127,7 @@ def add_OperationsServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class OperationsService:
     """OperationsService is hosted by every mesh process for the contexts it serves: the operator's view
-    of event plumbing (dead letters) that the runtime owns.
+    of the plumbing the runtime owns — event dead letters and dead durable jobs — and their redrive.
     """
 
     @staticmethod
@@ -93,6 +147,87 @@ class OperationsService:
             '/learnflow.ops.v1.OperationsService/ListDeadLetters',
             learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadLettersRequest.SerializeToString,
             learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedriveDeadLetter(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.ops.v1.OperationsService/RedriveDeadLetter',
+            learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveDeadLetterRequest.SerializeToString,
+            learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveDeadLetterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeadJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.ops.v1.OperationsService/ListDeadJobs',
+            learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadJobsRequest.SerializeToString,
+            learnflow_dot_ops_dot_v1_dot_operations__service__pb2.ListDeadJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedriveJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.ops.v1.OperationsService/RedriveJob',
+            learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveJobRequest.SerializeToString,
+            learnflow_dot_ops_dot_v1_dot_operations__service__pb2.RedriveJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,9 +5,17 @@
 
 __all__ = (
     "DeadLetter",
+    "Job",
+    "JobState",
+    "ListDeadJobsRequest",
+    "ListDeadJobsResponse",
     "ListDeadLettersRequest",
     "ListDeadLettersResponse",
     "OperationsServiceStub",
+    "RedriveDeadLetterRequest",
+    "RedriveDeadLetterResponse",
+    "RedriveJobRequest",
+    "RedriveJobResponse",
 )
 
 import datetime
@@ -25,6 +33,38 @@ if TYPE_CHECKING:
 
 _COMPILER_VERSION = "0.10.1"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
+
+
+class JobState(betterproto2.Enum):
+    UNSPECIFIED = 0
+
+    QUEUED = 1
+
+    RUNNING = 2
+
+    DONE = 3
+
+    DEAD = 4
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "JOB_STATE_UNSPECIFIED",
+            1: "JOB_STATE_QUEUED",
+            2: "JOB_STATE_RUNNING",
+            3: "JOB_STATE_DONE",
+            4: "JOB_STATE_DEAD",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "JOB_STATE_UNSPECIFIED": 0,
+            "JOB_STATE_QUEUED": 1,
+            "JOB_STATE_RUNNING": 2,
+            "JOB_STATE_DONE": 3,
+            "JOB_STATE_DEAD": 4,
+        }
 
 
 @dataclass(eq=False, repr=False)
@@ -57,6 +97,71 @@ default_message_pool.register_message("learnflow.ops.v1", "DeadLetter", DeadLett
 
 
 @dataclass(eq=False, repr=False)
+class Job(betterproto2.Message):
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    context: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The context whose job table holds it.
+    """
+
+    kind: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    tenant_id: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    Empty for work of no tenant.
+    """
+
+    state: "JobState" = betterproto2.field(5, betterproto2.TYPE_ENUM, default_factory=lambda: JobState(0))
+
+    attempts: "int" = betterproto2.field(6, betterproto2.TYPE_INT32)
+
+    max_attempts: "int" = betterproto2.field(7, betterproto2.TYPE_INT32)
+
+    last_error: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+
+    run_time: "datetime.datetime | None" = betterproto2.field(
+        9, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    create_time: "datetime.datetime | None" = betterproto2.field(
+        10, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    update_time: "datetime.datetime | None" = betterproto2.field(
+        11, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+
+default_message_pool.register_message("learnflow.ops.v1", "Job", Job)
+
+
+@dataclass(eq=False, repr=False)
+class ListDeadJobsRequest(betterproto2.Message):
+    context: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    Limit to one context; empty means all hosted contexts.
+    """
+
+    page_size: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+
+    page_token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.ops.v1", "ListDeadJobsRequest", ListDeadJobsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ListDeadJobsResponse(betterproto2.Message):
+    jobs: "list[Job]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+    next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.ops.v1", "ListDeadJobsResponse", ListDeadJobsResponse)
+
+
+@dataclass(eq=False, repr=False)
 class ListDeadLettersRequest(betterproto2.Message):
     context: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
     """
@@ -81,10 +186,70 @@ class ListDeadLettersResponse(betterproto2.Message):
 default_message_pool.register_message("learnflow.ops.v1", "ListDeadLettersResponse", ListDeadLettersResponse)
 
 
+@dataclass(eq=False, repr=False)
+class RedriveDeadLetterRequest(betterproto2.Message):
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The dead letter's id (DeadLetter.id).
+    """
+
+    context: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Its context; empty means: look in every hosted context.
+    """
+
+
+default_message_pool.register_message(
+    "learnflow.ops.v1", "RedriveDeadLetterRequest", RedriveDeadLetterRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class RedriveDeadLetterResponse(betterproto2.Message):
+    event_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The event id, published again (a new NATS message id, the same event id).
+    """
+
+    consumer: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "learnflow.ops.v1", "RedriveDeadLetterResponse", RedriveDeadLetterResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class RedriveJobRequest(betterproto2.Message):
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The job's id (Job.id).
+    """
+
+    context: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Its context; empty means: look in every hosted context.
+    """
+
+
+default_message_pool.register_message("learnflow.ops.v1", "RedriveJobRequest", RedriveJobRequest)
+
+
+@dataclass(eq=False, repr=False)
+class RedriveJobResponse(betterproto2.Message):
+    job: "Job | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The job as it is now: queued, due now.
+    """
+
+
+default_message_pool.register_message("learnflow.ops.v1", "RedriveJobResponse", RedriveJobResponse)
+
+
 class OperationsServiceStub(betterproto2_grpclib.ServiceStub):
     """
     OperationsService is hosted by every mesh process for the contexts it serves: the operator's view
-    of event plumbing (dead letters) that the runtime owns.
+    of the plumbing the runtime owns — event dead letters and dead durable jobs — and their redrive.
     """
 
     async def list_dead_letters(
@@ -103,6 +268,72 @@ class OperationsServiceStub(betterproto2_grpclib.ServiceStub):
             "/learnflow.ops.v1.OperationsService/ListDeadLetters",
             message,
             ListDeadLettersResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def redrive_dead_letter(
+        self,
+        message: "RedriveDeadLetterRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "RedriveDeadLetterResponse":
+        """
+        Publishes a dead letter's event again, for the consumer that gave up on it only (the other
+        consumers of its subject have it in their inbox and skip it), and removes the dead letter. If
+        the consumer fails again, a new dead letter is recorded.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.ops.v1.OperationsService/RedriveDeadLetter",
+            message,
+            RedriveDeadLetterResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_dead_jobs(
+        self,
+        message: "ListDeadJobsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListDeadJobsResponse":
+        """
+        Durable jobs that will not run again: a terminal error, or out of attempts.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.ops.v1.OperationsService/ListDeadJobs",
+            message,
+            ListDeadJobsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def redrive_job(
+        self,
+        message: "RedriveJobRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "RedriveJobResponse":
+        """
+        Queues a dead job again, due now, with a fresh set of attempts (the last error is kept until
+        the next attempt ends).
+        """
+
+        return await self._unary_unary(
+            "/learnflow.ops.v1.OperationsService/RedriveJob",
+            message,
+            RedriveJobResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

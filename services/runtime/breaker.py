@@ -1,10 +1,11 @@
-"""A consecutive-failure circuit breaker for the AI provider.
+"""A consecutive-failure circuit breaker, one per remote destination (tutoring's AI provider, each
+host the outbound HTTP client calls).
 
-Why: when the provider is down or throttling us, every tutoring request would otherwise pay the
-full timeout-and-retry budget before falling back to the offline agent. After `failures` failed
-calls in a row the breaker opens and calls are refused at once (the caller falls back immediately);
-after `reset_seconds` it lets exactly ONE trial call through (half-open) and closes again only if
-that call succeeds.
+Why: when a destination is down or throttling us, every call would otherwise pay the full
+timeout-and-retry budget before failing (for tutoring: before falling back to the offline agent).
+After `failures` failed calls in a row the breaker opens and calls are refused at once; after
+`reset_seconds` it lets exactly ONE trial call through (half-open) and closes again only if that
+call succeeds.
 
 The clock is injected (`time.monotonic` by default) so tests can move time instead of sleeping.
 The breaker is used from one event loop and never awaits, so it needs no lock.
@@ -52,6 +53,12 @@ class CircuitBreaker:
     @property
     def consecutive_failures(self) -> int:
         return self._consecutive
+
+    def retry_after(self) -> float:
+        """Seconds until an open breaker lets its trial call through (0 unless open)."""
+        if self._opened_at is None or self.state != "open":
+            return 0.0
+        return max(self.reset_seconds - (self._clock() - self._opened_at), 0.0)
 
     def allow(self) -> bool:
         """May a call go out now? In half-open this reserves the single trial slot, so the caller
