@@ -9,6 +9,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.runtime.testing import login
+
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")
 
 
@@ -75,15 +77,23 @@ def test_grpcurl_lists_describes_and_calls(mesh):
     assert json.loads(called)["user"]["email"] == "teacher@demo.test"
 
 
-def test_grpcurl_through_envoy_lists_services(mesh):
-    listed = subprocess.run(
-        [GRPCURL, "-plaintext", f"127.0.0.1:{mesh.ports.http}", "list"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout.split()
-    assert "learnflow.identity.v1.IdentityService" in listed
+def test_grpcurl_through_envoy_lists_services_for_an_operator_only(mesh):
+    def grpcurl_list(*headers: str) -> subprocess.CompletedProcess[str]:
+        flags = [f for h in headers for f in ("-H", h)]
+        return subprocess.run(
+            [GRPCURL, "-plaintext", *flags, f"127.0.0.1:{mesh.ports.http}", "list"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    # The public gateway does not describe the mesh to strangers (the mesh port still does).
+    anonymous = grpcurl_list()
+    assert anonymous.returncode != 0 and "Unauthenticated" in anonymous.stderr, anonymous
+    operator = login(mesh, "operator@demo.test")
+    listed = grpcurl_list(f"authorization: Bearer {operator}")
+    assert listed.returncode == 0, listed.stderr
+    assert "learnflow.identity.v1.IdentityService" in listed.stdout.split()
 
 
 def test_metrics_endpoint_counts_rpcs(mesh):
