@@ -105,7 +105,7 @@ async def build(deps: Dependencies) -> Hosted:
             activities("progress-sandbox-graded", "sandbox.graded", "SANDBOX", from_graded),
             ConsumerSpec("progress-identity-users", "IDENTITY", "identity.user.*", on_user),
         ],
-        periodic=[Periodic("progress-checks", check_every, check)],
+        periodic=[Periodic("progress-checks", check_every, check, singleton=True)],
     )
 
 
