@@ -47,6 +47,7 @@ log = logging.getLogger("learnflow.server")
 # "liveness" answers SERVING while the process's event loop runs (Kubernetes liveness/startup probes),
 # so an outage of Postgres or NATS takes pods out of rotation without restarting them.
 LIVENESS = "liveness"
+REASON_LOG_EVERY = 30.0
 OPS_SERVICE = operations_service_pb2.DESCRIPTOR.services_by_name["OperationsService"].full_name
 
 
@@ -93,6 +94,9 @@ class Mesh:
     draining: bool = False
     port: int = 0
     reasons: dict[str, str] = field(default_factory=dict)
+    # When each context's not-ready reason was last logged: a stall's reason changes every interval
+    # (its counts and seconds), and is logged again at most every REASON_LOG_EVERY seconds.
+    reason_logged: dict[str, float] = field(default_factory=dict)
 
     def set_health(self, serving: bool, not_ready: set[str] | frozenset[str] = frozenset()) -> None:
         """Readiness for "" and each service; services of contexts in `not_ready` are NOT_SERVING."""
@@ -248,8 +252,13 @@ async def _check_dependencies(mesh: Mesh) -> bool:
         reason = reason or workers.get(spec.name)
         if reason is not None:
             not_ready.add(spec.name)
-            if mesh.reasons.get(spec.name) != reason:
+            now = asyncio.get_running_loop().time()
+            previous = mesh.reasons.get(spec.name)
+            if previous is None or (
+                previous != reason and now - mesh.reason_logged.get(spec.name, 0.0) >= REASON_LOG_EVERY
+            ):
                 log.error("context not ready", extra={"context": spec.name, "reason": reason})
+                mesh.reason_logged[spec.name] = now
             mesh.reasons[spec.name] = reason
         elif mesh.reasons.pop(spec.name, None) is not None:
             log.info("context ready again", extra={"context": spec.name})
