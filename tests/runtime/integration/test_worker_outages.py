@@ -203,6 +203,10 @@ def test_postgres_restart_while_events_flow_applies_each_once_without_dead_lette
     assert recorded[0][0] == len(ids)  # each run recorded in progress's own tables
     assert m.server.pid == pid
     _no_crash(m)
+    serve_log = m.serve_output.read_text()
+    held = f'"msg": "database down; holding events without spending a delivery", "consumer": "{CONSUMER}"'
+    assert held in serve_log
+    assert f'"msg": "event handling failed; will retry", "consumer": "{CONSUMER}"' not in serve_log
     assert (
         _metric(m, "learnflow_worker_restarts_total", worker=f"consumer-{CONSUMER}", context="progress") or 0
     ) == 0
