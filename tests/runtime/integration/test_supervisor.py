@@ -199,3 +199,49 @@ def test_a_singleton_lease_runs_one_holder_and_is_taken_over_when_it_dies(mesh):
         await asyncio.gather(task_a, task_b, return_exceptions=True)
 
     asyncio.run(main())
+
+
+def test_a_consumer_that_crashes_hands_its_batch_back_and_is_restarted(mesh, caplog):
+    """A dead letter that cannot be written for a reason other than an outage (here: the context's
+    tables are missing) ends the consumer's run: the batch is nak'ed (back at once, not after the
+    30 s ack_wait), the crash logged and counted, and the restarted consumer binds again."""
+
+    async def main() -> None:
+        nc = await nats.connect(mesh.nats_url)
+        js = nc.jetstream()
+        tag = uuid.uuid4().hex[:8]
+        stream, subject = f"CRASHTEST_{tag}", f"crashtest.{tag}"
+        await js.add_stream(name=stream, subjects=[subject])
+
+        async def handle(event, session) -> None:
+            raise AssertionError("never reached: the inbox insert fails first")
+
+        db = Database(mesh.database_url, pool_size=2)
+        spec = ConsumerSpec(f"crashtest-{tag}", stream, subject, handle, max_deliver=1, ack_wait_seconds=30)
+        runner = ConsumerRunner(spec, schema=f"nosuchschema_{tag}", db=db, js=js)
+        sup = Supervisor(backoff_initial=0.1, backoff_max=0.2)
+        name = f"consumer-{spec.name}"
+        worker = sup.add(name, "crashtest", runner.run, kind="consumer", stop=runner.stop, check=runner.check)
+        sup.start()
+        try:
+            message = events_pb2.UserCreated(user=resources_pb2.User(id="1", email="c@crash.test"))
+            headers = build_headers(message, source="t", tenant_id=None)
+            await js.publish(subject, message.SerializeToString(), headers=headers)
+            # Delivery 1 fails and cannot be dead-lettered; delivery 2 (after the nak) neither; then
+            # JetStream stops delivering (max_deliver + 1) and the consumer runs on.
+            await _until(lambda: worker.restarts == 2, 10, "two crashes")  # ack_wait alone: 30 s
+            await _until(lambda: worker.state == "running", 2, "running again")
+            assert _restarts(name, "crashtest") == 2
+            await asyncio.sleep(0.5)
+            assert worker.restarts == 2 and runner._sub is not None  # bound again, nothing more to do
+        finally:
+            sup.request_stop()
+            await sup.join(grace=5)
+            await js.delete_stream(stream)
+            await db.dispose()
+            await nc.close()
+
+    with caplog.at_level(logging.INFO, logger="services.runtime.supervisor"):
+        asyncio.run(main())
+    crashes = [r for r in caplog.records if r.getMessage() == "worker crashed; restarting"]
+    assert len(crashes) == 2 and all("nosuchschema" in str(r.exc_info[1]) for r in crashes)
