@@ -38,7 +38,7 @@ from services.runtime.events.streams import ensure_streams
 from services.runtime.interceptors import MeshInterceptor
 from services.runtime.ops import OperationsServicer
 from services.runtime.settings import EnvReader, Settings
-from services.runtime.supervisor import SingletonLease, Supervisor
+from services.runtime.supervisor import Check, SingletonLease, Supervisor
 from services.runtime.workload import WorkloadIdentity
 
 log = logging.getLogger("learnflow.server")
@@ -97,6 +97,9 @@ class Mesh:
     # When each context's not-ready reason was last logged: a stall's reason changes every interval
     # (its counts and seconds), and is logged again at most every REASON_LOG_EVERY seconds.
     reason_logged: dict[str, float] = field(default_factory=dict)
+    # The last dependency check: a stall probe that needs a dependency that is down is skipped.
+    db_up: bool = True
+    nats_up: bool = True
 
     def set_health(self, serving: bool, not_ready: set[str] | frozenset[str] = frozenset()) -> None:
         """Readiness for "" and each service; services of contexts in `not_ready` are NOT_SERVING."""
@@ -177,7 +180,12 @@ async def start(settings: Settings) -> Mesh:
         relay = OutboxRelay(outbox, db, js, listen_dsn, stall_seconds=worker_settings.stall_seconds)
         mesh.relays.append(relay)
         supervisor.add(
-            f"relay-{spec.name}", spec.name, relay.run, kind="relay", stop=relay.stop, check=relay.check
+            f"relay-{spec.name}",
+            spec.name,
+            relay.run,
+            kind="relay",
+            stop=relay.stop,
+            check=_needs(mesh, "db_up", relay.check),  # the outbox's depth still shows while NATS is down
         )
         for consumer in result.consumers:
             runner = ConsumerRunner(
@@ -194,7 +202,7 @@ async def start(settings: Settings) -> Mesh:
                 runner.run,
                 kind="consumer",
                 stop=runner.stop,
-                check=runner.check,
+                check=_needs(mesh, "nats_up", runner.check),
             )
         for work in result.periodic:
             supervisor.add(
@@ -241,7 +249,8 @@ async def _check_dependencies(mesh: Mesh) -> bool:
     metrics.HEALTH.labels("postgres").set(1 if db_up else 0)
     metrics.HEALTH.labels("nats").set(1 if nats_up else 0)
     not_ready: set[str] = set()
-    await mesh.supervisor.check()  # stall probes; also sets the consumer and outbox gauges
+    mesh.db_up, mesh.nats_up = db_up, nats_up
+    await mesh.supervisor.check()  # stall probes; they also set the consumer and outbox gauges
     workers = mesh.supervisor.not_ready()
     for spec, result in mesh.hosted:
         reason: str | None = None
@@ -277,6 +286,18 @@ async def _monitor(mesh: Mesh) -> None:
         if now != was:
             log.warning("health changed", extra={"serving": now})
             was = now
+
+
+def _needs(mesh: Mesh, dependency: str, check: Check) -> Check:
+    """A stall probe run only while `dependency` (a Mesh flag) is up: otherwise it would only time out
+    and hold up the health monitor; the supervisor keeps its previous answer."""
+
+    async def probe() -> str | None:
+        if not getattr(mesh, dependency):
+            raise ConnectionError(f"{dependency.removesuffix('_up')} is down; probe skipped")
+        return await check()
+
+    return probe
 
 
 def _periodic(work: Periodic, dsn: str, singleton_retry: float) -> Callable[[], Awaitable[None]]:

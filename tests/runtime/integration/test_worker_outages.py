@@ -8,6 +8,7 @@ while the context cannot do its work."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 
 import grpc
 import nats
@@ -56,6 +58,17 @@ def own_mesh():
         m.stop()
         if not os.environ.get("LEARNFLOW_KEEP_TEST_DATA"):
             shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _down(part) -> Iterator[None]:
+    """`part` (the mesh's PostgreSQL or nats-server) stopped inside the block and started again
+    however the block ends, so a failed test leaves the module's mesh whole for the next."""
+    part.stop()
+    try:
+        yield
+    finally:
+        part.start()
 
 
 def _status(addr: str, service: str = "") -> int:
@@ -179,14 +192,13 @@ def test_postgres_restart_while_events_flow_applies_each_once_without_dead_lette
         time.sleep(1.0)  # events before the outage, applied as they come
         before = set(publisher.ids)
         _wait_inbox(m, CONSUMER, before)
-        m.postgres.stop()
-        _wait_status(addr, NOT_SERVING, timeout=10)
-        down = time.monotonic()
-        while time.monotonic() - down < 10:  # longer than the old budget of 5 deliveries (~8 s)
-            assert _status(addr) == NOT_SERVING
-            time.sleep(0.5)
-        during = set(publisher.ids) - before
-        m.postgres.start()
+        with _down(m.postgres):
+            _wait_status(addr, NOT_SERVING, timeout=10)
+            down = time.monotonic()
+            while time.monotonic() - down < 10:  # longer than the old budget of 5 deliveries (~8 s)
+                assert _status(addr) == NOT_SERVING
+                time.sleep(0.5)
+            during = set(publisher.ids) - before
         back = _wait_status(addr, SERVING, timeout=30)
         time.sleep(1.0)  # events after the outage
     finally:
@@ -264,20 +276,19 @@ def test_nats_restart_while_the_outbox_fills_publishes_each_once(own_mesh):
     emails = [f"nats-{phase}{i}-{tag}@demo.test" for phase in ("before", "during", "after") for i in range(4)]
     for email in emails[:4]:
         _create_user(m, admin, email)
-    m.nats.stop()
-    _wait_status(addr, NOT_SERVING, timeout=10)
-    for email in emails[4:8]:  # accepted while NATS is away: they wait in the outbox
-        _create_user(m, admin, email)
-    waiting = _sql(m, "SELECT count(*) FROM identity.outbox")[0][0]
-    assert waiting >= 4
-    deadline = time.monotonic() + 5
-    while (_metric(m, "learnflow_outbox_pending", context="identity") or 0) < 4:
-        assert time.monotonic() < deadline, "learnflow_outbox_pending never showed the waiting rows"
-        time.sleep(0.2)
-    time.sleep(4)  # longer than the stall threshold: the outbox's age shows too
-    assert (_metric(m, "learnflow_outbox_oldest_age_seconds", context="identity") or 0) >= 3
-    assert _status(addr) == NOT_SERVING
-    m.nats.start()
+    with _down(m.nats):
+        _wait_status(addr, NOT_SERVING, timeout=10)
+        for email in emails[4:8]:  # accepted while NATS is away: they wait in the outbox
+            _create_user(m, admin, email)
+        waiting = _sql(m, "SELECT count(*) FROM identity.outbox")[0][0]
+        assert waiting >= 4
+        deadline = time.monotonic() + 5
+        while (_metric(m, "learnflow_outbox_pending", context="identity") or 0) < 4:
+            assert time.monotonic() < deadline, "learnflow_outbox_pending never showed the waiting rows"
+            time.sleep(0.2)
+        time.sleep(4)  # longer than the stall threshold: the outbox's age shows too
+        assert (_metric(m, "learnflow_outbox_oldest_age_seconds", context="identity") or 0) >= 3
+        assert _status(addr) == NOT_SERVING
     _wait_status(addr, SERVING, timeout=30)
     for email in emails[8:]:
         _create_user(m, admin, email)
