@@ -3,7 +3,8 @@ restarting serve: PostgreSQL down for longer than the old delivery budget (~8 s)
 sandbox.executed events flow to progress, NATS down while identity's outbox fills, and a consumer
 stuck on a lock. Every event accepted before, during and after is applied exactly once, none is
 dead-lettered, no worker crashes, and health says NOT_SERVING (with the reason, for a stall) exactly
-while the context cannot do its work."""
+while the context cannot do its work. Last, a second replica of progress takes the singleton
+periodic work over when the replica holding its lease is killed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
+import sys
 import threading
 import time
 import urllib.request
@@ -33,6 +36,8 @@ from learnflow.sandbox.v1 import events_pb2 as sandbox_events
 
 from services.progress.app import SERVICE as PROGRESS_SERVICE
 from services.runtime.events.envelope import build_headers
+from services.runtime.local.mesh import grpc_serving
+from services.runtime.local.procs import free_port, spawn, terminate, wait_until
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh
 
 log = logging.getLogger(__name__)
@@ -96,7 +101,11 @@ def _sql(m, query: str, *args):
 
 
 def _metric(m, name: str, **labels: str) -> float | None:
-    with urllib.request.urlopen(f"http://127.0.0.1:{m.ports.metrics}/metrics", timeout=5) as resp:
+    return _metric_at(m.ports.metrics, name, **labels)
+
+
+def _metric_at(port: int, name: str, **labels: str) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
     want = ",".join(f'{k}="{v}"' for k, v in labels.items())  # in the metric's label order
     for line in text.splitlines():
@@ -331,3 +340,42 @@ def test_a_consumer_stuck_on_a_lock_makes_its_context_not_serving_with_the_reaso
     assert all(inbox[i] == 1 for i in publisher.ids)
     assert _status(addr) == SERVING
     log.info("stall reported %.1f s after the lock", took)
+
+
+def test_singleton_periodic_work_runs_on_one_replica_and_moves_when_it_dies(own_mesh):
+    """progress's checks are singleton: with a second replica of progress against the same database,
+    only the lease holder runs them; SIGKILL the holder and the other takes over within seconds."""
+    m = own_mesh
+    _wait_status(m.grpc_addr, SERVING)
+    grpc_port, metrics_port = free_port(), free_port()
+    env = m.server_env(
+        LEARNFLOW_GRPC_ADDR=f"127.0.0.1:{grpc_port}",
+        LEARNFLOW_METRICS_ADDR=f"127.0.0.1:{metrics_port}",
+        IDENTITY_SERVICE_ADDR=m.grpc_addr,
+    )
+    second_log = m.data_dir / "serve-2.log"
+    argv = [sys.executable, "-m", "services.runtime.cli", "serve", "--contexts", "progress"]
+    second = spawn(argv, second_log, env=env)
+    try:
+        wait_until(lambda: grpc_serving(f"127.0.0.1:{grpc_port}"), 60, "second replica", second, second_log)
+
+        def leaders() -> tuple[float, float]:
+            first = _metric(m, "learnflow_singleton_leader", work="progress-checks") if m.server else None
+            other = _metric_at(metrics_port, "learnflow_singleton_leader", work="progress-checks")
+            return first or 0.0, other or 0.0
+
+        time.sleep(2)  # four rounds of the second replica trying the lease (every 0.5 s)
+        assert leaders() == (1.0, 0.0)
+        os.kill(m.server.pid, signal.SIGKILL)  # the holder dies without a word
+        m.server.wait(10)
+        m.server = None
+        died = time.monotonic()
+        while leaders() != (0.0, 1.0):
+            assert time.monotonic() - died < 5, "the other replica did not take the lease over"
+            time.sleep(0.1)
+        log.info("lease taken over %.1f s after the holder died", time.monotonic() - died)
+        assert '"msg": "singleton lease acquired", "work": "progress-checks"' in second_log.read_text()
+    finally:
+        terminate(second)
+        if m.server is None or m.server.poll() is not None:
+            m.start_server()  # the module's mesh whole again
