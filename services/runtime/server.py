@@ -255,7 +255,10 @@ async def _check_dependencies(mesh: Mesh) -> bool:
     for spec, result in mesh.hosted:
         reason: str | None = None
         for check in result.health_checks:
-            reason = await check()
+            try:
+                reason = await check()
+            except Exception as exc:  # a check that cannot tell is not a pass
+                reason = f"health check failed: {exc!r}"
             if reason is not None:
                 break
         reason = reason or workers.get(spec.name)
@@ -282,7 +285,12 @@ async def _monitor(mesh: Mesh) -> None:
         await asyncio.sleep(mesh.settings.health_interval)
         if mesh.draining:
             return
-        now = await _check_dependencies(mesh)
+        try:
+            now = await _check_dependencies(mesh)
+        except Exception:  # the monitor must not die: health would freeze at its last answer
+            log.exception("health check failed")
+            mesh.set_health(False)
+            now = False
         if now != was:
             log.warning("health changed", extra={"serving": now})
             was = now
