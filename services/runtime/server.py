@@ -337,7 +337,7 @@ async def stop(mesh: Mesh) -> None:
     supervisor = mesh.supervisor
     supervisor.request_stop({"consumer", "job"})  # each finishes its batch / job step, then returns
     # A periodic run cut short rolls its transaction back; the next one (here or elsewhere) redoes it.
-    await supervisor.join(supervisor.request_stop({"periodic"}))
+    await supervisor.join(supervisor.request_stop({"periodic"}), grace=mesh.settings.shutdown_grace)
     await mesh.server.stop(mesh.settings.shutdown_grace)
     supervisor.request_stop()  # relays last: they publish what the final RPCs committed
     for task in mesh.tasks:

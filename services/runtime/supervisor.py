@@ -174,7 +174,8 @@ class Supervisor:
             pause = delay * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
             log.info("worker restarting", extra={"worker": w.name, "retry_in": round(pause, 2)})
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(w.wake.wait(), pause)  # a stop interrupts the wait
+                async with asyncio.timeout(pause):
+                    await w.wake.wait()  # a stop interrupts the wait
             delay = min(delay * 2, self.backoff_max)
         w.state = "stopped"
 
@@ -186,7 +187,8 @@ class Supervisor:
         async def one(w: Worker) -> None:
             assert w.check is not None
             try:
-                w.stall = await asyncio.wait_for(w.check(), self.check_timeout)
+                async with asyncio.timeout(self.check_timeout):
+                    w.stall = await w.check()
             except Exception as exc:
                 log.debug("stall check failed", extra={"worker": w.name, "error": repr(exc)})
 
@@ -224,7 +226,10 @@ class Supervisor:
         _, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if pending:  # bounded: a worker that swallows its cancellation must not hang the shutdown
+            _, stuck = await asyncio.wait(pending, timeout=5)
+            for task in stuck:
+                log.error("worker did not stop when cancelled", extra={"worker": task.get_name()})
 
 
 def lease_key(name: str) -> int:
@@ -290,15 +295,22 @@ class SingletonLease:
                     if done:
                         task.result()  # raises what the work raised
                         raise RuntimeError(f"singleton work {self.name} returned")
-                    await asyncio.wait_for(conn.execute("SELECT 1"), self.check * 5)
+                    async with asyncio.timeout(self.check * 5):
+                        await conn.execute("SELECT 1")
             finally:
+                # Not `await task` under suppress(CancelledError): that would also swallow a
+                # cancellation of this task arriving meanwhile, and the lease loop would go on.
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await asyncio.wait({task})
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning(
+                        "singleton work failed", extra={"work": self.name, "error": repr(task.exception())}
+                    )
 
     async def _try_lock(self, conn: psycopg.AsyncConnection[tuple[bool]]) -> bool:
-        cur = await asyncio.wait_for(
-            conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)), self.check * 5
-        )
-        row = await cur.fetchone()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation that arrives
+        # as the query completes, and a cancelled lease would keep polling forever.
+        async with asyncio.timeout(self.check * 5):
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
+            row = await cur.fetchone()
         return bool(row and row[0])
