@@ -94,7 +94,7 @@ async def build(deps: Dependencies) -> Hosted:
             activities("progress-sandbox-graded", "sandbox.graded", "SANDBOX", from_graded),
             ConsumerSpec("progress-identity-users", "IDENTITY", "identity.user.*", on_user),
         ],
-        periodic=[Periodic("progress-checks", config.check_interval, check)],
+        periodic=[Periodic("progress-checks", config.check_interval, check, singleton=True)],
         jobs=[check_tenant],
     )
 

@@ -83,12 +83,15 @@ class Dependencies:
 class Periodic:
     """Background work a context runs on a timer (e.g. a check no request or event triggers): `run`
     is called at start and then `interval_seconds` after each run ends, until shutdown. A run that
-    raises is logged and the next one comes on time. Every replica runs it: make `run` safe to
-    overlap with another replica's (idempotent writes, row locks)."""
+    raises is logged and the next one comes on time. By default every replica runs it: make `run`
+    safe to overlap with another replica's (idempotent writes, row locks). With `singleton`, only the
+    replica holding a PostgreSQL advisory-lock lease named after the work runs it, and another takes
+    over within seconds when that replica dies (services/runtime/supervisor.py, SingletonLease)."""
 
     name: str
     interval_seconds: float
     run: Callable[[], Awaitable[None]]
+    singleton: bool = False
 
 
 @dataclass

@@ -15,7 +15,25 @@ EVENTS_PUBLISHED = Counter("learnflow_events_published_total", "Events relayed f
 EVENTS_HANDLED = Counter(
     "learnflow_events_handled_total", "Events handled by consumers", ["consumer", "outcome"]
 )
+# Set by the health monitor (every LEARNFLOW_HEALTH_INTERVAL_SECONDS) from each worker's stall probe.
 OUTBOX_LAG = Gauge("learnflow_outbox_pending", "Outbox rows not yet relayed", ["context"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "learnflow_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet relayed", ["context"]
+)
+CONSUMER_PENDING = Gauge(
+    "learnflow_consumer_pending", "Messages of a durable consumer not yet delivered", ["consumer"]
+)
+CONSUMER_ACK_PENDING = Gauge(
+    "learnflow_consumer_ack_pending",
+    "Messages of a durable consumer delivered, not yet acknowledged",
+    ["consumer"],
+)
+WORKER_RESTARTS = Counter(
+    "learnflow_worker_restarts_total", "Supervised workers restarted after a crash", ["worker", "context"]
+)
+SINGLETON_LEADER = Gauge(
+    "learnflow_singleton_leader", "1 while this replica holds a singleton work item's lease", ["work"]
+)
 HEALTH = Gauge("learnflow_dependency_up", "1 when a dependency answers", ["dependency"])
 
 

@@ -1,10 +1,15 @@
 """`learnflow serve`: one grpc.aio server hosting any subset of contexts on one port.
 
 Start-up: settings -> logs/tracing -> migrations (advisory lock) -> database (role check) -> NATS and
-streams -> contexts built -> gRPC server (interceptor, health, reflection) -> relays, consumers,
-periodic work, metrics.
-Shutdown on SIGTERM/SIGINT: health NOT_SERVING -> consumers and periodic work stop -> in-flight RPCs
-finish (grace period) -> consumers finish their message -> relays flush -> NATS drains -> pool closes.
+streams -> contexts built -> gRPC server (interceptor, health, reflection) -> metrics -> supervised
+workers (relays, consumers, periodic work) -> health monitor.
+Shutdown on SIGTERM/SIGINT: health NOT_SERVING -> consumers and jobs asked to stop, periodic work
+cancelled -> in-flight RPCs finish (grace period) -> consumers finish their batch -> relays flush ->
+NATS drains -> pool closes.
+
+Every worker runs under the Supervisor (services/runtime/supervisor.py): a crash is logged once with
+its traceback and the worker restarts with backoff; while a context's worker is restarting or stalled,
+that context's services are NOT_SERVING with the reason (docs/architecture.md, "Supervised workers").
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -33,6 +39,7 @@ from services.runtime.interceptors import MeshInterceptor
 from services.runtime.jobs import JobRunner
 from services.runtime.ops import OperationsServicer
 from services.runtime.settings import Settings
+from services.runtime.supervisor import Check, SingletonLease, Supervisor
 from services.runtime.workload import WorkloadIdentity
 
 log = logging.getLogger("learnflow.server")
@@ -41,7 +48,28 @@ log = logging.getLogger("learnflow.server")
 # "liveness" answers SERVING while the process's event loop runs (Kubernetes liveness/startup probes),
 # so an outage of Postgres or NATS takes pods out of rotation without restarting them.
 LIVENESS = "liveness"
+REASON_LOG_EVERY = 30.0
 OPS_SERVICE = operations_service_pb2.DESCRIPTOR.services_by_name["OperationsService"].full_name
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The supervision knobs (declared with the runtime's Settings, so `learnflow settings` lists them)."""
+
+    # Pending work with no progress for this long makes a context NOT_SERVING.
+    stall_seconds: float = 60.0
+    # The cap of the restart backoff (0.5 s doubling, with jitter).
+    restart_max_seconds: float = 30.0
+    # How often a replica without a singleton lease tries to take it (the takeover time).
+    singleton_retry_seconds: float = 2.0
+
+    @classmethod
+    def read(cls, settings: Settings) -> WorkerSettings:
+        return cls(
+            stall_seconds=settings.worker_stall_seconds,
+            restart_max_seconds=settings.worker_restart_max_seconds,
+            singleton_retry_seconds=settings.singleton_retry_seconds,
+        )
 
 
 @dataclass
@@ -57,13 +85,20 @@ class Mesh:
     relays: list[OutboxRelay] = field(default_factory=list)
     consumers: list[ConsumerRunner] = field(default_factory=list)
     job_runners: list[JobRunner] = field(default_factory=list)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    periodic_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Every long-running worker (relays, consumers, periodic work, jobs): see supervisor.py.
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # the health monitor
     hosted: list[tuple[ContextSpec, Hosted]] = field(default_factory=list)
     workloads: list[WorkloadIdentity] = field(default_factory=list)
     draining: bool = False
     port: int = 0
     reasons: dict[str, str] = field(default_factory=dict)
+    # When each context's not-ready reason was last logged: a stall's reason changes every interval
+    # (its counts and seconds), and is logged again at most every REASON_LOG_EVERY seconds.
+    reason_logged: dict[str, float] = field(default_factory=dict)
+    # The last dependency check: a stall probe that needs a dependency that is down is skipped.
+    db_up: bool = True
+    nats_up: bool = True
 
     def set_health(self, serving: bool, not_ready: set[str] | frozenset[str] = frozenset()) -> None:
         """Readiness for "" and each service; services of contexts in `not_ready` are NOT_SERVING."""
@@ -99,6 +134,7 @@ async def _connect_nats(url: str, name: str) -> NATS:
 
 async def start(settings: Settings) -> Mesh:
     specs = load_contexts(settings.contexts)
+    worker_settings = WorkerSettings.read(settings)
     if settings.migrate_on_start:
         await asyncio.to_thread(
             migrations.run,
@@ -122,6 +158,8 @@ async def start(settings: Settings) -> Mesh:
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     mesh = Mesh(settings, specs, db, nc, server, health_servicer, verifier, service_names)
+    mesh.supervisor = Supervisor(backoff_max=worker_settings.restart_max_seconds)
+    supervisor = mesh.supervisor
     mesh.set_health(False)
 
     listen_dsn = settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -138,18 +176,44 @@ async def start(settings: Settings) -> Mesh:
         hosted.append((spec, result))
         for add, servicer in result.servicers:
             add(servicer, server)
-        mesh.relays.append(OutboxRelay(outbox, db, js, listen_dsn))
+        relay = OutboxRelay(outbox, db, js, listen_dsn, stall_seconds=worker_settings.stall_seconds)
+        mesh.relays.append(relay)
+        supervisor.add(
+            f"relay-{spec.name}",
+            spec.name,
+            relay.run,
+            kind="relay",
+            stop=relay.stop,
+            check=_needs(mesh, "db_up", relay.check),  # the outbox's depth still shows while NATS is down
+        )
         for consumer in result.consumers:
-            runner = ConsumerRunner(consumer, schema=spec.schema, db=db, js=js)
+            runner = ConsumerRunner(
+                consumer, schema=spec.schema, db=db, js=js, stall_seconds=worker_settings.stall_seconds
+            )
             try:
                 await runner.ensure()
             except Exception as exc:  # another context's stream may not exist yet: run() keeps trying
                 log.warning("consumer will bind later", extra={"consumer": consumer.name, "error": repr(exc)})
             mesh.consumers.append(runner)
-        if result.jobs:
-            mesh.job_runners.append(
-                JobRunner(spec.name, db, result.jobs, schema=spec.schema, listen_dsn=listen_dsn)
+            supervisor.add(
+                f"consumer-{consumer.name}",
+                spec.name,
+                runner.run,
+                kind="consumer",
+                stop=runner.stop,
+                check=_needs(mesh, "nats_up", runner.check),
             )
+        for work in result.periodic:
+            supervisor.add(
+                f"periodic-{work.name}",
+                spec.name,
+                _periodic(work, listen_dsn, worker_settings.singleton_retry_seconds),
+                kind="periodic",
+            )
+        if result.jobs:
+            jobs = JobRunner(spec.name, db, result.jobs, schema=spec.schema, listen_dsn=listen_dsn)
+            mesh.job_runners.append(jobs)
+            supervisor.add(f"jobs-{spec.name}", spec.name, jobs.run, kind="job", stop=jobs.stop)
     operations_service_pb2_grpc.add_OperationsServiceServicer_to_server(
         OperationsServicer(db, [s.name for s in specs]), server
     )
@@ -165,17 +229,10 @@ async def start(settings: Settings) -> Mesh:
     if settings.metrics_addr:
         metrics.serve(settings.metrics_addr)
 
-    for relay in mesh.relays:
-        mesh.tasks.append(asyncio.create_task(relay.run(), name=f"relay-{relay.outbox.context}"))
-    for runner in mesh.consumers:
-        mesh.tasks.append(asyncio.create_task(runner.run(), name=f"consumer-{runner.spec.name}"))
-    for jobs in mesh.job_runners:
-        mesh.tasks.append(asyncio.create_task(jobs.run(), name=f"jobs-{jobs.context}"))
     for _spec, result in hosted:
         for hook in result.on_start:
             await hook()
-        for work in result.periodic:
-            mesh.periodic_tasks.append(asyncio.create_task(_every(work), name=f"periodic-{work.name}"))
+    supervisor.start()  # workers registered later (e.g. a jobs runner) start as they are added
     await _check_dependencies(mesh)
     mesh.tasks.append(asyncio.create_task(_monitor(mesh), name="health-monitor"))
     log.info(
@@ -195,18 +252,31 @@ async def _check_dependencies(mesh: Mesh) -> bool:
     metrics.HEALTH.labels("postgres").set(1 if db_up else 0)
     metrics.HEALTH.labels("nats").set(1 if nats_up else 0)
     not_ready: set[str] = set()
+    mesh.db_up, mesh.nats_up = db_up, nats_up
+    await mesh.supervisor.check()  # stall probes; they also set the consumer and outbox gauges
+    workers = mesh.supervisor.not_ready()
     for spec, result in mesh.hosted:
+        reason: str | None = None
         for check in result.health_checks:
-            reason = await check()
+            try:
+                reason = await check()
+            except Exception as exc:  # a check that cannot tell is not a pass
+                reason = f"health check failed: {exc!r}"
             if reason is not None:
-                not_ready.add(spec.name)
-                if mesh.reasons.get(spec.name) != reason:
-                    log.error("context not ready", extra={"context": spec.name, "reason": reason})
-                mesh.reasons[spec.name] = reason
                 break
-        else:
-            if mesh.reasons.pop(spec.name, None) is not None:
-                log.info("context ready again", extra={"context": spec.name})
+        reason = reason or workers.get(spec.name)
+        if reason is not None:
+            not_ready.add(spec.name)
+            now = asyncio.get_running_loop().time()
+            previous = mesh.reasons.get(spec.name)
+            if previous is None or (
+                previous != reason and now - mesh.reason_logged.get(spec.name, 0.0) >= REASON_LOG_EVERY
+            ):
+                log.error("context not ready", extra={"context": spec.name, "reason": reason})
+                mesh.reason_logged[spec.name] = now
+            mesh.reasons[spec.name] = reason
+        elif mesh.reasons.pop(spec.name, None) is not None:
+            log.info("context ready again", extra={"context": spec.name})
     serving = db_up and nats_up and not mesh.draining
     mesh.set_health(serving, not_ready)
     return serving and not not_ready
@@ -218,10 +288,36 @@ async def _monitor(mesh: Mesh) -> None:
         await asyncio.sleep(mesh.settings.health_interval)
         if mesh.draining:
             return
-        now = await _check_dependencies(mesh)
+        try:
+            now = await _check_dependencies(mesh)
+        except Exception:  # the monitor must not die: health would freeze at its last answer
+            log.exception("health check failed")
+            mesh.set_health(False)
+            now = False
         if now != was:
             log.warning("health changed", extra={"serving": now})
             was = now
+
+
+def _needs(mesh: Mesh, dependency: str, check: Check) -> Check:
+    """A stall probe run only while `dependency` (a Mesh flag) is up: otherwise it would only time out
+    and hold up the health monitor; the supervisor keeps its previous answer."""
+
+    async def probe() -> str | None:
+        if not getattr(mesh, dependency):
+            raise ConnectionError(f"{dependency.removesuffix('_up')} is down; probe skipped")
+        return await check()
+
+    return probe
+
+
+def _periodic(work: Periodic, dsn: str, singleton_retry: float) -> Callable[[], Awaitable[None]]:
+    """The worker for a periodic work item: every replica runs it, or with `singleton` only the one
+    holding its lease."""
+    if not work.singleton:
+        return lambda: _every(work)
+    lease = SingletonLease(work.name, dsn, retry=singleton_retry, check=min(1.0, singleton_retry))
+    return lambda: lease.run(lambda: _every(work))
 
 
 async def _every(work: Periodic) -> None:
@@ -241,20 +337,16 @@ async def stop(mesh: Mesh) -> None:
     log.info("draining")
     mesh.set_health(False)
     mesh.health.enter_graceful_shutdown()
-    for runner in mesh.consumers:
-        runner.stop()
-    for jobs in mesh.job_runners:  # claims nothing more; the jobs in hand finish within the grace
-        jobs.stop()
-    for task in mesh.periodic_tasks:  # a run cut short rolls its transaction back; the next one redoes it
-        task.cancel()
-    await asyncio.gather(*mesh.periodic_tasks, return_exceptions=True)
+    supervisor = mesh.supervisor
+    supervisor.request_stop({"consumer", "job"})  # each finishes its batch / job step, then returns
+    # A periodic run cut short rolls its transaction back; the next one (here or elsewhere) redoes it.
+    await supervisor.join(supervisor.request_stop({"periodic"}), grace=mesh.settings.shutdown_grace)
     await mesh.server.stop(mesh.settings.shutdown_grace)
-    for relay in mesh.relays:
-        relay.stop()
-    if mesh.tasks:
-        _, pending = await asyncio.wait(mesh.tasks, timeout=mesh.settings.shutdown_grace)
-        for task in pending:
-            task.cancel()
+    supervisor.request_stop()  # relays last: they publish what the final RPCs committed
+    for task in mesh.tasks:
+        task.cancel()
+    await supervisor.join(grace=mesh.settings.shutdown_grace)
+    await asyncio.gather(*mesh.tasks, return_exceptions=True)
     for _spec, result in mesh.hosted:
         for hook in result.on_stop:
             with contextlib.suppress(Exception):

@@ -408,6 +408,28 @@ class Settings:
     health_interval: float = number(
         "LEARNFLOW_HEALTH_INTERVAL_SECONDS", 2.0, "how often readiness is re-checked", min=0.1, max=60.0
     )
+    worker_stall_seconds: float = number(
+        "LEARNFLOW_WORKER_STALL_SECONDS",
+        60.0,
+        "pending work (a consumer's messages, outbox rows) with no progress this long makes the context "
+        "NOT_SERVING",
+        min=0.5,
+        max=86_400.0,
+    )
+    worker_restart_max_seconds: float = number(
+        "LEARNFLOW_WORKER_RESTART_MAX_SECONDS",
+        30.0,
+        "the longest wait before a crashed worker is restarted (0.5 s doubling, with jitter)",
+        min=0.1,
+        max=3600.0,
+    )
+    singleton_retry_seconds: float = number(
+        "LEARNFLOW_SINGLETON_RETRY_SECONDS",
+        2.0,
+        "how often a replica without a singleton's lease tries to take it (the takeover time)",
+        min=0.05,
+        max=600.0,
+    )
     embedded: bool = flag("LEARNFLOW_EMBEDDED", False, "set by `learnflow up` (local mesh)")
     seed_demo: bool = flag("LEARNFLOW_SEED_DEMO", False, "seed the demo tenant (embedded mesh only)")
     # Not settings of their own: what `load` derives.

@@ -7,6 +7,16 @@
 - anything else (transient)     -> nak with exponential backoff
 - delivered more than max_deliver times -> dead-letter record + term
 - long handler                  -> in_progress every ack_wait/3 so the server does not redeliver
+- the database is down          -> nothing settled: the batch is held (in_progress) until the database
+                                   answers, then applied again in-process; no delivery is spent
+
+An outage of a dependency is not the event's fault, so it must not spend the event's delivery budget:
+with 5 deliveries and seconds of backoff, an outage of ~8 s would otherwise dead-letter healthy events.
+A failure counts as an outage when it looks like one (`supervisor.is_outage`) and the database does not
+answer a probe; writing a dead letter while the database is down is held the same way. Acks, naks and
+heartbeats that fail because NATS is away are logged, never raised: the inbox absorbs a redelivery.
+Anything else that escapes ends `run()`, and the supervisor (services/runtime/supervisor.py) logs it
+and restarts the consumer; the batch's unsettled messages are nak'ed first so they come back soon.
 
 The inbox row and the handler's writes commit in one transaction, so an event is applied once even
 when a consumer is killed mid-message or between commit and ack.
@@ -49,6 +59,7 @@ from services.runtime.errors import DomainError, Unavailable
 from services.runtime.events.envelope import Event, UndecodableEvent, decode
 from services.runtime.events.tables import event_tables
 from services.runtime.request_context import RequestContext
+from services.runtime.supervisor import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +103,8 @@ class ConsumerRunner:
         js: JetStreamContext,
         idle_fetch_timeout: float = 1.0,
         burst: int | None = None,
+        stall_seconds: float = 60.0,
+        outage_retry_max: float = 5.0,
     ):
         self.spec = spec
         self.db = db
@@ -101,6 +114,13 @@ class ConsumerRunner:
         self.burst = burst if burst is not None else spec.burst
         self._stopping = asyncio.Event()
         self._sub: JetStreamContext.PullSubscription | None = None
+        # Stall detection (check()): pending work and neither our settles nor the ack floor moved.
+        self.stall_seconds = stall_seconds
+        self.outage_retry_max = outage_retry_max
+        self.settled = 0  # messages acked, nak'ed or terminated by this runner
+        self.holding = 0  # messages held while the database is down
+        self._seen: tuple[int, int] | None = None
+        self._progress_at = 0.0
         # One statement text whatever the batch size (the ids travel as one array): compiled once.
         inbox = self.tables.inbox
         ids = sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text)))
@@ -153,9 +173,34 @@ class ConsumerRunner:
         try:
             await self._consume(self._sub)
         finally:
-            # Leave no pull subscription behind: NATS's drain would otherwise wait on it.
+            # Leave no pull subscription behind: NATS's drain would otherwise wait on it. A restart by
+            # the supervisor binds a fresh one.
+            sub, self._sub = self._sub, None
             with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+                await sub.unsubscribe()
+
+    async def check(self) -> str | None:
+        """The stall probe (run by the supervisor every health interval): None while the consumer
+        keeps up, else why not. Also exports its pending / ack-pending gauges. Progress is this
+        runner settling anything or the consumer's ack floor moving (another replica's work)."""
+        info = await self.js.consumer_info(self.spec.stream, self.spec.name, timeout=2)
+        pending, ack_pending = info.num_pending or 0, info.num_ack_pending or 0
+        metrics.CONSUMER_PENDING.labels(self.spec.name).set(pending)
+        metrics.CONSUMER_ACK_PENDING.labels(self.spec.name).set(ack_pending)
+        floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
+        now = asyncio.get_running_loop().time()
+        seen = (self.settled, floor)
+        if pending + ack_pending == 0 or seen != self._seen:
+            self._seen, self._progress_at = seen, now
+            return None
+        idle = now - self._progress_at
+        if idle < self.stall_seconds:
+            return None
+        held = f", {self.holding} held waiting for the database" if self.holding else ""
+        return (
+            f"consumer {self.spec.name}: {pending} pending, {ack_pending} unacknowledged{held}, "
+            f"no progress for {idle:.0f} s"
+        )
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
         if self.spec.in_flight > 1:
@@ -216,17 +261,74 @@ class ConsumerRunner:
 
     async def process(self, msgs: list[Msg]) -> None:
         """Applies a fetched batch in one transaction, a savepoint per event (so one failing handler
-        does not undo the others), then acks, naks or dead-letters each message."""
+        does not undo the others), then acks, naks or dead-letters each message. While the database
+        is down the batch is held (heartbeats keep it ours) and applied again when it answers."""
+        pending = list(msgs)  # not settled yet; the heartbeat keeps exactly these
+        heartbeat = asyncio.create_task(self._heartbeat(pending))
+        wait = 0.5
+        first = True
+        try:
+            while pending:
+                try:
+                    await self._process_once(pending, first)
+                except _Retry:
+                    pass  # a dropped connection while the database answers: once more, right away
+                except Exception as exc:
+                    if not is_outage(exc) or await self.db.ping():
+                        raise
+                    if not await self._hold(pending, exc, wait):
+                        return  # stopping: JetStream redelivers them after ack_wait
+                    wait = min(wait * 2, self.outage_retry_max)
+                first = False
+        except Exception:
+            # A crash (the supervisor restarts us): hand the unsettled messages back now rather than
+            # after ack_wait. This spends a delivery, as any real failure does.
+            for msg in pending:
+                await self._settle(msg.nak, msg, delay=self.spec.backoff_base_seconds)
+            raise
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _hold(self, pending: list[Msg], exc: BaseException, wait: float) -> bool:
+        """The database is down: keep the batch (the heartbeat holds it with in_progress), wait until
+        the database answers, return True to apply it again; False when stopping meanwhile."""
+        log.warning(
+            "database down; holding events without spending a delivery",
+            extra={"consumer": self.spec.name, "events": len(pending), "error": repr(exc)},
+        )
+        self.holding = len(pending)
+        try:
+            while not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                if self._stopping.is_set():
+                    return False
+                if await self.db.ping():
+                    log.info("database back; applying held events", extra={"consumer": self.spec.name})
+                    return True
+                wait = min(wait * 2, self.outage_retry_max)
+            return False
+        finally:
+            self.holding = 0
+
+    async def _process_once(self, pending: list[Msg], first: bool) -> None:
+        """One attempt at the unsettled messages of a batch; each settled message leaves `pending`.
+        Raises (before settling anything) when a failure looks like an outage, so `process` decides
+        whether to hold the batch."""
         ready: list[tuple[Msg, Event]] = []
-        for msg in msgs:
+        for msg in list(pending):
             deliveries = msg.metadata.num_delivered
             try:
                 event = decode(msg.subject, msg.headers, msg.data)
             except UndecodableEvent as exc:
                 await self._dead_letter(msg, None, f"undecodable: {exc}", deliveries)
+                pending.remove(msg)
                 continue
             if deliveries > self.spec.max_deliver:
                 await self._dead_letter(msg, event, "max deliveries exceeded", deliveries)
+                pending.remove(msg)
                 continue
             ready.append(
                 (
@@ -236,24 +338,25 @@ class ConsumerRunner:
             )
         if not ready:
             return
-        heartbeat = asyncio.create_task(self._heartbeat([m for m, _ in ready]))  # noqa: RUF006 (awaited below)
         settled: list[tuple[Msg, Event, tuple[str, Exception | None]]] = []
-        try:
-            if self.spec.prepare is not None:
-                # Not prepared again: events already applied (redelivered after commit, before ack).
-                applied = await self._applied([e.id for _, e in ready])
-                settled = [(m, e, ("duplicate", None)) for m, e in ready if e.id in applied]
-                ready, failed = await self._prepare([(m, e) for m, e in ready if e.id not in applied])
-                settled += failed
-            outcomes = await self._apply_batch([e for _, e in ready]) if ready else []
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+        if self.spec.prepare is not None:
+            # Not prepared again: events already applied (redelivered after commit, before ack).
+            applied = await self._applied([e.id for _, e in ready])
+            settled = [(m, e, ("duplicate", None)) for m, e in ready if e.id in applied]
+            ready, failed = await self._prepare([(m, e) for m, e in ready if e.id not in applied])
+            settled += failed
+        outcomes = await self._apply_batch([e for _, e in ready]) if ready else []
         settled += [(m, e, o) for (m, e), o in zip(ready, outcomes, strict=True)]
+        # Only the apply step's failures: a prepare (model call) timing out is that event's failure.
+        outage = next((err for _, err in outcomes if err is not None and is_outage(err)), None)
+        if outage is not None:
+            if not await self.db.ping():
+                raise outage  # nothing settled: process() holds the batch until the database answers
+            if first:
+                raise _Retry from outage  # e.g. a pooled connection the restarted database dropped
         for msg, event, (outcome, error) in settled:
             if error is None:
-                await msg.ack()
+                await self._settle(msg.ack, msg)
                 metrics.EVENTS_HANDLED.labels(self.spec.name, outcome).inc()
             elif isinstance(error, DomainError) and not isinstance(error, Unavailable):
                 await self._dead_letter(
@@ -261,6 +364,19 @@ class ConsumerRunner:
                 )
             else:
                 await self._retry(msg, event, error, msg.metadata.num_delivered)
+            pending.remove(msg)
+
+    async def _settle(self, action: Callable[..., Awaitable[None]], msg: Msg, **kwargs: Any) -> None:
+        """Acks, naks or terms; a failure (NATS away) is logged, not raised: JetStream redelivers the
+        message after ack_wait and the inbox (or the dead-letter policy) settles it then."""
+        try:
+            await action(**kwargs)
+        except Exception as exc:
+            log.warning(
+                "could not settle message; it will be redelivered",
+                extra={"consumer": self.spec.name, "subject": msg.subject, "error": repr(exc)},
+            )
+        self.settled += 1
 
     async def _prepare(
         self, ready: list[tuple[Msg, Event]]
@@ -387,7 +503,7 @@ class ConsumerRunner:
             },
         )
         metrics.EVENTS_HANDLED.labels(self.spec.name, "retried").inc()
-        await msg.nak(delay=delay)
+        await self._settle(msg.nak, msg, delay=delay)
 
     async def _dead_letter(self, msg: Msg, event: Event | None, reason: str, deliveries: int) -> None:
         headers = dict(msg.headers or {})
@@ -416,11 +532,21 @@ class ConsumerRunner:
             "event dead-lettered: %s", reason, extra={"consumer": self.spec.name, "subject": msg.subject}
         )
         metrics.EVENTS_HANDLED.labels(self.spec.name, "dead_lettered").inc()
-        await msg.term()
+        await self._settle(msg.term, msg)
 
     async def _heartbeat(self, msgs: list[Msg]) -> None:
+        """Keeps the messages in `msgs` (a live list: settled ones leave it) ours while they are being
+        applied or held. A failed in_progress (NATS away) is tried again next round."""
         interval = max(self.spec.ack_wait_seconds / 3, 0.5)
         while True:
             await asyncio.sleep(interval)
-            for msg in msgs:
-                await msg.in_progress()
+            for msg in list(msgs):
+                try:
+                    await msg.in_progress()
+                except Exception as exc:
+                    log.debug("in_progress failed: %r", exc)
+                    break
+
+
+class _Retry(Exception):
+    """A batch failed on a dropped connection although the database answers: apply it once more."""

@@ -4,6 +4,10 @@ and a relay publishes them to JetStream after commit.
 A crash between publish and delete republishes the row on restart; JetStream drops it by Nats-Msg-Id
 (within the stream's duplicate window) and consumers' inboxes drop it after that. Several relays (one
 per replica) share the table with FOR UPDATE SKIP LOCKED.
+
+The relay runs under the supervisor (services/runtime/supervisor.py). A database or NATS outage never
+ends it: the failed round is rolled back (the rows stay) and retried every poll interval. `check()`, the
+stall probe, exports the outbox's depth and oldest age and reports a stall when rows wait too long.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class OutboxRelay:
         batch: int = 256,
         poll_interval: float = 1.0,
         coalesce: float = 0.003,
+        stall_seconds: float = 60.0,
     ):
         self.outbox = outbox
         self.db = db
@@ -76,6 +81,7 @@ class OutboxRelay:
         # so one round trip carries the rows of several commits: a few ms of latency buys a large cut
         # in CPU per event. A lone event is published at once.
         self.coalesce = coalesce
+        self.stall_seconds = stall_seconds
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -102,7 +108,12 @@ class OutboxRelay:
                 if relayed > 1:
                     await asyncio.sleep(self.coalesce)
                 self._wake.clear()
-            await self.relay_once()  # what committed before the stop still goes out
+            try:
+                await self.relay_once()  # what committed before the stop still goes out
+            except Exception as exc:  # the rows stay; the next replica or start publishes them
+                log.warning(
+                    "outbox not flushed at stop", extra={"context": self.outbox.context, "error": repr(exc)}
+                )
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -129,6 +140,28 @@ class OutboxRelay:
             )
         metrics.EVENTS_PUBLISHED.labels(self.outbox.context).inc(len(rows))
         return len(rows)
+
+    async def check(self) -> str | None:
+        """The stall probe: sets learnflow_outbox_pending / learnflow_outbox_oldest_age_seconds and
+        returns a reason when the oldest row has waited longer than stall_seconds."""
+        table = self.outbox.table
+        async with self.db.transaction(tenant_id="") as session:
+            row = (
+                await session.execute(
+                    sa.select(
+                        sa.func.count(),
+                        sa.func.coalesce(
+                            sa.func.extract("epoch", sa.func.now() - sa.func.min(table.c.created_at)), 0
+                        ),
+                    )
+                )
+            ).one()
+        depth, age = int(row[0]), float(row[1])
+        metrics.OUTBOX_LAG.labels(self.outbox.context).set(depth)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.outbox.context).set(age)
+        if depth and age >= self.stall_seconds:
+            return f"outbox of {self.outbox.context}: {depth} events not published, oldest {age:.0f} s"
+        return None
 
     async def _listen(self) -> None:
         channel = outbox_channel(self.outbox.schema)

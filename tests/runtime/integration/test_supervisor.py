@@ -1,0 +1,249 @@
+"""The supervisor in-process, on the shared mesh's PostgreSQL and NATS: a crashing worker is logged
+once per crash with its traceback, restarted with backoff and counted, and its context is not ready
+while it waits; a consumer with pending work and no progress is reported stalled with the numbers;
+a singleton lease is held by one runner at a time and taken over within seconds when its holder dies
+or its session is cut."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import nats
+import psycopg
+from learnflow.identity.v1 import events_pb2, resources_pb2
+from prometheus_client import REGISTRY
+
+from services.runtime.db import Database
+from services.runtime.events.consumer import ConsumerRunner, ConsumerSpec
+from services.runtime.events.envelope import build_headers
+from services.runtime.supervisor import SingletonLease, Supervisor
+
+
+async def _until(predicate, timeout: float, what: str) -> float:
+    """Waits until predicate() is true; returns the seconds it took."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    while not predicate():
+        if loop.time() - began > timeout:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        await asyncio.sleep(0.02)
+    return loop.time() - began
+
+
+def _restarts(worker: str, context: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "learnflow_worker_restarts_total", {"worker": worker, "context": context}
+    )
+    return value or 0.0
+
+
+def test_a_crashing_worker_is_logged_once_restarted_counted_and_reported(caplog):
+    name = f"flaky-{uuid.uuid4().hex[:6]}"
+
+    async def main() -> None:
+        calls = 0
+        steady = asyncio.Event()
+
+        async def flaky() -> None:
+            nonlocal calls
+            calls += 1
+            if calls <= 2:
+                raise RuntimeError(f"boom {calls}")
+            if calls == 3:
+                return  # ending without being asked to is a crash too
+            steady.set()
+            await asyncio.Event().wait()  # from the fourth run on, it keeps running
+
+        sup = Supervisor(backoff_initial=0.2, backoff_max=0.4)
+        worker = sup.add(name, "somecontext", flaky, kind="job")
+        sup.start()
+        # While it waits to restart, its context is not ready, with the crash as the reason.
+        await _until(lambda: worker.state == "restarting", 2, "first crash")
+        assert "boom 1" in sup.not_ready()["somecontext"]
+        await _until(steady.is_set, 5, "steady run")
+        assert worker.state == "running" and sup.not_ready() == {}
+        assert worker.restarts == 3 and _restarts(name, "somecontext") == 3
+        # A worker registered after start starts at once; stopping ends both promptly.
+        late = sup.add(f"{name}-late", "other", asyncio.Event().wait, kind="job")
+        await _until(lambda: late.state == "running", 1, "late worker")
+        sup.request_stop()
+        await asyncio.wait_for(sup.join(grace=2), 3)
+        assert worker.state == "stopped" and late.state == "stopped" and calls == 4
+
+    with caplog.at_level(logging.INFO, logger="services.runtime.supervisor"):
+        asyncio.run(main())
+    crashes = [r for r in caplog.records if r.getMessage() == "worker crashed; restarting"]
+    assert [str(r.exc_info[1]) for r in crashes] == ["boom 1", "boom 2"]  # once each, with traceback
+    assert sum(r.getMessage() == "worker ended unexpectedly; restarting" for r in caplog.records) == 1
+
+
+def test_a_consumer_with_pending_work_and_no_progress_is_reported_stalled(mesh):
+    async def main() -> None:
+        nc = await nats.connect(mesh.nats_url)
+        js = nc.jetstream()
+        tag = uuid.uuid4().hex[:8]
+        stream, subject = f"STALLTEST_{tag}", f"stalltest.{tag}"
+        await js.add_stream(name=stream, subjects=[subject])
+        release = asyncio.Event()
+        applied: list[str] = []
+
+        async def handle(event, session) -> None:
+            await release.wait()  # stuck, e.g. on a lock another transaction holds
+            applied.append(event.id)
+
+        db = Database(mesh.database_url, pool_size=2)
+        spec = ConsumerSpec(f"stalltest-{tag}", stream, subject, handle, burst=1)
+        runner = ConsumerRunner(spec, schema="identity", db=db, js=js, stall_seconds=1.0)
+        sup = Supervisor()
+        sup.add(
+            f"consumer-{spec.name}",
+            "identity",
+            runner.run,
+            kind="consumer",
+            stop=runner.stop,
+            check=runner.check,
+        )
+        sup.start()
+        try:
+            for i in range(3):
+                message = events_pb2.UserCreated(user=resources_pb2.User(id=str(i), email=f"s{i}@stall.test"))
+                await js.publish(
+                    subject,
+                    message.SerializeToString(),
+                    headers=build_headers(message, source="t", tenant_id=None),
+                )
+            reasons: dict[str, str] = {}
+
+            async def poll() -> None:
+                while "identity" not in reasons:
+                    await sup.check()
+                    reasons.update(sup.not_ready())
+                    await asyncio.sleep(0.1)
+
+            await asyncio.wait_for(poll(), 10)
+            reason = reasons["identity"]
+            assert reason.startswith(f"consumer {spec.name}: ") and "no progress for" in reason, reason
+            assert "2 pending, 1 unacknowledged" in reason, reason
+            pending = REGISTRY.get_sample_value("learnflow_consumer_pending", {"consumer": spec.name})
+            ack_pending = REGISTRY.get_sample_value("learnflow_consumer_ack_pending", {"consumer": spec.name})
+            assert (pending, ack_pending) == (2, 1)
+
+            release.set()  # unstuck: everything applies and the stall clears
+            await _until(lambda: len(applied) == 3, 10, "all applied")
+            for _ in range(50):
+                await sup.check()
+                if not sup.not_ready():
+                    break
+                await asyncio.sleep(0.1)
+            assert sup.not_ready() == {}
+        finally:
+            sup.request_stop()
+            await sup.join(grace=5)
+            await js.delete_stream(stream)
+            await db.dispose()
+            await nc.close()
+
+    asyncio.run(main())
+
+
+def test_a_singleton_lease_runs_one_holder_and_is_taken_over_when_it_dies(mesh):
+    dsn = mesh.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    superuser = mesh.migration_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"singleton-test-{uuid.uuid4().hex[:6]}"
+
+    async def main() -> None:
+        running: set[str] = set()
+        overlaps: list[set[str]] = []
+        runs = {"a": 0, "b": 0}
+
+        def work_of(me: str):
+            async def work() -> None:
+                running.add(me)
+                if len(running) > 1:
+                    overlaps.append(set(running))
+                runs[me] += 1
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    running.discard(me)
+
+            return work
+
+        a = SingletonLease(name, dsn, retry=0.1, check=0.1)
+        b = SingletonLease(name, dsn, retry=0.1, check=0.1)
+        task_a = asyncio.create_task(a.run(work_of("a")))
+        await _until(lambda: a.held, 5, "a takes the lease")
+        task_b = asyncio.create_task(b.run(work_of("b")))
+        await asyncio.sleep(0.6)  # b tries about six times meanwhile
+        assert running == {"a"} and not b.held
+
+        # Replica a dies: its connection closes, PostgreSQL drops the lock, b takes over.
+        task_a.cancel()
+        took = await _until(lambda: running == {"b"}, 3, "b takes over")
+        assert took < 1.0, took
+
+        # b's session is cut at the server (as when its host vanishes and keepalives run out):
+        # b notices within its check interval and stops its work; a restarted replica may win.
+        async with await psycopg.AsyncConnection.connect(superuser, autocommit=True) as conn:
+            await conn.execute("SELECT pg_terminate_backend(%s)", (b.backend_pid,))
+        await _until(lambda: "b" not in running, 2, "b stops after losing its session")
+        task_a = asyncio.create_task(a.run(work_of("a")))
+        await _until(lambda: len(running) == 1, 3, "the lease is held again")
+        await asyncio.sleep(0.5)
+        assert len(running) == 1 and a.held != b.held
+        assert not overlaps
+        assert runs == {"a": 2 if a.held else 1, "b": 2 if b.held else 1}  # whoever holds it now, once more
+        for task in (task_a, task_b):  # both replicas stop: a cancelled lease does not poll on
+            task.cancel()
+        _, pending = await asyncio.wait({task_a, task_b}, timeout=5)
+        assert not pending and not a.held and not b.held
+
+    asyncio.run(main())
+
+
+def test_a_consumer_that_crashes_hands_its_batch_back_and_is_restarted(mesh, caplog):
+    """A dead letter that cannot be written for a reason other than an outage (here: the context's
+    tables are missing) ends the consumer's run: the batch is nak'ed (back at once, not after the
+    30 s ack_wait), the crash logged and counted, and the restarted consumer binds again."""
+
+    async def main() -> None:
+        nc = await nats.connect(mesh.nats_url)
+        js = nc.jetstream()
+        tag = uuid.uuid4().hex[:8]
+        stream, subject = f"CRASHTEST_{tag}", f"crashtest.{tag}"
+        await js.add_stream(name=stream, subjects=[subject])
+
+        async def handle(event, session) -> None:
+            raise AssertionError("never reached: the inbox insert fails first")
+
+        db = Database(mesh.database_url, pool_size=2)
+        spec = ConsumerSpec(f"crashtest-{tag}", stream, subject, handle, max_deliver=1, ack_wait_seconds=30)
+        runner = ConsumerRunner(spec, schema=f"nosuchschema_{tag}", db=db, js=js)
+        sup = Supervisor(backoff_initial=0.1, backoff_max=0.2)
+        name = f"consumer-{spec.name}"
+        worker = sup.add(name, "crashtest", runner.run, kind="consumer", stop=runner.stop, check=runner.check)
+        sup.start()
+        try:
+            message = events_pb2.UserCreated(user=resources_pb2.User(id="1", email="c@crash.test"))
+            headers = build_headers(message, source="t", tenant_id=None)
+            await js.publish(subject, message.SerializeToString(), headers=headers)
+            # Delivery 1 fails and cannot be dead-lettered; delivery 2 (after the nak) neither; then
+            # JetStream stops delivering (max_deliver + 1) and the consumer runs on.
+            await _until(lambda: worker.restarts == 2, 10, "two crashes")  # ack_wait alone: 30 s
+            await _until(lambda: worker.state == "running", 2, "running again")
+            assert _restarts(name, "crashtest") == 2
+            await asyncio.sleep(0.5)
+            assert worker.restarts == 2 and runner._sub is not None  # bound again, nothing more to do
+        finally:
+            sup.request_stop()
+            await sup.join(grace=5)
+            await js.delete_stream(stream)
+            await db.dispose()
+            await nc.close()
+
+    with caplog.at_level(logging.INFO, logger="services.runtime.supervisor"):
+        asyncio.run(main())
+    crashes = [r for r in caplog.records if r.getMessage() == "worker crashed; restarting"]
+    assert len(crashes) == 2 and all("nosuchschema" in str(r.exc_info[1]) for r in crashes)
