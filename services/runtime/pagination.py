@@ -39,9 +39,9 @@ def _typed(value: Any, kind: type) -> Any:
         return value
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
         return value
-    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-        if math.isfinite(value):
-            return float(value)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is float and number and math.isfinite(value):
+        return float(value)
     if kind is datetime and isinstance(value, str):
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is not None:
