@@ -266,16 +266,8 @@ class IdentityService:
         self, caller: Principal, page_size: int, page_token: str, role: str | None
     ) -> tuple[list[User], str]:
         size = pagination.page_size(page_size)
-        position = pagination.decode_token(page_token)
-        after = None
-        if position is not None:
-            try:
-                after = (str(position["e"]), str(uuid.UUID(str(position["i"]))))
-            except (KeyError, ValueError) as exc:
-                raise InvalidArgument(
-                    "page_token is not valid",
-                    [FieldViolation("page_token", "use a next_page_token from a previous response")],
-                ) from exc
+        position = pagination.decode_token(page_token, e=str, i=uuid.UUID)
+        after = (position["e"], str(position["i"])) if position else None
         async with self.db.transaction(caller.tenant_id) as session:
             found = await store.list_users(session, limit=size + 1, after=after, role=role)
         token = ""

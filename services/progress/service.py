@@ -110,8 +110,8 @@ class ProgressService:
                 [FieldViolation("order_by", "must be 'risk' (default) or 'mastery'")],
             )
         size = pagination.page_size(page_size)
-        position = pagination.decode_token(page_token)
-        after = (float(position["v"]), str(position["s"])) if position else None
+        position = pagination.decode_token(page_token, v=float, s=str)
+        after = (position["v"], position["s"]) if position else None
         async with self.db.transaction(caller.tenant_id) as session:
             cls = await store.get_class(session, class_id)
             if cls is None:
@@ -144,8 +144,8 @@ class ProgressService:
         self, caller: Principal, state: str | None, student_id: str, page_size: int, page_token: str
     ) -> tuple[list[StruggleAlert], str]:
         size = pagination.page_size(page_size)
-        position = pagination.decode_token(page_token)
-        after = (datetime.fromisoformat(position["t"]), str(position["i"])) if position else None
+        position = pagination.decode_token(page_token, t=datetime, i=str)
+        after = (position["t"], position["i"]) if position else None
         states = (state,) if state else (OPEN, ACKNOWLEDGED)
         teacher = None if caller.has_any("admin", "service") else caller.subject
         async with self.db.transaction(caller.tenant_id) as session:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import uuid
+from datetime import datetime
 from typing import Any
 
 from services.runtime.errors import FieldViolation, InvalidArgument
@@ -23,17 +26,48 @@ def encode_token(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_token(token: str) -> dict[str, Any] | None:
+def _bad_token(cause: str) -> InvalidArgument:
+    return InvalidArgument(
+        "page_token is not valid",
+        [FieldViolation("page_token", f"use a next_page_token from a previous response ({cause})")],
+    )
+
+
+def _typed(value: Any, kind: type) -> Any:
+    """One position field as `kind`, or ValueError: what a client sends back is never trusted."""
+    if kind is str and isinstance(value, str):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is float and number and math.isfinite(value):
+        return float(value)
+    if kind is datetime and isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not None:
+            return moment
+    if kind is uuid.UUID and isinstance(value, str):
+        return uuid.UUID(value)
+    raise ValueError(f"not a {kind.__name__}")
+
+
+def decode_token(token: str, **fields: type) -> dict[str, Any] | None:
+    """The keyset position a page token carries, None for the first page. `fields` names each key the
+    position must have and its type (str, int, float, datetime with a time zone, uuid.UUID); values
+    come back converted. A token that is not exactly that (damaged, forged, from another list) is
+    INVALID_ARGUMENT, so no client-made value reaches a query as anything but the expected type."""
+    if not fields:
+        raise TypeError("decode_token: name the position's fields and their types")
     if not token:
         return None
     try:
         padded = token + "=" * (-len(token) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(value, dict):
-            raise ValueError("not an object")
-        return value
     except (ValueError, json.JSONDecodeError) as exc:
-        raise InvalidArgument(
-            "page_token is not valid",
-            [FieldViolation("page_token", "use a next_page_token from a previous response")],
-        ) from exc
+        raise _bad_token("not a token") from exc
+    if not isinstance(value, dict) or set(value) != set(fields):
+        raise _bad_token("not a position of this list")
+    try:
+        return {name: _typed(value[name], kind) for name, kind in fields.items()}
+    except ValueError as exc:
+        raise _bad_token(str(exc)) from exc

@@ -168,9 +168,9 @@ class TutoringService:
                 "conversation_id is required", [FieldViolation("conversation_id", "is required")]
             )
         size = pagination.page_size(page_size)
-        position = pagination.decode_token(page_token)
-        after = position.get("s") if position else 0
-        if not isinstance(after, int) or after < 0:
+        position = pagination.decode_token(page_token, s=int)
+        after = position["s"] if position else 0
+        if after < 0:
             raise _bad_token()
         async with self.db.transaction(caller.tenant_id) as session:
             conversation = await self._own_conversation(session, caller, conversation_id)
@@ -182,13 +182,8 @@ class TutoringService:
         self, caller: Principal, page_size: int, page_token: str
     ) -> tuple[list[Conversation], str]:
         size = pagination.page_size(page_size)
-        position = pagination.decode_token(page_token)
-        after = None
-        if position:
-            try:
-                after = (datetime.fromisoformat(position["t"]), str(uuid.UUID(position["i"])))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise _bad_token() from exc
+        position = pagination.decode_token(page_token, t=datetime, i=uuid.UUID)
+        after = (position["t"], str(position["i"])) if position else None
         async with self.db.transaction(caller.tenant_id) as session:
             found = await store.list_conversations(session, caller.subject, size + 1, after)
         token = ""

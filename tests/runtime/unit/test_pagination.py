@@ -1,3 +1,6 @@
+import uuid
+from datetime import UTC, datetime
+
 import pytest
 
 from services.runtime import pagination
@@ -12,10 +15,43 @@ def test_page_size_rules():
         pagination.page_size(-1)
 
 
-def test_tokens_round_trip_and_garbage_is_invalid_argument():
-    token = pagination.encode_token({"e": "a@b.c", "i": "x"})
-    assert pagination.decode_token(token) == {"e": "a@b.c", "i": "x"}
-    assert pagination.decode_token("") is None
+def test_tokens_round_trip_typed():
+    when, ident = datetime(2026, 12, 6, 10, 0, tzinfo=UTC), uuid.uuid4()
+    token = pagination.encode_token({"t": when.isoformat(), "i": str(ident), "v": 0.5, "n": 3})
+    position = pagination.decode_token(token, t=datetime, i=uuid.UUID, v=float, n=int)
+    assert position == {"t": when, "i": ident, "v": 0.5, "n": 3}
+    assert pagination.decode_token("", t=datetime) is None
+
+
+def forged(position: object) -> str:
+    return pagination.encode_token(position)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "!!!not-a-token",
+        forged([1, 2]),  # not an object
+        forged({"t": "2026-12-06T10:00:00+00:00"}),  # a key missing
+        forged({"t": "2026-12-06T10:00:00+00:00", "i": str(uuid.uuid4()), "x": 1}),  # a key too many
+        forged({"t": "yesterday", "i": str(uuid.uuid4())}),  # the ListStruggleAlerts 500 of issue #10
+        forged({"t": "2026-12-06T10:00:00", "i": str(uuid.uuid4())}),  # no time zone
+        forged({"t": "2026-12-06T10:00:00+00:00", "i": "'; drop table users"}),
+        forged({"t": 7, "i": str(uuid.uuid4())}),
+    ],
+)
+def test_a_token_that_is_not_exactly_a_position_of_this_list_is_invalid_argument(token):
     with pytest.raises(InvalidArgument) as err:
-        pagination.decode_token("!!!not-a-token")
+        pagination.decode_token(token, t=datetime, i=uuid.UUID)
     assert err.value.violations[0].field == "page_token"
+
+
+@pytest.mark.parametrize("value", [True, "1.5", float("inf"), float("nan"), None])
+def test_numbers_must_be_finite_numbers(value):
+    with pytest.raises(InvalidArgument):
+        pagination.decode_token(forged({"v": value, "s": "x"}), v=float, s=str)
+
+
+def test_the_fields_must_be_named():
+    with pytest.raises(TypeError):
+        pagination.decode_token("abc")
