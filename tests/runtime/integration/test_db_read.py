@@ -102,19 +102,33 @@ def test_params_are_quoted_not_pasted(pg):
 
 
 def test_the_tenant_ends_with_the_read(pg):
-    # One pooled connection: the transaction after the read runs on the same session, with no tenant.
+    # One pooled connection: after the read, the same session has no tenant and sees no rows.
     async def body(db: Database):
         await db.read(BODIES, {"prefix": "%"}, tenant_id=TENANT_A)
-        async with db.transaction(tenant_id="") as session:
-            setting = await session.scalar(text("SELECT current_setting('app.tenant_id', true)"))
-            rows = (await session.execute(text("SELECT body FROM readtest.notes"))).all()
-        after = await db.read("SELECT current_setting('app.tenant_id', true) AS t", tenant_id=None)
-        return setting, rows, after[0].t
+        born, conn = await db._reads.get()
+        try:
+            setting = await (await conn.execute("SELECT current_setting('app.tenant_id', true)")).fetchone()
+            rows = await (await conn.execute("SELECT body FROM readtest.notes")).fetchall()
+            status = conn.info.transaction_status
+        finally:
+            await db._reads.put(born, conn)
+        return setting, rows, status
 
-    setting, rows, after = _run(pg, body)
-    assert setting in ("", None)
+    setting, rows, status = _run(pg, body)
+    assert setting is not None and setting[0] in ("", None)
     assert rows == []
-    assert after == ""
+    assert status == psycopg.pq.TransactionStatus.IDLE  # autocommit: nothing left open
+
+
+def test_reads_and_transactions_share_the_tenant_rules(pg):
+    async def body(db: Database):
+        read = [r.body for r in await db.read(BODIES, {"prefix": "%"}, tenant_id=TENANT_A)]
+        async with db.transaction(tenant_id=TENANT_A) as session:
+            tx = (await session.execute(text("SELECT body FROM readtest.notes ORDER BY body"))).scalars()
+            return read, list(tx)
+
+    read, tx = _run(pg, body)
+    assert read == tx == ["a1", "a2"]
 
 
 def test_a_write_is_refused_and_the_connection_stays_usable(pg):
