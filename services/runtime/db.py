@@ -148,7 +148,8 @@ class Database:
         # adapters are left out: reads get psycopg's standard ones).
         _, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
         kwargs.pop("context", None)
-        self._reads = _ReadPool(kwargs, pool_size)
+        # As many reads at once as the engine has connections at most (pool_size + max_overflow).
+        self._reads = _ReadPool(dict(kwargs), 2 * pool_size)
 
     async def check_role(self) -> None:
         """Refuses to run as a role that would bypass row-level security."""
