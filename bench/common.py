@@ -51,6 +51,18 @@ class Figures:
     bare_p50_ms: float | None = None
     bare_throughput: float | None = None
     bare_how: str = ""
+    # CPU time (user + system) the serving side spent per request: every process of it, PostgreSQL
+    # and Envoy included where they are on the path. Unlike latency and throughput it hardly moves
+    # with other work on the machine, so it is the figure to compare on a busy machine.
+    server_cpu_us: float | None = None
+    bare_server_cpu_us: float | None = None
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """Serving CPU per request in bare Checks (the bare server's CPU per Check = 1.0)."""
+        if self.server_cpu_us is None or not self.bare_server_cpu_us:
+            return None
+        return self.server_cpu_us / self.bare_server_cpu_us
 
     @property
     def p50_ratio(self) -> float | None:
@@ -68,7 +80,11 @@ class Figures:
             parts.append(f"p50 {self.p50_ratio:.2f}x bare")
         if self.throughput_ratio is not None:
             parts.append(f"{self.throughput_ratio:.0%} of bare/s")
-        return f"[{', '.join(parts)}; {self.bare_how}]" if parts else ""
+        if self.server_cpu_us is not None:
+            cpu = f"server CPU {self.server_cpu_us:.0f} us/req"
+            parts.append(cpu + (f" = {self.cpu_ratio:.1f}x bare" if self.cpu_ratio is not None else ""))
+        how = f"; {self.bare_how}" if self.bare_how else ""
+        return f"[{', '.join(parts)}{how}]" if parts else ""
 
     def line(self) -> str:
         return (
@@ -189,6 +205,7 @@ class BareCeiling:
         self._proc: asyncio.subprocess.Process | None = None
         self._channel: Any = None
         self._check: Callable[[], Awaitable[bool]] | None = None
+        self.pids: list[int] = []
 
     async def __aenter__(self) -> BareCeiling:
         import grpc
@@ -217,6 +234,7 @@ class BareCeiling:
             return bool(reply.status == serving)
 
         self._check = check
+        self.pids = [self._proc.pid]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -241,6 +259,43 @@ class BareCeiling:
         return figures(BARE_NAME, concurrency, lat, err, secs)
 
 
+def mesh_pids(mesh: Any, *, envoy: bool = False) -> list[int]:
+    """The serving side of a LocalMesh for `compare(server_pids=...)`: `learnflow serve` and
+    PostgreSQL (its postmaster; the backends are its children), and Envoy when asked."""
+    pids = [mesh.server.pid]
+    if mesh.postgres is not None:
+        pids.append(int((mesh.postgres.data_dir / "postmaster.pid").read_text().split()[0]))
+    if envoy and mesh.envoy is not None and mesh.envoy.proc is not None:
+        pids.append(mesh.envoy.proc.pid)
+    return pids
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU time (user + system) used so far by these processes and all their descendants, from
+    /proc (Linux). PostgreSQL's backends are children of its postmaster, so its root pid covers them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                data = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        fields = data[data.rindex(")") + 2 :].split()  # after "pid (comm) "; comm may hold spaces
+        pid = int(entry.name)
+        parent[pid], ticks[pid] = int(fields[1]), int(fields[11]) + int(fields[12])
+    wanted = set(roots)
+    changed = True
+    while changed:
+        more = {pid for pid, ppid in parent.items() if ppid in wanted and pid not in wanted}
+        wanted |= more
+        changed = bool(more)
+    return sum(ticks.get(pid, 0) for pid in wanted) / tick
+
+
 async def compare(
     bare: BareCeiling,
     name: str,
@@ -248,28 +303,57 @@ async def compare(
     concurrency: int,
     duration: float,
     slices: int = 4,
+    server_pids: list[int] | None = None,
 ) -> tuple[Figures, Figures]:
     """Measures `make_call` and the bare ceiling at the same concurrency, alternately in `slices`
     slices of duration/slices seconds each (A B B A A B ...: neither always goes first), so a change
-    in load from other work on the machine falls on both. Returns (figure, bare), the figure carrying
-    its ratios to the bare one."""
-    mine: tuple[list[float], list[int], list[float]] = ([], [], [])
-    theirs: tuple[list[float], list[int], list[float]] = ([], [], [])
+    in load from other work on the machine falls on both. With `server_pids` (the serving side's
+    processes, descendants included) it also measures their CPU per request, and the bare server's.
+    Returns (figure, bare), the figure carrying its ratios to the bare one."""
+    mine: tuple[list[float], list[int], list[float], list[float]] = ([], [], [], [])
+    theirs: tuple[list[float], list[int], list[float], list[float]] = ([], [], [], [])
     each = duration / slices
     for i in range(slices):
-        order = [(make_call, mine), (bare.call, theirs)]
+        order = [(make_call, mine, server_pids), (bare.call, theirs, bare.pids)]
         if i % 2:
             order.reverse()
-        for call, into in order:
-            lat, err, secs = await closed_loop(call, concurrency, each, warmup=0.5)
+        for call, into, pids in order:
+            lat, err, secs, cpu = await _slice(call, concurrency, each, pids)
             into[0].extend(lat)
             into[1].append(err)
             into[2].append(secs)
+            into[3].append(cpu)
     result = figures(name, concurrency, mine[0], sum(mine[1]), sum(mine[2]))
     reference = figures(BARE_NAME, concurrency, theirs[0], sum(theirs[1]), sum(theirs[2]))
     result.bare_p50_ms, result.bare_throughput = reference.p50_ms, reference.throughput
     result.bare_how = f"bare c={concurrency}, interleaved"
+    if server_pids:
+        result.server_cpu_us = sum(mine[3]) / max(1, result.requests + sum(mine[1])) * 1e6
+        reference.server_cpu_us = sum(theirs[3]) / max(1, reference.requests + sum(theirs[1])) * 1e6
+        result.bare_server_cpu_us = reference.server_cpu_us
     return result, reference
+
+
+async def _slice(
+    call: Callable[[int], Callable[[], Awaitable[bool]]],
+    concurrency: int,
+    duration: float,
+    pids: list[int] | None,
+) -> tuple[list[float], int, float, float]:
+    """One closed-loop slice; the CPU `pids` used while it measured (the warm-up's requests are
+    left out by counting from its end: closed_loop measures after a 0.5 s warm-up)."""
+    warmup = 0.5
+    cpu: list[float] = []
+
+    async def sample_after_warmup() -> None:
+        await asyncio.sleep(warmup)
+        cpu.append(await asyncio.to_thread(cpu_seconds, pids) if pids else 0.0)
+
+    sampler = asyncio.create_task(sample_after_warmup())
+    lat, err, secs = await closed_loop(call, concurrency, duration, warmup=warmup)
+    await sampler
+    used = (await asyncio.to_thread(cpu_seconds, pids) - cpu[0]) if pids else 0.0
+    return lat, err, secs, used
 
 
 async def with_bare(
@@ -334,7 +418,13 @@ def write(name: str, results: list[Figures], extra: dict[str, object] | None = N
         "command": " ".join([Path(sys.executable).name, "-m", f"bench.{name}", *sys.argv[1:]]),
         "load_average": os.getloadavg(),
         "results": [
-            {**asdict(r), "p50_ratio": r.p50_ratio, "throughput_ratio": r.throughput_ratio} for r in results
+            {
+                **asdict(r),
+                "p50_ratio": r.p50_ratio,
+                "throughput_ratio": r.throughput_ratio,
+                "cpu_ratio": r.cpu_ratio,
+            }
+            for r in results
         ],
         **(extra or {}),
     }

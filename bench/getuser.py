@@ -20,7 +20,7 @@ from learnflow.auth.v1 import auth_pb2
 from learnflow.identity.v1 import identity_service_pb2 as pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
-from bench.common import BareCeiling, Figures, HttpClient, check, compare, report
+from bench.common import BareCeiling, Figures, HttpClient, check, compare, mesh_pids, report
 from bench.common import run as bench_run
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh
 
@@ -45,7 +45,11 @@ async def measure(mesh, duration: float) -> list[Figures]:
             return call
 
         for concurrency in (1, 32):
-            results.extend(await compare(bare, "GetUser gRPC direct", grpc_call, concurrency, duration))
+            results.extend(
+                await compare(
+                    bare, "GetUser gRPC direct", grpc_call, concurrency, duration, server_pids=mesh_pids(mesh)
+                )
+            )
 
         headers = {"Authorization": f"Bearer {token}"}
         path = f"/v1/users/{user_id}"
@@ -61,7 +65,16 @@ async def measure(mesh, duration: float) -> list[Figures]:
             return call
 
         for concurrency in (1, 32):
-            results.extend(await compare(bare, "GetUser REST via Envoy", rest_call, concurrency, duration))
+            results.extend(
+                await compare(
+                    bare,
+                    "GetUser REST via Envoy",
+                    rest_call,
+                    concurrency,
+                    duration,
+                    server_pids=mesh_pids(mesh, envoy=True),
+                )
+            )
     # results: gRPC c1, bare c1, gRPC c32, bare c32, REST c1, bare c1, REST c32, bare c32
     check(results[0], p50_ms=1.5, p50_ratio=2.0)
     check(results[2], throughput_ratio=0.45)
