@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import platform
 import statistics
@@ -56,6 +57,8 @@ class Figures:
     # with other work on the machine, so it is the figure to compare on a busy machine.
     server_cpu_us: float | None = None
     bare_server_cpu_us: float | None = None
+    # True where the benchmark set the rate (open loop): its throughput is not a measurement.
+    paced: bool = False
 
     @property
     def cpu_ratio(self) -> float | None:
@@ -357,16 +360,17 @@ async def _slice(
 
 
 async def with_bare(
-    work: Awaitable[list[Figures] | Figures], *, seconds: float = 3.0, throughput: bool = True
+    work: Awaitable[list[Figures] | Figures] | None, *, seconds: float = 3.0
 ) -> list[Figures]:
     """Runs a benchmark between two measurements of the bare ceiling (c=1 and c=32, `seconds` each,
     before and after it) and compares each of its figures with their average: p50 with the bare c=1
-    p50 (a bare round trip), throughput with the bare c=32 throughput (`throughput=False` where the
-    rate is fixed by the benchmark, not measured). Returns the bare figures, then the benchmark's.
+    p50 (a bare round trip), throughput with the bare c=32 throughput (not for `paced` figures, whose
+    rate the benchmark set). Returns the bare figures, then the benchmark's. With `work` None, only
+    the bare figures: the machine's speed at the time, for a benchmark no ratio fits (cold start).
     """
     async with BareCeiling() as bare:
         before = [await bare.measure(c, seconds) for c in (1, 32)]
-        done = await work
+        done = await work if work is not None else []
         after = [await bare.measure(c, seconds) for c in (1, 32)]
     results = done if isinstance(done, list) else [done]
     references = []
@@ -379,10 +383,13 @@ async def with_bare(
         references.append(merged)
     c1, c32 = references
     for r in results:
-        if r.bare_p50_ms is None and r.bare_throughput is None:
+        if r.bare_p50_ms is not None or r.bare_throughput is not None:
+            continue  # compared already (compare())
+        if not math.isnan(r.p50_ms):
             r.bare_p50_ms = c1.p50_ms
-            r.bare_throughput = c32.throughput if throughput else None
-            r.bare_how = "bare c=1 p50, c=32 /s" if throughput else "bare c=1 p50"
+        if not r.paced and r.throughput:
+            r.bare_throughput = c32.throughput
+        r.bare_how = "bare c=1 p50, c=32 /s, before+after"
     return [*references, *results]
 
 
