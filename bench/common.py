@@ -57,6 +57,9 @@ class Figures:
     # with other work on the machine, so it is the figure to compare on a busy machine.
     server_cpu_us: float | None = None
     bare_server_cpu_us: float | None = None
+    # The load generator's CPU per request (this process), for the CPU-bound share below.
+    client_cpu_us: float | None = None
+    bare_client_cpu_us: float | None = None
     # True where the benchmark set the rate (open loop): its throughput is not a measurement.
     paced: bool = False
 
@@ -77,6 +80,18 @@ class Figures:
         """Throughput as a share of the bare server's (1.0 = the grpc.aio ceiling)."""
         return self.throughput / self.bare_throughput if self.bare_throughput else None
 
+    @property
+    def cpu_share(self) -> float | None:
+        """The throughput share of the bare ceiling that CPU alone allows: (bare server + client CPU
+        per request) / (this figure's). When the cores are the limit — c=32 on this machine — that
+        is what `throughput_ratio` tends to on a quiet machine; unlike it, it hardly moves with
+        other work on the cores."""
+        mine = (self.server_cpu_us or 0.0) + (self.client_cpu_us or 0.0)
+        bare = (self.bare_server_cpu_us or 0.0) + (self.bare_client_cpu_us or 0.0)
+        if self.server_cpu_us is None or self.client_cpu_us is None or not mine or not bare:
+            return None
+        return bare / mine
+
     def ratios(self) -> str:
         parts = []
         if self.p50_ratio is not None:
@@ -86,6 +101,10 @@ class Figures:
         if self.server_cpu_us is not None:
             cpu = f"server CPU {self.server_cpu_us:.0f} us/req"
             parts.append(cpu + (f" = {self.cpu_ratio:.1f}x bare" if self.cpu_ratio is not None else ""))
+        if self.client_cpu_us is not None and self.cpu_share is None:
+            parts.append(f"client CPU {self.client_cpu_us:.0f} us/req")
+        if self.cpu_share is not None:
+            parts.append(f"CPU-bound share {self.cpu_share:.0%} of bare")
         how = f"; {self.bare_how}" if self.bare_how else ""
         return f"[{', '.join(parts)}{how}]" if parts else ""
 
@@ -313,27 +332,31 @@ async def compare(
     in load from other work on the machine falls on both. With `server_pids` (the serving side's
     processes, descendants included) it also measures their CPU per request, and the bare server's.
     Returns (figure, bare), the figure carrying its ratios to the bare one."""
-    mine: tuple[list[float], list[int], list[float], list[float]] = ([], [], [], [])
-    theirs: tuple[list[float], list[int], list[float], list[float]] = ([], [], [], [])
+    mine: tuple[list[float], list[int], list[float], list[float], list[float]] = ([], [], [], [], [])
+    theirs: tuple[list[float], list[int], list[float], list[float], list[float]] = ([], [], [], [], [])
     each = duration / slices
     for i in range(slices):
         order = [(make_call, mine, server_pids), (bare.call, theirs, bare.pids)]
         if i % 2:
             order.reverse()
         for call, into, pids in order:
-            lat, err, secs, cpu = await _slice(call, concurrency, each, pids)
+            lat, err, secs, cpu, client = await _slice(call, concurrency, each, pids)
             into[0].extend(lat)
             into[1].append(err)
             into[2].append(secs)
             into[3].append(cpu)
+            into[4].append(client)
     result = figures(name, concurrency, mine[0], sum(mine[1]), sum(mine[2]))
     reference = figures(BARE_NAME, concurrency, theirs[0], sum(theirs[1]), sum(theirs[2]))
     result.bare_p50_ms, result.bare_throughput = reference.p50_ms, reference.throughput
     result.bare_how = f"bare c={concurrency}, interleaved"
+    mine_n = max(1, result.requests + result.errors)
+    theirs_n = max(1, reference.requests + reference.errors)
+    result.client_cpu_us = sum(mine[4]) / mine_n * 1e6
+    reference.client_cpu_us = result.bare_client_cpu_us = sum(theirs[4]) / theirs_n * 1e6
     if server_pids:
-        result.server_cpu_us = sum(mine[3]) / max(1, result.requests + sum(mine[1])) * 1e6
-        reference.server_cpu_us = sum(theirs[3]) / max(1, reference.requests + sum(theirs[1])) * 1e6
-        result.bare_server_cpu_us = reference.server_cpu_us
+        result.server_cpu_us = sum(mine[3]) / mine_n * 1e6
+        reference.server_cpu_us = result.bare_server_cpu_us = sum(theirs[3]) / theirs_n * 1e6
     return result, reference
 
 
@@ -342,21 +365,23 @@ async def _slice(
     concurrency: int,
     duration: float,
     pids: list[int] | None,
-) -> tuple[list[float], int, float, float]:
-    """One closed-loop slice; the CPU `pids` used while it measured (the warm-up's requests are
-    left out by counting from its end: closed_loop measures after a 0.5 s warm-up)."""
+) -> tuple[list[float], int, float, float, float]:
+    """One closed-loop slice; the CPU `pids` and this process used while it measured (the warm-up's
+    requests are left out by counting from its end: closed_loop measures after a 0.5 s warm-up)."""
     warmup = 0.5
     cpu: list[float] = []
 
     async def sample_after_warmup() -> None:
         await asyncio.sleep(warmup)
         cpu.append(await asyncio.to_thread(cpu_seconds, pids) if pids else 0.0)
+        cpu.append(time.process_time())  # after the /proc scan, which is not the client's work
 
     sampler = asyncio.create_task(sample_after_warmup())
     lat, err, secs = await closed_loop(call, concurrency, duration, warmup=warmup)
     await sampler
+    client = time.process_time() - cpu[1]
     used = (await asyncio.to_thread(cpu_seconds, pids) - cpu[0]) if pids else 0.0
-    return lat, err, secs, used
+    return lat, err, secs, used, client
 
 
 async def with_bare(
@@ -430,6 +455,7 @@ def write(name: str, results: list[Figures], extra: dict[str, object] | None = N
                 "p50_ratio": r.p50_ratio,
                 "throughput_ratio": r.throughput_ratio,
                 "cpu_ratio": r.cpu_ratio,
+                "cpu_share": r.cpu_share,
             }
             for r in results
         ],
