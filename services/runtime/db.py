@@ -97,6 +97,7 @@ class _ReadPool:
         self._kwargs = connect_kwargs
         self._idle: list[tuple[float, psycopg.AsyncConnection[Any]]] = []
         self._slots = asyncio.Semaphore(size)
+        self._closed = False
 
     async def get(self) -> tuple[float, psycopg.AsyncConnection[Any]]:
         await self._slots.acquire()
@@ -115,7 +116,8 @@ class _ReadPool:
 
     async def put(self, born: float, conn: psycopg.AsyncConnection[Any]) -> None:
         try:
-            if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
+            idle = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
+            if idle and not self._closed:  # one in use at dispose() is closed when it comes back
                 self._idle.append((born, conn))
             else:
                 await _close_quietly(conn)
@@ -123,6 +125,7 @@ class _ReadPool:
             self._slots.release()
 
     async def close(self) -> None:
+        self._closed = True
         idle, self._idle = self._idle, []
         for _, conn in idle:
             await _close_quietly(conn)
