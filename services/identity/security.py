@@ -24,7 +24,7 @@ _hasher = PasswordHasher()
 @functools.cache
 def _dummy_hash() -> str:
     """A real hash to verify against when the user does not exist, so timing does not reveal that.
-    Made on first use, not at import: an argon2 hash costs ~50 ms of CPU and 64 MiB, which every
+    Made on first use, not at import: an argon2id hash costs 64 MiB and 0.1-0.6 s of CPU here, which every
     process importing this module (CLI, tests, contexts that never log anyone in) paid before."""
     return _hasher.hash("learnflow-no-such-user")
 
