@@ -3,8 +3,10 @@
     .venv/bin/python -m bench.getuser [--duration 10]
 
 Starts its own mesh (embedded Postgres, NATS, `learnflow serve`, Envoy) on free ports, logs in as the
-demo teacher, and drives GetUser for a student at concurrency 1 and 32 from one client process.
+demo teacher, and drives GetUser for a student at concurrency 1 and 32 from one client process, each
+interleaved with the bare grpc.aio ceiling at the same concurrency (bench.common.compare).
 Targets (issue #2): REST p50 <= 3 ms at c1 and >= 1,000 req/s at c32; gRPC p50 <= 1.5 ms at c1.
+Targets against the bare ceiling: gRPC c32 >= 45% of the bare throughput; gRPC c1 p50 <= 2x the bare.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from learnflow.auth.v1 import auth_pb2
 from learnflow.identity.v1 import identity_service_pb2 as pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as pb_grpc
 
-from bench.common import Figures, HttpClient, check, closed_loop, figures, report
+from bench.common import BareCeiling, Figures, HttpClient, check, compare, mesh_pids, report
 from bench.common import run as bench_run
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh
 
 
 async def measure(mesh, duration: float) -> list[Figures]:
     token = login(mesh, "teacher@demo.test")
-    async with grpc.aio.insecure_channel(mesh.grpc_addr) as channel:
+    results: list[Figures] = []
+    async with BareCeiling() as bare, grpc.aio.insecure_channel(mesh.grpc_addr) as channel:
         stub = pb_grpc.IdentityServiceStub(channel)
         students = await stub.ListUsers(
             pb.ListUsersRequest(role=auth_pb2.ROLE_STUDENT, page_size=1), metadata=bearer(token)
@@ -41,29 +44,42 @@ async def measure(mesh, duration: float) -> list[Figures]:
 
             return call
 
-        results = []
         for concurrency in (1, 32):
-            lat, err, secs = await closed_loop(grpc_call, concurrency, duration)
-            results.append(figures("GetUser gRPC direct", concurrency, lat, err, secs))
+            results.extend(
+                await compare(
+                    bare, "GetUser gRPC direct", grpc_call, concurrency, duration, server_pids=mesh_pids(mesh)
+                )
+            )
 
-    headers = {"Authorization": f"Bearer {token}"}
-    path = f"/v1/users/{user_id}"
+        headers = {"Authorization": f"Bearer {token}"}
+        path = f"/v1/users/{user_id}"
+        clients: dict[int, HttpClient] = {}  # one keep-alive connection per worker, across slices
 
-    def rest_call(_: int):
-        client = HttpClient("127.0.0.1", mesh.ports.http)
+        def rest_call(worker: int):
+            client = clients.setdefault(worker, HttpClient("127.0.0.1", mesh.ports.http))
 
-        async def call() -> bool:
-            status, body = await client.request("GET", path, headers)
-            return status == 200 and json.loads(body)["id"] == user_id
+            async def call() -> bool:
+                status, body = await client.request("GET", path, headers)
+                return status == 200 and json.loads(body)["id"] == user_id
 
-        return call
+            return call
 
-    for concurrency in (1, 32):
-        lat, err, secs = await closed_loop(rest_call, concurrency, duration)
-        results.append(figures("GetUser REST via Envoy", concurrency, lat, err, secs))
-    check(results[0], p50_ms=1.5)
-    check(results[2], p50_ms=3.0)
-    check(results[3], throughput=1000)
+        for concurrency in (1, 32):
+            results.extend(
+                await compare(
+                    bare,
+                    "GetUser REST via Envoy",
+                    rest_call,
+                    concurrency,
+                    duration,
+                    server_pids=mesh_pids(mesh, envoy=True),
+                )
+            )
+    # results: gRPC c1, bare c1, gRPC c32, bare c32, REST c1, bare c1, REST c32, bare c32
+    check(results[0], p50_ms=1.5, p50_ratio=2.0)
+    check(results[2], throughput_ratio=0.45)
+    check(results[4], p50_ms=3.0)
+    check(results[6], throughput=1000)
     return results
 
 

@@ -20,7 +20,7 @@ from learnflow.sandbox.v1 import resources_pb2
 from learnflow.sandbox.v1 import sandbox_service_pb2 as pb
 from learnflow.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
 
-from bench.common import Figures, check, closed_loop, figures, report
+from bench.common import Figures, check, closed_loop, figures, report, with_bare
 from bench.common import run as bench_run
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh
 
@@ -95,7 +95,7 @@ def main() -> int:
     try:  # a failed start still stops what it started
         mesh.start_infra()
         mesh.start_server(contexts="identity,sandbox")
-        results = bench_run(measure(mesh, args.duration))
+        results = bench_run(with_bare(measure(mesh, args.duration)))
     finally:
         mesh.stop()
     report("sandbox_exec", results)

@@ -35,7 +35,7 @@ from learnflow.tutoring.v1 import resources_pb2 as pb
 from learnflow.tutoring.v1 import tutoring_service_pb2 as api
 from learnflow.tutoring.v1 import tutoring_service_pb2_grpc as api_grpc
 
-from bench.common import Figures, check, figures, report
+from bench.common import Figures, check, figures, report, with_bare
 from bench.common import run as bench_run
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh
 
@@ -138,7 +138,9 @@ async def open_loop(stub, students: list[Student], rate: float, duration: float,
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(next(who), next(what))))
     await asyncio.gather(*tasks)
-    return figures(name, int(rate), latencies, errors, time.perf_counter() - began)
+    result = figures(name, int(rate), latencies, errors, time.perf_counter() - began)
+    result.paced = True  # questions at `rate` per second
+    return result
 
 
 async def closed_loop_students(stub, students: list[Student], duration: float) -> Figures:
@@ -209,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     mesh = new_mesh(root, LOG_LEVEL="WARNING", SANDBOX_RUNS_PER_USER_PER_MINUTE="100000")
     try:
         mesh.start()
-        results += bench_run(measure(mesh, args.students, args.rate, args.duration, " (offline)", True))
+        results += bench_run(
+            with_bare(measure(mesh, args.students, args.rate, args.duration, " (offline)", True))
+        )
     finally:
         mesh.stop()
     if args.llm_delay_ms > 0:
@@ -228,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 mesh.start()
                 label = f" (model answering in {args.llm_delay_ms:.0f} ms)"
-                results += bench_run(measure(mesh, args.students, args.rate, args.duration, label, False))
+                results += bench_run(
+                    with_bare(measure(mesh, args.students, args.rate, args.duration, label, False))
+                )
             finally:
                 mesh.stop()
     report(

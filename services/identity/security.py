@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 import time
@@ -18,8 +19,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 # argon2id (RFC 9106), the library's defaults: time_cost 3, 64 MiB, parallelism 4.
 _hasher = PasswordHasher()
-# A real hash to verify against when the user does not exist, so timing does not reveal that.
-_DUMMY_HASH = _hasher.hash("learnflow-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to verify against when the user does not exist, so timing does not reveal that.
+    Made on first use, not at import: an argon2id hash costs 64 MiB and 0.1-0.6 s of CPU here, which every
+    process importing this module (CLI, tests, contexts that never log anyone in) paid before."""
+    return _hasher.hash("learnflow-no-such-user")
 
 
 def hash_secret(secret: str) -> str:
@@ -28,7 +35,7 @@ def hash_secret(secret: str) -> str:
 
 def verify_secret(stored_hash: str | None, secret: str) -> bool:
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, secret) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), secret) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -256,8 +256,7 @@ class IdentityService:
         if not user_id:
             raise InvalidArgument("user_id is required", [FieldViolation("user_id", "is required")])
         domain.may_read_user(caller, user_id)
-        async with self.db.transaction(caller.tenant_id) as session:
-            user = await store.get_user(session, user_id)
+        user = await store.read_user(self.db, caller.tenant_id, user_id)  # one round trip
         if user is None:
             raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
         return user

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.identity.domain import SERVICE_ACCOUNT, Tenant, User
 from services.identity.security import SigningKey
 from services.identity.tables import refresh_tokens, signing_keys, tenants, users
-from services.runtime.db import parse_uuid
+from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import AlreadyExists
 
 _USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "client_id")]
@@ -81,6 +82,19 @@ async def get_user(session: AsyncConnection, user_id: str) -> User | None:
         return None
     row = (await session.execute(_GET_USER, {"id": uid})).first()
     return _user(row) if row else None
+
+
+# The same statement in psycopg's own placeholders, for Database.read (GetUser's one round trip).
+_GET_USER_SQL = str(_GET_USER.compile(dialect=postgresql.psycopg.dialect()))
+
+
+async def read_user(db: Database, tenant_id: str, user_id: str) -> User | None:
+    """`get_user` as a unit of work of its own: one round trip under the tenant (Database.read)."""
+    uid = parse_uuid(user_id)
+    if uid is None:
+        return None
+    rows = await db.read(_GET_USER_SQL, {"id": uid}, tenant_id=tenant_id)
+    return _user(rows[0]) if rows else None
 
 
 async def credentials_by_email(session: AsyncConnection, email: str) -> tuple[User, str | None] | None:

@@ -145,6 +145,13 @@ class TokenVerifier:
             raise Unauthenticated("the token was signed by an unknown key", reason="TOKEN_INVALID")
         return key
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not yet expired, else None (then `verify`)."""
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] > time.time():
+            return cached[1]
+        return None
+
     async def verify(self, token: str) -> Principal:
         cached = self._cache.get(token)
         now = time.time()

@@ -4,7 +4,7 @@ read by logs, the unit of work (tenant) and outgoing calls/publishes (correlatio
 from __future__ import annotations
 
 import contextvars
-import uuid
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ class Principal:
         return bool(self.roles.intersection(roles))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestContext:
     correlation_id: str
     principal: Principal | None = None
@@ -44,7 +44,8 @@ def current() -> RequestContext | None:
 
 
 def new_correlation_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits, like uuid4().hex (without its version nibble) at a third of the cost."""
+    return os.urandom(16).hex()
 
 
 def correlation_id() -> str:
@@ -68,6 +69,16 @@ def require_principal() -> Principal:
 def tenant_id() -> str | None:
     ctx = _current.get()
     return ctx.tenant_id if ctx else None
+
+
+def enter(ctx: RequestContext) -> contextvars.Token[RequestContext | None]:
+    """Makes `ctx` current; hand the result to `leave` (in a finally). `bind` is the same as a
+    context manager; the interceptor uses these two on its hot path."""
+    return _current.set(ctx)
+
+
+def leave(token: contextvars.Token[RequestContext | None]) -> None:
+    _current.reset(token)
 
 
 @contextmanager

@@ -1,0 +1,191 @@
+"""Database.read on a real PostgreSQL: one read-only statement in one round trip, under the tenant's
+row-level security exactly as a `transaction()` would be, the tenant gone when the read is over, writes
+refused, Unavailable when the database is down, and the pool healthy after a failure or a cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from services.runtime import request_context
+from services.runtime.db import Database
+from services.runtime.errors import Unavailable
+from services.runtime.local.postgres import APP_ROLE, DATABASE, EmbeddedPostgres
+from services.runtime.local.procs import free_port
+from services.runtime.request_context import RequestContext
+from services.runtime.testing import mesh_dir
+
+TENANT_A = str(uuid.uuid4())
+TENANT_B = str(uuid.uuid4())
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[EmbeddedPostgres]:
+    root = mesh_dir("learnflow-dbread-")
+    server = EmbeddedPostgres(root / "postgres", free_port())
+    server.start()
+    try:
+        with psycopg.connect(server.superuser_url.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA readtest")
+            conn.execute("CREATE TABLE readtest.notes (id serial PRIMARY KEY, tenant_id uuid, body text)")
+            conn.execute("ALTER TABLE readtest.notes ENABLE ROW LEVEL SECURITY")
+            conn.execute(  # the same policy shape as the contexts' tables (runtime/migration_ops.py)
+                "CREATE POLICY tenant_isolation ON readtest.notes "
+                "USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid) "
+                "WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)"
+            )
+            conn.execute(f"GRANT USAGE ON SCHEMA readtest TO {APP_ROLE}")
+            conn.execute(f"GRANT SELECT, INSERT, UPDATE ON readtest.notes TO {APP_ROLE}")
+            conn.execute(f"GRANT USAGE ON SEQUENCE readtest.notes_id_seq TO {APP_ROLE}")
+            conn.execute(
+                "INSERT INTO readtest.notes (tenant_id, body) VALUES (%s, 'a1'), (%s, 'a2'), (%s, 'b1')",
+                (TENANT_A, TENANT_A, TENANT_B),
+            )
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(pg: EmbeddedPostgres, body, pool_size: int = 1):
+    """Runs body(db) on a fresh Database (one connection unless told otherwise), then disposes it."""
+
+    async def main():
+        db = Database(pg.app_url, pool_size=pool_size)
+        try:
+            return await body(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+BODIES = "SELECT body FROM readtest.notes WHERE body LIKE %(prefix)s ORDER BY body"
+
+
+def test_a_read_sees_only_its_tenants_rows(pg):
+    async def body(db: Database):
+        a = await db.read(BODIES, {"prefix": "%"}, tenant_id=TENANT_A)
+        b = await db.read(BODIES, {"prefix": "%"}, tenant_id=TENANT_B)
+        none = await db.read(BODIES, {"prefix": "%"}, tenant_id="")
+        return [r.body for r in a], [r.body for r in b], none
+
+    a, b, none = _run(pg, body)
+    assert (a, b, none) == (["a1", "a2"], ["b1"], [])
+
+
+def test_the_tenant_defaults_to_the_callers(pg):
+    async def body(db: Database):
+        with request_context.bind(RequestContext(correlation_id="c", tenant_id=TENANT_B)):
+            return [r.body for r in await db.read(BODIES, {"prefix": "%"})]
+
+    assert _run(pg, body) == ["b1"]
+
+
+def test_params_are_quoted_not_pasted(pg):
+    async def body(db: Database):
+        hostile = await db.read(BODIES, {"prefix": "x' OR true OR body LIKE '%"}, tenant_id=TENANT_A)
+        positional = await db.read(
+            "SELECT body FROM readtest.notes WHERE body = %s", ["a2"], tenant_id=TENANT_A
+        )
+        return hostile, [r.body for r in positional]
+
+    hostile, positional = _run(pg, body)
+    assert hostile == []
+    assert positional == ["a2"]
+
+
+def test_the_tenant_ends_with_the_read(pg):
+    # One pooled connection: after the read, the same session has no tenant and sees no rows.
+    async def body(db: Database):
+        await db.read(BODIES, {"prefix": "%"}, tenant_id=TENANT_A)
+        born, conn = await db._reads.get()
+        try:
+            setting = await (await conn.execute("SELECT current_setting('app.tenant_id', true)")).fetchone()
+            rows = await (await conn.execute("SELECT body FROM readtest.notes")).fetchall()
+            status = conn.info.transaction_status
+        finally:
+            await db._reads.put(born, conn)
+        return setting, rows, status
+
+    setting, rows, status = _run(pg, body)
+    assert setting is not None and setting[0] in ("", None)
+    assert rows == []
+    assert status == psycopg.pq.TransactionStatus.IDLE  # autocommit: nothing left open
+
+
+def test_reads_and_transactions_share_the_tenant_rules(pg):
+    async def body(db: Database):
+        read = [r.body for r in await db.read(BODIES, {"prefix": "%"}, tenant_id=TENANT_A)]
+        async with db.transaction(tenant_id=TENANT_A) as session:
+            tx = (await session.execute(text("SELECT body FROM readtest.notes ORDER BY body"))).scalars()
+            return read, list(tx)
+
+    read, tx = _run(pg, body)
+    assert read == tx == ["a1", "a2"]
+
+
+def test_a_write_is_refused_and_the_connection_stays_usable(pg):
+    async def body(db: Database):
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            await db.read("UPDATE readtest.notes SET body = 'changed' RETURNING body", tenant_id=TENANT_A)
+        return [r.body for r in await db.read(BODIES, {"prefix": "a%"}, tenant_id=TENANT_A)]
+
+    assert _run(pg, body) == ["a1", "a2"]
+
+
+def test_a_failed_statement_leaves_the_pool_healthy(pg):
+    async def body(db: Database):
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            await db.read("SELECT * FROM readtest.no_such_table", tenant_id=TENANT_A)
+        return [r.body for r in await db.read(BODIES, {"prefix": "b%"}, tenant_id=TENANT_B)]
+
+    assert _run(pg, body) == ["b1"]
+
+
+def test_a_cancelled_read_does_not_hand_its_busy_connection_on(pg):
+    async def body(db: Database):
+        slow = asyncio.create_task(db.read("SELECT pg_sleep(3)", tenant_id=TENANT_A))
+        await asyncio.sleep(0.3)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        began = asyncio.get_running_loop().time()
+        rows = await asyncio.wait_for(db.read(BODIES, {"prefix": "%"}, tenant_id=TENANT_B), 10)
+        return [r.body for r in rows], asyncio.get_running_loop().time() - began
+
+    rows, took = _run(pg, body)
+    assert rows == ["b1"]
+    assert took < 2.5  # not queued behind the cancelled pg_sleep
+
+
+def test_nothing_listening_is_unavailable():
+    async def body():
+        db = Database(f"postgresql+psycopg://{APP_ROLE}@127.0.0.1:{free_port()}/{DATABASE}")
+        try:
+            await db.read("SELECT 1", tenant_id=TENANT_A)
+        finally:
+            await db.dispose()
+
+    with pytest.raises(Unavailable):
+        asyncio.run(body())
+
+
+def test_an_outage_is_unavailable_and_the_pool_recovers(pg):
+    async def body(db: Database):
+        assert [r.body for r in await db.read(BODIES, {"prefix": "b%"}, tenant_id=TENANT_B)] == ["b1"]
+        await asyncio.to_thread(pg.stop)  # the pooled connection is now dead
+        try:
+            with pytest.raises(Unavailable):
+                await db.read(BODIES, {"prefix": "b%"}, tenant_id=TENANT_B)
+        finally:
+            await asyncio.to_thread(pg.start)
+        return [r.body for r in await db.read(BODIES, {"prefix": "b%"}, tenant_id=TENANT_B)]
+
+    assert _run(pg, body) == ["b1"]
