@@ -108,16 +108,24 @@ def test_dry_run_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[st
 # --- the whole thing, on a copy of the repository --------------------------------------------------
 
 
+_NOT_COPIED = (".git", ".venv", ".data", "__pycache__", "*_cache", "*.egg-info")
+
+
 def _copy_repository() -> Path:
     """The files git knows in this checkout (tracked and untracked-but-not-ignored, as they are now),
-    copied into a scratch folder PostgreSQL's user can read. No .venv, .data or caches."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
+    copied into a scratch folder PostgreSQL's user can read: no .venv, .data or caches. Without git
+    (a source tarball), the tree less those."""
     root = mesh_dir("learnflow-scaffold-")
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+    except (FileNotFoundError, subprocess.CalledProcessError):
+        shutil.copytree(REPO_ROOT, root, ignore=shutil.ignore_patterns(*_NOT_COPIED), dirs_exist_ok=True)
+        return root
     for rel in filter(None, listed.split("\0")):
         source = REPO_ROOT / rel
         if source.is_file():  # a tracked file deleted in the work tree is not copied
