@@ -4,6 +4,7 @@ learnflow up                 the whole mesh on embedded defaults (Postgres, NATS
 learnflow serve              serve contexts on one gRPC port (what a pod runs)
 learnflow migrate            run the migrations of the selected contexts and exit
 learnflow settings           every setting of the runtime and of every context: default and meaning
+learnflow new-context NAME   write a new bounded context in the standard shape (docs/recipes.md)
 learnflow login / users ...  talk to a running mesh with the typed SDK (see `learnflow users --help`)
 """
 
@@ -56,6 +57,12 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
     sys.stdout.write(settings.describe(settings.catalogue(), args.format))
     return 0
+
+
+def cmd_new_context(args: argparse.Namespace) -> int:
+    from services.runtime import scaffold
+
+    return scaffold.main(args.name, dry_run=args.dry_run)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -147,6 +154,13 @@ def parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "markdown"), default="text", help="markdown: docs/settings.md"
     )
     listing.set_defaults(func=cmd_settings)
+    new_context = sub.add_parser(
+        "new-context",
+        help="write a new context: protos, services/<name>/, its first migration and tests",
+    )
+    new_context.add_argument("name", help="2-30 lowercase letters and digits, starting with a letter")
+    new_context.add_argument("--dry-run", action="store_true", help="list the files; write nothing")
+    new_context.set_defaults(func=cmd_new_context)
     up = sub.add_parser("up", help="run the whole mesh locally on embedded defaults (Ctrl-C stops it)")
     up.set_defaults(func=cmd_up)
     # Each context may contribute operator commands in services/<context>/cli.py: add_commands(sub).
