@@ -77,7 +77,7 @@ async def _users(args: argparse.Namespace) -> Any:
         reply = await stub.list_users(
             ListUsersRequest(page_size=args.page_size, page_token=args.page_token, role=role)
         )
-        return reply.to_dict()
+        return reply.to_dict(include_default_values=True)  # an empty list prints as []
     finally:
         ch.close()
 

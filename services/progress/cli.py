@@ -42,7 +42,9 @@ async def _classes(args: argparse.Namespace) -> Any:
         teachers = await _user_ids(identity, args.teacher)
         students = await _user_ids(identity, args.student)
         made = await ProgressServiceStub(ch, metadata=auth).create_class(
-            CreateClassRequest(class_=StudentClass(name=args.name, teacher_ids=teachers, student_ids=students))
+            CreateClassRequest(
+                class_=StudentClass(name=args.name, teacher_ids=teachers, student_ids=students)
+            )
         )
         return made.to_dict()
     finally:

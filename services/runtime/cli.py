@@ -126,7 +126,7 @@ def _banner(mesh: object, took: float) -> None:
         f"  curl -s {mesh.rest_url}/v1/auth:login --json "
         '\'{"tenant":"demo","email":"teacher@demo.test","password":"learnflow-demo"}\'\n'
         f"  .venv/bin/grpcurl -plaintext {mesh.grpc_addr} list\n"
-        "Ctrl-C stops everything; data stays in .data/\n\n"
+        f"Ctrl-C stops everything; data stays in {mesh.data_dir}/\n\n"
     )
     sys.stdout.flush()
 
@@ -179,7 +179,7 @@ async def _dead_letters(args: argparse.Namespace) -> object:
         reply = await OperationsServiceStub(ch, metadata=metadata()).list_dead_letters(
             ListDeadLettersRequest(context=args.context, page_size=args.page_size, page_token=args.page_token)
         )
-        return reply.to_dict()
+        return reply.to_dict(include_default_values=True)  # an empty list prints as []
     finally:
         ch.close()
 
@@ -194,7 +194,7 @@ async def _dead_jobs(args: argparse.Namespace) -> object:
         reply = await OperationsServiceStub(ch, metadata=metadata()).list_dead_jobs(
             ListDeadJobsRequest(context=args.context, page_size=args.page_size, page_token=args.page_token)
         )
-        return reply.to_dict()
+        return reply.to_dict(include_default_values=True)  # an empty list prints as []
     finally:
         ch.close()
 

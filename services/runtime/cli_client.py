@@ -102,13 +102,13 @@ def describe_grpc_error(exc: GRPCError) -> str:
     for detail in exc.details or ():
         if isinstance(detail, error_details_pb2.BadRequest):
             violations += [f"{v.field}: {v.description}" for v in detail.field_violations]
-        elif isinstance(detail, error_details_pb2.ErrorInfo) and detail.reason:
+        elif isinstance(detail, error_details_pb2.ErrorInfo) and detail.reason not in ("", exc.status.name):
             reasons.append(detail.reason)
     if violations:
         line += " (" + "; ".join(violations) + ")"
     if reasons:
         line += " [" + ", ".join(reasons) + "]"
-    if exc.status.name == "UNAUTHENTICATED":
+    if exc.status.name == "UNAUTHENTICATED" and "INVALID_CREDENTIALS" not in reasons:  # an expired token
         line += "; log in again with `learnflow login`"
     return " ".join(line.split())  # one line, whatever the server's message holds
 

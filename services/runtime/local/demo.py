@@ -49,7 +49,8 @@ def seed_demo_class(grpc_addr: str, timeout: float = 10) -> bool:
         def login(email: str) -> id_pb.LoginResponse:
             try:
                 reply: id_pb.LoginResponse = identity.Login(
-                    id_pb.LoginRequest(tenant=DEMO_TENANT, email=email, password=DEMO_PASSWORD), timeout=timeout
+                    id_pb.LoginRequest(tenant=DEMO_TENANT, email=email, password=DEMO_PASSWORD),
+                    timeout=timeout,
                 )
             except grpc.RpcError as err:
                 raise DemoSeedError(f"demo class: cannot log in as {email}: {_describe(err)}") from err
@@ -75,7 +76,9 @@ def seed_demo_class(grpc_addr: str, timeout: float = 10) -> bool:
             )
         except grpc.RpcError as err:
             raise DemoSeedError(f"demo class: CreateClass as {DEMO_ADMIN} failed: {_describe(err)}") from err
-    log.info("seeded the demo class", extra={"class_id": made.id, "teacher": DEMO_TEACHER, "student": DEMO_STUDENT})
+    log.info(
+        "seeded the demo class", extra={"class_id": made.id, "teacher": DEMO_TEACHER, "student": DEMO_STUDENT}
+    )
     return True
 
 
@@ -84,5 +87,5 @@ def _bearer(reply: id_pb.LoginResponse) -> tuple[tuple[str, str]]:
 
 
 def _describe(err: grpc.RpcError) -> str:
-    code, details = err.code(), err.details()  # type: ignore[attr-defined]  # a grpc.Call too
+    code, details = err.code(), err.details()
     return f"{code.name}: {details}"
