@@ -1,4 +1,9 @@
-"""The demo tenant of the embedded local mesh (never seeded elsewhere: settings refuse it)."""
+"""The demo tenant of the embedded local mesh (never seeded elsewhere: settings refuse it).
+
+Its class ("Demo Class": the demo teacher teaching the demo student, which README.md's struggle-alert
+walk-through needs) belongs to progress: `learnflow up` makes it through progress's API once the mesh
+serves (services/runtime/local/demo.py, which logs in with the emails and password below).
+"""
 
 from __future__ import annotations
 

@@ -5,7 +5,13 @@ learnflow serve              serve contexts on one gRPC port (what a pod runs)
 learnflow migrate            run the migrations of the selected contexts and exit
 learnflow settings           every setting of the runtime and of every context: default and meaning
 learnflow new-context NAME   write a new bounded context in the standard shape (docs/recipes.md)
-learnflow login / users ...  talk to a running mesh with the typed SDK (see `learnflow users --help`)
+learnflow login / users / tenants / classes
+                             talk to a running mesh with the typed SDK (each has --help)
+learnflow dead-letters list / dead-jobs list
+                             what the runtime gave up on (operators, admins)
+
+The client commands find the mesh by --addr, else LEARNFLOW_ADDR, else 127.0.0.1:$LEARNFLOW_GRPC_PORT
+(the port `learnflow up` listens on), and report a failure as one line on stderr with exit code 1.
 """
 
 from __future__ import annotations
@@ -67,20 +73,12 @@ def cmd_new_context(args: argparse.Namespace) -> int:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from services.runtime import logs
-    from services.runtime.local.mesh import LocalMesh, Ports
+    from services.runtime.local.demo import DemoSeedError
+    from services.runtime.local.mesh import LocalMesh, ports_from_env
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     env = os.environ
-    ports = Ports(
-        http=int(env.get("LEARNFLOW_HTTP_PORT", 8080)),
-        grpc=int(env.get("LEARNFLOW_GRPC_PORT", 50051)),
-        envoy_admin=int(env.get("LEARNFLOW_ENVOY_ADMIN_PORT", 9901)),
-        postgres=int(env.get("LEARNFLOW_PG_PORT", 55432)),
-        nats=int(env.get("LEARNFLOW_NATS_PORT", 4222)),
-        nats_monitor=int(env.get("LEARNFLOW_NATS_MONITOR_PORT", 8222)),
-        metrics=int(env.get("LEARNFLOW_METRICS_PORT", 9464)),
-    )
-    mesh = LocalMesh(Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports)
+    mesh = LocalMesh(Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports_from_env(env))
     stop = {"requested": False}
 
     def request_stop(*_: object) -> None:
@@ -104,6 +102,9 @@ def cmd_up(args: argparse.Namespace) -> int:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
+    except DemoSeedError as exc:
+        sys.stderr.write(f"learnflow: {exc}\n")
+        return 1
     finally:
         sys.stderr.write("stopping the mesh...\n")
         mesh.stop()
@@ -119,6 +120,7 @@ def _banner(mesh: object, took: float) -> None:
     if mesh.embedded:
         demo = (
             "  demo tenant 'demo': admin@, teacher@, student@, operator@demo.test (password learnflow-demo)\n"
+            "  demo class 'Demo Class': teacher@demo.test teaches student@demo.test\n"
         )
     sys.stdout.write(
         f"\nLearnFlow mesh ready in {took:.1f}s\n"
@@ -131,7 +133,7 @@ def _banner(mesh: object, took: float) -> None:
         f"  curl -s {mesh.rest_url}/v1/auth:login --json "
         '\'{"tenant":"demo","email":"teacher@demo.test","password":"learnflow-demo"}\'\n'
         f"  .venv/bin/grpcurl -plaintext {mesh.grpc_addr} list\n"
-        "Ctrl-C stops everything; data stays in .data/\n\n"
+        f"Ctrl-C stops everything; data stays in {mesh.data_dir}/\n\n"
     )
     sys.stdout.flush()
 
@@ -163,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     new_context.set_defaults(func=cmd_new_context)
     up = sub.add_parser("up", help="run the whole mesh locally on embedded defaults (Ctrl-C stops it)")
     up.set_defaults(func=cmd_up)
+    _add_ops_commands(sub)
     # Each context may contribute operator commands in services/<context>/cli.py: add_commands(sub).
     import importlib
 
@@ -175,6 +178,62 @@ def parser() -> argparse.ArgumentParser:
             continue
         module.add_commands(sub)
     return p
+
+
+# --- ops: the runtime's dead letters and dead jobs (OperationsService, proto/learnflow/ops/v1) ------
+
+
+async def _dead_letters(args: argparse.Namespace) -> object:
+    from learnflow_sdk.learnflow.ops.v1 import ListDeadLettersRequest, OperationsServiceStub
+
+    from services.runtime.cli_client import channel, metadata
+
+    ch = channel(args.addr)
+    try:
+        reply = await OperationsServiceStub(ch, metadata=metadata()).list_dead_letters(
+            ListDeadLettersRequest(context=args.context, page_size=args.page_size, page_token=args.page_token)
+        )
+        return reply.to_dict(include_default_values=True)  # an empty list prints as []
+    finally:
+        ch.close()
+
+
+async def _dead_jobs(args: argparse.Namespace) -> object:
+    from learnflow_sdk.learnflow.ops.v1 import ListDeadJobsRequest, OperationsServiceStub
+
+    from services.runtime.cli_client import channel, metadata
+
+    ch = channel(args.addr)
+    try:
+        reply = await OperationsServiceStub(ch, metadata=metadata()).list_dead_jobs(
+            ListDeadJobsRequest(context=args.context, page_size=args.page_size, page_token=args.page_token)
+        )
+        return reply.to_dict(include_default_values=True)  # an empty list prints as []
+    finally:
+        ch.close()
+
+
+def _add_ops_commands(sub: argparse._SubParsersAction) -> None:
+    from services.runtime.cli_client import add_addr_argument, client_command
+
+    for name, what, func in (
+        ("dead-letters", "events a consumer gave up on", _dead_letters),
+        ("dead-jobs", "durable jobs that will not run again", _dead_jobs),
+    ):
+        group = sub.add_parser(
+            name,
+            help=f"list {what} (operators, admins)",
+            description=f"Lists {what}, oldest first, as the logged-in operator or admin "
+            "(`learnflow login`). Redrive one through the REST API or grpcurl (OperationsService).",
+        )
+        add_addr_argument(group)
+        group_sub = group.add_subparsers(dest=f"{name}_command", required=True, metavar="{list}")
+        lst = group_sub.add_parser("list", help=f"list {what}")
+        lst.add_argument("--context", default="", help="only this context's (default: every context)")
+        lst.add_argument("--page-size", type=int, default=50, help="1-1000 (default %(default)s)")
+        lst.add_argument("--page-token", default="", help="next_page_token of the previous page")
+        add_addr_argument(lst)
+        group.set_defaults(func=client_command(func))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,8 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from services.runtime.local.envoyd import EnvoyProxy
 from services.runtime.local.natsd import NatsServer
 from services.runtime.local.postgres import EmbeddedPostgres
 from services.runtime.local.procs import spawn, terminate, wait_until
+from services.runtime.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,40 @@ class Ports:
     nats: int = 4222
     nats_monitor: int = 8222
     metrics: int = 9464
+
+
+# The variable that moves each port of `learnflow up` (README.md lists them: a second mesh on the same
+# machine needs every one moved). The CLI reads LEARNFLOW_GRPC_PORT from here too, so a command finds
+# the mesh that the same shell started.
+PORT_VARIABLES = {
+    "http": "LEARNFLOW_HTTP_PORT",
+    "grpc": "LEARNFLOW_GRPC_PORT",
+    "envoy_admin": "LEARNFLOW_ENVOY_ADMIN_PORT",
+    "postgres": "LEARNFLOW_PG_PORT",
+    "nats": "LEARNFLOW_NATS_PORT",
+    "nats_monitor": "LEARNFLOW_NATS_MONITOR_PORT",
+    "metrics": "LEARNFLOW_METRICS_PORT",
+}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def ports_from_env(env: Mapping[str, str]) -> Ports:
+    """The ports `learnflow up` uses: the defaults of Ports, each moved by its PORT_VARIABLES entry.
+    A value that is not a port is refused with the variable's name (SettingsError: one line, exit 2)."""
+    chosen: dict[str, int] = {}
+    problems = []
+    for f in fields(Ports):
+        variable = PORT_VARIABLES[f.name]
+        raw = env.get(variable, "").strip()
+        if not raw:
+            continue
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            problems.append(f"{variable}={raw!r}: expected a port number (1-65535)")
+        else:
+            chosen[f.name] = int(raw)
+    if problems:
+        raise SettingsError(problems)
+    return Ports(**chosen)
 
 
 def grpc_serving(addr: str, service: str = "") -> bool:
@@ -64,6 +100,7 @@ class LocalMesh:
     database_url: str = ""
     migration_url: str = ""
     nats_url: str = ""
+    demo_class_created: bool = False  # this start made the demo class (local/demo.py)
 
     @property
     def grpc_addr(self) -> str:
@@ -148,10 +185,25 @@ class LocalMesh:
         self.envoy = EnvoyProxy(path, self.ports.envoy_admin)
         self.envoy.start()
 
+    @property
+    def seeds_demo(self) -> bool:
+        """Whether the server seeds the demo tenant (the embedded mesh does unless told not to)."""
+        return self.server_env().get("LEARNFLOW_SEED_DEMO", "").strip().lower() in _TRUE
+
+    def seed_demo_class(self) -> None:
+        """The demo class (the demo teacher teaching the demo student), through progress's public API:
+        identity seeds the tenant and users as the server starts; a class belongs to progress, and the
+        runtime imports no context, so it is made here as the demo admin once everything serves."""
+        from services.runtime.local.demo import seed_demo_class
+
+        self.demo_class_created = seed_demo_class(self.grpc_addr)
+
     def start(self) -> float:
         began = time.monotonic()
         self.start_infra()
         self.start_server()
+        if self.seeds_demo:
+            self.seed_demo_class()
         self.start_envoy()
         return time.monotonic() - began
 
