@@ -140,6 +140,25 @@ async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.close()
 
 
+# What PostgreSQL says when it cannot be used right now, as opposed to "this statement is wrong":
+# SQLSTATE class 08 (connection exception), 53 (insufficient resources: too many connections, out
+# of memory or disk) and 57P01-57P03 (shutting down, crashed, cannot connect now). Anything else it
+# answers — 22 data exception, 23 integrity violation, 54 program limit (an index row too large) — is
+# about the request, and reporting it as UNAVAILABLE would send a retrying client round for ever.
+_OUTAGE_STATES = ("08", "53", "57P01", "57P02", "57P03")
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True when `exc` means the database could not be reached or cannot serve now."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(error, "sqlstate", None)
+    if state is None:  # no answer from a server at all: refused, reset, timed out, closed
+        return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | OSError)
+    return str(state).startswith(_OUTAGE_STATES)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10):
         self.engine: AsyncEngine = create_async_engine(
@@ -150,6 +169,9 @@ class Database:
             pool_recycle=_RECYCLE_SECONDS,
             isolation_level="AUTOCOMMIT",
             connect_args={"connect_timeout": 5},
+            # A failed statement's error names the statement but not its values: they may be a
+            # student's data or a credential's hash, and errors end up in logs.
+            hide_parameters=True,
         )
         # The same server, role and options as the engine's connections (SQLAlchemy's own type
         # adapters are left out: reads get psycopg's standard ones).
@@ -204,7 +226,7 @@ class Database:
                     raise
                 await session.exec_driver_sql("COMMIT")
         except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            if is_database_outage(exc):
                 log.error("database unavailable: %s", exc.orig)
                 raise Unavailable("the database is unavailable; try again shortly") from exc
             raise
@@ -243,6 +265,8 @@ class Database:
                 cursor.nextset()  # past set_config
                 return await cursor.fetchall()
         except psycopg.OperationalError as exc:
+            if not is_database_outage(exc):
+                raise  # the statement's own failure (e.g. a value over a limit): not an outage
             log.error("database unavailable: %s", exc)
             raise Unavailable("the database is unavailable; try again shortly") from exc
         finally:

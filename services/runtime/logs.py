@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -11,6 +12,38 @@ from typing import Any
 from services.runtime import request_context
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
+
+# Secrets never reach a log line, whoever wrote it: a field whose name says it holds one is replaced,
+# and in free text (messages, tracebacks, values) anything shaped like `password=...`,
+# `"client_secret": "..."`, `?api_key=...` or `Bearer <token>` is masked. The services never log
+# request bodies; this is the net under mistakes (an exception quoting its input, a URL with a query).
+SECRET_NAME = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|api[-_]?key|authorization|credential|cookie", re.IGNORECASE
+)
+_SECRET_IN_TEXT = re.compile(
+    r"""(?ix)
+    ( \b(?:[a-z_]*password|passwd|[a-z_]*secret|api[-_]?key|apikey|[a-z_]*token|authorization)
+      ["']? \s* [:=] \s* ["']? (?:bearer\s+)? )
+    ( [^\s"'&,;}\]]+ )
+    | ( \bbearer\s+ ) ( [A-Za-z0-9._~+/=-]{8,} )
+    """
+)
+MASK = "***"
+
+
+def redact(text: str) -> str:
+    """`text` with every value that looks like a secret replaced by ***."""
+    if not text:
+        return text
+    return _SECRET_IN_TEXT.sub(lambda m: (m.group(1) or m.group(3)) + MASK, text)
+
+
+def _clean(key: str, value: Any) -> Any:
+    if isinstance(value, str | bytes) and value and SECRET_NAME.search(key):
+        return MASK
+    if isinstance(value, str):
+        return redact(value)
+    return value
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,7 +53,7 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         ctx = request_context.current()
         if ctx is not None:
@@ -34,9 +67,9 @@ class JsonFormatter(logging.Formatter):
             out["trace_id"] = trace_id
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
-                out[key] = value
+                out[key] = _clean(key, value)
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(out, default=str)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 import urllib.error
@@ -28,7 +29,11 @@ from services.runtime.local.mesh import LocalMesh, Ports
 from services.runtime.local.procs import free_port
 
 DEMO_PASSWORD = "learnflow-demo"
-STUDENT_PASSWORD = "student-password"
+# Generated per test session, so a log line holding it can only have come from this run.
+STUDENT_PASSWORD = "student-" + secrets.token_urlsafe(12)
+# Credentials that must never appear in any log a mesh writes (serve, Envoy, PostgreSQL, NATS):
+# checked when every test mesh stops (`running_mesh`), so the whole suite is the test.
+NEVER_LOGGED = (DEMO_PASSWORD, STUDENT_PASSWORD)
 # Variables that would point the test mesh at someone else's servers.
 _FOREIGN = (
     "DATABASE_URL",
@@ -82,8 +87,19 @@ def running_mesh(**env: str) -> Iterator[LocalMesh]:
         yield m
     finally:
         m.stop()
+        leaks = secrets_in_logs(root)
         if not os.environ.get("LEARNFLOW_KEEP_TEST_DATA"):
             shutil.rmtree(root, ignore_errors=True)
+    assert not leaks, f"secrets written to the mesh's logs: {leaks}"
+
+
+def secrets_in_logs(root: Path, secrets_: tuple[str, ...] = NEVER_LOGGED) -> list[str]:
+    """`file: secret` for every known credential found in a log file under `root`."""
+    found = []
+    for path in root.rglob("*.log"):
+        data = path.read_bytes()
+        found += [f"{path.relative_to(root)}: {s!r}" for s in secrets_ if s.encode() in data]
+    return found
 
 
 @pytest.fixture(scope="session")

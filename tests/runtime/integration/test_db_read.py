@@ -5,6 +5,7 @@ refused, Unavailable when the database is down, and the pool healthy after a fai
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from services.runtime import request_context
-from services.runtime.db import Database
+from services.runtime.db import Database, is_database_outage
 from services.runtime.errors import Unavailable
 from services.runtime.local.postgres import APP_ROLE, DATABASE, EmbeddedPostgres
 from services.runtime.local.procs import free_port
@@ -189,3 +190,27 @@ def test_an_outage_is_unavailable_and_the_pool_recovers(pg):
         return [r.body for r in await db.read(BODIES, {"prefix": "b%"}, tenant_id=TENANT_B)]
 
     assert _run(pg, body) == ["b1"]
+
+
+def test_a_value_over_a_database_limit_is_not_reported_as_an_outage(pg):
+    """An index row too large (SQLSTATE 54000) is the request's fault: UNAVAILABLE would make a client
+    retry for ever (issue #10 saw a 5 MB id reported as 503)."""
+    with psycopg.connect(pg.superuser_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute("CREATE INDEX IF NOT EXISTS notes_body ON readtest.notes (body)")
+    huge = secrets.token_hex(600_000)  # 1.2 MB of incompressible text: over the btree row limit
+
+    async def body(db: Database) -> BaseException:
+        try:
+            async with db.transaction(TENANT_A) as session:
+                await session.execute(
+                    text("INSERT INTO readtest.notes (tenant_id, body) VALUES (:t, :b)"),
+                    {"t": TENANT_A, "b": huge},
+                )
+        except Exception as exc:
+            return exc
+        raise AssertionError("the insert was accepted")
+
+    error = _run(pg, body)
+    assert not isinstance(error, Unavailable), error
+    assert not is_database_outage(error)
+    assert huge not in str(error)  # the statement's values stay out of the error (and so of logs)
