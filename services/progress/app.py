@@ -31,8 +31,9 @@ SERVICE = progress_service_pb2.DESCRIPTOR.services_by_name["ProgressService"].fu
 async def build(deps: Dependencies) -> Hosted:
     config = deps.settings_for(ProgressConfig)
     detector = StruggleDetector(config.rules())
-    # Who a class's members and a student asked about are: identity, asked as this workload.
-    directory = Directory(deps.workload, deps.settings.identity_addr)
+    # Who a class's members and a student asked about are: identity, asked as this workload (none
+    # for a context built alone in a test: the calls that need it then fail, NO_DIRECTORY).
+    directory = Directory(deps.workload, deps.settings.identity_addr) if deps.workload is not None else None
     service = ProgressService(deps.db, deps.outbox, detector, directory=directory)
     checks = PeriodicChecks(deps.db, deps.outbox, detector)
     # The timer only enqueues one job per tenant; any replica's job runner checks it (checks.py).
