@@ -243,7 +243,8 @@ class ProgressService:
                         )
                     ],
                 )
-            adding = [s for s in add_students if s not in set(remove_students)]
+            removing = set(remove_students)
+            adding = [s for s in add_students if s not in removing]  # both: removed
             await store.change_membership(
                 session, caller.tenant_id, current.id, teachers, adding, remove_students
             )

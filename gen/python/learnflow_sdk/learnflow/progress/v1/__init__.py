@@ -389,6 +389,10 @@ class ListStruggleAlertsRequest(betterproto2.Message):
     """
 
     student_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Only this student's alerts: for a teacher one of their classes' students (else
+    PERMISSION_DENIED); NOT_FOUND when it names no user of the caller's tenant.
+    """
 
     page_size: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
 
