@@ -66,6 +66,12 @@ class IdentityApi(pb_grpc.IdentityServiceServicer):
         )
         return pb.ListUsersResponse(users=[convert.user_to_proto(u) for u in users], next_page_token=token)
 
+    async def BatchGetUsers(
+        self, request: pb.BatchGetUsersRequest, context: object
+    ) -> pb.BatchGetUsersResponse:
+        users = await self.service.batch_get_users(_caller(), list(request.user_ids))
+        return pb.BatchGetUsersResponse(users=[convert.user_to_proto(u) for u in users])
+
     async def CreateUser(self, request: pb.CreateUserRequest, context: object) -> resources_pb2.User:
         user = convert.new_user_from_proto(request.user)
         return convert.user_to_proto(await self.service.create_user(_caller(), user, request.password))

@@ -47,6 +47,27 @@ class ProgressApi(pb_grpc.ProgressServiceServicer):
         created = await self.service.create_class(_caller(), c.name, list(c.teacher_ids), list(c.student_ids))
         return convert.class_to_proto(created)
 
+    async def GetClass(self, request: pb.GetClassRequest, context: object) -> resources_pb2.StudentClass:
+        return convert.class_to_proto(await self.service.get_class(_caller(), request.class_id))
+
+    async def ListClasses(self, request: pb.ListClassesRequest, context: object) -> pb.ListClassesResponse:
+        found, token = await self.service.list_classes(_caller(), request.page_size, request.page_token)
+        return pb.ListClassesResponse(
+            classes=[convert.class_to_proto(c) for c in found], next_page_token=token
+        )
+
+    async def UpdateClassMembership(
+        self, request: pb.UpdateClassMembershipRequest, context: object
+    ) -> resources_pb2.StudentClass:
+        changed = await self.service.update_membership(
+            _caller(), request.class_id, convert.membership_change_from_proto(request)
+        )
+        return convert.class_to_proto(changed)
+
+    async def DeleteClass(self, request: pb.DeleteClassRequest, context: object) -> pb.DeleteClassResponse:
+        await self.service.delete_class(_caller(), request.class_id)
+        return pb.DeleteClassResponse()
+
     async def ListStruggleAlerts(
         self, request: pb.ListStruggleAlertsRequest, context: object
     ) -> pb.ListStruggleAlertsResponse:

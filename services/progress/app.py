@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.progress import convert
 from services.progress.api import ProgressApi
 from services.progress.checks import CHECK_TENANT, PeriodicChecks
+from services.progress.clients import Directory
 from services.progress.domain import Activity
 from services.progress.domain.struggle import StruggleDetector
 from services.progress.service import ProgressService
@@ -30,7 +31,10 @@ SERVICE = progress_service_pb2.DESCRIPTOR.services_by_name["ProgressService"].fu
 async def build(deps: Dependencies) -> Hosted:
     config = deps.settings_for(ProgressConfig)
     detector = StruggleDetector(config.rules())
-    service = ProgressService(deps.db, deps.outbox, detector)
+    # Who a class's members and a student asked about are: identity, asked as this workload (none
+    # for a context built alone in a test: the calls that need it then fail, NO_DIRECTORY).
+    directory = Directory(deps.workload, deps.settings.identity_addr) if deps.workload is not None else None
+    service = ProgressService(deps.db, deps.outbox, detector, directory=directory)
     checks = PeriodicChecks(deps.db, deps.outbox, detector)
     # The timer only enqueues one job per tenant; any replica's job runner checks it (checks.py).
     check_tenant = JobKind(

@@ -15,6 +15,7 @@ from learnflow.progress.v1 import progress_service_pb2 as api_pb
 from learnflow.progress.v1 import resources_pb2 as pb
 
 from services.progress.domain import Activity, ActivityKind
+from services.progress.domain.classes import MembershipChange
 from services.progress.domain.mastery import MasteryState
 from services.progress.domain.records import (
     BY_PROGRESS,
@@ -210,6 +211,15 @@ def summary_to_proto(s: StudentSummary) -> pb.StudentSummary:
     if s.last_active_at:
         msg.last_active_time.FromDatetime(s.last_active_at)
     return msg
+
+
+def membership_change_from_proto(request: api_pb.UpdateClassMembershipRequest) -> MembershipChange:
+    return MembershipChange(
+        add_teacher_ids=tuple(request.add_teacher_ids),
+        remove_teacher_ids=tuple(request.remove_teacher_ids),
+        add_student_ids=tuple(request.add_student_ids),
+        remove_student_ids=tuple(request.remove_student_ids),
+    )
 
 
 def class_to_proto(c: StudentClass) -> pb.StudentClass:

@@ -5,15 +5,19 @@ in the outbox."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.progress import store
 from services.progress.domain import Activity, check_activity
+from services.progress.domain import classes as class_rules
 from services.progress.domain import mastery as mastery_model
 from services.progress.domain import struggle as struggle_model
+from services.progress.domain.classes import Member, MembershipChange
 from services.progress.domain.records import (
     ACKNOWLEDGED,
     OPEN,
@@ -44,6 +48,12 @@ from services.runtime.request_context import Principal
 STAFF = frozenset({"teacher", "admin", "service"})
 
 
+class UserDirectory(Protocol):
+    """Who the tenant's users are (identity, asked by clients.Directory)."""
+
+    async def members(self, tenant_id: str, ids: list[str]) -> dict[str, Member]: ...
+
+
 class ProgressService:
     def __init__(
         self,
@@ -51,8 +61,10 @@ class ProgressService:
         outbox: Outbox,
         detector: struggle_model.StruggleDetector,
         mastery_settings: mastery_model.MasterySettings = mastery_model.DEFAULT_SETTINGS,
+        directory: UserDirectory | None = None,
     ):
         self.db = db
+        self.directory = directory
         self.intake = Intake(outbox, detector, mastery_settings)
 
     # --- intake ------------------------------------------------------------------------------------
@@ -92,7 +104,12 @@ class ProgressService:
             student = await store.get_student(session, student_id)
             topics = await store.mastery_of(session, student_id)
             recent = await store.recent_activities(session, student_id)
-        student = student or Student(student_id)  # no activity yet: the defaults
+        if student is None:
+            # No activity yet: the defaults, for a user of the caller's tenant. Anyone else (another
+            # tenant's student, an id of nobody) is NOT_FOUND, never an empty record.
+            if student_id != caller.subject:
+                await self._require_user(caller, student_id)
+            student = Student(student_id)
         return StudentProgress(
             student_id=student_id,
             topics=tuple(topics),
@@ -129,16 +146,127 @@ class ProgressService:
         now = datetime.now(UTC)
         return [_summary(s, now) for s in students[:size]], token
 
+    async def _require_user(self, caller: Principal, user_id: str) -> None:
+        """NOT_FOUND unless user_id is a user of the caller's tenant (identity decides)."""
+        if not class_rules.is_uuid(user_id) or not await self._directory().members(
+            caller.tenant_id, [str(uuid.UUID(user_id))]
+        ):
+            raise NotFound(f"student {user_id} not found", reason="STUDENT_NOT_FOUND")
+
+    def _directory(self) -> UserDirectory:
+        if self.directory is None:
+            raise FailedPrecondition(
+                "progress cannot ask identity who the tenant's users are", reason="NO_DIRECTORY"
+            )
+        return self.directory
+
+    async def _check_members(
+        self, caller: Principal, teachers: tuple[str, list[str]], students: tuple[str, list[str]]
+    ) -> None:
+        """INVALID_ARGUMENT, one violation per id, unless every teacher id names a teacher of the
+        tenant and every student id a student. Asked before the transaction: no connection is held
+        while identity answers."""
+        ids = [*teachers[1], *students[1]]
+        users = await self._directory().members(caller.tenant_id, ids) if ids else {}
+        v = Violations()
+        class_rules.check_members(v, teachers[0], teachers[1], users, "teacher")
+        class_rules.check_members(v, students[0], students[1], users, "student")
+        v.raise_if_any("some class members are not teachers or students of this tenant")
+
     async def create_class(
         self, caller: Principal, name: str, teacher_ids: list[str], student_ids: list[str]
     ) -> StudentClass:
+        class_rules.may_manage_classes(caller.roles)
         if not name.strip():
             raise InvalidArgument("class.name is required", [FieldViolation("class.name", "is required")])
-        teachers = sorted({*teacher_ids, *([caller.subject] if caller.has_any("teacher") else [])})
+        teachers, students = class_rules.canonical(teacher_ids), class_rules.canonical(student_ids)
+        await self._check_members(caller, ("class.teacher_ids", teachers), ("class.student_ids", students))
         async with self.db.transaction(caller.tenant_id) as session:
-            return await store.create_class(
-                session, caller.tenant_id, name.strip(), teachers, sorted(set(student_ids))
+            return await store.create_class(session, caller.tenant_id, name.strip(), teachers, students)
+
+    async def get_class(self, caller: Principal, class_id: str) -> StudentClass:
+        async with self.db.transaction(caller.tenant_id) as session:
+            found = await store.get_class(session, class_id, members=True)
+        if found is None:
+            raise NotFound(f"class {class_id} not found", reason="CLASS_NOT_FOUND")
+        if not caller.has_any(*class_rules.CLASS_ADMINS) and caller.subject not in found.teacher_ids:
+            raise PermissionDenied("only the class's teachers read it", reason="NOT_YOUR_CLASS")
+        return found
+
+    async def list_classes(
+        self, caller: Principal, page_size: int, page_token: str
+    ) -> tuple[list[StudentClass], str]:
+        size = pagination.page_size(page_size)
+        position = pagination.decode_token(page_token)
+        after = None
+        if position is not None:
+            if not (isinstance(position.get("n"), str) and class_rules.is_uuid(str(position.get("i")))):
+                raise InvalidArgument(
+                    "page_token is not valid",
+                    [FieldViolation("page_token", "use a next_page_token from a previous response")],
+                )
+            after = (str(position["n"]), str(position["i"]))
+        teacher = None if caller.has_any(*class_rules.CLASS_ADMINS) else caller.subject
+        async with self.db.transaction(caller.tenant_id) as session:
+            found = await store.list_classes(session, teacher_id=teacher, limit=size + 1, after=after)
+        token = ""
+        if len(found) > size:
+            last = found[size - 1]
+            token = pagination.encode_token({"n": last.name, "i": last.id})
+        return found[:size], token
+
+    async def update_membership(
+        self, caller: Principal, class_id: str, change: MembershipChange
+    ) -> StudentClass:
+        class_rules.may_manage_classes(caller.roles)
+        add_teachers = class_rules.canonical(change.add_teacher_ids)
+        add_students = class_rules.canonical(change.add_student_ids)
+        await self._check_members(
+            caller, ("add_teacher_ids", add_teachers), ("add_student_ids", add_students)
+        )
+        remove_teachers = set(class_rules.canonical(change.remove_teacher_ids))
+        remove_students = class_rules.canonical(change.remove_student_ids)
+        async with self.db.transaction(caller.tenant_id) as session:
+            # Locked: two changes of one class apply one after the other (the teacher array, the limits).
+            current = await store.get_class(session, class_id, lock=True)
+            if current is None:
+                raise NotFound(f"class {class_id} not found", reason="CLASS_NOT_FOUND")
+            teachers = [
+                t for t in dict.fromkeys([*current.teacher_ids, *add_teachers]) if t not in remove_teachers
+            ]
+            if len(teachers) > class_rules.MAX_TEACHERS:
+                raise InvalidArgument(
+                    "too many teachers",
+                    [
+                        FieldViolation(
+                            "add_teacher_ids", f"a class has at most {class_rules.MAX_TEACHERS} teachers"
+                        )
+                    ],
+                )
+            removing = set(remove_students)
+            adding = [s for s in add_students if s not in removing]  # both: removed
+            await store.change_membership(
+                session, caller.tenant_id, current.id, teachers, adding, remove_students
             )
+            if await store.count_students(session, current.id) > class_rules.MAX_STUDENTS:
+                # Raising rolls the whole change back.
+                raise InvalidArgument(
+                    "too many students",
+                    [
+                        FieldViolation(
+                            "add_student_ids", f"a class has at most {class_rules.MAX_STUDENTS} students"
+                        )
+                    ],
+                )
+            changed = await store.get_class(session, current.id, members=True)
+        assert changed is not None  # locked above
+        return changed
+
+    async def delete_class(self, caller: Principal, class_id: str) -> None:
+        class_rules.may_manage_classes(caller.roles)
+        async with self.db.transaction(caller.tenant_id) as session:
+            if not await store.delete_class(session, class_id):
+                raise NotFound(f"class {class_id} not found", reason="CLASS_NOT_FOUND")
 
     async def list_alerts(
         self, caller: Principal, state: str | None, student_id: str, page_size: int, page_token: str
@@ -148,7 +276,13 @@ class ProgressService:
         after = (position["t"], position["i"]) if position else None
         states = (state,) if state else (OPEN, ACKNOWLEDGED)
         teacher = None if caller.has_any("admin", "service") else caller.subject
+        known = True
         async with self.db.transaction(caller.tenant_id) as session:
+            if student_id:
+                # One student's alerts: the same rules as their progress (a teacher's own students;
+                # NOT_FOUND for anyone who is not a student of the tenant, never an empty list).
+                await self.may_see(session, caller, student_id)
+                known = await store.get_student(session, student_id) is not None
             rows = await store.list_alerts(
                 session,
                 states=states,
@@ -157,6 +291,8 @@ class ProgressService:
                 limit=size + 1,
                 after=after,
             )
+        if student_id and not known:
+            await self._require_user(caller, student_id)
         token = ""
         if len(rows) > size:
             last = rows[size - 1]

@@ -398,13 +398,96 @@ async def create_class(
     return StudentClass(str(class_id), name, tuple(teacher_ids), tuple(student_ids))
 
 
-async def get_class(session: AsyncConnection, class_id: str) -> StudentClass | None:
-    """The class without its members (nobody reading it needs them)."""
+async def get_class(
+    session: AsyncConnection, class_id: str, *, members: bool = False, lock: bool = False
+) -> StudentClass | None:
+    """The class, with its students when `members` (a summary needs only the teachers). `lock` holds
+    the class row until the transaction ends: membership changes of one class are serialized."""
     cid = parse_uuid(class_id)
     if cid is None:
         return None
-    row = (await session.execute(sa.select(classes).where(classes.c.id == cid))).first()
-    return StudentClass(str(row.id), row.name, tuple(row.teacher_ids)) if row else None
+    q = sa.select(classes).where(classes.c.id == cid)
+    row = (await session.execute(q.with_for_update() if lock else q)).first()
+    if row is None:
+        return None
+    students = (await _students_of(session, [row.id])).get(row.id, []) if members else []
+    return StudentClass(str(row.id), row.name, tuple(row.teacher_ids), tuple(students))
+
+
+async def _students_of(session: AsyncConnection, class_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    rows = await session.execute(
+        sa.select(class_members.c.class_id, class_members.c.student_id)
+        .where(class_members.c.class_id.in_(class_ids))
+        .order_by(class_members.c.class_id, class_members.c.student_id)
+    )
+    found: dict[uuid.UUID, list[str]] = {}
+    for r in rows:
+        found.setdefault(r.class_id, []).append(r.student_id)
+    return found
+
+
+async def list_classes(
+    session: AsyncConnection, *, teacher_id: str | None, limit: int, after: tuple[str, str] | None
+) -> list[StudentClass]:
+    """The tenant's classes (or those teacher_id teaches) by (name, id), with their students."""
+    q = sa.select(classes)
+    if teacher_id is not None:
+        q = q.where(classes.c.teacher_ids.any_() == teacher_id)
+    if after is not None:
+        q = q.where(
+            sa.tuple_(classes.c.name, classes.c.id)
+            > sa.tuple_(sa.literal(after[0]), sa.literal(uuid.UUID(after[1])))
+        )
+    rows = list(await session.execute(q.order_by(classes.c.name, classes.c.id).limit(limit)))
+    students = await _students_of(session, [r.id for r in rows]) if rows else {}
+    return [
+        StudentClass(str(r.id), r.name, tuple(r.teacher_ids), tuple(students.get(r.id, []))) for r in rows
+    ]
+
+
+async def count_students(session: AsyncConnection, class_id: str) -> int:
+    return int(
+        (
+            await session.execute(
+                sa.select(sa.func.count()).where(class_members.c.class_id == uuid.UUID(class_id))
+            )
+        ).scalar_one()
+    )
+
+
+async def change_membership(
+    session: AsyncConnection,
+    tenant_id: str,
+    class_id: str,
+    teacher_ids: list[str],
+    add_students: list[str],
+    remove_students: list[str],
+) -> None:
+    """Sets the teachers and adds and removes students (adding a member twice is a no-op)."""
+    cid = uuid.UUID(class_id)
+    await session.execute(sa.update(classes).where(classes.c.id == cid).values(teacher_ids=teacher_ids))
+    if remove_students:
+        await session.execute(
+            sa.delete(class_members).where(
+                class_members.c.class_id == cid, class_members.c.student_id.in_(remove_students)
+            )
+        )
+    if add_students:
+        await session.execute(
+            pg_insert(class_members)
+            .values(
+                [{"tenant_id": uuid.UUID(tenant_id), "class_id": cid, "student_id": s} for s in add_students]
+            )
+            .on_conflict_do_nothing()
+        )
+
+
+async def delete_class(session: AsyncConnection, class_id: str) -> bool:
+    """Deletes the class (its memberships go with it, ON DELETE CASCADE); False when there was none."""
+    cid = parse_uuid(class_id)
+    if cid is None:
+        return False
+    return bool((await session.execute(sa.delete(classes).where(classes.c.id == cid))).rowcount)
 
 
 async def teachers_of(session: AsyncConnection, student_id: str) -> list[str]:

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
@@ -43,6 +44,12 @@ def _check_request_id(v: Violations, request_id: str) -> None:
         v.add("request_id", "must be at most 200 characters")
 
 
+class UserDirectory(Protocol):
+    """Whether an id names a user of a tenant (identity, asked by clients.Users)."""
+
+    async def is_user(self, tenant_id: str, user_id: str) -> bool: ...
+
+
 class SandboxService:
     def __init__(
         self,
@@ -51,8 +58,10 @@ class SandboxService:
         pool: ExecutionPool,
         per_user: RateLimiter,
         per_tenant: RateLimiter,
+        users: UserDirectory | None = None,
     ):
         self.db = db
+        self.users = users
         self.outbox = outbox
         self.pool = pool
         self.per_user = per_user
@@ -66,6 +75,19 @@ class SandboxService:
         if not caller.has_any("service"):
             await self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
 
+    async def _require_user(self, tenant_id: str, user_id: str) -> None:
+        """A service runs code only as a user of its own tenant: the run, its rate limit and its
+        sandbox.executed are then that user's. Another tenant's user (or nobody) is refused."""
+        if self.users is None:
+            raise FailedPrecondition(
+                "the sandbox cannot check on_behalf_of without identity", reason="NO_DIRECTORY"
+            )
+        if not await self.users.is_user(tenant_id, user_id):
+            raise InvalidArgument(
+                "on_behalf_of must name a user of your tenant",
+                [FieldViolation("on_behalf_of", "is not a user of this tenant")],
+            )
+
     async def execute(
         self,
         caller: Principal,
@@ -77,6 +99,8 @@ class SandboxService:
         on_behalf_of: str = "",
     ) -> Execution:
         caller = domain.on_behalf(caller, on_behalf_of)
+        if on_behalf_of:
+            await self._require_user(caller.tenant_id, on_behalf_of)
         v = Violations()
         domain.check_code(v, code)
         limits = domain.effective_limits(requested, v)

@@ -22,17 +22,25 @@ def _me(mesh, token):
 
 @pytest.fixture(scope="module")
 def people(mesh):
-    """A fresh student (so earlier tests' runs do not count) in a class of the demo teacher."""
+    """A fresh student (so earlier tests' runs do not count) in a class of the demo teacher, which the
+    tenant's admin creates (teachers do not put students in classes: docs/progress-model.md)."""
     made = new_student(mesh)
     teacher = login(mesh, "teacher@demo.test")
-    klass = rest(mesh, "POST", "/v1/classes", {"name": "Python 1", "studentIds": [made["id"]]}, token=teacher)
+    teacher_id = _me(mesh, teacher)
+    klass = rest(
+        mesh,
+        "POST",
+        "/v1/classes",
+        {"name": "Python 1", "teacherIds": [teacher_id], "studentIds": [made["id"]]},
+        token=login(mesh, "admin@demo.test"),
+    )
     assert klass.status == 200, klass.body
     return {
         "student": made["token"],
         "student_id": made["id"],
         "teacher": teacher,
         "class_id": klass.body["id"],
-        "teacher_id": _me(mesh, teacher),
+        "teacher_id": teacher_id,
     }
 
 

@@ -9,11 +9,15 @@ import uuid
 import grpc
 import nats
 import pytest
+from google.rpc import error_details_pb2, status_pb2
+from learnflow.identity.v1 import identity_service_pb2 as id_pb
+from learnflow.identity.v1 import identity_service_pb2_grpc as id_grpc
+from learnflow.identity.v1 import resources_pb2 as id_resources
 from learnflow.sandbox.v1 import events_pb2, resources_pb2
 from learnflow.sandbox.v1 import sandbox_service_pb2 as pb
 from learnflow.sandbox.v1 import sandbox_service_pb2_grpc as pb_grpc
 
-from services.runtime.testing import bearer, login, mesh_dir, new_mesh, rest
+from services.runtime.testing import bearer, login, mesh_dir, new_mesh, new_student, rest
 from services.sandbox.engine import BubblewrapSandbox
 
 pytestmark = pytest.mark.skipif(
@@ -290,3 +294,38 @@ def test_creating_an_exercise_twice_with_one_request_id_creates_it_once(mesh):
         mesh, "POST", f"/v1/exercises?requestId={key}", EXERCISE, token=login(mesh, "admin@demo.test")
     )
     assert admin.status == 200 and admin.body["id"] != first.body["id"]
+
+
+def test_on_behalf_of_must_name_a_user_of_the_callers_tenant(mesh, stub):
+    """A service of one tenant cannot run code as (and spend the budget of, and publish runs for)
+    another tenant's user, nor as nobody; as its own tenant's student it can."""
+    slug = f"behalf-{uuid.uuid4().hex[:6]}"
+    with grpc.insecure_channel(mesh.grpc_addr) as ch:
+        identity = id_grpc.IdentityServiceStub(ch)
+        identity.CreateTenant(
+            id_pb.CreateTenantRequest(
+                tenant=id_resources.Tenant(slug=slug, display_name="Behalf"),
+                admin_email=f"head@{slug}.test",
+                admin_password="behalf-password",
+            ),
+            metadata=bearer(login(mesh, "operator@demo.test")),
+        )
+        foreign = new_student(
+            mesh, admin_token=login(mesh, f"head@{slug}.test", "behalf-password", tenant=slug), tenant=slug
+        )
+        ours = new_student(mesh)
+        service = identity.IssueWorkloadToken(
+            id_pb.IssueWorkloadTokenRequest(
+                workload="tutoring", secret=mesh.workload_secrets["tutoring"], tenant_id=ours["tenant"]
+            )
+        ).access_token
+    for someone in (foreign["id"], str(uuid.uuid4()), "not-an-id"):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Execute(pb.ExecuteRequest(code="print(1)", on_behalf_of=someone), metadata=bearer(service))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, someone
+        details = dict(err.value.trailing_metadata() or ())["grpc-status-details-bin"]
+        bad = error_details_pb2.BadRequest()
+        assert any(d.Unpack(bad) for d in status_pb2.Status.FromString(details).details)
+        assert [v.field for v in bad.field_violations] == ["on_behalf_of"]
+    ran = stub.Execute(pb.ExecuteRequest(code="print(2)", on_behalf_of=ours["id"]), metadata=bearer(service))
+    assert ran.stdout == "2\n"

@@ -91,6 +91,11 @@ class IdentityServiceStub:
                 request_serializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.UpdateUserRequest.SerializeToString,
                 response_deserializer=learnflow_dot_identity_dot_v1_dot_resources__pb2.User.FromString,
                 _registered_method=True)
+        self.BatchGetUsers = channel.unary_unary(
+                '/learnflow.identity.v1.IdentityService/BatchGetUsers',
+                request_serializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.BatchGetUsersRequest.SerializeToString,
+                response_deserializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.BatchGetUsersResponse.FromString,
+                _registered_method=True)
         self.CreateServiceAccount = channel.unary_unary(
                 '/learnflow.identity.v1.IdentityService/CreateServiceAccount',
                 request_serializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.CreateServiceAccountRequest.SerializeToString,
@@ -183,6 +188,16 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetUsers(self, request, context):
+        """The users of the caller's tenant among user_ids, in the order asked; ids that name no user of
+        the tenant (another tenant's, or nobody's) are simply absent. For other contexts of the mesh
+        checking that ids they are given are users of the tenant with the right role (progress's class
+        members, the sandbox's on_behalf_of). Internal: the gateway does not route it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateServiceAccount(self, request, context):
         """Creates a service account and returns its client secret, shown this once only.
         """
@@ -247,6 +262,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.UpdateUser,
                     request_deserializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.UpdateUserRequest.FromString,
                     response_serializer=learnflow_dot_identity_dot_v1_dot_resources__pb2.User.SerializeToString,
+            ),
+            'BatchGetUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetUsers,
+                    request_deserializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.BatchGetUsersRequest.FromString,
+                    response_serializer=learnflow_dot_identity_dot_v1_dot_identity__service__pb2.BatchGetUsersResponse.SerializeToString,
             ),
             'CreateServiceAccount': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateServiceAccount,
@@ -552,6 +572,33 @@ class IdentityService:
             '/learnflow.identity.v1.IdentityService/UpdateUser',
             learnflow_dot_identity_dot_v1_dot_identity__service__pb2.UpdateUserRequest.SerializeToString,
             learnflow_dot_identity_dot_v1_dot_resources__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.identity.v1.IdentityService/BatchGetUsers',
+            learnflow_dot_identity_dot_v1_dot_identity__service__pb2.BatchGetUsersRequest.SerializeToString,
+            learnflow_dot_identity_dot_v1_dot_identity__service__pb2.BatchGetUsersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,6 +56,52 @@ class CreateClassRequest(_message.Message):
     CLASS_FIELD_NUMBER: _ClassVar[int]
     def __init__(self, **kwargs) -> None: ...
 
+class GetClassRequest(_message.Message):
+    __slots__ = ("class_id",)
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    class_id: str
+    def __init__(self, class_id: _Optional[str] = ...) -> None: ...
+
+class ListClassesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListClassesResponse(_message.Message):
+    __slots__ = ("classes", "next_page_token")
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    classes: _containers.RepeatedCompositeFieldContainer[_resources_pb2.StudentClass]
+    next_page_token: str
+    def __init__(self, classes: _Optional[_Iterable[_Union[_resources_pb2.StudentClass, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateClassMembershipRequest(_message.Message):
+    __slots__ = ("class_id", "add_student_ids", "remove_student_ids", "add_teacher_ids", "remove_teacher_ids")
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    ADD_STUDENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_STUDENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    ADD_TEACHER_IDS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_TEACHER_IDS_FIELD_NUMBER: _ClassVar[int]
+    class_id: str
+    add_student_ids: _containers.RepeatedScalarFieldContainer[str]
+    remove_student_ids: _containers.RepeatedScalarFieldContainer[str]
+    add_teacher_ids: _containers.RepeatedScalarFieldContainer[str]
+    remove_teacher_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, class_id: _Optional[str] = ..., add_student_ids: _Optional[_Iterable[str]] = ..., remove_student_ids: _Optional[_Iterable[str]] = ..., add_teacher_ids: _Optional[_Iterable[str]] = ..., remove_teacher_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteClassRequest(_message.Message):
+    __slots__ = ("class_id",)
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    class_id: str
+    def __init__(self, class_id: _Optional[str] = ...) -> None: ...
+
+class DeleteClassResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class ListStruggleAlertsRequest(_message.Message):
     __slots__ = ("state", "student_id", "page_size", "page_token")
     STATE_FIELD_NUMBER: _ClassVar[int]

@@ -28,7 +28,8 @@ if _version_not_supported:
 
 class ProgressServiceStub:
     """ProgressService tracks activity, mastery per topic and streaks, and detects struggle.
-    Students see their own progress; teachers see the students of their classes.
+    Students see their own progress; teachers see the students of their classes; admins and services
+    every student of their tenant. A student of another tenant is NOT_FOUND, as if nobody.
     """
 
     def __init__(self, channel):
@@ -57,6 +58,26 @@ class ProgressServiceStub:
                 request_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.CreateClassRequest.SerializeToString,
                 response_deserializer=learnflow_dot_progress_dot_v1_dot_resources__pb2.StudentClass.FromString,
                 _registered_method=True)
+        self.GetClass = channel.unary_unary(
+                '/learnflow.progress.v1.ProgressService/GetClass',
+                request_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.GetClassRequest.SerializeToString,
+                response_deserializer=learnflow_dot_progress_dot_v1_dot_resources__pb2.StudentClass.FromString,
+                _registered_method=True)
+        self.ListClasses = channel.unary_unary(
+                '/learnflow.progress.v1.ProgressService/ListClasses',
+                request_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListClassesRequest.SerializeToString,
+                response_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListClassesResponse.FromString,
+                _registered_method=True)
+        self.UpdateClassMembership = channel.unary_unary(
+                '/learnflow.progress.v1.ProgressService/UpdateClassMembership',
+                request_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.UpdateClassMembershipRequest.SerializeToString,
+                response_deserializer=learnflow_dot_progress_dot_v1_dot_resources__pb2.StudentClass.FromString,
+                _registered_method=True)
+        self.DeleteClass = channel.unary_unary(
+                '/learnflow.progress.v1.ProgressService/DeleteClass',
+                request_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.DeleteClassRequest.SerializeToString,
+                response_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.DeleteClassResponse.FromString,
+                _registered_method=True)
         self.ListStruggleAlerts = channel.unary_unary(
                 '/learnflow.progress.v1.ProgressService/ListStruggleAlerts',
                 request_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListStruggleAlertsRequest.SerializeToString,
@@ -76,7 +97,8 @@ class ProgressServiceStub:
 
 class ProgressServiceServicer:
     """ProgressService tracks activity, mastery per topic and streaks, and detects struggle.
-    Students see their own progress; teachers see the students of their classes.
+    Students see their own progress; teachers see the students of their classes; admins and services
+    every student of their tenant. A student of another tenant is NOT_FOUND, as if nobody.
     """
 
     def RecordActivity(self, request, context):
@@ -101,7 +123,44 @@ class ProgressServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateClass(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Creates a class. Membership is an authority, not a claim (docs/progress-model.md): only the
+        tenant's admins and service accounts (a roster import) create classes and set who is in them.
+        Every teacher_id must be a teacher of the tenant and every student_id a student of the tenant,
+        else INVALID_ARGUMENT with a field violation per id. Teachers are refused (PERMISSION_DENIED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetClass(self, request, context):
+        """A class with its members. Teachers read the classes they teach (PERMISSION_DENIED for another
+        class of their tenant); admins and services any class of the tenant; NOT_FOUND for a class of
+        another tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListClasses(self, request, context):
+        """The classes of the tenant (admins, services) or those the caller teaches (teachers), by name,
+        paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateClassMembership(self, request, context):
+        """Adds and removes teachers and students (admins and services only). Every added id is checked
+        like CreateClass's; removing an id that is not a member is not an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteClass(self, request, context):
+        """Deletes a class and its memberships (admins and services only). Its students' progress and
+        alerts stay; its teachers no longer see them through it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -149,6 +208,26 @@ def add_ProgressServiceServicer_to_server(servicer, server):
                     request_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.CreateClassRequest.FromString,
                     response_serializer=learnflow_dot_progress_dot_v1_dot_resources__pb2.StudentClass.SerializeToString,
             ),
+            'GetClass': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClass,
+                    request_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.GetClassRequest.FromString,
+                    response_serializer=learnflow_dot_progress_dot_v1_dot_resources__pb2.StudentClass.SerializeToString,
+            ),
+            'ListClasses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClasses,
+                    request_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListClassesRequest.FromString,
+                    response_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListClassesResponse.SerializeToString,
+            ),
+            'UpdateClassMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateClassMembership,
+                    request_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.UpdateClassMembershipRequest.FromString,
+                    response_serializer=learnflow_dot_progress_dot_v1_dot_resources__pb2.StudentClass.SerializeToString,
+            ),
+            'DeleteClass': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteClass,
+                    request_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.DeleteClassRequest.FromString,
+                    response_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.DeleteClassResponse.SerializeToString,
+            ),
             'ListStruggleAlerts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListStruggleAlerts,
                     request_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListStruggleAlertsRequest.FromString,
@@ -174,7 +253,8 @@ def add_ProgressServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ProgressService:
     """ProgressService tracks activity, mastery per topic and streaks, and detects struggle.
-    Students see their own progress; teachers see the students of their classes.
+    Students see their own progress; teachers see the students of their classes; admins and services
+    every student of their tenant. A student of another tenant is NOT_FOUND, as if nobody.
     """
 
     @staticmethod
@@ -275,6 +355,114 @@ class ProgressService:
             '/learnflow.progress.v1.ProgressService/CreateClass',
             learnflow_dot_progress_dot_v1_dot_progress__service__pb2.CreateClassRequest.SerializeToString,
             learnflow_dot_progress_dot_v1_dot_resources__pb2.StudentClass.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetClass(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.progress.v1.ProgressService/GetClass',
+            learnflow_dot_progress_dot_v1_dot_progress__service__pb2.GetClassRequest.SerializeToString,
+            learnflow_dot_progress_dot_v1_dot_resources__pb2.StudentClass.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClasses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.progress.v1.ProgressService/ListClasses',
+            learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListClassesRequest.SerializeToString,
+            learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListClassesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateClassMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.progress.v1.ProgressService/UpdateClassMembership',
+            learnflow_dot_progress_dot_v1_dot_progress__service__pb2.UpdateClassMembershipRequest.SerializeToString,
+            learnflow_dot_progress_dot_v1_dot_resources__pb2.StudentClass.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteClass(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.progress.v1.ProgressService/DeleteClass',
+            learnflow_dot_progress_dot_v1_dot_progress__service__pb2.DeleteClassRequest.SerializeToString,
+            learnflow_dot_progress_dot_v1_dot_progress__service__pb2.DeleteClassResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,8 @@
 # This file has been @generated
 
 __all__ = (
+    "BatchGetUsersRequest",
+    "BatchGetUsersResponse",
     "CreateServiceAccountRequest",
     "CreateServiceAccountResponse",
     "CreateTenantRequest",
@@ -75,6 +77,22 @@ class UserKind(betterproto2.Enum):
             "USER_KIND_PERSON": 1,
             "USER_KIND_SERVICE_ACCOUNT": 2,
         }
+
+
+@dataclass(eq=False, repr=False)
+class BatchGetUsersRequest(betterproto2.Message):
+    user_ids: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+
+
+default_message_pool.register_message("learnflow.identity.v1", "BatchGetUsersRequest", BatchGetUsersRequest)
+
+
+@dataclass(eq=False, repr=False)
+class BatchGetUsersResponse(betterproto2.Message):
+    users: "list[User]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+default_message_pool.register_message("learnflow.identity.v1", "BatchGetUsersResponse", BatchGetUsersResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -719,6 +737,30 @@ class IdentityServiceStub(betterproto2_grpclib.ServiceStub):
             "/learnflow.identity.v1.IdentityService/UpdateUser",
             message,
             User,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def batch_get_users(
+        self,
+        message: "BatchGetUsersRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "BatchGetUsersResponse":
+        """
+        The users of the caller's tenant among user_ids, in the order asked; ids that name no user of
+        the tenant (another tenant's, or nobody's) are simply absent. For other contexts of the mesh
+        checking that ids they are given are users of the tenant with the right role (progress's class
+        members, the sandbox's on_behalf_of). Internal: the gateway does not route it.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.identity.v1.IdentityService/BatchGetUsers",
+            message,
+            BatchGetUsersResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

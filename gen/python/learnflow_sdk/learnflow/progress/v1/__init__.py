@@ -11,9 +11,14 @@ __all__ = (
     "AlertResolution",
     "AlertState",
     "CreateClassRequest",
+    "DeleteClassRequest",
+    "DeleteClassResponse",
+    "GetClassRequest",
     "GetProgressRequest",
     "ListClassSummariesRequest",
     "ListClassSummariesResponse",
+    "ListClassesRequest",
+    "ListClassesResponse",
     "ListStruggleAlertsRequest",
     "ListStruggleAlertsResponse",
     "MasteryLevel",
@@ -28,6 +33,7 @@ __all__ = (
     "StudentProgress",
     "StudentSummary",
     "TopicMastery",
+    "UpdateClassMembershipRequest",
 )
 
 import datetime
@@ -290,11 +296,58 @@ default_message_pool.register_message("learnflow.progress.v1", "CreateClassReque
 
 
 @dataclass(eq=False, repr=False)
+class DeleteClassRequest(betterproto2.Message):
+    class_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.progress.v1", "DeleteClassRequest", DeleteClassRequest)
+
+
+@dataclass(eq=False, repr=False)
+class DeleteClassResponse(betterproto2.Message):
+    pass
+
+
+default_message_pool.register_message("learnflow.progress.v1", "DeleteClassResponse", DeleteClassResponse)
+
+
+@dataclass(eq=False, repr=False)
+class GetClassRequest(betterproto2.Message):
+    class_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.progress.v1", "GetClassRequest", GetClassRequest)
+
+
+@dataclass(eq=False, repr=False)
 class GetProgressRequest(betterproto2.Message):
     student_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
 default_message_pool.register_message("learnflow.progress.v1", "GetProgressRequest", GetProgressRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ListClassesRequest(betterproto2.Message):
+    page_size: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    0 means 50; at most 200 are returned.
+    """
+
+    page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.progress.v1", "ListClassesRequest", ListClassesRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ListClassesResponse(betterproto2.Message):
+    classes: "list[StudentClass]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+    next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.progress.v1", "ListClassesResponse", ListClassesResponse)
 
 
 @dataclass(eq=False, repr=False)
@@ -336,6 +389,10 @@ class ListStruggleAlertsRequest(betterproto2.Message):
     """
 
     student_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    Only this student's alerts: for a teacher one of their classes' students (else
+    PERMISSION_DENIED); NOT_FOUND when it names no user of the caller's tenant.
+    """
 
     page_size: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
 
@@ -578,10 +635,35 @@ class TopicMastery(betterproto2.Message):
 default_message_pool.register_message("learnflow.progress.v1", "TopicMastery", TopicMastery)
 
 
+@dataclass(eq=False, repr=False)
+class UpdateClassMembershipRequest(betterproto2.Message):
+    class_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    add_student_ids: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Students of the tenant to add (a class holds at most 1000).
+    """
+
+    remove_student_ids: "list[str]" = betterproto2.field(3, betterproto2.TYPE_STRING, repeated=True)
+
+    add_teacher_ids: "list[str]" = betterproto2.field(4, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Teachers of the tenant to add (a class has at most 100).
+    """
+
+    remove_teacher_ids: "list[str]" = betterproto2.field(5, betterproto2.TYPE_STRING, repeated=True)
+
+
+default_message_pool.register_message(
+    "learnflow.progress.v1", "UpdateClassMembershipRequest", UpdateClassMembershipRequest
+)
+
+
 class ProgressServiceStub(betterproto2_grpclib.ServiceStub):
     """
     ProgressService tracks activity, mastery per topic and streaks, and detects struggle.
-    Students see their own progress; teachers see the students of their classes.
+    Students see their own progress; teachers see the students of their classes; admins and services
+    every student of their tenant. A student of another tenant is NOT_FOUND, as if nobody.
     """
 
     async def record_activity(
@@ -655,11 +737,106 @@ class ProgressServiceStub(betterproto2_grpclib.ServiceStub):
         deadline: "Deadline | None" = None,
         metadata: "MetadataLike | None" = None,
     ) -> "StudentClass":
+        """
+        Creates a class. Membership is an authority, not a claim (docs/progress-model.md): only the
+        tenant's admins and service accounts (a roster import) create classes and set who is in them.
+        Every teacher_id must be a teacher of the tenant and every student_id a student of the tenant,
+        else INVALID_ARGUMENT with a field violation per id. Teachers are refused (PERMISSION_DENIED).
+        """
 
         return await self._unary_unary(
             "/learnflow.progress.v1.ProgressService/CreateClass",
             message,
             StudentClass,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def get_class(
+        self,
+        message: "GetClassRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "StudentClass":
+        """
+        A class with its members. Teachers read the classes they teach (PERMISSION_DENIED for another
+        class of their tenant); admins and services any class of the tenant; NOT_FOUND for a class of
+        another tenant.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.progress.v1.ProgressService/GetClass",
+            message,
+            StudentClass,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_classes(
+        self,
+        message: "ListClassesRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListClassesResponse":
+        """
+        The classes of the tenant (admins, services) or those the caller teaches (teachers), by name,
+        paginated.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.progress.v1.ProgressService/ListClasses",
+            message,
+            ListClassesResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def update_class_membership(
+        self,
+        message: "UpdateClassMembershipRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "StudentClass":
+        """
+        Adds and removes teachers and students (admins and services only). Every added id is checked
+        like CreateClass's; removing an id that is not a member is not an error.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.progress.v1.ProgressService/UpdateClassMembership",
+            message,
+            StudentClass,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def delete_class(
+        self,
+        message: "DeleteClassRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "DeleteClassResponse":
+        """
+        Deletes a class and its memberships (admins and services only). Its students' progress and
+        alerts stay; its teachers no longer see them through it.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.progress.v1.ProgressService/DeleteClass",
+            message,
+            DeleteClassResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
