@@ -88,7 +88,7 @@ async def make_students(mesh, count: int) -> list[Student]:
 async def listen(stub: api_grpc.TutoringServiceStub, student: Student, after: int) -> None:
     call = stub.StreamConversation(
         api.StreamConversationRequest(
-            conversation_id=student.conversation, after_sequence=after, max_wait_seconds=3600
+            conversation_id=student.conversation, after_sequence=after, max_wait_seconds=300
         ),
         metadata=student.metadata,
     )

@@ -108,6 +108,11 @@ def _segment_regex(segment: str) -> str:
     return re2_escape(segment)
 
 
+def openapi_parameter(field_path: str) -> str:
+    """The OpenAPI name of a path variable bound to `field_path` (`user.id` -> `user_id`)."""
+    return field_path.replace(".", "_")
+
+
 @dataclass(frozen=True)
 class PathVariable:
     field_path: str  # e.g. "user.id"
@@ -178,8 +183,14 @@ class PathTemplate:
         return out
 
     def openapi_path(self) -> str:
-        """`/v1/{name=shelves/*}/books` -> `/v1/{name}/books` (OpenAPI has no multi-segment parameters)."""
-        parts = [f"{{{s.field_path}}}" if isinstance(s, PathVariable) else s for s in self.segments]
+        """`/v1/{name=shelves/*}/books` -> `/v1/{name}/books` (OpenAPI has no multi-segment parameters).
+        A nested field's variable is named with `_` (`{user.id}` -> `{user_id}`): OpenAPI tooling reads
+        a dot in a parameter name as attribute access, and `/v1/users/{user_id}` is then one path for
+        GetUser and UpdateUser, as OpenAPI requires of paths that differ only in a parameter's name."""
+        parts = [
+            f"{{{openapi_parameter(s.field_path)}}}" if isinstance(s, PathVariable) else s
+            for s in self.segments
+        ]
         return "/" + "/".join(parts) + (f":{self.verb}" if self.verb else "")
 
 

@@ -73,6 +73,7 @@ F_JWT = "envoy.filters.http.jwt_authn"
 F_RBAC = "envoy.filters.http.rbac"
 F_RATELIMIT = "envoy.filters.http.local_ratelimit"
 F_BUFFER = "envoy.filters.http.buffer"
+F_HEADER_NAMES = "envoy.filters.http.lua"
 F_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 F_ROUTER = "envoy.filters.http.router"
 
@@ -87,6 +88,21 @@ T_RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 T_RBAC_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
 T_RATELIMIT = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 T_BUFFER = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"
+T_LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+# Header names HTTP allows but gRPC metadata does not (only 0-9 a-z _ . -): the transcoder would pass
+# them on and the service's gRPC library would refuse the whole call as INTERNAL ("Illegal header
+# key"), a 500 for the client. Refused here as a 400 instead (the local reply mapper makes it JSON).
+HEADER_NAMES_LUA = """
+function envoy_on_request(handle)
+  for name, _ in pairs(handle:headers()) do
+    if not string.find(name, "^:?[0-9a-z_.-]+$") then
+      handle:respond({[":status"] = "400"},
+        "header name '" .. string.gsub(name, "[^%w%p]", "?") .. "' is not allowed: use 0-9 a-z _ . -")
+      return
+    end
+  end
+end
+"""
 T_BUFFER_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
 T_TRANSCODER = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder"
 T_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
@@ -946,6 +962,10 @@ def bootstrap(
 
     http_filters: list[JsonDict] = [
         {"name": F_CORS, "typed_config": {"@type": T_CORS}},
+        {
+            "name": F_HEADER_NAMES,
+            "typed_config": {"@type": T_LUA, "default_source_code": {"inline_string": HEADER_NAMES_LUA}},
+        },
         {"name": F_JWT, "typed_config": _jwt_filter(p, jwks, self_host, listen_port)},
         # No rules here: allows everything; only routes with an RBACPerRoute (reflection) are checked.
         {"name": F_RBAC, "typed_config": {"@type": T_RBAC}},

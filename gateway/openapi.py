@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from buf.validate import validate_pb2
 from google.protobuf import descriptor_pb2
 
-from gateway.descriptors import DescriptorSet, HttpBinding, Method, field_behaviors
+from gateway.descriptors import DescriptorSet, HttpBinding, Method, field_behaviors, openapi_parameter
 from gateway.envoy import LOCAL_REPLY_STATUS, MAX_REQUEST_BODY_BYTES, RateLimits, rate_limit_for
 
 JsonDict = dict[str, Any]
@@ -137,6 +138,79 @@ _ERROR_RESPONSES: dict[str, tuple[int, str]] = {
 }
 
 
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_IGNORE_IF_ZERO = validate_pb2.IGNORE_IF_ZERO_VALUE
+
+
+def _rules(fld: descriptor_pb2.FieldDescriptorProto) -> Any:
+    options = fld.options
+    return options.Extensions[validate_pb2.field] if options.HasExtension(validate_pb2.field) else None
+
+
+def _string_constraints(rules: Any, optional: bool) -> JsonDict:
+    """JSON Schema for protovalidate's string rules. With IGNORE_IF_ZERO_VALUE an empty string is
+    also valid, so a format becomes a pattern that admits it."""
+    out: JsonDict = {}
+    if rules.HasField("max_len"):
+        out["maxLength"] = rules.max_len
+    if rules.HasField("min_len"):
+        out["minLength"] = rules.min_len
+    if rules.HasField("uuid") and rules.uuid:
+        if optional:
+            out["pattern"] = f"^({_UUID})?$"
+        else:
+            out["format"] = "uuid"
+    if rules.HasField("email") and rules.email and not optional:
+        out["format"] = "email"
+    if rules.HasField("pattern"):
+        out["pattern"] = f"^$|{rules.pattern}" if optional else rules.pattern
+    return out
+
+
+def _number_constraints(rules: Any) -> JsonDict:
+    out: JsonDict = {}
+    for ours, theirs in (
+        ("gte", "minimum"),
+        ("lte", "maximum"),
+        ("gt", "exclusiveMinimum"),
+        ("lt", "exclusiveMaximum"),
+    ):
+        if rules.HasField(ours):
+            out[theirs] = getattr(rules, ours)
+    return out
+
+
+_NUMBER_RULES = {
+    FD.TYPE_INT32: "int32",
+    FD.TYPE_SINT32: "sint32",
+    FD.TYPE_UINT32: "uint32",
+    FD.TYPE_DOUBLE: "double",
+    FD.TYPE_FLOAT: "float",
+}
+
+
+def constraints(fld: descriptor_pb2.FieldDescriptorProto) -> tuple[JsonDict, JsonDict]:
+    """The field's protovalidate rules as JSON Schema: (for the value or each item, for the list)."""
+    rules = _rules(fld)
+    if rules is None:
+        return {}, {}
+    optional = rules.ignore == _IGNORE_IF_ZERO
+    value: JsonDict = {}
+    listing: JsonDict = {}
+    scalar = rules
+    if fld.label == FD.LABEL_REPEATED and rules.HasField("repeated"):
+        if rules.repeated.HasField("max_items"):
+            listing["maxItems"] = rules.repeated.max_items
+        if rules.repeated.HasField("min_items"):
+            listing["minItems"] = rules.repeated.min_items
+        scalar = rules.repeated.items
+    if fld.type == FD.TYPE_STRING and scalar.HasField("string"):
+        value = _string_constraints(scalar.string, optional)
+    elif fld.type in _NUMBER_RULES and scalar.HasField(_NUMBER_RULES[fld.type]):
+        value = _number_constraints(getattr(scalar, _NUMBER_RULES[fld.type]))
+    return value, listing
+
+
 def _json_name(fld: descriptor_pb2.FieldDescriptorProto) -> str:
     if fld.json_name:
         return fld.json_name
@@ -197,13 +271,16 @@ class _Builder:
             return {"type": "object", "additionalProperties": self._single(value)}
         single = self._single(fld)
         if fld.label == FD.LABEL_REPEATED:
-            return {"type": "array", "items": single}
+            _, listing = constraints(fld)
+            return {"type": "array", "items": single, **listing}
         return single
 
     def _single(self, fld: descriptor_pb2.FieldDescriptorProto) -> JsonDict:
         if fld.type in (FD.TYPE_MESSAGE, FD.TYPE_ENUM):
             return self.ref(fld.type_name.lstrip("."))
-        return dict(_SCALARS[fld.type])
+        # The contract's bounds (protovalidate), so clients and fuzzers see the limits the server holds.
+        value, _ = constraints(fld)
+        return {**_SCALARS[fld.type], **value}
 
     def message_schema(self, name: str, *, exclude: frozenset[str] = frozenset()) -> JsonDict:
         msg = self.ds.messages[name]
@@ -302,7 +379,12 @@ class _Builder:
         for var in tpl.variables:
             fld = self.resolve(m.input_type, var.field_path)
             params.append(
-                {"name": var.field_path, "in": "path", "required": True, "schema": self._single(fld)}
+                {
+                    "name": openapi_parameter(var.field_path),
+                    "in": "path",
+                    "required": True,
+                    "schema": self._single(fld),
+                }
                 | (
                     {"description": c}
                     if (c := self.ds.comments.get(f"{m.input_type}.{var.field_path}"))

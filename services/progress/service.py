@@ -197,15 +197,8 @@ class ProgressService:
         self, caller: Principal, page_size: int, page_token: str
     ) -> tuple[list[StudentClass], str]:
         size = pagination.page_size(page_size)
-        position = pagination.decode_token(page_token)
-        after = None
-        if position is not None:
-            if not (isinstance(position.get("n"), str) and class_rules.is_uuid(str(position.get("i")))):
-                raise InvalidArgument(
-                    "page_token is not valid",
-                    [FieldViolation("page_token", "use a next_page_token from a previous response")],
-                )
-            after = (str(position["n"]), str(position["i"]))
+        position = pagination.decode_token(page_token, n=str, i=uuid.UUID)
+        after = (position["n"], str(position["i"])) if position else None
         teacher = None if caller.has_any(*class_rules.CLASS_ADMINS) else caller.subject
         async with self.db.transaction(caller.tenant_id) as session:
             found = await store.list_classes(session, teacher_id=teacher, limit=size + 1, after=after)

@@ -22,7 +22,9 @@ SECRET_NAME = re.compile(
 )
 _SECRET_IN_TEXT = re.compile(
     r"""(?ix)
-    ( \b(?:[a-z_]*password|passwd|[a-z_]*secret|api[-_]?key|apikey|[a-z_]*token|authorization)
+    ( (?<![a-z0-9_])
+      (?:password|passwd|[a-z]*_password|client_secret|[a-z]*_secret|secret|api[-_]?key|apikey
+        |access_token|refresh_token|id_token|wstoken|authorization)
       ["']? \s* [:=] \s* ["']? (?:bearer\s+)? )
     ( [^\s"'&,;}\]]+ )
     | ( \bbearer\s+ ) ( [A-Za-z0-9._~+/=-]{8,} )
