@@ -10,7 +10,8 @@ Every document has a ref the answer cites: "pydoc:topics/function", "pydoc:built
 process runs (not the sandbox's), read without running anything of the standard library's: modules
 with Python source are parsed (`ast`), only C extension modules are imported to read their docstrings.
 
-Ranking is Okapi BM25 (k1 1.2, b 0.5: the reference's long topics are not penalised as much as b 0.75 would) over words (lower-cased, a plural's "s" dropped), with a prior per
+Ranking is Okapi BM25 (k1 1.2; b 0.5, so the reference's long topics are not penalised as much as
+b 0.75 would) over words (lower-cased, a plural's "s" dropped), with a prior per
 kind of document — the language reference and the builtins answer a learner's question more often than
 a module's internals — and a bonus when a query word is the document's name (`yield`, `len`,
 `functools`). A question's words that are everywhere ("python", "work", "use") weigh little by the
@@ -43,22 +44,22 @@ from pydoc_data.topics import topics as _TOPICS
 K1, B = 1.2, 0.5
 MAX_EXCERPT = 700
 # A document's weight by kind: the reference and the builtins first, a module's innards last.
-_PRIOR = {"topic": 1.6, "builtin": 1.4, "module": 1.0, "member": 0.9}
+_PRIOR = {"topic": 2.0, "builtin": 1.5, "module": 1.0, "member": 0.9}
 _NAME_BONUS = 4.0  # added to a document whose name is one of the query's words
 # Modules not worth indexing for a learner, or not to be imported at all (they act when imported).
-_SKIP = frozenset(
+_SKIP_NAMES = (
     "antigravity this idlelib tkinter turtledemo lib2to3 test ensurepip pydoc_data readline curses "
-    "msilib nis ossaudiodev spwd crypt winreg winsound msvcrt _winapi".split()
+    "msilib nis ossaudiodev spwd crypt winreg winsound msvcrt _winapi"
 )
-_STOP = frozenset(
-    """a an the i you he she it we they my your our their me him her us them this that these those is are
-    was were be been am do does did doing have has had can could will would should may might must what
-    why how when where who which whose of to in on at for with about from by as and or but not no yes so
+_SKIP = frozenset(_SKIP_NAMES.split())
+_STOP_WORDS = """a an the i you he she it we they my your our their me him her us them this that these
+    those is are was were be been am do does did doing have has had can could will would should may might must
+    what why how when where who which whose of to in on at for with about from by as and or but not no yes so
     if then than too very just also some any all more most much many one tell know think like want need
     make get go see say give please explain mean means meaning work works working use used using python
     python3 thing things way example examples difference between understand help hi hello thanks
-    there here into out up down it's what's i'm don't doesn't""".split()
-)
+    there here into out up down it's what's i'm don't doesn't"""
+_STOP = frozenset(_STOP_WORDS.split())
 _TOKEN = re.compile(r"[a-z_][a-z0-9_]*")
 
 
@@ -116,7 +117,8 @@ class Index:
         self.lengths: list[int] = []
         self.names: dict[str, list[int]] = {}
         for i, doc in enumerate(docs):
-            counts = Counter(words(doc.text))
+            # A document is also about its own name: help(itertools.groupby)'s text never says "groupby".
+            counts = Counter(words(doc.text) + words(" ".join((doc.name.replace(".", " "), *doc.aliases))))
             self.lengths.append(sum(counts.values()))
             for term, tf in counts.items():
                 self.postings.setdefault(term, []).append((i, tf))
@@ -202,8 +204,15 @@ def collect() -> list[Doc]:
                 member_doc = "" if attr.startswith("_") else inspect.getdoc(member) or ""
                 if member_doc:
                     qualified = f"{name}.{attr}"
-                    docs.append(Doc(f"pydoc:builtins.{qualified}", f"help({qualified})", qualified, "builtin",
-                                    member_doc))
+                    docs.append(
+                        Doc(
+                            f"pydoc:builtins.{qualified}",
+                            f"help({qualified})",
+                            qualified,
+                            "builtin",
+                            member_doc,
+                        )
+                    )
     for module in sorted(sys.stdlib_module_names):
         if module.startswith("_") or module in _SKIP or module == "builtins":
             continue
@@ -229,6 +238,10 @@ def _module_docs(module: str) -> list[Doc]:
     return _compiled_docs(module)
 
 
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFINITIONS = (*_FUNCTIONS, ast.ClassDef)
+
+
 def _source_docs(module: str, path: str) -> list[Doc]:
     try:
         with open(path, encoding="utf-8") as f:
@@ -238,20 +251,20 @@ def _source_docs(module: str, path: str) -> list[Doc]:
     docs = []
     doc = ast.get_docstring(tree)
     if doc:
-        docs.append(Doc(f"pydoc:{module}", f"help({module})", module, "module", doc))
+        docs.append(Doc(f"pydoc:{module}", f"module {module}", module, "module", doc))
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+        if isinstance(node, _DEFINITIONS) and not node.name.startswith("_"):
             name = f"{module}.{node.name}"
             doc = ast.get_docstring(node)
             if doc:
-                docs.append(Doc(f"pydoc:{name}", f"help({name})", name, "member", doc))
+                docs.append(Doc(f"pydoc:{name}", name, name, "member", doc))
             if isinstance(node, ast.ClassDef):
                 for method in node.body:
-                    if isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef) and not method.name.startswith("_"):
+                    if isinstance(method, _FUNCTIONS) and not method.name.startswith("_"):
                         doc = ast.get_docstring(method)
                         if doc:
                             qualified = f"{name}.{method.name}"
-                            docs.append(Doc(f"pydoc:{qualified}", f"help({qualified})", qualified, "member", doc))
+                            docs.append(Doc(f"pydoc:{qualified}", qualified, qualified, "member", doc))
     return docs
 
 
@@ -266,7 +279,7 @@ def _compiled_docs(module: str) -> list[Doc]:
     docs = []
     doc = inspect.getdoc(loaded)
     if doc:
-        docs.append(Doc(f"pydoc:{module}", f"help({module})", module, "module", doc))
+        docs.append(Doc(f"pydoc:{module}", f"module {module}", module, "module", doc))
     for attr in sorted(vars(loaded)):
         if attr.startswith("_"):
             continue
@@ -276,7 +289,7 @@ def _compiled_docs(module: str) -> list[Doc]:
         doc = inspect.getdoc(member) or ""
         if doc:
             name = f"{module}.{attr}"
-            docs.append(Doc(f"pydoc:{name}", f"help({name})", name, "member", doc))
+            docs.append(Doc(f"pydoc:{name}", name, name, "member", doc))
     return docs
 
 

@@ -157,17 +157,17 @@ _TERMS: dict[str, dict[str, str]] = {
 }
 
 # Everyday words that tell the languages apart (none of them English words).
-_MARKERS: dict[str, frozenset[str]] = {
-    "es": frozenset("qué que es una un el la los las cómo como por para qué sirve funciona explica "
-                    "explícame diferencia entre mi mis está esta este código dame otra pista respuesta "
-                    "sólo solo dime puedo hago".split()),
-    "fr": frozenset("qu'est-ce que c'est une un le la les des est comment pourquoi fonctionne explique "
-                    "expliquer différence entre mon ma mes ce cette donne-moi réponse indice juste "
-                    "marche pas".split()),
-    "de": frozenset("was ist sind ein eine der die das wie funktioniert erkläre erklär warum unterschied "
-                    "zwischen mein meine mir gib lösung antwort nicht und ich bitte noch einen".split()),
+_MARKER_WORDS = {
+    "es": "qué que es una un el la los las cómo como por para sirve funciona explica explícame diferencia "
+    "entre mi mis está esta este código dame otra pista respuesta sólo solo dime puedo hago",
+    "fr": "qu'est-ce que c'est une un le la les des est comment pourquoi fonctionne explique expliquer "
+    "différence entre mon ma mes ce cette donne-moi réponse indice juste marche pas",
+    "de": "was ist sind ein eine der die das wie funktioniert erkläre erklär warum unterschied zwischen mein "
+    "meine mir gib lösung antwort nicht und ich bitte noch einen",
 }
-_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_MARKERS = {language: frozenset(words.split()) for language, words in _MARKER_WORDS.items()}
+_APOSTROPHE = "\u2019"  # the typographic apostrophe phones type: read as a plain one
+_WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def read(text: str) -> Reading:
 
 
 def detect(text: str) -> str:
-    lowered = unicodedata.normalize("NFC", text.lower()).replace("’", "'")
+    lowered = unicodedata.normalize("NFC", text.lower()).replace(_APOSTROPHE, "'")
     found = set(_WORD.findall(lowered))
     best, best_score = ENGLISH, 0
     for language, markers in _MARKERS.items():
@@ -201,7 +201,12 @@ def detect(text: str) -> str:
 
 def gloss(text: str, language: str) -> str:
     """`text` with the language's question phrases and Python words in English (case dropped)."""
-    english = unicodedata.normalize("NFC", text.lower()).replace("’", "'").replace("¿", " ").replace("¡", " ")
+    english = (
+        unicodedata.normalize("NFC", text.lower())
+        .replace(_APOSTROPHE, "'")
+        .replace("¿", " ")
+        .replace("¡", " ")
+    )
     for pattern, replacement in _PHRASES.get(language, ()):
         english = _phrase(pattern).sub(replacement, english)
     for pattern, replacement in _TERMS.get(language, {}).items():

@@ -115,9 +115,11 @@ _QUESTION = re.compile(
     re.IGNORECASE,
 )
 _FOLLOW_UP = re.compile(
-    r"\b(the|an?|your) (answer|solution|fix)\b|\b(another|next|one more|more|a better|further) (hint|clue|tip)s?\b"
-    r"|\bjust (tell|give|show)\b|\bstill\b|\bdon'?t (get|understand) (it|that)\b|\bi'?m (still )?(lost|confused)\b"
-    r"|^\W*(why|how|what do you mean|what does that mean|huh|really)\W*$|\bwhat now\b|\bthen what\b|\bgo on\b|\bkeep going\b|\band then\b|\bshow me\b|\bhow do i fix\b",
+    r"\b(the|an?|your) (answer|solution|fix)\b"
+    r"|\b(another|next|one more|more|a better|further) (hint|clue|tip)s?\b"
+    r"|\bjust (tell|give|show)\b|\bstill\b|\bdon'?t (get|understand) (it|that)\b"
+    r"|\bi'?m (still )?(lost|confused)\b|^\W*(why|how|what do you mean|what does that mean|huh|really)\W*$"
+    r"|\bwhat now\b|\bthen what\b|\bgo on\b|\bkeep going\b|\band then\b|\bshow me\b|\bhow do i fix\b",
     re.IGNORECASE,
 )
 _MENTIONED_EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception))\b")
