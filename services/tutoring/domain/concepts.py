@@ -98,7 +98,7 @@ def doc_title(ref: str) -> str:
 
 def explain(question: str, level: str) -> Explanation | None:
     concept = match(question)
-    if concept is None:
+    if concept is None or _incidental(concept, question):
         return None
     tier = {"familiar": 1, "proficient": 2, "mastered": 2}.get(level.strip().lower(), 0)
     return _compose(concept, tier)
@@ -121,6 +121,15 @@ def look_up(question: str, limit: int = 3) -> Explanation | None:
         + " in the Python interpreter."
     )
     return Explanation(good[0].title, text, "", sources, detect_topic(question))
+
+
+def _incidental(concept: _Concept, question: str) -> bool:
+    """Whether the concept matched only on a common English word ("and", "if", "not") while the
+    question has other words to look up: "explain generators and yield" is not about `and`."""
+    found = _compiled(concept).search(cap(question))
+    if found is None or not docs.is_common(found.group(0)):
+        return False
+    return bool(set(docs.query_words(question)) - set(docs.words(found.group(0))))
 
 
 def match(question: str) -> _Concept | None:

@@ -96,6 +96,12 @@ def query_words(question: str) -> list[str]:
     return list(seen)
 
 
+def is_common(phrase: str) -> bool:
+    """Whether every word of `phrase` is a common English word (not worth searching for)."""
+    found = _TOKEN.findall(phrase.lower())
+    return bool(found) and all(w in _STOP for w in found)
+
+
 def _stem(word: str) -> str:
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"

@@ -105,3 +105,9 @@ def test_look_up_has_nothing_for_what_the_documentation_does_not_cover(question)
 def test_the_index_is_built_once_per_process():
     assert docs.index() is docs.index()
     assert len(docs.index().docs) > 3000  # topics, builtins and the standard library
+
+
+def test_a_common_word_does_not_pull_a_question_into_the_concept_map():
+    assert concepts.explain("explain generators and yield", "new") is None  # not a lesson on `and`
+    assert concepts.explain("what does and do", "new").concept == "booleans and logic"
+    assert concepts.explain("what is an if statement", "new").concept == "if statement"
