@@ -159,13 +159,17 @@ _TERMS: dict[str, dict[str, str]] = {
 # Everyday words that tell the languages apart (none of them English words).
 _MARKER_WORDS = {
     "es": "qué que es una un el la los las cómo como por para sirve funciona explica explícame diferencia "
-    "entre mi mis está esta este código dame otra pista respuesta sólo solo dime puedo hago",
+    "entre mi mis está esta este código dame otra pista respuesta sólo solo dime puedo hago en de del "
+    "con y o se lo al",
     "fr": "qu'est-ce que c'est une un le la les des est comment pourquoi fonctionne explique expliquer "
-    "différence entre mon ma mes ce cette donne-moi réponse indice juste marche pas",
+    "différence entre mon ma mes ce cette donne-moi réponse indice juste marche pas en et ou du de avec "
+    "dans sur",
     "de": "was ist sind ein eine der die das wie funktioniert erkläre erklär warum unterschied zwischen mein "
-    "meine mir gib lösung antwort nicht und ich bitte noch einen",
+    "meine mir gib lösung antwort nicht und ich bitte noch einen oder mit von im in den dem",
 }
 _MARKERS = {language: frozenset(words.split()) for language, words in _MARKER_WORDS.items()}
+# Marker words that are also English words the rules read (the replacements write "a", "in"...).
+_ENGLISH_KEPT = frozenset({"a", "in", "was", "is", "die"})
 _APOSTROPHE = "\u2019"  # the typographic apostrophe phones type: read as a plain one
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
 
@@ -211,7 +215,11 @@ def gloss(text: str, language: str) -> str:
         english = _phrase(pattern).sub(replacement, english)
     for pattern, replacement in _TERMS.get(language, {}).items():
         english = _phrase(pattern).sub(replacement, english)
-    return " ".join(english.split())
+    # The language's own little words left over ("los", "une", "eine") mean nothing to the English
+    # rules or to the documentation search: dropped. English words the replacements wrote stay.
+    markers = _MARKERS.get(language, frozenset()) - _ENGLISH_KEPT
+    kept = [w for w in english.split() if w.strip("?!.,;:") not in markers]
+    return " ".join(kept)
 
 
 _COMPILED: dict[str, re.Pattern[str]] = {}

@@ -3,6 +3,7 @@
 import pytest
 
 from services.tutoring.domain.chat import Author, ChatMessage, Routing, earlier_of
+from services.tutoring.domain.language import Reading, read
 from services.tutoring.domain.source import MAX_INPUT_CHARS
 from services.tutoring.domain.topics import TOPICS, detect_topic, vocabulary_weight
 from services.tutoring.domain.triage import Earlier, Route, Triage, classify
@@ -207,3 +208,16 @@ def test_the_earlier_context_is_the_latest_agent_route_and_the_latest_code():
     ]
     assert earlier_of(history) == Earlier(Route.DEBUG, LOOP, "")
     assert earlier_of([]) == Earlier()
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "english"),
+    [
+        ("¿Cómo funcionan los decoradores en Python?", "es", "how does work decorator python?"),
+        ("Qu'est-ce qu'un dictionnaire ?", "fr", "what is a dictionary ?"),
+        ("Wie funktioniert eine for-Schleife?", "de", "how does work for loop?"),
+        ("What is a list?", "en", "What is a list?"),
+    ],
+)
+def test_other_languages_are_glossed_into_english_for_the_rules(text, language, english):
+    assert read(text) == Reading(language, english)
