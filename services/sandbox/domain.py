@@ -28,6 +28,21 @@ class TestCase:
     hidden: bool = False
 
 
+def case_labels(cases: tuple[TestCase, ...]) -> tuple[str, ...]:
+    """What a grade calls each case: a visible case by its name, a hidden one as "hidden case 2" (its
+    position among the hidden cases). An author's name often states the input ("n = 32"), so it would
+    hand a hidden case's content to the student."""
+    labels: list[str] = []
+    hidden = 0
+    for case in cases:
+        if case.hidden:
+            hidden += 1
+            labels.append(f"hidden case {hidden}")
+        else:
+            labels.append(case.name)
+    return tuple(labels)
+
+
 @dataclass(frozen=True)
 class Exercise:
     id: str

@@ -191,11 +191,12 @@ class SandboxService:
         exercise = await self._exercise(caller, exercise_id)
         await self._admit(caller)
         syntax = check_syntax(code)
+        labels = domain.case_labels(exercise.test_cases)  # hidden cases are not named by their content
         if syntax is not None:  # nothing to run: every case fails the same way
             runs: list[tuple[CaseOutcome, Diagnosis | None]] = [
                 (
                     CaseOutcome(
-                        c.name,
+                        label,
                         False,
                         c.hidden,
                         Verdict.SYNTAX_ERROR,
@@ -204,10 +205,17 @@ class SandboxService:
                     ),
                     syntax,
                 )
-                for c in exercise.test_cases
+                for c, label in zip(exercise.test_cases, labels, strict=True)
             ]
         else:
-            runs = list(await asyncio.gather(*(self._run_case(code, case) for case in exercise.test_cases)))
+            runs = list(
+                await asyncio.gather(
+                    *(
+                        self._run_case(code, case, label)
+                        for case, label in zip(exercise.test_cases, labels, strict=True)
+                    )
+                )
+            )
         outcomes = tuple(outcome for outcome, _ in runs)
         passed = sum(1 for o in outcomes if o.passed)
         grade = GradeResult(str(uuid.uuid4()), passed, len(outcomes), outcomes)
@@ -224,7 +232,9 @@ class SandboxService:
             await self.outbox.stage(session, "sandbox.graded", graded)
         return grade
 
-    async def _run_case(self, submission: str, case: TestCase) -> tuple[CaseOutcome, Diagnosis | None]:
+    async def _run_case(
+        self, submission: str, case: TestCase, label: str
+    ) -> tuple[CaseOutcome, Diagnosis | None]:
         limits = Limits()
         if case.kind == domain.STDIO:
             result = await self.pool.run(submission, case.stdin, limits)
@@ -248,7 +258,7 @@ class SandboxService:
             if diagnosis is not None and not diagnosis.line:
                 diagnosis = replace(diagnosis, message="", source_line="")
         outcome = CaseOutcome(
-            case.name,
+            label,
             passed,
             case.hidden,
             result.verdict,

@@ -19,6 +19,7 @@ fails or, in hint mode, gives the solution away. Every answer says which provide
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -32,7 +33,7 @@ from services.runtime.errors import FailedPrecondition, InvalidArgument
 from services.runtime.events.envelope import Event, require_tenant
 from services.tutoring import convert, prompts, store
 from services.tutoring.clients import MeshCalls
-from services.tutoring.domain import concepts, debug, exercises, leaks, review, triage
+from services.tutoring.domain import concepts, debug, exercises, language, leaks, review, triage
 from services.tutoring.domain.chat import (
     ActivityKind,
     ChatMessage,
@@ -44,8 +45,9 @@ from services.tutoring.domain.chat import (
     Routing,
     Source,
     TutoringRequest,
+    earlier_of,
 )
-from services.tutoring.domain.triage import Route
+from services.tutoring.domain.triage import Earlier, Route
 from services.tutoring.providers.llm import LlmClient, ProviderUnavailable, Usage
 from services.tutoring.service import TutoringService
 
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 OFFLINE = "offline"
 RUNGS = 3
 CONFIDENT = 0.6  # below this, triage asks the model (when one is configured)
+HISTORY = 20  # earlier messages a follow-up without code is read against
 
 # Where triage sends each route; off-topic and unclear requests triage answers itself.
 SUBJECTS = {
@@ -179,9 +182,21 @@ class Agents:
 
     # --- triage -------------------------------------------------------------------------------------
 
+    async def _earlier(self, event: Event, request: TutoringRequest) -> Earlier | None:
+        """The conversation's last route and code, for a message that brings no code of its own."""
+        if request.code.strip() or request.error.strip():
+            return None
+        async with self.db.transaction(require_tenant(event)) as session:
+            message = await store.get_message(session, request.message_id)
+            if message is None or message.sequence <= 1:
+                return None
+            history = await store.messages_before(session, request.conversation_id, message.sequence, HISTORY)
+        return earlier_of(history)
+
     async def prepare_triage(self, event: Event) -> Prepared:
         request = request_of(event)
-        decided = triage.classify(request.text, request.code, request.error)
+        earlier = await self._earlier(event, request)
+        decided = triage.classify(request.text, request.code, request.error, earlier)
         result = Routing(
             route=decided.route,
             confidence=decided.confidence,
@@ -190,8 +205,15 @@ class Agents:
             decided_by="rules",
         )
         usage = None
-        if self.llm is not None and decided.confidence < CONFIDENT:
-            p = await self.phrase("triage", prompts.triage(request), "")
+        # With a model, the rules never turn a message away on their own: a word missing from their
+        # lists ("explain generators and yield") is the model's to judge.
+        unsure = decided.confidence < CONFIDENT or (
+            decided.route in (Route.OFF_TOPIC, Route.UNCLEAR) and bool(request.text.strip())
+        )
+        if self.llm is not None and unsure:
+            earlier_route = earlier.route.value if earlier and earlier.route else ""
+            asked = replace(request, code=request.code or (earlier.code if earlier else ""))
+            p = await self.phrase("triage", prompts.triage(asked, earlier_route), "")
             chosen = _route_named(p.text.strip().strip(".").lower())
             if chosen is not None and p.provider.startswith("openai:"):
                 result = replace(
@@ -201,12 +223,19 @@ class Agents:
                     reason=f"the model chose {p.text.strip()} (rules were unsure: {decided.reason})",
                 )
             usage = p.usage
+        # A follow-up without code is about the conversation's code: the debug agent climbs the same
+        # problem's ladder, a review reviews it. (A concept question is answered on its own.)
+        context = None
+        if decided.earlier_code and earlier is not None and result.route in (Route.DEBUG, Route.CODE_REVIEW):
+            context = (earlier.code, earlier.error)
         answer = ChatMessage()
         if result.route in SUBJECTS:
-            return Prepared(answer, Phrased("", ""), (result, usage))
+            return Prepared(answer, Phrased("", ""), (result, usage, context))
         assert result.route is not None  # classify always decides
         offline = prompts.GRACEFUL[result.route]
-        return Prepared(answer, Phrased(offline, OFFLINE, None), (result, usage))
+        if decided.language != language.ENGLISH:
+            offline = prompts.english_only(decided.language) + offline
+        return Prepared(answer, Phrased(offline, OFFLINE, None), (result, usage, context))
 
     async def apply_triage(self, event: Event, session: AsyncConnection) -> None:
         request = request_of(event)
@@ -214,11 +243,13 @@ class Agents:
         if p.detail is GAVE_UP:
             await self._answer(session, request, "triage", p)
             return
-        result, usage = p.detail
+        result, usage, context = p.detail
         await self.service.record_triage(session, request, result)
         if usage is not None:
             await self._record(session, "triage", Phrased("", "", usage))
         request = replace(request, triage=result)
+        if context is not None:
+            request = replace(request, code=context[0], error=context[1])
         subject = SUBJECTS.get(result.route) if result.route else None
         if subject is not None:
             await self.service.outbox.stage(session, subject, convert.request_event(request))
@@ -237,16 +268,43 @@ class Agents:
                 level = levels.get(topic, "new")
             except Exception as exc:  # progress is down or unreachable: explain for a newcomer
                 log.warning("mastery level unavailable", extra={"error": repr(exc)})
-        explanation = concepts.explain(request.text, level)
+        reading = language.read(request.text)  # "¿qué es una lista?" is read as "what is a list?"
+        explanation = concepts.explain(reading.english, level)
         if explanation is None:
-            return Prepared(ChatMessage(), Phrased(prompts.NO_CONCEPT, OFFLINE))
+            # Outside the concept map: the interpreter's whole documentation. Its index is built on
+            # the first such question (about two seconds), off the event loop.
+            explanation = await asyncio.to_thread(concepts.look_up, reading.english)
+        if explanation is None and self.llm is None:
+            offline = prompts.NO_CONCEPT
+            if reading.translated:
+                offline = prompts.english_only(reading.language) + offline
+            return Prepared(ChatMessage(), Phrased(offline, OFFLINE))
+        cited = explanation.sources if explanation else ()
         answer = ChatMessage(
-            sources=tuple(Source(title=s.title, ref=s.ref) for s in explanation.sources),
-            code=explanation.example,
+            sources=tuple(Source(title=s.title, ref=s.ref) for s in cited),
+            code=explanation.example if explanation else "",
         )
-        offline = explanation.text
-        phrased = await self.phrase("concepts", prompts.concept(request, explanation, level), offline)
+        offline = explanation.text if explanation else prompts.NO_CONCEPT
+        if reading.translated:
+            offline = prompts.english_only(reading.language) + offline
+        guard = await self._unspent_fix(event, request)
+        phrased = await self.phrase(
+            "concepts", prompts.concept(request, explanation, level, reading.language), offline, guard=guard
+        )
         return Prepared(answer, phrased, level)
+
+    async def _unspent_fix(self, event: Event, request: TutoringRequest) -> str:
+        """The fix a model must not reveal when a question comes with code: the debug ladder's third rung
+        for this problem, unless the student has already reached it ("" when there is nothing to fix)."""
+        if self.llm is None or not request.code.strip():
+            return ""
+        diagnosis = debug.diagnose(request.code, request.error, request.text)
+        solution = solution_of(diagnosis)
+        if not solution:
+            return ""
+        async with self.db.transaction(require_tenant(event)) as session:
+            current = await store.current_rung(session, request.student_id, diagnosis.problem_key)
+        return "" if current >= RUNGS else solution
 
     async def apply_concepts(self, event: Event, session: AsyncConnection) -> None:
         request = request_of(event)

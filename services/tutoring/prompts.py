@@ -5,7 +5,7 @@ server checks the answer anyway (agents.Agents.phrase)."""
 
 from __future__ import annotations
 
-from services.tutoring.domain import concepts, exercises
+from services.tutoring.domain import concepts, exercises, language
 from services.tutoring.domain import debug as debug_model
 from services.tutoring.domain import review as review_model
 from services.tutoring.domain.chat import TutoringRequest
@@ -30,10 +30,22 @@ GRACEFUL = {
 }
 
 NO_CONCEPT = (
-    "I couldn't tell which Python concept you mean. I can explain things like variables, if "
-    "statements, for and while loops, functions, lists, dictionaries, strings, exceptions and "
-    "classes. Which one would you like to look at?"
+    "I couldn't find that in Python's documentation (I searched its language reference, the "
+    "builtins and the standard library), so I can't answer it reliably. Could you name the Python "
+    "feature, keyword or function you mean? For example: variables, for loops, functions, "
+    "dictionaries, decorators, generators, `len()` or `itertools`."
 )
+
+
+def english_only(code: str) -> str:
+    """Said before an offline answer to a question in another language."""
+    name = language.NAMES.get(code, code)
+    return (
+        f"(I understood your question in {name}, but without a language model I can only answer in "
+        "English.)\n\n"
+    )
+
+
 NO_SANDBOX = (
     "I can't prepare an exercise right now: exercises are checked in the code sandbox before you "
     "see them, and it isn't reachable. Please try again in a little while."
@@ -56,31 +68,48 @@ def _system(text: str) -> dict[str, str]:
     return {"role": "system", "content": text}
 
 
-def triage(request: TutoringRequest) -> list[dict[str, str]]:
+def triage(request: TutoringRequest, earlier: str = "") -> list[dict[str, str]]:
+    """`earlier`: the route the conversation took last ("debug"...), "" for a new conversation."""
+    context = f"\nThe conversation so far was routed to: {earlier}" if earlier else ""
     return [
         _system(
-            "Classify a student's message to a Python tutor. Answer with exactly one word: concept, "
-            "debug, code_review, exercise, off_topic or unclear."
+            "Classify a student's message to a Python tutor (any language). Answer with exactly one "
+            "word: concept, debug, code_review, exercise, off_topic or unclear. A question about Python, "
+            "its language, library or tools is a concept; a follow-up asking for more help continues "
+            "the conversation's route."
         ),
         _user(
             f"Message: {request.text}\nCode attached: {'yes' if request.code else 'no'}\n"
-            f"Error attached: {request.error[:500]}"
+            f"Error attached: {request.error[:500]}{context}"
         ),
     ]
 
 
-def concept(request: TutoringRequest, explanation: concepts.Explanation, level: str) -> list[dict[str, str]]:
-    sources = "; ".join(s.ref for s in explanation.sources)
-    return [
-        _system(
-            f"{TUTOR} The student's mastery of this topic is '{level}': for new or attempted, use plain "
-            "words and one small example; for proficient or mastered, be precise and mention edge cases."
-        ),
-        _user(
-            f"Question: {request.text}\n\nReference material (from Python's documentation: {sources}):\n"
-            f"{explanation.text}\n\nExample:\n{explanation.example}\n\nExplain, citing the reference."
-        ),
-    ]
+def concept(
+    request: TutoringRequest, explanation: concepts.Explanation | None, level: str, lang: str = "en"
+) -> list[dict[str, str]]:
+    """The concept question with its grounding: the concept map's explanation, or the documentation's
+    closest passages (quoted, with their refs), or — when nothing matched — the honest absence of
+    any, so the model says when it is unsure."""
+    system = (
+        f"{TUTOR} The student's mastery of this topic is '{level}': for new or attempted, use plain "
+        "words and one small example; for proficient or mastered, be precise and mention edge cases."
+    )
+    if lang != language.ENGLISH:
+        system += f" The student wrote in {language.NAMES.get(lang, lang)}: answer in that language."
+    code = f"\n\nThe student's code:\n{request.code}" if request.code.strip() else ""
+    if explanation is None:
+        material = (
+            "No passage of Python's documentation matched this question. Answer only if it is about "
+            "Python and you are sure; otherwise say you don't know."
+        )
+    else:
+        sources = "; ".join(s.ref for s in explanation.sources)
+        material = f"Reference material (from Python's documentation: {sources}):\n{explanation.text}"
+        if explanation.example:
+            material += f"\n\nExample:\n{explanation.example}"
+        material += "\n\nExplain, citing the reference."
+    return [_system(system), _user(f"Question: {request.text}{code}\n\n{material}")]
 
 
 def debug(request: TutoringRequest, diagnosis: debug_model.Diagnosis, rung: int) -> list[dict[str, str]]:

@@ -274,6 +274,21 @@ async def messages_after(
     return [_message(r) for r in rows]
 
 
+async def messages_before(
+    session: AsyncConnection, conversation_id: str, before_sequence: int, limit: int
+) -> list[ChatMessage]:
+    """The conversation's messages before `before_sequence`, newest first (what a follow-up follows)."""
+    rows = await session.execute(
+        sa.select(messages)
+        .where(
+            messages.c.conversation_id == uuid.UUID(conversation_id), messages.c.sequence < before_sequence
+        )
+        .order_by(messages.c.sequence.desc())
+        .limit(limit)
+    )
+    return [_message(r) for r in rows]
+
+
 async def list_conversations(
     session: AsyncConnection, student_id: str, limit: int, after: tuple[datetime, str] | None
 ) -> list[Conversation]:

@@ -4,6 +4,8 @@
     tracebacks.py   a pasted or captured traceback, read into type, message, line and frames
     debug.py        why a program fails or never ends, as a ladder of hints and a fix
     concepts.py     explanations grounded in the documentation shipped with the interpreter (pydoc)
+    docs.py         that documentation searchable: BM25 over pydoc topics, builtins and the stdlib
+    language.py     questions in Spanish, French and German, glossed into English for the rules
     review.py       static review of a submission, plus what its sandbox run said; a quality score
     exercises.py    a bank of parameterised exercises with stdin/stdout cases
     leaks.py        whether a hint written by a model gives the solution away, and how to strip code

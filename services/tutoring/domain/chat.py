@@ -5,11 +5,12 @@ plain values: the store persists them, convert.py turns them into protobuf messa
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.tutoring.domain.exercises import Difficulty
-from services.tutoring.domain.triage import Route
+from services.tutoring.domain.triage import Earlier, Route
 
 
 class Author(enum.StrEnum):
@@ -139,3 +140,25 @@ class LearningActivity:
     kind: ActivityKind
     exception_type: str = ""
     score: float = 0.0
+
+
+# The routes a follow-up can continue: the agents' (not off-topic or unclear, which triage answers).
+AGENT_ROUTES = frozenset({Route.CONCEPT, Route.DEBUG, Route.CODE_REVIEW, Route.EXERCISE})
+
+
+def earlier_of(history: Iterable[ChatMessage]) -> Earlier:
+    """What a follow-up in a conversation is about, from its earlier messages (newest first): the
+    route of the student's latest message that went to an agent, and the latest code they sent (with
+    the error sent alongside it)."""
+    route: Route | None = None
+    code = error = ""
+    for message in history:
+        if message.author != Author.STUDENT:
+            continue
+        if route is None and message.triage is not None and message.triage.route in AGENT_ROUTES:
+            route = message.triage.route
+        if not code and message.code.strip():
+            code, error = message.code, message.error
+        if route is not None and code:
+            break
+    return Earlier(route, code, error)

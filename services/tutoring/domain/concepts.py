@@ -5,7 +5,14 @@ docstrings of the builtins (`help(len)`).
     explain(question, level) -> Explanation | None
 
 The question is matched against a table of concepts (the longest matching phrase wins: "list
-comprehension" beats "list"); None when no concept is recognised, and the caller answers otherwise.
+comprehension" beats "list"); None when no concept is recognised. Then
+
+    look_up(question) -> Explanation | None
+
+answers from the whole of the interpreter's documentation (docs.search: every pydoc topic, keyword,
+builtin and standard-library docstring): the best passages, quoted verbatim and cited. None when
+nothing in the documentation is close enough (the best document holds less than half the question's
+idf weight, or scores below MIN_SCORE), and the tutor says honestly that it has nothing.
 Each concept has our own plain-language words and a runnable example; the quotes come from the docs,
 found at run time by an anchor phrase, so every quoted excerpt is a verbatim substring of the doc it
 cites (Source.excerpt keeps the doc's own line breaks; the text shows it with whitespace collapsed).
@@ -29,10 +36,15 @@ import sys
 from dataclasses import dataclass
 from pydoc_data.topics import topics as _TOPICS
 
+from services.tutoring.domain import docs
 from services.tutoring.domain.source import cap, squash
+from services.tutoring.domain.topics import detect_topic
 
 LEVELS = ("new", "attempted", "familiar", "proficient", "mastered")
 MAX_EXCERPT = 600
+MIN_SCORE = 6.0  # a document's BM25 score (with its prior) below which it does not answer a question
+MIN_COVERAGE = 0.5  # ... and the share of the question's idf weight it must hold
+RELATIVE = 0.5  # a further passage is quoted when it scores at least this share of the best one
 
 
 @dataclass(frozen=True)
@@ -74,7 +86,7 @@ def doc_text(ref: str) -> str:
         if ref.startswith(prefix):
             obj = getattr(module, ref.removeprefix(prefix), None)
             return (inspect.getdoc(obj) or "") if obj is not None else ""
-    return ""
+    return docs.text(ref)  # the rest of the standard library: from the index
 
 
 def doc_title(ref: str) -> str:
@@ -86,10 +98,38 @@ def doc_title(ref: str) -> str:
 
 def explain(question: str, level: str) -> Explanation | None:
     concept = match(question)
-    if concept is None:
+    if concept is None or _incidental(concept, question):
         return None
     tier = {"familiar": 1, "proficient": 2, "mastered": 2}.get(level.strip().lower(), 0)
     return _compose(concept, tier)
+
+
+def look_up(question: str, limit: int = 3) -> Explanation | None:
+    """The documentation's best passages on a question outside the concept map, quoted and cited; None
+    when nothing is close enough. Builds the documentation index on first use (docs.index)."""
+    hits = [h for h in docs.search(cap(question), limit) if h.excerpt]
+    good = [h for h in hits if h.score >= MIN_SCORE and h.coverage >= MIN_COVERAGE]
+    good = [h for h in good if h.score >= RELATIVE * good[0].score]  # not the best's distant seconds
+    if not good:
+        return None
+    sources = tuple(Source(h.title, h.ref, h.excerpt) for h in good)
+    quotes = "\n".join(f"> “{squash(h.excerpt)}” ({h.title}, `{_help(h.ref)}`)" for h in good)
+    text = (
+        "I don't have a ready-made lesson on this, but Python's own documentation covers it. "
+        f"The closest passages:\n\n{quotes}\n\nYou can read more with "
+        + ", ".join(f"`{_help(h.ref)}`" for h in good)
+        + " in the Python interpreter."
+    )
+    return Explanation(good[0].title, text, "", sources, detect_topic(question))
+
+
+def _incidental(concept: _Concept, question: str) -> bool:
+    """Whether the concept matched only on a common English word ("and", "if", "not") while the
+    question has other words to look up: "explain generators and yield" is not about `and`."""
+    found = _compiled(concept).search(cap(question))
+    if found is None or not docs.is_common(found.group(0)):
+        return False
+    return bool(set(docs.query_words(question)) - set(docs.words(found.group(0))))
 
 
 def match(question: str) -> _Concept | None:
@@ -193,7 +233,10 @@ def _compose(concept: _Concept, tier: int) -> Explanation:
 def _help(ref: str) -> str:
     if ref.startswith("pydoc:topics/"):
         return f'help("{ref.removeprefix("pydoc:topics/")}")'
-    return f"help({ref.removeprefix('pydoc:').removeprefix('builtins.')})"
+    name = ref.removeprefix("pydoc:")
+    if name.startswith("builtins."):
+        return f"help({name.removeprefix('builtins.')})"
+    return f'help("{name}")'  # a module's name is not bound in the interpreter: help("functools.wraps")
 
 
 _CONCEPTS: tuple[_Concept, ...] = (

@@ -58,10 +58,21 @@ _TERMS: dict[str, tuple[tuple[str, int], ...]] = {
         (r"types?|numbers?|input|print(ing)?|assign\w*", WEAK),
     ),
 }
-# Words that are about Python but no one topic.
+# Words that are about Python but no one topic: the language's own vocabulary beyond the course's
+# topics (decorators, generators, yield...), its keywords and builtins that are not English words, and
+# the standard library's best-known modules. A word missing here only matters offline: with a model,
+# triage lets the model judge whatever the rules would call off-topic.
 _GENERAL = re.compile(
     r"\b(python|code|coding|program(s|ming)?|syntax|interpreter|script|statements?|expressions?|"
-    r"operators?|pythonic|debug\w*|indentation|none)\b",
+    r"operators?|pythonic|debug\w*|indentation|none|"
+    r"decorators?|generators?|iterators?|iterables?|yield(s|ing)?|closures?|coroutines?|async|await|"
+    r"context[- ]managers?|type[- ]hints?|annotations?|dataclass(es)?|enums?|propert(y|ies)|staticmethods?|"
+    r"classmethods?|metaclass(es)?|descriptors?|namespaces?|kwargs|\*args|unpacking|walrus|mutable|"
+    r"immutable|hashable|frozensets?|bytearray|memoryview|nonlocal|elif|isinstance|issubclass|enumerate|"
+    r"zip|len|repr|getattr|setattr|hasattr|divmod|ord|chr|dunder|docstrings?|pep ?8|pip|venv|virtualenv|"
+    r"asyncio|itertools|functools|collections|namedtuples?|defaultdict|deque|pathlib|datetime|json|"
+    r"regex|regular expressions?|unittest|pytest|typing|slots|gil|garbage collect\w*|shallow copy|"
+    r"deep ?copy|__\w+__|\w+\(\))\b",
     re.IGNORECASE,
 )
 TOPICS: tuple[str, ...] = tuple(_TERMS)

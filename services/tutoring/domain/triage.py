@@ -21,17 +21,29 @@ request even if it also asks "what is"). Confidence says how much the signals ag
     confidence = clamp(0.35 + 0.2 * best - 0.15 * runner_up, 0.05, 0.95)
 
 so one weak signal gives 0.55, two agreeing signals 0.75, and a close second place pulls it down. The
-caller asks a language model when confidence < 0.6. An empty message is UNCLEAR (0.95); so are
-gibberish and a bare greeting or "help" (0.5 to 0.7).
+caller asks a language model when confidence < 0.6, and for every OFF_TOPIC or UNCLEAR verdict on a
+non-empty message (a word missing from our lists must not turn a question away when a model can judge
+it). An empty message is UNCLEAR (0.95); so are gibberish and a bare greeting or "help" (0.5 to 0.7).
+
+**Other languages.** A message in Spanish, French or German is read through its English gloss
+(language.read): "¿qué es una lista?" is classified as "what is a list?". Triage.language says which.
+
+**Follow-ups.** A message without code in an ongoing conversation is read with `earlier`: the
+conversation's last route and the last code (and error) the student sent. The earlier code counts as
+attached, and a follow-up ("just give me the answer", "another hint", "I still don't get it") or a
+"why?" goes the earlier route; a message that only acknowledges ("ok, thanks") is not a request
+about the earlier code:
+
+    FOLLOW-UP    asks to go on — "the answer", "another hint", "the fix", "still", "why?" (2)
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from services.tutoring.domain import tracebacks
+from services.tutoring.domain import language, tracebacks
 from services.tutoring.domain.source import cap, parse
 from services.tutoring.domain.topics import (
     VOCABULARY_THRESHOLD,
@@ -56,6 +68,18 @@ class Triage:
     confidence: float  # 0..1
     reason: str  # why, in words a teacher can read: "a traceback is attached (NameError)"
     topic: str  # a topic slug (topics.TOPICS), "" when unknown
+    language: str = language.ENGLISH  # the message's language (language.NAMES)
+    earlier_code: bool = False  # the code read was the conversation's earlier code (`earlier`)
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What a conversation already holds: its last route, and the last code and error the student
+    sent (what a follow-up without code is about)."""
+
+    route: Route | None = None
+    code: str = ""
+    error: str = ""
 
 
 _PRECEDENCE = (Route.DEBUG, Route.CODE_REVIEW, Route.EXERCISE, Route.CONCEPT, Route.OFF_TOPIC)
@@ -90,12 +114,20 @@ _QUESTION = re.compile(
     r"|\bwhat'?s the point of|tell me about|\bdefine\b|\bdefinition\b|teach me|\bwhy is\b|\bwhat happens\b",
     re.IGNORECASE,
 )
+_FOLLOW_UP = re.compile(
+    r"\b(the|an?|your) (answer|solution|fix)\b"
+    r"|\b(another|next|one more|more|a better|further) (hint|clue|tip)s?\b"
+    r"|\bjust (tell|give|show)\b|\bstill\b|\bdon'?t (get|understand) (it|that)\b"
+    r"|\bi'?m (still )?(lost|confused)\b|^\W*(why|how|what do you mean|what does that mean|huh|really)\W*$"
+    r"|\bwhat now\b|\bthen what\b|\bgo on\b|\bkeep going\b|\band then\b|\bshow me\b|\bhow do i fix\b",
+    re.IGNORECASE,
+)
 _MENTIONED_EXCEPTION = re.compile(r"\b([A-Z]\w*(?:Error|Exception))\b")
 _FENCE = re.compile(r"```[\w+-]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _CODE_LINE = re.compile(
     r"^\s*(def |class |for .+:|while .+:|if .+:|print\(|import |from \w+ import |return\b|\w+ ?[+\-*/]?= ?\S)"
 )
-_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 # Words that carry no request on their own.
 _FILLER_WORDS = (
     "hi hello hey hiya yo thanks thank you thx ok okay please help me pls plz sos good morning evening "
@@ -114,11 +146,21 @@ _COMMON_WORDS = (
 _COMMON = _FILLER | frozenset(_COMMON_WORDS.split())
 
 
-def classify(text: str, code: str = "", error: str = "") -> Triage:
+def classify(text: str, code: str = "", error: str = "", earlier: Earlier | None = None) -> Triage:
     text, code, error = cap(text), cap(code), cap(error)
     if not code.strip():
         code = _code_in(text)
     text = _prose(text)  # the words of the message: code pasted in it is not what the student says
+    reading = language.read(text)
+    text = reading.english
+    from_earlier = False
+    if earlier is not None and not code.strip() and not error.strip() and earlier.code.strip():
+        code, error, from_earlier = cap(earlier.code), cap(earlier.error), True
+    decided = _classify(text, code, error, earlier.route if earlier else None, from_earlier)
+    return replace(decided, language=reading.language, earlier_code=from_earlier)
+
+
+def _classify(text: str, code: str, error: str, earlier: Route | None, from_earlier: bool) -> Triage:
     if not (text.strip() or code.strip() or error.strip()):
         return Triage(Route.UNCLEAR, 0.95, "the message is empty", "")
     parsed = tracebacks.parse(error) if error.strip() else None
@@ -149,7 +191,7 @@ def classify(text: str, code: str = "", error: str = "") -> Triage:
     if debug_words:
         signal(Route.DEBUG, 1, f"says {_quote(debug_words.group(0))}")
     if has_code and (debug_words or scores[Route.DEBUG]):
-        signal(Route.DEBUG, 1, "code is attached")
+        signal(Route.DEBUG, 1, "the conversation's code" if from_earlier else "code is attached")
 
     review = _REVIEW.search(text)
     if review:
@@ -174,8 +216,11 @@ def classify(text: str, code: str = "", error: str = "") -> Triage:
 
     words = [w.lower() for w in _WORD.findall(text)]
     known = [w for w in words if w in _COMMON]
+    follow_up = _FOLLOW_UP.search(text)
+    if earlier in _PRECEDENCE and earlier != Route.OFF_TOPIC and follow_up:
+        signal(earlier, 2, f"follows up on the conversation ({_quote(follow_up.group(0))})")
     if not any(scores.values()):
-        if has_code:
+        if has_code and not from_earlier:  # the conversation's code alone is no request ("ok, thanks")
             signal(Route.CODE_REVIEW, 1, "only code, with no question")
         elif not words or (not known and not terms):
             confidence = 0.7 if not any(_looks_like_word(w) for w in words) else 0.5

@@ -107,7 +107,7 @@ EXERCISE = {
         {"name": "reads 21", "kind": "TEST_CASE_KIND_STDIO", "stdin": "21\n", "expectedStdout": "42\n"},
         {"name": "double(2)", "kind": "TEST_CASE_KIND_ASSERT", "code": "assert double(2) == 4"},
         {
-            "name": "secret",
+            "name": "double(-7) == -14",
             "kind": "TEST_CASE_KIND_ASSERT",
             "code": "assert double(-7) == -14  # SECRET-CASE",
             "hidden": True,
@@ -145,8 +145,9 @@ def test_grading_through_rest_shows_visible_differences_only(mesh, exercise, stu
     assert "expected '42', got '63'" in cases["reads 21"]["firstDifference"]
     assert cases["double(2)"]["verdict"] == "VERDICT_RUNTIME_ERROR"
     assert "AssertionError" in cases["double(2)"]["firstDifference"]
-    assert cases["secret"]["hidden"] is True and not cases["secret"].get("firstDifference")
-    assert "SECRET-CASE" not in str(bad.body)
+    # A hidden case is named by its position, not by its author's name (which states its input).
+    assert cases["hidden case 1"]["hidden"] is True and not cases["hidden case 1"].get("firstDifference")
+    assert "SECRET-CASE" not in str(bad.body) and "double(-7)" not in str(bad.body)
     # A submission that reads input when imported fails the assert cases at its own line.
     eager = rest(
         mesh, "POST", f"/v1/exercises/{exercise['id']}:grade", {"code": READS_AT_IMPORT}, token=student

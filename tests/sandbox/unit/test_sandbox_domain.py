@@ -67,6 +67,16 @@ def test_students_see_visible_cases_only_and_cannot_author():
         domain.may_author(student)
 
 
+def test_grades_name_hidden_cases_by_position_not_by_their_content():
+    cases = (
+        Case("reads 21", domain.STDIO, expected_stdout="42"),
+        Case("n = 32", domain.ASSERT, code="assert f(32)", hidden=True),
+        Case("double(2)", domain.ASSERT, code="assert double(2) == 4"),
+        Case("n = -1", domain.ASSERT, code="assert f(-1)", hidden=True),
+    )
+    assert domain.case_labels(cases) == ("reads 21", "hidden case 1", "double(2)", "hidden case 2")
+
+
 def test_pool_rejects_beyond_workers_plus_queue():
     from services.sandbox.engine import Limits, RunResult
     from services.sandbox.pool import ExecutionPool

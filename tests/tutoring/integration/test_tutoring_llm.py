@@ -172,3 +172,73 @@ def test_an_agent_killed_while_the_model_thinks_answers_once_after_restart(llm_m
     time.sleep(1.0)  # a duplicate, if any, would have landed by now
     page = rest(llm_mesh, "GET", f"/v1/conversations/{asked['conversationId']}", token=pupil["token"]).body
     assert [m["author"] for m in page["messages"]] == ["AUTHOR_STUDENT", "AUTHOR_TUTOR"]
+
+
+# --- beyond the offline concept map ------------------------------------------------------------------
+
+
+def _prompts_since(model, before: int) -> list[str]:
+    return [str(r.body.get("messages")) for r in model.requests[before:]]
+
+
+@pytest.mark.parametrize(
+    ("question", "grounding"),
+    [
+        ("how do decorators work in python?", "pydoc:topics/function"),
+        ("explain generators and yield", "pydoc:topics/yield"),
+    ],
+)
+def test_a_question_outside_the_offline_map_goes_to_the_model_grounded_in_the_docs(
+    llm_mesh, model, question, grounding
+):
+    pupil = new_student(llm_mesh)
+    before = len(model.requests)
+    got = answer(llm_mesh, pupil, {"text": question})
+    assert got["agent"] == "concepts" and got["provider"] == "openai:tutor-model", got
+    assert got["text"].startswith(
+        "[tutor-model] About “Question:"
+    )  # the model's words, not the offline map's
+    assert grounding in [s["ref"] for s in got["sources"]]
+    concept_prompt = next(p for p in _prompts_since(model, before) if "Reference material" in p)
+    assert grounding in concept_prompt and "Question: " + question in concept_prompt
+
+
+def test_what_the_rules_would_call_off_topic_is_judged_by_the_model(llm_mesh, model):
+    pupil = new_student(llm_mesh)
+    before = len(model.requests)
+    model.script(Reply("concept"))  # triage's call; the concepts agent's gets the default reply
+    got = answer(llm_mesh, pupil, {"text": "what are wheels and sdists?"})
+    prompts = _prompts_since(model, before)
+    assert any("Classify a student's message" in p for p in prompts)
+    assert got["agent"] == "concepts" and got["provider"] == "openai:tutor-model"
+    page = rest(llm_mesh, "GET", f"/v1/conversations/{got['conversationId']}", token=pupil["token"]).body
+    asked = next(m for m in page["messages"] if m["id"] == got["inReplyTo"])
+    assert asked["triage"]["decidedBy"] == "openai:tutor-model"
+
+
+def test_a_concept_question_about_buggy_code_is_still_under_the_leak_check(llm_mesh, model):
+    pupil = new_student(llm_mesh)
+    model.script(Reply(LEAK))
+    got = answer(llm_mesh, pupil, {"text": "what does this code do?", "code": LOOP})
+    assert got["agent"] == "concepts"
+    assert "i += 1" not in got["text"] and "solution" in got["provider"], got
+
+
+def test_the_model_is_asked_to_answer_in_the_students_language(llm_mesh, model):
+    pupil = new_student(llm_mesh)
+    before = len(model.requests)
+    got = answer(llm_mesh, pupil, {"text": "¿Cómo funcionan los decoradores en Python?"})
+    assert got["agent"] == "concepts" and got["provider"] == "openai:tutor-model"
+    assert any("wrote in Spanish" in p for p in _prompts_since(model, before))
+
+
+def test_a_follow_up_without_code_reaches_the_model_with_the_conversations_code(llm_mesh, model):
+    pupil = new_student(llm_mesh)
+    first = answer(llm_mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
+    before = len(model.requests)
+    second = answer(
+        llm_mesh, pupil, {"text": "just give me the answer", "conversationId": first["conversationId"]}
+    )
+    assert second["agent"] == "debug" and second["hint"]["rung"] == "HINT_RUNG_EXPLAIN"
+    debug_prompt = next(p for p in _prompts_since(model, before) if "You give hints before solutions" in p)
+    assert "while i < 10" in debug_prompt and "No code" in debug_prompt  # rung 2: what is wrong, no fix

@@ -1,6 +1,10 @@
 """tutoring on the real mesh, offline (no model configured): questions through Envoy's REST, answers
 on the SSE stream and in the conversation, triage's routes, the hint ladder enforced by the server,
-code review with a sandbox run, exercises validated in the sandbox, bad input, poison events."""
+code review with a sandbox run, exercises validated in the sandbox, bad input, poison events.
+Beyond the concept map: a question the map does not know is answered from the interpreter's
+documentation (quoted and cited), or honestly not; questions in Spanish, French and German get a real
+answer that says it is in English; a follow-up without code in a conversation is about the
+conversation's code and climbs the same problem's hint ladder."""
 
 from __future__ import annotations
 
@@ -346,3 +350,54 @@ def test_a_concept_is_explained_at_the_students_mastery_level_read_from_progress
         answer = answer_to(mesh, who, ask(mesh, who, {"text": question}))
         assert answer["text"] == concepts.explain(question, level).text
     assert concepts.explain(question, "new").text != concepts.explain(question, "proficient").text
+
+
+# --- beyond the concept map, other languages, follow-ups -------------------------------------------
+
+
+def test_how_do_decorators_work_gets_a_grounded_answer_offline(mesh, student):
+    got = answer_to(mesh, student, ask(mesh, student, {"text": "how do decorators work?"}))
+    assert got["agent"] == "concepts" and got["provider"] == "offline"
+    refs = [s["ref"] for s in got["sources"]]
+    assert "pydoc:topics/function" in refs, refs  # the def statement's documentation, decorators included
+    assert "decorator" in got["text"].lower() and 'help("function")' in got["text"]
+
+
+def test_a_python_question_the_documentation_does_not_cover_is_answered_honestly(mesh, student):
+    got = answer_to(mesh, student, ask(mesh, student, {"text": "explain the flibbertigibbet operator"}))
+    assert got["agent"] == "concepts" and not got.get("sources")
+    assert "couldn't find that in Python's documentation" in got["text"]
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "words"),
+    [
+        ("¿qué es una lista?", "Spanish", "list"),
+        ("Qu'est-ce qu'un dictionnaire ?", "French", "dictionar"),
+        ("Was ist eine Liste?", "German", "list"),
+    ],
+)
+def test_questions_in_other_languages_get_a_real_answer_in_english_and_say_so(
+    mesh, student, text, language, words
+):
+    got = answer_to(mesh, student, ask(mesh, student, {"text": text}))
+    assert got["agent"] == "concepts" and got["triage"]["route"] == "ROUTE_CONCEPT"
+    assert f"in {language}" in got["text"] and "only answer in English" in got["text"]
+    assert words in got["text"].lower() and got["sources"]
+
+
+def test_just_give_me_the_answer_without_code_climbs_the_conversations_ladder(mesh):
+    pupil = new_student(mesh)
+    first_q = ask(mesh, pupil, {"text": "why does my loop never end?", "code": LOOP})
+    first = answer_to(mesh, pupil, first_q)
+    assert first["hint"]["rung"] == "HINT_RUNG_LOCATE"
+    conversation = first_q["conversationId"]
+    second_q = ask(mesh, pupil, {"text": "just give me the answer", "conversationId": conversation})
+    second = answer_to(mesh, pupil, second_q)
+    assert second["agent"] == "debug", second
+    assert second["hint"]["rung"] == "HINT_RUNG_EXPLAIN"  # one rung up, never straight to the fix
+    assert second["hint"]["problemKey"] == first["hint"]["problemKey"]
+    assert "follows up" in second["triage"]["reason"]
+    third_q = ask(mesh, pupil, {"text": "dame la respuesta", "conversationId": conversation})
+    third = answer_to(mesh, pupil, third_q)
+    assert third["hint"]["rung"] == "HINT_RUNG_FIX" and "i += 1" in third["code"]

@@ -2,9 +2,11 @@
 
 import pytest
 
+from services.tutoring.domain.chat import Author, ChatMessage, Routing, earlier_of
+from services.tutoring.domain.language import Reading, read
 from services.tutoring.domain.source import MAX_INPUT_CHARS
 from services.tutoring.domain.topics import TOPICS, detect_topic, vocabulary_weight
-from services.tutoring.domain.triage import Route, Triage, classify
+from services.tutoring.domain.triage import Earlier, Route, Triage, classify
 
 LOOP = "i = 0\nwhile i < 10:\n    print(i)\n"
 NAME_ERROR = (
@@ -134,3 +136,88 @@ def test_huge_inputs_are_capped():
         "what is a loop? " * (MAX_INPUT_CHARS // 4), "x = 1\n" * MAX_INPUT_CHARS, "E" * MAX_INPUT_CHARS
     )
     assert isinstance(t, Triage)
+
+
+# --- other languages, the language's wider vocabulary, follow-ups ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "topic"),
+    [
+        ("¿qué es una lista?", "es", "lists"),
+        ("¿Cómo funciona un bucle for?", "es", "loops"),
+        ("Qu'est-ce qu'un dictionnaire ?", "fr", "dicts"),
+        ("Comment fonctionne une boucle while ?", "fr", "loops"),
+        ("Was ist eine Liste?", "de", "lists"),
+        ("Wie funktioniert eine for-Schleife?", "de", "loops"),
+        ("Erkläre mir Dekoratoren", "de", ""),
+    ],
+)
+def test_questions_in_spanish_french_and_german_are_concept_questions(text, language, topic):
+    t = classify(text)
+    assert (t.route, t.language, t.topic) == (Route.CONCEPT, language, topic), t
+
+
+def test_english_is_read_as_it_is():
+    assert classify("what is a list?").language == "en"
+    assert classify("what is the capital of France?").language == "en"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "how do decorators work in python?",
+        "explain generators and yield",
+        "what does zip() do",
+        "what is a closure",
+    ],
+)
+def test_the_languages_own_vocabulary_is_python(text):
+    assert classify(text).route == Route.CONCEPT
+
+
+def test_a_follow_up_without_code_continues_the_conversations_problem():
+    earlier = Earlier(Route.DEBUG, LOOP, "")
+    for text in ("just give me the answer", "another hint please", "why?", "dame la respuesta"):
+        t = classify(text, earlier=earlier)
+        assert (t.route, t.topic, t.earlier_code) == (Route.DEBUG, "loops", True), (text, t)
+        assert "follows up" in t.reason
+    # Without the conversation, the same words are no debug request.
+    assert classify("just give me the answer").route != Route.DEBUG
+
+
+def test_an_acknowledgement_or_a_new_question_is_not_a_follow_up():
+    earlier = Earlier(Route.DEBUG, LOOP, "")
+    assert classify("ok", earlier=earlier).route == Route.UNCLEAR
+    assert classify("what is a dictionary?", earlier=earlier).route == Route.CONCEPT
+    assert classify("can you review it?", earlier=earlier).route == Route.CODE_REVIEW
+    # Code sent with the message wins over the conversation's.
+    t = classify("it doesn't work", DOUBLE, earlier=earlier)
+    assert not t.earlier_code and t.topic == "functions"
+
+
+def test_the_earlier_context_is_the_latest_agent_route_and_the_latest_code():
+    def student(text="", code="", route=None):
+        return ChatMessage(author=Author.STUDENT, text=text, code=code, triage=Routing(route=route))
+
+    history = [  # newest first
+        student("ok", route=Route.UNCLEAR),
+        ChatMessage(author=Author.TUTOR, text="Look at line 2.", code="x = 1\n"),
+        student("why does my loop never end?", LOOP, Route.DEBUG),
+        student("review this", DOUBLE, Route.CODE_REVIEW),
+    ]
+    assert earlier_of(history) == Earlier(Route.DEBUG, LOOP, "")
+    assert earlier_of([]) == Earlier()
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "english"),
+    [
+        ("¿Cómo funcionan los decoradores en Python?", "es", "how does work decorator python?"),
+        ("Qu'est-ce qu'un dictionnaire ?", "fr", "what is a dictionary ?"),
+        ("Wie funktioniert eine for-Schleife?", "de", "how does work for loop?"),
+        ("What is a list?", "en", "What is a list?"),
+    ],
+)
+def test_other_languages_are_glossed_into_english_for_the_rules(text, language, english):
+    assert read(text) == Reading(language, english)
