@@ -20,7 +20,7 @@ from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 from gateway import descriptors, envoy
-from gateway.descriptors import HttpBinding, Method, PathTemplate, PathVariable
+from gateway.descriptors import HttpBinding, Method, PathTemplate, PathVariable, openapi_parameter
 from gateway.generate import (
     DESCRIPTOR,
     OPENAPI,
@@ -196,6 +196,7 @@ def test_filter_order() -> None:
     # RBAC after jwt_authn: it reads the verified token's payload from jwt_authn's metadata.
     assert names == [
         envoy.F_CORS,
+        envoy.F_HEADER_NAMES,  # a header gRPC metadata cannot carry is refused before anything else
         envoy.F_JWT,
         envoy.F_RBAC,
         envoy.F_RATELIMIT,
@@ -549,7 +550,7 @@ def test_openapi_covers_every_binding_with_the_right_security() -> None:
         assert "401" in op["responses"] or m.public
         assert op["responses"]["default"] == {"$ref": "#/components/responses/Error"}
         path_params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
-        assert path_params == {v.field_path for v in b.parsed.variables}
+        assert path_params == {openapi_parameter(v.field_path) for v in b.parsed.variables}
         assert ("requestBody" in op) == bool(b.body), m.full_name
     assert len(op_ids) == len(set(op_ids)), "operationIds must be unique"
 

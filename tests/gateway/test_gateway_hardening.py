@@ -328,3 +328,19 @@ def test_retry_after_is_whole_positive_bounded_seconds(given: str | None, header
     # Other codes carry neither.
     other = to_status(errors.NotFound("nope"))
     assert "retry-after" not in dict(other.trailing_metadata)
+
+
+@pytest.mark.parametrize("name", ["+", "x+y", "a$b", "a~b", "Upper!"])
+def test_header_names_grpc_cannot_carry_are_400_json(gateway: RunningEnvoy, name: str) -> None:
+    """HTTP allows these names; gRPC metadata does not, and the service's gRPC library would refuse the
+    whole call as INTERNAL (schemathesis found `+` giving a 500). Refused at the edge, before auth."""
+    body = assert_error(
+        http("GET", gateway.url + "/v1/users/me", headers={name: "1"}), 400, 3, "INVALID_ARGUMENT"
+    )
+    assert "header name" in body["message"]
+
+
+def test_ordinary_header_names_pass_the_name_check(gateway: RunningEnvoy) -> None:
+    # No token: the next filter (jwt_authn) answers, so the name check let these through.
+    resp = http("GET", gateway.url + "/v1/users/me", headers={"X-Request-Id": "r-1", "x-custom_name.v2": "1"})
+    assert_error(resp, 401, 16)
