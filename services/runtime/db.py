@@ -159,6 +159,24 @@ def is_database_outage(exc: BaseException) -> bool:
     return str(state).startswith(_OUTAGE_STATES)
 
 
+async def listen(dsn: str, channel: str, wake: asyncio.Event, stopping: asyncio.Event, what: str) -> None:
+    """Sets `wake` on every NOTIFY on `channel` (a trigger sends one at commit), and once on each
+    (re)connection to catch up on what committed before it listened; reconnects after an outage until
+    `stopping` is set. The waiter's poll interval is only the fallback."""
+    while not stopping.is_set():
+        try:
+            async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+                await conn.execute(f'LISTEN "{channel}"')
+                wake.set()
+                async for _ in conn.notifies():
+                    wake.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("%s listener reconnecting: %r", what, exc)
+            await asyncio.sleep(1.0)
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10):
         self.engine: AsyncEngine = create_async_engine(

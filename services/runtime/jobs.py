@@ -34,14 +34,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from prometheus_client import Counter, Histogram
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import request_context
-from services.runtime.db import Database, tenant_of
+from services.runtime.db import Database, listen, tenant_of
 from services.runtime.errors import DomainError, FieldViolation, InvalidArgument, Unavailable
 from services.runtime.migration_ops import jobs_channel
 from services.runtime.request_context import RequestContext
@@ -422,19 +421,7 @@ class JobRunner:
         """LISTEN for enqueues (a trigger NOTIFYs at commit), so a job due now starts at once; the poll
         is only the fallback."""
         assert self.listen_dsn is not None
-        channel = jobs_channel(self.schema)
-        while not self._stopping.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(self.listen_dsn, autocommit=True) as conn:
-                    await conn.execute(f'LISTEN "{channel}"')
-                    self._wake.set()  # catch up on anything enqueued before we listened
-                    async for _ in conn.notifies():
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("job listener reconnecting: %r", exc)
-                await asyncio.sleep(1.0)
+        await listen(self.listen_dsn, jobs_channel(self.schema), self._wake, self._stopping, "job")
 
     # --- the statements --------------------------------------------------------------------------
 

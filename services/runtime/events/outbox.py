@@ -16,14 +16,13 @@ import asyncio
 import contextlib
 import logging
 
-import psycopg
 import sqlalchemy as sa
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import metrics
-from services.runtime.db import Database, tenant_of
+from services.runtime.db import Database, listen, tenant_of
 from services.runtime.events.envelope import build_headers
 from services.runtime.events.tables import event_tables
 from services.runtime.migration_ops import outbox_channel
@@ -164,16 +163,6 @@ class OutboxRelay:
         return None
 
     async def _listen(self) -> None:
-        channel = outbox_channel(self.outbox.schema)
-        while not self._stopping.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(self.listen_dsn, autocommit=True) as conn:
-                    await conn.execute(f'LISTEN "{channel}"')
-                    self._wake.set()  # catch up on anything committed before we listened
-                    async for _ in conn.notifies():
-                        self._wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("outbox listener reconnecting: %r", exc)
-                await asyncio.sleep(1.0)
+        await listen(
+            self.listen_dsn, outbox_channel(self.outbox.schema), self._wake, self._stopping, "outbox"
+        )
