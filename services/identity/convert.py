@@ -4,6 +4,9 @@ the message to the outbox unopened)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
 from learnflow.auth.v1 import auth_pb2
 from learnflow.identity.v1 import events_pb2, resources_pb2
 
@@ -21,22 +24,30 @@ _KIND = {
 # --- resources out ---------------------------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _timestamp(when: datetime) -> Timestamp:
+    """What `Timestamp.FromDatetime` gives for an aware datetime (the database's timestamptz), from
+    whole days, seconds and microseconds: exact, and a fraction of its cost on the hottest reply."""
+    delta = when - _EPOCH
+    return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
+
+
 def user_to_proto(user: User) -> resources_pb2.User:
     msg = resources_pb2.User(
         id=user.id,
         tenant_id=user.tenant_id,
         email=user.email,
         display_name=user.display_name,
-        roles=[auth_pb2.Role.Value("ROLE_" + r.upper()) for r in user.roles if r in ROLE_BY_NAME],
+        roles=[ROLE_BY_NAME[r] for r in user.roles if r in ROLE_BY_NAME],
         disabled=user.disabled,
         kind=_KIND.get(user.kind, resources_pb2.USER_KIND_UNSPECIFIED),
         time_zone=user.time_zone,
         etag=user.etag,
+        create_time=_timestamp(user.created_at) if user.created_at else None,
+        update_time=_timestamp(user.updated_at) if user.updated_at else None,
     )
-    if user.created_at:
-        msg.create_time.FromDatetime(user.created_at)
-    if user.updated_at:
-        msg.update_time.FromDatetime(user.updated_at)
     return msg
 
 

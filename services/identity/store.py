@@ -84,8 +84,12 @@ async def get_user(session: AsyncConnection, user_id: str) -> User | None:
     return _user(row) if row else None
 
 
-# The same statement in psycopg's own placeholders, for Database.read (GetUser's one round trip).
+# The same statement as SQL text with the id's literal left to fill in, for Database.read (GetUser's
+# one round trip). Without parameters the read skips psycopg's cursor and its quoting: the id is a
+# parsed UUID, whose text (hex digits and dashes) needs no quoting and cannot change the statement.
 _GET_USER_SQL = str(_GET_USER.compile(dialect=postgresql.psycopg.dialect()))
+assert "%" not in _GET_USER_SQL.replace("%(id)s", ""), "Database.read sends parameterless SQL as is"
+_GET_USER_TEXT = _GET_USER_SQL.replace("%(id)s", "'{}'")
 
 
 async def read_user(db: Database, tenant_id: str, user_id: str) -> User | None:
@@ -93,7 +97,7 @@ async def read_user(db: Database, tenant_id: str, user_id: str) -> User | None:
     uid = parse_uuid(user_id)
     if uid is None:
         return None
-    rows = await db.read(_GET_USER_SQL, {"id": uid}, tenant_id=tenant_id)
+    rows = await db.read(_GET_USER_TEXT.format(uid), tenant_id=tenant_id)
     return _user(rows[0]) if rows else None
 
 

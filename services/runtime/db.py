@@ -19,7 +19,9 @@ there); it has a small pool of bare psycopg connections of its own.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -28,7 +30,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from psycopg.pq import TransactionStatus
+from psycopg import errors as pg_errors
+from psycopg import generators
+from psycopg.adapt import Transformer
+from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import namedtuple_row
 from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -60,6 +65,23 @@ def metadata(schema: str) -> MetaData:
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 # Database.read's head: a validated UUID (or '') goes in the literal, so no quoting is needed.
 _READ_HEAD = "SET TRANSACTION READ ONLY; SELECT set_config('app.tenant_id', '{}', true); "
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant_literal(tenant: str) -> str:
+    """The tenant id as it goes into `_READ_HEAD`: parsed as a UUID (so nothing else can reach the
+    SQL text), remembered because the same few tenants come back on every read."""
+    return str(uuid.UUID(tenant)) if tenant else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> Any:
+    """The named-tuple type of a read's rows, made once per column list."""
+    row: Any = collections.namedtuple("Row", names, rename=True)  # type: ignore[misc]
+    return row._make
+
+
+_ROWS_OK = (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK)
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:
@@ -133,6 +155,31 @@ class _ReadPool:
         idle, self._idle = self._idle, []
         for _, conn in idle:
             await _close_quietly(conn)
+
+
+async def _read_simple(conn: psycopg.AsyncConnection[Any], query: str) -> list[Any]:
+    """`query` (no parameters) in one simple-protocol message straight on the connection, the last
+    result's rows as named tuples. This is what a cursor's execute + nextset + fetchall does, without
+    the cursor: its machinery (query conversion, the prepared-statement bookkeeping, result
+    selection, a row factory set up per result) cost about as much CPU as the rest of a GetUser.
+    The waiting is the connection's own (`conn.wait`), so a cancelled read cancels the query on the
+    server as a cursor's would, and the pool then closes the connection if it is not idle."""
+    conn.pgconn.send_query(query.encode())
+    results = await conn.wait(generators.execute(conn.pgconn))
+    for res in results:
+        if res.status not in _ROWS_OK:
+            if res.status == ExecStatus.FATAL_ERROR:
+                raise pg_errors.error_from_result(res, encoding=conn.info.encoding)
+            raise pg_errors.InternalError(f"unexpected result status: {ExecStatus(res.status).name}")
+    if not results:
+        raise pg_errors.InternalError("got no result from the query")
+    last = results[-1]
+    if last.status != ExecStatus.TUPLES_OK:
+        return []
+    names = tuple((last.fname(i) or b"").decode() for i in range(last.nfields))
+    transformer = Transformer(conn)
+    transformer.set_pgresult(last)
+    return transformer.load_rows(0, last.ntuples, _row_class(names))
 
 
 async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -270,15 +317,17 @@ class Database:
         two round trips it saves. The connection comes from the reads' own pool (`_ReadPool`).
         """
         tenant = tenant_id if tenant_id is not None else request_context.tenant_id()
-        head = _READ_HEAD.format(uuid.UUID(tenant) if tenant else "")
+        head = _READ_HEAD.format(_tenant_literal(tenant or ""))
         try:
             born, conn = await self._reads.get()
         except psycopg.OperationalError as exc:
             log.error("database unavailable: %s", exc)
             raise Unavailable("the database is unavailable; try again shortly") from exc
         try:
+            if not params:
+                return await _read_simple(conn, head + statement)
             async with psycopg.AsyncClientCursor(conn, row_factory=namedtuple_row) as cursor:
-                await cursor.execute(head + statement, params or None)
+                await cursor.execute(head + statement, params)
                 cursor.nextset()  # past SET TRANSACTION
                 cursor.nextset()  # past set_config
                 return await cursor.fetchall()

@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 import protovalidate
+from buf.validate import validate_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
@@ -68,12 +69,40 @@ def check(request: Any) -> None:
     if not isinstance(request, Message):
         return
     violations = _character_violations(request)
-    try:
-        _validator.validate(request)
-    except protovalidate.ValidationError as exc:
-        violations += [FieldViolation(_path(v), v.proto.message or v.proto.rule_id) for v in exc.violations]
+    if _has_rules(request.DESCRIPTOR):
+        try:
+            _validator.validate(request)
+        except protovalidate.ValidationError as exc:
+            violations += [
+                FieldViolation(_path(v), v.proto.message or v.proto.rule_id) for v in exc.violations
+            ]
     if violations:
         raise InvalidArgument("the request has invalid fields", violations)
+
+
+@cache
+def _has_rules(descriptor: Descriptor) -> bool:
+    """Whether protovalidate has anything to check in this message type: a rule on the message, one
+    of its oneofs or fields, or in a message type it contains (map values included). Without one the
+    validator would find nothing, and calling it is not free: besides its own work, the extension
+    lets go of the GIL and has to win it back, which under load means waiting on another thread."""
+    return _rules_within(descriptor, set())
+
+
+def _rules_within(descriptor: Descriptor, seen: set[str]) -> bool:
+    if descriptor.full_name in seen:  # a recursive type: its rules, if any, are found at its first visit
+        return False
+    seen.add(descriptor.full_name)
+    if descriptor.GetOptions().HasExtension(validate_pb2.message):
+        return True
+    if any(o.GetOptions().HasExtension(validate_pb2.oneof) for o in descriptor.oneofs):
+        return True
+    for field in descriptor.fields:
+        if field.GetOptions().HasExtension(validate_pb2.field):
+            return True
+        if field.type == FieldDescriptor.TYPE_MESSAGE and _rules_within(field.message_type, seen):
+            return True
+    return False
 
 
 def _path(violation: Any) -> str:

@@ -81,6 +81,28 @@ def test_a_read_sees_only_its_tenants_rows(pg):
     assert (a, b, none) == (["a1", "a2"], ["b1"], [])
 
 
+def test_a_read_without_params_is_scoped_and_typed_the_same(pg):
+    """Without params the statement skips psycopg's cursor (GetUser's path): the same tenant scoping,
+    the same named-tuple rows with psycopg's types, no rows for another tenant's id."""
+
+    async def body(db: Database):
+        sql = "SELECT id, tenant_id, body, body LIKE 'a%' AS is_a FROM readtest.notes ORDER BY body"
+        a = await db.read(sql, tenant_id=TENANT_A)
+        b = await db.read(sql, tenant_id=TENANT_B)
+        none = await db.read(sql, tenant_id="")
+        empty = await db.read("SELECT body FROM readtest.notes WHERE false", tenant_id=TENANT_A)
+        return a, b, none, empty
+
+    a, b, none, empty = _run(pg, body)
+    assert [(r.tenant_id, r.body, r.is_a) for r in a] == [
+        (uuid.UUID(TENANT_A), "a1", True),
+        (uuid.UUID(TENANT_A), "a2", True),
+    ]
+    assert [(r.tenant_id, r.body, r.is_a) for r in b] == [(uuid.UUID(TENANT_B), "b1", False)]
+    assert all(isinstance(r.id, int) for r in a + b)
+    assert none == [] and empty == []
+
+
 def test_the_tenant_defaults_to_the_callers(pg):
     async def body(db: Database):
         with request_context.bind(RequestContext(correlation_id="c", tenant_id=TENANT_B)):

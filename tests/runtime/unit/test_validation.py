@@ -121,3 +121,17 @@ def test_every_string_and_enum_a_client_can_send_is_bounded_by_the_contract() ->
     (not by PostgreSQL's index limit, nor by a reply too big for the transcoder)."""
     problems = sorted({p for request in _request_types() for p in _unbounded(request)})
     assert not problems, "\n".join(problems)
+
+
+def test_protovalidate_is_skipped_only_for_types_without_any_rule() -> None:
+    """`_has_rules` decides whether the validator runs at all: a type with a rule on a field, or in a
+    message it contains, must count as having rules (a miss would let bad input through)."""
+    assert not validation._has_rules(identity.GetJwksRequest.DESCRIPTOR)
+    assert not validation._has_rules(identity.RotateSigningKeyRequest.DESCRIPTOR)
+    assert validation._has_rules(identity.GetUserRequest.DESCRIPTOR)  # a rule on its own field
+    # No rule on its own fields, only on those of the User it carries:
+    update = identity.UpdateUserRequest.DESCRIPTOR
+    assert not any(f.GetOptions().HasExtension(validate_pb2.field) for f in update.fields)
+    assert validation._has_rules(update)
+    assert "user.display_name" in violations(identity.UpdateUserRequest(user={"display_name": "x" * 5000}))
+    validation.check(identity.GetJwksRequest())  # nothing to break
