@@ -84,8 +84,7 @@ def check(request: Any) -> None:
 def _has_rules(descriptor: Descriptor) -> bool:
     """Whether protovalidate has anything to check in this message type: a rule on the message, one
     of its oneofs or fields, or in a message type it contains (map values included). Without one the
-    validator would find nothing, and calling it is not free: besides its own work, the extension
-    lets go of the GIL and has to win it back, which under load means waiting on another thread."""
+    validator would find nothing, and calling it still costs a microsecond or more per request."""
     return _rules_within(descriptor, set())
 
 
