@@ -1,7 +1,7 @@
 """PostgreSQL through SQLAlchemy 2 (async, Core) and psycopg 3.
 
 Services connect as a role that is neither superuser nor BYPASSRLS (checked at start), so row-level
-security holds. The tenant is set per transaction with set_config(..., true), never per connection.
+security holds. The tenant is set per transaction (set_config(..., true) or SET LOCAL), never per connection.
 
 Round trips are the main cost of a short request, so a unit of work opens with ONE round trip that
 both begins the transaction and sets its tenant (`BEGIN; SELECT set_config(...)` on psycopg's simple
@@ -10,7 +10,7 @@ autocommit mode so it does not send a BEGIN of its own; COMMIT/ROLLBACK are ours
 reset-on-return rolls back anything a cancelled task left open.
 
 A read that is one statement needs no open transaction at all: `Database.read` sends the tenant's
-`set_config` and the statement as ONE simple-protocol query string, which PostgreSQL runs as one
+`SET LOCAL` and the statement as ONE simple-protocol query string, which PostgreSQL runs as one
 implicit read-only transaction, so the whole unit is one round trip instead of three and skips
 SQLAlchemy's execution machinery and pool (the hottest reads, e.g. GetUser, spent most of their CPU
 there); it has a small pool of bare psycopg connections of its own.
@@ -64,7 +64,7 @@ def metadata(schema: str) -> MetaData:
 
 _SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 # Database.read's head: a validated UUID (or '') goes in the literal, so no quoting is needed.
-_READ_HEAD = "SET TRANSACTION READ ONLY; SELECT set_config('app.tenant_id', '{}', true); "
+_READ_HEAD = "SET LOCAL app.tenant_id = '{}'; "
 
 
 @functools.lru_cache(maxsize=4096)
@@ -135,6 +135,9 @@ class _ReadPool:
                     return born, conn
                 await _close_quietly(conn)
             conn = await psycopg.AsyncConnection.connect(autocommit=True, connect_timeout=5, **self._kwargs)
+            # Every transaction on a read connection is read-only, the implicit one of each read's
+            # message included: a write fails, and no read has to say SET TRANSACTION READ ONLY.
+            await conn.execute("SET default_transaction_read_only = on")
             return now, conn
         except BaseException:
             self._slots.release()
@@ -308,13 +311,17 @@ class Database:
 
         `statement` is SQL with psycopg placeholders (`%(name)s` or `%s`); psycopg quotes `params`
         into it on the client (its ClientCursor), because only the simple query protocol carries
-        several statements in one message. The message is
-        `SET TRANSACTION READ ONLY; SELECT set_config('app.tenant_id', ..., true); <statement>`: the
-        server runs a multi-statement query string as ONE implicit transaction, so the tenant holds
-        for the statement and ends with it (row-level security as in `transaction()`), a write
-        fails, and there is no BEGIN or COMMIT to send. The statement is parsed and planned on every
-        call (no prepared statement), which for a short indexed read costs the server less than the
-        two round trips it saves. The connection comes from the reads' own pool (`_ReadPool`).
+        several statements in one message. Without params the statement is sent exactly as given
+        (no placeholders, and a `%` is not doubled) and without a cursor at all (`_read_simple`): the
+        caller has put its values in, which only values that need no quoting (a parsed UUID's text)
+        may be. The message is `SET LOCAL app.tenant_id = '...'; <statement>`: the server runs a
+        multi-statement query string as ONE implicit transaction, so the tenant holds for the
+        statement and ends with it (row-level security as in `transaction()`), and there is no BEGIN
+        or COMMIT to send; the read connections' transactions are all read-only
+        (`default_transaction_read_only`), so a write fails. The statement is parsed and planned on
+        every call (no prepared statement), which for a short indexed read costs the server less
+        than the two round trips it saves. The connection comes from the reads' own pool
+        (`_ReadPool`).
         """
         tenant = tenant_id if tenant_id is not None else request_context.tenant_id()
         head = _READ_HEAD.format(_tenant_literal(tenant or ""))
@@ -328,8 +335,7 @@ class Database:
                 return await _read_simple(conn, head + statement)
             async with psycopg.AsyncClientCursor(conn, row_factory=namedtuple_row) as cursor:
                 await cursor.execute(head + statement, params)
-                cursor.nextset()  # past SET TRANSACTION
-                cursor.nextset()  # past set_config
+                cursor.nextset()  # past SET LOCAL
                 return await cursor.fetchall()
         except psycopg.OperationalError as exc:
             if not is_database_outage(exc):
