@@ -167,7 +167,7 @@ async def _read_simple(conn: psycopg.AsyncConnection[Any], query: str) -> list[A
     selection, a row factory set up per result) cost about as much CPU as the rest of a GetUser.
     The waiting is the connection's own (`conn.wait`), so a cancelled read cancels the query on the
     server as a cursor's would, and the pool then closes the connection if it is not idle."""
-    conn.pgconn.send_query(query.encode())
+    conn.pgconn.send_query(query.encode(conn.info.encoding))
     results = await conn.wait(generators.execute(conn.pgconn))
     for res in results:
         if res.status not in _ROWS_OK:
