@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.progress import convert
 from services.progress.api import ProgressApi
 from services.progress.checks import CHECK_TENANT, PeriodicChecks
-from services.progress.clients import Directory
+from services.progress.clients import CACHE_SECONDS, Directory
 from services.progress.domain import Activity
 from services.progress.domain.struggle import StruggleDetector
 from services.progress.service import ProgressService
 from services.progress.settings import ProgressConfig
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
+from services.runtime.directory import UserDirectory
 from services.runtime.errors import InvalidArgument
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.envelope import Event, require_tenant
@@ -33,7 +34,11 @@ async def build(deps: Dependencies) -> Hosted:
     detector = StruggleDetector(config.rules())
     # Who a class's members and a student asked about are: identity, asked as this workload (none
     # for a context built alone in a test: the calls that need it then fail, NO_DIRECTORY).
-    directory = Directory(deps.workload, deps.settings.identity_addr) if deps.workload is not None else None
+    directory = (
+        Directory(UserDirectory(deps.workload, deps.settings.identity_addr, cache_seconds=CACHE_SECONDS))
+        if deps.workload is not None
+        else None
+    )
     service = ProgressService(deps.db, deps.outbox, detector, directory=directory)
     checks = PeriodicChecks(deps.db, deps.outbox, detector)
     # The timer only enqueues one job per tenant; any replica's job runner checks it (checks.py).

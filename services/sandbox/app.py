@@ -7,10 +7,10 @@ import logging
 from learnflow.sandbox.v1 import sandbox_service_pb2, sandbox_service_pb2_grpc
 
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
+from services.runtime.directory import UserDirectory
 from services.runtime.errors import Unavailable
 from services.runtime.ratelimit import SharedRateLimiter
 from services.sandbox.api import SandboxApi
-from services.sandbox.clients import Users
 from services.sandbox.deploy import DEPLOY
 from services.sandbox.engine import BubblewrapSandbox, Limits, RunResult, Sandbox, UnsafeLocalSandbox
 from services.sandbox.pool import ExecutionPool, RateLimiter
@@ -73,7 +73,12 @@ async def build(deps: Dependencies) -> Hosted:
         per_user=RateLimiter(limits, per_user, burst=max(10, int(per_user // 6)), what="user"),
         per_tenant=RateLimiter(limits, per_tenant, burst=max(100, int(per_tenant // 6)), what="tenant"),
         # on_behalf_of must name a user of the tenant: identity, asked as this workload.
-        users=Users(deps.workload, deps.settings.identity_addr) if deps.workload is not None else None,
+        # A run on behalf of a student is frequent (tutoring reviews every submission): a minute's cache.
+        users=(
+            UserDirectory(deps.workload, deps.settings.identity_addr, cache_seconds=60.0)
+            if deps.workload is not None
+            else None
+        ),
     )
 
     async def forget_idle_buckets() -> None:

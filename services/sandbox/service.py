@@ -45,7 +45,7 @@ def _check_request_id(v: Violations, request_id: str) -> None:
 
 
 class UserDirectory(Protocol):
-    """Whether an id names a user of a tenant (identity, asked by clients.Users)."""
+    """Whether an id names a user of a tenant (identity, asked by runtime/directory.UserDirectory)."""
 
     async def is_user(self, tenant_id: str, user_id: str) -> bool: ...
 
