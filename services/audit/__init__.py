@@ -1,0 +1,1 @@
+"""audit: (say in one line what this context owns)."""
