@@ -35,6 +35,8 @@ def run(migration_url: str, app_role: str, contexts: Sequence[ContextSpec]) -> N
                     cfg = Config()
                     cfg.set_main_option("script_location", str(REPO_ROOT / "db"))
                     cfg.set_main_option("version_locations", str(ctx.migrations_dir))
+                    # one folder per context: no list to split (and no deprecation warning about how)
+                    cfg.set_main_option("path_separator", "os")
                     cfg.attributes.update(connection=conn, schema=ctx.schema, app_role=app_role)
                     command.upgrade(cfg, "heads")
                     conn.commit()

@@ -2,6 +2,12 @@
 and `learnflow serve` as a real process on free ports. Registered by tests/conftest.py.
 
 Helpers speak to the mesh the way its users do: gRPC stubs, REST through Envoy, NATS.
+
+Service-layer tests, where a whole mesh is not the point, run a context's service in-process against
+`context_pg` (one PostgreSQL with every context's schema, started once per session) through
+`service_database`, each test on a tenant of its own (`Caller`): row-level security keeps tests
+apart without a schema or a rolled-back transaction per test, and the service commits its own
+transactions exactly as it does in production. docs/testing.md says which to choose.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ import tempfile
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +31,13 @@ import pytest
 from learnflow.identity.v1 import identity_service_pb2 as id_pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as id_grpc
 
+from services.runtime import migrations
+from services.runtime.contexts import available_contexts, load_contexts
+from services.runtime.db import Database
 from services.runtime.local.mesh import LocalMesh, Ports
+from services.runtime.local.postgres import APP_ROLE, EmbeddedPostgres
 from services.runtime.local.procs import free_port
+from services.runtime.request_context import Principal
 
 DEMO_PASSWORD = "learnflow-demo"
 # Generated per test session, so a log line holding it can only have come from this run.
@@ -100,6 +111,53 @@ def secrets_in_logs(root: Path, secrets_: tuple[str, ...] = NEVER_LOGGED) -> lis
         data = path.read_bytes()
         found += [f"{path.relative_to(root)}: {s!r}" for s in secrets_ if s.encode() in data]
     return found
+
+
+@contextlib.contextmanager
+def migrated_postgres(*contexts: str) -> Iterator[EmbeddedPostgres]:
+    """An embedded PostgreSQL with these contexts' migrations applied (the runtime's own tables come
+    with each), removed after."""
+    root = mesh_dir("learnflow-pg-")
+    pg = EmbeddedPostgres(root / "postgres", free_port())
+    try:
+        pg.start()
+        migrations.run(pg.superuser_url, APP_ROLE, load_contexts(contexts))
+        yield pg
+    finally:
+        pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def context_pg() -> Iterator[EmbeddedPostgres]:
+    """One PostgreSQL with every context's schema for in-process service tests, shared by the session
+    (about two seconds to start; only sessions that ask for it pay)."""
+    with migrated_postgres(*available_contexts()) as pg:
+        yield pg
+
+
+@contextlib.asynccontextmanager
+async def service_database(pg: EmbeddedPostgres) -> AsyncIterator[Database]:
+    """The application role's connection (row-level security applies, as in `learnflow serve`),
+    for one test's event loop."""
+    db = Database(pg.app_url, pool_size=2)
+    try:
+        await db.check_role()
+        yield db
+    finally:
+        await db.dispose()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """People of one fresh tenant, as the principals a verified token would give: a test that takes a
+    new Caller() sees nothing any other test wrote."""
+
+    tenant_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def as_(self, *roles: str, subject: str | None = None) -> Principal:
+        subject = subject or str(uuid.uuid4())
+        return Principal(subject=subject, tenant_id=self.tenant_id, roles=frozenset(roles))
 
 
 @pytest.fixture(scope="session")
