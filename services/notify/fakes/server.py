@@ -20,6 +20,7 @@ import json
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -32,6 +33,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from services.notify.fakes import page
 from services.notify.fakes.state import PROVIDERS, Fault, ProviderState, Received, State
+
+# aiosmtpd itself sets its deprecated Session.login_data on every successful AUTH.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
 
 MOODLE_ADMIN_ID = 2
 ZULIP_BOT_ID = 8

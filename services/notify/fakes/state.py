@@ -81,6 +81,9 @@ class Fault:
             errormessage=str(body.get("errormessage", "")),
             operations=tuple(body.get("operations", ())),
         )
+        if fault.errormessage and not fault.operations:
+            # Only Moodle's send answers per-message errors: aim it there, or a look-up would spend it.
+            fault.operations = ("core_message_send_instant_messages",)
         if not 100 <= fault.status <= 599:
             raise ValueError("status must be between 100 and 599")
         if fault.count < 0 or not 0.0 <= fault.fraction <= 1.0:
