@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -45,14 +46,26 @@ def parser() -> argparse.ArgumentParser:
         help="comma list of emails that have a Moodle and a Zulip account from the start",
     )
     p.add_argument(
+        "--env-file",
+        type=Path,
+        default=None,
+        help="once ready, write the NOTIFY_* settings that point notify's channels here (JSON, mode 0600)",
+    )
+    p.add_argument(
         "--latency-ms", type=float, default=0.0, help="added to every HTTP answer (benches; default none)"
     )
     return p
 
 
-async def serve(config: FakesConfig) -> None:
+async def serve(config: FakesConfig, env_file: Path | None = None) -> None:
     fakes = FakeProviders(config)
     await fakes.start()
+    if env_file is not None:
+        # Written whole then renamed: whoever waits for the file never reads half of it.
+        partial = env_file.with_suffix(".tmp")
+        partial.write_text(json.dumps(fakes.channel_env(), indent=2))
+        partial.chmod(0o600)
+        partial.replace(env_file)
     sys.stdout.write(f"ready http={fakes.http_url} smtp={fakes.smtp_port}\n")
     sys.stdout.flush()
     stop = asyncio.Event()
@@ -85,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         users=tuple(u.strip() for u in args.users.split(",") if u.strip()),
         latency_seconds=args.latency_ms / 1000.0,
     )
-    asyncio.run(serve(config))
+    asyncio.run(serve(config, args.env_file))
     return 0
 
 
