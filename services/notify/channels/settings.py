@@ -59,9 +59,10 @@ class ChannelSettings:
     )
     inline_attempts: int = integer(
         "NOTIFY_CHANNEL_INLINE_ATTEMPTS",
-        1,
-        "attempts of one send in-line (short waits, Retry-After honoured); 1 leaves every retry to the "
-        "delivery engine, which records each attempt in the delivery log",
+        2,
+        "calls per send in-line (a blip retried after a short jittered wait or a short Retry-After); the "
+        "delivery engine's durable retries come on top, each recorded in the delivery log; 1 leaves every "
+        "retry to the engine",
         min=1,
         max=5,
     )

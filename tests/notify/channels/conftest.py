@@ -36,7 +36,9 @@ def inbox(fakes: FakeProviders) -> FakesClient:
 
 
 def settings_for(fakes: FakeProviders, **env: str) -> ChannelSettings:
-    return read(ChannelSettings, {**fakes.channel_env(), **env})
+    """The settings that point at the fakes; one call per send unless a test asks for more, so each
+    injected failure reaches the test as the engine would see it."""
+    return read(ChannelSettings, {**fakes.channel_env(), "NOTIFY_CHANNEL_INLINE_ATTEMPTS": "1", **env})
 
 
 def channel_of(fakes: FakeProviders, name: str, **env: str) -> Channel:

@@ -195,3 +195,30 @@ def test_a_resent_delivery_is_recognisable_on_moodle_by_its_clientmsgid(fakes, i
     first, again = asyncio.run(main())
     later = inbox.messages("moodle")[1]
     assert later["id"] == again.provider_message_id and later["duplicate_of"] == first.provider_message_id
+
+
+def test_by_default_a_transient_failure_is_retried_once_in_line(fakes, inbox):
+    """30% of sends failing at random (seeded): with the default two calls per send, a send fails
+    only when both do (~9%), against ~30% with one; every failure is a pair of failed calls."""
+    inbox.fault(
+        "moodle", fraction=0.3, seed=11, status=503, operations=["core_message_send_instant_messages"]
+    )
+
+    async def main():
+        moodle = channel_of(fakes, "moodle", NOTIFY_CHANNEL_INLINE_ATTEMPTS="")  # the default
+        failed = 0
+        for _ in range(100):
+            try:
+                await moodle.send(outgoing("3"))
+            except RetryableResponse:
+                failed += 1
+        await moodle.aclose()
+        return failed
+
+    failed = asyncio.run(main())
+    state = inbox.state()["providers"]["moodle"]
+    calls_made = state["calls"]["core_message_send_instant_messages"]
+    failed_calls = state["failed"]["core_message_send_instant_messages"]
+    assert len(inbox.messages("moodle")) == 100 - failed
+    assert calls_made == 100 + failed_calls - failed  # a failed call is retried unless it was the second
+    assert 20 <= failed_calls <= 60 and failed <= 20  # ~39 and ~9 expected
