@@ -11,11 +11,16 @@ one message a second per webhook, OutboundPolicy.rate_limit across every replica
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from services.notify.channels.base import BodyFormat, Outgoing, ReadStatus, Sent
 from services.runtime.outbound import OutboundClient, RetryableResponse, TerminalResponse
+
+# httpx logs every request's full URL at INFO ("HTTP Request: POST https://hooks.slack.com/services/...");
+# a webhook's URL is its credential, so those lines are kept out of the logs (its warnings still show).
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 DEFAULT_TARGET = "default"
 HEADER_MAX = 150  # a header block's plain_text

@@ -4,6 +4,7 @@ Retry-After; 500 retryable; webhooks by name; the URL (a credential) never in an
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from conftest import channel_of, outgoing, settings_for
@@ -106,3 +107,18 @@ def test_a_malformed_webhook_list_is_refused_without_echoing_it(fakes):
     text = str(caught.value)
     assert "NOTIFY_SLACK_WEBHOOKS" in text and "secret123" not in text
     assert "'default' is NOTIFY_SLACK_WEBHOOK_URL" in text
+
+
+def test_the_webhook_url_is_never_logged(fakes, inbox, caplog):
+    caplog.set_level(logging.DEBUG)
+    inbox.fault("slack", count=1, status=503)
+
+    async def main():
+        slack = channel_of(fakes, "slack", NOTIFY_CHANNEL_INLINE_ATTEMPTS="2")  # a retry is logged too
+        await slack.send(outgoing("default"))
+        await slack.aclose()
+
+    asyncio.run(main())
+    assert len(inbox.messages("slack")) == 1
+    assert "outbound call will be retried" in caplog.text  # the runtime logged, naming the webhook only
+    assert "local-webhook" not in caplog.text and "B0LOCAL" not in caplog.text
