@@ -5,7 +5,7 @@ marking a message read, from the terminal.
     learnflow providers read moodle 12
 
 They are found at --url, else LEARNFLOW_PROVIDERS_URL, else http://127.0.0.1:$LEARNFLOW_PROVIDERS_HTTP_PORT
-(8025, what `learnflow up` uses).
+(8026, what `learnflow up` uses).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def default_url() -> str:
     found = os.environ.get("LEARNFLOW_PROVIDERS_URL", "").strip()
     if found:
         return found
-    return f"http://127.0.0.1:{os.environ.get('LEARNFLOW_PROVIDERS_HTTP_PORT', '8025').strip() or '8025'}"
+    return f"http://127.0.0.1:{os.environ.get('LEARNFLOW_PROVIDERS_HTTP_PORT', '8026').strip() or '8026'}"
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -39,8 +39,8 @@ class Ports:
     nats: int = 4222
     nats_monitor: int = 8222
     metrics: int = 9464
-    providers_http: int = 8025  # the local provider servers (local/providersd.py): inbox page and HTTP APIs
-    providers_smtp: int = 1025
+    providers_http: int = 8026  # the local provider servers (local/providersd.py): inbox page and HTTP APIs
+    providers_smtp: int = 1026  # one above Mailpit's 8025 and 1025, so both can run
 
 
 # The variable that moves each port of `learnflow up` (README.md lists them: a second mesh on the same
