@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import html
 import time
-from typing import TYPE_CHECKING
 
 from services.notify.fakes.state import PROVIDERS, State
-
-if TYPE_CHECKING:
-    from services.notify.fakes.server import FakesConfig
 
 SHOWN = 100  # per provider on the page; the JSON API has them all
 
@@ -24,7 +20,7 @@ text-align:left;vertical-align:top;font-size:.9rem} th{background:#f3f3f3}
 """
 
 
-def render(state: State, config: FakesConfig) -> str:
+def render(state: State, smtp_port: int) -> str:
     e = html.escape
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -69,7 +65,7 @@ def render(state: State, config: FakesConfig) -> str:
                 f"<td>{subject}<div class='body'>{e(m.text)}</div>{dup}</td><td>{read}</td></tr>"
             )
         parts.append("</tbody></table>")
-    parts.append(f"<p class='muted'>SMTP on port {config.smtp_port or '(any)'}.</p></body></html>")
+    parts.append(f"<p class='muted'>SMTP on port {smtp_port}.</p></body></html>")
     return "".join(parts)
 
 

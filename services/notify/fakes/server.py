@@ -500,7 +500,7 @@ class FakeProviders:
     # --- the page and the JSON API ----------------------------------------------------------------------
 
     async def inbox_page(self, request: web.Request) -> web.Response:
-        return web.Response(text=page.render(self.state, self.config), content_type="text/html")
+        return web.Response(text=page.render(self.state, self.smtp_port), content_type="text/html")
 
     async def page_mark_read(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -582,6 +582,16 @@ class SmtpHandler:
 
     def __init__(self, state: ProviderState):
         self.state = state
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        """A mailbox at a `.invalid` domain (RFC 2606: never a real one) does not exist: 550, as a
+        relay answers for an unknown user, so a terminal email failure needs no fault injection."""
+        if address.rpartition("@")[2].lower().endswith(".invalid"):
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         fault = self.state.failing("data")

@@ -129,3 +129,11 @@ def test_not_an_address_is_terminal_before_connecting():
     with pytest.raises(TerminalResponse):
         asyncio.run(channel.send(outgoing("not an address")))
     assert channel.breaker.consecutive_failures == 0
+
+
+def test_an_unknown_mailbox_is_refused_at_rcpt_and_terminal(fakes, inbox):
+    channel = email_channel(fakes)
+    with pytest.raises(TerminalResponse) as caught:
+        asyncio.run(channel.send(outgoing("nobody@school.invalid")))
+    assert caught.value.status == 550 and "User unknown" in str(caught.value)
+    assert inbox.messages("email") == []
