@@ -124,7 +124,8 @@ class MoodleChannel:
         )
         if not isinstance(answer, list):
             raise self._retryable(f"unexpected answer to a user look-up: {str(answer)[:200]}")
-        ids = [str(u["id"]) for u in answer if isinstance(u, dict) and "id" in u]
+        # A suspended account cannot read what it is sent: the engine's fallback channel can.
+        ids = [str(u["id"]) for u in answer if isinstance(u, dict) and "id" in u and not u.get("suspended")]
         found = ids[0] if len(ids) == 1 else None  # two accounts on one email: not guessed
         if len(self._users) >= CACHE_MAX:
             self._users.pop(next(iter(self._users)))

@@ -222,3 +222,18 @@ def test_by_default_a_transient_failure_is_retried_once_in_line(fakes, inbox):
     assert len(inbox.messages("moodle")) == 100 - failed
     assert calls_made == 100 + failed_calls - failed  # a failed call is retried unless it was the second
     assert 20 <= failed_calls <= 60 and failed <= 20  # ~39 and ~9 expected
+
+
+def test_a_suspended_account_resolves_to_none_and_cannot_be_messaged(fakes, inbox):
+    user_id = inbox.add_user("moodle", "suspended@demo.test", active=False)
+
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        found = await moodle.resolve("suspended@demo.test")
+        with pytest.raises(RetryableResponse) as caught:  # Moodle does not say why: not terminal
+            await moodle.send(outgoing(str(user_id)))
+        await moodle.aclose()
+        return found, caught.value
+
+    found, err = asyncio.run(main())
+    assert found is None and "can't be messaged" in str(err)
