@@ -94,6 +94,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 "learnflow serve": mesh.server,
                 "envoy": mesh.envoy.proc if mesh.envoy else None,
                 "nats-server": mesh.nats.proc if mesh.nats else None,
+                "local providers": mesh.providers.proc if mesh.providers else None,
             }
             for name, proc in children.items():
                 if proc is not None and proc.poll() is not None:
@@ -122,12 +123,19 @@ def _banner(mesh: object, took: float) -> None:
             "  demo tenant 'demo': admin@, teacher@, student@, operator@demo.test (password learnflow-demo)\n"
             "  demo class 'Demo Class': teacher@demo.test teaches student@demo.test\n"
         )
+    providers = ""
+    if mesh.providers:
+        providers = (
+            f"  provider inbox:      {mesh.providers.url}/  (local Moodle, Zulip, Slack, PagerDuty; "
+            f"SMTP on 127.0.0.1:{mesh.ports.providers_smtp}; `learnflow providers inbox`)\n"
+        )
     sys.stdout.write(
         f"\nLearnFlow mesh ready in {took:.1f}s\n"
         f"  REST (Envoy, JWT):   {mesh.rest_url}\n"
         f"  gRPC (Envoy):        127.0.0.1:{mesh.ports.http}\n"
         f"  gRPC (mesh, direct): {mesh.grpc_addr}\n"
         f"  metrics:             http://127.0.0.1:{mesh.ports.metrics}/metrics\n"
+        f"{providers}"
         f"{demo}"
         "Try:\n"
         f"  curl -s {mesh.rest_url}/v1/auth:login --json "

@@ -23,6 +23,8 @@ from services.runtime.local.envoyd import EnvoyProxy
 from services.runtime.local.natsd import NatsServer
 from services.runtime.local.postgres import EmbeddedPostgres
 from services.runtime.local.procs import spawn, terminate, wait_until
+from services.runtime.local.providersd import LocalProviders
+from services.runtime.local.providersd import wanted as providers_wanted
 from services.runtime.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ class Ports:
     nats: int = 4222
     nats_monitor: int = 8222
     metrics: int = 9464
+    providers_http: int = 8026  # the local provider servers (local/providersd.py): inbox page and HTTP APIs
+    providers_smtp: int = 1026  # one above Mailpit's 8025 and 1025, so both can run
 
 
 # The variable that moves each port of `learnflow up` (README.md lists them: a second mesh on the same
@@ -50,6 +54,8 @@ PORT_VARIABLES = {
     "nats": "LEARNFLOW_NATS_PORT",
     "nats_monitor": "LEARNFLOW_NATS_MONITOR_PORT",
     "metrics": "LEARNFLOW_METRICS_PORT",
+    "providers_http": "LEARNFLOW_PROVIDERS_HTTP_PORT",
+    "providers_smtp": "LEARNFLOW_PROVIDERS_SMTP_PORT",
 }
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -96,6 +102,7 @@ class LocalMesh:
     postgres: EmbeddedPostgres | None = None
     nats: NatsServer | None = None
     envoy: EnvoyProxy | None = None
+    providers: LocalProviders | None = None
     server: subprocess.Popen[bytes] | None = None
     database_url: str = ""
     migration_url: str = ""
@@ -128,8 +135,20 @@ class LocalMesh:
             self.nats.start()
             self.nats_url = self.nats.url
 
+    def start_providers(self) -> None:
+        """The local Moodle, Zulip, Slack, PagerDuty and SMTP servers, unless LEARNFLOW_LOCAL_PROVIDERS
+        is false or every provider is configured for real; notify's channels are pointed at them."""
+        if not providers_wanted(self.env):
+            return
+        self.providers = LocalProviders(
+            self.data_dir / "providers", self.ports.providers_http, self.ports.providers_smtp
+        )
+        self.providers.start(self.env)
+
     def server_env(self, **extra: str) -> dict[str, str]:
         env = dict(self.env)
+        for name, value in (self.providers.channel_env if self.providers else {}).items():
+            env.setdefault(name, value)
         env.update(
             DATABASE_URL=self.database_url,
             MIGRATION_DATABASE_URL=self.migration_url,
@@ -201,6 +220,7 @@ class LocalMesh:
     def start(self) -> float:
         began = time.monotonic()
         self.start_infra()
+        self.start_providers()
         self.start_server()
         if self.seeds_demo:
             self.seed_demo_class()
@@ -211,6 +231,8 @@ class LocalMesh:
         if self.envoy:
             self.envoy.stop()
         self.stop_server()
+        if self.providers:
+            self.providers.stop()
         if self.nats:
             self.nats.stop()
         if self.postgres:
