@@ -375,9 +375,9 @@ def test_alerts_still_go_out_while_postgres_is_down_and_are_recorded_when_it_is_
                 ]
 
                 # Provider down too: 503, so Alertmanager retries the notification.
-                pd_channel_fail = pd.fail_with = 503
+                pd.fail_with = 503
                 reply = await post("AlsoDown", "pagerduty", "critical")
-                assert reply.status_code == pd_channel_fail and reply.json()["error"] == "UNAVAILABLE"
+                assert reply.status_code == 503 and reply.json()["error"] == "UNAVAILABLE"
                 pd.fail_with = None
                 assert len(ops.spool) == 4  # PostgresUnreachable, Down0 sent; Down1, Down2 held
 
@@ -449,7 +449,7 @@ def test_the_daily_digest_goes_to_each_operator_once(
                     ops_alerts.insert(),
                     [
                         {
-                            "id": __import__("uuid").uuid4(),
+                            "id": uuid.uuid4(),
                             "channel": "slack",
                             "alertname": "InterventionSlaBelowTarget",
                             "status": "firing",
