@@ -34,7 +34,7 @@ pytestmark = pytest.mark.skipif(not alerting.available(), reason="prometheus/ale
 
 
 def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310 (our own loopback URL)
+    with urllib.request.urlopen(url, timeout=2) as reply:
         return json.loads(reply.read())
 
 
@@ -42,7 +42,9 @@ def test_a_firing_rule_reaches_slack_and_pagerduty_through_prometheus_and_alertm
     postgres: EmbeddedPostgres,
 ) -> None:
     registry = CollectorRegistry()
-    sla = Gauge("learnflow_intervention_sla_compliance_ratio", "SLA compliance", ["tenant"], registry=registry)
+    sla = Gauge(
+        "learnflow_intervention_sla_compliance_ratio", "SLA compliance", ["tenant"], registry=registry
+    )
     dependency = Gauge("learnflow_dependency_up", "dependency answers", ["dependency"], registry=registry)
     sla.labels("demo").set(0.97)
     dependency.labels("postgres").set(1)
@@ -97,9 +99,13 @@ def test_a_firing_rule_reaches_slack_and_pagerduty_through_prometheus_and_alertm
             # PostgreSQL unreachable: critical, to PagerDuty, with the alert's fingerprint as dedup key.
             dependency.labels("postgres").set(0)
             (trigger,) = await pd.wait(1, timeout=60)
-            assert trigger["extra"]["event_action"] == "trigger" and trigger["extra"]["severity"] == "critical"
+            assert (
+                trigger["extra"]["event_action"] == "trigger" and trigger["extra"]["severity"] == "critical"
+            )
             assert trigger["subject"].startswith("[CRITICAL] PostgreSQL is unreachable from 127.0.0.1:")
-            alerts = _get(f"{monitoring.alertmanager_url}/api/v2/alerts?filter=alertname%3D%22PostgresUnreachable%22")
+            alerts = _get(
+                f"{monitoring.alertmanager_url}/api/v2/alerts?filter=alertname%3D%22PostgresUnreachable%22"
+            )
             assert trigger["extra"]["dedup_key"] == alerts[0]["fingerprint"]
 
             # Back up: the incident is resolved under the same key.
@@ -110,11 +116,12 @@ def test_a_firing_rule_reaches_slack_and_pagerduty_through_prometheus_and_alertm
 
             async with db.transaction(tenant_id="") as conn:
                 recorded = (
-                    await conn.execute(sa.select(ops_alerts.c.alertname, ops_alerts.c.status, ops_alerts.c.channel))
+                    await conn.execute(
+                        sa.select(ops_alerts.c.alertname, ops_alerts.c.status, ops_alerts.c.channel)
+                    )
                 ).all()
             assert ("InterventionSlaBelowTarget", "firing", "slack") in recorded
             assert ("PostgresUnreachable", "resolved", "pagerduty") in recorded
-            print(f"\nSLA breach -> Slack through Prometheus and Alertmanager: {latency:.2f}s")
         finally:
             await asyncio.to_thread(monitoring.stop)
             await ops.stop()
