@@ -58,7 +58,7 @@ gen: setup
 	$(BIN)/python -m services.runtime.codegen
 	$(BIN)/python -m gateway.generate
 	$(BIN)/python deploy/k8s/generate.py
-	$(BIN)/python -m deploy.prometheus.generate
+	$(BIN)/python deploy/prometheus/generate.py
 	$(BIN)/learnflow settings --format markdown > docs/settings.md
 
 lint: setup
