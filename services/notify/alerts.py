@@ -213,7 +213,7 @@ class OpsAlerts:
         while pending:
             message = pending[0]
             try:
-                sent = await asyncio.wait_for(self._logged(message), self.settings.db_timeout)
+                sent = await self._logged(message)
             except Exception as exc:
                 if not _is_outage(exc):
                     raise
@@ -288,54 +288,59 @@ class OpsAlerts:
         ]
 
     async def _logged(self, m: _Message) -> bool:
-        """The normal path: the shared limit, then the delivery engine. False: held back."""
-        if m.limited:
-            decision = await self.limiter.take(f"notify:ops-alerts:{m.channel}", self.limit)
-            if not decision.allowed:
-                if not m.rows:  # a summary of held ones: they stay held
+        """The normal path: the shared limit, then the delivery engine. False: held back. Every
+        PostgreSQL step must answer within db_timeout (else TimeoutError: the direct path); the send
+        itself is not bounded by it, so a slow provider is not mistaken for a database outage."""
+        async with asyncio.timeout(self.settings.db_timeout) as deadline:
+            if m.limited:
+                decision = await self.limiter.take(f"notify:ops-alerts:{m.channel}", self.limit)
+                if not decision.allowed:
+                    if not m.rows:  # a summary of held ones: they stay held
+                        return False
+                    async with self.db.transaction(tenant_id="") as conn:
+                        await conn.execute(
+                            ops_alerts.insert(),
+                            [{"id": uuid.uuid4(), **r, "outcome": "held"} for r in m.rows],
+                        )
+                    for _ in m.rows:
+                        OPS_ALERTS.labels(m.channel, "held", "delivery_log").inc()
                     return False
-                async with self.db.transaction(tenant_id="") as conn:
+                # The in-process bucket follows this replica's sends, so the limit it applies while
+                # PostgreSQL is down starts from what this replica has already sent.
+                self._bucket(m.channel).take()
+            message_id = uuid.uuid4()
+            async with self.db.transaction(tenant_id="") as conn:
+                # Claimed in the transaction that records the send: if sending fails, they stay held.
+                held_rows = (
                     await conn.execute(
-                        ops_alerts.insert(), [{"id": uuid.uuid4(), **r, "outcome": "held"} for r in m.rows]
+                        ops_alerts.update()
+                        .where(ops_alerts.c.channel == m.channel, ops_alerts.c.outcome == "held")
+                        .values(outcome="summarised", summarised_in=message_id)
+                        .returning(ops_alerts.c.alertname, ops_alerts.c.status, ops_alerts.c.received_at)
                     )
-                for _ in m.rows:
-                    OPS_ALERTS.labels(m.channel, "held", "delivery_log").inc()
-                return False
-            # The in-process bucket follows this replica's sends, so the limit it applies while
-            # PostgreSQL is down starts from what this replica has already sent.
-            self._bucket(m.channel).take()
-        message_id = uuid.uuid4()
-        async with self.db.transaction(tenant_id="") as conn:
-            # Claimed in the transaction that records the send: if sending fails, they stay held.
-            held_rows = (
-                await conn.execute(
-                    ops_alerts.update()
-                    .where(ops_alerts.c.channel == m.channel, ops_alerts.c.outcome == "held")
-                    .values(outcome="summarised", summarised_in=message_id)
-                    .returning(ops_alerts.c.alertname, ops_alerts.c.status, ops_alerts.c.received_at)
-                )
-            ).all()
-            if m.kind == "summary" and not held_rows:
-                return True  # another replica told them meanwhile
-            subject, body = m.subject, m.body
-            if held_rows and m.render is not None:
-                subject, body = m.render(_held_back(held_rows))
-            rows = [{"id": uuid.uuid4(), **r, "outcome": "sent"} for r in m.rows]
-            if m.kind == "summary":
-                rows = [
-                    {
-                        "id": message_id,
-                        "channel": m.channel,
-                        "kind": "summary",
-                        "outcome": "sent",
-                        "summary": f"{len(held_rows)} held back",
-                        "received_at": self.now(),
-                    }
-                ]
-            elif rows:
-                rows[0]["id"] = message_id
-            await conn.execute(ops_alerts.insert(), rows)
-            await self.send_system(m.channel, subject, body, m.urgency, m.idempotency_key, m.extra)
+                ).all()
+                if m.kind == "summary" and not held_rows:
+                    return True  # another replica told them meanwhile
+                subject, body = m.subject, m.body
+                if held_rows and m.render is not None:
+                    subject, body = m.render(_held_back(held_rows))
+                rows = [{"id": uuid.uuid4(), **r, "outcome": "sent"} for r in m.rows]
+                if m.kind == "summary":
+                    rows = [
+                        {
+                            "id": message_id,
+                            "channel": m.channel,
+                            "kind": "summary",
+                            "outcome": "sent",
+                            "summary": f"{len(held_rows)} held back",
+                            "received_at": self.now(),
+                        }
+                    ]
+                elif rows:
+                    rows[0]["id"] = message_id
+                await conn.execute(ops_alerts.insert(), rows)
+                deadline.reschedule(None)  # PostgreSQL answered
+                await self.send_system(m.channel, subject, body, m.urgency, m.idempotency_key, m.extra)
         OPS_ALERTS.labels(m.channel, "sent", "delivery_log").inc(max(len(m.rows), 1))
         return True
 

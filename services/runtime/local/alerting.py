@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,54 @@ class Monitoring:
         terminate(self.prometheus)
         terminate(self.alertmanager)
         self.prometheus = self.alertmanager = None
+
+
+# --- `learnflow up` ----------------------------------------------------------------------------------
+
+# Ports of the local monitoring, each movable by its variable (like the mesh's own, local/mesh.py).
+LOCAL_PORTS = {
+    "prometheus": ("LEARNFLOW_PROMETHEUS_PORT", 9090),
+    "alertmanager": ("LEARNFLOW_ALERTMANAGER_PORT", 9093),
+    "receiver": ("LEARNFLOW_ALERT_RECEIVER_PORT", 9095),
+}
+
+
+def local_port(env: dict[str, str], which: str) -> int:
+    variable, default = LOCAL_PORTS[which]
+    return int(env.get(variable, default))
+
+
+def receiver_env(env: dict[str, str], token: str) -> dict[str, str]:
+    """What `learnflow serve` needs to run notify's receiver where the local Alertmanager posts."""
+    return {
+        "NOTIFY_ALERTS_LISTEN_ADDR": f"127.0.0.1:{local_port(env, 'receiver')}",
+        "NOTIFY_ALERTS_WEBHOOK_TOKEN": token,
+    }
+
+
+def for_mesh(data_dir: Path, metrics_port: int, env: dict[str, str], token: str) -> Monitoring | None:
+    """Prometheus scraping the mesh and Alertmanager posting to its notify, or None (with a note) when
+    they are not installed: the mesh runs without them."""
+    if not available():
+        sys.stderr.write(
+            "note: Prometheus/Alertmanager not installed, ops alerting is off "
+            "(apt-get install --no-install-recommends prometheus prometheus-alertmanager)\n"
+        )
+        return None
+    return Monitoring(
+        data_dir / "monitoring",
+        targets=[f"127.0.0.1:{metrics_port}"],
+        receiver_url=f"http://127.0.0.1:{local_port(env, 'receiver')}",
+        token=token,
+        prometheus_port=local_port(env, "prometheus"),
+        alertmanager_port=local_port(env, "alertmanager"),
+    )
+
+
+def banner(monitoring: Monitoring | None) -> str:
+    if monitoring is None or monitoring.prometheus is None:
+        return ""
+    return (
+        f"  Prometheus:          {monitoring.prometheus_url}  (rules: deploy/prometheus/rules.yml)\n"
+        f"  Alertmanager:        {monitoring.alertmanager_url}  (to notify at {monitoring.receiver_url})\n"
+    )
