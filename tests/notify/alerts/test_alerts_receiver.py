@@ -192,7 +192,11 @@ def test_malformed_bodies_are_400_with_the_field_and_nothing_is_sent(postgres: E
     asyncio.run(main())
 
 
-def test_requests_without_the_token_or_to_an_unknown_channel_are_refused(postgres: EmbeddedPostgres) -> None:
+def test_requests_without_the_token_or_to_an_unknown_channel_are_refused(
+    postgres: EmbeddedPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+
     async def main() -> None:
         async with (
             providers() as (slack, _, channels),
@@ -206,7 +210,11 @@ def test_requests_without_the_token_or_to_an_unknown_channel_are_refused(postgre
                     assert reply.headers["WWW-Authenticate"] == "Bearer"
                 reply = await client.post(f"{base}/v1/alerts/sms", content=body, headers=AUTH)
                 assert reply.status_code == 404 and reply.json()["channels"] == ["slack", "pagerduty"]
-            assert slack.received == []
+                assert (
+                    await client.post(f"{base}/v1/alerts/slack", content=body, headers=AUTH)
+                ).status_code == 200
+            assert len(slack.received) == 1  # only the authenticated one
+        assert TOKEN not in caplog.text, "the webhook secret was logged"
 
     asyncio.run(main())
 
