@@ -199,6 +199,7 @@ class OpsAlerts:
         self.local_held: dict[str, list[dict[str, Any]]] = {}
         self.spool: deque[dict[str, Any]] = deque(maxlen=settings.spool_size)
         self._spool_lock = asyncio.Lock()
+        self._abandoned: set[asyncio.Future[bool]] = set()  # attempts a hung PostgreSQL holds up
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
 
@@ -213,7 +214,7 @@ class OpsAlerts:
         while pending:
             message = pending[0]
             try:
-                sent = await self._logged(message)
+                sent = await self._bounded(message)
             except Exception as exc:
                 if not _is_outage(exc):
                     raise
@@ -287,60 +288,85 @@ class OpsAlerts:
             )
         ]
 
-    async def _logged(self, m: _Message) -> bool:
-        """The normal path: the shared limit, then the delivery engine. False: held back. Every
-        PostgreSQL step must answer within db_timeout (else TimeoutError: the direct path); the send
-        itself is not bounded by it, so a slow provider is not mistaken for a database outage."""
-        async with asyncio.timeout(self.settings.db_timeout) as deadline:
-            if m.limited:
-                decision = await self.limiter.take(f"notify:ops-alerts:{m.channel}", self.limit)
-                if not decision.allowed:
-                    if not m.rows:  # a summary of held ones: they stay held
-                        return False
-                    async with self.db.transaction(tenant_id="") as conn:
-                        await conn.execute(
-                            ops_alerts.insert(),
-                            [{"id": uuid.uuid4(), **r, "outcome": "held"} for r in m.rows],
-                        )
-                    for _ in m.rows:
-                        OPS_ALERTS.labels(m.channel, "held", "delivery_log").inc()
+    async def _bounded(self, m: _Message) -> bool:
+        """`_logged`, with its PostgreSQL steps bounded by db_timeout (TimeoutError: take the direct
+        path); the send itself is not bounded, so a slow provider is not mistaken for an outage.
+        A hung database is not waited for even to cancel: psycopg's cancellation of a query to a
+        server that does not answer takes its own timeout, so the attempt is left to end in the
+        background (before it could send anything: it is stopped before the send)."""
+        answered = asyncio.Event()
+        attempt = asyncio.ensure_future(self._logged(m, answered))
+        waiter = asyncio.ensure_future(answered.wait())
+        done, _ = await asyncio.wait(
+            {attempt, waiter}, timeout=self.settings.db_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if not done:
+            attempt.cancel()
+            self._abandoned.add(attempt)
+            attempt.add_done_callback(self._forget)
+            raise TimeoutError(f"PostgreSQL did not answer within {self.settings.db_timeout}s")
+        return await attempt
+
+    def _forget(self, task: asyncio.Future[bool]) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("abandoned ops alert attempt ended", extra={"error": repr(task.exception())})
+
+    async def _logged(self, m: _Message, answered: asyncio.Event) -> bool:
+        """The normal path: the shared limit, then the delivery engine. False: held back. Sets
+        `answered` once PostgreSQL has answered, right before the send."""
+        if m.limited:
+            decision = await self.limiter.take(f"notify:ops-alerts:{m.channel}", self.limit)
+            if not decision.allowed:
+                if not m.rows:  # a summary of held ones: they stay held
                     return False
-                # The in-process bucket follows this replica's sends, so the limit it applies while
-                # PostgreSQL is down starts from what this replica has already sent.
-                self._bucket(m.channel).take()
-            message_id = uuid.uuid4()
-            async with self.db.transaction(tenant_id="") as conn:
-                # Claimed in the transaction that records the send: if sending fails, they stay held.
-                held_rows = (
+                async with self.db.transaction(tenant_id="") as conn:
                     await conn.execute(
-                        ops_alerts.update()
-                        .where(ops_alerts.c.channel == m.channel, ops_alerts.c.outcome == "held")
-                        .values(outcome="summarised", summarised_in=message_id)
-                        .returning(ops_alerts.c.alertname, ops_alerts.c.status, ops_alerts.c.received_at)
+                        ops_alerts.insert(),
+                        [{"id": uuid.uuid4(), **r, "outcome": "held"} for r in m.rows],
                     )
-                ).all()
-                if m.kind == "summary" and not held_rows:
-                    return True  # another replica told them meanwhile
-                subject, body = m.subject, m.body
-                if held_rows and m.render is not None:
-                    subject, body = m.render(_held_back(held_rows))
-                rows = [{"id": uuid.uuid4(), **r, "outcome": "sent"} for r in m.rows]
-                if m.kind == "summary":
-                    rows = [
-                        {
-                            "id": message_id,
-                            "channel": m.channel,
-                            "kind": "summary",
-                            "outcome": "sent",
-                            "summary": f"{len(held_rows)} held back",
-                            "received_at": self.now(),
-                        }
-                    ]
-                elif rows:
-                    rows[0]["id"] = message_id
-                await conn.execute(ops_alerts.insert(), rows)
-                deadline.reschedule(None)  # PostgreSQL answered
-                await self.send_system(m.channel, subject, body, m.urgency, m.idempotency_key, m.extra)
+                for _ in m.rows:
+                    OPS_ALERTS.labels(m.channel, "held", "delivery_log").inc()
+                answered.set()
+                return False
+            # The in-process bucket follows this replica's sends, so the limit it applies while
+            # PostgreSQL is down starts from what this replica has already sent.
+            self._bucket(m.channel).take()
+        message_id = uuid.uuid4()
+        async with self.db.transaction(tenant_id="") as conn:
+            # Claimed in the transaction that records the send: if sending fails, they stay held.
+            held_rows = (
+                await conn.execute(
+                    ops_alerts.update()
+                    .where(ops_alerts.c.channel == m.channel, ops_alerts.c.outcome == "held")
+                    .values(outcome="summarised", summarised_in=message_id)
+                    .returning(ops_alerts.c.alertname, ops_alerts.c.status, ops_alerts.c.received_at)
+                )
+            ).all()
+            if m.kind == "summary" and not held_rows:
+                answered.set()
+                return True  # another replica told them meanwhile
+            subject, body = m.subject, m.body
+            if held_rows and m.render is not None:
+                subject, body = m.render(_held_back(held_rows))
+            rows = [{"id": uuid.uuid4(), **r, "outcome": "sent"} for r in m.rows]
+            if m.kind == "summary":
+                rows = [
+                    {
+                        "id": message_id,
+                        "channel": m.channel,
+                        "kind": "summary",
+                        "outcome": "sent",
+                        "summary": f"{len(held_rows)} held back",
+                        "received_at": self.now(),
+                    }
+                ]
+            elif rows:
+                rows[0]["id"] = message_id
+            await conn.execute(ops_alerts.insert(), rows)
+            answered.set()  # PostgreSQL answered
+            await self.send_system(m.channel, subject, body, m.urgency, m.idempotency_key, m.extra)
         OPS_ALERTS.labels(m.channel, "sent", "delivery_log").inc(max(len(m.rows), 1))
         return True
 
@@ -477,7 +503,7 @@ class OpsAlerts:
                 [],
                 render=lambda held: summary_message(held or HeldBack(0, None, {})),
             )
-            if await self._logged(message):
+            if await self._bounded(message):
                 log.info("ops alerts held back were summarised", extra={"channel": channel, "count": waiting})
 
     async def _reconcile(self) -> None:

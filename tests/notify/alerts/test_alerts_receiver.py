@@ -8,11 +8,15 @@ The providers (Slack, PagerDuty) are local fakes (alerts_fakes.py): they are thi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -491,3 +495,56 @@ def test_the_daily_digest_goes_to_each_operator_once(
 async def _figures(day: Any) -> dict[str, int]:
     assert str(day) == "2026-12-05"
     return {"sent": 120, "failed": 3}
+
+
+def _postgres_processes(pg: EmbeddedPostgres) -> list[int]:
+    """The postmaster of this test's PostgreSQL and its backends (children), by PID."""
+    postmaster = int((pg.data_dir / "postmaster.pid").read_text().split()[0])
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_a_hung_postgres_is_a_timeout_and_the_alert_goes_straight_out(own_postgres: EmbeddedPostgres) -> None:
+    """PostgreSQL that accepts connections but never answers (every process of it stopped): the alert
+    waits NOTIFY_ALERTS_DB_TIMEOUT_SECONDS, not a TCP timeout, then takes the direct path."""
+
+    async def main() -> None:
+        async with (
+            providers() as (slack, _, channels),
+            receiver(own_postgres.app_url, channels, NOTIFY_ALERTS_DB_TIMEOUT_SECONDS="0.5") as (
+                ops,
+                base,
+                db,
+            ),
+        ):
+            async with httpx.AsyncClient(timeout=20) as client:
+
+                async def post(name: str) -> httpx.Response:
+                    n = notification(alert(name, fp=f"fp-{name}"))
+                    return await client.post(f"{base}/v1/alerts/slack", json=n, headers=AUTH)
+
+                assert (await post("Before")).json()["path"] == "delivery_log"  # the pool holds a connection
+                pids = _postgres_processes(own_postgres)
+                for pid in pids:
+                    os.kill(pid, signal.SIGSTOP)
+                try:
+                    began = asyncio.get_running_loop().time()
+                    reply = await post("Hung")
+                    took = asyncio.get_running_loop().time() - began
+                finally:
+                    for pid in pids:
+                        os.kill(pid, signal.SIGCONT)
+                assert reply.json() == {"sent": 1, "held": 0, "path": "direct"}, reply.text
+                assert took < 2.5, f"{took:.1f}s"
+                assert slack.received[-1]["text"].startswith("*[FIRING] Hung*")
+            await ops.flush()
+            assert [(r.alertname, r.path) for r in await rows(db, fingerprint="fp-Hung")] == [
+                ("Hung", "direct")
+            ]
+
+    asyncio.run(main())
