@@ -78,7 +78,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     env = os.environ
-    mesh = LocalMesh(Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports_from_env(env))
+    mesh = LocalMesh(
+        Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports_from_env(env), with_monitoring=True
+    )
     stop = {"requested": False}
 
     def request_stop(*_: object) -> None:
@@ -114,6 +116,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _banner(mesh: object, took: float) -> None:
+    from services.runtime.local import alerting
     from services.runtime.local.mesh import LocalMesh
 
     assert isinstance(mesh, LocalMesh)
@@ -136,6 +139,7 @@ def _banner(mesh: object, took: float) -> None:
         f"  gRPC (mesh, direct): {mesh.grpc_addr}\n"
         f"  metrics:             http://127.0.0.1:{mesh.ports.metrics}/metrics\n"
         f"{providers}"
+        f"{alerting.banner(mesh.monitoring)}"
         f"{demo}"
         "Try:\n"
         f"  curl -s {mesh.rest_url}/v1/auth:login --json "

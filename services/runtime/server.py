@@ -279,6 +279,8 @@ async def _check_dependencies(mesh: Mesh) -> bool:
             log.info("context ready again", extra={"context": spec.name})
     serving = db_up and nats_up and not mesh.draining
     mesh.set_health(serving, not_ready)
+    for spec, _ in mesh.hosted:
+        metrics.CONTEXT_SERVING.labels(spec.name).set(1 if serving and spec.name not in not_ready else 0)
     return serving and not not_ready
 
 

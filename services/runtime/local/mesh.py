@@ -108,6 +108,10 @@ class LocalMesh:
     migration_url: str = ""
     nats_url: str = ""
     demo_class_created: bool = False  # this start made the demo class (local/demo.py)
+    # Prometheus and Alertmanager (local/alerting.py) for `learnflow up`, when they are installed.
+    with_monitoring: bool = False
+    monitoring: Any = None  # alerting.Monitoring
+    alert_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @property
     def grpc_addr(self) -> str:
@@ -166,6 +170,11 @@ class LocalMesh:
         env.setdefault(
             "IDENTITY_WORKLOAD_SECRETS", ",".join(f"{c}={s}" for c, s in self.workload_secrets.items())
         )
+        if self.with_monitoring:
+            from services.runtime.local import alerting
+
+            for key, value in alerting.receiver_env(self.env, self.alert_token).items():
+                env.setdefault(key, value)
         env.update(extra)
         return env
 
@@ -225,9 +234,17 @@ class LocalMesh:
         if self.seeds_demo:
             self.seed_demo_class()
         self.start_envoy()
+        if self.with_monitoring:
+            from services.runtime.local import alerting
+
+            self.monitoring = alerting.for_mesh(self.data_dir, self.ports.metrics, self.env, self.alert_token)
+            if self.monitoring is not None:
+                self.monitoring.start()
         return time.monotonic() - began
 
     def stop(self) -> None:
+        if self.monitoring is not None:
+            self.monitoring.stop()
         if self.envoy:
             self.envoy.stop()
         self.stop_server()
