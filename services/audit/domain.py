@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from services.runtime.errors import NotFound, PermissionDenied
 from services.runtime.request_context import Principal
@@ -115,34 +116,68 @@ class Verification:
     checkpoint: Checkpoint | None = None
 
 
-def _moment(value: datetime) -> str:
+class ChainLink(NamedTuple):
+    """A record as VerifyChain reads it: its canonical fields first, in canonical order (so the
+    content is the tuple's first 14 items), then its two hashes. A tuple, not a dataclass, because a
+    million of them are built per verification."""
+
+    tenant_id: str
+    sequence: int
+    id: str
+    context: str
+    action: str
+    resource: str
+    actor: str
+    actor_kind: str
+    correlation_id: str
+    occurred: str  # the instant as `moment()` spells it
+    before_json: str
+    after_json: str
+    reason: str
+    rpc: str
+    previous_hash: str
+    hash: str
+
+
+CONTENT_FIELDS = 14
+# One encoder for every record (json.dumps would build one per call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def moment(value: datetime) -> str:
+    """An instant as hashed: UTC, microseconds, "+00:00" (store.py reads it back spelled the same)."""
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _canonical(content: tuple[object, ...]) -> bytes:
+    return _ENCODER.encode([CANONICAL_VERSION, *content]).encode()
 
 
 def canonical(record: NewRecord | AuditRecord, sequence: int) -> bytes:
     """The record's content as hashed: what happened, to what, by whom, for whom, when, in which
     place of the chain. Not the time the audit context appended it (that is the audit context's)."""
-    return json.dumps(
-        [
-            CANONICAL_VERSION,
-            record.tenant_id,
-            sequence,
-            record.id,
-            record.context,
-            record.action,
-            record.resource,
-            record.actor,
-            record.actor_kind,
-            record.correlation_id,
-            _moment(record.occurred_at),
-            record.before_json,
-            record.after_json,
-            record.reason,
-            record.rpc,
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
+    return _canonical(link_of(record, sequence)[:CONTENT_FIELDS])
+
+
+def link_of(r: NewRecord | AuditRecord, sequence: int, previous_hash: str = "", hash: str = "") -> ChainLink:
+    return ChainLink(
+        r.tenant_id,
+        sequence,
+        r.id,
+        r.context,
+        r.action,
+        r.resource,
+        r.actor,
+        r.actor_kind,
+        r.correlation_id,
+        moment(r.occurred_at),
+        r.before_json,
+        r.after_json,
+        r.reason,
+        r.rpc,
+        previous_hash,
+        hash,
+    )
 
 
 def link(previous_hash: str, content: bytes) -> str:
@@ -207,23 +242,29 @@ class ChainCheck:
         self.broken_record_id = ""
         self.detail = ""
 
-    def feed(self, r: AuditRecord) -> bool:
-        """False once a problem is found (stop feeding)."""
-        if r.sequence != self.expected:
-            return self._broken(
-                SEQUENCE_GAP, r, f"sequence {self.expected} is missing: the next record is {r.sequence}"
-            )
-        if r.previous_hash != self.previous:
-            return self._broken(LINK_BROKEN, r, "its previous_hash is not its predecessor's hash")
-        if link(r.previous_hash, canonical(r, r.sequence)) != r.hash:
-            return self._broken(CONTENT_CHANGED, r, "its content does not hash to its stored hash")
-        self.checked += 1
-        self.expected += 1
-        self.previous = r.hash
-        self.last_sequence, self.last_hash = r.sequence, r.hash
-        return True
+    def feed(self, links: Iterable[ChainLink]) -> bool:
+        """Checks the next records in order; False once a problem is found (stop feeding)."""
+        sha256, expected, previous = hashlib.sha256, self.expected, self.previous
+        try:
+            for r in links:
+                if r.sequence != expected:
+                    return self._broken(
+                        SEQUENCE_GAP, r, f"sequence {expected} is missing: the next record is {r.sequence}"
+                    )
+                if r.previous_hash != previous:
+                    return self._broken(LINK_BROKEN, r, "its previous_hash is not its predecessor's hash")
+                digest = sha256(bytes.fromhex(previous) + _canonical(r[:CONTENT_FIELDS])).hexdigest()
+                if digest != r.hash:
+                    return self._broken(CONTENT_CHANGED, r, "its content does not hash to its stored hash")
+                expected += 1
+                previous = digest
+            return True
+        finally:
+            self.checked += expected - self.expected
+            self.expected, self.previous = expected, previous
+            self.last_sequence, self.last_hash = expected - 1, previous
 
-    def _broken(self, problem: str, r: AuditRecord, detail: str) -> bool:
+    def _broken(self, problem: str, r: ChainLink, detail: str) -> bool:
         self.problem, self.broken_sequence, self.broken_record_id = problem, r.sequence, r.id
         self.detail = f"record {r.sequence} ({r.id}): {detail}"
         return False
@@ -239,7 +280,7 @@ def against_checkpoint(
         return (
             TRUNCATED,
             head_sequence + 1,
-            f"the checkpoint of {_moment(checkpoint.signed_at)} holds record {checkpoint.sequence}, "
+            f"the checkpoint of {moment(checkpoint.signed_at)} holds record {checkpoint.sequence}, "
             f"but the chain ends at {head_sequence}: records were removed from its tail",
         )
     if hash_at_checkpoint != checkpoint.hash:
@@ -269,5 +310,5 @@ def not_found(record_id: str) -> NotFound:
 def statement(tenant_id: str, sequence: int, chain_hash: str, signed_at: datetime) -> bytes:
     """What a checkpoint's signature covers: the tenant's chain head at a moment."""
     return (
-        f"learnflow-audit-checkpoint/v1\n{tenant_id}\n{sequence}\n{chain_hash}\n{_moment(signed_at)}".encode()
+        f"learnflow-audit-checkpoint/v1\n{tenant_id}\n{sequence}\n{chain_hash}\n{moment(signed_at)}".encode()
     )

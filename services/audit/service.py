@@ -3,6 +3,7 @@ work), reading records, verifying a chain, signing checkpoints. Domain objects i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -118,9 +119,13 @@ class AuditService:
                 check.problem, check.broken_sequence = domain.SEQUENCE_GAP, start - 1
                 check.detail = f"record {start - 1}, the one before the range, is missing"
             else:
-                async for r in store.stream_records(session, first=start, last=last or None):
-                    if not check.feed(r):
-                        break
+                # Closed at once when a problem stops the walk, so its cursor does not outlive it.
+                async with contextlib.aclosing(
+                    store.chain_links(session, first=start, last=last or None)
+                ) as chunks:
+                    async for links in chunks:
+                        if not check.feed(links):
+                            break
             end = min(last, head) if last else head
             if not check.problem and check.last_sequence < end:
                 check.problem, check.broken_sequence = domain.SEQUENCE_GAP, check.expected

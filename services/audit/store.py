@@ -4,14 +4,15 @@ is scoped to one tenant (row-level security), and returns domain objects."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.audit.domain import AuditRecord, ChainHead, Checkpoint, RecordFilter
+from services.audit.domain import AuditRecord, ChainHead, ChainLink, Checkpoint, RecordFilter
 from services.audit.tables import chain_heads, checkpoints, records, tenants
 from services.runtime.db import parse_uuid
 
@@ -172,6 +173,53 @@ async def stream_records(
     async for chunk in result.partitions():
         for row in chunk:
             yield _record(row)
+
+
+# ChainLink's columns, spelled as the chain hashes them: ids as text, the instant as domain.moment
+# writes it (UTC, microseconds, "+00:00"), computed by the server, not per row in Python.
+_LINK_COLUMNS = (
+    sa.cast(records.c.tenant_id, sa.Text),
+    records.c.sequence,
+    sa.cast(records.c.id, sa.Text),
+    records.c.context,
+    records.c.action,
+    records.c.resource,
+    records.c.actor,
+    records.c.actor_kind,
+    records.c.correlation_id,
+    sa.func.to_char(
+        sa.func.timezone("UTC", records.c.occurred_at),
+        sa.literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'"""),
+    ),
+    records.c.before_json,
+    records.c.after_json,
+    records.c.reason,
+    records.c.rpc,
+    records.c.previous_hash,
+    records.c.hash,
+)
+
+
+async def chain_links(
+    session: AsyncConnection, *, first: int, last: int | None
+) -> AsyncGenerator[list[ChainLink], None]:
+    """The transaction's tenant's records from sequence `first` to `last` (None: the end) in chain
+    order, as chunks of ChainLinks, through a server-side cursor on the driver's connection (the
+    same transaction, so row-level security holds): VerifyChain reads a million records in seconds,
+    which SQLAlchemy's row objects would double."""
+    query = sa.select(*_LINK_COLUMNS).where(records.c.sequence >= first).order_by(records.c.sequence)
+    if last is not None:
+        query = query.where(records.c.sequence <= last)
+    # Only integers are bound, so literal binds are safe; the driver's cursor takes plain SQL.
+    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    raw = await session.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None  # an open connection inside the transaction
+    async with driver.cursor(name=f"audit_chain_{uuid.uuid4().hex[:8]}") as cursor:
+        await cursor.execute(sql)
+        make = ChainLink._make
+        while rows := await cursor.fetchmany(20_000):
+            yield [make(r) for r in rows]
 
 
 async def hash_at(session: AsyncConnection, sequence: int) -> str | None:
