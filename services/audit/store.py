@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.audit.domain import AuditRecord, ChainHead, ChainLink, Checkpoint, RecordFilter
+from services.audit.domain import AuditRecord, ChainHead, Checkpoint, LinkRow, RecordFilter
 from services.audit.tables import chain_heads, checkpoints, records, tenants
 from services.runtime.db import parse_uuid
 
@@ -202,11 +202,11 @@ _LINK_COLUMNS = (
 
 async def chain_links(
     session: AsyncConnection, *, first: int, last: int | None
-) -> AsyncGenerator[list[ChainLink], None]:
+) -> AsyncGenerator[list[LinkRow], None]:
     """The transaction's tenant's records from sequence `first` to `last` (None: the end) in chain
-    order, as chunks of ChainLinks, through a server-side cursor on the driver's connection (the
-    same transaction, so row-level security holds): VerifyChain reads a million records in seconds,
-    which SQLAlchemy's row objects would double."""
+    order, as chunks of LinkRows (plain tuples in ChainLink's order), through a server-side cursor on
+    the driver's connection (the same transaction, so row-level security holds): VerifyChain reads a
+    million records in seconds, which SQLAlchemy's row objects (or a NamedTuple each) would double."""
     query = sa.select(*_LINK_COLUMNS).where(records.c.sequence >= first).order_by(records.c.sequence)
     if last is not None:
         query = query.where(records.c.sequence <= last)
@@ -217,9 +217,8 @@ async def chain_links(
     assert driver is not None  # an open connection inside the transaction
     async with driver.cursor(name=f"audit_chain_{uuid.uuid4().hex[:8]}") as cursor:
         await cursor.execute(sql)
-        make = ChainLink._make
         while rows := await cursor.fetchmany(20_000):
-            yield [make(r) for r in rows]
+            yield rows
 
 
 async def hash_at(session: AsyncConnection, sequence: int) -> str | None:

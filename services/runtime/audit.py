@@ -97,6 +97,8 @@ def event(
         raise ValueError(f"audit action {action!r} must be dotted lower-case words (at most {MAX_ACTION})")
     if not resource or len(resource) > MAX_RESOURCE:
         raise ValueError(f"audit resource must be 1-{MAX_RESOURCE} characters")
+    if "\x00" in resource or "\x00" in reason:
+        raise ValueError("audit resource and reason must not hold a NUL character")
     before_json, after_json = canonical_json(before), canonical_json(after)
     if len(before_json) > MAX_STATE_BYTES or len(after_json) > MAX_STATE_BYTES:
         raise ValueError(f"audit before/after must be at most {MAX_STATE_BYTES} bytes of JSON")

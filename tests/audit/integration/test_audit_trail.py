@@ -7,6 +7,7 @@ its record committing together or not at all (a process SIGKILLed between them).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -498,3 +499,50 @@ def test_an_action_and_its_record_commit_together_or_not_at_all(mesh, stub, admi
     else:
         time.sleep(2)  # nothing should come: give a wrongly committed record the time to arrive
         assert classes == 0 and _records(stub, admin, expect=0, resource=resource) == []
+
+
+# --- the CLI ---------------------------------------------------------------------------------------
+
+
+def _cli(mesh, home: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEARNFLOW_")}
+    return subprocess.run(
+        [sys.executable, "-m", "services.runtime.cli", *argv],
+        cwd=REPO,
+        env={**clean, "HOME": str(home), "LEARNFLOW_TOKEN_FILE": str(home / "token"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_cli_exports_json_lines_and_verifies(mesh, stub, other_tenant, tmp_path):
+    new_student(mesh, admin_token=other_tenant["admin"], tenant=other_tenant["slug"])
+    listed = _records(stub, other_tenant["admin"], expect=2)
+    where = ("--addr", mesh.grpc_addr)
+    logged = _cli(
+        mesh,
+        tmp_path,
+        "login",
+        "--tenant",
+        other_tenant["slug"],
+        "--email",
+        f"head@{other_tenant['slug']}.test",
+        *where,
+        LEARNFLOW_PASSWORD="elsewhere-password",
+    )
+    assert logged.returncode == 0, logged.stderr
+    out = tmp_path / "trail.jsonl"
+    done = _cli(
+        mesh, tmp_path, "audit", "export", "--since", "2020-01-01T00:00:00Z", "--output", str(out), *where
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert json.loads(done.stdout) == {"exported": len(lines), "to": str(out)}
+    assert len(lines) >= len(listed) and [int(r["sequence"]) for r in lines] == list(range(1, len(lines) + 1))
+    assert {r["tenantId"] for r in lines} == {other_tenant["id"]} and all(len(r["hash"]) == 64 for r in lines)
+    verified = _cli(mesh, tmp_path, "audit", "verify", *where)
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["intact"] is True
+    naive = _cli(mesh, tmp_path, "audit", "export", "--since", "2020-01-01", "--output", "-", *where)
+    assert naive.returncode == 2 and "time zone" in naive.stderr
