@@ -47,8 +47,10 @@ def record_from_event(event: Event) -> NewRecord:
             f"audit event {event.id} names tenant {message.tenant_id}, its envelope {tenant_id}"
         )
     occurred = message.occur_time.ToDatetime(tzinfo=UTC) if message.HasField("occur_time") else None
-    texts = (message.context, message.action, message.resource, message.actor, message.actor_kind)
-    texts += (message.correlation_id, message.before_json, message.after_json, message.reason, message.rpc)
+    texts = (
+        *(message.context, message.action, message.resource, message.actor, message.actor_kind),
+        *(message.correlation_id, message.before_json, message.after_json, message.reason, message.rpc),
+    )
     if any("\x00" in t for t in texts):  # PostgreSQL text cannot hold one, and the chain relies on it
         raise InvalidArgument(f"audit event {event.id} holds a NUL character")
     return NewRecord(
