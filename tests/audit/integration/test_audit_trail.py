@@ -546,3 +546,49 @@ def test_the_cli_exports_json_lines_and_verifies(mesh, stub, other_tenant, tmp_p
     assert json.loads(verified.stdout)["intact"] is True
     naive = _cli(mesh, tmp_path, "audit", "export", "--since", "2020-01-01", "--output", "-", *where)
     assert naive.returncode == 2 and "time zone" in naive.stderr
+
+
+# --- the other contexts' records -------------------------------------------------------------------
+
+
+def test_a_role_change_and_an_exercise_are_recorded(mesh, stub, admin):
+    student = new_student(mesh, admin_token=admin)
+    changed = rest(
+        mesh,
+        "PATCH",
+        f"/v1/users/{student['id']}?updateMask=roles",
+        {"roles": ["ROLE_STUDENT", "ROLE_MENTOR"]},
+        token=admin,
+    )
+    assert changed.status == 200, changed.body
+    records = _records(stub, admin, expect=2, resource=f"users/{student['id']}")
+    assert [r.action for r in records] == ["user.roles_changed", "user.created"]  # newest first
+    assert list(records[0].before["roles"]) == ["student"]
+    assert sorted(records[0].after["roles"]) == ["mentor", "student"]
+
+    teacher = login(mesh, "teacher@demo.test")
+    exercise = {
+        "title": "Audited",
+        "prompt": "Print 1.",
+        "topic": "basics",
+        "testCases": [{"name": "one", "kind": "TEST_CASE_KIND_STDIO", "stdin": "", "expectedStdout": "1\n"}],
+    }
+    made = rest(mesh, "POST", "/v1/exercises", exercise, token=teacher)
+    assert made.status == 200, made.body
+    (record,) = _records(stub, admin, resource=f"exercises/{made.body['id']}")
+    assert (record.context, record.action, record.after["test_cases"]) == ("sandbox", "exercise.created", 1)
+
+
+def test_a_dead_job_redriven_by_an_admin_is_recorded_by_ops(mesh, stub, admin, me):
+    job_id = str(uuid.uuid4())
+    with _superuser(mesh) as su:  # a dead job of the audit schema (no runner: it stays queued after)
+        su.execute(
+            "INSERT INTO audit.jobs (id, tenant_id, kind, state, max_attempts, attempts, last_error) "
+            "VALUES (%s, %s, 'audit-test', 'dead', 3, 3, 'gave up')",
+            (job_id, me["tenantId"]),
+        )
+    redriven = rest(mesh, "POST", f"/v1/ops/deadJobs/{job_id}:redrive", {}, token=admin)
+    assert redriven.status == 200, redriven.body
+    (record,) = _records(stub, admin, resource=f"jobs/{job_id}")
+    assert (record.context, record.action, record.actor) == ("ops", "job.redriven", me["id"])
+    assert record.after["context"] == "audit" and record.after["kind"] == "audit-test"
