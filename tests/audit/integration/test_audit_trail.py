@@ -37,6 +37,7 @@ from services.runtime import audit
 from services.runtime.db import Database
 from services.runtime.events.envelope import build_headers
 from services.runtime.testing import bearer, login, new_student, rest
+from services.sandbox.engine import BubblewrapSandbox
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -592,3 +593,42 @@ def test_a_dead_job_redriven_by_an_admin_is_recorded_by_ops(mesh, stub, admin, m
     (record,) = _records(stub, admin, resource=f"jobs/{job_id}")
     assert (record.context, record.action, record.actor) == ("ops", "job.redriven", me["id"])
     assert record.after["context"] == "audit" and record.after["kind"] == "audit-test"
+
+
+@pytest.mark.skipif(
+    BubblewrapSandbox.unavailable_reason() is not None, reason="sandbox isolation unavailable"
+)
+def test_an_alert_acknowledged_then_resolved_leaves_two_records(mesh, stub, admin):
+    """Three NameErrors make a struggle alert (progress, from the sandbox's events); its teacher
+    acknowledges and resolves it: one record each, by the teacher."""
+    teacher = login(mesh, "teacher@demo.test")
+    teacher_id = rest(mesh, "GET", "/v1/users/me", token=teacher).body["id"]
+    student = new_student(mesh, admin_token=admin)
+    klass = rest(
+        mesh,
+        "POST",
+        "/v1/classes",
+        {"name": f"Alerts {uuid.uuid4().hex[:6]}", "teacherIds": [teacher_id], "studentIds": [student["id"]]},
+        token=admin,
+    )
+    assert klass.status == 200, klass.body
+    for program in ("print(x)", "print(totl)", "print(undefined_name)"):
+        assert rest(mesh, "POST", "/v1/executions", {"code": program}, token=student["token"]).status == 200
+    deadline = time.monotonic() + 30
+    while not (
+        alerts := rest(mesh, "GET", f"/v1/struggleAlerts?studentId={student['id']}", token=teacher).body.get(
+            "alerts"
+        )
+    ):
+        assert time.monotonic() < deadline, "no alert"
+        time.sleep(0.2)
+    alert_id = alerts[0]["id"]
+    for verb in ("acknowledge", "resolve"):
+        done = rest(mesh, "POST", f"/v1/struggleAlerts/{alert_id}:{verb}", {}, token=teacher)
+        assert done.status == 200, done.body
+    records = _records(stub, admin, expect=2, resource=f"alerts/{alert_id}")
+    assert [(r.action, r.actor) for r in records] == [
+        ("alert.resolved", teacher_id),
+        ("alert.acknowledged", teacher_id),
+    ]
+    assert records[1].before["state"] == "open" and records[0].after["state"] == "resolved"
