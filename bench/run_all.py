@@ -3,7 +3,16 @@
 import subprocess
 import sys
 
-for name in ("cold_start", "getuser", "event_latency", "sandbox_exec", "progress", "tutoring", "jobs"):
+for name in (
+    "cold_start",
+    "getuser",
+    "event_latency",
+    "sandbox_exec",
+    "progress",
+    "tutoring",
+    "jobs",
+    "audit_trail",
+):
     sys.stdout.write(f"\n== bench.{name}\n")
     sys.stdout.flush()
     subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)

@@ -28,7 +28,7 @@ from grpc_reflection.v1alpha import reflection
 from learnflow.ops.v1 import operations_service_pb2, operations_service_pb2_grpc
 from nats.aio.client import Client as NATS
 
-from services.runtime import logs, metrics, migrations, tracing
+from services.runtime import audit, logs, metrics, migrations, tracing
 from services.runtime.authz import TokenVerifier, rules_for
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, load_contexts
 from services.runtime.db import Database
@@ -146,7 +146,9 @@ async def start(settings: Settings) -> Mesh:
     await db.check_role()
     nc = await _connect_nats(settings.nats_url, f"learnflow:{','.join(settings.contexts)}")
     js = nc.jetstream()
-    await ensure_streams(js, [s for spec in specs for s in spec.streams])
+    # The runtime's AUDIT stream too, whatever is hosted: every outbox may record (runtime/audit.py).
+    streams = {s.name: s for spec in specs for s in spec.streams} | {audit.STREAM.name: audit.STREAM}
+    await ensure_streams(js, list(streams.values()))
 
     service_names = [name for spec in specs for name in spec.services] + [OPS_SERVICE]
     verifier = TokenVerifier(
