@@ -1,0 +1,1 @@
+"""interventions: (say in one line what this context owns)."""
