@@ -1,26 +1,105 @@
-"""interventions's composition root: service, servicer, streams; its settings are in settings.py."""
+"""interventions's composition root (its settings are in settings.py): the service, the servicer, the
+consumers of struggle.detected (progress) and sandbox.executed, the watcher of the policies folder,
+the delivery jobs and the SLA gauge."""
 
 from __future__ import annotations
 
-from learnflow.interventions.v1 import interventions_service_pb2, interventions_service_pb2_grpc
+from datetime import UTC, datetime
 
+from learnflow.interventions.v1 import interventions_service_pb2, interventions_service_pb2_grpc
+from prometheus_client import Gauge
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.interventions import convert
 from services.interventions.api import InterventionsApi
-from services.interventions.service import InterventionsService
+from services.interventions.clients import NotifyUnavailable
+from services.interventions.folder import PolicyFolder
+from services.interventions.service import DELIVER, Deliverer, InterventionsService, SlaTracker
 from services.interventions.settings import InterventionsConfig
-from services.runtime.contexts import ContextSpec, Dependencies, Hosted, StreamSpec
+from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
+from services.runtime.events.consumer import ConsumerSpec
+from services.runtime.events.envelope import Event, require_tenant
+from services.runtime.jobs import JobKind, JobQueue
+from services.runtime.workload import is_workload
 
 SERVICE = interventions_service_pb2.DESCRIPTOR.services_by_name["InterventionsService"].full_name
+# The name notify's alert rules read (deploy/prometheus/rules.yml: InterventionSlaBelowTarget).
+SLA_COMPLIANCE = Gauge(
+    "learnflow_intervention_sla_compliance_ratio",
+    "Share (0..1) of the interventions of the trailing window delivered within the SLA of their signal",
+    ["tenant"],
+)
+
+
+def _publish(tenant: str, ratio: float) -> None:
+    SLA_COMPLIANCE.labels(tenant=tenant).set(ratio)
+
+
+def build_service(
+    deps: Dependencies, deliverer: Deliverer | None = None
+) -> tuple[InterventionsService, JobKind]:
+    """The service and its delivery job kind (tests build it alone with their own deliverer)."""
+    config = deps.settings_for(InterventionsConfig)
+    folder = PolicyFolder(config.policies_dir)
+    folder.scan()
+    service: InterventionsService
+    # Seed FR1.3: three retries after the first attempt, then failed for good.
+    deliver = JobKind(
+        DELIVER,
+        lambda job, session: service.deliver_job(job, session),
+        max_attempts=4,
+        backoff_base_seconds=1.0,
+        backoff_max_seconds=30.0,
+        timeout_seconds=30.0,
+    )
+    service = InterventionsService(
+        deps.db,
+        deps.outbox,
+        config,
+        folder=folder,
+        jobs=JobQueue("interventions", [deliver]),
+        deliverer=deliverer or NotifyUnavailable(),
+        sla=SlaTracker(config.sla_seconds, config.sla_window_seconds, _publish),
+    )
+    return service, deliver
 
 
 async def build(deps: Dependencies) -> Hosted:
-    service = InterventionsService(deps.db, deps.outbox, deps.settings_for(InterventionsConfig))
+    service, deliver = build_service(deps)
+    config = service.config
+
+    async def on_struggle(event: Event, session: AsyncConnection) -> None:
+        signal = convert.signal_from_struggle(
+            event.message, event.id, require_tenant(event), datetime.now(UTC)
+        )
+        await service.evaluate(signal)
+
+    async def on_run(event: Event, session: AsyncConnection) -> None:
+        if is_workload(event.message.user_id):
+            return  # a workload's own run (tutoring validating an exercise) is nobody's signal
+        signal = convert.signal_from_sandbox(
+            event.message, event.id, require_tenant(event), datetime.now(UTC)
+        )
+        await service.evaluate(signal)
+
+    async def watch() -> None:
+        service.folder.scan()
+        service.sla.refresh()
+
     return Hosted(
         servicers=[
             (
                 interventions_service_pb2_grpc.add_InterventionsServiceServicer_to_server,
                 InterventionsApi(service),
             )
-        ]
+        ],
+        consumers=[
+            ConsumerSpec("interventions-struggle", "PROGRESS", "struggle.detected", on_struggle),
+            ConsumerSpec("interventions-sandbox-executed", "SANDBOX", "sandbox.executed", on_run),
+        ],
+        # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).
+        periodic=[Periodic("interventions-policies-watch", config.reload_seconds, watch)],
+        jobs=[deliver],
     )
 
 

@@ -1,59 +1,490 @@
 """interventions's use cases. Each opens one unit of work, applies the domain rules, writes through the
-store and stages its events in the outbox of the same transaction; each returns domain objects."""
+store and stages its events (and audit records) in the outbox of the same transaction; each returns
+domain objects.
+
+The policies in force for a tenant are its newest activated version of each policy. The watched
+folder (folder.py) holds the defaults every tenant starts with: a tenant whose version of a policy
+came from the folder follows the folder (a new version is recorded for it, audited, the next time
+the tenant is served after the file changed), while a version activated through the API or a
+rollback is the tenant's own until it activates another one.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import uuid
-from datetime import datetime
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from services.interventions import convert, domain, store
-from services.interventions.domain import Item
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.interventions import convert, store
+from services.interventions.domain import Delivery, PolicyVersion, Receipt, StoredDecision
+from services.interventions.domain import backtest as backtest_domain
+from services.interventions.domain import diff as diff_domain
+from services.interventions.domain.engine import (
+    SENT,
+    SUPPRESSED,
+    Signal,
+    StudentState,
+    arbitrate,
+    local_day,
+    match,
+    variables,
+    zone,
+)
+from services.interventions.domain.policy import (
+    SIGNALS,
+    Policy,
+    PolicyInvalid,
+    Problem,
+    parse,
+    render,
+    try_parse,
+)
+from services.interventions.folder import PolicyFolder
 from services.interventions.settings import InterventionsConfig
-from services.runtime import pagination
+from services.runtime import audit, pagination
 from services.runtime.db import Database
-from services.runtime.errors import NotFound, Violations
+from services.runtime.errors import FailedPrecondition, NotFound, Violations
 from services.runtime.events.outbox import Outbox
-from services.runtime.request_context import Principal
+from services.runtime.jobs import Job, JobQueue
+
+log = logging.getLogger("learnflow.interventions")
+DELIVER = "interventions.deliver"
+MAX_BACKTEST_SIGNALS = 200_000
+
+
+class Deliverer(Protocol):
+    """The delivery port: notify's SendMessage (clients.py). Raises DeliveryRefused for an answer that
+    will not change on retry, anything else to be retried."""
+
+    async def deliver(self, delivery: Delivery) -> Receipt: ...
+
+
+class DeliveryRefused(Exception):
+    """The channel refused the message for good (an unknown Moodle user): not retried."""
+
+
+class SlaTracker:
+    """learnflow_intervention_sla_compliance_ratio per tenant: the share of this replica's
+    interventions of the trailing window delivered within the SLA of their signal (a failed one is
+    late). The gauge is set by `publish`; notify's alert rule takes the minimum across replicas."""
+
+    def __init__(self, sla_seconds: int, window_seconds: int, publish: Callable[[str, float], None]):
+        self.sla = timedelta(seconds=sla_seconds)
+        self.window = window_seconds
+        self.publish = publish
+        self._seen: dict[str, deque[tuple[float, bool]]] = {}
+
+    def record(self, tenant_id: str, signal_at: datetime, delivered_at: datetime | None) -> bool:
+        compliant = delivered_at is not None and delivered_at - signal_at <= self.sla
+        self._seen.setdefault(tenant_id, deque()).append((time.monotonic(), compliant))
+        self.refresh()
+        return compliant
+
+    def refresh(self) -> None:
+        horizon = time.monotonic() - self.window
+        for tenant, seen in self._seen.items():
+            while seen and seen[0][0] < horizon:
+                seen.popleft()
+            if seen:
+                self.publish(tenant, sum(1 for _, ok in seen if ok) / len(seen))
+
+
+@dataclass(frozen=True)
+class InForce:
+    version: PolicyVersion
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    signal_id: str
+    decisions: list[StoredDecision]
 
 
 class InterventionsService:
-    def __init__(self, db: Database, outbox: Outbox, config: InterventionsConfig):
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        config: InterventionsConfig,
+        *,
+        folder: PolicyFolder,
+        jobs: JobQueue,
+        deliverer: Deliverer,
+        sla: SlaTracker,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
         self.db = db
         self.outbox = outbox
         self.config = config
+        self.folder = folder
+        self.jobs = jobs
+        self.deliverer = deliverer
+        self.sla = sla
+        self.clock = clock
+        self._parsed: dict[str, Policy] = {}
 
-    async def create_item(self, caller: Principal, display_name: str) -> Item:
-        name = domain.clean_display_name(display_name)
-        v = Violations()
-        domain.check_display_name(v, name, "item.display_name")
-        v.raise_if_any()
-        new = Item(
-            id=str(uuid.uuid4()), tenant_id=caller.tenant_id, display_name=name, created_by=caller.subject
-        )
-        async with self.db.transaction(caller.tenant_id) as session:
-            created = await store.insert_item(session, new)
-            await self.outbox.stage(
-                session, "interventions.item.created", convert.item_created_event(created)
+    # --- policies -------------------------------------------------------------------------------
+
+    def _policy_of(self, v: PolicyVersion) -> Policy:
+        """The parsed policy of a stored version (cached by content hash: parsing is the costly part)."""
+        p = self._parsed.get(v.sha256)
+        if p is None:
+            p = parse(v.content, v.file)
+            if len(self._parsed) > 10_000:
+                self._parsed.clear()
+            self._parsed[v.sha256] = p
+        return p
+
+    async def _in_force(self, session: AsyncConnection, tenant_id: str) -> list[InForce]:
+        """The tenant's policies in force, after bringing the ones that follow the folder up to date."""
+        active = {v.policy_id: v for v in await store.active_versions(session)}
+        for policy_id, default in self.folder.defaults.items():
+            current = active.get(policy_id)
+            if current is not None and (current.source != "file" or current.sha256 == default.sha256):
+                continue
+            await store.lock_policy(session, tenant_id, policy_id)
+            current = await store.active_version(session, policy_id)  # another request may have done it
+            if current is not None and (current.source != "file" or current.sha256 == default.sha256):
+                active[policy_id] = current
+                continue
+            active[policy_id] = await self._activate(
+                session,
+                tenant_id,
+                default,
+                source="file",
+                author=f"policies/{default.file}",
+                reason="the repository's policy file",
+                previous=current,
             )
+        return [InForce(v, self._policy_of(v)) for v in active.values()]
+
+    async def _activate(
+        self,
+        session: AsyncConnection,
+        tenant_id: str,
+        policy: Policy,
+        *,
+        source: str,
+        author: str,
+        reason: str,
+        previous: PolicyVersion | None,
+    ) -> PolicyVersion:
+        created = await store.insert_version(
+            session, tenant_id, policy, source=source, author=author, reason=reason, now=self.clock()
+        )
+        self._parsed[created.sha256] = policy
+        await audit.record(
+            self.outbox,
+            session,
+            "policy.rolled_back" if source == "rollback" else "policy.activated",
+            f"policies/{policy.id}/versions/{created.version}",
+            before={"version": previous.version, "sha256": previous.sha256} if previous else None,
+            after={
+                "version": created.version,
+                "sha256": created.sha256,
+                "source": source,
+                "author": author,
+                "mode": created.mode,
+            },
+            reason=reason,
+        )
+        await self.outbox.stage(
+            session, "interventions.policy.activated", convert.policy_activated_event(created)
+        )
         return created
 
-    async def get_item(self, caller: Principal, item_id: str) -> Item:
-        async with self.db.transaction(caller.tenant_id) as session:
-            item = await store.get_item(session, item_id)
-        if item is None:
-            raise NotFound(f"item {item_id} not found", reason="ITEM_NOT_FOUND")
-        return item
+    def check(self, content: str, file_name: str) -> tuple[Policy | None, list[Problem]]:
+        """The parsed policy, or every problem with its line (nothing is stored)."""
+        return try_parse(content, file_name or "policy.md")
 
-    async def list_items(self, caller: Principal, page_size: int, page_token: str) -> tuple[list[Item], str]:
+    async def activate(
+        self, tenant_id: str, content: str, file_name: str, author: str, reason: str
+    ) -> PolicyVersion:
+        policy = _parse_or_invalid(content, file_name)
+        async with self.db.transaction(tenant_id) as session:
+            await self._in_force(session, tenant_id)
+            await store.lock_policy(session, tenant_id, policy.id)
+            previous = await store.active_version(session, policy.id)
+            return await self._activate(
+                session, tenant_id, policy, source="api", author=author, reason=reason, previous=previous
+            )
+
+    async def rollback(
+        self, tenant_id: str, policy_id: str, to_version: int, author: str, reason: str
+    ) -> PolicyVersion:
+        async with self.db.transaction(tenant_id) as session:
+            await self._in_force(session, tenant_id)
+            await store.lock_policy(session, tenant_id, policy_id)
+            target = await store.get_version(session, policy_id, to_version)
+            if target is None:
+                raise NotFound(
+                    f"policy {policy_id} has no version {to_version}", reason="POLICY_VERSION_NOT_FOUND"
+                )
+            previous = await store.active_version(session, policy_id)
+            return await self._activate(
+                session,
+                tenant_id,
+                self._policy_of(target),
+                source="rollback",
+                author=author,
+                reason=f"rollback to version {to_version}: {reason}",
+                previous=previous,
+            )
+
+    async def list_versions(
+        self, tenant_id: str, policy_id: str, page_size: int, page_token: str
+    ) -> tuple[list[PolicyVersion], str]:
         size = pagination.page_size(page_size, default=self.config.default_page_size)
-        # A forged or damaged token is INVALID_ARGUMENT (pagination.decode_token checks every field).
         position = pagination.decode_token(page_token, t=datetime, i=uuid.UUID)
         after = (position["t"], str(position["i"])) if position else None
-        async with self.db.transaction(caller.tenant_id) as session:
-            found = await store.list_items(session, limit=size + 1, after=after)
+        async with self.db.transaction(tenant_id) as session:
+            await self._in_force(session, tenant_id)
+            found = await store.list_versions(session, policy_id, limit=size + 1, after=after)
         token = ""
         if len(found) > size:
             last = found[size - 1]
-            assert last.created_at is not None  # the store reads it from a NOT NULL column
+            token = pagination.encode_token({"t": last.activated_at.isoformat(), "i": last.id})
+        return found[:size], token
+
+    async def get_version(self, tenant_id: str, policy_id: str, version: int) -> PolicyVersion:
+        async with self.db.transaction(tenant_id) as session:
+            await self._in_force(session, tenant_id)
+            found = await store.get_version(session, policy_id, version)
+        if found is None:
+            raise NotFound(f"policy {policy_id} has no version {version}", reason="POLICY_VERSION_NOT_FOUND")
+        return found
+
+    async def diff(
+        self, tenant_id: str, policy_id: str, from_version: int, to_version: int
+    ) -> tuple[str, list[diff_domain.FieldChange]]:
+        a = await self.get_version(tenant_id, policy_id, from_version)
+        b = await self.get_version(tenant_id, policy_id, to_version)
+        text = diff_domain.text_diff(
+            a.content, b.content, f"{policy_id} v{a.version}", f"{policy_id} v{b.version}"
+        )
+        return text, diff_domain.field_changes(a.rules, b.rules)
+
+    # --- signals and decisions ------------------------------------------------------------------
+
+    async def evaluate(self, signal: Signal, time_zone: str = "", student_name: str = "") -> Evaluation:
+        """Stores the signal and the decisions of the policies it satisfies; sent decisions are
+        delivered by a durable job committed with them. A signal whose source was seen before
+        returns the decisions made then."""
+        v = Violations()
+        if signal.kind not in SIGNALS:
+            v.add("signal.kind", f"{signal.kind!r} is not a signal kind; one of {', '.join(SIGNALS)}")
+        if time_zone and zone(time_zone).key != time_zone:
+            v.add("signal.time_zone", f"{time_zone!r} is not an IANA time zone, e.g. Europe/Berlin")
+        v.raise_if_any()
+        tz = time_zone or "UTC"
+        tenant = signal.tenant_id
+        async with self.db.transaction(tenant) as session:
+            # The versions are read first: a policy activated while this decision waits for the
+            # student's lock below applies to the next signal, not this one (seed decision 5).
+            in_force = [f for f in await self._in_force(session, tenant) if f.policy.signal == signal.kind]
+            stored_id = await store.insert_signal(session, signal, tz, student_name)
+            if stored_id is None:
+                earlier = await store.signal_id_of_source(session, signal.source)
+                assert earlier is not None
+                return Evaluation(earlier, await store.decisions_of_signal(session, earlier))
+            counts: dict[tuple[str, str, str, datetime], int] = {}
+            for f in in_force:
+                for c in f.policy.conditions:
+                    if c.kind == "repeated":
+                        value = str(signal.fact(c.same))
+                        since = signal.occurred_at - timedelta(minutes=c.within_minutes)
+                        k = (signal.kind, c.same, value, since)
+                        if k not in counts:
+                            counts[k] = await store.count_repeats(
+                                session,
+                                signal.student_id,
+                                signal.kind,
+                                c.same,
+                                value,
+                                since,
+                                signal.occurred_at,
+                            )
+            matches = [match(f.policy, signal, tz, lambda *k: counts[k]) for f in in_force]
+            if not any(m.held for m in matches):
+                return Evaluation(stored_id, [])
+            day = local_day(signal.occurred_at, tz)
+            state = StudentState(
+                await store.lock_student_day(session, tenant, signal.student_id, day),
+                await store.last_sent(session, signal.student_id),
+            )
+            before = state.sent_today
+            decided = arbitrate(signal, matches, state, tz, cap=self.config.daily_cap)
+            if state.sent_today > before:
+                await store.add_sent(session, signal.student_id, day, state.sent_today - before)
+            versions = {f.policy.id: f.version for f in in_force}
+            now = self.clock()
+            rows = []
+            for d in decided:
+                p = d.policy
+                recipients = tuple(signal.teacher_ids) if p.audience == "teachers" else (signal.student_id,)
+                status, reason = d.status, d.reason
+                if status == SENT and not recipients:
+                    status, reason = (
+                        SUPPRESSED,
+                        "no recipient: the signal names none of the student's teachers",
+                    )
+                values = variables(signal, p, student_name)
+                template = p.teacher_template if p.audience == "teachers" else p.student_template
+                rows.append(
+                    StoredDecision(
+                        id=str(uuid.uuid4()),
+                        tenant_id=tenant,
+                        signal_id=stored_id,
+                        student_id=signal.student_id,
+                        policy_id=p.id,
+                        policy_version_id=versions[p.id].id,
+                        policy_version=versions[p.id].version,
+                        intervention=p.intervention,
+                        status=status,
+                        reason=reason,
+                        urgency=d.urgency,
+                        trace=d.trace,
+                        local_day=d.local_day,
+                        recipients=recipients,
+                        subject=render(p.subject, values) if p.subject else p.title,
+                        message=render(template, values),
+                        delivery_status="pending" if status == SENT else "not_sent",
+                        delivery_attempts=0,
+                        moodle_message_id="",
+                        delivery_error="",
+                        signal_occurred_at=signal.occurred_at,
+                        created_at=now,
+                        delivered_at=None,
+                    )
+                )
+            stored = await store.insert_decisions(session, rows)
+            for d in stored:
+                await self.outbox.stage(session, "interventions.decided", convert.decided_event(d))
+                if d.status == SENT:
+                    await self.jobs.enqueue(
+                        session, DELIVER, {"decision_id": d.id}, key=d.id, tenant_id=tenant
+                    )
+        return Evaluation(stored_id, stored)
+
+    async def deliver_job(self, job: Job, session: AsyncConnection) -> None:
+        """One delivery attempt of a sent decision (jobs retry it with backoff; seed FR1.3: three
+        retries, then failed for good). Its outcome, attempts and Moodle message id are recorded on
+        the decision, and the communication is audited."""
+        decision = await store.get_decision(session, str(job.payload["decision_id"]), lock=True)
+        if decision is None or decision.delivery_status in ("sent", "failed"):
+            return
+        delivery = Delivery(
+            decision_id=decision.id,
+            tenant_id=decision.tenant_id,
+            intervention=decision.intervention,
+            recipients=decision.recipients,
+            subject=decision.subject,
+            message=decision.message,
+            urgency=decision.urgency,
+        )
+        try:
+            receipt = await self.deliverer.deliver(delivery)
+        except DeliveryRefused as exc:
+            await self._finish(session, decision, job, "failed", error=str(exc))
+            return
+        except Exception as exc:
+            if not job.last_attempt:
+                raise
+            await self._finish(session, decision, job, "failed", error=repr(exc))
+            return
+        await self._finish(session, decision, job, "sent", moodle_message_id=receipt.provider_message_id)
+
+    async def _finish(
+        self,
+        session: AsyncConnection,
+        decision: StoredDecision,
+        job: Job,
+        status: str,
+        *,
+        moodle_message_id: str = "",
+        error: str = "",
+    ) -> None:
+        at = self.clock()
+        done = await store.record_attempt(
+            session,
+            decision.id,
+            status=status,
+            attempts=job.attempts,
+            at=at,
+            moodle_message_id=moodle_message_id,
+            error=error,
+        )
+        await audit.record(
+            self.outbox,
+            session,
+            "intervention.delivered" if status == "sent" else "intervention.delivery_failed",
+            f"decisions/{decision.id}",
+            after={
+                "intervention": decision.intervention,
+                "student_id": decision.student_id,
+                "recipients": list(decision.recipients),
+                "policy": f"{decision.policy_id}/versions/{decision.policy_version}",
+                "attempts": job.attempts,
+                "moodle_message_id": moodle_message_id,
+            },
+            reason=error,
+        )
+        await self.outbox.stage(session, "interventions.decided", convert.decided_event(done))
+        self.sla.record(decision.tenant_id, decision.signal_occurred_at, done.delivered_at)
+
+    async def list_decisions(
+        self, tenant_id: str, student_id: str, page_size: int, page_token: str
+    ) -> tuple[list[StoredDecision], str]:
+        size = pagination.page_size(page_size, default=self.config.default_page_size)
+        position = pagination.decode_token(page_token, t=datetime, i=uuid.UUID)
+        after = (position["t"], str(position["i"])) if position else None
+        async with self.db.transaction(tenant_id) as session:
+            found = await store.list_decisions(session, student_id, limit=size + 1, after=after)
+        token = ""
+        if len(found) > size:
+            last = found[size - 1]
             token = pagination.encode_token({"t": last.created_at.isoformat(), "i": last.id})
         return found[:size], token
+
+    async def backtest(
+        self, tenant_id: str, content: str, file_name: str, start: datetime, end: datetime
+    ) -> backtest_domain.BacktestReport:
+        v = Violations()
+        if end <= start:
+            v.add("end_time", "must be after start_time")
+        v.raise_if_any()
+        candidate = _parse_or_invalid(content, file_name)
+        async with self.db.transaction(tenant_id) as session:
+            in_force = await self._in_force(session, tenant_id)
+            found, zones = await store.signals_between(session, start, end)
+        if len(found) > MAX_BACKTEST_SIGNALS:
+            raise FailedPrecondition(
+                f"the window holds {len(found)} signals; a backtest replays at most {MAX_BACKTEST_SIGNALS}: narrow it",
+                reason="BACKTEST_WINDOW_TOO_LARGE",
+            )
+        # Pure CPU work: off the event loop, so the server keeps answering while it runs.
+        return await asyncio.to_thread(
+            backtest_domain.backtest, found, [f.policy for f in in_force], candidate, zones
+        )
+
+
+def _parse_or_invalid(content: str, file_name: str) -> Policy:
+    try:
+        return parse(content, file_name or "policy.md")
+    except PolicyInvalid as exc:
+        v = Violations()
+        for problem in exc.problems:
+            v.add("content", str(problem))
+        v.raise_if_any(
+            "the policy is invalid and was not activated: " + "; ".join(map(str, exc.problems[:3]))
+        )
+        raise AssertionError("unreachable") from exc

@@ -1,62 +1,404 @@
-"""interventions's queries (SQLAlchemy Core). Each takes the unit of work's connection, whose transaction
-is scoped to the caller's tenant (row-level security), and returns domain objects."""
+"""interventions's queries (SQLAlchemy Core): they take and return domain objects, never rows. Every
+statement runs in a transaction scoped to one tenant (row-level security)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.interventions.domain import Item
-from services.interventions.tables import items
-from services.runtime.db import parse_uuid
+from services.interventions.domain import PolicyVersion, StoredDecision
+from services.interventions.domain.engine import Signal, TraceStep
+from services.interventions.domain.policy import Policy
+from services.interventions.tables import decisions, policy_versions, signals, student_days
 
 
-def _item(row: Any) -> Item:
-    return Item(
-        id=str(row.id),
-        tenant_id=str(row.tenant_id),
-        display_name=row.display_name,
-        created_by=row.created_by,
-        created_at=row.created_at,
+def _version(r: Any) -> PolicyVersion:
+    return PolicyVersion(
+        id=str(r.id),
+        tenant_id=str(r.tenant_id),
+        policy_id=r.policy_id,
+        version=r.version,
+        file=r.file,
+        content=r.content,
+        sha256=r.sha256,
+        rules=r.rules,
+        mode=r.mode,
+        source=r.source,
+        author=r.author,
+        reason=r.reason,
+        activated_at=r.activated_at,
+        deactivated_at=r.deactivated_at,
     )
 
 
-async def insert_item(session: AsyncConnection, item: Item) -> Item:
+async def lock_policy(session: AsyncConnection, tenant_id: str, policy_id: str) -> None:
+    """Serialises the activations of one policy of one tenant (version numbers, the one in force)."""
+    await session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+        {"k": f"interventions:{tenant_id}:{policy_id}"},
+    )
+
+
+async def active_versions(session: AsyncConnection) -> list[PolicyVersion]:
+    rows = await session.execute(
+        sa.select(policy_versions)
+        .where(policy_versions.c.deactivated_at.is_(None))
+        .order_by(policy_versions.c.policy_id)
+    )
+    return [_version(r) for r in rows]
+
+
+async def active_version(session: AsyncConnection, policy_id: str) -> PolicyVersion | None:
     row = (
         await session.execute(
-            sa.insert(items)
-            .values(
-                id=uuid.UUID(item.id),
-                tenant_id=uuid.UUID(item.tenant_id),
-                display_name=item.display_name,
-                created_by=item.created_by,
+            sa.select(policy_versions).where(
+                policy_versions.c.policy_id == policy_id, policy_versions.c.deactivated_at.is_(None)
             )
-            .returning(*items.c)
+        )
+    ).first()
+    return _version(row) if row else None
+
+
+async def insert_version(
+    session: AsyncConnection,
+    tenant_id: str,
+    policy: Policy,
+    *,
+    source: str,
+    author: str,
+    reason: str,
+    now: datetime,
+) -> PolicyVersion:
+    """The next version of `policy` for the tenant, in force from `now`; the one it replaces is
+    deactivated at the same moment. The caller holds lock_policy."""
+    await session.execute(
+        sa.update(policy_versions)
+        .where(policy_versions.c.policy_id == policy.id, policy_versions.c.deactivated_at.is_(None))
+        .values(deactivated_at=now)
+    )
+    number = (
+        await session.execute(
+            sa.select(sa.func.coalesce(sa.func.max(policy_versions.c.version), 0)).where(
+                policy_versions.c.policy_id == policy.id
+            )
+        )
+    ).scalar_one() + 1
+    row = (
+        await session.execute(
+            sa.insert(policy_versions)
+            .values(
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                policy_id=policy.id,
+                version=number,
+                file=policy.file,
+                content=policy.content,
+                sha256=policy.sha256,
+                rules=policy.rules,
+                mode=policy.mode,
+                source=source,
+                author=author,
+                reason=reason,
+                activated_at=now,
+            )
+            .returning(policy_versions)
         )
     ).one()
-    return _item(row)
+    return _version(row)
 
 
-async def get_item(session: AsyncConnection, item_id: str) -> Item | None:
-    found = parse_uuid(item_id)
-    if found is None:
-        return None
-    row = (await session.execute(sa.select(items).where(items.c.id == found))).first()
-    return _item(row) if row else None
-
-
-async def list_items(
-    session: AsyncConnection, *, limit: int, after: tuple[datetime, str] | None
-) -> list[Item]:
-    """Oldest first; `after` is the (created_at, id) of the last item of the previous page."""
-    query = sa.select(items).order_by(items.c.created_at, items.c.id).limit(limit)
-    if after is not None:
-        query = query.where(
-            sa.tuple_(items.c.created_at, items.c.id)
-            > sa.tuple_(sa.literal(after[0]), sa.literal(uuid.UUID(after[1])))
+async def get_version(session: AsyncConnection, policy_id: str, version: int) -> PolicyVersion | None:
+    row = (
+        await session.execute(
+            sa.select(policy_versions).where(
+                policy_versions.c.policy_id == policy_id, policy_versions.c.version == version
+            )
         )
-    return [_item(r) for r in (await session.execute(query)).all()]
+    ).first()
+    return _version(row) if row else None
+
+
+async def get_version_by_id(session: AsyncConnection, version_id: str) -> PolicyVersion | None:
+    row = (
+        await session.execute(sa.select(policy_versions).where(policy_versions.c.id == version_id))
+    ).first()
+    return _version(row) if row else None
+
+
+async def list_versions(
+    session: AsyncConnection, policy_id: str, *, limit: int, after: tuple[datetime, str] | None
+) -> list[PolicyVersion]:
+    """Newest first; `after` is the (activated_at, id) of the last one of the previous page."""
+    q = sa.select(policy_versions)
+    if policy_id:
+        q = q.where(policy_versions.c.policy_id == policy_id)
+    if after is not None:
+        q = q.where(
+            sa.tuple_(policy_versions.c.activated_at, policy_versions.c.id)
+            < sa.tuple_(sa.literal(after[0]), sa.literal(uuid.UUID(after[1])))
+        )
+    q = q.order_by(policy_versions.c.activated_at.desc(), policy_versions.c.id.desc()).limit(limit)
+    return [_version(r) for r in await session.execute(q)]
+
+
+async def insert_signal(
+    session: AsyncConnection, signal: Signal, time_zone: str, student_name: str
+) -> str | None:
+    """Stores the signal; None when its source was stored before (a redelivered event)."""
+    row = (
+        await session.execute(
+            pg_insert(signals)
+            .values(
+                id=uuid.UUID(signal.id),
+                tenant_id=signal.tenant_id,
+                student_id=signal.student_id,
+                kind=signal.kind,
+                source=signal.source or signal.id,
+                occurred_at=signal.occurred_at,
+                topic=signal.topic,
+                key=signal.key,
+                rule=signal.rule,
+                error=signal.error,
+                severity=signal.severity,
+                verdict=signal.verdict,
+                minutes=signal.minutes,
+                count=signal.count,
+                explanation=signal.explanation,
+                teacher_ids=list(signal.teacher_ids),
+                time_zone=time_zone,
+                student_name=student_name,
+            )
+            .on_conflict_do_nothing(constraint="uq_signals_source")
+            .returning(signals.c.id)
+        )
+    ).first()
+    return str(row.id) if row else None
+
+
+async def signal_id_of_source(session: AsyncConnection, source: str) -> str | None:
+    row = (await session.execute(sa.select(signals.c.id).where(signals.c.source == source))).first()
+    return str(row.id) if row else None
+
+
+async def count_repeats(
+    session: AsyncConnection,
+    student_id: str,
+    kind: str,
+    fact: str,
+    value: str,
+    since: datetime,
+    until: datetime,
+) -> int:
+    column = signals.c[fact]
+    return (
+        await session.execute(
+            sa.select(sa.func.count()).where(
+                signals.c.student_id == student_id,
+                signals.c.kind == kind,
+                column == value,
+                signals.c.occurred_at >= since,
+                signals.c.occurred_at <= until,
+            )
+        )
+    ).scalar_one()
+
+
+async def lock_student_day(session: AsyncConnection, tenant_id: str, student_id: str, day: date) -> int:
+    """Locks the student's row for the day (created when missing) until the transaction ends and
+    returns how many interventions reached them that day: concurrent decisions for one student wait
+    here, so the daily cap is exact."""
+    await session.execute(
+        pg_insert(student_days)
+        .values(tenant_id=tenant_id, student_id=student_id, day=day, sent=0)
+        .on_conflict_do_nothing()
+    )
+    return (
+        await session.execute(
+            sa.select(student_days.c.sent)
+            .where(student_days.c.student_id == student_id, student_days.c.day == day)
+            .with_for_update()
+        )
+    ).scalar_one()
+
+
+async def add_sent(session: AsyncConnection, student_id: str, day: date, n: int) -> None:
+    await session.execute(
+        sa.update(student_days)
+        .where(student_days.c.student_id == student_id, student_days.c.day == day)
+        .values(sent=student_days.c.sent + n)
+    )
+
+
+async def last_sent(session: AsyncConnection, student_id: str) -> dict[str, datetime]:
+    """When each intervention last reached the student (by its signal's time: decisions are made in
+    signal time, so the backtest and the live path agree)."""
+    rows = await session.execute(
+        sa.select(decisions.c.intervention, sa.func.max(decisions.c.signal_occurred_at))
+        .where(decisions.c.student_id == student_id, decisions.c.status == "sent")
+        .group_by(decisions.c.intervention)
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def _decision(r: Any) -> StoredDecision:
+    return StoredDecision(
+        id=str(r.id),
+        tenant_id=str(r.tenant_id),
+        signal_id=str(r.signal_id),
+        student_id=r.student_id,
+        policy_id=r.policy_id,
+        policy_version_id=str(r.policy_version_id),
+        policy_version=r.policy_version,
+        intervention=r.intervention,
+        status=r.status,
+        reason=r.reason,
+        urgency=r.urgency,
+        trace=tuple(TraceStep(t["condition"], t["held"], t["value"]) for t in r.trace),
+        local_day=r.local_day,
+        recipients=tuple(r.recipients),
+        subject=r.subject,
+        message=r.message,
+        delivery_status=r.delivery_status,
+        delivery_attempts=r.delivery_attempts,
+        moodle_message_id=r.moodle_message_id,
+        delivery_error=r.delivery_error,
+        signal_occurred_at=r.signal_occurred_at,
+        created_at=r.created_at,
+        delivered_at=r.delivered_at,
+    )
+
+
+async def insert_decisions(session: AsyncConnection, rows: Sequence[StoredDecision]) -> list[StoredDecision]:
+    if not rows:
+        return []
+    values = [
+        {
+            "id": uuid.UUID(d.id),
+            "tenant_id": d.tenant_id,
+            "signal_id": uuid.UUID(d.signal_id),
+            "student_id": d.student_id,
+            "policy_id": d.policy_id,
+            "policy_version_id": uuid.UUID(d.policy_version_id),
+            "policy_version": d.policy_version,
+            "intervention": d.intervention,
+            "status": d.status,
+            "reason": d.reason,
+            "urgency": d.urgency,
+            "trace": [{"condition": t.condition, "held": t.held, "value": t.value} for t in d.trace],
+            "local_day": d.local_day,
+            "recipients": list(d.recipients),
+            "subject": d.subject,
+            "message": d.message,
+            "delivery_status": d.delivery_status,
+            "signal_occurred_at": d.signal_occurred_at,
+            "created_at": d.created_at,
+        }
+        for d in rows
+    ]
+    result = await session.execute(sa.insert(decisions).returning(decisions), values)
+    return [_decision(r) for r in result]
+
+
+async def decisions_of_signal(session: AsyncConnection, signal_id: str) -> list[StoredDecision]:
+    rows = await session.execute(
+        sa.select(decisions)
+        .where(decisions.c.signal_id == signal_id)
+        .order_by(decisions.c.urgency.desc(), decisions.c.policy_id)
+    )
+    return [_decision(r) for r in rows]
+
+
+async def get_decision(
+    session: AsyncConnection, decision_id: str, *, lock: bool = False
+) -> StoredDecision | None:
+    q = sa.select(decisions).where(decisions.c.id == decision_id)
+    if lock:
+        q = q.with_for_update()
+    row = (await session.execute(q)).first()
+    return _decision(row) if row else None
+
+
+async def record_attempt(
+    session: AsyncConnection,
+    decision_id: str,
+    *,
+    status: str,
+    attempts: int,
+    at: datetime,
+    moodle_message_id: str = "",
+    error: str = "",
+) -> StoredDecision:
+    delivered = at if status == "sent" else None
+    row = (
+        await session.execute(
+            sa.update(decisions)
+            .where(decisions.c.id == decision_id)
+            .values(
+                delivery_status=status,
+                delivery_attempts=attempts,
+                last_attempt_at=at,
+                delivered_at=delivered,
+                moodle_message_id=moodle_message_id,
+                delivery_error=error[:1000],
+            )
+            .returning(decisions)
+        )
+    ).one()
+    return _decision(row)
+
+
+async def list_decisions(
+    session: AsyncConnection, student_id: str, *, limit: int, after: tuple[datetime, str] | None
+) -> list[StoredDecision]:
+    q = sa.select(decisions)
+    if student_id:
+        q = q.where(decisions.c.student_id == student_id)
+    if after is not None:
+        q = q.where(
+            sa.tuple_(decisions.c.created_at, decisions.c.id)
+            < sa.tuple_(sa.literal(after[0]), sa.literal(uuid.UUID(after[1])))
+        )
+    q = q.order_by(decisions.c.created_at.desc(), decisions.c.id.desc()).limit(limit)
+    return [_decision(r) for r in await session.execute(q)]
+
+
+async def signals_between(
+    session: AsyncConnection, start: datetime, end: datetime
+) -> tuple[list[Signal], dict[str, str]]:
+    """The tenant's signals that occurred in [start, end), oldest first, and each student's time zone."""
+    rows = await session.execute(
+        sa.select(signals)
+        .where(signals.c.occurred_at >= start, signals.c.occurred_at < end)
+        .order_by(signals.c.occurred_at, signals.c.id)
+    )
+    out: list[Signal] = []
+    zones: dict[str, str] = {}
+    for r in rows:
+        out.append(
+            Signal(
+                id=str(r.id),
+                tenant_id=str(r.tenant_id),
+                student_id=r.student_id,
+                kind=r.kind,
+                occurred_at=r.occurred_at,
+                topic=r.topic,
+                key=r.key,
+                rule=r.rule,
+                error=r.error,
+                severity=r.severity,
+                verdict=r.verdict,
+                minutes=r.minutes,
+                count=r.count,
+                explanation=r.explanation,
+                teacher_ids=tuple(r.teacher_ids),
+                source=r.source,
+            )
+        )
+        zones[r.student_id] = r.time_zone
+    return out, zones

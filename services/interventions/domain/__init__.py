@@ -1,0 +1,80 @@
+"""interventions' rules, plain Python: policies (policy.py), the decision engine (engine.py), the
+backtest (backtest.py), version diffs (diff.py) and the records the store returns (below)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from services.interventions.domain.engine import Signal, TraceStep
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    id: str
+    tenant_id: str
+    policy_id: str
+    version: int
+    file: str
+    content: str
+    sha256: str
+    rules: dict[str, Any]
+    mode: str
+    source: str  # file | api | rollback
+    author: str
+    reason: str
+    activated_at: datetime
+    deactivated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    """A decision as stored: the engine's decision with its version, message and delivery."""
+
+    id: str
+    tenant_id: str
+    signal_id: str
+    student_id: str
+    policy_id: str
+    policy_version_id: str
+    policy_version: int
+    intervention: str
+    status: str
+    reason: str
+    urgency: int
+    trace: tuple[TraceStep, ...]
+    local_day: date
+    recipients: tuple[str, ...]
+    subject: str
+    message: str
+    delivery_status: str
+    delivery_attempts: int
+    moodle_message_id: str
+    delivery_error: str
+    signal_occurred_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the delivery step hands to notify for one decision."""
+
+    decision_id: str
+    tenant_id: str
+    intervention: str
+    recipients: tuple[str, ...]
+    subject: str
+    message: str
+    urgency: int
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """notify's answer: the provider's message id (Moodle's) when accepted."""
+
+    provider_message_id: str
+
+
+__all__ = ["Delivery", "PolicyVersion", "Receipt", "Signal", "StoredDecision", "TraceStep"]
