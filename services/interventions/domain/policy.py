@@ -288,8 +288,14 @@ def parse(content: str, file: str) -> Policy:
         node = _node_at(root, path)
         return node.start_mark.line + 1 + offset if node is not None else first_line
 
+    def error_line(e: jsonschema.ValidationError) -> int:
+        path = list(e.absolute_path)
+        if e.validator == "additionalProperties":  # point at the unknown setting itself
+            path += re.findall(r"'([^']+)'", e.message)[:1]
+        return line_of(path)
+
     problems = [
-        Problem(file, line_of(list(e.absolute_path)), _explain(e), ".".join(map(str, e.absolute_path)))
+        Problem(file, error_line(e), _explain(e), ".".join(map(str, e.absolute_path)))
         for e in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     ]
     if problems:
