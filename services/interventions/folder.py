@@ -34,7 +34,6 @@ class PolicyFolder:
         self._good: dict[str, _Good] = {}
         self.problems: dict[str, list[Problem]] = {}
         self.defaults: dict[str, Policy] = {}
-        self.generation = 0  # goes up whenever `defaults` changes
         self.scanned_at = 0.0
 
     def files(self) -> list[Path]:
@@ -77,9 +76,8 @@ class PolicyFolder:
                     )
                 continue
             self.problems.pop(name, None)
-            previous = self._good.get(name)
-            if previous is None or previous.policy.sha256 != policy.sha256:
-                changed = True
+            # A new modification time alone may change which of two conflicting files wins.
+            changed = True
             self._good[name] = _Good(policy, stamp[0])
         for name in set(self._stamps) - set(present):
             del self._stamps[name]
@@ -87,9 +85,11 @@ class PolicyFolder:
             if self._good.pop(name, None) is not None:
                 changed = True
                 log.warning("policy file removed; tenants keep the version in force", extra={"file": name})
-        if changed:
-            self._rebuild()
-        return changed
+        if not changed:
+            return False
+        before = {k: p.sha256 for k, p in self.defaults.items()}
+        self._rebuild()
+        return before != {k: p.sha256 for k, p in self.defaults.items()}
 
     def _rebuild(self) -> None:
         by_id: dict[str, list[tuple[str, _Good]]] = {}
@@ -109,4 +109,3 @@ class PolicyFolder:
                 )
             defaults[policy_id] = winner[1].policy
         self.defaults = defaults
-        self.generation += 1
