@@ -46,7 +46,8 @@ def check_files(paths: list[str]) -> tuple[int, str]:
             lines += [str(p) for p in problems]
             continue
         lines.append(
-            f"{name}: OK — policy {policy.id} ({policy.intervention}, {policy.mode}, urgency {policy.urgency})"
+            f"{name}: OK — policy {policy.id} "
+            f"({policy.intervention}, {policy.mode}, urgency {policy.urgency})"
         )
         lines.append("  when the signal is " + policy.signal)
         lines += [f"  and {c.describe()}" for c in policy.conditions]
@@ -69,7 +70,7 @@ def _check(args: argparse.Namespace) -> int:
 async def _push(args: argparse.Namespace) -> Any:
     path = Path(args.file)
     try:
-        content = path.read_text(encoding="utf-8")
+        content = path.read_text(encoding="utf-8")  # noqa: ASYNC240 (one small file, before any call)
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"{args.file}: cannot read the file ({exc})") from None
     request = interventions_service_pb2.ActivatePolicyRequest(

@@ -367,11 +367,11 @@ class InterventionsService:
                     )
                 )
             stored = await store.insert_decisions(session, rows)
-            for d in stored:
-                await self.outbox.stage(session, "interventions.decided", convert.decided_event(d))
-                if d.status == SENT:
+            for row in stored:
+                await self.outbox.stage(session, "interventions.decided", convert.decided_event(row))
+                if row.status == SENT:
                     await self.jobs.enqueue(
-                        session, DELIVER, {"decision_id": d.id}, key=d.id, tenant_id=tenant
+                        session, DELIVER, {"decision_id": row.id}, key=row.id, tenant_id=tenant
                     )
         return Evaluation(stored_id, stored)
 
@@ -468,7 +468,8 @@ class InterventionsService:
             found, zones = await store.signals_between(session, start, end)
         if len(found) > MAX_BACKTEST_SIGNALS:
             raise FailedPrecondition(
-                f"the window holds {len(found)} signals; a backtest replays at most {MAX_BACKTEST_SIGNALS}: narrow it",
+                f"the window holds {len(found)} signals; a backtest replays at most "
+                f"{MAX_BACKTEST_SIGNALS}: narrow it",
                 reason="BACKTEST_WINDOW_TOO_LARGE",
             )
         # Pure CPU work: off the event loop, so the server keeps answering while it runs.

@@ -394,7 +394,7 @@ async def signals_between(
                 severity=r.severity,
                 verdict=r.verdict,
                 minutes=r.minutes,
-                count=r.count,
+                count=r._mapping["count"],  # Row.count is the tuple method
                 explanation=r.explanation,
                 teacher_ids=tuple(r.teacher_ids),
                 source=r.source,

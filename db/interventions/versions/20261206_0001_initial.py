@@ -27,7 +27,7 @@ S = "interventions"
 
 
 def upgrade() -> None:
-    # As declared in services/interventions/tables.py (tests/runtime/integration/test_schema.py compares them).
+    # As declared in services/interventions/tables.py (test_schema.py compares them).
     op.create_table(
         "policy_versions",
         sa.Column("id", sa.Uuid, primary_key=True),
@@ -71,7 +71,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "source", name="uq_signals_source"),
         schema=S,
     )
-    op.create_index("ix_signals_student_kind", "signals", ["tenant_id", "student_id", "kind", "occurred_at"], schema=S)
+    op.create_index(
+        "ix_signals_student_kind", "signals", ["tenant_id", "student_id", "kind", "occurred_at"], schema=S
+    )
     op.create_index("ix_signals_tenant_time", "signals", ["tenant_id", "occurred_at"], schema=S)
     op.create_table(
         "decisions",
@@ -101,7 +103,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         schema=S,
     )
-    op.create_index("ix_decisions_student", "decisions", ["tenant_id", "student_id", "created_at", "id"], schema=S)
+    op.create_index(
+        "ix_decisions_student", "decisions", ["tenant_id", "student_id", "created_at", "id"], schema=S
+    )
     op.create_index("ix_decisions_tenant_created", "decisions", ["tenant_id", "created_at", "id"], schema=S)
     op.create_index("ix_decisions_signal", "decisions", ["tenant_id", "signal_id"], schema=S)
     op.create_table(

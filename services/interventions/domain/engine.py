@@ -192,13 +192,22 @@ def arbitrate(
         reason = ""
         last = state.last_sent.get(p.intervention)
         if p.counts_toward_cap and winner is not None:
-            reason = f"outranked: {winner.intervention} (urgency {winner.urgency}) won over {p.intervention} (urgency {p.urgency})"
+            reason = (
+                f"outranked: {winner.intervention} (urgency {winner.urgency}) "
+                f"won over {p.intervention} (urgency {p.urgency})"
+            )
         # In signal time, both ways: signals of one student may be decided out of order.
         elif last is not None and abs(signal.occurred_at - last) < timedelta(minutes=p.cooldown_minutes):
             ago = int(abs(signal.occurred_at - last).total_seconds() // 60)
-            reason = f"cool-down: {p.intervention} reached this student {ago} minutes ago (cool-down {p.cooldown_minutes} minutes)"
+            reason = (
+                f"cool-down: {p.intervention} reached this student {ago} minutes ago "
+                f"(cool-down {p.cooldown_minutes} minutes)"
+            )
         elif p.counts_toward_cap and state.sent_today >= cap:
-            reason = f"daily cap: {state.sent_today} interventions already reached this student on {day.isoformat()} ({time_zone or 'UTC'}; at most {cap} a day)"
+            reason = (
+                f"daily cap: {state.sent_today} interventions already reached this student on "
+                f"{day.isoformat()} ({time_zone or 'UTC'}; at most {cap} a day)"
+            )
         if p.mode == "shadow":
             out.append(
                 Decision(

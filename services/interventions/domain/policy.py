@@ -318,15 +318,18 @@ def parse(content: str, file: str) -> Policy:
                     Problem(
                         file,
                         line_of([*path, "expression"]),
-                        f"when.all.{i}.expression does not compile as CEL: {str(exc).strip().splitlines()[-1]}",
+                        f"when.all.{i}.expression does not compile as CEL: "
+                        + str(exc).strip().splitlines()[-1],
                         f"when.all.{i}.expression",
                     )
                 )
             conditions.append(Condition("expression", expression=raw["expression"]))
         else:
             kind = next(k for k in ("is", "is_one_of", "at_least", "at_most") if k in raw)
-            value = tuple(raw[kind]) if kind == "is_one_of" else raw[kind]
-            if kind in ("at_least", "at_most"):
+            value: Any = raw[kind]
+            if kind == "is_one_of":
+                value = tuple(value)
+            elif kind in ("at_least", "at_most"):
                 value = float(value)
             conditions.append(Condition(kind, field=raw["field"], value=value))
     message = data["message"]

@@ -88,10 +88,22 @@ class World:
         """Runs the delivery jobs the decisions enqueued, as the job runner would (one attempt)."""
         async with self.db.transaction(self.tenant) as s:
             rows = (
-                await s.execute(sa.text("SELECT id, payload FROM interventions.jobs WHERE kind = :k"), {"k": DELIVER})
+                await s.execute(
+                    sa.text("SELECT id, payload FROM interventions.jobs WHERE kind = :k"), {"k": DELIVER}
+                )
             ).all()
         for row in rows:
-            job = Job(str(row.id), DELIVER, self.tenant, None, row.payload, 1, 4, datetime.now(UTC), datetime.now(UTC))
+            job = Job(
+                str(row.id),
+                DELIVER,
+                self.tenant,
+                None,
+                row.payload,
+                1,
+                4,
+                datetime.now(UTC),
+                datetime.now(UTC),
+            )
             async with self.db.transaction(self.tenant) as s:
                 await self.service.deliver_job(job, s)
             async with self.db.transaction(self.tenant) as s:
@@ -119,15 +131,22 @@ def test_a_saved_file_becomes_a_new_version_and_an_invalid_edit_keeps_the_last_g
         first = await w.service.evaluate(w.struggle())
         (d,) = first.decisions
         assert (d.intervention, d.status, d.policy_version) == ("review_concept", "sent", 1)
-        assert ("rule is repeated_error", True, "repeated_error") in [(t.condition, t.held, t.value) for t in d.trace]
-        assert d.message.startswith("Hi there, you've run into NameError a few times (NameError 3 times in 7 minutes)")
+        assert ("rule is repeated_error", True, "repeated_error") in [
+            (t.condition, t.held, t.value) for t in d.trace
+        ]
+        assert d.message.startswith(
+            "Hi there, you've run into NameError a few times (NameError 3 times in 7 minutes)"
+        )
 
         path = w.folder.path / "review_concept.md"
         path.write_text(REVIEW.replace("cooldown_minutes: 120", "cooldown_minutes: 0"))
         os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)
         assert w.folder.scan()
         versions, _ = await w.service.list_versions(w.tenant, "review_concept", 0, "")
-        assert [(v.version, v.source, v.deactivated_at is None) for v in versions] == [(2, "file", True), (1, "file", False)]
+        assert [(v.version, v.source, v.deactivated_at is None) for v in versions] == [
+            (2, "file", True),
+            (1, "file", False),
+        ]
         (d,) = (await w.service.evaluate(w.struggle())).decisions
         assert (d.status, d.policy_version) == ("sent", 2)  # cool-down 0: sent again
 
@@ -162,29 +181,63 @@ def test_conflicting_files_the_last_modified_wins(context_pg, tmp_path):
 def test_activate_rollback_diff_and_an_invalid_policy_activates_nothing(context_pg, tmp_path):
     async def scenario(w: World) -> None:
         with pytest.raises(InvalidArgument) as caught:
-            await w.service.activate(w.tenant, REVIEW.replace("{student_name}", "{nickname}"), "review_concept.md", "ana", "")
-        assert any("review_concept.md:15: message.student names {nickname}" in v.description for v in caught.value.violations)
-        v2 = await w.service.activate(w.tenant, REVIEW.replace("urgency: 60", "urgency: 70"), "review_concept.md", "ana", "more urgent")
+            await w.service.activate(
+                w.tenant, REVIEW.replace("{student_name}", "{nickname}"), "review_concept.md", "ana", ""
+            )
+        assert any(
+            "review_concept.md:15: message.student names {nickname}" in v.description
+            for v in caught.value.violations
+        )
+        v2 = await w.service.activate(
+            w.tenant, REVIEW.replace("urgency: 60", "urgency: 70"), "review_concept.md", "ana", "more urgent"
+        )
         assert (v2.version, v2.source, v2.author) == (2, "api", "ana")  # v1 is the folder's default
         text, changes = await w.service.diff(w.tenant, "review_concept", 1, 2)
         assert "-urgency: 60\n+urgency: 70" in text
         assert [(c.path, c.before, c.after) for c in changes] == [("urgency", "60", "70")]
         v3 = await w.service.rollback(w.tenant, "review_concept", 1, "ben", "too many messages")
-        assert (v3.version, v3.source, v3.sha256) == (3, "rollback", (await w.service.get_version(w.tenant, "review_concept", 1)).sha256)
+        assert (v3.version, v3.source, v3.sha256) == (
+            3,
+            "rollback",
+            (await w.service.get_version(w.tenant, "review_concept", 1)).sha256,
+        )
         (d,) = (await w.service.evaluate(w.struggle())).decisions
         assert (d.urgency, d.policy_version) == (60, 3)
         async with w.db.transaction(w.tenant) as s:
-            audited = (await s.execute(sa.text("SELECT subject FROM interventions.outbox WHERE subject LIKE 'audit.%' AND headers->>'learnflow-tenant' = :t"), {"t": w.tenant})).scalars().all()
-        assert audited.count("audit.interventions.policy.activated") == 2 and "audit.interventions.policy.rolled_back" in audited
+            audited = (
+                (
+                    await s.execute(
+                        sa.text(
+                            "SELECT subject FROM interventions.outbox "
+                            "WHERE subject LIKE 'audit.%' AND headers->>'learnflow-tenant' = :t"
+                        ),
+                        {"t": w.tenant},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert (
+            audited.count("audit.interventions.policy.activated") == 2
+            and "audit.interventions.policy.rolled_back" in audited
+        )
 
     run(context_pg, tmp_path, scenario)
 
 
 def test_the_daily_cap_is_exact_when_ten_signals_arrive_at_once(context_pg, tmp_path):
     async def scenario(w: World) -> None:
-        await w.service.activate(w.tenant, REVIEW.replace("cooldown_minutes: 120", "cooldown_minutes: 0"), "review_concept.md", "ana", "")
+        await w.service.activate(
+            w.tenant,
+            REVIEW.replace("cooldown_minutes: 120", "cooldown_minutes: 0"),
+            "review_concept.md",
+            "ana",
+            "",
+        )
         now = datetime.now(UTC)
-        results = await asyncio.gather(*(w.service.evaluate(w.struggle(now + timedelta(seconds=i))) for i in range(10)))
+        results = await asyncio.gather(
+            *(w.service.evaluate(w.struggle(now + timedelta(seconds=i))) for i in range(10))
+        )
         statuses = sorted(d.status for r in results for d in r.decisions)
         assert statuses == ["sent"] * 3 + ["suppressed"] * 7
         reasons = {d.reason.split(":")[0] for r in results for d in r.decisions if d.status == "suppressed"}
@@ -200,14 +253,22 @@ def test_a_decision_in_flight_completes_under_the_version_it_started_with(contex
         await w.service.list_versions(w.tenant, "", 0, "")  # version 1 from the folder
         async with w.db.transaction(w.tenant) as hold:
             await hold.execute(
-                sa.text("INSERT INTO interventions.student_days (tenant_id, student_id, day, sent) VALUES (:t, :s, :d, 0)"),
+                sa.text(
+                    "INSERT INTO interventions.student_days (tenant_id, student_id, day, sent) "
+                    "VALUES (:t, :s, :d, 0)"
+                ),
                 {"t": w.tenant, "s": w.student, "d": day},
             )
-            await hold.execute(sa.text("SELECT 1 FROM interventions.student_days WHERE student_id = :s FOR UPDATE"), {"s": w.student})
+            await hold.execute(
+                sa.text("SELECT 1 FROM interventions.student_days WHERE student_id = :s FOR UPDATE"),
+                {"s": w.student},
+            )
             in_flight = asyncio.create_task(w.service.evaluate(signal))
             await asyncio.sleep(0.5)  # it has read the versions in force and waits for the student's row
             assert not in_flight.done()
-            await w.service.activate(w.tenant, REVIEW.replace("urgency: 60", "urgency: 99"), "review_concept.md", "ana", "")
+            await w.service.activate(
+                w.tenant, REVIEW.replace("urgency: 60", "urgency: 99"), "review_concept.md", "ana", ""
+            )
         (d,) = (await in_flight).decisions
         assert (d.policy_version, d.urgency) == (1, 60)
         (d,) = (await w.service.evaluate(w.struggle(student=str(uuid.uuid4())))).decisions
@@ -222,13 +283,23 @@ def test_delivery_records_the_moodle_message_id_and_attempts_and_the_sla(context
         assert d.delivery_status == "pending"
         await w.deliver_all()
         (sent,) = w.moodle.sent
-        assert (sent.recipients, sent.intervention, sent.subject) == ((w.student,), "review_concept", "Time to review loops")
+        assert (sent.recipients, sent.intervention, sent.subject) == (
+            (w.student,),
+            "review_concept",
+            "Time to review loops",
+        )
         (after,), _ = await w.service.list_decisions(w.tenant, w.student, 0, "")
-        assert (after.delivery_status, after.delivery_attempts, after.moodle_message_id) == ("sent", 1, "1001")
+        assert (after.delivery_status, after.delivery_attempts, after.moodle_message_id) == (
+            "sent",
+            1,
+            "1001",
+        )
         assert w.sla[w.tenant] == 1.0
         same = await w.service.evaluate(w.struggle(source="once"))
         again = await w.service.evaluate(w.struggle(source="once"))
-        assert again.signal_id == same.signal_id and [x.id for x in again.decisions] == [x.id for x in same.decisions]
+        assert again.signal_id == same.signal_id and [x.id for x in again.decisions] == [
+            x.id for x in same.decisions
+        ]
 
     run(context_pg, tmp_path, scenario)
 
@@ -239,13 +310,20 @@ def test_backtest_over_stored_signals(context_pg, tmp_path):
         for minutes in (0, 30, 150, 300, 450):
             await w.service.evaluate(w.struggle(start + timedelta(minutes=minutes)))
         report = await w.service.backtest(
-            w.tenant, REVIEW.replace("cooldown_minutes: 120", "cooldown_minutes: 30"), "review_concept.md",
-            start, start + timedelta(days=1),
+            w.tenant,
+            REVIEW.replace("cooldown_minutes: 120", "cooldown_minutes: 30"),
+            "review_concept.md",
+            start,
+            start + timedelta(days=1),
         )
         assert (report.signals, report.sent_before, report.sent_after) == (5, 3, 3)
         assert [(f.before, f.after) for f in report.flips] == [("suppressed", "sent"), ("sent", "suppressed")]
         assert report.students_affected == (w.student,)
-        (live,) = [d for d in (await w.service.list_decisions(w.tenant, w.student, 0, ""))[0] if d.signal_occurred_at == start + timedelta(minutes=30)]
+        (live,) = [
+            d
+            for d in (await w.service.list_decisions(w.tenant, w.student, 0, ""))[0]
+            if d.signal_occurred_at == start + timedelta(minutes=30)
+        ]
         assert live.status == "suppressed"  # the live path decided as the backtest's "before"
         with pytest.raises(InvalidArgument):
             await w.service.backtest(w.tenant, "nonsense", "x.md", start, start + timedelta(days=1))

@@ -59,7 +59,9 @@ def test_broken_yaml_reports_the_line() -> None:
 
 
 def test_a_cel_expression_that_does_not_compile_is_refused() -> None:
-    bad = GOOD.replace("    - field: rule\n      is: repeated_error\n", "    - expression: 'signal.count >= '\n")
+    bad = GOOD.replace(
+        "    - field: rule\n      is: repeated_error\n", "    - expression: 'signal.count >= '\n"
+    )
     (line,) = problems(bad)
     assert line.startswith("p.md:11: when.all.0.expression does not compile as CEL")
 
