@@ -3,13 +3,13 @@ is scoped to the caller's tenant (row-level security), and returns domain object
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -138,9 +138,8 @@ async def update_delivery(
     """Sets `changes` (column values), appends `note` to the delivery's notes, returns it."""
     values: dict[str, Any] = {**changes, "updated_at": sa.func.now()}
     if note is not None:
-        values["notes"] = deliveries.c.notes.op("||")(
-            sa.cast(json.dumps([note.as_json()]), deliveries.c.notes.type)
-        )
+        # Appended in SQL (no read-modify-write): the note as a one-element JSONB array.
+        values["notes"] = deliveries.c.notes.op("||")(sa.literal([note.as_json()], type_=JSONB))
     row = (
         await session.execute(
             sa.update(deliveries)
