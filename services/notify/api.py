@@ -35,7 +35,11 @@ class NotifyApi(pb_grpc.NotifyServiceServicer):
         self, request: pb.RenderPreviewRequest, context: object
     ) -> pb.RenderPreviewResponse:
         p = await self.service.render_preview(
-            _caller(), request.template, request.template_version, request.channel, dict(request.variables)
+            _caller(),
+            request.template,
+            request.template_version,
+            request.channel,
+            convert.variables_from_proto(request.variables),
         )
         return pb.RenderPreviewResponse(
             subject=p.rendered.subject,

@@ -4,6 +4,7 @@ the message to the outbox unopened)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -48,13 +49,18 @@ def escalation_from_proto(msg: resources_pb2.Escalation, present: bool) -> Escal
     return Escalation(after_minutes=msg.after_minutes, channels=tuple(msg.channels))
 
 
+def variables_from_proto(items: Iterable[notify_service_pb2.Variable]) -> dict[str, str]:
+    """Name -> value; a name given twice keeps its last value."""
+    return {v.name: v.value for v in items}
+
+
 def message_from_proto(msg: notify_service_pb2.MessageSpec) -> MessageRequest:
     return MessageRequest(
         channel=msg.channel,
         recipient_id=msg.recipient_id,
         template=msg.template,
         template_version=msg.template_version,
-        variables=dict(msg.variables),
+        variables=variables_from_proto(msg.variables),
         # Unspecified means normal; defined_only already refused numbers outside the enum.
         urgency=_URGENCY_IN.get(msg.urgency, "normal"),  # type: ignore[arg-type]
         idempotency_key=msg.idempotency_key,

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -71,10 +71,21 @@ LOG_READERS = ("admin", "service", "operator")
 URGENCY_ORDER = {u: i for i, u in enumerate(domain.URGENCIES)}
 
 
+class DirectoryUser(Protocol):
+    """A user as identity describes them (runtime/directory.TenantUser)."""
+
+    @property
+    def disabled(self) -> bool: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def time_zone(self) -> str: ...
+
+
 class Directory(Protocol):
     """Who a tenant's users are: runtime/directory.UserDirectory (identity's BatchGetUsers)."""
 
-    async def users(self, tenant_id: str, ids: list[str]) -> Mapping[str, Any]: ...
+    async def users(self, tenant_id: str, ids: list[str]) -> Mapping[str, DirectoryUser]: ...
 
 
 @dataclass(frozen=True)
@@ -232,7 +243,7 @@ class NotifyService:
             if user is None:
                 # Another tenant's user is exactly as unknown here as an id of nobody.
                 v.add(f"{p}.recipient_id", "is not a user of this tenant")
-            elif getattr(user, "disabled", False):
+            elif user.disabled:
                 v.add(f"{p}.recipient_id", "is disabled")
         v.raise_if_any()
         async with self.db.transaction(tenant) as session:
@@ -283,7 +294,7 @@ class NotifyService:
                     )
                 )
             v.raise_if_any("the message cannot be sent")
-            zones = {uid: getattr(u, "time_zone", "") for uid, u in users.items()}
+            zones = {uid: u.time_zone for uid, u in users.items()}
             hours = await store.quiet_hours_of(session, sorted({d.recipient_id for d, _ in rows}))
             planned = [
                 (self._plan(d, hours.get(d.recipient_id), zones.get(d.recipient_id, "")), f) for d, f in rows
@@ -387,7 +398,7 @@ class NotifyService:
         else:
             await self.queue.enqueue(session, DELIVER, {"delivery_id": str(d.id)})
 
-    async def _users(self, tenant: str, ids: list[str]) -> Mapping[str, Any]:
+    async def _users(self, tenant: str, ids: list[str]) -> Mapping[str, DirectoryUser]:
         if self.directory is None:
             raise Unavailable(
                 "notify has no user directory (no workload identity)", reason="DIRECTORY_UNAVAILABLE"
@@ -596,9 +607,9 @@ class NotifyService:
         if found:
             return address
         user = (await self._users(str(d.tenant_id), [d.recipient_id])).get(d.recipient_id)
-        if user is None or getattr(user, "disabled", False):
+        if user is None or user.disabled:
             raise Undeliverable("the recipient is no longer an active user of this tenant")
-        email = getattr(user, "email", "")
+        email = user.email
         address = await channel.resolve(email) if email else None
         await store.put_address(session, d.tenant_id, d.recipient_id, d.channel, address)
         return address
@@ -860,11 +871,8 @@ class NotifyService:
             hours = await store.get_quiet_hours(session, d.recipient_id)
             zone = ""
             if hours is not None and not hours.time_zone:
-                zone = getattr(
-                    (await self._users(str(d.tenant_id), [d.recipient_id])).get(d.recipient_id),
-                    "time_zone",
-                    "",
-                )
+                found = (await self._users(str(d.tenant_id), [d.recipient_id])).get(d.recipient_id)
+                zone = found.time_zone if found is not None else ""
             escalated, until = self._plan(escalated, hours, zone)
         [(stored, _)] = await store.insert_deliveries(session, [(escalated, body_format)])
         await store.update_delivery(

@@ -79,6 +79,8 @@ def _values(d: Delivery, body_format: str) -> dict[str, Any]:
         "created_by": d.created_by,
         "notes": [n.as_json() for n in d.notes],
         "next_attempt_at": d.next_attempt_at,
+        # The wall clock, not the transaction's start: a batch's messages keep their order in the log.
+        "created_at": sa.func.clock_timestamp(),
     }
 
 

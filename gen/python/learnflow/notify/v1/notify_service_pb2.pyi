@@ -14,15 +14,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Variable(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
 class MessageSpec(_message.Message):
     __slots__ = ("channel", "recipient_id", "template", "template_version", "variables", "urgency", "idempotency_key", "escalation")
-    class VariablesEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_ID_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
@@ -35,11 +36,11 @@ class MessageSpec(_message.Message):
     recipient_id: str
     template: str
     template_version: int
-    variables: _containers.ScalarMap[str, str]
+    variables: _containers.RepeatedCompositeFieldContainer[Variable]
     urgency: _resources_pb2.Urgency
     idempotency_key: str
     escalation: _resources_pb2.Escalation
-    def __init__(self, channel: _Optional[str] = ..., recipient_id: _Optional[str] = ..., template: _Optional[str] = ..., template_version: _Optional[int] = ..., variables: _Optional[_Mapping[str, str]] = ..., urgency: _Optional[_Union[_resources_pb2.Urgency, str]] = ..., idempotency_key: _Optional[str] = ..., escalation: _Optional[_Union[_resources_pb2.Escalation, _Mapping]] = ...) -> None: ...
+    def __init__(self, channel: _Optional[str] = ..., recipient_id: _Optional[str] = ..., template: _Optional[str] = ..., template_version: _Optional[int] = ..., variables: _Optional[_Iterable[_Union[Variable, _Mapping]]] = ..., urgency: _Optional[_Union[_resources_pb2.Urgency, str]] = ..., idempotency_key: _Optional[str] = ..., escalation: _Optional[_Union[_resources_pb2.Escalation, _Mapping]] = ...) -> None: ...
 
 class SendMessageRequest(_message.Message):
     __slots__ = ("message",)
@@ -61,13 +62,6 @@ class BatchSendMessagesResponse(_message.Message):
 
 class RenderPreviewRequest(_message.Message):
     __slots__ = ("template", "template_version", "channel", "variables")
-    class VariablesEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_VERSION_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
@@ -75,8 +69,8 @@ class RenderPreviewRequest(_message.Message):
     template: str
     template_version: int
     channel: str
-    variables: _containers.ScalarMap[str, str]
-    def __init__(self, template: _Optional[str] = ..., template_version: _Optional[int] = ..., channel: _Optional[str] = ..., variables: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    variables: _containers.RepeatedCompositeFieldContainer[Variable]
+    def __init__(self, template: _Optional[str] = ..., template_version: _Optional[int] = ..., channel: _Optional[str] = ..., variables: _Optional[_Iterable[_Union[Variable, _Mapping]]] = ...) -> None: ...
 
 class RenderPreviewResponse(_message.Message):
     __slots__ = ("subject", "body", "length", "max_length", "body_format", "template_version")

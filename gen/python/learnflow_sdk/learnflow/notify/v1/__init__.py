@@ -33,6 +33,7 @@ __all__ = (
     "SetQuietHoursRequest",
     "Template",
     "Urgency",
+    "Variable",
 )
 
 import datetime
@@ -498,11 +499,10 @@ class MessageSpec(betterproto2.Message):
     0: the latest version.
     """
 
-    variables: "dict[str, str]" = betterproto2.field(
-        5,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
-    )
+    variables: "list[Variable]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The template's variables; every variable the template uses must be given.
+    """
 
     urgency: "Urgency" = betterproto2.field(6, betterproto2.TYPE_ENUM, default_factory=lambda: Urgency(0))
     """
@@ -571,11 +571,10 @@ class RenderPreviewRequest(betterproto2.Message):
 
     channel: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
-    variables: "dict[str, str]" = betterproto2.field(
-        4,
-        betterproto2.TYPE_MAP,
-        map_meta=betterproto2.map_meta(betterproto2.TYPE_STRING, betterproto2.TYPE_STRING),
-    )
+    variables: "list[Variable]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The template's variables; every variable the template uses must be given.
+    """
 
 
 default_message_pool.register_message("learnflow.notify.v1", "RenderPreviewRequest", RenderPreviewRequest)
@@ -648,6 +647,20 @@ class Template(betterproto2.Message):
 
 
 default_message_pool.register_message("learnflow.notify.v1", "Template", Template)
+
+
+@dataclass(eq=False, repr=False)
+class Variable(betterproto2.Message):
+    """
+    A template variable: {{ name }} in the template becomes value (escaped for HTML channels).
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    value: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "Variable", Variable)
 
 
 class NotifyServiceStub(betterproto2_grpclib.ServiceStub):
