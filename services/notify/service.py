@@ -53,7 +53,7 @@ from services.runtime.errors import (
 )
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobKind, JobQueue
-from services.runtime.outbound import RetryableResponse
+from services.runtime.outbound import CircuitOpen, RateLimited, RetryableResponse
 from services.runtime.ratelimit import Limit, SharedRateLimiter
 from services.runtime.request_context import Principal
 
@@ -553,7 +553,14 @@ class NotifyService:
             await self._fail(session, d, str(exc), d.attempts)
             return
         except DomainError as exc:
-            if isinstance(exc, Unavailable):
+            if isinstance(exc, CircuitOpen | RateLimited) or exc.reason == "IDENTITY_UNAVAILABLE":
+                # Nothing reached the provider (its breaker is open, our limit is spent) or we could
+                # not ask identity: not an attempt. So an hour-long outage delays a message without
+                # spending its retries; the breaker's trial calls are the attempts.
+                after = getattr(exc, "retry_after", None)
+                wait = float(after) if isinstance(after, int | float) else self.config.retry_base_seconds
+                await self._hold(session, d, "held", f"not attempted: {_describe(exc)}", wait)
+            elif isinstance(exc, Unavailable):
                 await self._retry_or_fail(session, d, d.attempts + 1, exc, limit)
             else:  # TerminalResponse and other refusals: this message can never go out as it is
                 await self._fail(session, d, _describe(exc), d.attempts + 1)
@@ -665,13 +672,17 @@ class NotifyService:
     async def _wait_for_limit(
         self, session: AsyncConnection, d: Delivery, key: str, retry_after: float
     ) -> None:
-        """Our shared limit is spent: try again when it has a token, without spending an attempt.
-        Recorded once per wait (not at every re-check), so a long queue does not fill the notes."""
-        wait = max(retry_after, 0.01)
+        """Our shared limit is spent: try again when it has a token, without spending an attempt."""
+        await self._hold(session, d, "rate_limited", f"shared limit {key} spent: held back", retry_after)
+
+    async def _hold(self, session: AsyncConnection, d: Delivery, kind: str, reason: str, wait: float) -> None:
+        """Try again after `wait` seconds without spending an attempt. Recorded once per spell (not at
+        every re-check), so a long queue behind a limit or an open breaker does not fill the notes."""
+        wait = max(wait, 0.01)
         at = self.clock() + timedelta(seconds=wait)
         note = None
-        if not d.notes or d.notes[-1].kind != "rate_limited":
-            note = Note("rate_limited", f"shared limit {key} spent: held back", self.clock())
+        if not d.notes or d.notes[-1].kind != kind:
+            note = Note(kind, reason, self.clock())
         await store.update_delivery(session, d.id, next_attempt_at=at, note=note)
         await self.queue.enqueue(session, DELIVER, {"delivery_id": str(d.id)}, delay_seconds=wait)
 

@@ -27,7 +27,7 @@ from notify_engine_kit import (
 from sqlalchemy import text
 
 from services.notify.domain import DeliveryFilter, Escalation, MessageRequest
-from services.notify.service import DELIVER, DIGEST, READ_POLL, NotifyService
+from services.notify.service import DELIVER, DIGEST, ESCALATE, READ_POLL, NotifyService
 from services.notify.settings import NotifyConfig
 from services.runtime.db import Database
 from services.runtime.errors import InvalidArgument
@@ -425,5 +425,101 @@ def test_a_delivery_is_claimed_once_when_its_worker_is_killed(pg):
             assert await events(e.db, "notify.delivery.sent", d.id) == 1
             # A job that comes back late finds the delivery sent and does nothing.
             assert await run_due(other) == []
+
+    asyncio.run(main())
+
+
+def test_an_in_app_message_read_in_time_is_not_escalated_and_an_unread_one_is(pg):
+    email = ScriptedChannel("email")
+
+    async def main():
+        async with engine(pg, email) as e:
+            await e.template()
+            student = e.users.add(e.tenant, email="s@school.test")
+            me = Principal(subject=student, tenant_id=e.tenant, roles=frozenset({"student"}))
+            chain = Escalation(after_minutes=10, channels=("email",))
+            read = await e.send("in_app", student, escalation=chain)
+            unread = await e.send("in_app", student, escalation=chain)
+            await e.run()
+            assert await queued_in(e.db, ESCALATE) == pytest.approx([600, 600], abs=2)
+            await e.service.mark_read(me, str(read.id))
+            await e.later(minutes=10)
+            assert (await e.get(read.id)).status == "read"
+            [follow] = email.delivered.values()
+            assert (await e.get(follow.delivery_id)).escalated_from == unread.id
+            assert follow.address == "s@school.test"
+
+    asyncio.run(main())
+
+
+def test_a_platform_message_goes_through_the_same_log_limits_and_retries(pg):
+    slack = ScriptedChannel("slack", body_format="html", max_length=200)
+    slack.script = [_retryable(500)]
+
+    async def main():
+        async with engine(pg, slack) as e:
+            alert = await e.service.send_system(
+                channel="slack",
+                subject="SLA below 90%",
+                body="compliance 84% <tenant demo>",
+                urgency="high",
+                idempotency_key="alert:sla:1",
+                extra={"alertname": "SlaBelowTarget"},
+            )
+            again = await e.service.send_system(
+                channel="slack", subject="x", body="y", idempotency_key="alert:sla:1"
+            )
+            assert again.id == alert.id and alert.created_by == "system"
+            assert alert.body == "compliance 84% &lt;tenant demo&gt;"  # text made safe for an HTML channel
+            system = Principal(subject="ops", tenant_id=str(alert.tenant_id), roles=frozenset({"operator"}))
+            await run_due(e.runner)
+            first = await e.service.get_delivery(system, str(alert.id))
+            assert (first.status, first.address) == ("retrying", "slack-default-target")
+            async with e.db.transaction("") as s:
+                await s.execute(
+                    text(
+                        "UPDATE notify.jobs SET run_at = now() WHERE kind = :k AND state = 'queued' "
+                        "AND payload->>'delivery_id' = :id"
+                    ),
+                    {"k": DELIVER, "id": str(alert.id)},
+                )
+            await run_due(e.runner)
+            done = await e.service.get_delivery(system, str(alert.id))
+            assert (done.status, done.attempts) == ("sent", 2)
+            assert slack.delivered[alert.id].extra == {"alertname": "SlaBelowTarget"}
+            with pytest.raises(InvalidArgument) as err:
+                await e.service.send_system(
+                    channel="slack", subject="s", body="x" * 201, idempotency_key="big"
+                )
+            assert err.value.violations[0].field == "body"
+            with pytest.raises(InvalidArgument):
+                await e.service.send_system(channel="telex", subject="s", body="b", idempotency_key="k")
+
+    asyncio.run(main())
+
+
+def test_an_open_breaker_delays_a_message_without_spending_its_retries(pg):
+    from services.runtime.outbound import CircuitOpen
+
+    chat = ScriptedChannel("zulip")
+    # An outage: the breaker stays open for many checks (far more than the 3 retries), then closes.
+    chat.script = [CircuitOpen("breaker open", destination="zulip", status=None, retry_after=30.0)] * 6
+
+    async def main():
+        async with engine(pg, chat) as e:
+            await e.template()
+            d = await e.send("zulip", e.users.add(e.tenant, email="s@school.test"))
+            await e.run()
+            for _ in range(5):
+                held = await e.get(d.id)
+                assert (held.status, held.attempts) == ("pending", 0)
+                assert await queued_in(e.db, DELIVER) == pytest.approx([30.0], abs=1.0)
+                await make_all_due(e.db)
+                await e.run()
+            await make_all_due(e.db)
+            await e.run()
+            sent = await e.get(d.id)
+            assert (sent.status, sent.attempts) == ("sent", 1)
+            assert [n.kind for n in sent.notes] == ["held"]  # one note for the whole spell
 
     asyncio.run(main())
