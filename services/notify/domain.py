@@ -3,6 +3,7 @@ SQLAlchemy or NATS here (tests/contracts/test_architecture.py holds it to that).
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jinja2
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
@@ -139,6 +141,13 @@ def _env(*, autoescape: bool) -> SandboxedEnvironment:
 _ENVS = {True: _env(autoescape=True), False: _env(autoescape=False)}
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(source: str, autoescape: bool) -> jinja2.Template:
+    """Parsing and compiling costs about a millisecond; a template's versions never change, so the
+    compiled form is kept by its source."""
+    return _ENVS[autoescape].from_string(source)
+
+
 def render(
     template: Template,
     variables: Mapping[str, str],
@@ -155,8 +164,8 @@ def render(
     subject = body = ""
     try:
         # The subject is never HTML (a Moodle subject, an email Subject header, a Zulip topic).
-        subject = _ENVS[False].from_string(template.subject).render(**variables).strip()
-        body = _ENVS[body_format == "html"].from_string(template.body).render(**variables).strip()
+        subject = _compiled(template.subject, False).render(**variables).strip()
+        body = _compiled(template.body, body_format == "html").render(**variables).strip()
     except UndefinedError as exc:
         v.add(f"{prefix}variables", f"template {template.name} v{template.version} needs {_missing(exc)}")
     except SecurityError as exc:
