@@ -573,11 +573,10 @@ class NotifyService:
 
     async def _route(self, session: AsyncConnection, d: Delivery) -> tuple[Delivery, Channel | None]:
         """The delivery with its address resolved (and its channel switched to the fallback when the
-        recipient has no account on the one asked for), and the channel to send it on."""
+        recipient has no account on the one asked for), and the channel to send it on. The address is
+        written with the attempt's outcome (one statement fewer per delivery)."""
         if d.channel == IN_APP:
-            if not d.address:
-                d = await store.update_delivery(session, d.id, address=d.recipient_id)
-            return d, None
+            return replace(d, address=d.address or d.recipient_id), None
         channel = self.channels.get(d.channel)
         if channel is None:
             raise Undeliverable(f"channel {d.channel} is not configured in this deployment")
@@ -587,10 +586,10 @@ class NotifyService:
             address = await channel.resolve("")
             if not address:
                 raise Undeliverable(f"channel {d.channel} has no default target for platform messages")
-            return await store.update_delivery(session, d.id, address=address), channel
+            return replace(d, address=address), channel
         address = await self._address(session, d, channel)
         if address:
-            return await store.update_delivery(session, d.id, address=address), channel
+            return replace(d, address=address), channel
         fallback = self.config.fallback_channel
         if not fallback or fallback == d.channel or self.spec(fallback) is None:
             raise Undeliverable(
@@ -683,7 +682,7 @@ class NotifyService:
         note = None
         if not d.notes or d.notes[-1].kind != kind:
             note = Note(kind, reason, self.clock())
-        await store.update_delivery(session, d.id, next_attempt_at=at, note=note)
+        await store.update_delivery(session, d.id, address=d.address, next_attempt_at=at, note=note)
         await self.queue.enqueue(session, DELIVER, {"delivery_id": str(d.id)}, delay_seconds=wait)
 
     async def _retry_or_fail(
@@ -716,6 +715,7 @@ class NotifyService:
             session,
             d.id,
             status="retrying",
+            address=d.address,
             attempts=attempt,
             last_error=error,
             next_attempt_at=at,
@@ -733,6 +733,7 @@ class NotifyService:
             session,
             d.id,
             status="failed",
+            address=d.address,
             attempts=attempts,
             last_error=reason[:2000],
             next_attempt_at=None,
@@ -755,6 +756,7 @@ class NotifyService:
             session,
             d.id,
             status="sent",
+            address=d.address,
             attempts=attempts,
             provider_message_id=provider_id or "",
             sent_at=self.clock(),
