@@ -75,6 +75,7 @@ def filter_from_proto(msg: notify_service_pb2.ListDeliveriesRequest) -> Delivery
         recipient_id=msg.recipient_id,
         since=_when(msg.since, msg.HasField("since")),
         until=_when(msg.until, msg.HasField("until")),
+        platform=msg.platform,
     )
 
 

@@ -318,3 +318,4 @@ class DeliveryFilter:
     recipient_id: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    platform: bool = False  # the platform's own messages (operators only)

@@ -410,6 +410,10 @@ class NotifyService:
     async def get_delivery(self, caller: Principal, delivery_id: str) -> Delivery:
         async with self.db.transaction(caller.tenant_id) as session:
             found = await store.get_delivery(session, uuid.UUID(delivery_id))
+        if found is None and caller.has_any("operator"):
+            # Operators also read the platform's own messages (ops alerts), filed under no tenant.
+            async with self.db.transaction(SYSTEM_TENANT) as session:
+                found = await store.get_delivery(session, uuid.UUID(delivery_id))
         if found is None or not self._may_read(caller, found):
             raise NotFound(f"delivery {delivery_id} not found", reason="DELIVERY_NOT_FOUND")
         return found
@@ -424,7 +428,14 @@ class NotifyService:
         size = pagination.page_size(page_size, default=self.config.default_page_size)
         position = pagination.decode_token(page_token, t=datetime, i=uuid.UUID)
         after = (position["t"], position["i"]) if position else None
-        async with self.db.transaction(caller.tenant_id) as session:
+        tenant = caller.tenant_id
+        if where.platform:
+            if not caller.has_any("operator"):
+                raise PermissionDenied(
+                    "only operators read the platform's messages", reason="NOT_AN_OPERATOR"
+                )
+            tenant = SYSTEM_TENANT
+        async with self.db.transaction(tenant) as session:
             found = await store.list_deliveries(
                 session,
                 limit=size + 1,

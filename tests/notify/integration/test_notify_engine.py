@@ -30,7 +30,7 @@ from services.notify.domain import DeliveryFilter, Escalation, MessageRequest
 from services.notify.service import DELIVER, DIGEST, ESCALATE, READ_POLL, NotifyService
 from services.notify.settings import NotifyConfig
 from services.runtime.db import Database
-from services.runtime.errors import InvalidArgument
+from services.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import JobRunner
 from services.runtime.outbound import RetryableResponse, TerminalResponse
@@ -487,6 +487,15 @@ def test_a_platform_message_goes_through_the_same_log_limits_and_retries(pg):
             done = await e.service.get_delivery(system, str(alert.id))
             assert (done.status, done.attempts) == ("sent", 2)
             assert slack.delivered[alert.id].extra == {"alertname": "SlaBelowTarget"}
+            # Operators (of whatever tenant) read the platform's messages; nobody else does.
+            operator = Principal(subject="op", tenant_id=e.tenant, roles=frozenset({"operator"}))
+            listed, _ = await e.service.list_deliveries(operator, DeliveryFilter(platform=True), 200, "")
+            assert alert.id in {m.id for m in listed}
+            assert (await e.service.get_delivery(operator, str(alert.id))).status == "sent"
+            with pytest.raises(PermissionDenied):
+                await e.service.list_deliveries(e.teacher, DeliveryFilter(platform=True), 10, "")
+            with pytest.raises(NotFound):
+                await e.service.get_delivery(e.teacher, str(alert.id))
             with pytest.raises(InvalidArgument) as err:
                 await e.service.send_system(
                     channel="slack", subject="s", body="x" * 201, idempotency_key="big"

@@ -141,7 +141,8 @@ class NotifyServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetDelivery(self, request, context):
-        """One delivery: admins and services see the tenant's, teachers those they sent.
+        """One delivery: admins and services see the tenant's, teachers those they sent, operators also the
+        platform's own (ops alerts).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

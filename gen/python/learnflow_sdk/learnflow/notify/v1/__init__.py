@@ -429,6 +429,11 @@ class ListDeliveriesRequest(betterproto2.Message):
         7, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
+    platform: "bool" = betterproto2.field(8, betterproto2.TYPE_BOOL)
+    """
+    Operators: the platform's own messages (ops alerts, sent under no tenant) instead of the tenant's.
+    """
+
 
 default_message_pool.register_message("learnflow.notify.v1", "ListDeliveriesRequest", ListDeliveriesRequest)
 
@@ -784,7 +789,8 @@ class NotifyServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "Delivery":
         """
-        One delivery: admins and services see the tenant's, teachers those they sent.
+        One delivery: admins and services see the tenant's, teachers those they sent, operators also the
+        platform's own (ops alerts).
         """
 
         return await self._unary_unary(
