@@ -12,16 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.interventions import convert
 from services.interventions.api import InterventionsApi
-from services.interventions.clients import NotifyUnavailable
+from services.interventions.clients import NotifyDeliverer
+from services.interventions.domain import Delivery, Receipt
 from services.interventions.folder import PolicyFolder
 from services.interventions.service import DELIVER, Deliverer, InterventionsService, SlaTracker
 from services.interventions.settings import InterventionsConfig
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
+from services.runtime.errors import Unavailable
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.envelope import Event, require_tenant
 from services.runtime.jobs import JobKind, JobQueue
 from services.runtime.workload import is_workload
 
+NOTIFY = "notify"
 SERVICE = interventions_service_pb2.DESCRIPTOR.services_by_name["InterventionsService"].full_name
 # The name notify's alert rules read (deploy/prometheus/rules.yml: InterventionSlaBelowTarget).
 SLA_COMPLIANCE = Gauge(
@@ -35,11 +38,26 @@ def _publish(tenant: str, ratio: float) -> None:
     SLA_COMPLIANCE.labels(tenant=tenant).set(ratio)
 
 
+class NoWorkload:
+    """The delivery port of a context built without a workload identity (a test building it alone):
+    every attempt fails with this reason, visibly, on the decision."""
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        raise Unavailable("no workload identity to call notify with", reason="NO_WORKLOAD")
+
+
 def build_service(
     deps: Dependencies, deliverer: Deliverer | None = None
 ) -> tuple[InterventionsService, JobKind]:
-    """The service and its delivery job kind (tests build it alone with their own deliverer)."""
+    """The service and its delivery job kind."""
     config = deps.settings_for(InterventionsConfig)
+    if deliverer is None and deps.workload is not None:
+        deliverer = NotifyDeliverer(
+            deps.workload,
+            deps.address_of(NOTIFY),
+            student_channel=config.student_channel,
+            teacher_channels=tuple(c.strip() for c in config.teacher_channels.split(",") if c.strip()),
+        )
     folder = PolicyFolder(config.policies_dir)
     folder.scan()
     service: InterventionsService
@@ -58,7 +76,7 @@ def build_service(
         config,
         folder=folder,
         jobs=JobQueue("interventions", [deliver]),
-        deliverer=deliverer or NotifyUnavailable(),
+        deliverer=deliverer or NoWorkload(),
         sla=SlaTracker(config.sla_seconds, config.sla_window_seconds, _publish),
     )
     return service, deliver
@@ -82,6 +100,19 @@ async def build(deps: Dependencies) -> Hosted:
         )
         await service.evaluate(signal)
 
+    async def on_delivery(event: Event, session: AsyncConnection) -> None:
+        outcome = convert.outcome_from_notify(event.subject, event.message, datetime.now(UTC))
+        if outcome is not None:
+            await service.delivery_outcome(
+                require_tenant(event),
+                outcome.decision_id,
+                outcome.status,
+                attempts=outcome.attempts,
+                at=outcome.at,
+                moodle_message_id=outcome.provider_message_id,
+                error=outcome.error,
+            )
+
     async def watch() -> None:
         service.folder.scan()
         service.sla.refresh()
@@ -96,6 +127,7 @@ async def build(deps: Dependencies) -> Hosted:
         consumers=[
             ConsumerSpec("interventions-struggle", "PROGRESS", "struggle.detected", on_struggle),
             ConsumerSpec("interventions-sandbox-executed", "SANDBOX", "sandbox.executed", on_run),
+            ConsumerSpec("interventions-notify-deliveries", "NOTIFY", "notify.delivery.*", on_delivery),
         ],
         # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).
         periodic=[Periodic("interventions-policies-watch", config.reload_seconds, watch)],
@@ -109,4 +141,5 @@ CONTEXT = ContextSpec(
     build=build,
     streams=(StreamSpec("INTERVENTIONS", ("interventions.>",)),),
     settings=InterventionsConfig,
+    calls=(NOTIFY,),
 )

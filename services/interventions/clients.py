@@ -1,25 +1,141 @@
-"""interventions' delivery port toward notify.
+"""interventions' delivery port toward notify: NotifyService.SendMessage, called as this context's
+workload for the decision's tenant (runtime/workload.py).
 
-notify's delivery engine (NotifyService.SendMessage: channel, recipient, template variables, urgency,
-idempotency key, delivery log) is being finished on another branch and is not in this mesh's
-contract yet. Until it is, the context runs with `NotifyUnavailable`: every delivery attempt fails
-with that reason, is retried as any unavailable callee is (jobs' backoff, seed FR1.3), and ends as a
-decision whose delivery_status is "failed" with the reason in delivery_error — visible in
-ListDecisions, audited, and counted against the SLA metric, never silently dropped.
-docs/interventions.md ("Delivery") says what replaces it once notify's engine is merged.
+A decision's message is rendered by the policy (its teacher-readable template, checked when the
+policy is activated); notify sends it through one pass-through template of the tenant,
+`interventions.message` (subject `{{ subject }}`, body `{{ body }}`), which this client saves the first
+time a tenant needs it. Each recipient is one SendMessage with the idempotency key
+`interventions:<decision id>:<recipient>`, so a retried job never sends twice. notify answers at once
+with a pending delivery; the outcome (sent with Moodle's message id, failed, read) comes back on
+notify.delivery.* and is recorded on the decision by the consumer in app.py.
 """
 
 from __future__ import annotations
 
-from services.interventions.domain import Delivery, Receipt
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import grpc
+from learnflow.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
+from learnflow.notify.v1 import resources_pb2 as notify_pb
+
+from services.interventions.domain import Delivery, DeliveryRefused, Receipt
 from services.runtime.errors import Unavailable
+from services.runtime.workload import WorkloadIdentity
+
+TEMPLATE = "interventions.message"
+SUBJECT, BODY = "{{ subject }}", "{{ body }}"
+KEY_PREFIX = "interventions:"
+TIMEOUT = 10.0
+T = TypeVar("T")
+_TRANSIENT = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.UNAUTHENTICATED,
+    }
+)
 
 
-class NotifyUnavailable:
-    """The delivery port while notify's SendMessage does not exist on this mesh."""
+def idempotency_key(decision_id: str, recipient: str) -> str:
+    return f"{KEY_PREFIX}{decision_id}:{recipient}"
+
+
+def decision_of_key(key: str) -> str | None:
+    """The decision id of one of our idempotency keys; None for other senders' deliveries."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    return key[len(KEY_PREFIX) :].split(":", 1)[0] or None
+
+
+def _translated(what: str, exc: grpc.aio.AioRpcError) -> Exception:
+    """A failed call as Unavailable (retried by the delivery job) or DeliveryRefused (not retried)."""
+    message = f"notify {what}: {exc.code().name} {exc.details()}"
+    return Unavailable(message) if exc.code() in _TRANSIENT else DeliveryRefused(message)
+
+
+async def _call(what: str, call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        raise _translated(what, exc) from exc
+
+
+class NotifyDeliverer:
+    def __init__(
+        self,
+        workload: WorkloadIdentity,
+        notify_addr: str,
+        *,
+        student_channel: str,
+        teacher_channels: tuple[str, ...],
+    ):
+        self.workload = workload
+        self.stub = notify_service_pb2_grpc.NotifyServiceStub(workload.channel(notify_addr))
+        self.student_channel = student_channel
+        self.teacher_channels = teacher_channels
+        self._templates: set[str] = set()  # tenants whose pass-through template is known to exist
+
+    async def _ensure_template(self, tenant_id: str, metadata: tuple[tuple[str, str], ...]) -> None:
+        if tenant_id in self._templates:
+            return
+        try:
+            found = await self.stub.GetTemplate(
+                notify_service_pb2.GetTemplateRequest(name=TEMPLATE), metadata=metadata, timeout=TIMEOUT
+            )
+            ok = found.subject == SUBJECT and found.body == BODY
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise _translated("GetTemplate", exc) from exc
+            ok = False
+        if not ok:
+            await _call(
+                "PutTemplate",
+                self.stub.PutTemplate(
+                    notify_service_pb2.PutTemplateRequest(
+                        template=notify_pb.Template(name=TEMPLATE, subject=SUBJECT, body=BODY)
+                    ),
+                    metadata=metadata,
+                    timeout=TIMEOUT,
+                ),
+            )
+        self._templates.add(tenant_id)
 
     async def deliver(self, delivery: Delivery) -> Receipt:
-        raise Unavailable(
-            "notify's SendMessage is not available on this mesh yet; the intervention could not be delivered",
-            reason="NOTIFY_UNAVAILABLE",
+        metadata = await self.workload.metadata(delivery.tenant_id)
+        await self._ensure_template(delivery.tenant_id, metadata)
+        channels = (
+            self.teacher_channels if delivery.intervention == "teacher_alert" else (self.student_channel,)
         )
+        urgency = notify_pb.URGENCY_HIGH if delivery.urgency >= 67 else notify_pb.URGENCY_NORMAL
+        first = ""
+        for recipient in delivery.recipients:
+            for channel in channels:
+                sent = await _call(
+                    "SendMessage",
+                    self.stub.SendMessage(
+                        notify_service_pb2.SendMessageRequest(
+                            message=notify_service_pb2.MessageSpec(
+                                channel=channel,
+                                recipient_id=recipient,
+                                template=TEMPLATE,
+                                variables=[
+                                    notify_service_pb2.Variable(name="subject", value=delivery.subject),
+                                    notify_service_pb2.Variable(name="body", value=delivery.message),
+                                ],
+                                urgency=urgency,
+                                idempotency_key=idempotency_key(
+                                    delivery.decision_id, f"{recipient}:{channel}"
+                                ),
+                            )
+                        ),
+                        metadata=metadata,
+                        timeout=TIMEOUT,
+                    ),
+                )
+                first = first or sent.id
+        return Receipt(provider_message_id="", notify_delivery_id=first)

@@ -24,7 +24,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.interventions import convert, store
-from services.interventions.domain import Delivery, PolicyVersion, Receipt, StoredDecision
+from services.interventions.domain import Delivery, DeliveryRefused, PolicyVersion, Receipt, StoredDecision
 from services.interventions.domain import backtest as backtest_domain
 from services.interventions.domain import diff as diff_domain
 from services.interventions.domain.engine import (
@@ -65,10 +65,6 @@ class Deliverer(Protocol):
     will not change on retry, anything else to be retried."""
 
     async def deliver(self, delivery: Delivery) -> Receipt: ...
-
-
-class DeliveryRefused(Exception):
-    """The channel refused the message for good (an unknown Moodle user): not retried."""
 
 
 class SlaTracker:
@@ -376,11 +372,12 @@ class InterventionsService:
         return Evaluation(stored_id, stored)
 
     async def deliver_job(self, job: Job, session: AsyncConnection) -> None:
-        """One delivery attempt of a sent decision (jobs retry it with backoff; seed FR1.3: three
-        retries, then failed for good). Its outcome, attempts and Moodle message id are recorded on
-        the decision, and the communication is audited."""
+        """One delivery attempt of a sent decision: hands it to notify (jobs retry it with backoff;
+        seed FR1.3: three retries, then failed for good). notify answers at once with its pending
+        delivery: the decision is then "queued" and its outcome (sent with Moodle's message id,
+        failed, read) arrives on notify.delivery.* (delivery_outcome)."""
         decision = await store.get_decision(session, str(job.payload["decision_id"]), lock=True)
-        if decision is None or decision.delivery_status in ("sent", "failed"):
+        if decision is None or decision.delivery_status != "pending":
             return
         delivery = Delivery(
             decision_id=decision.id,
@@ -394,34 +391,92 @@ class InterventionsService:
         try:
             receipt = await self.deliverer.deliver(delivery)
         except DeliveryRefused as exc:
-            await self._finish(session, decision, job, "failed", error=str(exc))
+            await self._outcome(session, decision, "failed", attempts=job.attempts, error=str(exc))
             return
         except Exception as exc:
             if not job.last_attempt:
                 raise
-            await self._finish(session, decision, job, "failed", error=repr(exc))
+            await self._outcome(session, decision, "failed", attempts=job.attempts, error=repr(exc))
             return
-        await self._finish(session, decision, job, "sent", moodle_message_id=receipt.provider_message_id)
+        if receipt.provider_message_id:
+            await self._outcome(
+                session,
+                decision,
+                "sent",
+                attempts=job.attempts,
+                moodle_message_id=receipt.provider_message_id,
+            )
+            return
+        queued = await store.record_attempt(
+            session, decision.id, status="queued", attempts=job.attempts, at=self.clock(), delivered_at=None
+        )
+        await self.outbox.stage(session, "interventions.decided", convert.decided_event(queued))
 
-    async def _finish(
+    async def delivery_outcome(
         self,
-        session: AsyncConnection,
-        decision: StoredDecision,
-        job: Job,
+        tenant_id: str,
+        decision_id: str,
         status: str,
         *,
+        attempts: int,
+        at: datetime,
         moodle_message_id: str = "",
         error: str = "",
     ) -> None:
-        at = self.clock()
+        """notify's word on a decision's delivery (notify.delivery.sent | failed | read). A decision
+        sent to several recipients is sent when the first of them is; a read only follows a send."""
+        async with self.db.transaction(tenant_id) as session:
+            decision = await store.get_decision(session, decision_id, lock=True)
+            if decision is None:
+                return
+            if status == "read":
+                if decision.delivery_status in ("sent", "queued"):
+                    await store.record_attempt(
+                        session,
+                        decision.id,
+                        status="read",
+                        attempts=decision.delivery_attempts,
+                        at=at,
+                        moodle_message_id=decision.moodle_message_id or moodle_message_id,
+                        delivered_at=decision.delivered_at or at,
+                    )
+                return
+            if decision.delivery_status in ("sent", "read") or (
+                status == "failed" and decision.delivery_status == "failed"
+            ):
+                return
+            await self._outcome(
+                session,
+                decision,
+                status,
+                attempts=attempts,
+                moodle_message_id=moodle_message_id,
+                error=error,
+                at=at,
+            )
+
+    async def _outcome(
+        self,
+        session: AsyncConnection,
+        decision: StoredDecision,
+        status: str,
+        *,
+        attempts: int,
+        moodle_message_id: str = "",
+        error: str = "",
+        at: datetime | None = None,
+    ) -> None:
+        """A final outcome (sent or failed): recorded on the decision, audited, counted for the SLA."""
+        at = at or self.clock()
         done = await store.record_attempt(
             session,
             decision.id,
             status=status,
-            attempts=job.attempts,
+            attempts=attempts,
             at=at,
             moodle_message_id=moodle_message_id,
             error=error,
+            delivered_at=at if status == "sent" else None,
         )
         await audit.record(
             self.outbox,
@@ -433,13 +488,14 @@ class InterventionsService:
                 "student_id": decision.student_id,
                 "recipients": list(decision.recipients),
                 "policy": f"{decision.policy_id}/versions/{decision.policy_version}",
-                "attempts": job.attempts,
+                "attempts": attempts,
                 "moodle_message_id": moodle_message_id,
             },
             reason=error,
         )
         await self.outbox.stage(session, "interventions.decided", convert.decided_event(done))
-        self.sla.record(decision.tenant_id, decision.signal_occurred_at, done.delivered_at)
+        if decision.delivery_status != "failed":  # each decision counts once, at its first outcome
+            self.sla.record(decision.tenant_id, decision.signal_occurred_at, done.delivered_at)
 
     async def list_decisions(
         self, tenant_id: str, student_id: str, page_size: int, page_token: str

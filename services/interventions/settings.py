@@ -37,6 +37,16 @@ class InterventionsConfig:
         min=1,
         max=100,
     )
+    student_channel: str = text(
+        "INTERVENTIONS_STUDENT_CHANNEL",
+        "moodle",
+        "notify's channel for the messages to students (their Moodle inbox, seed FR1.1)",
+    )
+    teacher_channels: str = text(
+        "INTERVENTIONS_TEACHER_CHANNELS",
+        "in_app,moodle",
+        "notify's channels, comma-separated, for teacher_alert: in-app and the teachers' LMS inbox",
+    )
     sla_seconds: int = integer(
         "INTERVENTIONS_SLA_SECONDS",
         180,

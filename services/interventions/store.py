@@ -331,10 +331,10 @@ async def record_attempt(
     status: str,
     attempts: int,
     at: datetime,
+    delivered_at: datetime | None,
     moodle_message_id: str = "",
     error: str = "",
 ) -> StoredDecision:
-    delivered = at if status == "sent" else None
     row = (
         await session.execute(
             sa.update(decisions)
@@ -343,7 +343,7 @@ async def record_attempt(
                 delivery_status=status,
                 delivery_attempts=attempts,
                 last_attempt_at=at,
-                delivered_at=delivered,
+                delivered_at=delivered_at,
                 moodle_message_id=moodle_message_id,
                 delivery_error=error[:1000],
             )

@@ -72,9 +72,16 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Receipt:
-    """notify's answer: the provider's message id (Moodle's) when accepted."""
+    """The delivery port's answer: notify's delivery id (the outcome follows on notify.delivery.*),
+    or the provider's message id when the port knows it at once."""
 
-    provider_message_id: str
+    provider_message_id: str = ""
+    notify_delivery_id: str = ""
 
 
-__all__ = ["Delivery", "PolicyVersion", "Receipt", "Signal", "StoredDecision", "TraceStep"]
+class DeliveryRefused(Exception):
+    """The message was refused for good (a recipient notify does not know, a channel not configured):
+    retrying will not help."""
+
+
+__all__ = ["Delivery", "DeliveryRefused", "PolicyVersion", "Receipt", "Signal", "StoredDecision", "TraceStep"]

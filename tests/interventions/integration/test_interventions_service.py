@@ -329,3 +329,28 @@ def test_backtest_over_stored_signals(context_pg, tmp_path):
             await w.service.backtest(w.tenant, "nonsense", "x.md", start, start + timedelta(days=1))
 
     run(context_pg, tmp_path, scenario)
+
+
+def test_notifys_outcomes_complete_a_queued_delivery(context_pg, tmp_path):
+    """notify accepts at once (queued); its notify.delivery.sent and .read events finish the record."""
+
+    class Notify:
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            return Receipt(notify_delivery_id="n-1")
+
+    async def scenario(w: World) -> None:
+        w.service.deliverer = Notify()
+        (d,) = (await w.service.evaluate(w.struggle())).decisions
+        await w.deliver_all()
+        (queued,), _ = await w.service.list_decisions(w.tenant, w.student, 0, "")
+        assert (queued.delivery_status, queued.delivery_attempts) == ("queued", 1)
+        at = datetime.now(UTC)
+        await w.service.delivery_outcome(w.tenant, d.id, "failed", attempts=2, at=at, error="one channel")
+        await w.service.delivery_outcome(w.tenant, d.id, "sent", attempts=2, at=at, moodle_message_id="77")
+        await w.service.delivery_outcome(w.tenant, d.id, "read", attempts=2, at=at + timedelta(minutes=1))
+        (done,), _ = await w.service.list_decisions(w.tenant, w.student, 0, "")
+        assert (done.delivery_status, done.delivery_attempts, done.moodle_message_id) == ("read", 2, "77")
+        assert done.delivered_at == at
+        assert w.sla[w.tenant] == 0.0  # counted once, at its first outcome (a failure: late)
+
+    run(context_pg, tmp_path, scenario)
