@@ -47,15 +47,20 @@ def wait(predicate: Callable[[], Any], timeout: float = 20.0, state: Callable[[]
     raise AssertionError(f"condition not reached; {state()}")
 
 
+def fakes(mesh: LocalMesh) -> FakesClient:
+    assert mesh.providers is not None  # started with LEARNFLOW_LOCAL_PROVIDERS
+    return FakesClient(mesh.providers.url)
+
+
 def student_with_moodle(mesh: LocalMesh, name: str) -> tuple[dict[str, str], int]:
     made = new_student(mesh)
-    moodle_id = FakesClient(mesh.providers.url).add_user("moodle", made["email"], name)
+    moodle_id = fakes(mesh).add_user("moodle", made["email"], name)
     return made, moodle_id
 
 
 def inbox(mesh: LocalMesh, email: str) -> list[dict[str, Any]]:
     """What the local Moodle server holds for the user with this email."""
-    messages = FakesClient(mesh.providers.url).messages("moodle")
+    messages = fakes(mesh).messages("moodle")
     return [m for m in messages if m["meta"].get("to_email") == email]
 
 
@@ -78,7 +83,7 @@ def test_a_third_name_error_brings_review_concept_to_the_moodle_inbox(moodle_mes
         token=login(mesh, "admin@demo.test"),
     )
     assert klass.status == 200, klass.body
-    for i in range(3):
+    for _ in range(3):
         run = rest(
             mesh,
             "POST",
@@ -99,7 +104,7 @@ def test_a_third_name_error_brings_review_concept_to_the_moodle_inbox(moodle_mes
         timeout=60,
         state=lambda: (
             student["email"],
-            [(m["meta"], m["text"][:40]) for m in FakesClient(mesh.providers.url).messages("moodle")],
+            [(m["meta"], m["text"][:40]) for m in fakes(mesh).messages("moodle")],
         ),
     )
     assert "run into NameError a few times" in message["text"]  # HTML-escaped by notify for Moodle
