@@ -254,7 +254,10 @@ class InterventionsService:
     async def get_version(self, tenant_id: str, policy_id: str, version: int) -> PolicyVersion:
         async with self.db.transaction(tenant_id) as session:
             await self._in_force(session, tenant_id)
-            found = await store.get_version(session, policy_id, version)
+            if version == 0:
+                found = await store.active_version(session, policy_id)
+            else:
+                found = await store.get_version(session, policy_id, version)
         if found is None:
             raise NotFound(f"policy {policy_id} has no version {version}", reason="POLICY_VERSION_NOT_FOUND")
         return found

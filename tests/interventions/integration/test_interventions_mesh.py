@@ -196,7 +196,7 @@ def test_a_saved_file_is_in_force_within_a_second_and_an_invalid_edit_keeps_the_
     diff = rest(
         mesh,
         "GET",
-        f"/v1/interventions/policies/calm_break/versions/{before['version']}:diff?toVersion={newest['version']}",
+        f"/v1/interventions/policies/calm_break:diff?fromVersion={before['version']}&toVersion={newest['version']}",
         token=teacher,
     )
     assert (
@@ -257,6 +257,8 @@ def test_activate_rollback_and_bad_policies_through_rest(moodle_mesh):
     assert back.status == 200, back.body
     assert back.body["version"] == new.body["version"] + 1 and back.body["source"] == "rollback"
     assert '"urgency": 60' in back.body["rulesJson"]
+    in_force = rest(mesh, "GET", "/v1/interventions/policies/review_concept", token=teacher)
+    assert in_force.status == 200 and in_force.body["version"] == back.body["version"]
 
     student = new_student(mesh)
     refused = rest(

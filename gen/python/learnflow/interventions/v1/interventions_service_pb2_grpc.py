@@ -116,7 +116,7 @@ class InterventionsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetPolicyVersion(self, request, context):
-        """One version of a policy.
+        """One version of a policy; version 0: the one in force.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -310,6 +310,9 @@ class GetPolicyVersionRequest(betterproto2.Message):
     policy_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
     version: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    0: the version in force.
+    """
 
 
 default_message_pool.register_message(
@@ -666,7 +669,7 @@ class InterventionsServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "PolicyVersion":
         """
-        One version of a policy.
+        One version of a policy; version 0: the one in force.
         """
 
         return await self._unary_unary(
