@@ -90,7 +90,7 @@ async def build(deps: Dependencies) -> Hosted:
         signal = convert.signal_from_struggle(
             event.message, event.id, require_tenant(event), datetime.now(UTC)
         )
-        await service.evaluate(signal)
+        await service.evaluate(signal, session=session)
 
     async def on_run(event: Event, session: AsyncConnection) -> None:
         if is_workload(event.message.user_id):
@@ -98,7 +98,7 @@ async def build(deps: Dependencies) -> Hosted:
         signal = convert.signal_from_sandbox(
             event.message, event.id, require_tenant(event), datetime.now(UTC)
         )
-        await service.evaluate(signal)
+        await service.evaluate(signal, session=session)
 
     async def on_delivery(event: Event, session: AsyncConnection) -> None:
         outcome = convert.outcome_from_notify(event.subject, event.message, datetime.now(UTC))

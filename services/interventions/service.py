@@ -274,10 +274,18 @@ class InterventionsService:
 
     # --- signals and decisions ------------------------------------------------------------------
 
-    async def evaluate(self, signal: Signal, time_zone: str = "", student_name: str = "") -> Evaluation:
+    async def evaluate(
+        self,
+        signal: Signal,
+        time_zone: str = "",
+        student_name: str = "",
+        *,
+        session: AsyncConnection | None = None,
+    ) -> Evaluation:
         """Stores the signal and the decisions of the policies it satisfies; sent decisions are
         delivered by a durable job committed with them. A signal whose source was seen before
-        returns the decisions made then."""
+        returns the decisions made then. A consumer passes its own transaction (the inbox row's,
+        scoped to the event's tenant), so the event, its signal and its decisions commit together."""
         v = Violations()
         if signal.kind not in SIGNALS:
             v.add("signal.kind", f"{signal.kind!r} is not a signal kind; one of {', '.join(SIGNALS)}")
@@ -285,93 +293,100 @@ class InterventionsService:
             v.add("signal.time_zone", f"{time_zone!r} is not an IANA time zone, e.g. Europe/Berlin")
         v.raise_if_any()
         tz = time_zone or "UTC"
+        if session is not None:
+            return await self._evaluate(session, signal, tz, student_name)
+        async with self.db.transaction(signal.tenant_id) as own:
+            return await self._evaluate(own, signal, tz, student_name)
+
+    async def _evaluate(
+        self, session: AsyncConnection, signal: Signal, tz: str, student_name: str
+    ) -> Evaluation:
         tenant = signal.tenant_id
-        async with self.db.transaction(tenant) as session:
-            # The versions are read first: a policy activated while this decision waits for the
-            # student's lock below applies to the next signal, not this one (seed decision 5).
-            in_force = [f for f in await self._in_force(session, tenant) if f.policy.signal == signal.kind]
-            stored_id = await store.insert_signal(session, signal, tz, student_name)
-            if stored_id is None:
-                earlier = await store.signal_id_of_source(session, signal.source)
-                assert earlier is not None
-                return Evaluation(earlier, await store.decisions_of_signal(session, earlier))
-            counts: dict[tuple[str, str, str, datetime], int] = {}
-            for f in in_force:
-                for c in f.policy.conditions:
-                    if c.kind == "repeated":
-                        value = str(signal.fact(c.same))
-                        since = signal.occurred_at - timedelta(minutes=c.within_minutes)
-                        k = (signal.kind, c.same, value, since)
-                        if k not in counts:
-                            counts[k] = await store.count_repeats(
-                                session,
-                                signal.student_id,
-                                signal.kind,
-                                c.same,
-                                value,
-                                since,
-                                signal.occurred_at,
-                            )
-            matches = [match(f.policy, signal, tz, lambda *k: counts[k]) for f in in_force]
-            if not any(m.held for m in matches):
-                return Evaluation(stored_id, [])
-            day = local_day(signal.occurred_at, tz)
-            state = StudentState(
-                await store.lock_student_day(session, tenant, signal.student_id, day),
-                await store.last_sent(session, signal.student_id),
-            )
-            before = state.sent_today
-            decided = arbitrate(signal, matches, state, tz, cap=self.config.daily_cap)
-            if state.sent_today > before:
-                await store.add_sent(session, signal.student_id, day, state.sent_today - before)
-            versions = {f.policy.id: f.version for f in in_force}
-            now = self.clock()
-            rows = []
-            for d in decided:
-                p = d.policy
-                recipients = tuple(signal.teacher_ids) if p.audience == "teachers" else (signal.student_id,)
-                status, reason = d.status, d.reason
-                if status == SENT and not recipients:
-                    status, reason = (
-                        SUPPRESSED,
-                        "no recipient: the signal names none of the student's teachers",
-                    )
-                values = variables(signal, p, student_name)
-                template = p.teacher_template if p.audience == "teachers" else p.student_template
-                rows.append(
-                    StoredDecision(
-                        id=str(uuid.uuid4()),
-                        tenant_id=tenant,
-                        signal_id=stored_id,
-                        student_id=signal.student_id,
-                        policy_id=p.id,
-                        policy_version_id=versions[p.id].id,
-                        policy_version=versions[p.id].version,
-                        intervention=p.intervention,
-                        status=status,
-                        reason=reason,
-                        urgency=d.urgency,
-                        trace=d.trace,
-                        local_day=d.local_day,
-                        recipients=recipients,
-                        subject=render(p.subject, values) if p.subject else p.title,
-                        message=render(template, values),
-                        delivery_status="pending" if status == SENT else "not_sent",
-                        delivery_attempts=0,
-                        moodle_message_id="",
-                        delivery_error="",
-                        signal_occurred_at=signal.occurred_at,
-                        created_at=now,
-                        delivered_at=None,
-                    )
+        # The versions are read first: a policy activated while this decision waits for the
+        # student's lock below applies to the next signal, not this one (seed decision 5).
+        in_force = [f for f in await self._in_force(session, tenant) if f.policy.signal == signal.kind]
+        stored_id = await store.insert_signal(session, signal, tz, student_name)
+        if stored_id is None:
+            earlier = await store.signal_id_of_source(session, signal.source)
+            assert earlier is not None
+            return Evaluation(earlier, await store.decisions_of_signal(session, earlier))
+        counts: dict[tuple[str, str, str, datetime], int] = {}
+        for f in in_force:
+            for c in f.policy.conditions:
+                if c.kind == "repeated":
+                    value = str(signal.fact(c.same))
+                    since = signal.occurred_at - timedelta(minutes=c.within_minutes)
+                    k = (signal.kind, c.same, value, since)
+                    if k not in counts:
+                        counts[k] = await store.count_repeats(
+                            session,
+                            signal.student_id,
+                            signal.kind,
+                            c.same,
+                            value,
+                            since,
+                            signal.occurred_at,
+                        )
+        matches = [match(f.policy, signal, tz, lambda *k: counts[k]) for f in in_force]
+        if not any(m.held for m in matches):
+            return Evaluation(stored_id, [])
+        day = local_day(signal.occurred_at, tz)
+        state = StudentState(
+            await store.lock_student_day(session, tenant, signal.student_id, day),
+            await store.last_sent(session, signal.student_id),
+        )
+        before = state.sent_today
+        decided = arbitrate(signal, matches, state, tz, cap=self.config.daily_cap)
+        if state.sent_today > before:
+            await store.add_sent(session, signal.student_id, day, state.sent_today - before)
+        versions = {f.policy.id: f.version for f in in_force}
+        now = self.clock()
+        rows = []
+        for d in decided:
+            p = d.policy
+            recipients = tuple(signal.teacher_ids) if p.audience == "teachers" else (signal.student_id,)
+            status, reason = d.status, d.reason
+            if status == SENT and not recipients:
+                status, reason = (
+                    SUPPRESSED,
+                    "no recipient: the signal names none of the student's teachers",
                 )
-            stored = await store.insert_decisions(session, rows)
-            for row in stored:
-                await self.outbox.stage(session, "interventions.decided", convert.decided_event(row))
-                if row.status == SENT:
-                    await self.jobs.enqueue(
-                        session, DELIVER, {"decision_id": row.id}, key=row.id, tenant_id=tenant
-                    )
+            values = variables(signal, p, student_name)
+            template = p.teacher_template if p.audience == "teachers" else p.student_template
+            rows.append(
+                StoredDecision(
+                    id=str(uuid.uuid4()),
+                    tenant_id=tenant,
+                    signal_id=stored_id,
+                    student_id=signal.student_id,
+                    policy_id=p.id,
+                    policy_version_id=versions[p.id].id,
+                    policy_version=versions[p.id].version,
+                    intervention=p.intervention,
+                    status=status,
+                    reason=reason,
+                    urgency=d.urgency,
+                    trace=d.trace,
+                    local_day=d.local_day,
+                    recipients=recipients,
+                    subject=render(p.subject, values) if p.subject else p.title,
+                    message=render(template, values),
+                    delivery_status="pending" if status == SENT else "not_sent",
+                    delivery_attempts=0,
+                    moodle_message_id="",
+                    delivery_error="",
+                    signal_occurred_at=signal.occurred_at,
+                    created_at=now,
+                    delivered_at=None,
+                )
+            )
+        stored = await store.insert_decisions(session, rows)
+        for row in stored:
+            await self.outbox.stage(session, "interventions.decided", convert.decided_event(row))
+            if row.status == SENT:
+                await self.jobs.enqueue(
+                    session, DELIVER, {"decision_id": row.id}, key=row.id, tenant_id=tenant
+                )
         return Evaluation(stored_id, stored)
 
     async def deliver_job(self, job: Job, session: AsyncConnection) -> None:
