@@ -145,6 +145,37 @@ def main() -> int:
         pipe.verdict = "meets" if p95 <= 40 and len(received) == len(sent) else "misses"
         results.append(pipe)
         extra["pipeline_p95_ms"] = p95
+        # Where the time goes: signal -> decision stored (createTime), -> notify's sent (deliverTime).
+        decided, delivered = [], []
+        for st in students:
+            token = ""
+            while True:
+                page = rest(
+                    mesh,
+                    "GET",
+                    f"/v1/interventions/decisions?studentId={st['id']}&pageSize=200&pageToken={token}",
+                    token=teacher,
+                ).body
+                for d in page.get("decisions", []):
+                    marker = next((k for k in sent if k in d["message"]), None)
+                    if marker is None:
+                        continue
+                    created = datetime.fromisoformat(d["createTime"].replace("Z", "+00:00")).timestamp()
+                    decided.append(created - sent[marker])
+                    if d.get("deliverTime"):
+                        done = datetime.fromisoformat(d["deliverTime"].replace("Z", "+00:00")).timestamp()
+                        delivered.append(done - sent[marker])
+                token = page.get("nextPageToken", "")
+                if not token:
+                    break
+        for label, values in (
+            ("published -> decision stored", decided),
+            ("published -> notify sent", delivered),
+        ):
+            f = figures(label, 1, values, 0, args.seconds)
+            f.paced = True
+            f.target = f"p95 {percentile(values, 0.95) * 1000:.1f} ms (breakdown)"
+            results.append(f)
         extra["delivered"] = f"{len(received)}/{len(sent)}"
 
         # A saved file in force: ListPolicyVersions over REST until the new version shows.

@@ -125,8 +125,14 @@ async def build(deps: Dependencies) -> Hosted:
             )
         ],
         consumers=[
-            ConsumerSpec("interventions-struggle", "PROGRESS", "struggle.detected", on_struggle),
-            ConsumerSpec("interventions-sandbox-executed", "SANDBOX", "sandbox.executed", on_run),
+            # Signals are independent (the student's row lock keeps the cap exact), so several small
+            # batches are decided at once rather than one large batch after another.
+            ConsumerSpec(
+                "interventions-struggle", "PROGRESS", "struggle.detected", on_struggle, burst=16, in_flight=4
+            ),
+            ConsumerSpec(
+                "interventions-sandbox-executed", "SANDBOX", "sandbox.executed", on_run, burst=16, in_flight=4
+            ),
             ConsumerSpec("interventions-notify-deliveries", "NOTIFY", "notify.delivery.*", on_delivery),
         ],
         # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).
