@@ -100,6 +100,10 @@ async def build(deps: Dependencies) -> Hosted:
         )
         await service.evaluate(signal, session=session)
 
+    async def on_user(event: Event, session: AsyncConnection) -> None:
+        user = event.message.user
+        await service.set_student(session, require_tenant(event), user.id, user.time_zone, user.display_name)
+
     async def on_delivery(event: Event, session: AsyncConnection) -> None:
         outcome = convert.outcome_from_notify(event.subject, event.message, datetime.now(UTC))
         if outcome is not None:
@@ -133,6 +137,7 @@ async def build(deps: Dependencies) -> Hosted:
             ConsumerSpec(
                 "interventions-sandbox-executed", "SANDBOX", "sandbox.executed", on_run, burst=16, in_flight=4
             ),
+            ConsumerSpec("interventions-identity-users", "IDENTITY", "identity.user.*", on_user),
             ConsumerSpec("interventions-notify-deliveries", "NOTIFY", "notify.delivery.*", on_delivery),
         ],
         # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).

@@ -292,15 +292,25 @@ class InterventionsService:
         if time_zone and zone(time_zone).key != time_zone:
             v.add("signal.time_zone", f"{time_zone!r} is not an IANA time zone, e.g. Europe/Berlin")
         v.raise_if_any()
-        tz = time_zone or "UTC"
         if session is not None:
-            return await self._evaluate(session, signal, tz, student_name)
+            return await self._evaluate(session, signal, time_zone, student_name)
         async with self.db.transaction(signal.tenant_id) as own:
-            return await self._evaluate(own, signal, tz, student_name)
+            return await self._evaluate(own, signal, time_zone, student_name)
+
+    async def set_student(
+        self, session: AsyncConnection, tenant_id: str, student_id: str, time_zone: str, name: str
+    ) -> None:
+        """identity's word on a user: their time zone (for the daily cap) and name (for templates)."""
+        await store.set_student(session, tenant_id, student_id, zone(time_zone).key, name)
 
     async def _evaluate(
-        self, session: AsyncConnection, signal: Signal, tz: str, student_name: str
+        self, session: AsyncConnection, signal: Signal, time_zone: str, student_name: str
     ) -> Evaluation:
+        if not time_zone or not student_name:  # what identity said about the student, else UTC
+            known = await store.get_student(session, signal.student_id)
+            time_zone = time_zone or (known[0] if known else "")
+            student_name = student_name or (known[1] if known else "")
+        tz = time_zone or "UTC"
         tenant = signal.tenant_id
         # The versions are read first: a policy activated while this decision waits for the
         # student's lock below applies to the next signal, not this one (seed decision 5).

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.interventions.domain import PolicyVersion, StoredDecision
 from services.interventions.domain.engine import Signal, TraceStep
 from services.interventions.domain.policy import Policy
-from services.interventions.tables import decisions, policy_versions, signals, student_days
+from services.interventions.tables import decisions, policy_versions, signals, student_days, students
 
 
 def _version(r: Any) -> PolicyVersion:
@@ -402,3 +402,27 @@ async def signals_between(
         )
         zones[r.student_id] = r.time_zone
     return out, zones
+
+
+async def set_student(
+    session: AsyncConnection, tenant_id: str, student_id: str, time_zone: str, name: str
+) -> None:
+    await session.execute(
+        pg_insert(students)
+        .values(tenant_id=uuid.UUID(tenant_id), student_id=student_id, time_zone=time_zone, display_name=name)
+        .on_conflict_do_update(
+            index_elements=["tenant_id", "student_id"], set_={"time_zone": time_zone, "display_name": name}
+        )
+    )
+
+
+async def get_student(session: AsyncConnection, student_id: str) -> tuple[str, str] | None:
+    """(time zone, display name) of a student identity told about, else None."""
+    row = (
+        await session.execute(
+            sa.select(students.c.time_zone, students.c.display_name).where(
+                students.c.student_id == student_id
+            )
+        )
+    ).first()
+    return (row.time_zone, row.display_name) if row else None

@@ -106,4 +106,14 @@ student_days = sa.Table(
     sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
 )
 
-TENANT_TABLES = ("policy_versions", "signals", "decisions", "student_days")
+# What identity's user events say about a student: the time zone of the daily cap and {student_name}.
+students = sa.Table(
+    "students",
+    md,
+    sa.Column("tenant_id", sa.Uuid, primary_key=True),
+    sa.Column("student_id", sa.Text, primary_key=True),
+    sa.Column("time_zone", sa.Text, nullable=False, server_default="UTC"),
+    sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+)
+
+TENANT_TABLES = ("policy_versions", "signals", "decisions", "student_days", "students")

@@ -116,7 +116,15 @@ def upgrade() -> None:
         sa.Column("sent", sa.Integer, nullable=False, server_default="0"),
         schema=S,
     )
-    for table in ("policy_versions", "signals", "decisions", "student_days"):
+    op.create_table(
+        "students",
+        sa.Column("tenant_id", sa.Uuid, primary_key=True),
+        sa.Column("student_id", sa.Text, primary_key=True),
+        sa.Column("time_zone", sa.Text, nullable=False, server_default="UTC"),
+        sa.Column("display_name", sa.Text, nullable=False, server_default=""),
+        schema=S,
+    )
+    for table in ("policy_versions", "signals", "decisions", "student_days", "students"):
         enable_tenant_rls(S, table)
     create_event_tables(S)
     create_job_tables(S)

@@ -354,3 +354,17 @@ def test_notifys_outcomes_complete_a_queued_delivery(context_pg, tmp_path):
         assert w.sla[w.tenant] == 0.0  # counted once, at its first outcome (a failure: late)
 
     run(context_pg, tmp_path, scenario)
+
+
+def test_what_identity_said_about_the_student_sets_the_day_and_the_name(context_pg, tmp_path):
+    async def scenario(w: World) -> None:
+        async with w.db.transaction(w.tenant) as s:
+            await w.service.set_student(s, w.tenant, w.student, "Asia/Tokyo", "Ana")
+        late = datetime(2026, 12, 7, 20, 30, tzinfo=UTC)  # 05:30 on the 8th in Tokyo
+        (d,) = (await w.service.evaluate(w.struggle(late))).decisions
+        assert d.local_day.isoformat() == "2026-12-08"
+        assert d.message.startswith("Hi Ana, you've run into NameError")
+        (other,) = (await w.service.evaluate(w.struggle(late, student=str(uuid.uuid4())))).decisions
+        assert other.local_day.isoformat() == "2026-12-07" and other.message.startswith("Hi there")
+
+    run(context_pg, tmp_path, scenario)
