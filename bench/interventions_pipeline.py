@@ -178,6 +178,9 @@ def main() -> int:
             results.append(f)
         extra["delivered"] = f"{len(received)}/{len(sent)}"
 
+        report("interventions_pipeline", results, extra)  # written now too, in case a later part fails
+        time.sleep(15)  # let the backlog of the run above drain before timing anything else
+
         # A saved file in force: ListPolicyVersions over REST until the new version shows.
         path = policies / "review_concept.md"
         reloads = []
