@@ -398,15 +398,23 @@ def dosage(
     )
 
 
-def decide(analysis: Analysis, d: Dosage, scores: list[float], target: float, increasing: bool,
-           weeks_enrolled: float, criteria: ExitCriteria) -> Decision:  # fmt: skip
+def decide(
+    analysis: Analysis,
+    d: Dosage,
+    scores: list[float],
+    target: float,
+    increasing: bool,
+    weeks_enrolled: float,
+    criteria: ExitCriteria,
+    threshold: float = FIDELITY_THRESHOLD,
+) -> Decision:  # fmt: skip
     reasons = list(analysis.reasons)
     recommendation = analysis.verdict
-    if recommendation == CHANGE and d.planned_minutes and d.ratio < FIDELITY_THRESHOLD:
+    if recommendation == CHANGE and d.planned_minutes and d.ratio < threshold:
         recommendation = "check_fidelity"
         reasons.append(
             f"intensifying is held back: {d.delivered_minutes} of {d.planned_minutes} planned minutes "
-            f"delivered ({d.ratio:.0%} < {FIDELITY_THRESHOLD:.0%}); deliver the plan first"
+            f"delivered ({d.ratio:.0%} < {threshold:.0%}); deliver the plan first"
         )
     recent = scores[-criteria.points_at_goal :] if criteria.points_at_goal else []
     met = len(recent) == criteria.points_at_goal and all(
@@ -466,3 +474,51 @@ def screen(entries: list[RiskEntry], min_risk: float, enrolled: set[str], known:
             why = f"risk {e.risk:.2f} ≥ {min_risk:.2f}" + (f": {e.reason}" if e.reason else "")
             out.append(Candidate(e.student_id, True, why))
     return out
+
+
+@dataclass(frozen=True)
+class Communication:
+    """One caregiver message in the student's communication log. The body is never stored here, only
+    the approved template's name; the delivery status follows notify's answer."""
+
+    id: str
+    intervention_id: str
+    student_id: str
+    caregiver_id: str
+    template: str
+    status: str  # queued, sent, failed
+    detail: str
+    sent_by: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+# Approved caregiver message templates (FR-012): a caregiver message is one of these, never free text.
+CAREGIVER_TEMPLATES = ("progress_summary", "attendance_concern", "exit_notice")
+
+
+@dataclass(frozen=True)
+class StudentView:
+    enrollment: Enrollment
+    dosage: Dosage
+    analysis: Analysis
+    decision: Decision
+    history: list[ProgressEntry]
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    enrollment: Enrollment
+    dosage: Dosage
+    last_score: float | None
+    analysis: Analysis
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class GroupView:
+    intervention: Intervention
+    session_count: int
+    sessions_held: int
+    sessions_upcoming: int
+    rows: list[StudentRow]
