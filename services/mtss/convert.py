@@ -440,3 +440,20 @@ def session_adjusted_event(s: p.Session) -> events_pb2.SessionAdjusted:
 
 def exit_confirmed_event(e: p.Enrollment, reasons: Iterable[str]) -> events_pb2.ExitConfirmed:
     return events_pb2.ExitConfirmed(enrollment=enrollment_to_proto(e), reasons=list(reasons))
+
+
+# --- other contexts' events in --------------------------------------------------------------------
+
+
+def delivery_update(message: Message, status: str) -> tuple[str, str, str] | None:
+    """(communication id, status, detail) from notify's DeliverySent/Failed/Read about one of our
+    messages (its idempotency key is "mtss:<communication id>", clients.delivery_key); None for
+    anybody else's delivery. Read by field name: mtss does not import notify's package."""
+    delivery = message.delivery
+    key = str(delivery.idempotency_key)
+    if not key.startswith("mtss:"):
+        return None
+    detail = f"notify delivery {delivery.id}: {status}"
+    if delivery.last_error and status == "failed":
+        detail += f" ({delivery.last_error})"
+    return key.removeprefix("mtss:"), status, detail[:500]

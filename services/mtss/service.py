@@ -24,6 +24,7 @@ from services.mtss.domain.schedule import expand, zone_of
 from services.mtss.settings import MtssConfig
 from services.runtime import audit
 from services.runtime.db import Database
+from services.runtime.db import parse_uuid as parse_id
 from services.runtime.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -923,6 +924,23 @@ class MtssService:
                 )
             out.append(updated)
         return out[0]
+
+    async def apply_delivery(self, session: AsyncConnection, comm_id: str, status: str, detail: str) -> None:
+        """notify's later word on a message (sent, read or given up): the communication log follows,
+        and the delivery is audited as a communication's outcome. Called by the consumer of notify's
+        delivery events inside its transaction (tenant-scoped, the event claimed in the inbox)."""
+        if parse_id(comm_id) is None:
+            return
+        updated = await store.set_communication_status(session, comm_id, status, detail)
+        if updated is None:
+            return  # not ours (another tenant's row is invisible here anyway)
+        await audit.record(
+            self.outbox,
+            session,
+            f"communication.{status}",
+            f"students/{updated.student_id}/communications/{updated.id}",
+            after={"template": updated.template, "recipient_id": updated.caregiver_id, "status": status},
+        )
 
     async def list_communications(self, caller: Principal, student_id: str) -> list[p.Communication]:
         p.may_manage(caller)

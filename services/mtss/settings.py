@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.runtime.settings import number
+from services.runtime.settings import number, text
 
 
 @dataclass(frozen=True)
@@ -16,4 +16,9 @@ class MtssConfig:
         "share of planned minutes that must be delivered before an intensify recommendation is shown",
         min=0.0,
         max=1.0,
+    )
+    caregiver_channel: str = text(
+        "MTSS_CAREGIVER_CHANNEL",
+        "email",
+        "notify channel caregiver messages go out on (notify falls back to its fallback channel)",
     )
