@@ -257,7 +257,7 @@ def test_a_made_up_context_gets_the_manifests_its_spec_asks_for(
     """A context the generator has never seen: its calls, egress, secrets and traits become manifests."""
     services = tmp_path / "services"
     (services / "madeup" / "deploy").mkdir(parents=True)
-    extra = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "madeup-extra"}, "data": {"a": "b"}}
+    extra = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "madeup-x"}, "data": {"a": "b"}}
     (services / "madeup" / "deploy" / "extra.yaml").write_text(yaml.safe_dump(extra))
     monkeypatch.setattr(gen, "SERVICES_DIR", services)
     contexts = [*CONTEXTS, MADE_UP]

@@ -94,8 +94,15 @@ def test_the_whole_story_through_rest(world):
     sessions = _ok(rest(mesh, "GET", f"/v1/mtss/interventions/{gid}/sessions", token=teacher))["sessions"]
 
     # Enroll by hand, then from a risk list after a dry run.
-    enrolled = _ok(rest(mesh, "POST", f"/v1/mtss/interventions/{gid}/enrollments",
-                        {"studentIds": [good["id"], weak["id"]], "beginDate": begin.isoformat()}, token=teacher))  # fmt: skip
+    enrolled = _ok(
+        rest(
+            mesh,
+            "POST",
+            f"/v1/mtss/interventions/{gid}/enrollments",
+            {"studentIds": [good["id"], weak["id"]], "beginDate": begin.isoformat()},
+            token=teacher,
+        )
+    )
     assert [e["source"] for e in enrolled["enrollments"]] == ["ENROLLMENT_SOURCE_MANUAL"] * 2
     csv = f"student_id,risk,reason\n{risky['id']},0.8,below benchmark\n{low['id']},0.2,\n"
     preview = _ok(
@@ -234,8 +241,12 @@ def test_the_whole_story_through_rest(world):
         ).status
         == 403
     )
-    template = {"name": "mtss.progress_summary", "subject": "Progress in {{ intervention }}",
-                "body": "Attendance {{ attendance_rate }}; minutes {{ delivered_minutes }}; next step: {{ recommendation }}."}  # fmt: skip
+    template = {
+        "name": "mtss.progress_summary",
+        "subject": "Progress in {{ intervention }}",
+        "body": "Attendance {{ attendance_rate }}; minutes {{ delivered_minutes }}; "
+        "next step: {{ recommendation }}.",
+    }
     _ok(rest(mesh, "POST", "/v1/notify/templates", template, token=admin))
     sent = _ok(
         rest(

@@ -23,7 +23,7 @@ SCORES = [22, 25, 24, 28, 27, 30, 29, 31]  # weeks 1..8
 def test_the_worked_example():
     got = a.analyze(_weekly(SCORES), GOAL)
     # n = 8, Σx = 36, Σx² = 204, Σy = 216, Σxy = 1022
-    # b = (8·1022 − 36·216)/(8·204 − 36²) = 400/336 = 1.190476; a = 27 − 1.190476·4.5 = 21.642857
+    # b = (8·1022 - 36·216)/(8·204 - 36²) = 400/336 = 1.190476; a = 27 - 1.190476·4.5 = 21.642857
     assert got.ols is not None
     assert got.ols.slope == pytest.approx(400 / 336)
     assert got.ols.intercept == pytest.approx(21.642857, abs=1e-6)
@@ -33,7 +33,7 @@ def test_the_worked_example():
     assert got.last_four_aim == pytest.approx((35, 38, 41, 44))
     assert (got.four_point, got.verdict, got.trend) == ("below", a.CHANGE, "flatter")
     assert got.aimline_slope == pytest.approx(3.0)
-    # Needed ROI = (50 − 31)/(10 − 8) = 9.5 a week.
+    # Needed ROI = (50 - 31)/(10 - 8) = 9.5 a week.
     assert got.needed_roi == pytest.approx(9.5)
     # SSE = 8.4762 → s = √(8.4762/6) = 1.18857; Sxx = 42; at T = 10: ŷ = 33.5476,
     # ± 2.447 · 1.18857 · √(1 + 1/8 + 5.5²/42) = ± 3.9508

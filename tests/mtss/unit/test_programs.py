@@ -2,7 +2,7 @@
 on intensifying, exit criteria, risk-list screening and roles."""
 
 from dataclasses import replace
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -18,21 +18,39 @@ START = date(2026, 9, 7)
 
 def _intervention(**kw) -> p.Intervention:
     base = p.Intervention(
-        id="i", tenant_id="t", code="RG-1", name="Reading", objectives=RG1.objectives, target_population="",
-        owner_id="o", facilitator_ids=("f",), room="101",
-        goal=p.GoalSpec(RG1.measure, 20, 50, START + timedelta(weeks=10)), minutes_per_week=RG1.minutes_per_week,
-        begin_date=START, end_date=START + timedelta(weeks=12),
+        id="i",
+        tenant_id="t",
+        code="RG-1",
+        name="Reading",
+        objectives=RG1.objectives,
+        target_population="",
+        owner_id="o",
+        facilitator_ids=("f",),
+        room="101",
+        goal=p.GoalSpec(RG1.measure, 20, 50, START + timedelta(weeks=10)),
+        minutes_per_week=RG1.minutes_per_week,
+        begin_date=START,
+        end_date=START + timedelta(weeks=12),
         schedule=Schedule(RG1.rrule, RG1.start_time, 30, "America/New_York"),
-        template_key=RG1.key, template_version=1, intervention_class=RG1.intervention_class,
-        delivery_method=RG1.delivery_method, exit=RG1.exit,
-    )  # fmt: skip
+        template_key=RG1.key,
+        template_version=1,
+        intervention_class=RG1.intervention_class,
+        delivery_method=RG1.delivery_method,
+        exit=RG1.exit,
+    )
     return replace(base, **kw)
 
 
 def test_missing_objective_owner_and_schedule_are_each_named():
     v = Violations()
-    new = p.NewIntervention("reading-group", 1, name="x", begin_date=START, end_date=START + timedelta(weeks=4),
-                            goal=p.GoalSpec("wcpm", 1, 2, START + timedelta(weeks=4)))  # fmt: skip
+    new = p.NewIntervention(
+        "reading-group",
+        1,
+        name="x",
+        begin_date=START,
+        end_date=START + timedelta(weeks=4),
+        goal=p.GoalSpec("wcpm", 1, 2, START + timedelta(weeks=4)),
+    )
     p.check_new(v, new, RG1)
     fields = {i.field for i in v.items}
     assert {"intervention.objectives", "intervention.owner_id", "intervention.schedule"} <= fields
