@@ -81,7 +81,10 @@ class MtssApi(pb_grpc.MtssServiceServicer):
         self, request: pb.ScanConflictsRequest, context: object
     ) -> pb.ScanConflictsResponse:
         found, scanned = await self.service.scan_conflicts(
-            _caller(), convert.timestamp(request, "start_time"), convert.timestamp(request, "end_time")
+            _caller(),
+            convert.timestamp(request, "start_time"),
+            convert.timestamp(request, "end_time"),
+            request.kind,
         )
         return pb.ScanConflictsResponse(
             conflicts=[convert.conflict_to_proto(c) for c in found], sessions_scanned=scanned

@@ -394,7 +394,7 @@ class MtssService:
             return len(moved), updated, await store.count_sessions(session, current.id)
 
     async def scan_conflicts(
-        self, caller: Principal, start: datetime | None, end: datetime | None
+        self, caller: Principal, start: datetime | None, end: datetime | None, kind: str = ""
     ) -> tuple[list[Conflict], int]:
         p.may_manage(caller)
         start = start or self.now()
@@ -405,7 +405,7 @@ class MtssService:
             )
         async with self.db.transaction(caller.tenant_id) as session:
             booked = await store.bookings(session, start, end, everything=True)
-        return sorted(scan(booked)), len(booked)
+        return sorted(c for c in scan(booked) if not kind or c.kind == kind), len(booked)
 
     # --- enrollment -------------------------------------------------------------------------------
 

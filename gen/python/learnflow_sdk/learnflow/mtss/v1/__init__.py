@@ -1071,10 +1071,21 @@ class ScanConflictsRequest(betterproto2.Message):
     start_time: "datetime.datetime | None" = betterproto2.field(
         1, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
+    """
+    Default: now.
+    """
 
     end_time: "datetime.datetime | None" = betterproto2.field(
         2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
+    """
+    Default: a year after start_time.
+    """
+
+    kind: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    Only conflicts of this kind: room, facilitator or student; empty: all.
+    """
 
 
 default_message_pool.register_message("learnflow.mtss.v1", "ScanConflictsRequest", ScanConflictsRequest)
