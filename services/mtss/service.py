@@ -425,15 +425,21 @@ class MtssService:
         """Enrolls (student, reason) pairs, refusing the whole batch when one of them would be
         double-booked with the sessions of another intervention they are in."""
         begin = begin or max(intervention.begin_date, self._today(intervention))
-        sessions = [s for s in await store.list_sessions(session, intervention.id) if s.status == "scheduled"]
         ids = [sid for sid, _ in students]
+        # Only a student already in another intervention can be double-booked by this one.
+        elsewhere = await store.enrolled_elsewhere(session, intervention.id, ids)
+        sessions = (
+            [s for s in await store.list_sessions(session, intervention.id) if s.status == "scheduled"]
+            if elsewhere
+            else []
+        )
         upcoming = [s for s in sessions if s.local_date >= begin]
         if upcoming:
             booked = await store.bookings(
                 session,
                 upcoming[0].starts_at,
                 upcoming[-1].ends_at,
-                students=ids,
+                students=elsewhere,
             )
             others = [b for b in booked if b.session_id not in {s.id for s in sessions}]
             new = frozenset(ids)

@@ -422,6 +422,24 @@ async def insert_enrollments(
     return [_enrollment(r) for r in rows]
 
 
+async def enrolled_elsewhere(
+    session: AsyncConnection, intervention_id: str, student_ids: list[str]
+) -> list[str]:
+    """Those of `student_ids` actively enrolled in an intervention other than this one."""
+    if not student_ids:
+        return []
+    q = (
+        sa.select(enrollments.c.student_id)
+        .where(
+            enrollments.c.student_id.in_(student_ids),
+            enrollments.c.status == "active",
+            enrollments.c.intervention_id != uuid.UUID(intervention_id),
+        )
+        .distinct()
+    )
+    return sorted(r[0] for r in (await session.execute(q)).all())
+
+
 async def get_enrollment(
     session: AsyncConnection, intervention_id: str, student_id: str
 ) -> Enrollment | None:

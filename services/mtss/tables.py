@@ -49,9 +49,10 @@ sessions = sa.Table(
     # Conflict checks read a tenant's sessions overlapping a time window.
     sa.Index("ix_sessions_tenant_start", "tenant_id", "starts_at"),
     sa.Index("ix_sessions_intervention_start", "intervention_id", "starts_at"),
-    sa.Index("ix_sessions_room_start", "tenant_id", "room", "starts_at"),
     sa.Index("ix_sessions_facilitator_start", "tenant_id", "facilitator_id", "starts_at"),
 )
+# Rooms compare without case ("Library" is "library"), so the room index is on lower(room).
+sa.Index("ix_sessions_room_start", sessions.c.tenant_id, sa.func.lower(sessions.c.room), sessions.c.starts_at)
 
 # Ed-Fi StudentInterventionAssociation, with source, actor, time and effective dates.
 enrollments = sa.Table(

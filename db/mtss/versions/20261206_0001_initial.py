@@ -64,7 +64,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_sessions_tenant_start", "sessions", ["tenant_id", "starts_at"], schema=S)
     op.create_index("ix_sessions_intervention_start", "sessions", ["intervention_id", "starts_at"], schema=S)
-    op.create_index("ix_sessions_room_start", "sessions", ["tenant_id", "room", "starts_at"], schema=S)
+    op.create_index(
+        "ix_sessions_room_start", "sessions", ["tenant_id", sa.text("lower(room)"), "starts_at"], schema=S
+    )
     op.create_index(
         "ix_sessions_facilitator_start", "sessions", ["tenant_id", "facilitator_id", "starts_at"], schema=S
     )
