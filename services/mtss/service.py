@@ -197,6 +197,7 @@ class MtssService:
                 sessions[-1].ends_at,
                 rooms=[intervention.room],
                 facilitators=[facilitator],
+                with_students=False,  # nobody is enrolled in the new sessions yet
             )
             mine = {s.id for s in sessions}
             proposed = [Booking(s.id, s.starts_at, s.ends_at, s.room, s.facilitator_id) for s in sessions]
@@ -757,7 +758,7 @@ class MtssService:
             intervention = await self._intervention(session, intervention_id)
             p.may_facilitate(caller, intervention, None)
             enrolled = await store.list_enrollments(session, intervention.id)
-            history = await store.list_progress(session, intervention.id)
+            history = await store.list_scores(session, intervention.id)
             totals = await store.attendance_totals(session, intervention.id)
             held, upcoming = await store.session_status_counts(session, intervention.id, self.now())
         by_student: dict[str, list[p.ProgressEntry]] = {}

@@ -189,28 +189,44 @@ def _session(row: Any) -> Session:
     )
 
 
+_INSERT_SESSIONS = sa.text(
+    """
+    INSERT INTO mtss.sessions
+        (id, tenant_id, intervention_id, starts_at, ends_at, local_date, room, facilitator_id, status, note)
+    SELECT id, CAST(:tenant AS uuid), CAST(:intervention AS uuid), starts_at, ends_at, local_date, room,
+           facilitator_id, status, note
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),
+                CAST(:dates AS date[]), CAST(:rooms AS text[]), CAST(:facilitators AS text[]),
+                CAST(:statuses AS text[]), CAST(:notes AS text[]))
+        AS s(id, starts_at, ends_at, local_date, room, facilitator_id, status, note)
+    """
+)
+
+
 async def insert_sessions(session: AsyncConnection, tenant_id: str, made: list[Session]) -> None:
+    """All of an intervention's sessions in one statement: arrays unnested by PostgreSQL, so a year
+    of sessions is one round trip and one plan, not 108 (bench/mtss_year.py)."""
     if not made:
         return
-    tenant = uuid.UUID(tenant_id)
-    await session.execute(
-        sa.insert(sessions),
-        [
+    by_intervention: dict[str, list[Session]] = defaultdict(list)
+    for s in made:
+        by_intervention[s.intervention_id].append(s)
+    for intervention_id, group in by_intervention.items():
+        await session.execute(
+            _INSERT_SESSIONS,
             {
-                "id": uuid.UUID(s.id),
-                "tenant_id": tenant,
-                "intervention_id": uuid.UUID(s.intervention_id),
-                "starts_at": s.starts_at,
-                "ends_at": s.ends_at,
-                "local_date": s.local_date,
-                "room": s.room,
-                "facilitator_id": s.facilitator_id,
-                "status": s.status,
-                "note": s.note,
-            }
-            for s in made
-        ],
-    )
+                "tenant": tenant_id,
+                "intervention": intervention_id,
+                "ids": [s.id for s in group],
+                "starts": [s.starts_at for s in group],
+                "ends": [s.ends_at for s in group],
+                "dates": [s.local_date for s in group],
+                "rooms": [s.room for s in group],
+                "facilitators": [s.facilitator_id for s in group],
+                "statuses": [s.status for s in group],
+                "notes": [s.note for s in group],
+            },
+        )
 
 
 async def list_sessions(session: AsyncConnection, intervention_id: str) -> list[Session]:
@@ -297,10 +313,12 @@ async def bookings(
     facilitators: Iterable[str] = (),
     students: Iterable[str] = (),
     everything: bool = False,
+    with_students: bool = True,
 ) -> list[Booking]:
     """The scheduled sessions overlapping [start, end) that could conflict: those in one of `rooms`,
     led by one of `facilitators`, or of an intervention one of `students` is enrolled in (or all of
-    them with `everything`), each with its enrolled students."""
+    them with `everything`), each with its enrolled students (unless `with_students` is False: a
+    check of rooms and facilitators only, as on create, needs no enrollments)."""
     q = sa.select(
         sessions.c.id,
         sessions.c.intervention_id,
@@ -330,7 +348,7 @@ async def bookings(
             return []
         q = q.where(sa.or_(*wanted))
     rows = (await session.execute(q)).all()
-    enrolled = await active_students(session, (str(r.intervention_id) for r in rows))
+    enrolled = await active_students(session, (str(r.intervention_id) for r in rows)) if with_students else {}
     return [
         Booking(
             session_id=str(r.id),
@@ -579,6 +597,32 @@ def _progress(row: Any) -> ProgressEntry:
         recorded_at=row.recorded_at,
         session_id=row.session_id,
     )
+
+
+async def list_scores(session: AsyncConnection, intervention_id: str) -> list[ProgressEntry]:
+    """The dated scores of an intervention's students, chronological: what the group dashboard needs
+    (notes and ratings are left out, so a year of entries reads in one narrow scan)."""
+    q = (
+        sa.select(progress_entries.c.student_id, progress_entries.c.on_date, progress_entries.c.score)
+        .where(
+            progress_entries.c.intervention_id == uuid.UUID(intervention_id),
+            progress_entries.c.score.is_not(None),
+        )
+        .order_by(progress_entries.c.on_date, progress_entries.c.recorded_at)
+    )
+    return [
+        ProgressEntry(
+            id="",
+            intervention_id=intervention_id,
+            student_id=r[0],
+            on=r[1],
+            score=r[2],
+            rating=0,
+            note="",
+            recorded_by="",
+        )
+        for r in (await session.execute(q)).all()
+    ]
 
 
 async def insert_progress(session: AsyncConnection, tenant_id: str, p: ProgressEntry) -> ProgressEntry:
