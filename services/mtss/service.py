@@ -20,7 +20,7 @@ from services.mtss.domain import analysis as an
 from services.mtss.domain import interop
 from services.mtss.domain import programs as p
 from services.mtss.domain.conflicts import Booking, Conflict, conflicts_for, scan
-from services.mtss.domain.schedule import expand, zone_of
+from services.mtss.domain.schedule import MAX_DURATION, expand, zone_of
 from services.mtss.settings import MtssConfig
 from services.runtime import audit
 from services.runtime.db import Database
@@ -191,13 +191,13 @@ class MtssService:
             for o in occurrences
         ]
         async with self.db.transaction(caller.tenant_id) as session:
-            booked = await store.bookings(
+            booked = await store.room_and_facilitator_bookings(
                 session,
-                sessions[0].starts_at,
-                sessions[-1].ends_at,
-                rooms=[intervention.room],
-                facilitators=[facilitator],
-                with_students=False,  # nobody is enrolled in the new sessions yet
+                caller.tenant_id,
+                [(s.starts_at, s.ends_at) for s in sessions],
+                room=intervention.room,
+                facilitator=facilitator,
+                longest_minutes=MAX_DURATION,
             )
             mine = {s.id for s in sessions}
             proposed = [Booking(s.id, s.starts_at, s.ends_at, s.room, s.facilitator_id) for s in sessions]

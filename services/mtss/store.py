@@ -362,6 +362,52 @@ async def bookings(
     ]
 
 
+_NEAR = sa.text(
+    """
+    SELECT DISTINCT s.id, s.starts_at, s.ends_at, s.room, s.facilitator_id
+    FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS w(ws, we)
+    JOIN mtss.sessions s
+      ON s.tenant_id = CAST(:tenant AS uuid)
+     AND s.starts_at < w.we
+     AND s.starts_at > w.ws - make_interval(mins => :longest)
+     AND s.ends_at > w.ws
+    WHERE s.status = 'scheduled' AND (lower(s.room) = :room OR s.facilitator_id = :facilitator)
+    """
+)
+
+
+async def room_and_facilitator_bookings(
+    session: AsyncConnection,
+    tenant_id: str,
+    windows: list[tuple[datetime, datetime]],
+    *,
+    room: str,
+    facilitator: str,
+    longest_minutes: int,
+) -> list[Booking]:
+    """The scheduled sessions in `room` or led by `facilitator` overlapping any of `windows` (without
+    their students: what a new intervention's sessions are checked against). One index probe per
+    window: no session lasts longer than `longest_minutes`, so a session overlapping a window starts
+    in (window start - longest, window end), a range the (tenant, lower(room) | facilitator,
+    starts_at) indexes answer."""
+    if not windows or not (room or facilitator):
+        return []
+    rows = (
+        await session.execute(
+            _NEAR,
+            {
+                "starts": [w[0] for w in windows],
+                "ends": [w[1] for w in windows],
+                "tenant": tenant_id,
+                "longest": longest_minutes,
+                "room": room.casefold() if room else None,
+                "facilitator": facilitator or None,
+            },
+        )
+    ).all()
+    return [Booking(str(r.id), r.starts_at, r.ends_at, r.room, r.facilitator_id) for r in rows]
+
+
 async def session_count_in(session: AsyncConnection, start: datetime, end: datetime) -> int:
     q = sa.select(sa.func.count()).where(
         sessions.c.starts_at < end, sessions.c.ends_at > start, sessions.c.status == "scheduled"

@@ -22,7 +22,7 @@ from services.mtss.domain.programs import (
     Intervention,
     Session,
 )
-from services.mtss.domain.schedule import Schedule
+from services.mtss.domain.schedule import MAX_DURATION, Schedule
 
 CLASS = "uri://ed-fi.org/InterventionClassDescriptor#"
 DELIVERY = "uri://ed-fi.org/DeliveryMethodDescriptor#"
@@ -189,6 +189,10 @@ def intervention_from(doc: dict[str, Any], new_id: str, tenant_id: str, session_
         )
         for sid, r in zip(session_ids, x["sessions"], strict=True)
     ]
+    for s in sessions:
+        # Conflict checks rely on no session lasting longer than a schedule allows (store.py).
+        if not timedelta(0) < s.ends_at - s.starts_at <= timedelta(minutes=MAX_DURATION):
+            raise ValueError(f"a session lasts {s.ends_at - s.starts_at}, not 5-{MAX_DURATION} minutes")
     return Imported(i, sessions)
 
 

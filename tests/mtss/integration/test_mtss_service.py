@@ -140,6 +140,15 @@ def test_a_double_booking_is_refused_naming_the_sessions(context_pg):
             monday.id in err.value.metadata["conflicts"]
             and "room:room 12:" in err.value.metadata["conflicts"]
         )
+        # The same facilitator in another room on Wednesdays at 09:20 (length 10 minutes): refused too.
+        with pytest.raises(FailedPrecondition) as err:
+            await w.service.create_intervention(
+                w.teacher,
+                w.new(
+                    name="CICO", room="Office", schedule=Schedule("FREQ=WEEKLY;BYDAY=WE", time(9, 20), 10, NY)
+                ),
+            )
+        assert f"facilitator:{w.f1}:" in err.value.metadata["conflicts"]
         # Another room, another facilitator at the same time: fine.
         other, _ = await w.service.create_intervention(
             w.teacher,
