@@ -426,6 +426,16 @@ class MtssService:
         """Enrolls (student, reason) pairs, refusing the whole batch when one of them would be
         double-booked with the sessions of another intervention they are in."""
         begin = begin or max(intervention.begin_date, self._today(intervention))
+        if not intervention.begin_date <= begin <= intervention.end_date:
+            raise InvalidArgument(
+                "the enrollment must begin while the intervention runs",
+                [
+                    _violation(
+                        "begin_date",
+                        f"must be between {intervention.begin_date} and {intervention.end_date}",
+                    )
+                ],
+            )
         ids = [sid for sid, _ in students]
         # Only a student already in another intervention can be double-booked by this one.
         elsewhere = await store.enrolled_elsewhere(session, intervention.id, ids)

@@ -224,6 +224,9 @@ def test_withdrawal_mid_cycle_ends_the_enrollment_and_keeps_the_history(context_
     async def scenario(w: World):
         made, _ = await w.service.create_intervention(w.teacher, w.new())
         s = w.students[0]
+        with pytest.raises(InvalidArgument) as err:  # before the intervention begins
+            await w.service.enroll_students(w.teacher, made.id, [s], "", MONDAY - timedelta(days=1))
+        assert [v.field for v in err.value.violations] == ["begin_date"]
         await w.service.enroll_students(w.teacher, made.id, [s], "", MONDAY)
         sessions = await w.service.list_sessions(w.teacher, made.id)
         await w.service.record_attendance(
