@@ -1,0 +1,89 @@
+"""activity's use cases over the stored events: the tenant's history, the AI export queue (leases,
+acknowledgement, replay) and the monitor's status. Each opens one unit of work and returns domain
+objects. The monitor (monitor.py) writes the events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from services.activity import domain, store
+from services.activity.domain import ActivityEvent, EventFilter, MonitorStatus
+from services.activity.monitor import watermark_age
+from services.activity.settings import ActivityConfig
+from services.runtime import pagination
+from services.runtime.db import Database
+from services.runtime.errors import FailedPrecondition, Violations
+from services.runtime.events.outbox import Outbox
+from services.runtime.request_context import Principal
+
+DEFAULT_LEASE_SECONDS = 60
+
+
+class ActivityService:
+    def __init__(self, db: Database, outbox: Outbox, config: ActivityConfig):
+        self.db = db
+        self.outbox = outbox
+        self.config = config
+
+    async def list_events(
+        self, caller: Principal, f: EventFilter, page_size: int, page_token: str
+    ) -> tuple[list[ActivityEvent], str]:
+        domain.check_filter(f)
+        size = pagination.page_size(page_size, default=self.config.default_page_size, maximum=domain.MAX_PAGE_SIZE)
+        position = pagination.decode_token(page_token, s=int)
+        after = position["s"] if position else 0
+        async with self.db.transaction(caller.tenant_id) as session:
+            found = await store.list_events(session, f, limit=size + 1, after_sequence=after)
+        token = pagination.encode_token({"s": found[size - 1].sequence}) if len(found) > size else ""
+        return found[:size], token
+
+    async def export(
+        self, caller: Principal, batch_size: int, lease_seconds: int
+    ) -> tuple[str, datetime | None, list[ActivityEvent]]:
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=lease_seconds or DEFAULT_LEASE_SECONDS)
+        lease_id = str(uuid.uuid4())
+        async with self.db.transaction(caller.tenant_id) as session:
+            found = await store.lease_batch(session, lease_id, max(1, min(batch_size, 1000)), until, now)
+        if not found:
+            return "", None, []
+        return lease_id, until, found
+
+    async def ack(self, caller: Principal, lease_id: str) -> int:
+        async with self.db.transaction(caller.tenant_id) as session:
+            done = await store.ack_lease(session, lease_id, datetime.now(UTC))
+        if done is None:
+            raise FailedPrecondition(
+                f"lease {lease_id} is unknown or has expired; its events are offered again", reason="LEASE_EXPIRED"
+            )
+        return done
+
+    async def replay(self, caller: Principal, first: int, last: int) -> int:
+        v = Violations()
+        if first < 1:
+            v.add("first_sequence", "must be at least 1")
+        if last < first:
+            v.add("last_sequence", "must not be below first_sequence")
+        v.raise_if_any()
+        async with self.db.transaction(caller.tenant_id) as session:
+            return await store.replay(session, first, last)
+
+    async def status(self, caller: Principal) -> MonitorStatus:
+        name = self.config.lms_name
+        async with self.db.transaction(caller.tenant_id) as session:
+            row = await store.monitor_row(session, name)
+            cursors = await store.get_cursors(session, name)
+            by_type = await store.events_by_type(session)
+        return MonitorStatus(
+            enabled=self.config.monitor_enabled,
+            last_poll_at=row["last_poll_at"],
+            last_error=row["last_error"],
+            cursors=tuple(cursors),
+            watermark_age_seconds=watermark_age(datetime.now(UTC), row["watermark"]),
+            events_by_type=by_type,
+            rejected=int(row["rejected"]),
+            skipped=int(row["skipped"]),
+            unmatched_emails=tuple(row["unmatched"]),
+            late_commit_guard=bool(row["late_commit_guard"]),
+        )
