@@ -25,12 +25,16 @@ class ActivityApi(pb_grpc.ActivityServiceServicer):
         found, token = await self.service.list_events(
             _caller(), convert.filter_from_proto(request), request.page_size, request.page_token
         )
-        return pb.ListActivityEventsResponse(events=[convert.event_to_proto(e) for e in found], next_page_token=token)
+        return pb.ListActivityEventsResponse(
+            events=[convert.event_to_proto(e) for e in found], next_page_token=token
+        )
 
     async def ExportForAnalysis(
         self, request: pb.ExportForAnalysisRequest, context: object
     ) -> pb.ExportForAnalysisResponse:
-        lease_id, until, found = await self.service.export(_caller(), request.batch_size, request.lease_seconds)
+        lease_id, until, found = await self.service.export(
+            _caller(), request.batch_size, request.lease_seconds
+        )
         return convert.lease_to_proto(lease_id, until, found)
 
     async def AckExport(self, request: pb.AckExportRequest, context: object) -> pb.AckExportResponse:
@@ -42,5 +46,7 @@ class ActivityApi(pb_grpc.ActivityServiceServicer):
         replayed = await self.service.replay(_caller(), request.first_sequence, request.last_sequence)
         return pb.ReplayForAnalysisResponse(replayed=replayed)
 
-    async def GetMonitorStatus(self, request: pb.GetMonitorStatusRequest, context: object) -> resources_pb2.MonitorStatus:
+    async def GetMonitorStatus(
+        self, request: pb.GetMonitorStatusRequest, context: object
+    ) -> resources_pb2.MonitorStatus:
         return convert.status_to_proto(await self.service.status(_caller()))

@@ -75,7 +75,9 @@ def status_to_proto(s: MonitorStatus) -> resources_pb2.MonitorStatus:
     return msg
 
 
-def lease_to_proto(lease_id: str, until: datetime | None, found: list[ActivityEvent]) -> pb.ExportForAnalysisResponse:
+def lease_to_proto(
+    lease_id: str, until: datetime | None, found: list[ActivityEvent]
+) -> pb.ExportForAnalysisResponse:
     msg = pb.ExportForAnalysisResponse(lease_id=lease_id, events=[event_to_proto(e) for e in found])
     if until:
         msg.lease_expire_time.FromDatetime(until)

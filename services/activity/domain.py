@@ -161,7 +161,9 @@ def _seconds(a: datetime | None, b: datetime | None) -> float | None:
     return max((b - a).total_seconds(), 0.0)
 
 
-def build_event(lms: str, tenant_id: str, attempt: LmsAttempt, state: str, user_id: str = "") -> ActivityEvent:
+def build_event(
+    lms: str, tenant_id: str, attempt: LmsAttempt, state: str, user_id: str = ""
+) -> ActivityEvent:
     """The standard event for `attempt` reaching `state` (seed step 1's fields)."""
     assert attempt.student_id is not None and attempt.activity_id is not None  # decide() rejected these
     first = RANKS[attempt.source][state] == 0
@@ -264,10 +266,12 @@ def xapi_statement(lms: str, ev: ActivityEvent) -> dict[str, Any]:
 
 
 def human_duration(seconds: float) -> str:
-    s = int(round(seconds))
+    s = round(seconds)
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
-    return " ".join(p for p in (f"{h}h" if h else "", f"{m}m" if m else "", f"{s}s" if s or not (h or m) else "") if p)
+    return " ".join(
+        p for p in (f"{h}h" if h else "", f"{m}m" if m else "", f"{s}s" if s or not (h or m) else "") if p
+    )
 
 
 def format_message(ev: ActivityEvent) -> str:
@@ -290,7 +294,7 @@ def format_message(ev: ActivityEvent) -> str:
         lines.append(f"- Time taken: {human_duration(ev.metadata['duration_seconds'])}")
     if ev.source == CONTENTS and "percentage" in ev.metadata and state != "started":
         lines.append(f"- Completion: {ev.metadata['percentage']:g}%")
-    where = " › ".join(p for p in (ev.metadata.get("course", ""), ev.metadata.get("chapter", "")) if p)
+    where = " > ".join(p for p in (ev.metadata.get("course", ""), ev.metadata.get("chapter", "")) if p)
     if where:
         lines.append(f"- Course: {where}")
     return "\n".join(lines)

@@ -103,7 +103,10 @@ class LmsReader:
     async def read_day(self, source: str, day: datetime, upper: datetime) -> list[LmsAttempt]:
         """Every row whose updated_at falls on `day` (UTC) and before `upper`: the audit's backfill."""
         end = min(day + timedelta(days=1), upper)
-        sql = f"{_select(source)} WHERE a.updated_at >= :start AND a.updated_at < :end ORDER BY a.updated_at, a.id"
+        sql = (
+            f"{_select(source)} WHERE a.updated_at >= :start AND a.updated_at < :end"
+            " ORDER BY a.updated_at, a.id"
+        )
         async with self.engine.connect() as conn:
             await conn.execute(sa.text("SET TRANSACTION READ ONLY"))
             rows = (await conn.execute(sa.text(sql), {"start": day, "end": end})).all()

@@ -3,7 +3,7 @@ events through the state machine, stores and publishes them, and audits complete
 
 A poll, per LMS table (docs/activity.md has the reasoning and the failures it answers):
 
-1. The bound: rows changed before `upper` = LMS clock − settle lag, clamped to the start of the oldest
+1. The bound: rows changed before `upper` = LMS clock - settle lag, clamped to the start of the oldest
    transaction open in the LMS (LmsReader.bound). Nothing that could still commit below the bound is
    open, so the cursor never passes a row that has yet to appear.
 2. Keyset pages by (updated_at, id) from the cursor minus the overlap window (defence against writers
@@ -49,7 +49,9 @@ POLL_SECONDS = Histogram(
     ["lms"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-EVENTS_STORED = Counter("learnflow_activity_events_total", "LMS activity events stored", ["lms", "event_type"])
+EVENTS_STORED = Counter(
+    "learnflow_activity_events_total", "LMS activity events stored", ["lms", "event_type"]
+)
 ROWS_SKIPPED = Counter(
     "learnflow_activity_rows_skipped_total", "LMS rows that emitted nothing", ["lms", "reason"]
 )
@@ -128,7 +130,9 @@ class ActivityMonitor:
             WATERMARK_AGE.labels(self.name).set(max((bound.now - bound.upper).total_seconds(), 0.0))
         except Exception as exc:
             async with self.db.transaction(self.tenant_id) as session:
-                await store.record_error(session, self.name, datetime.now(UTC), f"{type(exc).__name__}: {exc}")
+                await store.record_error(
+                    session, self.name, datetime.now(UTC), f"{type(exc).__name__}: {exc}"
+                )
             raise
         finally:
             POLL_SECONDS.labels(self.name).observe(time.monotonic() - started)
@@ -154,7 +158,9 @@ class ActivityMonitor:
                 break
         return result
 
-    async def apply(self, source: str, rows: list[LmsAttempt], advance_to: Cursor | None = None) -> PollResult:
+    async def apply(
+        self, source: str, rows: list[LmsAttempt], advance_to: Cursor | None = None
+    ) -> PollResult:
         """Applies LMS rows of one table in one transaction: the state machine, the events, their
         outbox rows and (when given) the cursor. Safe to run again on the same rows."""
         result = PollResult(read=len(rows))
@@ -171,10 +177,19 @@ class ActivityMonitor:
                 if decision.reject:
                     result.rejected += 1
                     ROWS_SKIPPED.labels(self.name, "rejected").inc()
-                    if not (before and before.rejected == decision.reject and before.lms_updated_at == row.updated_at):
+                    if not (
+                        before
+                        and before.rejected == decision.reject
+                        and before.lms_updated_at == row.updated_at
+                    ):
                         log.warning(
                             "LMS row rejected",
-                            extra={"lms": self.name, "table": source, "attempt": row.id, "reason": decision.reject},
+                            extra={
+                                "lms": self.name,
+                                "table": source,
+                                "attempt": row.id,
+                                "reason": decision.reject,
+                            },
                         )
                 elif decision.skip:
                     result.skipped += 1
@@ -182,11 +197,20 @@ class ActivityMonitor:
                     if decision.skip != "duplicate":
                         log.info(
                             "LMS row skipped",
-                            extra={"lms": self.name, "table": source, "attempt": row.id, "reason": decision.skip},
+                            extra={
+                                "lms": self.name,
+                                "table": source,
+                                "attempt": row.id,
+                                "reason": decision.skip,
+                            },
                         )
                 for state in decision.emit:
                     ev = domain.build_event(
-                        self.name, self.tenant_id, row, state, links.get((row.student_email or "").lower(), "")
+                        self.name,
+                        self.tenant_id,
+                        row,
+                        state,
+                        links.get((row.student_email or "").lower(), ""),
                     )
                     if ev.event_type in self.types:
                         new_events.append(ev)

@@ -30,7 +30,9 @@ class ActivityService:
         self, caller: Principal, f: EventFilter, page_size: int, page_token: str
     ) -> tuple[list[ActivityEvent], str]:
         domain.check_filter(f)
-        size = pagination.page_size(page_size, default=self.config.default_page_size, maximum=domain.MAX_PAGE_SIZE)
+        size = pagination.page_size(
+            page_size, default=self.config.default_page_size, maximum=domain.MAX_PAGE_SIZE
+        )
         position = pagination.decode_token(page_token, s=int)
         after = position["s"] if position else 0
         async with self.db.transaction(caller.tenant_id) as session:
@@ -55,7 +57,8 @@ class ActivityService:
             done = await store.ack_lease(session, lease_id, datetime.now(UTC))
         if done is None:
             raise FailedPrecondition(
-                f"lease {lease_id} is unknown or has expired; its events are offered again", reason="LEASE_EXPIRED"
+                f"lease {lease_id} is unknown or has expired; its events are offered again",
+                reason="LEASE_EXPIRED",
             )
         return done
 

@@ -26,10 +26,18 @@ class ActivityConfig:
         "LMS_ACTIVITY_POLL_INTERVAL", 60, "seconds between polls of the LMS", min=0.05, max=3600
     )
     settle_lag: float = number(
-        "LMS_ACTIVITY_SETTLE_LAG_SECONDS", 2, "a poll reads rows changed at least this long ago", min=0, max=3600
+        "LMS_ACTIVITY_SETTLE_LAG_SECONDS",
+        2,
+        "a poll reads rows changed at least this long ago",
+        min=0,
+        max=3600,
     )
     overlap: float = number(
-        "LMS_ACTIVITY_OVERLAP_SECONDS", 30, "each poll re-reads this window before its cursor", min=0, max=86_400
+        "LMS_ACTIVITY_OVERLAP_SECONDS",
+        30,
+        "each poll re-reads this window before its cursor",
+        min=0,
+        max=86_400,
     )
     batch_size: int = integer(
         "LMS_ACTIVITY_BATCH_SIZE", 1000, "LMS rows read and applied per transaction", min=1, max=20_000
@@ -37,7 +45,9 @@ class ActivityConfig:
     audit_interval: float = number(
         "LMS_ACTIVITY_AUDIT_INTERVAL", 600, "seconds between completeness audits", min=0.05, max=86_400
     )
-    notify_mentors: bool = flag("LMS_NOTIFY_MENTORS_ENABLED", True, "send each event to the student's mentors")
+    notify_mentors: bool = flag(
+        "LMS_NOTIFY_MENTORS_ENABLED", True, "send each event to the student's mentors"
+    )
     event_types: str = text(
         "LMS_EVENT_TYPES_TO_MONITOR", "", "comma list of event types to store and publish; empty for all"
     )
@@ -57,7 +67,9 @@ class ActivityConfig:
             try:
                 uuid.UUID(self.lms_tenant_id)
             except ValueError:
-                raise ValueError("LMS_ACTIVITY_MONITOR_ENABLED needs LMS_TENANT_ID, a tenant's uuid") from None
+                raise ValueError(
+                    "LMS_ACTIVITY_MONITOR_ENABLED needs LMS_TENANT_ID, a tenant's uuid"
+                ) from None
 
     @property
     def monitored_types(self) -> tuple[str, ...]:

@@ -23,14 +23,18 @@ async def get_cursor(session: AsyncConnection, lms: str, source: str) -> Cursor:
 
 
 async def get_cursors(session: AsyncConnection, lms: str) -> list[Cursor]:
-    rows = (await session.execute(sa.select(cursors).where(cursors.c.lms == lms).order_by(cursors.c.source))).all()
+    rows = (
+        await session.execute(sa.select(cursors).where(cursors.c.lms == lms).order_by(cursors.c.source))
+    ).all()
     return [Cursor(r.source, r.updated_at, r.id) for r in rows]
 
 
 async def advance_cursor(session: AsyncConnection, lms: str, cursor: Cursor) -> None:
     """Moves the cursor to `cursor` unless it is already further (a brief overlap of two pollers, or
     a re-read of the overlap window, never moves it back)."""
-    stmt = pg_insert(cursors).values(lms=lms, source=cursor.source, updated_at=cursor.updated_at, id=cursor.id)
+    stmt = pg_insert(cursors).values(
+        lms=lms, source=cursor.source, updated_at=cursor.updated_at, id=cursor.id
+    )
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[cursors.c.lms, cursors.c.source],
@@ -50,8 +54,11 @@ async def tracked(session: AsyncConnection, lms: str, source: str, ids: list[int
         return {}
     rows = (
         await session.execute(
-            sa.select(attempts)
-            .where(attempts.c.lms == lms, attempts.c.source == source, attempts.c.attempt_id.in_(sorted(set(ids))))
+            sa.select(attempts).where(
+                attempts.c.lms == lms,
+                attempts.c.source == source,
+                attempts.c.attempt_id.in_(sorted(set(ids))),
+            )
         )
     ).all()
     return {
@@ -64,7 +71,9 @@ async def lock_source(session: AsyncConnection, lms: str, source: str) -> None:
     """Serialises the appliers of one LMS table for the transaction: two pollers briefly overlapping
     (a singleton lease changing hands) decide one after the other, so the second sees the first's
     states and emits nothing twice."""
-    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"activity:{lms}:{source}"))))
+    await session.execute(
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"activity:{lms}:{source}")))
+    )
 
 
 async def save_tracked(session: AsyncConnection, lms: str, rows: list[Tracked]) -> None:
@@ -225,7 +234,9 @@ async def monitor_row(session: AsyncConnection, lms: str) -> dict[str, Any]:
 
 
 async def events_by_type(session: AsyncConnection) -> dict[str, int]:
-    rows = (await session.execute(sa.select(events.c.event_type, sa.func.count()).group_by(events.c.event_type))).all()
+    rows = (
+        await session.execute(sa.select(events.c.event_type, sa.func.count()).group_by(events.c.event_type))
+    ).all()
     return {r[0]: int(r[1]) for r in rows}
 
 
@@ -290,7 +301,7 @@ async def ack_lease(session: AsyncConnection, lease_id: str, now: datetime) -> i
         .where(events.c.lease_id == uuid.UUID(lease_id), events.c.lease_expires_at > now)
         .values(processed_for_ai=True, lease_id=None, lease_expires_at=None)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)
 
 
 async def replay(session: AsyncConnection, first: int, last: int) -> int:
@@ -300,7 +311,7 @@ async def replay(session: AsyncConnection, first: int, last: int) -> int:
         .where(events.c.sequence.between(first, last))
         .values(processed_for_ai=False, lease_id=None, lease_expires_at=None)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)
 
 
 async def audit_buckets(
@@ -313,7 +324,8 @@ async def audit_buckets(
                 """
                 SELECT date_trunc('day', lms_updated_at AT TIME ZONE 'UTC') AS day, lms_state AS state,
                        count(*) AS n,
-                       sum(('x' || substr(md5(attempt_id::text || ':' || lms_state), 1, 8))::bit(32)::int::bigint) AS h
+                       sum(('x' || substr(md5(attempt_id::text || ':' || lms_state), 1, 8))
+                           ::bit(32)::int::bigint) AS h
                 FROM activity.attempts
                 WHERE lms = :lms AND source = :source AND lms_updated_at < :upper AND lms_state <> ''
                 GROUP BY 1, 2

@@ -85,8 +85,12 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         schema=S,
     )
-    op.create_index("ix_events_student", "events", ["tenant_id", "student_id", "occurred_at", "sequence"], schema=S)
-    op.create_index("ix_events_type", "events", ["tenant_id", "event_type", "occurred_at", "sequence"], schema=S)
+    op.create_index(
+        "ix_events_student", "events", ["tenant_id", "student_id", "occurred_at", "sequence"], schema=S
+    )
+    op.create_index(
+        "ix_events_type", "events", ["tenant_id", "event_type", "occurred_at", "sequence"], schema=S
+    )
     op.create_index(
         "ix_events_unprocessed",
         "events",

@@ -189,7 +189,7 @@ def simulate(
     completed with a score, then graded passed or failed (each its own transaction, `pause` apart);
     about a third are content attempts (started, then completed or, for a video, watched). Returns
     how many rows ended in each state."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     ended: dict[str, int] = {}
     with psycopg.connect(owner_conninfo, autocommit=True) as conn:
         students = [r[0] for r in conn.execute("SELECT id FROM students ORDER BY id")]
@@ -209,20 +209,23 @@ def simulate(
                 time.sleep(pause)
                 final = "watched" if kind == "video" else "completed"
                 conn.execute(
-                    "UPDATE contentattempts SET state = %s, percentage = 100, finished_at = now() WHERE id = %s",
+                    "UPDATE contentattempts SET state = %s, percentage = 100, finished_at = now()"
+                    " WHERE id = %s",
                     (final, row),
                 )
             else:
                 exam = rng.choice(exams)
                 (row,) = conn.execute(
-                    "INSERT INTO attempts (student_id, exam_id, state, started_at) VALUES (%s, %s, 'started', now())"
+                    "INSERT INTO attempts (student_id, exam_id, state, started_at)"
+                    " VALUES (%s, %s, 'started', now())"
                     " RETURNING id",
                     (student, exam),
                 ).fetchone()  # type: ignore[misc]
                 time.sleep(pause)
                 pct = round(rng.uniform(30, 100), 1)
                 conn.execute(
-                    "UPDATE attempts SET state = 'completed', percentage = %s, score = %s, finished_at = now()"
+                    "UPDATE attempts SET state = 'completed', percentage = %s, score = %s,"
+                    " finished_at = now()"
                     " WHERE id = %s",
                     (pct, round(pct / 10, 1), row),
                 )

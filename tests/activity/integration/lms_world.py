@@ -49,7 +49,9 @@ class World:
 
     def monitor(self, **overrides) -> tuple[ActivityMonitor, LmsReader]:
         reader = LmsReader(self.urls.reader, pool_size=2)
-        return ActivityMonitor(self.db, Outbox("activity", "activity"), reader, self.config(**overrides)), reader
+        return ActivityMonitor(
+            self.db, Outbox("activity", "activity"), reader, self.config(**overrides)
+        ), reader
 
     def owner(self) -> psycopg.Connection:
         return psycopg.connect(self.urls.owner_conninfo, autocommit=True)
@@ -68,7 +70,8 @@ class World:
             rows = (
                 await session.execute(
                     sa.text(
-                        "SELECT payload FROM activity.outbox WHERE subject LIKE 'activity.%' AND headers->>'learnflow-tenant' = :t"
+                        "SELECT payload FROM activity.outbox"
+                        " WHERE subject LIKE 'activity.%' AND headers->>'learnflow-tenant' = :t"
                     ),
                     {"t": self.tenant_id},
                 )
@@ -98,4 +101,3 @@ class World:
             return want
         finally:
             await reader.dispose()
-

@@ -27,7 +27,7 @@ async def writer(conninfo: str, rng: random.Random, rounds: int, stop_at: float)
                     table = rng.choice(["attempts", "attempts", "contentattempts"])
                     column = "exam_id" if table == "attempts" else "content_id"
                     cur = await conn.execute(
-                        f"INSERT INTO {table} (student_id, {column}, state, started_at) "  # noqa: S608
+                        f"INSERT INTO {table} (student_id, {column}, state, started_at) "
                         "VALUES (%s, %s, 'started', now()) RETURNING id",
                         (rng.randint(1, 4), rng.randint(1, 3)),
                     )
@@ -47,7 +47,7 @@ async def writer(conninfo: str, rng: random.Random, rounds: int, stop_at: float)
                         new = rng.choice(["passed", "failed"])
                     pct = rng.uniform(0, 100)
                     await conn.execute(
-                        f"UPDATE {table} SET state = %s, percentage = %s, finished_at = now() WHERE id = %s",  # noqa: S608
+                        f"UPDATE {table} SET state = %s, percentage = %s, finished_at = now() WHERE id = %s",
                         (new, pct, row_id),
                     )
                     mine[mine.index((table, row_id, state))] = (table, row_id, new)
@@ -60,7 +60,9 @@ def test_concurrent_writers_and_a_killed_monitor_give_every_event_exactly_once(c
         urls = new_lms(context_pg)
         async with service_database(context_pg) as db:
             w = World(db, urls, str(uuid.uuid4()), f"lms-{uuid.uuid4().hex[:8]}")
-            writers = [asyncio.create_task(writer(urls.owner_conninfo, random.Random(i), 12, 0)) for i in range(6)]
+            writers = [
+                asyncio.create_task(writer(urls.owner_conninfo, random.Random(i), 12, 0)) for i in range(6)
+            ]
             kills = 0
             readers = []
             while not all(t.done() for t in writers):

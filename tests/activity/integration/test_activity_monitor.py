@@ -31,17 +31,20 @@ def test_states_bad_rows_and_regressions(context_pg):
         with w.owner() as lms:
             # Seen first as failed: started and completed are implied, in that order.
             failed = lms.execute(
-                "INSERT INTO attempts (student_id, exam_id, state, percentage, score, started_at, finished_at)"
+                "INSERT INTO attempts"
+                " (student_id, exam_id, state, percentage, score, started_at, finished_at)"
                 " VALUES (2, 2, 'failed', 40, 4, now() - interval '90 seconds', now()) RETURNING id"
             ).fetchone()[0]
             unknown = lms.execute(
                 "INSERT INTO attempts (student_id, exam_id, state) VALUES (2, 1, 'graded') RETURNING id"
             ).fetchone()[0]
             orphan = lms.execute(
-                "INSERT INTO contentattempts (student_id, content_id, state) VALUES (999, 1, 'started') RETURNING id"
+                "INSERT INTO contentattempts (student_id, content_id, state)"
+                " VALUES (999, 1, 'started') RETURNING id"
             ).fetchone()[0]
             watched = lms.execute(
-                "INSERT INTO contentattempts (student_id, content_id, state) VALUES (1, 1, 'watched') RETURNING id"
+                "INSERT INTO contentattempts (student_id, content_id, state)"
+                " VALUES (1, 1, 'watched') RETURNING id"
             ).fetchone()[0]
         await settle_and_poll(monitor)
         stored = {e.event_id: e for e in await w.stored()}
@@ -120,7 +123,9 @@ def test_event_types_not_monitored_are_not_stored_but_advance_the_state(context_
         monitor, reader = w.monitor(event_types="exam_passed,exam_failed")
         with w.owner() as lms:
             lms.execute("INSERT INTO attempts (student_id, exam_id, state) VALUES (1, 1, 'started')")
-            lms.execute("INSERT INTO attempts (student_id, exam_id, state, percentage) VALUES (1, 1, 'passed', 80)")
+            lms.execute(
+                "INSERT INTO attempts (student_id, exam_id, state, percentage) VALUES (1, 1, 'passed', 80)"
+            )
         await settle_and_poll(monitor)
         assert [e.event_type for e in await w.stored()] == ["exam_passed"]
         await reader.dispose()

@@ -28,7 +28,8 @@ def test_list_export_ack_expiry_replay_and_status(context_pg):
             with w.owner() as lms:
                 for student in (1, 2, 2):
                     lms.execute(
-                        "INSERT INTO attempts (student_id, exam_id, state, percentage) VALUES (%s, 1, 'passed', 75)",
+                        "INSERT INTO attempts (student_id, exam_id, state, percentage)"
+                        " VALUES (%s, 1, 'passed', 75)",
                         (student,),
                     )
             await asyncio.sleep(0.1)
@@ -42,9 +43,13 @@ def test_list_export_ack_expiry_replay_and_status(context_pg):
                 if not token:
                     break
             assert len(seen) == 9 and [e.sequence for e in seen] == sorted(e.sequence for e in seen)
-            mine, _ = await service.list_events(admin, EventFilter(student_id=2, event_type="exam_passed"), 0, "")
+            mine, _ = await service.list_events(
+                admin, EventFilter(student_id=2, event_type="exam_passed"), 0, ""
+            )
             assert [(e.student_id, e.event_type) for e in mine] == [(2, "exam_passed")] * 2
-            none, _ = await service.list_events(admin, EventFilter(since=datetime.now(UTC) + timedelta(hours=1)), 0, "")
+            none, _ = await service.list_events(
+                admin, EventFilter(since=datetime.now(UTC) + timedelta(hours=1)), 0, ""
+            )
             assert none == []
             with pytest.raises(InvalidArgument):
                 await service.list_events(admin, EventFilter(event_type="exam_exploded"), 0, "")
@@ -54,7 +59,9 @@ def test_list_export_ack_expiry_replay_and_status(context_pg):
             lease, _, batch = await service.export(admin, 5, 60)
             assert [e.sequence for e in batch] == [e.sequence for e in seen[:5]]
             lease2, _, batch2 = await service.export(admin, 50, 1)
-            assert [e.sequence for e in batch2] == [e.sequence for e in seen[5:]]  # the leased ones are hidden
+            assert [e.sequence for e in batch2] == [
+                e.sequence for e in seen[5:]
+            ]  # the leased ones are hidden
             assert await service.ack(admin, lease) == 5
             await asyncio.sleep(1.1)  # lease2 expires unacknowledged
             with pytest.raises(FailedPrecondition):
