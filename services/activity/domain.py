@@ -313,6 +313,20 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class MonitorState:
+    """The monitor's row: its last poll, the watermark (everything the LMS committed before it was
+    read), its last error and its counters."""
+
+    last_poll_at: datetime | None = None
+    watermark: datetime | None = None
+    last_error: str = ""
+    late_commit_guard: bool = False
+    skipped: int = 0
+    rejected: int = 0
+    unmatched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class MonitorStatus:
     enabled: bool
     last_poll_at: datetime | None

@@ -262,7 +262,7 @@ class ActivityMonitor:
         backfilled; each is logged."""
         async with self.db.transaction(self.tenant_id) as session:
             status = await store.monitor_row(session, self.name)
-        upper: datetime | None = status["watermark"]
+        upper = status.watermark
         if upper is None:
             return 0
         # Rows in the overlap window may be read again by the next poll anyway; auditing below it

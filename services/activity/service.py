@@ -80,13 +80,13 @@ class ActivityService:
             by_type = await store.events_by_type(session)
         return MonitorStatus(
             enabled=self.config.monitor_enabled,
-            last_poll_at=row["last_poll_at"],
-            last_error=row["last_error"],
+            last_poll_at=row.last_poll_at,
+            last_error=row.last_error,
             cursors=tuple(cursors),
-            watermark_age_seconds=watermark_age(datetime.now(UTC), row["watermark"]),
+            watermark_age_seconds=watermark_age(datetime.now(UTC), row.watermark),
             events_by_type=by_type,
-            rejected=int(row["rejected"]),
-            skipped=int(row["skipped"]),
-            unmatched_emails=tuple(row["unmatched"]),
-            late_commit_guard=bool(row["late_commit_guard"]),
+            rejected=int(row.rejected),
+            skipped=int(row.skipped),
+            unmatched_emails=tuple(row.unmatched),
+            late_commit_guard=bool(row.late_commit_guard),
         )

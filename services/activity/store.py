@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.activity.domain import ActivityEvent, Cursor, EventFilter, Mentor, Tracked
+from services.activity.domain import ActivityEvent, Cursor, EventFilter, Mentor, MonitorState, Tracked
 from services.activity.tables import attempts, cursors, events, monitor
 
 
@@ -218,19 +218,19 @@ async def record_error(session: AsyncConnection, lms: str, at: datetime, error: 
     )
 
 
-async def monitor_row(session: AsyncConnection, lms: str) -> dict[str, Any]:
+async def monitor_row(session: AsyncConnection, lms: str) -> MonitorState:
     row = (await session.execute(sa.select(monitor).where(monitor.c.lms == lms))).first()
     if row is None:
-        return {
-            "last_poll_at": None,
-            "watermark": None,
-            "last_error": "",
-            "late_commit_guard": False,
-            "skipped": 0,
-            "rejected": 0,
-            "unmatched": [],
-        }
-    return {k: getattr(row, k) for k in row._fields if k != "lms"}
+        return MonitorState()
+    return MonitorState(
+        last_poll_at=row.last_poll_at,
+        watermark=row.watermark,
+        last_error=row.last_error,
+        late_commit_guard=row.late_commit_guard,
+        skipped=int(row.skipped),
+        rejected=int(row.rejected),
+        unmatched=tuple(row.unmatched),
+    )
 
 
 async def events_by_type(session: AsyncConnection) -> dict[str, int]:

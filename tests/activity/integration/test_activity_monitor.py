@@ -81,7 +81,7 @@ def test_states_bad_rows_and_regressions(context_pg):
 
             status = await store.monitor_row(session, w.name)
             tracked = await store.tracked(session, w.name, "attempts", [unknown, failed])
-        assert status["rejected"] >= 2 and status["skipped"] >= 2 and status["last_error"] == ""
+        assert status.rejected >= 2 and status.skipped >= 2 and status.last_error == ""
         assert tracked[unknown].rejected == "unknown state 'graded'"
         assert tracked[failed].state == "failed" and tracked[failed].lms_state == "passed"
         assert orphan  # rejected too (missing student 999): no events above
