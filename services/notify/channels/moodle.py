@@ -72,8 +72,8 @@ class MoodleChannel:
     ):
         self.url = base_url.rstrip("/") + REST_PATH
         self._token = token
-        # Sends go through the client holding the shared per-minute limit; look-ups and read polls
-        # through another, so polling never eats the sending budget.
+        # Sends go through one client, look-ups and read polls through another, so a backlog of
+        # polls never queues behind (or breaks the circuit of) sends.
         self._send_http = send_http
         self._query_http = query_http or send_http
         self._cache_seconds = cache_seconds

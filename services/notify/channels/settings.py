@@ -95,13 +95,6 @@ class ChannelSettings:
         "core_user_get_users_by_field, core_message_get_messages)",
         secret=True,
     )
-    moodle_messages_per_minute: int = integer(
-        "NOTIFY_MOODLE_MESSAGES_PER_MINUTE",
-        100,
-        "messages sent to Moodle a minute, shared by every replica (Moodle has no limiter of its own)",
-        min=1,
-        max=100_000,
-    )
     moodle_user_cache_seconds: float = number(
         "NOTIFY_MOODLE_USER_CACHE_SECONDS",
         300.0,
@@ -134,13 +127,6 @@ class ChannelSettings:
         default_text="",
         secret=True,
         bounds="name=https://host/path, comma separated",
-    )
-    slack_messages_per_second: float = number(
-        "NOTIFY_SLACK_MESSAGES_PER_SECOND",
-        1.0,
-        "messages a second per webhook, shared by every replica (Slack allows about 1)",
-        min=0.01,
-        max=100.0,
     )
 
     # --- email over SMTP ---

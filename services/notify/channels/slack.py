@@ -5,8 +5,8 @@ POST JSON `{text, blocks}`; Slack answers 200 `ok`, or a reason in plain text: 4
 the payload is wrong, a retry cannot help), 429 with `Retry-After`, 500 `rollup_error` (retryable).
 
 A webhook URL is its own credential: it is never logged nor put in an error. Each webhook is its own
-outbound destination (`slack:<name>`), so it has its own breaker and its own shared rate limit (about
-one message a second per webhook, OutboundPolicy.rate_limit across every replica).
+outbound destination (`slack:<name>`), so it has its own breaker; the delivery engine limits each
+webhook to about one message a second across every replica (NOTIFY_SLACK_PER_MINUTE).
 """
 
 from __future__ import annotations

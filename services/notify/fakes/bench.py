@@ -29,7 +29,7 @@ USER = "bench@learnflow.test"
 
 
 async def _send_all(channel_name: str, env: dict[str, str], sends: int, concurrency: int) -> list[float]:
-    channel = build_channels(read(ChannelSettings, env), limiter=None)[channel_name]
+    channel = build_channels(read(ChannelSettings, env))[channel_name]
     address = await channel.resolve(USER)
     assert address is not None, f"{USER} has no {channel_name} account on the local servers"
     gate = asyncio.Semaphore(concurrency)

@@ -42,7 +42,7 @@ def settings_for(fakes: FakeProviders, **env: str) -> ChannelSettings:
 
 
 def channel_of(fakes: FakeProviders, name: str, **env: str) -> Channel:
-    return build_channels(settings_for(fakes, **env), limiter=None)[name]
+    return build_channels(settings_for(fakes, **env))[name]
 
 
 def outgoing(address: str, body: str = "Hello", subject: str = "", **kw: Any) -> Outgoing:

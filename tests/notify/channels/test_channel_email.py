@@ -36,7 +36,7 @@ def secure():
 
 
 def email_channel(fakes: FakeProviders, **env: str) -> EmailChannel:
-    channel = build_channels(read(ChannelSettings, {**fakes.channel_env(), **env}), limiter=None)["email"]
+    channel = build_channels(read(ChannelSettings, {**fakes.channel_env(), **env}))["email"]
     assert isinstance(channel, EmailChannel)
     return channel
 

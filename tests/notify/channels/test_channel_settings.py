@@ -12,7 +12,7 @@ from services.runtime.settings import SettingsError, declared, read
 
 def test_nothing_configured_builds_nothing():
     settings = read(ChannelSettings, {})
-    assert settings.configured == () and build_channels(settings, limiter=None) == {}
+    assert settings.configured == () and build_channels(settings) == {}
 
 
 def test_only_the_configured_providers_are_built():
@@ -25,7 +25,7 @@ def test_only_the_configured_providers_are_built():
             "NOTIFY_SMTP_HOST": "smtp.example.org",
         },
     )
-    channels = build_channels(settings, limiter=None)
+    channels = build_channels(settings)
     assert sorted(channels) == ["email", "zulip"] == sorted(settings.configured)
     assert {c.name for c in channels.values()} == {"email", "zulip"}
     for channel in channels.values():  # the contract's attributes (services/notify/channels/base.py)

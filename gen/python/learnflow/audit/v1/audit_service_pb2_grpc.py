@@ -108,7 +108,8 @@ class AuditServiceServicer:
 
     def ExportAuditRecords(self, request, context):
         """Every record of the caller's tenant in a time range, oldest first, streamed (for records
-        requests). `learnflow audit export` writes them as JSON Lines.
+        requests). `learnflow audit export` writes them as JSON Lines; over REST they arrive as
+        server-sent events, one record per event.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -510,7 +510,8 @@ class AuditServiceStub(betterproto2_grpclib.ServiceStub):
     ) -> "AsyncIterator[AuditRecord]":
         """
         Every record of the caller's tenant in a time range, oldest first, streamed (for records
-        requests). `learnflow audit export` writes them as JSON Lines.
+        requests). `learnflow audit export` writes them as JSON Lines; over REST they arrive as
+        server-sent events, one record per event.
         """
 
         async for response in self._unary_stream(
