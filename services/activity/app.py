@@ -8,11 +8,21 @@ from __future__ import annotations
 from learnflow.activity.v1 import activity_service_pb2, activity_service_pb2_grpc
 
 from services.activity.api import ActivityApi
+from services.activity.clients import IdentityLinker, NotifyClient
 from services.activity.lms import LmsReader
 from services.activity.monitor import ActivityMonitor
+from services.activity.notifier import MentorNotifier
 from services.activity.service import ActivityService
 from services.activity.settings import ActivityConfig
-from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
+from services.runtime.contexts import (
+    ContextSpec,
+    Dependencies,
+    Egress,
+    Hosted,
+    Periodic,
+    SecretEnv,
+    StreamSpec,
+)
 
 SERVICE = activity_service_pb2.DESCRIPTOR.services_by_name["ActivityService"].full_name
 
@@ -25,7 +35,21 @@ async def build(deps: Dependencies) -> Hosted:
     )
     if config.monitor_enabled:
         lms = LmsReader(config.lms_database_url)
-        monitor = ActivityMonitor(deps.db, deps.outbox, lms, config)
+        linker = (
+            IdentityLinker(deps.workload, deps.settings.identity_addr, config.lms_tenant_id)
+            if deps.workload is not None
+            else None
+        )
+        monitor = ActivityMonitor(deps.db, deps.outbox, lms, config, linker=linker)
+        if config.notify_mentors and linker is not None and deps.workload is not None:
+            notifier = MentorNotifier(
+                deps.outbox,
+                linker,
+                NotifyClient(deps.workload, deps.address_of("notify")),
+                channel=config.notify_channel,
+                template=config.notify_template,
+            )
+            hosted.consumers.append(notifier.consumer())
 
         async def poll() -> None:
             await monitor.poll()
@@ -53,5 +77,13 @@ CONTEXT = ContextSpec(
     build=build,
     # progress.events belongs to progress's stream (exam results are published there, not here).
     streams=(StreamSpec("ACTIVITY", ("activity.>",)),),
+    calls=("notify",),
     settings=ActivityConfig,
+    # The LMS's PostgreSQL is outside the cluster; its URL (with the read-only role's password) is a
+    # Secret. The generated Deployment is the seed's daemon mode: `serve --contexts activity`, where
+    # the poll is singleton work, so any number of replicas poll once.
+    egress=(
+        Egress(host="lms-database", port=5432, why="the external LMS database (LMS_DATABASE_URL, read only)"),
+    ),
+    secrets=(SecretEnv("LMS_DATABASE_URL", "activity-lms"),),
 )

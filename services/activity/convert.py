@@ -8,12 +8,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from google.protobuf.json_format import MessageToDict
 from learnflow.activity.v1 import activity_service_pb2 as pb
 from learnflow.activity.v1 import events_pb2, resources_pb2
 from learnflow.progress.v1 import events_pb2 as progress_events
 from learnflow.progress.v1 import resources_pb2 as progress_pb
 
-from services.activity.domain import ActivityEvent, EventFilter, MonitorStatus
+from services.activity.domain import ActivityEvent, EventFilter, Mentor, MonitorStatus
 
 
 def _struct(target: Any, value: dict[str, Any]) -> None:
@@ -43,6 +44,29 @@ def event_to_proto(e: ActivityEvent) -> resources_pb2.ActivityEvent:
     if e.created_at:
         msg.create_time.FromDatetime(e.created_at)
     return msg
+
+
+def event_from_proto(msg: resources_pb2.ActivityEvent, tenant_id: str) -> ActivityEvent:
+    """An activity.* event as the domain object (the mentor notifier's input)."""
+    return ActivityEvent(
+        event_id=msg.event_id,
+        tenant_id=tenant_id,
+        event_type=msg.event_type,
+        source=msg.source,
+        attempt_id=msg.attempt_id,
+        student_id=msg.student_id,
+        student_name=msg.student_name,
+        student_email=msg.student_email,
+        activity_id=msg.activity_id,
+        activity_title=msg.activity_title,
+        occurred_at=msg.occur_time.ToDatetime(UTC),
+        mentors=tuple(Mentor(m.id, m.name, m.email) for m in msg.mentors),
+        metadata=MessageToDict(msg.metadata),
+        statement=MessageToDict(msg.statement),
+        user_id=msg.user_id,
+        processed_for_ai=msg.processed_for_ai,
+        sequence=msg.sequence,
+    )
 
 
 def filter_from_proto(request: pb.ListActivityEventsRequest) -> EventFilter:

@@ -313,6 +313,21 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class Notification:
+    """The notification log per event and mentor (seed step 1's LMSEventLog): `sent` once notify
+    accepted the DM (`message_id` is notify's delivery id: its log has the Zulip message id and the
+    retries); else `error` says why (no LearnFlow account for the mentor's email, notify refused)."""
+
+    event_id: str
+    mentor_id: int
+    channel: str
+    sent: bool
+    message_id: str = ""
+    error: str = ""
+    processed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class MonitorState:
     """The monitor's row: its last poll, the watermark (everything the LMS committed before it was
     read), its last error and its counters."""

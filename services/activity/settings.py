@@ -48,6 +48,14 @@ class ActivityConfig:
     notify_mentors: bool = flag(
         "LMS_NOTIFY_MENTORS_ENABLED", True, "send each event to the student's mentors"
     )
+    notify_channel: str = text(
+        "LMS_NOTIFY_CHANNEL", "zulip", "notify's channel for the mentors' DMs (its fallback applies)"
+    )
+    notify_template: str = text(
+        "LMS_NOTIFY_TEMPLATE",
+        "lms-activity",
+        "the tenant's notify template for the DMs; its body renders {{ message }}",
+    )
     event_types: str = text(
         "LMS_EVENT_TYPES_TO_MONITOR", "", "comma list of event types to store and publish; empty for all"
     )

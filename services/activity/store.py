@@ -11,8 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.activity.domain import ActivityEvent, Cursor, EventFilter, Mentor, MonitorState, Tracked
-from services.activity.tables import attempts, cursors, events, monitor
+from services.activity.domain import (
+    ActivityEvent,
+    Cursor,
+    EventFilter,
+    Mentor,
+    MonitorState,
+    Notification,
+    Tracked,
+)
+from services.activity.tables import attempts, cursors, events, monitor, notifications
 
 
 async def get_cursor(session: AsyncConnection, lms: str, source: str) -> Cursor:
@@ -335,3 +343,50 @@ async def audit_buckets(
         )
     ).all()
     return {(r.day, r.state): (int(r.n), int(r.h or 0)) for r in rows}
+
+
+async def log_notifications(session: AsyncConnection, tenant_id: str, rows: list[Notification]) -> None:
+    """One row per event and mentor; a redelivered event overwrites its rows with the same answer
+    (notify returns the first delivery for the same idempotency key)."""
+    if not rows:
+        return
+    stmt = pg_insert(notifications).values(
+        [
+            {
+                "event_id": uuid.UUID(n.event_id),
+                "mentor_id": n.mentor_id,
+                "tenant_id": uuid.UUID(tenant_id),
+                "channel": n.channel,
+                "sent": n.sent,
+                "message_id": n.message_id,
+                "error": n.error[:2000],
+            }
+            for n in rows
+        ]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[notifications.c.event_id, notifications.c.mentor_id],
+            set_={
+                "channel": stmt.excluded.channel,
+                "sent": stmt.excluded.sent,
+                "message_id": stmt.excluded.message_id,
+                "error": stmt.excluded.error,
+                "processed_at": sa.func.now(),
+            },
+        )
+    )
+
+
+async def list_notifications(session: AsyncConnection, event_ids: list[str]) -> list[Notification]:
+    rows = (
+        await session.execute(
+            sa.select(notifications)
+            .where(notifications.c.event_id.in_([uuid.UUID(e) for e in event_ids]))
+            .order_by(notifications.c.event_id, notifications.c.mentor_id)
+        )
+    ).all()
+    return [
+        Notification(str(r.event_id), r.mentor_id, r.channel, r.sent, r.message_id, r.error, r.processed_at)
+        for r in rows
+    ]
