@@ -43,6 +43,12 @@ def event_to_proto(e: ActivityEvent) -> resources_pb2.ActivityEvent:
     msg.occur_time.FromDatetime(e.occurred_at)
     if e.created_at:
         msg.create_time.FromDatetime(e.created_at)
+    for n in e.notifications:
+        row = msg.notifications.add(
+            mentor_id=n.mentor_id, channel=n.channel, sent=n.sent, message_id=n.message_id, error=n.error
+        )
+        if n.processed_at:
+            row.process_time.FromDatetime(n.processed_at)
     return msg
 
 

@@ -133,6 +133,21 @@ def event_id(lms: str, source: str, attempt_id: int, state: str) -> str:
 
 
 @dataclass(frozen=True)
+class Notification:
+    """The notification log per event and mentor (seed step 1's LMSEventLog): `sent` once notify
+    accepted the DM (`message_id` is notify's delivery id: its log has the Zulip message id and the
+    retries); else `error` says why (no LearnFlow account for the mentor's email, notify refused)."""
+
+    event_id: str
+    mentor_id: int
+    channel: str
+    sent: bool
+    message_id: str = ""
+    error: str = ""
+    processed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ActivityEvent:
     event_id: str
     tenant_id: str
@@ -153,6 +168,7 @@ class ActivityEvent:
     processed_for_ai: bool = False
     sequence: int = 0
     created_at: datetime | None = None
+    notifications: tuple[Notification, ...] = ()
 
 
 def _seconds(a: datetime | None, b: datetime | None) -> float | None:
@@ -310,21 +326,6 @@ class Cursor:
     source: str
     updated_at: datetime | None
     id: int
-
-
-@dataclass(frozen=True)
-class Notification:
-    """The notification log per event and mentor (seed step 1's LMSEventLog): `sent` once notify
-    accepted the DM (`message_id` is notify's delivery id: its log has the Zulip message id and the
-    retries); else `error` says why (no LearnFlow account for the mentor's email, notify refused)."""
-
-    event_id: str
-    mentor_id: int
-    channel: str
-    sent: bool
-    message_id: str = ""
-    error: str = ""
-    processed_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,11 @@ objects. The monitor (monitor.py) writes the events."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from services.activity import domain, store
-from services.activity.domain import ActivityEvent, EventFilter, MonitorStatus
+from services.activity.domain import ActivityEvent, EventFilter, MonitorStatus, Notification
 from services.activity.monitor import watermark_age
 from services.activity.settings import ActivityConfig
 from services.runtime import pagination
@@ -37,8 +38,12 @@ class ActivityService:
         after = position["s"] if position else 0
         async with self.db.transaction(caller.tenant_id) as session:
             found = await store.list_events(session, f, limit=size + 1, after_sequence=after)
+            logged = await store.list_notifications(session, [e.event_id for e in found[:size]])
         token = pagination.encode_token({"s": found[size - 1].sequence}) if len(found) > size else ""
-        return found[:size], token
+        by_event: dict[str, list[Notification]] = {}
+        for n in logged:
+            by_event.setdefault(n.event_id, []).append(n)
+        return [replace(e, notifications=tuple(by_event.get(e.event_id, ()))) for e in found[:size]], token
 
     async def export(
         self, caller: Principal, batch_size: int, lease_seconds: int

@@ -23,7 +23,7 @@ class Mentor(_message.Message):
     def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., email: _Optional[str] = ...) -> None: ...
 
 class ActivityEvent(_message.Message):
-    __slots__ = ("event_id", "sequence", "event_type", "student_id", "student_name", "student_email", "mentors", "activity_id", "activity_title", "metadata", "occur_time", "processed_for_ai", "user_id", "statement", "source", "attempt_id", "create_time")
+    __slots__ = ("event_id", "sequence", "event_type", "student_id", "student_name", "student_email", "mentors", "activity_id", "activity_title", "metadata", "occur_time", "processed_for_ai", "user_id", "statement", "source", "attempt_id", "create_time", "notifications")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,7 @@ class ActivityEvent(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATIONS_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     sequence: int
     event_type: str
@@ -58,7 +59,24 @@ class ActivityEvent(_message.Message):
     source: str
     attempt_id: int
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, event_id: _Optional[str] = ..., sequence: _Optional[int] = ..., event_type: _Optional[str] = ..., student_id: _Optional[int] = ..., student_name: _Optional[str] = ..., student_email: _Optional[str] = ..., mentors: _Optional[_Iterable[_Union[Mentor, _Mapping]]] = ..., activity_id: _Optional[int] = ..., activity_title: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., processed_for_ai: _Optional[bool] = ..., user_id: _Optional[str] = ..., statement: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[str] = ..., attempt_id: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    notifications: _containers.RepeatedCompositeFieldContainer[Notification]
+    def __init__(self, event_id: _Optional[str] = ..., sequence: _Optional[int] = ..., event_type: _Optional[str] = ..., student_id: _Optional[int] = ..., student_name: _Optional[str] = ..., student_email: _Optional[str] = ..., mentors: _Optional[_Iterable[_Union[Mentor, _Mapping]]] = ..., activity_id: _Optional[int] = ..., activity_title: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., processed_for_ai: _Optional[bool] = ..., user_id: _Optional[str] = ..., statement: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source: _Optional[str] = ..., attempt_id: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., notifications: _Optional[_Iterable[_Union[Notification, _Mapping]]] = ...) -> None: ...
+
+class Notification(_message.Message):
+    __slots__ = ("mentor_id", "channel", "sent", "message_id", "error", "process_time")
+    MENTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    mentor_id: int
+    channel: str
+    sent: bool
+    message_id: str
+    error: str
+    process_time: _timestamp_pb2.Timestamp
+    def __init__(self, mentor_id: _Optional[int] = ..., channel: _Optional[str] = ..., sent: _Optional[bool] = ..., message_id: _Optional[str] = ..., error: _Optional[str] = ..., process_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Cursor(_message.Message):
     __slots__ = ("source", "update_time", "id")

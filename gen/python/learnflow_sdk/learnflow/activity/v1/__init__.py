@@ -17,6 +17,7 @@ __all__ = (
     "ListActivityEventsResponse",
     "Mentor",
     "MonitorStatus",
+    "Notification",
     "ReplayForAnalysisRequest",
     "ReplayForAnalysisResponse",
 )
@@ -127,6 +128,11 @@ class ActivityEvent(betterproto2.Message):
     create_time: "datetime.datetime | None" = betterproto2.field(
         17, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
+
+    notifications: "list[Notification]" = betterproto2.field(18, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The mentors' DMs (seed 004's LMSEventLog), one per mentor once the notifier has handled it.
+    """
 
 
 default_message_pool.register_message("learnflow.activity.v1", "ActivityEvent", ActivityEvent)
@@ -314,6 +320,36 @@ class MonitorStatus(betterproto2.Message):
 
 
 default_message_pool.register_message("learnflow.activity.v1", "MonitorStatus", MonitorStatus)
+
+
+@dataclass(eq=False, repr=False)
+class Notification(betterproto2.Message):
+    """
+    One mentor's DM about one event.
+    """
+
+    mentor_id: "int" = betterproto2.field(1, betterproto2.TYPE_INT64)
+
+    channel: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The channel asked of notify (notify's delivery says where it went, e.g. its fallback).
+    """
+
+    sent: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    notify accepted it (message_id is notify's delivery id, whose log has the Zulip message id).
+    """
+
+    message_id: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+    error: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+    process_time: "datetime.datetime | None" = betterproto2.field(
+        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+
+default_message_pool.register_message("learnflow.activity.v1", "Notification", Notification)
 
 
 @dataclass(eq=False, repr=False)
