@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -234,3 +235,54 @@ def simulate(
                 conn.execute("UPDATE attempts SET state = %s WHERE id = %s", (final, row))
             ended[final] = ended.get(final, 0) + 1
     return ended
+
+
+def wanted(env: dict[str, str], *, default: bool) -> bool:
+    """LEARNFLOW_DEMO_LMS: whether the embedded mesh hosts the demo LMS and runs the monitor over it
+    (by default `learnflow up` does; test meshes do when they ask)."""
+    value = env.get("LEARNFLOW_DEMO_LMS", "").strip().lower()
+    return default if not value else value in ("1", "true", "yes", "on")
+
+
+def start_demo_lms(mesh: Any) -> LmsUrls:
+    """For the embedded mesh, after the demo tenant is seeded: the `lms` database beside ours with its
+    demo data, the demo tenant's `lms-activity` notify template (body `{{ message }}`, saved by the demo
+    teacher unless it exists), and `learnflow serve` started again with the monitor on
+    (LMS_ACTIVITY_MONITOR_ENABLED, LMS_DATABASE_URL = the read-only role, LMS_TENANT_ID = the demo
+    tenant, whose id exists only once identity has seeded it: hence the second start)."""
+    import grpc
+    from learnflow.identity.v1 import identity_service_pb2 as id_pb
+    from learnflow.identity.v1 import identity_service_pb2_grpc as id_grpc
+    from learnflow.notify.v1 import notify_service_pb2 as nt_pb
+    from learnflow.notify.v1 import notify_service_pb2_grpc as nt_grpc
+    from learnflow.notify.v1 import resources_pb2 as nt_resources
+
+    from services.runtime.local.demo import DEMO_PASSWORD, DEMO_TEACHER, DEMO_TENANT
+
+    urls = create_lms_database(mesh.postgres._psql, mesh.postgres.port)
+    with grpc.insecure_channel(mesh.grpc_addr) as channel:
+        teacher = id_grpc.IdentityServiceStub(channel).Login(
+            id_pb.LoginRequest(tenant=DEMO_TENANT, email=DEMO_TEACHER, password=DEMO_PASSWORD), timeout=10
+        )
+        auth = (("authorization", f"Bearer {teacher.tokens.access_token}"),)
+        notify = nt_grpc.NotifyServiceStub(channel)
+        try:
+            notify.GetTemplate(nt_pb.GetTemplateRequest(name="lms-activity"), metadata=auth, timeout=10)
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            notify.PutTemplate(
+                nt_pb.PutTemplateRequest(
+                    template=nt_resources.Template(name="lms-activity", body="{{ message }}")
+                ),
+                metadata=auth,
+                timeout=10,
+            )
+    mesh.env.update(
+        LMS_ACTIVITY_MONITOR_ENABLED="true",
+        LMS_DATABASE_URL=urls.reader,
+        LMS_TENANT_ID=teacher.user.tenant_id,
+    )
+    mesh.stop_server()
+    mesh.start_server()
+    return urls

@@ -8,8 +8,11 @@ context, docs/activity.md)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -19,7 +22,6 @@ import pytest
 
 from services.activity.domain import SOURCES, LmsAttempt, decide, event_id
 from services.notify.fakes.client import FakesClient
-from services.runtime.local.lms import create_lms_database
 from services.runtime.testing import login, rest, running_mesh
 
 LMS = "lms"
@@ -40,31 +42,16 @@ def _until(predicate, timeout=20.0, what="condition"):
 def world():
     with running_mesh(
         LEARNFLOW_LOCAL_PROVIDERS="true",
+        LEARNFLOW_DEMO_LMS="true",
         LMS_ACTIVITY_POLL_INTERVAL="0.3",
         LMS_ACTIVITY_SETTLE_LAG_SECONDS="0.1",
         LMS_ACTIVITY_OVERLAP_SECONDS="2",
         NOTIFY_RETRY_BASE_SECONDS="0.2",
     ) as mesh:
-        assert mesh.postgres is not None
-        urls = create_lms_database(mesh.postgres._psql, mesh.postgres.port)
-        admin = login(mesh, "admin@demo.test")
-        me = rest(mesh, "GET", "/v1/users/me", token=admin).body
-        made = rest(
-            mesh,
-            "POST",
-            "/v1/notify/templates",
-            {"name": "lms-activity", "body": "{{ message }}"},
-            token=login(mesh, "teacher@demo.test"),
-        )
-        assert made.status == 200, made.body
-        # The monitor on: `learnflow serve` again with the LMS's settings (in production they are
-        # set from the start; the demo tenant's id exists only once identity has seeded it).
-        mesh.env.update(
-            LMS_ACTIVITY_MONITOR_ENABLED="true", LMS_DATABASE_URL=urls.reader, LMS_TENANT_ID=me["tenantId"]
-        )
-        mesh.stop_server()
-        mesh.start_server()
-        yield mesh, urls, admin
+        # The embedded mesh made the demo LMS and started the monitor (local/lms.py start_demo_lms), as
+        # `learnflow up` does.
+        assert mesh.demo_lms is not None
+        yield mesh, mesh.demo_lms, login(mesh, "admin@demo.test")
 
 
 def _events(mesh, token, **query) -> list[dict]:
@@ -167,7 +154,7 @@ def test_a_sigkilled_serve_in_the_middle_of_a_burst_loses_and_repeats_nothing(wo
     want = set()
     with psycopg.connect(urls.owner_conninfo) as lms:
         for source in SOURCES:
-            for attempt_id, state in lms.execute(f"SELECT id, state FROM {source}"):  # noqa: S608
+            for attempt_id, state in lms.execute(f"SELECT id, state FROM {source}"):
                 row = LmsAttempt(
                     source,
                     attempt_id,
@@ -183,3 +170,18 @@ def test_a_sigkilled_serve_in_the_middle_of_a_burst_loses_and_repeats_nothing(wo
     ids = [e["eventId"] for e in got]
     assert Counter(ids).most_common(1)[0][1] == 1
     assert set(ids) == want and before <= want
+
+
+def test_learnflow_lms_simulate_writes_attempts_the_monitor_turns_into_events(world):
+    mesh, urls, admin = world
+    before = len(_events(mesh, admin))
+    argv = [sys.executable, "-m", "services.runtime.cli", "lms", "simulate", "--attempts", "3"]
+    argv += ["--pause", "0.05", "--seed", "7", "--lms-url", urls.owner]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    ended = json.loads(done.stdout)["final_states"]
+    assert sum(ended.values()) == 3
+    # Every simulated attempt ends in a final state: 3 events per exam, 2 per content attempt.
+    exams = ended.get("passed", 0) + ended.get("failed", 0)
+    want = before + 3 * exams + 2 * (3 - exams)
+    _until(lambda: len(_events(mesh, admin)) == want, what=f"{want} events")
