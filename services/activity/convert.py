@@ -4,7 +4,6 @@ unopened), including progress's ActivityRecorded for exam results."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +17,9 @@ from services.activity.domain import ActivityEvent, EventFilter, Mentor, Monitor
 
 
 def _struct(target: Any, value: dict[str, Any]) -> None:
-    # Through JSON so datetimes and other non-JSON values become strings rather than failing.
-    target.update(json.loads(json.dumps(value, default=str)))
+    # The domain keeps metadata and statements JSON-shaped (numbers, strings, booleans, lists, dicts;
+    # times as ISO strings), so they go into the Struct as they are.
+    target.update(value)
 
 
 def event_to_proto(e: ActivityEvent) -> resources_pb2.ActivityEvent:

@@ -3,7 +3,9 @@ scoped to the LMS's tenant for the tenant-owned tables: row-level security) and 
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -85,32 +87,34 @@ async def lock_source(session: AsyncConnection, lms: str, source: str) -> None:
 
 
 async def save_tracked(session: AsyncConnection, lms: str, rows: list[Tracked]) -> None:
+    """Upserts the attempts' rows, the page as one jsonb parameter (see insert_events)."""
     if not rows:
         return
-    stmt = pg_insert(attempts).values(
-        [
-            {
-                "lms": lms,
-                "source": t.source,
-                "attempt_id": t.attempt_id,
-                "state": t.state,
-                "lms_state": t.lms_state,
-                "lms_updated_at": t.lms_updated_at,
-                "rejected": t.rejected,
-            }
-            for t in rows
-        ]
-    )
+    payload = [
+        {
+            "source": t.source,
+            "attempt_id": t.attempt_id,
+            "state": t.state,
+            "lms_state": t.lms_state,
+            "lms_updated_at": t.lms_updated_at.isoformat(),
+            "rejected": t.rejected,
+        }
+        for t in rows
+    ]
     await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[attempts.c.lms, attempts.c.source, attempts.c.attempt_id],
-            set_={
-                "state": stmt.excluded.state,
-                "lms_state": stmt.excluded.lms_state,
-                "lms_updated_at": stmt.excluded.lms_updated_at,
-                "rejected": stmt.excluded.rejected,
-            },
-        )
+        sa.text(
+            """
+            INSERT INTO activity.attempts
+                (lms, source, attempt_id, state, lms_state, lms_updated_at, rejected)
+            SELECT :lms, source, attempt_id, state, lms_state, lms_updated_at, rejected
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(source text, attempt_id bigint, state text,
+                lms_state text, lms_updated_at timestamptz, rejected text)
+            ON CONFLICT (lms, source, attempt_id) DO UPDATE SET state = excluded.state,
+                lms_state = excluded.lms_state, lms_updated_at = excluded.lms_updated_at,
+                rejected = excluded.rejected
+            """
+        ),
+        {"lms": lms, "rows": json.dumps(payload)},
     )
 
 
@@ -142,41 +146,60 @@ def _event(r: Any) -> ActivityEvent:
 
 
 async def insert_events(session: AsyncConnection, new: list[ActivityEvent]) -> list[ActivityEvent]:
-    """Stores the events whose id is new; returns only those (an event stored before, by an earlier
-    read or another poller, is not returned, so it is not published twice)."""
+    """Stores the events whose id is new; returns only those, with their sequence (an event stored
+    before, by an earlier read or another poller, is not returned, so it is not published twice).
+    The page travels as ONE jsonb parameter (jsonb_to_recordset): a catch-up page of thousands of
+    events is one short statement, not thousands of bound parameters for the driver to parse."""
     if not new:
         return []
+    payload = [
+        {
+            "event_id": e.event_id,
+            "tenant_id": e.tenant_id,
+            "event_type": e.event_type,
+            "source": e.source,
+            "attempt_id": e.attempt_id,
+            "student_id": e.student_id,
+            "student_name": e.student_name,
+            "student_email": e.student_email,
+            "activity_id": e.activity_id,
+            "activity_title": e.activity_title,
+            "occurred_at": e.occurred_at.isoformat(),
+            "mentors": _mentors_json(e.mentors),
+            "metadata": e.metadata,
+            "statement": e.statement,
+            "user_id": e.user_id,
+        }
+        for e in new
+    ]
     rows = (
         await session.execute(
-            pg_insert(events)
-            .values(
-                [
-                    {
-                        "event_id": uuid.UUID(e.event_id),
-                        "tenant_id": uuid.UUID(e.tenant_id),
-                        "event_type": e.event_type,
-                        "source": e.source,
-                        "attempt_id": e.attempt_id,
-                        "student_id": e.student_id,
-                        "student_name": e.student_name,
-                        "student_email": e.student_email,
-                        "activity_id": e.activity_id,
-                        "activity_title": e.activity_title,
-                        "occurred_at": e.occurred_at,
-                        "mentors": _mentors_json(e.mentors),
-                        "metadata": e.metadata,
-                        "statement": e.statement,
-                        "user_id": e.user_id,
-                    }
-                    for e in new
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=[events.c.event_id])
-            .returning(*events.c)
+            sa.text(
+                """
+                INSERT INTO activity.events (event_id, tenant_id, event_type, source, attempt_id, student_id,
+                    student_name, student_email, activity_id, activity_title, occurred_at, mentors, metadata,
+                    statement, user_id)
+                SELECT event_id, tenant_id, event_type, source, attempt_id, student_id, student_name,
+                       student_email, activity_id, activity_title, occurred_at, mentors, metadata, statement,
+                       user_id
+                FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(event_id uuid, tenant_id uuid,
+                    event_type text, source text, attempt_id bigint, student_id bigint, student_name text,
+                    student_email text,
+                    activity_id bigint, activity_title text, occurred_at timestamptz, mentors jsonb,
+                    metadata jsonb, statement jsonb, user_id text)
+                ON CONFLICT (event_id) DO NOTHING
+                RETURNING event_id, sequence, created_at
+                """
+            ),
+            {"rows": json.dumps(payload, default=str)},
         )
     ).all()
-    by_id = {str(r.event_id): _event(r) for r in rows}
-    return [by_id[e.event_id] for e in new if e.event_id in by_id]
+    made = {str(r.event_id): (r.sequence, r.created_at) for r in rows}
+    return [
+        replace(e, sequence=made[e.event_id][0], created_at=made[e.event_id][1])
+        for e in new
+        if e.event_id in made
+    ]
 
 
 async def record_poll(
@@ -390,3 +413,19 @@ async def list_notifications(session: AsyncConnection, event_ids: list[str]) -> 
         Notification(str(r.event_id), r.mentor_id, r.channel, r.sent, r.message_id, r.error, r.processed_at)
         for r in rows
     ]
+
+
+async def stage_outbox(session: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Outbox rows as Outbox.stage writes them (payload base64 here), the page as one jsonb parameter."""
+    target = f"{table.schema}.{table.name}"
+    await session.execute(
+        sa.text(
+            f"""
+            INSERT INTO {target} (event_id, subject, event_type, payload, headers)
+            SELECT event_id, subject, event_type, decode(payload, 'base64'), headers
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                AS r(event_id text, subject text, event_type text, payload text, headers jsonb)
+            """  # noqa: S608 - the outbox table's own name
+        ),
+        {"rows": json.dumps(rows)},
+    )
