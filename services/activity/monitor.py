@@ -19,6 +19,7 @@ twice is stored once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
@@ -144,20 +145,31 @@ class ActivityMonitor:
         result = PollResult()
         async with self.db.transaction(self.tenant_id) as session:
             cursor = await store.get_cursor(session, self.name, source)
-        position = domain.overlap_start(cursor, self.config.overlap_window)
-        while not self._stopping:
-            rows = await self.lms.read(source, position, upper, self.config.batch_size)
-            if not rows:
-                break
+        size = self.config.batch_size
+        rows = await self.lms.read(
+            source, domain.overlap_start(cursor, self.config.overlap_window), upper, size
+        )
+        while rows and not self._stopping:
             last = rows[-1]
-            page = await self.apply(source, rows, advance_to=Cursor(source, last.updated_at, last.id))
+            # The next page is read from the LMS while this one is applied here (a catch-up is a
+            # pipeline of the two databases); cancelled with the poll.
+            ahead = (
+                asyncio.create_task(self.lms.read(source, (last.updated_at, last.id), upper, size))
+                if len(rows) == size
+                else None
+            )
+            try:
+                page = await self.apply(source, rows, advance_to=Cursor(source, last.updated_at, last.id))
+            except BaseException:
+                if ahead is not None:
+                    ahead.cancel()
+                    await asyncio.gather(ahead, return_exceptions=True)
+                raise
             result.read += page.read
             result.stored += page.stored
             result.skipped += page.skipped
             result.rejected += page.rejected
-            position = (last.updated_at, last.id)
-            if len(rows) < self.config.batch_size:
-                break
+            rows = await ahead if ahead is not None else []
         return result
 
     async def apply(
