@@ -33,7 +33,7 @@ class ActivityApi(pb_grpc.ActivityServiceServicer):
         self, request: pb.ExportForAnalysisRequest, context: object
     ) -> pb.ExportForAnalysisResponse:
         lease_id, until, found = await self.service.export(
-            _caller(), request.batch_size, request.lease_seconds
+            _caller(), request.batch_size, request.lease_seconds, request.consumer
         )
         return convert.lease_to_proto(lease_id, until, found)
 
@@ -43,7 +43,9 @@ class ActivityApi(pb_grpc.ActivityServiceServicer):
     async def ReplayForAnalysis(
         self, request: pb.ReplayForAnalysisRequest, context: object
     ) -> pb.ReplayForAnalysisResponse:
-        replayed = await self.service.replay(_caller(), request.first_sequence, request.last_sequence)
+        replayed = await self.service.replay(
+            _caller(), request.first_sequence, request.last_sequence, request.reason
+        )
         return pb.ReplayForAnalysisResponse(replayed=replayed)
 
     async def GetMonitorStatus(

@@ -12,7 +12,7 @@ from services.activity import domain, store
 from services.activity.domain import ActivityEvent, EventFilter, MonitorStatus, Notification
 from services.activity.monitor import watermark_age
 from services.activity.settings import ActivityConfig
-from services.runtime import pagination
+from services.runtime import audit, pagination
 from services.runtime.db import Database
 from services.runtime.errors import FailedPrecondition, Violations
 from services.runtime.events.outbox import Outbox
@@ -46,13 +46,15 @@ class ActivityService:
         return [replace(e, notifications=tuple(by_event.get(e.event_id, ()))) for e in found[:size]], token
 
     async def export(
-        self, caller: Principal, batch_size: int, lease_seconds: int
+        self, caller: Principal, batch_size: int, lease_seconds: int, consumer: str = ""
     ) -> tuple[str, datetime | None, list[ActivityEvent]]:
         now = datetime.now(UTC)
         until = now + timedelta(seconds=lease_seconds or DEFAULT_LEASE_SECONDS)
         lease_id = str(uuid.uuid4())
         async with self.db.transaction(caller.tenant_id) as session:
-            found = await store.lease_batch(session, lease_id, max(1, min(batch_size, 1000)), until, now)
+            found = await store.lease_batch(
+                session, lease_id, max(1, min(batch_size, 1000)), until, now, consumer or caller.subject
+            )
         if not found:
             return "", None, []
         return lease_id, until, found
@@ -67,7 +69,7 @@ class ActivityService:
             )
         return done
 
-    async def replay(self, caller: Principal, first: int, last: int) -> int:
+    async def replay(self, caller: Principal, first: int, last: int, reason: str = "") -> int:
         v = Violations()
         if first < 1:
             v.add("first_sequence", "must be at least 1")
@@ -75,7 +77,17 @@ class ActivityService:
             v.add("last_sequence", "must not be below first_sequence")
         v.raise_if_any()
         async with self.db.transaction(caller.tenant_id) as session:
-            return await store.replay(session, first, last)
+            replayed = await store.replay(session, first, last)
+            # Every processed_for_ai it clears is an update to the tenant's events: recorded.
+            await audit.record(
+                self.outbox,
+                session,
+                "events.replayed",
+                f"activity/events/{first}-{last}",
+                after={"first_sequence": first, "last_sequence": last, "replayed": replayed},
+                reason=reason,
+            )
+        return replayed
 
     async def status(self, caller: Principal) -> MonitorStatus:
         name = self.config.lms_name

@@ -289,26 +289,35 @@ async def list_events(
 
 
 async def lease_batch(
-    session: AsyncConnection, lease_id: str, size: int, until: datetime, now: datetime
+    session: AsyncConnection, lease_id: str, size: int, until: datetime, now: datetime, holder: str = ""
 ) -> list[ActivityEvent]:
     """Leases up to `size` unprocessed events not under a live lease, oldest first; rows another
     consumer is leasing this instant are skipped, not waited for."""
+    # Two statements on purpose: an UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)
+    # may run the sub-select more than once and lease more than n rows.
     free = (
-        sa.select(events.c.event_id)
-        .where(
-            events.c.processed_for_ai.is_(False),
-            sa.or_(events.c.lease_expires_at.is_(None), events.c.lease_expires_at <= now),
+        (
+            await session.execute(
+                sa.select(events.c.event_id)
+                .where(
+                    events.c.processed_for_ai.is_(False),
+                    sa.or_(events.c.lease_expires_at.is_(None), events.c.lease_expires_at <= now),
+                )
+                .order_by(events.c.sequence)
+                .limit(size)
+                .with_for_update(skip_locked=True)
+            )
         )
-        .order_by(events.c.sequence)
-        .limit(size)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        .scalars()
+        .all()
     )
+    if not free:
+        return []
     rows = (
         await session.execute(
             sa.update(events)
             .where(events.c.event_id.in_(free))
-            .values(lease_id=uuid.UUID(lease_id), lease_expires_at=until)
+            .values(lease_id=uuid.UUID(lease_id), lease_expires_at=until, lease_holder=holder)
             .returning(*events.c)
         )
     ).all()
@@ -330,7 +339,7 @@ async def ack_lease(session: AsyncConnection, lease_id: str, now: datetime) -> i
     result = await session.execute(
         sa.update(events)
         .where(events.c.lease_id == uuid.UUID(lease_id), events.c.lease_expires_at > now)
-        .values(processed_for_ai=True, lease_id=None, lease_expires_at=None)
+        .values(processed_for_ai=True, lease_id=None, lease_expires_at=None, lease_holder="")
     )
     return int(result.rowcount)
 
@@ -340,7 +349,7 @@ async def replay(session: AsyncConnection, first: int, last: int) -> int:
     result = await session.execute(
         sa.update(events)
         .where(events.c.sequence.between(first, last))
-        .values(processed_for_ai=False, lease_id=None, lease_expires_at=None)
+        .values(processed_for_ai=False, lease_id=None, lease_expires_at=None, lease_holder="")
     )
     return int(result.rowcount)
 

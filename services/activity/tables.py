@@ -81,6 +81,7 @@ events = sa.Table(
     sa.Column("processed_for_ai", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("lease_id", sa.Uuid, nullable=True),
     sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("lease_holder", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     # ListActivityEvents: a student's history, or one type, in time order.
     sa.Index("ix_events_student", "tenant_id", "student_id", "occurred_at", "sequence"),

@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("processed_for_ai", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("lease_id", sa.Uuid, nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lease_holder", sa.Text, nullable=False, server_default=""),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         schema=S,
     )

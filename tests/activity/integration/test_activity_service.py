@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from services.activity.domain import EventFilter
 from services.activity.service import ActivityService
@@ -73,7 +74,19 @@ def test_list_export_ack_expiry_replay_and_status(context_pg):
             done, _ = await service.list_events(admin, EventFilter(), 50, "")
             assert all(e.processed_for_ai for e in done)
 
-            assert await service.replay(admin, seen[2].sequence, seen[3].sequence) == 2
+            assert await service.replay(admin, seen[2].sequence, seen[3].sequence, "model retrained") == 2
+            async with db.transaction(people.tenant_id) as session:
+                audited = (
+                    await session.execute(
+                        sa.text(
+                            "SELECT count(*) FROM activity.outbox"
+                            " WHERE subject = 'audit.activity.events.replayed'"
+                            " AND headers->>'learnflow-tenant' = :t"
+                        ),
+                        {"t": people.tenant_id},
+                    )
+                ).scalar_one()
+            assert audited == 1
             again = (await service.export(admin, 50, 60))[2]
             assert [e.event_id for e in again] == [seen[2].event_id, seen[3].event_id]
             with pytest.raises(InvalidArgument):

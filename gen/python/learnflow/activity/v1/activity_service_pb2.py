@@ -30,7 +30,7 @@ from learnflow.activity.v1 import resources_pb2 as learnflow_dot_activity_dot_v1
 from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/activity/v1/activity_service.proto\x12\x15learnflow.activity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%learnflow/activity/v1/resources.proto\x1a\x1clearnflow/auth/v1/auth.proto\"\xaf\x02\n\x19ListActivityEventsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\x12&\n\nstudent_id\x18\x03 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\tstudentId\x12&\n\nevent_type\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@R\teventType\x12\x39\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\"\x82\x01\n\x1aListActivityEventsResponse\x12<\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.learnflow.activity.v1.ActivityEventR\x06\x65vents\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"v\n\x18\x45xportForAnalysisRequest\x12)\n\nbatch_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x01R\tbatchSize\x12/\n\rlease_seconds\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90\x1c(\x00R\x0cleaseSeconds\"\xbc\x01\n\x19\x45xportForAnalysisResponse\x12\x19\n\x08lease_id\x18\x01 \x01(\tR\x07leaseId\x12\x46\n\x11lease_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12<\n\x06\x65vents\x18\x03 \x03(\x0b\x32$.learnflow.activity.v1.ActivityEventR\x06\x65vents\";\n\x10\x41\x63kExportRequest\x12\'\n\x08lease_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x07leaseId\"7\n\x11\x41\x63kExportResponse\x12\"\n\x0c\x61\x63knowledged\x18\x01 \x01(\x03R\x0c\x61\x63knowledged\"x\n\x18ReplayForAnalysisRequest\x12.\n\x0e\x66irst_sequence\x18\x01 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x01R\rfirstSequence\x12,\n\rlast_sequence\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x01R\x0clastSequence\"7\n\x19ReplayForAnalysisResponse\x12\x1a\n\x08replayed\x18\x01 \x01(\x03R\x08replayed\"\x19\n\x17GetMonitorStatusRequest2\xa8\x06\n\x0f\x41\x63tivityService\x12\xa0\x01\n\x12ListActivityEvents\x12\x30.learnflow.activity.v1.ListActivityEventsRequest\x1a\x31.learnflow.activity.v1.ListActivityEventsResponse\"%\xca\xf3\x18\x06\x12\x04\x02\x04\x06\x08\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/activity/events\x12\x9f\x01\n\x11\x45xportForAnalysis\x12/.learnflow.activity.v1.ExportForAnalysisRequest\x1a\x30.learnflow.activity.v1.ExportForAnalysisResponse\"\'\xca\xf3\x18\x04\x12\x02\x06\x08\x82\xd3\xe4\x93\x02\x19\"\x14/v1/activity/exports:\x01*\x12\x96\x01\n\tAckExport\x12\'.learnflow.activity.v1.AckExportRequest\x1a(.learnflow.activity.v1.AckExportResponse\"6\xca\xf3\x18\x04\x12\x02\x06\x08\x82\xd3\xe4\x93\x02(\"#/v1/activity/exports/{lease_id}:ack:\x01*\x12\xa5\x01\n\x11ReplayForAnalysis\x12/.learnflow.activity.v1.ReplayForAnalysisRequest\x1a\x30.learnflow.activity.v1.ReplayForAnalysisResponse\"-\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02 \"\x1b/v1/activity/exports:replay:\x01*\x12\x8e\x01\n\x10GetMonitorStatus\x12..learnflow.activity.v1.GetMonitorStatusRequest\x1a$.learnflow.activity.v1.MonitorStatus\"$\xca\xf3\x18\x04\x12\x02\x06\x07\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/activity/monitorb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,learnflow/activity/v1/activity_service.proto\x12\x15learnflow.activity.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%learnflow/activity/v1/resources.proto\x1a\x1clearnflow/auth/v1/auth.proto\"\xaf\x02\n\x19ListActivityEventsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\x12&\n\nstudent_id\x18\x03 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\tstudentId\x12&\n\nevent_type\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@R\teventType\x12\x39\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\"\x82\x01\n\x1aListActivityEventsResponse\x12<\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.learnflow.activity.v1.ActivityEventR\x06\x65vents\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9b\x01\n\x18\x45xportForAnalysisRequest\x12)\n\nbatch_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x01R\tbatchSize\x12/\n\rlease_seconds\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90\x1c(\x00R\x0cleaseSeconds\x12#\n\x08\x63onsumer\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18\x64R\x08\x63onsumer\"\xbc\x01\n\x19\x45xportForAnalysisResponse\x12\x19\n\x08lease_id\x18\x01 \x01(\tR\x07leaseId\x12\x46\n\x11lease_expire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fleaseExpireTime\x12<\n\x06\x65vents\x18\x03 \x03(\x0b\x32$.learnflow.activity.v1.ActivityEventR\x06\x65vents\";\n\x10\x41\x63kExportRequest\x12\'\n\x08lease_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x07leaseId\"7\n\x11\x41\x63kExportResponse\x12\"\n\x0c\x61\x63knowledged\x18\x01 \x01(\x03R\x0c\x61\x63knowledged\"\x9a\x01\n\x18ReplayForAnalysisRequest\x12.\n\x0e\x66irst_sequence\x18\x01 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x01R\rfirstSequence\x12,\n\rlast_sequence\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x01R\x0clastSequence\x12 \n\x06reason\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xf4\x03R\x06reason\"7\n\x19ReplayForAnalysisResponse\x12\x1a\n\x08replayed\x18\x01 \x01(\x03R\x08replayed\"\x19\n\x17GetMonitorStatusRequest2\xa8\x06\n\x0f\x41\x63tivityService\x12\xa0\x01\n\x12ListActivityEvents\x12\x30.learnflow.activity.v1.ListActivityEventsRequest\x1a\x31.learnflow.activity.v1.ListActivityEventsResponse\"%\xca\xf3\x18\x06\x12\x04\x02\x04\x06\x08\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/activity/events\x12\x9f\x01\n\x11\x45xportForAnalysis\x12/.learnflow.activity.v1.ExportForAnalysisRequest\x1a\x30.learnflow.activity.v1.ExportForAnalysisResponse\"\'\xca\xf3\x18\x04\x12\x02\x06\x08\x82\xd3\xe4\x93\x02\x19\"\x14/v1/activity/exports:\x01*\x12\x96\x01\n\tAckExport\x12\'.learnflow.activity.v1.AckExportRequest\x1a(.learnflow.activity.v1.AckExportResponse\"6\xca\xf3\x18\x04\x12\x02\x06\x08\x82\xd3\xe4\x93\x02(\"#/v1/activity/exports/{lease_id}:ack:\x01*\x12\xa5\x01\n\x11ReplayForAnalysis\x12/.learnflow.activity.v1.ReplayForAnalysisRequest\x1a\x30.learnflow.activity.v1.ReplayForAnalysisResponse\"-\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02 \"\x1b/v1/activity/exports:replay:\x01*\x12\x8e\x01\n\x10GetMonitorStatus\x12..learnflow.activity.v1.GetMonitorStatusRequest\x1a$.learnflow.activity.v1.MonitorStatus\"$\xca\xf3\x18\x04\x12\x02\x06\x07\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/activity/monitorb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,12 +49,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPORTFORANALYSISREQUEST'].fields_by_name['batch_size']._serialized_options = b'\272H\007\032\005\030\350\007(\001'
   _globals['_EXPORTFORANALYSISREQUEST'].fields_by_name['lease_seconds']._loaded_options = None
   _globals['_EXPORTFORANALYSISREQUEST'].fields_by_name['lease_seconds']._serialized_options = b'\272H\007\032\005\030\220\034(\000'
+  _globals['_EXPORTFORANALYSISREQUEST'].fields_by_name['consumer']._loaded_options = None
+  _globals['_EXPORTFORANALYSISREQUEST'].fields_by_name['consumer']._serialized_options = b'\272H\004r\002\030d'
   _globals['_ACKEXPORTREQUEST'].fields_by_name['lease_id']._loaded_options = None
   _globals['_ACKEXPORTREQUEST'].fields_by_name['lease_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
   _globals['_REPLAYFORANALYSISREQUEST'].fields_by_name['first_sequence']._loaded_options = None
   _globals['_REPLAYFORANALYSISREQUEST'].fields_by_name['first_sequence']._serialized_options = b'\272H\004\"\002(\001'
   _globals['_REPLAYFORANALYSISREQUEST'].fields_by_name['last_sequence']._loaded_options = None
   _globals['_REPLAYFORANALYSISREQUEST'].fields_by_name['last_sequence']._serialized_options = b'\272H\004\"\002(\001'
+  _globals['_REPLAYFORANALYSISREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_REPLAYFORANALYSISREQUEST'].fields_by_name['reason']._serialized_options = b'\272H\005r\003\030\364\003'
   _globals['_ACTIVITYSERVICE'].methods_by_name['ListActivityEvents']._loaded_options = None
   _globals['_ACTIVITYSERVICE'].methods_by_name['ListActivityEvents']._serialized_options = b'\312\363\030\006\022\004\002\004\006\010\202\323\344\223\002\025\022\023/v1/activity/events'
   _globals['_ACTIVITYSERVICE'].methods_by_name['ExportForAnalysis']._loaded_options = None
@@ -69,20 +73,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTACTIVITYEVENTSREQUEST']._serialized_end=569
   _globals['_LISTACTIVITYEVENTSRESPONSE']._serialized_start=572
   _globals['_LISTACTIVITYEVENTSRESPONSE']._serialized_end=702
-  _globals['_EXPORTFORANALYSISREQUEST']._serialized_start=704
-  _globals['_EXPORTFORANALYSISREQUEST']._serialized_end=822
-  _globals['_EXPORTFORANALYSISRESPONSE']._serialized_start=825
-  _globals['_EXPORTFORANALYSISRESPONSE']._serialized_end=1013
-  _globals['_ACKEXPORTREQUEST']._serialized_start=1015
-  _globals['_ACKEXPORTREQUEST']._serialized_end=1074
-  _globals['_ACKEXPORTRESPONSE']._serialized_start=1076
-  _globals['_ACKEXPORTRESPONSE']._serialized_end=1131
-  _globals['_REPLAYFORANALYSISREQUEST']._serialized_start=1133
-  _globals['_REPLAYFORANALYSISREQUEST']._serialized_end=1253
-  _globals['_REPLAYFORANALYSISRESPONSE']._serialized_start=1255
-  _globals['_REPLAYFORANALYSISRESPONSE']._serialized_end=1310
-  _globals['_GETMONITORSTATUSREQUEST']._serialized_start=1312
-  _globals['_GETMONITORSTATUSREQUEST']._serialized_end=1337
-  _globals['_ACTIVITYSERVICE']._serialized_start=1340
-  _globals['_ACTIVITYSERVICE']._serialized_end=2148
+  _globals['_EXPORTFORANALYSISREQUEST']._serialized_start=705
+  _globals['_EXPORTFORANALYSISREQUEST']._serialized_end=860
+  _globals['_EXPORTFORANALYSISRESPONSE']._serialized_start=863
+  _globals['_EXPORTFORANALYSISRESPONSE']._serialized_end=1051
+  _globals['_ACKEXPORTREQUEST']._serialized_start=1053
+  _globals['_ACKEXPORTREQUEST']._serialized_end=1112
+  _globals['_ACKEXPORTRESPONSE']._serialized_start=1114
+  _globals['_ACKEXPORTRESPONSE']._serialized_end=1169
+  _globals['_REPLAYFORANALYSISREQUEST']._serialized_start=1172
+  _globals['_REPLAYFORANALYSISREQUEST']._serialized_end=1326
+  _globals['_REPLAYFORANALYSISRESPONSE']._serialized_start=1328
+  _globals['_REPLAYFORANALYSISRESPONSE']._serialized_end=1383
+  _globals['_GETMONITORSTATUSREQUEST']._serialized_start=1385
+  _globals['_GETMONITORSTATUSREQUEST']._serialized_end=1410
+  _globals['_ACTIVITYSERVICE']._serialized_start=1413
+  _globals['_ACTIVITYSERVICE']._serialized_end=2221
 # @@protoc_insertion_point(module_scope)

@@ -39,12 +39,14 @@ class ListActivityEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[_resources_pb2.ActivityEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ExportForAnalysisRequest(_message.Message):
-    __slots__ = ("batch_size", "lease_seconds")
+    __slots__ = ("batch_size", "lease_seconds", "consumer")
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
     batch_size: int
     lease_seconds: int
-    def __init__(self, batch_size: _Optional[int] = ..., lease_seconds: _Optional[int] = ...) -> None: ...
+    consumer: str
+    def __init__(self, batch_size: _Optional[int] = ..., lease_seconds: _Optional[int] = ..., consumer: _Optional[str] = ...) -> None: ...
 
 class ExportForAnalysisResponse(_message.Message):
     __slots__ = ("lease_id", "lease_expire_time", "events")
@@ -69,12 +71,14 @@ class AckExportResponse(_message.Message):
     def __init__(self, acknowledged: _Optional[int] = ...) -> None: ...
 
 class ReplayForAnalysisRequest(_message.Message):
-    __slots__ = ("first_sequence", "last_sequence")
+    __slots__ = ("first_sequence", "last_sequence", "reason")
     FIRST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     first_sequence: int
     last_sequence: int
-    def __init__(self, first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+    reason: str
+    def __init__(self, first_sequence: _Optional[int] = ..., last_sequence: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ReplayForAnalysisResponse(_message.Message):
     __slots__ = ("replayed",)

@@ -181,6 +181,11 @@ class ExportForAnalysisRequest(betterproto2.Message):
     1..3600 seconds; 0 means 60.
     """
 
+    consumer: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    Who takes the batch (e.g. "behaviour-model"), kept on the leased events until acknowledged.
+    """
+
 
 default_message_pool.register_message(
     "learnflow.activity.v1", "ExportForAnalysisRequest", ExportForAnalysisRequest
@@ -357,6 +362,11 @@ class ReplayForAnalysisRequest(betterproto2.Message):
     first_sequence: "int" = betterproto2.field(1, betterproto2.TYPE_INT64)
 
     last_sequence: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+
+    reason: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    Why (kept in the audit record of the replay).
+    """
 
 
 default_message_pool.register_message(
