@@ -185,3 +185,45 @@ def test_learnflow_lms_simulate_writes_attempts_the_monitor_turns_into_events(wo
     exams = ended.get("passed", 0) + ended.get("failed", 0)
     want = before + 3 * exams + 2 * (3 - exams)
     _until(lambda: len(_events(mesh, admin)) == want, what=f"{want} events")
+
+
+def test_a_mentor_without_a_zulip_account_gets_notifys_fallback(world):
+    mesh, _, admin = world
+    made = rest(
+        mesh,
+        "POST",
+        "/v1/users",
+        {
+            "user": {"email": "mentor-nozulip@lms.test", "roles": ["ROLE_TEACHER"]},
+            "password": "mentor-pass-15",
+        },
+        token=admin,
+    )
+    assert made.status == 200, made.body
+    time.sleep(5.5)  # the email linker refreshes for unknown emails at most every 5 s (clients.py)
+    with psycopg.connect(world[1].owner_conninfo, autocommit=True) as lms:
+        (attempt,) = lms.execute(
+            "INSERT INTO contentattempts (student_id, content_id, state)"
+            " VALUES (4, 3, 'started') RETURNING id"
+        ).fetchone()
+
+    def logged():
+        found = [
+            e
+            for e in _events(mesh, admin, studentId=4, eventType="content_started")
+            if e["source"] == "contentattempts" and e["attemptId"] == str(attempt)
+        ]
+        return len(found) == 1 and len(found[0].get("notifications", [])) == 2 and found[0]["notifications"]
+
+    by_mentor = {n["mentorId"]: n for n in _until(logged, what="Grace's notification log")}
+    assert by_mentor["1"]["sent"] and by_mentor["2"]["sent"], by_mentor
+    # notify found no Zulip account for the second mentor and sent it on its fallback channel.
+    delivery = _until(
+        lambda: (
+            (d := rest(mesh, "GET", f"/v1/notify/deliveries/{by_mentor['2']['messageId']}", token=admin).body)
+            and d.get("status") == "DELIVERY_STATUS_SENT"
+            and d
+        ),
+        what="the fallback delivery",
+    )
+    assert (delivery["requestedChannel"], delivery["channel"]) == ("zulip", "in_app")
