@@ -36,7 +36,9 @@ async def build(deps: Dependencies) -> Hosted:
     if config.monitor_enabled:
         lms = LmsReader(config.lms_database_url)
         linker = (
-            IdentityLinker(deps.workload, deps.settings.identity_addr, config.lms_tenant_id)
+            IdentityLinker(
+                deps.workload, deps.settings.identity_addr, config.lms_tenant_id, config.link_cache_seconds
+            )
             if deps.workload is not None
             else None
         )

@@ -48,6 +48,13 @@ class ActivityConfig:
     notify_mentors: bool = flag(
         "LMS_NOTIFY_MENTORS_ENABLED", True, "send each event to the student's mentors"
     )
+    link_cache_seconds: float = number(
+        "LMS_LINK_CACHE_SECONDS",
+        60,
+        "LMS emails → LearnFlow users cached this long (an unknown email reloads after min(this, 5) s)",
+        min=0.1,
+        max=86_400,
+    )
     notify_channel: str = text(
         "LMS_NOTIFY_CHANNEL", "zulip", "notify's channel for the mentors' DMs (its fallback applies)"
     )

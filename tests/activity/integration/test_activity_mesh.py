@@ -43,6 +43,7 @@ def world():
     with running_mesh(
         LEARNFLOW_LOCAL_PROVIDERS="true",
         LEARNFLOW_DEMO_LMS="true",
+        LMS_LINK_CACHE_SECONDS="1",
         LMS_ACTIVITY_POLL_INTERVAL="0.3",
         LMS_ACTIVITY_SETTLE_LAG_SECONDS="0.1",
         LMS_ACTIVITY_OVERLAP_SECONDS="2",
@@ -200,7 +201,7 @@ def test_a_mentor_without_a_zulip_account_gets_notifys_fallback(world):
         token=admin,
     )
     assert made.status == 200, made.body
-    time.sleep(5.5)  # the email linker refreshes for unknown emails at most every 5 s (clients.py)
+    time.sleep(1.2)  # the email linker reloads for an unknown email at most every LMS_LINK_CACHE_SECONDS
     with psycopg.connect(world[1].owner_conninfo, autocommit=True) as lms:
         (attempt,) = lms.execute(
             "INSERT INTO contentattempts (student_id, content_id, state)"
