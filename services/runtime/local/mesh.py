@@ -236,7 +236,10 @@ class LocalMesh:
             self.seed_demo_class()
             from services.runtime.local import lms
 
-            if self.embedded and lms.wanted(self.env, default=self.with_monitoring):
+            # By default with `learnflow up` and its local providers (the DMs need the local Zulip).
+            if self.embedded and lms.wanted(
+                self.env, default=self.with_monitoring and self.providers is not None
+            ):
                 self.demo_lms = lms.start_demo_lms(self)  # the activity context's demo (docs/activity.md)
         self.start_envoy()
         if self.with_monitoring:
