@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from services.activity import domain, store
-from services.activity.domain import ActivityEvent, EventFilter, MonitorStatus, Notification
+from services.activity.domain import ActivityEvent, EventFilter, MonitorState, MonitorStatus, Notification
 from services.activity.monitor import watermark_age
 from services.activity.settings import ActivityConfig
 from services.runtime import audit, pagination
@@ -90,13 +90,16 @@ class ActivityService:
         return replayed
 
     async def status(self, caller: Principal) -> MonitorStatus:
+        """The monitor's state is the LMS tenant's (its cursors, errors and unmatched emails): another
+        tenant's admin sees a monitor that is not theirs as disabled and empty."""
         name = self.config.lms_name
+        mine = caller.tenant_id == self.config.lms_tenant_id
         async with self.db.transaction(caller.tenant_id) as session:
-            row = await store.monitor_row(session, name)
-            cursors = await store.get_cursors(session, name)
+            row = await store.monitor_row(session, name) if mine else MonitorState()
+            cursors = await store.get_cursors(session, name) if mine else []
             by_type = await store.events_by_type(session)
         return MonitorStatus(
-            enabled=self.config.monitor_enabled,
+            enabled=self.config.monitor_enabled and mine,
             last_poll_at=row.last_poll_at,
             last_error=row.last_error,
             cursors=tuple(cursors),

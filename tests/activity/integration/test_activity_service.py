@@ -97,6 +97,14 @@ def test_list_export_ack_expiry_replay_and_status(context_pg):
             assert status.events_by_type == {"exam_started": 3, "exam_completed": 3, "exam_passed": 3}
             assert status.watermark_age_seconds is not None and status.watermark_age_seconds < 30
             assert {c.source for c in status.cursors} == {"attempts"}
+            # Another tenant's admin sees nothing of this LMS's monitor (cursors, errors, emails).
+            other = await service.status(Caller().as_("admin"))
+            assert (other.enabled, other.cursors, other.last_poll_at, other.events_by_type) == (
+                False,
+                (),
+                None,
+                {},
+            )
             await reader.dispose()
 
     asyncio.run(main())
