@@ -12,6 +12,11 @@ for name in (
     "tutoring",
     "jobs",
     "audit_trail",
+    "notify_delivery",
+    "alerting_latency",
+    "mtss_year",
+    "activity_monitor",
+    "activity_latency",
 ):
     sys.stdout.write(f"\n== bench.{name}\n")
     sys.stdout.flush()

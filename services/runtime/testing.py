@@ -75,7 +75,8 @@ def mesh_env(**overrides: str) -> dict[str, str]:
         LOG_LEVEL="INFO", LEARNFLOW_HEALTH_INTERVAL_SECONDS="0.5", LEARNFLOW_SHUTDOWN_GRACE_SECONDS="10"
     )
     # The local provider servers only where a test asks: running_mesh(LEARNFLOW_LOCAL_PROVIDERS="true")
-    # (then mesh.providers.url is their JSON API: services/notify/fakes/client.py).
+    # (then mesh.providers.url is their JSON API: services/notify/fakes/client.py). The session's
+    # `mesh` asks for them.
     env["LEARNFLOW_LOCAL_PROVIDERS"] = "false"
     env.update(overrides)
     return env
@@ -167,8 +168,9 @@ class Caller:
 
 @pytest.fixture(scope="session")
 def mesh() -> Iterator[LocalMesh]:
-    """The whole mesh on default settings, shared by the session."""
-    with running_mesh() as m:
+    """The whole mesh on default settings, shared by the session, with the local provider servers
+    (Moodle, Zulip, Slack, PagerDuty, SMTP) that notify's channels deliver to."""
+    with running_mesh(LEARNFLOW_LOCAL_PROVIDERS="true") as m:
         yield m
 
 

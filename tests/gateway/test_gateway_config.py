@@ -392,7 +392,7 @@ def test_upstreams() -> None:
     )
     # OperationsService (every process hosts it) goes to the first context cluster unless told otherwise.
     p = envoy.plan(DS, {**{ctx: ("a", 1) for ctx in DS.contexts}, "zzz": ("b", 2)})
-    assert p.service_cluster["learnflow.ops.v1.OperationsService"] == list(DS.contexts)[0]
+    assert p.service_cluster["learnflow.ops.v1.OperationsService"] == next(iter(DS.contexts))
     p = envoy.plan(DS, {**{ctx: ("a", 1) for ctx in DS.contexts}, "zzz": ("b", 2)}, ops_cluster="zzz")
     assert p.service_cluster["learnflow.ops.v1.OperationsService"] == "zzz"
     with pytest.raises(ValueError, match="no upstream address"):

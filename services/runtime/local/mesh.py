@@ -108,6 +108,7 @@ class LocalMesh:
     migration_url: str = ""
     nats_url: str = ""
     demo_class_created: bool = False  # this start made the demo class (local/demo.py)
+    demo_lms: Any = None  # local/lms.py LmsUrls when the demo LMS runs (LEARNFLOW_DEMO_LMS)
     # Prometheus and Alertmanager (local/alerting.py) for `learnflow up`, when they are installed.
     with_monitoring: bool = False
     monitoring: Any = None  # alerting.Monitoring
@@ -233,6 +234,13 @@ class LocalMesh:
         self.start_server()
         if self.seeds_demo:
             self.seed_demo_class()
+            from services.runtime.local import lms
+
+            # By default with `learnflow up` and its local providers (the DMs need the local Zulip).
+            if self.embedded and lms.wanted(
+                self.env, default=self.with_monitoring and self.providers is not None
+            ):
+                self.demo_lms = lms.start_demo_lms(self)  # the activity context's demo (docs/activity.md)
         self.start_envoy()
         if self.with_monitoring:
             from services.runtime.local import alerting
