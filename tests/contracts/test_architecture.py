@@ -158,7 +158,17 @@ RULES: list[Callable[[Path], list[str]]] = [
     untyped_boundary,
 ]
 # The contexts that follow the shape; a new context is added here on its first commit.
-SHAPED = ("activity", "audit", "identity", "interventions", "mtss", "notify", "progress", "sandbox", "tutoring")
+SHAPED = (
+    "activity",
+    "audit",
+    "identity",
+    "interventions",
+    "mtss",
+    "notify",
+    "progress",
+    "sandbox",
+    "tutoring",
+)
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__)
