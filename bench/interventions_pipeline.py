@@ -157,14 +157,14 @@ def main() -> int:
                     token=teacher,
                 ).body
                 for d in page.get("decisions", []):
-                    marker = next((k for k in sent if k in d["message"]), None)
-                    if marker is None:
+                    which = next((k for k in sent if k in d["message"]), None)
+                    if which is None:
                         continue
                     created = datetime.fromisoformat(d["createTime"].replace("Z", "+00:00")).timestamp()
-                    decided.append(created - sent[marker])
+                    decided.append(created - sent[which])
                     if d.get("deliverTime"):
                         done = datetime.fromisoformat(d["deliverTime"].replace("Z", "+00:00")).timestamp()
-                        delivered.append(done - sent[marker])
+                        delivered.append(done - sent[which])
                 token = page.get("nextPageToken", "")
                 if not token:
                     break
