@@ -24,6 +24,8 @@ COPY services ./services
 COPY gateway ./gateway
 COPY gen/python ./gen/python
 COPY db ./db
+# interventions: the policy JSON Schema and the default policies every tenant starts with
+COPY policies ./policies
 # Editable install of the project itself: the runtime finds the migrations (db/) next to services/, so
 # the code runs from /app and the venv only points at it; the runtime stage copies both to the same paths.
 RUN pip install --no-deps -e . \

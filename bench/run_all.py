@@ -17,6 +17,8 @@ for name in (
     "mtss_year",
     "activity_monitor",
     "activity_latency",
+    "interventions_policies",
+    "interventions_pipeline",
 ):
     sys.stdout.write(f"\n== bench.{name}\n")
     sys.stdout.flush()
