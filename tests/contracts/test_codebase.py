@@ -26,3 +26,12 @@ def test_ruff_lint_and_format_are_clean():
 def test_mypy_is_clean():
     proc = _run("mypy")
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test files by basename (rootdir-relative, no packages): two folders holding a
+    test_engine.py make the second fail to collect ("import file mismatch") in the full run only."""
+    seen: dict[str, Path] = {}
+    for path in sorted((REPO_ROOT / "tests").rglob("test_*.py")):
+        assert path.name not in seen, f"{path.relative_to(REPO_ROOT)} and {seen[path.name]} share a name"
+        seen[path.name] = path.relative_to(REPO_ROOT)
