@@ -147,14 +147,28 @@ class AuditService:
             checkpoint=checkpoint,
         )
 
-    @staticmethod
-    def _against(check: domain.ChainCheck, head: int, cp: Checkpoint, hash_there: str | None) -> None:
+    def _trusts(self, key_id: str) -> bool:
+        """A pinned deployment (AUDIT_CHECKPOINT_KEY set) trusts its own key and the earlier ones it
+        names; otherwise each process has a key of its own and only the signature itself is checked
+        (anyone who can write the table could sign with a key of their own: pin the key)."""
+        if self.signer.ephemeral:
+            return True
+        return key_id == self.signer.key_id or key_id in self.config.trusted_key_ids
+
+    def _against(self, check: domain.ChainCheck, head: int, cp: Checkpoint, hash_there: str | None) -> None:
         said = domain.statement(cp.tenant_id, cp.sequence, cp.hash, cp.signed_at)
         if signing.key_id_of(cp.public_key) != cp.key_id or not signing.verify(
             cp.public_key, cp.signature, said
         ):
             check.problem, check.broken_sequence = domain.CHECKPOINT_FORGED, cp.sequence
             check.detail = f"checkpoint {cp.id}'s signature does not verify with its key {cp.key_id}"
+            return
+        if not self._trusts(cp.key_id):
+            check.problem, check.broken_sequence = domain.CHECKPOINT_FORGED, cp.sequence
+            check.detail = (
+                f"checkpoint {cp.id} is signed by key {cp.key_id}, which this deployment does not trust "
+                "(neither AUDIT_CHECKPOINT_KEY's nor one of AUDIT_TRUSTED_KEY_IDS)"
+            )
             return
         problem, sequence, detail = domain.against_checkpoint(check, head, cp, hash_there)
         if problem:

@@ -31,6 +31,16 @@ def _signing_seed(r: EnvReader, setting: Setting, values: Mapping[str, Any]) -> 
     return seed
 
 
+def _key_ids(r: EnvReader, setting: Setting, values: Mapping[str, Any]) -> frozenset[str]:
+    raw = r.env.get(setting.env, "")
+    ids = frozenset(i.strip().lower() for i in raw.split(",") if i.strip())
+    bad = sorted(i for i in ids if len(i) != 64 or any(c not in "0123456789abcdef" for c in i))
+    if bad:
+        listed = ", ".join(bad)
+        r.problems.append(f"{setting.env}: {listed} are not key ids (64 hex digits, as VerifyChain shows)")
+    return ids
+
+
 @dataclass(frozen=True)
 class AuditConfig:
     default_page_size: int = integer(
@@ -48,6 +58,15 @@ class AuditConfig:
         _signing_seed,
         default_text="(a new key per process)",
         secret=True,
+    )
+    # Rotation: the ids of the keys that signed older checkpoints, still trusted beside the current one.
+    trusted_key_ids: frozenset[str] = custom(
+        "AUDIT_TRUSTED_KEY_IDS",
+        frozenset(),
+        "ids of earlier checkpoint keys still trusted (comma separated); with AUDIT_CHECKPOINT_KEY set, a "
+        "checkpoint signed by any other key is reported as forged by VerifyChain",
+        _key_ids,
+        default_text="",
     )
     checkpoint_interval: int = integer(
         "AUDIT_CHECKPOINT_INTERVAL_SECONDS",
