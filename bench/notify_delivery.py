@@ -245,7 +245,9 @@ async def limited(pg: EmbeddedPostgres, seconds: float, messages: int) -> dict[s
     }
 
 
-async def flaky(pg: EmbeddedPostgres, count: int, fraction: float, concurrency: int) -> dict[str, object]:
+async def flaky(
+    pg: EmbeddedPostgres, count: int, fraction: float, concurrency: int, inline: int = 2
+) -> dict[str, object]:
     """`count` Moodle messages through the real MoodleChannel to the local Moodle server, which fails
     `fraction` of its send calls with a 503 (seeded); how many end sent, failed, or still pending."""
     moodle = "core_message_send_instant_messages"
@@ -256,7 +258,12 @@ async def flaky(pg: EmbeddedPostgres, count: int, fraction: float, concurrency: 
         # row often enough to open it, and an open breaker holds messages (without spending their
         # retries) for its reset time, which would only stretch the run.
         settings = read(
-            ChannelSettings, {**fakes.channel_env(), "NOTIFY_CHANNEL_BREAKER_RESET_SECONDS": "0.1"}
+            ChannelSettings,
+            {
+                **fakes.channel_env(),
+                "NOTIFY_CHANNEL_BREAKER_RESET_SECONDS": "0.1",
+                "NOTIFY_CHANNEL_INLINE_ATTEMPTS": str(inline),
+            },
         )
         channel = build_channels(settings)["moodle"]
         address = await channel.resolve("bench@learnflow.test")
@@ -317,6 +324,7 @@ async def flaky(pg: EmbeddedPostgres, count: int, fraction: float, concurrency: 
     return {
         "messages": count,
         "failing_fraction": fraction,
+        "calls_per_attempt": inline,
         "sent": sent,
         "failed": statuses.get("failed", 0),
         "unfinished": count - sent - statuses.get("failed", 0),
@@ -350,7 +358,7 @@ async def measure(pg: EmbeddedPostgres, args: argparse.Namespace) -> tuple[list[
         "throughput": bulk.throughput,
     }
     if args.flaky > 0:
-        extra["flaky_moodle"] = await flaky(pg, args.flaky, 0.3, args.concurrency)
+        extra["flaky_moodle"] = await flaky(pg, args.flaky, 0.3, args.concurrency, args.flaky_inline)
     if args.limit_seconds > 0:
         held = await limited(pg, args.limit_seconds, args.limit_messages)
         held["verdict"] = "MET" if held["most_in_any_60s"] <= 100 else "MISSED"  # type: ignore[operator]
@@ -376,6 +384,12 @@ def main() -> int:
         default=[8],
         help="attempts per transaction in the throughput run(s) (NotifyService deliver_batch): --batch 8 1 "
         "also measures one per transaction, as before batching",
+    )
+    parser.add_argument(
+        "--flaky-inline",
+        type=int,
+        default=2,
+        help="Moodle calls per attempt in the flaky run (NOTIFY_CHANNEL_INLINE_ATTEMPTS; 2 as deployed)",
     )
     parser.add_argument("--profile", default="", help="write a cProfile of the throughput run here")
     args = parser.parse_args()
