@@ -66,6 +66,7 @@ from services.notify.alerts_webhook import (
     summary_message,
 )
 from services.notify.channels.base import Channel, Outgoing, Sent, Urgency
+from services.notify.domain import adapt_body
 from services.notify.tables import ops_alerts
 from services.runtime.contexts import Periodic
 from services.runtime.db import Database, is_database_outage
@@ -593,6 +594,11 @@ class OpsAlerts:
             deliveries = await self.delivery_figures(day) if self.delivery_figures else None
             sla = await self._sla_compliance(end)
             subject, body = digest_text(day, deliveries, sla, [tuple(r) for r in fired], outcomes)
+            # The digest is plain text; an HTML channel (email) takes it escaped, line by line, as the
+            # engine adapts any text body (an alert summary with "<" in it is not markup).
+            digest_channel = self.channels.get(self.settings.digest_channel)
+            if digest_channel is not None:
+                body = adapt_body(body, "text", digest_channel.body_format)
             for email in self.settings.operators:
                 await self.send_system(
                     self.settings.digest_channel,

@@ -306,6 +306,10 @@ def pagerduty_events(n: Notification, held: HeldBack | None = None) -> list[Page
             "class": alert.labels.get("check", ""),
             "links": json.dumps(links, sort_keys=True),
         }
+        # The channel sends one link with a trigger (Events API v2 `links`): the runbook, else the graph.
+        if link := links.get("runbook_url") or links.get("generator_url"):
+            extra["link"] = link
+            extra["link_text"] = "runbook" if "runbook_url" in links else "graph"
         events.append(
             PagerDutyEvent(
                 alert, f"[{alert.severity.upper()}] {alert.summary}"[:1024], "\n".join(details), extra

@@ -40,7 +40,9 @@ class Fault:
     and then each call with probability `fraction` (seeded, so a run is repeatable). For Moodle,
     `errorcode` answers a whole-call exception `{exception, errorcode, message}` and `errormessage`
     a 200 whose every message has `msgid: -1`. `operations` limits it to some calls (e.g. only
-    Moodle's core_message_send_instant_messages); empty: every call."""
+    Moodle's core_message_send_instant_messages); empty: every call. `then`: the fault that follows
+    once this one's `count` is spent (an outage that changes shape, e.g. 503s then a 429), with no
+    window in which a call could pass between them."""
 
     status: int = 503
     count: int = 0
@@ -50,6 +52,7 @@ class Fault:
     errorcode: str = ""
     errormessage: str = ""
     operations: tuple[str, ...] = ()
+    then: Fault | None = None
     served: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -67,6 +70,7 @@ class Fault:
             "errorcode",
             "errormessage",
             "operations",
+            "then",
         }
         unknown = set(body) - known
         if unknown:
@@ -80,6 +84,7 @@ class Fault:
             errorcode=str(body.get("errorcode", "")),
             errormessage=str(body.get("errormessage", "")),
             operations=tuple(body.get("operations", ())),
+            then=None if body.get("then") is None else cls.from_json(dict(body["then"])),
         )
         if fault.errormessage and not fault.operations:
             # Only Moodle's send answers per-message errors: aim it there, or a look-up would spend it.
@@ -91,6 +96,10 @@ class Fault:
         if not fault.count and not fault.fraction:
             raise ValueError("give count (the next N calls) or fraction (a share of calls), or both")
         return fault
+
+    @property
+    def spent(self) -> bool:
+        return self.count == 0 and not self.fraction
 
     def take(self, operation: str) -> bool:
         """Whether this call fails."""
@@ -104,7 +113,9 @@ class Fault:
         return True
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        found = {k: v for k, v in asdict(self).items() if not k.startswith("_") and k != "then"}
+        found["then"] = self.then.to_json() if self.then is not None else None
+        return found
 
 
 @dataclass
@@ -167,6 +178,8 @@ class ProviderState:
     def failing(self, operation: str) -> Fault | None:
         """Counts the call; the fault to answer with, if this call is to fail."""
         self.calls[operation] += 1
+        if self.fault is not None and self.fault.spent and self.fault.then is not None:
+            self.fault = self.fault.then
         if self.fault is not None and self.fault.take(operation):
             self.failed[operation] += 1
             return self.fault

@@ -1,5 +1,6 @@
 """Fixtures for the ops alerting tests: a PostgreSQL with notify's schema (the receiver's limits and
-records live there), started per module, or per test where a test stops it."""
+records live there), started per module, or per test where a test stops it; the local provider
+servers the real channels deliver to."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.notify.fakes import FakeProviders, FakesConfig
 from services.runtime import migrations
 from services.runtime.contexts import load_contexts
 from services.runtime.local.postgres import APP_ROLE, EmbeddedPostgres
@@ -36,3 +38,11 @@ def postgres() -> Iterator[EmbeddedPostgres]:
 def own_postgres() -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL this test may stop."""
     yield from _postgres()
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[FakeProviders]:
+    """The local provider servers (Slack, PagerDuty, SMTP...) in a thread of this process, for the real
+    channels the receiver sends with; each test empties them (test_alerts_receiver.providers)."""
+    with FakeProviders.running(FakesConfig()) as running:
+        yield running

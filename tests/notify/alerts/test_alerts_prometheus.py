@@ -1,7 +1,8 @@
 """End to end through the ecosystem's own tools: a metric crosses a threshold on a real /metrics
 endpoint, Debian's Prometheus evaluates deploy/prometheus/rules.yml against it, Debian's Alertmanager
-routes by severity with deploy/prometheus/alertmanager.yml, and notify's receiver delivers to the
-(local, fake) Slack and PagerDuty within the test. Timings are shortened (1 s scrape and evaluation,
+routes by severity with deploy/prometheus/alertmanager.yml, and notify's receiver delivers with its
+real Slack and PagerDuty channels to the local provider servers (services/notify/fakes) within the
+test. Timings are shortened (1 s scrape and evaluation,
 `for` 0 s, no group wait); the rules' expressions and the routing are the files' own.
 
 Skipped only where Prometheus and Alertmanager are not installed (`make setup` installs them as root).
@@ -17,12 +18,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from alerts_fakes import FakeProvider, WebhookChannel
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
-from test_alerts_receiver import TOKEN, reset, settings
+from test_alerts_receiver import TOKEN, providers, reset, settings
 
 from services.notify.alerts import OpsAlerts
-from services.notify.channels.base import Channel
+from services.notify.fakes import FakeProviders
 from services.notify.tables import ops_alerts
 from services.runtime.db import Database
 from services.runtime.local import alerting
@@ -39,7 +39,7 @@ def _get(url: str) -> Any:
 
 
 def test_a_firing_rule_reaches_slack_and_pagerduty_through_prometheus_and_alertmanager(
-    postgres: EmbeddedPostgres,
+    postgres: EmbeddedPostgres, fakes: FakeProviders
 ) -> None:
     registry = CollectorRegistry()
     sla = Gauge(
@@ -52,11 +52,10 @@ def test_a_firing_rule_reaches_slack_and_pagerduty_through_prometheus_and_alertm
     server, thread = start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
 
     async def main() -> None:
-        slack, pd = await FakeProvider().start(), await FakeProvider().start()
-        channels: dict[str, Channel] = {
-            "slack": WebhookChannel("slack", slack.url),
-            "pagerduty": WebhookChannel("pagerduty", pd.url, body_format="text"),
-        }
+        async with providers(fakes) as (slack, pd, channels):
+            await run(slack, pd, channels)
+
+    async def run(slack: Any, pd: Any, channels: Any) -> None:
         db = Database(postgres.app_url, pool_size=2)
         await reset(db)
         ops = OpsAlerts(settings(), db, channels)
@@ -125,10 +124,6 @@ def test_a_firing_rule_reaches_slack_and_pagerduty_through_prometheus_and_alertm
         finally:
             await asyncio.to_thread(monitoring.stop)
             await ops.stop()
-            for ch in channels.values():
-                await ch.aclose()
-            await slack.stop()
-            await pd.stop()
             await db.dispose()
 
     try:

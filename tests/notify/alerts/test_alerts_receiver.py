@@ -2,7 +2,10 @@
 hourly limit shared by two replicas with what it held back told in the next message, PagerDuty's
 trigger/resolve, and the path that still delivers while PostgreSQL is stopped.
 
-The providers (Slack, PagerDuty) are local fakes (alerts_fakes.py): they are third-party SaaS.
+The providers are notify's real channels (services/notify/channels: SlackChannel, PagerDutyChannel,
+EmailChannel, built by build_channels) talking their wire formats to the local provider servers
+(services/notify/fakes, in a thread of this process: the `fakes` fixture); what each server received is
+read back through its JSON API (`Provider`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from alerts_fakes import FakeProvider, WebhookChannel
 
 from services.notify.alerts import OpsAlerts
 from services.notify.alerts_settings import AlertSettings
 from services.notify.channels.base import Channel
+from services.notify.channels.registry import build_channels
+from services.notify.channels.settings import ChannelSettings
+from services.notify.fakes import FakeProviders
+from services.notify.fakes.client import FakesClient
 from services.notify.tables import ops_alerts
 from services.runtime.db import Database
 from services.runtime.local.postgres import EmbeddedPostgres
@@ -96,20 +102,76 @@ async def receiver(
         await db.dispose()
 
 
+class Provider:
+    """What one local provider server received (its JSON API), as the alert tests read it: `subject`
+    and `text` (Slack: the header and the mrkdwn section; PagerDuty: the summary and the details
+    body; email: the subject and the plain text), PagerDuty's event fields in `extra`, email's
+    recipient in `address`. `fail_with` makes the server answer every call with that status."""
+
+    def __init__(self, client: FakesClient, name: str):
+        self.client = client
+        self.name = name
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        return [self._view(m) for m in self.client.messages(self.name)]
+
+    def _view(self, m: dict[str, Any]) -> dict[str, Any]:
+        meta = m["meta"]
+        if self.name == "slack":
+            [section] = [b for b in meta["blocks"] if b["type"] == "section"]
+            return {"subject": m["subject"], "text": section["text"]["text"], "webhook": m["to"]}
+        if self.name == "pagerduty":
+            extra = {k: meta[k] for k in ("event_action", "dedup_key", "severity", "source", "links")}
+            text = json.loads(m["text"]).get("body", "") if m["text"] else ""
+            return {"subject": m["subject"], "text": text, "extra": extra}
+        return {"subject": m["subject"], "text": m["text"], "address": m["to"]}
+
+    @property
+    def fail_with(self) -> int | None:
+        fault = self.client.state()["providers"][self.name]["fault"]
+        return int(fault["status"]) if fault else None
+
+    @fail_with.setter
+    def fail_with(self, status: int | None) -> None:
+        if status is None:
+            self.client.clear_fault(self.name)
+        else:
+            self.client.fault(self.name, status=status, fraction=1.0)
+
+    async def wait(self, count: int, timeout: float) -> list[dict[str, Any]]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            received = await asyncio.to_thread(lambda: self.received)
+            if len(received) >= count:
+                return received
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{count} message(s) expected on {self.name}, {len(received)} arrived")
+            await asyncio.sleep(0.1)
+
+
+def real_channels(fakes: FakeProviders, *names: str) -> dict[str, Channel]:
+    """notify's own channels pointed at the local servers, one call per send (an injected failure
+    reaches the receiver as it would from the provider)."""
+    env = {**fakes.channel_env(), "NOTIFY_CHANNEL_INLINE_ATTEMPTS": "1"}
+    built = build_channels(read(ChannelSettings, env))
+    return {name: built[name] for name in names}
+
+
 @asynccontextmanager
-async def providers() -> AsyncIterator[tuple[FakeProvider, FakeProvider, dict[str, Channel]]]:
-    slack, pd = await FakeProvider().start(), await FakeProvider().start()
-    channels: dict[str, Channel] = {
-        "slack": WebhookChannel("slack", slack.url),
-        "pagerduty": WebhookChannel("pagerduty", pd.url, body_format="text"),
-    }
+async def providers(
+    fakes: FakeProviders, *extra_channels: str
+) -> AsyncIterator[tuple[Provider, Provider, dict[str, Channel]]]:
+    """The local Slack and PagerDuty emptied for this test, and the real channels (Slack, PagerDuty and
+    any other asked for) that post to them."""
+    client = FakesClient(fakes.http_url)
+    await asyncio.to_thread(client.reset)
+    channels = real_channels(fakes, "slack", "pagerduty", *extra_channels)
     try:
-        yield slack, pd, channels
+        yield Provider(client, "slack"), Provider(client, "pagerduty"), channels
     finally:
         for ch in channels.values():
             await ch.aclose()
-        await slack.stop()
-        await pd.stop()
 
 
 async def rows(db: Database, **where: Any) -> list[Any]:
@@ -176,10 +238,12 @@ MALFORMED: list[tuple[str, bytes, str]] = [
 ]
 
 
-def test_malformed_bodies_are_400_with_the_field_and_nothing_is_sent(postgres: EmbeddedPostgres) -> None:
+def test_malformed_bodies_are_400_with_the_field_and_nothing_is_sent(
+    postgres: EmbeddedPostgres, fakes: FakeProviders
+) -> None:
     async def main() -> None:
         async with (
-            providers() as (slack, pd, channels),
+            providers(fakes) as (slack, pd, channels),
             receiver(postgres.app_url, channels) as (_, base, db),
         ):
             async with httpx.AsyncClient(timeout=10) as client:
@@ -197,13 +261,13 @@ def test_malformed_bodies_are_400_with_the_field_and_nothing_is_sent(postgres: E
 
 
 def test_requests_without_the_token_or_to_an_unknown_channel_are_refused(
-    postgres: EmbeddedPostgres, caplog: pytest.LogCaptureFixture
+    postgres: EmbeddedPostgres, fakes: FakeProviders, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("DEBUG")
 
     async def main() -> None:
         async with (
-            providers() as (slack, _, channels),
+            providers(fakes) as (slack, _, channels),
             receiver(postgres.app_url, channels) as (_, base, _db),
         ):
             body = json.dumps(notification(alert("A")))
@@ -227,11 +291,11 @@ def test_requests_without_the_token_or_to_an_unknown_channel_are_refused(
 
 
 def test_five_an_hour_per_channel_across_replicas_and_the_held_ones_are_told_next(
-    postgres: EmbeddedPostgres,
+    postgres: EmbeddedPostgres, fakes: FakeProviders
 ) -> None:
     async def main() -> None:
         async with (
-            providers() as (slack, pd, channels),
+            providers(fakes) as (slack, pd, channels),
             receiver(postgres.app_url, channels) as (ops_a, base_a, db),
             receiver(postgres.app_url, channels) as (ops_b, base_b, _db),
         ):
@@ -280,10 +344,12 @@ def test_five_an_hour_per_channel_across_replicas_and_the_held_ones_are_told_nex
     asyncio.run(main())
 
 
-def test_held_alerts_are_summarised_on_their_own_when_no_next_alert_comes(postgres: EmbeddedPostgres) -> None:
+def test_held_alerts_are_summarised_on_their_own_when_no_next_alert_comes(
+    postgres: EmbeddedPostgres, fakes: FakeProviders
+) -> None:
     async def main() -> None:
         async with (
-            providers() as (slack, _, channels),
+            providers(fakes) as (slack, _, channels),
             receiver(postgres.app_url, channels, NOTIFY_ALERTS_PER_HOUR="1") as (ops, base, db),
         ):
             await reset(db)
@@ -308,10 +374,13 @@ def test_held_alerts_are_summarised_on_their_own_when_no_next_alert_comes(postgr
 
 
 def test_pagerduty_gets_a_trigger_and_a_resolve_with_the_fingerprint_as_dedup_key(
-    postgres: EmbeddedPostgres,
+    postgres: EmbeddedPostgres, fakes: FakeProviders
 ) -> None:
     async def main() -> None:
-        async with providers() as (_, pd, channels), receiver(postgres.app_url, channels) as (_, base, db):
+        async with (
+            providers(fakes) as (_, pd, channels),
+            receiver(postgres.app_url, channels) as (_, base, db),
+        ):
             await reset(db)
             a = alert(
                 "PostgresUnreachable", severity="critical", fp="abc123", instance="pod-1", context="notify"
@@ -328,7 +397,8 @@ def test_pagerduty_gets_a_trigger_and_a_resolve_with_the_fingerprint_as_dedup_ke
             )
             assert trigger["extra"]["dedup_key"] == resolve["extra"]["dedup_key"] == "abc123"
             assert trigger["extra"]["severity"] == "critical" and trigger["extra"]["source"] == "pod-1"
-            assert json.loads(trigger["extra"]["links"])["runbook_url"].endswith("#x")
+            [link] = trigger["extra"]["links"]  # the runbook, as PagerDuty shows it on the incident
+            assert link["href"].endswith("#x") and link["text"] == "runbook"
             assert trigger["subject"] == "[CRITICAL] PostgresUnreachable summary"
             assert (
                 "Failed check: sla" in trigger["text"]
@@ -343,7 +413,7 @@ def test_pagerduty_gets_a_trigger_and_a_resolve_with_the_fingerprint_as_dedup_ke
 
 
 def test_alerts_still_go_out_while_postgres_is_down_and_are_recorded_when_it_is_back(
-    own_postgres: EmbeddedPostgres,
+    own_postgres: EmbeddedPostgres, fakes: FakeProviders
 ) -> None:
     recorded: list[tuple[Any, ...]] = []
 
@@ -352,7 +422,7 @@ def test_alerts_still_go_out_while_postgres_is_down_and_are_recorded_when_it_is_
 
     async def main() -> None:
         async with (
-            providers() as (slack, pd, channels),
+            providers(fakes) as (slack, pd, channels),
             receiver(own_postgres.app_url, channels, NOTIFY_ALERTS_PER_HOUR="2") as (ops, base, db),
         ):
             ops.record_delivery = record_delivery
@@ -414,10 +484,12 @@ def test_alerts_still_go_out_while_postgres_is_down_and_are_recorded_when_it_is_
     asyncio.run(main())
 
 
-def test_a_failed_send_keeps_the_held_alerts_for_the_next_message(postgres: EmbeddedPostgres) -> None:
+def test_a_failed_send_keeps_the_held_alerts_for_the_next_message(
+    postgres: EmbeddedPostgres, fakes: FakeProviders
+) -> None:
     async def main() -> None:
         async with (
-            providers() as (slack, _, channels),
+            providers(fakes) as (slack, _, channels),
             receiver(postgres.app_url, channels, NOTIFY_ALERTS_PER_HOUR="1") as (ops, base, db),
         ):
             await reset(db)
@@ -438,13 +510,11 @@ def test_a_failed_send_keeps_the_held_alerts_for_the_next_message(postgres: Embe
 
 @pytest.mark.parametrize(("hour", "sent"), [(5, False), (7, True)])
 def test_the_daily_digest_goes_to_each_operator_once(
-    postgres: EmbeddedPostgres, hour: int, sent: bool
+    postgres: EmbeddedPostgres, fakes: FakeProviders, hour: int, sent: bool
 ) -> None:
     async def main() -> None:
-        async with providers() as (_slack, _, channels):
-            email = FakeProvider()
-            await email.start()
-            channels["email"] = WebhookChannel("email", email.url, body_format="text")
+        async with providers(fakes, "email") as (slack, _, channels):
+            email = Provider(slack.client, "email")
             db = Database(postgres.app_url, pool_size=2)
             await reset(db)
             now = datetime(2026, 12, 6, hour, 30, tzinfo=UTC)
@@ -477,14 +547,18 @@ def test_the_daily_digest_goes_to_each_operator_once(
                 assert await ops.digest() is False  # never twice for a day
             finally:
                 await db.dispose()
-                await email.stop()
             if not sent:
                 assert email.received == []
                 return
             assert sorted(m["address"] for m in email.received) == ["ops1@example.org", "ops2@example.org"]
+            # Over SMTP through the local relay: the plain-text part, line by line, and the HTML part
+            # escaped from the digest's text (not taken for markup).
             text = email.received[0]["text"]
+            lines = text.splitlines()
             assert "LearnFlow operations digest for Saturday 05 December 2026" in text
-            assert "  sent: 120" in text and "  failed: 3" in text
+            assert "sent: 120" in lines and "failed: 3" in lines
+            html = fakes.state["email"].messages[0].meta["html"]
+            assert "Deliveries by status:<br>" in html and "  sent: 120<br>" in html.splitlines()
             assert "Alerts fired: 3" in text and "InterventionSlaBelowTarget (warning): 3" in text
             assert "held 1, sent 2" in text
             assert "not available (no Prometheus configured" in text
@@ -509,13 +583,15 @@ def _postgres_processes(pg: EmbeddedPostgres) -> list[int]:
     return pids
 
 
-def test_a_hung_postgres_is_a_timeout_and_the_alert_goes_straight_out(own_postgres: EmbeddedPostgres) -> None:
+def test_a_hung_postgres_is_a_timeout_and_the_alert_goes_straight_out(
+    own_postgres: EmbeddedPostgres, fakes: FakeProviders
+) -> None:
     """PostgreSQL that accepts connections but never answers (every process of it stopped): the alert
     waits NOTIFY_ALERTS_DB_TIMEOUT_SECONDS, not a TCP timeout, then takes the direct path."""
 
     async def main() -> None:
         async with (
-            providers() as (slack, _, channels),
+            providers(fakes) as (slack, _, channels),
             receiver(own_postgres.app_url, channels, NOTIFY_ALERTS_DB_TIMEOUT_SECONDS="0.5") as (
                 ops,
                 base,

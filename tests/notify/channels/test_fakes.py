@@ -175,16 +175,16 @@ def test_the_mesh_runs_them_and_points_notify_at_them_unless_a_provider_is_confi
     assert off.providers is None and "NOTIFY_MOODLE_URL" not in off.server_env()
 
 
-def test_a_test_mesh_started_with_them_serves_and_keeps_their_credentials_out_of_its_logs():
-    from services.runtime.testing import running_mesh, secrets_in_logs
+def test_a_test_mesh_started_with_them_serves_and_keeps_their_credentials_out_of_its_logs(mesh):
+    """On the session's mesh, which runs them (a mesh of its own cost ~9 s more)."""
+    from services.runtime.testing import secrets_in_logs
 
-    with running_mesh(LEARNFLOW_LOCAL_PROVIDERS="true") as mesh:
-        assert mesh.providers is not None and mesh.server is not None and mesh.server.poll() is None
-        env = mesh.server_env()
-        state = FakesClient(mesh.providers.url).state()
-        assert state["endpoints"]["NOTIFY_MOODLE_URL"] == env["NOTIFY_MOODLE_URL"]
-        # /_api/state names the endpoints, never the (made-up) credentials.
-        assert "NOTIFY_MOODLE_TOKEN" not in state["endpoints"]
-        credentials = (env["NOTIFY_MOODLE_TOKEN"], env["NOTIFY_ZULIP_API_KEY"])
-        assert all(credentials) and (mesh.data_dir / "providers.log").exists()
-        assert secrets_in_logs(mesh.data_dir, credentials) == []
+    assert mesh.providers is not None and mesh.server is not None and mesh.server.poll() is None
+    env = mesh.server_env()
+    state = FakesClient(mesh.providers.url).state()
+    assert state["endpoints"]["NOTIFY_MOODLE_URL"] == env["NOTIFY_MOODLE_URL"]
+    # /_api/state names the endpoints, never the (made-up) credentials.
+    assert "NOTIFY_MOODLE_TOKEN" not in state["endpoints"]
+    credentials = (env["NOTIFY_MOODLE_TOKEN"], env["NOTIFY_ZULIP_API_KEY"])
+    assert all(credentials) and (mesh.data_dir / "providers.log").exists()
+    assert secrets_in_logs(mesh.data_dir, credentials) == []
