@@ -71,8 +71,10 @@ log = logging.getLogger(__name__)
 # Platform messages (ops alerts) that belong to no tenant live under the nil tenant, so they pass
 # through the same tables, row-level security, limits and log as everything else.
 SYSTEM_TENANT = "00000000-0000-0000-0000-000000000000"
-# Delivery attempts per transaction (see `kinds`); 1 is a transaction per attempt.
-DELIVER_BATCH = 8
+# Delivery attempts per transaction (see `kinds`): 1, a transaction per attempt. More is faster
+# (bench/notify_delivery.py --batch) but widens what a database failure repeats: every send of the
+# rolled-back batch goes out again, and most providers cannot tell (Moodle, Slack, Zulip keep no key).
+DELIVER_BATCH = 1
 DELIVER = "notify-deliver"
 ESCALATE = "notify-escalate"
 READ_POLL = "notify-read-poll"
@@ -148,12 +150,10 @@ class NotifyService:
         self.kinds = [
             # max_attempts here only bounds handlers that crash or lose the database; the delivery's
             # own retries are counted on its row (NOTIFY_MAX_RETRIES).
-            # Up to `deliver_batch` attempts of one tenant run in one transaction, one after another:
-            # the job's completion and the commit were a large share of a delivery's cost
-            # (bench/notify_delivery.py). A database failure mid-batch rolls it back and the runner
-            # runs each job again alone, so the batch's sends are repeated with the same idempotency
-            # key (Outgoing.delivery_id), exactly as after a killed worker; the row is still
-            # recorded once.
+            # With deliver_batch > 1, that many attempts of one tenant run in one transaction: faster
+            # (bench/notify_delivery.py), but a database failure mid-batch rolls back sends that
+            # already went out and the runner runs each job again alone, repeating them. The default
+            # keeps that window to the one send a killed worker can repeat (DELIVER_BATCH).
             JobKind(
                 DELIVER,
                 self.deliver,
