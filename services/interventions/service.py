@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -390,6 +390,20 @@ class InterventionsService:
                     delivered_at=None,
                 )
             )
+            tell_teachers = p.intervention == "ask_teacher" and p.teacher_template and signal.teacher_ids
+            if tell_teachers and status == SENT:
+                # The student is told to reach out, and their teachers that they may (seed 000 FR4):
+                # a decision of its own, so its delivery is tracked apart; not one of the student's
+                # interventions of the day (the cap counted the student's message only).
+                rows.append(
+                    replace(
+                        rows[-1],
+                        id=str(uuid.uuid4()),
+                        recipients=tuple(signal.teacher_ids),
+                        message=render(p.teacher_template, values),
+                        reason="the student's teachers, told that the student may ask them (ask_teacher)",
+                    )
+                )
         stored = await store.insert_decisions(session, rows)
         for row in stored:
             await self.outbox.stage(session, "interventions.decided", convert.decided_event(row))

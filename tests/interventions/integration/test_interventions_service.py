@@ -9,6 +9,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -368,3 +369,21 @@ def test_what_identity_said_about_the_student_sets_the_day_and_the_name(context_
         assert other.local_day.isoformat() == "2026-12-07" and other.message.startswith("Hi there")
 
     run(context_pg, tmp_path, scenario)
+
+
+def test_ask_teacher_tells_the_student_and_their_teachers(context_pg, tmp_path):
+    async def scenario(w: World) -> None:
+        def hint() -> Signal:
+            return replace(w.struggle(), kind="hint.requested", rule="", key="", error="", explanation="")
+
+        assert (await w.service.evaluate(hint())).decisions == []
+        assert (await w.service.evaluate(hint())).decisions == []
+        decided = (await w.service.evaluate(hint())).decisions  # the third within 20 minutes
+        assert sorted(d.recipients for d in decided) == sorted([(w.student,), (w.teacher,)])
+        assert {d.intervention for d in decided} == {"ask_teacher"}
+        await w.deliver_all()
+        by_recipient = {d.recipients: d for d in w.moodle.sent}
+        assert "send your teacher a message" in by_recipient[(w.student,)].message
+        assert "may ask you for help" in by_recipient[(w.teacher,)].message
+
+    run(context_pg, tmp_path, scenario, "ask_teacher.md")
