@@ -108,9 +108,7 @@ class NotifyDeliverer:
     async def deliver(self, delivery: Delivery) -> Receipt:
         metadata = await self.workload.metadata(delivery.tenant_id)
         await self._ensure_template(delivery.tenant_id, metadata)
-        channels = (
-            self.teacher_channels if delivery.intervention == "teacher_alert" else (self.student_channel,)
-        )
+        channels = self.teacher_channels if delivery.to_teachers else (self.student_channel,)
         urgency = notify_pb.URGENCY_HIGH if delivery.urgency >= 67 else notify_pb.URGENCY_NORMAL
         first = ""
         for recipient in delivery.recipients:

@@ -429,6 +429,7 @@ class InterventionsService:
             subject=decision.subject,
             message=decision.message,
             urgency=decision.urgency,
+            to_teachers=decision.recipients != (decision.student_id,),
         )
         try:
             receipt = await self.deliverer.deliver(delivery)

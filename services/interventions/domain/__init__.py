@@ -68,6 +68,9 @@ class Delivery:
     subject: str
     message: str
     urgency: int
+    # To the student's teachers (teacher_alert, ask_teacher's note) rather than the student: the
+    # teachers' channels.
+    to_teachers: bool = False
 
 
 @dataclass(frozen=True)

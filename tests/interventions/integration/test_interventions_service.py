@@ -385,5 +385,7 @@ def test_ask_teacher_tells_the_student_and_their_teachers(context_pg, tmp_path):
         by_recipient = {d.recipients: d for d in w.moodle.sent}
         assert "send your teacher a message" in by_recipient[(w.student,)].message
         assert "may ask you for help" in by_recipient[(w.teacher,)].message
+        # On the teachers' channels, not the student's.
+        assert not by_recipient[(w.student,)].to_teachers and by_recipient[(w.teacher,)].to_teachers
 
     run(context_pg, tmp_path, scenario, "ask_teacher.md")
