@@ -79,6 +79,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     env = os.environ
     mesh = LocalMesh(Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports_from_env(env))
+    mesh.temporal_ui_port = int(env.get("LEARNFLOW_TEMPORAL_UI_PORT", "8233") or 0)
     stop = {"requested": False}
 
     def request_stop(*_: object) -> None:
@@ -122,12 +123,16 @@ def _banner(mesh: object, took: float) -> None:
             "  demo tenant 'demo': admin@, teacher@, student@, operator@demo.test (password learnflow-demo)\n"
             "  demo class 'Demo Class': teacher@demo.test teaches student@demo.test\n"
         )
+    temporal = ""
+    if mesh.temporal is not None and mesh.temporal.ui_url:
+        temporal = f"  Temporal UI:         {mesh.temporal.ui_url} (workflow runs)\n"
     sys.stdout.write(
         f"\nLearnFlow mesh ready in {took:.1f}s\n"
         f"  REST (Envoy, JWT):   {mesh.rest_url}\n"
         f"  gRPC (Envoy):        127.0.0.1:{mesh.ports.http}\n"
         f"  gRPC (mesh, direct): {mesh.grpc_addr}\n"
         f"  metrics:             http://127.0.0.1:{mesh.ports.metrics}/metrics\n"
+        f"{temporal}"
         f"{demo}"
         "Try:\n"
         f"  curl -s {mesh.rest_url}/v1/auth:login --json "

@@ -22,7 +22,8 @@ from services.runtime.contexts import available_contexts
 from services.runtime.local.envoyd import EnvoyProxy
 from services.runtime.local.natsd import NatsServer
 from services.runtime.local.postgres import EmbeddedPostgres
-from services.runtime.local.procs import spawn, terminate, wait_until
+from services.runtime.local.procs import free_port, spawn, terminate, wait_until
+from services.runtime.local.temporald import TemporalServer
 from services.runtime.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ class LocalMesh:
     postgres: EmbeddedPostgres | None = None
     nats: NatsServer | None = None
     envoy: EnvoyProxy | None = None
+    temporal: TemporalServer | None = None
+    # The Temporal Web UI's port for `learnflow up` (0: headless, as in tests).
+    temporal_ui_port: int = 0
     server: subprocess.Popen[bytes] | None = None
     database_url: str = ""
     migration_url: str = ""
@@ -150,8 +154,20 @@ class LocalMesh:
         env.update(extra)
         return env
 
+    def start_temporal(self, contexts: str) -> None:
+        """The Temporal dev server, when the workflows context is served here and TEMPORAL_ADDRESS does
+        not name another cluster (once per mesh: a restarted server finds the same one)."""
+        names = available_contexts() if contexts == "all" else [c.strip() for c in contexts.split(",")]
+        if "workflows" not in names or self.env.get("TEMPORAL_ADDRESS") or self.temporal is not None:
+            return
+        self.temporal = TemporalServer(self.data_dir / "temporal", free_port(), self.temporal_ui_port)
+        self.temporal.start()
+
     def start_server(self, contexts: str = "all", timeout: float = 60, **extra_env: str) -> None:
         argv = [sys.executable, "-m", "services.runtime.cli", "serve", "--contexts", contexts]
+        self.start_temporal(contexts)
+        if self.temporal is not None:
+            extra_env.setdefault("TEMPORAL_ADDRESS", self.temporal.address)
         env = self.server_env(**extra_env)
         if self.serve_output is None:
             self.server = subprocess.Popen(argv, env=env, start_new_session=True)
@@ -211,6 +227,8 @@ class LocalMesh:
         if self.envoy:
             self.envoy.stop()
         self.stop_server()
+        if self.temporal:
+            self.temporal.stop()
         if self.nats:
             self.nats.stop()
         if self.postgres:

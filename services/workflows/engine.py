@@ -1,0 +1,53 @@
+"""Temporal, as the service layer needs it: start a run's workflow (its id is the run id, so a start
+repeated after a crash finds the one already started), cancel it, and the worker that executes the
+workflow and the activities in this process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from services.runtime.errors import FailedPrecondition, Unavailable
+from services.workflows.workflow import WORKFLOW_NAME, TemplateRun
+
+
+class Engine:
+    def __init__(self, client: Client, task_queue: str):
+        self.client = client
+        self.task_queue = task_queue
+
+    async def start(self, run_id: str, plan: dict[str, Any]) -> None:
+        try:
+            await self.client.start_workflow(
+                WORKFLOW_NAME,
+                plan,
+                id=run_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return  # started by an earlier call for the same run
+        except RPCError as exc:
+            raise Unavailable(f"Temporal did not start the run: {exc}") from exc
+
+    async def cancel(self, run_id: str) -> None:
+        try:
+            await self.client.get_workflow_handle(run_id).cancel()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise FailedPrecondition(f"run {run_id} is not running", reason="RUN_NOT_RUNNING") from exc
+            raise Unavailable(f"Temporal did not cancel the run: {exc}") from exc
+
+    def worker(self, activities: list[Any]) -> Worker:
+        return Worker(
+            self.client,
+            task_queue=self.task_queue,
+            workflows=[TemplateRun],
+            activities=activities,
+            max_concurrent_activities=200,
+        )
