@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 from learnflow.workflows.v1 import workflows_service_pb2, workflows_service_pb2_grpc
-from temporalio.client import Client
 
 from services.runtime.contexts import (
     ContextSpec,
@@ -54,9 +53,7 @@ async def build(deps: Dependencies) -> Hosted:
         transport=CountingTransport(),
     )
     on_stop.append(outbound.aclose)
-    # lazy: the service starts even while Temporal is still coming up; the worker retries (supervised).
-    client = await Client.connect(config.temporal_address, namespace=config.temporal_namespace, lazy=True)
-    engine = Engine(client, config.task_queue)
+    engine = Engine(config.temporal_address, config.temporal_namespace, config.task_queue)
     registry = Registry(deps.nats)
     activities = Activities(
         deps.db,
@@ -69,7 +66,7 @@ async def build(deps: Dependencies) -> Hosted:
     )
 
     async def run_worker() -> None:
-        await engine.worker([activities.run_step, activities.finish_run]).run()
+        await (await engine.worker([activities.run_step, activities.finish_run])).run()
 
     service = WorkflowsService(
         deps.db, config, TemplateFolder(), engine, limiter, registry, deps.settings.registry_ttl

@@ -4,6 +4,7 @@ workflow and the activities in this process."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio.client import Client
@@ -17,13 +18,30 @@ from services.workflows.workflow import WORKFLOW_NAME, TemplateRun
 
 
 class Engine:
-    def __init__(self, client: Client, task_queue: str):
-        self.client = client
+    """Connects on first use (and again after a failed connect), so the service starts while Temporal
+    is still coming up or away; a call meanwhile is UNAVAILABLE, and the worker (supervised) retries."""
+
+    def __init__(self, address: str, namespace: str, task_queue: str):
+        self.address = address
+        self.namespace = namespace
         self.task_queue = task_queue
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await Client.connect(self.address, namespace=self.namespace)
+                    except RuntimeError as exc:  # the SDK's connection failure
+                        raise Unavailable(f"Temporal at {self.address} is not reachable: {exc}") from exc
+        return self._client
 
     async def start(self, run_id: str, plan: dict[str, Any]) -> None:
         try:
-            await self.client.start_workflow(
+            client = await self.client()
+            await client.start_workflow(
                 WORKFLOW_NAME,
                 plan,
                 id=run_id,
@@ -37,15 +55,15 @@ class Engine:
 
     async def cancel(self, run_id: str) -> None:
         try:
-            await self.client.get_workflow_handle(run_id).cancel()
+            await (await self.client()).get_workflow_handle(run_id).cancel()
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise FailedPrecondition(f"run {run_id} is not running", reason="RUN_NOT_RUNNING") from exc
             raise Unavailable(f"Temporal did not cancel the run: {exc}") from exc
 
-    def worker(self, activities: list[Any]) -> Worker:
+    async def worker(self, activities: list[Any]) -> Worker:
         return Worker(
-            self.client,
+            await self.client(),
             task_queue=self.task_queue,
             workflows=[TemplateRun],
             activities=activities,

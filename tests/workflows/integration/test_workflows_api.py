@@ -1,133 +1,142 @@
-"""workflows through its gRPC API on the real mesh (the session's `mesh` fixture): create, read and list
-items, and what a bad or unauthorized request gets back."""
+"""The workflows context end to end through REST (Envoy): templates run on the real Temporal server,
+research comes from tutoring over gRPC, pages land in the local Notion server."""
 
-import asyncio
+from __future__ import annotations
+
+import time
 import uuid
+from typing import Any
 
-import grpc
-import nats
-import pytest
-from google.rpc import error_details_pb2, status_pb2
-from learnflow.workflows.v1 import events_pb2, resources_pb2
-from learnflow.workflows.v1 import workflows_service_pb2 as pb
-from learnflow.workflows.v1 import workflows_service_pb2_grpc as pb_grpc
+from services.runtime.local.mesh import LocalMesh
+from services.runtime.testing import new_student, rest
+from services.workflows.testing.notion_server import LocalNotion
 
-from services.runtime.testing import bearer, login, rest
+TOPIC = "list comprehensions"
 
 
-@pytest.fixture(scope="module")
-def stub(mesh):
-    with grpc.insecure_channel(mesh.grpc_addr) as channel:
-        yield pb_grpc.WorkflowsServiceStub(channel)
+def trigger(mesh: LocalMesh, token: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    return rest(mesh, "POST", "/v1/workflows/runs", body, token=token, headers=headers)
 
 
-@pytest.fixture(scope="module")
-def teacher(mesh):
-    return bearer(login(mesh, "teacher@demo.test"))
+def wait_done(mesh: LocalMesh, token: str, run_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = rest(mesh, "GET", f"/v1/workflows/runs/{run_id}", token=token)
+        assert got.status == 200, got.body
+        if got.body["status"] != "RUN_STATUS_RUNNING":
+            return dict(got.body)
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} still running: {got.body}")
 
 
-def _field_violations(err: grpc.RpcError) -> set[str]:
-    fields = set()
-    for key, value in err.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            for detail in status_pb2.Status.FromString(value).details:
-                bad = error_details_pb2.BadRequest()
-                if detail.Unpack(bad):
-                    fields.update(v.field for v in bad.field_violations)
-    return fields
+def pages_titled(notion: LocalNotion, title: str) -> list[Any]:
+    return [p for p in list(notion.pages.values()) if p.title == title]
 
 
-def test_create_then_get_then_list(stub, teacher):
-    name = f"item {uuid.uuid4().hex[:8]}"
-    made = stub.CreateItem(
-        pb.CreateItemRequest(item=resources_pb2.Item(display_name=f"  {name} ")), metadata=teacher, timeout=10
+def test_research_to_docs_creates_one_notion_page(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
+    user = new_student(wf_mesh)
+    topic = f"{TOPIC} {uuid.uuid4().hex[:6]}"
+    made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}})
+    assert made.status == 200, made.body
+    run = made.body
+    assert run["statusUrl"] == f"/v1/workflows/runs/{run['runId']}"
+    assert run["templateVersion"].startswith("1.")
+    done = wait_done(wf_mesh, user["token"], run["runId"])
+    assert done["status"] == "RUN_STATUS_SUCCEEDED", done
+    research, page_step = done["steps"]
+    assert research["id"] == "research" and research["status"] == "STEP_STATUS_SUCCEEDED"
+    assert "comprehension" in research["output"]["summary"].lower()
+    assert research["output"]["sources"] and research["startTime"] and research["finishTime"]
+    pages = pages_titled(notion, f"Research: {topic}")
+    assert len(pages) == 1
+    page = pages[0]
+    assert page_step["output"]["pageId"] == page.id if "pageId" in page_step["output"] else page_step["output"]["page_id"] == page.id
+    text = [b[b["type"]]["rich_text"][0]["text"]["content"] for b in page.children]
+    assert text[0] == topic and "Summary" in text and "Key Insights" in text and "Sources" in text
+    assert page.parent == {"database_id": "learnflow-research"}
+
+
+def test_unified_route_and_idempotency_key(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
+    user = new_student(wf_mesh)
+    topic = f"dictionaries {uuid.uuid4().hex[:6]}"
+    key = uuid.uuid4().hex
+    first = rest(
+        wf_mesh, "POST", "/v1/unified/research-and-document", {"topic": topic, "idempotencyKey": key}, token=user["token"]
     )
-    assert made.id and made.display_name == name and made.create_time.seconds > 0
-    assert stub.GetItem(pb.GetItemRequest(item_id=made.id), metadata=teacher, timeout=10) == made
-    # Page through everything, two at a time, so the page token is used too.
+    again = trigger(
+        wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}, "idempotencyKey": key}
+    )
+    assert first.status == again.status == 200, (first.body, again.body)
+    assert first.body["runId"] == again.body["runId"]
+    assert wait_done(wf_mesh, user["token"], first.body["runId"])["status"] == "RUN_STATUS_SUCCEEDED"
+    assert len(pages_titled(notion, f"Research: {topic}")) == 1
+
+
+def test_bad_input_is_400_and_starts_nothing(wf_mesh: LocalMesh) -> None:
+    user = new_student(wf_mesh)
+    cases = [
+        ({"template": "no_such_template", "input": {"topic": "x"}}, "template"),
+        ({"template": "research_to_docs", "input": {}}, "input.topic"),
+        ({"template": "research_to_docs", "input": {"topic": "x" * 501}}, "input.topic"),
+        ({"template": "research_to_docs", "input": {"topic": "x" * 2001}}, "input"),
+        ({"template": "research_to_docs", "input": {"topic": "x", "colour": "red"}}, "input.colour"),
+    ]
+    for body, field in cases:
+        got = trigger(wf_mesh, user["token"], body)
+        assert got.status == 400, (body, got.body)
+        fields = [v["field"] for d in got.body["details"] for v in d.get("fieldViolations", [])]
+        assert any(f.startswith(field) for f in fields), (field, got.body)
+    listed = rest(wf_mesh, "GET", "/v1/workflows/runs", token=user["token"])
+    mine = [r for r in listed.body.get("runs", []) if r["createdBy"] == user["id"]]
+    assert mine == []
+
+
+def test_notion_429_with_retry_after_is_honoured(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
+    user = new_student(wf_mesh)
+    topic = f"generators {uuid.uuid4().hex[:6]}"
+    notion.fail_next(3, status=429, retry_after=1)
+    began = time.monotonic()
+    made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}})
+    done = wait_done(wf_mesh, user["token"], made.body["runId"])
+    assert done["status"] == "RUN_STATUS_SUCCEEDED", done
+    assert time.monotonic() - began >= 1.0  # waited as asked
+    assert len(pages_titled(notion, f"Research: {topic}")) == 1
+
+
+def test_cancel_a_running_run(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
+    user = new_student(wf_mesh)
+    notion.delay_seconds = 2.0
+    try:
+        made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "sets"}})
+        time.sleep(0.5)
+        cancelled = rest(wf_mesh, "POST", f"/v1/workflows/runs/{made.body['runId']}:cancel", {}, token=user["token"])
+        assert cancelled.status == 200, cancelled.body
+        done = wait_done(wf_mesh, user["token"], made.body["runId"])
+    finally:
+        notion.delay_seconds = 0.0
+    assert done["status"] == "RUN_STATUS_CANCELLED", done
+    assert all(s["status"] in ("STEP_STATUS_SUCCEEDED", "STEP_STATUS_CANCELLED") for s in done["steps"])
+
+
+def test_list_runs_paginates_and_filters(wf_mesh: LocalMesh) -> None:
+    user = new_student(wf_mesh)
+    ids = [
+        trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": f"tuples {i}"}}).body["runId"]
+        for i in range(3)
+    ]
+    for run_id in ids:
+        wait_done(wf_mesh, user["token"], run_id)
     seen: list[str] = []
     token = ""
     while True:
-        page = stub.ListItems(
-            pb.ListItemsRequest(page_size=2, page_token=token), metadata=teacher, timeout=10
+        page = rest(
+            wf_mesh, "GET", f"/v1/workflows/runs?pageSize=2&template=research_to_docs&pageToken={token}", token=user["token"]
         )
-        assert len(page.items) <= 2
-        seen += [i.id for i in page.items]
-        token = page.next_page_token
+        assert page.status == 200, page.body
+        seen += [r["runId"] for r in page.body.get("runs", [])]
+        token = page.body.get("nextPageToken", "")
         if not token:
             break
-    assert made.id in seen
-    assert len(seen) == len(set(seen)), "an item came back on two pages"
-
-
-def test_create_and_get_through_rest(mesh):
-    token = login(mesh, "teacher@demo.test")
-    made = rest(mesh, "POST", "/v1/workflows/items", {"displayName": "over REST"}, token=token)
-    assert made.status == 200, made.body
-    got = rest(mesh, "GET", f"/v1/workflows/items/{made.body['id']}", token=token)
-    assert got.status == 200 and got.body == made.body
-    bad = rest(mesh, "POST", "/v1/workflows/items", {"displayName": " "}, token=token)
-    assert bad.status == 400, bad.body
-
-
-def test_a_created_item_is_published_as_an_event(mesh, stub, teacher):
-    name = f"published {uuid.uuid4().hex[:8]}"
-
-    async def main():
-        nc = await nats.connect(mesh.nats_url)
-        try:
-            sub = await nc.subscribe("workflows.item.created")
-            await nc.flush()  # subscribed at the server before the item is made
-            request = pb.CreateItemRequest(item=resources_pb2.Item(display_name=name))
-            made = await asyncio.to_thread(stub.CreateItem, request, metadata=teacher, timeout=10)
-            while True:  # other tests create items too: wait for this one
-                event = events_pb2.ItemCreated.FromString((await sub.next_msg(timeout=30)).data)
-                if event.item.id == made.id:
-                    return made, event
-        finally:
-            await nc.close()
-
-    made, event = asyncio.run(main())
-    assert event.item == made
-
-
-@pytest.mark.parametrize(
-    ("request_", "field"),
-    [
-        (pb.CreateItemRequest(item=resources_pb2.Item(display_name="x" * 201)), "item.display_name"),
-        (pb.CreateItemRequest(item=resources_pb2.Item(display_name="   ")), "item.display_name"),
-        (pb.CreateItemRequest(), "item"),
-        (pb.GetItemRequest(item_id="not-an-id"), "item_id"),
-        (pb.ListItemsRequest(page_token="%%%"), "page_token"),
-    ],
-    ids=["name-too-long", "name-blank", "no-item", "bad-id", "bad-page-token"],
-)
-def test_a_bad_request_is_invalid_argument_naming_the_field(stub, teacher, request_, field):
-    method = {
-        pb.CreateItemRequest: stub.CreateItem,
-        pb.GetItemRequest: stub.GetItem,
-        pb.ListItemsRequest: stub.ListItems,
-    }[type(request_)]
-    with pytest.raises(grpc.RpcError) as err:
-        method(request_, metadata=teacher, timeout=10)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert field in _field_violations(err.value)
-
-
-def test_an_unknown_item_is_not_found(stub, teacher):
-    with pytest.raises(grpc.RpcError) as err:
-        stub.GetItem(pb.GetItemRequest(item_id=str(uuid.uuid4())), metadata=teacher, timeout=10)
-    assert err.value.code() == grpc.StatusCode.NOT_FOUND
-
-
-def test_a_student_may_read_but_not_create(stub, mesh):
-    student = bearer(login(mesh, "student@demo.test"))
-    stub.ListItems(pb.ListItemsRequest(), metadata=student, timeout=10)
-    with pytest.raises(grpc.RpcError) as err:
-        stub.CreateItem(
-            pb.CreateItemRequest(item=resources_pb2.Item(display_name="mine")), metadata=student, timeout=10
-        )
-    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    with pytest.raises(grpc.RpcError) as err:
-        stub.ListItems(pb.ListItemsRequest(), timeout=10)
-    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert set(ids) <= set(seen) and len(seen) == len(set(seen))
+    failed = rest(wf_mesh, "GET", "/v1/workflows/runs?status=RUN_STATUS_FAILED", token=user["token"])
+    assert not set(ids) & {r["runId"] for r in failed.body.get("runs", [])}

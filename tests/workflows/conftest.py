@@ -1,0 +1,33 @@
+"""One mesh for the workflows tests: every context, a Temporal dev server (started by LocalMesh
+because workflows is served), and a local Notion server in this process whose record the tests read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from services.runtime.local.mesh import LocalMesh
+from services.runtime.testing import running_mesh
+from services.workflows.testing.notion_server import LocalNotion
+
+USER_LIMIT = 8
+
+
+@pytest.fixture(scope="session")
+def notion() -> Iterator[LocalNotion]:
+    with LocalNotion.running() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def wf_mesh(notion: LocalNotion) -> Iterator[LocalMesh]:
+    with running_mesh(
+        WORKFLOWS_NOTION_URL=notion.url,
+        WORKFLOWS_RUNS_PER_USER_PER_HOUR=str(USER_LIMIT),
+        WORKFLOWS_STEP_TIMEOUT_SECONDS="3",
+        WORKFLOWS_RETRY_INITIAL_SECONDS="0.1",
+        WORKFLOWS_RETRY_MAXIMUM_SECONDS="1",
+        LEARNFLOW_REGISTRY_TTL_SECONDS="2",
+    ) as m:
+        yield m
