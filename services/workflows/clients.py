@@ -75,7 +75,9 @@ class MeshCalls:
     ) -> dict[str, Any]:
         """The first provider that answers; a refusal of the request itself is not retried anywhere."""
         attempts: list[Attempt] = []
-        metadata = (*await self.workload.metadata(tenant_id), ("x-request-id", correlation_id))
+        # The workload's metadata carries the bound correlation id (the activity binds the run's).
+        metadata = await self.workload.metadata(tenant_id)
+        del correlation_id
         for provider in providers:
             try:
                 found = await self._tutoring(provider.address).ResearchTopic(
