@@ -10,6 +10,7 @@ becomes the next retry's delay; anything else is retried with exponential backof
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -74,6 +75,7 @@ class Activities:
                 await store.step_started(session, run["id"], step["id"], attempt)
             made: list[tuple[str, str, int]] = []
             token = CALLS.set(made)
+            beating = asyncio.create_task(_heartbeat(data["heartbeat_seconds"] / 3))
             try:
                 rendered = templates.render(step["input"], run["input"], data["outputs"], self.env)
                 output = await self._execute(step["type"], rendered, run, step["id"])
@@ -93,6 +95,7 @@ class Activities:
                 )
                 raise _for_temporal(exc) from exc
             finally:
+                beating.cancel()
                 CALLS.reset(token)
             await self._record(run, step, attempt, SUCCEEDED, output, "", made)
             log.info("workflow step done", extra={"run": run["id"], "step": step["id"], "attempt": attempt})
@@ -178,6 +181,13 @@ class Activities:
                     session, "workflows.run.finished", convert.run_finished_event(finished)
                 )
         log.info("workflow run finished", extra={"run": run["id"], "status": data["status"]})
+
+
+async def _heartbeat(every: float) -> None:
+    """Tells Temporal the attempt is alive (a slow step is not a dead worker)."""
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(every)
 
 
 def _for_temporal(exc: BaseException) -> BaseException:

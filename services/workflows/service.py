@@ -32,7 +32,7 @@ from services.workflows.registry import Registry
 from services.workflows.settings import WorkflowsConfig
 
 WATCH_POLL_SECONDS = 0.2
-ADMIN = "ROLE_ADMIN"
+ADMIN = "admin"
 
 
 class WorkflowsService:
@@ -158,6 +158,7 @@ class WorkflowsService:
                 "input": run_input,
             },
             "step_timeout_seconds": c.step_timeout_seconds,
+            "heartbeat_seconds": c.heartbeat_seconds,
             "retry": {
                 "initial_seconds": c.retry_initial_seconds,
                 "maximum_seconds": c.retry_maximum_seconds,

@@ -46,6 +46,13 @@ class WorkflowsConfig:
         min=1,
         max=3600,
     )
+    heartbeat_seconds: float = number(
+        "WORKFLOWS_HEARTBEAT_SECONDS",
+        5.0,
+        "a running step heartbeats three times in this; a step whose worker died is retried after it",
+        min=0.5,
+        max=600,
+    )
     step_attempts: int = integer(
         "WORKFLOWS_STEP_ATTEMPTS", 6, "attempts of a step before the run fails", min=1, max=50
     )

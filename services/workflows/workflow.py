@@ -53,6 +53,7 @@ class TemplateRun:
     async def run(self, plan: dict[str, Any]) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
         timeout = timedelta(seconds=plan["step_timeout_seconds"])
+        heartbeat = timedelta(seconds=plan["heartbeat_seconds"])
         retry = _retry(plan)
         current = ""
         try:
@@ -62,8 +63,15 @@ class TemplateRun:
                         step["id"],
                         workflow.start_activity(
                             RUN_STEP,
-                            {"run": plan["run"], "step": step, "outputs": dict(outputs)},
+                            {
+                                "run": plan["run"],
+                                "step": step,
+                                "outputs": dict(outputs),
+                                "heartbeat_seconds": plan["heartbeat_seconds"],
+                            },
                             start_to_close_timeout=timeout,
+                            # A worker that dies mid-step is noticed within this, not the whole timeout.
+                            heartbeat_timeout=heartbeat,
                             schedule_to_close_timeout=timeout * 10,
                             retry_policy=retry,
                             activity_id=step["id"],

@@ -25,7 +25,8 @@ def wf_mesh(notion: LocalNotion) -> Iterator[LocalMesh]:
     with running_mesh(
         WORKFLOWS_NOTION_URL=notion.url,
         WORKFLOWS_RUNS_PER_USER_PER_HOUR=str(USER_LIMIT),
-        WORKFLOWS_STEP_TIMEOUT_SECONDS="3",
+        WORKFLOWS_STEP_TIMEOUT_SECONDS="20",
+        WORKFLOWS_HEARTBEAT_SECONDS="2",
         WORKFLOWS_RETRY_INITIAL_SECONDS="0.1",
         WORKFLOWS_RETRY_MAXIMUM_SECONDS="1",
         LEARNFLOW_REGISTRY_TTL_SECONDS="2",

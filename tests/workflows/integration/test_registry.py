@@ -61,7 +61,13 @@ def test_unknown_capability_is_a_diagnosis(wf_mesh: LocalMesh) -> None:
 def test_register_is_for_services_only_and_expires_without_heartbeats(wf_mesh: LocalMesh) -> None:
     student = new_student(wf_mesh)
     name = f"probe-{uuid.uuid4().hex[:8]}"
-    body = {"name": name, "version": "1.2.3", "context": "probe", "address": "127.0.0.1:1", "instance": "probe@test"}
+    body = {
+        "name": name,
+        "version": "1.2.3",
+        "context": "probe",
+        "address": "127.0.0.1:1",
+        "instance": "probe@test",
+    }
     refused = rest(wf_mesh, "POST", "/v1/capabilities", body, token=student["token"])
     assert refused.status == 403, refused.body
     bad = rest(wf_mesh, "POST", "/v1/capabilities", {**body, "version": "one"}, token=student["token"])
@@ -84,10 +90,14 @@ def test_a_killed_provider_leaves_discovery_within_two_heartbeats(wf_mesh: Local
     token = login(wf_mesh, "teacher@demo.test")
     port = free_port()
     log = wf_mesh.data_dir / "second-tutoring.log"
-    env = wf_mesh.server_env(LEARNFLOW_GRPC_ADDR=f"127.0.0.1:{port}", LEARNFLOW_METRICS_ADDR=f"127.0.0.1:{free_port()}")
+    env = wf_mesh.server_env(
+        LEARNFLOW_GRPC_ADDR=f"127.0.0.1:{port}", LEARNFLOW_METRICS_ADDR=f"127.0.0.1:{free_port()}"
+    )
     env["IDENTITY_SERVICE_ADDR"] = wf_mesh.grpc_addr
     env["SANDBOX_SERVICE_ADDR"] = env["PROGRESS_SERVICE_ADDR"] = wf_mesh.grpc_addr
-    proc = spawn([sys.executable, "-m", "services.runtime.cli", "serve", "--contexts", "tutoring"], log, env=env)
+    proc = spawn(
+        [sys.executable, "-m", "services.runtime.cli", "serve", "--contexts", "tutoring"], log, env=env
+    )
     try:
         wait_until(lambda: grpc_serving(f"127.0.0.1:{port}"), 60, "second tutoring", proc, log)
         deadline = time.monotonic() + 10

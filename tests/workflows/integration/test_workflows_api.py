@@ -50,7 +50,11 @@ def test_research_to_docs_creates_one_notion_page(wf_mesh: LocalMesh, notion: Lo
     pages = pages_titled(notion, f"Research: {topic}")
     assert len(pages) == 1
     page = pages[0]
-    assert page_step["output"]["pageId"] == page.id if "pageId" in page_step["output"] else page_step["output"]["page_id"] == page.id
+    assert (
+        page_step["output"]["pageId"] == page.id
+        if "pageId" in page_step["output"]
+        else page_step["output"]["page_id"] == page.id
+    )
     text = [b[b["type"]]["rich_text"][0]["text"]["content"] for b in page.children]
     assert text[0] == topic and "Summary" in text and "Key Insights" in text and "Sources" in text
     assert page.parent == {"database_id": "learnflow-research"}
@@ -61,10 +65,16 @@ def test_unified_route_and_idempotency_key(wf_mesh: LocalMesh, notion: LocalNoti
     topic = f"dictionaries {uuid.uuid4().hex[:6]}"
     key = uuid.uuid4().hex
     first = rest(
-        wf_mesh, "POST", "/v1/unified/research-and-document", {"topic": topic, "idempotencyKey": key}, token=user["token"]
+        wf_mesh,
+        "POST",
+        "/v1/unified/research-and-document",
+        {"topic": topic, "idempotencyKey": key},
+        token=user["token"],
     )
     again = trigger(
-        wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}, "idempotencyKey": key}
+        wf_mesh,
+        user["token"],
+        {"template": "research_to_docs", "input": {"topic": topic}, "idempotencyKey": key},
     )
     assert first.status == again.status == 200, (first.body, again.body)
     assert first.body["runId"] == again.body["runId"]
@@ -109,7 +119,9 @@ def test_cancel_a_running_run(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
     try:
         made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "sets"}})
         time.sleep(0.5)
-        cancelled = rest(wf_mesh, "POST", f"/v1/workflows/runs/{made.body['runId']}:cancel", {}, token=user["token"])
+        cancelled = rest(
+            wf_mesh, "POST", f"/v1/workflows/runs/{made.body['runId']}:cancel", {}, token=user["token"]
+        )
         assert cancelled.status == 200, cancelled.body
         done = wait_done(wf_mesh, user["token"], made.body["runId"])
     finally:
@@ -121,7 +133,9 @@ def test_cancel_a_running_run(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
 def test_list_runs_paginates_and_filters(wf_mesh: LocalMesh) -> None:
     user = new_student(wf_mesh)
     ids = [
-        trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": f"tuples {i}"}}).body["runId"]
+        trigger(
+            wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": f"tuples {i}"}}
+        ).body["runId"]
         for i in range(3)
     ]
     for run_id in ids:
@@ -130,7 +144,10 @@ def test_list_runs_paginates_and_filters(wf_mesh: LocalMesh) -> None:
     token = ""
     while True:
         page = rest(
-            wf_mesh, "GET", f"/v1/workflows/runs?pageSize=2&template=research_to_docs&pageToken={token}", token=user["token"]
+            wf_mesh,
+            "GET",
+            f"/v1/workflows/runs?pageSize=2&template=research_to_docs&pageToken={token}",
+            token=user["token"],
         )
         assert page.status == 200, page.body
         seen += [r["runId"] for r in page.body.get("runs", [])]
