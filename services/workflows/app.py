@@ -46,9 +46,11 @@ async def build(deps: Dependencies) -> Hosted:
         on_stop.append(local.stop)
         log.info("local Notion server", extra={"url": notion_url})
     limiter = SharedRateLimiter(deps.db, "workflows")
-    # Temporal retries the step; the client's own in-line attempts cover a blip within one attempt.
+    # One HTTP attempt per call: creating a page or appending blocks is not idempotent, so a retry
+    # must start over from "is the page there already?" (notion.py) — Temporal retries the whole step,
+    # with backoff, after the Retry-After Notion gave (activities.py).
     outbound = OutboundClient(
-        OutboundPolicy(timeout_seconds=10, attempts=2, max_inline_wait_seconds=2.0),
+        OutboundPolicy(timeout_seconds=10, attempts=1, max_inline_wait_seconds=0.0),
         limiter=limiter,
         transport=CountingTransport(),
     )

@@ -16,7 +16,9 @@ Errors are {"object": "error", "status", "code", "message"}. Any database id is 
 first use); the bearer token must match when one is set.
 
 Fault injection: `fail_next(n, status, retry_after)` answers the next n requests with that status;
-`fault_rate` answers that share of requests (chosen at random) with 503 — before doing anything, so a
+`hold_after_create_seconds` answers a page creation late (a worker can be killed
+between Notion creating the page and hearing of it); `fault_rate` answers that share of requests
+(chosen at random) with 503 — before doing anything, so a
 failed request changed nothing; `crash_after_create` drops the connection after a page is created
 (the page exists, the client never hears of it: the case of a worker that dies after creating).
 
@@ -33,6 +35,7 @@ import contextlib
 import random
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,6 +87,7 @@ class LocalNotion:
         self.fault_rate = 0.0
         self.crash_after_create = 0  # pages whose creation drops the connection
         self.delay_seconds = 0.0
+        self.hold_after_create_seconds = 0.0  # the page exists; the answer comes this much later
         self._fail: list[tuple[int, float | None]] = []
         self._rng = random.Random(seed)  # noqa: S311 (fault injection, not security)
         self._lock = threading.Lock()
@@ -207,6 +211,9 @@ class LocalNotion:
             if self.crash_after_create > 0:
                 self.crash_after_create -= 1
                 crash = True
+        held = time.monotonic()
+        while time.monotonic() - held < self.hold_after_create_seconds:  # noqa: ASYNC110 (released early when reset from another thread)
+            await asyncio.sleep(0.05)
         response = self._record(request, body, web.json_response(page.resource()))
         if crash:  # the page exists; the caller hears nothing
             assert request.transport is not None
