@@ -74,7 +74,7 @@ def test_a_fresh_history_replays_and_a_breaking_change_is_caught(wf_mesh: LocalM
     assert wait_done(wf_mesh, user["token"], made.body["runId"])["status"] == "RUN_STATUS_SUCCEEDED"
     history = asyncio.run(_history(wf_mesh.temporal.address, made.body["runId"]))
     asyncio.run(_replay(history))
-    with pytest.raises(Exception, match="[Nn]ondetermin"):
+    with pytest.raises(Exception, match=r"[Nn]ondetermin"):
         asyncio.run(_replay(history, Reordered))
     if os.environ.get("WORKFLOWS_RECORD_HISTORIES"):
         (HISTORIES / "research_to_docs.json").write_text(history.to_json())

@@ -72,7 +72,7 @@ def test_rendering_lists_defaults_and_the_sandbox() -> None:
     )
     assert rendered["parent_id"] == "db"
     assert "- a\n- b" in rendered["content"] and "- T (pydoc:x)" in rendered["content"]
-    with pytest.raises(Exception, match="unsafe|access"):
+    with pytest.raises(Exception, match=r"unsafe|access"):
         templates.render("{{ input.topic.__class__.__mro__ }}", {"topic": "x"}, {}, {})
 
 
