@@ -4,6 +4,7 @@ server when none is configured), the registry's watcher, the service and the ser
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from learnflow.workflows.v1 import workflows_service_pb2, workflows_service_pb2_grpc
 
@@ -21,7 +22,7 @@ from services.runtime.ratelimit import SharedRateLimiter
 from services.runtime.registry import CapabilitySpec
 from services.workflows.activities import Activities
 from services.workflows.api import WorkflowsApi
-from services.workflows.catalog import TemplateFolder
+from services.workflows.catalog import BUILT_IN, TemplateFolder
 from services.workflows.clients import MeshCalls
 from services.workflows.engine import Engine
 from services.workflows.notion import CountingTransport, Notion
@@ -71,7 +72,13 @@ async def build(deps: Dependencies) -> Hosted:
         await (await engine.worker([activities.run_step, activities.finish_run])).run()
 
     service = WorkflowsService(
-        deps.db, config, TemplateFolder(), engine, limiter, registry, deps.settings.registry_ttl
+        deps.db,
+        config,
+        TemplateFolder(Path(config.templates_dir) if config.templates_dir else BUILT_IN),
+        engine,
+        limiter,
+        registry,
+        deps.settings.registry_ttl,
     )
     return Hosted(
         servicers=[

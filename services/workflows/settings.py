@@ -24,6 +24,11 @@ class WorkflowsConfig:
     )
     temporal_namespace: str = text("TEMPORAL_NAMESPACE", "default", "the Temporal namespace of the runs")
     task_queue: str = text("WORKFLOWS_TASK_QUEUE", "learnflow-workflows", "the Temporal task queue")
+    templates_dir: str = text(
+        "WORKFLOWS_TEMPLATES_DIR",
+        "",
+        "the folder of workflow templates (*.yaml), read again when a file changes; empty: the built-in ones",
+    )
     notion_url: str = url(
         "WORKFLOWS_NOTION_URL",
         "",

@@ -3,12 +3,15 @@ because workflows is served), and a local Notion server in this process whose re
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import running_mesh
+from services.workflows.catalog import BUILT_IN
 from services.workflows.testing.notion_server import LocalNotion
 
 USER_LIMIT = 8
@@ -21,8 +24,18 @@ def notion() -> Iterator[LocalNotion]:
 
 
 @pytest.fixture(scope="session")
-def wf_mesh(notion: LocalNotion) -> Iterator[LocalMesh]:
+def templates_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in templates, copied where a test may edit them while the mesh runs."""
+    folder = tmp_path_factory.mktemp("templates")
+    for path in BUILT_IN.glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def wf_mesh(notion: LocalNotion, templates_dir: Path) -> Iterator[LocalMesh]:
     with running_mesh(
+        WORKFLOWS_TEMPLATES_DIR=str(templates_dir),
         WORKFLOWS_NOTION_URL=notion.url,
         WORKFLOWS_RUNS_PER_USER_PER_HOUR=str(USER_LIMIT),
         WORKFLOWS_STEP_TIMEOUT_SECONDS="20",

@@ -3,8 +3,11 @@ research comes from tutoring over gRPC, pages land in the local Notion server.""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 from services.runtime.local.mesh import LocalMesh
@@ -157,3 +160,61 @@ def test_list_runs_paginates_and_filters(wf_mesh: LocalMesh) -> None:
     assert set(ids) <= set(seen) and len(seen) == len(set(seen))
     failed = rest(wf_mesh, "GET", "/v1/workflows/runs?status=RUN_STATUS_FAILED", token=user["token"])
     assert not set(ids) & {r["runId"] for r in failed.body.get("runs", [])}
+
+
+def watch(mesh: LocalMesh, token: str, run_id: str, wait: int = 30) -> list[dict[str, Any]]:
+    """WatchWorkflowRun through Envoy as server-sent events, until the run ends."""
+    req = urllib.request.Request(
+        f"{mesh.rest_url}/v1/workflows/runs/{run_id}:watch?maxWaitSeconds={wait}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    got: list[dict[str, Any]] = []
+    with urllib.request.urlopen(req, timeout=wait + 10) as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream"), resp.headers
+        for raw in resp:
+            line = raw.decode().strip()
+            if line.startswith("data:"):
+                got.append(json.loads(line.removeprefix("data:")))
+    return got
+
+
+def test_watch_streams_the_steps_as_they_change(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
+    user = new_student(wf_mesh)
+    notion.delay_seconds = 0.6  # each Notion request: the page step is seen running
+    try:
+        made = trigger(
+            wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "iterators"}}
+        )
+        events = watch(wf_mesh, user["token"], made.body["runId"])
+    finally:
+        notion.delay_seconds = 0.0
+    states = [(e["status"], tuple(s["status"] for s in e["steps"])) for e in events]
+    assert len(states) == len(set(states)) >= 3  # one event per change
+    assert states[-1] == ("RUN_STATUS_SUCCEEDED", ("STEP_STATUS_SUCCEEDED", "STEP_STATUS_SUCCEEDED"))
+    assert ("RUN_STATUS_RUNNING", ("STEP_STATUS_SUCCEEDED", "STEP_STATUS_RUNNING")) in states
+
+
+def test_a_template_changed_mid_run_keeps_the_run_on_its_version(
+    wf_mesh: LocalMesh, notion: LocalNotion, templates_dir: Path
+) -> None:
+    user = new_student(wf_mesh)
+    path = templates_dir / "research_to_docs.yaml"
+    original = path.read_text()
+    notion.delay_seconds = 1.5  # the first run is still in its page step when the template changes
+    try:
+        first = trigger(
+            wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "strings"}}
+        ).body
+        path.write_text(original.replace('"Research: {{ input.topic }}"', '"Notes: {{ input.topic }}"'))
+        second = trigger(
+            wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "strings"}}
+        ).body
+    finally:
+        notion.delay_seconds = 0.0
+        path.write_text(original)
+    assert first["templateVersion"] != second["templateVersion"]
+    done = [wait_done(wf_mesh, user["token"], r["runId"]) for r in (first, second)]
+    assert [d["status"] for d in done] == ["RUN_STATUS_SUCCEEDED"] * 2
+    titles = {notion.pages[d["steps"][1]["output"]["page_id"]].title for d in done}
+    assert titles == {"Research: strings", "Notes: strings"}
+    assert notion.pages[done[0]["steps"][1]["output"]["page_id"]].title == "Research: strings"
