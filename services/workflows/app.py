@@ -4,6 +4,7 @@ server when none is configured), the registry's watcher, the service and the ser
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from learnflow.workflows.v1 import workflows_service_pb2, workflows_service_pb2_grpc
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 async def build(deps: Dependencies) -> Hosted:
     config = deps.settings_for(WorkflowsConfig)
     assert deps.nats is not None and deps.workload is not None
-    on_stop = []
+    on_stop: list[Callable[[], Awaitable[None]]] = []
     notion_url = config.notion_url
     if not notion_url:  # nothing configured: a local Notion in this process (make up, tests)
         local = LocalNotion()

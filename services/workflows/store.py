@@ -270,8 +270,8 @@ async def usage_rows(session: AsyncConnection, first: date, last: date, user_id:
     if user_id:
         query = query.where(usage.c.user_id == user_id)
     return [
-        UsageRow(r.day.isoformat(), r.user_id, r.kind, r.subject, r.outcome, int(r.count), int(r.units))
-        for r in (await session.execute(query)).all()
+        UsageRow(r.day.isoformat(), r.user_id, r.kind, r.subject, r.outcome, int(r[5]), int(r.units))
+        for r in (await session.execute(query)).all()  # r[5]: the count (Row.count is tuple.count)
     ]
 
 

@@ -50,9 +50,7 @@ def upgrade() -> None:
     op.create_index("ix_runs_tenant_created", "runs", ["tenant_id", "created_at", "id"], schema=S)
     op.create_table(
         "steps",
-        sa.Column(
-            "run_id", sa.Uuid, sa.ForeignKey(f"{S}.runs.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("run_id", sa.Uuid, sa.ForeignKey(f"{S}.runs.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("step_id", sa.Text, primary_key=True),
         sa.Column("tenant_id", sa.Uuid, nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
