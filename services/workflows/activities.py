@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from jinja2 import TemplateError as JinjaError
+from prometheus_client import Counter, Histogram
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -34,7 +35,27 @@ from services.workflows.registry import Registry
 from services.workflows.workflow import FINISH_RUN, RUN_STEP
 
 log = logging.getLogger(__name__)
+
+# The seed's cross-system metrics (FR 9): one count and one duration per call a step makes to another
+# system — a context over gRPC (research) or a third party over HTTP (Notion) — by capability and outcome.
+CROSS_SYSTEM_CALLS = Counter(
+    "cross_system_calls_total", "Calls a workflow step made to another system", ["capability", "outcome"]
+)
+CROSS_SYSTEM_SECONDS = Histogram(
+    "cross_system_call_duration_seconds",
+    "Duration of a workflow step's call to another system",
+    ["capability"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+STEPS = Counter(
+    "workflows_steps_total", "Workflow step attempts by step type and outcome", ["type", "outcome"]
+)
+RUNS_FINISHED = Counter(
+    "workflows_runs_finished_total", "Workflow runs ended, by template and status", ["template", "status"]
+)
 _TRANSIENT_DOMAIN = (Unavailable,)
+# The step types that call another system, and the capability each call is counted under.
+_CAPABILITY = {"research": "research", "notion_page": "notion.page", "slack_message": "notify.send"}
 
 
 def _non_retryable(exc: BaseException) -> bool:
@@ -93,11 +114,13 @@ class Activities:
                         "final": final,
                     },
                 )
+                STEPS.labels(step["type"], "failed" if final else "retried").inc()
                 raise _for_temporal(exc) from exc
             finally:
                 beating.cancel()
                 CALLS.reset(token)
             await self._record(run, step, attempt, SUCCEEDED, output, "", made)
+            STEPS.labels(step["type"], "ok").inc()
             log.info("workflow step done", extra={"run": run["id"], "step": step["id"], "attempt": attempt})
             return output
 
@@ -180,6 +203,7 @@ class Activities:
                 await self.outbox.stage(
                     session, "workflows.run.finished", convert.run_finished_event(finished)
                 )
+        RUNS_FINISHED.labels(run["template"], data["status"]).inc()
         log.info("workflow run finished", extra={"run": run["id"], "status": data["status"]})
 
 

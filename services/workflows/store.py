@@ -206,18 +206,6 @@ async def run_finished(
     )
 
 
-async def latest_change(session: AsyncConnection, run_id: str) -> Any:
-    """A value that changes whenever the run or one of its steps does (WatchWorkflowRun polls it)."""
-    rid = uuid.UUID(run_id)
-    return (
-        await session.execute(
-            sa.select(
-                sa.func.max(steps.c.updated_at), sa.func.string_agg(steps.c.status, ","), sa.func.count()
-            ).where(steps.c.run_id == rid)
-        )
-    ).one()
-
-
 # --- the usage ledger --------------------------------------------------------------------------------
 
 
