@@ -49,7 +49,9 @@ class TutoringService:
     async def research(self, caller: Principal, topic: str, difficulty: str, max_sources: int) -> Research:
         """Python's documentation on a topic; the index is built off the event loop on first use."""
         del caller  # any signed-in caller (a workflow's workload token included); nothing is stored
-        return await asyncio.to_thread(research.research, topic.strip(), difficulty, max_sources)
+        found = await asyncio.to_thread(research.research, topic.strip(), difficulty, max_sources)
+        log.info("research done", extra={"sources": len(found.sources), "produced_by": found.produced_by})
+        return found
 
     # --- asking --------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -127,6 +128,22 @@ class Activities:
     async def _execute(
         self, kind: str, given: dict[str, Any], run: dict[str, Any], step_id: str
     ) -> dict[str, Any]:
+        capability = _CAPABILITY.get(kind)
+        if capability is None:
+            return await self._step(kind, given, run, step_id)
+        began = time.perf_counter()
+        outcome = "error"
+        try:
+            found = await self._step(kind, given, run, step_id)
+            outcome = "ok"
+            return found
+        finally:
+            CROSS_SYSTEM_CALLS.labels(capability, outcome).inc()
+            CROSS_SYSTEM_SECONDS.labels(capability).observe(time.perf_counter() - began)
+
+    async def _step(
+        self, kind: str, given: dict[str, Any], run: dict[str, Any], step_id: str
+    ) -> dict[str, Any]:
         if kind == "research":
             try:
                 providers = self.registry.discover("research")
@@ -192,6 +209,11 @@ class Activities:
     async def finish_run(self, data: dict[str, Any]) -> None:
         run = data["run"]
         tenant = run["tenant_id"]
+        ctx = request_context.RequestContext(run["correlation_id"], tenant_id=tenant, rpc="workflow:finish")
+        with request_context.bind(ctx):
+            await self._finish(data, run, tenant)
+
+    async def _finish(self, data: dict[str, Any], run: dict[str, Any], tenant: str) -> None:
         async with self.db.transaction(tenant) as session:
             await store.run_finished(session, run["id"], data["status"], data["step"], data["error"])
             await store.record_usage(

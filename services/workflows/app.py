@@ -12,6 +12,7 @@ from learnflow.workflows.v1 import workflows_service_pb2, workflows_service_pb2_
 from services.runtime.contexts import (
     ContextSpec,
     Dependencies,
+    DeployTraits,
     Egress,
     Hosted,
     Periodic,
@@ -103,6 +104,8 @@ CONTEXT = ContextSpec(
     settings=WorkflowsConfig,
     egress=(Egress(host="api.notion.com", why="Notion pages"),),
     secrets=(SecretEnv("WORKFLOWS_NOTION_TOKEN", "learnflow-notion"),),
+    # The system-health dashboard (Grafana's sidecar loads it) and Temporal itself (deploy/temporal.yaml).
+    deploy=DeployTraits(extra_manifests=("deploy/grafana-dashboard.yaml",)),
     capabilities=(
         CapabilitySpec("workflows.run", "1.0.0", {"runs_per_user_per_hour": "10"}),
         CapabilitySpec("notion.page", "1.0.0", {"requests_per_second": "3"}),
