@@ -104,8 +104,8 @@ CONTEXT = ContextSpec(
     settings=WorkflowsConfig,
     egress=(Egress(host="api.notion.com", why="Notion pages"),),
     secrets=(SecretEnv("WORKFLOWS_NOTION_TOKEN", "learnflow-notion"),),
-    # The system-health dashboard (Grafana's sidecar loads it) and Temporal itself (deploy/temporal.yaml).
-    deploy=DeployTraits(extra_manifests=("deploy/grafana-dashboard.yaml",)),
+    # Temporal itself, its UI and the system-health dashboard: deploy/k8s/components/temporal.
+    deploy=DeployTraits(config={"TEMPORAL_ADDRESS": "temporal-frontend:7233"}),
     capabilities=(
         CapabilitySpec("workflows.run", "1.0.0", {"runs_per_user_per_hour": "10"}),
         CapabilitySpec("notion.page", "1.0.0", {"requests_per_second": "3"}),

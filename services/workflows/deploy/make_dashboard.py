@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (PromQL reads best on one line)
-"""Writes grafana-dashboard.yaml: the system-health dashboard (FR 12) as a ConfigMap that Grafana's
+"""Writes deploy/k8s/components/temporal/grafana-dashboard.yaml: the system-health dashboard (FR 12) as a ConfigMap that Grafana's
 dashboard sidecar loads (label grafana_dashboard=1). Every query names a metric the mesh exports;
 tests/workflows/integration/test_observability.py scrapes a running mesh and checks each one.
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "components" / "temporal"
 PANELS: list[tuple[str, str, str]] = [
     ("Cross-system calls / s", "sum by (capability, outcome) (rate(cross_system_calls_total[5m]))", "reqps"),
     (

@@ -61,6 +61,7 @@ class Page:
     parent: dict[str, Any]
     properties: dict[str, Any]
     children: list[dict[str, Any]] = field(default_factory=list)
+    created: float = field(default_factory=time.monotonic)  # when it was made (benchmarks time it)
 
     @property
     def title(self) -> str:
