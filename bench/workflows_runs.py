@@ -51,10 +51,10 @@ async def _status(session: aiohttp.ClientSession, base: str, token: str, run_id:
 async def _page(notion: LocalNotion, title: str, within: float = 30) -> float:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        for page in list(notion.pages.values()):
-            if page.title == title:
-                return page.created
-        await asyncio.sleep(0.002)
+        page = notion.by_title.get(title)
+        if page is not None:
+            return page.created
+        await asyncio.sleep(0.005)
     raise TimeoutError(title)
 
 
@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--fault-runs", type=int, default=200)
+    parser.add_argument("--local-activities", action="store_true", help="WORKFLOWS_LOCAL_ACTIVITIES=true")
     args = parser.parse_args(argv)
     with LocalNotion.running(seed=16) as notion:
         mesh = new_mesh(
@@ -177,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             WORKFLOWS_RUNS_PER_USER_PER_HOUR="1000000",
             WORKFLOWS_RUNS_PER_TENANT_PER_HOUR="10000000",
             LOG_LEVEL="WARNING",
+            WORKFLOWS_LOCAL_ACTIVITIES="true" if args.local_activities else "false",
         )
         try:
             mesh.start()

@@ -97,7 +97,9 @@ class Activities:
                 await store.step_started(session, run["id"], step["id"], attempt)
             made: list[tuple[str, str, int]] = []
             token = CALLS.set(made)
-            beating = asyncio.create_task(_heartbeat(data["heartbeat_seconds"] / 3))
+            # A local activity cannot heartbeat (its worker runs the workflow too: Temporal watches that).
+            local = activity.info().is_local
+            beating = asyncio.create_task(_heartbeat(data["heartbeat_seconds"] / 3, local))
             try:
                 rendered = templates.render(step["input"], run["input"], data["outputs"], self.env)
                 output = await self._execute(step["type"], rendered, run, step["id"])
@@ -229,9 +231,9 @@ class Activities:
         log.info("workflow run finished", extra={"run": run["id"], "status": data["status"]})
 
 
-async def _heartbeat(every: float) -> None:
+async def _heartbeat(every: float, local: bool) -> None:
     """Tells Temporal the attempt is alive (a slow step is not a dead worker)."""
-    while True:
+    while not local:
         activity.heartbeat()
         await asyncio.sleep(every)
 

@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from services.runtime import pagination
@@ -55,6 +55,7 @@ class WorkflowsService:
         self.registry_ttl = registry_ttl
         self.per_user = Limit(config.runs_per_user_per_hour / 3600.0, config.runs_per_user_per_hour)
         self.per_tenant = Limit(config.runs_per_tenant_per_hour / 3600.0, config.runs_per_tenant_per_hour)
+        self.daily_quota = Limit(config.tenant_daily_quota / 86400.0, config.tenant_daily_quota)
 
     # --- runs ------------------------------------------------------------------------------------------
 
@@ -112,29 +113,29 @@ class WorkflowsService:
         return run
 
     async def _admit(self, caller: Principal) -> None:
+        """The user's and the tenant's hourly rate and the tenant's daily quota, in one round trip
+        (SharedRateLimiter: token buckets in PostgreSQL shared by every replica; the quota is a bucket
+        of a day's runs refilled over the day)."""
         tenant = caller.tenant_id
         decisions = await self.limiter.take_all(
             [
                 (f"workflows:user:{tenant}:{caller.subject}", self.per_user),
                 (f"workflows:tenant:{tenant}", self.per_tenant),
+                (f"workflows:quota:{tenant}", self.daily_quota),
             ]
         )
-        for who, decision in zip(("user", "tenant"), decisions, strict=True):
-            if not decision.allowed:
-                raise ResourceExhausted(
-                    f"too many workflow runs for this {who}; try again in {decision.retry_after:.0f} s",
-                    reason="RATE_LIMITED",
-                    metadata={"retry_after_seconds": f"{max(decision.retry_after, 1):.0f}", "limit": who},
-                )
-        async with self.db.transaction(tenant) as session:
-            today = await store.runs_today(session)
-        if today >= self.config.tenant_daily_quota:
-            now = datetime.now(UTC)
-            midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+        for who, decision in zip(("user", "tenant", "quota"), decisions, strict=True):
+            if decision.allowed:
+                continue
+            message = (
+                f"the tenant's quota of {self.config.tenant_daily_quota} runs a day is spent"
+                if who == "quota"
+                else f"too many workflow runs for this {who}"
+            )
             raise ResourceExhausted(
-                f"the tenant's daily quota of {self.config.tenant_daily_quota} runs is spent",
-                reason="QUOTA_EXCEEDED",
-                metadata={"retry_after_seconds": f"{(midnight - now).total_seconds():.0f}"},
+                f"{message}; try again in {decision.retry_after:.0f} s",
+                reason="QUOTA_EXCEEDED" if who == "quota" else "RATE_LIMITED",
+                metadata={"retry_after_seconds": f"{max(decision.retry_after, 1):.0f}", "limit": who},
             )
 
     def _plan(
@@ -159,6 +160,7 @@ class WorkflowsService:
             },
             "step_timeout_seconds": c.step_timeout_seconds,
             "heartbeat_seconds": c.heartbeat_seconds,
+            "local_activities": c.local_activities,
             "retry": {
                 "initial_seconds": c.retry_initial_seconds,
                 "maximum_seconds": c.retry_maximum_seconds,

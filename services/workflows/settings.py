@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.runtime.settings import integer, number, text, url
+from services.runtime.settings import flag, integer, number, text, url
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,12 @@ class WorkflowsConfig:
         "a running step heartbeats three times in this; a step whose worker died is retried after it",
         min=0.5,
         max=600,
+    )
+    local_activities: bool = flag(
+        "WORKFLOWS_LOCAL_ACTIVITIES",
+        False,
+        "run steps as local activities (in the worker that runs the workflow): less Temporal work per run, "
+        "but a cancel waits for the running step and a dead worker's step for the workflow task timeout",
     )
     step_attempts: int = integer(
         "WORKFLOWS_STEP_ATTEMPTS", 6, "attempts of a step before the run fails", min=1, max=50

@@ -261,18 +261,3 @@ async def usage_rows(session: AsyncConnection, first: date, last: date, user_id:
         UsageRow(r.day.isoformat(), r.user_id, r.kind, r.subject, r.outcome, int(r[5]), int(r.units))
         for r in (await session.execute(query)).all()  # r[5]: the count (Row.count is tuple.count)
     ]
-
-
-async def runs_today(session: AsyncConnection) -> int:
-    """Runs the tenant started today (UTC): the daily quota's count."""
-    return int(
-        (
-            await session.execute(
-                sa.select(sa.func.count()).where(
-                    usage.c.kind == "run",
-                    usage.c.outcome == "started",
-                    usage.c.day == sa.func.timezone("UTC", sa.func.now()).cast(sa.Date),
-                )
-            )
-        ).scalar_one()
-    )

@@ -59,24 +59,7 @@ class TemplateRun:
         try:
             for group in plan["groups"]:
                 handles = [
-                    (
-                        step["id"],
-                        workflow.start_activity(
-                            RUN_STEP,
-                            {
-                                "run": plan["run"],
-                                "step": step,
-                                "outputs": dict(outputs),
-                                "heartbeat_seconds": plan["heartbeat_seconds"],
-                            },
-                            start_to_close_timeout=timeout,
-                            # A worker that dies mid-step is noticed within this, not the whole timeout.
-                            heartbeat_timeout=heartbeat,
-                            schedule_to_close_timeout=timeout * 10,
-                            retry_policy=retry,
-                            activity_id=step["id"],
-                        ),
-                    )
+                    (step["id"], self._start(plan, step, outputs, timeout, heartbeat, retry))
                     for step in group
                 ]
                 for step_id, handle in handles:
@@ -96,10 +79,48 @@ class TemplateRun:
         await self._finish(plan, "succeeded", "", "")
         return {"status": "succeeded", "outputs": outputs}
 
+    @staticmethod
+    def _start(
+        plan: dict[str, Any],
+        step: dict[str, Any],
+        outputs: dict[str, Any],
+        timeout: timedelta,
+        heartbeat: timedelta,
+        retry: RetryPolicy,
+    ) -> Any:
+        arg = {
+            "run": plan["run"],
+            "step": step,
+            "outputs": dict(outputs),
+            "heartbeat_seconds": plan["heartbeat_seconds"],
+        }
+        if plan.get("local_activities"):
+            # A local activity runs in the worker that runs the workflow, recorded as one marker: less
+            # than half the Temporal server's work per run (bench/workflows_runs.py). The price: a cancel
+            # reaches the run only between workflow tasks (a running step finishes first), and a dead
+            # worker's step is noticed at the workflow task timeout rather than by a missed heartbeat.
+            return workflow.start_local_activity(
+                RUN_STEP, arg, start_to_close_timeout=timeout, retry_policy=retry, activity_id=step["id"]
+            )
+        return workflow.start_activity(
+            RUN_STEP,
+            arg,
+            start_to_close_timeout=timeout,
+            # A worker that dies mid-step is noticed within this, not the whole timeout.
+            heartbeat_timeout=heartbeat,
+            schedule_to_close_timeout=timeout * 10,
+            retry_policy=retry,
+            activity_id=step["id"],
+        )
+
     async def _finish(self, plan: dict[str, Any], status: str, step: str, error: str) -> None:
+        arg = {"run": plan["run"], "status": status, "step": step, "error": error[:2000]}
+        retry = RetryPolicy(maximum_interval=timedelta(seconds=10))
+        if plan.get("local_activities"):
+            await workflow.execute_local_activity(
+                FINISH_RUN, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
+            )
+            return
         await workflow.execute_activity(
-            FINISH_RUN,
-            {"run": plan["run"], "status": status, "step": step, "error": error[:2000]},
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+            FINISH_RUN, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
         )

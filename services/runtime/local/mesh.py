@@ -160,8 +160,19 @@ class LocalMesh:
         names = available_contexts() if contexts == "all" else [c.strip() for c in contexts.split(",")]
         if "workflows" not in names or self.env.get("TEMPORAL_ADDRESS") or self.temporal is not None:
             return
-        self.temporal = TemporalServer(self.data_dir / "temporal", free_port(), self.temporal_ui_port)
-        self.temporal.start()
+        for attempt in range(3):
+            # The dev server also binds ports of its own choosing for its internal services: a port
+            # taken meanwhile by another process fails the start, so another free port is tried.
+            self.temporal = TemporalServer(self.data_dir / "temporal", free_port(), self.temporal_ui_port)
+            try:
+                self.temporal.start()
+                return
+            except RuntimeError:
+                self.temporal.stop()
+                self.temporal = None
+                if attempt == 2:
+                    raise
+                log.warning("temporal server did not start; trying another port")
 
     def start_server(self, contexts: str = "all", timeout: float = 60, **extra_env: str) -> None:
         argv = [sys.executable, "-m", "services.runtime.cli", "serve", "--contexts", contexts]

@@ -84,6 +84,7 @@ class LocalNotion:
     def __init__(self, token: str = "", seed: int | None = None) -> None:
         self.token = token
         self.pages: dict[str, Page] = {}
+        self.by_title: dict[str, Page] = {}  # the latest page of each title (benchmarks look pages up)
         self.received: list[Received] = []
         self.fault_rate = 0.0
         self.crash_after_create = 0  # pages whose creation drops the connection
@@ -209,6 +210,7 @@ class LocalNotion:
         crash = False
         with self._lock:
             self.pages[page.id] = page
+            self.by_title[page.title] = page
             if self.crash_after_create > 0:
                 self.crash_after_create -= 1
                 crash = True
