@@ -80,6 +80,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     env = os.environ
     mesh = LocalMesh(Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports_from_env(env))
     mesh.temporal_ui_port = int(env.get("LEARNFLOW_TEMPORAL_UI_PORT", "8233") or 0)
+    # serve's log to the terminal and to .data/serve.log, where `learnflow logs` finds it.
+    mesh.serve_tee = mesh.data_dir / "serve.log"
     stop = {"requested": False}
 
     def request_stop(*_: object) -> None:
@@ -111,6 +113,17 @@ def cmd_up(args: argparse.Namespace) -> int:
         mesh.stop()
         sys.stderr.write("stopped; data kept in " + str(mesh.data_dir) + "\n")
     return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from services.runtime.local.logsearch import search
+
+    root = Path(args.data_dir or os.environ.get("LEARNFLOW_DATA_DIR", ".data")).resolve()
+    found = search(root, args.correlation_id)
+    sys.stdout.write("".join(line + "\n" for line in found))
+    if not found:
+        sys.stderr.write(f"no line under {root} names {args.correlation_id}\n")
+    return 0 if found else 1
 
 
 def _banner(mesh: object, took: float) -> None:
@@ -170,6 +183,14 @@ def parser() -> argparse.ArgumentParser:
     new_context.set_defaults(func=cmd_new_context)
     up = sub.add_parser("up", help="run the whole mesh locally on embedded defaults (Ctrl-C stops it)")
     up.set_defaults(func=cmd_up)
+    logs_cmd = sub.add_parser("logs", help="every log line of one request across the local mesh's processes")
+    logs_cmd.add_argument(
+        "--correlation-id", required=True, help="the request's x-request-id / correlation id"
+    )
+    logs_cmd.add_argument(
+        "--data-dir", default=None, help="the mesh's data directory (LEARNFLOW_DATA_DIR, .data)"
+    )
+    logs_cmd.set_defaults(func=cmd_logs)
     _add_ops_commands(sub)
     # Each context may contribute operator commands in services/<context>/cli.py: add_commands(sub).
     import importlib

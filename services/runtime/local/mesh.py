@@ -85,6 +85,22 @@ def grpc_serving(addr: str, service: str = "") -> bool:
         return False
 
 
+def _tee(proc: subprocess.Popen[bytes], path: Path) -> None:
+    """Copies the process's output to this terminal and appends it to `path`, on a daemon thread."""
+    import threading
+
+    def copy() -> None:
+        assert proc.stdout is not None
+        with path.open("ab") as out:
+            for line in proc.stdout:
+                sys.stdout.buffer.write(line)
+                sys.stdout.buffer.flush()
+                out.write(line)
+                out.flush()
+
+    threading.Thread(target=copy, name="serve-log", daemon=True).start()
+
+
 @dataclass
 class LocalMesh:
     data_dir: Path
@@ -94,6 +110,7 @@ class LocalMesh:
         default_factory=lambda: {c: secrets.token_urlsafe(24) for c in available_contexts()}
     )
     serve_output: Path | None = None  # None: inherit the terminal
+    serve_tee: Path | None = None  # with serve_output None: the terminal and this file (learnflow up)
     postgres: EmbeddedPostgres | None = None
     nats: NatsServer | None = None
     envoy: EnvoyProxy | None = None
@@ -180,7 +197,12 @@ class LocalMesh:
         if self.temporal is not None:
             extra_env.setdefault("TEMPORAL_ADDRESS", self.temporal.address)
         env = self.server_env(**extra_env)
-        if self.serve_output is None:
+        if self.serve_output is None and self.serve_tee is not None:
+            self.server = subprocess.Popen(
+                argv, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            _tee(self.server, self.serve_tee)
+        elif self.serve_output is None:
             self.server = subprocess.Popen(argv, env=env, start_new_session=True)
         else:
             self.server = spawn(argv, self.serve_output, env=env)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import urllib.request
 
 import yaml
@@ -54,11 +56,14 @@ def test_one_correlation_id_from_rest_to_the_research_call(wf_mesh: LocalMesh) -
     )  # fmt: skip
     assert made.status == 200 and made.body["correlationId"] == correlation
     assert wait_done(wf_mesh, user["token"], made.body["runId"])["status"] == "RUN_STATUS_SUCCEEDED"
-    lines = [
-        json.loads(line)
-        for line in (wf_mesh.data_dir / "serve.log").read_text().splitlines()
-        if correlation in line
-    ]
+    # `learnflow logs --correlation-id` finds the request's lines across the mesh's processes' logs.
+    found = subprocess.run(
+        [sys.executable, "-m", "services.runtime.cli", "logs", "--correlation-id", correlation,
+         "--data-dir", str(wf_mesh.data_dir)],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert found and all(correlation in line for line in found)
+    lines = [json.loads(line.split(": ", 1)[1]) for line in found if line.startswith("serve.log: {")]
     said = {
         (line.get("logger"), line.get("msg")) for line in lines if line.get("correlation_id") == correlation
     }
