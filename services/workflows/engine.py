@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -33,7 +34,13 @@ class Engine:
             async with self._lock:
                 if self._client is None:
                     try:
-                        self._client = await Client.connect(self.address, namespace=self.namespace)
+                        self._client = await Client.connect(
+                            self.address,
+                            namespace=self.namespace,
+                            # OpenTelemetry across Temporal: the trigger's span is the parent of the
+                            # workflow's, whose activities' spans parent their calls (Temporal headers).
+                            interceptors=[TracingInterceptor()],
+                        )
                     except RuntimeError as exc:  # the SDK's connection failure
                         raise Unavailable(f"Temporal at {self.address} is not reachable: {exc}") from exc
         return self._client

@@ -13,6 +13,7 @@ from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import running_mesh
 from services.workflows.catalog import BUILT_IN
 from services.workflows.testing.notion_server import LocalNotion
+from services.workflows.testing.otlp_receiver import OtlpReceiver
 
 USER_LIMIT = 8
 
@@ -21,6 +22,12 @@ USER_LIMIT = 8
 def notion() -> Iterator[LocalNotion]:
     with LocalNotion.running() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver.running() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +40,13 @@ def templates_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def wf_mesh(notion: LocalNotion, templates_dir: Path) -> Iterator[LocalMesh]:
+def wf_mesh(notion: LocalNotion, templates_dir: Path, otlp: OtlpReceiver) -> Iterator[LocalMesh]:
     with running_mesh(
+        # Traces to the local OTLP receiver, exported every 200 ms (test_observability.py).
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint,
+        OTEL_EXPORTER_OTLP_INSECURE="true",
+        OTEL_BSP_SCHEDULE_DELAY="200",
         WORKFLOWS_TEMPLATES_DIR=str(templates_dir),
         WORKFLOWS_NOTION_URL=notion.url,
         WORKFLOWS_RUNS_PER_USER_PER_HOUR=str(USER_LIMIT),

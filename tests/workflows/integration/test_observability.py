@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
 import sys
+import time
 import urllib.request
 
 import yaml
@@ -15,6 +17,7 @@ import yaml
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import new_student, rest
 from services.workflows.deploy.make_dashboard import HERE, configmap
+from services.workflows.testing.otlp_receiver import OtlpReceiver
 from tests.workflows.integration.test_workflows_api import trigger, wait_done
 
 _METRIC = re.compile(r"\b([a-z_]+_(?:total|bucket|up|state|pending))\b")
@@ -75,3 +78,33 @@ def test_one_correlation_id_from_rest_to_the_research_call(wf_mesh: LocalMesh) -
         for line in lines
     ), said
     assert rest(wf_mesh, "GET", f"/v1/workflows/runs/{made.body['runId']}", token=user["token"]).status == 200
+
+
+def test_one_trace_from_the_rest_call_to_the_last_activity(wf_mesh: LocalMesh, otlp: OtlpReceiver) -> None:
+    """The REST call's traceparent is the root: Envoy -> TriggerWorkflow (gRPC server span) -> Temporal's
+    StartWorkflow -> RunWorkflow -> each step's RunActivity -> tutoring's ResearchTopic (gRPC client and
+    server spans), all one tree, received by a local OTLP receiver."""
+    user = new_student(wf_mesh)
+    trace_id, root = secrets.token_hex(16), secrets.token_hex(8)
+    made = trigger(
+        wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "exceptions"}},
+        headers={"traceparent": f"00-{trace_id}-{root}-01"},
+    )  # fmt: skip
+    assert made.status == 200, made.body
+    assert wait_done(wf_mesh, user["token"], made.body["runId"])["status"] == "RUN_STATUS_SUCCEEDED"
+    deadline = time.monotonic() + 15
+    while True:
+        spans = otlp.trace(trace_id)
+        names = [s.name for s in spans]
+        if sum(n.startswith("RunActivity") for n in names) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert any(n.endswith("WorkflowsService/TriggerWorkflow") for n in names), names
+    assert any(n.startswith("StartWorkflow") for n in names), names
+    assert any(n.startswith("RunWorkflow") for n in names), names
+    assert sum(n.startswith("RunActivity") for n in names) >= 3, names  # two steps and the run's end
+    assert any(n.endswith("TutoringService/ResearchTopic") for n in names), names
+    ids = {s.span_id for s in spans}
+    orphans = [s for s in spans if s.parent_id not in ids and s.parent_id != root]
+    assert not orphans, f"spans outside the tree: {orphans}"
+    assert all(s.parent_id for s in spans)  # the REST caller's span is the one root
