@@ -28,7 +28,7 @@ from services.runtime.errors import DomainError, NotFound, Unavailable
 from services.runtime.events.outbox import Outbox
 from services.runtime.outbound import RetryableResponse
 from services.workflows import convert, store
-from services.workflows.clients import MeshCalls
+from services.workflows.clients import MeshCalls, NotifyCalls
 from services.workflows.domain import analysis, templates
 from services.workflows.domain.runs import FAILED, RETRYING, SUCCEEDED
 from services.workflows.notion import CALLS, DESTINATION, Notion
@@ -75,6 +75,8 @@ class Activities:
         notion: Notion,
         env: Mapping[str, str],
         max_attempts: int,
+        notify: NotifyCalls | None = None,
+        slack_template: str = "",
     ):
         self.db = db
         self.outbox = outbox
@@ -83,6 +85,8 @@ class Activities:
         self.notion = notion
         self.env = dict(env)
         self.max_attempts = max_attempts
+        self.notify = notify
+        self.slack_template = slack_template
 
     @activity.defn(name=RUN_STEP)
     async def run_step(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -177,6 +181,20 @@ class Activities:
                 key=f"{run['id']}/{step_id}",
             )
             return {"page_id": page.page_id, "url": page.url, "blocks": page.blocks}
+        if kind == "slack_message" and self.notify is not None:
+            topic = str(run["input"].get("topic", ""))
+            return await self.notify.send(
+                run["tenant_id"],
+                run["user_id"],
+                "slack",
+                self.slack_template,
+                {
+                    "text": str(given.get("text", "")),
+                    "channel": str(given.get("channel", "")),
+                    "topic": topic,
+                },
+                key=f"{run['id']}/{step_id}",
+            )
         raise ApplicationError(
             f"step type {kind} is not available here", type="FailedPrecondition", non_retryable=True
         )

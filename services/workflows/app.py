@@ -25,7 +25,7 @@ from services.runtime.registry import CapabilitySpec
 from services.workflows.activities import Activities
 from services.workflows.api import WorkflowsApi
 from services.workflows.catalog import BUILT_IN, TemplateFolder
-from services.workflows.clients import MeshCalls
+from services.workflows.clients import MeshCalls, NotifyCalls
 from services.workflows.engine import Engine
 from services.workflows.notion import CountingTransport, Notion
 from services.workflows.registry import Registry
@@ -68,6 +68,8 @@ async def build(deps: Dependencies) -> Hosted:
         Notion(outbound, notion_url, config.notion_token),
         {"NOTION_RESEARCH_FOLDER": config.notion_research_folder, "SLACK_CHANNEL": config.slack_channel},
         config.step_attempts,
+        NotifyCalls(deps.workload, deps.address_of("notify")),
+        config.slack_template,
     )
 
     async def run_worker() -> None:
@@ -100,7 +102,7 @@ CONTEXT = ContextSpec(
     services=(SERVICE,),
     build=build,
     streams=(StreamSpec("WORKFLOWS", ("workflows.>",)),),
-    calls=("tutoring",),
+    calls=("tutoring", "notify"),
     settings=WorkflowsConfig,
     egress=(Egress(host="api.notion.com", why="Notion pages"),),
     secrets=(SecretEnv("WORKFLOWS_NOTION_TOKEN", "learnflow-notion"),),

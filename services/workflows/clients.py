@@ -4,6 +4,7 @@ registry names) and notify's SendMessage. Each call carries the run's correlatio
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,3 +107,82 @@ class MeshCalls:
                 "produced_by": found.produced_by,
             }
         raise CapabilityCallFailed("research", attempts)
+
+
+# --- notify: the Slack steps go out through notify's delivery engine ---------------------------------
+
+_SENT = "DELIVERY_STATUS_SENT"
+_READ = "DELIVERY_STATUS_READ"
+_FAILED = "DELIVERY_STATUS_FAILED"
+DELIVERY_WAIT_SECONDS = 20.0
+DELIVERY_POLL_SECONDS = 0.2
+
+
+class NotifyCalls:
+    """SendMessage (idempotent by the step's key: a retried step finds its first delivery) and then
+    GetDelivery until notify has sent it, so the step's success means the message went out."""
+
+    def __init__(self, workload: WorkloadIdentity, address: str):
+        from learnflow.notify.v1 import notify_service_pb2_grpc
+
+        self.workload = workload
+        self.stub = notify_service_pb2_grpc.NotifyServiceStub(workload.channel(address))
+
+    async def send(
+        self,
+        tenant_id: str,
+        recipient_id: str,
+        channel: str,
+        template: str,
+        variables: dict[str, str],
+        key: str,
+    ) -> dict[str, Any]:
+        from learnflow.notify.v1 import notify_service_pb2 as npb
+        from learnflow.notify.v1 import resources_pb2 as nres
+
+        metadata = await self.workload.metadata(tenant_id)
+        spec = nres.MessageSpec(
+            channel=channel,
+            recipient_id=recipient_id,
+            template=template,
+            variables=[nres.Variable(name=k, value=v) for k, v in variables.items()],
+            idempotency_key=key,
+        )
+        delivery = await _notify_call("notify SendMessage", self.stub.SendMessage(
+            npb.SendMessageRequest(message=spec), metadata=metadata, timeout=TIMEOUT
+        ))  # fmt: skip
+        waited = 0.0
+        status = nres.DeliveryStatus.Name(delivery.status)
+        while status not in (_SENT, _READ, _FAILED) and waited < DELIVERY_WAIT_SECONDS:
+            await asyncio.sleep(DELIVERY_POLL_SECONDS)
+            waited += DELIVERY_POLL_SECONDS
+            delivery = await _notify_call("notify GetDelivery", self.stub.GetDelivery(
+                npb.GetDeliveryRequest(delivery_id=delivery.id), metadata=metadata, timeout=TIMEOUT
+            ))  # fmt: skip
+            status = nres.DeliveryStatus.Name(delivery.status)
+        if status == _FAILED:
+            raise FailedPrecondition(
+                f"notify could not deliver: {delivery.last_error}", reason="DELIVERY_FAILED"
+            )
+        if status not in (_SENT, _READ):
+            raise Unavailable(
+                f"notify has not sent delivery {delivery.id} yet ({status}, {delivery.last_error})"
+            )
+        return {
+            "message_id": delivery.id,
+            "channel": delivery.channel,
+            "status": status.removeprefix("DELIVERY_STATUS_").lower(),
+        }
+
+
+async def _notify_call(what: str, call: Any) -> Any:
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() in _TRANSIENT:
+            raise Unavailable(f"{what}: {exc.code().name} {exc.details()}") from exc
+        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            raise InvalidArgument(f"{what} refused the message: {exc.details()}") from exc
+        raise FailedPrecondition(
+            f"{what}: {exc.code().name} {exc.details()}", reason="CALLEE_REFUSED"
+        ) from exc

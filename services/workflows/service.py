@@ -19,6 +19,7 @@ from services.runtime.errors import (
     NotFound,
     PermissionDenied,
     ResourceExhausted,
+    Unavailable,
 )
 from services.runtime.ratelimit import Limit, SharedRateLimiter
 from services.runtime.registry import Registration
@@ -102,7 +103,15 @@ class WorkflowsService:
         if made is None:
             assert existing is not None
             return await self._resume(existing)
-        await self.engine.start(run_id, plan)
+        try:
+            await self.engine.start(run_id, plan)
+        except Unavailable as exc:
+            # Temporal did not take it: the run is written down as failed (not left "running" for
+            # ever); with an idempotency key, the same request again starts it (see _resume).
+            if key is None:
+                async with self.db.transaction(tenant) as session:
+                    await store.run_finished(session, run_id, "failed", "", f"not started: {exc.message}")
+            raise
         return made
 
     async def _resume(self, run: Run) -> Run:

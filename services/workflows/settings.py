@@ -44,6 +44,11 @@ class WorkflowsConfig:
     slack_channel: str = text(
         "WORKFLOWS_SLACK_CHANNEL", "research", "the default Slack channel (templates: env.SLACK_CHANNEL)"
     )
+    slack_template: str = text(
+        "WORKFLOWS_SLACK_TEMPLATE",
+        "workflow-research",
+        "the notify template (of the run's tenant) Slack steps are sent with; variables text, channel, topic",
+    )
     step_timeout_seconds: float = number(
         "WORKFLOWS_STEP_TIMEOUT_SECONDS",
         30.0,

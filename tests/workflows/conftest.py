@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,15 @@ def notion() -> Iterator[LocalNotion]:
 
 
 @pytest.fixture(scope="session")
+def fakes() -> Iterator[Any]:
+    """notify's local provider servers (Slack's incoming webhook among them)."""
+    from services.notify.fakes import FakeProviders
+
+    with FakeProviders.running() as servers:
+        yield servers
+
+
+@pytest.fixture(scope="session")
 def otlp() -> Iterator[OtlpReceiver]:
     with OtlpReceiver.running() as receiver:
         yield receiver
@@ -40,8 +50,9 @@ def templates_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def wf_mesh(notion: LocalNotion, templates_dir: Path, otlp: OtlpReceiver) -> Iterator[LocalMesh]:
+def wf_mesh(notion: LocalNotion, templates_dir: Path, otlp: OtlpReceiver, fakes: Any) -> Iterator[LocalMesh]:
     with running_mesh(
+        **fakes.channel_env(),
         # Traces to the local OTLP receiver, exported every 200 ms (test_observability.py).
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint,
