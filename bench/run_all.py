@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-for name in ("cold_start", "getuser", "event_latency", "sandbox_exec", "progress", "tutoring", "jobs"):
+for name in ("cold_start", "getuser", "event_latency", "sandbox_exec", "progress", "tutoring", "jobs", "workflows_runs"):
     sys.stdout.write(f"\n== bench.{name}\n")
     sys.stdout.flush()
     subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)
