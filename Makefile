@@ -20,6 +20,7 @@ setup: $(STAMP) system-deps
 # The sandbox isolates untrusted code with Debian's bubblewrap and runs it with Debian's python3;
 # prlimit and setpriv come from util-linux. Installed when missing (as root, or with passwordless sudo).
 SYSTEM_TOOLS := /usr/bin/bwrap /usr/bin/prlimit /usr/bin/setpriv /usr/bin/python3
+ALERTING_TOOLS := /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do test -x $$t || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
@@ -28,6 +29,19 @@ system-deps:
 	    echo "cannot install them without root: run  sudo apt-get install -y bubblewrap util-linux python3"; exit 1; fi; \
 	  $$SUDO apt-get install -y -q bubblewrap util-linux python3 >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q bubblewrap util-linux python3 >/dev/null; }; \
+	fi
+	@# Ops alerting (docs/ops-alerting.md): Debian's Prometheus and Alertmanager, for `make up` and the
+	@# tests in tests/notify/alerts. Optional: without root (or without the packages in the archive) this
+	@# only warns, `make up` runs without them and those tests skip.
+	@missing=""; for t in $(ALERTING_TOOLS); do test -x $$t || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "note: Prometheus/Alertmanager missing and no root: sudo apt-get install -y --no-install-recommends prometheus prometheus-alertmanager"; exit 0; fi; \
+	  echo "installing prometheus and prometheus-alertmanager for ops alerting (missing:$$missing)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager >/dev/null; } || \
+	  echo "note: could not install prometheus and prometheus-alertmanager; ops alerting runs without them"; \
 	fi
 
 $(STAMP): pyproject.toml
@@ -44,6 +58,7 @@ gen: setup
 	$(BIN)/python -m services.runtime.codegen
 	$(BIN)/python -m gateway.generate
 	$(BIN)/python deploy/k8s/generate.py
+	$(BIN)/python deploy/prometheus/generate.py
 	$(BIN)/learnflow settings --format markdown > docs/settings.md
 
 lint: setup

@@ -3,7 +3,22 @@
 import subprocess
 import sys
 
-for name in ("cold_start", "getuser", "event_latency", "sandbox_exec", "progress", "tutoring", "jobs", "workflows_runs"):
+for name in (
+    "cold_start",
+    "getuser",
+    "event_latency",
+    "sandbox_exec",
+    "progress",
+    "tutoring",
+    "jobs",
+    "audit_trail",
+    "notify_delivery",
+    "alerting_latency",
+    "mtss_year",
+    "activity_monitor",
+    "activity_latency",
+    "workflows_runs",
+):
     sys.stdout.write(f"\n== bench.{name}\n")
     sys.stdout.flush()
     subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)

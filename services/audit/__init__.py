@@ -1,1 +1,2 @@
-"""audit: (say in one line what this context owns)."""
+"""audit: the tamper-evident trail of every administrative action and communication, one hash chain
+per tenant (docs/audit.md)."""

@@ -3,13 +3,63 @@ context's, listed by `learnflow settings` and in docs/settings.md (`make gen`)."
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from services.runtime.settings import integer
+from services.runtime.settings import EnvReader, Setting, custom, integer
+
+SEED_BYTES = 32
+
+
+def _signing_seed(r: EnvReader, setting: Setting, values: Mapping[str, Any]) -> bytes:
+    """The Ed25519 private key's 32-byte seed, base64 (url-safe or standard, padding optional)."""
+    raw = r.env.get(setting.env, "").strip()
+    if not raw:
+        return b""
+    try:
+        seed = base64.urlsafe_b64decode(raw.replace("+", "-").replace("/", "_") + "=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        seed = b""
+    if len(seed) != SEED_BYTES:
+        r.problems.append(
+            f"{setting.env}: must be {SEED_BYTES} random bytes in base64 (openssl rand -base64 32)"
+        )
+        return b""
+    return seed
 
 
 @dataclass(frozen=True)
 class AuditConfig:
     default_page_size: int = integer(
-        "AUDIT_DEFAULT_PAGE_SIZE", 50, "items ListItems returns when it asks for no page size", min=1, max=200
+        "AUDIT_DEFAULT_PAGE_SIZE",
+        50,
+        "records or checkpoints a list returns when it asks for no page size",
+        min=1,
+        max=200,
+    )
+    checkpoint_key: bytes = custom(
+        "AUDIT_CHECKPOINT_KEY",
+        b"",
+        "Ed25519 seed (base64, 32 bytes) that signs the chain checkpoints; unset: a key made at start, "
+        "so checkpoints signed before a restart verify only against the public key they carry",
+        _signing_seed,
+        default_text="(a new key per process)",
+        secret=True,
+    )
+    checkpoint_interval: int = integer(
+        "AUDIT_CHECKPOINT_INTERVAL_SECONDS",
+        300,
+        "how often each tenant's chain head is signed (when it moved)",
+        min=1,
+        max=86400,
+    )
+    append_batch: int = integer(
+        "AUDIT_APPEND_BATCH",
+        500,
+        "audit events the consumer fetches and appends per transaction",
+        min=1,
+        max=1000,
     )

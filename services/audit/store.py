@@ -1,62 +1,278 @@
 """audit's queries (SQLAlchemy Core). Each takes the unit of work's connection, whose transaction
-is scoped to the caller's tenant (row-level security), and returns domain objects."""
+is scoped to one tenant (row-level security), and returns domain objects."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.audit.domain import Item
-from services.audit.tables import items
+from services.audit.domain import AuditRecord, ChainHead, Checkpoint, LinkRow, RecordFilter
+from services.audit.tables import chain_heads, checkpoints, records, tenants
 from services.runtime.db import parse_uuid
 
+# Every column but recorded_at, in AuditRecord's field order (_record builds from position).
+_RECORD_COLUMNS = (
+    records.c.id,
+    records.c.tenant_id,
+    records.c.sequence,
+    records.c.context,
+    records.c.action,
+    records.c.resource,
+    records.c.actor,
+    records.c.actor_kind,
+    records.c.correlation_id,
+    records.c.occurred_at,
+    records.c.before_json,
+    records.c.after_json,
+    records.c.reason,
+    records.c.rpc,
+    records.c.previous_hash,
+    records.c.hash,
+)
 
-def _item(row: Any) -> Item:
-    return Item(
+
+def _record(row: Any) -> AuditRecord:
+    return AuditRecord(str(row[0]), str(row[1]), *row[2:])
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(
         id=str(row.id),
         tenant_id=str(row.tenant_id),
-        display_name=row.display_name,
-        created_by=row.created_by,
-        created_at=row.created_at,
+        sequence=row.sequence,
+        hash=row.hash,
+        signed_at=row.signed_at,
+        algorithm=row.algorithm,
+        key_id=row.key_id,
+        public_key=row.public_key,
+        signature=row.signature,
     )
 
 
-async def insert_item(session: AsyncConnection, item: Item) -> Item:
-    row = (
-        await session.execute(
-            sa.insert(items)
-            .values(
-                id=uuid.UUID(item.id),
-                tenant_id=uuid.UUID(item.tenant_id),
-                display_name=item.display_name,
-                created_by=item.created_by,
-            )
-            .returning(*items.c)
-        )
-    ).one()
-    return _item(row)
+# --- appending -------------------------------------------------------------------------------------
 
 
-async def get_item(session: AsyncConnection, item_id: str) -> Item | None:
-    found = parse_uuid(item_id)
+async def lock_head(session: AsyncConnection, tenant_id: str) -> tuple[ChainHead, bool]:
+    """The tenant's chain head, locked until the transaction ends (so concurrent appenders take
+    turns), created at sequence 0 when the tenant has none; and whether it was just created. One
+    statement: the no-op update on conflict is what locks the existing row."""
+    tenant = uuid.UUID(tenant_id)
+    statement = (
+        pg_insert(chain_heads)
+        .values(tenant_id=tenant, sequence=0, hash="0" * 64)
+        .on_conflict_do_update(index_elements=[chain_heads.c.tenant_id], set_={"tenant_id": tenant})
+        .returning(chain_heads.c.sequence, chain_heads.c.hash, sa.literal_column("xmax = 0").label("created"))
+    )
+    row = (await session.execute(statement)).one()
+    return ChainHead(tenant_id, row.sequence, row.hash), bool(row.created)
+
+
+async def add_tenant(session: AsyncConnection, tenant_id: str) -> None:
+    await session.execute(pg_insert(tenants).values(id=uuid.UUID(tenant_id)).on_conflict_do_nothing())
+
+
+async def known_ids(session: AsyncConnection, ids: list[str]) -> set[str]:
+    """Which of these event ids are already records (of any tenant the transaction may see)."""
+    wanted = [u for u in (parse_uuid(i) for i in ids) if u is not None]
+    if not wanted:
+        return set()
+    found = await session.execute(sa.select(records.c.id).where(records.c.id.in_(wanted)))
+    return {str(i) for i in found.scalars()}
+
+
+async def insert_records(session: AsyncConnection, chained: list[AuditRecord]) -> None:
+    if not chained:
+        return
+    await session.execute(
+        sa.insert(records),
+        [
+            {
+                "id": uuid.UUID(r.id),
+                "tenant_id": uuid.UUID(r.tenant_id),
+                "sequence": r.sequence,
+                "context": r.context,
+                "action": r.action,
+                "resource": r.resource,
+                "actor": r.actor,
+                "actor_kind": r.actor_kind,
+                "correlation_id": r.correlation_id,
+                "occurred_at": r.occurred_at,
+                "before_json": r.before_json,
+                "after_json": r.after_json,
+                "reason": r.reason,
+                "rpc": r.rpc,
+                "previous_hash": r.previous_hash,
+                "hash": r.hash,
+            }
+            for r in chained
+        ],
+    )
+
+
+async def set_head(session: AsyncConnection, head: ChainHead) -> None:
+    await session.execute(
+        sa.update(chain_heads)
+        .where(chain_heads.c.tenant_id == uuid.UUID(head.tenant_id))
+        .values(sequence=head.sequence, hash=head.hash, updated_at=sa.func.now())
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+async def list_records(
+    session: AsyncConnection, f: RecordFilter, *, limit: int, before_sequence: int | None
+) -> list[AuditRecord]:
+    """Newest first (highest sequence first); `before_sequence` is the last of the previous page."""
+    query = sa.select(*_RECORD_COLUMNS).order_by(records.c.sequence.desc()).limit(limit)
+    for column, value in (
+        (records.c.actor, f.actor),
+        (records.c.action, f.action),
+        (records.c.context, f.context),
+        (records.c.resource, f.resource),
+    ):
+        if value:
+            query = query.where(column == value)
+    if f.start is not None:
+        query = query.where(records.c.occurred_at >= f.start)
+    if f.end is not None:
+        query = query.where(records.c.occurred_at < f.end)
+    if before_sequence is not None:
+        query = query.where(records.c.sequence < before_sequence)
+    return [_record(r) for r in (await session.execute(query)).all()]
+
+
+async def get_record(session: AsyncConnection, record_id: str) -> AuditRecord | None:
+    found = parse_uuid(record_id)
     if found is None:
         return None
-    row = (await session.execute(sa.select(items).where(items.c.id == found))).first()
-    return _item(row) if row else None
+    row = (await session.execute(sa.select(*_RECORD_COLUMNS).where(records.c.id == found))).first()
+    return _record(row) if row else None
 
 
-async def list_items(
-    session: AsyncConnection, *, limit: int, after: tuple[datetime, str] | None
-) -> list[Item]:
-    """Oldest first; `after` is the (created_at, id) of the last item of the previous page."""
-    query = sa.select(items).order_by(items.c.created_at, items.c.id).limit(limit)
+async def stream_records(
+    session: AsyncConnection, *, first: int, last: int | None, start: Any = None, end: Any = None
+) -> AsyncIterator[AuditRecord]:
+    """The transaction's tenant's records from sequence `first` to `last` (None: the head), oldest
+    first, read in chunks through a server-side cursor so a million records never sit in memory;
+    `start`/`end` limit them to a time range (export)."""
+    query = sa.select(*_RECORD_COLUMNS).where(records.c.sequence >= first).order_by(records.c.sequence)
+    if last is not None:
+        query = query.where(records.c.sequence <= last)
+    if start is not None:
+        query = query.where(records.c.occurred_at >= start)
+    if end is not None:
+        query = query.where(records.c.occurred_at < end)
+    result = await session.stream(query.execution_options(yield_per=10_000))
+    async for chunk in result.partitions():
+        for row in chunk:
+            yield _record(row)
+
+
+# ChainLink's columns, spelled as the chain hashes them: ids as text, the instant as domain.moment
+# writes it (UTC, microseconds, "+00:00"), computed by the server, not per row in Python.
+_LINK_COLUMNS = (
+    sa.cast(records.c.tenant_id, sa.Text),
+    records.c.sequence,
+    sa.cast(records.c.id, sa.Text),
+    records.c.context,
+    records.c.action,
+    records.c.resource,
+    records.c.actor,
+    records.c.actor_kind,
+    records.c.correlation_id,
+    sa.func.to_char(
+        sa.func.timezone("UTC", records.c.occurred_at),
+        sa.literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'"""),
+    ),
+    records.c.before_json,
+    records.c.after_json,
+    records.c.reason,
+    records.c.rpc,
+    records.c.previous_hash,
+    records.c.hash,
+)
+
+
+async def chain_links(
+    session: AsyncConnection, *, first: int, last: int | None
+) -> AsyncGenerator[list[LinkRow], None]:
+    """The transaction's tenant's records from sequence `first` to `last` (None: the end) in chain
+    order, as chunks of LinkRows (plain tuples in ChainLink's order), through a server-side cursor on
+    the driver's connection (the same transaction, so row-level security holds): VerifyChain reads a
+    million records in seconds, which SQLAlchemy's row objects (or a NamedTuple each) would double."""
+    query = sa.select(*_LINK_COLUMNS).where(records.c.sequence >= first).order_by(records.c.sequence)
+    if last is not None:
+        query = query.where(records.c.sequence <= last)
+    # Only integers are bound, so literal binds are safe; the driver's cursor takes plain SQL.
+    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    raw = await session.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None  # an open connection inside the transaction
+    async with driver.cursor(name=f"audit_chain_{uuid.uuid4().hex[:8]}") as cursor:
+        await cursor.execute(sql)
+        while rows := await cursor.fetchmany(20_000):
+            yield rows
+
+
+async def hash_at(session: AsyncConnection, sequence: int) -> str | None:
+    """The stored hash of the record at `sequence`, None when there is none."""
+    found = await session.execute(sa.select(records.c.hash).where(records.c.sequence == sequence))
+    return found.scalar_one_or_none()
+
+
+async def last_sequence(session: AsyncConnection) -> int:
+    """The highest sequence present in the tenant's records (0 for none): not the chain head's row,
+    which a truncation could leave pointing past the end."""
+    found = await session.execute(sa.select(sa.func.coalesce(sa.func.max(records.c.sequence), 0)))
+    return int(found.scalar_one())
+
+
+async def tenant_ids(session: AsyncConnection) -> list[str]:
+    return [str(t) for t in (await session.execute(sa.select(tenants.c.id).order_by(tenants.c.id))).scalars()]
+
+
+async def insert_checkpoint(session: AsyncConnection, cp: Checkpoint) -> None:
+    await session.execute(
+        sa.insert(checkpoints).values(
+            id=uuid.UUID(cp.id),
+            tenant_id=uuid.UUID(cp.tenant_id),
+            sequence=cp.sequence,
+            hash=cp.hash,
+            signed_at=cp.signed_at,
+            algorithm=cp.algorithm,
+            key_id=cp.key_id,
+            public_key=cp.public_key,
+            signature=cp.signature,
+        )
+    )
+
+
+def _newest_checkpoints() -> sa.Select[Any]:
+    return sa.select(checkpoints).order_by(
+        checkpoints.c.sequence.desc(), checkpoints.c.signed_at.desc(), checkpoints.c.id.desc()
+    )
+
+
+async def latest_checkpoint(session: AsyncConnection) -> Checkpoint | None:
+    row = (await session.execute(_newest_checkpoints().limit(1))).first()
+    return _checkpoint(row) if row else None
+
+
+async def list_checkpoints(
+    session: AsyncConnection, *, limit: int, after: tuple[int, Any, str] | None
+) -> list[Checkpoint]:
+    """Newest first; `after` is the (sequence, signed_at, id) of the last of the previous page."""
+    query = _newest_checkpoints().limit(limit)
     if after is not None:
         query = query.where(
-            sa.tuple_(items.c.created_at, items.c.id)
-            > sa.tuple_(sa.literal(after[0]), sa.literal(uuid.UUID(after[1])))
+            sa.tuple_(checkpoints.c.sequence, checkpoints.c.signed_at, checkpoints.c.id)
+            < sa.tuple_(sa.literal(after[0]), sa.literal(after[1]), sa.literal(uuid.UUID(after[2])))
         )
-    return [_item(r) for r in (await session.execute(query)).all()]
+    return [_checkpoint(r) for r in (await session.execute(query)).all()]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.identity import convert, domain, security, store
 from services.identity.domain import Tenant, Tokens, User, UserChanges
 from services.identity.security import SigningKey, TokenSettings
-from services.runtime import pagination
+from services.runtime import audit, pagination
 from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import (
     Aborted,
@@ -92,6 +92,13 @@ class IdentityService:
                 "identity.signing_key.rotated",
                 convert.signing_key_rotated_event(new),
                 tenant_id="",
+            )
+            await audit.record(
+                self.outbox,
+                session,
+                "signing_key.rotated",
+                f"signingKeys/{new.kid}",
+                after={"kid": new.kid, "not_before": new.not_before.isoformat()},
             )
         return new, await self._load_keys(force=True)
 
@@ -231,6 +238,17 @@ class IdentityService:
                 convert.tenant_created_event(created),
                 tenant_id=created.id,
             )
+            await audit.record(
+                self.outbox,
+                session,
+                "tenant.created",
+                f"tenants/{created.id}",
+                after={
+                    "slug": created.slug,
+                    "display_name": created.display_name,
+                    "first_admin": admin_email is not None,
+                },
+            )
             if admin_email is not None:
                 admin = User(
                     id=str(uuid.uuid4()),
@@ -313,6 +331,14 @@ class IdentityService:
         async with self.db.transaction(caller.tenant_id) as session:
             created = await store.insert_user(session, new, password_hash, client_id)
             await self.outbox.stage(session, "identity.user.created", convert.user_created_event(created))
+            action = "service_account.created" if kind == domain.SERVICE_ACCOUNT else "user.created"
+            await audit.record(
+                self.outbox,
+                session,
+                action,
+                f"users/{created.id}",
+                after={"roles": list(created.roles), "kind": created.kind, "client_id": client_id},
+            )
         return created
 
     async def create_service_account(
@@ -363,5 +389,24 @@ class IdentityService:
                 session,
                 "identity.user.updated",
                 convert.user_updated_event(updated, changes),
+            )
+            # One record per update, named by its most telling change; names stay out (by id only).
+            await audit.record(
+                self.outbox,
+                session,
+                "user.disabled"
+                if updated.disabled and not current.disabled
+                else "user.enabled"
+                if current.disabled and not updated.disabled
+                else "user.roles_changed"
+                if updated.roles != current.roles
+                else "user.updated",
+                f"users/{updated.id}",
+                before={"roles": list(current.roles), "disabled": current.disabled},
+                after={
+                    "roles": list(updated.roles),
+                    "disabled": updated.disabled,
+                    "changed": changes.changed,
+                },
             )
         return updated

@@ -19,12 +19,91 @@ class NotifyApi(pb_grpc.NotifyServiceServicer):
     def __init__(self, service: NotifyService):
         self.service = service
 
-    async def CreateItem(self, request: pb.CreateItemRequest, context: object) -> resources_pb2.Item:
-        return convert.item_to_proto(await self.service.create_item(_caller(), request.item.display_name))
+    async def SendMessage(self, request: pb.SendMessageRequest, context: object) -> resources_pb2.Delivery:
+        sent = await self.service.send_message(_caller(), convert.message_from_proto(request.message))
+        return convert.delivery_to_proto(sent)
 
-    async def GetItem(self, request: pb.GetItemRequest, context: object) -> resources_pb2.Item:
-        return convert.item_to_proto(await self.service.get_item(_caller(), request.item_id))
+    async def BatchSendMessages(
+        self, request: pb.BatchSendMessagesRequest, context: object
+    ) -> pb.BatchSendMessagesResponse:
+        sent = await self.service.send_messages(
+            _caller(), [convert.message_from_proto(m) for m in request.messages]
+        )
+        return pb.BatchSendMessagesResponse(deliveries=[convert.delivery_to_proto(d) for d in sent])
 
-    async def ListItems(self, request: pb.ListItemsRequest, context: object) -> pb.ListItemsResponse:
-        found, token = await self.service.list_items(_caller(), request.page_size, request.page_token)
-        return pb.ListItemsResponse(items=[convert.item_to_proto(i) for i in found], next_page_token=token)
+    async def RenderPreview(
+        self, request: pb.RenderPreviewRequest, context: object
+    ) -> pb.RenderPreviewResponse:
+        p = await self.service.render_preview(
+            _caller(),
+            request.template,
+            request.template_version,
+            request.channel,
+            convert.variables_from_proto(request.variables),
+        )
+        return pb.RenderPreviewResponse(
+            subject=p.rendered.subject,
+            body=p.rendered.body,
+            length=len(p.rendered.body),
+            max_length=p.max_length,
+            body_format=p.rendered.body_format,
+            template_version=p.template_version,
+        )
+
+    async def PutTemplate(self, request: pb.PutTemplateRequest, context: object) -> resources_pb2.Template:
+        t = request.template
+        return convert.template_to_proto(
+            await self.service.put_template(_caller(), t.name, t.subject, t.body)
+        )
+
+    async def GetTemplate(self, request: pb.GetTemplateRequest, context: object) -> resources_pb2.Template:
+        return convert.template_to_proto(
+            await self.service.get_template(_caller(), request.name, request.version)
+        )
+
+    async def GetDelivery(self, request: pb.GetDeliveryRequest, context: object) -> resources_pb2.Delivery:
+        return convert.delivery_to_proto(await self.service.get_delivery(_caller(), request.delivery_id))
+
+    async def ListDeliveries(
+        self, request: pb.ListDeliveriesRequest, context: object
+    ) -> pb.ListDeliveriesResponse:
+        found, token = await self.service.list_deliveries(
+            _caller(), convert.filter_from_proto(request), request.page_size, request.page_token
+        )
+        return pb.ListDeliveriesResponse(
+            deliveries=[convert.delivery_to_proto(d) for d in found], next_page_token=token
+        )
+
+    async def RedriveDelivery(
+        self, request: pb.RedriveDeliveryRequest, context: object
+    ) -> resources_pb2.Delivery:
+        return convert.delivery_to_proto(await self.service.redrive(_caller(), request.delivery_id))
+
+    async def ListInAppMessages(
+        self, request: pb.ListInAppMessagesRequest, context: object
+    ) -> pb.ListInAppMessagesResponse:
+        found, token = await self.service.list_inbox(
+            _caller(), request.page_size, request.page_token, request.unread_only
+        )
+        return pb.ListInAppMessagesResponse(
+            messages=[convert.in_app_to_proto(d) for d in found], next_page_token=token
+        )
+
+    async def MarkInAppMessageRead(
+        self, request: pb.MarkInAppMessageReadRequest, context: object
+    ) -> resources_pb2.InAppMessage:
+        return convert.in_app_to_proto(await self.service.mark_read(_caller(), request.message_id))
+
+    async def SetQuietHours(
+        self, request: pb.SetQuietHoursRequest, context: object
+    ) -> resources_pb2.QuietHours:
+        q = request.quiet_hours
+        saved = await self.service.set_quiet_hours(
+            _caller(), q.user_id, q.start, q.end, q.time_zone, q.enabled
+        )
+        return convert.quiet_hours_to_proto(saved)
+
+    async def GetQuietHours(
+        self, request: pb.GetQuietHoursRequest, context: object
+    ) -> resources_pb2.QuietHours:
+        return convert.quiet_hours_to_proto(await self.service.get_quiet_hours(_caller(), request.user_id))

@@ -4,59 +4,356 @@ is scoped to the caller's tenant (row-level security), and returns domain object
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.notify.domain import Item
-from services.notify.tables import items
-from services.runtime.db import parse_uuid
+from services.notify.domain import Delivery, Escalation, Note, QuietHours, Status, Template, notes_from_json
+from services.notify.tables import addresses, deliveries, quiet_hours, templates
 
 
-def _item(row: Any) -> Item:
-    return Item(
-        id=str(row.id),
-        tenant_id=str(row.tenant_id),
-        display_name=row.display_name,
+def _delivery(row: Any) -> Delivery:
+    esc = row.escalation
+    return Delivery(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        channel=row.channel,
+        requested_channel=row.requested_channel,
+        recipient_id=row.recipient_id,
+        address=row.address,
+        template=row.template,
+        template_version=row.template_version,
+        variables=dict(row.variables or {}),
+        subject=row.subject,
+        body=row.body,
+        urgency=row.urgency,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        provider_message_id=row.provider_message_id,
+        idempotency_key=row.idempotency_key or "",
+        extra=dict(row.extra or {}),
+        escalation=Escalation(int(esc["after_minutes"]), tuple(esc["channels"])) if esc else None,
+        escalated_from=row.escalated_from,
+        digest_id=row.digest_id,
+        created_by=row.created_by,
+        notes=notes_from_json(row.notes),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        sent_at=row.sent_at,
+        read_at=row.read_at,
+        next_attempt_at=row.next_attempt_at,
+    )
+
+
+def _values(d: Delivery, body_format: str) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "tenant_id": d.tenant_id,
+        "channel": d.channel,
+        "requested_channel": d.requested_channel,
+        "recipient_id": d.recipient_id,
+        "address": d.address,
+        "template": d.template,
+        "template_version": d.template_version,
+        "variables": dict(d.variables),
+        "subject": d.subject,
+        "body": d.body,
+        "body_format": body_format,
+        "urgency": d.urgency,
+        "status": d.status,
+        "idempotency_key": d.idempotency_key or None,
+        "extra": dict(d.extra),
+        "escalation": (
+            {"after_minutes": d.escalation.after_minutes, "channels": list(d.escalation.channels)}
+            if d.escalation
+            else None
+        ),
+        "escalated_from": d.escalated_from,
+        "digest_id": d.digest_id,
+        "created_by": d.created_by,
+        "notes": [n.as_json() for n in d.notes],
+        "next_attempt_at": d.next_attempt_at,
+        # The wall clock, not the transaction's start: a batch's messages keep their order in the log.
+        "created_at": sa.func.clock_timestamp(),
+    }
+
+
+async def insert_deliveries(
+    session: AsyncConnection, new: Sequence[tuple[Delivery, str]]
+) -> list[tuple[Delivery, bool]]:
+    """Inserts (delivery, body format) rows; a delivery whose idempotency key this tenant has used
+    already is not inserted, and the existing one comes back instead: (delivery, created?)."""
+    out: list[tuple[Delivery, bool]] = []
+    for d, body_format in new:
+        statement = (
+            pg_insert(deliveries)
+            .values(**_values(d, body_format))
+            .on_conflict_do_nothing(constraint="uq_deliveries_idempotency")
+            .returning(*deliveries.c)
+        )
+        row = (await session.execute(statement)).first()
+        if row is not None:
+            out.append((_delivery(row), True))
+            continue
+        existing = (
+            await session.execute(
+                sa.select(deliveries).where(
+                    deliveries.c.tenant_id == d.tenant_id, deliveries.c.idempotency_key == d.idempotency_key
+                )
+            )
+        ).one()
+        out.append((_delivery(existing), False))
+    return out
+
+
+async def get_delivery(
+    session: AsyncConnection, delivery_id: uuid.UUID, *, lock: bool = False
+) -> Delivery | None:
+    query = sa.select(deliveries).where(deliveries.c.id == delivery_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    return _delivery(row) if row else None
+
+
+async def body_format_of(session: AsyncConnection, delivery_id: uuid.UUID) -> str:
+    return str(
+        (
+            await session.execute(sa.select(deliveries.c.body_format).where(deliveries.c.id == delivery_id))
+        ).scalar_one()
+    )
+
+
+async def update_delivery(
+    session: AsyncConnection,
+    delivery_id: uuid.UUID,
+    *,
+    note: Note | None = None,
+    **changes: Any,
+) -> Delivery:
+    """Sets `changes` (column values), appends `note` to the delivery's notes, returns it."""
+    values: dict[str, Any] = {**changes, "updated_at": sa.func.now()}
+    if note is not None:
+        # Appended in SQL (no read-modify-write): the note as a one-element JSONB array.
+        values["notes"] = deliveries.c.notes.op("||")(sa.literal([note.as_json()], type_=JSONB))
+    row = (
+        await session.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(**values)
+            .returning(*deliveries.c)
+        )
+    ).one()
+    return _delivery(row)
+
+
+async def list_deliveries(
+    session: AsyncConnection,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    status: Status | None = None,
+    channel: str = "",
+    recipient_id: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    created_by: str | None = None,
+) -> list[Delivery]:
+    """Newest first; `after` is the (created_at, id) of the last delivery of the previous page."""
+    c = deliveries.c
+    query = sa.select(deliveries).order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+    if after is not None:
+        query = query.where(
+            sa.tuple_(c.created_at, c.id) < sa.tuple_(sa.literal(after[0]), sa.literal(after[1]))
+        )
+    if status:
+        query = query.where(c.status == status)
+    if channel:
+        query = query.where(c.channel == channel)
+    if recipient_id:
+        query = query.where(c.recipient_id == recipient_id)
+    if since is not None:
+        query = query.where(c.created_at >= since)
+    if until is not None:
+        query = query.where(c.created_at < until)
+    if created_by is not None:
+        query = query.where(c.created_by == created_by)
+    return [_delivery(r) for r in (await session.execute(query)).all()]
+
+
+async def list_inbox(
+    session: AsyncConnection,
+    recipient_id: str,
+    channel: str,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    unread_only: bool,
+) -> list[Delivery]:
+    """A user's delivered in-app messages, newest first."""
+    c = deliveries.c
+    query = (
+        sa.select(deliveries)
+        .where(c.recipient_id == recipient_id, c.channel == channel, c.status.in_(("sent", "read")))
+        .order_by(c.created_at.desc(), c.id.desc())
+        .limit(limit)
+    )
+    if unread_only:
+        query = query.where(c.read_at.is_(None))
+    if after is not None:
+        query = query.where(
+            sa.tuple_(c.created_at, c.id) < sa.tuple_(sa.literal(after[0]), sa.literal(after[1]))
+        )
+    return [_delivery(r) for r in (await session.execute(query)).all()]
+
+
+async def held(session: AsyncConnection, recipient_id: str, channel: str, due: datetime) -> list[Delivery]:
+    """Deliveries quiet hours hold for this recipient and channel whose window has ended, oldest first."""
+    c = deliveries.c
+    query = (
+        sa.select(deliveries)
+        .where(
+            c.recipient_id == recipient_id,
+            c.channel == channel,
+            c.status == "deferred",
+            c.next_attempt_at <= due,
+        )
+        .order_by(c.created_at, c.id)
+        .with_for_update()
+    )
+    return [_delivery(r) for r in (await session.execute(query)).all()]
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+def _template(row: Any) -> Template:
+    return Template(
+        tenant_id=row.tenant_id,
+        name=row.name,
+        version=row.version,
+        subject=row.subject,
+        body=row.body,
         created_by=row.created_by,
         created_at=row.created_at,
     )
 
 
-async def insert_item(session: AsyncConnection, item: Item) -> Item:
+async def add_template(
+    session: AsyncConnection, tenant_id: uuid.UUID, name: str, subject: str, body: str, created_by: str
+) -> Template:
+    # Serialise versions of one name: a transaction-scoped advisory lock on (tenant, name), so two
+    # saves at once get versions n+1 and n+2 instead of one failing on the primary key.
+    await session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+        {"k": f"notify-template:{tenant_id}:{name}"},
+    )
+    latest = (
+        await session.execute(
+            sa.select(sa.func.coalesce(sa.func.max(templates.c.version), 0)).where(templates.c.name == name)
+        )
+    ).scalar_one()
     row = (
         await session.execute(
-            sa.insert(items)
+            sa.insert(templates)
             .values(
-                id=uuid.UUID(item.id),
-                tenant_id=uuid.UUID(item.tenant_id),
-                display_name=item.display_name,
-                created_by=item.created_by,
+                tenant_id=tenant_id,
+                name=name,
+                version=int(latest) + 1,
+                subject=subject,
+                body=body,
+                created_by=created_by,
             )
-            .returning(*items.c)
+            .returning(*templates.c)
         )
     ).one()
-    return _item(row)
+    return _template(row)
 
 
-async def get_item(session: AsyncConnection, item_id: str) -> Item | None:
-    found = parse_uuid(item_id)
-    if found is None:
-        return None
-    row = (await session.execute(sa.select(items).where(items.c.id == found))).first()
-    return _item(row) if row else None
+async def get_template(session: AsyncConnection, name: str, version: int = 0) -> Template | None:
+    query = sa.select(templates).where(templates.c.name == name)
+    query = (
+        query.where(templates.c.version == version)
+        if version
+        else query.order_by(templates.c.version.desc()).limit(1)
+    )
+    row = (await session.execute(query)).first()
+    return _template(row) if row else None
 
 
-async def list_items(
-    session: AsyncConnection, *, limit: int, after: tuple[datetime, str] | None
-) -> list[Item]:
-    """Oldest first; `after` is the (created_at, id) of the last item of the previous page."""
-    query = sa.select(items).order_by(items.c.created_at, items.c.id).limit(limit)
-    if after is not None:
-        query = query.where(
-            sa.tuple_(items.c.created_at, items.c.id)
-            > sa.tuple_(sa.literal(after[0]), sa.literal(uuid.UUID(after[1])))
+# --- addresses ---------------------------------------------------------------------------------
+
+
+async def cached_address(
+    session: AsyncConnection, user_id: str, channel: str, fresh_after: datetime
+) -> tuple[bool, str | None]:
+    """(found, address) from the cache; found is False when absent or older than `fresh_after`."""
+    row = (
+        await session.execute(
+            sa.select(addresses.c.address).where(
+                addresses.c.user_id == user_id,
+                addresses.c.channel == channel,
+                addresses.c.resolved_at >= fresh_after,
+            )
         )
-    return [_item(r) for r in (await session.execute(query)).all()]
+    ).first()
+    return (True, row.address) if row else (False, None)
+
+
+async def put_address(
+    session: AsyncConnection, tenant_id: uuid.UUID, user_id: str, channel: str, address: str | None
+) -> None:
+    statement = pg_insert(addresses).values(
+        tenant_id=tenant_id, user_id=user_id, channel=channel, address=address
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["tenant_id", "user_id", "channel"],
+            set_={"address": statement.excluded.address, "resolved_at": sa.func.now()},
+        )
+    )
+
+
+# --- quiet hours -------------------------------------------------------------------------------
+
+
+async def get_quiet_hours(session: AsyncConnection, user_id: str) -> QuietHours | None:
+    row = (await session.execute(sa.select(quiet_hours).where(quiet_hours.c.user_id == user_id))).first()
+    if row is None:
+        return None
+    return QuietHours(row.user_id, row.start_time, row.end_time, row.time_zone, row.enabled)
+
+
+async def quiet_hours_of(session: AsyncConnection, user_ids: Sequence[str]) -> Mapping[str, QuietHours]:
+    if not user_ids:
+        return {}
+    rows = (
+        await session.execute(sa.select(quiet_hours).where(quiet_hours.c.user_id.in_(list(user_ids))))
+    ).all()
+    return {r.user_id: QuietHours(r.user_id, r.start_time, r.end_time, r.time_zone, r.enabled) for r in rows}
+
+
+async def put_quiet_hours(session: AsyncConnection, tenant_id: uuid.UUID, hours: QuietHours) -> QuietHours:
+    values = {
+        "tenant_id": tenant_id,
+        "user_id": hours.user_id,
+        "start_time": hours.start,
+        "end_time": hours.end,
+        "time_zone": hours.time_zone,
+        "enabled": hours.enabled,
+    }
+    statement = pg_insert(quiet_hours).values(**values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["tenant_id", "user_id"],
+            set_={k: statement.excluded[k] for k in ("start_time", "end_time", "time_zone", "enabled")}
+            | {"updated_at": sa.func.now()},
+        )
+    )
+    return hours

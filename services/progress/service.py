@@ -32,7 +32,7 @@ from services.progress.domain.records import (
 )
 from services.progress.domain.streaks import current_streak
 from services.progress.intake import Intake, risk
-from services.runtime import pagination
+from services.runtime import audit, pagination
 from services.runtime.db import Database
 from services.runtime.errors import (
     FailedPrecondition,
@@ -64,6 +64,7 @@ class ProgressService:
         directory: UserDirectory | None = None,
     ):
         self.db = db
+        self.outbox = outbox
         self.directory = directory
         self.intake = Intake(outbox, detector, mastery_settings)
 
@@ -182,7 +183,15 @@ class ProgressService:
         teachers, students = class_rules.canonical(teacher_ids), class_rules.canonical(student_ids)
         await self._check_members(caller, ("class.teacher_ids", teachers), ("class.student_ids", students))
         async with self.db.transaction(caller.tenant_id) as session:
-            return await store.create_class(session, caller.tenant_id, name.strip(), teachers, students)
+            created = await store.create_class(session, caller.tenant_id, name.strip(), teachers, students)
+            await audit.record(
+                self.outbox,
+                session,
+                "class.created",
+                f"classes/{created.id}",
+                after={"name": created.name, "teacher_ids": teachers, "student_ids": students},
+            )
+            return created
 
     async def get_class(self, caller: Principal, class_id: str) -> StudentClass:
         async with self.db.transaction(caller.tenant_id) as session:
@@ -252,7 +261,19 @@ class ProgressService:
                     ],
                 )
             changed = await store.get_class(session, current.id, members=True)
-        assert changed is not None  # locked above
+            assert changed is not None  # locked above
+            await audit.record(
+                self.outbox,
+                session,
+                "class.membership_changed",
+                f"classes/{current.id}",
+                before={"teacher_ids": list(current.teacher_ids)},
+                after={
+                    "teacher_ids": list(changed.teacher_ids),
+                    "added_student_ids": adding,
+                    "removed_student_ids": remove_students,
+                },
+            )
         return changed
 
     async def delete_class(self, caller: Principal, class_id: str) -> None:
@@ -260,6 +281,7 @@ class ProgressService:
         async with self.db.transaction(caller.tenant_id) as session:
             if not await store.delete_class(session, class_id):
                 raise NotFound(f"class {class_id} not found", reason="CLASS_NOT_FOUND")
+            await audit.record(self.outbox, session, "class.deleted", f"classes/{class_id}")
 
     async def list_alerts(
         self, caller: Principal, state: str | None, student_id: str, page_size: int, page_token: str
@@ -315,6 +337,14 @@ class ProgressService:
             if to == ACKNOWLEDGED and alert.state == ACKNOWLEDGED:
                 return alert
             changed = await store.set_alert_state(session, alert.id, to, caller.subject, datetime.now(UTC))
+            await audit.record(
+                self.outbox,
+                session,
+                f"alert.{to}",
+                f"alerts/{alert.id}",
+                before={"state": alert.state, "student_id": alert.student_id},
+                after={"state": to, "student_id": alert.student_id},
+            )
             open_alerts = await store.count_open(session, alert.student_id)
             await store.update_alert_summaries(
                 session,

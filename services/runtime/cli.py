@@ -78,7 +78,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     env = os.environ
-    mesh = LocalMesh(Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports_from_env(env))
+    mesh = LocalMesh(
+        Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports_from_env(env), with_monitoring=True
+    )
     mesh.temporal_ui_port = int(env.get("LEARNFLOW_TEMPORAL_UI_PORT", "8233") or 0)
     # serve's log to the terminal and to .data/serve.log, where `learnflow logs` finds it.
     mesh.serve_tee = mesh.data_dir / "serve.log"
@@ -97,6 +99,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 "learnflow serve": mesh.server,
                 "envoy": mesh.envoy.proc if mesh.envoy else None,
                 "nats-server": mesh.nats.proc if mesh.nats else None,
+                "local providers": mesh.providers.proc if mesh.providers else None,
             }
             for name, proc in children.items():
                 if proc is not None and proc.poll() is not None:
@@ -127,6 +130,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def _banner(mesh: object, took: float) -> None:
+    from services.runtime.local import alerting
     from services.runtime.local.mesh import LocalMesh
 
     assert isinstance(mesh, LocalMesh)
@@ -135,6 +139,12 @@ def _banner(mesh: object, took: float) -> None:
         demo = (
             "  demo tenant 'demo': admin@, teacher@, student@, operator@demo.test (password learnflow-demo)\n"
             "  demo class 'Demo Class': teacher@demo.test teaches student@demo.test\n"
+        )
+    providers = ""
+    if mesh.providers:
+        providers = (
+            f"  provider inbox:      {mesh.providers.url}/  (local Moodle, Zulip, Slack, PagerDuty; "
+            f"SMTP on 127.0.0.1:{mesh.ports.providers_smtp}; `learnflow providers inbox`)\n"
         )
     temporal = ""
     if mesh.temporal is not None and mesh.temporal.ui_url:
@@ -145,6 +155,8 @@ def _banner(mesh: object, took: float) -> None:
         f"  gRPC (Envoy):        127.0.0.1:{mesh.ports.http}\n"
         f"  gRPC (mesh, direct): {mesh.grpc_addr}\n"
         f"  metrics:             http://127.0.0.1:{mesh.ports.metrics}/metrics\n"
+        f"{providers}"
+        f"{alerting.banner(mesh.monitoring)}"
         f"{temporal}"
         f"{demo}"
         "Try:\n"

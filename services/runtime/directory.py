@@ -32,6 +32,10 @@ class TenantUser:
     id: str
     roles: frozenset[str]  # "teacher", "student", ... (ROLE_ names without the prefix, lower case)
     disabled: bool = False
+    # Where to reach them (notify resolves channel addresses by email) and their IANA time zone
+    # (notify's quiet hours); identity's User fields, empty when unset.
+    email: str = ""
+    time_zone: str = ""
 
 
 def _canonical(user_id: str) -> str | None:
@@ -91,6 +95,8 @@ class UserDirectory:
                 u.id,
                 frozenset(str(auth_pb2.Role.Name(r)).removeprefix("ROLE_").lower() for r in u.roles),
                 u.disabled,
+                u.email,
+                u.time_zone,
             )
             for u in reply.users
         ]

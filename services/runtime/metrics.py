@@ -35,6 +35,9 @@ SINGLETON_LEADER = Gauge(
     "learnflow_singleton_leader", "1 while this replica holds a singleton work item's lease", ["work"]
 )
 HEALTH = Gauge("learnflow_dependency_up", "1 when a dependency answers", ["dependency"])
+# 1 while the context's gRPC health is SERVING, 0 while NOT_SERVING (read by the ContextNotServing
+# alert, deploy/prometheus/rules.yml).
+CONTEXT_SERVING = Gauge("learnflow_context_serving", "1 while a hosted context is SERVING", ["context"])
 
 
 def serve(addr: str) -> None:

@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from learnflow.ops.v1 import operations_service_pb2 as pb
 from learnflow.ops.v1 import operations_service_pb2_grpc as pb_grpc
 
-from services.runtime import pagination, request_context
+from services.runtime import audit, pagination, request_context
 from services.runtime.db import Database
 from services.runtime.errors import FieldViolation, InvalidArgument, NotFound
+from services.runtime.events.outbox import Outbox
 from services.runtime.events.tables import event_tables
 from services.runtime.migration_ops import jobs_channel
 from services.runtime.work_tables import jobs_table
@@ -162,6 +163,14 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
                         headers=headers,
                     )
                 )
+                await audit.record(
+                    Outbox(name, name),
+                    session,
+                    "dead_letter.redriven",
+                    f"deadLetters/{record}",
+                    after={"context": name, "consumer": row.consumer, "event_id": row.event_id},
+                    context="ops",
+                )
                 return pb.RedriveDeadLetterResponse(event_id=row.event_id, consumer=row.consumer)
         raise NotFound(f"dead letter {request.id} not found")
 
@@ -217,6 +226,14 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
                 if row is None:
                     continue
                 await session.execute(sa.select(sa.func.pg_notify(jobs_channel(name), "")))
+                await audit.record(
+                    Outbox(name, name),
+                    session,
+                    "job.redriven",
+                    f"jobs/{record}",
+                    after={"context": name, "kind": row.kind},
+                    context="ops",
+                )
                 return pb.RedriveJobResponse(job=_job_message(name, row))
         raise NotFound(f"dead job {request.id} not found")
 

@@ -28,7 +28,7 @@ from grpc_reflection.v1alpha import reflection
 from learnflow.ops.v1 import operations_service_pb2, operations_service_pb2_grpc
 from nats.aio.client import Client as NATS
 
-from services.runtime import logs, metrics, migrations, tracing
+from services.runtime import audit, logs, metrics, migrations, tracing
 from services.runtime.authz import TokenVerifier, rules_for
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, load_contexts
 from services.runtime.db import Database
@@ -147,7 +147,9 @@ async def start(settings: Settings) -> Mesh:
     await db.check_role()
     nc = await _connect_nats(settings.nats_url, f"learnflow:{','.join(settings.contexts)}")
     js = nc.jetstream()
-    await ensure_streams(js, [s for spec in specs for s in spec.streams])
+    # The runtime's AUDIT stream too, whatever is hosted: every outbox may record (runtime/audit.py).
+    streams = {s.name: s for spec in specs for s in spec.streams} | {audit.STREAM.name: audit.STREAM}
+    await ensure_streams(js, list(streams.values()))
 
     service_names = [name for spec in specs for name in spec.services] + [OPS_SERVICE]
     verifier = TokenVerifier(
@@ -290,6 +292,8 @@ async def _check_dependencies(mesh: Mesh) -> bool:
             log.info("context ready again", extra={"context": spec.name})
     serving = db_up and nats_up and not mesh.draining
     mesh.set_health(serving, not_ready)
+    for spec, _ in mesh.hosted:
+        metrics.CONTEXT_SERVING.labels(spec.name).set(1 if serving and spec.name not in not_ready else 0)
     return serving and not not_ready
 
 

@@ -466,7 +466,7 @@ def workload_secret_env(context: str) -> str:
 def address_setting(caller: str, callee: str) -> Setting:
     return Setting(
         service_addr_env(callee),
-        f"where {caller} calls {callee}",
+        f"where {callee} is called (host:port), by {caller} and any other context calling it",
         "addr",
         default_text=SELF_ADDR_TEXT,
     )
@@ -541,10 +541,16 @@ def catalogue(specs: list[ContextSpec] | None = None) -> list[Listed]:
     from services.runtime.contexts import available_contexts, load_contexts
 
     listed = [Listed("runtime", s) for s in declared(Settings)]
+    # Where a context is called is one variable however many contexts call it: listed under the
+    # first caller (alphabetically), once.
+    addressed: set[str] = set()
     for spec in specs if specs is not None else load_contexts(available_contexts()):
         own = declared(spec.settings) if spec.settings is not None else []
         listed.extend(Listed(spec.name, s) for s in own)
-        listed.extend(Listed(spec.name, address_setting(spec.name, c)) for c in spec.calls if c != "identity")
+        for called in spec.calls:
+            if called != "identity" and called not in addressed:
+                addressed.add(called)
+                listed.append(Listed(spec.name, address_setting(spec.name, called)))
         listed.append(Listed(spec.name, workload_secret_setting(spec.name)))
     return listed
 

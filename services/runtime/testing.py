@@ -64,6 +64,8 @@ def free_ports() -> Ports:
         nats=free_port(),
         nats_monitor=free_port(),
         metrics=free_port(),
+        providers_http=free_port(),
+        providers_smtp=free_port(),
     )
 
 
@@ -72,6 +74,10 @@ def mesh_env(**overrides: str) -> dict[str, str]:
     env.update(
         LOG_LEVEL="INFO", LEARNFLOW_HEALTH_INTERVAL_SECONDS="0.5", LEARNFLOW_SHUTDOWN_GRACE_SECONDS="10"
     )
+    # The local provider servers only where a test asks: running_mesh(LEARNFLOW_LOCAL_PROVIDERS="true")
+    # (then mesh.providers.url is their JSON API: services/notify/fakes/client.py). The session's
+    # `mesh` asks for them.
+    env["LEARNFLOW_LOCAL_PROVIDERS"] = "false"
     env.update(overrides)
     return env
 
@@ -162,8 +168,9 @@ class Caller:
 
 @pytest.fixture(scope="session")
 def mesh() -> Iterator[LocalMesh]:
-    """The whole mesh on default settings, shared by the session."""
-    with running_mesh() as m:
+    """The whole mesh on default settings, shared by the session, with the local provider servers
+    (Moodle, Zulip, Slack, PagerDuty, SMTP) that notify's channels deliver to."""
+    with running_mesh(LEARNFLOW_LOCAL_PROVIDERS="true") as m:
         yield m
 
 

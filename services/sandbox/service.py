@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from services.runtime import audit
 from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
 from services.runtime.events.outbox import Outbox
@@ -167,6 +168,18 @@ class SandboxService:
             created = await store.insert_exercise(session, exercise, caller.subject)
             if created is None:  # a retry with the same key gets the exercise the first call created
                 created = await store.get_exercise(session, exercise_id)
+            else:  # recorded once: a retry creates nothing
+                await audit.record(
+                    self.outbox,
+                    session,
+                    "exercise.created",
+                    f"exercises/{created.id}",
+                    after={
+                        "title": created.title,
+                        "topic": created.topic,
+                        "test_cases": len(created.test_cases),
+                    },
+                )
         if created is None:
             raise FailedPrecondition("request_id was used for another exercise", reason="REQUEST_ID_REUSED")
         return created

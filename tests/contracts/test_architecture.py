@@ -158,7 +158,7 @@ RULES: list[Callable[[Path], list[str]]] = [
     untyped_boundary,
 ]
 # The contexts that follow the shape; a new context is added here on its first commit.
-SHAPED = ("audit", "identity", "notify", "progress", "sandbox", "tutoring", "workflows")
+SHAPED = ("activity", "audit", "identity", "mtss", "notify", "progress", "sandbox", "tutoring", "workflows")
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.__name__)

@@ -74,7 +74,9 @@ def _leaves(
 ) -> Iterator[tuple[tuple[str, ...], FieldDescriptor]]:
     for f in d.fields:
         if f.type == FieldDescriptor.TYPE_MESSAGE:
-            if depth < 3 and not f.message_type.full_name.startswith("google.protobuf."):
+            if f.message_type.full_name == "google.protobuf.Timestamp":
+                yield (*prefix, f.name), f  # an RFC 3339 string in JSON
+            elif depth < 3 and not f.message_type.full_name.startswith("google.protobuf."):
                 yield from _leaves(f.message_type, (*prefix, f.name), depth + 1)
         elif f.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_ENUM):
             yield (*prefix, f.name), f
@@ -86,6 +88,8 @@ def cases() -> Iterator[Case]:
         for path, f in _leaves(POOL.FindMessageTypeByName(method.input_type)):
             if f.type == FieldDescriptor.TYPE_ENUM:
                 yield Case(method, binding, path, 999, "undefined-enum")
+            elif f.type == FieldDescriptor.TYPE_MESSAGE:  # a Timestamp
+                yield Case(method, binding, path, "yesterday at noon", "not-a-time")
             else:
                 yield Case(method, binding, path, "a\x00b", "nul")
                 yield Case(method, binding, path, _too_long(f), "too-long")
@@ -178,8 +182,8 @@ def test_bad_value_is_a_4xx_json_error(mesh, tokens, case: Case) -> None:
     verb, path, body = request_for(case)
     token, allowed = _caller(case.method, tokens)
     raw = json.dumps(body).encode() if body is not None else None
-    if case.method.server_streaming:
-        path += ("&" if "?" in path else "?") + "maxWaitSeconds=1"
+    if "max_wait_seconds" in POOL.FindMessageTypeByName(case.method.input_type).fields_by_name:
+        path += ("&" if "?" in path else "?") + "maxWaitSeconds=1"  # a stream that waits: not long
     reply = rest(mesh, verb, path, token=token, raw=raw)
     assert 400 <= reply.status < 500, (verb, path[:200], reply.status, str(reply.body)[:300])
     assert isinstance(reply.body, dict) and "code" in reply.body, (reply.status, str(reply.body)[:300])

@@ -21,6 +21,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from monitoring_crds import check_monitoring_resource
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -29,7 +30,14 @@ OVERLAYS = ("dev", "prod")
 K8S_VERSION = "1.30"
 NAMESPACE = "learnflow"
 # Custom resources: no schema in kubernetes-validate; checked by hand below.
-CUSTOM_KINDS = {("postgresql.cnpg.io/v1", "Cluster")}
+CUSTOM_KINDS = {
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    # The Prometheus Operator's, in components/ops-alerting (tests/k8s/test_ops_alerting_k8s.py checks
+    # them against the files they are generated from).
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
+}
 # Written by the gateway generator (python -m gateway.generate), not by this folder's generator.
 ENVOY_CONFIG = BASE / "gateway" / "envoy.yaml"
 # Secrets an environment provides (the dev overlay generates them; prod expects them to exist).
@@ -159,6 +167,9 @@ def validate(doc: Doc, where: str) -> None:
 
 
 def check_custom_resource(doc: Doc, where: str) -> None:
+    if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+        check_monitoring_resource(doc, where)
+        return
     assert doc["apiVersion"] == "postgresql.cnpg.io/v1" and doc["kind"] == "Cluster", where
     assert doc["metadata"]["name"], where
     assert set(doc) <= {"apiVersion", "kind", "metadata", "spec"}, f"{where}: unexpected top-level fields"

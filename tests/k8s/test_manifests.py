@@ -210,7 +210,9 @@ def test_the_generator_names_no_context() -> None:
     shared = [BASE / "networkpolicy.yaml", BASE / "namespace.yaml", BASE / "migrate-job.yaml"]
     for path in shared:
         for name in available_contexts():
-            assert not re.search(rf"\b{name}\b", path.read_text()), f"{rel(path)} names {name!r}"
+            # A word of its own, not the tail of a label key (pod-security.kubernetes.io/audit is
+            # Kubernetes' pod-security mode, not the audit context).
+            assert not re.search(rf"(?<![/\w-]){name}\b", path.read_text()), f"{rel(path)} names {name!r}"
 
 
 async def _build(deps: Dependencies) -> Hosted:  # never called: the generator only reads the spec
@@ -220,28 +222,28 @@ async def _build(deps: Dependencies) -> Hosted:  # never called: the generator o
 @dataclass(frozen=True)
 class MadeUpSettings:
     upstream: str = url(
-        "MTSS_UPSTREAM_URL", "https://api.example.org:8443/v2", "a host outside", schemes=("https",)
+        "MADEUP_UPSTREAM_URL", "https://api.example.org:8443/v2", "a host outside", schemes=("https",)
     )
-    api_key: str = text("MTSS_API_KEY", "", "its key", secret=True)
-    cpus: int = integer("MTSS_CPUS", 1, "workers", min=1, max=64)
-    mode: str = text("MTSS_MODE", "fast", "how", choices=("fast", "slow"))
-    unsafe: bool = flag("MTSS_UNSAFE", False, "local only", local_only=True)
+    api_key: str = text("MADEUP_API_KEY", "", "its key", secret=True)
+    cpus: int = integer("MADEUP_CPUS", 1, "workers", min=1, max=64)
+    mode: str = text("MADEUP_MODE", "fast", "how", choices=("fast", "slow"))
+    unsafe: bool = flag("MADEUP_UNSAFE", False, "local only", local_only=True)
 
 
 MADE_UP = ContextSpec(
-    name="mtss",
-    services=("learnflow.mtss.v1.MtssService",),
+    name="madeup",
+    services=("learnflow.madeup.v1.MadeupService",),
     build=_build,
     calls=("progress",) if "progress" in available_contexts() else (),
     settings=MadeUpSettings,
-    egress=(Egress(setting="MTSS_UPSTREAM_URL", why="the upstream"), Egress(host="hooks.example.net")),
-    secrets=(SecretEnv("MTSS_API_KEY", "learnflow-mtss", key="api-key", optional=False),),
+    egress=(Egress(setting="MADEUP_UPSTREAM_URL", why="the upstream"), Egress(host="hooks.example.net")),
+    secrets=(SecretEnv("MADEUP_API_KEY", "learnflow-madeup", key="api-key", optional=False),),
     deploy=DeployTraits(
         node_pool="gpu",
         resources={"requests": {"cpu": "3", "memory": "1Gi"}, "limits": {"cpu": "4", "memory": "2Gi"}},
         replicas=3,
-        config={"MTSS_MODE": "slow"},
-        cpu_limit_env="MTSS_CPUS",
+        config={"MADEUP_MODE": "slow"},
+        cpu_limit_env="MADEUP_CPUS",
         node_requirements={"node-gpu": "one GPU"},
         notes=("Runs on {node_pool_label}=gpu as uid {run_as}.",),
         extra_manifests=("deploy/extra.yaml",),
@@ -254,14 +256,14 @@ def test_a_made_up_context_gets_the_manifests_its_spec_asks_for(
 ) -> None:
     """A context the generator has never seen: its calls, egress, secrets and traits become manifests."""
     services = tmp_path / "services"
-    (services / "mtss" / "deploy").mkdir(parents=True)
-    extra = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mtss-extra"}, "data": {"a": "b"}}
-    (services / "mtss" / "deploy" / "extra.yaml").write_text(yaml.safe_dump(extra))
+    (services / "madeup" / "deploy").mkdir(parents=True)
+    extra = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "madeup-x"}, "data": {"a": "b"}}
+    (services / "madeup" / "deploy" / "extra.yaml").write_text(yaml.safe_dump(extra))
     monkeypatch.setattr(gen, "SERVICES_DIR", services)
     contexts = [*CONTEXTS, MADE_UP]
     gen.check(contexts)
     files = gen.render(contexts)
-    folder = f"{gen.CONTEXTS_DIR}/mtss"
+    folder = f"{gen.CONTEXTS_DIR}/madeup"
     assert sorted(f.rsplit("/", 1)[1] for f in files if f.startswith(folder + "/")) == sorted(
         [*gen.CONTEXT_FILES, "kustomization.yaml", "extra.yaml"]
     )
@@ -269,15 +271,15 @@ def test_a_made_up_context_gets_the_manifests_its_spec_asks_for(
     docs = {name: [d for d in found if d] for name, found in docs.items()}
     for name, found in docs.items():
         for doc in found:
-            validate(doc, f"mtss/{name}")
+            validate(doc, f"madeup/{name}")
     assert "extra.yaml" in yaml.safe_load(files[f"{folder}/kustomization.yaml"])["resources"]
-    assert "contexts/mtss" in yaml.safe_load(files["base/kustomization.yaml"])["resources"]
+    assert "contexts/madeup" in yaml.safe_load(files["base/kustomization.yaml"])["resources"]
 
     (deployment,) = docs["deployment.yaml"]
     spec = pod_spec(deployment)
     (container,) = spec["containers"]
-    assert container["args"] == ["serve", "--contexts", "mtss"]
-    assert container["readinessProbe"]["grpc"]["service"] == "learnflow.mtss.v1.MtssService"
+    assert container["args"] == ["serve", "--contexts", "madeup"]
+    assert container["readinessProbe"]["grpc"]["service"] == "learnflow.madeup.v1.MadeupService"
     assert deployment["spec"]["replicas"] == 3 and docs["hpa.yaml"][0]["spec"]["minReplicas"] == 3
     assert spec["nodeSelector"] == {gen.NODE_POOL_LABEL: "gpu"}
     assert spec["tolerations"] == [
@@ -287,11 +289,11 @@ def test_a_made_up_context_gets_the_manifests_its_spec_asks_for(
     assert deployment["metadata"]["annotations"]["learnflow.dev/node-gpu"] == "one GPU"
     assert f"Runs on {gen.NODE_POOL_LABEL}=gpu as uid {gen.RUN_AS}." in files[f"{folder}/deployment.yaml"]
     env = {e["name"]: e["valueFrom"] for e in container["env"]}
-    assert env["MTSS_API_KEY"] == {"secretKeyRef": {"name": "learnflow-mtss", "key": "api-key"}}
-    assert env["MTSS_CPUS"]["resourceFieldRef"]["resource"] == "limits.cpu"
-    assert env["MTSS_WORKLOAD_SECRET"]["secretKeyRef"]["key"] == "mtss"
+    assert env["MADEUP_API_KEY"] == {"secretKeyRef": {"name": "learnflow-madeup", "key": "api-key"}}
+    assert env["MADEUP_CPUS"]["resourceFieldRef"]["resource"] == "limits.cpu"
+    assert env["MADEUP_WORKLOAD_SECRET"]["secretKeyRef"]["key"] == "madeup"
     (config,) = docs["configmap.yaml"]
-    assert config["data"]["MTSS_MODE"] == "slow" and config["data"]["LEARNFLOW_CONTEXTS"] == "mtss"
+    assert config["data"]["MADEUP_MODE"] == "slow" and config["data"]["LEARNFLOW_CONTEXTS"] == "madeup"
     for callee in MADE_UP.calls:
         assert config["data"][f"{callee.upper()}_SERVICE_ADDR"] == f"{callee}:{gen.GRPC_PORT}"
 
@@ -330,17 +332,17 @@ def test_a_made_up_context_gets_the_manifests_its_spec_asks_for(
     for callee in MADE_UP.calls:
         (callee_policy,) = yaml.safe_load_all(files[f"{gen.CONTEXTS_DIR}/{callee}/networkpolicy.yaml"])
         peers = callee_policy["spec"]["ingress"][0]["from"]
-        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mtss"}}} in peers
+        assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "madeup"}}} in peers
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"calls": ("nowhere",)}, "not contexts"),
-        ({"deploy": DeployTraits(config={"MTSS_UNSAFE": "true"})}, "no manifest may set"),
-        ({"deploy": DeployTraits(config={"MTSS_API_KEY": "x"})}, "belongs in a Secret"),
+        ({"deploy": DeployTraits(config={"MADEUP_UNSAFE": "true"})}, "no manifest may set"),
+        ({"deploy": DeployTraits(config={"MADEUP_API_KEY": "x"})}, "belongs in a Secret"),
         ({"deploy": DeployTraits(config={"NOT_DECLARED": "x"})}, "not a declared setting"),
-        ({"secrets": (SecretEnv("MTSS_MODE", "s"),)}, "belongs in its ConfigMap"),
+        ({"secrets": (SecretEnv("MADEUP_MODE", "s"),)}, "belongs in its ConfigMap"),
         ({"name": "gateway"}, "DNS label"),
     ],
 )

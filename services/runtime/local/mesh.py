@@ -23,6 +23,8 @@ from services.runtime.local.envoyd import EnvoyProxy
 from services.runtime.local.natsd import NatsServer
 from services.runtime.local.postgres import EmbeddedPostgres
 from services.runtime.local.procs import free_port, spawn, terminate, wait_until
+from services.runtime.local.providersd import LocalProviders
+from services.runtime.local.providersd import wanted as providers_wanted
 from services.runtime.local.temporald import TemporalServer
 from services.runtime.settings import SettingsError
 
@@ -38,6 +40,8 @@ class Ports:
     nats: int = 4222
     nats_monitor: int = 8222
     metrics: int = 9464
+    providers_http: int = 8026  # the local provider servers (local/providersd.py): inbox page and HTTP APIs
+    providers_smtp: int = 1026  # one above Mailpit's 8025 and 1025, so both can run
 
 
 # The variable that moves each port of `learnflow up` (README.md lists them: a second mesh on the same
@@ -51,6 +55,8 @@ PORT_VARIABLES = {
     "nats": "LEARNFLOW_NATS_PORT",
     "nats_monitor": "LEARNFLOW_NATS_MONITOR_PORT",
     "metrics": "LEARNFLOW_METRICS_PORT",
+    "providers_http": "LEARNFLOW_PROVIDERS_HTTP_PORT",
+    "providers_smtp": "LEARNFLOW_PROVIDERS_SMTP_PORT",
 }
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -117,11 +123,17 @@ class LocalMesh:
     temporal: TemporalServer | None = None
     # The Temporal Web UI's port for `learnflow up` (0: headless, as in tests).
     temporal_ui_port: int = 0
+    providers: LocalProviders | None = None
     server: subprocess.Popen[bytes] | None = None
     database_url: str = ""
     migration_url: str = ""
     nats_url: str = ""
     demo_class_created: bool = False  # this start made the demo class (local/demo.py)
+    demo_lms: Any = None  # local/lms.py LmsUrls when the demo LMS runs (LEARNFLOW_DEMO_LMS)
+    # Prometheus and Alertmanager (local/alerting.py) for `learnflow up`, when they are installed.
+    with_monitoring: bool = False
+    monitoring: Any = None  # alerting.Monitoring
+    alert_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @property
     def grpc_addr(self) -> str:
@@ -149,8 +161,20 @@ class LocalMesh:
             self.nats.start()
             self.nats_url = self.nats.url
 
+    def start_providers(self) -> None:
+        """The local Moodle, Zulip, Slack, PagerDuty and SMTP servers, unless LEARNFLOW_LOCAL_PROVIDERS
+        is false or every provider is configured for real; notify's channels are pointed at them."""
+        if not providers_wanted(self.env):
+            return
+        self.providers = LocalProviders(
+            self.data_dir / "providers", self.ports.providers_http, self.ports.providers_smtp
+        )
+        self.providers.start(self.env)
+
     def server_env(self, **extra: str) -> dict[str, str]:
         env = dict(self.env)
+        for name, value in (self.providers.channel_env if self.providers else {}).items():
+            env.setdefault(name, value)
         env.update(
             DATABASE_URL=self.database_url,
             MIGRATION_DATABASE_URL=self.migration_url,
@@ -168,6 +192,11 @@ class LocalMesh:
         env.setdefault(
             "IDENTITY_WORKLOAD_SECRETS", ",".join(f"{c}={s}" for c, s in self.workload_secrets.items())
         )
+        if self.with_monitoring:
+            from services.runtime.local import alerting
+
+            for key, value in alerting.receiver_env(self.env, self.alert_token).items():
+                env.setdefault(key, value)
         env.update(extra)
         return env
 
@@ -250,18 +279,36 @@ class LocalMesh:
     def start(self) -> float:
         began = time.monotonic()
         self.start_infra()
+        self.start_providers()
         self.start_server()
         if self.seeds_demo:
             self.seed_demo_class()
+            from services.runtime.local import lms
+
+            # By default with `learnflow up` and its local providers (the DMs need the local Zulip).
+            if self.embedded and lms.wanted(
+                self.env, default=self.with_monitoring and self.providers is not None
+            ):
+                self.demo_lms = lms.start_demo_lms(self)  # the activity context's demo (docs/activity.md)
         self.start_envoy()
+        if self.with_monitoring:
+            from services.runtime.local import alerting
+
+            self.monitoring = alerting.for_mesh(self.data_dir, self.ports.metrics, self.env, self.alert_token)
+            if self.monitoring is not None:
+                self.monitoring.start()
         return time.monotonic() - began
 
     def stop(self) -> None:
+        if self.monitoring is not None:
+            self.monitoring.stop()
         if self.envoy:
             self.envoy.stop()
         self.stop_server()
         if self.temporal:
             self.temporal.stop()
+        if self.providers:
+            self.providers.stop()
         if self.nats:
             self.nats.stop()
         if self.postgres:

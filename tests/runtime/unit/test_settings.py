@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from services.runtime.contexts import available_contexts
 from services.runtime.settings import (
     EnvReader,
     Listed,
@@ -189,7 +190,9 @@ def test_the_catalogue_lists_every_declared_setting_once_and_no_secret_value():
     names = [item.setting.env for item in listed]
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
     owners = {item.owner for item in listed}
-    assert owners == {"runtime", "identity", "progress", "sandbox", "tutoring"}
+    # Every context's settings and the runtime's, and nobody else's.
+    assert {"runtime", "identity", "progress", "sandbox", "tutoring"} <= owners
+    assert owners <= {"runtime", *available_contexts()}
     for expected in (
         "DATABASE_URL",
         "IDENTITY_WORKLOAD_SECRETS",

@@ -25,39 +25,72 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb2
 from learnflow.audit.v1 import resources_pb2 as learnflow_dot_audit_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&learnflow/audit/v1/audit_service.proto\x12\x12learnflow.audit.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a\"learnflow/audit/v1/resources.proto\"M\n\x11\x43reateItemRequest\x12\x38\n\x04item\x18\x01 \x01(\x0b\x32\x18.learnflow.audit.v1.ItemB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x04item\"7\n\x0eGetItemRequest\x12%\n\x07item_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x06itemId\"d\n\x10ListItemsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"k\n\x11ListItemsResponse\x12.\n\x05items\x18\x01 \x03(\x0b\x32\x18.learnflow.audit.v1.ItemR\x05items\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xeb\x02\n\x0c\x41uditService\x12t\n\nCreateItem\x12%.learnflow.audit.v1.CreateItemRequest\x1a\x18.learnflow.audit.v1.Item\"%\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02\x17\"\x0f/v1/audit/items:\x04item\x12n\n\x07GetItem\x12\".learnflow.audit.v1.GetItemRequest\x1a\x18.learnflow.audit.v1.Item\"%\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/audit/items/{item_id}\x12u\n\tListItems\x12$.learnflow.audit.v1.ListItemsRequest\x1a%.learnflow.audit.v1.ListItemsResponse\"\x1b\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/audit/itemsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&learnflow/audit/v1/audit_service.proto\x12\x12learnflow.audit.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a\"learnflow/audit/v1/resources.proto\"\xe7\x02\n\x17ListAuditRecordsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\x12\x1e\n\x05\x61\x63tor\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x05\x61\x63tor\x12\x1f\n\x06\x61\x63tion\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18\x64R\x06\x61\x63tion\x12!\n\x07\x63ontext\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@R\x07\x63ontext\x12$\n\x08resource\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\xac\x02R\x08resource\x12\x39\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime\"}\n\x18ListAuditRecordsResponse\x12\x39\n\x07records\x18\x01 \x03(\x0b\x32\x1f.learnflow.audit.v1.AuditRecordR\x07records\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"B\n\x15GetAuditRecordRequest\x12)\n\trecord_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x08recordId\"\x97\x01\n\x12VerifyChainRequest\x12)\n\ttenant_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x08tenantId\x12,\n\rfrom_sequence\x18\x02 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\x0c\x66romSequence\x12(\n\x0bto_sequence\x18\x03 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00R\ntoSequence\"\x89\x03\n\x13VerifyChainResponse\x12\x16\n\x06intact\x18\x01 \x01(\x08R\x06intact\x12\'\n\x0frecords_checked\x18\x02 \x01(\x03R\x0erecordsChecked\x12%\n\x0e\x66irst_sequence\x18\x03 \x01(\x03R\rfirstSequence\x12#\n\rlast_sequence\x18\x04 \x01(\x03R\x0clastSequence\x12:\n\x07problem\x18\x05 \x01(\x0e\x32 .learnflow.audit.v1.ChainProblemR\x07problem\x12\'\n\x0f\x62roken_sequence\x18\x06 \x01(\x03R\x0e\x62rokenSequence\x12(\n\x10\x62roken_record_id\x18\x07 \x01(\tR\x0e\x62rokenRecordId\x12\x16\n\x06\x64\x65tail\x18\x08 \x01(\tR\x06\x64\x65tail\x12>\n\ncheckpoint\x18\t \x01(\x0b\x32\x1e.learnflow.audit.v1.CheckpointR\ncheckpoint\"\x95\x01\n\x16ListCheckpointsRequest\x12)\n\ttenant_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x08tenantId\x12\'\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"\x83\x01\n\x17ListCheckpointsResponse\x12@\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32\x1e.learnflow.audit.v1.CheckpointR\x0b\x63heckpoints\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8d\x01\n\x19\x45xportAuditRecordsRequest\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x35\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x07\x65ndTime*\xd1\x01\n\x0c\x43hainProblem\x12\x1d\n\x19\x43HAIN_PROBLEM_UNSPECIFIED\x10\x00\x12!\n\x1d\x43HAIN_PROBLEM_CONTENT_CHANGED\x10\x01\x12\x1d\n\x19\x43HAIN_PROBLEM_LINK_BROKEN\x10\x02\x12\x1e\n\x1a\x43HAIN_PROBLEM_SEQUENCE_GAP\x10\x03\x12\x1b\n\x17\x43HAIN_PROBLEM_TRUNCATED\x10\x04\x12#\n\x1f\x43HAIN_PROBLEM_CHECKPOINT_FORGED\x10\x05\x32\xff\x05\n\x0c\x41uditService\x12\x8f\x01\n\x10ListAuditRecords\x12+.learnflow.audit.v1.ListAuditRecordsRequest\x1a,.learnflow.audit.v1.ListAuditRecordsResponse\" \xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/audit/records\x12\x8a\x01\n\x0eGetAuditRecord\x12).learnflow.audit.v1.GetAuditRecordRequest\x1a\x1f.learnflow.audit.v1.AuditRecord\",\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/audit/records/{record_id}\x12\x96\x01\n\x0bVerifyChain\x12&.learnflow.audit.v1.VerifyChainRequest\x1a\'.learnflow.audit.v1.VerifyChainResponse\"6\xca\xf3\x18\x04\x12\x02\x06\x07\x82\xd3\xe4\x93\x02(\"#/v1/audit/chains/{tenant_id}:verify:\x01*\x12\xa4\x01\n\x0fListCheckpoints\x12*.learnflow.audit.v1.ListCheckpointsRequest\x1a+.learnflow.audit.v1.ListCheckpointsResponse\"8\xca\xf3\x18\x04\x12\x02\x06\x07\x82\xd3\xe4\x93\x02*\x12(/v1/audit/chains/{tenant_id}/checkpoints\x12\x8f\x01\n\x12\x45xportAuditRecords\x12-.learnflow.audit.v1.ExportAuditRecordsRequest\x1a\x1f.learnflow.audit.v1.AuditRecord\"\'\xca\xf3\x18\x03\x12\x01\x06\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/audit/records:export0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.audit.v1.audit_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATEITEMREQUEST'].fields_by_name['item']._loaded_options = None
-  _globals['_CREATEITEMREQUEST'].fields_by_name['item']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
-  _globals['_GETITEMREQUEST'].fields_by_name['item_id']._loaded_options = None
-  _globals['_GETITEMREQUEST'].fields_by_name['item_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
-  _globals['_LISTITEMSREQUEST'].fields_by_name['page_size']._loaded_options = None
-  _globals['_LISTITEMSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
-  _globals['_LISTITEMSREQUEST'].fields_by_name['page_token']._loaded_options = None
-  _globals['_LISTITEMSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
-  _globals['_AUDITSERVICE'].methods_by_name['CreateItem']._loaded_options = None
-  _globals['_AUDITSERVICE'].methods_by_name['CreateItem']._serialized_options = b'\312\363\030\004\022\002\002\006\202\323\344\223\002\027\"\017/v1/audit/items:\004item'
-  _globals['_AUDITSERVICE'].methods_by_name['GetItem']._loaded_options = None
-  _globals['_AUDITSERVICE'].methods_by_name['GetItem']._serialized_options = b'\312\363\030\000\202\323\344\223\002\033\022\031/v1/audit/items/{item_id}'
-  _globals['_AUDITSERVICE'].methods_by_name['ListItems']._loaded_options = None
-  _globals['_AUDITSERVICE'].methods_by_name['ListItems']._serialized_options = b'\312\363\030\000\202\323\344\223\002\021\022\017/v1/audit/items'
-  _globals['_CREATEITEMREQUEST']._serialized_start=220
-  _globals['_CREATEITEMREQUEST']._serialized_end=297
-  _globals['_GETITEMREQUEST']._serialized_start=299
-  _globals['_GETITEMREQUEST']._serialized_end=354
-  _globals['_LISTITEMSREQUEST']._serialized_start=356
-  _globals['_LISTITEMSREQUEST']._serialized_end=456
-  _globals['_LISTITEMSRESPONSE']._serialized_start=458
-  _globals['_LISTITEMSRESPONSE']._serialized_end=565
-  _globals['_AUDITSERVICE']._serialized_start=568
-  _globals['_AUDITSERVICE']._serialized_end=931
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['actor']._loaded_options = None
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['actor']._serialized_options = b'\272H\005r\003\030\310\001'
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['action']._loaded_options = None
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['action']._serialized_options = b'\272H\004r\002\030d'
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['context']._loaded_options = None
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['context']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['resource']._loaded_options = None
+  _globals['_LISTAUDITRECORDSREQUEST'].fields_by_name['resource']._serialized_options = b'\272H\005r\003\030\254\002'
+  _globals['_GETAUDITRECORDREQUEST'].fields_by_name['record_id']._loaded_options = None
+  _globals['_GETAUDITRECORDREQUEST'].fields_by_name['record_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_VERIFYCHAINREQUEST'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_VERIFYCHAINREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_VERIFYCHAINREQUEST'].fields_by_name['from_sequence']._loaded_options = None
+  _globals['_VERIFYCHAINREQUEST'].fields_by_name['from_sequence']._serialized_options = b'\272H\004\"\002(\000'
+  _globals['_VERIFYCHAINREQUEST'].fields_by_name['to_sequence']._loaded_options = None
+  _globals['_VERIFYCHAINREQUEST'].fields_by_name['to_sequence']._serialized_options = b'\272H\004\"\002(\000'
+  _globals['_LISTCHECKPOINTSREQUEST'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_LISTCHECKPOINTSREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_LISTCHECKPOINTSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTCHECKPOINTSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTCHECKPOINTSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTCHECKPOINTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_AUDITSERVICE'].methods_by_name['ListAuditRecords']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['ListAuditRecords']._serialized_options = b'\312\363\030\003\022\001\006\202\323\344\223\002\023\022\021/v1/audit/records'
+  _globals['_AUDITSERVICE'].methods_by_name['GetAuditRecord']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['GetAuditRecord']._serialized_options = b'\312\363\030\003\022\001\006\202\323\344\223\002\037\022\035/v1/audit/records/{record_id}'
+  _globals['_AUDITSERVICE'].methods_by_name['VerifyChain']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['VerifyChain']._serialized_options = b'\312\363\030\004\022\002\006\007\202\323\344\223\002(\"#/v1/audit/chains/{tenant_id}:verify:\001*'
+  _globals['_AUDITSERVICE'].methods_by_name['ListCheckpoints']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['ListCheckpoints']._serialized_options = b'\312\363\030\004\022\002\006\007\202\323\344\223\002*\022(/v1/audit/chains/{tenant_id}/checkpoints'
+  _globals['_AUDITSERVICE'].methods_by_name['ExportAuditRecords']._loaded_options = None
+  _globals['_AUDITSERVICE'].methods_by_name['ExportAuditRecords']._serialized_options = b'\312\363\030\003\022\001\006\202\323\344\223\002\032\022\030/v1/audit/records:export'
+  _globals['_CHAINPROBLEM']._serialized_start=1791
+  _globals['_CHAINPROBLEM']._serialized_end=2000
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_start=254
+  _globals['_LISTAUDITRECORDSREQUEST']._serialized_end=613
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_start=615
+  _globals['_LISTAUDITRECORDSRESPONSE']._serialized_end=740
+  _globals['_GETAUDITRECORDREQUEST']._serialized_start=742
+  _globals['_GETAUDITRECORDREQUEST']._serialized_end=808
+  _globals['_VERIFYCHAINREQUEST']._serialized_start=811
+  _globals['_VERIFYCHAINREQUEST']._serialized_end=962
+  _globals['_VERIFYCHAINRESPONSE']._serialized_start=965
+  _globals['_VERIFYCHAINRESPONSE']._serialized_end=1358
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_start=1361
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_end=1510
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_start=1513
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_end=1644
+  _globals['_EXPORTAUDITRECORDSREQUEST']._serialized_start=1647
+  _globals['_EXPORTAUDITRECORDSREQUEST']._serialized_end=1788
+  _globals['_AUDITSERVICE']._serialized_start=2003
+  _globals['_AUDITSERVICE']._serialized_end=2770
 # @@protoc_insertion_point(module_scope)

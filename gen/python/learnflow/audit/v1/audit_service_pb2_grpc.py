@@ -27,7 +27,10 @@ if _version_not_supported:
 
 
 class AuditServiceStub:
-    """AuditService owns the audit context's items.
+    """AuditService reads the tamper-evident audit trail: one hash chain per tenant of every
+    administrative action and communication, recorded by every context in the transaction of the
+    change (services/runtime/audit.py; docs/audit.md). Admins read their own tenant's records;
+    operators verify any tenant's chain; nobody reads another tenant's records.
     """
 
     def __init__(self, channel):
@@ -36,43 +39,77 @@ class AuditServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.CreateItem = channel.unary_unary(
-                '/learnflow.audit.v1.AuditService/CreateItem',
-                request_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.CreateItemRequest.SerializeToString,
-                response_deserializer=learnflow_dot_audit_dot_v1_dot_resources__pb2.Item.FromString,
+        self.ListAuditRecords = channel.unary_unary(
+                '/learnflow.audit.v1.AuditService/ListAuditRecords',
+                request_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListAuditRecordsRequest.SerializeToString,
+                response_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListAuditRecordsResponse.FromString,
                 _registered_method=True)
-        self.GetItem = channel.unary_unary(
-                '/learnflow.audit.v1.AuditService/GetItem',
-                request_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.GetItemRequest.SerializeToString,
-                response_deserializer=learnflow_dot_audit_dot_v1_dot_resources__pb2.Item.FromString,
+        self.GetAuditRecord = channel.unary_unary(
+                '/learnflow.audit.v1.AuditService/GetAuditRecord',
+                request_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.GetAuditRecordRequest.SerializeToString,
+                response_deserializer=learnflow_dot_audit_dot_v1_dot_resources__pb2.AuditRecord.FromString,
                 _registered_method=True)
-        self.ListItems = channel.unary_unary(
-                '/learnflow.audit.v1.AuditService/ListItems',
-                request_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListItemsRequest.SerializeToString,
-                response_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListItemsResponse.FromString,
+        self.VerifyChain = channel.unary_unary(
+                '/learnflow.audit.v1.AuditService/VerifyChain',
+                request_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.VerifyChainRequest.SerializeToString,
+                response_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.VerifyChainResponse.FromString,
+                _registered_method=True)
+        self.ListCheckpoints = channel.unary_unary(
+                '/learnflow.audit.v1.AuditService/ListCheckpoints',
+                request_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListCheckpointsResponse.FromString,
+                _registered_method=True)
+        self.ExportAuditRecords = channel.unary_stream(
+                '/learnflow.audit.v1.AuditService/ExportAuditRecords',
+                request_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ExportAuditRecordsRequest.SerializeToString,
+                response_deserializer=learnflow_dot_audit_dot_v1_dot_resources__pb2.AuditRecord.FromString,
                 _registered_method=True)
 
 
 class AuditServiceServicer:
-    """AuditService owns the audit context's items.
+    """AuditService reads the tamper-evident audit trail: one hash chain per tenant of every
+    administrative action and communication, recorded by every context in the transaction of the
+    change (services/runtime/audit.py; docs/audit.md). Admins read their own tenant's records;
+    operators verify any tenant's chain; nobody reads another tenant's records.
     """
 
-    def CreateItem(self, request, context):
-        """Creates an item in the caller's tenant. Publishes audit.item.created.
+    def ListAuditRecords(self, request, context):
+        """The caller's tenant's records, newest first, paginated, filtered by actor, action, context,
+        resource and time range (every filter given must match).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetItem(self, request, context):
-        """An item of the caller's tenant.
+    def GetAuditRecord(self, request, context):
+        """One record of the caller's tenant; NOT_FOUND for another tenant's, as for nobody's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListItems(self, request, context):
-        """The items of the caller's tenant, oldest first, paginated.
+    def VerifyChain(self, request, context):
+        """Recomputes a tenant's chain over a range of sequences and compares its head with the tenant's
+        latest signed checkpoint: the first record whose hash does not match is named, and records
+        removed from the tail are detected against the checkpoint. Admins verify their own tenant
+        (PERMISSION_DENIED for another), operators any tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCheckpoints(self, request, context):
+        """A tenant's signed checkpoints, newest first, paginated: export them and keep them elsewhere.
+        Admins read their own tenant's, operators any tenant's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAuditRecords(self, request, context):
+        """Every record of the caller's tenant in a time range, oldest first, streamed (for records
+        requests). `learnflow audit export` writes them as JSON Lines; over REST they arrive as
+        server-sent events, one record per event.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,20 +118,30 @@ class AuditServiceServicer:
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'CreateItem': grpc.unary_unary_rpc_method_handler(
-                    servicer.CreateItem,
-                    request_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.CreateItemRequest.FromString,
-                    response_serializer=learnflow_dot_audit_dot_v1_dot_resources__pb2.Item.SerializeToString,
+            'ListAuditRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditRecords,
+                    request_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListAuditRecordsRequest.FromString,
+                    response_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListAuditRecordsResponse.SerializeToString,
             ),
-            'GetItem': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetItem,
-                    request_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.GetItemRequest.FromString,
-                    response_serializer=learnflow_dot_audit_dot_v1_dot_resources__pb2.Item.SerializeToString,
+            'GetAuditRecord': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuditRecord,
+                    request_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.GetAuditRecordRequest.FromString,
+                    response_serializer=learnflow_dot_audit_dot_v1_dot_resources__pb2.AuditRecord.SerializeToString,
             ),
-            'ListItems': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListItems,
-                    request_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListItemsRequest.FromString,
-                    response_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListItemsResponse.SerializeToString,
+            'VerifyChain': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyChain,
+                    request_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.VerifyChainRequest.FromString,
+                    response_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.VerifyChainResponse.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'ExportAuditRecords': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAuditRecords,
+                    request_deserializer=learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ExportAuditRecordsRequest.FromString,
+                    response_serializer=learnflow_dot_audit_dot_v1_dot_resources__pb2.AuditRecord.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -105,11 +152,14 @@ def add_AuditServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AuditService:
-    """AuditService owns the audit context's items.
+    """AuditService reads the tamper-evident audit trail: one hash chain per tenant of every
+    administrative action and communication, recorded by every context in the transaction of the
+    change (services/runtime/audit.py; docs/audit.md). Admins read their own tenant's records;
+    operators verify any tenant's chain; nobody reads another tenant's records.
     """
 
     @staticmethod
-    def CreateItem(request,
+    def ListAuditRecords(request,
             target,
             options=(),
             channel_credentials=None,
@@ -122,9 +172,9 @@ class AuditService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/learnflow.audit.v1.AuditService/CreateItem',
-            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.CreateItemRequest.SerializeToString,
-            learnflow_dot_audit_dot_v1_dot_resources__pb2.Item.FromString,
+            '/learnflow.audit.v1.AuditService/ListAuditRecords',
+            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListAuditRecordsRequest.SerializeToString,
+            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListAuditRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -136,7 +186,7 @@ class AuditService:
             _registered_method=True)
 
     @staticmethod
-    def GetItem(request,
+    def GetAuditRecord(request,
             target,
             options=(),
             channel_credentials=None,
@@ -149,9 +199,9 @@ class AuditService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/learnflow.audit.v1.AuditService/GetItem',
-            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.GetItemRequest.SerializeToString,
-            learnflow_dot_audit_dot_v1_dot_resources__pb2.Item.FromString,
+            '/learnflow.audit.v1.AuditService/GetAuditRecord',
+            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.GetAuditRecordRequest.SerializeToString,
+            learnflow_dot_audit_dot_v1_dot_resources__pb2.AuditRecord.FromString,
             options,
             channel_credentials,
             insecure,
@@ -163,7 +213,7 @@ class AuditService:
             _registered_method=True)
 
     @staticmethod
-    def ListItems(request,
+    def VerifyChain(request,
             target,
             options=(),
             channel_credentials=None,
@@ -176,9 +226,63 @@ class AuditService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/learnflow.audit.v1.AuditService/ListItems',
-            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListItemsRequest.SerializeToString,
-            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListItemsResponse.FromString,
+            '/learnflow.audit.v1.AuditService/VerifyChain',
+            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.VerifyChainRequest.SerializeToString,
+            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.VerifyChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.audit.v1.AuditService/ListCheckpoints',
+            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListCheckpointsRequest.SerializeToString,
+            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ListCheckpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAuditRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/learnflow.audit.v1.AuditService/ExportAuditRecords',
+            learnflow_dot_audit_dot_v1_dot_audit__service__pb2.ExportAuditRecordsRequest.SerializeToString,
+            learnflow_dot_audit_dot_v1_dot_resources__pb2.AuditRecord.FromString,
             options,
             channel_credentials,
             insecure,

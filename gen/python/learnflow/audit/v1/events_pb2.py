@@ -22,16 +22,16 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from learnflow.audit.v1 import resources_pb2 as learnflow_dot_audit_dot_v1_dot_resources__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1flearnflow/audit/v1/events.proto\x12\x12learnflow.audit.v1\x1a\"learnflow/audit/v1/resources.proto\";\n\x0bItemCreated\x12,\n\x04item\x18\x01 \x01(\x0b\x32\x18.learnflow.audit.v1.ItemR\x04itemb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1flearnflow/audit/v1/events.proto\x12\x12learnflow.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x02\n\nAuditEvent\x12\x18\n\x07\x63ontext\x18\x01 \x01(\tR\x07\x63ontext\x12\x16\n\x06\x61\x63tion\x18\x02 \x01(\tR\x06\x61\x63tion\x12\x1a\n\x08resource\x18\x03 \x01(\tR\x08resource\x12\x14\n\x05\x61\x63tor\x18\x04 \x01(\tR\x05\x61\x63tor\x12\x1d\n\nactor_kind\x18\x05 \x01(\tR\tactorKind\x12\x1b\n\ttenant_id\x18\x06 \x01(\tR\x08tenantId\x12%\n\x0e\x63orrelation_id\x18\x07 \x01(\tR\rcorrelationId\x12\x39\n\noccur_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\toccurTime\x12\x1f\n\x0b\x62\x65\x66ore_json\x18\t \x01(\tR\nbeforeJson\x12\x1d\n\nafter_json\x18\n \x01(\tR\tafterJson\x12\x16\n\x06reason\x18\x0b \x01(\tR\x06reason\x12\x10\n\x03rpc\x18\x0c \x01(\tR\x03rpcb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.audit.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ITEMCREATED']._serialized_start=91
-  _globals['_ITEMCREATED']._serialized_end=150
+  _globals['_AUDITEVENT']._serialized_start=89
+  _globals['_AUDITEVENT']._serialized_end=465
 # @@protoc_insertion_point(module_scope)

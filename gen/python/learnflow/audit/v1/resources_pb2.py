@@ -22,24 +22,70 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"learnflow/audit/v1/resources.proto\x12\x12learnflow.audit.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x01\n\x04Item\x12\x1b\n\x02id\x18\x01 \x01(\tB\x0b\xe2\x41\x01\x03\xbaH\x04r\x02\x18@R\x02id\x12/\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\x18\xc8\x01R\x0b\x64isplayName\x12\x41\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTimeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"learnflow/audit/v1/resources.proto\x12\x12learnflow.audit.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xde\x04\n\x0b\x41uditRecord\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12!\n\ttenant_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x08tenantId\x12 \n\x08sequence\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03R\x08sequence\x12\x1e\n\x07\x63ontext\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03R\x07\x63ontext\x12\x1c\n\x06\x61\x63tion\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03R\x06\x61\x63tion\x12 \n\x08resource\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03R\x08resource\x12\x1a\n\x05\x61\x63tor\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03R\x05\x61\x63tor\x12#\n\nactor_kind\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03R\tactorKind\x12+\n\x0e\x63orrelation_id\x18\t \x01(\tB\x04\xe2\x41\x01\x03R\rcorrelationId\x12\x1c\n\x06reason\x18\n \x01(\tB\x04\xe2\x41\x01\x03R\x06reason\x12\x35\n\x06\x62\x65\x66ore\x18\x0b \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03R\x06\x62\x65\x66ore\x12\x33\n\x05\x61\x66ter\x18\x0c \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03R\x05\x61\x66ter\x12?\n\noccur_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\toccurTime\x12\x16\n\x03rpc\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03R\x03rpc\x12)\n\rprevious_hash\x18\x0f \x01(\tB\x04\xe2\x41\x01\x03R\x0cpreviousHash\x12\x18\n\x04hash\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03R\x04hash\"\xca\x02\n\nCheckpoint\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12!\n\ttenant_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03R\x08tenantId\x12 \n\x08sequence\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x03R\x08sequence\x12\x18\n\x04hash\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03R\x04hash\x12=\n\tsign_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x08signTime\x12\"\n\talgorithm\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03R\talgorithm\x12\x1b\n\x06key_id\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03R\x05keyId\x12#\n\npublic_key\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03R\tpublicKey\x12\"\n\tsignature\x18\t \x01(\tB\x04\xe2\x41\x01\x03R\tsignatureb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.audit.v1.resources_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ITEM'].fields_by_name['id']._loaded_options = None
-  _globals['_ITEM'].fields_by_name['id']._serialized_options = b'\342A\001\003\272H\004r\002\030@'
-  _globals['_ITEM'].fields_by_name['display_name']._loaded_options = None
-  _globals['_ITEM'].fields_by_name['display_name']._serialized_options = b'\342A\001\002\272H\005r\003\030\310\001'
-  _globals['_ITEM'].fields_by_name['create_time']._loaded_options = None
-  _globals['_ITEM'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
-  _globals['_ITEM']._serialized_start=154
-  _globals['_ITEM']._serialized_end=305
+  _globals['_AUDITRECORD'].fields_by_name['id']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['sequence']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['sequence']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['context']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['context']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['action']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['action']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['resource']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['resource']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['actor']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['actor']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['actor_kind']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['actor_kind']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['correlation_id']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['correlation_id']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['reason']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['reason']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['before']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['before']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['after']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['after']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['occur_time']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['occur_time']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['rpc']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['rpc']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['previous_hash']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['previous_hash']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD'].fields_by_name['hash']._loaded_options = None
+  _globals['_AUDITRECORD'].fields_by_name['hash']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['id']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['id']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['tenant_id']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['sequence']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['sequence']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['hash']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['hash']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['sign_time']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['sign_time']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['algorithm']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['algorithm']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['key_id']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['key_id']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['public_key']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['public_key']._serialized_options = b'\342A\001\003'
+  _globals['_CHECKPOINT'].fields_by_name['signature']._loaded_options = None
+  _globals['_CHECKPOINT'].fields_by_name['signature']._serialized_options = b'\342A\001\003'
+  _globals['_AUDITRECORD']._serialized_start=155
+  _globals['_AUDITRECORD']._serialized_end=761
+  _globals['_CHECKPOINT']._serialized_start=764
+  _globals['_CHECKPOINT']._serialized_end=1094
 # @@protoc_insertion_point(module_scope)

@@ -25,13 +25,17 @@ _sym_db = _symbol_database.Default()
 from learnflow.notify.v1 import resources_pb2 as learnflow_dot_notify_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n learnflow/notify/v1/events.proto\x12\x13learnflow.notify.v1\x1a#learnflow/notify/v1/resources.proto\"<\n\x0bItemCreated\x12-\n\x04item\x18\x01 \x01(\x0b\x32\x19.learnflow.notify.v1.ItemR\x04itemb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n learnflow/notify/v1/events.proto\x12\x13learnflow.notify.v1\x1a#learnflow/notify/v1/resources.proto\"I\n\x0c\x44\x65liverySent\x12\x39\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1d.learnflow.notify.v1.DeliveryR\x08\x64\x65livery\"K\n\x0e\x44\x65liveryFailed\x12\x39\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1d.learnflow.notify.v1.DeliveryR\x08\x64\x65livery\"I\n\x0c\x44\x65liveryRead\x12\x39\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1d.learnflow.notify.v1.DeliveryR\x08\x64\x65liveryb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.notify.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ITEMCREATED']._serialized_start=94
-  _globals['_ITEMCREATED']._serialized_end=154
+  _globals['_DELIVERYSENT']._serialized_start=94
+  _globals['_DELIVERYSENT']._serialized_end=167
+  _globals['_DELIVERYFAILED']._serialized_start=169
+  _globals['_DELIVERYFAILED']._serialized_end=244
+  _globals['_DELIVERYREAD']._serialized_start=246
+  _globals['_DELIVERYREAD']._serialized_end=319
 # @@protoc_insertion_point(module_scope)

@@ -6,8 +6,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class ItemCreated(_message.Message):
-    __slots__ = ("item",)
-    ITEM_FIELD_NUMBER: _ClassVar[int]
-    item: _resources_pb2.Item
-    def __init__(self, item: _Optional[_Union[_resources_pb2.Item, _Mapping]] = ...) -> None: ...
+class DeliverySent(_message.Message):
+    __slots__ = ("delivery",)
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    delivery: _resources_pb2.Delivery
+    def __init__(self, delivery: _Optional[_Union[_resources_pb2.Delivery, _Mapping]] = ...) -> None: ...
+
+class DeliveryFailed(_message.Message):
+    __slots__ = ("delivery",)
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    delivery: _resources_pb2.Delivery
+    def __init__(self, delivery: _Optional[_Union[_resources_pb2.Delivery, _Mapping]] = ...) -> None: ...
+
+class DeliveryRead(_message.Message):
+    __slots__ = ("delivery",)
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    delivery: _resources_pb2.Delivery
+    def __init__(self, delivery: _Optional[_Union[_resources_pb2.Delivery, _Mapping]] = ...) -> None: ...

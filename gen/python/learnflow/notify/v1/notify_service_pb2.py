@@ -25,39 +25,138 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from learnflow.auth.v1 import auth_pb2 as learnflow_dot_auth_dot_v1_dot_auth__pb2
 from learnflow.notify.v1 import resources_pb2 as learnflow_dot_notify_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(learnflow/notify/v1/notify_service.proto\x12\x13learnflow.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a#learnflow/notify/v1/resources.proto\"N\n\x11\x43reateItemRequest\x12\x39\n\x04item\x18\x01 \x01(\x0b\x32\x19.learnflow.notify.v1.ItemB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x04item\"7\n\x0eGetItemRequest\x12%\n\x07item_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x06itemId\"d\n\x10ListItemsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\"l\n\x11ListItemsResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32\x19.learnflow.notify.v1.ItemR\x05items\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xf5\x02\n\rNotifyService\x12w\n\nCreateItem\x12&.learnflow.notify.v1.CreateItemRequest\x1a\x19.learnflow.notify.v1.Item\"&\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02\x18\"\x10/v1/notify/items:\x04item\x12q\n\x07GetItem\x12#.learnflow.notify.v1.GetItemRequest\x1a\x19.learnflow.notify.v1.Item\"&\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/notify/items/{item_id}\x12x\n\tListItems\x12%.learnflow.notify.v1.ListItemsRequest\x1a&.learnflow.notify.v1.ListItemsResponse\"\x1c\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/notify/itemsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(learnflow/notify/v1/notify_service.proto\x12\x13learnflow.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1clearnflow/auth/v1/auth.proto\x1a#learnflow/notify/v1/resources.proto\"I\n\x08Variable\x12\x1d\n\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04name\x12\x1e\n\x05value\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x90NR\x05value\"\xc7\x03\n\x0bMessageSpec\x12\'\n\x07\x63hannel\x18\x01 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18 R\x07\x63hannel\x12/\n\x0crecipient_id\x18\x02 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x0brecipientId\x12)\n\x08template\x18\x03 \x01(\tB\r\xe2\x41\x01\x02\xbaH\x06r\x04\x10\x01\x18\x64R\x08template\x12\x36\n\x10template_version\x18\x04 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xc0\x84=(\x00R\x0ftemplateVersion\x12\x45\n\tvariables\x18\x05 \x03(\x0b\x32\x1d.learnflow.notify.v1.VariableB\x08\xbaH\x05\x92\x01\x02\x10@R\tvariables\x12@\n\x07urgency\x18\x06 \x01(\x0e\x32\x1c.learnflow.notify.v1.UrgencyB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x07urgency\x12\x31\n\x0fidempotency_key\x18\x07 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x0eidempotencyKey\x12?\n\nescalation\x18\x08 \x01(\x0b\x32\x1f.learnflow.notify.v1.EscalationR\nescalation\"\\\n\x12SendMessageRequest\x12\x46\n\x07message\x18\x01 \x01(\x0b\x32 .learnflow.notify.v1.MessageSpecB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x07message\"d\n\x18\x42\x61tchSendMessagesRequest\x12H\n\x08messages\x18\x01 \x03(\x0b\x32 .learnflow.notify.v1.MessageSpecB\n\xbaH\x07\x92\x01\x04\x08\x01\x10\x64R\x08messages\"Z\n\x19\x42\x61tchSendMessagesResponse\x12=\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1d.learnflow.notify.v1.DeliveryR\ndeliveries\"\xe1\x01\n\x14RenderPreviewRequest\x12%\n\x08template\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64R\x08template\x12\x36\n\x10template_version\x18\x02 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xc0\x84=(\x00R\x0ftemplateVersion\x12#\n\x07\x63hannel\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x07\x63hannel\x12\x45\n\tvariables\x18\x04 \x03(\x0b\x32\x1d.learnflow.notify.v1.VariableB\x08\xbaH\x05\x92\x01\x02\x10@R\tvariables\"\xc8\x01\n\x15RenderPreviewResponse\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12\x12\n\x04\x62ody\x18\x02 \x01(\tR\x04\x62ody\x12\x16\n\x06length\x18\x03 \x01(\x05R\x06length\x12\x1d\n\nmax_length\x18\x04 \x01(\x05R\tmaxLength\x12\x1f\n\x0b\x62ody_format\x18\x05 \x01(\tR\nbodyFormat\x12)\n\x10template_version\x18\x06 \x01(\x05R\x0ftemplateVersion\"[\n\x12PutTemplateRequest\x12\x45\n\x08template\x18\x01 \x01(\x0b\x32\x1d.learnflow.notify.v1.TemplateB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x08template\"Z\n\x12GetTemplateRequest\x12\x1d\n\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x64R\x04name\x12%\n\x07version\x18\x02 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xc0\x84=(\x00R\x07version\"C\n\x12GetDeliveryRequest\x12-\n\x0b\x64\x65livery_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\ndeliveryId\"\x83\x03\n\x15ListDeliveriesRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\x12\x45\n\x06status\x18\x03 \x01(\x0e\x32#.learnflow.notify.v1.DeliveryStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12!\n\x07\x63hannel\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18 R\x07\x63hannel\x12.\n\x0crecipient_id\x18\x05 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x0brecipientId\x12\x30\n\x05since\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05since\x12\x30\n\x05until\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05until\x12\x1a\n\x08platform\x18\x08 \x01(\x08R\x08platform\"\x7f\n\x16ListDeliveriesResponse\x12=\n\ndeliveries\x18\x01 \x03(\x0b\x32\x1d.learnflow.notify.v1.DeliveryR\ndeliveries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"G\n\x16RedriveDeliveryRequest\x12-\n\x0b\x64\x65livery_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\ndeliveryId\"\x8d\x01\n\x18ListInAppMessagesRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x08R\tpageToken\x12\x1f\n\x0bunread_only\x18\x03 \x01(\x08R\nunreadOnly\"\x82\x01\n\x19ListInAppMessagesResponse\x12=\n\x08messages\x18\x01 \x03(\x0b\x32!.learnflow.notify.v1.InAppMessageR\x08messages\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"J\n\x1bMarkInAppMessageReadRequest\x12+\n\nmessage_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\tmessageId\"d\n\x14SetQuietHoursRequest\x12L\n\x0bquiet_hours\x18\x01 \x01(\x0b\x32\x1f.learnflow.notify.v1.QuietHoursB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\nquietHours\"<\n\x14GetQuietHoursRequest\x12$\n\x07user_id\x18\x01 \x01(\tB\x0b\xbaH\x08r\x03\xb0\x01\x01\xd8\x01\x01R\x06userId2\x81\x0e\n\rNotifyService\x12\x89\x01\n\x0bSendMessage\x12\'.learnflow.notify.v1.SendMessageRequest\x1a\x1d.learnflow.notify.v1.Delivery\"2\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02#\"\x18/v1/notify/messages:send:\x07message\x12\xa5\x01\n\x11\x42\x61tchSendMessages\x12-.learnflow.notify.v1.BatchSendMessagesRequest\x1a..learnflow.notify.v1.BatchSendMessagesResponse\"1\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02\"\"\x1d/v1/notify/messages:batchSend:\x01*\x12\xa3\x01\n\rRenderPreview\x12).learnflow.notify.v1.RenderPreviewRequest\x1a*.learnflow.notify.v1.RenderPreviewResponse\";\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02,\"\'/v1/notify/templates/{template}:preview:\x01*\x12\x85\x01\n\x0bPutTemplate\x12\'.learnflow.notify.v1.PutTemplateRequest\x1a\x1d.learnflow.notify.v1.Template\".\xca\xf3\x18\x04\x12\x02\x02\x06\x82\xd3\xe4\x93\x02 \"\x14/v1/notify/templates:\x08template\x12\x83\x01\n\x0bGetTemplate\x12\'.learnflow.notify.v1.GetTemplateRequest\x1a\x1d.learnflow.notify.v1.Template\",\xca\xf3\x18\x05\x12\x03\x02\x06\x08\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/notify/templates/{name}\x12\x8c\x01\n\x0bGetDelivery\x12\'.learnflow.notify.v1.GetDeliveryRequest\x1a\x1d.learnflow.notify.v1.Delivery\"5\xca\xf3\x18\x06\x12\x04\x02\x06\x08\x07\x82\xd3\xe4\x93\x02%\x12#/v1/notify/deliveries/{delivery_id}\x12\x92\x01\n\x0eListDeliveries\x12*.learnflow.notify.v1.ListDeliveriesRequest\x1a+.learnflow.notify.v1.ListDeliveriesResponse\"\'\xca\xf3\x18\x06\x12\x04\x02\x06\x08\x07\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/notify/deliveries\x12\x9d\x01\n\x0fRedriveDelivery\x12+.learnflow.notify.v1.RedriveDeliveryRequest\x1a\x1d.learnflow.notify.v1.Delivery\">\xca\xf3\x18\x04\x12\x02\x06\x07\x82\xd3\xe4\x93\x02\x30\"+/v1/notify/deliveries/{delivery_id}:redrive:\x01*\x12\x90\x01\n\x11ListInAppMessages\x12-.learnflow.notify.v1.ListInAppMessagesRequest\x1a..learnflow.notify.v1.ListInAppMessagesResponse\"\x1c\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/notify/inbox\x12\xa2\x01\n\x14MarkInAppMessageRead\x12\x30.learnflow.notify.v1.MarkInAppMessageReadRequest\x1a!.learnflow.notify.v1.InAppMessage\"5\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02+\"&/v1/notify/inbox/{message_id}:markRead:\x01*\x12\x8b\x01\n\rSetQuietHours\x12).learnflow.notify.v1.SetQuietHoursRequest\x1a\x1f.learnflow.notify.v1.QuietHours\".\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02$\x1a\x15/v1/notify/quietHours:\x0bquiet_hours\x12~\n\rGetQuietHours\x12).learnflow.notify.v1.GetQuietHoursRequest\x1a\x1f.learnflow.notify.v1.QuietHours\"!\xca\xf3\x18\x00\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/notify/quietHoursb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.notify.v1.notify_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATEITEMREQUEST'].fields_by_name['item']._loaded_options = None
-  _globals['_CREATEITEMREQUEST'].fields_by_name['item']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
-  _globals['_GETITEMREQUEST'].fields_by_name['item_id']._loaded_options = None
-  _globals['_GETITEMREQUEST'].fields_by_name['item_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
-  _globals['_LISTITEMSREQUEST'].fields_by_name['page_size']._loaded_options = None
-  _globals['_LISTITEMSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
-  _globals['_LISTITEMSREQUEST'].fields_by_name['page_token']._loaded_options = None
-  _globals['_LISTITEMSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
-  _globals['_NOTIFYSERVICE'].methods_by_name['CreateItem']._loaded_options = None
-  _globals['_NOTIFYSERVICE'].methods_by_name['CreateItem']._serialized_options = b'\312\363\030\004\022\002\002\006\202\323\344\223\002\030\"\020/v1/notify/items:\004item'
-  _globals['_NOTIFYSERVICE'].methods_by_name['GetItem']._loaded_options = None
-  _globals['_NOTIFYSERVICE'].methods_by_name['GetItem']._serialized_options = b'\312\363\030\000\202\323\344\223\002\034\022\032/v1/notify/items/{item_id}'
-  _globals['_NOTIFYSERVICE'].methods_by_name['ListItems']._loaded_options = None
-  _globals['_NOTIFYSERVICE'].methods_by_name['ListItems']._serialized_options = b'\312\363\030\000\202\323\344\223\002\022\022\020/v1/notify/items'
-  _globals['_CREATEITEMREQUEST']._serialized_start=224
-  _globals['_CREATEITEMREQUEST']._serialized_end=302
-  _globals['_GETITEMREQUEST']._serialized_start=304
-  _globals['_GETITEMREQUEST']._serialized_end=359
-  _globals['_LISTITEMSREQUEST']._serialized_start=361
-  _globals['_LISTITEMSREQUEST']._serialized_end=461
-  _globals['_LISTITEMSRESPONSE']._serialized_start=463
-  _globals['_LISTITEMSRESPONSE']._serialized_end=571
-  _globals['_NOTIFYSERVICE']._serialized_start=574
-  _globals['_NOTIFYSERVICE']._serialized_end=947
+  _globals['_VARIABLE'].fields_by_name['name']._loaded_options = None
+  _globals['_VARIABLE'].fields_by_name['name']._serialized_options = b'\272H\006r\004\020\001\030@'
+  _globals['_VARIABLE'].fields_by_name['value']._loaded_options = None
+  _globals['_VARIABLE'].fields_by_name['value']._serialized_options = b'\272H\005r\003\030\220N'
+  _globals['_MESSAGESPEC'].fields_by_name['channel']._loaded_options = None
+  _globals['_MESSAGESPEC'].fields_by_name['channel']._serialized_options = b'\342A\001\002\272H\006r\004\020\001\030 '
+  _globals['_MESSAGESPEC'].fields_by_name['recipient_id']._loaded_options = None
+  _globals['_MESSAGESPEC'].fields_by_name['recipient_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_MESSAGESPEC'].fields_by_name['template']._loaded_options = None
+  _globals['_MESSAGESPEC'].fields_by_name['template']._serialized_options = b'\342A\001\002\272H\006r\004\020\001\030d'
+  _globals['_MESSAGESPEC'].fields_by_name['template_version']._loaded_options = None
+  _globals['_MESSAGESPEC'].fields_by_name['template_version']._serialized_options = b'\272H\010\032\006\030\300\204=(\000'
+  _globals['_MESSAGESPEC'].fields_by_name['variables']._loaded_options = None
+  _globals['_MESSAGESPEC'].fields_by_name['variables']._serialized_options = b'\272H\005\222\001\002\020@'
+  _globals['_MESSAGESPEC'].fields_by_name['urgency']._loaded_options = None
+  _globals['_MESSAGESPEC'].fields_by_name['urgency']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_MESSAGESPEC'].fields_by_name['idempotency_key']._loaded_options = None
+  _globals['_MESSAGESPEC'].fields_by_name['idempotency_key']._serialized_options = b'\272H\005r\003\030\310\001'
+  _globals['_SENDMESSAGEREQUEST'].fields_by_name['message']._loaded_options = None
+  _globals['_SENDMESSAGEREQUEST'].fields_by_name['message']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_BATCHSENDMESSAGESREQUEST'].fields_by_name['messages']._loaded_options = None
+  _globals['_BATCHSENDMESSAGESREQUEST'].fields_by_name['messages']._serialized_options = b'\272H\007\222\001\004\010\001\020d'
+  _globals['_RENDERPREVIEWREQUEST'].fields_by_name['template']._loaded_options = None
+  _globals['_RENDERPREVIEWREQUEST'].fields_by_name['template']._serialized_options = b'\272H\006r\004\020\001\030d'
+  _globals['_RENDERPREVIEWREQUEST'].fields_by_name['template_version']._loaded_options = None
+  _globals['_RENDERPREVIEWREQUEST'].fields_by_name['template_version']._serialized_options = b'\272H\010\032\006\030\300\204=(\000'
+  _globals['_RENDERPREVIEWREQUEST'].fields_by_name['channel']._loaded_options = None
+  _globals['_RENDERPREVIEWREQUEST'].fields_by_name['channel']._serialized_options = b'\272H\006r\004\020\001\030 '
+  _globals['_RENDERPREVIEWREQUEST'].fields_by_name['variables']._loaded_options = None
+  _globals['_RENDERPREVIEWREQUEST'].fields_by_name['variables']._serialized_options = b'\272H\005\222\001\002\020@'
+  _globals['_PUTTEMPLATEREQUEST'].fields_by_name['template']._loaded_options = None
+  _globals['_PUTTEMPLATEREQUEST'].fields_by_name['template']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_GETTEMPLATEREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETTEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\272H\006r\004\020\001\030d'
+  _globals['_GETTEMPLATEREQUEST'].fields_by_name['version']._loaded_options = None
+  _globals['_GETTEMPLATEREQUEST'].fields_by_name['version']._serialized_options = b'\272H\010\032\006\030\300\204=(\000'
+  _globals['_GETDELIVERYREQUEST'].fields_by_name['delivery_id']._loaded_options = None
+  _globals['_GETDELIVERYREQUEST'].fields_by_name['delivery_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['status']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['status']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['channel']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['channel']._serialized_options = b'\272H\004r\002\030 '
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['recipient_id']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['recipient_id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
+  _globals['_REDRIVEDELIVERYREQUEST'].fields_by_name['delivery_id']._loaded_options = None
+  _globals['_REDRIVEDELIVERYREQUEST'].fields_by_name['delivery_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_LISTINAPPMESSAGESREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTINAPPMESSAGESREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTINAPPMESSAGESREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTINAPPMESSAGESREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\010'
+  _globals['_MARKINAPPMESSAGEREADREQUEST'].fields_by_name['message_id']._loaded_options = None
+  _globals['_MARKINAPPMESSAGEREADREQUEST'].fields_by_name['message_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_SETQUIETHOURSREQUEST'].fields_by_name['quiet_hours']._loaded_options = None
+  _globals['_SETQUIETHOURSREQUEST'].fields_by_name['quiet_hours']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_GETQUIETHOURSREQUEST'].fields_by_name['user_id']._loaded_options = None
+  _globals['_GETQUIETHOURSREQUEST'].fields_by_name['user_id']._serialized_options = b'\272H\010r\003\260\001\001\330\001\001'
+  _globals['_NOTIFYSERVICE'].methods_by_name['SendMessage']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['SendMessage']._serialized_options = b'\312\363\030\005\022\003\002\006\010\202\323\344\223\002#\"\030/v1/notify/messages:send:\007message'
+  _globals['_NOTIFYSERVICE'].methods_by_name['BatchSendMessages']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['BatchSendMessages']._serialized_options = b'\312\363\030\005\022\003\002\006\010\202\323\344\223\002\"\"\035/v1/notify/messages:batchSend:\001*'
+  _globals['_NOTIFYSERVICE'].methods_by_name['RenderPreview']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['RenderPreview']._serialized_options = b'\312\363\030\005\022\003\002\006\010\202\323\344\223\002,\"\'/v1/notify/templates/{template}:preview:\001*'
+  _globals['_NOTIFYSERVICE'].methods_by_name['PutTemplate']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['PutTemplate']._serialized_options = b'\312\363\030\004\022\002\002\006\202\323\344\223\002 \"\024/v1/notify/templates:\010template'
+  _globals['_NOTIFYSERVICE'].methods_by_name['GetTemplate']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['GetTemplate']._serialized_options = b'\312\363\030\005\022\003\002\006\010\202\323\344\223\002\035\022\033/v1/notify/templates/{name}'
+  _globals['_NOTIFYSERVICE'].methods_by_name['GetDelivery']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['GetDelivery']._serialized_options = b'\312\363\030\006\022\004\002\006\010\007\202\323\344\223\002%\022#/v1/notify/deliveries/{delivery_id}'
+  _globals['_NOTIFYSERVICE'].methods_by_name['ListDeliveries']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['ListDeliveries']._serialized_options = b'\312\363\030\006\022\004\002\006\010\007\202\323\344\223\002\027\022\025/v1/notify/deliveries'
+  _globals['_NOTIFYSERVICE'].methods_by_name['RedriveDelivery']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['RedriveDelivery']._serialized_options = b'\312\363\030\004\022\002\006\007\202\323\344\223\0020\"+/v1/notify/deliveries/{delivery_id}:redrive:\001*'
+  _globals['_NOTIFYSERVICE'].methods_by_name['ListInAppMessages']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['ListInAppMessages']._serialized_options = b'\312\363\030\000\202\323\344\223\002\022\022\020/v1/notify/inbox'
+  _globals['_NOTIFYSERVICE'].methods_by_name['MarkInAppMessageRead']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['MarkInAppMessageRead']._serialized_options = b'\312\363\030\000\202\323\344\223\002+\"&/v1/notify/inbox/{message_id}:markRead:\001*'
+  _globals['_NOTIFYSERVICE'].methods_by_name['SetQuietHours']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['SetQuietHours']._serialized_options = b'\312\363\030\000\202\323\344\223\002$\032\025/v1/notify/quietHours:\013quiet_hours'
+  _globals['_NOTIFYSERVICE'].methods_by_name['GetQuietHours']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['GetQuietHours']._serialized_options = b'\312\363\030\000\202\323\344\223\002\027\022\025/v1/notify/quietHours'
+  _globals['_VARIABLE']._serialized_start=257
+  _globals['_VARIABLE']._serialized_end=330
+  _globals['_MESSAGESPEC']._serialized_start=333
+  _globals['_MESSAGESPEC']._serialized_end=788
+  _globals['_SENDMESSAGEREQUEST']._serialized_start=790
+  _globals['_SENDMESSAGEREQUEST']._serialized_end=882
+  _globals['_BATCHSENDMESSAGESREQUEST']._serialized_start=884
+  _globals['_BATCHSENDMESSAGESREQUEST']._serialized_end=984
+  _globals['_BATCHSENDMESSAGESRESPONSE']._serialized_start=986
+  _globals['_BATCHSENDMESSAGESRESPONSE']._serialized_end=1076
+  _globals['_RENDERPREVIEWREQUEST']._serialized_start=1079
+  _globals['_RENDERPREVIEWREQUEST']._serialized_end=1304
+  _globals['_RENDERPREVIEWRESPONSE']._serialized_start=1307
+  _globals['_RENDERPREVIEWRESPONSE']._serialized_end=1507
+  _globals['_PUTTEMPLATEREQUEST']._serialized_start=1509
+  _globals['_PUTTEMPLATEREQUEST']._serialized_end=1600
+  _globals['_GETTEMPLATEREQUEST']._serialized_start=1602
+  _globals['_GETTEMPLATEREQUEST']._serialized_end=1692
+  _globals['_GETDELIVERYREQUEST']._serialized_start=1694
+  _globals['_GETDELIVERYREQUEST']._serialized_end=1761
+  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1764
+  _globals['_LISTDELIVERIESREQUEST']._serialized_end=2151
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=2153
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=2280
+  _globals['_REDRIVEDELIVERYREQUEST']._serialized_start=2282
+  _globals['_REDRIVEDELIVERYREQUEST']._serialized_end=2353
+  _globals['_LISTINAPPMESSAGESREQUEST']._serialized_start=2356
+  _globals['_LISTINAPPMESSAGESREQUEST']._serialized_end=2497
+  _globals['_LISTINAPPMESSAGESRESPONSE']._serialized_start=2500
+  _globals['_LISTINAPPMESSAGESRESPONSE']._serialized_end=2630
+  _globals['_MARKINAPPMESSAGEREADREQUEST']._serialized_start=2632
+  _globals['_MARKINAPPMESSAGEREADREQUEST']._serialized_end=2706
+  _globals['_SETQUIETHOURSREQUEST']._serialized_start=2708
+  _globals['_SETQUIETHOURSREQUEST']._serialized_end=2808
+  _globals['_GETQUIETHOURSREQUEST']._serialized_start=2810
+  _globals['_GETQUIETHOURSREQUEST']._serialized_end=2870
+  _globals['_NOTIFYSERVICE']._serialized_start=2873
+  _globals['_NOTIFYSERVICE']._serialized_end=4666
 # @@protoc_insertion_point(module_scope)

@@ -27,7 +27,8 @@ if _version_not_supported:
 
 
 class NotifyServiceStub:
-    """NotifyService owns the notify context's items.
+    """NotifyService delivers every outbound message of the platform: templates, the delivery log,
+    retries, rate limits, quiet hours, escalation and the in-app inbox (docs/notify.md).
     """
 
     def __init__(self, channel):
@@ -36,43 +37,154 @@ class NotifyServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.CreateItem = channel.unary_unary(
-                '/learnflow.notify.v1.NotifyService/CreateItem',
-                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.CreateItemRequest.SerializeToString,
-                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Item.FromString,
+        self.SendMessage = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/SendMessage',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.SendMessageRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Delivery.FromString,
                 _registered_method=True)
-        self.GetItem = channel.unary_unary(
-                '/learnflow.notify.v1.NotifyService/GetItem',
-                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetItemRequest.SerializeToString,
-                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Item.FromString,
+        self.BatchSendMessages = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/BatchSendMessages',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.BatchSendMessagesRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.BatchSendMessagesResponse.FromString,
                 _registered_method=True)
-        self.ListItems = channel.unary_unary(
-                '/learnflow.notify.v1.NotifyService/ListItems',
-                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListItemsRequest.SerializeToString,
-                response_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListItemsResponse.FromString,
+        self.RenderPreview = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/RenderPreview',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.RenderPreviewRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.RenderPreviewResponse.FromString,
+                _registered_method=True)
+        self.PutTemplate = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/PutTemplate',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.PutTemplateRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Template.FromString,
+                _registered_method=True)
+        self.GetTemplate = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/GetTemplate',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetTemplateRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Template.FromString,
+                _registered_method=True)
+        self.GetDelivery = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/GetDelivery',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetDeliveryRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Delivery.FromString,
+                _registered_method=True)
+        self.ListDeliveries = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/ListDeliveries',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.RedriveDelivery = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/RedriveDelivery',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.RedriveDeliveryRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Delivery.FromString,
+                _registered_method=True)
+        self.ListInAppMessages = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/ListInAppMessages',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListInAppMessagesRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListInAppMessagesResponse.FromString,
+                _registered_method=True)
+        self.MarkInAppMessageRead = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/MarkInAppMessageRead',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.MarkInAppMessageReadRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.InAppMessage.FromString,
+                _registered_method=True)
+        self.SetQuietHours = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/SetQuietHours',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.SetQuietHoursRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.QuietHours.FromString,
+                _registered_method=True)
+        self.GetQuietHours = channel.unary_unary(
+                '/learnflow.notify.v1.NotifyService/GetQuietHours',
+                request_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetQuietHoursRequest.SerializeToString,
+                response_deserializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.QuietHours.FromString,
                 _registered_method=True)
 
 
 class NotifyServiceServicer:
-    """NotifyService owns the notify context's items.
+    """NotifyService delivers every outbound message of the platform: templates, the delivery log,
+    retries, rate limits, quiet hours, escalation and the in-app inbox (docs/notify.md).
     """
 
-    def CreateItem(self, request, context):
-        """Creates an item in the caller's tenant. Publishes notify.item.created.
+    def SendMessage(self, request, context):
+        """Renders a template for a channel and queues one delivery to a user of the caller's tenant.
+        The same idempotency_key again returns the first delivery and sends nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetItem(self, request, context):
-        """An item of the caller's tenant.
+    def BatchSendMessages(self, request, context):
+        """Up to 100 messages at once: all are checked first, and none is queued if any is invalid.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListItems(self, request, context):
-        """The items of the caller's tenant, oldest first, paginated.
+    def RenderPreview(self, request, context):
+        """How a template renders for a channel, without sending anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutTemplate(self, request, context):
+        """Saves a template: a new version under its name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTemplate(self, request, context):
+        """A template of the caller's tenant (its latest version unless one is asked for).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDelivery(self, request, context):
+        """One delivery: admins and services see the tenant's, teachers those they sent, operators also the
+        platform's own (ops alerts).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeliveries(self, request, context):
+        """The delivery log, newest first, filtered and paginated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedriveDelivery(self, request, context):
+        """A failed delivery queued again with fresh retries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInAppMessages(self, request, context):
+        """The calling user's in-app messages, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkInAppMessageRead(self, request, context):
+        """Marks one of the calling user's in-app messages read (again: no change).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetQuietHours(self, request, context):
+        """Sets quiet hours: the caller's own, or (admins) another user's of the tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuietHours(self, request, context):
+        """The caller's quiet hours (or, for admins, another user's).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,20 +193,65 @@ class NotifyServiceServicer:
 
 def add_NotifyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'CreateItem': grpc.unary_unary_rpc_method_handler(
-                    servicer.CreateItem,
-                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.CreateItemRequest.FromString,
-                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Item.SerializeToString,
+            'SendMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendMessage,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.SendMessageRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Delivery.SerializeToString,
             ),
-            'GetItem': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetItem,
-                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetItemRequest.FromString,
-                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Item.SerializeToString,
+            'BatchSendMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchSendMessages,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.BatchSendMessagesRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.BatchSendMessagesResponse.SerializeToString,
             ),
-            'ListItems': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListItems,
-                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListItemsRequest.FromString,
-                    response_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListItemsResponse.SerializeToString,
+            'RenderPreview': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderPreview,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.RenderPreviewRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.RenderPreviewResponse.SerializeToString,
+            ),
+            'PutTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutTemplate,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.PutTemplateRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Template.SerializeToString,
+            ),
+            'GetTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTemplate,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetTemplateRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Template.SerializeToString,
+            ),
+            'GetDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDelivery,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetDeliveryRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Delivery.SerializeToString,
+            ),
+            'ListDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveries,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+            'RedriveDelivery': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedriveDelivery,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.RedriveDeliveryRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.Delivery.SerializeToString,
+            ),
+            'ListInAppMessages': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInAppMessages,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListInAppMessagesRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListInAppMessagesResponse.SerializeToString,
+            ),
+            'MarkInAppMessageRead': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkInAppMessageRead,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.MarkInAppMessageReadRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.InAppMessage.SerializeToString,
+            ),
+            'SetQuietHours': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuietHours,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.SetQuietHoursRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.QuietHours.SerializeToString,
+            ),
+            'GetQuietHours': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuietHours,
+                    request_deserializer=learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetQuietHoursRequest.FromString,
+                    response_serializer=learnflow_dot_notify_dot_v1_dot_resources__pb2.QuietHours.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -105,11 +262,12 @@ def add_NotifyServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class NotifyService:
-    """NotifyService owns the notify context's items.
+    """NotifyService delivers every outbound message of the platform: templates, the delivery log,
+    retries, rate limits, quiet hours, escalation and the in-app inbox (docs/notify.md).
     """
 
     @staticmethod
-    def CreateItem(request,
+    def SendMessage(request,
             target,
             options=(),
             channel_credentials=None,
@@ -122,9 +280,9 @@ class NotifyService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/learnflow.notify.v1.NotifyService/CreateItem',
-            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.CreateItemRequest.SerializeToString,
-            learnflow_dot_notify_dot_v1_dot_resources__pb2.Item.FromString,
+            '/learnflow.notify.v1.NotifyService/SendMessage',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.SendMessageRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_resources__pb2.Delivery.FromString,
             options,
             channel_credentials,
             insecure,
@@ -136,7 +294,7 @@ class NotifyService:
             _registered_method=True)
 
     @staticmethod
-    def GetItem(request,
+    def BatchSendMessages(request,
             target,
             options=(),
             channel_credentials=None,
@@ -149,9 +307,9 @@ class NotifyService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/learnflow.notify.v1.NotifyService/GetItem',
-            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetItemRequest.SerializeToString,
-            learnflow_dot_notify_dot_v1_dot_resources__pb2.Item.FromString,
+            '/learnflow.notify.v1.NotifyService/BatchSendMessages',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.BatchSendMessagesRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.BatchSendMessagesResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -163,7 +321,7 @@ class NotifyService:
             _registered_method=True)
 
     @staticmethod
-    def ListItems(request,
+    def RenderPreview(request,
             target,
             options=(),
             channel_credentials=None,
@@ -176,9 +334,252 @@ class NotifyService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/learnflow.notify.v1.NotifyService/ListItems',
-            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListItemsRequest.SerializeToString,
-            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListItemsResponse.FromString,
+            '/learnflow.notify.v1.NotifyService/RenderPreview',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.RenderPreviewRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.RenderPreviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.notify.v1.NotifyService/PutTemplate',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.PutTemplateRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_resources__pb2.Template.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.notify.v1.NotifyService/GetTemplate',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetTemplateRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_resources__pb2.Template.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.notify.v1.NotifyService/GetDelivery',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetDeliveryRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_resources__pb2.Delivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.notify.v1.NotifyService/ListDeliveries',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedriveDelivery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.notify.v1.NotifyService/RedriveDelivery',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.RedriveDeliveryRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_resources__pb2.Delivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInAppMessages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.notify.v1.NotifyService/ListInAppMessages',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListInAppMessagesRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.ListInAppMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkInAppMessageRead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.notify.v1.NotifyService/MarkInAppMessageRead',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.MarkInAppMessageReadRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_resources__pb2.InAppMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuietHours(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.notify.v1.NotifyService/SetQuietHours',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.SetQuietHoursRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_resources__pb2.QuietHours.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuietHours(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.notify.v1.NotifyService/GetQuietHours',
+            learnflow_dot_notify_dot_v1_dot_notify__service__pb2.GetQuietHoursRequest.SerializeToString,
+            learnflow_dot_notify_dot_v1_dot_resources__pb2.QuietHours.FromString,
             options,
             channel_credentials,
             insecure,

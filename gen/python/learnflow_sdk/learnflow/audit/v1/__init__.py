@@ -4,16 +4,23 @@
 # This file has been @generated
 
 __all__ = (
+    "AuditEvent",
+    "AuditRecord",
     "AuditServiceStub",
-    "CreateItemRequest",
-    "GetItemRequest",
-    "Item",
-    "ItemCreated",
-    "ListItemsRequest",
-    "ListItemsResponse",
+    "ChainProblem",
+    "Checkpoint",
+    "ExportAuditRecordsRequest",
+    "GetAuditRecordRequest",
+    "ListAuditRecordsRequest",
+    "ListAuditRecordsResponse",
+    "ListCheckpointsRequest",
+    "ListCheckpointsResponse",
+    "VerifyChainRequest",
+    "VerifyChainResponse",
 )
 
 import datetime
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,61 +37,247 @@ _COMPILER_VERSION = "0.10.1"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
 
 
-@dataclass(eq=False, repr=False)
-class CreateItemRequest(betterproto2.Message):
-    item: "Item | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+class ChainProblem(betterproto2.Enum):
+    UNSPECIFIED = 0
+
+    CONTENT_CHANGED = 1
     """
-    The caller sets display_name; id and create_time are the service's to give.
+    A record's content no longer hashes to its stored hash.
     """
 
+    LINK_BROKEN = 2
+    """
+    A record's previous_hash is not its predecessor's hash (a record replaced or re-chained).
+    """
 
-default_message_pool.register_message("learnflow.audit.v1", "CreateItemRequest", CreateItemRequest)
+    SEQUENCE_GAP = 3
+    """
+    A sequence number is missing (a record removed from the middle).
+    """
+
+    TRUNCATED = 4
+    """
+    The chain ends before, or differs at, the latest signed checkpoint (records removed from the tail).
+    """
+
+    CHECKPOINT_FORGED = 5
+    """
+    The latest checkpoint's signature does not verify.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "CHAIN_PROBLEM_UNSPECIFIED",
+            1: "CHAIN_PROBLEM_CONTENT_CHANGED",
+            2: "CHAIN_PROBLEM_LINK_BROKEN",
+            3: "CHAIN_PROBLEM_SEQUENCE_GAP",
+            4: "CHAIN_PROBLEM_TRUNCATED",
+            5: "CHAIN_PROBLEM_CHECKPOINT_FORGED",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "CHAIN_PROBLEM_UNSPECIFIED": 0,
+            "CHAIN_PROBLEM_CONTENT_CHANGED": 1,
+            "CHAIN_PROBLEM_LINK_BROKEN": 2,
+            "CHAIN_PROBLEM_SEQUENCE_GAP": 3,
+            "CHAIN_PROBLEM_TRUNCATED": 4,
+            "CHAIN_PROBLEM_CHECKPOINT_FORGED": 5,
+        }
 
 
 @dataclass(eq=False, repr=False)
-class GetItemRequest(betterproto2.Message):
-    item_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+class AuditEvent(betterproto2.Message):
+    """
+    One administrative action or communication, staged by services/runtime/audit.py's record() in the
+    outbox of the transaction that made the change, published on audit.<context>.<action>. The audit
+    context appends it to its tenant's hash chain. The event id (ce-id) is the record's id. Everything
+    about who, for which tenant, when and under which request comes from the request context, never
+    from the recording code's arguments.
+    """
+
+    context: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The context that acted ("identity", "progress", "ops", ...).
+    """
+
+    action: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    What happened, dotted lower-case words: "user.created", "class.membership_changed".
+    """
+
+    resource: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    What it happened to, as a resource name: "users/<id>", "classes/<id>".
+    """
+
+    actor: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    The principal's subject (a user id, "workload:<context>"), or "system:<context>" without one.
+    """
+
+    actor_kind: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    "user", "workload" or "system".
+    """
+
+    tenant_id: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+    correlation_id: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+
+    occur_time: "datetime.datetime | None" = betterproto2.field(
+        8, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    before_json: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+    """
+    The resource before and after, canonical JSON ("" when there is no before or after). Student
+    data is referred to (ids), never copied in clear.
+    """
+
+    after_json: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
+
+    reason: "str" = betterproto2.field(11, betterproto2.TYPE_STRING)
+
+    rpc: "str" = betterproto2.field(12, betterproto2.TYPE_STRING)
+    """
+    The RPC that acted, "/package.Service/Method" ("" outside an RPC).
+    """
 
 
-default_message_pool.register_message("learnflow.audit.v1", "GetItemRequest", GetItemRequest)
+default_message_pool.register_message("learnflow.audit.v1", "AuditEvent", AuditEvent)
 
 
 @dataclass(eq=False, repr=False)
-class Item(betterproto2.Message):
+class AuditRecord(betterproto2.Message):
     """
-    An item of the audit context: the example resource `learnflow new-context` wrote. Rename it and
-    give it its real fields; keep every string bounded (a max_len, or a format such as uuid).
+    One record of a tenant's audit trail: an administrative action or a communication, appended to the
+    tenant's hash chain (docs/audit.md). Records are never changed or removed.
+    """
+
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The id of the event that recorded it (ce-id): a record arriving twice is appended once.
+    """
+
+    tenant_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    sequence: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+    """
+    1, 2, 3... per tenant, without gaps.
+    """
+
+    context: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+    action: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+    resource: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+    actor: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+
+    actor_kind: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+
+    correlation_id: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+
+    reason: "str" = betterproto2.field(10, betterproto2.TYPE_STRING)
+
+    before: "___google__protobuf__.Struct | None" = betterproto2.field(
+        11, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    after: "___google__protobuf__.Struct | None" = betterproto2.field(
+        12, betterproto2.TYPE_MESSAGE, optional=True
+    )
+
+    occur_time: "datetime.datetime | None" = betterproto2.field(
+        13, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    rpc: "str" = betterproto2.field(14, betterproto2.TYPE_STRING)
+
+    previous_hash: "str" = betterproto2.field(15, betterproto2.TYPE_STRING)
+    """
+    Hex SHA-256 of the tenant's previous record (64 zeros for the first) and of this one: the hash
+    covers the previous hash and the record's canonical content (docs/audit.md).
+    """
+
+    hash: "str" = betterproto2.field(16, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.audit.v1", "AuditRecord", AuditRecord)
+
+
+@dataclass(eq=False, repr=False)
+class Checkpoint(betterproto2.Message):
+    """
+    A signed statement of a tenant's chain head at a moment: keep it elsewhere, and a later
+    VerifyChain shows whether any record up to `sequence` was changed or removed since.
     """
 
     id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    display_name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    tenant_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    sequence: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+
+    hash: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+    sign_time: "datetime.datetime | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    algorithm: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
     """
-    1-200 characters; surrounding and repeated whitespace is dropped.
+    "Ed25519".
     """
 
-    create_time: "datetime.datetime | None" = betterproto2.field(
-        3, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    key_id: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    Hex SHA-256 of the raw public key, and the key itself (base64url, unpadded).
+    """
+
+    public_key: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+
+    signature: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+    """
+    base64url (unpadded) signature over the checkpoint's canonical statement (docs/audit.md).
+    """
+
+
+default_message_pool.register_message("learnflow.audit.v1", "Checkpoint", Checkpoint)
+
+
+@dataclass(eq=False, repr=False)
+class ExportAuditRecordsRequest(betterproto2.Message):
+    start_time: "datetime.datetime | None" = betterproto2.field(
+        1, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    Records that occurred at or after start_time and before end_time (both optional).
+    """
+
+    end_time: "datetime.datetime | None" = betterproto2.field(
+        2, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
 
-default_message_pool.register_message("learnflow.audit.v1", "Item", Item)
+default_message_pool.register_message(
+    "learnflow.audit.v1", "ExportAuditRecordsRequest", ExportAuditRecordsRequest
+)
 
 
 @dataclass(eq=False, repr=False)
-class ItemCreated(betterproto2.Message):
-    """
-    Published on audit.item.created.
-    """
-
-    item: "Item | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+class GetAuditRecordRequest(betterproto2.Message):
+    record_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message("learnflow.audit.v1", "ItemCreated", ItemCreated)
+default_message_pool.register_message("learnflow.audit.v1", "GetAuditRecordRequest", GetAuditRecordRequest)
 
 
 @dataclass(eq=False, repr=False)
-class ListItemsRequest(betterproto2.Message):
+class ListAuditRecordsRequest(betterproto2.Message):
     page_size: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
     """
     0 means AUDIT_DEFAULT_PAGE_SIZE; above 200 is read as 200.
@@ -92,87 +285,244 @@ class ListItemsRequest(betterproto2.Message):
 
     page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
+    actor: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The principal's subject (a user id, "workload:<context>", "system:<context>").
+    """
 
-default_message_pool.register_message("learnflow.audit.v1", "ListItemsRequest", ListItemsRequest)
+    action: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+    context: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+    resource: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+    start_time: "datetime.datetime | None" = betterproto2.field(
+        7, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    Records that occurred at or after start_time and before end_time.
+    """
+
+    end_time: "datetime.datetime | None" = betterproto2.field(
+        8, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+
+default_message_pool.register_message(
+    "learnflow.audit.v1", "ListAuditRecordsRequest", ListAuditRecordsRequest
+)
 
 
 @dataclass(eq=False, repr=False)
-class ListItemsResponse(betterproto2.Message):
-    items: "list[Item]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+class ListAuditRecordsResponse(betterproto2.Message):
+    records: "list[AuditRecord]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message("learnflow.audit.v1", "ListItemsResponse", ListItemsResponse)
+default_message_pool.register_message(
+    "learnflow.audit.v1", "ListAuditRecordsResponse", ListAuditRecordsResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListCheckpointsRequest(betterproto2.Message):
+    tenant_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    page_size: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    0 means AUDIT_DEFAULT_PAGE_SIZE; above 200 is read as 200.
+    """
+
+    page_token: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.audit.v1", "ListCheckpointsRequest", ListCheckpointsRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ListCheckpointsResponse(betterproto2.Message):
+    checkpoints: "list[Checkpoint]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+    next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "learnflow.audit.v1", "ListCheckpointsResponse", ListCheckpointsResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class VerifyChainRequest(betterproto2.Message):
+    tenant_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    from_sequence: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+    """
+    The first and last sequence to recompute; 0 means the chain's first, respectively its head.
+    """
+
+    to_sequence: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+
+
+default_message_pool.register_message("learnflow.audit.v1", "VerifyChainRequest", VerifyChainRequest)
+
+
+@dataclass(eq=False, repr=False)
+class VerifyChainResponse(betterproto2.Message):
+    intact: "bool" = betterproto2.field(1, betterproto2.TYPE_BOOL)
+    """
+    True when every record in the range hashes as stored, links to its predecessor and the chain
+    agrees with the latest checkpoint.
+    """
+
+    records_checked: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+
+    first_sequence: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+
+    last_sequence: "int" = betterproto2.field(4, betterproto2.TYPE_INT64)
+
+    problem: "ChainProblem" = betterproto2.field(
+        5, betterproto2.TYPE_ENUM, default_factory=lambda: ChainProblem(0)
+    )
+    """
+    The first problem found (UNSPECIFIED when intact) and the record it concerns.
+    """
+
+    broken_sequence: "int" = betterproto2.field(6, betterproto2.TYPE_INT64)
+
+    broken_record_id: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+
+    detail: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+
+    checkpoint: "Checkpoint | None" = betterproto2.field(9, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The latest checkpoint the chain was compared with (absent before the first one).
+    """
+
+
+default_message_pool.register_message("learnflow.audit.v1", "VerifyChainResponse", VerifyChainResponse)
 
 
 class AuditServiceStub(betterproto2_grpclib.ServiceStub):
     """
-    AuditService owns the audit context's items.
+    AuditService reads the tamper-evident audit trail: one hash chain per tenant of every
+    administrative action and communication, recorded by every context in the transaction of the
+    change (services/runtime/audit.py; docs/audit.md). Admins read their own tenant's records;
+    operators verify any tenant's chain; nobody reads another tenant's records.
     """
 
-    async def create_item(
+    async def list_audit_records(
         self,
-        message: "CreateItemRequest",
+        message: "ListAuditRecordsRequest",
         *,
         timeout: "float | None" = None,
         deadline: "Deadline | None" = None,
         metadata: "MetadataLike | None" = None,
-    ) -> "Item":
+    ) -> "ListAuditRecordsResponse":
         """
-        Creates an item in the caller's tenant. Publishes audit.item.created.
+        The caller's tenant's records, newest first, paginated, filtered by actor, action, context,
+        resource and time range (every filter given must match).
         """
 
         return await self._unary_unary(
-            "/learnflow.audit.v1.AuditService/CreateItem",
+            "/learnflow.audit.v1.AuditService/ListAuditRecords",
             message,
-            Item,
+            ListAuditRecordsResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
         )
 
-    async def get_item(
+    async def get_audit_record(
         self,
-        message: "GetItemRequest",
+        message: "GetAuditRecordRequest",
         *,
         timeout: "float | None" = None,
         deadline: "Deadline | None" = None,
         metadata: "MetadataLike | None" = None,
-    ) -> "Item":
+    ) -> "AuditRecord":
         """
-        An item of the caller's tenant.
+        One record of the caller's tenant; NOT_FOUND for another tenant's, as for nobody's.
         """
 
         return await self._unary_unary(
-            "/learnflow.audit.v1.AuditService/GetItem",
+            "/learnflow.audit.v1.AuditService/GetAuditRecord",
             message,
-            Item,
+            AuditRecord,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
         )
 
-    async def list_items(
+    async def verify_chain(
         self,
-        message: "ListItemsRequest",
+        message: "VerifyChainRequest",
         *,
         timeout: "float | None" = None,
         deadline: "Deadline | None" = None,
         metadata: "MetadataLike | None" = None,
-    ) -> "ListItemsResponse":
+    ) -> "VerifyChainResponse":
         """
-        The items of the caller's tenant, oldest first, paginated.
+        Recomputes a tenant's chain over a range of sequences and compares its head with the tenant's
+        latest signed checkpoint: the first record whose hash does not match is named, and records
+        removed from the tail are detected against the checkpoint. Admins verify their own tenant
+        (PERMISSION_DENIED for another), operators any tenant.
         """
 
         return await self._unary_unary(
-            "/learnflow.audit.v1.AuditService/ListItems",
+            "/learnflow.audit.v1.AuditService/VerifyChain",
             message,
-            ListItemsResponse,
+            VerifyChainResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
         )
+
+    async def list_checkpoints(
+        self,
+        message: "ListCheckpointsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListCheckpointsResponse":
+        """
+        A tenant's signed checkpoints, newest first, paginated: export them and keep them elsewhere.
+        Admins read their own tenant's, operators any tenant's.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.audit.v1.AuditService/ListCheckpoints",
+            message,
+            ListCheckpointsResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def export_audit_records(
+        self,
+        message: "ExportAuditRecordsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AsyncIterator[AuditRecord]":
+        """
+        Every record of the caller's tenant in a time range, oldest first, streamed (for records
+        requests). `learnflow audit export` writes them as JSON Lines; over REST they arrive as
+        server-sent events, one record per event.
+        """
+
+        async for response in self._unary_stream(
+            "/learnflow.audit.v1.AuditService/ExportAuditRecords",
+            message,
+            AuditRecord,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        ):
+            yield response
 
 
 from ....google import protobuf as ___google__protobuf__

@@ -4,13 +4,36 @@
 # This file has been @generated
 
 __all__ = (
-    "CreateItemRequest",
-    "GetItemRequest",
-    "Item",
-    "ItemCreated",
-    "ListItemsRequest",
-    "ListItemsResponse",
+    "BatchSendMessagesRequest",
+    "BatchSendMessagesResponse",
+    "Delivery",
+    "DeliveryFailed",
+    "DeliveryNote",
+    "DeliveryRead",
+    "DeliverySent",
+    "DeliveryStatus",
+    "Escalation",
+    "GetDeliveryRequest",
+    "GetQuietHoursRequest",
+    "GetTemplateRequest",
+    "InAppMessage",
+    "ListDeliveriesRequest",
+    "ListDeliveriesResponse",
+    "ListInAppMessagesRequest",
+    "ListInAppMessagesResponse",
+    "MarkInAppMessageReadRequest",
+    "MessageSpec",
     "NotifyServiceStub",
+    "PutTemplateRequest",
+    "QuietHours",
+    "RedriveDeliveryRequest",
+    "RenderPreviewRequest",
+    "RenderPreviewResponse",
+    "SendMessageRequest",
+    "SetQuietHoursRequest",
+    "Template",
+    "Urgency",
+    "Variable",
 )
 
 import datetime
@@ -30,61 +53,353 @@ _COMPILER_VERSION = "0.10.1"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
 
 
-@dataclass(eq=False, repr=False)
-class CreateItemRequest(betterproto2.Message):
-    item: "Item | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+class DeliveryStatus(betterproto2.Enum):
     """
-    The caller sets display_name; id and create_time are the service's to give.
+    Where a delivery stands. Every change is kept in the delivery's notes with its reason.
     """
 
+    UNSPECIFIED = 0
 
-default_message_pool.register_message("learnflow.notify.v1", "CreateItemRequest", CreateItemRequest)
-
-
-@dataclass(eq=False, repr=False)
-class GetItemRequest(betterproto2.Message):
-    item_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
-
-
-default_message_pool.register_message("learnflow.notify.v1", "GetItemRequest", GetItemRequest)
-
-
-@dataclass(eq=False, repr=False)
-class Item(betterproto2.Message):
+    PENDING = 1
     """
-    An item of the notify context: the example resource `learnflow new-context` wrote. Rename it and
-    give it its real fields; keep every string bounded (a max_len, or a format such as uuid).
+    Accepted, waiting for its (next) attempt.
+    """
+
+    SENT = 2
+    """
+    The provider accepted it.
+    """
+
+    FAILED = 3
+    """
+    Given up: a terminal error, or the retries were spent. Redrivable.
+    """
+
+    RETRYING = 4
+    """
+    An attempt failed transiently; the next one is scheduled.
+    """
+
+    READ = 5
+    """
+    The recipient read it (in-app, or the provider's read receipt).
+    """
+
+    DEFERRED = 6
+    """
+    Held by the recipient's quiet hours until the window ends.
+    """
+
+    DIGESTED = 7
+    """
+    Held by quiet hours and sent as part of one digest (digest_id).
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "DELIVERY_STATUS_UNSPECIFIED",
+            1: "DELIVERY_STATUS_PENDING",
+            2: "DELIVERY_STATUS_SENT",
+            3: "DELIVERY_STATUS_FAILED",
+            4: "DELIVERY_STATUS_RETRYING",
+            5: "DELIVERY_STATUS_READ",
+            6: "DELIVERY_STATUS_DEFERRED",
+            7: "DELIVERY_STATUS_DIGESTED",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "DELIVERY_STATUS_UNSPECIFIED": 0,
+            "DELIVERY_STATUS_PENDING": 1,
+            "DELIVERY_STATUS_SENT": 2,
+            "DELIVERY_STATUS_FAILED": 3,
+            "DELIVERY_STATUS_RETRYING": 4,
+            "DELIVERY_STATUS_READ": 5,
+            "DELIVERY_STATUS_DEFERRED": 6,
+            "DELIVERY_STATUS_DIGESTED": 7,
+        }
+
+
+class Urgency(betterproto2.Enum):
+    UNSPECIFIED = 0
+
+    LOW = 1
+
+    NORMAL = 2
+
+    HIGH = 3
+
+    CRITICAL = 4
+    """
+    Bypasses quiet hours.
+    """
+
+    @classmethod
+    def betterproto_value_to_renamed_proto_names(cls) -> dict[int, str]:
+        return {
+            0: "URGENCY_UNSPECIFIED",
+            1: "URGENCY_LOW",
+            2: "URGENCY_NORMAL",
+            3: "URGENCY_HIGH",
+            4: "URGENCY_CRITICAL",
+        }
+
+    @classmethod
+    def betterproto_renamed_proto_names_to_value(cls) -> dict[str, int]:
+        return {
+            "URGENCY_UNSPECIFIED": 0,
+            "URGENCY_LOW": 1,
+            "URGENCY_NORMAL": 2,
+            "URGENCY_HIGH": 3,
+            "URGENCY_CRITICAL": 4,
+        }
+
+
+@dataclass(eq=False, repr=False)
+class BatchSendMessagesRequest(betterproto2.Message):
+    messages: "list[MessageSpec]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+
+default_message_pool.register_message(
+    "learnflow.notify.v1", "BatchSendMessagesRequest", BatchSendMessagesRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class BatchSendMessagesResponse(betterproto2.Message):
+    deliveries: "list[Delivery]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    In the order of the request.
+    """
+
+
+default_message_pool.register_message(
+    "learnflow.notify.v1", "BatchSendMessagesResponse", BatchSendMessagesResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class Delivery(betterproto2.Message):
+    """
+    One message to one recipient on one channel, and every attempt to deliver it.
     """
 
     id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
-    display_name: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    channel: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
-    1-200 characters; surrounding and repeated whitespace is dropped.
+    The channel it goes out on (the fallback's when the recipient has no account on the requested one).
     """
 
+    requested_channel: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    recipient_id: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    The LearnFlow user it is for; empty for platform messages to a fixed target (send_system).
+    """
+
+    address: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    The channel's own address for the recipient (Moodle user id, Zulip id, email...), once resolved.
+    """
+
+    template: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+    template_version: "int" = betterproto2.field(7, betterproto2.TYPE_INT32)
+
+    subject: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+
+    body: "str" = betterproto2.field(9, betterproto2.TYPE_STRING)
+
+    urgency: "Urgency" = betterproto2.field(10, betterproto2.TYPE_ENUM, default_factory=lambda: Urgency(0))
+
+    status: "DeliveryStatus" = betterproto2.field(
+        11, betterproto2.TYPE_ENUM, default_factory=lambda: DeliveryStatus(0)
+    )
+
+    attempts: "int" = betterproto2.field(12, betterproto2.TYPE_INT32)
+    """
+    Attempts made to send it (not counting waits for a rate limit or quiet hours).
+    """
+
+    last_error: "str" = betterproto2.field(13, betterproto2.TYPE_STRING)
+
+    provider_message_id: "str" = betterproto2.field(14, betterproto2.TYPE_STRING)
+
+    idempotency_key: "str" = betterproto2.field(15, betterproto2.TYPE_STRING)
+
     create_time: "datetime.datetime | None" = betterproto2.field(
+        16, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    update_time: "datetime.datetime | None" = betterproto2.field(
+        17, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    sent_time: "datetime.datetime | None" = betterproto2.field(
+        18, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    read_time: "datetime.datetime | None" = betterproto2.field(
+        19, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    next_attempt_time: "datetime.datetime | None" = betterproto2.field(
+        20, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    notes: "list[DeliveryNote]" = betterproto2.field(21, betterproto2.TYPE_MESSAGE, repeated=True)
+
+    escalation: "Escalation | None" = betterproto2.field(22, betterproto2.TYPE_MESSAGE, optional=True)
+
+    escalated_from: "str" = betterproto2.field(23, betterproto2.TYPE_STRING)
+    """
+    The delivery this one escalates (it was unread), or the digest that carried this one.
+    """
+
+    digest_id: "str" = betterproto2.field(24, betterproto2.TYPE_STRING)
+
+    created_by: "str" = betterproto2.field(25, betterproto2.TYPE_STRING)
+    """
+    The user (or service account) that sent it.
+    """
+
+
+default_message_pool.register_message("learnflow.notify.v1", "Delivery", Delivery)
+
+
+@dataclass(eq=False, repr=False)
+class DeliveryFailed(betterproto2.Message):
+    """
+    Published on notify.delivery.failed when a delivery is given up (terminal error or retries spent).
+    """
+
+    delivery: "Delivery | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "DeliveryFailed", DeliveryFailed)
+
+
+@dataclass(eq=False, repr=False)
+class DeliveryNote(betterproto2.Message):
+    """
+    Why something happened to a delivery: deferred (quiet hours, rate limit), fallback, retry,
+    escalated, digested, failed, read, redriven.
+    """
+
+    kind: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    reason: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    time: "datetime.datetime | None" = betterproto2.field(
         3, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
     )
 
 
-default_message_pool.register_message("learnflow.notify.v1", "Item", Item)
+default_message_pool.register_message("learnflow.notify.v1", "DeliveryNote", DeliveryNote)
 
 
 @dataclass(eq=False, repr=False)
-class ItemCreated(betterproto2.Message):
+class DeliveryRead(betterproto2.Message):
     """
-    Published on notify.item.created.
+    Published on notify.delivery.read when the recipient read a delivery.
     """
 
-    item: "Item | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    delivery: "Delivery | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
 
-default_message_pool.register_message("learnflow.notify.v1", "ItemCreated", ItemCreated)
+default_message_pool.register_message("learnflow.notify.v1", "DeliveryRead", DeliveryRead)
 
 
 @dataclass(eq=False, repr=False)
-class ListItemsRequest(betterproto2.Message):
+class DeliverySent(betterproto2.Message):
+    """
+    Published on notify.delivery.sent when a provider accepted a delivery.
+    """
+
+    delivery: "Delivery | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "DeliverySent", DeliverySent)
+
+
+@dataclass(eq=False, repr=False)
+class Escalation(betterproto2.Message):
+    """
+    If the delivery is still unread after `after_minutes`, it is sent again on channels[0], which
+    escalates to channels[1] after the same time, and so on (e.g. zulip -> email -> pagerduty).
+    """
+
+    after_minutes: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+
+    channels: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "Escalation", Escalation)
+
+
+@dataclass(eq=False, repr=False)
+class GetDeliveryRequest(betterproto2.Message):
+    delivery_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "GetDeliveryRequest", GetDeliveryRequest)
+
+
+@dataclass(eq=False, repr=False)
+class GetQuietHoursRequest(betterproto2.Message):
+    user_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    Empty: the caller.
+    """
+
+
+default_message_pool.register_message("learnflow.notify.v1", "GetQuietHoursRequest", GetQuietHoursRequest)
+
+
+@dataclass(eq=False, repr=False)
+class GetTemplateRequest(betterproto2.Message):
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    version: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+    """
+    0: the latest.
+    """
+
+
+default_message_pool.register_message("learnflow.notify.v1", "GetTemplateRequest", GetTemplateRequest)
+
+
+@dataclass(eq=False, repr=False)
+class InAppMessage(betterproto2.Message):
+    """
+    A message delivered to the calling user in the app.
+    """
+
+    id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    subject: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    body: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    urgency: "Urgency" = betterproto2.field(4, betterproto2.TYPE_ENUM, default_factory=lambda: Urgency(0))
+
+    create_time: "datetime.datetime | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    read_time: "datetime.datetime | None" = betterproto2.field(
+        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+
+default_message_pool.register_message("learnflow.notify.v1", "InAppMessage", InAppMessage)
+
+
+@dataclass(eq=False, repr=False)
+class ListDeliveriesRequest(betterproto2.Message):
     page_size: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
     """
     0 means NOTIFY_DEFAULT_PAGE_SIZE; above 200 is read as 200.
@@ -92,83 +407,522 @@ class ListItemsRequest(betterproto2.Message):
 
     page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
+    status: "DeliveryStatus" = betterproto2.field(
+        3, betterproto2.TYPE_ENUM, default_factory=lambda: DeliveryStatus(0)
+    )
+    """
+    Filters; unset means any.
+    """
 
-default_message_pool.register_message("learnflow.notify.v1", "ListItemsRequest", ListItemsRequest)
+    channel: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+    recipient_id: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+    since: "datetime.datetime | None" = betterproto2.field(
+        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+    """
+    Created at or after / before.
+    """
+
+    until: "datetime.datetime | None" = betterproto2.field(
+        7, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    platform: "bool" = betterproto2.field(8, betterproto2.TYPE_BOOL)
+    """
+    Operators: the platform's own messages (ops alerts, sent under no tenant) instead of the tenant's.
+    """
+
+
+default_message_pool.register_message("learnflow.notify.v1", "ListDeliveriesRequest", ListDeliveriesRequest)
 
 
 @dataclass(eq=False, repr=False)
-class ListItemsResponse(betterproto2.Message):
-    items: "list[Item]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+class ListDeliveriesResponse(betterproto2.Message):
+    deliveries: "list[Delivery]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
 
     next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
 
-default_message_pool.register_message("learnflow.notify.v1", "ListItemsResponse", ListItemsResponse)
+default_message_pool.register_message("learnflow.notify.v1", "ListDeliveriesResponse", ListDeliveriesResponse)
+
+
+@dataclass(eq=False, repr=False)
+class ListInAppMessagesRequest(betterproto2.Message):
+    page_size: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+
+    page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    unread_only: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+
+
+default_message_pool.register_message(
+    "learnflow.notify.v1", "ListInAppMessagesRequest", ListInAppMessagesRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListInAppMessagesResponse(betterproto2.Message):
+    messages: "list[InAppMessage]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+    next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "learnflow.notify.v1", "ListInAppMessagesResponse", ListInAppMessagesResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class MarkInAppMessageReadRequest(betterproto2.Message):
+    message_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "learnflow.notify.v1", "MarkInAppMessageReadRequest", MarkInAppMessageReadRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class MessageSpec(betterproto2.Message):
+    """
+    One message: a template rendered with variables, for one LearnFlow user, on one channel.
+    """
+
+    channel: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    moodle, zulip, slack, email, pagerduty, in_app (those configured in this deployment).
+    """
+
+    recipient_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    template: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    template_version: "int" = betterproto2.field(4, betterproto2.TYPE_INT32)
+    """
+    0: the latest version.
+    """
+
+    variables: "list[Variable]" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The template's variables; every variable the template uses must be given.
+    """
+
+    urgency: "Urgency" = betterproto2.field(6, betterproto2.TYPE_ENUM, default_factory=lambda: Urgency(0))
+    """
+    Unspecified: normal.
+    """
+
+    idempotency_key: "str" = betterproto2.field(7, betterproto2.TYPE_STRING)
+    """
+    The same key again (in this tenant) returns the first delivery and sends nothing more.
+    """
+
+    escalation: "Escalation | None" = betterproto2.field(8, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "MessageSpec", MessageSpec)
+
+
+@dataclass(eq=False, repr=False)
+class PutTemplateRequest(betterproto2.Message):
+    template: "Template | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "PutTemplateRequest", PutTemplateRequest)
+
+
+@dataclass(eq=False, repr=False)
+class QuietHours(betterproto2.Message):
+    """
+    A user's quiet hours: from `start` to `end` (HH:MM, wall clock in `time_zone`; a window may cross
+    midnight) non-critical messages are held and sent as one digest when the window ends.
+    """
+
+    user_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    start: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    end: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    time_zone: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    IANA name (Europe/Paris); empty: the user's time zone in identity, else UTC.
+    """
+
+    enabled: "bool" = betterproto2.field(5, betterproto2.TYPE_BOOL)
+    """
+    Off: no quiet hours.
+    """
+
+
+default_message_pool.register_message("learnflow.notify.v1", "QuietHours", QuietHours)
+
+
+@dataclass(eq=False, repr=False)
+class RedriveDeliveryRequest(betterproto2.Message):
+    delivery_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "RedriveDeliveryRequest", RedriveDeliveryRequest)
+
+
+@dataclass(eq=False, repr=False)
+class RenderPreviewRequest(betterproto2.Message):
+    template: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    template_version: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+
+    channel: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    variables: "list[Variable]" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The template's variables; every variable the template uses must be given.
+    """
+
+
+default_message_pool.register_message("learnflow.notify.v1", "RenderPreviewRequest", RenderPreviewRequest)
+
+
+@dataclass(eq=False, repr=False)
+class RenderPreviewResponse(betterproto2.Message):
+    subject: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    body: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    length: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
+    """
+    The body's length and the channel's limit, in characters.
+    """
+
+    max_length: "int" = betterproto2.field(4, betterproto2.TYPE_INT32)
+
+    body_format: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    html, markdown or text: how the body was escaped.
+    """
+
+    template_version: "int" = betterproto2.field(6, betterproto2.TYPE_INT32)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "RenderPreviewResponse", RenderPreviewResponse)
+
+
+@dataclass(eq=False, repr=False)
+class SendMessageRequest(betterproto2.Message):
+    message: "MessageSpec | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "SendMessageRequest", SendMessageRequest)
+
+
+@dataclass(eq=False, repr=False)
+class SetQuietHoursRequest(betterproto2.Message):
+    quiet_hours: "QuietHours | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    user_id empty: the caller.
+    """
+
+
+default_message_pool.register_message("learnflow.notify.v1", "SetQuietHoursRequest", SetQuietHoursRequest)
+
+
+@dataclass(eq=False, repr=False)
+class Template(betterproto2.Message):
+    """
+    A message template of a tenant. Saving a template under an existing name adds a version; deliveries
+    record the version they were rendered from. Jinja2 syntax (`{{ student_name }}`), sandboxed, every
+    variable required.
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    version: "int" = betterproto2.field(2, betterproto2.TYPE_INT32)
+
+    subject: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    body: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+    create_time: "datetime.datetime | None" = betterproto2.field(
+        5, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+    created_by: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "Template", Template)
+
+
+@dataclass(eq=False, repr=False)
+class Variable(betterproto2.Message):
+    """
+    A template variable: {{ name }} in the template becomes value (escaped for HTML channels).
+    """
+
+    name: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    value: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.notify.v1", "Variable", Variable)
 
 
 class NotifyServiceStub(betterproto2_grpclib.ServiceStub):
     """
-    NotifyService owns the notify context's items.
+    NotifyService delivers every outbound message of the platform: templates, the delivery log,
+    retries, rate limits, quiet hours, escalation and the in-app inbox (docs/notify.md).
     """
 
-    async def create_item(
+    async def send_message(
         self,
-        message: "CreateItemRequest",
+        message: "SendMessageRequest",
         *,
         timeout: "float | None" = None,
         deadline: "Deadline | None" = None,
         metadata: "MetadataLike | None" = None,
-    ) -> "Item":
+    ) -> "Delivery":
         """
-        Creates an item in the caller's tenant. Publishes notify.item.created.
+        Renders a template for a channel and queues one delivery to a user of the caller's tenant.
+        The same idempotency_key again returns the first delivery and sends nothing.
         """
 
         return await self._unary_unary(
-            "/learnflow.notify.v1.NotifyService/CreateItem",
+            "/learnflow.notify.v1.NotifyService/SendMessage",
             message,
-            Item,
+            Delivery,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
         )
 
-    async def get_item(
+    async def batch_send_messages(
         self,
-        message: "GetItemRequest",
+        message: "BatchSendMessagesRequest",
         *,
         timeout: "float | None" = None,
         deadline: "Deadline | None" = None,
         metadata: "MetadataLike | None" = None,
-    ) -> "Item":
+    ) -> "BatchSendMessagesResponse":
         """
-        An item of the caller's tenant.
+        Up to 100 messages at once: all are checked first, and none is queued if any is invalid.
         """
 
         return await self._unary_unary(
-            "/learnflow.notify.v1.NotifyService/GetItem",
+            "/learnflow.notify.v1.NotifyService/BatchSendMessages",
             message,
-            Item,
+            BatchSendMessagesResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
         )
 
-    async def list_items(
+    async def render_preview(
         self,
-        message: "ListItemsRequest",
+        message: "RenderPreviewRequest",
         *,
         timeout: "float | None" = None,
         deadline: "Deadline | None" = None,
         metadata: "MetadataLike | None" = None,
-    ) -> "ListItemsResponse":
+    ) -> "RenderPreviewResponse":
         """
-        The items of the caller's tenant, oldest first, paginated.
+        How a template renders for a channel, without sending anything.
         """
 
         return await self._unary_unary(
-            "/learnflow.notify.v1.NotifyService/ListItems",
+            "/learnflow.notify.v1.NotifyService/RenderPreview",
             message,
-            ListItemsResponse,
+            RenderPreviewResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def put_template(
+        self,
+        message: "PutTemplateRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "Template":
+        """
+        Saves a template: a new version under its name.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.notify.v1.NotifyService/PutTemplate",
+            message,
+            Template,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def get_template(
+        self,
+        message: "GetTemplateRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "Template":
+        """
+        A template of the caller's tenant (its latest version unless one is asked for).
+        """
+
+        return await self._unary_unary(
+            "/learnflow.notify.v1.NotifyService/GetTemplate",
+            message,
+            Template,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def get_delivery(
+        self,
+        message: "GetDeliveryRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "Delivery":
+        """
+        One delivery: admins and services see the tenant's, teachers those they sent, operators also the
+        platform's own (ops alerts).
+        """
+
+        return await self._unary_unary(
+            "/learnflow.notify.v1.NotifyService/GetDelivery",
+            message,
+            Delivery,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_deliveries(
+        self,
+        message: "ListDeliveriesRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListDeliveriesResponse":
+        """
+        The delivery log, newest first, filtered and paginated.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.notify.v1.NotifyService/ListDeliveries",
+            message,
+            ListDeliveriesResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def redrive_delivery(
+        self,
+        message: "RedriveDeliveryRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "Delivery":
+        """
+        A failed delivery queued again with fresh retries.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.notify.v1.NotifyService/RedriveDelivery",
+            message,
+            Delivery,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_in_app_messages(
+        self,
+        message: "ListInAppMessagesRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListInAppMessagesResponse":
+        """
+        The calling user's in-app messages, newest first.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.notify.v1.NotifyService/ListInAppMessages",
+            message,
+            ListInAppMessagesResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def mark_in_app_message_read(
+        self,
+        message: "MarkInAppMessageReadRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "InAppMessage":
+        """
+        Marks one of the calling user's in-app messages read (again: no change).
+        """
+
+        return await self._unary_unary(
+            "/learnflow.notify.v1.NotifyService/MarkInAppMessageRead",
+            message,
+            InAppMessage,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def set_quiet_hours(
+        self,
+        message: "SetQuietHoursRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "QuietHours":
+        """
+        Sets quiet hours: the caller's own, or (admins) another user's of the tenant.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.notify.v1.NotifyService/SetQuietHours",
+            message,
+            QuietHours,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def get_quiet_hours(
+        self,
+        message: "GetQuietHoursRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "QuietHours":
+        """
+        The caller's quiet hours (or, for admins, another user's).
+        """
+
+        return await self._unary_unary(
+            "/learnflow.notify.v1.NotifyService/GetQuietHours",
+            message,
+            QuietHours,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

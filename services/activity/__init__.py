@@ -1,0 +1,1 @@
+"""activity: (say in one line what this context owns)."""

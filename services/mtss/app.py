@@ -1,0 +1,57 @@
+"""mtss's composition root: service, servicer, streams, the consumer of notify's delivery events;
+its settings are in settings.py."""
+
+from __future__ import annotations
+
+from learnflow.mtss.v1 import mtss_service_pb2, mtss_service_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.mtss import convert
+from services.mtss.api import MtssApi
+from services.mtss.clients import IdentityDirectory, NotifyChannel
+from services.mtss.service import MtssService
+from services.mtss.settings import MtssConfig
+from services.runtime.contexts import ContextSpec, Dependencies, Hosted, StreamSpec
+from services.runtime.directory import UserDirectory
+from services.runtime.events.consumer import ConsumerSpec
+from services.runtime.events.envelope import Event
+
+SERVICE = mtss_service_pb2.DESCRIPTOR.services_by_name["MtssService"].full_name
+NOTIFY = "notify"
+
+
+async def build(deps: Dependencies) -> Hosted:
+    config = deps.settings_for(MtssConfig)
+    directory = channel = None
+    if deps.workload is not None:
+        directory = IdentityDirectory(
+            UserDirectory(deps.workload, deps.settings.identity_addr, cache_seconds=30.0)
+        )
+        channel = NotifyChannel(deps.workload, deps.address_of(NOTIFY), config.caregiver_channel)
+    service = MtssService(deps.db, deps.outbox, config, directory=directory, channel=channel)
+
+    def on_delivery(status: str):
+        async def handle(event: Event, session: AsyncConnection) -> None:
+            found = convert.delivery_update(event.message, status)
+            if found is not None:
+                await service.apply_delivery(session, *found)
+
+        return handle
+
+    return Hosted(
+        servicers=[(mtss_service_pb2_grpc.add_MtssServiceServicer_to_server, MtssApi(service))],
+        consumers=[
+            ConsumerSpec("mtss-notify-sent", "NOTIFY", "notify.delivery.sent", on_delivery("sent")),
+            ConsumerSpec("mtss-notify-failed", "NOTIFY", "notify.delivery.failed", on_delivery("failed")),
+        ],
+    )
+
+
+CONTEXT = ContextSpec(
+    name="mtss",
+    services=(SERVICE,),
+    build=build,
+    streams=(StreamSpec("MTSS", ("mtss.>",)),),
+    settings=MtssConfig,
+    calls=(NOTIFY,),
+)

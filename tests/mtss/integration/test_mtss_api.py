@@ -1,0 +1,215 @@
+"""mtss through its gRPC API and REST on the session's shared mesh: the events it publishes, bad
+input (INVALID_ARGUMENT naming the field, 400 over REST), who may do what, withdrawal, calendars and
+the Ed-Fi export. The whole story is test_mtss_done_when.py; the rules in detail test_mtss_service.py."""
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import grpc
+import nats
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+from learnflow.mtss.v1 import events_pb2, resources_pb2
+from learnflow.mtss.v1 import mtss_service_pb2 as pb
+from learnflow.mtss.v1 import mtss_service_pb2_grpc as pb_grpc
+
+from services.runtime.testing import bearer, login, new_student, rest
+
+NY = "America/New_York"
+
+
+@pytest.fixture(scope="module")
+def stub(mesh):
+    with grpc.insecure_channel(mesh.grpc_addr) as channel:
+        yield pb_grpc.MtssServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def teacher(mesh):
+    return login(mesh, "teacher@demo.test")
+
+
+@pytest.fixture(scope="module")
+def teacher_id(mesh, teacher):
+    return rest(mesh, "GET", "/v1/users/me", token=teacher).body["id"]
+
+
+def _intervention(teacher_id: str, **kw) -> resources_pb2.Intervention:
+    today = datetime.now(ZoneInfo(NY)).date()
+    begin = today - timedelta(days=today.weekday())
+    fields = dict(
+        template_key="math-fluency",
+        name="Math facts",
+        objectives=["Add within 20 fluently"],
+        owner_id=teacher_id,
+        room=f"Room {uuid.uuid4().hex[:8]}",
+        goal=resources_pb2.Goal(baseline=10, target=40, goal_date=(begin + timedelta(weeks=8)).isoformat()),
+        begin_date=begin.isoformat(),
+        end_date=(begin + timedelta(weeks=10)).isoformat(),
+        schedule=resources_pb2.Schedule(rrule="FREQ=WEEKLY;BYDAY=TU,TH", start_time="10:00", time_zone=NY),
+    )
+    fields.update(kw)
+    return resources_pb2.Intervention(**fields)
+
+
+def _field_violations(err: grpc.RpcError) -> set[str]:
+    fields = set()
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                bad = error_details_pb2.BadRequest()
+                if detail.Unpack(bad):
+                    fields.update(v.field for v in bad.field_violations)
+    return fields
+
+
+def test_creation_enrollment_attendance_and_withdrawal_are_published(mesh, stub, teacher, teacher_id):
+    meta = bearer(teacher)
+    student = new_student(mesh)
+
+    async def main():
+        nc = await nats.connect(mesh.nats_url)
+        try:
+            sub = await nc.subscribe("mtss.>")
+            await nc.flush()
+            request = pb.CreateInterventionRequest(
+                intervention=_intervention(teacher_id), use_template_objectives=False
+            )
+            made = await asyncio.to_thread(stub.CreateIntervention, request, metadata=meta, timeout=10)
+            enroll = pb.EnrollStudentsRequest(
+                intervention_id=made.id, student_ids=[student["id"]], begin_date=made.begin_date
+            )
+            await asyncio.to_thread(stub.EnrollStudents, enroll, metadata=meta, timeout=10)
+            sessions = await asyncio.to_thread(
+                stub.ListSessions, pb.ListSessionsRequest(intervention_id=made.id), metadata=meta, timeout=10
+            )
+            record = resources_pb2.AttendanceRecord(
+                student_id=student["id"],
+                status=resources_pb2.ATTENDANCE_STATUS_TARDY,
+                minutes=20,
+                reason_code="BUS",
+            )
+            attend = pb.RecordAttendanceRequest(session_id=sessions.sessions[0].id, records=[record])
+            await asyncio.to_thread(stub.RecordAttendance, attend, metadata=meta, timeout=10)
+            withdraw = pb.WithdrawStudentRequest(
+                intervention_id=made.id, student_id=student["id"], reason="moved"
+            )
+            await asyncio.to_thread(stub.WithdrawStudent, withdraw, metadata=meta, timeout=10)
+            seen: dict[str, bytes] = {}
+            wanted = {
+                "mtss.intervention.created",
+                "mtss.enrollment.created",
+                "mtss.attendance.recorded",
+                "mtss.enrollment.withdrawn",
+            }
+            while not wanted <= set(seen):
+                msg = await sub.next_msg(timeout=30)
+                if made.id.encode() in msg.data:  # other tests publish too
+                    seen[msg.subject] = msg.data
+            return made, sessions, seen
+        finally:
+            await nc.close()
+
+    made, sessions, seen = asyncio.run(main())
+    assert made.session_count == len(sessions.sessions) == 20 and made.minutes_per_week == 60
+    created = events_pb2.InterventionCreated.FromString(seen["mtss.intervention.created"])
+    assert created.intervention.id == made.id and created.intervention.session_count == 20
+    attended = events_pb2.AttendanceRecorded.FromString(seen["mtss.attendance.recorded"])
+    assert [(r.status, r.minutes, r.reason_code) for r in attended.records] == [
+        (resources_pb2.ATTENDANCE_STATUS_TARDY, 20, "BUS")
+    ]
+    withdrawn = events_pb2.EnrollmentWithdrawn.FromString(seen["mtss.enrollment.withdrawn"])
+    assert (
+        withdrawn.enrollment.status == resources_pb2.ENROLLMENT_STATUS_WITHDRAWN
+        and withdrawn.enrollment.end_date
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"objectives": []}, "intervention.objectives"),
+        ({"owner_id": ""}, "intervention.owner_id"),
+        ({"schedule": None}, "intervention.schedule"),
+        (
+            {"schedule": resources_pb2.Schedule(rrule="FREQ=WEEKLY;BYDAY=XX", time_zone=NY)},
+            "intervention.schedule.rrule",
+        ),
+        (
+            {"schedule": resources_pb2.Schedule(rrule="FREQ=WEEKLY", time_zone="Nowhere/Else")},
+            "intervention.schedule.time_zone",
+        ),
+        (
+            {"schedule": resources_pb2.Schedule(rrule="FREQ=WEEKLY", start_time="25:00", time_zone=NY)},
+            "intervention.schedule.start_time",
+        ),
+        ({"begin_date": "2026-02-30"}, "intervention.begin_date"),
+        ({"template_key": "no-such-template"}, "intervention.template_key"),
+        ({"owner_id": str(uuid.uuid4())}, "intervention.owner_id"),
+    ],
+    ids=[
+        "objective",
+        "owner",
+        "schedule",
+        "rrule",
+        "zone",
+        "start-time",
+        "date",
+        "template",
+        "owner-unknown",
+    ],
+)
+def test_a_bad_intervention_is_invalid_argument_naming_the_field(stub, teacher, teacher_id, change, field):
+    intervention = _intervention(teacher_id)
+    for name, value in change.items():
+        if value is None:
+            intervention.ClearField(name)
+        elif isinstance(value, list):
+            del getattr(intervention, name)[:]
+        elif isinstance(value, str):
+            setattr(intervention, name, value)
+        else:
+            getattr(intervention, name).CopyFrom(value)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.CreateIntervention(
+            pb.CreateInterventionRequest(intervention=intervention), metadata=bearer(teacher), timeout=10
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in _field_violations(err.value)
+
+
+def test_roles_and_rest(mesh, stub, teacher, teacher_id):
+    student = new_student(mesh)
+    refused = rest(
+        mesh, "POST", "/v1/mtss/interventions", {"intervention": {"name": "x"}}, token=student["token"]
+    )
+    assert refused.status == 403
+    made = stub.CreateIntervention(
+        pb.CreateInterventionRequest(intervention=_intervention(teacher_id)),
+        metadata=bearer(teacher),
+        timeout=10,
+    )
+    got = rest(mesh, "GET", f"/v1/mtss/interventions/{made.id}", token=teacher)
+    assert got.status == 200 and got.body["code"] == made.code and got.body["sessionCount"] == 20
+    assert rest(mesh, "GET", f"/v1/mtss/interventions/{uuid.uuid4()}", token=teacher).status == 404
+    assert rest(mesh, "GET", "/v1/mtss/interventions/not-an-id", token=teacher).status == 400
+    assert rest(mesh, "GET", f"/v1/mtss/interventions/{made.id}").status == 401
+    # Teachers may not export the tenant; admins may, in Ed-Fi's shapes.
+    assert rest(mesh, "GET", "/v1/mtss/edfi/export", token=teacher).status == 403
+    exported = rest(mesh, "GET", "/v1/mtss/edfi/export", token=login(mesh, "admin@demo.test"))
+    assert exported.status == 200 and made.code in exported.body["json"]
+    templates = rest(mesh, "GET", "/v1/mtss/templates", token=teacher).body["templates"]
+    assert {(t["key"], t["version"]) for t in templates} >= {("reading-group", 1), ("reading-group", 2)}
+    # A student reads their own calendar of sessions, not someone else's.
+    stub.EnrollStudents(
+        pb.EnrollStudentsRequest(intervention_id=made.id, student_ids=[student["id"]]),
+        metadata=bearer(teacher),
+        timeout=10,
+    )
+    mine = rest(mesh, "GET", "/v1/mtss/calendars/me", token=student["token"])
+    assert (
+        mine.status == 200 and mine.body["ics"].startswith("BEGIN:VCALENDAR\r\n") and mine.body["events"] > 0
+    )
+    assert rest(mesh, "GET", f"/v1/mtss/calendars/{teacher_id}", token=student["token"]).status == 403

@@ -1,0 +1,117 @@
+"""Programs' rules: required fields, template versions and their acknowledgment, the fidelity gate
+on intensifying, exit criteria, risk-list screening and roles."""
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
+
+from services.mtss.domain import analysis as an
+from services.mtss.domain import programs as p
+from services.mtss.domain.schedule import Schedule
+from services.runtime.errors import FailedPrecondition, PermissionDenied, Violations
+from services.runtime.request_context import Principal
+
+RG1, RG2 = p.BUILTIN_TEMPLATES[0], p.BUILTIN_TEMPLATES[1]
+START = date(2026, 9, 7)
+
+
+def _intervention(**kw) -> p.Intervention:
+    base = p.Intervention(
+        id="i",
+        tenant_id="t",
+        code="RG-1",
+        name="Reading",
+        objectives=RG1.objectives,
+        target_population="",
+        owner_id="o",
+        facilitator_ids=("f",),
+        room="101",
+        goal=p.GoalSpec(RG1.measure, 20, 50, START + timedelta(weeks=10)),
+        minutes_per_week=RG1.minutes_per_week,
+        begin_date=START,
+        end_date=START + timedelta(weeks=12),
+        schedule=Schedule(RG1.rrule, RG1.start_time, 30, "America/New_York"),
+        template_key=RG1.key,
+        template_version=1,
+        intervention_class=RG1.intervention_class,
+        delivery_method=RG1.delivery_method,
+        exit=RG1.exit,
+    )
+    return replace(base, **kw)
+
+
+def test_missing_objective_owner_and_schedule_are_each_named():
+    v = Violations()
+    new = p.NewIntervention(
+        "reading-group",
+        1,
+        name="x",
+        begin_date=START,
+        end_date=START + timedelta(weeks=4),
+        goal=p.GoalSpec("wcpm", 1, 2, START + timedelta(weeks=4)),
+    )
+    p.check_new(v, new, RG1)
+    fields = {i.field for i in v.items}
+    assert {"intervention.objectives", "intervention.owner_id", "intervention.schedule"} <= fields
+
+
+def test_a_newer_template_applies_only_with_exactly_its_changes_acknowledged():
+    current = _intervention()
+    changes = p.template_changes(current, RG2)
+    assert changes == ["exit", "minutes_per_week", "objectives"]
+    with pytest.raises(FailedPrecondition) as err:
+        p.reapply(current, RG2, {"objectives"})
+    assert err.value.metadata["changes"] == "exit,minutes_per_week,objectives"
+    updated = p.reapply(current, RG2, set(changes))
+    assert (updated.template_version, updated.minutes_per_week, updated.objectives) == (
+        2,
+        120,
+        RG2.objectives,
+    )
+    with pytest.raises(FailedPrecondition):
+        p.reapply(updated, RG1, set())  # not newer
+
+
+def _analysis(verdict: str) -> an.Analysis:
+    return an.Analysis(verdict, ("r",), 8, 6, 3.0, None, None, "below", "flatter", None, None, ())
+
+
+def test_intensifying_is_held_back_while_dosage_is_below_the_plan():
+    low = p.Dosage(planned_minutes=600, delivered_minutes=300, sessions_held=20, sessions_attended=10)
+    held = p.decide(_analysis(an.CHANGE), low, [22, 25], 50, True, 6, p.ExitCriteria())
+    assert held.recommendation == "check_fidelity" and any("300 of 600" in r for r in held.reasons)
+    full = p.Dosage(planned_minutes=600, delivered_minutes=540, sessions_held=20, sessions_attended=18)
+    assert (
+        p.decide(_analysis(an.CHANGE), full, [22], 50, True, 6, p.ExitCriteria()).recommendation == an.CHANGE
+    )
+
+
+def test_exit_is_recommended_once_the_criteria_are_met():
+    d = p.Dosage(600, 600, 20, 20)
+    criteria = p.ExitCriteria(points_at_goal=3, min_weeks=6)
+    assert p.decide(_analysis(an.RAISE), d, [40, 50, 51, 55], 50, True, 7, criteria).exit_recommended
+    early = p.decide(_analysis(an.RAISE), d, [40, 50, 51, 55], 50, True, 4, criteria)
+    assert not early.exit_recommended and any("4.0 of the 6 weeks" in r for r in early.reasons)
+    assert not p.decide(_analysis(an.RAISE), d, [50, 49, 55], 50, True, 7, criteria).exit_recommended
+
+
+def test_a_risk_list_is_parsed_and_screened_with_reasons():
+    v = Violations()
+    entries = p.parse_risk_csv(v, "student_id,risk,reason\na,0.9,struggling\nb,0.4,\nc,0.8,\nd,x,\n", "csv")
+    assert [i.description for i in v.items] == ["line 5: risk must be a number between 0 and 1"]
+    got = p.screen(entries, 0.5, enrolled={"c"}, known={"a", "b", "c"})
+    assert [(c.student_id, c.eligible) for c in got] == [("a", True), ("c", False), ("b", False)]
+    assert "struggling" in got[0].reason and got[1].reason == "already enrolled"
+
+
+def test_facilitators_act_on_their_own_sessions_only():
+    i = _intervention()
+    mine = p.Session("s", "i", None, None, START, "101", "f")  # type: ignore[arg-type]
+    theirs = replace(mine, facilitator_id="g")
+    p.may_facilitate(Principal("f", "t", frozenset({"facilitator"})), i, mine)
+    with pytest.raises(PermissionDenied):
+        p.may_facilitate(Principal("f", "t", frozenset({"facilitator"})), i, theirs)
+    p.may_facilitate(Principal("x", "t", frozenset({"teacher"})), i, theirs)
+    with pytest.raises(PermissionDenied):
+        p.may_manage(Principal("f", "t", frozenset({"facilitator"})))

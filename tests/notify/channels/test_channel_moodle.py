@@ -1,0 +1,239 @@
+"""Moodle: instant messages, the two failure shapes inside HTTP 200, whole-call exceptions with 4xx,
+user look-up by email (cached) and read status from core_message_get_messages."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from conftest import STUDENT, calls, channel_of, outgoing
+
+from services.notify.channels.base import Sent
+from services.runtime.outbound import RetryableResponse, TerminalResponse
+
+
+def test_sends_to_the_user_found_by_email_with_the_delivery_id_as_clientmsgid(fakes, inbox):
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        user_id = await moodle.resolve(STUDENT.upper())  # Moodle matches emails case-insensitively
+        message = outgoing(user_id, "<p>Your <em>quiz</em> is due</p>", subject="Reminder <1>")
+        sent = await moodle.send(message)
+        await moodle.aclose()
+        return user_id, message, sent
+
+    user_id, message, sent = asyncio.run(main())
+    [got] = inbox.messages("moodle")
+    assert user_id == got["to"] and got["meta"]["to_email"] == STUDENT
+    assert sent.provider_message_id == got["id"]
+    assert got["meta"]["clientmsgid"] == str(message.delivery_id)
+    assert got["format"] == "html"
+    # The subject is text: escaped into the HTML body, the body itself passed as rendered.
+    assert got["text"] == "<p><strong>Reminder &lt;1&gt;</strong></p><p>Your <em>quiz</em> is due</p>"
+
+
+def test_a_user_without_an_account_resolves_to_none_and_lookups_are_cached(fakes, inbox):
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        first = await moodle.resolve("nobody@demo.test")
+        inbox.add_user("moodle", "nobody@demo.test")
+        cached = await moodle.resolve("nobody@demo.test")  # the miss is remembered for its TTL
+        fresh = await channel_of(fakes, "moodle", NOTIFY_MOODLE_USER_CACHE_SECONDS="0").resolve(
+            "nobody@demo.test"
+        )
+        await moodle.aclose()
+        return first, cached, fresh
+
+    first, cached, fresh = asyncio.run(main())
+    assert first is None and cached is None
+    assert fresh is not None and fresh.isdigit()
+    assert calls(inbox, "moodle")["core_user_get_users_by_field"] == 2
+
+
+def test_an_unknown_user_id_is_a_terminal_failure_inside_an_http_200(fakes, inbox):
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        with pytest.raises(TerminalResponse) as caught:
+            await moodle.send(outgoing("9999"))
+        await moodle.aclose()
+        return caught.value
+
+    err = asyncio.run(main())
+    assert err.status == 200 and "does not exist" in str(err)
+    assert inbox.messages("moodle") == []
+
+
+def test_a_message_moodle_did_not_store_for_another_reason_is_retryable(fakes, inbox):
+    inbox.fault("moodle", count=1, errormessage="Message was not sent")
+
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        user_id = await moodle.resolve(STUDENT)
+        with pytest.raises(RetryableResponse) as caught:
+            await moodle.send(outgoing(user_id))
+        sent = await moodle.send(outgoing(user_id))  # the fault is spent: the retry goes through
+        await moodle.aclose()
+        return caught.value, sent
+
+    err, sent = asyncio.run(main())
+    assert "Message was not sent" in str(err) and err.status == 200
+    assert [m["id"] for m in inbox.messages("moodle")] == [sent.provider_message_id]
+
+
+def test_a_bad_token_is_a_terminal_whole_call_exception(fakes, inbox):
+    async def main():
+        moodle = channel_of(fakes, "moodle", NOTIFY_MOODLE_TOKEN="wrong")
+        with pytest.raises(TerminalResponse) as caught:
+            await moodle.send(outgoing("3"))
+        await moodle.aclose()
+        return caught.value
+
+    err = asyncio.run(main())
+    assert err.status == 200 and err.body == "invalidtoken" and "Invalid token" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("status", "errorcode", "terminal"),
+    [
+        (403, "nopermissions", True),
+        (400, "required_capability_exception", True),
+        (200, "dmlwriteexception", False),
+    ],
+)
+def test_whole_call_exceptions_are_classified_by_errorcode_whatever_the_status(
+    fakes, inbox, status, errorcode, terminal
+):
+    inbox.fault("moodle", count=1, status=status, errorcode=errorcode)
+
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        try:
+            await moodle.send(outgoing("3"))
+        except (TerminalResponse, RetryableResponse) as exc:
+            return exc
+        finally:
+            await moodle.aclose()
+
+    err = asyncio.run(main())
+    assert isinstance(err, TerminalResponse) is terminal
+    assert isinstance(err, RetryableResponse) is not terminal
+    assert errorcode in str(err)
+
+
+def test_a_5xx_then_success_is_retried_in_line_when_allowed(fakes, inbox):
+    inbox.fault("moodle", count=1, status=503, operations=["core_message_send_instant_messages"])
+
+    async def main():
+        moodle = channel_of(fakes, "moodle", NOTIFY_CHANNEL_INLINE_ATTEMPTS="2")
+        sent = await moodle.send(outgoing("3"))
+        await moodle.aclose()
+        return sent
+
+    sent = asyncio.run(main())
+    assert sent.provider_message_id == inbox.messages("moodle")[0]["id"]
+    assert calls(inbox, "moodle")["core_message_send_instant_messages"] == 2
+
+
+def test_a_5xx_with_one_attempt_is_left_to_the_engine_as_retryable(fakes, inbox):
+    inbox.fault("moodle", count=1, status=502)
+
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        with pytest.raises(RetryableResponse) as caught:
+            await moodle.send(outgoing("3"))
+        await moodle.aclose()
+        return caught.value
+
+    err = asyncio.run(main())
+    assert err.status == 502 and inbox.messages("moodle") == []
+
+
+def test_a_429_with_a_long_retry_after_is_raised_with_it(fakes, inbox):
+    inbox.fault("moodle", count=1, status=429, retry_after=120)
+
+    async def main():
+        moodle = channel_of(fakes, "moodle", NOTIFY_CHANNEL_INLINE_ATTEMPTS="3")
+        began = time.monotonic()
+        with pytest.raises(RetryableResponse) as caught:
+            await moodle.send(outgoing("3"))
+        await moodle.aclose()
+        return caught.value, time.monotonic() - began
+
+    err, took = asyncio.run(main())
+    assert err.status == 429 and err.retry_after == 120
+    assert took < 5  # not slept on in-line: the engine schedules it
+    assert calls(inbox, "moodle")["core_message_send_instant_messages"] == 1
+
+
+def test_read_status_follows_timeread(fakes, inbox):
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        message = outgoing("3")
+        sent = await moodle.send(message)
+        before = await moodle.read_status(message, sent)
+        inbox.mark_read("moodle", sent.provider_message_id)
+        after = await moodle.read_status(message, sent)
+        unknown = await moodle.read_status(message, Sent("424242"))
+        await moodle.aclose()
+        return before, after, unknown
+
+    before, after, unknown = asyncio.run(main())
+    assert before.read_at is None and unknown.read_at is None
+    assert after.read_at is not None
+    assert abs(after.read_at.timestamp() - inbox.messages("moodle")[0]["read_at"]) < 1
+
+
+def test_a_resent_delivery_is_recognisable_on_moodle_by_its_clientmsgid(fakes, inbox):
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        message = outgoing("3")
+        first = await moodle.send(message)
+        again = await moodle.send(message)
+        await moodle.aclose()
+        return first, again
+
+    first, again = asyncio.run(main())
+    later = inbox.messages("moodle")[1]
+    assert later["id"] == again.provider_message_id and later["duplicate_of"] == first.provider_message_id
+
+
+def test_by_default_a_transient_failure_is_retried_once_in_line(fakes, inbox):
+    """30% of sends failing at random (seeded): with the default two calls per send, a send fails
+    only when both do (~9%), against ~30% with one; every failure is a pair of failed calls."""
+    inbox.fault(
+        "moodle", fraction=0.3, seed=11, status=503, operations=["core_message_send_instant_messages"]
+    )
+
+    async def main():
+        moodle = channel_of(fakes, "moodle", NOTIFY_CHANNEL_INLINE_ATTEMPTS="")  # the default
+        failed = 0
+        for _ in range(100):
+            try:
+                await moodle.send(outgoing("3"))
+            except RetryableResponse:
+                failed += 1
+        await moodle.aclose()
+        return failed
+
+    failed = asyncio.run(main())
+    state = inbox.state()["providers"]["moodle"]
+    calls_made = state["calls"]["core_message_send_instant_messages"]
+    failed_calls = state["failed"]["core_message_send_instant_messages"]
+    assert len(inbox.messages("moodle")) == 100 - failed
+    assert calls_made == 100 + failed_calls - failed  # a failed call is retried unless it was the second
+    assert 20 <= failed_calls <= 60 and failed <= 20  # ~39 and ~9 expected
+
+
+def test_a_suspended_account_resolves_to_none_and_cannot_be_messaged(fakes, inbox):
+    user_id = inbox.add_user("moodle", "suspended@demo.test", active=False)
+
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        found = await moodle.resolve("suspended@demo.test")
+        with pytest.raises(RetryableResponse) as caught:  # Moodle does not say why: not terminal
+            await moodle.send(outgoing(str(user_id)))
+        await moodle.aclose()
+        return found, caught.value
+
+    found, err = asyncio.run(main())
+    assert found is None and "can't be messaged" in str(err)
