@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from learnflow.notify.v1 import notify_service_pb2 as npb
+from learnflow.notify.v1 import notify_service_pb2_grpc
+from learnflow.notify.v1 import resources_pb2 as nres
 from learnflow.tutoring.v1 import tutoring_service_pb2, tutoring_service_pb2_grpc
 
 from services.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
@@ -123,8 +126,6 @@ class NotifyCalls:
     GetDelivery until notify has sent it, so the step's success means the message went out."""
 
     def __init__(self, workload: WorkloadIdentity, address: str):
-        from learnflow.notify.v1 import notify_service_pb2_grpc
-
         self.workload = workload
         self.stub = notify_service_pb2_grpc.NotifyServiceStub(workload.channel(address))
 
@@ -137,15 +138,12 @@ class NotifyCalls:
         variables: dict[str, str],
         key: str,
     ) -> dict[str, Any]:
-        from learnflow.notify.v1 import notify_service_pb2 as npb
-        from learnflow.notify.v1 import resources_pb2 as nres
-
         metadata = await self.workload.metadata(tenant_id)
-        spec = nres.MessageSpec(
+        spec = npb.MessageSpec(
             channel=channel,
             recipient_id=recipient_id,
             template=template,
-            variables=[nres.Variable(name=k, value=v) for k, v in variables.items()],
+            variables=[npb.Variable(name=k, value=v) for k, v in variables.items()],
             idempotency_key=key,
         )
         delivery = await _notify_call("notify SendMessage", self.stub.SendMessage(

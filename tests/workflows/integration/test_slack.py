@@ -45,7 +45,7 @@ def test_research_to_slack(wf_mesh: LocalMesh, fakes: Any) -> None:
     made = trigger(wf_mesh, user["token"], {"template": "research_to_slack", "input": {"topic": topic}})
     assert made.status == 200, made.body
     done = wait_done(wf_mesh, user["token"], made.body["runId"], timeout=60)
-    assert done["status"] == "RUN_STATUS_SUCCEEDED", done
+    assert done["status"] == "RUN_STATUS_SUCCEEDED", (done["error"], [s["error"] for s in done["steps"]])
     post = done["steps"][1]
     assert post["id"] == "post_summary" and post["output"]["status"] == "sent", post
     sent = slack_messages(fakes, topic)
