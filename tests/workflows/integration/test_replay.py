@@ -39,7 +39,7 @@ async def _replay(history: WorkflowHistory, workflow_class: type = TemplateRun) 
 
 def test_recorded_histories_replay() -> None:
     recorded = sorted(HISTORIES.glob("*.json"))
-    assert {p.stem for p in recorded} >= {"research_to_docs"}
+    assert {p.stem for p in recorded} >= {"research_to_docs", "research_to_slack", "research_pipeline"}
     for path in recorded:
         asyncio.run(_replay(WorkflowHistory.from_json(path.stem, path.read_text())))
 

@@ -4,6 +4,8 @@ with notify's local provider servers standing in for Slack."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 import uuid
 from typing import Any
@@ -13,6 +15,8 @@ import pytest
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import login, new_student, rest
 from services.workflows.testing.notion_server import LocalNotion
+from tests.workflows.integration.test_replay import HISTORIES
+from tests.workflows.integration.test_replay import _history as fetch_history
 from tests.workflows.integration.test_workflows_api import pages_titled, trigger, wait_done
 
 TEMPLATE = "workflow-research"
@@ -27,6 +31,14 @@ def slack_template(wf_mesh: LocalMesh) -> None:
         {"name": TEMPLATE, "subject": "Research: {{ topic }}", "body": "{{ text }}"}, token=admin,
     )  # fmt: skip
     assert made.status == 200, made.body
+
+
+def record(mesh: LocalMesh, template: str, run_id: str) -> None:
+    """With WORKFLOWS_RECORD_HISTORIES set, the run's history becomes the template's golden history."""
+    if os.environ.get("WORKFLOWS_RECORD_HISTORIES"):
+        assert mesh.temporal is not None
+        history = asyncio.run(fetch_history(mesh.temporal.address, run_id))
+        (HISTORIES / f"{template}.json").write_text(history.to_json())
 
 
 def slack_messages(fakes: Any, needle: str, within: float = 20) -> list[Any]:
@@ -48,6 +60,7 @@ def test_research_to_slack(wf_mesh: LocalMesh, fakes: Any) -> None:
     assert done["status"] == "RUN_STATUS_SUCCEEDED", (done["error"], [s["error"] for s in done["steps"]])
     post = done["steps"][1]
     assert post["id"] == "post_summary" and post["output"]["status"] == "sent", post
+    record(wf_mesh, "research_to_slack", made.body["runId"])
     sent = slack_messages(fakes, topic)
     assert len(sent) == 1, sent
     assert "recursion" in sent[0].text.lower()
@@ -61,6 +74,7 @@ def test_research_pipeline_documents_and_announces_in_parallel(
     made = trigger(wf_mesh, user["token"], {"template": "research_pipeline", "input": {"topic": topic}})
     done = wait_done(wf_mesh, user["token"], made.body["runId"], timeout=60)
     assert done["status"] == "RUN_STATUS_SUCCEEDED", done
+    record(wf_mesh, "research_pipeline", made.body["runId"])
     steps = {s["id"]: s for s in done["steps"]}
     assert list(steps) == ["research", "analysis", "document", "announce"]
     headline = steps["analysis"]["output"]["headline"]
