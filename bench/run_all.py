@@ -19,6 +19,7 @@ for name in (
     "activity_latency",
     "interventions_policies",
     "interventions_pipeline",
+    "workflows_runs",
 ):
     sys.stdout.write(f"\n== bench.{name}\n")
     sys.stdout.flush()

@@ -49,6 +49,7 @@ The access log never records a query string (%PATH(NQ:...)%) nor a credential he
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -548,6 +549,29 @@ def _cors_policy(origins: Sequence[str]) -> JsonDict:
 # ---------------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _descriptor_subset(descriptor_b64: str, service: str) -> str:
+    """The descriptor set (base64) cut to the file defining `service`, the google.rpc files
+    convert_grpc_status prints details with, and everything they import, in the original order (a
+    dependency before its dependents)."""
+    full = descriptor_pb2.FileDescriptorSet.FromString(base64.b64decode(descriptor_b64))
+    files = {f.name: f for f in full.file}
+    wanted = [
+        f.name
+        for f in full.file
+        if f.name.startswith("google/rpc/") or any(f"{f.package}.{s.name}" == service for s in f.service)
+    ]
+    keep: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in keep or name not in files:
+            continue
+        keep.add(name)
+        wanted.extend(files[name].dependency)
+    subset = descriptor_pb2.FileDescriptorSet(file=[f for f in full.file if f.name in keep])
+    return base64.b64encode(subset.SerializeToString()).decode("ascii")
+
+
 def _rest_routes(
     p: GatewayPlan, limits: RateLimits, descriptor_b64: str, services: Sequence[str]
 ) -> list[JsonDict]:
@@ -567,7 +591,11 @@ def _rest_routes(
                     # transcoder reads its per-route config from the REST route (before the rewrite),
                     # so SSE framing (text/event-stream) is switched on here, per route. No timeout:
                     # the re-matched gRPC route of a streaming method has `timeout: 0s` as well.
-                    per_filter[F_TRANSCODER] = _transcoder(services, descriptor_b64, sse=True)
+                    # Only the service's own files in it: every streaming route carries its own copy,
+                    # and the whole set each time would outgrow the ConfigMap's 1 MiB.
+                    per_filter[F_TRANSCODER] = _transcoder(
+                        [svc.full_name], _descriptor_subset(descriptor_b64, svc.full_name), sse=True
+                    )
                     action["timeout"] = "0s"
                     action["idle_timeout"] = STREAM_IDLE_TIMEOUT
                 route: JsonDict = {

@@ -81,6 +81,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     mesh = LocalMesh(
         Path(env.get("LEARNFLOW_DATA_DIR", ".data")).resolve(), ports_from_env(env), with_monitoring=True
     )
+    mesh.temporal_ui_port = int(env.get("LEARNFLOW_TEMPORAL_UI_PORT", "8233") or 0)
+    # serve's log to the terminal and to .data/serve.log, where `learnflow logs` finds it.
+    mesh.serve_tee = mesh.data_dir / "serve.log"
     stop = {"requested": False}
 
     def request_stop(*_: object) -> None:
@@ -115,6 +118,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_logs(args: argparse.Namespace) -> int:
+    from services.runtime.local.logsearch import search
+
+    root = Path(args.data_dir or os.environ.get("LEARNFLOW_DATA_DIR", ".data")).resolve()
+    found = search(root, args.correlation_id)
+    sys.stdout.write("".join(line + "\n" for line in found))
+    if not found:
+        sys.stderr.write(f"no line under {root} names {args.correlation_id}\n")
+    return 0 if found else 1
+
+
 def _banner(mesh: object, took: float) -> None:
     from services.runtime.local import alerting
     from services.runtime.local.mesh import LocalMesh
@@ -132,6 +146,9 @@ def _banner(mesh: object, took: float) -> None:
             f"  provider inbox:      {mesh.providers.url}/  (local Moodle, Zulip, Slack, PagerDuty; "
             f"SMTP on 127.0.0.1:{mesh.ports.providers_smtp}; `learnflow providers inbox`)\n"
         )
+    temporal = ""
+    if mesh.temporal is not None and mesh.temporal.ui_url:
+        temporal = f"  Temporal UI:         {mesh.temporal.ui_url} (workflow runs)\n"
     sys.stdout.write(
         f"\nLearnFlow mesh ready in {took:.1f}s\n"
         f"  REST (Envoy, JWT):   {mesh.rest_url}\n"
@@ -140,6 +157,7 @@ def _banner(mesh: object, took: float) -> None:
         f"  metrics:             http://127.0.0.1:{mesh.ports.metrics}/metrics\n"
         f"{providers}"
         f"{alerting.banner(mesh.monitoring)}"
+        f"{temporal}"
         f"{demo}"
         "Try:\n"
         f"  curl -s {mesh.rest_url}/v1/auth:login --json "
@@ -177,6 +195,14 @@ def parser() -> argparse.ArgumentParser:
     new_context.set_defaults(func=cmd_new_context)
     up = sub.add_parser("up", help="run the whole mesh locally on embedded defaults (Ctrl-C stops it)")
     up.set_defaults(func=cmd_up)
+    logs_cmd = sub.add_parser("logs", help="every log line of one request across the local mesh's processes")
+    logs_cmd.add_argument(
+        "--correlation-id", required=True, help="the request's x-request-id / correlation id"
+    )
+    logs_cmd.add_argument(
+        "--data-dir", default=None, help="the mesh's data directory (LEARNFLOW_DATA_DIR, .data)"
+    )
+    logs_cmd.set_defaults(func=cmd_logs)
     _add_ops_commands(sub)
     # Each context may contribute operator commands in services/<context>/cli.py: add_commands(sub).
     import importlib

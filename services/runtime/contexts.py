@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from services.runtime.events.consumer import ConsumerSpec
     from services.runtime.events.outbox import Outbox
     from services.runtime.jobs import JobKind
+    from services.runtime.registry import CapabilitySpec
     from services.runtime.settings import Settings
     from services.runtime.workload import WorkloadIdentity
 
@@ -191,6 +192,8 @@ class ContextSpec:
     # Settings that come from a Kubernetes Secret.
     secrets: tuple[SecretEnv, ...] = ()
     deploy: DeployTraits = field(default_factory=DeployTraits)
+    # Capabilities it registers in the registry besides its own name (services/runtime/registry.py).
+    capabilities: tuple[CapabilitySpec, ...] = ()
 
     @property
     def schema(self) -> str:

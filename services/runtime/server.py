@@ -38,6 +38,7 @@ from services.runtime.events.streams import ensure_streams
 from services.runtime.interceptors import MeshInterceptor
 from services.runtime.jobs import JobRunner
 from services.runtime.ops import OperationsServicer
+from services.runtime.registry import Registrar, advertised
 from services.runtime.settings import Settings
 from services.runtime.supervisor import Check, SingletonLease, Supervisor
 from services.runtime.workload import WorkloadIdentity
@@ -212,6 +213,16 @@ async def start(settings: Settings) -> Mesh:
                 _periodic(work, listen_dsn, worker_settings.singleton_retry_seconds),
                 kind="periodic",
             )
+        # The capability registry: this context's registration, renewed every TTL/2 (registry.py);
+        # a "job" kind so that draining withdraws it first.
+        registrar = Registrar(
+            js,
+            spec.name,
+            advertised(settings.grpc_addr, settings.env),
+            spec.capabilities,
+            settings.registry_ttl,
+        )
+        supervisor.add(f"registry-{spec.name}", spec.name, registrar.run, kind="job", stop=registrar.stop)
         if result.jobs:
             jobs = JobRunner(spec.name, db, result.jobs, schema=spec.schema, listen_dsn=listen_dsn)
             mesh.job_runners.append(jobs)

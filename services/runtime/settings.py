@@ -405,6 +405,14 @@ class Settings:
     shutdown_grace: float = number(
         "LEARNFLOW_SHUTDOWN_GRACE_SECONDS", 20.0, "time in-flight calls get at shutdown", min=0.0, max=600.0
     )
+    registry_ttl: float = number(
+        "LEARNFLOW_REGISTRY_TTL_SECONDS",
+        10.0,
+        "a context's registration in the capability registry lives this long without a heartbeat "
+        "(heartbeats every half of it)",
+        min=0.5,
+        max=3600.0,
+    )
     health_interval: float = number(
         "LEARNFLOW_HEALTH_INTERVAL_SECONDS", 2.0, "how often readiness is re-checked", min=0.1, max=60.0
     )

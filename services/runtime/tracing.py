@@ -13,7 +13,11 @@ def configure(exporter: str, service_name: str) -> None:
     if exporter == "none":
         return
     from opentelemetry import trace
-    from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorClient, GrpcAioInstrumentorServer
+    from opentelemetry.instrumentation.grpc import (
+        GrpcAioInstrumentorClient,
+        GrpcAioInstrumentorServer,
+        filters,
+    )
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -32,6 +36,8 @@ def configure(exporter: str, service_name: str) -> None:
         span_exporter = OTLPSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(provider)
-    GrpcAioInstrumentorServer().instrument()
+    # Not the health service: its servicer is the synchronous one (set() is called from sync code), which
+    # the aio server runs as is but the aio instrumentation would await (TypeError on every Check).
+    GrpcAioInstrumentorServer(filter_=filters.negate(filters.health_check())).instrument()
     GrpcAioInstrumentorClient().instrument()
     log.info("tracing on", extra={"exporter": exporter})

@@ -66,6 +66,12 @@ class TutoringApi(pb_grpc.TutoringServiceServicer):
             conversations=[convert.conversation_to_proto(c) for c in conversations], next_page_token=token
         )
 
+    async def ResearchTopic(
+        self, request: api_pb.ResearchTopicRequest, context: object
+    ) -> api_pb.ResearchTopicResponse:
+        found = await self.service.research(_caller(), request.topic, request.difficulty, request.max_sources)
+        return convert.research_to_proto(found)
+
     async def StreamConversation(
         self, request: api_pb.StreamConversationRequest, context: object
     ) -> AsyncIterator[pb.ChatMessage]:

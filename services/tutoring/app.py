@@ -21,6 +21,7 @@ from services.runtime.contexts import (
     StreamSpec,
 )
 from services.runtime.events.consumer import ConsumerSpec
+from services.runtime.registry import CapabilitySpec
 from services.tutoring.agents import Agents
 from services.tutoring.api import TutoringApi
 from services.tutoring.clients import MeshCalls
@@ -134,4 +135,8 @@ CONTEXT = ContextSpec(
     # Without the key the agents answer offline (docs/tutoring.md).
     secrets=(SecretEnv("OPENAI_API_KEY", "learnflow-openai"),),
     deploy=DeployTraits(notes=AGENT_PODS_NOTES),
+    # ResearchTopic, registered for the workflows context's research steps (runtime/registry.py).
+    capabilities=(
+        CapabilitySpec("research", "1.0.0", {"rpc": "learnflow.tutoring.v1.TutoringService/ResearchTopic"}),
+    ),
 )

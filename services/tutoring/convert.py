@@ -11,6 +11,7 @@ from learnflow.progress.v1 import events_pb2 as progress_events
 from learnflow.progress.v1 import resources_pb2 as progress_pb
 from learnflow.tutoring.v1 import events_pb2
 from learnflow.tutoring.v1 import resources_pb2 as pb
+from learnflow.tutoring.v1 import tutoring_service_pb2 as api_pb
 
 from services.tutoring.domain.chat import (
     ActivityKind,
@@ -23,6 +24,7 @@ from services.tutoring.domain.chat import (
     TutoringRequest,
 )
 from services.tutoring.domain.exercises import Difficulty
+from services.tutoring.domain.research import Research
 from services.tutoring.domain.triage import Route
 
 _AUTHORS = {Author.STUDENT: pb.AUTHOR_STUDENT, Author.TUTOR: pb.AUTHOR_TUTOR}
@@ -197,3 +199,12 @@ def activity_recorded_event(a: LearningActivity, at: datetime) -> progress_event
     )
     activity.occur_time.FromDatetime(at)
     return progress_events.ActivityRecorded(activity=activity)
+
+
+def research_to_proto(found: Research) -> api_pb.ResearchTopicResponse:
+    return api_pb.ResearchTopicResponse(
+        summary=found.summary,
+        key_points=list(found.key_points),
+        sources=[api_pb.ResearchSource(title=s.title, ref=s.ref, excerpt=s.excerpt) for s in found.sources],
+        produced_by=found.produced_by,
+    )

@@ -21,9 +21,10 @@ from services.runtime.errors import FieldViolation, InvalidArgument, NotFound, P
 from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
 from services.tutoring import convert, store
-from services.tutoring.domain import exercises
+from services.tutoring.domain import exercises, research
 from services.tutoring.domain.chat import Author, ChatMessage, Conversation, Routing, TutoringRequest
 from services.tutoring.domain.exercises import Difficulty
+from services.tutoring.domain.research import Research
 from services.tutoring.domain.triage import Route
 from services.tutoring.notifier import RESPONSES, Notifier
 
@@ -42,6 +43,15 @@ class TutoringService:
         self.db = db
         self.outbox = outbox
         self.notifier = notifier
+
+    # --- research (the registry's `research` capability; the workflows context calls it) ---------------
+
+    async def research(self, caller: Principal, topic: str, difficulty: str, max_sources: int) -> Research:
+        """Python's documentation on a topic; the index is built off the event loop on first use."""
+        del caller  # any signed-in caller (a workflow's workload token included); nothing is stored
+        found = await asyncio.to_thread(research.research, topic.strip(), difficulty, max_sources)
+        log.info("research done", extra={"sources": len(found.sources), "produced_by": found.produced_by})
+        return found
 
     # --- asking --------------------------------------------------------------------------------------
 

@@ -168,6 +168,7 @@ SHAPED = (
     "progress",
     "sandbox",
     "tutoring",
+    "workflows",
 )
 
 

@@ -22,9 +22,10 @@ from services.runtime.contexts import available_contexts
 from services.runtime.local.envoyd import EnvoyProxy
 from services.runtime.local.natsd import NatsServer
 from services.runtime.local.postgres import EmbeddedPostgres
-from services.runtime.local.procs import spawn, terminate, wait_until
+from services.runtime.local.procs import free_port, spawn, terminate, wait_until
 from services.runtime.local.providersd import LocalProviders
 from services.runtime.local.providersd import wanted as providers_wanted
+from services.runtime.local.temporald import TemporalServer
 from services.runtime.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,22 @@ def grpc_serving(addr: str, service: str = "") -> bool:
         return False
 
 
+def _tee(proc: subprocess.Popen[bytes], path: Path) -> None:
+    """Copies the process's output to this terminal and appends it to `path`, on a daemon thread."""
+    import threading
+
+    def copy() -> None:
+        assert proc.stdout is not None
+        with path.open("ab") as out:
+            for line in proc.stdout:
+                sys.stdout.buffer.write(line)
+                sys.stdout.buffer.flush()
+                out.write(line)
+                out.flush()
+
+    threading.Thread(target=copy, name="serve-log", daemon=True).start()
+
+
 @dataclass
 class LocalMesh:
     data_dir: Path
@@ -99,9 +116,13 @@ class LocalMesh:
         default_factory=lambda: {c: secrets.token_urlsafe(24) for c in available_contexts()}
     )
     serve_output: Path | None = None  # None: inherit the terminal
+    serve_tee: Path | None = None  # with serve_output None: the terminal and this file (learnflow up)
     postgres: EmbeddedPostgres | None = None
     nats: NatsServer | None = None
     envoy: EnvoyProxy | None = None
+    temporal: TemporalServer | None = None
+    # The Temporal Web UI's port for `learnflow up` (0: headless, as in tests).
+    temporal_ui_port: int = 0
     providers: LocalProviders | None = None
     server: subprocess.Popen[bytes] | None = None
     database_url: str = ""
@@ -179,10 +200,38 @@ class LocalMesh:
         env.update(extra)
         return env
 
+    def start_temporal(self, contexts: str) -> None:
+        """The Temporal dev server, when the workflows context is served here and TEMPORAL_ADDRESS does
+        not name another cluster (once per mesh: a restarted server finds the same one)."""
+        names = available_contexts() if contexts == "all" else [c.strip() for c in contexts.split(",")]
+        if "workflows" not in names or self.env.get("TEMPORAL_ADDRESS") or self.temporal is not None:
+            return
+        for attempt in range(3):
+            # The dev server also binds ports of its own choosing for its internal services: a port
+            # taken meanwhile by another process fails the start, so another free port is tried.
+            self.temporal = TemporalServer(self.data_dir / "temporal", free_port(), self.temporal_ui_port)
+            try:
+                self.temporal.start()
+                return
+            except RuntimeError:
+                self.temporal.stop()
+                self.temporal = None
+                if attempt == 2:
+                    raise
+                log.warning("temporal server did not start; trying another port")
+
     def start_server(self, contexts: str = "all", timeout: float = 60, **extra_env: str) -> None:
         argv = [sys.executable, "-m", "services.runtime.cli", "serve", "--contexts", contexts]
+        self.start_temporal(contexts)
+        if self.temporal is not None:
+            extra_env.setdefault("TEMPORAL_ADDRESS", self.temporal.address)
         env = self.server_env(**extra_env)
-        if self.serve_output is None:
+        if self.serve_output is None and self.serve_tee is not None:
+            self.server = subprocess.Popen(
+                argv, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            _tee(self.server, self.serve_tee)
+        elif self.serve_output is None:
             self.server = subprocess.Popen(argv, env=env, start_new_session=True)
         else:
             self.server = spawn(argv, self.serve_output, env=env)
@@ -256,6 +305,8 @@ class LocalMesh:
         if self.envoy:
             self.envoy.stop()
         self.stop_server()
+        if self.temporal:
+            self.temporal.stop()
         if self.providers:
             self.providers.stop()
         if self.nats:

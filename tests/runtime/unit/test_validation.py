@@ -111,6 +111,21 @@ def _unbounded(descriptor: Descriptor, seen: frozenset[str] = frozenset()) -> li
         elif f.type == FieldDescriptor.TYPE_ENUM:
             if rules is None or not (rules.enum.defined_only or rules.repeated.items.enum.defined_only):
                 found.append(f"{where}: an enum needs defined_only")
+        elif f.type == FieldDescriptor.TYPE_MESSAGE and f.message_type.GetOptions().map_entry:
+            # A map's keys and values are bounded by the map field's own rules (map.keys / map.values).
+            for part, bound in (
+                ("key", rules.map.keys if rules else None),
+                ("value", rules.map.values if rules else None),
+            ):
+                kind = f.message_type.fields_by_name[part].type
+                if kind == FieldDescriptor.TYPE_STRING and not (
+                    bound is not None and bound.string.HasField("max_len")
+                ):
+                    found.append(f"{where} {part}: a string needs a max_len (map.{part}s.string.max_len)")
+                elif kind == FieldDescriptor.TYPE_MESSAGE:
+                    found += _unbounded(
+                        f.message_type.fields_by_name[part].message_type, seen | {descriptor.full_name}
+                    )
         elif f.type == FieldDescriptor.TYPE_MESSAGE:
             found += _unbounded(f.message_type, seen | {descriptor.full_name})
     return found

@@ -90,3 +90,35 @@ class StreamConversationRequest(_message.Message):
     after_sequence: int
     max_wait_seconds: int
     def __init__(self, conversation_id: _Optional[str] = ..., after_sequence: _Optional[int] = ..., max_wait_seconds: _Optional[int] = ...) -> None: ...
+
+class ResearchTopicRequest(_message.Message):
+    __slots__ = ("topic", "difficulty", "max_sources")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    DIFFICULTY_FIELD_NUMBER: _ClassVar[int]
+    MAX_SOURCES_FIELD_NUMBER: _ClassVar[int]
+    topic: str
+    difficulty: str
+    max_sources: int
+    def __init__(self, topic: _Optional[str] = ..., difficulty: _Optional[str] = ..., max_sources: _Optional[int] = ...) -> None: ...
+
+class ResearchSource(_message.Message):
+    __slots__ = ("title", "ref", "excerpt")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    EXCERPT_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    ref: str
+    excerpt: str
+    def __init__(self, title: _Optional[str] = ..., ref: _Optional[str] = ..., excerpt: _Optional[str] = ...) -> None: ...
+
+class ResearchTopicResponse(_message.Message):
+    __slots__ = ("summary", "key_points", "sources", "produced_by")
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    KEY_POINTS_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    PRODUCED_BY_FIELD_NUMBER: _ClassVar[int]
+    summary: str
+    key_points: _containers.RepeatedScalarFieldContainer[str]
+    sources: _containers.RepeatedCompositeFieldContainer[ResearchSource]
+    produced_by: str
+    def __init__(self, summary: _Optional[str] = ..., key_points: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[_Union[ResearchSource, _Mapping]]] = ..., produced_by: _Optional[str] = ...) -> None: ...

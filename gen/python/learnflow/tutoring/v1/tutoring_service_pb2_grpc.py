@@ -70,6 +70,11 @@ class TutoringServiceStub:
                 request_serializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.StreamConversationRequest.SerializeToString,
                 response_deserializer=learnflow_dot_tutoring_dot_v1_dot_resources__pb2.ChatMessage.FromString,
                 _registered_method=True)
+        self.ResearchTopic = channel.unary_unary(
+                '/learnflow.tutoring.v1.TutoringService/ResearchTopic',
+                request_serializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicRequest.SerializeToString,
+                response_deserializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicResponse.FromString,
+                _registered_method=True)
 
 
 class TutoringServiceServicer:
@@ -126,6 +131,15 @@ class TutoringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResearchTopic(self, request, context):
+        """Researches a programming topic in Python's own documentation (offline, the concepts agent's
+        index): a summary, key points and the sources cited. The `research` capability of the registry;
+        the workflows context calls it as its workload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TutoringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +172,11 @@ def add_TutoringServiceServicer_to_server(servicer, server):
                     servicer.StreamConversation,
                     request_deserializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.StreamConversationRequest.FromString,
                     response_serializer=learnflow_dot_tutoring_dot_v1_dot_resources__pb2.ChatMessage.SerializeToString,
+            ),
+            'ResearchTopic': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResearchTopic,
+                    request_deserializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicRequest.FromString,
+                    response_serializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -327,6 +346,33 @@ class TutoringService:
             '/learnflow.tutoring.v1.TutoringService/StreamConversation',
             learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.StreamConversationRequest.SerializeToString,
             learnflow_dot_tutoring_dot_v1_dot_resources__pb2.ChatMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResearchTopic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.tutoring.v1.TutoringService/ResearchTopic',
+            learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicRequest.SerializeToString,
+            learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -19,6 +19,9 @@ __all__ = (
     "ListConversationsRequest",
     "ListConversationsResponse",
     "RequestExerciseRequest",
+    "ResearchSource",
+    "ResearchTopicRequest",
+    "ResearchTopicResponse",
     "ResponseReady",
     "ReviewComment",
     "Route",
@@ -492,6 +495,56 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class ResearchSource(betterproto2.Message):
+    title: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    ref: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    e.g. "pydoc:topics/lists".
+    """
+
+    excerpt: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message("learnflow.tutoring.v1", "ResearchSource", ResearchSource)
+
+
+@dataclass(eq=False, repr=False)
+class ResearchTopicRequest(betterproto2.Message):
+    topic: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    difficulty: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    beginner, intermediate or advanced (empty: intermediate).
+    """
+
+    max_sources: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
+    """
+    0: 5; at most 20.
+    """
+
+
+default_message_pool.register_message("learnflow.tutoring.v1", "ResearchTopicRequest", ResearchTopicRequest)
+
+
+@dataclass(eq=False, repr=False)
+class ResearchTopicResponse(betterproto2.Message):
+    summary: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    key_points: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+
+    sources: "list[ResearchSource]" = betterproto2.field(3, betterproto2.TYPE_MESSAGE, repeated=True)
+
+    produced_by: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    "offline" (the documentation alone) or the model's name.
+    """
+
+
+default_message_pool.register_message("learnflow.tutoring.v1", "ResearchTopicResponse", ResearchTopicResponse)
+
+
+@dataclass(eq=False, repr=False)
 class ResponseReady(betterproto2.Message):
     """
     Published on learning.responses when an answer is stored: StreamConversation wakes on it.
@@ -785,6 +838,29 @@ class TutoringServiceStub(betterproto2_grpclib.ServiceStub):
             metadata=metadata,
         ):
             yield response
+
+    async def research_topic(
+        self,
+        message: "ResearchTopicRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ResearchTopicResponse":
+        """
+        Researches a programming topic in Python's own documentation (offline, the concepts agent's
+        index): a summary, key points and the sources cited. The `research` capability of the registry;
+        the workflows context calls it as its workload.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.tutoring.v1.TutoringService/ResearchTopic",
+            message,
+            ResearchTopicResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
 
 
 from ....google import protobuf as ___google__protobuf__

@@ -1,0 +1,1 @@
+"""workflows: (say in one line what this context owns)."""

@@ -1,0 +1,78 @@
+"""Temporal, as the service layer needs it: start a run's workflow (its id is the run id, so a start
+repeated after a crash finds the one already started), cancel it, and the worker that executes the
+workflow and the activities in this process."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from services.runtime.errors import FailedPrecondition, Unavailable
+from services.workflows.workflow import WORKFLOW_NAME, TemplateRun
+
+
+class Engine:
+    """Connects on first use (and again after a failed connect), so the service starts while Temporal
+    is still coming up or away; a call meanwhile is UNAVAILABLE, and the worker (supervised) retries."""
+
+    def __init__(self, address: str, namespace: str, task_queue: str):
+        self.address = address
+        self.namespace = namespace
+        self.task_queue = task_queue
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await Client.connect(
+                            self.address,
+                            namespace=self.namespace,
+                            # OpenTelemetry across Temporal: the trigger's span is the parent of the
+                            # workflow's, whose activities' spans parent their calls (Temporal headers).
+                            interceptors=[TracingInterceptor()],
+                        )
+                    except RuntimeError as exc:  # the SDK's connection failure
+                        raise Unavailable(f"Temporal at {self.address} is not reachable: {exc}") from exc
+        return self._client
+
+    async def start(self, run_id: str, plan: dict[str, Any]) -> None:
+        try:
+            client = await self.client()
+            await client.start_workflow(
+                WORKFLOW_NAME,
+                plan,
+                id=run_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return  # started by an earlier call for the same run
+        except RPCError as exc:
+            raise Unavailable(f"Temporal did not start the run: {exc}") from exc
+
+    async def cancel(self, run_id: str) -> None:
+        try:
+            await (await self.client()).get_workflow_handle(run_id).cancel()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise FailedPrecondition(f"run {run_id} is not running", reason="RUN_NOT_RUNNING") from exc
+            raise Unavailable(f"Temporal did not cancel the run: {exc}") from exc
+
+    async def worker(self, activities: list[Any]) -> Worker:
+        return Worker(
+            await self.client(),
+            task_queue=self.task_queue,
+            workflows=[TemplateRun],
+            activities=activities,
+            max_concurrent_activities=200,
+        )

@@ -1,0 +1,268 @@
+"""workflows's use cases. Each opens one unit of work, applies the domain rules, writes through the
+store and returns domain objects. Runs execute on Temporal (engine.py); this layer starts and cancels
+them, and reads what the activities wrote down."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+from services.runtime import pagination
+from services.runtime.db import Database
+from services.runtime.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+)
+from services.runtime.ratelimit import Limit, SharedRateLimiter
+from services.runtime.registry import Registration
+from services.runtime.request_context import Principal
+from services.workflows import store
+from services.workflows.catalog import TemplateFolder
+from services.workflows.domain.runs import RUNNING, Run, StepRun, UsageRow
+from services.workflows.domain.templates import Template
+from services.workflows.engine import Engine
+from services.workflows.registry import Registry
+from services.workflows.settings import WorkflowsConfig
+
+WATCH_POLL_SECONDS = 0.2
+ADMIN = "admin"
+
+
+class WorkflowsService:
+    def __init__(
+        self,
+        db: Database,
+        config: WorkflowsConfig,
+        templates: TemplateFolder,
+        engine: Engine,
+        limiter: SharedRateLimiter,
+        registry: Registry,
+        registry_ttl: float,
+    ):
+        self.db = db
+        self.config = config
+        self.templates = templates
+        self.engine = engine
+        self.limiter = limiter
+        self.registry = registry
+        self.registry_ttl = registry_ttl
+        self.per_user = Limit(config.runs_per_user_per_hour / 3600.0, config.runs_per_user_per_hour)
+        self.per_tenant = Limit(config.runs_per_tenant_per_hour / 3600.0, config.runs_per_tenant_per_hour)
+        self.daily_quota = Limit(config.tenant_daily_quota / 86400.0, config.tenant_daily_quota)
+
+    # --- runs ------------------------------------------------------------------------------------------
+
+    def list_templates(self) -> list[Template]:
+        return sorted(self.templates.catalog.templates.values(), key=lambda t: t.name)
+
+    async def trigger(
+        self, caller: Principal, name: str, given: dict[str, str], idempotency_key: str, correlation_id: str
+    ) -> Run:
+        template = self.templates.catalog.get(name)
+        run_input = template.check_input(given)
+        key = idempotency_key.strip() or None
+        tenant = caller.tenant_id
+        if key:
+            async with self.db.transaction(tenant) as session:
+                existing = await store.run_by_key(session, key)
+            if existing is not None:
+                return await self._resume(existing)
+        await self._admit(caller)
+        run_id = str(uuid.uuid4())
+        plan = self._plan(template, run_id, caller, run_input, correlation_id)
+        new = Run(
+            id=run_id,
+            tenant_id=tenant,
+            template=template.name,
+            template_version=template.version,
+            status=RUNNING,
+            input=run_input,
+            plan=plan,
+            idempotency_key=key,
+            created_by=caller.subject,
+            correlation_id=correlation_id,
+            steps=tuple(StepRun(s.id, s.type, i) for i, s in enumerate(template.steps)),
+        )
+        async with self.db.transaction(tenant) as session:
+            made = await store.insert_run(session, new)
+            if made is None:  # the same key, a moment ago, from another request
+                existing = await store.run_by_key(session, key or "")
+            else:
+                await store.record_usage(
+                    session, key=f"{run_id}/run/started", tenant_id=tenant, user_id=caller.subject,
+                    run_id=run_id, kind="run", subject=template.name, outcome="started",
+                )  # fmt: skip
+        if made is None:
+            assert existing is not None
+            return await self._resume(existing)
+        try:
+            await self.engine.start(run_id, plan)
+        except Unavailable as exc:
+            # Temporal did not take it: the run is written down as failed (not left "running" for
+            # ever); with an idempotency key, the same request again starts it (see _resume).
+            if key is None:
+                async with self.db.transaction(tenant) as session:
+                    await store.run_finished(session, run_id, "failed", "", f"not started: {exc.message}")
+            raise
+        return made
+
+    async def _resume(self, run: Run) -> Run:
+        """A repeated key: the first run. Started again in case the first request died between writing
+        it and starting it (Temporal refuses a second workflow with the run's id)."""
+        if not run.finished:
+            await self.engine.start(run.id, run.plan)
+        return run
+
+    async def _admit(self, caller: Principal) -> None:
+        """The user's and the tenant's hourly rate and the tenant's daily quota, in one round trip
+        (SharedRateLimiter: token buckets in PostgreSQL shared by every replica; the quota is a bucket
+        of a day's runs refilled over the day)."""
+        tenant = caller.tenant_id
+        decisions = await self.limiter.take_all(
+            [
+                (f"workflows:user:{tenant}:{caller.subject}", self.per_user),
+                (f"workflows:tenant:{tenant}", self.per_tenant),
+                (f"workflows:quota:{tenant}", self.daily_quota),
+            ]
+        )
+        for who, decision in zip(("user", "tenant", "quota"), decisions, strict=True):
+            if decision.allowed:
+                continue
+            message = (
+                f"the tenant's quota of {self.config.tenant_daily_quota} runs a day is spent"
+                if who == "quota"
+                else f"too many workflow runs for this {who}"
+            )
+            raise ResourceExhausted(
+                f"{message}; try again in {decision.retry_after:.0f} s",
+                reason="QUOTA_EXCEEDED" if who == "quota" else "RATE_LIMITED",
+                metadata={"retry_after_seconds": f"{max(decision.retry_after, 1):.0f}", "limit": who},
+            )
+
+    def _plan(
+        self,
+        template: Template,
+        run_id: str,
+        caller: Principal,
+        run_input: dict[str, str],
+        correlation_id: str,
+    ) -> dict[str, Any]:
+        c = self.config
+        return {
+            **template.plan(),
+            "run": {
+                "id": run_id,
+                "tenant_id": caller.tenant_id,
+                "user_id": caller.subject,
+                "correlation_id": correlation_id,
+                "template": template.name,
+                "version": template.version,
+                "input": run_input,
+            },
+            "step_timeout_seconds": c.step_timeout_seconds,
+            "heartbeat_seconds": c.heartbeat_seconds,
+            "local_activities": c.local_activities,
+            "retry": {
+                "initial_seconds": c.retry_initial_seconds,
+                "maximum_seconds": c.retry_maximum_seconds,
+                "attempts": c.step_attempts,
+            },
+        }
+
+    async def get_run(self, caller: Principal, run_id: str) -> Run:
+        async with self.db.transaction(caller.tenant_id) as session:
+            run = await store.get_run(session, run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} not found", reason="RUN_NOT_FOUND")
+        return run
+
+    async def list_runs(
+        self, caller: Principal, page_size: int, page_token: str, template: str, status: str
+    ) -> tuple[list[Run], str]:
+        size = pagination.page_size(page_size, default=self.config.default_page_size)
+        position = pagination.decode_token(page_token, t=datetime, i=uuid.UUID)
+        after = (position["t"], str(position["i"])) if position else None
+        async with self.db.transaction(caller.tenant_id) as session:
+            found = await store.list_runs(
+                session, limit=size + 1, after=after, template=template, status=status
+            )
+        token = ""
+        if len(found) > size:
+            last = found[size - 1]
+            assert last.created_at is not None
+            token = pagination.encode_token({"t": last.created_at.isoformat(), "i": last.id})
+        return found[:size], token
+
+    async def cancel(self, caller: Principal, run_id: str) -> Run:
+        run = await self.get_run(caller, run_id)
+        if not run.finished:
+            await self.engine.cancel(run.id)
+        return await self.get_run(caller, run_id)
+
+    async def watch(self, caller: Principal, run_id: str, max_wait_seconds: int) -> AsyncIterator[Run]:
+        """The run now, then each time a step changes, until it ends or the wait is over."""
+        deadline = time.monotonic() + (max_wait_seconds or 60)
+        last: Any = None
+        while True:
+            run = await self.get_run(caller, run_id)
+            seen = (run.status, tuple((s.status, s.attempts) for s in run.steps))
+            if seen != last:
+                last = seen
+                yield run
+            if run.finished or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(WATCH_POLL_SECONDS)
+
+    # --- usage -----------------------------------------------------------------------------------------
+
+    async def usage(self, caller: Principal, from_day: str, to_day: str, user_id: str) -> list[UsageRow]:
+        v: list[FieldViolation] = []
+        first, last = _day(from_day, "from_day", v), _day(to_day, "to_day", v)
+        if v:
+            raise InvalidArgument("bad days", v)
+        if last < first:
+            raise InvalidArgument(
+                "to_day is before from_day", [FieldViolation("to_day", "is before from_day")]
+            )
+        who = caller.subject if user_id == "me" else user_id
+        if who != caller.subject and not caller.has_any(ADMIN):
+            raise PermissionDenied("only an admin reads other users' usage", reason="ADMIN_ONLY")
+        async with self.db.transaction(caller.tenant_id) as session:
+            return await store.usage_rows(session, first, last, who)
+
+    # --- the registry ----------------------------------------------------------------------------------
+
+    async def register(
+        self, caller: Principal, capability: str, version: str, context: str, address: str, instance: str,
+        limits: dict[str, str],
+    ) -> Registration:  # fmt: skip
+        del caller  # the contract allows services only (ROLE_SERVICE)
+        return await self.registry.register(
+            Registration(
+                capability, version, context, address, instance, limits, self.registry_ttl, time.time()
+            )
+        )
+
+    def discover(self, capability: str) -> list[Registration]:
+        return self.registry.discover(capability)
+
+    def capabilities(self) -> list[Registration]:
+        return self.registry.live()
+
+
+def _day(value: str, name: str, problems: list[FieldViolation]) -> date:
+    if not value:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.append(FieldViolation(name, "a day as YYYY-MM-DD"))
+        return datetime.now(UTC).date()
