@@ -74,7 +74,9 @@ def _leaves(
 ) -> Iterator[tuple[tuple[str, ...], FieldDescriptor]]:
     for f in d.fields:
         if f.type == FieldDescriptor.TYPE_MESSAGE:
-            if f.message_type.full_name == "google.protobuf.Timestamp":
+            if _is_map(f):
+                yield (*prefix, f.name), f  # a JSON object: a bad key and a bad value (cases())
+            elif f.message_type.full_name == "google.protobuf.Timestamp":
                 yield (*prefix, f.name), f  # an RFC 3339 string in JSON
             elif depth < 3 and not f.message_type.full_name.startswith("google.protobuf."):
                 yield from _leaves(f.message_type, (*prefix, f.name), depth + 1)
@@ -82,11 +84,29 @@ def _leaves(
             yield (*prefix, f.name), f
 
 
+def _is_map(f: FieldDescriptor) -> bool:
+    return f.type == FieldDescriptor.TYPE_MESSAGE and f.message_type.GetOptions().map_entry
+
+
+def _map_cases(
+    method: Method, binding: HttpBinding, path: tuple[str, ...], f: FieldDescriptor
+) -> Iterator[Case]:
+    rules = _rules(f)
+    keys = (rules.map.keys.string.max_len if rules is not None else 0) or 99
+    values = (rules.map.values.string.max_len if rules is not None else 0) or 99
+    yield Case(method, binding, path, {"a\x00b": "x"}, "key-nul")
+    yield Case(method, binding, path, {"k" * (keys + 1): "x"}, "key-too-long")
+    yield Case(method, binding, path, {"k": "a\x00b"}, "value-nul")
+    yield Case(method, binding, path, {"k": "v" * (values + 1)}, "value-too-long")
+
+
 def cases() -> Iterator[Case]:
     for method in METHODS:
         binding = method.bindings[0]
         for path, f in _leaves(POOL.FindMessageTypeByName(method.input_type)):
-            if f.type == FieldDescriptor.TYPE_ENUM:
+            if _is_map(f):
+                yield from _map_cases(method, binding, path, f)
+            elif f.type == FieldDescriptor.TYPE_ENUM:
                 yield Case(method, binding, path, 999, "undefined-enum")
             elif f.type == FieldDescriptor.TYPE_MESSAGE:  # a Timestamp
                 yield Case(method, binding, path, "yesterday at noon", "not-a-time")
@@ -115,7 +135,7 @@ def request_for(case: Case) -> tuple[str, str, Any]:
     cursor = d
     for i, name in enumerate(case.field):
         f = cursor.fields_by_name[name]
-        if f.is_repeated:
+        if f.is_repeated and not _is_map(f):
             repeated_at.add(i)
         if f.type == FieldDescriptor.TYPE_MESSAGE:
             cursor = f.message_type
@@ -146,7 +166,7 @@ def _violation_path(case: Case) -> str:
     parts, cursor = [], POOL.FindMessageTypeByName(case.method.input_type)
     for name in case.field:
         f = cursor.fields_by_name[name]
-        parts.append(f"{name}[0]" if f.is_repeated else name)
+        parts.append(f"{name}[0]" if f.is_repeated and not _is_map(f) else name)
         if f.type == FieldDescriptor.TYPE_MESSAGE:
             cursor = f.message_type
     return ".".join(parts)
@@ -193,7 +213,9 @@ def test_bad_value_is_a_4xx_json_error(mesh, tokens, case: Case) -> None:
     from_mesh = any((d.get("metadata") or {}).get("correlation_id") for d in details)
     if allowed and from_mesh and reply.status != 413:  # 413: over the edge's 1 MiB body limit
         fields = {v["field"] for d in details for v in d.get("fieldViolations", [])}
-        named = _violation_path(case) in fields or "" in fields
+        where = _violation_path(case)
+        named = where in fields or "" in fields
+        named |= any(v.startswith((where + "[", where + ".")) for v in fields)  # a map's key or value
         # The transcoder itself refuses an enum number it does not know, naming the field in words.
         named |= case.field[-1] in reply.body.get("message", "")
         assert reply.status == 400 and named, (case.id, reply.body)
