@@ -5,41 +5,13 @@ identity links LMS emails to LearnFlow users (ListUsers, cached), notify sends t
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
 
-import grpc
 from learnflow.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from learnflow.notify.v1 import notify_service_pb2, notify_service_pb2_grpc, resources_pb2
 
-from services.runtime.errors import FailedPrecondition, Unavailable
+from services.runtime.calls import mesh_call
 from services.runtime.workload import WorkloadIdentity
-
-T = TypeVar("T")
-_TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.UNAUTHENTICATED,
-    }
-)
-
-
-async def _call(what: str, call: Awaitable[T]) -> T:
-    """A gRPC failure as a domain error: Unavailable (worth retrying: the consumer naks) or
-    FailedPrecondition (the callee's answer, e.g. a template that does not exist)."""
-    try:
-        return await call
-    except grpc.aio.AioRpcError as exc:
-        message = f"{what}: {exc.code().name} {exc.details()}"
-        if exc.code() in _TRANSIENT:
-            raise Unavailable(message) from exc
-        raise FailedPrecondition(message, reason="CALLEE_REFUSED") from exc
 
 
 class IdentityLinker:
@@ -70,7 +42,7 @@ class IdentityLinker:
         token = ""
         metadata = await self.workload.metadata(self.tenant_id)
         while True:
-            page = await _call(
+            page = await mesh_call(
                 "identity ListUsers",
                 self.stub.ListUsers(
                     identity_service_pb2.ListUsersRequest(page_size=200, page_token=token),
@@ -111,7 +83,7 @@ class NotifyClient:
         """Queues the DM in notify (which resolves the Zulip account, falls back to its fallback channel
         for a user without one, retries 429s, and logs the delivery). The same key again returns the
         first delivery: a redelivered event sends nothing twice."""
-        delivery = await _call(
+        delivery = await mesh_call(
             "notify SendMessage",
             self.stub.SendMessage(
                 notify_service_pb2.SendMessageRequest(

@@ -20,6 +20,7 @@ from learnflow.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
 from learnflow.notify.v1 import resources_pb2 as notify_pb
 
 from services.interventions.domain import Delivery, DeliveryRefused, Receipt
+from services.runtime.calls import TRANSIENT
 from services.runtime.errors import Unavailable
 from services.runtime.workload import WorkloadIdentity
 
@@ -28,17 +29,6 @@ SUBJECT, BODY = "{{ subject }}", "{{ body }}"
 KEY_PREFIX = "interventions:"
 TIMEOUT = 10.0
 T = TypeVar("T")
-_TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.UNAUTHENTICATED,
-    }
-)
 
 
 def idempotency_key(decision_id: str, recipient: str) -> str:
@@ -55,7 +45,7 @@ def decision_of_key(key: str) -> str | None:
 def _translated(what: str, exc: grpc.aio.AioRpcError) -> Exception:
     """A failed call as Unavailable (retried by the delivery job) or DeliveryRefused (not retried)."""
     message = f"notify {what}: {exc.code().name} {exc.details()}"
-    return Unavailable(message) if exc.code() in _TRANSIENT else DeliveryRefused(message)
+    return Unavailable(message) if exc.code() in TRANSIENT else DeliveryRefused(message)
 
 
 async def _call(what: str, call: Awaitable[T]) -> T:

@@ -3,12 +3,11 @@ roles, through the runtime's cached UserDirectory) and notify (caregiver message
 
 from __future__ import annotations
 
-import grpc
 from learnflow.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
 from learnflow.notify.v1 import resources_pb2 as notify_pb
 
+from services.runtime.calls import mesh_call
 from services.runtime.directory import UserDirectory
-from services.runtime.errors import FailedPrecondition, Unavailable
 from services.runtime.workload import WorkloadIdentity
 
 
@@ -26,16 +25,6 @@ class IdentityDirectory:
 
 # notify's delivery states as the communication log's: accepted and waiting → queued.
 _DELIVERY = {"sent": "sent", "read": "sent", "failed": "failed"}
-_TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-    }
-)
 
 
 def delivery_key(communication_id: str) -> str:
@@ -67,14 +56,9 @@ class NotifyChannel:
                 idempotency_key=delivery_key(key),
             )
         )
-        try:
-            delivery = await self.stub.SendMessage(
-                request, metadata=await self.workload.metadata(tenant_id), timeout=10
-            )
-        except grpc.aio.AioRpcError as exc:
-            message = f"notify SendMessage: {exc.code().name} {exc.details()}"
-            if exc.code() in _TRANSIENT:
-                raise Unavailable(message) from exc
-            raise FailedPrecondition(message, reason="CALLEE_REFUSED") from exc
+        delivery = await mesh_call(
+            "notify SendMessage",
+            self.stub.SendMessage(request, metadata=await self.workload.metadata(tenant_id), timeout=10),
+        )
         state = notify_pb.DeliveryStatus.Name(delivery.status).removeprefix("DELIVERY_STATUS_").lower()
         return _DELIVERY.get(state, "queued"), f"notify delivery {delivery.id}: {state}"

@@ -4,47 +4,20 @@ mastery level per topic."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
 
-import grpc
 from learnflow.progress.v1 import progress_service_pb2, progress_service_pb2_grpc
 from learnflow.progress.v1 import resources_pb2 as progress_pb
 from learnflow.sandbox.v1 import resources_pb2 as sandbox_pb
 from learnflow.sandbox.v1 import sandbox_service_pb2, sandbox_service_pb2_grpc
 
-from services.runtime.errors import FailedPrecondition, Unavailable
+from services.runtime.calls import mesh_call
 from services.runtime.workload import WorkloadIdentity
 from services.tutoring.domain.exercises import GeneratedExercise
 from services.tutoring.domain.review import RunResult
 
 TIMEOUT = 15.0  # a run is at most the sandbox's 10 s maximum plus queueing
-T = TypeVar("T")
 # A callee that is down, busy or not ready yet: worth retrying later. Anything else is an answer.
-_TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.UNAUTHENTICATED,  # e.g. the callee has not fetched identity's keys yet
-    }
-)
-
-
-async def _call(what: str, call: Awaitable[T]) -> T:
-    """A call's gRPC failure as a domain error: Unavailable (the consumer retries) or
-    FailedPrecondition (deterministic: the agent answers without it or the event is dead-lettered)."""
-    try:
-        return await call
-    except grpc.aio.AioRpcError as exc:
-        message = f"{what}: {exc.code().name} {exc.details()}"
-        if exc.code() in _TRANSIENT:
-            raise Unavailable(message) from exc
-        raise FailedPrecondition(message, reason="CALLEE_REFUSED") from exc
 
 
 @dataclass(frozen=True)
@@ -64,7 +37,7 @@ class MeshCalls:
     ) -> RunResult:
         """Runs the student's code as theirs (on_behalf_of): their rate limit, their sandbox.executed
         — once per request_id, however often a redelivered event runs it."""
-        execution = await _call(
+        execution = await mesh_call(
             "sandbox Execute",
             self.sandbox.Execute(
                 sandbox_service_pb2.ExecuteRequest(
@@ -88,7 +61,7 @@ class MeshCalls:
 
     async def mastery_levels(self, tenant_id: str, student_id: str) -> dict[str, str]:
         """Topic -> "attempted" / "familiar" / "proficient" / "mastered"."""
-        progress = await _call(
+        progress = await mesh_call(
             "progress GetProgress",
             self.progress.GetProgress(
                 progress_service_pb2.GetProgressRequest(student_id=student_id),
@@ -104,7 +77,7 @@ class MeshCalls:
 
     async def create_exercise(self, tenant_id: str, exercise: GeneratedExercise, request_id: str) -> str:
         """Creates it once per request_id: a redelivered request finds the exercise it created."""
-        created = await _call(
+        created = await mesh_call(
             "sandbox CreateExercise",
             self.sandbox.CreateExercise(
                 sandbox_service_pb2.CreateExerciseRequest(
@@ -132,7 +105,7 @@ class MeshCalls:
         return created.id
 
     async def grade(self, tenant_id: str, exercise_id: str, code: str) -> Grade:
-        graded = await _call(
+        graded = await mesh_call(
             "sandbox GradeSubmission",
             self.sandbox.GradeSubmission(
                 sandbox_service_pb2.GradeSubmissionRequest(exercise_id=exercise_id, code=code),

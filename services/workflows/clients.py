@@ -14,24 +14,13 @@ from learnflow.notify.v1 import notify_service_pb2_grpc
 from learnflow.notify.v1 import resources_pb2 as nres
 from learnflow.tutoring.v1 import tutoring_service_pb2, tutoring_service_pb2_grpc
 
+from services.runtime.calls import TRANSIENT
 from services.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
 from services.runtime.registry import Registration
 from services.runtime.workload import WorkloadIdentity
 
 TIMEOUT = 20.0
 # A provider that is down, busy or not ready: the next provider is tried, then the step retried.
-_TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.UNAUTHENTICATED,
-        grpc.StatusCode.UNIMPLEMENTED,  # an old provider without the RPC: another may have it
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -94,7 +83,7 @@ class MeshCalls:
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                     raise InvalidArgument(f"research refused the request: {exc.details()}") from exc
-                if exc.code() not in _TRANSIENT:
+                if exc.code() not in TRANSIENT:
                     raise FailedPrecondition(
                         f"research at {provider.address}: {exc.code().name} {exc.details()}",
                         reason="CALLEE_REFUSED",
@@ -177,7 +166,7 @@ async def _notify_call(what: str, call: Any) -> Any:
     try:
         return await call
     except grpc.aio.AioRpcError as exc:
-        if exc.code() in _TRANSIENT:
+        if exc.code() in TRANSIENT:
             raise Unavailable(f"{what}: {exc.code().name} {exc.details()}") from exc
         if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
             raise InvalidArgument(f"{what} refused the message: {exc.details()}") from exc
