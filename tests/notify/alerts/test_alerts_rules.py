@@ -264,6 +264,18 @@ CASES: list[dict[str, Any]] = [
         },
         "quiet_at": "3m",
     },
+    {
+        "series": [{"series": 'learnflow_activity_watermark_age_seconds{lms="demo"}', "values": "700x20"}],
+        "at": "10m",
+        "alert": "ActivityWatermarkStale",
+        "labels": {"severity": "warning", "check": "activity", "lms": "demo"},
+        "ann": {
+            "summary": "LMS demo: attempts not read for 11m 40s",
+            "description": "The activity monitor's watermark for LMS demo is more than 10 minutes old: "
+            "attempts in the LMS are not becoming events or mentor messages.",
+        },
+        "quiet_at": "3m",
+    },
 ]
 
 
