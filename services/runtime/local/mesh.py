@@ -42,6 +42,7 @@ class Ports:
     metrics: int = 9464
     providers_http: int = 8026  # the local provider servers (local/providersd.py): inbox page and HTTP APIs
     providers_smtp: int = 1026  # one above Mailpit's 8025 and 1025, so both can run
+    console: int = 8090  # the web console's static server (Envoy serves it on the http port at /)
 
 
 # The variable that moves each port of `learnflow up` (README.md lists them: a second mesh on the same
@@ -57,6 +58,7 @@ PORT_VARIABLES = {
     "metrics": "LEARNFLOW_METRICS_PORT",
     "providers_http": "LEARNFLOW_PROVIDERS_HTTP_PORT",
     "providers_smtp": "LEARNFLOW_PROVIDERS_SMTP_PORT",
+    "console": "LEARNFLOW_CONSOLE_PORT",
 }
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -124,6 +126,7 @@ class LocalMesh:
     # The Temporal Web UI's port for `learnflow up` (0: headless, as in tests).
     temporal_ui_port: int = 0
     providers: LocalProviders | None = None
+    console: subprocess.Popen[bytes] | None = None  # the web console's static server (docs/console.md)
     server: subprocess.Popen[bytes] | None = None
     database_url: str = ""
     migration_url: str = ""
@@ -243,6 +246,31 @@ class LocalMesh:
         terminate(self.server, timeout)
         self.server = None
 
+    @property
+    def console_url(self) -> str:
+        """The web console, through Envoy on the API's origin."""
+        return f"{self.rest_url}/"
+
+    def start_console(self) -> None:
+        """The web console (docs/console.md): built from console/ with Node from PyPI when its sources
+        changed, then served by `learnflow console serve`; Envoy routes / to it. Off with
+        LEARNFLOW_CONSOLE=false (the test meshes, but the session's, leave it off)."""
+        if self.env.get("LEARNFLOW_CONSOLE", "true").strip().lower() not in _TRUE:
+            return
+        from services.runtime.local import node
+        from services.runtime.local.procs import http_ok
+
+        node.build_console(progress=lambda line: log.info("%s", line))
+        log_path = self.data_dir / "console.log"
+        listen = f"127.0.0.1:{self.ports.console}"
+        argv = [sys.executable, "-m", "services.runtime.console", "serve", "--listen", listen]
+        self.console = spawn(argv, log_path, env=self.env)
+        wait_until(lambda: http_ok(f"http://{listen}/healthz"), 20, "console", self.console, log_path)
+
+    def stop_console(self) -> None:
+        terminate(self.console)
+        self.console = None
+
     def start_envoy(self, **render_options: Any) -> None:
         from gateway.generate import DESCRIPTOR, render, write_config
 
@@ -256,6 +284,7 @@ class LocalMesh:
             cors_origins=[
                 o for o in self.env.get("LEARNFLOW_CORS_ORIGINS", "http://localhost:3000").split(",") if o
             ],
+            console_upstream=("127.0.0.1", self.ports.console) if self.console is not None else None,
             **render_options,
         )
         path = self.data_dir / "envoy.yaml"
@@ -290,6 +319,7 @@ class LocalMesh:
                 self.env, default=self.with_monitoring and self.providers is not None
             ):
                 self.demo_lms = lms.start_demo_lms(self)  # the activity context's demo (docs/activity.md)
+        self.start_console()
         self.start_envoy()
         if self.with_monitoring:
             from services.runtime.local import alerting
@@ -304,6 +334,7 @@ class LocalMesh:
             self.monitoring.stop()
         if self.envoy:
             self.envoy.stop()
+        self.stop_console()
         self.stop_server()
         if self.temporal:
             self.temporal.stop()

@@ -1,0 +1,131 @@
+"""Browser tests of the web console (docs/console.md): Playwright driving Debian's Chromium against the
+session's mesh, which serves the console through Envoy at /. Every page a test visits is checked with
+axe-core (no serious or critical violation) and photographed into test-artifacts/console/.
+
+Playwright's own browser download is not reachable from these machines; Debian's chromium is
+(`make setup` installs it, as it installs bubblewrap)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.runtime.local.demo import DEMO_PASSWORD
+from services.runtime.local.mesh import LocalMesh
+
+CHROMIUM = Path(os.environ.get("LEARNFLOW_CHROMIUM", "/usr/bin/chromium"))
+REPO = Path(__file__).resolve().parents[2]
+AXE = REPO / "console" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(os.environ.get("LEARNFLOW_TEST_ARTIFACTS", REPO / "test-artifacts")) / "console"
+# Chromium flags for a closed network and a root user (REFERENCE.md, the machine notes): without the
+# background-networking ones Chromium keeps trying Google's hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: `make setup` installs Debian's chromium (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+class Console:
+    """One signed-in browser tab on the console."""
+
+    def __init__(self, page: object, mesh: LocalMesh) -> None:
+        from playwright.sync_api import Page
+
+        assert isinstance(page, Page)
+        self.page = page
+        self.mesh = mesh
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.mesh.rest_url + path)
+
+    def check(self, name: str) -> None:
+        """axe-core on the page as it stands (no serious or critical violation), then a screenshot."""
+        page = self.page
+        # Not "networkidle": a page with a live stream (SSE) never is. Its loading states are gone.
+        page.wait_for_load_state("load")
+        page.wait_for_function("document.querySelectorAll('[role=status][aria-busy=true]').length === 0")
+        # Evaluated over the DevTools protocol, which the console's Content-Security-Policy (no inline
+        # script) does not govern; a <script> tag would be refused, as it should be.
+        page.evaluate(AXE.read_text() + "\n;void 0")
+        result = page.evaluate(
+            "async () => { const r = await axe.run(document, {resultTypes: ['violations']});"
+            " return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+            " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})); }"
+        )
+        bad = [v for v in result if v["impact"] in ("serious", "critical")]
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert not bad, f"{name}: accessibility violations:\n{json.dumps(bad, indent=2)}"
+
+
+def sign_in(browser: object, mesh: LocalMesh, email: str, *, viewport: dict[str, int] = DESKTOP) -> Console:
+    from playwright.sync_api import Browser
+
+    assert isinstance(browser, Browser)
+    context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    console = Console(page, mesh)
+    console.go("/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign out").wait_for()
+    return console
+
+
+@pytest.fixture
+def as_student(browser: object, mesh: LocalMesh) -> Iterator[Console]:
+    c = sign_in(browser, mesh, "student@demo.test")
+    yield c
+    c.page.context.close()
+
+
+@pytest.fixture
+def as_teacher(browser: object, mesh: LocalMesh) -> Iterator[Console]:
+    c = sign_in(browser, mesh, "teacher@demo.test")
+    yield c
+    c.page.context.close()
+
+
+@pytest.fixture
+def as_admin(browser: object, mesh: LocalMesh) -> Iterator[Console]:
+    c = sign_in(browser, mesh, "admin@demo.test")
+    yield c
+    c.page.context.close()
+
+
+@pytest.fixture
+def as_operator(browser: object, mesh: LocalMesh) -> Iterator[Console]:
+    c = sign_in(browser, mesh, "operator@demo.test")
+    yield c
+    c.page.context.close()
