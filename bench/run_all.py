@@ -20,6 +20,7 @@ for name in (
     "interventions_policies",
     "interventions_pipeline",
     "workflows_runs",
+    "console_pages",
 ):
     sys.stdout.write(f"\n== bench.{name}\n")
     sys.stdout.flush()
