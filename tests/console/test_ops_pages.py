@@ -92,11 +92,12 @@ def test_the_api_reference_lists_every_operation_and_its_quick_start_works(as_st
 
     # One operation, found by search and opened: its body and response fields as the document has them.
     page.get_by_label("Search operations").fill("/v1/workflows/runs")
-    page.get_by_label("Service").select_option("WorkflowsService")
+    page.get_by_label("Service", exact=True).select_option("WorkflowsService")
     shown = page.get_by_role("status").filter(has_text="operations shown")
     assert re.search(r"^[1-9]\d* operations shown", shown.inner_text())
     assert not page.get_by_role("heading", name="IdentityService").is_visible()
-    page.locator("details.operation summary", has_text="POST").filter(has_text=re.compile(r"/v1/workflows/runs$")).click()
+    trigger = page.locator("details.operation").filter(has=page.locator(".method", has_text="POST"))
+    trigger.filter(has=page.locator("code.path", has_text=re.compile(r"^/v1/workflows/runs$"))).locator("summary").click()
     body = page.get_by_role("table", name="Request body: TriggerWorkflowRequest")
     body.wait_for()
     fields = body.locator("tbody tr td:first-child code").all_inner_texts()

@@ -85,8 +85,10 @@ function QuickStart() {
         access token, and send it as a bearer token. Errors come back as <code>google.rpc.Status</code> JSON with
         field violations for bad input; send <code>x-request-id</code> to follow a call through the logs.
       </p>
-      <pre aria-label="Sign in"><code data-testid="quickstart-login">{login}</code></pre>
-      <pre aria-label="A first call"><code data-testid="quickstart-call">{call}</code></pre>
+      <p>1. Sign in and keep the access token:</p>
+      <pre><code data-testid="quickstart-login">{login}</code></pre>
+      <p>2. Call the API with it (here: the workflow templates):</p>
+      <pre><code data-testid="quickstart-call">{call}</code></pre>
       <p class="muted">
         Access tokens expire; <code>POST /v1/auth:refresh</code> with the refresh token from the login answer gives
         a new one. Streams (<code>:watch</code>, <code>:stream</code>) answer <code>text/event-stream</code>: use{" "}
@@ -122,19 +124,19 @@ export default function Reference() {
                 {doc.services.length} services. <a href="#quick-start">Quick start</a>
               </p>
               <form class="grid filters" role="search" onSubmit={(e) => e.preventDefault()}>
-                <label>
-                  Search operations
-                  <input type="search" value={query} onInput={(e) => setQuery(e.currentTarget.value)} placeholder="workflows, :redrive, login…" />
-                </label>
-                <label>
-                  Service
-                  <select value={service} onChange={(e) => setService(e.currentTarget.value)}>
+                <div>
+                  <label for="api-search">Search operations</label>
+                  <input id="api-search" type="search" value={query} onInput={(e) => setQuery(e.currentTarget.value)} placeholder="workflows, :redrive, login…" />
+                </div>
+                <div>
+                  <label for="api-service">Service</label>
+                  <select id="api-service" value={service} onChange={(e) => setService(e.currentTarget.value)}>
                     <option value="">All services</option>
                     {doc.services.map((s) => (
                       <option key={s.name} value={s.name}>{s.name}</option>
                     ))}
                   </select>
-                </label>
+                </div>
               </form>
               <p role="status" class="muted">{count} operations shown.</p>
               {services.map((s) => (

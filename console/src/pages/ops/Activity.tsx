@@ -19,15 +19,15 @@ function Events() {
   return (
     <>
       <form class="ops-filters" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Event type
-          <select value={type} onChange={(e) => setType(e.currentTarget.value)}>
+        <div>
+          <label for="events-type">Event type</label>
+          <select id="events-type" value={type} onChange={(e) => setType(e.currentTarget.value)}>
             <option value="">All types</option>
             {["exam_started", "exam_completed", "exam_passed", "exam_failed", "content_started", "content_completed", "content_watched"].map((t) => (
               <option key={t} value={t}>{t}</option>
             ))}
           </select>
-        </label>
+        </div>
       </form>
       <Paged<Event>
         caption="Activity events"

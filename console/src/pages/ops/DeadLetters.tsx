@@ -17,10 +17,10 @@ function ContextFilter({ value, onChange, id }: { value: string; onChange: (v: s
   const [draft, setDraft] = useState(value);
   return (
     <form class="ops-filters" onSubmit={(e) => { e.preventDefault(); onChange(draft.trim()); }}>
-      <label for={id}>
-        Context
+      <div>
+        <label for={id}>Context</label>
         <input id={id} value={draft} onInput={(e) => setDraft(e.currentTarget.value)} placeholder="all contexts (e.g. notify)" />
-      </label>
+      </div>
       <button type="submit" class="secondary">Filter</button>
     </form>
   );

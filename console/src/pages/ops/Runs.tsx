@@ -18,17 +18,17 @@ export default function Runs() {
         <span class="muted">On port 8233 of this host in `make up` (LEARNFLOW_TEMPORAL_UI_PORT); a run's workflow id is its run id.</span>
       </p>
       <form class="ops-filters" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Template
-          <input value={template} onChange={(e) => setTemplate(e.currentTarget.value.trim())} placeholder="all templates" />
-        </label>
-        <label>
-          Status
-          <select value={status} onChange={(e) => setStatus(e.currentTarget.value as RunStatus | "")}>
+        <div>
+          <label for="runs-template">Template</label>
+          <input id="runs-template" value={template} onChange={(e) => setTemplate(e.currentTarget.value.trim())} placeholder="all templates" />
+        </div>
+        <div>
+          <label for="runs-status">Status</label>
+          <select id="runs-status" value={status} onChange={(e) => setStatus(e.currentTarget.value as RunStatus | "")}>
             <option value="">Any status</option>
             {STATUSES.map((s) => <option key={s} value={s}>{runWord(s)}</option>)}
           </select>
-        </label>
+        </div>
       </form>
       <Paged<Run>
         caption="Workflow runs"
