@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import { api, call } from "../../api/client";
 import type { components } from "../../api/schema";
-import { ErrorBox } from "../../ui/async";
+import { ErrorBox, useAsync } from "../../ui/async";
 import { Paged } from "../../ui/paged";
 import { Page } from "../../ui/page";
 import { Badge, enumWord, when } from "./common";
@@ -13,16 +13,19 @@ import { Badge, enumWord, when } from "./common";
 type DeadLetter = components["schemas"]["learnflow.ops.v1.DeadLetter"];
 type Job = components["schemas"]["learnflow.ops.v1.Job"];
 
-function ContextFilter({ value, onChange, id }: { value: string; onChange: (v: string) => void; id: string }) {
-  const [draft, setDraft] = useState(value);
+/** The contexts to filter by: the ones the capability registry lists as live (an unknown name would
+ * be refused by the API anyway). */
+function ContextFilter({ value, onChange, id, contexts }: { value: string; onChange: (v: string) => void; id: string; contexts: string[] }) {
   return (
-    <form class="ops-filters" onSubmit={(e) => { e.preventDefault(); onChange(draft.trim()); }}>
+    <div class="ops-filters">
       <div>
         <label for={id}>Context</label>
-        <input id={id} value={draft} onInput={(e) => setDraft(e.currentTarget.value)} placeholder="all contexts (e.g. notify)" />
+        <select id={id} value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+          <option value="">All contexts</option>
+          {contexts.map((c) => <option key={c} value={c}>{c}</option>)}
+        </select>
       </div>
-      <button type="submit" class="secondary">Filter</button>
-    </form>
+    </div>
   );
 }
 
@@ -34,6 +37,8 @@ export default function DeadLetters() {
   const [notice, setNotice] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState("");
+  const registry = useAsync(() => call(api.GET("/v1/capabilities")), []);
+  const contexts = [...new Set((registry.data?.capabilities ?? []).map((c) => c.context ?? ""))].filter(Boolean).sort();
 
   async function redrive(kind: "letter" | "job", id: string, context?: string) {
     if (!confirm(kind === "letter" ? "Publish this event again for its consumer?" : "Queue this job again with fresh attempts?")) return;
@@ -63,7 +68,7 @@ export default function DeadLetters() {
       <section aria-labelledby="letters">
         <h2 id="letters">Dead letters</h2>
         <p class="muted">Events a consumer gave up on: undecodable, a deterministic error, or too many deliveries.</p>
-        <ContextFilter id="letter-context" value={letterContext} onChange={setLetterContext} />
+        <ContextFilter id="letter-context" value={letterContext} onChange={setLetterContext} contexts={contexts} />
         <Paged<DeadLetter>
           caption="Dead letters"
           deps={[letterContext, version]}
@@ -97,7 +102,7 @@ export default function DeadLetters() {
       <section aria-labelledby="jobs">
         <h2 id="jobs">Dead jobs</h2>
         <p class="muted">Durable jobs that will not run again: a terminal error, or out of attempts.</p>
-        <ContextFilter id="job-context" value={jobContext} onChange={setJobContext} />
+        <ContextFilter id="job-context" value={jobContext} onChange={setJobContext} contexts={contexts} />
         <Paged<Job>
           caption="Dead jobs"
           deps={[jobContext, version]}
