@@ -106,7 +106,13 @@ def test_the_api_reference_lists_every_operation_and_its_quick_start_works(as_st
     assert fields == ["template", "input", "idempotencyKey"]
     assert "required" in body.locator("tbody tr").first.inner_text()
     response = page.get_by_role("table", name="Response: WorkflowRun")
-    assert "runId" in response.locator("tbody").inner_text()
+    assert "runId" in response.locator("tbody").first.inner_text()
+    # A message-typed field opens onto its own fields.
+    response.get_by_text("Fields of StepRun[]").click()
+    steps = page.get_by_role("table", name="steps: StepRun[]")
+    assert {"status", "output", "attempts", "startTime"} <= set(
+        steps.locator("tbody tr td:first-child code").all_inner_texts()
+    )
     assert "any signed-in caller" in page.locator("details.operation[open]").inner_text()
     as_student.check("api-reference-operation")
 

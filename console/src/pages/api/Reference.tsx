@@ -31,7 +31,15 @@ function Fields({ caption, fields, where }: { caption: string; fields: FieldDoc[
               </td>
               {where && <td>{f.where}</td>}
               <td><code>{f.type}</code></td>
-              <td class="pre">{f.description}</td>
+              <td>
+                {f.description && <span class="pre">{f.description}</span>}
+                {f.children && f.children.length > 0 && (
+                  <details class="nested">
+                    <summary>Fields of {f.type}</summary>
+                    <Fields caption={`${f.name}: ${f.type}`} fields={f.children} />
+                  </details>
+                )}
+              </td>
             </tr>
           ))}
         </tbody>

@@ -14,6 +14,8 @@ export interface FieldDoc {
   description: string;
   /** Where a parameter goes: path or query (empty for a body or response field). */
   where?: string;
+  /** The fields of a message-typed field (or of a list's messages), a few levels deep. */
+  children?: FieldDoc[];
 }
 
 export interface OperationDoc {
@@ -78,15 +80,31 @@ export function buildDoc(doc: Yaml): ApiDoc {
     return shown.length > 6 ? `${shown.slice(0, 6).join(" | ")} | …` : shown.join(" | ");
   }
 
-  function fieldsOf(schemaRef: Obj): FieldDoc[] {
+  /** The message a field holds (itself, through allOf, or as a list's items), when it is one. */
+  function messageOf(s: Obj): Obj | null {
+    if (Array.isArray(s.allOf) && s.allOf.length === 1) return messageOf(obj(s.allOf[0]));
+    if (str(s.type) === "array") return messageOf(obj(s.items));
+    const target = resolve(s);
+    return s.$ref && target.properties ? s : null;
+  }
+
+  // Nested messages are expanded three levels down, and never into a message already being expanded
+  // (google.protobuf.Struct-like and recursive messages would not end).
+  function fieldsOf(schemaRef: Obj, depth = 0, seen: string[] = []): FieldDoc[] {
     const s = resolve(schemaRef);
     const required = new Set((Array.isArray(s.required) ? s.required : []).map(String));
-    return Object.entries(obj(s.properties)).map(([name, p]) => ({
-      name,
-      type: typeOf(obj(p)),
-      required: required.has(name),
-      description: str(obj(p).description) || str(resolve(obj(p)).description),
-    }));
+    return Object.entries(obj(s.properties)).map(([name, p]) => {
+      const msg = messageOf(obj(p));
+      const ref = msg ? str(msg.$ref) : "";
+      const children = msg && depth < 3 && !seen.includes(ref) ? fieldsOf(msg, depth + 1, [...seen, ref]) : undefined;
+      return {
+        name,
+        type: typeOf(obj(p)),
+        required: required.has(name),
+        description: str(obj(p).description) || str(resolve(obj(p)).description),
+        children,
+      };
+    });
   }
 
   function access(op: Obj): string {
@@ -125,10 +143,10 @@ export function buildDoc(doc: Yaml): ApiDoc {
         access: access(op),
         params,
         body: Object.keys(bodySchema).length
-          ? { name: bodySchema.$ref ? shortName(str(bodySchema.$ref)) : typeOf(bodySchema), fields: fieldsOf(bodySchema) }
+          ? { name: bodySchema.$ref ? shortName(str(bodySchema.$ref)) : typeOf(bodySchema), fields: fieldsOf(bodySchema, 0, [str(bodySchema.$ref)]) }
           : undefined,
         response: Object.keys(okSchema).length
-          ? { name: okSchema.$ref ? shortName(str(okSchema.$ref)) : typeOf(okSchema), fields: fieldsOf(okSchema), streamed }
+          ? { name: okSchema.$ref ? shortName(str(okSchema.$ref)) : typeOf(okSchema), fields: fieldsOf(okSchema, 0, [str(okSchema.$ref)]), streamed }
           : undefined,
       };
       const tag = Array.isArray(op.tags) && op.tags.length ? str(op.tags[0]) : "Other";
