@@ -23,13 +23,20 @@ function parseExtra(text: string): { input: Record<string, string>; bad: string 
   return { input, bad: null };
 }
 
+/** A random idempotency key. crypto.randomUUID exists only in secure contexts (https, localhost);
+ * getRandomValues everywhere, so a console served over plain http on a LAN address still works. */
+function newKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export default function Trigger() {
   const { route } = useLocation();
   const templates = useAsync(() => call(api.GET("/v1/workflows/templates")), []);
   const [chosen, setChosen] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const key = useMemo(() => crypto.randomUUID(), [chosen]);
+  const key = useMemo(newKey, [chosen]);
 
   async function submit(e: Event) {
     e.preventDefault();

@@ -8,6 +8,7 @@ import { Show, useAsync } from "../../ui/async";
 import { LineChart, type Series } from "../../ui/chart";
 import { Field } from "../../ui/form";
 import { Page } from "../../ui/page";
+import "./ops.css";
 
 const day = (d: Date) => d.toISOString().slice(0, 10);
 
@@ -48,10 +49,14 @@ export default function Usage() {
       <Show state={state} isEmpty={(d) => !d.rows?.length} empty="No usage in these days.">
         {(d) => {
           const rows = d.rows ?? [];
+          // Every day of the range is a point (0 when nothing was used), so each kind draws a line.
+          const days: number[] = [];
+          for (let t = Date.parse(`${range.fromDay}T00:00:00Z`); t <= Date.parse(`${range.toDay}T00:00:00Z`) && days.length < 366; t += 86_400_000)
+            days.push(t);
           const perKind = new Map<string, Map<number, number>>();
           for (const r of rows) {
             const x = Date.parse(`${r.day}T00:00:00Z`);
-            const m = perKind.get(r.kind ?? "?") ?? new Map<number, number>();
+            const m = perKind.get(r.kind ?? "?") ?? new Map<number, number>(days.map((d) => [d, 0]));
             m.set(x, (m.get(x) ?? 0) + Number(r.count ?? 0));
             perKind.set(r.kind ?? "?", m);
           }
@@ -60,12 +65,14 @@ export default function Usage() {
             kind: m.size > 1 ? "line" : "points",
             points: [...m.entries()].map(([x, y]) => ({ x, y })),
           }));
-          const total = (kind: string) => rows.filter((r) => r.kind === kind).reduce((n, r) => n + Number(r.count ?? 0), 0);
+          const sum = (kind: string, outcome?: string, field: "count" | "units" = "count") =>
+            rows.filter((r) => r.kind === kind && (!outcome || r.outcome === outcome)).reduce((n, r) => n + Number(r[field] ?? 0), 0);
           return (
             <>
               <p role="status">
-                {total("run")} run records, {total("step")} step records, {total("third_party_call")} third-party calls,{" "}
-                {rows.filter((r) => r.kind === "model_tokens").reduce((n, r) => n + Number(r.units ?? 0), 0)} model tokens.
+                {sum("run", "started")} runs started ({sum("run", "succeeded")} succeeded, {sum("run", "failed")} failed,{" "}
+                {sum("run", "cancelled")} cancelled), {sum("step")} steps, {sum("third_party_call")} third-party calls,{" "}
+                {sum("model_tokens", undefined, "units")} model tokens.
               </p>
               <LineChart title="Usage records per day and kind" series={series} xFormat={(x) => new Date(x).toISOString().slice(5, 10)} yLabel="records" />
               <div class="table-scroll">
