@@ -185,6 +185,10 @@ def test_an_operator_triggers_a_workflow_and_watches_its_steps_complete(as_opera
     assert run_id in (row.get_by_role("link").get_attribute("href") or "")
     assert "8233" in (page.get_by_role("link", name=re.compile("Temporal UI")).get_attribute("href") or "")
     as_operator.check("ops-runs")
+    page.get_by_label("Status").select_option("RUN_STATUS_FAILED")
+    row.wait_for(state="detached")
+    page.get_by_label("Status").select_option("RUN_STATUS_SUCCEEDED")
+    row.wait_for()
 
     page.set_viewport_size(PHONE)
     as_operator.go(f"/ops/workflows/runs/{run_id}")
@@ -201,21 +205,6 @@ def _superuser(mesh) -> psycopg.Connection:
 def test_operator_pages_show_health_dead_work_usage_and_the_monitor(as_operator, mesh):
     page = as_operator.page
     token = login(mesh, "operator@demo.test")
-
-    # Health: one card per context the registry lists.
-    as_operator.go("/ops/health")
-    page.get_by_text(re.compile(r"\d+ contexts live")).wait_for()
-    registry = rest(mesh, "GET", "/v1/capabilities", token=token).body["capabilities"]
-    contexts = {c["context"] for c in registry}
-    assert {"identity", "workflows", "tutoring"} <= contexts
-    assert (
-        page.get_by_text(re.compile(r"\d+ contexts live"))
-        .inner_text()
-        .startswith(f"{len(contexts)} contexts live")
-    )
-    for name in contexts:
-        assert page.get_by_role("heading", name=name, exact=True).is_visible()
-    as_operator.check("ops-health")
 
     # A dead job (of a kind no runner takes, so once redriven it stays queued) and a dead letter.
     kind, reason = f"console-test-{uuid.uuid4().hex[:8]}", f"undecodable payload {uuid.uuid4().hex[:6]}"
@@ -235,6 +224,26 @@ def test_operator_pages_show_health_dead_work_usage_and_the_monitor(as_operator,
             (letter_id, str(uuid.uuid4()), reason),
         )
     try:
+        # Health: one card per context the registry lists, with its dead work.
+        as_operator.go("/ops/health")
+        page.get_by_text(re.compile(r"\d+ contexts live")).wait_for()
+        registry = rest(mesh, "GET", "/v1/capabilities", token=token).body["capabilities"]
+        contexts = {c["context"] for c in registry}
+        assert {"identity", "workflows", "tutoring"} <= contexts
+        live = page.get_by_text(re.compile(r"\d+ contexts live")).inner_text()
+        assert live.startswith(f"{len(contexts)} contexts live")
+        for name in contexts:
+            assert page.get_by_role("heading", name=name, exact=True).is_visible()
+        letters = rest(mesh, "GET", f"/v1/ops/deadLetters?context={schema}&pageSize=100", token=token).body
+        jobs = rest(mesh, "GET", f"/v1/ops/deadJobs?context={schema}&pageSize=100", token=token).body
+        n_letters, n_jobs = len(letters["deadLetters"]), len(jobs["jobs"])
+        assert n_letters >= 1 and n_jobs >= 1
+        assert re.match(
+            rf"^{n_letters}\+? dead letters, {n_jobs}\+? dead jobs$",
+            page.get_by_test_id(f"dead-{schema}").inner_text(),
+        )
+        as_operator.check("ops-health")
+
         page.on("dialog", lambda d: d.accept())
         as_operator.go("/ops/dead")
         page.get_by_label("Context").first.select_option(schema)

@@ -2,12 +2,13 @@
 // context registers its own name (and any capability it offers) per process at start-up and renews it
 // every ttl/2 seconds; a registration whose heartbeat stopped disappears within its TTL. So a context
 // listed here has a live process, and a heartbeat older than half its TTL means a renewal was missed.
+// Beside it, the dead letters and dead jobs of each context (the first 100 of each, from OperationsService).
 // What the API does not give (see the report of issue #17): the contexts that should be running, so
 // one that never registered is simply absent; readiness of its database, NATS or Temporal connection.
 import { useEffect, useState } from "preact/hooks";
 import { api, call } from "../../api/client";
 import type { components } from "../../api/schema";
-import { Show, useAsync } from "../../ui/async";
+import { ErrorBox, Show, useAsync } from "../../ui/async";
 import { Page } from "../../ui/page";
 import { Badge, ago, when } from "./common";
 
@@ -41,23 +42,37 @@ function verdict(h: ContextHealth): { word: string; tone: string } {
   return { word: "live", tone: "good" };
 }
 
+/** Dead letters and dead jobs per context, from the first 100 of each (a count past that says "100+"). */
+async function deadWork(): Promise<{ letters: Map<string, number>; jobs: Map<string, number>; more: boolean }> {
+  const [l, j] = await Promise.all([
+    call(api.GET("/v1/ops/deadLetters", { params: { query: { pageSize: 100 } } })),
+    call(api.GET("/v1/ops/deadJobs", { params: { query: { pageSize: 100 } } })),
+  ]);
+  const count = (rows: { context?: string }[]) =>
+    rows.reduce((m, r) => m.set(r.context ?? "", (m.get(r.context ?? "") ?? 0) + 1), new Map<string, number>());
+  return { letters: count(l.deadLetters ?? []), jobs: count(j.jobs ?? []), more: !!(l.nextPageToken || j.nextPageToken) };
+}
+
 export default function Health() {
   const state = useAsync(() => call(api.GET("/v1/capabilities")), []);
+  const dead = useAsync(deadWork, []);
   // The registry changes as processes come and go: look again every 15 s while the page is open.
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     const t = setInterval(() => {
       setNow(Date.now());
       state.reload();
+      dead.reload();
     }, 15_000);
     return () => clearInterval(t);
-  }, [state.reload]);
+  }, [state.reload, dead.reload]);
   return (
     <Page title="Context health" actions={<button class="secondary outline" onClick={state.reload}>Refresh</button>}>
       <p class="muted">
         From the capability registry: each context process registers itself and heartbeats; a registration
         disappears within its TTL when the heartbeats stop. A context missing here has no live process.
       </p>
+      <ErrorBox error={dead.error} />
       <Show state={state} isEmpty={(d) => !d.capabilities?.length} empty="No context is registered: nothing is running, or the registry is unreachable.">
         {(d) => {
           const contexts = group(d.capabilities ?? [], now);
@@ -79,6 +94,15 @@ export default function Health() {
                         Oldest heartbeat {Number.isFinite(h.oldest) ? `${ago(Math.max(0, h.oldest))} ago` : "unknown"}
                         {h.ttl ? `; TTL ${h.ttl} s` : ""}.
                       </p>
+                      {dead.data && (
+                        <p>
+                          <a href="/ops/dead" data-testid={`dead-${h.context}`}>
+                            {dead.data.letters.get(h.context) ?? 0}
+                            {dead.data.more ? "+" : ""} dead letters, {dead.data.jobs.get(h.context) ?? 0}
+                            {dead.data.more ? "+" : ""} dead jobs
+                          </a>
+                        </p>
+                      )}
                       {[...h.instances.entries()].map(([inst, caps]) => (
                         <details key={inst}>
                           <summary>
