@@ -79,7 +79,8 @@ export default function Trigger() {
                 )}
               </Field>
               <p class="muted">
-                {current.description} Steps: {(current.stepIds ?? []).join(" → ")}. Version {current.version}.
+                {current.description}
+                {current.description && !current.description.endsWith(".") ? "." : ""} Steps: {(current.stepIds ?? []).join(" → ")}. Version {current.version}.
               </p>
               {(current.requiredInputs ?? []).map((name) => (
                 <Field key={`${current.name}-${name}`} label={name.replace(/_/g, " ")} name={`input.${name}`} error={error}>
