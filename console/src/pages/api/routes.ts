@@ -1,3 +1,7 @@
+import { lazy } from "preact-iso";
 import type { RouteDef } from "../../route-def";
 
-export const routes: RouteDef[] = [];
+// Everyone building on the API; every signed-in role may read the reference (roles: []).
+export const routes: RouteDef[] = [
+  { path: "/api", title: "API reference", roles: [], nav: true, component: lazy(() => import("./Reference")) },
+];
