@@ -20,8 +20,17 @@ CONSOLE = REPO_ROOT / "console"
 DIST = CONSOLE / "dist"
 OPENAPI = REPO_ROOT / "gateway" / "openapi.yaml"
 SCHEMA = CONSOLE / "src" / "api" / "schema.d.ts"
-# What a build reads; a change to any of them makes console/dist stale.
-BUILD_INPUTS = ("src", "public", "index.html", "vite.config.ts", "tsconfig.json", "package-lock.json")
+# What a build reads; a change to any of them makes console/dist stale (the API reference page bundles
+# the OpenAPI document itself).
+BUILD_INPUTS = (
+    "src",
+    "public",
+    "index.html",
+    "vite.config.ts",
+    "tsconfig.json",
+    "package-lock.json",
+    "../gateway/openapi.yaml",
+)
 STAMP = DIST / ".build-hash"
 
 
@@ -78,11 +87,11 @@ def ensure_packages(progress: Callable[[str], None] = lambda _: None) -> None:
 def _inputs_hash() -> str:
     digest = hashlib.sha256()
     for name in BUILD_INPUTS:
-        path = CONSOLE / name
+        path = (CONSOLE / name).resolve()
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
             if f.exists():
-                digest.update(str(f.relative_to(CONSOLE)).encode())
+                digest.update(str(f.relative_to(REPO_ROOT)).encode())
                 digest.update(f.read_bytes())
     return digest.hexdigest()
 
