@@ -1,0 +1,288 @@
+"""MTSS staff in the browser (issue #17, item 4), on the session's mesh: attendance is taken at today's
+session of a program made through the API (one tap per student, one Save, and the API then has it);
+the calendar shows the sessions as a week and a month, refuses a double booking in words naming the
+session it would collide with, moves and cancels sessions; a student's page charts scores, aimline,
+trend and projection, records a progress note and logs a caregiver message with its delivery status;
+the new-program form shows the API's field violations next to their fields. Every page is checked with
+axe-core (conftest `Console.check`). Preconditions go through REST as the demo admin (a manager, who
+may also act as facilitator: docs/mtss.md, Roles)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.runtime.testing import STUDENT_PASSWORD, login, rest
+
+from .conftest import PHONE, sign_in
+
+
+def _ok(response, status: int = 200):
+    assert response.status == status, response.body
+    return response.body
+
+
+@pytest.fixture(scope="module")
+def admin(mesh) -> dict[str, str]:
+    token = login(mesh, "admin@demo.test")
+    return {"token": token, "id": _ok(rest(mesh, "GET", "/v1/users/me", token=token))["id"]}
+
+
+def _student(mesh, admin: dict[str, str], name: str) -> dict[str, str]:
+    """A new student, so no other test's program books them at the same time (a student conflict)."""
+    email = f"mtss-{uuid.uuid4().hex[:8]}@demo.test"
+    made = _ok(
+        rest(
+            mesh,
+            "POST",
+            "/v1/users",
+            {"user": {"email": email, "displayName": name, "roles": ["ROLE_STUDENT"]}, "password": STUDENT_PASSWORD},
+            token=admin["token"],
+        )
+    )
+    return {"id": made["id"], "name": name}
+
+
+def _program(mesh, admin, *, begin_days_ago: int = 0, days: int = 14, start: str = "00:05", students=()) -> dict:
+    """A daily program in UTC (so 'today' is the same for the test and the page) in a room of its own,
+    from the reading-group template, with these students enrolled from its first day."""
+    today = datetime.now(UTC).date()
+    begin = today - timedelta(days=begin_days_ago)
+    end = today + timedelta(days=days)
+    body = {
+        "intervention": {
+            "templateKey": "reading-group",
+            "templateVersion": 1,
+            "name": f"Reading group {uuid.uuid4().hex[:4]}",
+            "objectives": ["Read 50 words correct per minute"],
+            "ownerId": admin["id"],
+            "room": f"Room {uuid.uuid4().hex[:6]}",
+            "goal": {"baseline": 20, "target": 50, "goalDate": end.isoformat()},
+            "beginDate": begin.isoformat(),
+            "endDate": end.isoformat(),
+            "schedule": {"rrule": "FREQ=DAILY", "startTime": start, "durationMinutes": 30, "timeZone": "UTC"},
+        }
+    }
+    made = _ok(rest(mesh, "POST", "/v1/mtss/interventions", body, token=admin["token"]))
+    if students:
+        _ok(
+            rest(
+                mesh,
+                "POST",
+                f"/v1/mtss/interventions/{made['id']}/enrollments",
+                {"studentIds": [s["id"] for s in students], "beginDate": begin.isoformat()},
+                token=admin["token"],
+            )
+        )
+    sessions = _ok(rest(mesh, "GET", f"/v1/mtss/interventions/{made['id']}/sessions", token=admin["token"]))
+    return {**made, "sessions": sessions["sessions"], "begin": begin}
+
+
+def _rows(mesh, admin, program_id: str) -> dict[str, dict]:
+    dash = _ok(rest(mesh, "GET", f"/v1/mtss/interventions/{program_id}/dashboard", token=admin["token"]))
+    return {r["studentId"]: r for r in dash.get("students", [])}
+
+
+def test_attendance_is_taken_with_one_tap_per_student_and_one_save(mesh, browser, admin):
+    ada, ben = _student(mesh, admin, "Ada Attendance"), _student(mesh, admin, "Ben Absent")
+    program = _program(mesh, admin, students=(ada, ben))
+    today = datetime.now(UTC).date().isoformat()
+    todays = next(s for s in program["sessions"] if s["localDate"] == today)
+
+    # On a tablet-sized screen, as a facilitator would hold it.
+    console = sign_in(browser, mesh, "admin@demo.test", viewport={"width": 820, "height": 1180})
+    page = console.page
+    try:
+        console.go(f"/mtss/programs/{program['id']}")
+        page.get_by_role("heading", name=program["name"]).wait_for()
+        page.get_by_role("link", name="Take attendance").click()
+        page.get_by_role("heading", name="Take attendance").wait_for()
+        assert f"/sessions/{todays['id']}/attendance" in page.url
+        save = page.get_by_role("button", name="Save attendance")
+        assert save.is_disabled()  # nothing marked yet: nothing to save
+        page.get_by_role("button", name="Present: Ada Attendance").click()
+        page.get_by_role("button", name="Absent: Ben Absent").click()
+        assert page.get_by_role("button", name="Present: Ada Attendance").get_attribute("aria-pressed") == "true"
+        assert "2 of 2" in save.inner_text()
+        save.click()
+        stored = page.get_by_role("status", name="Saved attendance")
+        stored.wait_for()
+        assert "Ada Attendance: present, 30 minutes" in stored.inner_text()
+        assert "Ben Absent: absent" in stored.inner_text()
+        console.check("mtss-attendance")
+
+        # The API has it: Ada's 30 minutes delivered, Ben's none, both with a record.
+        rows = _rows(mesh, admin, program["id"])
+        assert rows[ada["id"]]["deliveredMinutes"] == 30 and rows[ben["id"]].get("deliveredMinutes", 0) == 0
+
+        # A correction replaces the record: Ben was only late to arrive, mark him present.
+        page.get_by_role("button", name="Present: Ben Absent").click()
+        save.click()
+        page.get_by_role("status", name="Saved attendance").wait_for()
+        assert "Ben Absent: present" in page.get_by_role("status", name="Saved attendance").inner_text()
+        assert _rows(mesh, admin, program["id"])[ben["id"]]["deliveredMinutes"] == 30
+
+        # The program page shows what was stored.
+        page.get_by_role("link", name=program["name"]).click()
+        table = page.get_by_role("table", name="Students in this program")
+        table.wait_for()
+        ada_row = table.get_by_role("row").filter(has_text="Ada Attendance")
+        assert "30" in ada_row.inner_text()
+        console.check("mtss-program")
+    finally:
+        page.context.close()
+
+
+def test_the_calendar_moves_and_cancels_sessions_and_refuses_a_double_booking(mesh, browser, admin):
+    program = _program(mesh, admin, start="09:00")
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    after = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
+    theirs = next(s for s in program["sessions"] if s["localDate"] == after)
+
+    console = sign_in(browser, mesh, "admin@demo.test")
+    page = console.page
+    try:
+        console.go(f"/mtss/programs/{program['id']}/calendar")
+        page.get_by_role("heading", name="Program calendar").wait_for()
+        cal = page.get_by_role("table").first
+        assert "Week of" in cal.locator("caption").inner_text()
+        console.check("mtss-calendar-week")
+        page.get_by_role("button", name="Month").click()
+        assert page.get_by_role("button", name="Month").get_attribute("aria-pressed") == "true"
+        console.check("mtss-calendar-month")
+        page.get_by_role("button", name="Week").click()
+
+        # Move tomorrow's session onto the day after's: the same room at the same time.
+        _session_button(page, program, tomorrow).click()
+        page.get_by_role("heading", name="Session on").wait_for()
+        page.get_by_label("Date").fill(after)
+        page.get_by_role("button", name="Save changes").click()
+        alert = page.get_by_role("alert")
+        alert.wait_for()
+        words = alert.inner_text()
+        assert "double-book" in words and program["room"] in words, words
+        assert "of this program" in words  # the session it collides with, by its day and time
+        # Nothing changed in the API.
+        now = _ok(rest(mesh, "GET", f"/v1/mtss/interventions/{program['id']}/sessions", token=admin["token"]))
+        assert [s["localDate"] for s in now["sessions"]].count(after) == 1
+        assert next(s for s in now["sessions"] if s["id"] == theirs["id"])["startTime"] == theirs["startTime"]
+
+        # A move to the afternoon is fine: the calendar shows it at its new time.
+        page.get_by_label("Date").fill(tomorrow)
+        page.get_by_label("Starts at (UTC)").fill("14:30")
+        page.get_by_label("Note (why it changed)").fill("assembly in the morning")
+        page.get_by_role("button", name="Save changes").click()
+        page.get_by_role("status").filter(has_text="The session was changed").wait_for()
+        assert page.locator("button.session", has_text="14:30").count() == 1
+
+        # Cancel the day after's session.
+        _session_button(page, program, after).click()
+        page.get_by_role("button", name="Cancel this session").click()
+        page.locator("button.session.cancelled").first.wait_for()
+        moved = _ok(rest(mesh, "GET", f"/v1/mtss/interventions/{program['id']}/sessions", token=admin["token"]))
+        by_id = {s["id"]: s for s in moved["sessions"]}
+        assert by_id[theirs["id"]]["status"] == "SESSION_STATUS_CANCELLED"
+        moved_one = next(s for s in moved["sessions"] if s["localDate"] == tomorrow)
+        assert moved_one["startTime"].startswith(f"{tomorrow}T14:30") and moved_one["note"] == "assembly in the morning"
+    finally:
+        page.context.close()
+
+
+def _session_button(page, program, day: str):
+    """The calendar's button for the program's session on `day`, paging to the next week if needed."""
+    session = next(s for s in program["sessions"] if s["localDate"] == day)
+    button = page.locator(f'button[data-session="{session['id']}"]')
+    if button.count() == 0:
+        page.get_by_role("button", name="Next week").click()
+    return button
+
+
+def test_a_students_progress_chart_notes_and_caregiver_messages(mesh, browser, admin):
+    cleo = _student(mesh, admin, "Cleo Chart")
+    program = _program(mesh, admin, begin_days_ago=49, students=(cleo,))
+    for week in range(1, 7):
+        on = (program["begin"] + timedelta(weeks=week)).isoformat()
+        entry = {"studentId": cleo["id"], "date": on, "score": 20 + 4 * week, "note": f"probe {week}"}
+        _ok(rest(mesh, "POST", f"/v1/mtss/interventions/{program['id']}/progress", entry, token=admin["token"]))
+
+    console = sign_in(browser, mesh, "admin@demo.test", viewport=PHONE)
+    page = console.page
+    try:
+        console.go(f"/mtss/programs/{program['id']}/students/{cleo['id']}")
+        page.get_by_role("heading", name="Cleo Chart: progress").wait_for()
+        chart = page.get_by_role("img", name="Progress on")
+        chart.wait_for()
+        legend = page.locator("figure.chart figcaption").inner_text()
+        for name in ("Scores", "Aimline", "Trend", "Projection"):
+            assert name in legend, legend
+        # Six scores: the analysis has a verdict, shown in words with its numbers.
+        dash = _ok(
+            rest(
+                mesh,
+                "GET",
+                f"/v1/mtss/interventions/{program['id']}/students/{cleo['id']}/dashboard",
+                token=admin["token"],
+            )
+        )
+        assert dash["analysis"]["points"] == 6
+        slope = f"{round(dash['analysis']['olsSlope'], 2)} a week"
+        assert slope in page.locator("dl.facts").inner_text()
+        # No sideways scroll at phone width.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        console.check("mtss-student-chart")
+
+        # A progress note through the form appears in the notes.
+        page.get_by_label("Score (optional)").fill("47")
+        page.get_by_label("Note").fill("read the whole passage")
+        page.get_by_role("button", name="Record progress").click()
+        page.get_by_text("read the whole passage").wait_for()
+        history = _ok(
+            rest(
+                mesh,
+                "GET",
+                f"/v1/mtss/interventions/{program['id']}/students/{cleo['id']}/dashboard",
+                token=admin["token"],
+            )
+        )["history"]
+        assert history[-1]["note"] == "read the whole passage" and history[-1]["score"] == 47
+
+        # A caregiver message: no caregiver is linked, so the API's refusal or a failed delivery is
+        # shown, never nothing.
+        page.get_by_role("button", name="Send").click()
+        outcome = page.locator("[role=alert], table:has(caption:text('Caregiver messages'))").first
+        outcome.wait_for()
+        assert outcome.inner_text().strip()
+
+        # Confirming an exit without a recommendation needs the team's reason.
+        page.get_by_role("button", name="Confirm exit").click()
+        page.get_by_role("alert").filter(has_text="reason").first.wait_for()
+    finally:
+        page.context.close()
+
+
+def test_the_new_program_form_names_missing_fields_then_creates(mesh, as_admin):
+    page = as_admin.page
+    as_admin.go("/mtss/programs/new")
+    page.get_by_role("heading", name="New intervention program").wait_for()
+    page.get_by_label("Repeats (RFC 5545 rule)").fill("")
+    page.get_by_role("button", name="Create program").click()
+    objectives = page.get_by_label("Objectives, one a line")
+    page.locator("small.field-error").first.wait_for()
+    assert objectives.get_attribute("aria-invalid") == "true"
+    as_admin.check("mtss-new-program")
+
+    name = f"Math group {uuid.uuid4().hex[:4]}"
+    page.get_by_label("Template").select_option(label=page.locator("option", has_text="Math fluency").inner_text())
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Objectives, one a line").fill("Add within 20 fluently")
+    page.get_by_label("Room").fill(f"Room {uuid.uuid4().hex[:6]}")
+    page.get_by_label("School time zone").fill("UTC")
+    page.get_by_role("button", name="Create program").click()
+    page.get_by_role("heading", name=name).wait_for()
+    assert "/mtss/programs/" in page.url
+    # The programs page lists it (this browser created it).
+    as_admin.go("/mtss/programs")
+    page.get_by_role("link", name=name).wait_for()
+    as_admin.check("mtss-programs")
