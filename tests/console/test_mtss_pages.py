@@ -16,7 +16,7 @@ import pytest
 
 from services.runtime.testing import STUDENT_PASSWORD, login, rest
 
-from .conftest import PHONE, sign_in
+from tests.console.conftest import PHONE, sign_in
 
 
 def _ok(response, status: int = 200):
@@ -97,7 +97,7 @@ def test_attendance_is_taken_with_one_tap_per_student_and_one_save(mesh, browser
     try:
         console.go(f"/mtss/programs/{program['id']}")
         page.get_by_role("heading", name=program["name"]).wait_for()
-        page.get_by_role("link", name="Take attendance").click()
+        page.get_by_role("button", name="Take attendance").click()
         page.get_by_role("heading", name="Take attendance").wait_for()
         assert f"/sessions/{todays['id']}/attendance" in page.url
         save = page.get_by_role("button", name="Save attendance")
@@ -149,10 +149,10 @@ def test_the_calendar_moves_and_cancels_sessions_and_refuses_a_double_booking(me
         cal = page.get_by_role("table").first
         assert "Week of" in cal.locator("caption").inner_text()
         console.check("mtss-calendar-week")
-        page.get_by_role("button", name="Month").click()
-        assert page.get_by_role("button", name="Month").get_attribute("aria-pressed") == "true"
+        page.get_by_role("button", name="Month", exact=True).click()
+        assert page.get_by_role("button", name="Month", exact=True).get_attribute("aria-pressed") == "true"
         console.check("mtss-calendar-month")
-        page.get_by_role("button", name="Week").click()
+        page.get_by_role("button", name="Week", exact=True).click()
 
         # Move tomorrow's session onto the day after's: the same room at the same time.
         _session_button(page, program, tomorrow).click()
@@ -162,7 +162,7 @@ def test_the_calendar_moves_and_cancels_sessions_and_refuses_a_double_booking(me
         alert = page.get_by_role("alert")
         alert.wait_for()
         words = alert.inner_text()
-        assert "double-book" in words and program["room"] in words, words
+        assert "double-book" in words and f"Room “{program['room']}”" in words, words
         assert "of this program" in words  # the session it collides with, by its day and time
         # Nothing changed in the API.
         now = _ok(rest(mesh, "GET", f"/v1/mtss/interventions/{program['id']}/sessions", token=admin["token"]))
@@ -193,7 +193,7 @@ def test_the_calendar_moves_and_cancels_sessions_and_refuses_a_double_booking(me
 def _session_button(page, program, day: str):
     """The calendar's button for the program's session on `day`, paging to the next week if needed."""
     session = next(s for s in program["sessions"] if s["localDate"] == day)
-    button = page.locator(f'button[data-session="{session['id']}"]')
+    button = page.locator(f'button[data-session="{session["id"]}"]')
     if button.count() == 0:
         page.get_by_role("button", name="Next week").click()
     return button
@@ -204,8 +204,19 @@ def test_a_students_progress_chart_notes_and_caregiver_messages(mesh, browser, a
     program = _program(mesh, admin, begin_days_ago=49, students=(cleo,))
     for week in range(1, 7):
         on = (program["begin"] + timedelta(weeks=week)).isoformat()
-        entry = {"studentId": cleo["id"], "date": on, "score": 20 + 4 * week, "note": f"probe {week}"}
+        entry = {"studentId": cleo["id"], "date": on, "score": 20 + 4 * week + 3 * (week % 2), "note": f"probe {week}"}
         _ok(rest(mesh, "POST", f"/v1/mtss/interventions/{program['id']}/progress", entry, token=admin["token"]))
+
+    caregiver = _ok(
+        rest(
+            mesh,
+            "POST",
+            "/v1/users",
+            {"user": {"email": f"carer-{uuid.uuid4().hex[:8]}@demo.test", "roles": ["ROLE_CAREGIVER"]}, "password": STUDENT_PASSWORD},
+            token=admin["token"],
+        )
+    )
+    _ok(rest(mesh, "POST", "/v1/mtss/caregiverLinks", {"caregiverId": caregiver["id"], "studentId": cleo["id"]}, token=admin["token"]))
 
     console = sign_in(browser, mesh, "admin@demo.test", viewport=PHONE)
     page = console.page
@@ -235,7 +246,7 @@ def test_a_students_progress_chart_notes_and_caregiver_messages(mesh, browser, a
 
         # A progress note through the form appears in the notes.
         page.get_by_label("Score (optional)").fill("47")
-        page.get_by_label("Note").fill("read the whole passage")
+        page.get_by_role("textbox", name="Note", exact=True).fill("read the whole passage")
         page.get_by_role("button", name="Record progress").click()
         page.get_by_text("read the whole passage").wait_for()
         history = _ok(
@@ -248,16 +259,30 @@ def test_a_students_progress_chart_notes_and_caregiver_messages(mesh, browser, a
         )["history"]
         assert history[-1]["note"] == "read the whole passage" and history[-1]["score"] == 47
 
-        # A caregiver message: no caregiver is linked, so the API's refusal or a failed delivery is
-        # shown, never nothing.
+        # A caregiver message goes out and its delivery status is listed, as the API logged it.
         page.get_by_role("button", name="Send").click()
-        outcome = page.locator("[role=alert], table:has(caption:text('Caregiver messages'))").first
-        outcome.wait_for()
-        assert outcome.inner_text().strip()
+        log = page.get_by_role("table", name="Caregiver messages")
+        log.wait_for()
+        logged = _ok(rest(mesh, "GET", f"/v1/mtss/students/{cleo['id']}/communications", token=admin["token"]))
+        assert len(logged["communications"]) == 1
+        assert "Progress summary" in log.inner_text()
+        assert any(word in log.inner_text() for word in ("Queued", "Sent", "Failed"))
 
-        # Confirming an exit without a recommendation needs the team's reason.
+        # Confirming an exit the criteria did not recommend needs the team's reason: the API says why not.
         page.get_by_role("button", name="Confirm exit").click()
-        page.get_by_role("alert").filter(has_text="reason").first.wait_for()
+        page.get_by_role("alert").filter(has_text="exit criteria are not met").wait_for()
+        page.get_by_label("Reason for exiting without a recommendation").fill("moved to another school")
+        page.get_by_role("button", name="Confirm exit").click()
+        page.get_by_text("Exited on").wait_for()
+        exited = _ok(
+            rest(
+                mesh,
+                "GET",
+                f"/v1/mtss/interventions/{program['id']}/students/{cleo['id']}/dashboard",
+                token=admin["token"],
+            )
+        )
+        assert exited["enrollment"]["status"] == "ENROLLMENT_STATUS_EXITED"
     finally:
         page.context.close()
 
@@ -274,11 +299,14 @@ def test_the_new_program_form_names_missing_fields_then_creates(mesh, as_admin):
     as_admin.check("mtss-new-program")
 
     name = f"Math group {uuid.uuid4().hex[:4]}"
-    page.get_by_label("Template").select_option(label=page.locator("option", has_text="Math fluency").inner_text())
-    page.get_by_label("Name").fill(name)
+    template = page.locator("select[name=templateKey]")
+    template.select_option(label=template.locator("option", has_text="Math fluency").inner_text())
+    page.locator("input[name=name]").fill(name)
     page.get_by_label("Objectives, one a line").fill("Add within 20 fluently")
     page.get_by_label("Room").fill(f"Room {uuid.uuid4().hex[:6]}")
     page.get_by_label("School time zone").fill("UTC")
+    page.locator("input[name=baseline]").fill("10")
+    page.locator("input[name=target]").fill("40")
     page.get_by_role("button", name="Create program").click()
     page.get_by_role("heading", name=name).wait_for()
     assert "/mtss/programs/" in page.url

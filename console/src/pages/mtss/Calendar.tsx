@@ -201,8 +201,8 @@ export default function Calendar({ id }: { id: string }) {
               </p>
               <div class="cal-bar">
                 <div role="group" aria-label="Show" class="row">
-                  <button class={view === "week" ? "" : "secondary outline"} aria-pressed={view === "week" ? "true" : "false"} onClick={() => setView("week")}>Week</button>
-                  <button class={view === "month" ? "" : "secondary outline"} aria-pressed={view === "month" ? "true" : "false"} onClick={() => setView("month")}>Month</button>
+                  <button class="toggle" aria-pressed={view === "week" ? "true" : "false"} onClick={() => setView("week")}>Week</button>
+                  <button class="toggle" aria-pressed={view === "month" ? "true" : "false"} onClick={() => setView("month")}>Month</button>
                 </div>
                 <div class="row">
                   <button class="secondary" onClick={() => step(-1)}>Previous {view}</button>

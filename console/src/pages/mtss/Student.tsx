@@ -56,6 +56,7 @@ export function progressSeries(i: Intervention, d: StudentDashboard): Series[] {
           { x: end, y: a.projection.high },
         ],
       });
+      series.push({ name: "Projected", kind: "points", color: "#be123c", points: [{ x: end, y: a.projection.value }] });
     }
   }
   return series;

@@ -214,10 +214,12 @@ export async function adjust(
 
 /** "Room 12 is already booked then by the session on Wed 9 Dec, 09:00 (this program)." */
 export function clashInWords(c: Clash, sessions: Session[], zone: string, moving: string): string {
-  const what =
-    c.kind === "room" ? `Room “${c.resource}”` : c.kind === "facilitator" ? "The facilitator" : "A student in this group";
   const otherId = c.session === moving ? c.other : c.session;
   const other = sessions.find((s) => s.id === otherId);
+  // The API compares rooms case-insensitively and names them in lower case; show the room as spelled.
+  const room = [other?.room, ...sessions.map((s) => s.room)].find((r) => r?.toLowerCase() === c.resource) ?? c.resource;
+  const what =
+    c.kind === "room" ? `Room “${room}”` : c.kind === "facilitator" ? "The facilitator" : "A student in this group";
   const named = other
     ? `the session on ${when(other.startTime, zone)} of this program`
     : `a session of another program (session ${shortId(otherId)})`;
