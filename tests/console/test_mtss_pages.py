@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.runtime.local.demo import DEMO_PASSWORD
 from services.runtime.testing import STUDENT_PASSWORD, login, rest
-
 from tests.console.conftest import PHONE, sign_in
 
 
@@ -30,22 +30,37 @@ def admin(mesh) -> dict[str, str]:
     return {"token": token, "id": _ok(rest(mesh, "GET", "/v1/users/me", token=token))["id"]}
 
 
-def _student(mesh, admin: dict[str, str], name: str) -> dict[str, str]:
-    """A new student, so no other test's program books them at the same time (a student conflict)."""
+def _user(
+    mesh, admin: dict[str, str], name: str, role: str = "STUDENT", password: str = STUDENT_PASSWORD
+) -> dict[str, str]:
+    """A new user; new students, so no other test's program books them at the same time (a conflict)."""
     email = f"mtss-{uuid.uuid4().hex[:8]}@demo.test"
     made = _ok(
         rest(
             mesh,
             "POST",
             "/v1/users",
-            {"user": {"email": email, "displayName": name, "roles": ["ROLE_STUDENT"]}, "password": STUDENT_PASSWORD},
+            {"user": {"email": email, "displayName": name, "roles": [f"ROLE_{role}"]}, "password": password},
             token=admin["token"],
         )
     )
-    return {"id": made["id"], "name": name}
+    return {"id": made["id"], "name": name, "email": email}
 
 
-def _program(mesh, admin, *, begin_days_ago: int = 0, days: int = 14, start: str = "00:05", students=()) -> dict:
+def _student(mesh, admin: dict[str, str], name: str) -> dict[str, str]:
+    return _user(mesh, admin, name)
+
+
+def _program(
+    mesh,
+    admin,
+    *,
+    begin_days_ago: int = 0,
+    days: int = 14,
+    start: str = "00:05",
+    students=(),
+    facilitators=(),
+) -> dict:
     """A daily program in UTC (so 'today' is the same for the test and the page) in a room of its own,
     from the reading-group template, with these students enrolled from its first day."""
     today = datetime.now(UTC).date()
@@ -58,6 +73,7 @@ def _program(mesh, admin, *, begin_days_ago: int = 0, days: int = 14, start: str
             "name": f"Reading group {uuid.uuid4().hex[:4]}",
             "objectives": ["Read 50 words correct per minute"],
             "ownerId": admin["id"],
+            "facilitatorIds": [f["id"] for f in facilitators],
             "room": f"Room {uuid.uuid4().hex[:6]}",
             "goal": {"baseline": 20, "target": 50, "goalDate": end.isoformat()},
             "beginDate": begin.isoformat(),
@@ -87,12 +103,15 @@ def _rows(mesh, admin, program_id: str) -> dict[str, dict]:
 
 def test_attendance_is_taken_with_one_tap_per_student_and_one_save(mesh, browser, admin):
     ada, ben = _student(mesh, admin, "Ada Attendance"), _student(mesh, admin, "Ben Absent")
-    program = _program(mesh, admin, students=(ada, ben))
+    # The demo tenant has no facilitator: one is made (with the demo password, for `sign_in`) and runs
+    # the program's sessions; facilitators record attendance for their own sessions only.
+    facilitator = _user(mesh, admin, "Fay Facilitator", role="FACILITATOR", password=DEMO_PASSWORD)
+    program = _program(mesh, admin, students=(ada, ben), facilitators=(facilitator,))
     today = datetime.now(UTC).date().isoformat()
     todays = next(s for s in program["sessions"] if s["localDate"] == today)
 
     # On a tablet-sized screen, as a facilitator would hold it.
-    console = sign_in(browser, mesh, "admin@demo.test", viewport={"width": 820, "height": 1180})
+    console = sign_in(browser, mesh, facilitator["email"], viewport={"width": 820, "height": 1180})
     page = console.page
     try:
         console.go(f"/mtss/programs/{program['id']}")
@@ -104,7 +123,9 @@ def test_attendance_is_taken_with_one_tap_per_student_and_one_save(mesh, browser
         assert save.is_disabled()  # nothing marked yet: nothing to save
         page.get_by_role("button", name="Present: Ada Attendance").click()
         page.get_by_role("button", name="Absent: Ben Absent").click()
-        assert page.get_by_role("button", name="Present: Ada Attendance").get_attribute("aria-pressed") == "true"
+        assert (
+            page.get_by_role("button", name="Present: Ada Attendance").get_attribute("aria-pressed") == "true"
+        )
         assert "2 of 2" in save.inner_text()
         save.click()
         stored = page.get_by_role("status", name="Saved attendance")
@@ -130,6 +151,8 @@ def test_attendance_is_taken_with_one_tap_per_student_and_one_save(mesh, browser
         table.wait_for()
         ada_row = table.get_by_role("row").filter(has_text="Ada Attendance")
         assert "30" in ada_row.inner_text()
+        # A facilitator takes attendance and notes progress; enrolling is for teachers and admins.
+        assert page.get_by_role("heading", name="Enroll students").count() == 0
         console.check("mtss-program")
     finally:
         page.context.close()
@@ -152,6 +175,11 @@ def test_the_calendar_moves_and_cancels_sessions_and_refuses_a_double_booking(me
         page.get_by_role("button", name="Month", exact=True).click()
         assert page.get_by_role("button", name="Month", exact=True).get_attribute("aria-pressed") == "true"
         console.check("mtss-calendar-month")
+        # At phone width the month is a list of the days that have sessions, with no sideways scroll.
+        page.set_viewport_size(PHONE)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        console.check("mtss-calendar-phone")
+        page.set_viewport_size({"width": 1280, "height": 900})
         page.get_by_role("button", name="Week", exact=True).click()
 
         # Move tomorrow's session onto the day after's: the same room at the same time.
@@ -181,11 +209,16 @@ def test_the_calendar_moves_and_cancels_sessions_and_refuses_a_double_booking(me
         _session_button(page, program, after).click()
         page.get_by_role("button", name="Cancel this session").click()
         page.locator("button.session.cancelled").first.wait_for()
-        moved = _ok(rest(mesh, "GET", f"/v1/mtss/interventions/{program['id']}/sessions", token=admin["token"]))
+        moved = _ok(
+            rest(mesh, "GET", f"/v1/mtss/interventions/{program['id']}/sessions", token=admin["token"])
+        )
         by_id = {s["id"]: s for s in moved["sessions"]}
         assert by_id[theirs["id"]]["status"] == "SESSION_STATUS_CANCELLED"
         moved_one = next(s for s in moved["sessions"] if s["localDate"] == tomorrow)
-        assert moved_one["startTime"].startswith(f"{tomorrow}T14:30") and moved_one["note"] == "assembly in the morning"
+        assert (
+            moved_one["startTime"].startswith(f"{tomorrow}T14:30")
+            and moved_one["note"] == "assembly in the morning"
+        )
     finally:
         page.context.close()
 
@@ -204,19 +237,39 @@ def test_a_students_progress_chart_notes_and_caregiver_messages(mesh, browser, a
     program = _program(mesh, admin, begin_days_ago=49, students=(cleo,))
     for week in range(1, 7):
         on = (program["begin"] + timedelta(weeks=week)).isoformat()
-        entry = {"studentId": cleo["id"], "date": on, "score": 20 + 4 * week + 3 * (week % 2), "note": f"probe {week}"}
-        _ok(rest(mesh, "POST", f"/v1/mtss/interventions/{program['id']}/progress", entry, token=admin["token"]))
+        entry = {
+            "studentId": cleo["id"],
+            "date": on,
+            "score": 20 + 4 * week + 3 * (week % 2),
+            "note": f"probe {week}",
+        }
+        _ok(
+            rest(
+                mesh, "POST", f"/v1/mtss/interventions/{program['id']}/progress", entry, token=admin["token"]
+            )
+        )
 
     caregiver = _ok(
         rest(
             mesh,
             "POST",
             "/v1/users",
-            {"user": {"email": f"carer-{uuid.uuid4().hex[:8]}@demo.test", "roles": ["ROLE_CAREGIVER"]}, "password": STUDENT_PASSWORD},
+            {
+                "user": {"email": f"carer-{uuid.uuid4().hex[:8]}@demo.test", "roles": ["ROLE_CAREGIVER"]},
+                "password": STUDENT_PASSWORD,
+            },
             token=admin["token"],
         )
     )
-    _ok(rest(mesh, "POST", "/v1/mtss/caregiverLinks", {"caregiverId": caregiver["id"], "studentId": cleo["id"]}, token=admin["token"]))
+    _ok(
+        rest(
+            mesh,
+            "POST",
+            "/v1/mtss/caregiverLinks",
+            {"caregiverId": caregiver["id"], "studentId": cleo["id"]},
+            token=admin["token"],
+        )
+    )
 
     console = sign_in(browser, mesh, "admin@demo.test", viewport=PHONE)
     page = console.page
@@ -263,7 +316,9 @@ def test_a_students_progress_chart_notes_and_caregiver_messages(mesh, browser, a
         page.get_by_role("button", name="Send").click()
         log = page.get_by_role("table", name="Caregiver messages")
         log.wait_for()
-        logged = _ok(rest(mesh, "GET", f"/v1/mtss/students/{cleo['id']}/communications", token=admin["token"]))
+        logged = _ok(
+            rest(mesh, "GET", f"/v1/mtss/students/{cleo['id']}/communications", token=admin["token"])
+        )
         assert len(logged["communications"]) == 1
         assert "Progress summary" in log.inner_text()
         assert any(word in log.inner_text() for word in ("Queued", "Sent", "Failed"))
@@ -314,3 +369,43 @@ def test_the_new_program_form_names_missing_fields_then_creates(mesh, as_admin):
     as_admin.go("/mtss/programs")
     page.get_by_role("link", name=name).wait_for()
     as_admin.check("mtss-programs")
+
+
+def test_enrollment_by_hand_and_from_a_risk_list_after_a_dry_run(mesh, as_admin, admin):
+    tag = uuid.uuid4().hex[:4]
+    dan, eve, flo = (_student(mesh, admin, f"{n} {tag}") for n in ("Dan Hand", "Eve Risky", "Flo Fine"))
+    program = _program(mesh, admin)
+    page = as_admin.page
+    as_admin.go(f"/mtss/programs/{program['id']}")
+    page.get_by_role("heading", name=program["name"]).wait_for()
+    assert "No students enrolled yet" in page.locator("main").inner_text()
+
+    # By hand: tick the student, give the reason, Enroll.
+    page.get_by_label(dan["name"]).check()
+    page.get_by_role("textbox", name="Reason", exact=True).fill("teacher referral")
+    page.get_by_role("button", name="Enroll", exact=True).click()
+    page.get_by_role("status").filter(has_text="1 student enrolled").wait_for()
+    students = page.get_by_role("table", name="Students in this program")
+    students.get_by_role("link", name=dan["name"]).wait_for()
+
+    # From a risk list: the preview says who would be enrolled and why not, and stores nothing.
+    page.get_by_text("From a risk list").click()
+    csv = f"student_id,risk,reason\n{eve['id']},0.9,below benchmark\n{flo['id']},0.1,\n{dan['id']},0.7,\n"
+    page.get_by_label("Risk list (CSV: student_id,risk[,reason])").fill(csv)
+    page.get_by_role("button", name="Preview (nothing is stored)").click()
+    preview = page.get_by_role("table", name="Who the risk list would enroll")
+    preview.wait_for()
+    rows = {
+        n: preview.get_by_role("row").filter(has_text=n).inner_text()
+        for n in (eve["name"], flo["name"], dan["name"])
+    }
+    assert "Will be enrolled" in rows[eve["name"]]
+    assert "Not enrolled" in rows[flo["name"]] and "Not enrolled" in rows[dan["name"]]
+    assert set(_rows(mesh, admin, program["id"])) == {dan["id"]}  # the dry run stored nothing
+    as_admin.check("mtss-enrollment")
+
+    page.get_by_role("button", name="Enroll 1 eligible student").click()
+    page.get_by_role("status").filter(has_text="1 student enrolled from the risk list").wait_for()
+    students.get_by_role("link", name=eve["name"]).wait_for()
+    stored = _rows(mesh, admin, program["id"])
+    assert set(stored) == {dan["id"], eve["id"]}
