@@ -16,7 +16,7 @@ import pytest
 
 from services.runtime.local.demo import DEMO_PASSWORD
 from services.runtime.testing import STUDENT_PASSWORD, login, rest
-from tests.console.conftest import PHONE, sign_in
+from tests.console.conftest import DESKTOP, PHONE, sign_in
 
 
 def _ok(response, status: int = 200):
@@ -176,10 +176,10 @@ def test_the_calendar_moves_and_cancels_sessions_and_refuses_a_double_booking(me
         assert page.get_by_role("button", name="Month", exact=True).get_attribute("aria-pressed") == "true"
         console.check("mtss-calendar-month")
         # At phone width the month is a list of the days that have sessions, with no sideways scroll.
-        page.set_viewport_size(PHONE)
+        page.set_viewport_size(PHONE)  # type: ignore[arg-type]
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
         console.check("mtss-calendar-phone")
-        page.set_viewport_size({"width": 1280, "height": 900})
+        page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
         page.get_by_role("button", name="Week", exact=True).click()
 
         # Move tomorrow's session onto the day after's: the same room at the same time.
