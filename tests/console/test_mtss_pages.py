@@ -409,3 +409,12 @@ def test_enrollment_by_hand_and_from_a_risk_list_after_a_dry_run(mesh, as_admin,
     students.get_by_role("link", name=eve["name"]).wait_for()
     stored = _rows(mesh, admin, program["id"])
     assert set(stored) == {dan["id"], eve["id"]}
+
+    # A withdrawal from the student's page ends the enrollment; nothing is deleted.
+    students.get_by_role("link", name=dan["name"]).click()
+    page.get_by_role("heading", name=f"{dan['name']}: progress").wait_for()
+    page.get_by_text("Withdraw from the program").click()
+    page.get_by_role("textbox", name="Why").fill("moved to the afternoon group")
+    page.get_by_role("button", name="Withdraw", exact=True).click()
+    page.get_by_text("Withdrawn: no exit to confirm").wait_for()
+    assert _rows(mesh, admin, program["id"])[dan["id"]]["status"] == "ENROLLMENT_STATUS_WITHDRAWN"

@@ -2,7 +2,7 @@
 // moved to another day or time, given another room, or cancelled (POST /v1/mtss/sessions/{id}:adjust).
 // A move or room change that would double-book a room, the facilitator or an enrolled student is refused
 // by the API before anything changes; the refusal is said in words naming the sessions it collides with.
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, call } from "../../api/client";
 import { ErrorBox, Show, useAsync } from "../../ui/async";
 import { Field } from "../../ui/form";
@@ -67,6 +67,14 @@ function AdjustPanel({
   const [said, setSaid] = useState("");
   const start = localParts(s.startTime ?? new Date().toISOString(), zone);
   const cancelled = s.status === "SESSION_STATUS_CANCELLED";
+  // A chosen session's details take focus (they open below the grid, off-screen on a phone), so the
+  // keyboard and a screen reader continue from them.
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    heading.current?.focus();
+    setError(null);
+    setSaid("");
+  }, [s.id]);
 
   async function send(body: Parameters<typeof adjust>[1], what: string) {
     setBusy(true);
@@ -98,7 +106,7 @@ function AdjustPanel({
   const clashes = error instanceof ConflictError ? error.clashes : [];
   return (
     <section class="adjust" aria-labelledby="adjust-h">
-      <h2 id="adjust-h">Session on {when(s.startTime, zone)}</h2>
+      <h2 id="adjust-h" tabIndex={-1} ref={heading}>Session on {when(s.startTime, zone)}</h2>
       <p>
         {timeOf(s.startTime, zone)}–{timeOf(s.endTime, zone)} · {s.room || "no room"}
         {cancelled && <> · <span class="badge bad">Cancelled</span></>}

@@ -252,6 +252,25 @@ function EnrollFromRiskList({ id, people, done }: { id: string; people: Map<stri
   );
 }
 
+function Enroll({ id, people, enrolled, done }: { id: string; people: Map<string, User>; enrolled: Set<string>; done: () => void }) {
+  // "By hand" starts open for an empty program, and stays as the user leaves it: it must not fold
+  // away (hiding its "enrolled" message) when the first enrollment reloads the page's data.
+  const [open] = useState(enrolled.size === 0);
+  return (
+    <section aria-labelledby="enroll-h">
+      <h2 id="enroll-h">Enroll students</h2>
+      <details open={open}>
+        <summary>By hand</summary>
+        <EnrollByHand id={id} people={people} enrolled={enrolled} done={done} />
+      </details>
+      <details>
+        <summary>From a risk list</summary>
+        <EnrollFromRiskList id={id} people={people} done={done} />
+      </details>
+    </section>
+  );
+}
+
 export default function Program({ id }: { id: string }) {
   const state = useAsync(async () => {
     const [intervention, dashboard, sessions, people] = await Promise.all([
@@ -296,19 +315,7 @@ export default function Program({ id }: { id: string }) {
                 </p>
                 <Students id={id} rows={dashboard.students ?? []} people={people} />
               </section>
-              {canManage() && (
-                <section aria-labelledby="enroll-h">
-                  <h2 id="enroll-h">Enroll students</h2>
-                  <details open={enrolled.size === 0}>
-                    <summary>By hand</summary>
-                    <EnrollByHand id={id} people={people} enrolled={enrolled} done={state.reload} />
-                  </details>
-                  <details>
-                    <summary>From a risk list</summary>
-                    <EnrollFromRiskList id={id} people={people} done={state.reload} />
-                  </details>
-                </section>
-              )}
+              {canManage() && <Enroll id={id} people={people} enrolled={enrolled} done={state.reload} />}
             </>
           );
         }}

@@ -210,6 +210,48 @@ function Exit({ id, studentId, d, done }: { id: string; studentId: string; d: St
   );
 }
 
+/** Withdrawal ends the enrollment on a date; attendance and progress recorded before stay. */
+function Withdraw({ id, studentId, zone, done }: { id: string; studentId: string; zone: string; done: () => void }) {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  async function submit(e: Event) {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget as HTMLFormElement);
+    setBusy(true);
+    setError(null);
+    try {
+      await call(
+        api.POST("/v1/mtss/interventions/{intervention_id}/enrollments/{student_id}:withdraw", {
+          params: { path: { intervention_id: id, student_id: studentId } },
+          body: { effectiveDate: String(f.get("effectiveDate") ?? ""), reason: String(f.get("reason") ?? "") },
+        }),
+      );
+      done();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <details>
+      <summary>Withdraw from the program</summary>
+      <form onSubmit={submit}>
+        <div class="grid-2">
+          <Field label="Last day" name="effectiveDate" error={error}>
+            {(p) => <input {...p} type="date" defaultValue={todayIn(zone)} />}
+          </Field>
+          <Field label="Why" name="reason" error={error}>
+            {(p) => <input {...p} maxLength={1000} />}
+          </Field>
+        </div>
+        <ErrorBox error={error} />
+        <button type="submit" class="secondary" disabled={busy}>Withdraw</button>
+      </form>
+    </details>
+  );
+}
+
 const COMM_STATUS: Record<string, [string, string]> = {
   COMMUNICATION_STATUS_QUEUED: ["Queued", "warn"],
   COMMUNICATION_STATUS_SENT: ["Sent", "good"],
@@ -340,8 +382,11 @@ export default function Student({ id, studentId }: { id: string; studentId: stri
               )}
             </section>
             <section aria-labelledby="exit-h">
-              <h2 id="exit-h">Exit</h2>
+              <h2 id="exit-h">Exit or withdrawal</h2>
               <Exit id={id} studentId={studentId} d={dashboard} done={state.reload} />
+              {canManage() && dashboard.enrollment?.status === "ENROLLMENT_STATUS_ACTIVE" && (
+                <Withdraw id={id} studentId={studentId} zone={zoneOf(intervention)} done={state.reload} />
+              )}
             </section>
             {canManage() && (
               <section aria-labelledby="msg-h">
