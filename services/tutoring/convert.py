@@ -207,4 +207,9 @@ def research_to_proto(found: Research) -> api_pb.ResearchTopicResponse:
         key_points=list(found.key_points),
         sources=[api_pb.ResearchSource(title=s.title, ref=s.ref, excerpt=s.excerpt) for s in found.sources],
         produced_by=found.produced_by,
+        usage=api_pb.ModelUsage(
+            model=found.produced_by if found.prompt_tokens or found.completion_tokens else "",
+            prompt_tokens=found.prompt_tokens,
+            completion_tokens=found.completion_tokens,
+        ),
     )

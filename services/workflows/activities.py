@@ -28,7 +28,7 @@ from services.runtime.errors import DomainError, NotFound, Unavailable
 from services.runtime.events.outbox import Outbox
 from services.runtime.outbound import RetryableResponse
 from services.workflows import convert, store
-from services.workflows.clients import MeshCalls, NotifyCalls
+from services.workflows.clients import TOKENS, MeshCalls, NotifyCalls
 from services.workflows.domain import analysis, templates
 from services.workflows.domain.runs import FAILED, RETRYING, SUCCEEDED
 from services.workflows.notion import CALLS, DESTINATION, Notion
@@ -55,6 +55,7 @@ RUNS_FINISHED = Counter(
     "workflows_runs_finished_total", "Workflow runs ended, by template and status", ["template", "status"]
 )
 _TRANSIENT_DOMAIN = (Unavailable,)
+MODEL_TOKENS = "model_tokens"
 # The step types that call another system, and the capability each call is counted under.
 _CAPABILITY = {"research": "research", "notion_page": "notion.page", "slack_message": "notify.send"}
 
@@ -126,7 +127,8 @@ class Activities:
             finally:
                 beating.cancel()
                 CALLS.reset(token)
-            await self._record(run, step, attempt, SUCCEEDED, output, "", made)
+            spent = output.pop(TOKENS, None)
+            await self._record(run, step, attempt, SUCCEEDED, output, "", made, spent)
             STEPS.labels(step["type"], "ok").inc()
             log.info("workflow step done", extra={"run": run["id"], "step": step["id"], "attempt": attempt})
             return output
@@ -208,6 +210,7 @@ class Activities:
         output: dict[str, Any] | None,
         error: str,
         made: list[tuple[str, str, int]],
+        spent: dict[str, Any] | None = None,
     ) -> None:
         tenant, run_id, user = run["tenant_id"], run["id"], run["user_id"]
         base = f"{run_id}/{step['id']}/{attempt}"
@@ -224,6 +227,16 @@ class Activities:
                     kind="third_party_call", subject=DESTINATION,
                     outcome="ok" if 0 < code < 400 else f"http_{code}" if code else "transport_error",
                 )  # fmt: skip
+            # The tokens the model spent on the step, as the provider reported them (research through
+            # tutoring), prompt and completion apart: what a tenant's model bill is made of.
+            for part in ("prompt", "completion"):
+                units = int((spent or {}).get(part) or 0)
+                if units > 0:
+                    await store.record_usage(
+                        session, key=f"{base}/tokens/{part}", tenant_id=tenant, user_id=user,
+                        run_id=run_id, kind=MODEL_TOKENS, subject=f"{spent['model']}/{part}",
+                        outcome="ok", units=units,
+                    )  # fmt: skip
 
     @activity.defn(name=FINISH_RUN)
     async def finish_run(self, data: dict[str, Any]) -> None:

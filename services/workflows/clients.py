@@ -20,6 +20,8 @@ from services.runtime.registry import Registration
 from services.runtime.workload import WorkloadIdentity
 
 TIMEOUT = 20.0
+# The key of a research answer's model usage (tokens) in what `research` returns.
+TOKENS = "_model_tokens"
 # A provider that is down, busy or not ready: the next provider is tried, then the step retried.
 
 
@@ -97,6 +99,12 @@ class MeshCalls:
                 "key_points": list(found.key_points),
                 "sources": [{"title": s.title, "ref": s.ref} for s in found.sources],
                 "produced_by": found.produced_by,
+                # Not an output of the step: the activity takes it out for the usage ledger.
+                TOKENS: {
+                    "model": found.usage.model,
+                    "prompt": found.usage.prompt_tokens,
+                    "completion": found.usage.completion_tokens,
+                },
             }
         raise CapabilityCallFailed("research", attempts)
 

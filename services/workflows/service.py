@@ -8,7 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.runtime import pagination
@@ -122,10 +122,26 @@ class WorkflowsService:
         return run
 
     async def _admit(self, caller: Principal) -> None:
-        """The user's and the tenant's hourly rate and the tenant's daily quota, in one round trip
-        (SharedRateLimiter: token buckets in PostgreSQL shared by every replica; the quota is a bucket
-        of a day's runs refilled over the day)."""
+        """The model tokens the user and the tenant spent today (the ledger), then the user's and the
+        tenant's hourly rate and the tenant's daily quota, in one round trip (SharedRateLimiter: token
+        buckets in PostgreSQL shared by every replica; the quota is a bucket of a day's runs refilled
+        over the day). Tokens are known only once a step has spent them, so the limit refuses the next
+        run rather than stopping one midway."""
         tenant = caller.tenant_id
+        async with self.db.transaction(tenant) as session:
+            user_tokens, tenant_tokens = await store.tokens_spent(session, caller.subject)
+        for who, spent, allowed in (
+            ("user", user_tokens, self.config.model_tokens_per_user_per_day),
+            ("tenant", tenant_tokens, self.config.tenant_daily_model_tokens),
+        ):
+            if spent >= allowed:
+                wait = _seconds_to_midnight()
+                raise ResourceExhausted(
+                    f"this {who}'s runs spent {spent} model tokens today, the limit is {allowed}; "
+                    f"try again after midnight UTC",
+                    reason="MODEL_TOKENS_EXCEEDED",
+                    metadata={"retry_after_seconds": f"{wait:.0f}", "limit": f"{who}_model_tokens"},
+                )
         decisions = await self.limiter.take_all(
             [
                 (f"workflows:user:{tenant}:{caller.subject}", self.per_user),
@@ -256,6 +272,12 @@ class WorkflowsService:
 
     def capabilities(self) -> list[Registration]:
         return self.registry.live()
+
+
+def _seconds_to_midnight() -> float:
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return max(1.0, (midnight - now).total_seconds())
 
 
 def _day(value: str, name: str, problems: list[FieldViolation]) -> date:

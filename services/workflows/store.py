@@ -240,6 +240,21 @@ async def record_usage(
     return bool(done.rowcount)
 
 
+async def tokens_spent(session: AsyncConnection, user_id: str) -> tuple[int, int]:
+    """The model tokens the user and the whole tenant (the transaction's, row-level security) spent
+    today (UTC), from the ledger: what the token limits are counted against."""
+    today = sa.func.timezone("UTC", sa.func.now()).cast(sa.Date)
+    mine = sa.func.sum(usage.c.units).filter(usage.c.user_id == user_id)
+    row = (
+        await session.execute(
+            sa.select(mine.label("user"), sa.func.sum(usage.c.units).label("tenant")).where(
+                usage.c.day == today, usage.c.kind == "model_tokens"
+            )
+        )
+    ).one()
+    return int(row.user or 0), int(row.tenant or 0)
+
+
 async def usage_rows(session: AsyncConnection, first: date, last: date, user_id: str = "") -> list[UsageRow]:
     query = (
         sa.select(

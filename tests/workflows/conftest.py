@@ -1,10 +1,14 @@
 """One mesh for the workflows tests: every context, a Temporal dev server (started by LocalMesh
-because workflows is served), and a local Notion server in this process whose record the tests read."""
+because workflows is served), a local Notion server in this process whose record the tests read, and
+a local OpenAI-compatible model server (tutoring's research goes through it) that answers research
+prompts with a brief built from the prompt's own sources and notes the tokens it reported."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +16,56 @@ import pytest
 
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import running_mesh
+from services.tutoring.testing.openai_server import FakeOpenAI, Reply
 from services.workflows.catalog import BUILT_IN
 from services.workflows.testing.notion_server import LocalNotion
 from services.workflows.testing.otlp_receiver import OtlpReceiver
 
 USER_LIMIT = 8
+MODEL = "research-model"
+# A topic with this word costs more tokens than one user may spend a day (test_usage_limits.py).
+COSTLY = "costly"
+USER_DAILY_TOKENS = 20_000
+
+
+@dataclass(frozen=True)
+class Reported:
+    topic: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ResearchModel:
+    """The model server and what it reported: one `Reported` per answer, by the prompt's topic."""
+
+    def __init__(self) -> None:
+        self.server = FakeOpenAI(default=self.answer)
+        self.reported: list[Reported] = []
+        self._lock = threading.Lock()
+
+    def answer(self, body: Mapping[str, Any]) -> Reply:
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        prompt = "\n".join(str(m.get("content", "")) for m in messages)
+        topic = prompt.partition("Topic: ")[2].partition("\n")[0].strip()
+        excerpts = [line.partition("]")[2] for line in prompt.splitlines() if line.startswith("[")]
+        points = "\n".join(f"- {e.strip()[:200]}" for e in excerpts[:3]) or "- (no sources)"
+        content = f"Summary: A brief on {topic}, from the sources given.\nKey points:\n{points}"
+        prompt_tokens = len(prompt.split())
+        completion_tokens = len(content.split()) + (50_000 if COSTLY in topic else 0)
+        with self._lock:
+            self.reported.append(Reported(topic, prompt_tokens, completion_tokens))
+        return Reply(content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+    def reported_for(self, topic: str) -> list[Reported]:
+        with self._lock:
+            return [r for r in self.reported if r.topic == topic]
+
+
+@pytest.fixture(scope="session")
+def model() -> Iterator[ResearchModel]:
+    found = ResearchModel()
+    with found.server:
+        yield found
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +99,16 @@ def templates_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def wf_mesh(notion: LocalNotion, templates_dir: Path, otlp: OtlpReceiver, fakes: Any) -> Iterator[LocalMesh]:
+def wf_mesh(
+    notion: LocalNotion, templates_dir: Path, otlp: OtlpReceiver, fakes: Any, model: ResearchModel
+) -> Iterator[LocalMesh]:
     with running_mesh(
         **fakes.channel_env(),
+        # tutoring's research (and its agents) through the local model server.
+        OPENAI_BASE_URL=model.server.base_url,
+        OPENAI_API_KEY="test-key",
+        TUTORING_MODEL=MODEL,
+        WORKFLOWS_MODEL_TOKENS_PER_USER_PER_DAY=str(USER_DAILY_TOKENS),
         # Traces to the local OTLP receiver, exported every 200 ms (test_observability.py).
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint,

@@ -112,13 +112,25 @@ class ResearchSource(_message.Message):
     def __init__(self, title: _Optional[str] = ..., ref: _Optional[str] = ..., excerpt: _Optional[str] = ...) -> None: ...
 
 class ResearchTopicResponse(_message.Message):
-    __slots__ = ("summary", "key_points", "sources", "produced_by")
+    __slots__ = ("summary", "key_points", "sources", "produced_by", "usage")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     KEY_POINTS_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     PRODUCED_BY_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     summary: str
     key_points: _containers.RepeatedScalarFieldContainer[str]
     sources: _containers.RepeatedCompositeFieldContainer[ResearchSource]
     produced_by: str
-    def __init__(self, summary: _Optional[str] = ..., key_points: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[_Union[ResearchSource, _Mapping]]] = ..., produced_by: _Optional[str] = ...) -> None: ...
+    usage: ModelUsage
+    def __init__(self, summary: _Optional[str] = ..., key_points: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[_Union[ResearchSource, _Mapping]]] = ..., produced_by: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
+
+class ModelUsage(_message.Message):
+    __slots__ = ("model", "prompt_tokens", "completion_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    def __init__(self, model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...

@@ -132,8 +132,9 @@ class TutoringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResearchTopic(self, request, context):
-        """Researches a programming topic in Python's own documentation (offline, the concepts agent's
-        index): a summary, key points and the sources cited. The `research` capability of the registry;
+        """Researches a programming topic in Python's own documentation (the concepts agent's index): a
+        summary, key points and the sources cited; written by the model from those sources when one is
+        configured (the tokens it spent are in the answer's usage). The `research` capability of the registry;
         the workflows context calls it as its workload.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -18,6 +18,7 @@ __all__ = (
     "HintStep",
     "ListConversationsRequest",
     "ListConversationsResponse",
+    "ModelUsage",
     "RequestExerciseRequest",
     "ResearchSource",
     "ResearchTopicRequest",
@@ -468,6 +469,21 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class ModelUsage(betterproto2.Message):
+    model: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The model the provider says answered; empty when no model was used.
+    """
+
+    prompt_tokens: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+
+    completion_tokens: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+
+
+default_message_pool.register_message("learnflow.tutoring.v1", "ModelUsage", ModelUsage)
+
+
+@dataclass(eq=False, repr=False)
 class RequestExerciseRequest(betterproto2.Message):
     conversation_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
@@ -538,6 +554,12 @@ class ResearchTopicResponse(betterproto2.Message):
     produced_by: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
     "offline" (the documentation alone) or the model's name.
+    """
+
+    usage: "ModelUsage | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The tokens the model spent on this answer, as the provider's `usage` reported them (zero when
+    produced offline). The workflows context records them in its per-tenant usage ledger.
     """
 
 
@@ -848,8 +870,9 @@ class TutoringServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "ResearchTopicResponse":
         """
-        Researches a programming topic in Python's own documentation (offline, the concepts agent's
-        index): a summary, key points and the sources cited. The `research` capability of the registry;
+        Researches a programming topic in Python's own documentation (the concepts agent's index): a
+        summary, key points and the sources cited; written by the model from those sources when one is
+        configured (the tokens it spent are in the answer's usage). The `research` capability of the registry;
         the workflows context calls it as its workload.
         """
 
