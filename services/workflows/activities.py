@@ -229,12 +229,13 @@ class Activities:
                 )  # fmt: skip
             # The tokens the model spent on the step, as the provider reported them (research through
             # tutoring), prompt and completion apart: what a tenant's model bill is made of.
+            spent = spent or {}
             for part in ("prompt", "completion"):
-                units = int((spent or {}).get(part) or 0)
+                units = int(spent.get(part) or 0)
                 if units > 0:
                     await store.record_usage(
                         session, key=f"{base}/tokens/{part}", tenant_id=tenant, user_id=user,
-                        run_id=run_id, kind=MODEL_TOKENS, subject=f"{spent['model']}/{part}",
+                        run_id=run_id, kind=MODEL_TOKENS, subject=f"{spent.get('model') or '?'}/{part}",
                         outcome="ok", units=units,
                     )  # fmt: skip
 
