@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from services.runtime import request_context
+from services.runtime import audit, request_context
 from services.runtime.db import Database
 from services.runtime.errors import DomainError, NotFound, Unavailable
 from services.runtime.events.outbox import Outbox
@@ -33,7 +33,7 @@ from services.workflows.domain import analysis, templates
 from services.workflows.domain.runs import FAILED, RETRYING, SUCCEEDED
 from services.workflows.notion import CALLS, DESTINATION, Notion
 from services.workflows.registry import Registry
-from services.workflows.workflow import FINISH_RUN, RUN_STEP
+from services.workflows.workflow import FINISH_RUN, RECORD_MIGRATION, RUN_STEP
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +261,39 @@ class Activities:
                 )
         RUNS_FINISHED.labels(run["template"], data["status"]).inc()
         log.info("workflow run finished", extra={"run": run["id"], "status": data["status"]})
+
+    @activity.defn(name=RECORD_MIGRATION)
+    async def record_migration(self, data: dict[str, Any]) -> None:
+        """A run's move to another version of its template (the migrate update, once the workflow has
+        checked it): the run's version and plan, its steps' rows, and the audit record in the same
+        transaction — in the name of who asked. A repeat (a retried attempt) writes nothing more."""
+        run, plan = data["run"], data["plan"]
+        tenant = run["tenant_id"]
+        who = request_context.Principal(subject=data["requested_by"] or "system:workflows", tenant_id=tenant)
+        ctx = request_context.RequestContext(
+            run["correlation_id"], principal=who, tenant_id=tenant, rpc="workflow:migrate"
+        )
+        order = [(s["id"], s["type"]) for group in plan["groups"] for s in group]
+        with request_context.bind(ctx):
+            async with self.db.transaction(tenant) as session:
+                moved = await store.migrate_run(
+                    session, run["id"], tenant, data["from_version"], plan,
+                    [(sid, kind, i) for i, (sid, kind) in enumerate(order)],
+                )  # fmt: skip
+                if moved:
+                    await audit.record(
+                        self.outbox, session, "workflow_run.migrated", f"workflow_runs/{run['id']}",
+                        before={"template": run["template"], "template_version": data["from_version"]},
+                        after={
+                            "template": run["template"], "template_version": plan["version"],
+                            "steps": [sid for sid, _ in order], "kept": data["kept"],
+                        },
+                        reason="acknowledged" if data["acknowledged"] else "",
+                    )  # fmt: skip
+        log.info(
+            "workflow run migrated",
+            extra={"run": run["id"], "from": data["from_version"], "to": plan["version"], "recorded": moved},
+        )
 
 
 async def _heartbeat(every: float, local: bool) -> None:

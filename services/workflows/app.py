@@ -73,7 +73,9 @@ async def build(deps: Dependencies) -> Hosted:
     )
 
     async def run_worker() -> None:
-        await (await engine.worker([activities.run_step, activities.finish_run])).run()
+        await (
+            await engine.worker([activities.run_step, activities.finish_run, activities.record_migration])
+        ).run()
 
     service = WorkflowsService(
         deps.db,

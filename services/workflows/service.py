@@ -14,6 +14,7 @@ from typing import Any
 from services.runtime import pagination
 from services.runtime.db import Database
 from services.runtime.errors import (
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -221,6 +222,48 @@ class WorkflowsService:
         run = await self.get_run(caller, run_id)
         if not run.finished:
             await self.engine.cancel(run.id)
+        return await self.get_run(caller, run_id)
+
+    async def migrate(self, caller: Principal, run_id: str, to_version: str, acknowledge: bool) -> Run:
+        """Moves a run still going to its template's current version (workflow.py checks the steps it
+        has run against it, and records the move and its audit record before answering)."""
+        run = await self.get_run(caller, run_id)
+        if run.created_by != caller.subject and not caller.has_any(ADMIN):
+            raise PermissionDenied("only the run's creator or an admin moves a run", reason="NOT_RUN_OWNER")
+        if run.finished:
+            raise FailedPrecondition(f"run {run_id} has ended ({run.status})", reason="RUN_NOT_RUNNING")
+        template = self.templates.catalog.templates.get(run.template)
+        if template is None:
+            raise InvalidArgument(
+                "no such template any more",
+                [FieldViolation("to_version", f"this service has no template {run.template} any more")],
+            )
+        if to_version != template.version:
+            said = (
+                "is the version the run is on"
+                if to_version == run.template_version
+                else "is not a version this service has"
+            )
+            raise InvalidArgument(
+                f"cannot move run {run_id} to {to_version}",
+                [
+                    FieldViolation(
+                        "to_version",
+                        f"{to_version} {said}; a run moves to its template's current version, "
+                        f"{template.version}",
+                    )
+                ],
+            )
+        await self.engine.migrate(
+            run.id,
+            {
+                "version": template.version,
+                "groups": template.plan()["groups"],
+                "reads": template.reads(),
+                "acknowledge": acknowledge,
+                "requested_by": caller.subject,
+            },
+        )
         return await self.get_run(caller, run_id)
 
     async def watch(self, caller: Principal, run_id: str, max_wait_seconds: int) -> AsyncIterator[Run]:
