@@ -26,8 +26,9 @@ class Engine:
     """Connects on first use (and again after a failed connect), so the service starts while Temporal
     is still coming up or away; a call meanwhile is UNAVAILABLE, and the worker (supervised) retries."""
 
-    def __init__(self, address: str, namespace: str, task_queue: str):
+    def __init__(self, address: str, namespace: str, task_queue: str, sticky_timeout_seconds: float = 10.0):
         self.address = address
+        self.sticky_timeout = timedelta(seconds=sticky_timeout_seconds)
         self.namespace = namespace
         self.task_queue = task_queue
         self._client: Client | None = None
@@ -104,4 +105,7 @@ class Engine:
             workflows=[TemplateRun],
             activities=activities,
             max_concurrent_activities=200,
+            # A run's workflow tasks go to the worker that has it cached (its sticky queue); when that
+            # worker died, this long passes before another worker takes them.
+            sticky_queue_schedule_to_start_timeout=self.sticky_timeout,
         )

@@ -63,6 +63,14 @@ class WorkflowsConfig:
         min=0.5,
         max=600,
     )
+    sticky_timeout_seconds: float = number(
+        "WORKFLOWS_STICKY_TIMEOUT_SECONDS",
+        10.0,
+        "how long a run's next workflow task waits for the worker that has the run cached before any "
+        "worker may take it: what a worker that died costs each of its runs",
+        min=0.5,
+        max=600,
+    )
     local_activities: bool = flag(
         "WORKFLOWS_LOCAL_ACTIVITIES",
         False,

@@ -119,6 +119,8 @@ def wf_mesh(
         WORKFLOWS_RUNS_PER_USER_PER_HOUR=str(USER_LIMIT),
         WORKFLOWS_STEP_TIMEOUT_SECONDS="20",
         WORKFLOWS_HEARTBEAT_SECONDS="2",
+        # The worker-kill test: the run's next workflow task leaves the dead worker's queue after 1 s.
+        WORKFLOWS_STICKY_TIMEOUT_SECONDS="1",
         WORKFLOWS_RETRY_INITIAL_SECONDS="0.1",
         WORKFLOWS_RETRY_MAXIMUM_SECONDS="1",
         LEARNFLOW_REGISTRY_TTL_SECONDS="2",

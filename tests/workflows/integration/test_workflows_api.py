@@ -107,7 +107,7 @@ def test_bad_input_is_400_and_starts_nothing(wf_mesh: LocalMesh) -> None:
 def test_notion_429_with_retry_after_is_honoured(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
     user = new_student(wf_mesh)
     topic = f"generators {uuid.uuid4().hex[:6]}"
-    notion.fail_next(3, status=429, retry_after=1)
+    notion.fail_next(1, status=429, retry_after=1)
     began = time.monotonic()
     made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}})
     done = wait_done(wf_mesh, user["token"], made.body["runId"])
