@@ -139,5 +139,7 @@ CONTEXT = ContextSpec(
     # ResearchTopic, registered for the workflows context's research steps (runtime/registry.py).
     capabilities=(
         CapabilitySpec("research", "1.0.0", {"rpc": "learnflow.tutoring.v1.TutoringService/ResearchTopic"}),
+        # Through the model only (FAILED_PRECONDITION without one): the pipeline's analysis step.
+        CapabilitySpec("analysis", "1.0.0", {"rpc": "learnflow.tutoring.v1.TutoringService/AnalyseResearch"}),
     ),
 )

@@ -130,6 +130,20 @@ def research(topic: str, difficulty: str, grounded: research_model.Research) -> 
     ]
 
 
+def analysis(topic: str, summary: str, key_points: str) -> list[dict[str, str]]:
+    """The pipeline's analysis prompt: the brief itself is the material; the answer's format is what
+    research.analysis_from_model reads."""
+    return [
+        _system(
+            f"{TUTOR} Analyse a research brief for a teacher: answer with one line "
+            f"'{research_model.HEADLINE} <a headline of at most 15 words>', then a line "
+            f"'{research_model.TAKEAWAYS_HEADING}' followed by at most three lines each starting with '- '. "
+            "Use only the brief."
+        ),
+        _user(f"Topic: {topic}\n\nSummary:\n{summary}\n\nKey points:\n{key_points}"),
+    ]
+
+
 def debug(request: TutoringRequest, diagnosis: debug_model.Diagnosis, rung: int) -> list[dict[str, str]]:
     steps = {
         1: "Say only WHERE to look (the line or construct). Do not say what is wrong. No code.",

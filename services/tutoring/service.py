@@ -17,14 +17,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import pagination
 from services.runtime.db import Database, parse_uuid, tenant_of
-from services.runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied, Violations
+from services.runtime.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    Violations,
+)
 from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
 from services.tutoring import convert, prompts, store
 from services.tutoring.domain import exercises, research
 from services.tutoring.domain.chat import Author, ChatMessage, Conversation, Routing, TutoringRequest
 from services.tutoring.domain.exercises import Difficulty
-from services.tutoring.domain.research import Research
+from services.tutoring.domain.research import Analysis, Research
 from services.tutoring.domain.triage import Route
 from services.tutoring.notifier import RESPONSES, Notifier
 from services.tutoring.providers.llm import LlmClient, ProviderUnavailable
@@ -74,6 +82,26 @@ class TutoringService:
                 "tokens": found.prompt_tokens + found.completion_tokens,
             },
         )
+        return found
+
+    async def analyse(self, caller: Principal, topic: str, summary: str, key_points: str) -> Analysis:
+        """A research brief's headline and takeaways, written by the model. Without one configured,
+        FAILED_PRECONDITION (the workflows context then analyses offline); no usable answer, UNAVAILABLE."""
+        del caller  # any signed-in caller; nothing is stored
+        if self.llm is None:
+            raise FailedPrecondition("no model is configured", reason="MODEL_NOT_CONFIGURED")
+        try:
+            done = await self.llm.complete(
+                "concepts", prompts.analysis(topic.strip(), summary, key_points), max_tokens=300
+            )
+        except ProviderUnavailable as exc:
+            raise Unavailable(f"the model gave no answer: {exc.reason}", reason="MODEL_UNAVAILABLE") from exc
+        found = research.analysis_from_model(
+            done.text, done.model, done.usage.prompt_tokens, done.usage.completion_tokens
+        )
+        if found is None:
+            raise Unavailable("the model's answer had no headline", reason="MODEL_UNAVAILABLE")
+        log.info("analysis done", extra={"produced_by": found.produced_by, "takeaways": len(found.takeaways)})
         return found
 
     # --- asking --------------------------------------------------------------------------------------

@@ -166,9 +166,12 @@ class Activities:
                 int(given.get("max_sources") or 0),
             )
         if kind == "analysis":
-            found = analysis.analyse(
-                str(given.get("topic", "")), str(given.get("summary", "")), str(given.get("key_points", ""))
-            )
+            topic, summary = str(given.get("topic", "")), str(given.get("summary", ""))
+            points = str(given.get("key_points", ""))
+            found = analysis.analyse(topic, summary, points)
+            by_model = await self._analyse_by_model(run, topic, summary, points)
+            if by_model is not None:
+                return {**by_model, "reading_minutes": found.reading_minutes}
             return {
                 "headline": found.headline,
                 "takeaways": list(found.takeaways),
@@ -200,6 +203,22 @@ class Activities:
         raise ApplicationError(
             f"step type {kind} is not available here", type="FailedPrecondition", non_retryable=True
         )
+
+    async def _analyse_by_model(
+        self, run: dict[str, Any], topic: str, summary: str, points: str
+    ) -> dict[str, Any] | None:
+        """The analysis through the model (tutoring's `analysis` capability), or None — no provider,
+        no model configured, or no provider answered — and the step analyses offline, which its
+        output's `produced_by` says (the reason is logged)."""
+        try:
+            providers = self.registry.discover("analysis")
+        except NotFound:
+            return None
+        try:
+            return await self.calls.analyse(providers, run["tenant_id"], topic, summary, points)
+        except Unavailable as exc:  # CapabilityCallFailed: every provider tried and failed
+            log.warning("analysis offline: the model gave no answer", extra={"error": exc.message})
+            return None
 
     async def _record(
         self,

@@ -1,7 +1,8 @@
 """One mesh for the workflows tests: every context, a Temporal dev server (started by LocalMesh
 because workflows is served), a local Notion server in this process whose record the tests read, and
-a local OpenAI-compatible model server (tutoring's research goes through it) that answers research
-prompts with a brief built from the prompt's own sources and notes the tokens it reported."""
+a local OpenAI-compatible model server (tutoring's research and analysis go through it) that answers
+research prompts with a brief built from the prompt's own sources, analysis prompts with a headline,
+and notes the tokens it reported."""
 
 from __future__ import annotations
 
@@ -47,9 +48,12 @@ class ResearchModel:
         messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
         topic = prompt.partition("Topic: ")[2].partition("\n")[0].strip()
-        excerpts = [line.partition("]")[2] for line in prompt.splitlines() if line.startswith("[")]
-        points = "\n".join(f"- {e.strip()[:200]}" for e in excerpts[:3]) or "- (no sources)"
-        content = f"Summary: A brief on {topic}, from the sources given.\nKey points:\n{points}"
+        if "Headline:" in prompt:  # the pipeline's analysis (tutoring's AnalyseResearch)
+            content = f"Headline: {topic}, analysed by the model\nTakeaways:\n- Read the summary.\n- Try it."
+        else:  # research (ResearchTopic): a brief from the sources the prompt quotes
+            excerpts = [line.partition("]")[2] for line in prompt.splitlines() if line.startswith("[")]
+            points = "\n".join(f"- {e.strip()[:200]}" for e in excerpts[:3]) or "- (no sources)"
+            content = f"Summary: A brief on {topic}, from the sources given.\nKey points:\n{points}"
         prompt_tokens = len(prompt.split())
         completion_tokens = len(content.split()) + (50_000 if COSTLY in topic else 0)
         with self._lock:

@@ -87,3 +87,33 @@ def from_model(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
     )
+
+
+HEADLINE = "Headline:"
+TAKEAWAYS_HEADING = "Takeaways:"
+MAX_TAKEAWAYS = 3
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The workflows pipeline's analysis of a brief, written by the model (AnalyseResearch)."""
+
+    headline: str
+    takeaways: tuple[str, ...]
+    produced_by: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def analysis_from_model(text: str, model: str, prompt_tokens: int, completion_tokens: int) -> Analysis | None:
+    """The model's answer ("Headline: ...", then "Takeaways:" and one "- point" a line); None without
+    a "Headline:" line (an answer that ignored the format is no analysis)."""
+    head, _, tail = text.partition(TAKEAWAYS_HEADING)
+    said = [line.strip() for line in head.splitlines() if line.strip().startswith(HEADLINE)]
+    headline = squash(said[0].removeprefix(HEADLINE)) if said else ""
+    if not headline:
+        return None
+    points = [line.strip()[2:].strip() for line in tail.splitlines() if line.strip().startswith(("- ", "* "))]
+    return Analysis(
+        headline, tuple(p for p in points if p)[:MAX_TAKEAWAYS], model, prompt_tokens, completion_tokens
+    )

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from services.runtime.errors import FailedPrecondition, Unavailable
 from services.runtime.request_context import Principal
 from services.tutoring.domain import research
 from services.tutoring.notifier import Notifier
@@ -20,7 +23,9 @@ ANSWER = (
 )
 
 
-def _service(server: FakeOpenAI) -> TutoringService:
+def _service(server: FakeOpenAI | None) -> TutoringService:
+    if server is None:
+        return TutoringService(None, None, Notifier())  # type: ignore[arg-type]
     settings = LlmSettings.from_env(
         {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "k", "TUTORING_MODEL": "brief-model",
          "TUTORING_LLM_MAX_ATTEMPTS": "1"}
@@ -57,3 +62,24 @@ def test_an_answer_without_key_points_keeps_the_grounded_ones() -> None:
     found = research.from_model(grounded, "Dictionaries map keys to values.", "m", 10, 5)
     assert found.summary == "Dictionaries map keys to values."
     assert found.key_points == grounded.key_points and found.produced_by == "m"
+
+
+def test_the_model_analyses_a_brief() -> None:
+    with FakeOpenAI() as server:
+        server.script(
+            Reply("Headline: Comprehensions, briefly\nTakeaways:\n- One\n- Two\n- Three\n- Four", 50, 9),
+            Reply("I would rather not."),
+            Fail(503),
+        )
+        service = _service(server)
+        found = asyncio.run(service.analyse(CALLER, "comprehensions", "A summary.", "- a\n- b"))
+        assert (found.headline, found.takeaways) == ("Comprehensions, briefly", ("One", "Two", "Three"))
+        assert (found.produced_by, found.prompt_tokens, found.completion_tokens) == ("brief-model", 50, 9)
+        assert "A summary." in server.requests[0].body["messages"][-1]["content"]
+        assert research.analysis_from_model("Takeaways:\n- x", "m", 1, 1) is None
+        with pytest.raises(Unavailable):  # an answer without a headline is no analysis
+            asyncio.run(service.analyse(CALLER, "comprehensions", "A summary.", ""))
+        with pytest.raises(Unavailable):
+            asyncio.run(service.analyse(CALLER, "comprehensions", "A summary.", ""))
+    with pytest.raises(FailedPrecondition):  # no model: the caller analyses offline
+        asyncio.run(_service(None).analyse(CALLER, "comprehensions", "A summary.", ""))

@@ -4,6 +4,8 @@
 # This file has been @generated
 
 __all__ = (
+    "AnalyseResearchRequest",
+    "AnalyseResearchResponse",
     "AskQuestionRequest",
     "Author",
     "ChatMessage",
@@ -210,6 +212,42 @@ class Route(betterproto2.Enum):
             "ROUTE_OFF_TOPIC": 5,
             "ROUTE_UNCLEAR": 6,
         }
+
+
+@dataclass(eq=False, repr=False)
+class AnalyseResearchRequest(betterproto2.Message):
+    topic: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    summary: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    key_points: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The brief's key points, one "- point" a line.
+    """
+
+
+default_message_pool.register_message(
+    "learnflow.tutoring.v1", "AnalyseResearchRequest", AnalyseResearchRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class AnalyseResearchResponse(betterproto2.Message):
+    headline: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    takeaways: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+
+    produced_by: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The model's name.
+    """
+
+    usage: "ModelUsage | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message(
+    "learnflow.tutoring.v1", "AnalyseResearchResponse", AnalyseResearchResponse
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -880,6 +918,30 @@ class TutoringServiceStub(betterproto2_grpclib.ServiceStub):
             "/learnflow.tutoring.v1.TutoringService/ResearchTopic",
             message,
             ResearchTopicResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def analyse_research(
+        self,
+        message: "AnalyseResearchRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AnalyseResearchResponse":
+        """
+        Analyses a research brief through the model: a headline and up to three takeaways, with the
+        tokens spent. The `analysis` capability of the registry (the workflows pipeline's analysis step).
+        Without a model configured: FAILED_PRECONDITION, reason MODEL_NOT_CONFIGURED (the caller analyses
+        offline); a model that gives no answer: UNAVAILABLE.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.tutoring.v1.TutoringService/AnalyseResearch",
+            message,
+            AnalyseResearchResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
