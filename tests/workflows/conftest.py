@@ -23,6 +23,10 @@ from services.workflows.testing.notion_server import LocalNotion
 from services.workflows.testing.otlp_receiver import OtlpReceiver
 
 USER_LIMIT = 8
+# Tests that restart the mesh's serve process run after the other workflows tests, so those do not pay
+# what a fresh process pays on its first research (tutoring builds its documentation index, seconds
+# on a loaded machine).
+RUN_LAST = ("test_durability.py::test_worker_killed_after_the_page_was_created",)
 MODEL = "research-model"
 # A topic with this word costs more tokens than one user may spend a day (test_usage_limits.py).
 COSTLY = "costly"
@@ -70,6 +74,12 @@ def model() -> Iterator[ResearchModel]:
     found = ResearchModel()
     with found.server:
         yield found
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    last = [item for item in items if item.nodeid.endswith(RUN_LAST)]
+    if last:
+        items[:] = [item for item in items if item not in last] + last
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,7 @@ def test_a_run_in_flight_moves_to_the_new_version_when_asked(
 ) -> None:
     user = new_student(wf_mesh)
     topic = f"sorting {uuid.uuid4().hex[:6]}"
-    notion.delay_seconds = 0.8  # the page step is still running when the move is asked for
+    notion.hold_after_create_seconds = 30.0  # the page step is still running when the move is asked
     try:
         made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}})
         assert made.status == 200, made.body
@@ -103,7 +103,7 @@ def test_a_run_in_flight_moves_to_the_new_version_when_asked(
         assert moved.body["templateVersion"] == new
         assert [s["id"] for s in moved.body["steps"]] == ["research", "create_notion_page", "index_entry"]
     finally:
-        notion.delay_seconds = 0.0
+        notion.hold_after_create_seconds = 0.0  # the held page step finishes now
     done = wait_done(wf_mesh, user["token"], made.body["runId"])
     assert done["status"] == "RUN_STATUS_SUCCEEDED", done
     assert done["templateVersion"] == new
@@ -132,7 +132,7 @@ def test_a_move_that_would_lose_a_step_that_ran_is_refused(
     wf_mesh: LocalMesh, notion: LocalNotion, template: Path
 ) -> None:
     user = new_student(wf_mesh)
-    notion.delay_seconds = 0.8
+    notion.hold_after_create_seconds = 30.0
     try:
         made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "sets"}})
         old = made.body["templateVersion"]
@@ -148,7 +148,7 @@ def test_a_move_that_would_lose_a_step_that_ran_is_refused(
             wf_mesh, user["token"], made.body["runId"], current_version(wf_mesh, user["token"]), True
         )
     finally:
-        notion.delay_seconds = 0.0
+        notion.hold_after_create_seconds = 0.0  # the held page step finishes now
     assert refused.status == 400, refused.body
     said = violations(refused)["to_version"]
     assert any("step research has run" in s and "no step research" in s for s in said), said
