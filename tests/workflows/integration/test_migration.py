@@ -1,11 +1,12 @@
 """Moving a run in flight to a newer version of its template, on request (MigrateWorkflowRun through
 REST): refused with field violations naming the incompatibility when a step that has run is not in the
 new version, or when its input changed and the caller did not acknowledge it; accepted otherwise, at the
-run's next step boundary, the new version's steps then running as it defines them; audited. A run not
-asked keeps its version (test_workflows_api.py)."""
+run's next step boundary, the new version's steps then running as it defines them; audited; the run's
+history (with the update) replays. A run not asked keeps its version (test_workflows_api.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ import pytest
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import login, new_student, rest
 from services.workflows.testing.notion_server import LocalNotion
+from tests.workflows.integration.test_replay import _history as fetch_history
+from tests.workflows.integration.test_replay import _replay as replay
 from tests.workflows.integration.test_workflows_api import pages_titled, trigger, wait_done
 
 INDEX_STEP = """  - id: index_entry
@@ -60,14 +63,15 @@ def violations(got: Any) -> dict[str, list[str]]:
     return found
 
 
-def research_done(mesh: LocalMesh, token: str, run_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
+def page_step_running(mesh: LocalMesh, token: str, run_id: str) -> dict[str, Any]:
+    """The run once research is done and the page step has started (its Notion answer is held)."""
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         run = rest(mesh, "GET", f"/v1/workflows/runs/{run_id}", token=token).body
-        if run["steps"][0]["status"] == "STEP_STATUS_SUCCEEDED":
+        if [s["status"] for s in run["steps"]][:2] == ["STEP_STATUS_SUCCEEDED", "STEP_STATUS_RUNNING"]:
             return dict(run)
         time.sleep(0.05)
-    raise AssertionError(f"research never finished: {run}")
+    raise AssertionError(f"the page step never started: {run}")
 
 
 def test_a_run_in_flight_moves_to_the_new_version_when_asked(
@@ -80,7 +84,7 @@ def test_a_run_in_flight_moves_to_the_new_version_when_asked(
         made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}})
         assert made.status == 200, made.body
         old = made.body["templateVersion"]
-        before = research_done(wf_mesh, user["token"], made.body["runId"])["steps"][0]
+        before = page_step_running(wf_mesh, user["token"], made.body["runId"])["steps"][0]
         # Version 2: research asks for fewer sources (its input changed) and an index entry is added.
         template.write_text(
             template.read_text()
@@ -108,8 +112,13 @@ def test_a_run_in_flight_moves_to_the_new_version_when_asked(
     assert done["status"] == "RUN_STATUS_SUCCEEDED", done
     assert done["templateVersion"] == new
     research, page, index = done["steps"]
-    assert research["attempts"] == 1 and research["output"] == before["output"]  # kept, not run again
+    assert research["attempts"] == before["attempts"] and research["output"] == before["output"]  # kept
     assert index["status"] == "STEP_STATUS_SUCCEEDED"
+    # The move is in the run's history (the update and its activity) and replays deterministically.
+    assert wf_mesh.temporal is not None
+    history = asyncio.run(fetch_history(wf_mesh.temporal.address, made.body["runId"]))
+    assert "workflowExecutionUpdateAccepted" in history.to_json()
+    asyncio.run(replay(history))
     (made_page,) = pages_titled(notion, f"Research: {topic}")
     (entry,) = pages_titled(notion, f"Index: {topic}")
     assert entry.id == index["output"]["page_id"] and made_page.id == page["output"]["page_id"]
@@ -136,7 +145,7 @@ def test_a_move_that_would_lose_a_step_that_ran_is_refused(
     try:
         made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "sets"}})
         old = made.body["templateVersion"]
-        research_done(wf_mesh, user["token"], made.body["runId"])
+        page_step_running(wf_mesh, user["token"], made.body["runId"])
         # Version 3 renames the research step (a new step, then, before the page).
         template.write_text(
             template.read_text()
