@@ -72,6 +72,12 @@ class TutoringApi(pb_grpc.TutoringServiceServicer):
         found = await self.service.research(_caller(), request.topic, request.difficulty, request.max_sources)
         return convert.research_to_proto(found)
 
+    async def AnalyseResearch(
+        self, request: api_pb.AnalyseResearchRequest, context: object
+    ) -> api_pb.AnalyseResearchResponse:
+        found = await self.service.analyse(_caller(), request.topic, request.summary, request.key_points)
+        return convert.analysis_to_proto(found)
+
     async def StreamConversation(
         self, request: api_pb.StreamConversationRequest, context: object
     ) -> AsyncIterator[pb.ChatMessage]:

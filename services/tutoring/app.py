@@ -49,8 +49,9 @@ async def build(deps: Dependencies) -> Hosted:
     chosen, ack_wait = config.agents, config.ack_wait_seconds
 
     notifier = Notifier(poll_seconds=config.poll_seconds)
-    service = TutoringService(deps.db, deps.outbox, notifier)
     llm = LlmClient(config.llm) if config.llm.enabled else None
+    # ResearchTopic goes through the model too when one is configured (service.research).
+    service = TutoringService(deps.db, deps.outbox, notifier, llm)
     calls = (
         MeshCalls(deps.workload, deps.address_of(SANDBOX), deps.address_of(PROGRESS))
         if deps.workload is not None
@@ -138,5 +139,7 @@ CONTEXT = ContextSpec(
     # ResearchTopic, registered for the workflows context's research steps (runtime/registry.py).
     capabilities=(
         CapabilitySpec("research", "1.0.0", {"rpc": "learnflow.tutoring.v1.TutoringService/ResearchTopic"}),
+        # Through the model only (FAILED_PRECONDITION without one): the pipeline's analysis step.
+        CapabilitySpec("analysis", "1.0.0", {"rpc": "learnflow.tutoring.v1.TutoringService/AnalyseResearch"}),
     ),
 )

@@ -24,7 +24,7 @@ from services.tutoring.domain.chat import (
     TutoringRequest,
 )
 from services.tutoring.domain.exercises import Difficulty
-from services.tutoring.domain.research import Research
+from services.tutoring.domain.research import Analysis, Research
 from services.tutoring.domain.triage import Route
 
 _AUTHORS = {Author.STUDENT: pb.AUTHOR_STUDENT, Author.TUTOR: pb.AUTHOR_TUTOR}
@@ -207,4 +207,22 @@ def research_to_proto(found: Research) -> api_pb.ResearchTopicResponse:
         key_points=list(found.key_points),
         sources=[api_pb.ResearchSource(title=s.title, ref=s.ref, excerpt=s.excerpt) for s in found.sources],
         produced_by=found.produced_by,
+        usage=api_pb.ModelUsage(
+            model=found.produced_by if found.prompt_tokens or found.completion_tokens else "",
+            prompt_tokens=found.prompt_tokens,
+            completion_tokens=found.completion_tokens,
+        ),
+    )
+
+
+def analysis_to_proto(found: Analysis) -> api_pb.AnalyseResearchResponse:
+    return api_pb.AnalyseResearchResponse(
+        headline=found.headline,
+        takeaways=list(found.takeaways),
+        produced_by=found.produced_by,
+        usage=api_pb.ModelUsage(
+            model=found.produced_by,
+            prompt_tokens=found.prompt_tokens,
+            completion_tokens=found.completion_tokens,
+        ),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from services.tutoring.domain import concepts, exercises, language
 from services.tutoring.domain import debug as debug_model
+from services.tutoring.domain import research as research_model
 from services.tutoring.domain import review as review_model
 from services.tutoring.domain.chat import TutoringRequest
 from services.tutoring.domain.triage import Route
@@ -110,6 +111,37 @@ def concept(
             material += f"\n\nExample:\n{explanation.example}"
         material += "\n\nExplain, citing the reference."
     return [_system(system), _user(f"Question: {request.text}{code}\n\n{material}")]
+
+
+def research(topic: str, difficulty: str, grounded: research_model.Research) -> list[dict[str, str]]:
+    """The research capability's prompt: the sources found offline, quoted with their refs, so the
+    model writes the brief from them; the answer's format is what research.from_model reads."""
+    material = "\n\n".join(f"[{s.ref}] {s.title}: {s.excerpt}" for s in grounded.sources if s.excerpt)
+    if not material:
+        material = "No passage of Python's documentation matched this topic."
+    return [
+        _system(
+            f"{TUTOR} Write a research brief for a {difficulty or 'intermediate'} learner: one summary "
+            f"paragraph, then a line '{research_model.KEY_POINTS_HEADING}' followed by three to six "
+            "lines each starting with '- '. Use only the sources given; say so when they do not cover "
+            "the topic."
+        ),
+        _user(f"Topic: {topic}\n\nSources (from Python's documentation):\n{material}"),
+    ]
+
+
+def analysis(topic: str, summary: str, key_points: str) -> list[dict[str, str]]:
+    """The pipeline's analysis prompt: the brief itself is the material; the answer's format is what
+    research.analysis_from_model reads."""
+    return [
+        _system(
+            f"{TUTOR} Analyse a research brief for a teacher: answer with one line "
+            f"'{research_model.HEADLINE} <a headline of at most 15 words>', then a line "
+            f"'{research_model.TAKEAWAYS_HEADING}' followed by at most three lines each starting with '- '. "
+            "Use only the brief."
+        ),
+        _user(f"Topic: {topic}\n\nSummary:\n{summary}\n\nKey points:\n{key_points}"),
+    ]
 
 
 def debug(request: TutoringRequest, diagnosis: debug_model.Diagnosis, rung: int) -> list[dict[str, str]]:

@@ -17,16 +17,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import pagination
 from services.runtime.db import Database, parse_uuid, tenant_of
-from services.runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied, Violations
+from services.runtime.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    Violations,
+)
 from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
-from services.tutoring import convert, store
+from services.tutoring import convert, prompts, store
 from services.tutoring.domain import exercises, research
 from services.tutoring.domain.chat import Author, ChatMessage, Conversation, Routing, TutoringRequest
 from services.tutoring.domain.exercises import Difficulty
-from services.tutoring.domain.research import Research
+from services.tutoring.domain.research import Analysis, Research
 from services.tutoring.domain.triage import Route
 from services.tutoring.notifier import RESPONSES, Notifier
+from services.tutoring.providers.llm import LlmClient, ProviderUnavailable
 
 __all__ = ["RESPONSES", "Notifier", "TutoringService"]
 
@@ -39,18 +48,60 @@ STREAM_PAGE = 100
 
 
 class TutoringService:
-    def __init__(self, db: Database, outbox: Outbox, notifier: Notifier):
+    def __init__(self, db: Database, outbox: Outbox, notifier: Notifier, llm: LlmClient | None = None):
         self.db = db
         self.outbox = outbox
         self.notifier = notifier
+        self.llm = llm
 
     # --- research (the registry's `research` capability; the workflows context calls it) ---------------
 
     async def research(self, caller: Principal, topic: str, difficulty: str, max_sources: int) -> Research:
-        """Python's documentation on a topic; the index is built off the event loop on first use."""
+        """Python's documentation on a topic; the index is built off the event loop on first use. With
+        a model configured, the model writes the brief from those sources (the concepts agent's model)
+        and the result carries the tokens the provider reported; when the model gives no usable answer
+        the grounded result is returned, and the log says why."""
         del caller  # any signed-in caller (a workflow's workload token included); nothing is stored
         found = await asyncio.to_thread(research.research, topic.strip(), difficulty, max_sources)
-        log.info("research done", extra={"sources": len(found.sources), "produced_by": found.produced_by})
+        if self.llm is not None:
+            try:
+                done = await self.llm.complete(
+                    "concepts", prompts.research(topic.strip(), difficulty, found), max_tokens=800
+                )
+            except ProviderUnavailable as exc:
+                log.warning("research offline: the model gave no answer", extra={"reason": exc.reason})
+            else:
+                found = research.from_model(
+                    found, done.text, done.model, done.usage.prompt_tokens, done.usage.completion_tokens
+                )
+        log.info(
+            "research done",
+            extra={
+                "sources": len(found.sources),
+                "produced_by": found.produced_by,
+                "tokens": found.prompt_tokens + found.completion_tokens,
+            },
+        )
+        return found
+
+    async def analyse(self, caller: Principal, topic: str, summary: str, key_points: str) -> Analysis:
+        """A research brief's headline and takeaways, written by the model. Without one configured,
+        FAILED_PRECONDITION (the workflows context then analyses offline); no usable answer, UNAVAILABLE."""
+        del caller  # any signed-in caller; nothing is stored
+        if self.llm is None:
+            raise FailedPrecondition("no model is configured", reason="MODEL_NOT_CONFIGURED")
+        try:
+            done = await self.llm.complete(
+                "concepts", prompts.analysis(topic.strip(), summary, key_points), max_tokens=300
+            )
+        except ProviderUnavailable as exc:
+            raise Unavailable(f"the model gave no answer: {exc.reason}", reason="MODEL_UNAVAILABLE") from exc
+        found = research.analysis_from_model(
+            done.text, done.model, done.usage.prompt_tokens, done.usage.completion_tokens
+        )
+        if found is None:
+            raise Unavailable("the model's answer had no headline", reason="MODEL_UNAVAILABLE")
+        log.info("analysis done", extra={"produced_by": found.produced_by, "takeaways": len(found.takeaways)})
         return found
 
     # --- asking --------------------------------------------------------------------------------------

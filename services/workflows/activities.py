@@ -22,18 +22,18 @@ from prometheus_client import Counter, Histogram
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from services.runtime import request_context
+from services.runtime import audit, request_context
 from services.runtime.db import Database
 from services.runtime.errors import DomainError, NotFound, Unavailable
 from services.runtime.events.outbox import Outbox
 from services.runtime.outbound import RetryableResponse
 from services.workflows import convert, store
-from services.workflows.clients import MeshCalls, NotifyCalls
+from services.workflows.clients import TOKENS, MeshCalls, NotifyCalls
 from services.workflows.domain import analysis, templates
 from services.workflows.domain.runs import FAILED, RETRYING, SUCCEEDED
 from services.workflows.notion import CALLS, DESTINATION, Notion
 from services.workflows.registry import Registry
-from services.workflows.workflow import FINISH_RUN, RUN_STEP
+from services.workflows.workflow import FINISH_RUN, RECORD_MIGRATION, RUN_STEP
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ RUNS_FINISHED = Counter(
     "workflows_runs_finished_total", "Workflow runs ended, by template and status", ["template", "status"]
 )
 _TRANSIENT_DOMAIN = (Unavailable,)
+MODEL_TOKENS = "model_tokens"
 # The step types that call another system, and the capability each call is counted under.
 _CAPABILITY = {"research": "research", "notion_page": "notion.page", "slack_message": "notify.send"}
 
@@ -126,7 +127,8 @@ class Activities:
             finally:
                 beating.cancel()
                 CALLS.reset(token)
-            await self._record(run, step, attempt, SUCCEEDED, output, "", made)
+            spent = output.pop(TOKENS, None)
+            await self._record(run, step, attempt, SUCCEEDED, output, "", made, spent)
             STEPS.labels(step["type"], "ok").inc()
             log.info("workflow step done", extra={"run": run["id"], "step": step["id"], "attempt": attempt})
             return output
@@ -164,9 +166,12 @@ class Activities:
                 int(given.get("max_sources") or 0),
             )
         if kind == "analysis":
-            found = analysis.analyse(
-                str(given.get("topic", "")), str(given.get("summary", "")), str(given.get("key_points", ""))
-            )
+            topic, summary = str(given.get("topic", "")), str(given.get("summary", ""))
+            points = str(given.get("key_points", ""))
+            found = analysis.analyse(topic, summary, points)
+            by_model = await self._analyse_by_model(run, topic, summary, points)
+            if by_model is not None:
+                return {**by_model, "reading_minutes": found.reading_minutes}
             return {
                 "headline": found.headline,
                 "takeaways": list(found.takeaways),
@@ -199,6 +204,22 @@ class Activities:
             f"step type {kind} is not available here", type="FailedPrecondition", non_retryable=True
         )
 
+    async def _analyse_by_model(
+        self, run: dict[str, Any], topic: str, summary: str, points: str
+    ) -> dict[str, Any] | None:
+        """The analysis through the model (tutoring's `analysis` capability), or None — no provider,
+        no model configured, or no provider answered — and the step analyses offline, which its
+        output's `produced_by` says (the reason is logged)."""
+        try:
+            providers = self.registry.discover("analysis")
+        except NotFound:
+            return None
+        try:
+            return await self.calls.analyse(providers, run["tenant_id"], topic, summary, points)
+        except Unavailable as exc:  # CapabilityCallFailed: every provider tried and failed
+            log.warning("analysis offline: the model gave no answer", extra={"error": exc.message})
+            return None
+
     async def _record(
         self,
         run: dict[str, Any],
@@ -208,6 +229,7 @@ class Activities:
         output: dict[str, Any] | None,
         error: str,
         made: list[tuple[str, str, int]],
+        spent: dict[str, Any] | None = None,
     ) -> None:
         tenant, run_id, user = run["tenant_id"], run["id"], run["user_id"]
         base = f"{run_id}/{step['id']}/{attempt}"
@@ -224,6 +246,17 @@ class Activities:
                     kind="third_party_call", subject=DESTINATION,
                     outcome="ok" if 0 < code < 400 else f"http_{code}" if code else "transport_error",
                 )  # fmt: skip
+            # The tokens the model spent on the step, as the provider reported them (research through
+            # tutoring), prompt and completion apart: what a tenant's model bill is made of.
+            spent = spent or {}
+            for part in ("prompt", "completion"):
+                units = int(spent.get(part) or 0)
+                if units > 0:
+                    await store.record_usage(
+                        session, key=f"{base}/tokens/{part}", tenant_id=tenant, user_id=user,
+                        run_id=run_id, kind=MODEL_TOKENS, subject=f"{spent.get('model') or '?'}/{part}",
+                        outcome="ok", units=units,
+                    )  # fmt: skip
 
     @activity.defn(name=FINISH_RUN)
     async def finish_run(self, data: dict[str, Any]) -> None:
@@ -247,6 +280,39 @@ class Activities:
                 )
         RUNS_FINISHED.labels(run["template"], data["status"]).inc()
         log.info("workflow run finished", extra={"run": run["id"], "status": data["status"]})
+
+    @activity.defn(name=RECORD_MIGRATION)
+    async def record_migration(self, data: dict[str, Any]) -> None:
+        """A run's move to another version of its template (the migrate update, once the workflow has
+        checked it): the run's version and plan, its steps' rows, and the audit record in the same
+        transaction — in the name of who asked. A repeat (a retried attempt) writes nothing more."""
+        run, plan = data["run"], data["plan"]
+        tenant = run["tenant_id"]
+        who = request_context.Principal(subject=data["requested_by"] or "system:workflows", tenant_id=tenant)
+        ctx = request_context.RequestContext(
+            run["correlation_id"], principal=who, tenant_id=tenant, rpc="workflow:migrate"
+        )
+        order = [(s["id"], s["type"]) for group in plan["groups"] for s in group]
+        with request_context.bind(ctx):
+            async with self.db.transaction(tenant) as session:
+                moved = await store.migrate_run(
+                    session, run["id"], tenant, data["from_version"], plan,
+                    [(sid, kind, i) for i, (sid, kind) in enumerate(order)],
+                )  # fmt: skip
+                if moved:
+                    await audit.record(
+                        self.outbox, session, "workflow_run.migrated", f"workflow_runs/{run['id']}",
+                        before={"template": run["template"], "template_version": data["from_version"]},
+                        after={
+                            "template": run["template"], "template_version": plan["version"],
+                            "steps": [sid for sid, _ in order], "kept": data["kept"],
+                        },
+                        reason="acknowledged" if data["acknowledged"] else "",
+                    )  # fmt: skip
+        log.info(
+            "workflow run migrated",
+            extra={"run": run["id"], "from": data["from_version"], "to": plan["version"], "recorded": moved},
+        )
 
 
 async def _heartbeat(every: float, local: bool) -> None:

@@ -65,6 +65,12 @@ class WorkflowsApi(pb_grpc.WorkflowsServiceServicer):
     ) -> resources_pb2.WorkflowRun:
         return convert.run_to_proto(await self.service.cancel(_caller(), request.run_id))
 
+    async def MigrateWorkflowRun(
+        self, request: pb.MigrateWorkflowRunRequest, context: object
+    ) -> resources_pb2.WorkflowRun:
+        moved = await self.service.migrate(_caller(), request.run_id, request.to_version, request.acknowledge)
+        return convert.run_to_proto(moved)
+
     async def WatchWorkflowRun(
         self, request: pb.WatchWorkflowRunRequest, context: object
     ) -> AsyncIterator[resources_pb2.WorkflowRun]:

@@ -58,7 +58,9 @@ async def build(deps: Dependencies) -> Hosted:
         transport=CountingTransport(),
     )
     on_stop.append(outbound.aclose)
-    engine = Engine(config.temporal_address, config.temporal_namespace, config.task_queue)
+    engine = Engine(
+        config.temporal_address, config.temporal_namespace, config.task_queue, config.sticky_timeout_seconds
+    )
     registry = Registry(deps.nats)
     activities = Activities(
         deps.db,
@@ -73,7 +75,9 @@ async def build(deps: Dependencies) -> Hosted:
     )
 
     async def run_worker() -> None:
-        await (await engine.worker([activities.run_step, activities.finish_run])).run()
+        await (
+            await engine.worker([activities.run_step, activities.finish_run, activities.record_migration])
+        ).run()
 
     service = WorkflowsService(
         deps.db,

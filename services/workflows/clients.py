@@ -20,6 +20,8 @@ from services.runtime.registry import Registration
 from services.runtime.workload import WorkloadIdentity
 
 TIMEOUT = 20.0
+# The key of a research answer's model usage (tokens) in what `research` returns.
+TOKENS = "_model_tokens"
 # A provider that is down, busy or not ready: the next provider is tried, then the step retried.
 
 
@@ -97,8 +99,51 @@ class MeshCalls:
                 "key_points": list(found.key_points),
                 "sources": [{"title": s.title, "ref": s.ref} for s in found.sources],
                 "produced_by": found.produced_by,
+                # Not an output of the step: the activity takes it out for the usage ledger.
+                TOKENS: {
+                    "model": found.usage.model,
+                    "prompt": found.usage.prompt_tokens,
+                    "completion": found.usage.completion_tokens,
+                },
             }
         raise CapabilityCallFailed("research", attempts)
+
+    async def analyse(
+        self, providers: list[Registration], tenant_id: str, topic: str, summary: str, key_points: str
+    ) -> dict[str, Any] | None:
+        """The model's analysis from the first provider that gives one; None when the providers have
+        no model configured (the step analyses offline). Other refusals raise as for research."""
+        attempts: list[Attempt] = []
+        metadata = await self.workload.metadata(tenant_id)
+        for provider in providers:
+            try:
+                found = await self._tutoring(provider.address).AnalyseResearch(
+                    tutoring_service_pb2.AnalyseResearchRequest(
+                        topic=topic, summary=summary, key_points=key_points
+                    ),
+                    metadata=metadata,
+                    timeout=TIMEOUT,
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    return None  # no model there (MODEL_NOT_CONFIGURED)
+                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    raise InvalidArgument(f"analysis refused the request: {exc.details()}") from exc
+                attempts.append(
+                    Attempt(provider.instance, provider.address, f"{exc.code().name} {exc.details()}")
+                )
+                continue
+            return {
+                "headline": found.headline,
+                "takeaways": list(found.takeaways),
+                "produced_by": found.produced_by,
+                TOKENS: {
+                    "model": found.usage.model,
+                    "prompt": found.usage.prompt_tokens,
+                    "completion": found.usage.completion_tokens,
+                },
+            }
+        raise CapabilityCallFailed("analysis", attempts)
 
 
 # --- notify: the Slack steps go out through notify's delivery engine ---------------------------------

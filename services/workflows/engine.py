@@ -5,25 +5,30 @@ workflow and the activities in this process."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from services.runtime.errors import FailedPrecondition, Unavailable
-from services.workflows.workflow import WORKFLOW_NAME, TemplateRun
+from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unavailable
+from services.workflows.workflow import MIGRATE, WORKFLOW_NAME, TemplateRun
+
+# How long MigrateWorkflowRun waits for the run's worker to check and record a move.
+MIGRATE_TIMEOUT = timedelta(seconds=30)
 
 
 class Engine:
     """Connects on first use (and again after a failed connect), so the service starts while Temporal
     is still coming up or away; a call meanwhile is UNAVAILABLE, and the worker (supervised) retries."""
 
-    def __init__(self, address: str, namespace: str, task_queue: str):
+    def __init__(self, address: str, namespace: str, task_queue: str, sticky_timeout_seconds: float = 10.0):
         self.address = address
+        self.sticky_timeout = timedelta(seconds=sticky_timeout_seconds)
         self.namespace = namespace
         self.task_queue = task_queue
         self._client: Client | None = None
@@ -68,6 +73,31 @@ class Engine:
                 raise FailedPrecondition(f"run {run_id} is not running", reason="RUN_NOT_RUNNING") from exc
             raise Unavailable(f"Temporal did not cancel the run: {exc}") from exc
 
+    async def migrate(self, run_id: str, target: dict[str, Any]) -> dict[str, Any]:
+        """Sends the run the "migrate" update and waits until the move is recorded (or refused: the
+        workflow's reasons as field violations, INVALID_ARGUMENT; a run with nothing left to move,
+        FAILED_PRECONDITION)."""
+        handle = (await self.client()).get_workflow_handle(run_id)
+        try:
+            done: dict[str, Any] = await handle.execute_update(MIGRATE, target, rpc_timeout=MIGRATE_TIMEOUT)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == "InvalidArgument":
+                found = cause.details[0] if cause.details else []
+                raise InvalidArgument(
+                    cause.message,
+                    [FieldViolation(v["field"], v["description"]) for v in found],
+                    reason="MIGRATION_INCOMPATIBLE",
+                ) from exc
+            if isinstance(cause, ApplicationError) and cause.type == "FailedPrecondition":
+                raise FailedPrecondition(cause.message, reason="RUN_NOT_MIGRATABLE") from exc
+            raise Unavailable(f"the run did not take the move: {cause}") from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise FailedPrecondition(f"run {run_id} is not running", reason="RUN_NOT_RUNNING") from exc
+            raise Unavailable(f"Temporal did not deliver the move: {exc}") from exc
+        return done
+
     async def worker(self, activities: list[Any]) -> Worker:
         return Worker(
             await self.client(),
@@ -75,4 +105,7 @@ class Engine:
             workflows=[TemplateRun],
             activities=activities,
             max_concurrent_activities=200,
+            # A run's workflow tasks go to the worker that has it cached (its sticky queue); when that
+            # worker died, this long passes before another worker takes them.
+            sticky_queue_schedule_to_start_timeout=self.sticky_timeout,
         )

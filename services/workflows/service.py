@@ -8,12 +8,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.runtime import pagination
 from services.runtime.db import Database
 from services.runtime.errors import (
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -122,10 +123,26 @@ class WorkflowsService:
         return run
 
     async def _admit(self, caller: Principal) -> None:
-        """The user's and the tenant's hourly rate and the tenant's daily quota, in one round trip
-        (SharedRateLimiter: token buckets in PostgreSQL shared by every replica; the quota is a bucket
-        of a day's runs refilled over the day)."""
+        """The model tokens the user and the tenant spent today (the ledger), then the user's and the
+        tenant's hourly rate and the tenant's daily quota, in one round trip (SharedRateLimiter: token
+        buckets in PostgreSQL shared by every replica; the quota is a bucket of a day's runs refilled
+        over the day). Tokens are known only once a step has spent them, so the limit refuses the next
+        run rather than stopping one midway."""
         tenant = caller.tenant_id
+        async with self.db.transaction(tenant) as session:
+            user_tokens, tenant_tokens = await store.tokens_spent(session, caller.subject)
+        for who, spent, allowed in (
+            ("user", user_tokens, self.config.model_tokens_per_user_per_day),
+            ("tenant", tenant_tokens, self.config.tenant_daily_model_tokens),
+        ):
+            if spent >= allowed:
+                wait = _seconds_to_midnight()
+                raise ResourceExhausted(
+                    f"this {who}'s runs spent {spent} model tokens today, the limit is {allowed}; "
+                    f"try again after midnight UTC",
+                    reason="MODEL_TOKENS_EXCEEDED",
+                    metadata={"retry_after_seconds": f"{wait:.0f}", "limit": f"{who}_model_tokens"},
+                )
         decisions = await self.limiter.take_all(
             [
                 (f"workflows:user:{tenant}:{caller.subject}", self.per_user),
@@ -207,6 +224,48 @@ class WorkflowsService:
             await self.engine.cancel(run.id)
         return await self.get_run(caller, run_id)
 
+    async def migrate(self, caller: Principal, run_id: str, to_version: str, acknowledge: bool) -> Run:
+        """Moves a run still going to its template's current version (workflow.py checks the steps it
+        has run against it, and records the move and its audit record before answering)."""
+        run = await self.get_run(caller, run_id)
+        if run.created_by != caller.subject and not caller.has_any(ADMIN):
+            raise PermissionDenied("only the run's creator or an admin moves a run", reason="NOT_RUN_OWNER")
+        if run.finished:
+            raise FailedPrecondition(f"run {run_id} has ended ({run.status})", reason="RUN_NOT_RUNNING")
+        template = self.templates.catalog.templates.get(run.template)
+        if template is None:
+            raise InvalidArgument(
+                "no such template any more",
+                [FieldViolation("to_version", f"this service has no template {run.template} any more")],
+            )
+        if to_version != template.version:
+            said = (
+                "is the version the run is on"
+                if to_version == run.template_version
+                else "is not a version this service has"
+            )
+            raise InvalidArgument(
+                f"cannot move run {run_id} to {to_version}",
+                [
+                    FieldViolation(
+                        "to_version",
+                        f"{to_version} {said}; a run moves to its template's current version, "
+                        f"{template.version}",
+                    )
+                ],
+            )
+        await self.engine.migrate(
+            run.id,
+            {
+                "version": template.version,
+                "groups": template.plan()["groups"],
+                "reads": template.reads(),
+                "acknowledge": acknowledge,
+                "requested_by": caller.subject,
+            },
+        )
+        return await self.get_run(caller, run_id)
+
     async def watch(self, caller: Principal, run_id: str, max_wait_seconds: int) -> AsyncIterator[Run]:
         """The run now, then each time a step changes, until it ends or the wait is over."""
         deadline = time.monotonic() + (max_wait_seconds or 60)
@@ -256,6 +315,12 @@ class WorkflowsService:
 
     def capabilities(self) -> list[Registration]:
         return self.registry.live()
+
+
+def _seconds_to_midnight() -> float:
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return max(1.0, (midnight - now).total_seconds())
 
 
 def _day(value: str, name: str, problems: list[FieldViolation]) -> date:

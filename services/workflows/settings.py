@@ -63,6 +63,14 @@ class WorkflowsConfig:
         min=0.5,
         max=600,
     )
+    sticky_timeout_seconds: float = number(
+        "WORKFLOWS_STICKY_TIMEOUT_SECONDS",
+        10.0,
+        "how long a run's next workflow task waits for the worker that has the run cached before any "
+        "worker may take it: what a worker that died costs each of its runs",
+        min=0.5,
+        max=600,
+    )
     local_activities: bool = flag(
         "WORKFLOWS_LOCAL_ACTIVITIES",
         False,
@@ -98,6 +106,21 @@ class WorkflowsConfig:
         "runs one tenant may start a day (UTC)",
         min=1,
         max=100_000_000,
+    )
+    model_tokens_per_user_per_day: int = integer(
+        "WORKFLOWS_MODEL_TOKENS_PER_USER_PER_DAY",
+        200_000,
+        "model tokens (the provider's usage, from the ledger) one user's runs may spend a day (UTC) "
+        "before their next trigger is refused with 429",
+        min=1,
+        max=10_000_000_000,
+    )
+    tenant_daily_model_tokens: int = integer(
+        "WORKFLOWS_TENANT_DAILY_MODEL_TOKENS",
+        5_000_000,
+        "model tokens one tenant's runs may spend a day (UTC) before its next trigger is refused with 429",
+        min=1,
+        max=100_000_000_000,
     )
     local_notion_port: int = integer(
         "WORKFLOWS_LOCAL_NOTION_PORT",

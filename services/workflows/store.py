@@ -206,6 +206,51 @@ async def run_finished(
     )
 
 
+async def migrate_run(
+    session: AsyncConnection,
+    run_id: str,
+    tenant_id: str,
+    from_version: str,
+    plan: dict[str, Any],
+    new_steps: list[tuple[str, str, int]],
+) -> bool:
+    """The run moved to the plan's version: its version and plan, a pending row for each step the new
+    version adds, the new positions, and the rows of steps it drops (not run: checked by the workflow)
+    gone. False, writing nothing, when the run is not on `from_version` any more (a repeated write)."""
+    rid = uuid.UUID(run_id)
+    moved = await session.execute(
+        sa.update(runs)
+        .where(runs.c.id == rid, runs.c.template_version == from_version)
+        .values(template_version=plan["version"], plan=plan)
+    )
+    if not moved.rowcount:
+        return False
+    await session.execute(
+        sa.delete(steps).where(
+            steps.c.run_id == rid,
+            steps.c.step_id.notin_([sid for sid, _, _ in new_steps]),
+            steps.c.status == PENDING,
+        )
+    )
+    for sid, kind, position in new_steps:
+        await session.execute(
+            pg_insert(steps)
+            .values(
+                run_id=rid,
+                step_id=sid,
+                tenant_id=uuid.UUID(tenant_id),
+                position=position,
+                type=kind,
+                status=PENDING,
+            )
+            .on_conflict_do_update(
+                index_elements=["run_id", "step_id"],
+                set_={"position": position, "updated_at": sa.func.now()},
+            )
+        )
+    return True
+
+
 # --- the usage ledger --------------------------------------------------------------------------------
 
 
@@ -238,6 +283,21 @@ async def record_usage(
         .on_conflict_do_nothing(index_elements=["key"])
     )
     return bool(done.rowcount)
+
+
+async def tokens_spent(session: AsyncConnection, user_id: str) -> tuple[int, int]:
+    """The model tokens the user and the whole tenant (the transaction's, row-level security) spent
+    today (UTC), from the ledger: what the token limits are counted against."""
+    today = sa.func.timezone("UTC", sa.func.now()).cast(sa.Date)
+    mine = sa.func.sum(usage.c.units).filter(usage.c.user_id == user_id)
+    row = (
+        await session.execute(
+            sa.select(mine.label("user"), sa.func.sum(usage.c.units).label("tenant")).where(
+                usage.c.day == today, usage.c.kind == "model_tokens"
+            )
+        )
+    ).one()
+    return int(row.user or 0), int(row.tenant or 0)
 
 
 async def usage_rows(session: AsyncConnection, first: date, last: date, user_id: str = "") -> list[UsageRow]:

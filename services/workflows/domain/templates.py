@@ -105,6 +105,19 @@ class Template:
             ],
         }
 
+    def reads(self) -> dict[str, list[list[str]]]:
+        """Per step, the outputs of earlier steps its input reads: {"page": [["research", "summary"]]}
+        (a run moving to this version must have them: workflow.incompatibilities)."""
+        out: dict[str, list[list[str]]] = {}
+        for step in self.steps:
+            found: set[tuple[str, str]] = set()
+            for _, source in _strings(step.input, ""):
+                for chain in _chains(_ENV.parse(source)):
+                    if chain[0] == "steps" and len(chain) > 3 and chain[2] == "output":
+                        found.add((chain[1], chain[3]))
+            out[step.id] = [list(pair) for pair in sorted(found)]
+        return out
+
     def check_input(self, given: Mapping[str, str]) -> dict[str, str]:
         """The run's input with defaults filled in; InvalidArgument naming each bad field."""
         specs = {i.name: i for i in self.inputs}

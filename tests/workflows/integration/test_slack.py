@@ -1,6 +1,6 @@
 """The Slack templates end to end through REST: research_to_slack (research -> notify's SendMessage ->
-the local Slack webhook) and research_pipeline (research -> analysis -> Notion and Slack in parallel),
-with notify's local provider servers standing in for Slack."""
+the local Slack webhook) and research_pipeline (research -> analysis by the model -> Notion and Slack
+in parallel), with notify's local provider servers standing in for Slack."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import login, new_student, rest
 from services.workflows.testing.notion_server import LocalNotion
+from tests.workflows.conftest import MODEL, ResearchModel
 from tests.workflows.integration.test_replay import HISTORIES
 from tests.workflows.integration.test_replay import _history as fetch_history
 from tests.workflows.integration.test_workflows_api import pages_titled, trigger, wait_done
@@ -67,7 +68,7 @@ def test_research_to_slack(wf_mesh: LocalMesh, fakes: Any) -> None:
 
 
 def test_research_pipeline_documents_and_announces_in_parallel(
-    wf_mesh: LocalMesh, notion: LocalNotion, fakes: Any
+    wf_mesh: LocalMesh, notion: LocalNotion, fakes: Any, model: ResearchModel
 ) -> None:
     user = new_student(wf_mesh)
     topic = f"dictionaries {uuid.uuid4().hex[:6]}"
@@ -78,7 +79,15 @@ def test_research_pipeline_documents_and_announces_in_parallel(
     steps = {s["id"]: s for s in done["steps"]}
     assert list(steps) == ["research", "analysis", "document", "announce"]
     headline = steps["analysis"]["output"]["headline"]
-    assert headline.startswith(topic) and steps["analysis"]["output"]["produced_by"] == "offline"
+    # Analysed by the model (tutoring's AnalyseResearch), its tokens in the ledger with research's.
+    assert (
+        headline == f"{topic}, analysed by the model" and steps["analysis"]["output"]["produced_by"] == MODEL
+    )
+    reported = model.reported_for(topic)
+    assert len(reported) == 2, reported  # research, analysis
+    got = rest(wf_mesh, "GET", "/v1/workflows/usage?userId=me", token=user["token"]).body["rows"]
+    spent = sum(int(r["units"]) for r in got if r["kind"] == "model_tokens")
+    assert spent == sum(r.prompt_tokens + r.completion_tokens for r in reported)
     (page,) = pages_titled(notion, f"Research: {topic}")
     texts = [b[b["type"]]["rich_text"][0]["text"]["content"] for b in page.children]
     assert headline in texts and "Takeaways" in texts

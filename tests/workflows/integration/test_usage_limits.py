@@ -1,17 +1,19 @@
 """The usage ledger and the limits: every run, step and third-party request recorded once per attempt
-with its outcome, summing to what the provider actually received; the per-user rate limit answered
+with its outcome, summing to what the provider actually received; the model tokens research spent,
+summing to what the model server reported; the per-user rate limit and the daily token limit answered
 with 429 and Retry-After."""
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
 
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import login, new_student, rest
 from services.workflows.testing.notion_server import LocalNotion, Received
-from tests.workflows.conftest import USER_LIMIT
+from tests.workflows.conftest import COSTLY, MODEL, USER_DAILY_TOKENS, USER_LIMIT, ResearchModel
 from tests.workflows.integration.test_workflows_api import trigger, wait_done
 
 
@@ -92,3 +94,34 @@ def test_runs_per_user_are_rate_limited_with_retry_after(wf_mesh: LocalMesh) -> 
     for m in made:
         wait_done(wf_mesh, user["token"], m.body["runId"])
     time.sleep(0)  # the runs above finish; nothing else to wait for
+
+
+def test_model_tokens_reach_the_ledger_and_its_limit(wf_mesh: LocalMesh, model: ResearchModel) -> None:
+    """Research goes through the model; the tokens the model server reported for the run's prompts are
+    the ledger's model_tokens, prompt and completion apart; over the user's daily limit, the next
+    trigger is 429 with Retry-After while another user of the tenant is still served."""
+    user = new_student(wf_mesh)
+    topic = f"generators {COSTLY} {uuid.uuid4().hex[:6]}"
+    made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}})
+    assert made.status == 200, made.body
+    done = wait_done(wf_mesh, user["token"], made.body["runId"])
+    assert done["status"] == "RUN_STATUS_SUCCEEDED", done
+    research = done["steps"][0]["output"]
+    assert research["produced_by"] == MODEL and topic in research["summary"], research
+    assert "_model_tokens" not in research  # the ledger's, not an output a template could read
+    reported = model.reported_for(topic)
+    assert len(reported) == 1, reported
+    rows = usage(wf_mesh, user["token"])
+    tokens = {r["subject"]: int(r["units"]) for r in rows if r["kind"] == "model_tokens"}
+    assert tokens == {
+        f"{MODEL}/prompt": sum(r.prompt_tokens for r in reported),
+        f"{MODEL}/completion": sum(r.completion_tokens for r in reported),
+    }
+    assert sum(tokens.values()) > USER_DAILY_TOKENS
+    refused = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "more"}})
+    assert refused.status == 429, refused.body
+    assert "model tokens" in refused.body["message"] and int(refused.headers["retry-after"]) >= 1
+    other = new_student(wf_mesh)
+    again = trigger(wf_mesh, other["token"], {"template": "research_to_docs", "input": {"topic": "sets"}})
+    assert again.status == 200, again.body
+    wait_done(wf_mesh, other["token"], again.body["runId"])

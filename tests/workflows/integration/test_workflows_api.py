@@ -107,7 +107,7 @@ def test_bad_input_is_400_and_starts_nothing(wf_mesh: LocalMesh) -> None:
 def test_notion_429_with_retry_after_is_honoured(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
     user = new_student(wf_mesh)
     topic = f"generators {uuid.uuid4().hex[:6]}"
-    notion.fail_next(3, status=429, retry_after=1)
+    notion.fail_next(1, status=429, retry_after=1)
     began = time.monotonic()
     made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}})
     done = wait_done(wf_mesh, user["token"], made.body["runId"])
@@ -200,7 +200,7 @@ def test_a_template_changed_mid_run_keeps_the_run_on_its_version(
     user = new_student(wf_mesh)
     path = templates_dir / "research_to_docs.yaml"
     original = path.read_text()
-    notion.delay_seconds = 1.5  # the first run is still in its page step when the template changes
+    notion.hold_after_create_seconds = 30.0  # the first run is in its page step when the template changes
     try:
         first = trigger(
             wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "strings"}}
@@ -210,7 +210,7 @@ def test_a_template_changed_mid_run_keeps_the_run_on_its_version(
             wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": "strings"}}
         ).body
     finally:
-        notion.delay_seconds = 0.0
+        notion.hold_after_create_seconds = 0.0  # both runs' page steps finish now
         path.write_text(original)
     assert first["templateVersion"] != second["templateVersion"]
     done = [wait_done(wf_mesh, user["token"], r["runId"]) for r in (first, second)]

@@ -112,13 +112,47 @@ class ResearchSource(_message.Message):
     def __init__(self, title: _Optional[str] = ..., ref: _Optional[str] = ..., excerpt: _Optional[str] = ...) -> None: ...
 
 class ResearchTopicResponse(_message.Message):
-    __slots__ = ("summary", "key_points", "sources", "produced_by")
+    __slots__ = ("summary", "key_points", "sources", "produced_by", "usage")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     KEY_POINTS_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     PRODUCED_BY_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
     summary: str
     key_points: _containers.RepeatedScalarFieldContainer[str]
     sources: _containers.RepeatedCompositeFieldContainer[ResearchSource]
     produced_by: str
-    def __init__(self, summary: _Optional[str] = ..., key_points: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[_Union[ResearchSource, _Mapping]]] = ..., produced_by: _Optional[str] = ...) -> None: ...
+    usage: ModelUsage
+    def __init__(self, summary: _Optional[str] = ..., key_points: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[_Union[ResearchSource, _Mapping]]] = ..., produced_by: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
+
+class AnalyseResearchRequest(_message.Message):
+    __slots__ = ("topic", "summary", "key_points")
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    KEY_POINTS_FIELD_NUMBER: _ClassVar[int]
+    topic: str
+    summary: str
+    key_points: str
+    def __init__(self, topic: _Optional[str] = ..., summary: _Optional[str] = ..., key_points: _Optional[str] = ...) -> None: ...
+
+class AnalyseResearchResponse(_message.Message):
+    __slots__ = ("headline", "takeaways", "produced_by", "usage")
+    HEADLINE_FIELD_NUMBER: _ClassVar[int]
+    TAKEAWAYS_FIELD_NUMBER: _ClassVar[int]
+    PRODUCED_BY_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    headline: str
+    takeaways: _containers.RepeatedScalarFieldContainer[str]
+    produced_by: str
+    usage: ModelUsage
+    def __init__(self, headline: _Optional[str] = ..., takeaways: _Optional[_Iterable[str]] = ..., produced_by: _Optional[str] = ..., usage: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
+
+class ModelUsage(_message.Message):
+    __slots__ = ("model", "prompt_tokens", "completion_tokens")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    def __init__(self, model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...

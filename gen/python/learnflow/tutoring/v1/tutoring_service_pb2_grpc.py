@@ -75,6 +75,11 @@ class TutoringServiceStub:
                 request_serializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicRequest.SerializeToString,
                 response_deserializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicResponse.FromString,
                 _registered_method=True)
+        self.AnalyseResearch = channel.unary_unary(
+                '/learnflow.tutoring.v1.TutoringService/AnalyseResearch',
+                request_serializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.AnalyseResearchRequest.SerializeToString,
+                response_deserializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.AnalyseResearchResponse.FromString,
+                _registered_method=True)
 
 
 class TutoringServiceServicer:
@@ -132,9 +137,20 @@ class TutoringServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResearchTopic(self, request, context):
-        """Researches a programming topic in Python's own documentation (offline, the concepts agent's
-        index): a summary, key points and the sources cited. The `research` capability of the registry;
+        """Researches a programming topic in Python's own documentation (the concepts agent's index): a
+        summary, key points and the sources cited; written by the model from those sources when one is
+        configured (the tokens it spent are in the answer's usage). The `research` capability of the registry;
         the workflows context calls it as its workload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AnalyseResearch(self, request, context):
+        """Analyses a research brief through the model: a headline and up to three takeaways, with the
+        tokens spent. The `analysis` capability of the registry (the workflows pipeline's analysis step).
+        Without a model configured: FAILED_PRECONDITION, reason MODEL_NOT_CONFIGURED (the caller analyses
+        offline); a model that gives no answer: UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -177,6 +193,11 @@ def add_TutoringServiceServicer_to_server(servicer, server):
                     servicer.ResearchTopic,
                     request_deserializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicRequest.FromString,
                     response_serializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicResponse.SerializeToString,
+            ),
+            'AnalyseResearch': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnalyseResearch,
+                    request_deserializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.AnalyseResearchRequest.FromString,
+                    response_serializer=learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.AnalyseResearchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -373,6 +394,33 @@ class TutoringService:
             '/learnflow.tutoring.v1.TutoringService/ResearchTopic',
             learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicRequest.SerializeToString,
             learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.ResearchTopicResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnalyseResearch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.tutoring.v1.TutoringService/AnalyseResearch',
+            learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.AnalyseResearchRequest.SerializeToString,
+            learnflow_dot_tutoring_dot_v1_dot_tutoring__service__pb2.AnalyseResearchResponse.FromString,
             options,
             channel_credentials,
             insecure,

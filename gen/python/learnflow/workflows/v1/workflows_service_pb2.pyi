@@ -70,6 +70,16 @@ class CancelWorkflowRunRequest(_message.Message):
     run_id: str
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
+class MigrateWorkflowRunRequest(_message.Message):
+    __slots__ = ("run_id", "to_version", "acknowledge")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACKNOWLEDGE_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    to_version: str
+    acknowledge: bool
+    def __init__(self, run_id: _Optional[str] = ..., to_version: _Optional[str] = ..., acknowledge: _Optional[bool] = ...) -> None: ...
+
 class WatchWorkflowRunRequest(_message.Message):
     __slots__ = ("run_id", "max_wait_seconds")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

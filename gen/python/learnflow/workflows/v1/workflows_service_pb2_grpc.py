@@ -62,6 +62,11 @@ class WorkflowsServiceStub:
                 request_serializer=learnflow_dot_workflows_dot_v1_dot_workflows__service__pb2.CancelWorkflowRunRequest.SerializeToString,
                 response_deserializer=learnflow_dot_workflows_dot_v1_dot_resources__pb2.WorkflowRun.FromString,
                 _registered_method=True)
+        self.MigrateWorkflowRun = channel.unary_unary(
+                '/learnflow.workflows.v1.WorkflowsService/MigrateWorkflowRun',
+                request_serializer=learnflow_dot_workflows_dot_v1_dot_workflows__service__pb2.MigrateWorkflowRunRequest.SerializeToString,
+                response_deserializer=learnflow_dot_workflows_dot_v1_dot_resources__pb2.WorkflowRun.FromString,
+                _registered_method=True)
         self.WatchWorkflowRun = channel.unary_stream(
                 '/learnflow.workflows.v1.WorkflowsService/WatchWorkflowRun',
                 request_serializer=learnflow_dot_workflows_dot_v1_dot_workflows__service__pb2.WatchWorkflowRunRequest.SerializeToString,
@@ -130,6 +135,18 @@ class WorkflowsServiceServicer:
 
     def CancelWorkflowRun(self, request, context):
         """Asks a running run to stop; its unfinished steps end CANCELLED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MigrateWorkflowRun(self, request, context):
+        """Moves a run still going from the template version it started on to the template's current
+        version, at its next step boundary (the run's other steps run as that version defines them). The
+        steps it has run or is running must be in the new version with the same type, no new step may
+        come before them, and every output later steps read of them must be there; otherwise
+        INVALID_ARGUMENT with a field violation naming each incompatibility. Audited
+        (workflow_run.migrated). The run's creator or an admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -205,6 +222,11 @@ def add_WorkflowsServiceServicer_to_server(servicer, server):
             'CancelWorkflowRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelWorkflowRun,
                     request_deserializer=learnflow_dot_workflows_dot_v1_dot_workflows__service__pb2.CancelWorkflowRunRequest.FromString,
+                    response_serializer=learnflow_dot_workflows_dot_v1_dot_resources__pb2.WorkflowRun.SerializeToString,
+            ),
+            'MigrateWorkflowRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrateWorkflowRun,
+                    request_deserializer=learnflow_dot_workflows_dot_v1_dot_workflows__service__pb2.MigrateWorkflowRunRequest.FromString,
                     response_serializer=learnflow_dot_workflows_dot_v1_dot_resources__pb2.WorkflowRun.SerializeToString,
             ),
             'WatchWorkflowRun': grpc.unary_stream_rpc_method_handler(
@@ -374,6 +396,33 @@ class WorkflowsService:
             target,
             '/learnflow.workflows.v1.WorkflowsService/CancelWorkflowRun',
             learnflow_dot_workflows_dot_v1_dot_workflows__service__pb2.CancelWorkflowRunRequest.SerializeToString,
+            learnflow_dot_workflows_dot_v1_dot_resources__pb2.WorkflowRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateWorkflowRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.workflows.v1.WorkflowsService/MigrateWorkflowRun',
+            learnflow_dot_workflows_dot_v1_dot_workflows__service__pb2.MigrateWorkflowRunRequest.SerializeToString,
             learnflow_dot_workflows_dot_v1_dot_resources__pb2.WorkflowRun.FromString,
             options,
             channel_credentials,

@@ -4,6 +4,8 @@
 # This file has been @generated
 
 __all__ = (
+    "AnalyseResearchRequest",
+    "AnalyseResearchResponse",
     "AskQuestionRequest",
     "Author",
     "ChatMessage",
@@ -18,6 +20,7 @@ __all__ = (
     "HintStep",
     "ListConversationsRequest",
     "ListConversationsResponse",
+    "ModelUsage",
     "RequestExerciseRequest",
     "ResearchSource",
     "ResearchTopicRequest",
@@ -209,6 +212,42 @@ class Route(betterproto2.Enum):
             "ROUTE_OFF_TOPIC": 5,
             "ROUTE_UNCLEAR": 6,
         }
+
+
+@dataclass(eq=False, repr=False)
+class AnalyseResearchRequest(betterproto2.Message):
+    topic: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    summary: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    key_points: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The brief's key points, one "- point" a line.
+    """
+
+
+default_message_pool.register_message(
+    "learnflow.tutoring.v1", "AnalyseResearchRequest", AnalyseResearchRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class AnalyseResearchResponse(betterproto2.Message):
+    headline: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    takeaways: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+
+    produced_by: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The model's name.
+    """
+
+    usage: "ModelUsage | None" = betterproto2.field(4, betterproto2.TYPE_MESSAGE, optional=True)
+
+
+default_message_pool.register_message(
+    "learnflow.tutoring.v1", "AnalyseResearchResponse", AnalyseResearchResponse
+)
 
 
 @dataclass(eq=False, repr=False)
@@ -468,6 +507,21 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class ModelUsage(betterproto2.Message):
+    model: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    The model the provider says answered; empty when no model was used.
+    """
+
+    prompt_tokens: "int" = betterproto2.field(2, betterproto2.TYPE_INT64)
+
+    completion_tokens: "int" = betterproto2.field(3, betterproto2.TYPE_INT64)
+
+
+default_message_pool.register_message("learnflow.tutoring.v1", "ModelUsage", ModelUsage)
+
+
+@dataclass(eq=False, repr=False)
 class RequestExerciseRequest(betterproto2.Message):
     conversation_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
@@ -538,6 +592,12 @@ class ResearchTopicResponse(betterproto2.Message):
     produced_by: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
     """
     "offline" (the documentation alone) or the model's name.
+    """
+
+    usage: "ModelUsage | None" = betterproto2.field(5, betterproto2.TYPE_MESSAGE, optional=True)
+    """
+    The tokens the model spent on this answer, as the provider's `usage` reported them (zero when
+    produced offline). The workflows context records them in its per-tenant usage ledger.
     """
 
 
@@ -848,8 +908,9 @@ class TutoringServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "ResearchTopicResponse":
         """
-        Researches a programming topic in Python's own documentation (offline, the concepts agent's
-        index): a summary, key points and the sources cited. The `research` capability of the registry;
+        Researches a programming topic in Python's own documentation (the concepts agent's index): a
+        summary, key points and the sources cited; written by the model from those sources when one is
+        configured (the tokens it spent are in the answer's usage). The `research` capability of the registry;
         the workflows context calls it as its workload.
         """
 
@@ -857,6 +918,30 @@ class TutoringServiceStub(betterproto2_grpclib.ServiceStub):
             "/learnflow.tutoring.v1.TutoringService/ResearchTopic",
             message,
             ResearchTopicResponse,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def analyse_research(
+        self,
+        message: "AnalyseResearchRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AnalyseResearchResponse":
+        """
+        Analyses a research brief through the model: a headline and up to three takeaways, with the
+        tokens spent. The `analysis` capability of the registry (the workflows pipeline's analysis step).
+        Without a model configured: FAILED_PRECONDITION, reason MODEL_NOT_CONFIGURED (the caller analyses
+        offline); a model that gives no answer: UNAVAILABLE.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.tutoring.v1.TutoringService/AnalyseResearch",
+            message,
+            AnalyseResearchResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,

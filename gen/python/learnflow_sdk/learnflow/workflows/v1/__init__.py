@@ -17,6 +17,7 @@ __all__ = (
     "ListTemplatesResponse",
     "ListWorkflowRunsRequest",
     "ListWorkflowRunsResponse",
+    "MigrateWorkflowRunRequest",
     "RegisterCapabilityRequest",
     "ResearchAndDocumentRequest",
     "RunStatus",
@@ -316,6 +317,28 @@ class ListWorkflowRunsResponse(betterproto2.Message):
 
 default_message_pool.register_message(
     "learnflow.workflows.v1", "ListWorkflowRunsResponse", ListWorkflowRunsResponse
+)
+
+
+@dataclass(eq=False, repr=False)
+class MigrateWorkflowRunRequest(betterproto2.Message):
+    run_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    to_version: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    The version to move to: the template's current one (ListTemplates).
+    """
+
+    acknowledge: "bool" = betterproto2.field(3, betterproto2.TYPE_BOOL)
+    """
+    Accepts what a migration cannot redo: a step that has run keeps its output although the new
+    version changes its input, and steps of the old version the new one drops are not run. Without
+    it such a migration is refused, naming those steps.
+    """
+
+
+default_message_pool.register_message(
+    "learnflow.workflows.v1", "MigrateWorkflowRunRequest", MigrateWorkflowRunRequest
 )
 
 
@@ -655,6 +678,32 @@ class WorkflowsServiceStub(betterproto2_grpclib.ServiceStub):
 
         return await self._unary_unary(
             "/learnflow.workflows.v1.WorkflowsService/CancelWorkflowRun",
+            message,
+            WorkflowRun,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def migrate_workflow_run(
+        self,
+        message: "MigrateWorkflowRunRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "WorkflowRun":
+        """
+        Moves a run still going from the template version it started on to the template's current
+        version, at its next step boundary (the run's other steps run as that version defines them). The
+        steps it has run or is running must be in the new version with the same type, no new step may
+        come before them, and every output later steps read of them must be there; otherwise
+        INVALID_ARGUMENT with a field violation naming each incompatibility. Audited
+        (workflow_run.migrated). The run's creator or an admin.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.workflows.v1.WorkflowsService/MigrateWorkflowRun",
             message,
             WorkflowRun,
             timeout=timeout,
