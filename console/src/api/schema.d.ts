@@ -1870,9 +1870,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Researches a programming topic in Python's own documentation (offline, the concepts agent's index): a summary, key points and the sources cited.
-         * @description Researches a programming topic in Python's own documentation (offline, the concepts agent's
-         *     index): a summary, key points and the sources cited. The `research` capability of the registry;
+         * Researches a programming topic in Python's own documentation (the concepts agent's index): a summary, key points and the sources cited; written by the model from those sources when one is configured (the tokens it spent are in the answer's usage).
+         * @description Researches a programming topic in Python's own documentation (the concepts agent's index): a
+         *     summary, key points and the sources cited; written by the model from those sources when one is
+         *     configured (the tokens it spent are in the answer's usage). The `research` capability of the registry;
          *     the workflows context calls it as its workload.
          *
          *     gRPC: `/learnflow.tutoring.v1.TutoringService/ResearchTopic`.
@@ -1880,6 +1881,33 @@ export interface paths {
          *     Any authenticated caller.
          */
         post: operations["TutoringService_ResearchTopic"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/research:analyse": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Analyses a research brief through the model: a headline and up to three takeaways, with the tokens spent.
+         * @description Analyses a research brief through the model: a headline and up to three takeaways, with the
+         *     tokens spent. The `analysis` capability of the registry (the workflows pipeline's analysis step).
+         *     Without a model configured: FAILED_PRECONDITION, reason MODEL_NOT_CONFIGURED (the caller analyses
+         *     offline); a model that gives no answer: UNAVAILABLE.
+         *
+         *     gRPC: `/learnflow.tutoring.v1.TutoringService/AnalyseResearch`.
+         *
+         *     Any authenticated caller.
+         */
+        post: operations["TutoringService_AnalyseResearch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2199,6 +2227,35 @@ export interface paths {
          *     Any authenticated caller.
          */
         post: operations["WorkflowsService_CancelWorkflowRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workflows/runs/{run_id}:migrate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Moves a run still going from the template version it started on to the template's current version, at its next step boundary (the run's other steps run as that version defines them).
+         * @description Moves a run still going from the template version it started on to the template's current
+         *     version, at its next step boundary (the run's other steps run as that version defines them). The
+         *     steps it has run or is running must be in the new version with the same type, no new step may
+         *     come before them, and every output later steps read of them must be there; otherwise
+         *     INVALID_ARGUMENT with a field violation naming each incompatibility. Audited
+         *     (workflow_run.migrated). The run's creator or an admin.
+         *
+         *     gRPC: `/learnflow.workflows.v1.WorkflowsService/MigrateWorkflowRun`.
+         *
+         *     Any authenticated caller.
+         */
+        post: operations["WorkflowsService_MigrateWorkflowRun"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3698,6 +3755,19 @@ export interface components {
          * @enum {string}
          */
         "learnflow.sandbox.v1.Verdict": "VERDICT_UNSPECIFIED" | "VERDICT_OK" | "VERDICT_RUNTIME_ERROR" | "VERDICT_TIMED_OUT" | "VERDICT_MEMORY_EXCEEDED" | "VERDICT_OUTPUT_EXCEEDED" | "VERDICT_SYNTAX_ERROR" | "VERDICT_REJECTED";
+        "learnflow.tutoring.v1.AnalyseResearchRequest": {
+            topic: string;
+            summary?: string;
+            /** @description The brief's key points, one "- point" a line. */
+            keyPoints?: string;
+        };
+        "learnflow.tutoring.v1.AnalyseResearchResponse": {
+            headline?: string;
+            takeaways?: string[];
+            /** @description The model's name. */
+            producedBy?: string;
+            usage?: components["schemas"]["learnflow.tutoring.v1.ModelUsage"];
+        };
         "learnflow.tutoring.v1.AskQuestionRequest": {
             /** @description Empty starts a new conversation. */
             conversationId?: string;
@@ -3816,6 +3886,14 @@ export interface components {
             conversations?: components["schemas"]["learnflow.tutoring.v1.Conversation"][];
             nextPageToken?: string;
         };
+        "learnflow.tutoring.v1.ModelUsage": {
+            /** @description The model the provider says answered; empty when no model was used. */
+            model?: string;
+            /** Format: int64 */
+            promptTokens?: string;
+            /** Format: int64 */
+            completionTokens?: string;
+        };
         "learnflow.tutoring.v1.RequestExerciseRequest": {
             conversationId?: string;
             /** @description A topic slug, e.g. "loops", "strings", "lists", "functions", "dicts", "conditionals". */
@@ -3850,6 +3928,11 @@ export interface components {
             sources?: components["schemas"]["learnflow.tutoring.v1.ResearchSource"][];
             /** @description "offline" (the documentation alone) or the model's name. */
             producedBy?: string;
+            /**
+             * @description The tokens the model spent on this answer, as the provider's `usage` reported them (zero when
+             *     produced offline). The workflows context records them in its per-tenant usage ledger.
+             */
+            usage?: components["schemas"]["learnflow.tutoring.v1.ModelUsage"];
         };
         /** @description One line-specific remark of a code review. */
         "learnflow.tutoring.v1.ReviewComment": {
@@ -6760,6 +6843,37 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    TutoringService_AnalyseResearch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["learnflow.tutoring.v1.AnalyseResearchRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["learnflow.tutoring.v1.AnalyseResearchResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
     IdentityService_CreateServiceAccount: {
         parameters: {
             query?: never;
@@ -7247,6 +7361,49 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["learnflow.workflows.v1.WorkflowRun"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    WorkflowsService_MigrateWorkflowRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The version to move to: the template's current one (ListTemplates). */
+                    toVersion: string;
+                    /**
+                     * @description Accepts what a migration cannot redo: a step that has run keeps its output although the new
+                     *     version changes its input, and steps of the old version the new one drops are not run. Without
+                     *     it such a migration is refused, naming those steps.
+                     */
+                    acknowledge?: boolean;
+                };
             };
         };
         responses: {
