@@ -66,7 +66,6 @@ function Membership({ cls, people, onSaved }: { cls: Class; people: User[]; onSa
         <button type="submit" class="secondary small">Add student</button>
       </form>
       <p>
-        Remove:{" "}
         {[...(cls.teacherIds ?? []).map((id) => ["teacher", id] as const), ...(cls.studentIds ?? []).map((id) => ["student", id] as const)].map(([kind, id]) => {
           const who = people.find((u) => u.id === id);
           const name = who?.displayName || who?.email || id;
@@ -75,10 +74,10 @@ function Membership({ cls, people, onSaved }: { cls: Class; people: User[]; onSa
               key={`${kind}-${id}`}
               type="button"
               class="secondary outline small chip-button"
-              aria-label={`Remove ${kind} ${name} from ${cls.name}`}
+              title={`Remove ${kind} ${name} from ${cls.name}`}
               onClick={() => void change(kind === "teacher" ? { removeTeacherIds: [id] } : { removeStudentIds: [id] })}
             >
-              {name} ✕
+              Remove {name}
             </button>
           );
         })}

@@ -118,16 +118,16 @@ export default function Messages() {
             <td>{d.attempts ?? 0}</td>
             <td>
               {d.lastError && <div class="error-text">{d.lastError}</div>}
-              {(d.notes?.length ?? 0) > 0 && (
-                <details>
-                  <summary>{d.notes!.length} notes</summary>
-                  <ul class="notes">
-                    {d.notes!.map((n, i) => (
-                      <li key={i}>{when(n.time)}: {n.kind} — {n.reason}</li>
-                    ))}
-                  </ul>
-                </details>
-              )}
+              <details>
+                <summary>{(d.notes?.length ?? 0) === 1 ? "1 note" : `${d.notes?.length ?? 0} notes`}, the text</summary>
+                <ul class="notes">
+                  {(d.notes ?? []).map((n, i) => (
+                    <li key={i}>{when(n.time)}: {n.kind} — {n.reason}</li>
+                  ))}
+                  <li>Sent {when(d.sentTime)}{d.readTime ? `, read ${when(d.readTime)}` : ""}; template {d.template} v{d.templateVersion}; id <code>{d.id}</code></li>
+                </ul>
+                <p class="pre small-pre">{d.body}</p>
+              </details>
             </td>
             <td>
               {d.status === "DELIVERY_STATUS_FAILED" && (

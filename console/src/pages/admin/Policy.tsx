@@ -325,6 +325,24 @@ export default function Policy({ policyId = NEW }: { policyId?: string }) {
     }
   }
 
+  // Any version's text into the editor, to start an edit from it (the version in force is unchanged
+  // until the edit is activated).
+  async function openVersion(version: number) {
+    setError(null);
+    try {
+      const v = await call(
+        api.GET("/v1/interventions/policies/{policy_id}", { params: { path: { policy_id: policyId }, query: { version } } }),
+      );
+      setText(v.content ?? "");
+      setProblems([]);
+      setChecked("");
+      setDone(`The editor now holds the text of version ${version}; nothing changes until it is activated.`);
+      document.getElementById("policy-text")?.focus();
+    } catch (err) {
+      setError(err);
+    }
+  }
+
   function rolledBack(v: Version) {
     setRollingBack(null);
     setDone(`Rolled back: version ${v.version} (the text of an earlier one) is now in force.`);
@@ -417,7 +435,10 @@ export default function Policy({ policyId = NEW }: { policyId?: string }) {
                   <td><ShortId id={v.author} /></td>
                   <td>{v.reason || "—"}</td>
                   <td>{when(v.activateTime)}</td>
-                  <td>
+                  <td class="button-row">
+                    <button type="button" class="secondary outline small" aria-label={`Edit from here (version ${v.version})`} onClick={() => void openVersion(v.version ?? 0)}>
+                      Edit from here
+                    </button>
                     {v.deactivateTime && (
                       <button type="button" class="secondary outline small" onClick={() => setRollingBack(v.version ?? null)}>
                         Roll back to {v.version}

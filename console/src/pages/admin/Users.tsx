@@ -197,7 +197,7 @@ export default function Users() {
             <td>{u.disabled ? <Badge tone="bad">disabled</Badge> : <Badge tone="good">active</Badge>}</td>
             <td>{when(u.createTime)}</td>
             <td class="button-row">
-              <button type="button" class="secondary outline small" aria-label={`Edit the roles of ${u.email}`} onClick={() => setEditing(u)}>
+              <button type="button" class="secondary outline small" aria-label={`Roles of ${u.email}: edit`} onClick={() => setEditing(u)}>
                 Roles
               </button>
               <button
