@@ -184,7 +184,7 @@ function Templates() {
         await call(
           api.POST("/v1/notify/templates/{template}:preview", {
             params: { path: { template: name } },
-            body: { channel, variables: vars.map((v) => ({ name: v, value: `‹${v}›` })) },
+            body: { channel, variables: vars.map((v) => ({ name: v, value: `[${v}]` })) },
           }),
         ),
       );

@@ -29,8 +29,9 @@ async function allUsers(): Promise<User[]> {
 
 function Membership({ cls, people, onSaved }: { cls: Class; people: User[]; onSaved: (c: Class) => void }) {
   const [error, setError] = useState<unknown>(null);
-  const teachers = people.filter((u) => u.roles?.includes("ROLE_TEACHER"));
-  const students = people.filter((u) => u.roles?.includes("ROLE_STUDENT"));
+  // A disabled account cannot sign in: it is not offered as a new member.
+  const teachers = people.filter((u) => !u.disabled && u.roles?.includes("ROLE_TEACHER"));
+  const students = people.filter((u) => !u.disabled && u.roles?.includes("ROLE_STUDENT"));
   async function change(body: { addStudentIds?: string[]; removeStudentIds?: string[]; addTeacherIds?: string[]; removeTeacherIds?: string[] }) {
     setError(null);
     try {
@@ -94,7 +95,7 @@ export default function Classes() {
   const [note, setNote] = useState("");
   const names = new Map((people.data ?? []).map((u) => [u.id ?? "", u.displayName || u.email || ""]));
   const name = (id: string) => names.get(id) || id;
-  const teachers = (people.data ?? []).filter((u) => u.roles?.includes("ROLE_TEACHER"));
+  const teachers = (people.data ?? []).filter((u) => !u.disabled && u.roles?.includes("ROLE_TEACHER"));
 
   async function create(e: Event) {
     e.preventDefault();
