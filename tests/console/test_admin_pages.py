@@ -9,8 +9,10 @@ tests, which share the demo tenant, see nothing they did not make themselves."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
+from services.notify.fakes.client import FakesClient
 from services.runtime.testing import login, rest
 from tests.console.conftest import PHONE, sign_in
 
@@ -142,6 +144,12 @@ def test_a_policy_is_edited_refused_on_its_line_fixed_activated_and_rolled_back(
     assert "3" in row.inner_text().split()
     as_admin.check("admin-policies")
 
+    # A new policy starts from a valid example (checked, not activated: the demo tenant keeps its set).
+    page.get_by_role("link", name="New policy").click()
+    page.get_by_role("heading", name="New policy").wait_for()
+    page.get_by_role("button", name="Check").click()
+    page.get_by_text("No problems: “my_policy” can be activated.").wait_for()
+
 
 def test_the_policy_editor_fits_a_phone(browser, mesh):
     phone = sign_in(browser, mesh, "admin@demo.test", viewport=PHONE)
@@ -226,10 +234,11 @@ def test_classes_are_created_and_their_members_changed(as_admin, mesh):
     as_admin.check("admin-classes")
 
 
-def test_the_message_log_filters_and_the_audit_trail_verifies(as_admin, mesh):
-    page = as_admin.page
-    admin = login(mesh, "admin@demo.test")
-    me = rest(mesh, "GET", "/v1/users/me", token=admin).body
+def _failed_moodle_delivery(mesh, admin: str, recipient: str) -> str:
+    """A delivery that fails at once: the local Moodle answers its one send "user does not exist"
+    (a terminal error), then works again, so a redrive can succeed."""
+    assert mesh.providers is not None, "the session mesh runs the local provider servers"
+    providers = FakesClient(mesh.providers.url)
     rest(
         mesh,
         "POST",
@@ -237,33 +246,60 @@ def test_the_message_log_filters_and_the_audit_trail_verifies(as_admin, mesh):
         {"name": "console.test", "subject": "Hi", "body": "Hello {{ who }}"},
         token=admin,
     )
-    sent = rest(
-        mesh,
-        "POST",
-        "/v1/notify/messages:send",
-        {
-            "channel": "in_app",
-            "recipientId": me["id"],
-            "template": "console.test",
-            "variables": [{"name": "who", "value": "console"}],
-            "idempotencyKey": uuid.uuid4().hex,
-        },
-        token=admin,
-    )
-    assert sent.status == 200, sent.body
+    providers.fault("moodle", count=1, errormessage="The user does not exist")
+    try:
+        sent = rest(
+            mesh,
+            "POST",
+            "/v1/notify/messages:send",
+            {
+                "channel": "moodle",
+                "recipientId": recipient,
+                "template": "console.test",
+                "variables": [{"name": "who", "value": "console"}],
+                "idempotencyKey": uuid.uuid4().hex,
+            },
+            token=admin,
+        )
+        assert sent.status == 200, sent.body
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            status = rest(mesh, "GET", f"/v1/notify/deliveries/{sent.body['id']}", token=admin).body["status"]
+            if status == "DELIVERY_STATUS_FAILED":
+                return str(sent.body["id"])
+            time.sleep(0.2)
+        raise AssertionError(f"the delivery did not fail: {status}")
+    finally:
+        providers.clear_fault("moodle")
+
+
+def test_the_message_log_filters_redrives_and_the_audit_trail_verifies(as_admin, mesh):
+    page = as_admin.page
+    admin = login(mesh, "admin@demo.test")
+    me = rest(mesh, "GET", "/v1/users/me", token=admin).body
+    failed = _failed_moodle_delivery(mesh, admin, me["id"])
 
     as_admin.go("/admin/messages")
     page.get_by_role("heading", name="Message log").wait_for()
     page.get_by_label("Recipient (user id)").fill(me["id"])
     page.get_by_label("Recipient (user id)").press("Enter")
-    page.locator(f"tr[data-delivery='{sent.body['id']}']").wait_for()
+    row = page.locator(f"tr[data-delivery='{failed}']")
+    row.wait_for()
     # A status no delivery of this recipient has empties the list, said in words.
     page.get_by_label("Status").select_option("DELIVERY_STATUS_DIGESTED")
     page.get_by_text("No message matches these filters.").wait_for()
-    page.get_by_label("Status").select_option("")
-    page.get_by_label("Channel").select_option("in_app")
-    page.locator(f"tr[data-delivery='{sent.body['id']}']").wait_for()
+    page.get_by_label("Status").select_option("DELIVERY_STATUS_FAILED")
+    page.get_by_label("Channel").select_option("moodle")
+    _wait_rows_all(page, "tr[data-delivery] td:nth-child(2)", "failed")
+    assert "does not exist" in row.inner_text()
     as_admin.check("admin-messages")
+    row.get_by_role("button", name="Redrive").click()
+    page.get_by_text(f"Delivery {failed} queued again").wait_for()
+    # Redriven, it no longer counts among the failed ones; the API has it queued or sent, noted.
+    row.wait_for(state="detached")
+    again = rest(mesh, "GET", f"/v1/notify/deliveries/{failed}", token=admin).body
+    assert again["status"] != "DELIVERY_STATUS_FAILED", again
+    assert "redriven" in [n.get("kind") for n in again.get("notes", [])], again.get("notes")
 
     as_admin.go("/admin/audit")
     page.get_by_role("heading", name="Audit trail").wait_for()
