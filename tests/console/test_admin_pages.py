@@ -145,7 +145,7 @@ def test_a_policy_is_edited_refused_on_its_line_fixed_activated_and_rolled_back(
     as_admin.check("admin-policies")
 
     # A new policy starts from a valid example (checked, not activated: the demo tenant keeps its set).
-    page.get_by_role("link", name="New policy").click()
+    page.get_by_role("button", name="New policy").click()
     page.get_by_role("heading", name="New policy").wait_for()
     page.get_by_role("button", name="Check").click()
     page.get_by_text("No problems: “my_policy” can be activated.").wait_for()
