@@ -112,6 +112,13 @@ def test_a_policy_is_edited_refused_on_its_line_fixed_activated_and_rolled_back(
     page.get_by_role("button", name="Check").click()
     page.get_by_text("No problems").wait_for()
     assert page.locator(".gutter .problem").count() == 0
+    # The backtest before activating: the week's stored signals replayed; this policy never fires.
+    page.get_by_text("Backtest before activating").click()
+    page.get_by_role("button", name="Run the backtest").click()
+    result = page.get_by_role("region", name="What this edit would have changed")
+    result.wait_for()
+    assert "Signals replayed" in result.inner_text()
+    assert "No decision would change." in result.inner_text()
     page.get_by_label("Reason for this change", exact=False).fill("more urgent")
     page.get_by_role("button", name="Activate").click()
     page.get_by_text(f"Version 2 of “{policy_id}” is now in force").wait_for()
