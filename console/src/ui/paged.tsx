@@ -40,7 +40,8 @@ export function Paged<T>({
       {state.loading && !state.data && <Loading />}
       {state.data && state.data.rows.length === 0 && <Empty>{empty}</Empty>}
       {state.data && state.data.rows.length > 0 && (
-        <div class="table-scroll">
+        // A region that scrolls sideways must be reachable by keyboard (axe: scrollable-region-focusable).
+        <div class="table-scroll" tabIndex={0} role="region" aria-label={caption}>
           <table class="striped" aria-busy={state.loading ? "true" : undefined}>
             <caption class="visually-hidden">{caption}</caption>
             <thead>{head}</thead>

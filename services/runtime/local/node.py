@@ -21,7 +21,7 @@ DIST = CONSOLE / "dist"
 OPENAPI = REPO_ROOT / "gateway" / "openapi.yaml"
 SCHEMA = CONSOLE / "src" / "api" / "schema.d.ts"
 # What a build reads; a change to any of them makes console/dist stale (the API reference page bundles
-# the OpenAPI document itself).
+# the OpenAPI document itself, the alert settings page the Prometheus rules).
 BUILD_INPUTS = (
     "src",
     "public",
@@ -30,6 +30,7 @@ BUILD_INPUTS = (
     "tsconfig.json",
     "package-lock.json",
     "../gateway/openapi.yaml",
+    "../deploy/prometheus/rules.yml",  # the alert settings page shows the rules' thresholds
 )
 STAMP = DIST / ".build-hash"
 
