@@ -68,16 +68,20 @@ def test_the_student_gets_an_exercise_and_it_is_graded(as_student):
     page.get_by_label("Topic").select_option("loops")
     page.get_by_role("button", name="Get an exercise").click()
     exercise = page.get_by_role("article")
-    exercise.get_by_role("heading", level=2).wait_for()
+    exercise.get_by_role("heading", level=2).wait_for(timeout=60_000)  # generated, then checked in the sandbox
+    counts = exercise.locator("header small").inner_text()  # "… · 2 visible and 3 hidden test cases"
+    visible, hidden = (int(w) for w in counts.split(" · ")[-1].replace(" hidden test cases", "").split(" visible and "))
     as_student.check("student-exercise")
-    # The starter code is not a solution: submitting it fails at least one case, and says so per case.
     page.get_by_role("button", name="Submit for grading").click()
     grading = page.get_by_role("region", name="Grading result")
     grading.wait_for()
-    score = grading.get_by_role("heading", level=2).inner_text()
+    score = grading.get_by_role("heading", level=2).inner_text()  # "Score: 1 / 5 passed (20 %)"
     passed, total = (int(n) for n in score.split(":")[1].split("passed")[0].split("/"))
-    assert total >= 1 and passed < total, score
+    # Every case of the exercise is graded, one row each, and the rows add up to the score.
+    assert total == visible + hidden >= 1, (score, counts)
     assert grading.get_by_role("row").count() == total + 1  # a header row, then one row per case
+    assert grading.get_by_text("Passed", exact=True).count() == passed
+    assert grading.get_by_text("Failed", exact=True).count() == total - passed
 
 
 def test_the_student_sees_their_progress_with_charts(mesh, as_student):

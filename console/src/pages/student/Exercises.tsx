@@ -1,11 +1,14 @@
-// Practice exercises: ask tutoring for one on a topic and difficulty (POST /v1/exerciseRequests; its
-// reference solution has already passed its own cases in the sandbox), write a solution in the editor,
+// Practice exercises: ask tutoring for one on a topic and difficulty (POST /v1/exerciseRequests answers
+// with the request as a conversation message at once; the exercise comes as the tutor's reply on the
+// conversation's stream, once its reference solution has passed its own cases in the sandbox), write a
+// solution in the editor,
 // try it (POST /v1/executions with the exercise id) and submit it for grading
 // (POST /v1/exercises/{id}:grade): the score and each test case's result. Hidden cases count but their
 // content never reaches the student.
-import { useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, call } from "../../api/client";
 import type { components } from "../../api/schema";
+import { streamEvents } from "../../api/sse";
 import { ErrorBox, Show, useAsync } from "../../ui/async";
 import { Field } from "../../ui/form";
 import { Page } from "../../ui/page";
@@ -17,6 +20,19 @@ import "./learn.css";
 type Generated = components["schemas"]["learnflow.tutoring.v1.GeneratedExercise"];
 type Difficulty = components["schemas"]["learnflow.tutoring.v1.Difficulty"];
 type Grade = components["schemas"]["learnflow.sandbox.v1.GradeSubmissionResponse"];
+type Message = components["schemas"]["learnflow.tutoring.v1.ChatMessage"];
+
+// How long to wait for the tutor's exercise before saying so (generation includes sandbox runs).
+const WAIT_SECONDS = 60;
+
+/** The tutor's reply to a message: the first tutor message after it on the conversation's stream. */
+async function tutorReply(sent: Message, signal: AbortSignal): Promise<Message> {
+  const path = `/v1/conversations/${encodeURIComponent(sent.conversationId ?? "")}:stream?maxWaitSeconds=${WAIT_SECONDS}&afterSequence=${sent.sequence ?? "0"}`;
+  for await (const m of streamEvents<Message>(path, signal)) {
+    if (m.author === "AUTHOR_TUTOR") return m;
+  }
+  throw new Error(`The tutor did not answer within ${WAIT_SECONDS} s; try again.`);
+}
 
 // The topics tutoring's exercise templates cover (RequestExerciseRequest.topic).
 const TOPICS = ["loops", "strings", "lists", "functions", "dicts", "conditionals"];
@@ -173,18 +189,25 @@ export default function Exercises() {
   const [difficulty, setDifficulty] = useState<Difficulty>("DIFFICULTY_EASY");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const waiting = useRef<AbortController | null>(null);
+  useEffect(() => () => waiting.current?.abort(), []); // leaving the page stops waiting
 
   async function request(variation: number) {
     setBusy(true);
     setError(null);
+    waiting.current?.abort();
+    const ctl = new AbortController();
+    waiting.current = ctl;
     try {
-      const reply = await call(api.POST("/v1/exerciseRequests", { body: { topic, difficulty, variation } }));
-      if (!reply.exercise?.exerciseId) throw new Error("The tutor answered without an exercise; try another topic.");
+      const sent = await call(api.POST("/v1/exerciseRequests", { body: { topic, difficulty, variation } }));
+      const reply = await tutorReply(sent, ctl.signal);
+      // No exercise (none could be validated, say): the tutor's words say why.
+      if (!reply.exercise?.exerciseId) throw new Error(reply.text || "The tutor answered without an exercise; try another topic.");
       setExercise(reply.exercise);
     } catch (err) {
-      setError(err);
+      if (!ctl.signal.aborted) setError(err);
     } finally {
-      setBusy(false);
+      if (waiting.current === ctl) setBusy(false);
     }
   }
 
@@ -222,7 +245,9 @@ export default function Exercises() {
       {exercise ? (
         <Attempt key={exercise.exerciseId} exercise={exercise} />
       ) : (
-        !busy && <p class="empty">Pick a topic and a difficulty to get an exercise.</p>
+        <p class={busy ? "muted" : "empty"} aria-busy={busy ? "true" : undefined}>
+          {busy ? "The tutor is preparing an exercise and checking it in the sandbox…" : "Pick a topic and a difficulty to get an exercise."}
+        </p>
       )}
     </Page>
   );
