@@ -7,8 +7,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from playwright.sync_api import expect
 
 from services.runtime.testing import login, rest
+from tests.console.conftest import PHONE, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +117,23 @@ def test_the_teacher_goes_from_the_roster_to_a_students_progress(mesh, as_teache
     page.get_by_label("Student").select_option(demo_student["id"])
     page.get_by_role("navigation", name="Intervention decisions pages").wait_for()
     as_teacher.check("teacher-interventions")
+
+
+def test_the_teacher_pages_fit_a_phone(browser, mesh, demo_student):
+    phone = sign_in(browser, mesh, "teacher@demo.test", viewport=PHONE)
+    page = phone.page
+    try:
+        for path, title in (
+            ("/teach/classes", "My classes"),
+            ("/teach/alerts", "Struggle alerts"),
+            ("/teach/interventions", "Interventions"),
+            (f"/teach/students/{demo_student['id']}", "Student progress"),
+        ):
+            phone.go(path)
+            page.get_by_role("heading", name=title, exact=True).wait_for()
+            expect(page.locator("[aria-busy=true]")).to_have_count(0)  # no eval: the CSP forbids it
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"] + 1, f"{path} scrolls sideways on a phone ({width}px wide)"
+        phone.check("teacher-student-phone")
+    finally:
+        page.context.close()
