@@ -16,6 +16,7 @@ import { CodeEditor, type EditorControl, type LineMark } from "./CodeEditor";
 import { RunOutput, type Execution } from "./RunOutput";
 import { verdictTone, verdictWords } from "./verdict";
 import "./learn.css";
+import { ScrollTable } from "./scroll";
 
 type Generated = components["schemas"]["learnflow.tutoring.v1.GeneratedExercise"];
 type Difficulty = components["schemas"]["learnflow.tutoring.v1.Difficulty"];
@@ -50,7 +51,7 @@ function GradeView({ grade }: { grade: Grade }) {
         Score: <span class={`badge ${all ? "good" : "bad"}`}>{grade.passed ?? 0} / {grade.total ?? 0} passed</span>{" "}
         <small class="muted">({Math.round((grade.score ?? 0) * 100)} %)</small>
       </h2>
-      <div class="table-scroll">
+      <ScrollTable label="Test cases">
         <table class="striped">
           <caption class="visually-hidden">Test cases</caption>
           <thead>
@@ -76,7 +77,7 @@ function GradeView({ grade }: { grade: Grade }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </ScrollTable>
     </section>
   );
 }

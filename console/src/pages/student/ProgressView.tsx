@@ -8,6 +8,7 @@ import type { components } from "../../api/schema";
 import { Show, useAsync } from "../../ui/async";
 import { LineChart, type Series } from "../../ui/chart";
 import { when } from "./verdict";
+import { ScrollTable } from "./scroll";
 
 type Progress = components["schemas"]["learnflow.progress.v1.StudentProgress"];
 type Activity = components["schemas"]["learnflow.progress.v1.Activity"];
@@ -97,7 +98,7 @@ export function ProgressBody({ progress }: { progress: Progress }) {
       {topics.length === 0 ? (
         <p class="empty">No topic practised yet: run some code or try an exercise.</p>
       ) : (
-        <div class="table-scroll">
+        <ScrollTable label="Mastery by topic">
           <table class="striped">
             <caption class="visually-hidden">Mastery by topic</caption>
             <thead>
@@ -127,7 +128,7 @@ export function ProgressBody({ progress }: { progress: Progress }) {
               })}
             </tbody>
           </table>
-        </div>
+        </ScrollTable>
       )}
 
       <h2>Over time</h2>
@@ -138,7 +139,7 @@ export function ProgressBody({ progress }: { progress: Progress }) {
       {recent.length === 0 ? (
         <p class="empty">No activity yet.</p>
       ) : (
-        <div class="table-scroll">
+        <ScrollTable label="Recent activity">
           <table class="striped">
             <caption class="visually-hidden">Recent activity</caption>
             <thead>
@@ -160,7 +161,7 @@ export function ProgressBody({ progress }: { progress: Progress }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </ScrollTable>
       )}
     </>
   );
