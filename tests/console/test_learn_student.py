@@ -195,3 +195,19 @@ def test_the_student_pages_fit_a_phone(browser, mesh):
         phone.check("student-progress-phone")
     finally:
         page.context.close()
+
+
+def test_code_over_the_size_limit_is_refused_with_the_reason_under_the_editor(as_student):
+    page = as_student.page
+    as_student.go("/learn/code")
+    page.get_by_role("heading", name="Code editor").wait_for()
+    # One comment line of 66,000 characters: the API takes at most 65,536. (A 1 MiB stdin would test
+    # the same through a plain field, but Envoy's transcoder refuses such a body before the API sees it.)
+    _replace_code(page, "#" + "x" * 66_000)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_role("alert").filter(has_text="code").wait_for()
+    # The field violation is the editor's description, so a screen reader reads it with the editor.
+    editor = page.get_by_role("textbox", name="Code")
+    described = page.locator(f"#{editor.get_attribute('aria-describedby')}")
+    assert "Python 3" not in described.inner_text(), "the violation is not shown under the editor"
+    assert page.get_by_role("region", name="Run result").count() == 0

@@ -126,7 +126,8 @@ export function CodeEditor({
       <span class="editor-label" id={`${id}-label`}>
         {label}
       </span>
-      <div class="editor" ref={host} aria-invalid={violation ? "true" : undefined} />
+      {/* A violation of the code field reads as the editor's description (aria-describedby above). */}
+      <div class={violation ? "editor invalid" : "editor"} ref={host} />
       <small id={`${id}-help`} class={violation ? "field-error" : "muted"}>
         {violation ?? "Python 3. Ctrl+Enter (⌘+Enter) runs it; Tab moves on to the next control."}
       </small>

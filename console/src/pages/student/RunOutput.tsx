@@ -35,10 +35,9 @@ export function RunOutput({ run, onGoToLine }: { run: Execution; onGoToLine?: (l
           )}
         </div>
       )}
-      <h2 class="visually-hidden">Output</h2>
       {run.stdout ? (
         <>
-          <h3>Output</h3>
+          <h2>Output</h2>
           <pre data-testid="stdout">{run.stdout}{run.stdoutTruncated && "\n… (cut at the output limit)"}</pre>
         </>
       ) : (
