@@ -26,7 +26,7 @@ def _replace_code(page, text: str, name: str = "Code") -> None:
     page.keyboard.insert_text(text)
 
 
-def test_the_student_runs_code_sees_the_error_line_and_the_fix_runs_ok(as_student):
+def test_the_student_runs_code_sees_the_error_line_asks_the_tutor_and_the_fix_runs_ok(as_student):
     page = as_student.page
     as_student.go("/learn/code")
     page.get_by_role("heading", name="Code editor").wait_for()
@@ -47,6 +47,21 @@ def test_the_student_runs_code_sees_the_error_line_and_the_fix_runs_ok(as_studen
     assert selected == "print(totl * 2)"
     as_student.check("student-code-error")
 
+    # Stuck: the failed run goes to the tutor with its code and error attached, and the tutor answers.
+    page.get_by_role("button", name="Ask the tutor about this error").click()
+    page.get_by_role("heading", name="Ask the tutor").wait_for()
+    assert page.get_by_label("Your question").input_value() == "Why do I get NameError on line 2?"
+    # (By name attribute: a label's accessible name takes in the text of the textarea inside it.)
+    assert page.locator("textarea[name=code]").input_value() == BROKEN
+    assert "NameError" in page.locator("textarea[name=error]").input_value()
+    page.get_by_role("button", name="Ask", exact=True).click()
+    page.get_by_role("article", name="Tutor").first.wait_for()
+    assert page.locator("textarea[name=code]").input_value() == ""  # sent, so the form is clear again
+
+    # Back on the code page the code is still there (kept for the tab); the fix runs OK.
+    as_student.go("/learn/code")
+    page.get_by_role("heading", name="Code editor").wait_for()
+    assert page.get_by_role("textbox", name="Code").inner_text().startswith("total = 3\nprint(totl * 2)")
     _replace_code(page, FIXED)
     page.get_by_role("button", name="Run", exact=True).click()
     result.get_by_text("OK", exact=True).wait_for()
