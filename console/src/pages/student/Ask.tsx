@@ -8,6 +8,7 @@ import { streamEvents } from "../../api/sse";
 import { ErrorBox } from "../../ui/async";
 import { Field } from "../../ui/form";
 import { Page } from "../../ui/page";
+import { takeAskDraft } from "./drafts";
 
 type Message = components["schemas"]["learnflow.tutoring.v1.ChatMessage"];
 const RUNGS = { HINT_RUNG_LOCATE: "Where", HINT_RUNG_EXPLAIN: "Why", HINT_RUNG_FIX: "Fix" } as Record<string, string>;
@@ -57,6 +58,8 @@ export default function Ask() {
   const [busy, setBusy] = useState(false);
   const [waiting, setWaiting] = useState(false);
   const stream = useRef<AbortController | null>(null);
+  // A question prepared on the code page from a failed run (its code and error attached), taken once.
+  const [draft] = useState(takeAskDraft);
 
   // One stream per conversation, closed when the page goes away. The server ends a stream after 300 s
   // without a message; it is reopened from the last message seen, so nothing is missed or repeated.
@@ -108,6 +111,8 @@ export default function Ask() {
     const formEl = e.currentTarget as HTMLFormElement;
     const form = new FormData(formEl);
     if (await ask(String(form.get("text")), String(form.get("code") ?? ""), String(form.get("error") ?? ""))) {
+      // A draft from the code page filled the fields' defaults: clear them, or reset() brings it back.
+      formEl.querySelectorAll("textarea").forEach((t) => (t.defaultValue = ""));
       formEl.reset();
     }
   }
@@ -137,15 +142,17 @@ export default function Ask() {
       )}
       <form onSubmit={submit}>
         <Field label="Your question" name="text" error={error}>
-          {(p) => <textarea {...p} rows={3} maxLength={4000} placeholder="Why does my while loop never stop?" />}
+          {(p) => (
+            <textarea {...p} rows={3} maxLength={4000} placeholder="Why does my while loop never stop?" defaultValue={draft?.text} />
+          )}
         </Field>
-        <details>
+        <details open={!!draft}>
           <summary>Attach code or an error</summary>
           <Field label="Code" name="code" error={error}>
-            {(p) => <textarea {...p} rows={6} class="mono" spellcheck={false} />}
+            {(p) => <textarea {...p} rows={6} class="mono" spellcheck={false} defaultValue={draft?.code} />}
           </Field>
           <Field label="Error or traceback" name="error" error={error}>
-            {(p) => <textarea {...p} rows={3} class="mono" spellcheck={false} />}
+            {(p) => <textarea {...p} rows={3} class="mono" spellcheck={false} defaultValue={draft?.error} />}
           </Field>
         </details>
         <ErrorBox error={error} />
