@@ -141,7 +141,7 @@ def test_a_policy_is_edited_refused_on_its_line_fixed_activated_and_rolled_back(
     in_force = rest(mesh, "GET", f"/v1/interventions/policies/{policy_id}?version=0", token=admin).body
     assert in_force["version"] == 3 and in_force["source"] == "rollback"
     assert "urgency: 30" in in_force["content"] and in_force["reason"].endswith("too many alerts")
-    page.wait_for_function("document.querySelector('#policy-text').value.includes('urgency: 30')")
+    page.wait_for_function("() => document.querySelector('#policy-text').value.includes('urgency: 30')")
     as_admin.check("admin-policy")
 
     # The policies list shows it in force at version 3.

@@ -1,5 +1,7 @@
 // A small SVG line chart (no chart library: a few hundred bytes instead of a hundred kB). Each series is
 // points, a line or a dashed line; the figure has a text summary and a data table for screen readers.
+// The drawing is as wide as its box (measured), so its labels keep their size on a phone.
+import { useEffect, useRef, useState } from "preact/hooks";
 export interface Series {
   name: string;
   points: { x: number; y: number }[];
@@ -22,9 +24,19 @@ export function LineChart({
   yLabel?: string;
   height?: number;
 }) {
+  const box = useRef<HTMLElement>(null);
+  const [width, setWidth] = useState(640);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const measure = () => setWidth(Math.max(280, Math.round(el.clientWidth)));
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) return <p class="empty">No data to chart yet.</p>;
-  const width = 640;
   const pad = { l: 48, r: 12, t: 12, b: 28 };
   const [x0, x1] = [Math.min(...all.map((p) => p.x)), Math.max(...all.map((p) => p.x))];
   const [y0, y1] = [Math.min(0, ...all.map((p) => p.y)), Math.max(...all.map((p) => p.y))];
@@ -32,7 +44,7 @@ export function LineChart({
   const sy = (y: number) => height - pad.b - ((y - y0) / (y1 - y0 || 1)) * (height - pad.t - pad.b);
   const ticks = [y0, (y0 + y1) / 2, y1];
   return (
-    <figure class="chart">
+    <figure class="chart" ref={box}>
       <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
         <title>{title}</title>
         {ticks.map((t) => (
