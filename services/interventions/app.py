@@ -1,6 +1,6 @@
 """interventions's composition root (its settings are in settings.py): the service, the servicer, the
-consumers of struggle.detected (progress) and sandbox.executed, the watcher of the policies folder,
-the delivery jobs and the SLA gauge."""
+consumers of struggle.detected (progress), sandbox.executed and tutoring's hint_requested and
+question_unclear, the watcher of the policies folder, the delivery jobs and the SLA gauge."""
 
 from __future__ import annotations
 
@@ -14,10 +14,18 @@ from services.interventions import convert
 from services.interventions.api import InterventionsApi
 from services.interventions.clients import NotifyDeliverer
 from services.interventions.domain import Delivery, Receipt
-from services.interventions.folder import PolicyFolder
+from services.interventions.folder import PATTERNS, PolicyFolder
 from services.interventions.service import DELIVER, Deliverer, InterventionsService, SlaTracker
 from services.interventions.settings import InterventionsConfig
-from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
+from services.runtime.contexts import (
+    ContextSpec,
+    Dependencies,
+    DeployTraits,
+    FolderMount,
+    Hosted,
+    Periodic,
+    StreamSpec,
+)
 from services.runtime.errors import Unavailable
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.envelope import Event, require_tenant
@@ -25,6 +33,8 @@ from services.runtime.jobs import JobKind, JobQueue
 from services.runtime.workload import is_workload
 
 NOTIFY = "notify"
+# Where the policies ConfigMap is mounted in Kubernetes (INTERVENTIONS_POLICIES_DIR there).
+POLICIES_MOUNT = "/etc/learnflow/policies"
 SERVICE = interventions_service_pb2.DESCRIPTOR.services_by_name["InterventionsService"].full_name
 # The name notify's alert rules read (deploy/prometheus/rules.yml: InterventionSlaBelowTarget).
 SLA_COMPLIANCE = Gauge(
@@ -100,6 +110,16 @@ async def build(deps: Dependencies) -> Hosted:
         )
         await service.evaluate(signal, session=session)
 
+    async def on_hint(event: Event, session: AsyncConnection) -> None:
+        signal = convert.signal_from_hint(event.message, event.id, require_tenant(event), datetime.now(UTC))
+        await service.evaluate(signal, session=session)
+
+    async def on_unclear(event: Event, session: AsyncConnection) -> None:
+        signal = convert.signal_from_unclear(
+            event.message, event.id, require_tenant(event), datetime.now(UTC)
+        )
+        await service.evaluate(signal, session=session)
+
     async def on_user(event: Event, session: AsyncConnection) -> None:
         user = event.message.user
         await service.set_student(session, require_tenant(event), user.id, user.time_zone, user.display_name)
@@ -137,6 +157,18 @@ async def build(deps: Dependencies) -> Hosted:
             ConsumerSpec(
                 "interventions-sandbox-executed", "SANDBOX", "sandbox.executed", on_run, burst=16, in_flight=4
             ),
+            # tutoring's flow: hints given and unclear questions (ask_teacher's signals).
+            ConsumerSpec(
+                "interventions-hints", "TUTORING", "tutoring.hint_requested", on_hint, burst=16, in_flight=4
+            ),
+            ConsumerSpec(
+                "interventions-unclear-questions",
+                "TUTORING",
+                "tutoring.question_unclear",
+                on_unclear,
+                burst=16,
+                in_flight=4,
+            ),
             ConsumerSpec("interventions-identity-users", "IDENTITY", "identity.user.*", on_user),
             ConsumerSpec("interventions-notify-deliveries", "NOTIFY", "notify.delivery.*", on_delivery),
         ],
@@ -153,4 +185,19 @@ CONTEXT = ContextSpec(
     streams=(StreamSpec("INTERVENTIONS", ("interventions.>",)),),
     settings=InterventionsConfig,
     calls=(NOTIFY,),
+    deploy=DeployTraits(
+        # The policies every tenant starts with, as a ConfigMap mounted where the watcher looks: an
+        # operator edits them with kubectl or a kustomize overlay and they are in force within a
+        # second, no new image, no restart (docs/interventions.md, "In Kubernetes").
+        folders=(
+            FolderMount(
+                folder="policies",
+                setting="INTERVENTIONS_POLICIES_DIR",
+                mount_path=POLICIES_MOUNT,
+                patterns=PATTERNS,
+                exclude=("README*",),
+                why="the default intervention policies, hot-reloaded",
+            ),
+        ),
+    ),
 )

@@ -315,6 +315,13 @@ class InterventionsService:
         # The versions are read first: a policy activated while this decision waits for the
         # student's lock below applies to the next signal, not this one (seed decision 5).
         in_force = [f for f in await self._in_force(session, tenant) if f.policy.signal == signal.kind]
+        day = local_day(signal.occurred_at, tz)
+        if any(c.kind == "repeated" for f in in_force for c in f.policy.conditions):
+            # Counting repeats must see the student's other signals of the moment: three hint
+            # requests decided at once would each count only itself and the ones committed before,
+            # and none would reach "3 times". The student's lock (taken below anyway) is taken before
+            # the signal is stored, so the next one counts it once this transaction commits.
+            await store.lock_student_day(session, tenant, signal.student_id, day)
         stored_id = await store.insert_signal(session, signal, tz, student_name)
         if stored_id is None:
             earlier = await store.signal_id_of_source(session, signal.source)
@@ -340,7 +347,6 @@ class InterventionsService:
         matches = [match(f.policy, signal, tz, lambda *k: counts[k]) for f in in_force]
         if not any(m.held for m in matches):
             return Evaluation(stored_id, [])
-        day = local_day(signal.occurred_at, tz)
         state = StudentState(
             await store.lock_student_day(session, tenant, signal.student_id, day),
             await store.last_sent(session, signal.student_id),

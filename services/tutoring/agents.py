@@ -67,6 +67,11 @@ SUBJECTS = {
 }
 
 
+# What interventions consumes from tutoring (TUTORING stream): a hint given, a message triage could
+# not make out.
+HINT_REQUESTED = "tutoring.hint_requested"
+QUESTION_UNCLEAR = "tutoring.question_unclear"
+
 GAVE_UP = object()  # Prepared.detail of an apology: the last delivery's prepare failed
 
 
@@ -255,6 +260,11 @@ class Agents:
             await self.service.outbox.stage(session, subject, convert.request_event(request))
         else:
             await self._answer(session, request, "triage", p)
+        if result.route == Route.UNCLEAR:
+            # Repeated unclear questions are a student who cannot put the problem into words:
+            # interventions may suggest asking the teacher (its ask_teacher_unclear policy).
+            event = convert.question_unclear_event(request, result, datetime.now(UTC))
+            await self.service.outbox.stage(session, QUESTION_UNCLEAR, event)
 
     # --- concepts -----------------------------------------------------------------------------------
 
@@ -372,17 +382,24 @@ class Agents:
             ),
         )
         await self._answer(session, request, "debug", Prepared(answer, phrased))
+        topic = topic_of(request)
         # The error pattern, for struggle detection (FR-020).
         await self._activity(
             session,
             LearningActivity(
                 id=f"tutoring.hint:{request.message_id}",
                 student_id=request.student_id,
-                topic=topic_of(request),
+                topic=topic,
                 kind=ActivityKind.HINT_REQUEST,
                 exception_type=diagnosis.exception_type,
             ),
         )
+        # The hint itself, for interventions: repeated hint requests on one topic bring ask_teacher.
+        assert answer.hint is not None
+        event = convert.hint_requested_event(
+            request, topic, answer.hint, diagnosis.exception_type, datetime.now(UTC)
+        )
+        await self.service.outbox.stage(session, HINT_REQUESTED, event)
 
     # --- code review --------------------------------------------------------------------------------
 

@@ -389,3 +389,32 @@ def test_ask_teacher_tells_the_student_and_their_teachers(context_pg, tmp_path):
         assert not by_recipient[(w.student,)].to_teachers and by_recipient[(w.teacher,)].to_teachers
 
     run(context_pg, tmp_path, scenario, "ask_teacher.md")
+
+
+def test_repeated_hint_requests_arriving_at_once_are_counted_exactly(context_pg, tmp_path):
+    """Three hint requests decided concurrently (the consumer decides several batches at once): each
+    counts the others that committed before it, so exactly one of them is the third and asks the
+    teacher; without the student's lock around the count each would see fewer than three."""
+
+    async def scenario(w: World) -> None:
+        at = datetime.now(UTC)
+
+        def hint(i: int) -> Signal:  # one moment for all three: none is "before" another
+            return replace(
+                w.struggle(at),
+                kind="hint.requested",
+                rule="",
+                key="",
+                error="",
+                explanation="",
+                teacher_ids=(),
+            )
+
+        for _round in range(3):  # a race lost once in a while would pass once: try it a few times
+            w.student = str(uuid.uuid4())
+            results = await asyncio.gather(*(w.service.evaluate(hint(i)) for i in range(3)))
+            decided = [d for r in results for d in r.decisions]
+            assert [(d.intervention, d.status) for d in decided] == [("ask_teacher", "sent")]
+            assert any(s.held and s.value == "3 times (topic loops)" for s in decided[0].trace)
+
+    run(context_pg, tmp_path, scenario, "ask_teacher.md")
