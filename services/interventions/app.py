@@ -4,7 +4,9 @@ question_unclear, the watcher of the policies folder, the delivery jobs and the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from learnflow.interventions.v1 import interventions_service_pb2, interventions_service_pb2_grpc
 from prometheus_client import Gauge
@@ -14,6 +16,7 @@ from services.interventions import convert
 from services.interventions.api import InterventionsApi
 from services.interventions.clients import NotifyDeliverer
 from services.interventions.domain import Delivery, Receipt
+from services.interventions.domain.engine import Signal
 from services.interventions.folder import PATTERNS, PolicyFolder
 from services.interventions.service import DELIVER, Deliverer, InterventionsService, SlaTracker
 from services.interventions.settings import InterventionsConfig
@@ -27,7 +30,7 @@ from services.runtime.contexts import (
     StreamSpec,
 )
 from services.runtime.errors import Unavailable
-from services.runtime.events.consumer import ConsumerSpec
+from services.runtime.events.consumer import BatchHandler, ConsumerSpec
 from services.runtime.events.envelope import Event, require_tenant
 from services.runtime.jobs import JobKind, JobQueue
 from services.runtime.workload import is_workload
@@ -110,6 +113,16 @@ async def build(deps: Dependencies) -> Hosted:
         )
         await service.evaluate(signal, session=session)
 
+    def batch_of(signal_from: Callable[[Any, str, str, datetime], Signal]) -> BatchHandler:
+        """A consumer's batch handler: the batch's signals decided set-based (evaluate_batch)."""
+
+        async def handle(events: list[Event], session: AsyncConnection) -> None:
+            now = datetime.now(UTC)
+            signals = [signal_from(e.message, e.id, require_tenant(e), now) for e in events]
+            await service.evaluate_batch(session, signals)
+
+        return handle
+
     async def on_hint(event: Event, session: AsyncConnection) -> None:
         signal = convert.signal_from_hint(event.message, event.id, require_tenant(event), datetime.now(UTC))
         await service.evaluate(signal, session=session)
@@ -152,20 +165,33 @@ async def build(deps: Dependencies) -> Hosted:
             # Signals are independent (the student's row lock keeps the cap exact), so several small
             # batches are decided at once rather than one large batch after another.
             ConsumerSpec(
-                "interventions-struggle", "PROGRESS", "struggle.detected", on_struggle, burst=16, in_flight=4
+                "interventions-struggle",
+                "PROGRESS",
+                "struggle.detected",
+                on_struggle,
+                batch_handler=batch_of(convert.signal_from_struggle),
+                burst=16,
+                in_flight=4,
             ),
             ConsumerSpec(
                 "interventions-sandbox-executed", "SANDBOX", "sandbox.executed", on_run, burst=16, in_flight=4
             ),
             # tutoring's flow: hints given and unclear questions (ask_teacher's signals).
             ConsumerSpec(
-                "interventions-hints", "TUTORING", "tutoring.hint_requested", on_hint, burst=16, in_flight=4
+                "interventions-hints",
+                "TUTORING",
+                "tutoring.hint_requested",
+                on_hint,
+                batch_handler=batch_of(convert.signal_from_hint),
+                burst=16,
+                in_flight=4,
             ),
             ConsumerSpec(
                 "interventions-unclear-questions",
                 "TUTORING",
                 "tutoring.question_unclear",
                 on_unclear,
+                batch_handler=batch_of(convert.signal_from_unclear),
                 burst=16,
                 in_flight=4,
             ),

@@ -418,3 +418,179 @@ def test_repeated_hint_requests_arriving_at_once_are_counted_exactly(context_pg,
             assert any(s.held and s.value == "3 times (topic loops)" for s in decided[0].trace)
 
     run(context_pg, tmp_path, scenario, "ask_teacher.md")
+
+
+# --- the consumers' set-based path (evaluate_batch) -------------------------------------------------
+
+
+def _script(w: World, students: list[str], start: datetime) -> list[Signal]:
+    """A morning of several students' signals, in arrival order: struggles (review_concept with its
+    cool-down, teacher_alert), hint requests (ask_teacher on the third within 20 minutes, then its
+    cool-down), long work (calm_break) and enough of it for one student to reach the daily cap, one
+    arriving late (an earlier signal time than the one before)."""
+    a, b, c = students
+
+    def at(minutes: float) -> datetime:
+        return start + timedelta(minutes=minutes)
+
+    def hint(student: str, minutes: float, topic: str = "loops") -> Signal:
+        return replace(
+            w.struggle(at(minutes), student=student),
+            kind="hint.requested",
+            rule="",
+            key="",
+            error="",
+            explanation="",
+            topic=topic,
+            teacher_ids=(),
+        )
+
+    def work(student: str, minutes: float, length: float) -> Signal:
+        return replace(hint(student, minutes), kind="work.session", topic="", minutes=length)
+
+    return [
+        w.struggle(at(0), student=a),
+        hint(b, 1),
+        hint(b, 2),
+        work(c, 3, 50),
+        hint(b, 4),  # b's third: ask_teacher
+        w.struggle(at(5), student=a),  # review_concept in its cool-down
+        hint(b, 6),  # ask_teacher in its cool-down
+        hint(a, 7, "lists"),
+        work(a, 8, 60),
+        hint(a, 6.5, "lists"),  # late: signal time before the previous one
+        hint(a, 9, "lists"),  # a's third on lists: ask_teacher (a's third of the day)
+        work(a, 400, 90),  # calm_break's cool-down is over, the daily cap is not
+        w.struggle(at(401), student=c),
+        hint(c, 402),
+    ]
+
+
+def _outcome(decisions: list[Any], students: list[str]) -> list[tuple[Any, ...]]:
+    who = {s: f"student{i}" for i, s in enumerate(students)}
+    return sorted(
+        (
+            who[d.student_id],
+            d.signal_occurred_at,
+            d.policy_id,
+            d.status,
+            d.reason.replace(d.student_id, who[d.student_id]),
+            d.message,
+            d.local_day,
+            tuple(who.get(r, r) for r in d.recipients),
+        )
+        for d in decisions
+    )
+
+
+def test_a_batch_decides_as_the_signals_taken_one_after_another(context_pg, tmp_path):
+    """The consumers' set-based path against the one-signal path on the same script (each on
+    students of its own): every decision the same, with the same reason, message and recipients;
+    the signals, decision events and delivery jobs stored alike."""
+
+    async def scenario(w: World) -> None:
+        start = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+        one_by_one = [str(uuid.uuid4()) for _ in range(3)]
+        batched = [str(uuid.uuid4()) for _ in range(3)]
+        alone = []
+        for sig in _script(w, one_by_one, start):
+            alone += (await w.service.evaluate(sig)).decisions
+        script = _script(w, batched, start)
+        async with w.db.transaction(w.tenant) as s:
+            stored = await w.service.evaluate_batch(s, script[:6])
+        async with w.db.transaction(w.tenant) as s:  # a second batch carries on from the first
+            stored += await w.service.evaluate_batch(s, script[6:])
+        async with w.db.transaction(w.tenant) as s:
+            together = [d for student in batched for d in await _decisions_of(s, student)]
+            jobs = (
+                await s.execute(
+                    sa.text(
+                        "SELECT count(*) FROM interventions.jobs WHERE kind = :k "
+                        "AND payload->>'decision_id' = ANY(:ids)"
+                    ),
+                    {"k": DELIVER, "ids": [d.id for d in together]},
+                )
+            ).scalar_one()
+            events = (
+                await s.execute(
+                    sa.text(
+                        "SELECT count(*) FROM interventions.outbox WHERE subject = 'interventions.decided' "
+                        "AND headers->>'learnflow-tenant' = :t"
+                    ),
+                    {"t": w.tenant},
+                )
+            ).scalar_one()
+            signals = (
+                await s.execute(
+                    sa.text("SELECT count(*) FROM interventions.signals WHERE student_id = ANY(:s)"),
+                    {"s": batched},
+                )
+            ).scalar_one()
+        assert stored == len(together) == len(alone)
+        assert _outcome(together, batched) == _outcome(alone, one_by_one)
+        sent = [d for d in together if d.status == "sent"]
+        assert {d.policy_id for d in sent} == {"review_concept", "teacher_alert", "ask_teacher", "calm_break"}
+        assert any(d.reason.startswith("daily cap") for d in together)
+        assert any(d.reason.startswith("cool-down") for d in together)
+        assert jobs == len(sent) and signals == len(script)
+        assert events == len(alone) + len(together)  # one per decision of both paths, none delivered yet
+
+    run(
+        context_pg,
+        tmp_path,
+        scenario,
+        "review_concept.md",
+        "ask_teacher.md",
+        "calm_break.md",
+        "teacher_alert.md",
+    )
+
+
+async def _decisions_of(session: Any, student: str) -> list[Any]:
+    from services.interventions import store
+
+    found = await store.list_decisions(session, student, limit=1000, after=None)
+    return list(found)
+
+
+def test_a_redelivered_batch_decides_nothing_twice(context_pg, tmp_path):
+    async def scenario(w: World) -> None:
+        signals = [w.struggle(source=f"event:{uuid.uuid4()}") for _ in range(2)]
+        async with w.db.transaction(w.tenant) as s:
+            first = await w.service.evaluate_batch(s, signals)
+        async with w.db.transaction(w.tenant) as s:
+            again = await w.service.evaluate_batch(s, [replace(x, id=str(uuid.uuid4())) for x in signals])
+        assert (first, again) == (2, 0)  # review_concept, then its cool-down suppresses the second
+
+    run(context_pg, tmp_path, scenario)
+
+
+def test_concurrent_batches_keep_the_cap_exact_and_do_not_deadlock(context_pg, tmp_path):
+    """Four batches at once, each with the same students in a different order (the consumer decides
+    batches concurrently): the student rows are locked in one order, so none deadlocks, and the cap
+    holds across them."""
+
+    async def scenario(w: World) -> None:
+        await w.service.activate(
+            w.tenant,
+            REVIEW.replace("cooldown_minutes: 120", "cooldown_minutes: 0"),
+            "review_concept.md",
+            "ana",
+            "",
+        )
+        students = [str(uuid.uuid4()) for _ in range(4)]
+        now = datetime.now(UTC)
+
+        async def batch(n: int) -> int:
+            order = students[n:] + students[:n]
+            signals = [w.struggle(now + timedelta(seconds=n), student=s) for s in order for _ in range(2)]
+            async with w.db.transaction(w.tenant) as s:
+                return await w.service.evaluate_batch(s, signals)
+
+        assert sum(await asyncio.gather(*(batch(n) for n in range(4)))) == 4 * 4 * 2
+        async with w.db.transaction(w.tenant) as s:
+            for student in students:
+                statuses = sorted(d.status for d in await _decisions_of(s, student))
+                assert statuses == ["sent"] * 3 + ["suppressed"] * 5, student
+
+    run(context_pg, tmp_path, scenario)
