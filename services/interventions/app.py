@@ -5,6 +5,7 @@ question_unclear, the watcher of the policies folder, the delivery jobs and the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,13 @@ from services.interventions.clients import NotifyDeliverer
 from services.interventions.domain import Delivery, Receipt
 from services.interventions.domain.engine import Signal
 from services.interventions.folder import PATTERNS, PolicyFolder
-from services.interventions.service import DELIVER, Deliverer, InterventionsService, SlaTracker
+from services.interventions.service import (
+    DELIVER,
+    DELIVER_BATCH,
+    Deliverer,
+    InterventionsService,
+    SlaTracker,
+)
 from services.interventions.settings import InterventionsConfig
 from services.runtime.contexts import (
     ContextSpec,
@@ -61,8 +68,8 @@ class NoWorkload:
 
 def build_service(
     deps: Dependencies, deliverer: Deliverer | None = None
-) -> tuple[InterventionsService, JobKind]:
-    """The service and its delivery job kind."""
+) -> tuple[InterventionsService, JobKind, JobKind]:
+    """The service and its delivery job kinds (one decision; a consumed batch's decisions)."""
     config = deps.settings_for(InterventionsConfig)
     if deliverer is None and deps.workload is not None:
         deliverer = NotifyDeliverer(
@@ -83,20 +90,23 @@ def build_service(
         backoff_max_seconds=30.0,
         timeout_seconds=30.0,
     )
+    deliver_batch = replace(
+        deliver, name=DELIVER_BATCH, handler=lambda job, session: service.deliver_batch_job(job, session)
+    )
     service = InterventionsService(
         deps.db,
         deps.outbox,
         config,
         folder=folder,
-        jobs=JobQueue("interventions", [deliver]),
+        jobs=JobQueue("interventions", [deliver, deliver_batch]),
         deliverer=deliverer or NoWorkload(),
         sla=SlaTracker(config.sla_seconds, config.sla_window_seconds, _publish),
     )
-    return service, deliver
+    return service, deliver, deliver_batch
 
 
 async def build(deps: Dependencies) -> Hosted:
-    service, deliver = build_service(deps)
+    service, deliver, deliver_batch = build_service(deps)
     config = service.config
 
     async def on_struggle(event: Event, session: AsyncConnection) -> None:
@@ -148,6 +158,7 @@ async def build(deps: Dependencies) -> Hosted:
                 at=outcome.at,
                 moodle_message_id=outcome.provider_message_id,
                 error=outcome.error,
+                session=session,
             )
 
     async def watch() -> None:
@@ -196,11 +207,12 @@ async def build(deps: Dependencies) -> Hosted:
                 in_flight=4,
             ),
             ConsumerSpec("interventions-identity-users", "IDENTITY", "identity.user.*", on_user),
+            # One batch at a time: a decision's sent must be applied before its read.
             ConsumerSpec("interventions-notify-deliveries", "NOTIFY", "notify.delivery.*", on_delivery),
         ],
         # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).
         periodic=[Periodic("interventions-policies-watch", config.reload_seconds, watch)],
-        jobs=[deliver],
+        jobs=[deliver, deliver_batch],
     )
 
 

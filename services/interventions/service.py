@@ -60,6 +60,8 @@ from services.runtime.jobs import Job, JobQueue
 
 log = logging.getLogger("learnflow.interventions")
 DELIVER = "interventions.deliver"
+# The sent decisions of one consumed batch, delivered together (BatchSendMessages).
+DELIVER_BATCH = "interventions.deliver_batch"
 MAX_BACKTEST_SIGNALS = 200_000
 
 
@@ -464,11 +466,13 @@ class InterventionsService:
         await store.add_sent_many(session, {k: n - before[k] for k, n in sent_on.items() if n > before[k]})
         stored = await store.insert_decisions(session, rows)
         await self._stage_decided(session, tenant, stored)
-        await self.jobs.enqueue_many(
-            session,
-            DELIVER,
-            [(tenant, row.id, {"decision_id": row.id}) for row in stored if row.status == SENT],
-        )
+        sent = [row.id for row in stored if row.status == SENT]
+        if len(sent) > 1:  # one job, one call to notify for the batch's messages
+            await self.jobs.enqueue(
+                session, DELIVER_BATCH, {"decision_ids": sent}, key=f"batch:{sent[0]}", tenant_id=tenant
+            )
+        elif sent:
+            await self.jobs.enqueue(session, DELIVER, {"decision_id": sent[0]}, key=sent[0], tenant_id=tenant)
         return len(stored)
 
     async def _stage_decided(
@@ -500,18 +504,8 @@ class InterventionsService:
         decision = await store.get_decision(session, str(job.payload["decision_id"]), lock=True)
         if decision is None or decision.delivery_status != "pending":
             return
-        delivery = Delivery(
-            decision_id=decision.id,
-            tenant_id=decision.tenant_id,
-            intervention=decision.intervention,
-            recipients=decision.recipients,
-            subject=decision.subject,
-            message=decision.message,
-            urgency=decision.urgency,
-            to_teachers=decision.recipients != (decision.student_id,),
-        )
         try:
-            receipt = await self.deliverer.deliver(delivery)
+            receipt = await self.deliverer.deliver(_delivery_of(decision))
         except DeliveryRefused as exc:
             await self._outcome(session, decision, "failed", attempts=job.attempts, error=str(exc))
             return
@@ -520,19 +514,51 @@ class InterventionsService:
                 raise
             await self._outcome(session, decision, "failed", attempts=job.attempts, error=repr(exc))
             return
+        await self._accepted(session, decision, receipt, job.attempts)
+
+    async def _accepted(
+        self, session: AsyncConnection, decision: StoredDecision, receipt: Receipt, attempts: int
+    ) -> None:
+        """notify took the decision's messages: sent when the port knows the provider's id at once,
+        else queued until notify.delivery.* says."""
         if receipt.provider_message_id:
             await self._outcome(
-                session,
-                decision,
-                "sent",
-                attempts=job.attempts,
-                moodle_message_id=receipt.provider_message_id,
+                session, decision, "sent", attempts=attempts, moodle_message_id=receipt.provider_message_id
             )
             return
         queued = await store.record_attempt(
-            session, decision.id, status="queued", attempts=job.attempts, at=self.clock(), delivered_at=None
+            session, decision.id, status="queued", attempts=attempts, at=self.clock(), delivered_at=None
         )
         await self.outbox.stage(session, "interventions.decided", convert.decided_event(queued))
+
+    async def deliver_batch_job(self, job: Job, session: AsyncConnection) -> None:
+        """One delivery attempt of a consumed batch's sent decisions, in one call to notify
+        (BatchSendMessages; deliver_job's rules otherwise). notify refuses a whole call when one
+        message is invalid: the decisions then get a delivery job each, so the refused one fails
+        alone and the others are delivered. After the last attempt the pending ones are failed."""
+        ids = [str(i) for i in job.payload["decision_ids"]]
+        pending = [d for d in await store.get_decisions(session, ids) if d.delivery_status == "pending"]
+        if not pending:
+            return
+        try:
+            receipts = await _deliver_all(self.deliverer, [_delivery_of(d) for d in pending])
+        except DeliveryRefused as exc:
+            log.warning(
+                "notify refused a batch of deliveries; delivering them one by one",
+                extra={"decisions": len(pending), "error": str(exc)},
+            )
+            await self.jobs.enqueue_many(
+                session, DELIVER, [(d.tenant_id, d.id, {"decision_id": d.id}) for d in pending]
+            )
+            return
+        except Exception as exc:
+            if not job.last_attempt:
+                raise
+            for d in pending:
+                await self._outcome(session, d, "failed", attempts=job.attempts, error=repr(exc))
+            return
+        for decision, receipt in zip(pending, receipts, strict=True):
+            await self._accepted(session, decision, receipt, job.attempts)
 
     async def delivery_outcome(
         self,
@@ -544,38 +570,55 @@ class InterventionsService:
         at: datetime,
         moodle_message_id: str = "",
         error: str = "",
+        session: AsyncConnection | None = None,
     ) -> None:
         """notify's word on a decision's delivery (notify.delivery.sent | failed | read). A decision
-        sent to several recipients is sent when the first of them is; a read only follows a send."""
-        async with self.db.transaction(tenant_id) as session:
-            decision = await store.get_decision(session, decision_id, lock=True)
-            if decision is None:
-                return
-            if status == "read":
-                if decision.delivery_status in ("sent", "queued"):
-                    await store.record_attempt(
-                        session,
-                        decision.id,
-                        status="read",
-                        attempts=decision.delivery_attempts,
-                        at=at,
-                        moodle_message_id=decision.moodle_message_id or moodle_message_id,
-                        delivered_at=decision.delivered_at or at,
-                    )
-                return
-            if decision.delivery_status in ("sent", "read") or (
-                status == "failed" and decision.delivery_status == "failed"
-            ):
-                return
-            await self._outcome(
-                session,
-                decision,
-                status,
-                attempts=attempts,
-                moodle_message_id=moodle_message_id,
-                error=error,
-                at=at,
-            )
+        sent to several recipients is sent when the first of them is; a read only follows a send.
+        The consumer passes its own transaction (the inbox row's, scoped to the event's tenant)."""
+        if session is None:
+            async with self.db.transaction(tenant_id) as own:
+                await self._delivery_outcome(own, decision_id, status, attempts, at, moodle_message_id, error)
+        else:
+            await self._delivery_outcome(session, decision_id, status, attempts, at, moodle_message_id, error)
+
+    async def _delivery_outcome(
+        self,
+        session: AsyncConnection,
+        decision_id: str,
+        status: str,
+        attempts: int,
+        at: datetime,
+        moodle_message_id: str,
+        error: str,
+    ) -> None:
+        decision = await store.get_decision(session, decision_id, lock=True)
+        if decision is None:
+            return
+        if status == "read":
+            if decision.delivery_status in ("sent", "queued"):
+                await store.record_attempt(
+                    session,
+                    decision.id,
+                    status="read",
+                    attempts=decision.delivery_attempts,
+                    at=at,
+                    moodle_message_id=decision.moodle_message_id or moodle_message_id,
+                    delivered_at=decision.delivered_at or at,
+                )
+            return
+        if decision.delivery_status in ("sent", "read") or (
+            status == "failed" and decision.delivery_status == "failed"
+        ):
+            return
+        await self._outcome(
+            session,
+            decision,
+            status,
+            attempts=attempts,
+            moodle_message_id=moodle_message_id,
+            error=error,
+            at=at,
+        )
 
     async def _outcome(
         self,
@@ -654,6 +697,28 @@ class InterventionsService:
         return await asyncio.to_thread(
             backtest_domain.backtest, found, [f.policy for f in in_force], candidate, zones
         )
+
+
+def _delivery_of(decision: StoredDecision) -> Delivery:
+    return Delivery(
+        decision_id=decision.id,
+        tenant_id=decision.tenant_id,
+        intervention=decision.intervention,
+        recipients=decision.recipients,
+        subject=decision.subject,
+        message=decision.message,
+        urgency=decision.urgency,
+        to_teachers=decision.recipients != (decision.student_id,),
+    )
+
+
+async def _deliver_all(deliverer: Deliverer, deliveries: list[Delivery]) -> list[Receipt]:
+    """Through the port's deliver_many when it has one (notify's BatchSendMessages), else one by one."""
+    many = getattr(deliverer, "deliver_many", None)
+    if many is not None:
+        receipts: list[Receipt] = await many(deliveries)
+        return receipts
+    return [await deliverer.deliver(d) for d in deliveries]
 
 
 def _decision_rows(

@@ -324,6 +324,19 @@ async def get_decision(
     return _decision(row) if row else None
 
 
+async def get_decisions(session: AsyncConnection, decision_ids: Sequence[str]) -> list[StoredDecision]:
+    """The decisions among these ids, locked (in id order, so two deliveries cannot deadlock)."""
+    if not decision_ids:
+        return []
+    rows = await session.execute(
+        sa.select(decisions)
+        .where(decisions.c.id.in_([uuid.UUID(i) for i in decision_ids]))
+        .order_by(decisions.c.id)
+        .with_for_update()
+    )
+    return [_decision(r) for r in rows]
+
+
 async def record_attempt(
     session: AsyncConnection,
     decision_id: str,

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.interventions.domain import Delivery, Receipt
+from services.interventions.domain import Delivery, DeliveryRefused, Receipt
 from services.interventions.domain.engine import Signal
 from services.interventions.folder import PolicyFolder
-from services.interventions.service import DELIVER, InterventionsService, SlaTracker
+from services.interventions.service import DELIVER, DELIVER_BATCH, InterventionsService, SlaTracker
 from services.interventions.settings import InterventionsConfig
 from services.runtime.db import Database
 from services.runtime.errors import InvalidArgument
@@ -502,15 +502,22 @@ def test_a_batch_decides_as_the_signals_taken_one_after_another(context_pg, tmp_
             stored += await w.service.evaluate_batch(s, script[6:])
         async with w.db.transaction(w.tenant) as s:
             together = [d for student in batched for d in await _decisions_of(s, student)]
-            jobs = (
+            payloads = (
                 await s.execute(
                     sa.text(
-                        "SELECT count(*) FROM interventions.jobs WHERE kind = :k "
-                        "AND payload->>'decision_id' = ANY(:ids)"
+                        "SELECT kind, payload FROM interventions.jobs WHERE tenant_id = CAST(:t AS uuid)"
                     ),
-                    {"k": DELIVER, "ids": [d.id for d in together]},
+                    {"t": w.tenant},
                 )
-            ).scalar_one()
+            ).all()
+            # One job per batch with sent decisions (BatchSendMessages), or per decision when alone.
+            batched_ids = {d.id for d in together}
+            jobs = [
+                i
+                for kind, payload in payloads
+                for i in (payload["decision_ids"] if kind == DELIVER_BATCH else [payload["decision_id"]])
+                if i in batched_ids
+            ]
             events = (
                 await s.execute(
                     sa.text(
@@ -532,7 +539,7 @@ def test_a_batch_decides_as_the_signals_taken_one_after_another(context_pg, tmp_
         assert {d.policy_id for d in sent} == {"review_concept", "teacher_alert", "ask_teacher", "calm_break"}
         assert any(d.reason.startswith("daily cap") for d in together)
         assert any(d.reason.startswith("cool-down") for d in together)
-        assert jobs == len(sent) and signals == len(script)
+        assert sorted(jobs) == sorted(d.id for d in sent) and signals == len(script)
         assert events == len(alone) + len(together)  # one per decision of both paths, none delivered yet
 
     run(
@@ -594,3 +601,85 @@ def test_concurrent_batches_keep_the_cap_exact_and_do_not_deadlock(context_pg, t
                 assert statuses == ["sent"] * 3 + ["suppressed"] * 5, student
 
     run(context_pg, tmp_path, scenario)
+
+
+class BatchMoodle(Moodle):
+    """A port with deliver_many (notify's BatchSendMessages): refuses a whole call when one
+    recipient is unknown, as notify does."""
+
+    def __init__(self, unknown: set[str]) -> None:
+        super().__init__()
+        self.unknown = unknown
+        self.calls: list[int] = []
+
+    async def deliver_many(self, deliveries: list[Delivery]) -> list[Receipt]:
+        self.calls.append(len(deliveries))
+        if any(r in self.unknown for d in deliveries for r in d.recipients):
+            raise DeliveryRefused("notify BatchSendMessages: INVALID_ARGUMENT unknown recipient")
+        return [await self.deliver(d) for d in deliveries]
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        if any(r in self.unknown for r in delivery.recipients):
+            raise DeliveryRefused("notify SendMessage: INVALID_ARGUMENT unknown recipient")
+        return await super().deliver(delivery)
+
+
+async def _run_jobs(w: World) -> list[str]:
+    """Runs the due delivery jobs of both kinds once (as the job runner would); the kinds run."""
+    ran: list[str] = []
+    while True:
+        async with w.db.transaction(w.tenant) as s:
+            rows = (
+                await s.execute(
+                    sa.text(
+                        "SELECT id, kind, payload FROM interventions.jobs WHERE kind = ANY(:k) "
+                        "AND tenant_id = CAST(:t AS uuid) ORDER BY created_at"
+                    ),
+                    {"k": [DELIVER, DELIVER_BATCH], "t": w.tenant},
+                )
+            ).all()
+        if not rows:
+            return ran
+        for row in rows:
+            job = Job(
+                str(row.id), row.kind, w.tenant, None, row.payload, 1, 4, datetime.now(UTC), datetime.now(UTC)
+            )
+            async with w.db.transaction(w.tenant) as s:
+                handler = w.service.deliver_batch_job if row.kind == DELIVER_BATCH else w.service.deliver_job
+                await handler(job, s)
+                await s.execute(sa.text("DELETE FROM interventions.jobs WHERE id = :i"), {"i": row.id})
+            ran.append(row.kind)
+
+
+def test_a_batchs_decisions_are_delivered_in_one_call_and_a_refusal_fails_only_its_decision(
+    context_pg, tmp_path
+):
+    async def scenario(w: World) -> None:
+        bad = str(uuid.uuid4())
+        w.moodle = w.service.deliverer = BatchMoodle({bad})
+        good = [str(uuid.uuid4()) for _ in range(3)]
+        async with w.db.transaction(w.tenant) as s:
+            await w.service.evaluate_batch(s, [w.struggle(student=g) for g in good])
+        assert await _run_jobs(w) == [DELIVER_BATCH]
+        assert w.moodle.calls == [6]  # three students' review_concept and their teacher alerts, one call
+        async with w.db.transaction(w.tenant) as s:
+            done = [d for g in good for d in await _decisions_of(s, g)]
+        assert {(d.delivery_status, d.moodle_message_id != "") for d in done} == {("sent", True)}
+
+        # One unknown student in the batch: notify refuses the call; each decision is then delivered
+        # alone, so only the unknown student's fails.
+        others = [str(uuid.uuid4()) for _ in range(2)]
+        async with w.db.transaction(w.tenant) as s:
+            await w.service.evaluate_batch(s, [w.struggle(student=x) for x in [*others, bad]])
+        assert sorted(await _run_jobs(w)) == [DELIVER] * 6 + [DELIVER_BATCH]
+        async with w.db.transaction(w.tenant) as s:
+            status = {
+                (d.student_id, d.intervention): (d.delivery_status, d.delivery_error)
+                for x in [*others, bad]
+                for d in await _decisions_of(s, x)
+            }
+        assert status[(bad, "review_concept")][0] == "failed"
+        assert "unknown recipient" in status[(bad, "review_concept")][1]
+        assert all(v[0] == "sent" for (student, _), v in status.items() if student != bad)
+
+    run(context_pg, tmp_path, scenario, "review_concept.md", "teacher_alert.md")
