@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "k8s"))
 
@@ -59,3 +62,20 @@ def test_an_overlay_replacing_one_policy_keeps_the_name_the_pods_mount(tmp_path:
     assert policies["data"]["calm_break.md"] == edited
     assert policies["data"]["review_concept.md"] == (POLICIES / "review_concept.md").read_text()
     assert parse(policies["data"]["calm_break.md"], "calm_break.md").urgency == 45
+
+
+@pytest.mark.parametrize(
+    ("mount", "message"),
+    [
+        ({"setting": "NOT_DECLARED"}, "not a declared setting"),
+        ({"mount_path": "etc/policies"}, "absolute path"),
+        ({"mount_path": "/tmp"}, "absolute path of its own"),
+        ({"folder": "no-such-folder"}, "not a folder of the repository"),
+    ],
+)
+def test_the_generator_refuses_a_folder_it_cannot_mount(mount: dict[str, str], message: str) -> None:
+    (folder,) = CONTEXT.deploy.folders
+    spec = replace(CONTEXT, deploy=replace(CONTEXT.deploy, folders=(replace(folder, **mount),)))
+    others = [c for c in gen.discover_contexts() if c.name != CONTEXT.name]
+    with pytest.raises(ValueError, match=message):
+        gen.check([*others, spec])
