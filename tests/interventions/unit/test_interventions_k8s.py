@@ -13,6 +13,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,7 +74,7 @@ def test_an_overlay_replacing_one_policy_keeps_the_name_the_pods_mount(tmp_path:
         ({"folder": "no-such-folder"}, "not a folder of the repository"),
     ],
 )
-def test_the_generator_refuses_a_folder_it_cannot_mount(mount: dict[str, str], message: str) -> None:
+def test_the_generator_refuses_a_folder_it_cannot_mount(mount: dict[str, Any], message: str) -> None:
     (folder,) = CONTEXT.deploy.folders
     spec = replace(CONTEXT, deploy=replace(CONTEXT.deploy, folders=(replace(folder, **mount),)))
     others = [c for c in gen.discover_contexts() if c.name != CONTEXT.name]
