@@ -441,7 +441,14 @@ class InterventionsService:
                     and k[3] <= other.occurred_at <= sig.occurred_at
                 )
                 counts[i][k] = n + earlier
-        await store.insert_signals(session, [(sig, zone_of[sig.id], name_of[sig.id]) for sig in fresh])
+        stored_ids = await store.insert_signals(
+            session, [(sig, zone_of[sig.id], name_of[sig.id]) for sig in fresh]
+        )
+        if stored_ids != {sig.id for sig in fresh}:
+            # A source stored since it was looked up (the same event consumed twice at once): the
+            # runtime rolls the batch back and applies it one event at a time, which returns the
+            # decisions made then for the one stored before.
+            raise RuntimeError("a signal of the batch was stored meanwhile; applying the batch one by one")
         last = await store.last_sent_many(
             session, sorted({sig.student_id for sig in fresh if by_kind[sig.kind]})
         )
