@@ -6,16 +6,23 @@ an invalid edit keeps the last good one; activation, rollback and bad input thro
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from learnflow.progress.v1 import events_pb2 as progress_events
+from learnflow.progress.v1 import resources_pb2 as progress_pb
 
 from services.notify.fakes.client import FakesClient
+from services.runtime.events.envelope import build_headers
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import login, new_student, rest, running_mesh
 
@@ -353,3 +360,50 @@ def test_unclear_questions_in_one_conversation_bring_ask_teacher(moodle_mesh):
     } in ask["trace"]
     (message,) = wait(lambda: inbox(mesh, student["email"]), timeout=60)
     assert "put this problem into words" in message["text"]
+
+
+def test_a_burst_of_struggles_is_decided_together_and_reaches_every_inbox(moodle_mesh):
+    """Ten struggle.detected events published at once, as progress publishes them: the consumer
+    decides them in batches (evaluate_batch) and their messages go to notify together
+    (BatchSendMessages); every student's Moodle inbox gets its one review_concept message, and every
+    decision records its Moodle message id."""
+    mesh = moodle_mesh
+    teacher = login(mesh, "teacher@demo.test")
+    pupils = [student_with_moodle(mesh, f"Burst Student {i}")[0] for i in range(10)]
+    tenant = pupils[0]["tenant"]
+
+    async def publish() -> None:
+        nc = await nats.connect(mesh.nats_url)
+        try:
+            js = nc.jetstream()
+            for pupil in pupils:
+                created = Timestamp()
+                created.FromDatetime(datetime.now(UTC))
+                event = progress_events.StruggleDetected(
+                    alert=progress_pb.StruggleAlert(
+                        id=str(uuid.uuid4()),
+                        student_id=pupil["id"],
+                        rule="repeated_error",
+                        key="NameError",
+                        explanation="NameError 3 times in 7 minutes",
+                        severity="medium",
+                        create_time=created,
+                    )
+                )
+                headers = build_headers(event, source="progress", tenant_id=tenant)
+                await js.publish("struggle.detected", event.SerializeToString(), headers=headers)
+        finally:
+            await nc.close()
+
+    asyncio.run(publish())
+    for pupil in pupils:
+        email = pupil["email"]
+        (message,) = wait(lambda: inbox(mesh, email), timeout=60)  # noqa: B023 (called at once)
+        assert "run into NameError a few times" in message["text"]
+
+        def sent(p: dict[str, str] = pupil) -> dict[str, Any] | None:
+            found = [d for d in decisions(mesh, teacher, p["id"]) if d["intervention"] == "review_concept"]
+            return found[0] if found and found[0].get("deliveryStatus") == "sent" else None
+
+        decision = wait(sent)
+        assert decision["moodleMessageId"] == str(message["id"])
