@@ -364,16 +364,17 @@ class Agents:
             phrased = Phrased(
                 rung_text(diagnosis, rung), p.phrased.provider if not expected else OFFLINE, p.phrased.usage
             )
+        hint = HintStep(
+            rung=rung,
+            rungs=RUNGS,
+            problem_key=diagnosis.problem_key,
+            # The cause names what is wrong: rung 2's content, so not on rung 1.
+            cause=diagnosis.cause if rung > 1 else "",
+            line=diagnosis.line,
+        )
         answer = replace(
             p.answer,
-            hint=HintStep(
-                rung=rung,
-                rungs=RUNGS,
-                problem_key=diagnosis.problem_key,
-                # The cause names what is wrong: rung 2's content, so not on rung 1.
-                cause=diagnosis.cause if rung > 1 else "",
-                line=diagnosis.line,
-            ),
+            hint=hint,
             code=diagnosis.fixed_code if rung == RUNGS else p.answer.code,
             sources=p.answer.sources
             + tuple(
@@ -395,9 +396,8 @@ class Agents:
             ),
         )
         # The hint itself, for interventions: repeated hint requests on one topic bring ask_teacher.
-        assert answer.hint is not None
         event = convert.hint_requested_event(
-            request, topic, answer.hint, diagnosis.exception_type, datetime.now(UTC)
+            request, topic, hint, diagnosis.exception_type, datetime.now(UTC)
         )
         await self.service.outbox.stage(session, HINT_REQUESTED, event)
 
