@@ -164,6 +164,8 @@ def folder_config_map(ctx: ContextSpec, mount: FolderMount) -> dict[str, Any]:
         "learnflow.dev/source": f"{mount.folder}/ (generated: edit there and run make gen, or override here)",
         "learnflow.dev/mounted-at": mount.mount_path,
     }
+    if mount.why:
+        meta["annotations"]["learnflow.dev/why"] = mount.why
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
