@@ -7,9 +7,10 @@ The contexts are the ContextSpecs of services/<ctx>/app.py (services/runtime/con
 the server runs. Everything this script knows about a context comes from its spec: its gRPC services, the
 contexts it calls (their NetworkPolicy ingress, its egress, <CONTEXT>_SERVICE_ADDR in its ConfigMap), the
 hosts outside the cluster it reaches, the settings that come from Secrets, and its deployment traits (node
-pool, resources, replicas, seccomp profile, extra manifests, notes). No context is named here: every context
-gets the same template, and what one needs beyond it is written once, in its own folder. Adding a context
-is adding its package and running this script; see deploy/k8s/README.md.
+pool, resources, replicas, seccomp profile, extra manifests, repository folders shipped as ConfigMaps,
+notes). No context is named here: every context gets the same template, and what one needs beyond it is
+written once, in its own folder. Adding a context is adding its package and running this script; see
+deploy/k8s/README.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import re
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +35,7 @@ from services.runtime.contexts import (  # noqa: E402
     IDENTITY,
     SERVICES_DIR,
     ContextSpec,
+    FolderMount,
     SeccompProfile,
     available_contexts,
     load_contexts,
@@ -76,6 +78,7 @@ MONITORING_NAMESPACE = "monitoring"
 
 PART_OF = {"app.kubernetes.io/part-of": "learnflow"}
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 def readiness_service(ctx: ContextSpec) -> str:
@@ -121,6 +124,58 @@ def check(contexts: Sequence[ContextSpec]) -> None:
         for egress in ctx.egress:
             if egress.setting and egress.setting not in settings:
                 raise ValueError(f"{where}: Egress names {egress.setting}, not a declared setting")
+        for mount in ctx.deploy.folders:
+            _check_folder(where, mount, settings)
+        names = [folder_config_map_name(ctx, m) for m in ctx.deploy.folders]
+        if len(set(names)) < len(names):
+            raise ValueError(f"{where}: deploy.folders: two folders with one name ({names})")
+
+
+def _check_folder(where: str, mount: FolderMount, settings: Mapping[str, Setting]) -> None:
+    _check_setting(where, "deploy.folders", mount.setting, settings, secret=False)
+    if not PurePosixPath(mount.mount_path).is_absolute() or mount.mount_path in ("/", "/tmp"):  # noqa: S108
+        raise ValueError(f"{where}: deploy.folders: {mount.mount_path!r} must be an absolute path of its own")
+    if not (REPO_ROOT / mount.folder).is_dir():
+        raise ValueError(f"{where}: deploy.folders: {mount.folder}/ is not a folder of the repository")
+    for path in folder_files(mount):
+        if not _CONFIG_KEY.match(path.name):
+            raise ValueError(
+                f"{where}: {mount.folder}/{path.name}: not a valid ConfigMap key ([-._a-zA-Z0-9]+)"
+            )
+
+
+def folder_files(mount: FolderMount) -> list[Path]:
+    """The folder's files shipped in its ConfigMap: its patterns, minus its exclusions, sorted."""
+    folder = REPO_ROOT / mount.folder
+    found = {p for pattern in mount.patterns for p in folder.glob(pattern) if p.is_file()}
+    return sorted(p for p in found if not any(p.match(x) for x in mount.exclude))
+
+
+def folder_config_map_name(ctx: ContextSpec, mount: FolderMount) -> str:
+    return f"{ctx.name}-{PurePosixPath(mount.folder).name}".replace("_", "-").lower()
+
+
+def folder_config_map(ctx: ContextSpec, mount: FolderMount) -> dict[str, Any]:
+    """The folder's files as a ConfigMap, without kustomize's name hash: the pods mount it by this name,
+    and an edit (kubectl edit, or an overlay's configMapGenerator with behavior: merge) reaches them
+    in place, through the kubelet's symlink swap, with no restart."""
+    meta = _meta(ctx, folder_config_map_name(ctx, mount))
+    meta["annotations"] = {
+        "learnflow.dev/source": f"{mount.folder}/ (generated: edit there and run make gen, or override here)",
+        "learnflow.dev/mounted-at": mount.mount_path,
+    }
+    if mount.why:
+        meta["annotations"]["learnflow.dev/why"] = mount.why
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "data": {p.name: p.read_text(encoding="utf-8") for p in folder_files(mount)},
+    }
+
+
+def folder_manifest(ctx: ContextSpec, mount: FolderMount) -> str:
+    return f"{folder_config_map_name(ctx, mount)}-configmap.yaml"
 
 
 def own_settings(ctx: ContextSpec) -> list[Setting]:
@@ -422,10 +477,31 @@ def deployment(ctx: ContextSpec) -> dict[str, Any]:
                             "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}},
                             "resources": {k: dict(v) for k, v in (traits.resources or RESOURCES).items()},
                             "securityContext": container_security_context(traits.seccomp),
-                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+                            "volumeMounts": [
+                                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108
+                                *(
+                                    # The whole volume, never a subPath: a subPath mount is not
+                                    # updated when the ConfigMap changes.
+                                    {
+                                        "name": folder_config_map_name(ctx, m),
+                                        "mountPath": m.mount_path,
+                                        "readOnly": True,
+                                    }
+                                    for m in traits.folders
+                                ),
+                            ],
                         }
                     ],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                        *(
+                            {
+                                "name": folder_config_map_name(ctx, m),
+                                "configMap": {"name": folder_config_map_name(ctx, m)},
+                            }
+                            for m in traits.folders
+                        ),
+                    ],
                 },
             },
         },
@@ -487,6 +563,7 @@ def config_map(ctx: ContextSpec) -> dict[str, Any]:
             "LEARNFLOW_CONTEXTS": ctx.name,
             "LEARNFLOW_DB_POOL_SIZE": "10",
             **addresses,
+            **{m.setting: m.mount_path for m in ctx.deploy.folders},
             **dict(ctx.deploy.config),
         },
     }
@@ -586,7 +663,9 @@ CONTEXT_FILES = (
 
 
 def context_documents(ctx: ContextSpec, contexts: Sequence[ContextSpec]) -> dict[str, list[dict[str, Any]]]:
+    folders = {folder_manifest(ctx, m): [folder_config_map(ctx, m)] for m in ctx.deploy.folders}
     return {
+        **folders,
         "serviceaccount.yaml": [service_account(ctx)],
         "configmap.yaml": [config_map(ctx)],
         "deployment.yaml": [deployment(ctx)],
@@ -598,7 +677,11 @@ def context_documents(ctx: ContextSpec, contexts: Sequence[ContextSpec]) -> dict
             {
                 "apiVersion": "kustomize.config.k8s.io/v1beta1",
                 "kind": "Kustomization",
-                "resources": [*CONTEXT_FILES, *(Path(p).name for p in ctx.deploy.extra_manifests)],
+                "resources": [
+                    *CONTEXT_FILES,
+                    *folders,
+                    *(Path(p).name for p in ctx.deploy.extra_manifests),
+                ],
             }
         ],
     }
@@ -625,7 +708,24 @@ def base_kustomization(contexts: Sequence[ContextSpec]) -> dict[str, Any]:
     }
 
 
-def _dump(documents: Sequence[Mapping[str, Any]], header: str) -> str:
+class _FilesDumper(yaml.SafeDumper):
+    """Writes multi-line strings (a file's content in a ConfigMap) as literal blocks, as they read in
+    their own file, instead of one escaped line."""
+
+
+def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_FilesDumper.add_representer(str, _literal)
+
+
+def _dump(documents: Sequence[Mapping[str, Any]], header: str, *, files: bool = False) -> str:
+    if files:
+        return header + "---\n".join(
+            yaml.dump(dict(doc), Dumper=_FilesDumper, sort_keys=False, allow_unicode=True, width=110)
+            for doc in documents
+        )
     body = "---\n".join(
         yaml.safe_dump(dict(doc), sort_keys=False, default_flow_style=False, width=110) for doc in documents
     )
@@ -642,8 +742,13 @@ def context_files(ctx: ContextSpec, contexts: Sequence[ContextSpec]) -> dict[str
     lines = notes(ctx)
     comment = "".join(f"#\n# {line}\n" if i == 0 else f"# {line}\n" for i, line in enumerate(lines))
     files = {}
+    folders = {folder_manifest(ctx, m) for m in ctx.deploy.folders}
     for filename, documents in context_documents(ctx, contexts).items():
-        files[filename] = _dump(documents, header + (comment if filename == "deployment.yaml" else ""))
+        files[filename] = _dump(
+            documents,
+            header + (comment if filename == "deployment.yaml" else ""),
+            files=filename in folders,
+        )
     if ctx.deploy.seccomp is not None:
         files[ctx.deploy.seccomp.filename] = json.dumps(ctx.deploy.seccomp.profile, indent=2) + "\n"
     for extra in ctx.deploy.extra_manifests:

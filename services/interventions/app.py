@@ -1,10 +1,13 @@
 """interventions's composition root (its settings are in settings.py): the service, the servicer, the
-consumers of struggle.detected (progress) and sandbox.executed, the watcher of the policies folder,
-the delivery jobs and the SLA gauge."""
+consumers of struggle.detected (progress), sandbox.executed and tutoring's hint_requested and
+question_unclear, the watcher of the policies folder, the delivery jobs and the SLA gauge."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from learnflow.interventions.v1 import interventions_service_pb2, interventions_service_pb2_grpc
 from prometheus_client import Gauge
@@ -14,17 +17,34 @@ from services.interventions import convert
 from services.interventions.api import InterventionsApi
 from services.interventions.clients import NotifyDeliverer
 from services.interventions.domain import Delivery, Receipt
-from services.interventions.folder import PolicyFolder
-from services.interventions.service import DELIVER, Deliverer, InterventionsService, SlaTracker
+from services.interventions.domain.engine import Signal
+from services.interventions.folder import PATTERNS, PolicyFolder
+from services.interventions.service import (
+    DELIVER,
+    DELIVER_BATCH,
+    Deliverer,
+    InterventionsService,
+    SlaTracker,
+)
 from services.interventions.settings import InterventionsConfig
-from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
+from services.runtime.contexts import (
+    ContextSpec,
+    Dependencies,
+    DeployTraits,
+    FolderMount,
+    Hosted,
+    Periodic,
+    StreamSpec,
+)
 from services.runtime.errors import Unavailable
-from services.runtime.events.consumer import ConsumerSpec
+from services.runtime.events.consumer import BatchHandler, ConsumerSpec
 from services.runtime.events.envelope import Event, require_tenant
 from services.runtime.jobs import JobKind, JobQueue
 from services.runtime.workload import is_workload
 
 NOTIFY = "notify"
+# Where the policies ConfigMap is mounted in Kubernetes (INTERVENTIONS_POLICIES_DIR there).
+POLICIES_MOUNT = "/etc/learnflow/policies"
 SERVICE = interventions_service_pb2.DESCRIPTOR.services_by_name["InterventionsService"].full_name
 # The name notify's alert rules read (deploy/prometheus/rules.yml: InterventionSlaBelowTarget).
 SLA_COMPLIANCE = Gauge(
@@ -48,8 +68,8 @@ class NoWorkload:
 
 def build_service(
     deps: Dependencies, deliverer: Deliverer | None = None
-) -> tuple[InterventionsService, JobKind]:
-    """The service and its delivery job kind."""
+) -> tuple[InterventionsService, JobKind, JobKind]:
+    """The service and its delivery job kinds (one decision; a consumed batch's decisions)."""
     config = deps.settings_for(InterventionsConfig)
     if deliverer is None and deps.workload is not None:
         deliverer = NotifyDeliverer(
@@ -70,20 +90,23 @@ def build_service(
         backoff_max_seconds=30.0,
         timeout_seconds=30.0,
     )
+    deliver_batch = replace(
+        deliver, name=DELIVER_BATCH, handler=lambda job, session: service.deliver_batch_job(job, session)
+    )
     service = InterventionsService(
         deps.db,
         deps.outbox,
         config,
         folder=folder,
-        jobs=JobQueue("interventions", [deliver]),
+        jobs=JobQueue("interventions", [deliver, deliver_batch]),
         deliverer=deliverer or NoWorkload(),
         sla=SlaTracker(config.sla_seconds, config.sla_window_seconds, _publish),
     )
-    return service, deliver
+    return service, deliver, deliver_batch
 
 
 async def build(deps: Dependencies) -> Hosted:
-    service, deliver = build_service(deps)
+    service, deliver, deliver_batch = build_service(deps)
     config = service.config
 
     async def on_struggle(event: Event, session: AsyncConnection) -> None:
@@ -96,6 +119,26 @@ async def build(deps: Dependencies) -> Hosted:
         if is_workload(event.message.user_id):
             return  # a workload's own run (tutoring validating an exercise) is nobody's signal
         signal = convert.signal_from_sandbox(
+            event.message, event.id, require_tenant(event), datetime.now(UTC)
+        )
+        await service.evaluate(signal, session=session)
+
+    def batch_of(signal_from: Callable[[Any, str, str, datetime], Signal]) -> BatchHandler:
+        """A consumer's batch handler: the batch's signals decided set-based (evaluate_batch)."""
+
+        async def handle(events: list[Event], session: AsyncConnection) -> None:
+            now = datetime.now(UTC)
+            signals = [signal_from(e.message, e.id, require_tenant(e), now) for e in events]
+            await service.evaluate_batch(session, signals)
+
+        return handle
+
+    async def on_hint(event: Event, session: AsyncConnection) -> None:
+        signal = convert.signal_from_hint(event.message, event.id, require_tenant(event), datetime.now(UTC))
+        await service.evaluate(signal, session=session)
+
+    async def on_unclear(event: Event, session: AsyncConnection) -> None:
+        signal = convert.signal_from_unclear(
             event.message, event.id, require_tenant(event), datetime.now(UTC)
         )
         await service.evaluate(signal, session=session)
@@ -115,6 +158,7 @@ async def build(deps: Dependencies) -> Hosted:
                 at=outcome.at,
                 moodle_message_id=outcome.provider_message_id,
                 error=outcome.error,
+                session=session,
             )
 
     async def watch() -> None:
@@ -132,17 +176,43 @@ async def build(deps: Dependencies) -> Hosted:
             # Signals are independent (the student's row lock keeps the cap exact), so several small
             # batches are decided at once rather than one large batch after another.
             ConsumerSpec(
-                "interventions-struggle", "PROGRESS", "struggle.detected", on_struggle, burst=16, in_flight=4
+                "interventions-struggle",
+                "PROGRESS",
+                "struggle.detected",
+                on_struggle,
+                batch_handler=batch_of(convert.signal_from_struggle),
+                burst=16,
+                in_flight=4,
             ),
             ConsumerSpec(
                 "interventions-sandbox-executed", "SANDBOX", "sandbox.executed", on_run, burst=16, in_flight=4
             ),
+            # tutoring's flow: hints given and unclear questions (ask_teacher's signals).
+            ConsumerSpec(
+                "interventions-hints",
+                "TUTORING",
+                "tutoring.hint_requested",
+                on_hint,
+                batch_handler=batch_of(convert.signal_from_hint),
+                burst=16,
+                in_flight=4,
+            ),
+            ConsumerSpec(
+                "interventions-unclear-questions",
+                "TUTORING",
+                "tutoring.question_unclear",
+                on_unclear,
+                batch_handler=batch_of(convert.signal_from_unclear),
+                burst=16,
+                in_flight=4,
+            ),
             ConsumerSpec("interventions-identity-users", "IDENTITY", "identity.user.*", on_user),
+            # One batch at a time: a decision's sent must be applied before its read.
             ConsumerSpec("interventions-notify-deliveries", "NOTIFY", "notify.delivery.*", on_delivery),
         ],
         # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).
         periodic=[Periodic("interventions-policies-watch", config.reload_seconds, watch)],
-        jobs=[deliver],
+        jobs=[deliver, deliver_batch],
     )
 
 
@@ -153,4 +223,19 @@ CONTEXT = ContextSpec(
     streams=(StreamSpec("INTERVENTIONS", ("interventions.>",)),),
     settings=InterventionsConfig,
     calls=(NOTIFY,),
+    deploy=DeployTraits(
+        # The policies every tenant starts with, as a ConfigMap mounted where the watcher looks: an
+        # operator edits them with kubectl or a kustomize overlay and they are in force within a
+        # second, no new image, no restart (docs/interventions.md, "In Kubernetes").
+        folders=(
+            FolderMount(
+                folder="policies",
+                setting="INTERVENTIONS_POLICIES_DIR",
+                mount_path=POLICIES_MOUNT,
+                patterns=PATTERNS,
+                exclude=("README*",),
+                why="the default intervention policies, hot-reloaded",
+            ),
+        ),
+    ),
 )

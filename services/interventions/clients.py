@@ -12,7 +12,7 @@ notify.delivery.* and is recorded on the decision by the consumer in app.py.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 import grpc
@@ -28,6 +28,7 @@ TEMPLATE = "interventions.message"
 SUBJECT, BODY = "{{ subject }}", "{{ body }}"
 KEY_PREFIX = "interventions:"
 TIMEOUT = 10.0
+BATCH = 100  # BatchSendMessages takes at most 100 messages
 T = TypeVar("T")
 
 
@@ -95,35 +96,69 @@ class NotifyDeliverer:
             )
         self._templates.add(tenant_id)
 
+    def _messages(self, delivery: Delivery) -> list[notify_service_pb2.MessageSpec]:
+        """One message per recipient and channel, each with its idempotency key."""
+        channels = self.teacher_channels if delivery.to_teachers else (self.student_channel,)
+        urgency = notify_pb.URGENCY_HIGH if delivery.urgency >= 67 else notify_pb.URGENCY_NORMAL
+        return [
+            notify_service_pb2.MessageSpec(
+                channel=channel,
+                recipient_id=recipient,
+                template=TEMPLATE,
+                variables=[
+                    notify_service_pb2.Variable(name="subject", value=delivery.subject),
+                    notify_service_pb2.Variable(name="body", value=delivery.message),
+                ],
+                urgency=urgency,
+                idempotency_key=idempotency_key(delivery.decision_id, f"{recipient}:{channel}"),
+            )
+            for recipient in delivery.recipients
+            for channel in channels
+        ]
+
     async def deliver(self, delivery: Delivery) -> Receipt:
         metadata = await self.workload.metadata(delivery.tenant_id)
         await self._ensure_template(delivery.tenant_id, metadata)
-        channels = self.teacher_channels if delivery.to_teachers else (self.student_channel,)
-        urgency = notify_pb.URGENCY_HIGH if delivery.urgency >= 67 else notify_pb.URGENCY_NORMAL
         first = ""
-        for recipient in delivery.recipients:
-            for channel in channels:
-                sent = await _call(
-                    "SendMessage",
-                    self.stub.SendMessage(
-                        notify_service_pb2.SendMessageRequest(
-                            message=notify_service_pb2.MessageSpec(
-                                channel=channel,
-                                recipient_id=recipient,
-                                template=TEMPLATE,
-                                variables=[
-                                    notify_service_pb2.Variable(name="subject", value=delivery.subject),
-                                    notify_service_pb2.Variable(name="body", value=delivery.message),
-                                ],
-                                urgency=urgency,
-                                idempotency_key=idempotency_key(
-                                    delivery.decision_id, f"{recipient}:{channel}"
-                                ),
-                            )
-                        ),
-                        metadata=metadata,
-                        timeout=TIMEOUT,
-                    ),
-                )
-                first = first or sent.id
+        for message in self._messages(delivery):
+            sent = await _call(
+                "SendMessage",
+                self.stub.SendMessage(
+                    notify_service_pb2.SendMessageRequest(message=message), metadata=metadata, timeout=TIMEOUT
+                ),
+            )
+            first = first or sent.id
         return Receipt(provider_message_id="", notify_delivery_id=first)
+
+    async def deliver_many(self, deliveries: Sequence[Delivery]) -> list[Receipt]:
+        """Several decisions of one tenant in BatchSendMessages calls of at most BATCH messages
+        (one call, one transaction in notify, instead of one per message). notify checks a whole
+        call first and queues none of it if any message is invalid: DeliveryRefused then, and the
+        caller delivers the decisions one by one to find the refused one."""
+        if not deliveries:
+            return []
+        tenant = deliveries[0].tenant_id
+        metadata = await self.workload.metadata(tenant)
+        await self._ensure_template(tenant, metadata)
+        owners: list[int] = []
+        messages: list[notify_service_pb2.MessageSpec] = []
+        for i, delivery in enumerate(deliveries):
+            if delivery.tenant_id != tenant:
+                raise ValueError("deliver_many takes the decisions of one tenant")
+            for message in self._messages(delivery):
+                owners.append(i)
+                messages.append(message)
+        first = [""] * len(deliveries)
+        for start in range(0, len(messages), BATCH):
+            chunk = messages[start : start + BATCH]
+            reply = await _call(
+                "BatchSendMessages",
+                self.stub.BatchSendMessages(
+                    notify_service_pb2.BatchSendMessagesRequest(messages=chunk),
+                    metadata=metadata,
+                    timeout=TIMEOUT,
+                ),
+            )
+            for owner, sent in zip(owners[start : start + BATCH], reply.deliveries, strict=True):
+                first[owner] = first[owner] or sent.id
+        return [Receipt(provider_message_id="", notify_delivery_id=f) for f in first]

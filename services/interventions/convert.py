@@ -98,6 +98,39 @@ def signal_from_sandbox(message: Any, event_id: str, tenant_id: str, now: dateti
     )
 
 
+def signal_from_hint(message: Any, event_id: str, tenant_id: str, now: datetime) -> Signal:
+    """tutoring's HintRequested: a hint given on a problem. The topic is what ask_teacher counts
+    repeats of; count is the rung reached on the problem's ladder (how many hints on it so far)."""
+    return Signal(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        student_id=message.student_id,
+        kind="hint.requested",
+        occurred_at=_moment(message.occur_time, now),
+        topic=message.topic,
+        key=message.problem_key,
+        error=message.exception_type,
+        count=message.rung,
+        source=f"event:{event_id}",
+    )
+
+
+def signal_from_unclear(message: Any, event_id: str, tenant_id: str, now: datetime) -> Signal:
+    """tutoring's QuestionUnclear: a message triage could not make out. The key is the conversation
+    (the problem the student is trying to put into words), the explanation triage's reason."""
+    return Signal(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        student_id=message.student_id,
+        kind="question.unclear",
+        occurred_at=_moment(message.occur_time, now),
+        topic=message.topic,
+        key=message.conversation_id,
+        explanation=message.reason,
+        source=f"event:{event_id}",
+    )
+
+
 @dataclass(frozen=True)
 class DeliveryOutcome:
     decision_id: str

@@ -1,7 +1,11 @@
 """The watched policies folder: every tenant's defaults (issue #13 §2, seed FR2.3 and FR2.6).
 
-`scan()` looks at each file's modification time and size (cheap enough to run every 0.2 s; no
-inotify needed, and it works on a Kubernetes ConfigMap volume, whose updates are symlink swaps),
+`scan()` looks at each file's modification time, size and inode (cheap enough to run every 0.2 s; no
+inotify needed). It works on a Kubernetes ConfigMap volume, whose updates are symlink swaps: each
+`name.md` there is a symlink to `..data/name.md`, `..data` a symlink to a timestamped folder, and an
+update writes a new folder and swaps `..data` atomically. stat() follows the links, so the file seen is
+the new folder's (a new inode even when its size and modification time match the old one's; inotify on
+the symlink would see nothing). tests/interventions/unit/test_policy_folder.py replays such updates. It
 parses the changed ones, and keeps for each file its last good parse: an edit that does not parse
 is logged with its file, line and explanation, and the previous content stays in force. Two files
 defining the same policy id conflict: the file modified last wins, and a warning names both (seed
@@ -30,7 +34,7 @@ class _Good:
 class PolicyFolder:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._stamps: dict[str, tuple[int, int]] = {}
+        self._stamps: dict[str, tuple[int, int, int]] = {}
         self._good: dict[str, _Good] = {}
         self.problems: dict[str, list[Problem]] = {}
         self.defaults: dict[str, Policy] = {}
@@ -45,13 +49,13 @@ class PolicyFolder:
     def scan(self) -> bool:
         """Reads what changed since the last scan; True when the defaults changed."""
         self.scanned_at = time.monotonic()
-        present: dict[str, tuple[int, int]] = {}
+        present: dict[str, tuple[int, int, int]] = {}
         for p in self.files():
             try:
                 st = p.stat()
             except FileNotFoundError:  # removed between the listing and the stat
                 continue
-            present[p.name] = (st.st_mtime_ns, st.st_size)
+            present[p.name] = (st.st_mtime_ns, st.st_size, st.st_ino)
         changed = False
         for name, stamp in present.items():
             if self._stamps.get(name) == stamp:

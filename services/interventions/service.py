@@ -16,11 +16,12 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.interventions import convert, store
@@ -30,6 +31,7 @@ from services.interventions.domain import diff as diff_domain
 from services.interventions.domain.engine import (
     SENT,
     SUPPRESSED,
+    Decision,
     Signal,
     StudentState,
     arbitrate,
@@ -51,12 +53,15 @@ from services.interventions.folder import PolicyFolder
 from services.interventions.settings import InterventionsConfig
 from services.runtime import audit, pagination
 from services.runtime.db import Database
-from services.runtime.errors import FailedPrecondition, NotFound, Violations
+from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
+from services.runtime.events.envelope import build_headers
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobQueue
 
 log = logging.getLogger("learnflow.interventions")
 DELIVER = "interventions.deliver"
+# The sent decisions of one consumed batch, delivered together (BatchSendMessages).
+DELIVER_BATCH = "interventions.deliver_batch"
 MAX_BACKTEST_SIGNALS = 200_000
 
 
@@ -315,6 +320,13 @@ class InterventionsService:
         # The versions are read first: a policy activated while this decision waits for the
         # student's lock below applies to the next signal, not this one (seed decision 5).
         in_force = [f for f in await self._in_force(session, tenant) if f.policy.signal == signal.kind]
+        day = local_day(signal.occurred_at, tz)
+        if any(c.kind == "repeated" for f in in_force for c in f.policy.conditions):
+            # Counting repeats must see the student's other signals of the moment: three hint
+            # requests decided at once would each count only itself and the ones committed before,
+            # and none would reach "3 times". The student's lock (taken below anyway) is taken before
+            # the signal is stored, so the next one counts it once this transaction commits.
+            await store.lock_student_day(session, tenant, signal.student_id, day)
         stored_id = await store.insert_signal(session, signal, tz, student_name)
         if stored_id is None:
             earlier = await store.signal_id_of_source(session, signal.source)
@@ -340,7 +352,6 @@ class InterventionsService:
         matches = [match(f.policy, signal, tz, lambda *k: counts[k]) for f in in_force]
         if not any(m.held for m in matches):
             return Evaluation(stored_id, [])
-        day = local_day(signal.occurred_at, tz)
         state = StudentState(
             await store.lock_student_day(session, tenant, signal.student_id, day),
             await store.last_sent(session, signal.student_id),
@@ -350,60 +361,7 @@ class InterventionsService:
         if state.sent_today > before:
             await store.add_sent(session, signal.student_id, day, state.sent_today - before)
         versions = {f.policy.id: f.version for f in in_force}
-        now = self.clock()
-        rows = []
-        for d in decided:
-            p = d.policy
-            recipients = tuple(signal.teacher_ids) if p.audience == "teachers" else (signal.student_id,)
-            status, reason = d.status, d.reason
-            if status == SENT and not recipients:
-                status, reason = (
-                    SUPPRESSED,
-                    "no recipient: the signal names none of the student's teachers",
-                )
-            values = variables(signal, p, student_name)
-            template = p.teacher_template if p.audience == "teachers" else p.student_template
-            rows.append(
-                StoredDecision(
-                    id=str(uuid.uuid4()),
-                    tenant_id=tenant,
-                    signal_id=stored_id,
-                    student_id=signal.student_id,
-                    policy_id=p.id,
-                    policy_version_id=versions[p.id].id,
-                    policy_version=versions[p.id].version,
-                    intervention=p.intervention,
-                    status=status,
-                    reason=reason,
-                    urgency=d.urgency,
-                    trace=d.trace,
-                    local_day=d.local_day,
-                    recipients=recipients,
-                    subject=render(p.subject, values) if p.subject else p.title,
-                    message=render(template, values),
-                    delivery_status="pending" if status == SENT else "not_sent",
-                    delivery_attempts=0,
-                    moodle_message_id="",
-                    delivery_error="",
-                    signal_occurred_at=signal.occurred_at,
-                    created_at=now,
-                    delivered_at=None,
-                )
-            )
-            tell_teachers = p.intervention == "ask_teacher" and p.teacher_template and signal.teacher_ids
-            if tell_teachers and status == SENT:
-                # The student is told to reach out, and their teachers that they may (seed 000 FR4):
-                # a decision of its own, so its delivery is tracked apart; not one of the student's
-                # interventions of the day (the cap counted the student's message only).
-                rows.append(
-                    replace(
-                        rows[-1],
-                        id=str(uuid.uuid4()),
-                        recipients=tuple(signal.teacher_ids),
-                        message=render(p.teacher_template, values),
-                        reason="the student's teachers, told that the student may ask them (ask_teacher)",
-                    )
-                )
+        rows = _decision_rows(signal, stored_id, decided, versions, student_name, self.clock())
         stored = await store.insert_decisions(session, rows)
         for row in stored:
             await self.outbox.stage(session, "interventions.decided", convert.decided_event(row))
@@ -413,6 +371,138 @@ class InterventionsService:
                 )
         return Evaluation(stored_id, stored)
 
+    async def evaluate_batch(self, session: AsyncConnection, batch: Sequence[Signal]) -> int:
+        """`evaluate` for a consumed batch of one tenant's signals, in the consumer's transaction,
+        set-based: one statement per table for the batch instead of a dozen per signal. The
+        decisions are those `evaluate` would make taking the signals one after another in this order
+        (tests/interventions/integration/test_interventions_service.py compares both): the versions in
+        force are read once, every student's day row is locked up front in one order (so concurrent
+        batches cannot deadlock), a `repeated` count adds the batch's earlier signals to the stored
+        ones, and the cap and cool-downs carry from one signal to the next in memory. Returns how
+        many decisions were stored. A redelivered signal (its source stored before) is skipped."""
+        if not batch:
+            return 0
+        tenant = batch[0].tenant_id
+        if any(sig.tenant_id != tenant for sig in batch):
+            raise ValueError("evaluate_batch takes the signals of one tenant")
+        for sig in batch:
+            if sig.kind not in SIGNALS:
+                raise InvalidArgument(f"{sig.kind!r} is not a signal kind")
+        in_force_all = await self._in_force(session, tenant)
+        known = await store.students_of(session, [sig.student_id for sig in batch])
+        stored_before = await store.sources_stored(session, [sig.source or sig.id for sig in batch])
+        fresh: list[Signal] = []
+        seen: set[str] = set()
+        for sig in batch:
+            source = sig.source or sig.id
+            if source not in stored_before and source not in seen:
+                seen.add(source)
+                fresh.append(sig)
+        if not fresh:
+            return 0
+        zone_of = {sig.id: (known.get(sig.student_id, ("", ""))[0] or "UTC") for sig in fresh}
+        name_of = {sig.id: known.get(sig.student_id, ("", ""))[1] for sig in fresh}
+        day_of = {sig.id: local_day(sig.occurred_at, zone_of[sig.id]) for sig in fresh}
+        by_kind = {
+            kind: [f for f in in_force_all if f.policy.signal == kind] for kind in {sig.kind for sig in fresh}
+        }
+        # Locked before anything is counted or stored, as `_evaluate` does, so a concurrent batch
+        # for the same student waits and then counts this one's signals.
+        sent_on = await store.lock_student_days(
+            session, tenant, [(sig.student_id, day_of[sig.id]) for sig in fresh if by_kind[sig.kind]]
+        )
+        before = dict(sent_on)
+        # The stored repeats, then the batch's own earlier signals (and the signal itself), as the
+        # signal-by-signal path would count them.
+        wanted: dict[str, list[tuple[int, tuple[str, str, str, datetime]]]] = {}
+        for i, sig in enumerate(fresh):
+            for f in by_kind[sig.kind]:
+                for c in f.policy.conditions:
+                    if c.kind == "repeated":
+                        since = sig.occurred_at - timedelta(minutes=c.within_minutes)
+                        wanted.setdefault(c.same, []).append(
+                            (i, (sig.kind, c.same, str(sig.fact(c.same)), since))
+                        )
+        counts: list[dict[tuple[str, str, str, datetime], int]] = [{} for _ in fresh]
+        for fact, asks in wanted.items():
+            found = await store.count_repeats_many(
+                session,
+                fact,
+                [(fresh[i].student_id, k[0], k[2], k[3], fresh[i].occurred_at) for i, k in asks],
+            )
+            for (i, k), n in zip(asks, found, strict=True):
+                sig = fresh[i]
+                earlier = sum(
+                    1
+                    for other in fresh[: i + 1]
+                    if other.student_id == sig.student_id
+                    and other.kind == sig.kind
+                    and str(other.fact(fact)) == k[2]
+                    and k[3] <= other.occurred_at <= sig.occurred_at
+                )
+                counts[i][k] = n + earlier
+        stored_ids = await store.insert_signals(
+            session, [(sig, zone_of[sig.id], name_of[sig.id]) for sig in fresh]
+        )
+        if stored_ids != {sig.id for sig in fresh}:
+            # A source stored since it was looked up (the same event consumed twice at once): the
+            # runtime rolls the batch back and applies it one event at a time, which returns the
+            # decisions made then for the one stored before.
+            raise RuntimeError("a signal of the batch was stored meanwhile; applying the batch one by one")
+        last = await store.last_sent_many(
+            session, sorted({sig.student_id for sig in fresh if by_kind[sig.kind]})
+        )
+        now = self.clock()
+        rows: list[StoredDecision] = []
+        for i, sig in enumerate(fresh):
+            in_force = by_kind[sig.kind]
+            tz = zone_of[sig.id]
+            matches = [match(f.policy, sig, tz, lambda *k, i=i: counts[i][k]) for f in in_force]
+            if not any(m.held for m in matches):
+                continue
+            key = (sig.student_id, day_of[sig.id])
+            state = StudentState(sent_on[key], dict(last[sig.student_id]))
+            decided = arbitrate(sig, matches, state, tz, cap=self.config.daily_cap)
+            sent_on[key] = state.sent_today
+            for intervention, at in state.last_sent.items():  # the latest, as the stored max() reads
+                known_at = last[sig.student_id].get(intervention)
+                if known_at is None or at > known_at:
+                    last[sig.student_id][intervention] = at
+            versions = {f.policy.id: f.version for f in in_force}
+            rows += _decision_rows(sig, sig.id, decided, versions, name_of[sig.id], now)
+        await store.add_sent_many(session, {k: n - before[k] for k, n in sent_on.items() if n > before[k]})
+        stored = await store.insert_decisions(session, rows)
+        await self._stage_decided(session, tenant, stored)
+        sent = [row.id for row in stored if row.status == SENT]
+        if len(sent) > 1:  # one job, one call to notify for the batch's messages
+            await self.jobs.enqueue(
+                session, DELIVER_BATCH, {"decision_ids": sent}, key=f"batch:{sent[0]}", tenant_id=tenant
+            )
+        elif sent:
+            await self.jobs.enqueue(session, DELIVER, {"decision_id": sent[0]}, key=sent[0], tenant_id=tenant)
+        return len(stored)
+
+    async def _stage_decided(
+        self, session: AsyncConnection, tenant: str, rows: Sequence[StoredDecision]
+    ) -> None:
+        """interventions.decided for each decision, in one statement (Outbox.stage's rows)."""
+        if not rows:
+            return
+        values = []
+        for row in rows:
+            message = convert.decided_event(row)
+            headers = build_headers(message, source=self.outbox.context, tenant_id=tenant)
+            values.append(
+                {
+                    "event_id": headers["ce-id"],
+                    "subject": "interventions.decided",
+                    "event_type": headers["ce-type"],
+                    "payload": message.SerializeToString(),
+                    "headers": headers,
+                }
+            )
+        await session.execute(sa.insert(self.outbox.table), values)
+
     async def deliver_job(self, job: Job, session: AsyncConnection) -> None:
         """One delivery attempt of a sent decision: hands it to notify (jobs retry it with backoff;
         seed FR1.3: three retries, then failed for good). notify answers at once with its pending
@@ -421,18 +511,8 @@ class InterventionsService:
         decision = await store.get_decision(session, str(job.payload["decision_id"]), lock=True)
         if decision is None or decision.delivery_status != "pending":
             return
-        delivery = Delivery(
-            decision_id=decision.id,
-            tenant_id=decision.tenant_id,
-            intervention=decision.intervention,
-            recipients=decision.recipients,
-            subject=decision.subject,
-            message=decision.message,
-            urgency=decision.urgency,
-            to_teachers=decision.recipients != (decision.student_id,),
-        )
         try:
-            receipt = await self.deliverer.deliver(delivery)
+            receipt = await self.deliverer.deliver(_delivery_of(decision))
         except DeliveryRefused as exc:
             await self._outcome(session, decision, "failed", attempts=job.attempts, error=str(exc))
             return
@@ -441,19 +521,51 @@ class InterventionsService:
                 raise
             await self._outcome(session, decision, "failed", attempts=job.attempts, error=repr(exc))
             return
+        await self._accepted(session, decision, receipt, job.attempts)
+
+    async def _accepted(
+        self, session: AsyncConnection, decision: StoredDecision, receipt: Receipt, attempts: int
+    ) -> None:
+        """notify took the decision's messages: sent when the port knows the provider's id at once,
+        else queued until notify.delivery.* says."""
         if receipt.provider_message_id:
             await self._outcome(
-                session,
-                decision,
-                "sent",
-                attempts=job.attempts,
-                moodle_message_id=receipt.provider_message_id,
+                session, decision, "sent", attempts=attempts, moodle_message_id=receipt.provider_message_id
             )
             return
         queued = await store.record_attempt(
-            session, decision.id, status="queued", attempts=job.attempts, at=self.clock(), delivered_at=None
+            session, decision.id, status="queued", attempts=attempts, at=self.clock(), delivered_at=None
         )
         await self.outbox.stage(session, "interventions.decided", convert.decided_event(queued))
+
+    async def deliver_batch_job(self, job: Job, session: AsyncConnection) -> None:
+        """One delivery attempt of a consumed batch's sent decisions, in one call to notify
+        (BatchSendMessages; deliver_job's rules otherwise). notify refuses a whole call when one
+        message is invalid: the decisions then get a delivery job each, so the refused one fails
+        alone and the others are delivered. After the last attempt the pending ones are failed."""
+        ids = [str(i) for i in job.payload["decision_ids"]]
+        pending = [d for d in await store.get_decisions(session, ids) if d.delivery_status == "pending"]
+        if not pending:
+            return
+        try:
+            receipts = await _deliver_all(self.deliverer, [_delivery_of(d) for d in pending])
+        except DeliveryRefused as exc:
+            log.warning(
+                "notify refused a batch of deliveries; delivering them one by one",
+                extra={"decisions": len(pending), "error": str(exc)},
+            )
+            await self.jobs.enqueue_many(
+                session, DELIVER, [(d.tenant_id, d.id, {"decision_id": d.id}) for d in pending]
+            )
+            return
+        except Exception as exc:
+            if not job.last_attempt:
+                raise
+            for d in pending:
+                await self._outcome(session, d, "failed", attempts=job.attempts, error=repr(exc))
+            return
+        for decision, receipt in zip(pending, receipts, strict=True):
+            await self._accepted(session, decision, receipt, job.attempts)
 
     async def delivery_outcome(
         self,
@@ -465,38 +577,55 @@ class InterventionsService:
         at: datetime,
         moodle_message_id: str = "",
         error: str = "",
+        session: AsyncConnection | None = None,
     ) -> None:
         """notify's word on a decision's delivery (notify.delivery.sent | failed | read). A decision
-        sent to several recipients is sent when the first of them is; a read only follows a send."""
-        async with self.db.transaction(tenant_id) as session:
-            decision = await store.get_decision(session, decision_id, lock=True)
-            if decision is None:
-                return
-            if status == "read":
-                if decision.delivery_status in ("sent", "queued"):
-                    await store.record_attempt(
-                        session,
-                        decision.id,
-                        status="read",
-                        attempts=decision.delivery_attempts,
-                        at=at,
-                        moodle_message_id=decision.moodle_message_id or moodle_message_id,
-                        delivered_at=decision.delivered_at or at,
-                    )
-                return
-            if decision.delivery_status in ("sent", "read") or (
-                status == "failed" and decision.delivery_status == "failed"
-            ):
-                return
-            await self._outcome(
-                session,
-                decision,
-                status,
-                attempts=attempts,
-                moodle_message_id=moodle_message_id,
-                error=error,
-                at=at,
-            )
+        sent to several recipients is sent when the first of them is; a read only follows a send.
+        The consumer passes its own transaction (the inbox row's, scoped to the event's tenant)."""
+        if session is None:
+            async with self.db.transaction(tenant_id) as own:
+                await self._delivery_outcome(own, decision_id, status, attempts, at, moodle_message_id, error)
+        else:
+            await self._delivery_outcome(session, decision_id, status, attempts, at, moodle_message_id, error)
+
+    async def _delivery_outcome(
+        self,
+        session: AsyncConnection,
+        decision_id: str,
+        status: str,
+        attempts: int,
+        at: datetime,
+        moodle_message_id: str,
+        error: str,
+    ) -> None:
+        decision = await store.get_decision(session, decision_id, lock=True)
+        if decision is None:
+            return
+        if status == "read":
+            if decision.delivery_status in ("sent", "queued"):
+                await store.record_attempt(
+                    session,
+                    decision.id,
+                    status="read",
+                    attempts=decision.delivery_attempts,
+                    at=at,
+                    moodle_message_id=decision.moodle_message_id or moodle_message_id,
+                    delivered_at=decision.delivered_at or at,
+                )
+            return
+        if decision.delivery_status in ("sent", "read") or (
+            status == "failed" and decision.delivery_status == "failed"
+        ):
+            return
+        await self._outcome(
+            session,
+            decision,
+            status,
+            attempts=attempts,
+            moodle_message_id=moodle_message_id,
+            error=error,
+            at=at,
+        )
 
     async def _outcome(
         self,
@@ -575,6 +704,94 @@ class InterventionsService:
         return await asyncio.to_thread(
             backtest_domain.backtest, found, [f.policy for f in in_force], candidate, zones
         )
+
+
+def _delivery_of(decision: StoredDecision) -> Delivery:
+    return Delivery(
+        decision_id=decision.id,
+        tenant_id=decision.tenant_id,
+        intervention=decision.intervention,
+        recipients=decision.recipients,
+        subject=decision.subject,
+        message=decision.message,
+        urgency=decision.urgency,
+        to_teachers=decision.recipients != (decision.student_id,),
+    )
+
+
+async def _deliver_all(deliverer: Deliverer, deliveries: list[Delivery]) -> list[Receipt]:
+    """Through the port's deliver_many when it has one (notify's BatchSendMessages), else one by one."""
+    many = getattr(deliverer, "deliver_many", None)
+    if many is not None:
+        receipts: list[Receipt] = await many(deliveries)
+        return receipts
+    return [await deliverer.deliver(d) for d in deliveries]
+
+
+def _decision_rows(
+    signal: Signal,
+    stored_id: str,
+    decided: Sequence[Decision],
+    versions: dict[str, PolicyVersion],
+    student_name: str,
+    now: datetime,
+) -> list[StoredDecision]:
+    """The stored form of a signal's decisions: recipients, the rendered message, the version."""
+    tenant = signal.tenant_id
+    rows: list[StoredDecision] = []
+    for d in decided:
+        p = d.policy
+        recipients = tuple(signal.teacher_ids) if p.audience == "teachers" else (signal.student_id,)
+        status, reason = d.status, d.reason
+        if status == SENT and not recipients:
+            status, reason = (
+                SUPPRESSED,
+                "no recipient: the signal names none of the student's teachers",
+            )
+        values = variables(signal, p, student_name)
+        template = p.teacher_template if p.audience == "teachers" else p.student_template
+        rows.append(
+            StoredDecision(
+                id=str(uuid.uuid4()),
+                tenant_id=tenant,
+                signal_id=stored_id,
+                student_id=signal.student_id,
+                policy_id=p.id,
+                policy_version_id=versions[p.id].id,
+                policy_version=versions[p.id].version,
+                intervention=p.intervention,
+                status=status,
+                reason=reason,
+                urgency=d.urgency,
+                trace=d.trace,
+                local_day=d.local_day,
+                recipients=recipients,
+                subject=render(p.subject, values) if p.subject else p.title,
+                message=render(template, values),
+                delivery_status="pending" if status == SENT else "not_sent",
+                delivery_attempts=0,
+                moodle_message_id="",
+                delivery_error="",
+                signal_occurred_at=signal.occurred_at,
+                created_at=now,
+                delivered_at=None,
+            )
+        )
+        tell_teachers = p.intervention == "ask_teacher" and p.teacher_template and signal.teacher_ids
+        if tell_teachers and status == SENT:
+            # The student is told to reach out, and their teachers that they may (seed 000 FR4):
+            # a decision of its own, so its delivery is tracked apart; not one of the student's
+            # interventions of the day (the cap counted the student's message only).
+            rows.append(
+                replace(
+                    rows[-1],
+                    id=str(uuid.uuid4()),
+                    recipients=tuple(signal.teacher_ids),
+                    message=render(p.teacher_template, values),
+                    reason="the student's teachers, told that the student may ask them (ask_teacher)",
+                )
+            )
+    return rows
 
 
 def _parse_or_invalid(content: str, file_name: str) -> Policy:

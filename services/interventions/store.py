@@ -324,6 +324,19 @@ async def get_decision(
     return _decision(row) if row else None
 
 
+async def get_decisions(session: AsyncConnection, decision_ids: Sequence[str]) -> list[StoredDecision]:
+    """The decisions among these ids, locked (in id order, so two deliveries cannot deadlock)."""
+    if not decision_ids:
+        return []
+    rows = await session.execute(
+        sa.select(decisions)
+        .where(decisions.c.id.in_([uuid.UUID(i) for i in decision_ids]))
+        .order_by(decisions.c.id)
+        .with_for_update()
+    )
+    return [_decision(r) for r in rows]
+
+
 async def record_attempt(
     session: AsyncConnection,
     decision_id: str,
@@ -426,3 +439,163 @@ async def get_student(session: AsyncConnection, student_id: str) -> tuple[str, s
         )
     ).first()
     return (row.time_zone, row.display_name) if row else None
+
+
+# --- set-based reads and writes for a batch of signals (service.evaluate_batch) ------------------------
+
+
+async def students_of(session: AsyncConnection, student_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """(time zone, display name) of each of these students identity told about."""
+    if not student_ids:
+        return {}
+    rows = await session.execute(
+        sa.select(students.c.student_id, students.c.time_zone, students.c.display_name).where(
+            students.c.student_id.in_(sorted(set(student_ids)))
+        )
+    )
+    return {r.student_id: (r.time_zone, r.display_name) for r in rows}
+
+
+async def sources_stored(session: AsyncConnection, sources: Sequence[str]) -> dict[str, str]:
+    """source -> signal id, for the sources among these stored before (redelivered events)."""
+    if not sources:
+        return {}
+    rows = await session.execute(
+        sa.select(signals.c.source, signals.c.id).where(signals.c.source.in_(list(sources)))
+    )
+    return {r.source: str(r.id) for r in rows}
+
+
+async def lock_student_days(
+    session: AsyncConnection, tenant_id: str, keys: Sequence[tuple[str, date]]
+) -> dict[tuple[str, date], int]:
+    """lock_student_day for several (student, day) rows at once, always in one order (student, day),
+    so two batches locking overlapping students cannot deadlock. Returns how many interventions
+    reached each student that day."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return {}
+    await session.execute(
+        pg_insert(student_days)
+        .values([{"tenant_id": tenant_id, "student_id": s, "day": d, "sent": 0} for s, d in ordered])
+        .on_conflict_do_nothing()
+    )
+    pairs = sa.tuple_(student_days.c.student_id, student_days.c.day).in_(ordered)
+    rows = await session.execute(
+        sa.select(student_days.c.student_id, student_days.c.day, student_days.c.sent)
+        .where(pairs)
+        .order_by(student_days.c.student_id, student_days.c.day)
+        .with_for_update()
+    )
+    return {(r.student_id, r.day): r.sent for r in rows}
+
+
+async def add_sent_many(session: AsyncConnection, added: dict[tuple[str, date], int]) -> None:
+    """add_sent for several (student, day) rows, one statement."""
+    if not added:
+        return
+    keys = sorted(added)
+    await session.execute(
+        sa.text(
+            "UPDATE interventions.student_days d SET sent = d.sent + q.n "
+            "FROM unnest(CAST(:s AS text[]), CAST(:d AS date[]), CAST(:n AS int[])) AS q(student_id, day, n) "
+            "WHERE d.student_id = q.student_id AND d.day = q.day"
+        ),
+        {"s": [k[0] for k in keys], "d": [k[1] for k in keys], "n": [added[k] for k in keys]},
+    )
+
+
+async def last_sent_many(
+    session: AsyncConnection, student_ids: Sequence[str]
+) -> dict[str, dict[str, datetime]]:
+    """last_sent for several students, one statement."""
+    found: dict[str, dict[str, datetime]] = {s: {} for s in student_ids}
+    if not student_ids:
+        return found
+    rows = await session.execute(
+        sa.select(
+            decisions.c.student_id, decisions.c.intervention, sa.func.max(decisions.c.signal_occurred_at)
+        )
+        .where(decisions.c.student_id.in_(sorted(set(student_ids))), decisions.c.status == "sent")
+        .group_by(decisions.c.student_id, decisions.c.intervention)
+    )
+    for student, intervention, at in rows:
+        found[student][intervention] = at
+    return found
+
+
+# The facts a `repeated` condition may compare (policy.schema.json: same), as column names.
+REPEAT_FACTS = ("topic", "key", "error")
+# One statement per fact; the column name comes from the constant tuple above, never from input.
+_REPEATS = {
+    fact: sa.text(
+        "SELECT q.i, count(s.id) AS n FROM unnest(CAST(:i AS int[]), CAST(:student AS text[]), "  # noqa: S608
+        "CAST(:kind AS text[]), CAST(:value AS text[]), CAST(:since AS timestamptz[]), "
+        "CAST(:until AS timestamptz[])) AS q(i, student_id, kind, value, since, until) "
+        "LEFT JOIN interventions.signals s ON s.student_id = q.student_id AND s.kind = q.kind "
+        f"AND s.{fact} = q.value AND s.occurred_at >= q.since AND s.occurred_at <= q.until "
+        "GROUP BY q.i"
+    )
+    for fact in REPEAT_FACTS
+}
+
+
+async def count_repeats_many(
+    session: AsyncConnection, fact: str, queries: Sequence[tuple[str, str, str, datetime, datetime]]
+) -> list[int]:
+    """count_repeats for several (student, kind, value, since, until) at once, in their order: one
+    statement per fact, whatever the batch size."""
+    if fact not in REPEAT_FACTS:
+        raise ValueError(f"{fact!r} is not a fact a repeated condition compares")
+    if not queries:
+        return []
+    rows = await session.execute(
+        _REPEATS[fact],
+        {
+            "i": list(range(len(queries))),
+            "student": [q[0] for q in queries],
+            "kind": [q[1] for q in queries],
+            "value": [q[2] for q in queries],
+            "since": [q[3] for q in queries],
+            "until": [q[4] for q in queries],
+        },
+    )
+    counts: dict[int, int] = {int(r[0]): int(r[1]) for r in rows}
+    return [int(counts[i]) for i in range(len(queries))]
+
+
+async def insert_signals(session: AsyncConnection, rows: Sequence[tuple[Signal, str, str]]) -> set[str]:
+    """Stores (signal, time zone, student name) rows in one statement; the ids stored (a source stored
+    meanwhile is skipped, as insert_signal does)."""
+    if not rows:
+        return set()
+    values = [
+        {
+            "id": uuid.UUID(s.id),
+            "tenant_id": s.tenant_id,
+            "student_id": s.student_id,
+            "kind": s.kind,
+            "source": s.source or s.id,
+            "occurred_at": s.occurred_at,
+            "topic": s.topic,
+            "key": s.key,
+            "rule": s.rule,
+            "error": s.error,
+            "severity": s.severity,
+            "verdict": s.verdict,
+            "minutes": s.minutes,
+            "count": s.count,
+            "explanation": s.explanation,
+            "teacher_ids": list(s.teacher_ids),
+            "time_zone": tz,
+            "student_name": name,
+        }
+        for s, tz, name in rows
+    ]
+    result = await session.execute(
+        pg_insert(signals)
+        .values(values)
+        .on_conflict_do_nothing(constraint="uq_signals_source")
+        .returning(signals.c.id)
+    )
+    return {str(r.id) for r in result}

@@ -151,6 +151,23 @@ class SeccompProfile:
 
 
 @dataclass(frozen=True)
+class FolderMount:
+    """A folder of the repository a context reads while it runs (interventions' policies), shipped in
+    Kubernetes as a ConfigMap of its files mounted into the pods (deploy/k8s/generate.py), so an
+    operator changes them with kubectl or a kustomize overlay, without a new image. `setting` (a
+    declared setting of the context) is set to `mount_path` in the context's ConfigMap. A ConfigMap
+    volume is updated in place (a symlink swap): a context that watches the folder sees the change
+    without a restart."""
+
+    folder: str  # relative to the repository's root, e.g. "policies"
+    setting: str
+    mount_path: str
+    patterns: tuple[str, ...] = ("*",)  # the files shipped (globs, not recursive)
+    exclude: tuple[str, ...] = ()  # globs of files left out (e.g. "README*")
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class DeployTraits:
     """How the context is deployed where it differs from the template (deploy/k8s/generate.py).
     Empty fields keep the template's choice."""
@@ -172,6 +189,8 @@ class DeployTraits:
     # Further manifests, kept in the context's folder (paths relative to services/<ctx>/), copied next
     # to the generated ones and added to the context's kustomization.
     extra_manifests: tuple[str, ...] = ()
+    # Repository folders shipped as ConfigMaps mounted into the pods (FolderMount).
+    folders: tuple[FolderMount, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,11 @@ SUBJECTS = {
 }
 
 
+# What interventions consumes from tutoring (TUTORING stream): a hint given, a message triage could
+# not make out.
+HINT_REQUESTED = "tutoring.hint_requested"
+QUESTION_UNCLEAR = "tutoring.question_unclear"
+
 GAVE_UP = object()  # Prepared.detail of an apology: the last delivery's prepare failed
 
 
@@ -255,6 +260,11 @@ class Agents:
             await self.service.outbox.stage(session, subject, convert.request_event(request))
         else:
             await self._answer(session, request, "triage", p)
+        if result.route == Route.UNCLEAR:
+            # Repeated unclear questions are a student who cannot put the problem into words:
+            # interventions may suggest asking the teacher (its ask_teacher_unclear policy).
+            event = convert.question_unclear_event(request, result, datetime.now(UTC))
+            await self.service.outbox.stage(session, QUESTION_UNCLEAR, event)
 
     # --- concepts -----------------------------------------------------------------------------------
 
@@ -354,16 +364,17 @@ class Agents:
             phrased = Phrased(
                 rung_text(diagnosis, rung), p.phrased.provider if not expected else OFFLINE, p.phrased.usage
             )
+        hint = HintStep(
+            rung=rung,
+            rungs=RUNGS,
+            problem_key=diagnosis.problem_key,
+            # The cause names what is wrong: rung 2's content, so not on rung 1.
+            cause=diagnosis.cause if rung > 1 else "",
+            line=diagnosis.line,
+        )
         answer = replace(
             p.answer,
-            hint=HintStep(
-                rung=rung,
-                rungs=RUNGS,
-                problem_key=diagnosis.problem_key,
-                # The cause names what is wrong: rung 2's content, so not on rung 1.
-                cause=diagnosis.cause if rung > 1 else "",
-                line=diagnosis.line,
-            ),
+            hint=hint,
             code=diagnosis.fixed_code if rung == RUNGS else p.answer.code,
             sources=p.answer.sources
             + tuple(
@@ -372,17 +383,23 @@ class Agents:
             ),
         )
         await self._answer(session, request, "debug", Prepared(answer, phrased))
+        topic = topic_of(request)
         # The error pattern, for struggle detection (FR-020).
         await self._activity(
             session,
             LearningActivity(
                 id=f"tutoring.hint:{request.message_id}",
                 student_id=request.student_id,
-                topic=topic_of(request),
+                topic=topic,
                 kind=ActivityKind.HINT_REQUEST,
                 exception_type=diagnosis.exception_type,
             ),
         )
+        # The hint itself, for interventions: repeated hint requests on one topic bring ask_teacher.
+        event = convert.hint_requested_event(
+            request, topic, hint, diagnosis.exception_type, datetime.now(UTC)
+        )
+        await self.service.outbox.stage(session, HINT_REQUESTED, event)
 
     # --- code review --------------------------------------------------------------------------------
 

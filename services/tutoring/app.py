@@ -127,6 +127,9 @@ CONTEXT = ContextSpec(
                 "exercise.requests",
                 "exercise.generated",
                 "learning.responses",
+                # For interventions (agents.py): a hint given, an unclear question.
+                "tutoring.hint_requested",
+                "tutoring.question_unclear",
             ),
         ),
     ),

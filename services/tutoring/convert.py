@@ -19,6 +19,7 @@ from services.tutoring.domain.chat import (
     ChatMessage,
     Conversation,
     ExerciseCard,
+    HintStep,
     LearningActivity,
     Routing,
     TutoringRequest,
@@ -199,6 +200,39 @@ def activity_recorded_event(a: LearningActivity, at: datetime) -> progress_event
     )
     activity.occur_time.FromDatetime(at)
     return progress_events.ActivityRecorded(activity=activity)
+
+
+def hint_requested_event(
+    request: TutoringRequest, topic: str, hint: HintStep, exception_type: str, at: datetime
+) -> events_pb2.HintRequested:
+    """tutoring.hint_requested: a hint given, for interventions (ask_teacher)."""
+    event = events_pb2.HintRequested(
+        student_id=request.student_id,
+        conversation_id=request.conversation_id,
+        message_id=request.message_id,
+        topic=topic,
+        problem_key=hint.problem_key,
+        rung=hint.rung,
+        rungs=hint.rungs,
+        exception_type=exception_type,
+    )
+    event.occur_time.FromDatetime(at)
+    return event
+
+
+def question_unclear_event(
+    request: TutoringRequest, routing: Routing, at: datetime
+) -> events_pb2.QuestionUnclear:
+    """tutoring.question_unclear: a message triage could not make out, for interventions (ask_teacher)."""
+    event = events_pb2.QuestionUnclear(
+        student_id=request.student_id,
+        conversation_id=request.conversation_id,
+        message_id=request.message_id,
+        topic=routing.topic,
+        reason=routing.reason,
+    )
+    event.occur_time.FromDatetime(at)
+    return event
 
 
 def research_to_proto(found: Research) -> api_pb.ResearchTopicResponse:

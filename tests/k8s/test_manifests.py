@@ -566,8 +566,16 @@ def test_configuration_keys_are_settings_the_runtime_reads() -> None:
     for _where, doc in generated_objects():
         if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == gen.SHARED_CONFIG:
             keys |= set(doc["data"])
-    for doc in base_objects("ConfigMap").values():
-        keys |= set(doc.get("data", {}))
+    # A ConfigMap mounted as a volume holds files (interventions' policies), not settings.
+    mounted = {
+        v["configMap"]["name"]
+        for w in workloads([d for _p, d in base_docs()])
+        for v in pod_spec(w).get("volumes", [])
+        if "configMap" in v
+    }
+    for name, doc in base_objects("ConfigMap").items():
+        if name not in mounted:
+            keys |= set(doc.get("data", {}))
     for workload in workloads([d for _p, d in base_docs()]):
         for container in pod_spec(workload)["containers"]:
             if container["image"] == gen.IMAGE:

@@ -6,16 +6,23 @@ an invalid edit keeps the last good one; activation, rollback and bad input thro
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from learnflow.progress.v1 import events_pb2 as progress_events
+from learnflow.progress.v1 import resources_pb2 as progress_pb
 
 from services.notify.fakes.client import FakesClient
+from services.runtime.events.envelope import build_headers
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import login, new_student, rest, running_mesh
 
@@ -273,3 +280,130 @@ def test_activate_rollback_and_bad_policies_through_rest(moodle_mesh):
         token=teacher,
     )
     assert wrong_kind.status == 400 and "signal.kind" in str(wrong_kind.body)
+
+
+LOOP = "i = 0\nwhile i < 10:\n    print(i)\n"
+
+
+def ask_tutor(mesh: LocalMesh, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = rest(mesh, "POST", "/v1/questions", body, token=token)
+    assert reply.status == 200, reply.body
+    return dict(reply.body)
+
+
+def tutor_answered(mesh: LocalMesh, token: str, conversation_id: str, count: int) -> None:
+    """Waits until the tutor has answered `count` messages of the conversation (one at a time, so each
+    hint is published after the previous one: the order a student asking again would make)."""
+
+    def answers() -> int:
+        page = rest(mesh, "GET", f"/v1/conversations/{conversation_id}", token=token).body
+        return sum(m.get("author") == "AUTHOR_TUTOR" for m in page.get("messages", []))
+
+    wait(lambda: answers() >= count, timeout=30, state=answers)
+
+
+def test_repeated_hint_requests_in_tutoring_bring_ask_teacher_to_the_moodle_inbox(moodle_mesh):
+    """tutoring's own flow, no EvaluateSignal: each hint the debug agent gives is published on
+    tutoring.hint_requested, interventions reads it as hint.requested, and the third on one topic
+    within 20 minutes brings ask_teacher to the student's Moodle inbox."""
+    mesh = moodle_mesh
+    teacher = login(mesh, "teacher@demo.test")
+    student, _ = student_with_moodle(mesh, "Cai Student")
+    question = {"text": "why does my loop never end?", "code": LOOP}
+    first = ask_tutor(mesh, student["token"], question)
+    conversation = first["conversationId"]
+    tutor_answered(mesh, student["token"], conversation, 1)
+    for n in (2, 3):
+        ask_tutor(mesh, student["token"], {**question, "conversationId": conversation})
+        tutor_answered(mesh, student["token"], conversation, n)
+
+    def delivered() -> dict[str, Any] | None:
+        found = [d for d in decisions(mesh, teacher, student["id"]) if d["intervention"] == "ask_teacher"]
+        return found[0] if found and found[0].get("deliveryStatus") == "sent" else None
+
+    ask = wait(delivered, timeout=60, state=lambda: decisions(mesh, teacher, student["id"]))
+    assert ask["status"] == "sent" and ask["policyId"] == "ask_teacher"
+    held = {s["condition"]: s["value"] for s in ask["trace"] if s.get("held")}
+    assert held["signal is hint.requested"] == "hint.requested"
+    assert held["at least 3 times with the same topic within 20 minutes"].startswith("3 times (topic ")
+    (message,) = inbox(mesh, student["email"])
+    assert "you&#x27;ve asked for 3 hints on" in message["text"] or "asked for 3 hints on" in message["text"]
+    assert ask["moodleMessageId"] == str(message["id"])
+    # One decision for the three hints: the first two were below the threshold.
+    assert (
+        len([d for d in decisions(mesh, teacher, student["id"]) if d["intervention"] == "ask_teacher"]) == 1
+    )
+
+
+def test_unclear_questions_in_one_conversation_bring_ask_teacher(moodle_mesh):
+    """triage's unclear verdicts are published on tutoring.question_unclear; three in one conversation
+    bring the ask_teacher_unclear policy's message."""
+    mesh = moodle_mesh
+    teacher = login(mesh, "teacher@demo.test")
+    student, _ = student_with_moodle(mesh, "Dee Student")
+    first = ask_tutor(mesh, student["token"], {"text": "help"})
+    conversation = first["conversationId"]
+    tutor_answered(mesh, student["token"], conversation, 1)
+    for n, text in ((2, "hello??"), (3, "qwxz plmk")):
+        ask_tutor(mesh, student["token"], {"text": text, "conversationId": conversation})
+        tutor_answered(mesh, student["token"], conversation, n)
+
+    def decided() -> list[dict[str, Any]]:
+        return [d for d in decisions(mesh, teacher, student["id"]) if d["policyId"] == "ask_teacher_unclear"]
+
+    (ask,) = wait(decided, timeout=60, state=lambda: decisions(mesh, teacher, student["id"]))
+    assert (ask["intervention"], ask["status"]) == ("ask_teacher", "sent")
+    assert {
+        "condition": "at least 3 times with the same key within 20 minutes",
+        "held": True,
+        "value": f"3 times (key {conversation})",
+    } in ask["trace"]
+    (message,) = wait(lambda: inbox(mesh, student["email"]), timeout=60)
+    assert "put this problem into words" in message["text"]
+
+
+def test_a_burst_of_struggles_is_decided_together_and_reaches_every_inbox(moodle_mesh):
+    """Ten struggle.detected events published at once, as progress publishes them: the consumer
+    decides them in batches (evaluate_batch) and their messages go to notify together
+    (BatchSendMessages); every student's Moodle inbox gets its one review_concept message, and every
+    decision records its Moodle message id."""
+    mesh = moodle_mesh
+    teacher = login(mesh, "teacher@demo.test")
+    pupils = [student_with_moodle(mesh, f"Burst Student {i}")[0] for i in range(10)]
+    tenant = pupils[0]["tenant"]
+
+    async def publish() -> None:
+        nc = await nats.connect(mesh.nats_url)
+        try:
+            js = nc.jetstream()
+            for pupil in pupils:
+                created = Timestamp()
+                created.FromDatetime(datetime.now(UTC))
+                event = progress_events.StruggleDetected(
+                    alert=progress_pb.StruggleAlert(
+                        id=str(uuid.uuid4()),
+                        student_id=pupil["id"],
+                        rule="repeated_error",
+                        key="NameError",
+                        explanation="NameError 3 times in 7 minutes",
+                        severity="medium",
+                        create_time=created,
+                    )
+                )
+                headers = build_headers(event, source="progress", tenant_id=tenant)
+                await js.publish("struggle.detected", event.SerializeToString(), headers=headers)
+        finally:
+            await nc.close()
+
+    asyncio.run(publish())
+    for pupil in pupils:
+        email = pupil["email"]
+        (message,) = wait(lambda: inbox(mesh, email), timeout=60)  # noqa: B023 (called at once)
+        assert "run into NameError a few times" in message["text"]
+
+        def sent(p: dict[str, str] = pupil) -> dict[str, Any] | None:
+            found = [d for d in decisions(mesh, teacher, p["id"]) if d["intervention"] == "review_concept"]
+            return found[0] if found and found[0].get("deliveryStatus") == "sent" else None
+
+        decision = wait(sent)
+        assert decision["moodleMessageId"] == str(message["id"])

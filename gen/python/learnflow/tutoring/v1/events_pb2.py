@@ -22,20 +22,25 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from learnflow.tutoring.v1 import resources_pb2 as learnflow_dot_tutoring_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"learnflow/tutoring/v1/events.proto\x12\x15learnflow.tutoring.v1\x1a%learnflow/tutoring/v1/resources.proto\"\xe4\x02\n\x0fTutoringRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x1d\n\nmessage_id\x18\x02 \x01(\tR\tmessageId\x12\x1d\n\nstudent_id\x18\x03 \x01(\tR\tstudentId\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x12\x12\n\x04\x63ode\x18\x05 \x01(\tR\x04\x63ode\x12\x14\n\x05\x65rror\x18\x06 \x01(\tR\x05\x65rror\x12\x35\n\x06triage\x18\x07 \x01(\x0b\x32\x1d.learnflow.tutoring.v1.TriageR\x06triage\x12\x14\n\x05topic\x18\x08 \x01(\tR\x05topic\x12\x41\n\ndifficulty\x18\t \x01(\x0e\x32!.learnflow.tutoring.v1.DifficultyR\ndifficulty\x12\x1c\n\tvariation\x18\n \x01(\x05R\tvariation\"l\n\rResponseReady\x12<\n\x07message\x18\x01 \x01(\x0b\x32\".learnflow.tutoring.v1.ChatMessageR\x07message\x12\x1d\n\nstudent_id\x18\x02 \x01(\tR\tstudentId\"x\n\x11\x45xerciseGenerated\x12\x44\n\x08\x65xercise\x18\x01 \x01(\x0b\x32(.learnflow.tutoring.v1.GeneratedExerciseR\x08\x65xercise\x12\x1d\n\nstudent_id\x18\x02 \x01(\tR\tstudentIdb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"learnflow/tutoring/v1/events.proto\x12\x15learnflow.tutoring.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a%learnflow/tutoring/v1/resources.proto\"\xe4\x02\n\x0fTutoringRequest\x12\'\n\x0f\x63onversation_id\x18\x01 \x01(\tR\x0e\x63onversationId\x12\x1d\n\nmessage_id\x18\x02 \x01(\tR\tmessageId\x12\x1d\n\nstudent_id\x18\x03 \x01(\tR\tstudentId\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x12\x12\n\x04\x63ode\x18\x05 \x01(\tR\x04\x63ode\x12\x14\n\x05\x65rror\x18\x06 \x01(\tR\x05\x65rror\x12\x35\n\x06triage\x18\x07 \x01(\x0b\x32\x1d.learnflow.tutoring.v1.TriageR\x06triage\x12\x14\n\x05topic\x18\x08 \x01(\tR\x05topic\x12\x41\n\ndifficulty\x18\t \x01(\x0e\x32!.learnflow.tutoring.v1.DifficultyR\ndifficulty\x12\x1c\n\tvariation\x18\n \x01(\x05R\tvariation\"l\n\rResponseReady\x12<\n\x07message\x18\x01 \x01(\x0b\x32\".learnflow.tutoring.v1.ChatMessageR\x07message\x12\x1d\n\nstudent_id\x18\x02 \x01(\tR\tstudentId\"x\n\x11\x45xerciseGenerated\x12\x44\n\x08\x65xercise\x18\x01 \x01(\x0b\x32(.learnflow.tutoring.v1.GeneratedExerciseR\x08\x65xercise\x12\x1d\n\nstudent_id\x18\x02 \x01(\tR\tstudentId\"\xb9\x02\n\rHintRequested\x12\x1d\n\nstudent_id\x18\x01 \x01(\tR\tstudentId\x12\'\n\x0f\x63onversation_id\x18\x02 \x01(\tR\x0e\x63onversationId\x12\x1d\n\nmessage_id\x18\x03 \x01(\tR\tmessageId\x12\x14\n\x05topic\x18\x04 \x01(\tR\x05topic\x12\x1f\n\x0bproblem_key\x18\x05 \x01(\tR\nproblemKey\x12\x12\n\x04rung\x18\x06 \x01(\x05R\x04rung\x12\x14\n\x05rungs\x18\x07 \x01(\x05R\x05rungs\x12%\n\x0e\x65xception_type\x18\x08 \x01(\tR\rexceptionType\x12\x39\n\noccur_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\toccurTime\"\xe1\x01\n\x0fQuestionUnclear\x12\x1d\n\nstudent_id\x18\x01 \x01(\tR\tstudentId\x12\'\n\x0f\x63onversation_id\x18\x02 \x01(\tR\x0e\x63onversationId\x12\x1d\n\nmessage_id\x18\x03 \x01(\tR\tmessageId\x12\x14\n\x05topic\x18\x04 \x01(\tR\x05topic\x12\x16\n\x06reason\x18\x05 \x01(\tR\x06reason\x12\x39\n\noccur_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\toccurTimeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'learnflow.tutoring.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TUTORINGREQUEST']._serialized_start=101
-  _globals['_TUTORINGREQUEST']._serialized_end=457
-  _globals['_RESPONSEREADY']._serialized_start=459
-  _globals['_RESPONSEREADY']._serialized_end=567
-  _globals['_EXERCISEGENERATED']._serialized_start=569
-  _globals['_EXERCISEGENERATED']._serialized_end=689
+  _globals['_TUTORINGREQUEST']._serialized_start=134
+  _globals['_TUTORINGREQUEST']._serialized_end=490
+  _globals['_RESPONSEREADY']._serialized_start=492
+  _globals['_RESPONSEREADY']._serialized_end=600
+  _globals['_EXERCISEGENERATED']._serialized_start=602
+  _globals['_EXERCISEGENERATED']._serialized_end=722
+  _globals['_HINTREQUESTED']._serialized_start=725
+  _globals['_HINTREQUESTED']._serialized_end=1038
+  _globals['_QUESTIONUNCLEAR']._serialized_start=1041
+  _globals['_QUESTIONUNCLEAR']._serialized_end=1266
 # @@protoc_insertion_point(module_scope)

@@ -16,11 +16,13 @@ __all__ = (
     "GeneratedExercise",
     "GetConversationRequest",
     "GetConversationResponse",
+    "HintRequested",
     "HintRung",
     "HintStep",
     "ListConversationsRequest",
     "ListConversationsResponse",
     "ModelUsage",
+    "QuestionUnclear",
     "RequestExerciseRequest",
     "ResearchSource",
     "ResearchTopicRequest",
@@ -458,6 +460,47 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class HintRequested(betterproto2.Message):
+    """
+    Published on tutoring.hint_requested when the debug agent answers a student with a hint: the rung
+    the student reached on the problem's ladder (one rung per request). interventions reads it as a
+    hint.requested signal (its ask_teacher policy: repeated hint requests on one topic).
+    """
+
+    student_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    conversation_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    message_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    The student's message the hint answers.
+    """
+
+    topic: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+
+    problem_key: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    The problem the ladder is kept for (tutoring's diagnosis of the code and error).
+    """
+
+    rung: "int" = betterproto2.field(6, betterproto2.TYPE_INT32)
+    """
+    The rung reached, 1..rungs: how many hints the student has had on this problem.
+    """
+
+    rungs: "int" = betterproto2.field(7, betterproto2.TYPE_INT32)
+
+    exception_type: "str" = betterproto2.field(8, betterproto2.TYPE_STRING)
+
+    occur_time: "datetime.datetime | None" = betterproto2.field(
+        9, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+
+default_message_pool.register_message("learnflow.tutoring.v1", "HintRequested", HintRequested)
+
+
+@dataclass(eq=False, repr=False)
 class HintStep(betterproto2.Message):
     rung: "HintRung" = betterproto2.field(1, betterproto2.TYPE_ENUM, default_factory=lambda: HintRung(0))
 
@@ -519,6 +562,38 @@ class ModelUsage(betterproto2.Message):
 
 
 default_message_pool.register_message("learnflow.tutoring.v1", "ModelUsage", ModelUsage)
+
+
+@dataclass(eq=False, repr=False)
+class QuestionUnclear(betterproto2.Message):
+    """
+    Published on tutoring.question_unclear when triage finds a student's message unclear (empty,
+    unreadable, only a greeting or a plea for help) and answers it itself. interventions reads it as a
+    question.unclear signal (ask_teacher: repeated unclear questions in one conversation).
+    """
+
+    student_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    conversation_id: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    message_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+
+    topic: "str" = betterproto2.field(4, betterproto2.TYPE_STRING)
+    """
+    What triage recognised of a topic, often nothing.
+    """
+
+    reason: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    Triage's reason, e.g. "the message has no recognisable words".
+    """
+
+    occur_time: "datetime.datetime | None" = betterproto2.field(
+        6, betterproto2.TYPE_MESSAGE, unwrap=lambda: ___google__protobuf__.Timestamp, optional=True
+    )
+
+
+default_message_pool.register_message("learnflow.tutoring.v1", "QuestionUnclear", QuestionUnclear)
 
 
 @dataclass(eq=False, repr=False)
