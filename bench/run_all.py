@@ -18,6 +18,7 @@ for name in (
     "activity_monitor",
     "activity_latency",
     "interventions_policies",
+    "interventions_decide",
     "interventions_pipeline",
     "workflows_runs",
     "console_pages",
