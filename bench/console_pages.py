@@ -29,7 +29,13 @@ from services.runtime.local import node
 from services.runtime.local.demo import DEMO_PASSWORD
 from services.runtime.testing import running_mesh
 
-USERS = ("student@demo.test", "teacher@demo.test", "admin@demo.test", "operator@demo.test")
+USERS = (
+    "student@demo.test",
+    "teacher@demo.test",
+    "admin@demo.test",
+    "operator@demo.test",
+    "facilitator@demo.test",
+)
 DATA_VISIBLE = (
     "() => location.pathname === window.__lfPath && document.querySelector('main h1')"
     " && !document.querySelector('[role=status][aria-busy=true]')"

@@ -23,6 +23,8 @@ DEMO_USERS = (
     ("teacher@demo.test", "Tomás Teacher", ("teacher",)),
     ("student@demo.test", "Sam Student", ("student",)),
     ("operator@demo.test", "Olu Operator", ("operator",)),
+    # runs MTSS sessions and takes attendance (the console's tablet page)
+    ("facilitator@demo.test", "Fay Facilitator", ("facilitator",)),
 )
 
 

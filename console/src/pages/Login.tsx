@@ -39,7 +39,7 @@ export function Login() {
       </form>
       <p id="login-help" class="muted">
         On the local mesh (<code>make up</code>): tenant <code>demo</code>, password <code>learnflow-demo</code>, as
-        student@demo.test, teacher@demo.test, admin@demo.test or operator@demo.test.
+        student@demo.test, teacher@demo.test, admin@demo.test, operator@demo.test or facilitator@demo.test.
       </p>
     </Page>
   );

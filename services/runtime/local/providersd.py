@@ -29,7 +29,13 @@ CONFIGURED_BY = {
     "NOTIFY_PAGERDUTY_ROUTING_KEY": ("NOTIFY_PAGERDUTY_",),
 }
 # Who has an account on the local Moodle and Zulip from the start: the demo tenant's users.
-DEMO_USERS = ("admin@demo.test", "teacher@demo.test", "student@demo.test", "operator@demo.test")
+DEMO_USERS = (
+    "admin@demo.test",
+    "teacher@demo.test",
+    "student@demo.test",
+    "operator@demo.test",
+    "facilitator@demo.test",
+)
 SWITCH = "LEARNFLOW_LOCAL_PROVIDERS"
 _FALSE = {"0", "false", "no", "off"}
 
