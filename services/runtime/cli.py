@@ -138,7 +138,8 @@ def _banner(mesh: object, took: float) -> None:
     demo = ""
     if mesh.embedded:
         demo = (
-            "  demo tenant 'demo': admin@, teacher@, student@, operator@, facilitator@demo.test (password learnflow-demo)\n"
+            "  demo tenant 'demo': admin@, teacher@, student@, operator@, facilitator@demo.test"
+            " (password learnflow-demo)\n"
             "  demo class 'Demo Class': teacher@demo.test teaches student@demo.test\n"
         )
     providers = ""

@@ -73,7 +73,9 @@ class Console:
         page.wait_for_load_state("load")
         # A function, not an expression string: Playwright evaluates a bare expression with eval, which
         # the console's Content-Security-Policy refuses (no 'unsafe-eval') while it polls.
-        page.wait_for_function("() => document.querySelectorAll('[role=status][aria-busy=true]').length === 0")
+        page.wait_for_function(
+            "() => document.querySelectorAll('[role=status][aria-busy=true]').length === 0"
+        )
         # Evaluated over the DevTools protocol, which the console's Content-Security-Policy (no inline
         # script) does not govern; a <script> tag would be refused, as it should be.
         page.evaluate(AXE.read_text() + "\n;void 0")
