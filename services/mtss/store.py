@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime, time
 from typing import Any
 
@@ -598,6 +598,56 @@ async def list_attendance(session: AsyncConnection, intervention_id: str | None 
     if intervention_id is not None:
         q = q.where(attendance.c.intervention_id == uuid.UUID(intervention_id))
     return [_attendance(r) for r in (await session.execute(q)).all()]
+
+
+async def stream_attendance_for_export(
+    session: AsyncConnection, chunk: int = 2000
+) -> AsyncIterator[tuple[str, Session, Attendance]]:
+    """Every attendance record of the transaction's tenant with its intervention's code and its
+    session, ordered as the Ed-Fi export lists them (code, session start, student; byte order, so
+    PostgreSQL's collation and Python's sort agree), read through a server-side cursor in chunks: a
+    year of attendance never sits in memory at once."""
+    q = (
+        sa.select(
+            interventions.c.code,
+            *sessions.c,
+            attendance.c.student_id.label("a_student_id"),
+            attendance.c.status.label("a_status"),
+            attendance.c.minutes.label("a_minutes"),
+            attendance.c.reason_code.label("a_reason_code"),
+            attendance.c.note.label("a_note"),
+            attendance.c.recorded_by.label("a_recorded_by"),
+            attendance.c.recorded_at.label("a_recorded_at"),
+        )
+        .select_from(
+            attendance.join(sessions, sessions.c.id == attendance.c.session_id).join(
+                interventions, interventions.c.id == sessions.c.intervention_id
+            )
+        )
+        .order_by(
+            interventions.c.code.collate("C"),
+            sessions.c.starts_at,
+            attendance.c.student_id.collate("C"),
+        )
+        .execution_options(yield_per=chunk)
+    )
+    result = await session.stream(q)
+    async for rows in result.partitions():
+        for r in rows:
+            yield (
+                r.code,
+                _session(r),
+                Attendance(
+                    session_id=str(r.id),
+                    student_id=r.a_student_id,
+                    status=r.a_status,
+                    minutes=r.a_minutes,
+                    reason_code=r.a_reason_code,
+                    note=r.a_note,
+                    recorded_by=r.a_recorded_by,
+                    recorded_at=r.a_recorded_at,
+                ),
+            )
 
 
 async def attendance_totals(
