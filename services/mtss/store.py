@@ -4,13 +4,15 @@ JSON `config` is decoded here."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,7 +27,7 @@ from services.mtss.domain.programs import (
     ProgressEntry,
     Session,
 )
-from services.mtss.domain.schedule import Schedule
+from services.mtss.domain.schedule import MAX_DURATION, Schedule
 from services.mtss.tables import (
     attendance,
     caregiver_links,
@@ -36,6 +38,8 @@ from services.mtss.tables import (
     sessions,
 )
 from services.runtime.db import parse_uuid
+from services.runtime.events.envelope import build_headers
+from services.runtime.events.outbox import Outbox
 
 # --- interventions --------------------------------------------------------------------------------
 
@@ -129,6 +133,91 @@ async def insert_intervention(session: AsyncConnection, i: Intervention) -> Inte
         )
     ).first()
     return _intervention(row) if row else None
+
+
+# The intervention and its sessions in one statement (one round trip): the sessions' INSERT runs only
+# when the intervention's did (a code the tenant has already inserts nothing), and the foreign key is
+# checked at the end of the statement, when the intervention's row is there.
+_INSERT_WITH_SESSIONS = sa.text(
+    """
+    WITH i AS (
+        INSERT INTO mtss.interventions
+            (id, tenant_id, code, name, owner_id, template_key, template_version, begin_date, end_date,
+             config, created_by)
+        VALUES (CAST(:intervention AS uuid), CAST(:tenant AS uuid), :code, :name, :owner_id, :template_key,
+                :template_version, :begin_date, :end_date, CAST(:config AS jsonb), :created_by)
+        ON CONFLICT ON CONSTRAINT uq_interventions_tenant_code DO NOTHING
+        RETURNING *
+    ), s AS (
+        INSERT INTO mtss.sessions
+            (id, tenant_id, intervention_id, starts_at, ends_at, local_date, room, facilitator_id, status,
+             note)
+        SELECT s.id, i.tenant_id, i.id, s.starts_at, s.ends_at, s.local_date, s.room, s.facilitator_id,
+               s.status, s.note
+        FROM i, unnest(CAST(:ids AS uuid[]), CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),
+                       CAST(:dates AS date[]), CAST(:rooms AS text[]), CAST(:facilitators AS text[]),
+                       CAST(:statuses AS text[]), CAST(:notes AS text[]))
+            AS s(id, starts_at, ends_at, local_date, room, facilitator_id, status, note)
+    )
+    SELECT * FROM i
+    """
+)
+
+
+async def insert_intervention_with_sessions(
+    session: AsyncConnection, i: Intervention, made: list[Session]
+) -> Intervention | None:
+    """insert_intervention and insert_sessions in one round trip; None (and no session stored) when
+    the tenant already has an intervention with this code."""
+    row = (
+        await session.execute(
+            _INSERT_WITH_SESSIONS,
+            {
+                "intervention": i.id,
+                "tenant": i.tenant_id,
+                "code": i.code,
+                "name": i.name,
+                "owner_id": i.owner_id,
+                "template_key": i.template_key,
+                "template_version": i.template_version,
+                "begin_date": i.begin_date,
+                "end_date": i.end_date,
+                "config": json.dumps(_config(i)),
+                "created_by": i.created_by,
+                "ids": [s.id for s in made],
+                "starts": [s.starts_at for s in made],
+                "ends": [s.ends_at for s in made],
+                "dates": [s.local_date for s in made],
+                "rooms": [s.room for s in made],
+                "facilitators": [s.facilitator_id for s in made],
+                "statuses": [s.status for s in made],
+                "notes": [s.note for s in made],
+            },
+        )
+    ).first()
+    return _intervention(row) if row else None
+
+
+async def stage_events(
+    outbox: Outbox, session: AsyncConnection, events: list[tuple[str, Message, str]]
+) -> None:
+    """Several (subject, message, tenant) outbox rows in one INSERT: what Outbox.stage writes one
+    row at a time (the same headers, build_headers), for a use case that stages its event and its
+    audit record together and wants one round trip for both."""
+    rows = []
+    for subject, message, tenant_id in events:
+        headers = build_headers(message, source=outbox.context, tenant_id=tenant_id)
+        rows.append(
+            {
+                "event_id": headers["ce-id"],
+                "subject": subject,
+                "event_type": headers["ce-type"],
+                "payload": message.SerializeToString(),
+                "headers": headers,
+            }
+        )
+    if rows:
+        await session.execute(sa.insert(outbox.table), rows)
 
 
 async def update_intervention(session: AsyncConnection, i: Intervention) -> Intervention:
@@ -326,12 +415,18 @@ async def bookings(
         sessions.c.ends_at,
         sessions.c.room,
         sessions.c.facilitator_id,
-    ).where(sessions.c.starts_at < end, sessions.c.ends_at > start, sessions.c.status == "scheduled")
+    ).where(
+        sessions.c.starts_at < end,
+        sessions.c.ends_at > start,
+        # Implied (no session is longer than MAX_DURATION), and it bounds the (tenant, ends_at) range.
+        sessions.c.ends_at < end + timedelta(minutes=MAX_DURATION),
+        sessions.c.status == "scheduled",
+    )
     if not everything:
         wanted = []
-        room_list = [r.casefold() for r in rooms if r]
+        room_list = [r.lower() for r in rooms if r]
         if room_list:
-            wanted.append(sa.func.lower(sessions.c.room).in_(room_list))
+            wanted.append(sessions.c.room_key.in_(room_list))
         fac_list = [f for f in facilitators if f]
         if fac_list:
             wanted.append(sessions.c.facilitator_id.in_(fac_list))
@@ -362,16 +457,27 @@ async def bookings(
     ]
 
 
+# One index probe per window and resource: LATERAL makes the windows drive the probes, and each
+# branch is an equality prefix plus a range on starts_at, (tenant_id, room_key, starts_at) for the
+# room and (tenant_id, facilitator_id, starts_at) for the facilitator. Both are leakproof text
+# equalities, so row-level security lets them be index conditions (lower(room) was not: see
+# db/mtss/versions/20261206_0002_room_key.py). A branch whose value is NULL finds nothing.
 _NEAR = sa.text(
     """
     SELECT DISTINCT s.id, s.starts_at, s.ends_at, s.room, s.facilitator_id
     FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS w(ws, we)
-    JOIN mtss.sessions s
-      ON s.tenant_id = CAST(:tenant AS uuid)
-     AND s.starts_at < w.we
-     AND s.starts_at > w.ws - make_interval(mins => :longest)
-     AND s.ends_at > w.ws
-    WHERE s.status = 'scheduled' AND (lower(s.room) = :room OR s.facilitator_id = :facilitator)
+    CROSS JOIN LATERAL (
+        SELECT r.id, r.starts_at, r.ends_at, r.room, r.facilitator_id, r.status
+        FROM mtss.sessions r
+        WHERE r.tenant_id = CAST(:tenant AS uuid) AND r.room_key = CAST(:room AS text)
+          AND r.starts_at < w.we AND r.starts_at > w.ws - make_interval(mins => :longest)
+        UNION ALL
+        SELECT f.id, f.starts_at, f.ends_at, f.room, f.facilitator_id, f.status
+        FROM mtss.sessions f
+        WHERE f.tenant_id = CAST(:tenant AS uuid) AND f.facilitator_id = CAST(:facilitator AS text)
+          AND f.starts_at < w.we AND f.starts_at > w.ws - make_interval(mins => :longest)
+    ) s
+    WHERE s.status = 'scheduled' AND s.ends_at > w.ws
     """
 )
 
@@ -386,10 +492,10 @@ async def room_and_facilitator_bookings(
     longest_minutes: int,
 ) -> list[Booking]:
     """The scheduled sessions in `room` or led by `facilitator` overlapping any of `windows` (without
-    their students: what a new intervention's sessions are checked against). One index probe per
-    window: no session lasts longer than `longest_minutes`, so a session overlapping a window starts
-    in (window start - longest, window end), a range the (tenant, lower(room) | facilitator,
-    starts_at) indexes answer."""
+    their students: what a new intervention's sessions are checked against), in one statement. No
+    session lasts longer than `longest_minutes`, so a session overlapping a window starts in
+    (window start - longest, window end): one short range of the room's index and one of the
+    facilitator's per window, a few rows each, however large the tenant's year (_NEAR)."""
     if not windows or not (room or facilitator):
         return []
     rows = (
@@ -400,7 +506,7 @@ async def room_and_facilitator_bookings(
                 "ends": [w[1] for w in windows],
                 "tenant": tenant_id,
                 "longest": longest_minutes,
-                "room": room.casefold() if room else None,
+                "room": room.lower() if room else None,
                 "facilitator": facilitator or None,
             },
         )
