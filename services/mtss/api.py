@@ -199,7 +199,9 @@ class MtssApi(pb_grpc.MtssServiceServicer):
     async def StreamEdFiExport(
         self, request: pb.StreamEdFiExportRequest, context: object
     ) -> AsyncIterator[pb.EdFiExportPage]:
-        async for resource, text, count in self.service.export_edfi_pages(_caller(), request.page_size):
+        async for resource, text, count in self.service.export_edfi_pages(
+            _caller(), request.page_size, tuple(request.resources)
+        ):
             yield pb.EdFiExportPage(resource=resource, json=text, count=count)
 
     async def ImportEdFi(self, request: pb.ImportEdFiRequest, context: object) -> pb.ImportEdFiResponse:

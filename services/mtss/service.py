@@ -1042,7 +1042,7 @@ class MtssService:
         return json.dumps(doc, sort_keys=True, indent=1)
 
     async def export_edfi_pages(
-        self, caller: Principal, page_size: int = 0
+        self, caller: Principal, page_size: int = 0, resources: tuple[str, ...] = ()
     ) -> AsyncIterator[tuple[str, str, int]]:
         """export_edfi's document in pages (resource, JSON array of its documents, count), for a
         tenant whose year does not fit in one message: interventions (with their sessions), then
@@ -1050,11 +1050,18 @@ class MtssService:
         `page_size` documents and about EXPORT_PAGE_BYTES of JSON, so no message nears gRPC's 4 MB
         whatever the documents weigh. The attendance is read through a server-side cursor: the
         year is never in memory at once. Read in one transaction (each resource as of its own
-        statement, PostgreSQL's read committed)."""
+        statement, PostgreSQL's read committed). `resources` limits it to some of the three
+        (empty: all)."""
         if not caller.has_any("admin", "service"):
             raise PermissionDenied("only admins export")
+        v = Violations()
         if page_size < 0:
-            raise InvalidArgument("page_size must not be negative", [_violation("page_size", "must be >= 0")])
+            v.add("page_size", "must be >= 0")
+        for n, r in enumerate(resources):
+            if r not in EDFI_RESOURCES:
+                v.add(f"resources[{n}]", "must be one of " + ", ".join(EDFI_RESOURCES))
+        v.raise_if_any()
+        wanted = set(resources or EDFI_RESOURCES)
         size = page_size or DEFAULT_EXPORT_PAGE
         async with self.db.transaction(caller.tenant_id) as session:
             found = await store.list_interventions(session)
@@ -1064,8 +1071,9 @@ class MtssService:
                 for i in found:
                     yield interop.intervention_doc(i, await store.list_sessions(session, i.id))
 
-            async for page in _pages("interventions", intervention_docs(), size):
-                yield page
+            if "interventions" in wanted:
+                async for page in _pages("interventions", intervention_docs(), size):
+                    yield page
             enrolled = sorted(
                 await store.list_enrollments(session), key=lambda e: (codes[e.intervention_id], e.student_id)
             )
@@ -1074,15 +1082,17 @@ class MtssService:
                 for e in enrolled:
                     yield interop.enrollment_doc(codes[e.intervention_id], e)
 
-            async for page in _pages("studentInterventionAssociations", enrollment_docs(), size):
-                yield page
+            if "studentInterventionAssociations" in wanted:
+                async for page in _pages("studentInterventionAssociations", enrollment_docs(), size):
+                    yield page
 
             async def attendance_docs() -> AsyncIterator[dict[str, object]]:
                 async for code, s, a in store.stream_attendance_for_export(session):
                     yield interop.attendance_doc(code, s, a)
 
-            async for page in _pages("studentInterventionAttendanceEvents", attendance_docs(), size):
-                yield page
+            if "studentInterventionAttendanceEvents" in wanted:
+                async for page in _pages("studentInterventionAttendanceEvents", attendance_docs(), size):
+                    yield page
 
     async def import_edfi(self, caller: Principal, text: str) -> ImportCounts:
         """Restores what export_edfi wrote into the caller's tenant. An intervention whose code the

@@ -12,7 +12,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from google.protobuf.message import Message
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -198,12 +197,11 @@ async def insert_intervention_with_sessions(
     return _intervention(row) if row else None
 
 
-async def stage_events(
-    outbox: Outbox, session: AsyncConnection, events: list[tuple[str, Message, str]]
-) -> None:
+async def stage_events(outbox: Outbox, session: AsyncConnection, events: list[tuple[str, Any, str]]) -> None:
     """Several (subject, message, tenant) outbox rows in one INSERT: what Outbox.stage writes one
     row at a time (the same headers, build_headers), for a use case that stages its event and its
-    audit record together and wants one round trip for both."""
+    audit record together and wants one round trip for both. The messages are protobuf messages
+    (convert.py and runtime/audit.py make them); typed Any so the store imports no generated code."""
     rows = []
     for subject, message, tenant_id in events:
         headers = build_headers(message, source=outbox.context, tenant_id=tenant_id)

@@ -373,10 +373,10 @@ def test_a_year_of_attendance_streams_in_pages_over_grpc_and_round_trips(mesh, y
     assert reimported == joined  # and our import reads them back whole
 
 
-def test_a_year_of_attendance_streams_as_server_sent_events_through_rest(mesh, year):
+def _sse(mesh, token: str, query: str) -> tuple[list[dict], int]:
+    """StreamEdFiExport through Envoy as server-sent events: the pages and the bytes received."""
     request = urllib.request.Request(
-        f"{mesh.rest_url}/v1/mtss/edfi/export:stream?pageSize=2000",
-        headers={"Authorization": f"Bearer {year['admin']}"},
+        f"{mesh.rest_url}/v1/mtss/edfi/export:stream?{query}", headers={"Authorization": f"Bearer {token}"}
     )
     pages = []
     received = 0
@@ -387,6 +387,11 @@ def test_a_year_of_attendance_streams_as_server_sent_events_through_rest(mesh, y
             line = raw.decode().strip()
             if line.startswith("data:"):
                 pages.append(json.loads(line.removeprefix("data:")))
+    return pages, received
+
+
+def test_a_year_of_attendance_streams_as_server_sent_events_through_rest(mesh, year):
+    pages, received = _sse(mesh, year["admin"], "pageSize=2000")
     assert received > FOUR_MB
     attended = [
         d
@@ -399,7 +404,14 @@ def test_a_year_of_attendance_streams_as_server_sent_events_through_rest(mesh, y
     assert {d["interventionReference"]["interventionIdentificationCode"] for d in attended} == {
         f"YEAR-{n:02d}" for n in range(INTERVENTIONS)
     }
-    # Only admins export; page_size is checked like any field.
+    # One resource only: the enrollments, by themselves.
+    only, _ = _sse(mesh, year["admin"], "pageSize=5000&resources=studentInterventionAssociations")
+    assert [(page["resource"], page["count"]) for page in only] == [
+        ("studentInterventionAssociations", INTERVENTIONS * STUDENTS)
+    ]
+    # Only admins export; page_size and resources are checked like any field.
     teacher = login(mesh, "teacher@demo.test")
     assert rest(mesh, "GET", "/v1/mtss/edfi/export:stream", token=teacher).status == 403
     assert rest(mesh, "GET", "/v1/mtss/edfi/export:stream?pageSize=-1", token=year["admin"]).status == 400
+    bad = rest(mesh, "GET", "/v1/mtss/edfi/export:stream?resources=students", token=year["admin"])
+    assert bad.status == 400 and "resources" in json.dumps(bad.body)

@@ -275,10 +275,12 @@ class ExportEdFiResponse(_message.Message):
     def __init__(self, json: _Optional[str] = ...) -> None: ...
 
 class StreamEdFiExportRequest(_message.Message):
-    __slots__ = ("page_size",)
+    __slots__ = ("page_size", "resources")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
     page_size: int
-    def __init__(self, page_size: _Optional[int] = ...) -> None: ...
+    resources: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, page_size: _Optional[int] = ..., resources: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EdFiExportPage(_message.Message):
     __slots__ = ("resource", "json", "count")

@@ -1262,6 +1262,11 @@ class StreamEdFiExportRequest(betterproto2.Message):
     Documents per page; 0 means 1000.
     """
 
+    resources: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Only these resources (e.g. just the attendance events); empty means all three.
+    """
+
 
 default_message_pool.register_message("learnflow.mtss.v1", "StreamEdFiExportRequest", StreamEdFiExportRequest)
 
