@@ -136,7 +136,11 @@ async def insert_intervention(session: AsyncConnection, i: Intervention) -> Inte
 
 # The intervention and its sessions in one statement (one round trip): the sessions' INSERT runs only
 # when the intervention's did (a code the tenant has already inserts nothing), and the foreign key is
-# checked at the end of the statement, when the intervention's row is there.
+# checked at the end of the statement, when the intervention's row is there. The sessions' columns
+# come as comma-joined text that PostgreSQL splits and casts (string_to_array): psycopg dumps a
+# Python list element by element, with a regular expression each for quoting, which cost more CPU
+# than the rest of the creation (bench/mtss_year.py, docs/performance.md). Room, facilitator and
+# status are one value for all of a new intervention's sessions.
 _INSERT_WITH_SESSIONS = sa.text(
     """
     WITH i AS (
@@ -151,23 +155,35 @@ _INSERT_WITH_SESSIONS = sa.text(
         INSERT INTO mtss.sessions
             (id, tenant_id, intervention_id, starts_at, ends_at, local_date, room, facilitator_id, status,
              note)
-        SELECT s.id, i.tenant_id, i.id, s.starts_at, s.ends_at, s.local_date, s.room, s.facilitator_id,
-               s.status, s.note
-        FROM i, unnest(CAST(:ids AS uuid[]), CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),
-                       CAST(:dates AS date[]), CAST(:rooms AS text[]), CAST(:facilitators AS text[]),
-                       CAST(:statuses AS text[]), CAST(:notes AS text[]))
-            AS s(id, starts_at, ends_at, local_date, room, facilitator_id, status, note)
+        SELECT s.id, i.tenant_id, i.id, s.starts_at, s.ends_at, s.local_date, :room, :facilitator,
+               :status, ''
+        FROM i, unnest(CAST(string_to_array(:ids, ',') AS uuid[]),
+                       CAST(string_to_array(:starts, ',') AS timestamptz[]),
+                       CAST(string_to_array(:ends, ',') AS timestamptz[]),
+                       CAST(string_to_array(:dates, ',') AS date[]))
+            AS s(id, starts_at, ends_at, local_date)
     )
     SELECT * FROM i
     """
 )
 
 
+def _joined(values: Iterable[object]) -> str:
+    """Values without commas (uuids, ISO dates and instants) as one text parameter."""
+    return ",".join(v.isoformat() if isinstance(v, date) else str(v) for v in values)
+
+
 async def insert_intervention_with_sessions(
     session: AsyncConnection, i: Intervention, made: list[Session]
 ) -> Intervention | None:
     """insert_intervention and insert_sessions in one round trip; None (and no session stored) when
-    the tenant already has an intervention with this code."""
+    the tenant already has an intervention with this code. The sessions are a new intervention's:
+    one room, one facilitator, scheduled, no note."""
+    if len({(s.room, s.facilitator_id, s.status, s.note) for s in made}) > 1:
+        raise ValueError("a new intervention's sessions share room, facilitator and status")
+    room, facilitator, status = (
+        (made[0].room, made[0].facilitator_id, made[0].status) if made else ("", "", "")
+    )
     row = (
         await session.execute(
             _INSERT_WITH_SESSIONS,
@@ -183,14 +199,13 @@ async def insert_intervention_with_sessions(
                 "end_date": i.end_date,
                 "config": json.dumps(_config(i)),
                 "created_by": i.created_by,
-                "ids": [s.id for s in made],
-                "starts": [s.starts_at for s in made],
-                "ends": [s.ends_at for s in made],
-                "dates": [s.local_date for s in made],
-                "rooms": [s.room for s in made],
-                "facilitators": [s.facilitator_id for s in made],
-                "statuses": [s.status for s in made],
-                "notes": [s.note for s in made],
+                "room": room,
+                "facilitator": facilitator,
+                "status": status,
+                "ids": _joined(s.id for s in made),
+                "starts": _joined(s.starts_at for s in made),
+                "ends": _joined(s.ends_at for s in made),
+                "dates": _joined(s.local_date for s in made),
             },
         )
     ).first()
@@ -463,7 +478,8 @@ async def bookings(
 _NEAR = sa.text(
     """
     SELECT DISTINCT s.id, s.starts_at, s.ends_at, s.room, s.facilitator_id
-    FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS w(ws, we)
+    FROM unnest(CAST(string_to_array(:starts, ',') AS timestamptz[]),
+                CAST(string_to_array(:ends, ',') AS timestamptz[])) AS w(ws, we)
     CROSS JOIN LATERAL (
         SELECT r.id, r.starts_at, r.ends_at, r.room, r.facilitator_id, r.status
         FROM mtss.sessions r
@@ -500,8 +516,9 @@ async def room_and_facilitator_bookings(
         await session.execute(
             _NEAR,
             {
-                "starts": [w[0] for w in windows],
-                "ends": [w[1] for w in windows],
+                # Joined text, not lists: see _INSERT_WITH_SESSIONS.
+                "starts": _joined(w[0] for w in windows),
+                "ends": _joined(w[1] for w in windows),
                 "tenant": tenant_id,
                 "longest": longest_minutes,
                 "room": room.lower() if room else None,
