@@ -4,6 +4,8 @@ against its (buf.validate.field) rules."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from learnflow.mtss.v1 import mtss_service_pb2 as pb
 from learnflow.mtss.v1 import mtss_service_pb2_grpc as pb_grpc
 from learnflow.mtss.v1 import resources_pb2
@@ -112,6 +114,8 @@ class MtssApi(pb_grpc.MtssServiceServicer):
             request.min_risk,
             request.dry_run,
             convert.date_field(request.begin_date, "begin_date"),
+            class_id=request.class_id,
+            max_students=request.max_students,
         )
         return pb.EnrollFromRiskListResponse(
             candidates=[convert.candidate_to_proto(c) for c in candidates],
@@ -191,6 +195,14 @@ class MtssApi(pb_grpc.MtssServiceServicer):
 
     async def ExportEdFi(self, request: pb.ExportEdFiRequest, context: object) -> pb.ExportEdFiResponse:
         return pb.ExportEdFiResponse(json=await self.service.export_edfi(_caller()))
+
+    async def StreamEdFiExport(
+        self, request: pb.StreamEdFiExportRequest, context: object
+    ) -> AsyncIterator[pb.EdFiExportPage]:
+        async for resource, text, count in self.service.export_edfi_pages(
+            _caller(), request.page_size, tuple(request.resources)
+        ):
+            yield pb.EdFiExportPage(resource=resource, json=text, count=count)
 
     async def ImportEdFi(self, request: pb.ImportEdFiRequest, context: object) -> pb.ImportEdFiResponse:
         counts = await self.service.import_edfi(_caller(), request.json)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.mtss import convert
 from services.mtss.api import MtssApi
-from services.mtss.clients import IdentityDirectory, NotifyChannel
+from services.mtss.clients import IdentityDirectory, NotifyChannel, ProgressRiskLists
 from services.mtss.service import MtssService
 from services.mtss.settings import MtssConfig
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, StreamSpec
@@ -18,17 +18,21 @@ from services.runtime.events.envelope import Event
 
 SERVICE = mtss_service_pb2.DESCRIPTOR.services_by_name["MtssService"].full_name
 NOTIFY = "notify"
+PROGRESS = "progress"
 
 
 async def build(deps: Dependencies) -> Hosted:
     config = deps.settings_for(MtssConfig)
-    directory = channel = None
+    directory = channel = risk_lists = None
     if deps.workload is not None:
         directory = IdentityDirectory(
             UserDirectory(deps.workload, deps.settings.identity_addr, cache_seconds=30.0)
         )
         channel = NotifyChannel(deps.workload, deps.address_of(NOTIFY), config.caregiver_channel)
-    service = MtssService(deps.db, deps.outbox, config, directory=directory, channel=channel)
+        risk_lists = ProgressRiskLists(deps.workload, deps.address_of(PROGRESS))
+    service = MtssService(
+        deps.db, deps.outbox, config, directory=directory, channel=channel, risk_lists=risk_lists
+    )
 
     def on_delivery(status: str):
         async def handle(event: Event, session: AsyncConnection) -> None:
@@ -53,5 +57,6 @@ CONTEXT = ContextSpec(
     build=build,
     streams=(StreamSpec("MTSS", ("mtss.>",)),),
     settings=MtssConfig,
-    calls=(NOTIFY,),
+    # progress: risk lists from class summaries (a read progress grants mtss's workload only).
+    calls=(NOTIFY, PROGRESS),
 )

@@ -1,13 +1,18 @@
 """mtss's calls to other contexts, as its workload: identity (who the tenant's users are and their
-roles, through the runtime's cached UserDirectory) and notify (caregiver messages)."""
+roles, through the runtime's cached UserDirectory), notify (caregiver messages) and progress (a
+class's risk list, read on behalf of the user who asked)."""
 
 from __future__ import annotations
 
+import grpc
 from learnflow.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
 from learnflow.notify.v1 import resources_pb2 as notify_pb
+from learnflow.progress.v1 import progress_service_pb2, progress_service_pb2_grpc
 
-from services.runtime.calls import mesh_call
+from services.mtss.domain.programs import RiskEntry
+from services.runtime.calls import callee_error, mesh_call
 from services.runtime.directory import UserDirectory
+from services.runtime.errors import FieldViolation, InvalidArgument, PermissionDenied
 from services.runtime.workload import WorkloadIdentity
 
 
@@ -62,3 +67,67 @@ class NotifyChannel:
         )
         state = notify_pb.DeliveryStatus.Name(delivery.status).removeprefix("DELIVERY_STATUS_").lower()
         return _DELIVERY.get(state, "queued"), f"notify delivery {delivery.id}: {state}"
+
+
+# A class is a few dozen students; a list longer than this is refused rather than read for minutes.
+MAX_RISK_LIST = 5000
+_RISK_PAGE = 500
+
+
+class ProgressRiskLists:
+    """A class's risk list from progress's ListClassSummaries (ordered by risk, highest first), read
+    as mtss's workload on behalf of the user who asked: progress lets mtss's workload read a class
+    only for a user who could read it (a teacher of the class, an admin), and audits the read."""
+
+    def __init__(self, workload: WorkloadIdentity, progress_addr: str):
+        self.workload = workload
+        self.stub = progress_service_pb2_grpc.ProgressServiceStub(workload.channel(progress_addr))
+
+    async def risk_list(self, tenant_id: str, class_id: str, on_behalf_of: str) -> list[RiskEntry]:
+        out: list[RiskEntry] = []
+        token = ""
+        while True:
+            request = progress_service_pb2.ListClassSummariesRequest(
+                class_id=class_id,
+                page_size=_RISK_PAGE,
+                page_token=token,
+                order_by="risk",
+                on_behalf_of=on_behalf_of,
+            )
+            try:
+                page = await self.stub.ListClassSummaries(
+                    request, metadata=await self.workload.metadata(tenant_id), timeout=10
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise _refusal(exc, class_id) from exc
+            out += [
+                RiskEntry(
+                    s.student_id.lower(),
+                    min(1.0, max(0.0, s.risk)),
+                    f"progress: mean mastery {s.mean_mastery:.2f}, {s.open_alerts} open alert"
+                    + ("" if s.open_alerts == 1 else "s"),
+                )
+                for s in page.summaries
+            ]
+            token = page.next_page_token
+            if not token:
+                return out
+            if len(out) >= MAX_RISK_LIST:
+                raise InvalidArgument(
+                    "the class is too large for a risk list",
+                    [FieldViolation("class_id", f"has more than {MAX_RISK_LIST} students")],
+                )
+
+
+def _refusal(exc: grpc.aio.AioRpcError, class_id: str) -> Exception:
+    """progress's answer as the caller's error: no such class is bad input, not your class is the
+    caller's own refusal; anything else as any callee failure (retryable or not)."""
+    if exc.code() == grpc.StatusCode.NOT_FOUND:
+        return InvalidArgument(
+            "no such class", [FieldViolation("class_id", f"progress has no class {class_id}")]
+        )
+    if exc.code() == grpc.StatusCode.PERMISSION_DENIED:
+        return PermissionDenied(
+            f"progress refused the class's summaries: {exc.details()}", reason="NOT_YOUR_CLASS"
+        )
+    return callee_error("progress ListClassSummaries", exc)

@@ -385,7 +385,7 @@ def conflict_to_proto(c: Conflict) -> resources_pb2.Conflict:
 
 
 def candidate_to_proto(c: p.Candidate) -> resources_pb2.Candidate:
-    return resources_pb2.Candidate(student_id=c.student_id, eligible=c.eligible, reason=c.reason)
+    return resources_pb2.Candidate(student_id=c.student_id, eligible=c.eligible, reason=c.reason, risk=c.risk)
 
 
 def communication_to_proto(c: p.Communication) -> resources_pb2.Communication:

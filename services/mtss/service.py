@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -55,6 +55,12 @@ class CaregiverChannel(Protocol):
     ) -> tuple[str, str]: ...
 
 
+class RiskLists(Protocol):
+    """A class's risk list from progress (class summaries by risk), read for `on_behalf_of`."""
+
+    async def risk_list(self, tenant_id: str, class_id: str, on_behalf_of: str) -> list[p.RiskEntry]: ...
+
+
 @dataclass
 class ImportCounts:
     interventions: int = 0
@@ -89,6 +95,7 @@ class MtssService:
         *,
         directory: Directory | None = None,
         channel: CaregiverChannel | None = None,
+        risk_lists: RiskLists | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.db = db
@@ -97,6 +104,7 @@ class MtssService:
         # None only in in-process tests without identity: then user ids are not checked.
         self.directory = directory
         self.channel = channel
+        self.risk_lists = risk_lists
         self.now = now
 
     # --- templates --------------------------------------------------------------------------------
@@ -204,28 +212,39 @@ class MtssService:
             found = sorted(c for c in scan(booked + proposed) if c.a in mine or c.b in mine)
             if found:
                 raise conflict_error(found)
-            created = await store.insert_intervention(session, intervention)
+            # Four round trips in all: the conflict query, the intervention with its sessions, its
+            # event with its audit record, the commit (bench/mtss_year.py, docs/performance.md).
+            created = await store.insert_intervention_with_sessions(session, intervention, sessions)
             if created is None:
                 raise AlreadyExists(
                     f"an intervention with code {intervention.code} exists", reason="INTERVENTION_CODE_TAKEN"
                 )
-            await store.insert_sessions(session, caller.tenant_id, sessions)
-            await self.outbox.stage(
-                session,
-                "mtss.intervention.created",
-                convert.intervention_created_event(created, len(sessions)),
-            )
-            await audit.record(
+            await store.stage_events(
                 self.outbox,
                 session,
-                "intervention.created",
-                f"interventions/{created.id}",
-                after={
-                    "code": created.code,
-                    "template": f"{created.template_key}@{created.template_version}",
-                    "owner_id": created.owner_id,
-                    "sessions": len(sessions),
-                },
+                [
+                    (
+                        "mtss.intervention.created",
+                        convert.intervention_created_event(created, len(sessions)),
+                        caller.tenant_id,
+                    ),
+                    (
+                        f"{audit.SUBJECT_PREFIX}{self.outbox.context}.intervention.created",
+                        audit.event(
+                            self.outbox.context,
+                            "intervention.created",
+                            f"interventions/{created.id}",
+                            tenant_id=caller.tenant_id,
+                            after={
+                                "code": created.code,
+                                "template": f"{created.template_key}@{created.template_version}",
+                                "owner_id": created.owner_id,
+                                "sessions": len(sessions),
+                            },
+                        ),
+                        caller.tenant_id,
+                    ),
+                ],
             )
         return created, len(sessions)
 
@@ -519,11 +538,28 @@ class MtssService:
         min_risk: float,
         dry_run: bool,
         begin: date | None,
+        *,
+        class_id: str = "",
+        max_students: int = 0,
     ) -> tuple[list[p.Candidate], list[p.Enrollment]]:
+        """The risk list is an uploaded CSV or a class's summaries from progress (read on behalf of
+        the caller, so a teacher sees only the classes they teach); the criteria screen it (the
+        preview a dry run returns), then the eligible students are enrolled in one transaction."""
         p.may_manage(caller)
         v = Violations()
-        entries = p.parse_risk_csv(v, csv_text, "csv")
+        entries: list[p.RiskEntry] = []
+        if class_id and csv_text:
+            v.add("class_id", "give either csv or class_id, not both")
+        elif class_id and self.risk_lists is None:
+            v.add("class_id", "progress's risk lists are not available here: upload a csv")
+        elif not class_id:
+            entries = p.parse_risk_csv(v, csv_text, "csv")
+        if max_students < 0:
+            v.add("max_students", "must not be negative")
         v.raise_if_any()
+        if class_id:
+            assert self.risk_lists is not None
+            entries = await self.risk_lists.risk_list(caller.tenant_id, class_id.lower(), caller.subject)
         ids = list(dict.fromkeys(e.student_id.lower() for e in entries))
         entries = [replace(e, student_id=e.student_id.lower()) for e in entries]
         if self.directory is not None:
@@ -534,7 +570,7 @@ class MtssService:
         async with self.db.transaction(caller.tenant_id) as session:
             intervention = await self._intervention(session, intervention_id, lock=True)
             enrolled = {e.student_id for e in await store.list_enrollments(session, intervention.id)}
-            candidates = p.screen(entries, min_risk, enrolled, known)
+            candidates = p.screen(entries, min_risk, enrolled, known, max_students)
             if dry_run:
                 return candidates, []
             chosen = [(c.student_id, c.reason) for c in candidates if c.eligible]
@@ -1005,6 +1041,59 @@ class MtssService:
         }
         return json.dumps(doc, sort_keys=True, indent=1)
 
+    async def export_edfi_pages(
+        self, caller: Principal, page_size: int = 0, resources: tuple[str, ...] = ()
+    ) -> AsyncIterator[tuple[str, str, int]]:
+        """export_edfi's document in pages (resource, JSON array of its documents, count), for a
+        tenant whose year does not fit in one message: interventions (with their sessions), then
+        enrollments, then attendance events, in export_edfi's order. A page holds at most
+        `page_size` documents and about EXPORT_PAGE_BYTES of JSON, so no message nears gRPC's 4 MB
+        whatever the documents weigh. The attendance is read through a server-side cursor: the
+        year is never in memory at once. Read in one transaction (each resource as of its own
+        statement, PostgreSQL's read committed). `resources` limits it to some of the three
+        (empty: all)."""
+        if not caller.has_any("admin", "service"):
+            raise PermissionDenied("only admins export")
+        v = Violations()
+        if page_size < 0:
+            v.add("page_size", "must be >= 0")
+        for n, r in enumerate(resources):
+            if r not in EDFI_RESOURCES:
+                v.add(f"resources[{n}]", "must be one of " + ", ".join(EDFI_RESOURCES))
+        v.raise_if_any()
+        wanted = set(resources or EDFI_RESOURCES)
+        size = page_size or DEFAULT_EXPORT_PAGE
+        async with self.db.transaction(caller.tenant_id) as session:
+            found = await store.list_interventions(session)
+            codes = {i.id: i.code for i in found}
+
+            async def intervention_docs() -> AsyncIterator[dict[str, object]]:
+                for i in found:
+                    yield interop.intervention_doc(i, await store.list_sessions(session, i.id))
+
+            if "interventions" in wanted:
+                async for page in _pages("interventions", intervention_docs(), size):
+                    yield page
+            enrolled = sorted(
+                await store.list_enrollments(session), key=lambda e: (codes[e.intervention_id], e.student_id)
+            )
+
+            async def enrollment_docs() -> AsyncIterator[dict[str, object]]:
+                for e in enrolled:
+                    yield interop.enrollment_doc(codes[e.intervention_id], e)
+
+            if "studentInterventionAssociations" in wanted:
+                async for page in _pages("studentInterventionAssociations", enrollment_docs(), size):
+                    yield page
+
+            async def attendance_docs() -> AsyncIterator[dict[str, object]]:
+                async for code, s, a in store.stream_attendance_for_export(session):
+                    yield interop.attendance_doc(code, s, a)
+
+            if "studentInterventionAttendanceEvents" in wanted:
+                async for page in _pages("studentInterventionAttendanceEvents", attendance_docs(), size):
+                    yield page
+
     async def import_edfi(self, caller: Principal, text: str) -> ImportCounts:
         """Restores what export_edfi wrote into the caller's tenant. An intervention whose code the
         tenant already has is skipped with its enrollments and attendance."""
@@ -1125,6 +1214,45 @@ class MtssService:
                     await store.upsert_attendance(session, caller.tenant_id, intervention_id, records)
                 )
         return counts
+
+
+DEFAULT_EXPORT_PAGE = 1000
+# A page's JSON stops growing past this: a quarter of gRPC's default 4 MB message limit, so a page
+# fits with room for one more large document (an intervention with a year of sessions is ~20 KB).
+EXPORT_PAGE_BYTES = 1_000_000
+
+
+async def _pages(
+    resource: str, docs: AsyncIterator[dict[str, object]], size: int
+) -> AsyncIterator[tuple[str, str, int]]:
+    """Groups documents into pages of at most `size` documents and about EXPORT_PAGE_BYTES."""
+    parts: list[str] = []
+    weight = 0
+    async for doc in docs:
+        text = json.dumps(doc, sort_keys=True)
+        parts.append(text)
+        weight += len(text) + 1
+        if len(parts) >= size or weight >= EXPORT_PAGE_BYTES:
+            yield resource, "[" + ",".join(parts) + "]", len(parts)
+            parts, weight = [], 0
+    if parts:
+        yield resource, "[" + ",".join(parts) + "]", len(parts)
+
+
+def join_pages(pages: list[tuple[str, str]]) -> str:
+    """The document export_edfi writes, from export_edfi_pages' (resource, json) pages: what a client
+    of the streamed export does before ImportEdFi (tests use it for the round trip)."""
+    doc: dict[str, list[object]] = {r: [] for r in EDFI_RESOURCES}
+    for resource, text in pages:
+        doc[resource].extend(json.loads(text))
+    return json.dumps(doc, sort_keys=True, indent=1)
+
+
+EDFI_RESOURCES = (
+    "interventions",
+    "studentInterventionAssociations",
+    "studentInterventionAttendanceEvents",
+)
 
 
 def _violation(path: str, text: str) -> FieldViolation:

@@ -4,10 +4,11 @@ JSON `config` is decoded here."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import date, datetime, time
+from collections.abc import AsyncIterator, Iterable
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ from services.mtss.domain.programs import (
     ProgressEntry,
     Session,
 )
-from services.mtss.domain.schedule import Schedule
+from services.mtss.domain.schedule import MAX_DURATION, Schedule
 from services.mtss.tables import (
     attendance,
     caregiver_links,
@@ -36,6 +37,8 @@ from services.mtss.tables import (
     sessions,
 )
 from services.runtime.db import parse_uuid
+from services.runtime.events.envelope import build_headers
+from services.runtime.events.outbox import Outbox
 
 # --- interventions --------------------------------------------------------------------------------
 
@@ -129,6 +132,105 @@ async def insert_intervention(session: AsyncConnection, i: Intervention) -> Inte
         )
     ).first()
     return _intervention(row) if row else None
+
+
+# The intervention and its sessions in one statement (one round trip): the sessions' INSERT runs only
+# when the intervention's did (a code the tenant has already inserts nothing), and the foreign key is
+# checked at the end of the statement, when the intervention's row is there. The sessions' columns
+# come as comma-joined text that PostgreSQL splits and casts (string_to_array): psycopg dumps a
+# Python list element by element, with a regular expression each for quoting, which cost more CPU
+# than the rest of the creation (bench/mtss_year.py, docs/performance.md). Room, facilitator and
+# status are one value for all of a new intervention's sessions.
+_INSERT_WITH_SESSIONS = sa.text(
+    """
+    WITH i AS (
+        INSERT INTO mtss.interventions
+            (id, tenant_id, code, name, owner_id, template_key, template_version, begin_date, end_date,
+             config, created_by)
+        VALUES (CAST(:intervention AS uuid), CAST(:tenant AS uuid), :code, :name, :owner_id, :template_key,
+                :template_version, :begin_date, :end_date, CAST(:config AS jsonb), :created_by)
+        ON CONFLICT ON CONSTRAINT uq_interventions_tenant_code DO NOTHING
+        RETURNING *
+    ), s AS (
+        INSERT INTO mtss.sessions
+            (id, tenant_id, intervention_id, starts_at, ends_at, local_date, room, facilitator_id, status,
+             note)
+        SELECT s.id, i.tenant_id, i.id, s.starts_at, s.ends_at, s.local_date, :room, :facilitator,
+               :status, ''
+        FROM i, unnest(CAST(string_to_array(:ids, ',') AS uuid[]),
+                       CAST(string_to_array(:starts, ',') AS timestamptz[]),
+                       CAST(string_to_array(:ends, ',') AS timestamptz[]),
+                       CAST(string_to_array(:dates, ',') AS date[]))
+            AS s(id, starts_at, ends_at, local_date)
+    )
+    SELECT * FROM i
+    """
+)
+
+
+def _joined(values: Iterable[object]) -> str:
+    """Values without commas (uuids, ISO dates and instants) as one text parameter."""
+    return ",".join(v.isoformat() if isinstance(v, date) else str(v) for v in values)
+
+
+async def insert_intervention_with_sessions(
+    session: AsyncConnection, i: Intervention, made: list[Session]
+) -> Intervention | None:
+    """insert_intervention and insert_sessions in one round trip; None (and no session stored) when
+    the tenant already has an intervention with this code. The sessions are a new intervention's:
+    one room, one facilitator, scheduled, no note."""
+    if len({(s.room, s.facilitator_id, s.status, s.note) for s in made}) > 1:
+        raise ValueError("a new intervention's sessions share room, facilitator and status")
+    room, facilitator, status = (
+        (made[0].room, made[0].facilitator_id, made[0].status) if made else ("", "", "")
+    )
+    row = (
+        await session.execute(
+            _INSERT_WITH_SESSIONS,
+            {
+                "intervention": i.id,
+                "tenant": i.tenant_id,
+                "code": i.code,
+                "name": i.name,
+                "owner_id": i.owner_id,
+                "template_key": i.template_key,
+                "template_version": i.template_version,
+                "begin_date": i.begin_date,
+                "end_date": i.end_date,
+                "config": json.dumps(_config(i)),
+                "created_by": i.created_by,
+                "room": room,
+                "facilitator": facilitator,
+                "status": status,
+                "ids": _joined(s.id for s in made),
+                "starts": _joined(s.starts_at for s in made),
+                "ends": _joined(s.ends_at for s in made),
+                "dates": _joined(s.local_date for s in made),
+            },
+        )
+    ).first()
+    return _intervention(row) if row else None
+
+
+async def stage_events(outbox: Outbox, session: AsyncConnection, events: list[tuple[str, Any, str]]) -> None:
+    """Several (subject, message, tenant) outbox rows in one INSERT: what Outbox.stage writes one
+    row at a time (the same headers, build_headers), for a use case that stages its event and its
+    audit record together and wants one round trip for both. The messages are protobuf messages
+    (convert.py and runtime/audit.py make them); typed Any so the store imports no generated code."""
+    rows = []
+    for subject, message, tenant_id in events:
+        headers = build_headers(message, source=outbox.context, tenant_id=tenant_id)
+        rows.append(
+            {
+                "event_id": headers["ce-id"],
+                "subject": subject,
+                "event_type": headers["ce-type"],
+                "payload": message.SerializeToString(),
+                "headers": headers,
+            }
+        )
+    if rows:
+        await session.execute(sa.insert(outbox.table), rows)
 
 
 async def update_intervention(session: AsyncConnection, i: Intervention) -> Intervention:
@@ -326,12 +428,18 @@ async def bookings(
         sessions.c.ends_at,
         sessions.c.room,
         sessions.c.facilitator_id,
-    ).where(sessions.c.starts_at < end, sessions.c.ends_at > start, sessions.c.status == "scheduled")
+    ).where(
+        sessions.c.starts_at < end,
+        sessions.c.ends_at > start,
+        # Implied (no session is longer than MAX_DURATION), and it bounds the (tenant, ends_at) range.
+        sessions.c.ends_at < end + timedelta(minutes=MAX_DURATION),
+        sessions.c.status == "scheduled",
+    )
     if not everything:
         wanted = []
-        room_list = [r.casefold() for r in rooms if r]
+        room_list = [r.lower() for r in rooms if r]
         if room_list:
-            wanted.append(sa.func.lower(sessions.c.room).in_(room_list))
+            wanted.append(sessions.c.room_key.in_(room_list))
         fac_list = [f for f in facilitators if f]
         if fac_list:
             wanted.append(sessions.c.facilitator_id.in_(fac_list))
@@ -362,16 +470,28 @@ async def bookings(
     ]
 
 
+# One index probe per window and resource: LATERAL makes the windows drive the probes, and each
+# branch is an equality prefix plus a range on starts_at, (tenant_id, room_key, starts_at) for the
+# room and (tenant_id, facilitator_id, starts_at) for the facilitator. Both are leakproof text
+# equalities, so row-level security lets them be index conditions (lower(room) was not: see
+# db/mtss/versions/20261206_0002_room_key.py). A branch whose value is NULL finds nothing.
 _NEAR = sa.text(
     """
     SELECT DISTINCT s.id, s.starts_at, s.ends_at, s.room, s.facilitator_id
-    FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[])) AS w(ws, we)
-    JOIN mtss.sessions s
-      ON s.tenant_id = CAST(:tenant AS uuid)
-     AND s.starts_at < w.we
-     AND s.starts_at > w.ws - make_interval(mins => :longest)
-     AND s.ends_at > w.ws
-    WHERE s.status = 'scheduled' AND (lower(s.room) = :room OR s.facilitator_id = :facilitator)
+    FROM unnest(CAST(string_to_array(:starts, ',') AS timestamptz[]),
+                CAST(string_to_array(:ends, ',') AS timestamptz[])) AS w(ws, we)
+    CROSS JOIN LATERAL (
+        SELECT r.id, r.starts_at, r.ends_at, r.room, r.facilitator_id, r.status
+        FROM mtss.sessions r
+        WHERE r.tenant_id = CAST(:tenant AS uuid) AND r.room_key = CAST(:room AS text)
+          AND r.starts_at < w.we AND r.starts_at > w.ws - make_interval(mins => :longest)
+        UNION ALL
+        SELECT f.id, f.starts_at, f.ends_at, f.room, f.facilitator_id, f.status
+        FROM mtss.sessions f
+        WHERE f.tenant_id = CAST(:tenant AS uuid) AND f.facilitator_id = CAST(:facilitator AS text)
+          AND f.starts_at < w.we AND f.starts_at > w.ws - make_interval(mins => :longest)
+    ) s
+    WHERE s.status = 'scheduled' AND s.ends_at > w.ws
     """
 )
 
@@ -386,21 +506,22 @@ async def room_and_facilitator_bookings(
     longest_minutes: int,
 ) -> list[Booking]:
     """The scheduled sessions in `room` or led by `facilitator` overlapping any of `windows` (without
-    their students: what a new intervention's sessions are checked against). One index probe per
-    window: no session lasts longer than `longest_minutes`, so a session overlapping a window starts
-    in (window start - longest, window end), a range the (tenant, lower(room) | facilitator,
-    starts_at) indexes answer."""
+    their students: what a new intervention's sessions are checked against), in one statement. No
+    session lasts longer than `longest_minutes`, so a session overlapping a window starts in
+    (window start - longest, window end): one short range of the room's index and one of the
+    facilitator's per window, a few rows each, however large the tenant's year (_NEAR)."""
     if not windows or not (room or facilitator):
         return []
     rows = (
         await session.execute(
             _NEAR,
             {
-                "starts": [w[0] for w in windows],
-                "ends": [w[1] for w in windows],
+                # Joined text, not lists: see _INSERT_WITH_SESSIONS.
+                "starts": _joined(w[0] for w in windows),
+                "ends": _joined(w[1] for w in windows),
                 "tenant": tenant_id,
                 "longest": longest_minutes,
-                "room": room.casefold() if room else None,
+                "room": room.lower() if room else None,
                 "facilitator": facilitator or None,
             },
         )
@@ -598,6 +719,56 @@ async def list_attendance(session: AsyncConnection, intervention_id: str | None 
     if intervention_id is not None:
         q = q.where(attendance.c.intervention_id == uuid.UUID(intervention_id))
     return [_attendance(r) for r in (await session.execute(q)).all()]
+
+
+async def stream_attendance_for_export(
+    session: AsyncConnection, chunk: int = 2000
+) -> AsyncIterator[tuple[str, Session, Attendance]]:
+    """Every attendance record of the transaction's tenant with its intervention's code and its
+    session, ordered as the Ed-Fi export lists them (code, session start, student; byte order, so
+    PostgreSQL's collation and Python's sort agree), read through a server-side cursor in chunks: a
+    year of attendance never sits in memory at once."""
+    q = (
+        sa.select(
+            interventions.c.code,
+            *sessions.c,
+            attendance.c.student_id.label("a_student_id"),
+            attendance.c.status.label("a_status"),
+            attendance.c.minutes.label("a_minutes"),
+            attendance.c.reason_code.label("a_reason_code"),
+            attendance.c.note.label("a_note"),
+            attendance.c.recorded_by.label("a_recorded_by"),
+            attendance.c.recorded_at.label("a_recorded_at"),
+        )
+        .select_from(
+            attendance.join(sessions, sessions.c.id == attendance.c.session_id).join(
+                interventions, interventions.c.id == sessions.c.intervention_id
+            )
+        )
+        .order_by(
+            interventions.c.code.collate("C"),
+            sessions.c.starts_at,
+            attendance.c.student_id.collate("C"),
+        )
+        .execution_options(yield_per=chunk)
+    )
+    result = await session.stream(q)
+    async for rows in result.partitions():
+        for r in rows:
+            yield (
+                r.code,
+                _session(r),
+                Attendance(
+                    session_id=str(r.id),
+                    student_id=r.a_student_id,
+                    status=r.a_status,
+                    minutes=r.a_minutes,
+                    reason_code=r.a_reason_code,
+                    note=r.a_note,
+                    recorded_by=r.a_recorded_by,
+                    recorded_at=r.a_recorded_at,
+                ),
+            )
 
 
 async def attendance_totals(

@@ -46,13 +46,21 @@ sessions = sa.Table(
     sa.Column("facilitator_id", sa.Text, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("note", sa.Text, nullable=False, server_default=""),
-    # Conflict checks read a tenant's sessions overlapping a time window.
-    sa.Index("ix_sessions_tenant_start", "tenant_id", "starts_at"),
+    # Rooms compare without case ("Library" is "library"). Stored, not an index on lower(room):
+    # under row-level security a condition on lower(), which is not leakproof, is never an index
+    # condition; equality on a column is (db/mtss/versions/20261206_0002_room_key.py).
+    sa.Column("room_key", sa.Text, sa.Computed("lower(room)", persisted=True), nullable=False),
+    # Conflict checks read a tenant's sessions overlapping a time window: all of them (a scan, by
+    # ends_at: the window's sessions end in (start, end + the longest session)), or those of one room
+    # or one facilitator (a probe per window, by starts_at). Not (tenant_id, starts_at): before
+    # PostgreSQL has statistics (a table filled since the last ANALYZE) its cost ties with the
+    # facilitator's index for a probe, and the planner took it, reading every room's sessions of
+    # each window (docs/performance.md, issue 14's creation figure).
+    sa.Index("ix_sessions_tenant_end", "tenant_id", "ends_at"),
     sa.Index("ix_sessions_intervention_start", "intervention_id", "starts_at"),
     sa.Index("ix_sessions_facilitator_start", "tenant_id", "facilitator_id", "starts_at"),
+    sa.Index("ix_sessions_room_key_start", "tenant_id", "room_key", "starts_at"),
 )
-# Rooms compare without case ("Library" is "library"), so the room index is on lower(room).
-sa.Index("ix_sessions_room_start", sessions.c.tenant_id, sa.func.lower(sessions.c.room), sessions.c.starts_at)
 
 # Ed-Fi StudentInterventionAssociation, with source, actor, time and effective dates.
 enrollments = sa.Table(

@@ -34,7 +34,12 @@ class ProgressApi(pb_grpc.ProgressServiceServicer):
         self, request: pb.ListClassSummariesRequest, context: object
     ) -> pb.ListClassSummariesResponse:
         summaries, token = await self.service.class_summaries(
-            _caller(), request.class_id, request.page_size, request.page_token, request.order_by
+            _caller(),
+            request.class_id,
+            request.page_size,
+            request.page_token,
+            request.order_by,
+            request.on_behalf_of,
         )
         return pb.ListClassSummariesResponse(
             summaries=[convert.summary_to_proto(s) for s in summaries], next_page_token=token

@@ -46,6 +46,10 @@ from services.runtime.events.outbox import Outbox
 from services.runtime.request_context import Principal
 
 STAFF = frozenset({"teacher", "admin", "service"})
+# The workloads that may read a class's summaries (ListClassSummaries), each only on behalf of a user
+# who may read the class and each read audited: mtss builds its risk lists from them (issue 14).
+# Any other workload is refused: the service role alone is not a reason to see a class's risks.
+SUMMARY_READERS = frozenset({"workload:mtss"})
 
 
 class UserDirectory(Protocol):
@@ -120,25 +124,70 @@ class ProgressService:
         )
 
     async def class_summaries(
-        self, caller: Principal, class_id: str, page_size: int, page_token: str, order_by: str
+        self,
+        caller: Principal,
+        class_id: str,
+        page_size: int,
+        page_token: str,
+        order_by: str,
+        on_behalf_of: str = "",
     ) -> tuple[list[StudentSummary], str]:
+        """Teachers read their classes, admins any class. A workload of SUMMARY_READERS reads a class
+        on behalf of a user (on_behalf_of) who could read it themselves, and the read is audited
+        (class.summaries_read: who, for whom, how many students) — a narrow grant, not the service
+        role's usual reach."""
         if order_by not in ("", "risk", "mastery"):
             raise InvalidArgument(
                 "order_by must be risk or mastery",
                 [FieldViolation("order_by", "must be 'risk' (default) or 'mastery'")],
             )
+        as_workload = not caller.has_any("teacher", "admin")
+        if as_workload:
+            if caller.subject not in SUMMARY_READERS:
+                raise PermissionDenied(
+                    "this workload may not read class summaries", reason="WORKLOAD_NOT_ALLOWED"
+                )
+            if not on_behalf_of:
+                raise InvalidArgument(
+                    "on_behalf_of is required for a workload",
+                    [FieldViolation("on_behalf_of", "is required: the user the summaries are read for")],
+                )
+        elif on_behalf_of:
+            raise InvalidArgument(
+                "on_behalf_of is for workloads only",
+                [FieldViolation("on_behalf_of", "must be empty: users read class summaries as themselves")],
+            )
         size = pagination.page_size(page_size)
         position = pagination.decode_token(page_token, v=float, s=str)
         after = (position["v"], position["s"]) if position else None
+        reader = on_behalf_of.lower() if as_workload else caller.subject
+        reader_is_admin = caller.has_any("admin")
+        if as_workload:
+            # Asked before the transaction: no connection is held while identity answers.
+            found = await self._directory().members(caller.tenant_id, [reader])
+            member = found.get(reader)
+            reader_is_admin = member is not None and not member.disabled and "admin" in member.roles
         async with self.db.transaction(caller.tenant_id) as session:
             cls = await store.get_class(session, class_id)
             if cls is None:
                 raise NotFound(f"class {class_id} not found", reason="CLASS_NOT_FOUND")
-            if not caller.has_any("admin") and caller.subject not in cls.teacher_ids:
+            if not reader_is_admin and reader not in cls.teacher_ids:
                 raise PermissionDenied("only the class's teachers see its summary", reason="NOT_YOUR_CLASS")
             students = await store.class_summaries(
                 session, cls.id, order_by=order_by or "risk", limit=size + 1, after=after
             )
+            if as_workload:
+                await audit.record(
+                    self.outbox,
+                    session,
+                    "class.summaries_read",
+                    f"classes/{cls.id}",
+                    after={
+                        "on_behalf_of": reader,
+                        "students": min(len(students), size),
+                        "order_by": order_by or "risk",
+                    },
+                )
         token = ""
         if len(students) > size:
             last = students[size - 1]

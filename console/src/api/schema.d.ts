@@ -494,9 +494,13 @@ export interface paths {
         };
         /**
          * One row per student of a class, paginated, ordered by risk (default) or mastery.
-         * @description gRPC: `/learnflow.progress.v1.ProgressService/ListClassSummaries`.
+         * @description One row per student of a class, paginated, ordered by risk (default) or mastery. Teachers read
+         *     the classes they teach, admins any. Of the workloads only mtss may (its risk lists), and only on
+         *     behalf of a user who may read the class (on_behalf_of); each such read is audited.
          *
-         *     Requires one of the roles: ROLE_TEACHER, ROLE_ADMIN.
+         *     gRPC: `/learnflow.progress.v1.ProgressService/ListClassSummaries`.
+         *
+         *     Requires one of the roles: ROLE_TEACHER, ROLE_ADMIN, ROLE_SERVICE.
          */
         get: operations["ProgressService_ListClassSummaries"];
         put?: never;
@@ -1050,6 +1054,34 @@ export interface paths {
          *     Requires one of the roles: ROLE_ADMIN, ROLE_SERVICE.
          */
         get: operations["MtssService_ExportEdFi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/mtss/edfi/export:stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The same export in pages, as a server stream (server-sent events through REST): a year of attendance is more than gRPC's 4 MB message limit, so ExportEdFi cannot carry it.
+         * @description The same export in pages, as a server stream (server-sent events through REST): a year of
+         *     attendance is more than gRPC's 4 MB message limit, so ExportEdFi cannot carry it. The tenant's
+         *     interventions come first (one page each, with their sessions), then the enrollments, then the
+         *     attendance events oldest first, each page at most page_size documents of one resource. Joining
+         *     the pages' documents per resource gives ExportEdFi's document (ImportEdFi reads it).
+         *
+         *     gRPC: `/learnflow.mtss.v1.MtssService/StreamEdFiExport`.
+         *
+         *     Requires one of the roles: ROLE_ADMIN, ROLE_SERVICE.
+         */
+        get: operations["MtssService_StreamEdFiExport"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2953,6 +2985,11 @@ export interface components {
             studentId?: string;
             eligible?: boolean;
             reason?: string;
+            /**
+             * Format: double
+             * @description The student's risk on the list, 0..1.
+             */
+            risk?: number;
         };
         /** @description One caregiver communication in the student's communication log. */
         "learnflow.mtss.v1.Communication": {
@@ -2996,6 +3033,15 @@ export interface components {
             ratio?: number;
             /** Format: double */
             attendanceRate?: number;
+        };
+        /** @description One page of the Ed-Fi export: documents of one resource. */
+        "learnflow.mtss.v1.EdFiExportPage": {
+            /** @description "interventions", "studentInterventionAssociations" or "studentInterventionAttendanceEvents". */
+            resource?: string;
+            /** @description A JSON array of that resource's documents, in ExportEdFi's shapes. */
+            json?: string;
+            /** Format: int32 */
+            count?: number;
         };
         "learnflow.mtss.v1.EnrollFromRiskListResponse": {
             candidates?: components["schemas"]["learnflow.mtss.v1.Candidate"][];
@@ -4864,6 +4910,11 @@ export interface operations {
                 pageToken?: string;
                 /** @description "risk" (default: highest first) or "mastery" (lowest first). */
                 orderBy?: string;
+                /**
+                 * @description For a workload caller only (required then): the user the summaries are read for, who must be a
+                 *     teacher of the class or an admin of the tenant.
+                 */
+                onBehalfOf?: string;
             };
             header?: never;
             path: {
@@ -5639,6 +5690,36 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    MtssService_StreamEdFiExport: {
+        parameters: {
+            query?: {
+                /** @description Documents per page; 0 means 1000. */
+                pageSize?: number;
+                /** @description Only these resources (e.g. just the attendance events); empty means all three. */
+                resources?: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK: server-sent events, one `data:` JSON message per event. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": components["schemas"]["learnflow.mtss.v1.EdFiExportPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
     MtssService_ImportEdFi: {
         parameters: {
             query?: never;
@@ -6014,7 +6095,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description CSV with a header: student_id,risk[,reason]; risk between 0 and 1. */
+                    /** @description CSV with a header: student_id,risk[,reason]; risk between 0 and 1. Either csv or class_id. */
                     csv?: string;
                     /**
                      * Format: double
@@ -6023,6 +6104,16 @@ export interface operations {
                     minRisk?: number;
                     dryRun?: boolean;
                     beginDate?: string;
+                    /**
+                     * @description The risk list from progress: the class's student summaries by risk (ListClassSummaries, read by
+                     *     mtss on behalf of the caller, who must teach the class or be an admin). Either csv or class_id.
+                     */
+                    classId?: string;
+                    /**
+                     * Format: int32
+                     * @description The second criterion: at most this many students, the highest risks first; 0 means no limit.
+                     */
+                    maxStudents?: number;
                 };
             };
         };

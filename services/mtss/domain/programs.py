@@ -233,6 +233,7 @@ class Candidate:
     student_id: str
     eligible: bool
     reason: str
+    risk: float = 0.0
 
 
 @dataclass
@@ -458,21 +459,42 @@ def parse_risk_csv(v: Violations, text: str, path: str) -> list[RiskEntry]:
     return out
 
 
-def screen(entries: list[RiskEntry], min_risk: float, enrolled: set[str], known: set[str]) -> list[Candidate]:
-    """Who a rules-based enrollment would enroll, and why (or why not): the dry-run preview."""
+def screen(
+    entries: list[RiskEntry], min_risk: float, enrolled: set[str], known: set[str], max_students: int = 0
+) -> list[Candidate]:
+    """Who a rules-based enrollment would enroll, and why (or why not): the dry-run preview, highest
+    risk first. The criteria: a risk of at least `min_risk`, and at most `max_students` (0: no limit)
+    of those, the highest risks first; a student listed twice counts once, at their higher risk."""
     out = []
+    taken = 0
+    seen: set[str] = set()
     for e in sorted(entries, key=lambda e: (-e.risk, e.student_id)):
+        if e.student_id in seen:
+            continue
+        seen.add(e.student_id)
         if e.student_id not in known:
-            out.append(Candidate(e.student_id, False, "not a student of this school"))
+            out.append(Candidate(e.student_id, False, "not a student of this school", e.risk))
         elif e.student_id in enrolled:
-            out.append(Candidate(e.student_id, False, "already enrolled"))
+            out.append(Candidate(e.student_id, False, "already enrolled", e.risk))
         elif e.risk < min_risk:
             out.append(
-                Candidate(e.student_id, False, f"risk {e.risk:.2f} below the criterion {min_risk:.2f}")
+                Candidate(
+                    e.student_id, False, f"risk {e.risk:.2f} below the criterion {min_risk:.2f}", e.risk
+                )
+            )
+        elif max_students and taken >= max_students:
+            out.append(
+                Candidate(
+                    e.student_id,
+                    False,
+                    f"risk {e.risk:.2f} ≥ {min_risk:.2f}, but beyond the {max_students} highest risks",
+                    e.risk,
+                )
             )
         else:
+            taken += 1
             why = f"risk {e.risk:.2f} ≥ {min_risk:.2f}" + (f": {e.reason}" if e.reason else "")
-            out.append(Candidate(e.student_id, True, why))
+            out.append(Candidate(e.student_id, True, why, e.risk))
     return out
 
 

@@ -105,6 +105,28 @@ def test_a_risk_list_is_parsed_and_screened_with_reasons():
     assert "struggling" in got[0].reason and got[1].reason == "already enrolled"
 
 
+def test_the_most_at_risk_are_taken_first_up_to_max_students_and_a_repeated_student_once():
+    entries = [
+        p.RiskEntry("a", 0.9),
+        p.RiskEntry("b", 0.7),
+        p.RiskEntry("c", 0.8),
+        p.RiskEntry("a", 0.3),  # listed twice: counted once, at the higher risk
+        p.RiskEntry("d", 0.2),
+        p.RiskEntry("e", 0.95),  # not a student here: never takes a place
+    ]
+    got = p.screen(entries, 0.5, enrolled=set(), known={"a", "b", "c", "d"}, max_students=2)
+    assert [(c.student_id, c.eligible, c.risk) for c in got] == [
+        ("e", False, 0.95),
+        ("a", True, 0.9),
+        ("c", True, 0.8),
+        ("b", False, 0.7),
+        ("d", False, 0.2),
+    ]
+    assert "beyond the 2 highest risks" in got[3].reason and "below the criterion" in got[4].reason
+    unlimited = p.screen(entries, 0.5, enrolled=set(), known={"a", "b", "c", "d"})
+    assert [c.student_id for c in unlimited if c.eligible] == ["a", "c", "b"]
+
+
 def test_facilitators_act_on_their_own_sessions_only():
     i = _intervention()
     mine = p.Session("s", "i", None, None, START, "101", "f")  # type: ignore[arg-type]

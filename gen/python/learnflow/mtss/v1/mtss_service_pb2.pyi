@@ -133,18 +133,22 @@ class EnrollStudentsResponse(_message.Message):
     def __init__(self, enrollments: _Optional[_Iterable[_Union[_resources_pb2.Enrollment, _Mapping]]] = ...) -> None: ...
 
 class EnrollFromRiskListRequest(_message.Message):
-    __slots__ = ("intervention_id", "csv", "min_risk", "dry_run", "begin_date")
+    __slots__ = ("intervention_id", "csv", "min_risk", "dry_run", "begin_date", "class_id", "max_students")
     INTERVENTION_ID_FIELD_NUMBER: _ClassVar[int]
     CSV_FIELD_NUMBER: _ClassVar[int]
     MIN_RISK_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     BEGIN_DATE_FIELD_NUMBER: _ClassVar[int]
+    CLASS_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_STUDENTS_FIELD_NUMBER: _ClassVar[int]
     intervention_id: str
     csv: str
     min_risk: float
     dry_run: bool
     begin_date: str
-    def __init__(self, intervention_id: _Optional[str] = ..., csv: _Optional[str] = ..., min_risk: _Optional[float] = ..., dry_run: _Optional[bool] = ..., begin_date: _Optional[str] = ...) -> None: ...
+    class_id: str
+    max_students: int
+    def __init__(self, intervention_id: _Optional[str] = ..., csv: _Optional[str] = ..., min_risk: _Optional[float] = ..., dry_run: _Optional[bool] = ..., begin_date: _Optional[str] = ..., class_id: _Optional[str] = ..., max_students: _Optional[int] = ...) -> None: ...
 
 class EnrollFromRiskListResponse(_message.Message):
     __slots__ = ("candidates", "enrollments")
@@ -269,6 +273,24 @@ class ExportEdFiResponse(_message.Message):
     JSON_FIELD_NUMBER: _ClassVar[int]
     json: str
     def __init__(self, json: _Optional[str] = ...) -> None: ...
+
+class StreamEdFiExportRequest(_message.Message):
+    __slots__ = ("page_size", "resources")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    resources: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, page_size: _Optional[int] = ..., resources: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EdFiExportPage(_message.Message):
+    __slots__ = ("resource", "json", "count")
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    resource: str
+    json: str
+    count: int
+    def __init__(self, resource: _Optional[str] = ..., json: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class ImportEdFiRequest(_message.Message):
     __slots__ = ("json",)

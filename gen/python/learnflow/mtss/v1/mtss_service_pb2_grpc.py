@@ -143,6 +143,11 @@ class MtssServiceStub:
                 request_serializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ExportEdFiRequest.SerializeToString,
                 response_deserializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ExportEdFiResponse.FromString,
                 _registered_method=True)
+        self.StreamEdFiExport = channel.unary_stream(
+                '/learnflow.mtss.v1.MtssService/StreamEdFiExport',
+                request_serializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.StreamEdFiExportRequest.SerializeToString,
+                response_deserializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.EdFiExportPage.FromString,
+                _registered_method=True)
         self.ImportEdFi = channel.unary_unary(
                 '/learnflow.mtss.v1.MtssService/ImportEdFi',
                 request_serializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ImportEdFiRequest.SerializeToString,
@@ -314,6 +319,17 @@ class MtssServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamEdFiExport(self, request, context):
+        """The same export in pages, as a server stream (server-sent events through REST): a year of
+        attendance is more than gRPC's 4 MB message limit, so ExportEdFi cannot carry it. The tenant's
+        interventions come first (one page each, with their sessions), then the enrollments, then the
+        attendance events oldest first, each page at most page_size documents of one resource. Joining
+        the pages' documents per resource gives ExportEdFi's document (ImportEdFi reads it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ImportEdFi(self, request, context):
         """Imports what ExportEdFi wrote (new ids are kept; an intervention code that exists is skipped).
         """
@@ -428,6 +444,11 @@ def add_MtssServiceServicer_to_server(servicer, server):
                     servicer.ExportEdFi,
                     request_deserializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ExportEdFiRequest.FromString,
                     response_serializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ExportEdFiResponse.SerializeToString,
+            ),
+            'StreamEdFiExport': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamEdFiExport,
+                    request_deserializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.StreamEdFiExportRequest.FromString,
+                    response_serializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.EdFiExportPage.SerializeToString,
             ),
             'ImportEdFi': grpc.unary_unary_rpc_method_handler(
                     servicer.ImportEdFi,
@@ -1005,6 +1026,33 @@ class MtssService:
             '/learnflow.mtss.v1.MtssService/ExportEdFi',
             learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ExportEdFiRequest.SerializeToString,
             learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ExportEdFiResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamEdFiExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/learnflow.mtss.v1.MtssService/StreamEdFiExport',
+            learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.StreamEdFiExportRequest.SerializeToString,
+            learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.EdFiExportPage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -412,14 +412,16 @@ class Conflict(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., resource: _Optional[str] = ..., session_id: _Optional[str] = ..., other_session_id: _Optional[str] = ...) -> None: ...
 
 class Candidate(_message.Message):
-    __slots__ = ("student_id", "eligible", "reason")
+    __slots__ = ("student_id", "eligible", "reason", "risk")
     STUDENT_ID_FIELD_NUMBER: _ClassVar[int]
     ELIGIBLE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    RISK_FIELD_NUMBER: _ClassVar[int]
     student_id: str
     eligible: bool
     reason: str
-    def __init__(self, student_id: _Optional[str] = ..., eligible: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+    risk: float
+    def __init__(self, student_id: _Optional[str] = ..., eligible: _Optional[bool] = ..., reason: _Optional[str] = ..., risk: _Optional[float] = ...) -> None: ...
 
 class Communication(_message.Message):
     __slots__ = ("id", "student_id", "caregiver_id", "template", "status", "detail", "sent_by", "create_time", "update_time")

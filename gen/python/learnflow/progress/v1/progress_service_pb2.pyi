@@ -32,16 +32,18 @@ class GetProgressRequest(_message.Message):
     def __init__(self, student_id: _Optional[str] = ...) -> None: ...
 
 class ListClassSummariesRequest(_message.Message):
-    __slots__ = ("class_id", "page_size", "page_token", "order_by")
+    __slots__ = ("class_id", "page_size", "page_token", "order_by", "on_behalf_of")
     CLASS_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    ON_BEHALF_OF_FIELD_NUMBER: _ClassVar[int]
     class_id: str
     page_size: int
     page_token: str
     order_by: str
-    def __init__(self, class_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., order_by: _Optional[str] = ...) -> None: ...
+    on_behalf_of: str
+    def __init__(self, class_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., order_by: _Optional[str] = ..., on_behalf_of: _Optional[str] = ...) -> None: ...
 
 class ListClassSummariesResponse(_message.Message):
     __slots__ = ("summaries", "next_page_token")

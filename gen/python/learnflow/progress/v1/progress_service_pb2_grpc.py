@@ -116,7 +116,9 @@ class ProgressServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListClassSummaries(self, request, context):
-        """One row per student of a class, paginated, ordered by risk (default) or mastery.
+        """One row per student of a class, paginated, ordered by risk (default) or mastery. Teachers read
+        the classes they teach, admins any. Of the workloads only mtss may (its risk lists), and only on
+        behalf of a user who may read the class (on_behalf_of); each such read is audited.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -16,6 +16,7 @@ __all__ = (
     "Conflict",
     "CreateInterventionRequest",
     "Dosage",
+    "EdFiExportPage",
     "EnrollFromRiskListRequest",
     "EnrollFromRiskListResponse",
     "EnrollStudentsRequest",
@@ -65,6 +66,7 @@ __all__ = (
     "Session",
     "SessionAdjusted",
     "SessionStatus",
+    "StreamEdFiExportRequest",
     "StudentDashboard",
     "StudentRow",
     "Template",
@@ -72,6 +74,7 @@ __all__ = (
 )
 
 import datetime
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -358,6 +361,11 @@ class Candidate(betterproto2.Message):
 
     reason: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
 
+    risk: "float" = betterproto2.field(4, betterproto2.TYPE_DOUBLE)
+    """
+    The student's risk on the list, 0..1.
+    """
+
 
 default_message_pool.register_message("learnflow.mtss.v1", "Candidate", Candidate)
 
@@ -466,12 +474,34 @@ default_message_pool.register_message("learnflow.mtss.v1", "Dosage", Dosage)
 
 
 @dataclass(eq=False, repr=False)
+class EdFiExportPage(betterproto2.Message):
+    """
+    One page of the Ed-Fi export: documents of one resource.
+    """
+
+    resource: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+    """
+    "interventions", "studentInterventionAssociations" or "studentInterventionAttendanceEvents".
+    """
+
+    json: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+    """
+    A JSON array of that resource's documents, in ExportEdFi's shapes.
+    """
+
+    count: "int" = betterproto2.field(3, betterproto2.TYPE_INT32)
+
+
+default_message_pool.register_message("learnflow.mtss.v1", "EdFiExportPage", EdFiExportPage)
+
+
+@dataclass(eq=False, repr=False)
 class EnrollFromRiskListRequest(betterproto2.Message):
     intervention_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
     csv: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
     """
-    CSV with a header: student_id,risk[,reason]; risk between 0 and 1.
+    CSV with a header: student_id,risk[,reason]; risk between 0 and 1. Either csv or class_id.
     """
 
     min_risk: "float" = betterproto2.field(3, betterproto2.TYPE_DOUBLE)
@@ -482,6 +512,17 @@ class EnrollFromRiskListRequest(betterproto2.Message):
     dry_run: "bool" = betterproto2.field(4, betterproto2.TYPE_BOOL)
 
     begin_date: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+
+    class_id: "str" = betterproto2.field(6, betterproto2.TYPE_STRING)
+    """
+    The risk list from progress: the class's student summaries by risk (ListClassSummaries, read by
+    mtss on behalf of the caller, who must teach the class or be an admin). Either csv or class_id.
+    """
+
+    max_students: "int" = betterproto2.field(7, betterproto2.TYPE_INT32)
+    """
+    The second criterion: at most this many students, the highest risks first; 0 means no limit.
+    """
 
 
 default_message_pool.register_message(
@@ -1215,6 +1256,22 @@ default_message_pool.register_message("learnflow.mtss.v1", "SessionAdjusted", Se
 
 
 @dataclass(eq=False, repr=False)
+class StreamEdFiExportRequest(betterproto2.Message):
+    page_size: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    Documents per page; 0 means 1000.
+    """
+
+    resources: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+    """
+    Only these resources (e.g. just the attendance events); empty means all three.
+    """
+
+
+default_message_pool.register_message("learnflow.mtss.v1", "StreamEdFiExportRequest", StreamEdFiExportRequest)
+
+
+@dataclass(eq=False, repr=False)
 class StudentDashboard(betterproto2.Message):
     intervention_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
@@ -1787,6 +1844,32 @@ class MtssServiceStub(betterproto2_grpclib.ServiceStub):
             deadline=deadline,
             metadata=metadata,
         )
+
+    async def stream_ed_fi_export(
+        self,
+        message: "StreamEdFiExportRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "AsyncIterator[EdFiExportPage]":
+        """
+        The same export in pages, as a server stream (server-sent events through REST): a year of
+        attendance is more than gRPC's 4 MB message limit, so ExportEdFi cannot carry it. The tenant's
+        interventions come first (one page each, with their sessions), then the enrollments, then the
+        attendance events oldest first, each page at most page_size documents of one resource. Joining
+        the pages' documents per resource gives ExportEdFi's document (ImportEdFi reads it).
+        """
+
+        async for response in self._unary_stream(
+            "/learnflow.mtss.v1.MtssService/StreamEdFiExport",
+            message,
+            EdFiExportPage,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        ):
+            yield response
 
     async def import_ed_fi(
         self,

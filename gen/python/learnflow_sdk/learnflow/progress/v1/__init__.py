@@ -363,6 +363,12 @@ class ListClassSummariesRequest(betterproto2.Message):
     "risk" (default: highest first) or "mastery" (lowest first).
     """
 
+    on_behalf_of: "str" = betterproto2.field(5, betterproto2.TYPE_STRING)
+    """
+    For a workload caller only (required then): the user the summaries are read for, who must be a
+    teacher of the class or an admin of the tenant.
+    """
+
 
 default_message_pool.register_message(
     "learnflow.progress.v1", "ListClassSummariesRequest", ListClassSummariesRequest
@@ -717,7 +723,9 @@ class ProgressServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "ListClassSummariesResponse":
         """
-        One row per student of a class, paginated, ordered by risk (default) or mastery.
+        One row per student of a class, paginated, ordered by risk (default) or mastery. Teachers read
+        the classes they teach, admins any. Of the workloads only mtss may (its risk lists), and only on
+        behalf of a user who may read the class (on_behalf_of); each such read is audited.
         """
 
         return await self._unary_unary(
