@@ -41,6 +41,17 @@ class MtssApi(pb_grpc.MtssServiceServicer):
         found, count = await self.service.get_intervention(_caller(), request.intervention_id)
         return convert.intervention_to_proto(found, count)
 
+    async def ListInterventions(
+        self, request: pb.ListInterventionsRequest, context: object
+    ) -> pb.ListInterventionsResponse:
+        found, token = await self.service.list_interventions(
+            _caller(), request.query, request.page_size, request.page_token
+        )
+        return pb.ListInterventionsResponse(
+            interventions=[convert.intervention_to_proto(i, count) for i, count in found],
+            next_page_token=token,
+        )
+
     async def ReapplyTemplate(
         self, request: pb.ReapplyTemplateRequest, context: object
     ) -> resources_pb2.Intervention:

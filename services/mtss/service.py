@@ -22,7 +22,7 @@ from services.mtss.domain import programs as p
 from services.mtss.domain.conflicts import Booking, Conflict, conflicts_for, scan
 from services.mtss.domain.schedule import MAX_DURATION, expand, zone_of
 from services.mtss.settings import MtssConfig
-from services.runtime import audit
+from services.runtime import audit, pagination
 from services.runtime.db import Database
 from services.runtime.db import parse_uuid as parse_id
 from services.runtime.errors import (
@@ -260,6 +260,22 @@ class MtssService:
         async with self.db.transaction(caller.tenant_id) as session:
             found = await self._intervention(session, intervention_id)
             return found, await store.count_sessions(session, found.id)
+
+    async def list_interventions(
+        self, caller: Principal, query: str, page_size: int, page_token: str
+    ) -> tuple[list[tuple[p.Intervention, int]], str]:
+        """A page of the tenant's interventions (code order) with their session counts, and the next
+        page's token ("" on the last page)."""
+        size = pagination.page_size(page_size)
+        position = pagination.decode_token(page_token, c=str, i=uuid.UUID)
+        after = (position["c"], str(position["i"])) if position else None
+        async with self.db.transaction(caller.tenant_id) as session:
+            found = await store.page_interventions(session, query=query.strip(), limit=size + 1, after=after)
+        token = ""
+        if len(found) > size:
+            last = found[size - 1][0]
+            token = pagination.encode_token({"c": last.code, "i": last.id})
+        return found[:size], token
 
     async def reapply_template(
         self, caller: Principal, intervention_id: str, version: int, acknowledged: set[str]

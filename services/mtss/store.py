@@ -269,6 +269,32 @@ async def list_interventions(session: AsyncConnection) -> list[Intervention]:
     return [_intervention(r) for r in rows]
 
 
+async def page_interventions(
+    session: AsyncConnection, *, query: str, limit: int, after: tuple[str, str] | None
+) -> list[tuple[Intervention, int]]:
+    """The tenant's interventions by (code, id) after `after`, with their session counts; `query` is
+    matched case-insensitively in the code or the name (LIKE's wildcards in it are literal)."""
+    q = sa.select(interventions)
+    if query:
+        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(sa.or_(interventions.c.code.ilike(pattern), interventions.c.name.ilike(pattern)))
+    if after is not None:
+        q = q.where(
+            sa.tuple_(interventions.c.code, interventions.c.id)
+            > sa.tuple_(sa.literal(after[0]), sa.literal(uuid.UUID(after[1])))
+        )
+    rows = (await session.execute(q.order_by(interventions.c.code, interventions.c.id).limit(limit))).all()
+    counts: dict[uuid.UUID, int] = {}
+    if rows:
+        grouped = (
+            sa.select(sessions.c.intervention_id, sa.func.count())
+            .where(sessions.c.intervention_id.in_([r.id for r in rows]))
+            .group_by(sessions.c.intervention_id)
+        )
+        counts = {i: int(n) for i, n in (await session.execute(grouped)).all()}
+    return [(_intervention(r), counts.get(r.id, 0)) for r in rows]
+
+
 async def count_sessions(session: AsyncConnection, intervention_id: str) -> int:
     q = sa.select(sa.func.count()).where(sessions.c.intervention_id == uuid.UUID(intervention_id))
     return int((await session.execute(q)).scalar_one())

@@ -1119,7 +1119,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The tenant's interventions by code, a page at a time (page tokens), optionally only those whose code or name contains `query`.
+         * @description The tenant's interventions by code, a page at a time (page tokens), optionally only those whose
+         *     code or name contains `query`.
+         *
+         *     gRPC: `/learnflow.mtss.v1.MtssService/ListInterventions`.
+         *
+         *     Requires one of the roles: ROLE_TEACHER, ROLE_FACILITATOR, ROLE_ADMIN, ROLE_SERVICE.
+         */
+        get: operations["MtssService_ListInterventions"];
         put?: never;
         /**
          * Creates an intervention from a template and generates its sessions.
@@ -3177,6 +3186,10 @@ export interface components {
         "learnflow.mtss.v1.LinkCaregiverResponse": Record<string, never>;
         "learnflow.mtss.v1.ListCommunicationsResponse": {
             communications?: components["schemas"]["learnflow.mtss.v1.Communication"][];
+        };
+        "learnflow.mtss.v1.ListInterventionsResponse": {
+            interventions?: components["schemas"]["learnflow.mtss.v1.Intervention"][];
+            nextPageToken?: string;
         };
         "learnflow.mtss.v1.ListSessionsResponse": {
             sessions?: components["schemas"]["learnflow.mtss.v1.Session"][];
@@ -5747,6 +5760,37 @@ export interface operations {
             403: components["responses"]["PermissionDenied"];
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    MtssService_ListInterventions: {
+        parameters: {
+            query?: {
+                /** @description 0 means 50; at most 200 are returned. */
+                pageSize?: number;
+                pageToken?: string;
+                /** @description Only interventions whose code or name contains this text (case-insensitive). */
+                query?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["learnflow.mtss.v1.ListInterventionsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };

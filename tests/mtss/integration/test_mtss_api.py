@@ -213,3 +213,47 @@ def test_roles_and_rest(mesh, stub, teacher, teacher_id):
         mine.status == 200 and mine.body["ics"].startswith("BEGIN:VCALENDAR\r\n") and mine.body["events"] > 0
     )
     assert rest(mesh, "GET", f"/v1/mtss/calendars/{teacher_id}", token=student["token"]).status == 403
+
+
+def test_interventions_are_listed_a_page_at_a_time_and_found_by_text(mesh, stub, teacher, teacher_id):
+    marker = uuid.uuid4().hex[:8]
+    made = [
+        stub.CreateIntervention(
+            pb.CreateInterventionRequest(
+                intervention=_intervention(
+                    teacher_id, name=f"Listing {marker} {n}", room=f"Room {marker}-{n}"
+                )
+            ),
+            metadata=bearer(teacher),
+            timeout=10,
+        )
+        for n in range(3)
+    ]
+    # Found by a piece of the name, case-insensitively, two to a page, in code order, with sessions.
+    seen, token = [], ""
+    for _ in range(5):
+        page = rest(
+            mesh,
+            "GET",
+            f"/v1/mtss/interventions?query=LISTING%20{marker}&pageSize=2&pageToken={token}",
+            token=teacher,
+        )
+        assert page.status == 200
+        seen += page.body.get("interventions", [])
+        token = page.body.get("nextPageToken", "")
+        if not token:
+            break
+    assert [i["id"] for i in seen] == [m.id for m in sorted(made, key=lambda m: m.code)]
+    assert all(i["sessionCount"] == 20 for i in seen)
+    # A LIKE wildcard in the text is literal; a made-up page token is refused; students may not list.
+    assert (
+        rest(mesh, "GET", f"/v1/mtss/interventions?query={marker}%25x", token=teacher).body["interventions"]
+        == []
+    )
+    bad = rest(mesh, "GET", "/v1/mtss/interventions?pageToken=forged", token=teacher)
+    assert bad.status == 400 and "page_token" in str(bad.body)
+    assert rest(mesh, "GET", "/v1/mtss/interventions", token=new_student(mesh)["token"]).status == 403
+    # The facilitator demo user reads the same list (they take attendance in these programs).
+    facilitator = login(mesh, "facilitator@demo.test")
+    listed = rest(mesh, "GET", f"/v1/mtss/interventions?query={marker}", token=facilitator)
+    assert listed.status == 200 and len(listed.body["interventions"]) == 3

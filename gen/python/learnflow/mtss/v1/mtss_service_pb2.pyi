@@ -38,6 +38,24 @@ class GetInterventionRequest(_message.Message):
     intervention_id: str
     def __init__(self, intervention_id: _Optional[str] = ...) -> None: ...
 
+class ListInterventionsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "query")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    query: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., query: _Optional[str] = ...) -> None: ...
+
+class ListInterventionsResponse(_message.Message):
+    __slots__ = ("interventions", "next_page_token")
+    INTERVENTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    interventions: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Intervention]
+    next_page_token: str
+    def __init__(self, interventions: _Optional[_Iterable[_Union[_resources_pb2.Intervention, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class ReapplyTemplateRequest(_message.Message):
     __slots__ = ("intervention_id", "version", "acknowledged_changes")
     INTERVENTION_ID_FIELD_NUMBER: _ClassVar[int]

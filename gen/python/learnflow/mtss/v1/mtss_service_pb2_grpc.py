@@ -53,6 +53,11 @@ class MtssServiceStub:
                 request_serializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.GetInterventionRequest.SerializeToString,
                 response_deserializer=learnflow_dot_mtss_dot_v1_dot_resources__pb2.Intervention.FromString,
                 _registered_method=True)
+        self.ListInterventions = channel.unary_unary(
+                '/learnflow.mtss.v1.MtssService/ListInterventions',
+                request_serializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ListInterventionsRequest.SerializeToString,
+                response_deserializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ListInterventionsResponse.FromString,
+                _registered_method=True)
         self.ReapplyTemplate = channel.unary_unary(
                 '/learnflow.mtss.v1.MtssService/ReapplyTemplate',
                 request_serializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ReapplyTemplateRequest.SerializeToString,
@@ -179,6 +184,14 @@ class MtssServiceServicer:
 
     def GetIntervention(self, request, context):
         """An intervention of the caller's tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInterventions(self, request, context):
+        """The tenant's interventions by code, a page at a time (page tokens), optionally only those whose
+        code or name contains `query`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -354,6 +367,11 @@ def add_MtssServiceServicer_to_server(servicer, server):
                     servicer.GetIntervention,
                     request_deserializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.GetInterventionRequest.FromString,
                     response_serializer=learnflow_dot_mtss_dot_v1_dot_resources__pb2.Intervention.SerializeToString,
+            ),
+            'ListInterventions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInterventions,
+                    request_deserializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ListInterventionsRequest.FromString,
+                    response_serializer=learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ListInterventionsResponse.SerializeToString,
             ),
             'ReapplyTemplate': grpc.unary_unary_rpc_method_handler(
                     servicer.ReapplyTemplate,
@@ -540,6 +558,33 @@ class MtssService:
             '/learnflow.mtss.v1.MtssService/GetIntervention',
             learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.GetInterventionRequest.SerializeToString,
             learnflow_dot_mtss_dot_v1_dot_resources__pb2.Intervention.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInterventions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.mtss.v1.MtssService/ListInterventions',
+            learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ListInterventionsRequest.SerializeToString,
+            learnflow_dot_mtss_dot_v1_dot_mtss__service__pb2.ListInterventionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,6 +45,8 @@ __all__ = (
     "LinkCaregiverResponse",
     "ListCommunicationsRequest",
     "ListCommunicationsResponse",
+    "ListInterventionsRequest",
+    "ListInterventionsResponse",
     "ListSessionsRequest",
     "ListSessionsResponse",
     "ListTemplatesRequest",
@@ -932,6 +934,38 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class ListInterventionsRequest(betterproto2.Message):
+    page_size: "int" = betterproto2.field(1, betterproto2.TYPE_INT32)
+    """
+    0 means 50; at most 200 are returned.
+    """
+
+    page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+    query: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    Only interventions whose code or name contains this text (case-insensitive).
+    """
+
+
+default_message_pool.register_message(
+    "learnflow.mtss.v1", "ListInterventionsRequest", ListInterventionsRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListInterventionsResponse(betterproto2.Message):
+    interventions: "list[Intervention]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+
+    next_page_token: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
+
+
+default_message_pool.register_message(
+    "learnflow.mtss.v1", "ListInterventionsResponse", ListInterventionsResponse
+)
+
+
+@dataclass(eq=False, repr=False)
 class ListSessionsRequest(betterproto2.Message):
     intervention_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
 
@@ -1450,6 +1484,28 @@ class MtssServiceStub(betterproto2_grpclib.ServiceStub):
             "/learnflow.mtss.v1.MtssService/GetIntervention",
             message,
             Intervention,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_interventions(
+        self,
+        message: "ListInterventionsRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListInterventionsResponse":
+        """
+        The tenant's interventions by code, a page at a time (page tokens), optionally only those whose
+        code or name contains `query`.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.mtss.v1.MtssService/ListInterventions",
+            message,
+            ListInterventionsResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
