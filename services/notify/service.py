@@ -36,6 +36,7 @@ record anything (the database went away, a bug), and its dead jobs are the opera
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import uuid
@@ -100,7 +101,7 @@ SYSTEM_TENANT = "00000000-0000-0000-0000-000000000000"
 # record transaction and concurrent sends for up to this many deliveries of one tenant. The claim
 # committed before the sends is what makes batching safe: a failure mid-batch leaves claims, never a
 # rolled-back record of sends that went out.
-DELIVER_BATCH = 16
+DELIVER_BATCH = 32
 # How long a claim holds a delivery for its send: longer than the deliver job's timeout (after which
 # the handler is cancelled and cannot record anything), so a claim never expires under an attempt
 # that may still record its outcome. The job's timeout is derived from it (see `kinds`).
@@ -229,6 +230,13 @@ class NotifyService:
         ]
         self.queue = JobQueue("notify", self.kinds)
         self.send_lease_seconds = send_lease_seconds
+        # Outbox.stage's row for several events in one statement, the rows as arrays: a multi-row
+        # VALUES would be compiled again for every batch size.
+        self._stage_many_sql = sa.text(
+            f"INSERT INTO {outbox.schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
+            "SELECT e, :subject, t, p, CAST(h AS json) FROM unnest(CAST(:ids AS text[]), "
+            "CAST(:types AS text[]), CAST(:payloads AS bytea[]), CAST(:headers AS text[])) AS v(e, t, p, h)"
+        )
         # (delivery id, claim id) -> the attempt with its outcome, until recorded (UNRECORDED_KEPT).
         self._unrecorded: OrderedDict[tuple[uuid.UUID, uuid.UUID], _Attempt] = OrderedDict()
 
@@ -671,9 +679,7 @@ class NotifyService:
                 if d is not None:
                     await self._prepare(claim_tx, d, plan)
             claimed = await store.claim_deliveries(
-                claim_tx,
-                [(a.d.id, uuid.uuid4(), a.d.address) for a in plan.to_claim],
-                self.send_lease_seconds,
+                claim_tx, [(a.d, uuid.uuid4()) for a in plan.to_claim], self.send_lease_seconds
             )
         # Committed: every send below is on record as in flight before it starts.
         by_id = {d.id: d for d in claimed}
@@ -1030,9 +1036,7 @@ class NotifyService:
     ) -> None:
         """(delivery, provider message id, attempts, channel) → sent: one UPDATE and one outbox INSERT
         for the batch, then each one's follow-ups (escalation timer, read-receipt poll)."""
-        rows = await store.mark_sent_many(
-            session, [(d.id, n, d.address, pid) for d, pid, n, _ in sent], self.clock()
-        )
+        rows = await store.mark_sent_many(session, [(d, n, pid) for d, pid, n, _ in sent], self.clock())
         channels = {d.id: channel for d, _, _, channel in sent}
         await self._stage_many(
             session, "notify.delivery.sent", [convert.delivery_sent_event(d) for d in rows]
@@ -1061,19 +1065,15 @@ class NotifyService:
         if not messages:
             return
         tenant = tenant_of(session)
-        rows = []
+        ids, types, payloads, headers = [], [], [], []
         for message in messages:
-            headers = build_headers(message, source=self.outbox.context, tenant_id=tenant)
-            rows.append(
-                {
-                    "event_id": headers["ce-id"],
-                    "subject": subject,
-                    "event_type": headers["ce-type"],
-                    "payload": message.SerializeToString(),
-                    "headers": headers,
-                }
-            )
-        await session.execute(sa.insert(self.outbox.table).values(rows))
+            h = build_headers(message, source=self.outbox.context, tenant_id=tenant)
+            ids.append(h["ce-id"])
+            types.append(h["ce-type"])
+            payloads.append(message.SerializeToString())
+            headers.append(json.dumps(h))
+        params = {"subject": subject, "ids": ids, "types": types, "payloads": payloads, "headers": headers}
+        await session.execute(self._stage_many_sql, params)
 
     async def _mark_read(self, session: AsyncConnection, d: Delivery, at: datetime, how: str) -> Delivery:
         read = await store.update_delivery(

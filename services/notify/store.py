@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -146,7 +147,7 @@ _CLAIM_SQL = sa.text(
     "claimed_until = now() + make_interval(secs => :lease), attempts = d.attempts + 1, "
     "address = v.address, updated_at = now() "
     "FROM unnest(CAST(:ids AS uuid[]), CAST(:claims AS uuid[]), CAST(:addresses AS text[])) "
-    "AS v(id, claim, address) WHERE d.id = v.id RETURNING d.*"
+    "AS v(id, claim, address) WHERE d.id = v.id RETURNING d.id, d.attempts, d.claim_id, d.claimed_until"
 )
 _RELEASE_SQL = sa.text(
     "UPDATE notify.deliveries AS d SET claim_id = NULL, claimed_until = NULL "
@@ -159,24 +160,32 @@ _SENT_SQL = sa.text(
     "updated_at = now() "
     "FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:addresses AS text[]), "
     "CAST(:provider_ids AS text[])) AS v(id, attempts, address, provider_id) "
-    "WHERE d.id = v.id AND d.status IN ('pending', 'retrying') AND d.claim_id IS NULL RETURNING d.*"
+    "WHERE d.id = v.id AND d.status IN ('pending', 'retrying') AND d.claim_id IS NULL "
+    "RETURNING d.id, d.sent_at, d.updated_at"
 )
 
 
 async def claim_deliveries(
-    session: AsyncConnection, claims: Sequence[tuple[uuid.UUID, uuid.UUID, str]], lease_seconds: float
+    session: AsyncConnection,
+    claims: Sequence[tuple[Delivery, uuid.UUID]],
+    lease_seconds: float,
 ) -> list[Delivery]:
-    """Marks (delivery id, claim id, address) as a send in flight for `lease_seconds`, counting the
-    attempt; returns the deliveries as claimed."""
+    """Marks (delivery, claim id) as a send in flight for `lease_seconds` with the delivery's
+    (resolved) address, counting the attempt; returns the deliveries as claimed. Only the columns
+    the claim changed come back (a batch's full rows cost more to decode than the statement)."""
     if not claims:
         return []
+    by_id = {d.id: d for d, _ in claims}
     params = {
-        "ids": [c[0] for c in claims],
-        "claims": [c[1] for c in claims],
-        "addresses": [c[2] for c in claims],
+        "ids": [d.id for d, _ in claims],
+        "claims": [c for _, c in claims],
+        "addresses": [d.address for d, _ in claims],
         "lease": lease_seconds,
     }
-    return [_delivery(r) for r in (await session.execute(_CLAIM_SQL, params)).all()]
+    return [
+        replace(by_id[r.id], attempts=r.attempts, claim_id=r.claim_id, claimed_until=r.claimed_until)
+        for r in (await session.execute(_CLAIM_SQL, params)).all()
+    ]
 
 
 async def release_claims(
@@ -192,20 +201,39 @@ async def release_claims(
 
 
 async def mark_sent_many(
-    session: AsyncConnection, sent: Sequence[tuple[uuid.UUID, int, str, str]], sent_at: datetime
+    session: AsyncConnection, sent: Sequence[tuple[Delivery, int, str]], sent_at: datetime
 ) -> list[Delivery]:
-    """(id, attempts, address, provider message id) → sent, in one statement; only deliveries still
-    pending or retrying with no claim in flight (a second job for one delivery changes nothing)."""
+    """(delivery, attempts, provider message id) → sent, in one statement; only deliveries still
+    pending or retrying with no claim in flight (a second job for one delivery changes nothing).
+    Returns them as now stored (built from what was given and the timestamps written)."""
     if not sent:
         return []
+    by_id = {d.id: (d, n, pid) for d, n, pid in sent}
     params = {
-        "ids": [s[0] for s in sent],
-        "attempts": [s[1] for s in sent],
-        "addresses": [s[2] for s in sent],
-        "provider_ids": [s[3] for s in sent],
+        "ids": [d.id for d, _, _ in sent],
+        "attempts": [n for _, n, _ in sent],
+        "addresses": [d.address for d, _, _ in sent],
+        "provider_ids": [pid for _, _, pid in sent],
         "sent_at": sent_at,
     }
-    return [_delivery(r) for r in (await session.execute(_SENT_SQL, params)).all()]
+    out = []
+    for r in (await session.execute(_SENT_SQL, params)).all():
+        d, n, pid = by_id[r.id]
+        out.append(
+            replace(
+                d,
+                status="sent",
+                attempts=n,
+                provider_message_id=pid,
+                sent_at=r.sent_at,
+                updated_at=r.updated_at,
+                next_attempt_at=None,
+                last_error="",
+                claim_id=None,
+                claimed_until=None,
+            )
+        )
+    return out
 
 
 async def body_format_of(session: AsyncConnection, delivery_id: uuid.UUID) -> str:
