@@ -237,8 +237,8 @@ class NotifyService:
             "SELECT e, :subject, t, p, CAST(h AS json) FROM unnest(CAST(:ids AS text[]), "
             "CAST(:types AS text[]), CAST(:payloads AS bytea[]), CAST(:headers AS text[])) AS v(e, t, p, h)"
         )
-        # (delivery id, claim id) -> the attempt with its outcome, until recorded (UNRECORDED_KEPT).
-        self._unrecorded: OrderedDict[tuple[uuid.UUID, uuid.UUID], _Attempt] = OrderedDict()
+        # (delivery id, claim id) -> the outcome of our send under that claim (UNRECORDED_KEPT).
+        self._unrecorded: OrderedDict[tuple[uuid.UUID, uuid.UUID], Sent | Exception] = OrderedDict()
 
     # --- channels ------------------------------------------------------------------------------
 
@@ -696,10 +696,12 @@ class NotifyService:
         """A delivery found claimed: a send began and its outcome was not recorded. Returns the
         delivery to attempt again (its stale claim cleared), or None when it is settled otherwise."""
         assert d.claim_id is not None
-        known = self._unrecorded.pop((d.id, d.claim_id), None)
-        if known is not None:
+        known = self._unrecorded.get((d.id, d.claim_id))
+        channel = self.channels.get(d.channel)
+        if known is not None and channel is not None:
             # Our own attempt, whose outcome we hold (recording it failed): record it, send nothing.
-            plan.known.append(known)
+            # (Kept, not popped, until recorded: this transaction may fail too.)
+            plan.known.append(_Attempt(d, channel, self._limit(d.channel, d.address), known))
             return None
         if remaining > 0:
             plan.later.append(
@@ -712,7 +714,6 @@ class NotifyService:
                 )
             )
             return None
-        channel = self.channels.get(d.channel)
         if not (getattr(channel, "resend_safe", False) or d.urgency == "critical"):
             plan.later.append(partial(self._unknown_outcome, d=d))
             return None
@@ -780,8 +781,11 @@ class NotifyService:
             return exc
 
     def _remember(self, a: _Attempt) -> None:
-        assert a.d.claim_id is not None
-        self._unrecorded[(a.d.id, a.d.claim_id)] = a
+        """Keeps the attempt's outcome (only that: the row is read again) until it is recorded."""
+        assert a.d.claim_id is not None and a.outcome is not None
+        if isinstance(a.outcome, Exception):
+            a.outcome.__traceback__ = None  # its frames would keep the whole batch alive
+        self._unrecorded[(a.d.id, a.d.claim_id)] = a.outcome
         while len(self._unrecorded) > UNRECORDED_KEPT:
             self._unrecorded.popitem(last=False)
 
