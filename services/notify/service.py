@@ -48,7 +48,6 @@ from functools import partial
 from typing import Protocol
 
 import sqlalchemy as sa
-from google.protobuf.message import Message
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -232,7 +231,7 @@ class NotifyService:
         self.send_lease_seconds = send_lease_seconds
         # Outbox.stage's row for several events in one statement, the rows as arrays: a multi-row
         # VALUES would be compiled again for every batch size.
-        self._stage_many_sql = sa.text(
+        self._stage_sent_sql = sa.text(
             f"INSERT INTO {outbox.schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
             "SELECT e, :subject, t, p, CAST(h AS json) FROM unnest(CAST(:ids AS text[]), "
             "CAST(:types AS text[]), CAST(:payloads AS bytea[]), CAST(:headers AS text[])) AS v(e, t, p, h)"
@@ -1042,9 +1041,7 @@ class NotifyService:
         for the batch, then each one's follow-ups (escalation timer, read-receipt poll)."""
         rows = await store.mark_sent_many(session, [(d, n, pid) for d, pid, n, _ in sent], self.clock())
         channels = {d.id: channel for d, _, _, channel in sent}
-        await self._stage_many(
-            session, "notify.delivery.sent", [convert.delivery_sent_event(d) for d in rows]
-        )
+        await self._stage_sent(session, rows)
         for d in rows:
             DELIVERIES.labels(d.channel, "sent").inc()
             channel = channels.get(d.id)
@@ -1064,20 +1061,27 @@ class NotifyService:
                     delay_seconds=self.config.read_poll_seconds,
                 )
 
-    async def _stage_many(self, session: AsyncConnection, subject: str, messages: Sequence[Message]) -> None:
-        """Outbox.stage for several events in one INSERT (the same envelope, the transaction's tenant)."""
-        if not messages:
+    async def _stage_sent(self, session: AsyncConnection, sent: Sequence[Delivery]) -> None:
+        """Outbox.stage of notify.delivery.sent for several deliveries in one INSERT (the same
+        envelope, the transaction's tenant)."""
+        if not sent:
             return
         tenant = tenant_of(session)
         ids, types, payloads, headers = [], [], [], []
-        for message in messages:
+        for message in (convert.delivery_sent_event(d) for d in sent):
             h = build_headers(message, source=self.outbox.context, tenant_id=tenant)
             ids.append(h["ce-id"])
             types.append(h["ce-type"])
             payloads.append(message.SerializeToString())
             headers.append(json.dumps(h))
-        params = {"subject": subject, "ids": ids, "types": types, "payloads": payloads, "headers": headers}
-        await session.execute(self._stage_many_sql, params)
+        params = {
+            "subject": "notify.delivery.sent",
+            "ids": ids,
+            "types": types,
+            "payloads": payloads,
+            "headers": headers,
+        }
+        await session.execute(self._stage_sent_sql, params)
 
     async def _mark_read(self, session: AsyncConnection, d: Delivery, at: datetime, how: str) -> Delivery:
         read = await store.update_delivery(
