@@ -160,7 +160,7 @@ async def latency(
 
 
 async def throughput(
-    pg: EmbeddedPostgres, count: int, concurrency: int, profile: str = "", batch: int = 8
+    pg: EmbeddedPostgres, count: int, concurrency: int, profile: str = "", batch: int = DELIVER_BATCH
 ) -> Figures:
     """`count` messages accepted first (runner stopped), then one runner delivers them all."""
     done = asyncio.Event()
@@ -381,9 +381,9 @@ def main() -> int:
         "--batch",
         type=int,
         nargs="+",
-        default=[8],
-        help="attempts per transaction in the throughput run(s) (NotifyService deliver_batch): --batch 8 1 "
-        "also measures one per transaction, as before batching",
+        default=[DELIVER_BATCH],
+        help="deliveries per claim and record in the throughput run(s) (NotifyService deliver_batch; "
+        f"default {DELIVER_BATCH}, as deployed): --batch 16 1 also measures one delivery per unit",
     )
     parser.add_argument(
         "--flaky-inline",

@@ -86,6 +86,10 @@ class Delivery:
     sent_at: datetime | None = None
     read_at: datetime | None = None
     next_attempt_at: datetime | None = None
+    # A send in flight: the attempt that claimed it (committed before the provider call) and until
+    # when; None when no send is in flight (service.py, "claims").
+    claim_id: uuid.UUID | None = None
+    claimed_until: datetime | None = None
 
 
 @dataclass(frozen=True)

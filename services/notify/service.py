@@ -1,12 +1,31 @@
 """notify's use cases and its delivery engine.
 
 Requests (SendMessage, the delivery log, templates, the in-app inbox, quiet hours) each open one unit
-of work. Every delivery attempt is a durable job (services/runtime/jobs.py) whose handler runs in the
-job's transaction: it reads the delivery row, resolves the address, takes the shared rate limit,
-calls the channel and records the outcome on the row, the events in the outbox and the next job (a
-retry, a read-receipt poll, an escalation) in that same transaction. So an attempt's bookkeeping and
-its follow-up commit together or not at all; a worker killed mid-attempt leaves the job to the reaper
-and the provider sees the same delivery id (its idempotency key) again.
+of work. Every delivery attempt is a durable job (services/runtime/jobs.py). Delivery jobs of one
+tenant run in batches (DELIVER_BATCH, the runtime's `JobKind(batch_handler=...)`), in three steps:
+
+1. claim, in a short transaction of its own: the batch's delivery rows are read and locked in one
+   statement, each address resolved and its shared rate limit taken, and every delivery about to go
+   to a provider is marked as a send in flight (`claim_id`, `claimed_until`, the attempt counted),
+   in one statement. That transaction COMMITS before any provider call;
+2. send: the claimed messages go to their channels concurrently (each channel's outbound client
+   keeps its own breaker and limits);
+3. record, in the jobs' transaction (which marked them done): the claims are released (only those
+   still ours), the sent ones marked in one statement with their `notify.delivery.sent` events in one
+   insert, failures retried or failed, follow-up jobs enqueued. Commit.
+
+Claims: a failure between 1 and 3 (the worker killed, the database gone at the wrong moment) leaves
+the delivery claimed, and the claim is on record. The next job for it (the job runner retries it; the
+reaper gives back a dead worker's job) never sends blindly:
+- this process still holds the attempt's outcome (a database failure while recording it): recorded
+  now, nothing sent again;
+- the claim still holds: another attempt is in flight; checked again when its lease ends;
+- the claim expired with nobody's outcome: for a channel whose provider drops a repeat of the same
+  idempotency key (`resend_safe`: PagerDuty's dedup_key) and for `critical` messages (a duplicate
+  page beats a missing one), sent again as a new attempt with the same key and a note; for the others
+  (Moodle, Slack, Zulip, email keep no key) the delivery FAILS with UNKNOWN_OUTCOME and says why: it
+  may or may not have arrived, an operator checks and redrives. Never a silent second send, never a
+  silent loss.
 
 Retries are ours, not the job runner's: a failed attempt is recorded (status retrying, attempts,
 last error, a note) and the next attempt is a new job at exponential backoff with full jitter, never
@@ -16,14 +35,19 @@ record anything (the database went away, a bug), and its dead jobs are the opera
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Protocol
 
+import sqlalchemy as sa
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,7 +65,7 @@ from services.notify.domain import (
 )
 from services.notify.settings import NotifyConfig
 from services.runtime import audit, pagination
-from services.runtime.db import Database
+from services.runtime.db import Database, tenant_of
 from services.runtime.errors import (
     DomainError,
     FailedPrecondition,
@@ -52,6 +76,7 @@ from services.runtime.errors import (
     Unavailable,
     Violations,
 )
+from services.runtime.events.envelope import build_headers
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobKind, JobQueue
 from services.runtime.outbound import CircuitOpen, RateLimited, RetryableResponse
@@ -71,10 +96,20 @@ log = logging.getLogger(__name__)
 # Platform messages (ops alerts) that belong to no tenant live under the nil tenant, so they pass
 # through the same tables, row-level security, limits and log as everything else.
 SYSTEM_TENANT = "00000000-0000-0000-0000-000000000000"
-# Delivery attempts per transaction (see `kinds`): 1, a transaction per attempt. More is faster
-# (bench/notify_delivery.py --batch) but widens what a database failure repeats: every send of the
-# rolled-back batch goes out again, and most providers cannot tell (Moodle, Slack, Zulip keep no key).
-DELIVER_BATCH = 1
+# Delivery attempts per unit of work (the module docstring's three steps): one claim transaction, one
+# record transaction and concurrent sends for up to this many deliveries of one tenant. The claim
+# committed before the sends is what makes batching safe: a failure mid-batch leaves claims, never a
+# rolled-back record of sends that went out.
+DELIVER_BATCH = 32
+# How long a claim holds a delivery for its send: longer than the deliver job's timeout (after which
+# the handler is cancelled and cannot record anything), so a claim never expires under an attempt
+# that may still record its outcome. The job's timeout is derived from it (see `kinds`).
+SEND_LEASE_SECONDS = 90.0
+DELIVER_TIMEOUT_SECONDS = 60.0
+# Outcomes this process got from a provider, kept until recorded or superseded: a database failure
+# while recording a batch leaves its claims, and the retried jobs record these instead of sending
+# again. Bounded: a recorded outcome's claim is gone, so an old entry can only go unused.
+UNRECORDED_KEPT = 20_000
 DELIVER = "notify-deliver"
 ESCALATE = "notify-escalate"
 READ_POLL = "notify-read-poll"
@@ -125,6 +160,27 @@ class Preview:
     template_version: int
 
 
+@dataclass
+class _Attempt:
+    """A delivery claimed for a send: as claimed (its attempt counted, address resolved, claim id),
+    its channel and shared limit, and once sent, the outcome."""
+
+    d: Delivery
+    channel: Channel
+    limit: tuple[str, Limit] | None
+    outcome: Sent | Exception | None = None
+
+
+@dataclass
+class _Plan:
+    """What a batch's claim step decided for each delivery."""
+
+    to_claim: list[_Attempt] = field(default_factory=list)  # to send
+    direct: list[Delivery] = field(default_factory=list)  # in_app: sent by being stored
+    known: list[_Attempt] = field(default_factory=list)  # our own earlier claims with their outcome
+    later: list[Callable[[AsyncConnection], Awaitable[None]]] = field(default_factory=list)
+
+
 class NotifyService:
     def __init__(
         self,
@@ -138,6 +194,7 @@ class NotifyService:
         clock: Callable[[], datetime] | None = None,
         rng: Callable[[], float] = random.random,
         deliver_batch: int = DELIVER_BATCH,
+        send_lease_seconds: float = SEND_LEASE_SECONDS,
     ):
         self.db = db
         self.outbox = outbox
@@ -149,18 +206,18 @@ class NotifyService:
         self.rng = rng
         self.kinds = [
             # max_attempts here only bounds handlers that crash or lose the database; the delivery's
-            # own retries are counted on its row (NOTIFY_MAX_RETRIES).
-            # With deliver_batch > 1, that many attempts of one tenant run in one transaction: faster
-            # (bench/notify_delivery.py), but a database failure mid-batch rolls back sends that
-            # already went out and the runner runs each job again alone, repeating them. The default
-            # keeps that window to the one send a killed worker can repeat (DELIVER_BATCH).
+            # own retries are counted on its row (NOTIFY_MAX_RETRIES). Up to deliver_batch attempts
+            # of one tenant go to deliver_many at once (claimed, sent concurrently, recorded: see the
+            # module docstring); a batch that fails runs each job again alone through `deliver`,
+            # which finds the claims and never sends blindly.
             JobKind(
                 DELIVER,
                 self.deliver,
                 max_attempts=10,
                 backoff_base_seconds=2.0,
-                timeout_seconds=60.0,
+                timeout_seconds=min(DELIVER_TIMEOUT_SECONDS, send_lease_seconds * 2 / 3),
                 batch=deliver_batch,
+                batch_handler=self.deliver_many,
             ),
             JobKind(ESCALATE, self.escalate, max_attempts=10, backoff_base_seconds=5.0, timeout_seconds=60.0),
             JobKind(
@@ -171,6 +228,16 @@ class NotifyService:
             ),
         ]
         self.queue = JobQueue("notify", self.kinds)
+        self.send_lease_seconds = send_lease_seconds
+        # Outbox.stage's row for several events in one statement, the rows as arrays: a multi-row
+        # VALUES would be compiled again for every batch size.
+        self._stage_sent_sql = sa.text(
+            f"INSERT INTO {outbox.schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
+            "SELECT e, :subject, t, p, CAST(h AS json) FROM unnest(CAST(:ids AS text[]), "
+            "CAST(:types AS text[]), CAST(:payloads AS bytea[]), CAST(:headers AS text[])) AS v(e, t, p, h)"
+        )
+        # (delivery id, claim id) -> the outcome of our send under that claim (UNRECORDED_KEPT).
+        self._unrecorded: OrderedDict[tuple[uuid.UUID, uuid.UUID], Sent | Exception] = OrderedDict()
 
     # --- channels ------------------------------------------------------------------------------
 
@@ -591,45 +658,193 @@ class NotifyService:
     # --- the engine: job handlers --------------------------------------------------------------
 
     async def deliver(self, job: Job, session: AsyncConnection) -> None:
-        """One attempt of one delivery (see the module docstring)."""
-        d = await store.get_delivery(session, uuid.UUID(job.payload["delivery_id"]), lock=True)
-        if d is None or d.status not in ("pending", "retrying"):
-            return  # sent, failed or digested meanwhile: this job has nothing left to do
+        """One delivery job alone (a batch of one; the runner's path after a failed batch)."""
+        await self.deliver_many([job], session)
+
+    async def deliver_many(self, jobs: list[Job], session: AsyncConnection) -> None:
+        """Attempts of one tenant's deliveries: claim (committed), send concurrently, record in the
+        jobs' transaction `session` (see the module docstring)."""
+        ids = list(dict.fromkeys(uuid.UUID(j.payload["delivery_id"]) for j in jobs))
+        plan = _Plan()
+        async with self.db.transaction(tenant_of(session)) as claim_tx:
+            found = await store.lock_deliveries(claim_tx, ids)
+            for delivery_id in ids:
+                entry = found.get(delivery_id)
+                if entry is None or entry[0].status not in ("pending", "retrying"):
+                    continue  # sent, failed or digested meanwhile: nothing left to do
+                d: Delivery | None = entry[0]
+                if entry[0].claim_id is not None:
+                    d = await self._settle_claim(claim_tx, entry[0], entry[1], plan)
+                if d is not None:
+                    await self._prepare(claim_tx, d, plan)
+            claimed = await store.claim_deliveries(
+                claim_tx, [(a.d, uuid.uuid4()) for a in plan.to_claim], self.send_lease_seconds
+            )
+        # Committed: every send below is on record as in flight before it starts.
+        by_id = {d.id: d for d in claimed}
+        attempts = [replace(a, d=by_id[a.d.id]) for a in plan.to_claim if a.d.id in by_id]
+        outcomes = await asyncio.gather(*(self._call(a) for a in attempts))
+        for a, outcome in zip(attempts, outcomes, strict=True):
+            a.outcome = outcome
+            self._remember(a)
+        await self._record(session, [*attempts, *plan.known], plan)
+
+    async def _settle_claim(
+        self, claim_tx: AsyncConnection, d: Delivery, remaining: float, plan: _Plan
+    ) -> Delivery | None:
+        """A delivery found claimed: a send began and its outcome was not recorded. Returns the
+        delivery to attempt again (its stale claim cleared), or None when it is settled otherwise."""
+        assert d.claim_id is not None
+        known = self._unrecorded.get((d.id, d.claim_id))
+        channel = self.channels.get(d.channel)
+        if known is not None and channel is not None:
+            # Our own attempt, whose outcome we hold (recording it failed): record it, send nothing.
+            # (Kept, not popped, until recorded: this transaction may fail too.)
+            plan.known.append(_Attempt(d, channel, self._limit(d.channel, d.address), known))
+            return None
+        if remaining > 0:
+            plan.later.append(
+                partial(
+                    self._hold,
+                    d=d,
+                    kind="in_flight",
+                    reason=f"a send is in flight (claim {d.claim_id}): checked again when its lease ends",
+                    wait=remaining + 0.1,
+                )
+            )
+            return None
+        if not (getattr(channel, "resend_safe", False) or d.urgency == "critical"):
+            plan.later.append(partial(self._unknown_outcome, d=d))
+            return None
+        await store.release_claims(claim_tx, [(d.id, d.claim_id)])
+        why = (
+            f"{d.channel} drops a repeat of the same idempotency key"
+            if getattr(channel, "resend_safe", False)
+            else "critical: a duplicate beats a missing message"
+        )
+        note = Note(
+            "unknown_outcome",
+            f"attempt {d.attempts} was handed to {d.channel} and its outcome never recorded (the worker "
+            f"or the database failed); sent again with the same idempotency key ({why})",
+            self.clock(),
+        )
+        again = await store.update_delivery(claim_tx, d.id, note=note)
+        if again.attempts > self.config.max_retries:
+            reason = f"gave up after {again.attempts} attempts; the last one's outcome is unknown"
+            plan.later.append(partial(self._fail, d=again, reason=reason, attempts=again.attempts))
+            return None
+        return again
+
+    async def _unknown_outcome(self, session: AsyncConnection, d: Delivery) -> None:
+        """A claim expired with nobody's outcome on a channel that cannot tell a repeat from a new
+        message: failed, loudly, rather than sent twice or forgotten."""
+        assert d.claim_id is not None
+        if not await store.release_claims(session, [(d.id, d.claim_id)]):
+            return  # settled meanwhile by whoever held it
+        await self._fail(
+            session,
+            d,
+            f"UNKNOWN_OUTCOME: attempt {d.attempts} was handed to {d.channel} but its outcome was never "
+            f"recorded (the worker or the database failed mid-send). Not sent again: {d.channel} keeps "
+            "no idempotency key, so a repeat would reach the recipient twice. Check the provider; "
+            "redrive if it did not arrive.",
+            d.attempts,
+        )
+
+    async def _prepare(self, claim_tx: AsyncConnection, d: Delivery, plan: _Plan) -> None:
+        """Routes a delivery and takes its rate limit: to claim and send, sent at once (in_app), or
+        an outcome to record (held, failed, retried) without a provider call."""
         limit: tuple[str, Limit] | None = None
         try:
-            d, channel = await self._route(session, d)
+            d, channel = await self._route(claim_tx, d)
             if channel is None:  # in_app: storing it for the recipient is delivering it
-                await self._mark_sent(session, d, str(d.id), d.attempts + 1, None)
+                plan.direct.append(d)
                 return
             limit = self._limit(d.channel, d.address)
             if limit is not None and self.limiter is not None:
                 decision = await self.limiter.take(*limit)
                 if not decision.allowed:
-                    await self._wait_for_limit(session, d, limit[0], decision.retry_after)
+                    plan.later.append(
+                        partial(self._wait_for_limit, d=d, key=limit[0], retry_after=decision.retry_after)
+                    )
                     return
-            attempt = d.attempts + 1
-            sent = await channel.send(self._outgoing(d))
-        except Undeliverable as exc:
-            await self._fail(session, d, str(exc), d.attempts)
+        except Exception as exc:
+            plan.later.append(partial(self._after_failure, d=d, exc=exc, limit=limit, attempt=d.attempts + 1))
             return
-        except DomainError as exc:
+        plan.to_claim.append(_Attempt(d, channel, limit))
+
+    async def _call(self, a: _Attempt) -> Sent | Exception:
+        try:
+            return await a.channel.send(self._outgoing(a.d))
+        except Exception as exc:  # recorded as the attempt's outcome (CancelledError is not caught)
+            return exc
+
+    def _remember(self, a: _Attempt) -> None:
+        """Keeps the attempt's outcome (only that: the row is read again) until it is recorded."""
+        assert a.d.claim_id is not None and a.outcome is not None
+        if isinstance(a.outcome, Exception):
+            a.outcome.__traceback__ = None  # its frames would keep the whole batch alive
+        self._unrecorded[(a.d.id, a.d.claim_id)] = a.outcome
+        while len(self._unrecorded) > UNRECORDED_KEPT:
+            self._unrecorded.popitem(last=False)
+
+    async def _record(self, session: AsyncConnection, attempts: list[_Attempt], plan: _Plan) -> None:
+        """The batch's outcomes, in the jobs' transaction: claims released (only those still ours),
+        sends marked sent in one statement, the rest retried, held or failed."""
+        ours = await store.release_claims(
+            session, [(a.d.id, a.d.claim_id) for a in attempts if a.d.claim_id is not None]
+        )
+        sent: list[tuple[Delivery, str, int, Channel | None]] = [
+            (d, str(d.id), d.attempts + 1, None) for d in plan.direct
+        ]
+        for a in attempts:
+            if a.d.id not in ours:
+                # Our lease ran out before the outcome could be recorded and another attempt settled
+                # the claim; its record stands. Loud: the lease is shorter than this attempt took.
+                log.error(
+                    "a delivery's claim expired before its outcome was recorded",
+                    extra={"delivery": str(a.d.id), "outcome": repr(a.outcome)},
+                )
+                continue
+            if isinstance(a.outcome, Sent):
+                sent.append((a.d, a.outcome.provider_message_id or "", a.d.attempts, a.channel))
+            else:
+                assert a.outcome is not None
+                await self._after_failure(session, a.d, a.outcome, a.limit, a.d.attempts, claimed=True)
+        for step in plan.later:
+            await step(session)
+        await self._mark_sent_many(session, sent)
+
+    async def _after_failure(
+        self,
+        session: AsyncConnection,
+        d: Delivery,
+        exc: BaseException,
+        limit: tuple[str, Limit] | None,
+        attempt: int,
+        *,
+        claimed: bool = False,
+    ) -> None:
+        """An attempt that did not deliver (`attempt`: its number; a claimed one counted it already)."""
+        if isinstance(exc, Undeliverable):
+            await self._fail(session, d, str(exc), attempt - 1 if not claimed else attempt)
+        elif isinstance(exc, DomainError):
             if isinstance(exc, CircuitOpen | RateLimited) or exc.reason == "IDENTITY_UNAVAILABLE":
                 # Nothing reached the provider (its breaker is open, our limit is spent) or we could
                 # not ask identity: not an attempt. So an hour-long outage delays a message without
                 # spending its retries; the breaker's trial calls are the attempts.
                 after = getattr(exc, "retry_after", None)
                 wait = float(after) if isinstance(after, int | float) else self.config.retry_base_seconds
-                await self._hold(session, d, "held", f"not attempted: {_describe(exc)}", wait)
+                await self._hold(
+                    session, d, "held", f"not attempted: {_describe(exc)}", wait, attempts=attempt - 1
+                )
             elif isinstance(exc, Unavailable):
-                await self._retry_or_fail(session, d, d.attempts + 1, exc, limit)
+                await self._retry_or_fail(session, d, attempt, exc, limit)
             else:  # TerminalResponse and other refusals: this message can never go out as it is
-                await self._fail(session, d, _describe(exc), d.attempts + 1)
-            return
-        except Exception as exc:  # a client bug, a socket error an SMTP client let through: transient
+                await self._fail(session, d, _describe(exc), attempt)
+        else:  # a client bug, a socket error an SMTP client let through: transient
             log.warning("channel %s raised %r", d.channel, exc, extra={"delivery": str(d.id)})
-            await self._retry_or_fail(session, d, d.attempts + 1, exc, limit)
-            return
-        await self._mark_sent(session, d, sent.provider_message_id, attempt, channel)
+            await self._retry_or_fail(session, d, attempt, exc, limit)
 
     async def _route(self, session: AsyncConnection, d: Delivery) -> tuple[Delivery, Channel | None]:
         """The delivery with its address resolved (and its channel switched to the fallback when the
@@ -734,15 +949,28 @@ class NotifyService:
         """Our shared limit is spent: try again when it has a token, without spending an attempt."""
         await self._hold(session, d, "rate_limited", f"shared limit {key} spent: held back", retry_after)
 
-    async def _hold(self, session: AsyncConnection, d: Delivery, kind: str, reason: str, wait: float) -> None:
-        """Try again after `wait` seconds without spending an attempt. Recorded once per spell (not at
-        every re-check), so a long queue behind a limit or an open breaker does not fill the notes."""
+    async def _hold(
+        self,
+        session: AsyncConnection,
+        d: Delivery,
+        kind: str,
+        reason: str,
+        wait: float,
+        *,
+        attempts: int | None = None,
+    ) -> None:
+        """Try again after `wait` seconds without spending an attempt (`attempts`: the count to put
+        back when a claim had counted one). Recorded once per spell (not at every re-check), so a long
+        queue behind a limit or an open breaker does not fill the notes."""
         wait = max(wait, 0.01)
         at = self.clock() + timedelta(seconds=wait)
         note = None
         if not d.notes or d.notes[-1].kind != kind:
             note = Note(kind, reason, self.clock())
-        await store.update_delivery(session, d.id, address=d.address, next_attempt_at=at, note=note)
+        changes: dict[str, object] = {"address": d.address, "next_attempt_at": at}
+        if attempts is not None:
+            changes["attempts"] = attempts
+        await store.update_delivery(session, d.id, note=note, **changes)
         await self.queue.enqueue(session, DELIVER, {"delivery_id": str(d.id)}, delay_seconds=wait)
 
     async def _retry_or_fail(
@@ -806,42 +1034,54 @@ class NotifyService:
             # A message that cannot go out on its channel is certainly unread: escalate now.
             await self.queue.enqueue(session, ESCALATE, {"delivery_id": str(d.id)}, key=f"escalate:{d.id}")
 
-    async def _mark_sent(
-        self,
-        session: AsyncConnection,
-        d: Delivery,
-        provider_id: str | None,
-        attempts: int,
-        channel: Channel | None,
+    async def _mark_sent_many(
+        self, session: AsyncConnection, sent: Sequence[tuple[Delivery, str, int, Channel | None]]
     ) -> None:
-        DELIVERIES.labels(d.channel, "sent").inc()
-        sent = await store.update_delivery(
-            session,
-            d.id,
-            status="sent",
-            address=d.address,
-            attempts=attempts,
-            provider_message_id=provider_id or "",
-            sent_at=self.clock(),
-            next_attempt_at=None,
-            last_error="",
-        )
-        await self.outbox.stage(session, "notify.delivery.sent", convert.delivery_sent_event(sent))
-        if d.escalation is not None:
-            await self.queue.enqueue(
-                session,
-                ESCALATE,
-                {"delivery_id": str(d.id)},
-                key=f"escalate:{d.id}",
-                run_at=self.clock() + timedelta(minutes=d.escalation.after_minutes),
-            )
-        if channel is not None and channel.supports_read_receipts and self.config.read_poll_days > 0:
-            await self.queue.enqueue(
-                session,
-                READ_POLL,
-                {"delivery_id": str(d.id), "n": 0},
-                delay_seconds=self.config.read_poll_seconds,
-            )
+        """(delivery, provider message id, attempts, channel) → sent: one UPDATE and one outbox INSERT
+        for the batch, then each one's follow-ups (escalation timer, read-receipt poll)."""
+        rows = await store.mark_sent_many(session, [(d, n, pid) for d, pid, n, _ in sent], self.clock())
+        channels = {d.id: channel for d, _, _, channel in sent}
+        await self._stage_sent(session, rows)
+        for d in rows:
+            DELIVERIES.labels(d.channel, "sent").inc()
+            channel = channels.get(d.id)
+            if d.escalation is not None:
+                await self.queue.enqueue(
+                    session,
+                    ESCALATE,
+                    {"delivery_id": str(d.id)},
+                    key=f"escalate:{d.id}",
+                    run_at=self.clock() + timedelta(minutes=d.escalation.after_minutes),
+                )
+            if channel is not None and channel.supports_read_receipts and self.config.read_poll_days > 0:
+                await self.queue.enqueue(
+                    session,
+                    READ_POLL,
+                    {"delivery_id": str(d.id), "n": 0},
+                    delay_seconds=self.config.read_poll_seconds,
+                )
+
+    async def _stage_sent(self, session: AsyncConnection, sent: Sequence[Delivery]) -> None:
+        """Outbox.stage of notify.delivery.sent for several deliveries in one INSERT (the same
+        envelope, the transaction's tenant)."""
+        if not sent:
+            return
+        tenant = tenant_of(session)
+        ids, types, payloads, headers = [], [], [], []
+        for message in (convert.delivery_sent_event(d) for d in sent):
+            h = build_headers(message, source=self.outbox.context, tenant_id=tenant)
+            ids.append(h["ce-id"])
+            types.append(h["ce-type"])
+            payloads.append(message.SerializeToString())
+            headers.append(json.dumps(h))
+        params = {
+            "subject": "notify.delivery.sent",
+            "ids": ids,
+            "types": types,
+            "payloads": payloads,
+            "headers": headers,
+        }
+        await session.execute(self._stage_sent_sql, params)
 
     async def _mark_read(self, session: AsyncConnection, d: Delivery, at: datetime, how: str) -> Delivery:
         read = await store.update_delivery(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,8 @@ def _delivery(row: Any) -> Delivery:
         sent_at=row.sent_at,
         read_at=row.read_at,
         next_attempt_at=row.next_attempt_at,
+        claim_id=row.claim_id,
+        claimed_until=row.claimed_until,
     )
 
 
@@ -120,6 +123,117 @@ async def get_delivery(
         query = query.with_for_update()
     row = (await session.execute(query)).first()
     return _delivery(row) if row else None
+
+
+async def lock_deliveries(
+    session: AsyncConnection, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Delivery, float]]:
+    """The deliveries with these ids, locked (FOR UPDATE), each with the seconds its claim still
+    holds by the database's clock (<= 0: expired or no claim). One statement for a batch."""
+    remaining = sa.func.coalesce(
+        sa.extract("epoch", deliveries.c.claimed_until - sa.func.now()), sa.literal(0.0)
+    ).label("claim_remaining")
+    query = (
+        sa.select(deliveries, remaining).where(deliveries.c.id.in_(list(ids))).with_for_update(of=deliveries)
+    )
+    return {
+        row.id: (_delivery(row), float(row.claim_remaining)) for row in (await session.execute(query)).all()
+    }
+
+
+# Multi-row statements (one round trip for a batch): the rows as parallel arrays through unnest.
+_CLAIM_SQL = sa.text(
+    "UPDATE notify.deliveries AS d SET claim_id = v.claim, "
+    "claimed_until = now() + make_interval(secs => :lease), attempts = d.attempts + 1, "
+    "address = v.address, updated_at = now() "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:claims AS uuid[]), CAST(:addresses AS text[])) "
+    "AS v(id, claim, address) WHERE d.id = v.id RETURNING d.id, d.attempts, d.claim_id, d.claimed_until"
+)
+_RELEASE_SQL = sa.text(
+    "UPDATE notify.deliveries AS d SET claim_id = NULL, claimed_until = NULL "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:claims AS uuid[])) AS v(id, claim) "
+    "WHERE d.id = v.id AND d.claim_id = v.claim RETURNING d.id"
+)
+_SENT_SQL = sa.text(
+    "UPDATE notify.deliveries AS d SET status = 'sent', attempts = v.attempts, address = v.address, "
+    "provider_message_id = v.provider_id, sent_at = :sent_at, next_attempt_at = NULL, last_error = '', "
+    "updated_at = now() "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:addresses AS text[]), "
+    "CAST(:provider_ids AS text[])) AS v(id, attempts, address, provider_id) "
+    "WHERE d.id = v.id AND d.status IN ('pending', 'retrying') AND d.claim_id IS NULL "
+    "RETURNING d.id, d.sent_at, d.updated_at"
+)
+
+
+async def claim_deliveries(
+    session: AsyncConnection,
+    claims: Sequence[tuple[Delivery, uuid.UUID]],
+    lease_seconds: float,
+) -> list[Delivery]:
+    """Marks (delivery, claim id) as a send in flight for `lease_seconds` with the delivery's
+    (resolved) address, counting the attempt; returns the deliveries as claimed. Only the columns
+    the claim changed come back (a batch's full rows cost more to decode than the statement)."""
+    if not claims:
+        return []
+    by_id = {d.id: d for d, _ in claims}
+    params = {
+        "ids": [d.id for d, _ in claims],
+        "claims": [c for _, c in claims],
+        "addresses": [d.address for d, _ in claims],
+        "lease": lease_seconds,
+    }
+    return [
+        replace(by_id[r.id], attempts=r.attempts, claim_id=r.claim_id, claimed_until=r.claimed_until)
+        for r in (await session.execute(_CLAIM_SQL, params)).all()
+    ]
+
+
+async def release_claims(
+    session: AsyncConnection, claims: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> set[uuid.UUID]:
+    """Clears the claims (delivery id, claim id) that still hold these ids (locking their rows);
+    returns the deliveries whose claim was still ours. A claim resolved meanwhile by someone else
+    (its lease expired) is not: its outcome is theirs to record."""
+    if not claims:
+        return set()
+    params = {"ids": [c[0] for c in claims], "claims": [c[1] for c in claims]}
+    return {r.id for r in (await session.execute(_RELEASE_SQL, params)).all()}
+
+
+async def mark_sent_many(
+    session: AsyncConnection, sent: Sequence[tuple[Delivery, int, str]], sent_at: datetime
+) -> list[Delivery]:
+    """(delivery, attempts, provider message id) → sent, in one statement; only deliveries still
+    pending or retrying with no claim in flight (a second job for one delivery changes nothing).
+    Returns them as now stored (built from what was given and the timestamps written)."""
+    if not sent:
+        return []
+    by_id = {d.id: (d, n, pid) for d, n, pid in sent}
+    params = {
+        "ids": [d.id for d, _, _ in sent],
+        "attempts": [n for _, n, _ in sent],
+        "addresses": [d.address for d, _, _ in sent],
+        "provider_ids": [pid for _, _, pid in sent],
+        "sent_at": sent_at,
+    }
+    out = []
+    for r in (await session.execute(_SENT_SQL, params)).all():
+        d, n, pid = by_id[r.id]
+        out.append(
+            replace(
+                d,
+                status="sent",
+                attempts=n,
+                provider_message_id=pid,
+                sent_at=r.sent_at,
+                updated_at=r.updated_at,
+                next_attempt_at=None,
+                last_error="",
+                claim_id=None,
+                claimed_until=None,
+            )
+        )
+    return out
 
 
 async def body_format_of(session: AsyncConnection, delivery_id: uuid.UUID) -> str:

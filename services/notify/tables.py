@@ -46,6 +46,11 @@ deliveries = sa.Table(
     sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+    # A send in flight (migration notify_0002): the attempt that claimed the delivery, committed
+    # BEFORE the provider call, and until when that claim holds. Both NULL when no send is in flight.
+    # A claim found after its lease is a send whose outcome nobody recorded (service.py, "claims").
+    sa.Column("claim_id", sa.Uuid, nullable=True),
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
     # SendMessage's idempotency key: NULLs (no key) are distinct, a key is taken once per tenant.
     sa.UniqueConstraint("tenant_id", "idempotency_key", name="uq_deliveries_idempotency"),
     # ListDeliveries walks a tenant's log newest first.

@@ -95,6 +95,7 @@ class Job:
 
 
 Handler = Callable[[Job, AsyncConnection], Awaitable[None]]
+BatchHandler = Callable[[list[Job], AsyncConnection], Awaitable[None]]
 Payload = dict[str, Any]
 
 
@@ -120,6 +121,11 @@ class JobKind:
     # commit and the failure is classified alone): keep 1 for handlers with effects outside the
     # database, which would then be repeated.
     batch: int = 1
+    # With batch > 1: a handler that takes the whole batch in one call (the jobs still ours, in the
+    # transaction that marked them done) instead of `handler` once per job, so it can work per batch
+    # (one read, one write, concurrent calls out). A failed batch still runs each job again alone
+    # through `handler`. notify's deliveries use it (services/notify/service.py deliver_many).
+    batch_handler: BatchHandler | None = None
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
@@ -505,8 +511,13 @@ class JobRunner:
         try:
             async with self.db.transaction(tenant or "") as session:
                 owned = await self._own(session, jobs)
-                for job in jobs:
-                    if job.id in owned:
+                mine = [job for job in jobs if job.id in owned]
+                if kind.batch_handler is not None:
+                    if mine:
+                        with request_context.bind(self._context_of(mine[0])):
+                            await asyncio.wait_for(kind.batch_handler(mine, session), kind.timeout_seconds)
+                else:
+                    for job in mine:
                         with request_context.bind(self._context_of(job)):
                             await asyncio.wait_for(kind.handler(job, session), kind.timeout_seconds)
         except asyncio.CancelledError:

@@ -62,6 +62,12 @@ class Channel(Protocol):
     max_length: int  # of the rendered body, in characters; longer is refused before sending
     supports_read_receipts: bool
 
+    # Optional, read with getattr (default False): `resend_safe = True` says the provider drops a
+    # repeat of the same idempotency key (`Outgoing.delivery_id`, or PagerDuty's dedup_key), so the
+    # engine may send again when an attempt's outcome was lost (a worker or the database failed
+    # between the provider call and its record). Without it such a delivery fails as UNKNOWN_OUTCOME
+    # instead of risking a duplicate (service.py, "claims").
+
     async def send(self, message: Outgoing) -> Sent:
         """Deliver one message; raise RetryableResponse or TerminalResponse on failure."""
         ...

@@ -29,6 +29,9 @@ class PagerDutyChannel:
     body_format: BodyFormat = "text"
     max_length = 64_000  # custom_details; the whole event may be 512 KB
     supports_read_receipts = False
+    # PagerDuty folds an event with an open incident's dedup_key (the delivery id unless the sender
+    # gave one) into that incident: sending it again after an unknown outcome is harmless.
+    resend_safe = True
 
     def __init__(self, events_url: str, routing_key: str, *, http: OutboundClient):
         self.url = events_url.rstrip("/") + "/v2/enqueue"

@@ -46,7 +46,7 @@ def pg():
 
 
 class Engine:
-    def __init__(self, pg, channels, clock, env):
+    def __init__(self, pg, channels, clock, env, service_kw=None):
         self.tenant = str(uuid.uuid4())
         self.users = Users()
         self.teacher = Principal(
@@ -74,6 +74,7 @@ class Engine:
             limiter=SharedRateLimiter(self.db, "notify"),
             clock=clock,
             rng=lambda: 0.5,  # the jitter's draw, fixed so the schedule can be checked
+            **(service_kw or {}),
         )
         self.runner = JobRunner("notify", self.db, self.service.kinds, lease_seconds=1.0)
 
@@ -115,8 +116,8 @@ class Engine:
 
 
 @contextlib.asynccontextmanager
-async def engine(pg, *channels, clock=None, **env):
-    e = Engine(pg, channels, clock or Clock(), env)
+async def engine(pg, *channels, clock=None, service_kw=None, **env):
+    e = Engine(pg, channels, clock or Clock(), env, service_kw)
     try:
         yield e
     finally:
@@ -390,11 +391,17 @@ def test_bad_messages_are_refused_whole_and_nothing_is_stored(pg):
     asyncio.run(main())
 
 
-def test_a_delivery_is_claimed_once_when_its_worker_is_killed(pg):
-    chat = ScriptedChannel("zulip")
+async def _until(check, seconds=10.0):
+    async with asyncio.timeout(seconds):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+def test_a_worker_killed_mid_send_leaves_a_claim_and_the_message_is_never_sent_again_blindly(pg):
+    chat = ScriptedChannel("zulip")  # Zulip keeps no idempotency key: a repeat reaches the student twice
 
     async def main():
-        async with engine(pg, chat) as e:
+        async with engine(pg, chat, service_kw={"send_lease_seconds": 3.0}) as e:
             await e.template()
             student = e.users.add(e.tenant, email="s@school.test")
             d = await e.send("zulip", student, idempotency_key="once")
@@ -405,26 +412,183 @@ def test_a_delivery_is_claimed_once_when_its_worker_is_killed(pg):
             chat.hang = asyncio.Event()
             [job] = await e.runner.claim(10)
             killed = asyncio.create_task(e.runner.execute(job))
-            async with asyncio.timeout(10):
-                while not chat.calls:
-                    await asyncio.sleep(0.01)
+            await _until(lambda: chat.calls)
             killed.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await killed
-            assert (await e.get(d.id)).status == "pending"  # A's transaction rolled back
+            # The claim committed before the provider call: the send is on record as in flight.
+            claimed = await e.get(d.id)
+            assert (claimed.status, claimed.attempts) == ("pending", 1) and claimed.claim_id is not None
             chat.hang = None
-            # Worker B: once A's lease has expired the reaper gives the job back, and B delivers it.
+            # Worker B gets the job back from the reaper while A's claim still holds: it sends
+            # nothing and looks again when the claim's lease ends.
             other = JobRunner("notify", e.db, e.service.kinds, lease_seconds=1.0)
             await asyncio.sleep(1.2)
             assert await other.reap() >= 1
             assert await run_due(other) == ["done"]
-            sent = await e.get(d.id)
-            assert (sent.status, sent.attempts) == ("sent", 1)
-            # The provider saw the same delivery id twice (the idempotency key) and delivered it once.
-            assert [c.delivery_id for c in chat.calls] == [d.id, d.id] and list(chat.delivered) == [d.id]
-            assert await events(e.db, "notify.delivery.sent", d.id) == 1
-            # A job that comes back late finds the delivery sent and does nothing.
+            held = await e.get(d.id)
+            assert (held.status, held.notes[-1].kind) == ("pending", "in_flight")
+            assert len(chat.calls) == 1
+            # The lease is over and nobody holds A's outcome: it may or may not have reached Zulip,
+            # so the delivery fails and says so instead of sending a second copy.
+            await asyncio.sleep(2.0)
+            await make_all_due(e.db)
+            assert await run_due(other) == ["done"]
+            failed = await e.get(d.id)
+            assert failed.status == "failed" and failed.claim_id is None
+            assert failed.last_error.startswith("UNKNOWN_OUTCOME") and "redrive" in failed.last_error
+            assert len(chat.calls) == 1
+            assert await events(e.db, "notify.delivery.failed", d.id) == 1
+            assert await events(e.db, "notify.delivery.sent", d.id) == 0
+            # The operator finds nothing in Zulip and redrives it: sent, once more, on purpose.
+            admin = Principal(subject="admin", tenant_id=e.tenant, roles=frozenset({"admin"}))
+            await e.service.redrive(admin, str(d.id))
+            assert await run_due(other) == ["done"]
+            assert (await e.get(d.id)).status == "sent"
+            assert [c.delivery_id for c in chat.calls] == [d.id, d.id]
             assert await run_due(other) == []
+
+    asyncio.run(main())
+
+
+def test_an_unknown_outcome_is_sent_again_only_where_a_repeat_is_harmless(pg):
+    pager = ScriptedChannel("pagerduty")
+    pager.resend_safe = True  # type: ignore[attr-defined]  # like PagerDutyChannel: dedup_key
+    chat = ScriptedChannel("zulip")
+
+    async def main():
+        async with engine(pg, pager, chat, service_kw={"send_lease_seconds": 1.0}) as e:
+            await e.template()
+            student = e.users.add(e.tenant, email="s@school.test")
+            page = await e.service.send_system(
+                channel="pagerduty", subject="down", body="b", idempotency_key="p1", tenant_id=e.tenant
+            )
+            critical = await e.send("zulip", student, urgency="critical")
+            normal = await e.send("zulip", student)
+            # One batch claims all three and sends them at once; the worker dies mid-send.
+            pager.hang = chat.hang = asyncio.Event()
+            jobs = await e.runner.claim(10)
+            killed = asyncio.create_task(e.runner.execute_batch(jobs))
+            await _until(lambda: len(pager.calls) + len(chat.calls) == 3)  # all in flight together
+            killed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await killed
+            pager.hang = chat.hang = None
+            await asyncio.sleep(1.2)  # past the jobs' and the claims' leases
+            await e.runner.reap()
+            await run_due(e.runner)
+            # PagerDuty folds a repeat of the dedup key into the same incident: sent again.
+            paged = await e.get(page.id)
+            assert (paged.status, paged.attempts) == ("sent", 2)
+            assert "unknown_outcome" in [n.kind for n in paged.notes]
+            assert [c.delivery_id for c in pager.calls] == [page.id, page.id] and list(pager.delivered) == [
+                page.id
+            ]
+            # Critical: a duplicate beats a missing message, and the note says it may be one.
+            urgent = await e.get(critical.id)
+            assert (urgent.status, urgent.attempts) == ("sent", 2)
+            assert urgent.notes[-1].kind == "unknown_outcome"
+            assert [c.delivery_id for c in chat.calls].count(critical.id) == 2
+            # Anything else on a channel without a key: failed as unknown, never sent twice.
+            dropped = await e.get(normal.id)
+            assert dropped.status == "failed" and dropped.last_error.startswith("UNKNOWN_OUTCOME")
+            assert [c.delivery_id for c in chat.calls].count(normal.id) == 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("process", ["survives", "restarts"])
+def test_postgres_down_between_the_sends_and_their_record_sends_nothing_twice_and_loses_nothing(pg, process):
+    chat = ScriptedChannel("zulip")  # no idempotency key: a repeat would reach the student twice
+
+    async def main():
+        async with engine(pg, chat, service_kw={"send_lease_seconds": 1.0}) as e:
+            await e.template()
+            students = [e.users.add(e.tenant, email=f"s{i}@school.test") for i in range(5)]
+            ds = [await e.send("zulip", s) for s in students]
+            chat.hang = asyncio.Event()
+            jobs = await e.runner.claim(100)
+            assert len(jobs) == 5
+            batch = asyncio.create_task(e.runner.execute_batch(jobs))
+            await _until(lambda: len(chat.calls) == 5)  # the five sends are in flight together
+            # PostgreSQL stops while Zulip answers: the batch's open transaction (its jobs'
+            # completion) dies with it, and the runner's retry of each job alone fails too.
+            await asyncio.to_thread(pg.stop)
+            try:
+                chat.hang.set()
+                await batch
+            finally:
+                await asyncio.to_thread(pg.start)
+            await e.db.engine.dispose()  # the pool's connections died with the server
+            service, runner = e.service, e.runner
+            if process == "restarts":
+                # The process went down with the database: another one, which never saw the sends.
+                service = NotifyService(
+                    e.db,
+                    Outbox("notify", "notify"),
+                    e.service.config,
+                    channels={"zulip": chat},
+                    directory=e.users,
+                    limiter=e.service.limiter,
+                    clock=e.clock,
+                    send_lease_seconds=1.0,
+                )
+                runner = JobRunner("notify", e.db, service.kinds, lease_seconds=1.0)
+            for _ in range(10):  # the jobs' leases, the reaper and the retries, until each has run
+                await asyncio.sleep(1.1)
+                await runner.reap()
+                await make_all_due(e.db)
+                await run_due(runner)
+                states = [await e.get(d.id) for d in ds]
+                if all(d.status in ("sent", "failed") for d in states):
+                    break
+            assert len(chat.calls) == 5  # not one message sent twice
+            for d in states:
+                assert d.claim_id is None
+                if process == "survives":
+                    # This process held the outcomes: recorded when the jobs ran again.
+                    assert (d.status, d.attempts) == ("sent", 1)
+                    assert await events(e.db, "notify.delivery.sent", d.id) == 1
+                else:
+                    # Nobody knows whether Zulip got them: each fails, loudly, for an operator.
+                    assert d.status == "failed" and d.last_error.startswith("UNKNOWN_OUTCOME")
+                    assert await events(e.db, "notify.delivery.failed", d.id) == 1
+                    assert await events(e.db, "notify.delivery.sent", d.id) == 0
+
+    asyncio.run(main())
+
+
+def test_a_batch_sends_concurrently_within_the_shared_limit_each_with_its_own_key(pg):
+    moodle = ScriptedChannel("moodle")
+
+    async def main():
+        async with engine(pg, moodle, NOTIFY_MOODLE_PER_MINUTE="60", NOTIFY_LIMIT_BURST="3") as e:
+            await e.template()
+            ds = [await e.send("moodle", e.users.add(e.tenant, email=f"s{i}@school.test")) for i in range(10)]
+            moodle.hang = asyncio.Event()
+            jobs = await e.runner.claim(100)
+            assert len(jobs) == 10
+            batch = asyncio.create_task(e.runner.execute_batch(jobs))
+            # The bucket holds 3: three claimed and in flight at once (one after another would never
+            # have three outstanding), the other seven held back without an attempt.
+            await _until(lambda: len(moodle.calls) == 3)
+            moodle.hang.set()
+            await batch
+            states = {d.id: await e.get(d.id) for d in ds}
+            sent = [d for d in states.values() if d.status == "sent"]
+            held = [d for d in states.values() if d.status != "sent"]
+            assert len(sent) == 3 and len(moodle.calls) == 3
+            assert all(
+                (d.status, d.attempts, d.notes[-1].kind) == ("pending", 0, "rate_limited") for d in held
+            )
+            assert all(d.claim_id is None for d in states.values())
+            # Each send carried its own delivery's id (the provider's idempotency key), its own address.
+            assert sorted(c.delivery_id for c in moodle.calls) == sorted(d.id for d in sent)
+            for c in moodle.calls:
+                assert c.address == states[c.delivery_id].address
+                assert states[c.delivery_id].provider_message_id == f"moodle-{c.delivery_id}"
+                assert await events(e.db, "notify.delivery.sent", c.delivery_id) == 1
+            assert all(0 < s <= 7.1 for s in await queued_in(e.db, DELIVER))
 
     asyncio.run(main())
 
