@@ -365,9 +365,11 @@ def test_the_new_program_form_names_missing_fields_then_creates(mesh, as_admin):
     page.get_by_role("button", name="Create program").click()
     page.get_by_role("heading", name=name).wait_for()
     assert "/mtss/programs/" in page.url
-    # The programs page lists it (this browser created it).
+    # The programs page finds it by a piece of its name (the tenant has many from other tests).
     as_admin.go("/mtss/programs")
+    page.get_by_label("Find by name or code").fill(name.split()[-1])
     page.get_by_role("link", name=name).wait_for()
+    assert page.get_by_role("row").count() == 2  # the header and this program
     as_admin.check("mtss-programs")
 
 

@@ -9,7 +9,7 @@ import { ErrorBox, Show, useAsync } from "../../ui/async";
 import { Field } from "../../ui/form";
 import { Page } from "../../ui/page";
 import { session } from "../../auth";
-import { remember, todayIn, users, type Intervention, type Template, type User } from "./lib";
+import { todayIn, users, type Intervention, type Template, type User } from "./lib";
 import "./mtss.css";
 
 const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -84,7 +84,6 @@ export default function NewProgram() {
                   body: { intervention: body, useTemplateObjectives: f.get("useTemplateObjectives") === "on" },
                 }),
               );
-              remember(made);
               route(`/mtss/programs/${made.id}`);
             } catch (err) {
               setError(err);

@@ -2,7 +2,7 @@
 // attendance, dosage, each student's trend, projection and recommendation), its next session to take
 // attendance at, and enrollment by hand or from a risk list (a dry run first shows who would be
 // enrolled and why not, nothing stored; then the real run enrolls the eligible ones).
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { api, call } from "../../api/client";
 import { ErrorBox, Show, useAsync } from "../../ui/async";
 import { Field } from "../../ui/form";
@@ -11,7 +11,6 @@ import {
   canManage,
   nameOf,
   pct,
-  remember,
   studentsOf,
   todayIn,
   users,
@@ -281,9 +280,6 @@ export default function Program({ id }: { id: string }) {
     ]);
     return { intervention, dashboard, sessions: sessions.sessions ?? [], people };
   }, [id]);
-  useEffect(() => {
-    if (state.data) remember(state.data.intervention);
-  }, [state.data]);
 
   const title = state.data?.intervention.name || "Program";
   return (

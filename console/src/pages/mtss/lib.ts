@@ -138,34 +138,6 @@ export function studentsOf(map: Map<string, User> | undefined): User[] {
 // The API has no "list interventions" call (only create and get by id), so the programs page lists the
 // ones created or opened here, per user, newest first. Listed as a gap in the report.
 
-export interface Known {
-  id: string;
-  name: string;
-  code: string;
-  seen: string;
-}
-
-const knownKey = () => `learnflow.mtss.programs.${session.user?.tenantId ?? ""}.${session.user?.id ?? ""}`;
-
-export function knownPrograms(): Known[] {
-  try {
-    return JSON.parse(localStorage.getItem(knownKey()) ?? "[]") as Known[];
-  } catch {
-    return [];
-  }
-}
-
-export function remember(i: Intervention): void {
-  if (!i.id) return;
-  const rest = knownPrograms().filter((k) => k.id !== i.id);
-  const entry: Known = { id: i.id, name: i.name ?? "", code: i.code ?? "", seen: new Date().toISOString() };
-  localStorage.setItem(knownKey(), JSON.stringify([entry, ...rest].slice(0, 100)));
-}
-
-export function forget(id: string): void {
-  localStorage.setItem(knownKey(), JSON.stringify(knownPrograms().filter((k) => k.id !== id)));
-}
-
 // ---- Double bookings ----------------------------------------------------------------------------
 
 export interface Clash {
