@@ -107,29 +107,20 @@ def sign_in(browser: object, mesh: LocalMesh, email: str, *, viewport: dict[str,
     return console
 
 
-@pytest.fixture
-def as_student(browser: object, mesh: LocalMesh) -> Iterator[Console]:
-    c = sign_in(browser, mesh, "student@demo.test")
-    yield c
-    c.page.context.close()
+def _signed_in(email: str):
+    """A fixture: a tab signed in as this demo user, closed after the test."""
+
+    @pytest.fixture
+    def fixture(browser: object, mesh: LocalMesh) -> Iterator[Console]:
+        c = sign_in(browser, mesh, email)
+        yield c
+        c.page.context.close()
+
+    return fixture
 
 
-@pytest.fixture
-def as_teacher(browser: object, mesh: LocalMesh) -> Iterator[Console]:
-    c = sign_in(browser, mesh, "teacher@demo.test")
-    yield c
-    c.page.context.close()
-
-
-@pytest.fixture
-def as_admin(browser: object, mesh: LocalMesh) -> Iterator[Console]:
-    c = sign_in(browser, mesh, "admin@demo.test")
-    yield c
-    c.page.context.close()
-
-
-@pytest.fixture
-def as_operator(browser: object, mesh: LocalMesh) -> Iterator[Console]:
-    c = sign_in(browser, mesh, "operator@demo.test")
-    yield c
-    c.page.context.close()
+as_student = _signed_in("student@demo.test")
+as_teacher = _signed_in("teacher@demo.test")
+as_admin = _signed_in("admin@demo.test")
+as_operator = _signed_in("operator@demo.test")
+as_facilitator = _signed_in("facilitator@demo.test")
