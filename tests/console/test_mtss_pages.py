@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from services.runtime.local.demo import DEMO_PASSWORD
 from services.runtime.testing import STUDENT_PASSWORD, login, rest
@@ -368,8 +369,8 @@ def test_the_new_program_form_names_missing_fields_then_creates(mesh, as_admin):
     # The programs page finds it by a piece of its name (the tenant has many from other tests).
     as_admin.go("/mtss/programs")
     page.get_by_label("Find by name or code").fill(name.split()[-1])
+    expect(page.get_by_role("row")).to_have_count(2)  # the header and this program, once filtered
     page.get_by_role("link", name=name).wait_for()
-    assert page.get_by_role("row").count() == 2  # the header and this program
     as_admin.check("mtss-programs")
 
 
