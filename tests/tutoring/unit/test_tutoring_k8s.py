@@ -53,12 +53,16 @@ def test_tutoring_calls_the_sandbox_and_progress_and_they_admit_it() -> None:
             f"{callee} does not admit tutoring"
         )
     assert grpc_egress_targets(policies[TUTORING]) == {"identity", "sandbox", "progress"}
-    # Nobody else calls the sandbox or progress: their ingress admits the gateway and tutoring only.
+    # Their ingress admits the gateway and exactly the contexts whose spec calls them (tutoring among
+    # them; mtss also reads progress's class summaries), nobody else.
+    specs = load_contexts(available_contexts())
     for callee in CONTEXT.calls:
         (grpc_rule,) = [
             r for r in policies[callee]["spec"]["ingress"] if r["ports"][0]["port"] == gen.GRPC_PORT
         ]
-        assert len(grpc_rule["from"]) == 2, grpc_rule
+        callers = {"gateway", *(c.name for c in specs if callee in c.calls)}
+        admitted = {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in grpc_rule["from"]}
+        assert admitted == callers, grpc_rule
 
 
 def test_tutoring_reaches_the_model_provider_on_public_addresses_only() -> None:
