@@ -88,8 +88,9 @@ class Console:
         )
         bad = [v for v in result if v["impact"] in ("serious", "critical")]
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shot = ARTIFACTS / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.png"
-        page.screenshot(path=str(shot), full_page=True)
+        # JPEG: a full page is a tenth of its PNG, and docs/console/ keeps a set of them.
+        shot = ARTIFACTS / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.jpg"
+        page.screenshot(path=str(shot), full_page=True, type="jpeg", quality=75)
         assert not bad, f"{name}: accessibility violations:\n{json.dumps(bad, indent=2)}"
 
 
