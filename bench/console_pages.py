@@ -20,12 +20,11 @@ this machine: Chromium, Envoy, the services and PostgreSQL share its cores.
 from __future__ import annotations
 
 import argparse
-import gzip
-import re
 import time
 
 from bench.common import Figures, check, figures, report
 from services.runtime.local import node
+from services.runtime.local.chromium import DESKTOP, launch
 from services.runtime.local.demo import DEMO_PASSWORD
 from services.runtime.testing import running_mesh
 
@@ -42,15 +41,6 @@ DATA_VISIBLE = (
 )
 
 
-def first_page_js_bytes() -> int:
-    dist = node.build_console()
-    index = (dist / "index.html").read_text()
-    scripts = re.findall(r'<script[^>]+src="/([^"]+\.js)"', index) + re.findall(
-        r'<link rel="modulepreload"[^>]+href="/([^"]+\.js)"', index
-    )
-    return sum(len(gzip.compress((dist / s).read_bytes(), 9)) for s in scripts)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="visits of each page per user (default 5)")
@@ -59,15 +49,14 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP
-
     results: list[Figures] = []
-    extra: dict[str, object] = {"first_page_js_gzip_bytes": first_page_js_bytes()}
+    first_page_js = node.first_page_js_gzip_bytes(node.build_console())
+    extra: dict[str, object] = {"first_page_js_gzip_bytes": first_page_js}
     with (
         running_mesh(LEARNFLOW_CONSOLE="true", LEARNFLOW_LOCAL_PROVIDERS="true") as mesh,
         sync_playwright() as p,
     ):
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch(p)
         # First page interactive, cold cache each time.
         samples: list[float] = []
         began = time.monotonic()

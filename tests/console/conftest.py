@@ -15,27 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from services.runtime.local.chromium import CHROMIUM, DESKTOP, launch
 from services.runtime.local.demo import DEMO_PASSWORD
 from services.runtime.local.mesh import LocalMesh
 
-CHROMIUM = Path(os.environ.get("LEARNFLOW_CHROMIUM", "/usr/bin/chromium"))
 REPO = Path(__file__).resolve().parents[2]
 AXE = REPO / "console" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("LEARNFLOW_TEST_ARTIFACTS", REPO / "test-artifacts")) / "console"
-# Chromium flags for a closed network and a root user (REFERENCE.md, the machine notes): without the
-# background-networking ones Chromium keeps trying Google's hosts.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 
 
 # Per module, not per session: Playwright's sync API keeps an event loop running on this thread while it
@@ -50,7 +36,7 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        b = launch(p)
         yield b
         b.close()
 

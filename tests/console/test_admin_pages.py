@@ -13,8 +13,9 @@ import time
 import uuid
 
 from services.notify.fakes.client import FakesClient
+from services.runtime.local.chromium import PHONE
 from services.runtime.testing import login, rest
-from tests.console.conftest import PHONE, sign_in
+from tests.console.conftest import sign_in
 
 # A policy that never fires: a work session of at least 100,000 minutes (about ten weeks), in shadow
 # mode besides, so activating it in the shared demo tenant changes no other test's decisions.

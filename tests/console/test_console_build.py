@@ -4,7 +4,6 @@ its JavaScript budget, and Envoy serves the app beside the API with the right he
 
 from __future__ import annotations
 
-import gzip
 import re
 import urllib.error
 import urllib.request
@@ -23,13 +22,9 @@ def test_the_typed_api_client_matches_the_openapi_document():
 
 def test_the_first_page_ships_at_most_250_kb_of_gzipped_javascript():
     dist = node.build_console()
-    index = (dist / "index.html").read_text()
-    # The entry script and every chunk the browser preloads with it; the pages themselves load later.
-    scripts = re.findall(r'<script[^>]+src="/([^"]+\.js)"', index) + re.findall(
-        r'<link rel="modulepreload"[^>]+href="/([^"]+\.js)"', index
-    )
-    assert scripts, index
-    size = sum(len(gzip.compress((dist / s).read_bytes(), 9)) for s in scripts)
+    scripts = node.first_page_scripts(dist)
+    assert scripts and all(s.is_file() for s in scripts), scripts
+    size = node.first_page_js_gzip_bytes(dist)
     assert size <= FIRST_PAGE_JS_BUDGET, f"first page: {size} bytes of gzipped JavaScript ({scripts})"
 
 

@@ -3,7 +3,8 @@ gets, a reload that stays signed in, an unknown page, and a phone-sized screen."
 
 from __future__ import annotations
 
-from tests.console.conftest import PHONE, Console, sign_in
+from services.runtime.local.chromium import PHONE
+from tests.console.conftest import Console, sign_in
 
 
 def test_a_wrong_password_is_said_in_words_and_a_right_one_signs_in(browser, mesh):

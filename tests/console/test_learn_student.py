@@ -10,8 +10,9 @@ import uuid
 
 from playwright.sync_api import expect
 
+from services.runtime.local.chromium import PHONE
 from services.runtime.testing import login, rest
-from tests.console.conftest import PHONE, sign_in
+from tests.console.conftest import sign_in
 
 BROKEN = "total = 3\nprint(totl * 2)\n"
 FIXED = "total = 3\nprint(total * 2)\n"

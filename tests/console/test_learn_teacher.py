@@ -9,8 +9,9 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
+from services.runtime.local.chromium import PHONE
 from services.runtime.testing import login, rest
-from tests.console.conftest import PHONE, sign_in
+from tests.console.conftest import sign_in
 
 
 @pytest.fixture(scope="module")

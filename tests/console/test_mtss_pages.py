@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import expect
 
+from services.runtime.local.chromium import DESKTOP, PHONE
 from services.runtime.local.demo import DEMO_PASSWORD
 from services.runtime.testing import STUDENT_PASSWORD, login, rest
-from tests.console.conftest import DESKTOP, PHONE, sign_in
+from tests.console.conftest import sign_in
 
 
 def _ok(response, status: int = 200):

@@ -21,8 +21,9 @@ import yaml
 
 from gateway.generate import to_yaml
 from services.runtime.local import node
+from services.runtime.local.chromium import PHONE
 from services.runtime.testing import login, rest
-from tests.console.conftest import PHONE, sign_in
+from tests.console.conftest import sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI = REPO / "gateway" / "openapi.yaml"

@@ -9,8 +9,10 @@ network (npm's cache and node_modules hold everything).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import re
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -108,6 +110,20 @@ def build_console(*, force: bool = False, progress: Callable[[str], None] = lamb
     tool("vite/bin/vite.js", "build", "--logLevel", "warn")
     STAMP.write_text(wanted)
     return DIST
+
+
+def first_page_scripts(dist: Path = DIST) -> list[Path]:
+    """The JavaScript a browser loads for the first page: index.html's entry script and the chunks it
+    preloads with it (each page's own code loads later, lazily)."""
+    index = (dist / "index.html").read_text()
+    names = re.findall(r'<script[^>]+src="/([^"]+\.js)"', index)
+    names += re.findall(r'<link rel="modulepreload"[^>]+href="/([^"]+\.js)"', index)
+    return [dist / n for n in names]
+
+
+def first_page_js_gzip_bytes(dist: Path = DIST) -> int:
+    """What the first page ships, gzipped (issue #17's budget: 250 kB)."""
+    return sum(len(gzip.compress(p.read_bytes(), 9)) for p in first_page_scripts(dist))
 
 
 def generate_api_schema(openapi: Path = OPENAPI) -> str:
