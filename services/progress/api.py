@@ -52,6 +52,15 @@ class ProgressApi(pb_grpc.ProgressServiceServicer):
         created = await self.service.create_class(_caller(), c.name, list(c.teacher_ids), list(c.student_ids))
         return convert.class_to_proto(created)
 
+    async def ListStudentTeachers(
+        self, request: pb.ListStudentTeachersRequest, context: object
+    ) -> pb.ListStudentTeachersResponse:
+        found = await self.service.student_teachers(_caller(), list(request.student_ids))
+        asked = list(dict.fromkeys(s.lower() for s in request.student_ids))  # in order, once each
+        return pb.ListStudentTeachersResponse(
+            students=[pb.StudentTeachers(student_id=s, teacher_ids=found[s]) for s in asked if s in found]
+        )
+
     async def GetClass(self, request: pb.GetClassRequest, context: object) -> resources_pb2.StudentClass:
         return convert.class_to_proto(await self.service.get_class(_caller(), request.class_id))
 

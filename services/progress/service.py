@@ -50,6 +50,9 @@ STAFF = frozenset({"teacher", "admin", "service"})
 # who may read the class and each read audited: mtss builds its risk lists from them (issue 14).
 # Any other workload is refused: the service role alone is not a reason to see a class's risks.
 SUMMARY_READERS = frozenset({"workload:mtss"})
+# The workloads that may learn each student's teachers (ListStudentTeachers): interventions, to tell
+# the teachers of a student who keeps asking for hints that the student may ask them (issue 13).
+TEACHER_READERS = frozenset({"workload:interventions"})
 
 
 class UserDirectory(Protocol):
@@ -241,6 +244,17 @@ class ProgressService:
                 after={"name": created.name, "teacher_ids": teachers, "student_ids": students},
             )
             return created
+
+    async def student_teachers(self, caller: Principal, student_ids: list[str]) -> dict[str, list[str]]:
+        """Each asked student's teachers (students in no class are absent), for a workload of
+        TEACHER_READERS only: any other caller is refused, whatever its roles."""
+        if caller.subject not in TEACHER_READERS:
+            raise PermissionDenied(
+                "only interventions' workload may list students' teachers", reason="WORKLOAD_NOT_ALLOWED"
+            )
+        wanted = sorted({s.lower() for s in student_ids})
+        async with self.db.transaction(caller.tenant_id) as session:
+            return await store.teachers_of_students(session, wanted)
 
     async def get_class(self, caller: Principal, class_id: str) -> StudentClass:
         async with self.db.transaction(caller.tenant_id) as session:

@@ -135,3 +135,23 @@ class ResolveAlertRequest(_message.Message):
     ALERT_ID_FIELD_NUMBER: _ClassVar[int]
     alert_id: str
     def __init__(self, alert_id: _Optional[str] = ...) -> None: ...
+
+class ListStudentTeachersRequest(_message.Message):
+    __slots__ = ("student_ids",)
+    STUDENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    student_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, student_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class StudentTeachers(_message.Message):
+    __slots__ = ("student_id", "teacher_ids")
+    STUDENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TEACHER_IDS_FIELD_NUMBER: _ClassVar[int]
+    student_id: str
+    teacher_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, student_id: _Optional[str] = ..., teacher_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListStudentTeachersResponse(_message.Message):
+    __slots__ = ("students",)
+    STUDENTS_FIELD_NUMBER: _ClassVar[int]
+    students: _containers.RepeatedCompositeFieldContainer[StudentTeachers]
+    def __init__(self, students: _Optional[_Iterable[_Union[StudentTeachers, _Mapping]]] = ...) -> None: ...

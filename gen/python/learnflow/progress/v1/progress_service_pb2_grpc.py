@@ -93,6 +93,11 @@ class ProgressServiceStub:
                 request_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ResolveAlertRequest.SerializeToString,
                 response_deserializer=learnflow_dot_progress_dot_v1_dot_resources__pb2.StruggleAlert.FromString,
                 _registered_method=True)
+        self.ListStudentTeachers = channel.unary_unary(
+                '/learnflow.progress.v1.ProgressService/ListStudentTeachers',
+                request_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListStudentTeachersRequest.SerializeToString,
+                response_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListStudentTeachersResponse.FromString,
+                _registered_method=True)
 
 
 class ProgressServiceServicer:
@@ -187,6 +192,17 @@ class ProgressServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListStudentTeachers(self, request, context):
+        """Each asked student's teachers (through the classes they are in), for interventions telling a
+        student's teachers that the student may ask them for help (ask_teacher's note) when the signal it
+        decided on named none. Students in no class are absent from the answer. Internal (the gateway does
+        not route it) and, of the workloads, interventions' only: the service role alone is not a reason
+        to learn who teaches whom.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProgressServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -244,6 +260,11 @@ def add_ProgressServiceServicer_to_server(servicer, server):
                     servicer.ResolveAlert,
                     request_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ResolveAlertRequest.FromString,
                     response_serializer=learnflow_dot_progress_dot_v1_dot_resources__pb2.StruggleAlert.SerializeToString,
+            ),
+            'ListStudentTeachers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStudentTeachers,
+                    request_deserializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListStudentTeachersRequest.FromString,
+                    response_serializer=learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListStudentTeachersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -546,6 +567,33 @@ class ProgressService:
             '/learnflow.progress.v1.ProgressService/ResolveAlert',
             learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ResolveAlertRequest.SerializeToString,
             learnflow_dot_progress_dot_v1_dot_resources__pb2.StruggleAlert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStudentTeachers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/learnflow.progress.v1.ProgressService/ListStudentTeachers',
+            learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListStudentTeachersRequest.SerializeToString,
+            learnflow_dot_progress_dot_v1_dot_progress__service__pb2.ListStudentTeachersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,6 +21,8 @@ __all__ = (
     "ListClassesResponse",
     "ListStruggleAlertsRequest",
     "ListStruggleAlertsResponse",
+    "ListStudentTeachersRequest",
+    "ListStudentTeachersResponse",
     "MasteryLevel",
     "ProgressServiceStub",
     "RecordActivityRequest",
@@ -32,6 +34,7 @@ __all__ = (
     "StudentClass",
     "StudentProgress",
     "StudentSummary",
+    "StudentTeachers",
     "TopicMastery",
     "UpdateClassMembershipRequest",
 )
@@ -423,6 +426,32 @@ default_message_pool.register_message(
 
 
 @dataclass(eq=False, repr=False)
+class ListStudentTeachersRequest(betterproto2.Message):
+    student_ids: "list[str]" = betterproto2.field(1, betterproto2.TYPE_STRING, repeated=True)
+    """
+    The students of the caller's tenant to look up (a consumed batch's students, at most 1000).
+    """
+
+
+default_message_pool.register_message(
+    "learnflow.progress.v1", "ListStudentTeachersRequest", ListStudentTeachersRequest
+)
+
+
+@dataclass(eq=False, repr=False)
+class ListStudentTeachersResponse(betterproto2.Message):
+    students: "list[StudentTeachers]" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, repeated=True)
+    """
+    The asked students who are in at least one class with a teacher, in the order asked.
+    """
+
+
+default_message_pool.register_message(
+    "learnflow.progress.v1", "ListStudentTeachersResponse", ListStudentTeachersResponse
+)
+
+
+@dataclass(eq=False, repr=False)
 class RecordActivityRequest(betterproto2.Message):
     activity: "Activity | None" = betterproto2.field(1, betterproto2.TYPE_MESSAGE, optional=True)
 
@@ -606,6 +635,20 @@ class StudentSummary(betterproto2.Message):
 
 
 default_message_pool.register_message("learnflow.progress.v1", "StudentSummary", StudentSummary)
+
+
+@dataclass(eq=False, repr=False)
+class StudentTeachers(betterproto2.Message):
+    """
+    One student's teachers, sorted.
+    """
+
+    student_id: "str" = betterproto2.field(1, betterproto2.TYPE_STRING)
+
+    teacher_ids: "list[str]" = betterproto2.field(2, betterproto2.TYPE_STRING, repeated=True)
+
+
+default_message_pool.register_message("learnflow.progress.v1", "StudentTeachers", StudentTeachers)
 
 
 @dataclass(eq=False, repr=False)
@@ -905,6 +948,31 @@ class ProgressServiceStub(betterproto2_grpclib.ServiceStub):
             "/learnflow.progress.v1.ProgressService/ResolveAlert",
             message,
             StruggleAlert,
+            timeout=timeout,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def list_student_teachers(
+        self,
+        message: "ListStudentTeachersRequest",
+        *,
+        timeout: "float | None" = None,
+        deadline: "Deadline | None" = None,
+        metadata: "MetadataLike | None" = None,
+    ) -> "ListStudentTeachersResponse":
+        """
+        Each asked student's teachers (through the classes they are in), for interventions telling a
+        student's teachers that the student may ask them for help (ask_teacher's note) when the signal it
+        decided on named none. Students in no class are absent from the answer. Internal (the gateway does
+        not route it) and, of the workloads, interventions' only: the service role alone is not a reason
+        to learn who teaches whom.
+        """
+
+        return await self._unary_unary(
+            "/learnflow.progress.v1.ProgressService/ListStudentTeachers",
+            message,
+            ListStudentTeachersResponse,
             timeout=timeout,
             deadline=deadline,
             metadata=metadata,
