@@ -4,7 +4,7 @@ question_unclear, the watcher of the policies folder, the delivery jobs and the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,11 +22,13 @@ from services.interventions.folder import PATTERNS, PolicyFolder
 from services.interventions.service import (
     DELIVER,
     DELIVER_BATCH,
+    TEACHERS,
     Deliverer,
     InterventionsService,
     SlaTracker,
 )
 from services.interventions.settings import InterventionsConfig
+from services.interventions.teachers import ProgressTeachers, TeacherDirectory
 from services.runtime.contexts import (
     ContextSpec,
     Dependencies,
@@ -43,6 +45,7 @@ from services.runtime.jobs import JobKind, JobQueue
 from services.runtime.workload import is_workload
 
 NOTIFY = "notify"
+PROGRESS = "progress"
 # Where the policies ConfigMap is mounted in Kubernetes (INTERVENTIONS_POLICIES_DIR there).
 POLICIES_MOUNT = "/etc/learnflow/policies"
 SERVICE = interventions_service_pb2.DESCRIPTOR.services_by_name["InterventionsService"].full_name
@@ -67,9 +70,10 @@ class NoWorkload:
 
 
 def build_service(
-    deps: Dependencies, deliverer: Deliverer | None = None
-) -> tuple[InterventionsService, JobKind, JobKind]:
-    """The service and its delivery job kinds (one decision; a consumed batch's decisions)."""
+    deps: Dependencies, deliverer: Deliverer | None = None, teachers: TeacherDirectory | None = None
+) -> tuple[InterventionsService, list[JobKind]]:
+    """The service and its job kinds: delivery (one decision; a consumed batch's decisions) and the
+    teacher lookup of ask_teacher's notes whose signal named no teachers."""
     config = deps.settings_for(InterventionsConfig)
     if deliverer is None and deps.workload is not None:
         deliverer = NotifyDeliverer(
@@ -78,6 +82,8 @@ def build_service(
             student_channel=config.student_channel,
             teacher_channels=tuple(c.strip() for c in config.teacher_channels.split(",") if c.strip()),
         )
+    if teachers is None and deps.workload is not None:
+        teachers = ProgressTeachers(deps.workload, deps.address_of(PROGRESS))
     folder = PolicyFolder(config.policies_dir)
     folder.scan()
     service: InterventionsService
@@ -93,55 +99,85 @@ def build_service(
     deliver_batch = replace(
         deliver, name=DELIVER_BATCH, handler=lambda job, session: service.deliver_batch_job(job, session)
     )
+    # The teachers are not needed within the SLA of the student's message: progress may be away for
+    # minutes (twelve attempts with backoff up to two minutes: about five, at most ten) before a note fails.
+    lookup = JobKind(
+        TEACHERS,
+        lambda job, session: service.teachers_job(job, session),
+        max_attempts=12,
+        backoff_base_seconds=1.0,
+        backoff_max_seconds=120.0,
+        timeout_seconds=30.0,
+    )
+    kinds = [deliver, deliver_batch, lookup]
     service = InterventionsService(
         deps.db,
         deps.outbox,
         config,
         folder=folder,
-        jobs=JobQueue("interventions", [deliver, deliver_batch]),
+        jobs=JobQueue("interventions", kinds),
         deliverer=deliverer or NoWorkload(),
         sla=SlaTracker(config.sla_seconds, config.sla_window_seconds, _publish),
+        teachers=teachers,
     )
-    return service, deliver, deliver_batch
+    return service, kinds
 
 
 async def build(deps: Dependencies) -> Hosted:
-    service, deliver, deliver_batch = build_service(deps)
+    service, kinds = build_service(deps)
     config = service.config
 
-    async def on_struggle(event: Event, session: AsyncConnection) -> None:
-        signal = convert.signal_from_struggle(
-            event.message, event.id, require_tenant(event), datetime.now(UTC)
-        )
-        await service.evaluate(signal, session=session)
+    SignalFrom = Callable[[Any, str, str, datetime], Signal]
 
-    async def on_run(event: Event, session: AsyncConnection) -> None:
-        if is_workload(event.message.user_id):
-            return  # a workload's own run (tutoring validating an exercise) is nobody's signal
-        signal = convert.signal_from_sandbox(
-            event.message, event.id, require_tenant(event), datetime.now(UTC)
-        )
-        await service.evaluate(signal, session=session)
+    def one_of(signal_from: SignalFrom) -> Callable[[Event, AsyncConnection], Awaitable[None]]:
+        """A consumer's handler of one event: its signal, and the work.session signals the student's
+        work session crossed with it (track_work first: its row lock comes before evaluation's)."""
 
-    def batch_of(signal_from: Callable[[Any, str, str, datetime], Signal]) -> BatchHandler:
-        """A consumer's batch handler: the batch's signals decided set-based (evaluate_batch)."""
+        async def handle(event: Event, session: AsyncConnection) -> None:
+            signal = signal_from(event.message, event.id, require_tenant(event), datetime.now(UTC))
+            produced = await service.track_work(session, [signal])
+            await service.evaluate(signal, session=session)
+            for work in produced:
+                await service.evaluate(work, session=session)
+
+        return handle
+
+    def batch_of(signal_from: SignalFrom) -> BatchHandler:
+        """A consumer's batch handler: the batch's signals, and the work.session signals their work
+        sessions crossed, decided set-based (track_work, then evaluate_batch)."""
 
         async def handle(events: list[Event], session: AsyncConnection) -> None:
             now = datetime.now(UTC)
             signals = [signal_from(e.message, e.id, require_tenant(e), now) for e in events]
+            signals += await service.track_work(session, signals)
             await service.evaluate_batch(session, signals)
 
         return handle
 
-    async def on_hint(event: Event, session: AsyncConnection) -> None:
-        signal = convert.signal_from_hint(event.message, event.id, require_tenant(event), datetime.now(UTC))
-        await service.evaluate(signal, session=session)
+    def runs(
+        handler: Callable[[Event, AsyncConnection], Awaitable[None]],
+    ) -> Callable[[Event, AsyncConnection], Awaitable[None]]:
+        """sandbox.executed without a workload's own runs (tutoring validating an exercise): nobody's
+        signal, nobody's work."""
 
-    async def on_unclear(event: Event, session: AsyncConnection) -> None:
-        signal = convert.signal_from_unclear(
-            event.message, event.id, require_tenant(event), datetime.now(UTC)
-        )
-        await service.evaluate(signal, session=session)
+        async def handle(event: Event, session: AsyncConnection) -> None:
+            if not is_workload(event.message.user_id):
+                await handler(event, session)
+
+        return handle
+
+    def batch_runs(handler: BatchHandler) -> BatchHandler:
+        async def handle(events: list[Event], session: AsyncConnection) -> None:
+            students = [e for e in events if not is_workload(e.message.user_id)]
+            if students:
+                await handler(students, session)
+
+        return handle
+
+    on_struggle = one_of(convert.signal_from_struggle)
+    on_run = runs(one_of(convert.signal_from_sandbox))
+    on_hint = one_of(convert.signal_from_hint)
+    on_unclear = one_of(convert.signal_from_unclear)
 
     async def on_user(event: Event, session: AsyncConnection) -> None:
         user = event.message.user
@@ -185,7 +221,13 @@ async def build(deps: Dependencies) -> Hosted:
                 in_flight=4,
             ),
             ConsumerSpec(
-                "interventions-sandbox-executed", "SANDBOX", "sandbox.executed", on_run, burst=16, in_flight=4
+                "interventions-sandbox-executed",
+                "SANDBOX",
+                "sandbox.executed",
+                on_run,
+                batch_handler=batch_runs(batch_of(convert.signal_from_sandbox)),
+                burst=16,
+                in_flight=4,
             ),
             # tutoring's flow: hints given and unclear questions (ask_teacher's signals).
             ConsumerSpec(
@@ -212,7 +254,7 @@ async def build(deps: Dependencies) -> Hosted:
         ],
         # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).
         periodic=[Periodic("interventions-policies-watch", config.reload_seconds, watch)],
-        jobs=[deliver, deliver_batch],
+        jobs=kinds,
     )
 
 
@@ -222,7 +264,9 @@ CONTEXT = ContextSpec(
     build=build,
     streams=(StreamSpec("INTERVENTIONS", ("interventions.>",)),),
     settings=InterventionsConfig,
-    calls=(NOTIFY,),
+    # notify: the messages; progress: the students' teachers (ListStudentTeachers, granted to this
+    # workload only), so the generated NetworkPolicy lets this context reach both.
+    calls=(NOTIFY, PROGRESS),
     deploy=DeployTraits(
         # The policies every tenant starts with, as a ConfigMap mounted where the watcher looks: an
         # operator edits them with kubectl or a kustomize overlay and they are in force within a

@@ -28,6 +28,7 @@ from services.interventions import convert, store
 from services.interventions.domain import Delivery, DeliveryRefused, PolicyVersion, Receipt, StoredDecision
 from services.interventions.domain import backtest as backtest_domain
 from services.interventions.domain import diff as diff_domain
+from services.interventions.domain import sessions as sessions_domain
 from services.interventions.domain.engine import (
     SENT,
     SUPPRESSED,
@@ -51,9 +52,10 @@ from services.interventions.domain.policy import (
 )
 from services.interventions.folder import PolicyFolder
 from services.interventions.settings import InterventionsConfig
+from services.interventions.teachers import NoDirectory, TeacherDirectory
 from services.runtime import audit, pagination
 from services.runtime.db import Database
-from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
+from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Violations
 from services.runtime.events.envelope import build_headers
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobQueue
@@ -62,6 +64,9 @@ log = logging.getLogger("learnflow.interventions")
 DELIVER = "interventions.deliver"
 # The sent decisions of one consumed batch, delivered together (BatchSendMessages).
 DELIVER_BATCH = "interventions.deliver_batch"
+# ask_teacher's notes whose signal named no teachers: their students' teachers looked up in progress
+# (one call for the notes of a signal or a consumed batch), then delivered.
+TEACHERS = "interventions.teachers"
 MAX_BACKTEST_SIGNALS = 200_000
 
 
@@ -122,6 +127,7 @@ class InterventionsService:
         deliverer: Deliverer,
         sla: SlaTracker,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        teachers: TeacherDirectory | None = None,
     ):
         self.db = db
         self.outbox = outbox
@@ -131,6 +137,7 @@ class InterventionsService:
         self.deliverer = deliverer
         self.sla = sla
         self.clock = clock
+        self.teachers: TeacherDirectory = teachers or NoDirectory()
         self._parsed: dict[str, Policy] = {}
 
     # --- policies -------------------------------------------------------------------------------
@@ -365,11 +372,46 @@ class InterventionsService:
         stored = await store.insert_decisions(session, rows)
         for row in stored:
             await self.outbox.stage(session, "interventions.decided", convert.decided_event(row))
-            if row.status == SENT:
+            if row.status == SENT and row.recipients:
                 await self.jobs.enqueue(
                     session, DELIVER, {"decision_id": row.id}, key=row.id, tenant_id=tenant
                 )
+        await self._enqueue_lookup(session, tenant, stored)
         return Evaluation(stored_id, stored)
+
+    async def track_work(self, session: AsyncConnection, activity: Sequence[Signal]) -> list[Signal]:
+        """The producer of work.session: the consumed activity signals of one tenant extend their
+        students' work sessions (a gap of more than INTERVENTIONS_SESSION_GAP_MINUTES starts a new
+        one), set-based — one insert, one locking read and one update for the batch. Returns the
+        work.session signals of the thresholds crossed (the `minutes: at_least` of the work.session
+        policies in force), for the caller to evaluate in the same transaction like any other signal.
+        Each session and threshold is signalled once: the locked row records the thresholds signalled
+        (concurrent batches for a student wait for each other) and the signal's source names session
+        and threshold (a redelivered event's signal is stored once). Call it before evaluating the
+        batch: its row locks come before the student_days locks evaluation takes, in every path."""
+        activity = [sig for sig in activity if sig.kind in sessions_domain.ACTIVITY]
+        if not activity:
+            return []
+        tenant = activity[0].tenant_id
+        if any(sig.tenant_id != tenant for sig in activity):
+            raise ValueError("track_work takes the signals of one tenant")
+        wanted = sessions_domain.thresholds(f.policy for f in await self._in_force(session, tenant))
+        by_student: dict[str, list[tuple[datetime, str]]] = {}
+        for sig in activity:
+            by_student.setdefault(sig.student_id, []).append((sig.occurred_at, sig.topic))
+        current = await store.lock_work_sessions(
+            session, tenant, {student: min(t for t, _ in acts) for student, acts in by_student.items()}
+        )
+        gap = timedelta(minutes=self.config.session_gap_minutes)
+        changed: dict[str, sessions_domain.WorkSession] = {}
+        produced: list[Signal] = []
+        for student, acts in by_student.items():
+            after, crossed = sessions_domain.advance(current[student], acts, gap, wanted)
+            if after != current[student]:
+                changed[student] = after
+            produced += [sessions_domain.signal_of(c, tenant, student) for c in crossed]
+        await store.save_work_sessions(session, changed)
+        return produced
 
     async def evaluate_batch(self, session: AsyncConnection, batch: Sequence[Signal]) -> int:
         """`evaluate` for a consumed batch of one tenant's signals, in the consumer's transaction,
@@ -473,7 +515,8 @@ class InterventionsService:
         await store.add_sent_many(session, {k: n - before[k] for k, n in sent_on.items() if n > before[k]})
         stored = await store.insert_decisions(session, rows)
         await self._stage_decided(session, tenant, stored)
-        sent = [row.id for row in stored if row.status == SENT]
+        sent = [row.id for row in stored if row.status == SENT and row.recipients]
+        await self._enqueue_lookup(session, tenant, stored)
         if len(sent) > 1:  # one job, one call to notify for the batch's messages
             await self.jobs.enqueue(
                 session, DELIVER_BATCH, {"decision_ids": sent}, key=f"batch:{sent[0]}", tenant_id=tenant
@@ -481,6 +524,67 @@ class InterventionsService:
         elif sent:
             await self.jobs.enqueue(session, DELIVER, {"decision_id": sent[0]}, key=sent[0], tenant_id=tenant)
         return len(stored)
+
+    async def _enqueue_lookup(
+        self, session: AsyncConnection, tenant: str, stored: Sequence[StoredDecision]
+    ) -> None:
+        """One teacher-lookup job for the sent decisions that wait for their recipients (ask_teacher's
+        notes of signals naming no teachers), committed with them: progress is asked after the
+        commit, so the student's own message never waits for it (teachers_job)."""
+        waiting = [row.id for row in stored if row.status == SENT and not row.recipients]
+        if waiting:
+            await self.jobs.enqueue(
+                session, TEACHERS, {"decision_ids": waiting}, key=f"teachers:{waiting[0]}", tenant_id=tenant
+            )
+
+    async def teachers_job(self, job: Job, session: AsyncConnection) -> None:
+        """The teachers of the students of ask_teacher's notes that named none, from progress in one
+        call; each note then gets its recipients and its delivery job (one call to notify for
+        several, as a consumed batch's). A student without a teacher: the note is suppressed "no
+        recipient". progress unreachable: the job is retried with backoff (the student's message was
+        decided and delivered meanwhile); after the last attempt the notes fail with the reason."""
+        ids = [str(i) for i in job.payload["decision_ids"]]
+        waiting = [
+            d
+            for d in await store.get_decisions(session, ids)
+            if d.status == SENT and d.delivery_status == "pending" and not d.recipients
+        ]
+        if not waiting:
+            return
+        tenant = waiting[0].tenant_id
+        try:
+            found = await self.teachers.teachers_of(tenant, sorted({d.student_id for d in waiting}))
+        except Exception as exc:
+            if isinstance(exc, Unavailable) and not job.last_attempt:
+                raise
+            for d in waiting:
+                await self._outcome(
+                    session,
+                    d,
+                    "failed",
+                    attempts=0,
+                    error=f"the student's teachers could not be looked up in progress: {exc}",
+                )
+            return
+        ready: list[str] = []
+        for d in waiting:
+            teachers = found.get(d.student_id.lower(), ())
+            if teachers:
+                changed = await store.set_recipients(session, d.id, teachers)
+                ready.append(changed.id)
+            else:
+                changed = await store.suppress_decision(
+                    session, d.id, "no recipient: progress knows no teacher of the student (no class)"
+                )
+            await self.outbox.stage(session, "interventions.decided", convert.decided_event(changed))
+        if len(ready) > 1:
+            await self.jobs.enqueue(
+                session, DELIVER_BATCH, {"decision_ids": ready}, key=f"batch:{ready[0]}", tenant_id=tenant
+            )
+        elif ready:
+            await self.jobs.enqueue(
+                session, DELIVER, {"decision_id": ready[0]}, key=ready[0], tenant_id=tenant
+            )
 
     async def _stage_decided(
         self, session: AsyncConnection, tenant: str, rows: Sequence[StoredDecision]
@@ -777,18 +881,19 @@ def _decision_rows(
                 delivered_at=None,
             )
         )
-        tell_teachers = p.intervention == "ask_teacher" and p.teacher_template and signal.teacher_ids
-        if tell_teachers and status == SENT:
+        if p.intervention == "ask_teacher" and p.teacher_template and status == SENT:
             # The student is told to reach out, and their teachers that they may (seed 000 FR4):
             # a decision of its own, so its delivery is tracked apart; not one of the student's
-            # interventions of the day (the cap counted the student's message only).
+            # interventions of the day (the cap counted the student's message only). A signal that
+            # names no teachers (tutoring's) leaves the recipients to the teacher-lookup job.
             rows.append(
                 replace(
                     rows[-1],
                     id=str(uuid.uuid4()),
                     recipients=tuple(signal.teacher_ids),
                     message=render(p.teacher_template, values),
-                    reason="the student's teachers, told that the student may ask them (ask_teacher)",
+                    reason="the student's teachers, told that the student may ask them (ask_teacher)"
+                    + ("" if signal.teacher_ids else "; looked up in progress"),
                 )
             )
     return rows

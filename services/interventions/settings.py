@@ -61,3 +61,12 @@ class InterventionsConfig:
         min=60,
         max=7 * 86400,
     )
+    session_gap_minutes: float = number(
+        "INTERVENTIONS_SESSION_GAP_MINUTES",
+        10.0,
+        "a student's work session (calm_break's work.session signal) ends when no activity event "
+        "(sandbox run, hint, unclear question, struggle) came for longer than this; the next one starts "
+        "a new session",
+        min=0.05,
+        max=24 * 60,
+    )

@@ -3,6 +3,7 @@ statement runs in a transaction scoped to one tenant (row-level security)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -15,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.interventions.domain import PolicyVersion, StoredDecision
 from services.interventions.domain.engine import Signal, TraceStep
 from services.interventions.domain.policy import Policy
-from services.interventions.tables import decisions, policy_versions, signals, student_days, students
+from services.interventions.domain.sessions import WorkSession
+from services.interventions.tables import (
+    decisions,
+    policy_versions,
+    signals,
+    student_days,
+    students,
+    work_sessions,
+)
 
 
 def _version(r: Any) -> PolicyVersion:
@@ -366,6 +375,36 @@ async def record_attempt(
     return _decision(row)
 
 
+async def set_recipients(
+    session: AsyncConnection, decision_id: str, recipients: Sequence[str]
+) -> StoredDecision:
+    """The recipients of a decision decided before they were known (ask_teacher's note to teachers
+    looked up in progress after the decision: service.teachers_job)."""
+    row = (
+        await session.execute(
+            sa.update(decisions)
+            .where(decisions.c.id == decision_id)
+            .values(recipients=list(recipients))
+            .returning(decisions)
+        )
+    ).one()
+    return _decision(row)
+
+
+async def suppress_decision(session: AsyncConnection, decision_id: str, reason: str) -> StoredDecision:
+    """A sent decision that turned out to reach nobody (the student has no teacher): suppressed with
+    the reason, never delivered."""
+    row = (
+        await session.execute(
+            sa.update(decisions)
+            .where(decisions.c.id == decision_id)
+            .values(status="suppressed", reason=reason[:1000], delivery_status="not_sent")
+            .returning(decisions)
+        )
+    ).one()
+    return _decision(row)
+
+
 async def list_decisions(
     session: AsyncConnection, student_id: str, *, limit: int, after: tuple[datetime, str] | None
 ) -> list[StoredDecision]:
@@ -599,3 +638,71 @@ async def insert_signals(session: AsyncConnection, rows: Sequence[tuple[Signal, 
         .returning(signals.c.id)
     )
     return {str(r.id) for r in result}
+
+
+# --- work sessions (service.track_work) ------------------------------------------------------------------
+
+
+async def lock_work_sessions(
+    session: AsyncConnection, tenant_id: str, first: dict[str, datetime]
+) -> dict[str, WorkSession]:
+    """Each student's work session, locked until the transaction ends, in one order (student id) so
+    concurrent batches cannot deadlock. A student without one gets a session starting at `first`
+    (their earliest activity of the batch) — inserted, so a concurrent batch for the same student
+    waits for this one and then reads what it wrote."""
+    ordered = sorted(first)
+    if not ordered:
+        return {}
+    await session.execute(
+        pg_insert(work_sessions)
+        .values(
+            [
+                {
+                    "tenant_id": tenant_id,
+                    "student_id": s,
+                    "session_id": uuid.uuid4(),
+                    "started_at": first[s],
+                    "last_activity_at": first[s],
+                    "signalled": [],
+                }
+                for s in ordered
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
+    rows = await session.execute(
+        sa.select(work_sessions)
+        .where(work_sessions.c.student_id.in_(ordered))
+        .order_by(work_sessions.c.student_id)
+        .with_for_update()
+    )
+    return {
+        r.student_id: WorkSession(
+            str(r.session_id), r.started_at, r.last_activity_at, tuple(float(t) for t in r.signalled)
+        )
+        for r in rows
+    }
+
+
+async def save_work_sessions(session: AsyncConnection, changed: dict[str, WorkSession]) -> None:
+    """The batch's updated sessions, one statement."""
+    if not changed:
+        return
+    keys = sorted(changed)
+    await session.execute(
+        sa.text(
+            "UPDATE interventions.work_sessions w SET session_id = q.session_id, started_at = q.started_at, "
+            "last_activity_at = q.last_activity_at, signalled = CAST(q.signalled AS json) "
+            "FROM unnest(CAST(:s AS text[]), CAST(:i AS uuid[]), CAST(:a AS timestamptz[]), "
+            "CAST(:b AS timestamptz[]), CAST(:t AS text[])) "
+            "AS q(student_id, session_id, started_at, last_activity_at, signalled) "
+            "WHERE w.student_id = q.student_id"
+        ),
+        {
+            "s": keys,
+            "i": [uuid.UUID(changed[k].session_id) for k in keys],
+            "a": [changed[k].started_at for k in keys],
+            "b": [changed[k].last_activity_at for k in keys],
+            "t": [json.dumps(list(changed[k].signalled)) for k in keys],
+        },
+    )

@@ -116,4 +116,19 @@ students = sa.Table(
     sa.Column("display_name", sa.Text, nullable=False, server_default=""),
 )
 
-TENANT_TABLES = ("policy_versions", "signals", "decisions", "student_days", "students")
+# Each student's current stretch of uninterrupted work, from the activity events consumed (a gap of
+# more than INTERVENTIONS_SESSION_GAP_MINUTES starts a new one, with a new session_id): the producer of
+# work.session signals. `signalled` lists the thresholds (minutes) already signalled for this session,
+# so each is signalled once; the row is locked while a batch updates it.
+work_sessions = sa.Table(
+    "work_sessions",
+    md,
+    sa.Column("tenant_id", sa.Uuid, primary_key=True),
+    sa.Column("student_id", sa.Text, primary_key=True),
+    sa.Column("session_id", sa.Uuid, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("signalled", sa.JSON, nullable=False),
+)
+
+TENANT_TABLES = ("policy_versions", "signals", "decisions", "student_days", "students", "work_sessions")

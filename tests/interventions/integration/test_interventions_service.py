@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from services.interventions.domain import Delivery, DeliveryRefused, Receipt
 from services.interventions.domain.engine import Signal
 from services.interventions.folder import PolicyFolder
-from services.interventions.service import DELIVER, DELIVER_BATCH, InterventionsService, SlaTracker
+from services.interventions.service import DELIVER, DELIVER_BATCH, TEACHERS, InterventionsService, SlaTracker
 from services.interventions.settings import InterventionsConfig
 from services.runtime.db import Database
-from services.runtime.errors import InvalidArgument
+from services.runtime.errors import InvalidArgument, Unavailable
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobQueue
 from services.runtime.testing import Caller
@@ -48,6 +48,24 @@ class Moodle:
         return Receipt(provider_message_id=str(1000 + len(self.sent)))
 
 
+class Directory:
+    """Stands in for progress's ListStudentTeachers at the service's teacher port (teachers.py):
+    `classes` maps a student to their teachers; `down` makes the next lookups fail as an unreachable
+    progress does (Unavailable); every call's students are recorded."""
+
+    def __init__(self) -> None:
+        self.classes: dict[str, tuple[str, ...]] = {}
+        self.calls: list[list[str]] = []
+        self.down = 0
+
+    async def teachers_of(self, tenant_id: str, student_ids: Any) -> dict[str, tuple[str, ...]]:
+        self.calls.append(sorted(student_ids))
+        if self.down:
+            self.down -= 1
+            raise Unavailable("progress ListStudentTeachers: UNAVAILABLE connection refused")
+        return {s: self.classes[s] for s in student_ids if s in self.classes}
+
+
 class World:
     def __init__(self, db: Database, folder: Path):
         self.tenant = Caller().tenant_id
@@ -59,6 +77,7 @@ class World:
         self.folder = PolicyFolder(folder)
         self.folder.scan()
         self.db = db
+        self.directory = Directory()
         self.service = InterventionsService(
             db,
             Outbox("interventions", "interventions"),
@@ -67,6 +86,7 @@ class World:
             jobs=JobQueue("interventions"),
             deliverer=self.moodle,
             sla=SlaTracker(180, 3600, self.sla.__setitem__),
+            teachers=self.directory,
         )
 
     def struggle(self, at: datetime | None = None, student: str | None = None, source: str = "") -> Signal:
@@ -414,8 +434,15 @@ def test_repeated_hint_requests_arriving_at_once_are_counted_exactly(context_pg,
             w.student = str(uuid.uuid4())
             results = await asyncio.gather(*(w.service.evaluate(hint(i)) for i in range(3)))
             decided = [d for r in results for d in r.decisions]
-            assert [(d.intervention, d.status) for d in decided] == [("ask_teacher", "sent")]
-            assert any(s.held and s.value == "3 times (topic loops)" for s in decided[0].trace)
+            # The student's ask_teacher, and its note to teachers still to be looked up (no recipients).
+            mine = [d for d in decided if d.recipients]
+            assert [(d.intervention, d.status, d.recipients) for d in mine] == [
+                ("ask_teacher", "sent", (w.student,))
+            ]
+            assert [(d.intervention, d.delivery_status) for d in decided if not d.recipients] == [
+                ("ask_teacher", "pending")
+            ]
+            assert any(s.held and s.value == "3 times (topic loops)" for s in mine[0].trace)
 
     run(context_pg, tmp_path, scenario, "ask_teacher.md")
 
@@ -510,12 +537,15 @@ def test_a_batch_decides_as_the_signals_taken_one_after_another(context_pg, tmp_
                     {"t": w.tenant},
                 )
             ).all()
-            # One job per batch with sent decisions (BatchSendMessages), or per decision when alone.
+            # One job per batch with sent decisions (BatchSendMessages), or per decision when alone;
+            # ask_teacher's notes to teachers the hints did not name wait for the teacher lookup's.
             batched_ids = {d.id for d in together}
             jobs = [
                 i
                 for kind, payload in payloads
-                for i in (payload["decision_ids"] if kind == DELIVER_BATCH else [payload["decision_id"]])
+                for i in (
+                    payload["decision_ids"] if kind in (DELIVER_BATCH, TEACHERS) else [payload["decision_id"]]
+                )
                 if i in batched_ids
             ]
             events = (
@@ -683,3 +713,225 @@ def test_a_batchs_decisions_are_delivered_in_one_call_and_a_refusal_fails_only_i
         assert all(v[0] == "sent" for (student, _), v in status.items() if student != bad)
 
     run(context_pg, tmp_path, scenario, "review_concept.md", "teacher_alert.md")
+
+
+# --- ask_teacher's note when the signal names no teachers (tutoring's events) -----------------------
+
+
+async def _run_kind(w: World, kind: str, *, attempts: int = 1, max_attempts: int = 4) -> list[Exception]:
+    """Runs the due jobs of one kind once, as the runner would: a job whose handler raises stays
+    queued (its failure is returned), one that succeeds is done."""
+    failures: list[Exception] = []
+    async with w.db.transaction(w.tenant) as s:
+        rows = (
+            await s.execute(
+                sa.text(
+                    "SELECT id, payload FROM interventions.jobs WHERE kind = :k "
+                    "AND tenant_id = CAST(:t AS uuid) ORDER BY created_at"
+                ),
+                {"k": kind, "t": w.tenant},
+            )
+        ).all()
+    handlers = {
+        DELIVER: w.service.deliver_job,
+        DELIVER_BATCH: w.service.deliver_batch_job,
+        TEACHERS: w.service.teachers_job,
+    }
+    for row in rows:
+        job = Job(
+            str(row.id),
+            kind,
+            w.tenant,
+            None,
+            row.payload,
+            attempts,
+            max_attempts,
+            datetime.now(UTC),
+            datetime.now(UTC),
+        )
+        try:
+            async with w.db.transaction(w.tenant) as s:
+                await handlers[kind](job, s)
+                await s.execute(sa.text("DELETE FROM interventions.jobs WHERE id = :i"), {"i": row.id})
+        except Exception as exc:
+            failures.append(exc)
+    return failures
+
+
+def _hint(w: World, student: str, at: datetime) -> Signal:
+    """tutoring's hint as the consumer reads it: no teachers named."""
+    return Signal(
+        id=str(uuid.uuid4()),
+        tenant_id=w.tenant,
+        student_id=student,
+        kind="hint.requested",
+        occurred_at=at,
+        topic="loops",
+        source=f"event:{uuid.uuid4()}",
+    )
+
+
+def test_ask_teacher_notes_of_tutorings_signals_find_the_teachers_in_one_call(context_pg, tmp_path):
+    """Two students each ask for a third hint in one consumed batch; the signals name no teachers.
+    The students' messages are decided and delivered at once, progress unreachable or not; the two
+    notes wait for one teacher lookup for both students, retried while progress is away; then the
+    student with a class has their teacher told, the one without is suppressed "no recipient"."""
+
+    async def scenario(w: World) -> None:
+        taught, alone = str(uuid.uuid4()), str(uuid.uuid4())
+        w.directory.classes = {taught: (w.teacher,)}
+        w.directory.down = 1
+        at = datetime.now(UTC)
+        batch = [_hint(w, s, at + timedelta(seconds=i)) for i in range(3) for s in (taught, alone)]
+        async with w.db.transaction(w.tenant) as s:
+            assert await w.service.evaluate_batch(s, batch) == 4
+        assert w.directory.calls == []  # nothing asked on the decision's path
+
+        # The students' own messages go out without waiting for the lookup.
+        assert await _run_kind(w, DELIVER_BATCH) == []
+        assert sorted(d.recipients for d in w.moodle.sent) == sorted([(taught,), (alone,)])
+
+        # progress unreachable: the lookup job fails (to be retried), the notes still wait.
+        (failure,) = await _run_kind(w, TEACHERS, attempts=1, max_attempts=12)
+        assert isinstance(failure, Unavailable)
+        async with w.db.transaction(w.tenant) as s:
+            notes = [d for x in (taught, alone) for d in await _decisions_of(s, x) if not d.recipients]
+        assert [(d.status, d.delivery_status) for d in notes] == [("sent", "pending")] * 2
+
+        # Back: one call for both students.
+        assert await _run_kind(w, TEACHERS, attempts=2, max_attempts=12) == []
+        assert w.directory.calls == [sorted([taught, alone])] * 2
+        assert await _run_kind(w, DELIVER) == []
+        (note,) = [d for d in w.moodle.sent if d.to_teachers]
+        assert note.recipients == (w.teacher,) and "may ask you for help" in note.message
+        async with w.db.transaction(w.tenant) as s:
+            (told,) = [d for d in await _decisions_of(s, taught) if d.recipients == (w.teacher,)]
+            (nobody,) = [d for d in await _decisions_of(s, alone) if d.status == "suppressed"]
+        assert (told.intervention, told.delivery_status) == ("ask_teacher", "sent")
+        assert nobody.reason.startswith("no recipient: progress knows no teacher")
+        assert nobody.delivery_status == "not_sent"
+
+    run(context_pg, tmp_path, scenario, "ask_teacher.md")
+
+
+def test_a_teacher_note_fails_with_the_reason_when_progress_stays_away(context_pg, tmp_path):
+    async def scenario(w: World) -> None:
+        w.directory.down = 100
+        at = datetime.now(UTC)
+        async with w.db.transaction(w.tenant) as s:
+            await w.service.evaluate_batch(
+                s, [_hint(w, w.student, at + timedelta(seconds=i)) for i in range(3)]
+            )
+        assert await _run_kind(w, TEACHERS, attempts=12, max_attempts=12) == []  # the last attempt
+        async with w.db.transaction(w.tenant) as s:
+            (note,) = [d for d in await _decisions_of(s, w.student) if not d.recipients]
+            (mine,) = [d for d in await _decisions_of(s, w.student) if d.recipients]
+        assert note.delivery_status == "failed"
+        assert note.delivery_error.startswith("the student's teachers could not be looked up in progress")
+        assert mine.status == "sent"  # the student's message is not affected
+
+    run(context_pg, tmp_path, scenario, "ask_teacher.md")
+
+
+# --- work sessions: the producer of work.session (calm_break) ----------------------------------------
+
+MORNING = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # within calm_break's 07:00-23:00 (UTC student)
+
+
+def _run_signal(w: World, at: datetime, student: str | None = None, source: str = "") -> Signal:
+    return Signal(
+        id=str(uuid.uuid4()),
+        tenant_id=w.tenant,
+        student_id=student or w.student,
+        kind="sandbox.executed",
+        occurred_at=at,
+        topic="loops",
+        key="loops",
+        verdict="ok",
+        source=source or f"event:{uuid.uuid4()}",
+    )
+
+
+async def _consume(w: World, batch: list[Signal]) -> None:
+    """What the consumers' batch handler does (app.py batch_of): track the work, then decide all."""
+    async with w.db.transaction(w.tenant) as s:
+        produced = await w.service.track_work(s, batch)
+        await w.service.evaluate_batch(s, [*batch, *produced])
+
+
+async def _work_signals(w: World, student: str | None = None) -> list[Any]:
+    async with w.db.transaction(w.tenant) as s:
+        rows = await s.execute(
+            sa.text(
+                "SELECT key, source, minutes, occurred_at FROM interventions.signals "
+                "WHERE kind = 'work.session' AND student_id = :s ORDER BY occurred_at"
+            ),
+            {"s": student or w.student},
+        )
+        return list(rows)
+
+
+def test_uninterrupted_work_brings_calm_break_with_its_duration_once_per_session(context_pg, tmp_path):
+    async def scenario(w: World) -> None:
+        runs = [_run_signal(w, MORNING + timedelta(minutes=5 * i)) for i in range(11)]  # 10:00 .. 10:50
+        for start in range(0, len(runs), 3):
+            await _consume(w, runs[start : start + 3])
+        (work,) = await _work_signals(w)
+        assert (work.minutes, work.occurred_at) == (45.0, MORNING + timedelta(minutes=45))
+        assert work.source == f"work.session:{work.key}:45"
+        async with w.db.transaction(w.tenant) as s:
+            (calm,) = [d for d in await _decisions_of(s, w.student) if d.intervention == "calm_break"]
+        assert calm.status == "sent" and "working hard for 45 minutes" in calm.message
+
+        # The same events again (a redelivery): the session has signalled 45 already.
+        await _consume(w, [replace(r, id=str(uuid.uuid4())) for r in runs])
+        assert len(await _work_signals(w)) == 1
+
+        # A gap of 15 minutes (> 10) starts a new session: its own 45 minutes, its own signal, which
+        # calm_break's cool-down (180 minutes) suppresses.
+        later = [_run_signal(w, MORNING + timedelta(minutes=65 + 5 * i)) for i in range(10)]  # 11:05 .. 11:50
+        await _consume(w, later)
+        first, second = await _work_signals(w)
+        assert first.key != second.key and second.minutes == 45.0
+        assert second.occurred_at == MORNING + timedelta(minutes=110)
+        async with w.db.transaction(w.tenant) as s:
+            calms = [d for d in await _decisions_of(s, w.student) if d.intervention == "calm_break"]
+        assert sorted(d.status for d in calms) == ["sent", "suppressed"]
+
+    run(context_pg, tmp_path, scenario, "calm_break.md")
+
+
+def test_a_threshold_is_signalled_once_when_batches_of_one_session_run_at_once(context_pg, tmp_path):
+    """Four batches of one student's runs decided concurrently (in_flight > 1): each would see the
+    session cross 45 minutes; the locked session row lets exactly one signal it."""
+
+    async def scenario(w: World) -> None:
+        for _round in range(3):
+            w.student = str(uuid.uuid4())
+            await _consume(w, [_run_signal(w, MORNING)])
+            batches = [
+                # Each batch alone is one unbroken stretch (no gap of 10 minutes) from 10:00 past 10:45.
+                [_run_signal(w, MORNING + timedelta(minutes=m + n)) for m in (5, 14, 23, 32, 41, 46)]
+                for n in range(4)
+            ]
+            await asyncio.gather(*(_consume(w, b) for b in reversed(batches)))  # the latest first
+            (work,) = await _work_signals(w)
+            assert work.minutes >= 45
+            # No batch's update lost: the session spans them all.
+            async with w.db.transaction(w.tenant) as s:
+                row = (
+                    await s.execute(
+                        sa.text(
+                            "SELECT session_id, started_at, last_activity_at, signalled "
+                            "FROM interventions.work_sessions WHERE student_id = :s"
+                        ),
+                        {"s": w.student},
+                    )
+                ).one()
+            assert (str(row.session_id), row.signalled) == (work.key, [45.0])
+            assert (row.started_at, row.last_activity_at) == (MORNING, MORNING + timedelta(minutes=49))
+            async with w.db.transaction(w.tenant) as s:
+                calms = [d for d in await _decisions_of(s, w.student) if d.intervention == "calm_break"]
+            assert [d.status for d in calms] == ["sent"]
+
+    run(context_pg, tmp_path, scenario, "calm_break.md")
