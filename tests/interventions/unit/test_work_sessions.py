@@ -4,6 +4,7 @@ duration is in whole minutes unless the threshold needs the fraction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
@@ -18,7 +19,8 @@ def at(minutes: float) -> tuple[datetime, str]:
     return (T0 + timedelta(minutes=minutes), "loops")
 
 
-def ids() -> object:
+def ids() -> Callable[[], str]:
+    """New session ids s1, s2, ... (the service's are UUIDs)."""
     n = count(1)
     return lambda: f"s{next(n)}"
 
