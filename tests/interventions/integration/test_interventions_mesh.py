@@ -7,6 +7,7 @@ an invalid edit keeps the last good one; activation, rollback and bad input thro
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import time
 import uuid
@@ -305,10 +306,21 @@ def tutor_answered(mesh: LocalMesh, token: str, conversation_id: str, count: int
 def test_repeated_hint_requests_in_tutoring_bring_ask_teacher_to_the_moodle_inbox(moodle_mesh):
     """tutoring's own flow, no EvaluateSignal: each hint the debug agent gives is published on
     tutoring.hint_requested, interventions reads it as hint.requested, and the third on one topic
-    within 20 minutes brings ask_teacher to the student's Moodle inbox."""
+    within 20 minutes brings ask_teacher to the student's Moodle inbox. tutoring's events name no
+    teachers: interventions asks progress for the student's (ListStudentTeachers), and the teacher of
+    the student's class gets the note in their Moodle inbox too."""
     mesh = moodle_mesh
     teacher = login(mesh, "teacher@demo.test")
     student, _ = student_with_moodle(mesh, "Cai Student")
+    teacher_id = rest(mesh, "GET", "/v1/users/me", token=teacher).body["id"]
+    klass = rest(
+        mesh,
+        "POST",
+        "/v1/classes",
+        {"name": "Loops", "teacherIds": [teacher_id], "studentIds": [student["id"]]},
+        token=login(mesh, "admin@demo.test"),
+    )
+    assert klass.status == 200, klass.body
     question = {"text": "why does my loop never end?", "code": LOOP}
     first = ask_tutor(mesh, student["token"], question)
     conversation = first["conversationId"]
@@ -317,11 +329,17 @@ def test_repeated_hint_requests_in_tutoring_bring_ask_teacher_to_the_moodle_inbo
         ask_tutor(mesh, student["token"], {**question, "conversationId": conversation})
         tutor_answered(mesh, student["token"], conversation, n)
 
-    def delivered() -> dict[str, Any] | None:
-        found = [d for d in decisions(mesh, teacher, student["id"]) if d["intervention"] == "ask_teacher"]
+    def delivered(to: str) -> dict[str, Any] | None:
+        found = [
+            d
+            for d in decisions(mesh, teacher, student["id"])
+            if d["intervention"] == "ask_teacher" and d.get("recipientIds") == [to]
+        ]
         return found[0] if found and found[0].get("deliveryStatus") == "sent" else None
 
-    ask = wait(delivered, timeout=60, state=lambda: decisions(mesh, teacher, student["id"]))
+    ask = wait(
+        lambda: delivered(student["id"]), timeout=60, state=lambda: decisions(mesh, teacher, student["id"])
+    )
     assert ask["status"] == "sent" and ask["policyId"] == "ask_teacher"
     held = {s["condition"]: s["value"] for s in ask["trace"] if s.get("held")}
     assert held["signal is hint.requested"] == "hint.requested"
@@ -329,10 +347,19 @@ def test_repeated_hint_requests_in_tutoring_bring_ask_teacher_to_the_moodle_inbo
     (message,) = inbox(mesh, student["email"])
     assert "you&#x27;ve asked for 3 hints on" in message["text"] or "asked for 3 hints on" in message["text"]
     assert ask["moodleMessageId"] == str(message["id"])
-    # One decision for the three hints: the first two were below the threshold.
-    assert (
-        len([d for d in decisions(mesh, teacher, student["id"]) if d["intervention"] == "ask_teacher"]) == 1
+    # The note to the student's teacher, whom progress named: delivered to their Moodle inbox.
+    note = wait(
+        lambda: delivered(teacher_id), timeout=60, state=lambda: decisions(mesh, teacher, student["id"])
     )
+    assert note["signalId"] == ask["signalId"]
+    assert wait(
+        lambda: [m for m in inbox(mesh, "teacher@demo.test") if "may ask you for help" in m["text"]],
+        state=lambda: [m["text"][:60] for m in inbox(mesh, "teacher@demo.test")],
+    )
+    # One decision to the student for the three hints (the first two were below the threshold) and
+    # its note to the teacher.
+    asks = [d for d in decisions(mesh, teacher, student["id"]) if d["intervention"] == "ask_teacher"]
+    assert sorted(d["recipientIds"] for d in asks) == sorted([[student["id"]], [teacher_id]])
 
 
 def test_unclear_questions_in_one_conversation_bring_ask_teacher(moodle_mesh):
@@ -407,3 +434,66 @@ def test_a_burst_of_struggles_is_decided_together_and_reaches_every_inbox(moodle
 
         decision = wait(sent)
         assert decision["moodleMessageId"] == str(message["id"])
+
+
+def test_uninterrupted_sandbox_runs_bring_calm_break_with_its_duration(moodle_mesh):
+    """The producer of work.session on the mesh: a student's sandbox runs (sandbox.executed) make one
+    work session; when it crosses the calm_break threshold, calm_break reaches the student's Moodle
+    inbox with the session's length in its text. The threshold is a tenant's policy of six seconds
+    (0.1 minutes) instead of 45 minutes; it is retired (shadow) at the end. Last in this module: the
+    tenant's other students' work would otherwise bring them this policy's break."""
+    mesh = moodle_mesh
+    teacher = login(mesh, "teacher@demo.test")
+    student, _ = student_with_moodle(mesh, "Eli Student")
+    quick = (
+        (POLICIES / "calm_break.md")
+        .read_text()
+        .replace("id: calm_break", "id: calm_break_quick")
+        .replace("at_least: 45", "at_least: 0.1")
+        .replace("cooldown_minutes: 180", "cooldown_minutes: 0")
+        .replace('  between:\n    from: "07:00"\n    until: "23:00"\n', "")
+    )
+    assert "between" not in quick.split("---")[1]
+    activated = rest(
+        mesh,
+        "POST",
+        "/v1/interventions/policies:activate",
+        {"content": quick, "fileName": "calm_break_quick.md", "reason": "a short session for the test"},
+        token=teacher,
+    )
+    assert activated.status == 200, activated.body
+    try:
+        for i in range(4):  # about 7.5 seconds of work, no gap of 10 minutes
+            if i:
+                time.sleep(2.5)
+            run = rest(
+                mesh, "POST", "/v1/executions", {"code": "print(sum(range(10)))"}, token=student["token"]
+            )
+            assert run.status == 200, run.body
+
+        def sent() -> dict[str, Any] | None:
+            found = [
+                d for d in decisions(mesh, teacher, student["id"]) if d["policyId"] == "calm_break_quick"
+            ]
+            return found[0] if found and found[0].get("deliveryStatus") == "sent" else None
+
+        calm = wait(sent, timeout=60, state=lambda: decisions(mesh, teacher, student["id"]))
+        assert calm["intervention"] == "calm_break" and calm["status"] == "sent"
+        assert any(s["condition"] == "minutes is at least 0.1" and s["held"] for s in calm["trace"])
+        # Exactly one: the session signals its threshold once, however many runs follow.
+        assert (
+            len([d for d in decisions(mesh, teacher, student["id"]) if d["intervention"] == "calm_break"])
+            == 1
+        )
+        (message,) = wait(lambda: inbox(mesh, student["email"]), timeout=60)
+        assert re.search(r"working hard for 0\.\d minutes", message["text"]), message["text"]
+        assert message["text"].count("working hard") == 1 and str(message["id"]) == calm["moodleMessageId"]
+    finally:
+        retired = rest(
+            mesh,
+            "POST",
+            "/v1/interventions/policies:activate",
+            {"content": quick.replace("mode: enforce", "mode: shadow"), "fileName": "calm_break_quick.md"},
+            token=teacher,
+        )
+        assert retired.status == 200, retired.body
