@@ -153,8 +153,17 @@ def test_a_fourth_intervention_on_one_day_is_suppressed_with_its_reason(moodle_m
     assert calm["status"] == "sent" and "working hard for 50 minutes" in calm["message"]
     assert signal("hint.requested", "10:01", topic="loops") == []
     assert signal("hint.requested", "10:02", topic="loops") == []
-    (ask,) = signal("hint.requested", "10:03", topic="loops", count=3)
+    ask, note = sorted(
+        signal("hint.requested", "10:03", topic="loops", count=3), key=lambda d: not d.get("recipientIds")
+    )
     assert ask["status"] == "sent" and ask["intervention"] == "ask_teacher"
+    # Its note to the teachers the signal did not name: to be looked up in progress (no recipients
+    # yet; not one of the student's interventions of the day).
+    assert (note["intervention"], note["deliveryStatus"], note.get("recipientIds")) == (
+        "ask_teacher",
+        "pending",
+        None,
+    )
     assert {
         "condition": "at least 3 times with the same topic within 20 minutes",
         "held": True,
@@ -176,6 +185,15 @@ def test_a_fourth_intervention_on_one_day_is_suppressed_with_its_reason(moodle_m
     wait(lambda: len(inbox(mesh, student["email"])) == 3)
     time.sleep(0.5)
     assert len(inbox(mesh, student["email"])) == 3
+    # progress knows no teacher of Ben (no class): the note reaches nobody, and says why.
+    looked_up = wait(
+        lambda: [
+            d
+            for d in decisions(mesh, teacher, student["id"])
+            if d["id"] == note["id"] and d["status"] != "sent"
+        ]
+    )
+    assert looked_up[0]["reason"].startswith("no recipient: progress knows no teacher of the student")
 
 
 def test_a_saved_file_is_in_force_within_a_second_and_an_invalid_edit_keeps_the_last_good(

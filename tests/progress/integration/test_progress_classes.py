@@ -264,3 +264,43 @@ def test_another_tenant_gets_not_found_for_everything_of_this_one(mesh, stub, de
     own = rest(mesh, "GET", f"/v1/students/{other['student']['id']}/progress", token=theirs)
     assert own.status == 200 and own.body["studentId"] == other["student"]["id"]
     assert rest(mesh, "GET", f"/v1/students/{uuid.uuid4()}/progress", token=theirs).status == 404
+
+
+def _workload(mesh, workload: str, tenant_id: str) -> str:
+    with grpc.insecure_channel(mesh.grpc_addr) as ch:
+        return (
+            id_grpc.IdentityServiceStub(ch)
+            .IssueWorkloadToken(
+                id_pb.IssueWorkloadTokenRequest(
+                    workload=workload, secret=mesh.workload_secrets[workload], tenant_id=tenant_id
+                )
+            )
+            .access_token
+        )
+
+
+def test_interventions_learns_its_students_teachers_and_nobody_else_may(mesh, stub, demo, other):
+    """ListStudentTeachers: interventions' workload asks for a batch's students and gets each one's
+    teachers through their classes (students in no class, and another tenant's, are absent); any
+    other caller is refused (the service role alone is not enough)."""
+    taught = new_student(mesh, admin_token=demo["admin"])
+    alone = new_student(mesh, admin_token=demo["admin"])
+    _create(stub, demo["admin"], f"lookup {uuid.uuid4().hex[:6]}", [demo["teacher_id"]], [taught["id"]])
+    token = _workload(mesh, "interventions", taught["tenant"])
+    asked = [alone["id"], taught["id"].upper(), other["student"]["id"], str(uuid.uuid4())]
+    found = stub.ListStudentTeachers(pb.ListStudentTeachersRequest(student_ids=asked), metadata=bearer(token))
+    assert [(s.student_id, list(s.teacher_ids)) for s in found.students] == [
+        (taught["id"], [demo["teacher_id"]])
+    ]
+
+    for who in (_workload(mesh, "mtss", taught["tenant"]), demo["teacher"], demo["admin"]):
+        with pytest.raises(grpc.RpcError) as err:
+            stub.ListStudentTeachers(
+                pb.ListStudentTeachersRequest(student_ids=[taught["id"]]), metadata=bearer(who)
+            )
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ListStudentTeachers(
+            pb.ListStudentTeachersRequest(student_ids=["not-an-id"]), metadata=bearer(token)
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "student_ids[0]" in _violations(err.value)
