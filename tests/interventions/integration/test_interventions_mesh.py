@@ -159,10 +159,10 @@ def test_a_fourth_intervention_on_one_day_is_suppressed_with_its_reason(moodle_m
     assert ask["status"] == "sent" and ask["intervention"] == "ask_teacher"
     # Its note to the teachers the signal did not name: to be looked up in progress (no recipients
     # yet; not one of the student's interventions of the day).
-    assert (note["intervention"], note["deliveryStatus"], note.get("recipientIds")) == (
+    assert (note["intervention"], note["deliveryStatus"], note.get("recipientIds", [])) == (
         "ask_teacher",
         "pending",
-        None,
+        [],
     )
     assert {
         "condition": "at least 3 times with the same topic within 20 minutes",
@@ -394,7 +394,11 @@ def test_unclear_questions_in_one_conversation_bring_ask_teacher(moodle_mesh):
         tutor_answered(mesh, student["token"], conversation, n)
 
     def decided() -> list[dict[str, Any]]:
-        return [d for d in decisions(mesh, teacher, student["id"]) if d["policyId"] == "ask_teacher_unclear"]
+        return [
+            d
+            for d in decisions(mesh, teacher, student["id"])
+            if d["policyId"] == "ask_teacher_unclear" and d.get("recipientIds") == [student["id"]]
+        ]
 
     (ask,) = wait(decided, timeout=60, state=lambda: decisions(mesh, teacher, student["id"]))
     assert (ask["intervention"], ask["status"]) == ("ask_teacher", "sent")
