@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.interventions import convert
 from services.interventions.api import InterventionsApi
-from services.interventions.clients import NotifyDeliverer
+from services.interventions.clients import NotifyDeliverer, ProgressTeachers
 from services.interventions.domain import Delivery, Receipt
 from services.interventions.domain.engine import Signal
 from services.interventions.folder import PATTERNS, PolicyFolder
@@ -28,7 +28,7 @@ from services.interventions.service import (
     SlaTracker,
 )
 from services.interventions.settings import InterventionsConfig
-from services.interventions.teachers import ProgressTeachers, TeacherDirectory
+from services.interventions.teachers import TeacherDirectory
 from services.runtime.contexts import (
     ContextSpec,
     Dependencies,

@@ -12,15 +12,17 @@ notify.delivery.* and is recorded on the decision by the consumer in app.py.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
 import grpc
 from learnflow.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
 from learnflow.notify.v1 import resources_pb2 as notify_pb
+from learnflow.progress.v1 import progress_service_pb2, progress_service_pb2_grpc
 
 from services.interventions.domain import Delivery, DeliveryRefused, Receipt
-from services.runtime.calls import TRANSIENT
+from services.runtime.calls import TRANSIENT, mesh_call
 from services.runtime.errors import Unavailable
 from services.runtime.workload import WorkloadIdentity
 
@@ -162,3 +164,49 @@ class NotifyDeliverer:
             for owner, sent in zip(owners[start : start + BATCH], reply.deliveries, strict=True):
                 first[owner] = first[owner] or sent.id
         return [Receipt(provider_message_id="", notify_delivery_id=f) for f in first]
+
+
+# --- progress: the teachers of a batch's students (service.teachers_job) ----------------------------
+
+# ListStudentTeachers takes at most this many students a call (its protovalidate rule).
+TEACHERS_PER_CALL = 1000
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+class ProgressTeachers:
+    """TeacherDirectory over progress's ListStudentTeachers (internal; progress grants it to
+    interventions' workload only), one call for up to TEACHERS_PER_CALL students. A transient failure is
+    raised as Unavailable, progress's refusal as FailedPrecondition (services/runtime/calls.py)."""
+
+    def __init__(self, workload: WorkloadIdentity, progress_addr: str):
+        self.workload = workload
+        self.stub = progress_service_pb2_grpc.ProgressServiceStub(workload.channel(progress_addr))
+
+    async def teachers_of(self, tenant_id: str, student_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        # Classes hold user ids (UUIDs): an EvaluateSignal's free-form student id is in no class.
+        wanted = sorted({s.lower() for s in student_ids if _is_uuid(s)})
+        found: dict[str, tuple[str, ...]] = {}
+        if not wanted:
+            return found
+        metadata = await self.workload.metadata(tenant_id)
+        for start in range(0, len(wanted), TEACHERS_PER_CALL):
+            reply = await mesh_call(
+                "progress ListStudentTeachers",
+                self.stub.ListStudentTeachers(
+                    progress_service_pb2.ListStudentTeachersRequest(
+                        student_ids=wanted[start : start + TEACHERS_PER_CALL]
+                    ),
+                    metadata=metadata,
+                    timeout=TIMEOUT,
+                ),
+            )
+            for s in reply.students:
+                found[s.student_id.lower()] = tuple(t.lower() for t in s.teacher_ids)
+        return found
