@@ -36,7 +36,6 @@ record anything (the database went away, a bug), and its dead jobs are the opera
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import uuid
@@ -47,7 +46,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol
 
-import sqlalchemy as sa
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -76,7 +74,6 @@ from services.runtime.errors import (
     Unavailable,
     Violations,
 )
-from services.runtime.events.envelope import build_headers
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobKind, JobQueue
 from services.runtime.outbound import CircuitOpen, RateLimited, RetryableResponse
@@ -231,11 +228,6 @@ class NotifyService:
         self.send_lease_seconds = send_lease_seconds
         # Outbox.stage's row for several events in one statement, the rows as arrays: a multi-row
         # VALUES would be compiled again for every batch size.
-        self._stage_sent_sql = sa.text(
-            f"INSERT INTO {outbox.schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
-            "SELECT e, :subject, t, p, CAST(h AS json) FROM unnest(CAST(:ids AS text[]), "
-            "CAST(:types AS text[]), CAST(:payloads AS bytea[]), CAST(:headers AS text[])) AS v(e, t, p, h)"
-        )
         # (delivery id, claim id) -> the outcome of our send under that claim (UNRECORDED_KEPT).
         self._unrecorded: OrderedDict[tuple[uuid.UUID, uuid.UUID], Sent | Exception] = OrderedDict()
 
@@ -1062,26 +1054,10 @@ class NotifyService:
                 )
 
     async def _stage_sent(self, session: AsyncConnection, sent: Sequence[Delivery]) -> None:
-        """Outbox.stage of notify.delivery.sent for several deliveries in one INSERT (the same
-        envelope, the transaction's tenant)."""
-        if not sent:
-            return
-        tenant = tenant_of(session)
-        ids, types, payloads, headers = [], [], [], []
-        for message in (convert.delivery_sent_event(d) for d in sent):
-            h = build_headers(message, source=self.outbox.context, tenant_id=tenant)
-            ids.append(h["ce-id"])
-            types.append(h["ce-type"])
-            payloads.append(message.SerializeToString())
-            headers.append(json.dumps(h))
-        params = {
-            "subject": "notify.delivery.sent",
-            "ids": ids,
-            "types": types,
-            "payloads": payloads,
-            "headers": headers,
-        }
-        await session.execute(self._stage_sent_sql, params)
+        """notify.delivery.sent for several deliveries in one INSERT (Outbox.stage_many)."""
+        await self.outbox.stage_many(
+            session, [("notify.delivery.sent", convert.delivery_sent_event(d)) for d in sent]
+        )
 
     async def _mark_read(self, session: AsyncConnection, d: Delivery, at: datetime, how: str) -> Delivery:
         read = await store.update_delivery(
