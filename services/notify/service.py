@@ -335,10 +335,14 @@ class NotifyService:
         v.raise_if_any()
         async with self.db.transaction(tenant) as session:
             rows: list[tuple[Delivery, str]] = []
+            templates: dict[tuple[str, int], Template | None] = {}
             for i, (r, spec) in enumerate(zip(requests, specs, strict=True)):
                 assert spec is not None
                 p = f"messages[{i}]" if batch else "message"
-                template = await store.get_template(session, r.template, r.template_version)
+                which = (r.template, r.template_version)
+                if which not in templates:  # a batch usually names one template: read it once
+                    templates[which] = await store.get_template(session, *which)
+                template = templates[which]
                 if template is None:
                     v.add(
                         f"{p}.template",
@@ -387,10 +391,9 @@ class NotifyService:
                 (self._plan(d, hours.get(d.recipient_id), zones.get(d.recipient_id, "")), f) for d, f in rows
             ]
             stored = await store.insert_deliveries(session, [(d, f) for (d, _), f in planned])
-            for ((_, until), _), (d, created) in zip(planned, stored, strict=True):
-                if created:
-                    await self._schedule(session, d, until)
-                    await self._audit_sent(session, d)
+            created = [(d, until) for ((_, until), _), (d, new) in zip(planned, stored, strict=True) if new]
+            await self._schedule_many(session, created)
+            await self._audit_sent(session, [d for d, _ in created])
         return [d for d, _ in stored]
 
     async def send_system(
@@ -447,26 +450,31 @@ class NotifyService:
         async with self.db.transaction(tenant) as session:
             [(stored, created)] = await store.insert_deliveries(session, [(d, spec.body_format)])
             if created:
-                await self._schedule(session, stored, None)
-                await self._audit_sent(session, stored)
+                await self._schedule_many(session, [(stored, None)])
+                await self._audit_sent(session, [stored])
         return stored
 
-    async def _audit_sent(self, session: AsyncConnection, d: Delivery) -> None:
-        """The communication in the audit trail (issue #12): who asked, which template, to whom, on
-        which channel; the content by reference (the delivery), never in clear."""
-        await audit.record(
+    async def _audit_sent(self, session: AsyncConnection, sent: Sequence[Delivery]) -> None:
+        """The communications in the audit trail (issue #12), in one insert: who asked, which
+        template, to whom, on which channel; the content by reference (the delivery), never in clear."""
+        await audit.record_many(
             self.outbox,
             session,
-            "message.sent",
-            f"deliveries/{d.id}",
-            after={
-                "channel": d.channel,
-                "template": d.template,
-                "template_version": d.template_version,
-                "recipient_id": d.recipient_id,
-                "urgency": d.urgency,
-                "body_ref": f"deliveries/{d.id}",
-            },
+            [
+                audit.Entry(
+                    "message.sent",
+                    f"deliveries/{d.id}",
+                    after={
+                        "channel": d.channel,
+                        "template": d.template,
+                        "template_version": d.template_version,
+                        "recipient_id": d.recipient_id,
+                        "urgency": d.urgency,
+                        "body_ref": f"deliveries/{d.id}",
+                    },
+                )
+                for d in sent
+            ],
         )
 
     def _plan(
@@ -491,19 +499,26 @@ class NotifyService:
             d, status="deferred", next_attempt_at=until, notes=domain.add_note(d.notes, note)
         ), until
 
-    async def _schedule(self, session: AsyncConnection, d: Delivery, until: datetime | None) -> None:
-        if until is not None:
-            # One digest job per recipient, channel and window: the key makes every message held in
-            # the same window share it.
-            await self.queue.enqueue(
-                session,
-                DIGEST,
-                {"recipient_id": d.recipient_id, "channel": d.channel},
-                key=f"digest:{d.tenant_id}:{d.recipient_id}:{d.channel}:{until.isoformat()}",
-                run_at=until,
-            )
-        else:
-            await self.queue.enqueue(session, DELIVER, {"delivery_id": str(d.id)})
+    async def _schedule_many(
+        self, session: AsyncConnection, deliveries: Sequence[tuple[Delivery, datetime | None]]
+    ) -> None:
+        """Each new delivery's first job: a delivery attempt due now (one statement for all of them),
+        or, held by quiet hours, the recipient's digest at the end of the window."""
+        now = [
+            (str(d.tenant_id), None, {"delivery_id": str(d.id)}) for d, until in deliveries if until is None
+        ]
+        await self.queue.enqueue_many(session, DELIVER, now)
+        for d, until in deliveries:
+            if until is not None:
+                # One digest job per recipient, channel and window: the key makes every message held
+                # in the same window share it.
+                await self.queue.enqueue(
+                    session,
+                    DIGEST,
+                    {"recipient_id": d.recipient_id, "channel": d.channel},
+                    key=f"digest:{d.tenant_id}:{d.recipient_id}:{d.channel}:{until.isoformat()}",
+                    run_at=until,
+                )
 
     async def _users(self, tenant: str, ids: list[str]) -> Mapping[str, DirectoryUser]:
         if self.directory is None:
@@ -1173,7 +1188,7 @@ class NotifyService:
         if stored.status == "failed":
             await self.outbox.stage(session, "notify.delivery.failed", convert.delivery_failed_event(stored))
         else:
-            await self._schedule(session, stored, until)
+            await self._schedule_many(session, [(stored, until)])
 
     async def release_held(self, job: Job, session: AsyncConnection) -> None:
         """The end of a recipient's quiet hours: what was held on a channel goes out, several
