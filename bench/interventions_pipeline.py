@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
 import subprocess
 import time
 import uuid
@@ -92,11 +91,34 @@ async def publish(
 def cpu_groups(mesh: Any) -> dict[str, list[int]]:
     serve, postgres = mesh_pids(mesh)
     groups = {"serve": [serve], "postgres": [postgres]}
+    for i, replica in enumerate(mesh.replicas):
+        groups[f"replica{i + 1}"] = [replica.pid]
     if mesh.nats is not None and mesh.nats.proc is not None:
         groups["nats"] = [mesh.nats.proc.pid]
     if mesh.providers is not None and mesh.providers.proc is not None:
         groups["moodle"] = [mesh.providers.proc.pid]
     return groups
+
+
+def work_counts(mesh: Any) -> dict[str, float]:
+    """Transactions committed in the mesh's database, and messages into and out of NATS, so far."""
+    import json
+    import urllib.request
+
+    import psycopg
+
+    with psycopg.connect(mesh.migration_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        (commits,) = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone() or (0,)
+    counts = {"transactions": float(commits)}
+    if mesh.nats is not None:
+        url = f"http://127.0.0.1:{mesh.nats.monitor_port}/varz"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            varz = json.load(resp)
+        counts["nats_in"] = float(varz["in_msgs"])
+        counts["nats_out"] = float(varz["out_msgs"])
+    return counts
 
 
 def stages(dsn: str, sent: dict[str, float], received: dict[str, float]) -> dict[str, tuple[float, float]]:
@@ -146,6 +168,15 @@ def main() -> int:
         help="record the serving process with py-spy (if installed) during the run, as a flame graph",
     )
     parser.add_argument(
+        "--replica",
+        action="append",
+        default=[],
+        metavar="CONTEXTS",
+        help="start another serve process for these contexts (a comma list; repeatable), as another "
+        "replica of each, e.g. --replica interventions --replica notify: the contexts in their own "
+        "processes as in Kubernetes, where each context runs in pods of its own",
+    )
+    parser.add_argument(
         "--pipeline-only", action="store_true", help="measure the signal -> Moodle pipeline and stop"
     )
     args = parser.parse_args()
@@ -161,6 +192,8 @@ def main() -> int:
     extra: dict[str, object] = {}
     with running_mesh(**env) as mesh:
         assert mesh.providers is not None
+        for contexts in args.replica:
+            mesh.start_replica(contexts)
         fakes = FakesClient(mesh.providers.url)
         students = []
         for i in range(20):
@@ -175,6 +208,7 @@ def main() -> int:
         fakes.reset()
         groups = cpu_groups(mesh)
         cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        work_before = work_counts(mesh)
         spy = (
             subprocess.Popen(
                 [
@@ -216,6 +250,13 @@ def main() -> int:
             for name, pids in groups.items()
         }
         extra["cpu_ms_per_signal"] = cpu_ms
+        # Work per signal that does not depend on how busy the machine is: PostgreSQL transactions
+        # committed and NATS messages (published and delivered), counted over the run.
+        work = {
+            k: round((v - work_before[k]) / max(1, len(received)), 1) for k, v in work_counts(mesh).items()
+        }
+        extra["work_per_signal"] = work
+        print("  per signal: " + ", ".join(f"{k} {v}" for k, v in work.items()))
         print("  CPU per signal (ms): " + ", ".join(f"{k} {v}" for k, v in cpu_ms.items()))
         pipe = figures(
             f"struggle.detected -> Moodle at {args.rate:.0f}/s",
@@ -233,6 +274,7 @@ def main() -> int:
         results.append(pipe)
         extra["pipeline_p95_ms"] = p95
         extra["delivered"] = f"{len(received)}/{len(sent)}"
+        extra["replicas"] = args.replica
         extra["stages_ms"] = stages(mesh.migration_url, sent, received)
         for name, (p50, p95) in extra["stages_ms"].items():  # type: ignore[union-attr]
             print(f"  stage {name:<40} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms")

@@ -479,7 +479,7 @@ class JobRunner:
         outcome = "done"
         try:
             with request_context.bind(ctx):
-                async with self.db.transaction(job.tenant_id or "") as session:
+                async with self.db.transaction(job.tenant_id or "", for_jobs=True) as session:
                     # First, so the row stays locked while the handler runs (the reaper skips it) and
                     # the completion commits with the handler's writes.
                     owned = (await session.execute(done, {"id": job.id, "attempts": job.attempts})).first()
@@ -508,7 +508,7 @@ class JobRunner:
                 max((datetime.now(UTC) - job.run_at).total_seconds(), 0)
             )
         try:
-            async with self.db.transaction(tenant or "") as session:
+            async with self.db.transaction(tenant or "", for_jobs=True) as session:
                 owned = await self._own(session, jobs)
                 mine = [job for job in jobs if job.id in owned]
                 if kind.batch_handler is not None:
