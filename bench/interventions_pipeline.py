@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import subprocess
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import nats
@@ -32,7 +35,7 @@ from learnflow.interventions.v1 import interventions_service_pb2 as ipb
 from learnflow.interventions.v1 import interventions_service_pb2_grpc as ipb_grpc
 from learnflow.progress.v1 import events_pb2, resources_pb2
 
-from bench.common import figures, percentile, report
+from bench.common import cpu_seconds, figures, mesh_pids, percentile, report
 from services.notify.fakes.client import FakesClient
 from services.runtime.events.envelope import build_headers
 from services.runtime.testing import bearer, login, mesh_dir, new_student, rest, running_mesh
@@ -85,6 +88,72 @@ async def publish(
     return sent
 
 
+def cpu_groups(mesh: Any) -> dict[str, list[int]]:
+    serve, postgres = mesh_pids(mesh)
+    groups = {"serve": [serve], "postgres": [postgres]}
+    for i, replica in enumerate(mesh.replicas):
+        groups[f"replica{i + 1}"] = [replica.pid]
+    if mesh.nats is not None and mesh.nats.proc is not None:
+        groups["nats"] = [mesh.nats.proc.pid]
+    if mesh.providers is not None and mesh.providers.proc is not None:
+        groups["moodle"] = [mesh.providers.proc.pid]
+    return groups
+
+
+def work_counts(mesh: Any) -> dict[str, float]:
+    """Transactions committed in the mesh's database, and messages into and out of NATS, so far."""
+    import json
+    import urllib.request
+
+    import psycopg
+
+    with psycopg.connect(mesh.migration_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        (commits,) = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone() or (0,)
+    counts = {"transactions": float(commits)}
+    if mesh.nats is not None:
+        url = f"http://127.0.0.1:{mesh.nats.monitor_port}/varz"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            varz = json.load(resp)
+        counts["nats_in"] = float(varz["in_msgs"])
+        counts["nats_out"] = float(varz["out_msgs"])
+    return counts
+
+
+def stages(dsn: str, sent: dict[str, float], received: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """Where each message's time went, from the two contexts' own rows (read as the superuser):
+    published -> interventions' decision transaction began (decisions.created_at) -> notify's
+    transaction storing the delivery began (deliveries.created_at) -> notify's record of the send
+    (deliveries.sent_at) -> the Moodle server's receipt. p50 and p95 of each step, in ms."""
+    import psycopg
+
+    at: dict[str, dict[str, float]] = {m: {"published": t} for m, t in sent.items()}
+    for marker, t in received.items():
+        at[marker]["moodle"] = t
+    with psycopg.connect(dsn.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        for stage, sql in (
+            ("decided", "SELECT message, created_at FROM interventions.decisions"),
+            ("notify_accepted", "SELECT body, created_at FROM notify.deliveries"),
+            ("notify_recorded", "SELECT body, sent_at FROM notify.deliveries WHERE sent_at IS NOT NULL"),
+        ):
+            for text, when in conn.execute(sql):
+                marker = next((m for m in _markers(text) if m in at), None)
+                if marker is not None:
+                    at[marker][stage] = when.timestamp()
+    order = ["published", "decided", "notify_accepted", "moodle", "notify_recorded"]
+    out: dict[str, tuple[float, float]] = {}
+    for a, b in itertools.pairwise(order):
+        gaps = [(t[b] - t[a]) * 1000 for t in at.values() if a in t and b in t]
+        out[f"{a} -> {b}"] = (percentile(gaps, 0.5), percentile(gaps, 0.95))
+    return out
+
+
+def _markers(text: str) -> list[str]:
+    words = (w.strip(".,;:()") for w in text.split())
+    return [w for w in words if w.startswith("bench-")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -93,6 +162,23 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--reloads", type=int, default=10)
     parser.add_argument("--backtest-signals", type=int, default=10000)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the serving process with py-spy (if installed) during the run, as a flame graph",
+    )
+    parser.add_argument(
+        "--replica",
+        action="append",
+        default=[],
+        metavar="CONTEXTS",
+        help="start another serve process for these contexts (a comma list; repeatable), as another "
+        "replica of each, e.g. --replica interventions --replica notify: the contexts in their own "
+        "processes as in Kubernetes, where each context runs in pods of its own",
+    )
+    parser.add_argument(
+        "--pipeline-only", action="store_true", help="measure the signal -> Moodle pipeline and stop"
+    )
     args = parser.parse_args()
     policies = folder()
     env = {
@@ -106,6 +192,8 @@ def main() -> int:
     extra: dict[str, object] = {}
     with running_mesh(**env) as mesh:
         assert mesh.providers is not None
+        for contexts in args.replica:
+            mesh.start_replica(contexts)
         fakes = FakesClient(mesh.providers.url)
         students = []
         for i in range(20):
@@ -118,6 +206,29 @@ def main() -> int:
         asyncio.run(publish(mesh.nats_url, tenant, [s["id"] for s in students], 20, 2))
         time.sleep(3)
         fakes.reset()
+        groups = cpu_groups(mesh)
+        cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+        work_before = work_counts(mesh)
+        spy = (
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--gil",
+                    "--nonblocking",
+                    "-p",
+                    str(mesh.server.pid),
+                    "-o",
+                    args.profile,
+                    "--format",
+                    "raw" if args.profile.endswith(".txt") else "flamegraph",
+                    "-d",
+                    str(int(args.seconds) + 5),
+                ]
+            )
+            if args.profile
+            else None
+        )
         sent = asyncio.run(
             publish(mesh.nats_url, tenant, [s["id"] for s in students], args.rate, args.seconds)
         )
@@ -125,11 +236,28 @@ def main() -> int:
         received: dict[str, float] = {}
         while time.monotonic() < deadline and len(received) < len(sent):
             for m in fakes.messages("moodle"):
-                for marker in sent:
-                    if marker in m["text"]:
-                        received[marker] = m["received_at"]
+                for marker in _markers(m["text"]):
+                    if marker in sent:
+                        received.setdefault(marker, m["received_at"])
             time.sleep(0.5)
         latencies = [received[k] - sent[k] for k in received]
+        if spy is not None:
+            spy.wait()
+        # CPU per delivered signal by process: on 2 cores, 100/s leaves 20 ms of CPU per signal for
+        # everything (the mesh, PostgreSQL, NATS, the local Moodle, this load).
+        cpu_ms = {
+            name: round((cpu_seconds(pids) - cpu_before[name]) * 1000 / max(1, len(received)), 2)
+            for name, pids in groups.items()
+        }
+        extra["cpu_ms_per_signal"] = cpu_ms
+        # Work per signal that does not depend on how busy the machine is: PostgreSQL transactions
+        # committed and NATS messages (published and delivered), counted over the run.
+        work = {
+            k: round((v - work_before[k]) / max(1, len(received)), 1) for k, v in work_counts(mesh).items()
+        }
+        extra["work_per_signal"] = work
+        print("  per signal: " + ", ".join(f"{k} {v}" for k, v in work.items()))
+        print("  CPU per signal (ms): " + ", ".join(f"{k} {v}" for k, v in cpu_ms.items()))
         pipe = figures(
             f"struggle.detected -> Moodle at {args.rate:.0f}/s",
             1,
@@ -145,40 +273,15 @@ def main() -> int:
         pipe.verdict = "meets" if p95 <= 40 and len(received) == len(sent) else "misses"
         results.append(pipe)
         extra["pipeline_p95_ms"] = p95
-        # Where the time goes: signal -> decision stored (createTime), -> notify's sent (deliverTime).
-        decided, delivered = [], []
-        for st in students:
-            token = ""
-            while True:
-                page = rest(
-                    mesh,
-                    "GET",
-                    f"/v1/interventions/decisions?studentId={st['id']}&pageSize=200&pageToken={token}",
-                    token=teacher,
-                ).body
-                for d in page.get("decisions", []):
-                    which = next((k for k in sent if k in d["message"]), None)
-                    if which is None:
-                        continue
-                    created = datetime.fromisoformat(d["createTime"].replace("Z", "+00:00")).timestamp()
-                    decided.append(created - sent[which])
-                    if d.get("deliverTime"):
-                        done = datetime.fromisoformat(d["deliverTime"].replace("Z", "+00:00")).timestamp()
-                        delivered.append(done - sent[which])
-                token = page.get("nextPageToken", "")
-                if not token:
-                    break
-        for label, values in (
-            ("published -> decision stored", decided),
-            ("published -> notify sent", delivered),
-        ):
-            f = figures(label, 1, values, 0, args.seconds)
-            f.paced = True
-            f.target = f"p95 {percentile(values, 0.95) * 1000:.1f} ms (breakdown)"
-            results.append(f)
         extra["delivered"] = f"{len(received)}/{len(sent)}"
+        extra["replicas"] = args.replica
+        extra["stages_ms"] = stages(mesh.migration_url, sent, received)
+        for name, (p50, p95) in extra["stages_ms"].items():  # type: ignore[union-attr]
+            print(f"  stage {name:<40} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms")
 
         report("interventions_pipeline", results, extra)  # written now too, in case a later part fails
+        if args.pipeline_only:
+            return 0
         time.sleep(15)  # let the backlog of the run above drain before timing anything else
 
         # A saved file in force: ListPolicyVersions over REST until the new version shows.

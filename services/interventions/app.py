@@ -183,19 +183,14 @@ async def build(deps: Dependencies) -> Hosted:
         user = event.message.user
         await service.set_student(session, require_tenant(event), user.id, user.time_zone, user.display_name)
 
+    async def on_deliveries(events: list[Event], session: AsyncConnection) -> None:
+        """notify's outcomes of a consumed batch (or one event: the fallback), set-based."""
+        now = datetime.now(UTC)
+        outcomes = [convert.outcome_from_notify(e.subject, e.message, now) for e in events]
+        await service.delivery_outcomes(session, [o for o in outcomes if o is not None])
+
     async def on_delivery(event: Event, session: AsyncConnection) -> None:
-        outcome = convert.outcome_from_notify(event.subject, event.message, datetime.now(UTC))
-        if outcome is not None:
-            await service.delivery_outcome(
-                require_tenant(event),
-                outcome.decision_id,
-                outcome.status,
-                attempts=outcome.attempts,
-                at=outcome.at,
-                moodle_message_id=outcome.provider_message_id,
-                error=outcome.error,
-                session=session,
-            )
+        await on_deliveries([event], session)
 
     async def watch() -> None:
         service.folder.scan()
@@ -249,8 +244,14 @@ async def build(deps: Dependencies) -> Hosted:
                 in_flight=4,
             ),
             ConsumerSpec("interventions-identity-users", "IDENTITY", "identity.user.*", on_user),
-            # One batch at a time: a decision's sent must be applied before its read.
-            ConsumerSpec("interventions-notify-deliveries", "NOTIFY", "notify.delivery.*", on_delivery),
+            # One batch at a time (in_flight 1): a decision's sent must be applied before its read.
+            ConsumerSpec(
+                "interventions-notify-deliveries",
+                "NOTIFY",
+                "notify.delivery.*",
+                on_delivery,
+                batch_handler=on_deliveries,
+            ),
         ],
         # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).
         periodic=[Periodic("interventions-policies-watch", config.reload_seconds, watch)],

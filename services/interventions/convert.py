@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from learnflow.interventions.v1 import events_pb2, interventions_service_pb2, resources_pb2
 
 from services.interventions.clients import decision_of_key
-from services.interventions.domain import PolicyVersion, StoredDecision
+from services.interventions.domain import DeliveryOutcome, PolicyVersion, StoredDecision
 from services.interventions.domain.backtest import BacktestReport
 from services.interventions.domain.diff import FieldChange
 from services.interventions.domain.engine import Signal
@@ -131,22 +130,16 @@ def signal_from_unclear(message: Any, event_id: str, tenant_id: str, now: dateti
     )
 
 
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    decision_id: str
-    status: str  # sent | failed | read
-    attempts: int
-    at: datetime
-    provider_message_id: str
-    error: str
-
-
 def outcome_from_notify(subject: str, message: Any, now: datetime) -> DeliveryOutcome | None:
     """notify's DeliverySent / DeliveryFailed / DeliveryRead (read by field name) for one of this
     context's deliveries (its idempotency key names the decision); None for anyone else's."""
     d = message.delivery
     decision_id = decision_of_key(d.idempotency_key)
     if decision_id is None:
+        return None
+    try:
+        uuid.UUID(decision_id)
+    except ValueError:  # our prefix on a key that names no decision of ours: nobody's outcome here
         return None
     status = subject.rsplit(".", 1)[-1]
     moment = {"sent": d.sent_time, "read": d.read_time}.get(status, d.update_time)

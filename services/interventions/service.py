@@ -21,11 +21,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.interventions import convert, store
-from services.interventions.domain import Delivery, DeliveryRefused, PolicyVersion, Receipt, StoredDecision
+from services.interventions.domain import (
+    Delivery,
+    DeliveryOutcome,
+    DeliveryRefused,
+    PolicyVersion,
+    Receipt,
+    StoredDecision,
+)
 from services.interventions.domain import backtest as backtest_domain
 from services.interventions.domain import diff as diff_domain
 from services.interventions.domain import sessions as sessions_domain
@@ -56,7 +62,6 @@ from services.interventions.teachers import NoDirectory, TeacherDirectory
 from services.runtime import audit, pagination
 from services.runtime.db import Database
 from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Violations
-from services.runtime.events.envelope import build_headers
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobQueue
 
@@ -67,6 +72,7 @@ DELIVER_BATCH = "interventions.deliver_batch"
 # ask_teacher's notes whose signal named no teachers: their students' teachers looked up in progress
 # (one call for the notes of a signal or a consumed batch), then delivered.
 TEACHERS = "interventions.teachers"
+DECIDED = "interventions.decided"  # the event of every decision and of each change of its delivery
 MAX_BACKTEST_SIGNALS = 200_000
 
 
@@ -371,7 +377,7 @@ class InterventionsService:
         rows = _decision_rows(signal, stored_id, decided, versions, student_name, self.clock())
         stored = await store.insert_decisions(session, rows)
         for row in stored:
-            await self.outbox.stage(session, "interventions.decided", convert.decided_event(row))
+            await self.outbox.stage(session, DECIDED, convert.decided_event(row))
             if row.status == SENT and row.recipients:
                 await self.jobs.enqueue(
                     session, DELIVER, {"decision_id": row.id}, key=row.id, tenant_id=tenant
@@ -576,7 +582,7 @@ class InterventionsService:
                 changed = await store.suppress_decision(
                     session, d.id, "no recipient: progress knows no teacher of the student (no class)"
                 )
-            await self.outbox.stage(session, "interventions.decided", convert.decided_event(changed))
+            await self.outbox.stage(session, DECIDED, convert.decided_event(changed))
         if len(ready) > 1:
             await self.jobs.enqueue(
                 session, DELIVER_BATCH, {"decision_ids": ready}, key=f"batch:{ready[0]}", tenant_id=tenant
@@ -589,23 +595,10 @@ class InterventionsService:
     async def _stage_decided(
         self, session: AsyncConnection, tenant: str, rows: Sequence[StoredDecision]
     ) -> None:
-        """interventions.decided for each decision, in one statement (Outbox.stage's rows)."""
-        if not rows:
-            return
-        values = []
-        for row in rows:
-            message = convert.decided_event(row)
-            headers = build_headers(message, source=self.outbox.context, tenant_id=tenant)
-            values.append(
-                {
-                    "event_id": headers["ce-id"],
-                    "subject": "interventions.decided",
-                    "event_type": headers["ce-type"],
-                    "payload": message.SerializeToString(),
-                    "headers": headers,
-                }
-            )
-        await session.execute(sa.insert(self.outbox.table), values)
+        """interventions.decided for each decision, in one statement (Outbox.stage_many)."""
+        await self.outbox.stage_many(
+            session, [(DECIDED, convert.decided_event(row)) for row in rows], tenant_id=tenant
+        )
 
     async def deliver_job(self, job: Job, session: AsyncConnection) -> None:
         """One delivery attempt of a sent decision: hands it to notify (jobs retry it with backoff;
@@ -625,22 +618,33 @@ class InterventionsService:
                 raise
             await self._outcome(session, decision, "failed", attempts=job.attempts, error=repr(exc))
             return
-        await self._accepted(session, decision, receipt, job.attempts)
+        await self._accepted(session, [(decision, receipt)], job.attempts)
 
     async def _accepted(
-        self, session: AsyncConnection, decision: StoredDecision, receipt: Receipt, attempts: int
+        self, session: AsyncConnection, accepted: Sequence[tuple[StoredDecision, Receipt]], attempts: int
     ) -> None:
-        """notify took the decision's messages: sent when the port knows the provider's id at once,
-        else queued until notify.delivery.* says."""
-        if receipt.provider_message_id:
-            await self._outcome(
-                session, decision, "sent", attempts=attempts, moodle_message_id=receipt.provider_message_id
-            )
-            return
-        queued = await store.record_attempt(
-            session, decision.id, status="queued", attempts=attempts, at=self.clock(), delivered_at=None
-        )
-        await self.outbox.stage(session, "interventions.decided", convert.decided_event(queued))
+        """notify took the decisions' messages: each is sent when the port knows the provider's id at
+        once, else queued until notify.delivery.* says. One write for all of them (_write_outcomes)."""
+        at = self.clock()
+        changed: list[StoredDecision] = []
+        settled: list[StoredDecision] = []
+        for d, receipt in accepted:
+            if receipt.provider_message_id:
+                done = _settled(d, "sent", attempts, at, receipt.provider_message_id, "")
+                if d.delivery_status != "failed":
+                    self.sla.record(d.tenant_id, d.signal_occurred_at, done.delivered_at)
+                settled.append(done)
+            else:
+                done = replace(
+                    d,
+                    delivery_status="queued",
+                    delivery_attempts=attempts,
+                    moodle_message_id="",
+                    delivery_error="",
+                    delivered_at=None,
+                )
+            changed.append(done)
+        await self._write_outcomes(session, [(d, at) for d in changed], settled=settled, published=changed)
 
     async def deliver_batch_job(self, job: Job, session: AsyncConnection) -> None:
         """One delivery attempt of a consumed batch's sent decisions, in one call to notify
@@ -669,7 +673,7 @@ class InterventionsService:
                 await self._outcome(session, d, "failed", attempts=job.attempts, error=repr(exc))
             return
         for decision, receipt in zip(pending, receipts, strict=True):
-            await self._accepted(session, decision, receipt, job.attempts)
+            await self._accepted(session, [(decision, receipt)], job.attempts)
 
     async def delivery_outcome(
         self,
@@ -683,53 +687,51 @@ class InterventionsService:
         error: str = "",
         session: AsyncConnection | None = None,
     ) -> None:
-        """notify's word on a decision's delivery (notify.delivery.sent | failed | read). A decision
-        sent to several recipients is sent when the first of them is; a read only follows a send.
-        The consumer passes its own transaction (the inbox row's, scoped to the event's tenant)."""
+        """notify's word on one of a decision's messages (delivery_outcomes for one)."""
+        outcome = DeliveryOutcome(decision_id, status, attempts, at, moodle_message_id, error)
         if session is None:
             async with self.db.transaction(tenant_id) as own:
-                await self._delivery_outcome(own, decision_id, status, attempts, at, moodle_message_id, error)
+                await self.delivery_outcomes(own, [outcome])
         else:
-            await self._delivery_outcome(session, decision_id, status, attempts, at, moodle_message_id, error)
+            await self.delivery_outcomes(session, [outcome])
 
-    async def _delivery_outcome(
-        self,
-        session: AsyncConnection,
-        decision_id: str,
-        status: str,
-        attempts: int,
-        at: datetime,
-        moodle_message_id: str,
-        error: str,
-    ) -> None:
-        decision = await store.get_decision(session, decision_id, lock=True)
-        if decision is None:
-            return
-        if status == "read":
-            if decision.delivery_status in ("sent", "queued"):
-                await store.record_attempt(
-                    session,
-                    decision.id,
-                    status="read",
-                    attempts=decision.delivery_attempts,
-                    at=at,
-                    moodle_message_id=decision.moodle_message_id or moodle_message_id,
-                    delivered_at=decision.delivered_at or at,
+    async def delivery_outcomes(self, session: AsyncConnection, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """notify's word on decisions' deliveries (notify.delivery.sent | failed | read), in order, in
+        the caller's transaction (the consumer's, scoped to the events' tenant). A decision sent to
+        several recipients is sent when the first of them is; a read only follows a send; a failure
+        after a send changes nothing. Set-based for a consumed batch: the decisions read and locked in
+        one statement, the outcomes applied in memory in order, then one UPDATE for the changed
+        decisions and one INSERT each for their audit records and events."""
+        found = {d.id: d for d in await store.get_decisions(session, [o.decision_id for o in outcomes])}
+        now: dict[str, StoredDecision] = {}  # each changed decision's state after the batch
+        attempted: dict[str, datetime] = {}  # and the time of its last change (last_attempt_at)
+        settled: list[StoredDecision] = []  # final outcomes, in order: audited, published, counted
+        for o in outcomes:
+            d = now.get(o.decision_id) or found.get(o.decision_id)
+            if d is None:
+                continue
+            if o.status == "read":
+                if d.delivery_status not in ("sent", "queued"):
+                    continue
+                changed = replace(
+                    d,
+                    delivery_status="read",
+                    moodle_message_id=d.moodle_message_id or o.provider_message_id,
+                    delivery_error="",
+                    delivered_at=d.delivered_at or o.at,
                 )
-            return
-        if decision.delivery_status in ("sent", "read") or (
-            status == "failed" and decision.delivery_status == "failed"
-        ):
-            return
-        await self._outcome(
-            session,
-            decision,
-            status,
-            attempts=attempts,
-            moodle_message_id=moodle_message_id,
-            error=error,
-            at=at,
-        )
+            elif d.delivery_status in ("sent", "read") or (
+                o.status == "failed" and d.delivery_status == "failed"
+            ):
+                continue
+            else:
+                changed = _settled(d, o.status, o.attempts, o.at, o.provider_message_id, o.error)
+                settled.append(changed)
+                if d.delivery_status != "failed":  # each decision counts once, at its first outcome
+                    self.sla.record(d.tenant_id, d.signal_occurred_at, changed.delivered_at)
+            now[d.id], attempted[d.id] = changed, o.at
+        rows = [(d, attempted[i]) for i, d in now.items()]
+        await self._write_outcomes(session, rows, settled=settled, published=settled)
 
     async def _outcome(
         self,
@@ -740,38 +742,50 @@ class InterventionsService:
         attempts: int,
         moodle_message_id: str = "",
         error: str = "",
-        at: datetime | None = None,
     ) -> None:
-        """A final outcome (sent or failed): recorded on the decision, audited, counted for the SLA."""
-        at = at or self.clock()
-        done = await store.record_attempt(
-            session,
-            decision.id,
-            status=status,
-            attempts=attempts,
-            at=at,
-            moodle_message_id=moodle_message_id,
-            error=error,
-            delivered_at=at if status == "sent" else None,
-        )
-        await audit.record(
+        """A final outcome (sent or failed) found by the delivery job itself."""
+        at = self.clock()
+        done = _settled(decision, status, attempts, at, moodle_message_id, error)
+        if decision.delivery_status != "failed":
+            self.sla.record(decision.tenant_id, decision.signal_occurred_at, done.delivered_at)
+        await self._write_outcomes(session, [(done, at)], settled=[done], published=[done])
+
+    async def _write_outcomes(
+        self,
+        session: AsyncConnection,
+        changed: Sequence[tuple[StoredDecision, datetime]],
+        *,
+        settled: Sequence[StoredDecision],
+        published: Sequence[StoredDecision],
+    ) -> None:
+        """The changed decisions' delivery columns (and the time of the change) in one statement; the
+        audit records of the final outcomes (intervention.delivered | intervention.delivery_failed)
+        in one insert; interventions.decided for the `published` ones in another."""
+        await store.record_deliveries(session, changed)
+        await audit.record_many(
             self.outbox,
             session,
-            "intervention.delivered" if status == "sent" else "intervention.delivery_failed",
-            f"decisions/{decision.id}",
-            after={
-                "intervention": decision.intervention,
-                "student_id": decision.student_id,
-                "recipients": list(decision.recipients),
-                "policy": f"{decision.policy_id}/versions/{decision.policy_version}",
-                "attempts": attempts,
-                "moodle_message_id": moodle_message_id,
-            },
-            reason=error,
+            [
+                audit.Entry(
+                    "intervention.delivered"
+                    if d.delivery_status == "sent"
+                    else "intervention.delivery_failed",
+                    f"decisions/{d.id}",
+                    after={
+                        "intervention": d.intervention,
+                        "student_id": d.student_id,
+                        "recipients": list(d.recipients),
+                        "policy": f"{d.policy_id}/versions/{d.policy_version}",
+                        "attempts": d.delivery_attempts,
+                        "moodle_message_id": d.moodle_message_id,
+                    },
+                    reason=d.delivery_error,
+                )
+                for d in settled
+            ],
         )
-        await self.outbox.stage(session, "interventions.decided", convert.decided_event(done))
-        if decision.delivery_status != "failed":  # each decision counts once, at its first outcome
-            self.sla.record(decision.tenant_id, decision.signal_occurred_at, done.delivered_at)
+        if published:
+            await self._stage_decided(session, published[0].tenant_id, published)
 
     async def list_decisions(
         self, tenant_id: str, student_id: str, page_size: int, page_token: str
@@ -808,6 +822,20 @@ class InterventionsService:
         return await asyncio.to_thread(
             backtest_domain.backtest, found, [f.policy for f in in_force], candidate, zones
         )
+
+
+def _settled(
+    d: StoredDecision, status: str, attempts: int, at: datetime, moodle_message_id: str, error: str
+) -> StoredDecision:
+    """A decision after its final outcome (sent or failed) at `at`."""
+    return replace(
+        d,
+        delivery_status=status,
+        delivery_attempts=attempts,
+        moodle_message_id=moodle_message_id,
+        delivery_error=error[:1000],
+        delivered_at=at if status == "sent" else None,
+    )
 
 
 def _delivery_of(decision: StoredDecision) -> Delivery:

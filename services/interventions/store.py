@@ -346,33 +346,35 @@ async def get_decisions(session: AsyncConnection, decision_ids: Sequence[str]) -
     return [_decision(r) for r in rows]
 
 
-async def record_attempt(
-    session: AsyncConnection,
-    decision_id: str,
-    *,
-    status: str,
-    attempts: int,
-    at: datetime,
-    delivered_at: datetime | None,
-    moodle_message_id: str = "",
-    error: str = "",
-) -> StoredDecision:
-    row = (
-        await session.execute(
-            sa.update(decisions)
-            .where(decisions.c.id == decision_id)
-            .values(
-                delivery_status=status,
-                delivery_attempts=attempts,
-                last_attempt_at=at,
-                delivered_at=delivered_at,
-                moodle_message_id=moodle_message_id,
-                delivery_error=error[:1000],
-            )
-            .returning(decisions)
-        )
-    ).one()
-    return _decision(row)
+# One statement for any number of decisions (unnest of arrays), compiled once.
+_RECORD_DELIVERIES = sa.text(
+    f"UPDATE {decisions.fullname} AS d SET delivery_status = v.status, delivery_attempts = v.attempts, "  # noqa: S608 (our table)
+    "last_attempt_at = v.at, delivered_at = v.delivered, moodle_message_id = v.mid, delivery_error = v.err "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:attempts AS int[]), "
+    "CAST(:ats AS timestamptz[]), CAST(:delivered AS timestamptz[]), CAST(:mids AS text[]), "
+    "CAST(:errors AS text[])) AS v(id, status, attempts, at, delivered, mid, err) WHERE d.id = v.id"
+)
+
+
+async def record_deliveries(
+    session: AsyncConnection, rows: Sequence[tuple[StoredDecision, datetime]]
+) -> None:
+    """Each decision's delivery columns as given (status, attempts, delivered time, Moodle id, error)
+    and the time of this change (last_attempt_at), in one statement."""
+    if not rows:
+        return
+    await session.execute(
+        _RECORD_DELIVERIES,
+        {
+            "ids": [uuid.UUID(d.id) for d, _ in rows],
+            "statuses": [d.delivery_status for d, _ in rows],
+            "attempts": [d.delivery_attempts for d, _ in rows],
+            "ats": [at for _, at in rows],
+            "delivered": [d.delivered_at for d, _ in rows],
+            "mids": [d.moodle_message_id for d, _ in rows],
+            "errors": [d.delivery_error[:1000] for d, _ in rows],
+        },
+    )
 
 
 async def set_recipients(

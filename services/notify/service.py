@@ -36,7 +36,6 @@ record anything (the database went away, a bug), and its dead jobs are the opera
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import uuid
@@ -47,7 +46,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Protocol
 
-import sqlalchemy as sa
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -76,7 +74,6 @@ from services.runtime.errors import (
     Unavailable,
     Violations,
 )
-from services.runtime.events.envelope import build_headers
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobKind, JobQueue
 from services.runtime.outbound import CircuitOpen, RateLimited, RetryableResponse
@@ -231,11 +228,6 @@ class NotifyService:
         self.send_lease_seconds = send_lease_seconds
         # Outbox.stage's row for several events in one statement, the rows as arrays: a multi-row
         # VALUES would be compiled again for every batch size.
-        self._stage_sent_sql = sa.text(
-            f"INSERT INTO {outbox.schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
-            "SELECT e, :subject, t, p, CAST(h AS json) FROM unnest(CAST(:ids AS text[]), "
-            "CAST(:types AS text[]), CAST(:payloads AS bytea[]), CAST(:headers AS text[])) AS v(e, t, p, h)"
-        )
         # (delivery id, claim id) -> the outcome of our send under that claim (UNRECORDED_KEPT).
         self._unrecorded: OrderedDict[tuple[uuid.UUID, uuid.UUID], Sent | Exception] = OrderedDict()
 
@@ -343,10 +335,14 @@ class NotifyService:
         v.raise_if_any()
         async with self.db.transaction(tenant) as session:
             rows: list[tuple[Delivery, str]] = []
+            templates: dict[tuple[str, int], Template | None] = {}
             for i, (r, spec) in enumerate(zip(requests, specs, strict=True)):
                 assert spec is not None
                 p = f"messages[{i}]" if batch else "message"
-                template = await store.get_template(session, r.template, r.template_version)
+                which = (r.template, r.template_version)
+                if which not in templates:  # a batch usually names one template: read it once
+                    templates[which] = await store.get_template(session, *which)
+                template = templates[which]
                 if template is None:
                     v.add(
                         f"{p}.template",
@@ -395,10 +391,9 @@ class NotifyService:
                 (self._plan(d, hours.get(d.recipient_id), zones.get(d.recipient_id, "")), f) for d, f in rows
             ]
             stored = await store.insert_deliveries(session, [(d, f) for (d, _), f in planned])
-            for ((_, until), _), (d, created) in zip(planned, stored, strict=True):
-                if created:
-                    await self._schedule(session, d, until)
-                    await self._audit_sent(session, d)
+            created = [(d, until) for ((_, until), _), (d, new) in zip(planned, stored, strict=True) if new]
+            await self._schedule_many(session, created)
+            await self._audit_sent(session, [d for d, _ in created])
         return [d for d, _ in stored]
 
     async def send_system(
@@ -455,26 +450,31 @@ class NotifyService:
         async with self.db.transaction(tenant) as session:
             [(stored, created)] = await store.insert_deliveries(session, [(d, spec.body_format)])
             if created:
-                await self._schedule(session, stored, None)
-                await self._audit_sent(session, stored)
+                await self._schedule_many(session, [(stored, None)])
+                await self._audit_sent(session, [stored])
         return stored
 
-    async def _audit_sent(self, session: AsyncConnection, d: Delivery) -> None:
-        """The communication in the audit trail (issue #12): who asked, which template, to whom, on
-        which channel; the content by reference (the delivery), never in clear."""
-        await audit.record(
+    async def _audit_sent(self, session: AsyncConnection, sent: Sequence[Delivery]) -> None:
+        """The communications in the audit trail (issue #12), in one insert: who asked, which
+        template, to whom, on which channel; the content by reference (the delivery), never in clear."""
+        await audit.record_many(
             self.outbox,
             session,
-            "message.sent",
-            f"deliveries/{d.id}",
-            after={
-                "channel": d.channel,
-                "template": d.template,
-                "template_version": d.template_version,
-                "recipient_id": d.recipient_id,
-                "urgency": d.urgency,
-                "body_ref": f"deliveries/{d.id}",
-            },
+            [
+                audit.Entry(
+                    "message.sent",
+                    f"deliveries/{d.id}",
+                    after={
+                        "channel": d.channel,
+                        "template": d.template,
+                        "template_version": d.template_version,
+                        "recipient_id": d.recipient_id,
+                        "urgency": d.urgency,
+                        "body_ref": f"deliveries/{d.id}",
+                    },
+                )
+                for d in sent
+            ],
         )
 
     def _plan(
@@ -499,19 +499,26 @@ class NotifyService:
             d, status="deferred", next_attempt_at=until, notes=domain.add_note(d.notes, note)
         ), until
 
-    async def _schedule(self, session: AsyncConnection, d: Delivery, until: datetime | None) -> None:
-        if until is not None:
-            # One digest job per recipient, channel and window: the key makes every message held in
-            # the same window share it.
-            await self.queue.enqueue(
-                session,
-                DIGEST,
-                {"recipient_id": d.recipient_id, "channel": d.channel},
-                key=f"digest:{d.tenant_id}:{d.recipient_id}:{d.channel}:{until.isoformat()}",
-                run_at=until,
-            )
-        else:
-            await self.queue.enqueue(session, DELIVER, {"delivery_id": str(d.id)})
+    async def _schedule_many(
+        self, session: AsyncConnection, deliveries: Sequence[tuple[Delivery, datetime | None]]
+    ) -> None:
+        """Each new delivery's first job: a delivery attempt due now (one statement for all of them),
+        or, held by quiet hours, the recipient's digest at the end of the window."""
+        now = [
+            (str(d.tenant_id), None, {"delivery_id": str(d.id)}) for d, until in deliveries if until is None
+        ]
+        await self.queue.enqueue_many(session, DELIVER, now)
+        for d, until in deliveries:
+            if until is not None:
+                # One digest job per recipient, channel and window: the key makes every message held
+                # in the same window share it.
+                await self.queue.enqueue(
+                    session,
+                    DIGEST,
+                    {"recipient_id": d.recipient_id, "channel": d.channel},
+                    key=f"digest:{d.tenant_id}:{d.recipient_id}:{d.channel}:{until.isoformat()}",
+                    run_at=until,
+                )
 
     async def _users(self, tenant: str, ids: list[str]) -> Mapping[str, DirectoryUser]:
         if self.directory is None:
@@ -1062,26 +1069,10 @@ class NotifyService:
                 )
 
     async def _stage_sent(self, session: AsyncConnection, sent: Sequence[Delivery]) -> None:
-        """Outbox.stage of notify.delivery.sent for several deliveries in one INSERT (the same
-        envelope, the transaction's tenant)."""
-        if not sent:
-            return
-        tenant = tenant_of(session)
-        ids, types, payloads, headers = [], [], [], []
-        for message in (convert.delivery_sent_event(d) for d in sent):
-            h = build_headers(message, source=self.outbox.context, tenant_id=tenant)
-            ids.append(h["ce-id"])
-            types.append(h["ce-type"])
-            payloads.append(message.SerializeToString())
-            headers.append(json.dumps(h))
-        params = {
-            "subject": "notify.delivery.sent",
-            "ids": ids,
-            "types": types,
-            "payloads": payloads,
-            "headers": headers,
-        }
-        await session.execute(self._stage_sent_sql, params)
+        """notify.delivery.sent for several deliveries in one INSERT (Outbox.stage_many)."""
+        await self.outbox.stage_many(
+            session, [("notify.delivery.sent", convert.delivery_sent_event(d)) for d in sent]
+        )
 
     async def _mark_read(self, session: AsyncConnection, d: Delivery, at: datetime, how: str) -> Delivery:
         read = await store.update_delivery(
@@ -1197,7 +1188,7 @@ class NotifyService:
         if stored.status == "failed":
             await self.outbox.stage(session, "notify.delivery.failed", convert.delivery_failed_event(stored))
         else:
-            await self._schedule(session, stored, until)
+            await self._schedule_many(session, [(stored, until)])
 
     async def release_held(self, job: Job, session: AsyncConnection) -> None:
         """The end of a recipient's quiet hours: what was held on a channel goes out, several

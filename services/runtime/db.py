@@ -227,20 +227,27 @@ async def listen(dsn: str, channel: str, wake: asyncio.Event, stopping: asyncio.
             await asyncio.sleep(1.0)
 
 
+def _engine(url: str, pool_size: int) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=_RECYCLE_SECONDS,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 5},
+        # A failed statement's error names the statement but not its values: they may be a
+        # student's data or a credential's hash, and errors end up in logs.
+        hide_parameters=True,
+    )
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10):
-        self.engine: AsyncEngine = create_async_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_pre_ping=False,
-            pool_recycle=_RECYCLE_SECONDS,
-            isolation_level="AUTOCOMMIT",
-            connect_args={"connect_timeout": 5},
-            # A failed statement's error names the statement but not its values: they may be a
-            # student's data or a credential's hash, and errors end up in logs.
-            hide_parameters=True,
-        )
+    def __init__(self, url: str, *, pool_size: int = 10, job_pool_size: int = 8):
+        self.engine: AsyncEngine = _engine(url, pool_size)
+        self._url = url
+        self._job_pool_size = job_pool_size
+        self._jobs_engine: AsyncEngine | None = None
         # The same server, role and options as the engine's connections (SQLAlchemy's own type
         # adapters are left out: reads get psycopg's standard ones).
         _, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
@@ -274,16 +281,31 @@ class Database:
         except Exception:  # any failure means "not reachable" for health purposes
             return False
 
+    @property
+    def jobs_engine(self) -> AsyncEngine:
+        """The connections that job units hold while their handlers run (JobRunner), a pool of their
+        own (job_pool_size, as many again in overflow). A handler may need more connections while it
+        holds its unit's: notify's claim commits before the provider is called, and a call to another
+        context served by the same process opens that context's transactions. From one shared pool,
+        enough units at once each held a connection and waited for another, and everything in the
+        process stalled until the pool's timeout (30 s). Units now wait only for each other."""
+        if self._jobs_engine is None:
+            self._jobs_engine = _engine(self._url, self._job_pool_size)
+        return self._jobs_engine
+
     @asynccontextmanager
-    async def transaction(self, tenant_id: str | None = None) -> AsyncIterator[AsyncConnection]:
+    async def transaction(
+        self, tenant_id: str | None = None, *, for_jobs: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
         """One unit of work: commits on success, rolls back on error. The tenant defaults to the
-        caller's (request context); with none, tenant-scoped tables show no rows at all."""
+        caller's (request context); with none, tenant-scoped tables show no rows at all. `for_jobs`:
+        on a connection of the job units' pool (jobs_engine), for the job runner."""
         tenant = tenant_id if tenant_id is not None else request_context.tenant_id()
         begin = (
             f"BEGIN; SELECT set_config('app.tenant_id', '{uuid.UUID(tenant)}', true)" if tenant else "BEGIN"
         )
         try:
-            async with self.engine.connect() as session:
+            async with (self.jobs_engine if for_jobs else self.engine).connect() as session:
                 await session.exec_driver_sql(begin)
                 session.info[TENANT_KEY] = tenant or ""
                 try:
@@ -348,3 +370,5 @@ class Database:
     async def dispose(self) -> None:
         await self._reads.close()
         await self.engine.dispose()
+        if self._jobs_engine is not None:
+            await self._jobs_engine.dispose()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -163,6 +164,13 @@ class JobQueue:
         self.schema = schema
         self.table = jobs_table(schema)
         self.kinds = {k.name: k for k in kinds}
+        # enqueue_many's one statement for any number of jobs (unnest of arrays), compiled once.
+        self._enqueue_many_sql = sa.text(
+            f"INSERT INTO {schema}.jobs (id, tenant_id, kind, key, payload, max_attempts) "  # noqa: S608 (our schema)
+            "SELECT i, t, :kind, k, CAST(p AS jsonb), :attempts FROM unnest(CAST(:ids AS uuid[]), "
+            "CAST(:tenants AS uuid[]), CAST(:keys AS text[]), CAST(:payloads AS text[])) AS v(i, t, k, p) "
+            "ON CONFLICT (kind, key) DO NOTHING RETURNING id"
+        )
 
     async def enqueue(
         self,
@@ -214,24 +222,15 @@ class JobQueue:
             return 0
         known = self.kinds.get(kind)
         attempts = known.max_attempts if known else JobKind.max_attempts
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "tenant_id": uuid.UUID(tenant) if tenant else None,
-                "kind": kind,
-                "key": key,
-                "payload": payload,
-                "max_attempts": attempts,
-            }
-            for tenant, key, payload in items
-        ]
-        statement = (
-            pg_insert(self.table)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["kind", "key"])
-            .returning(self.table.c.id)
-        )
-        return len((await session.execute(statement)).all())
+        params = {
+            "ids": [uuid.uuid4() for _ in items],
+            "tenants": [uuid.UUID(tenant) if tenant else None for tenant, _, _ in items],
+            "keys": [key for _, key, _ in items],
+            "payloads": [json.dumps(payload) for _, _, payload in items],
+            "kind": kind,
+            "attempts": attempts,
+        }
+        return len((await session.execute(self._enqueue_many_sql, params)).all())
 
 
 class JobRunner:
@@ -480,7 +479,7 @@ class JobRunner:
         outcome = "done"
         try:
             with request_context.bind(ctx):
-                async with self.db.transaction(job.tenant_id or "") as session:
+                async with self.db.transaction(job.tenant_id or "", for_jobs=True) as session:
                     # First, so the row stays locked while the handler runs (the reaper skips it) and
                     # the completion commits with the handler's writes.
                     owned = (await session.execute(done, {"id": job.id, "attempts": job.attempts})).first()
@@ -509,7 +508,7 @@ class JobRunner:
                 max((datetime.now(UTC) - job.run_at).total_seconds(), 0)
             )
         try:
-            async with self.db.transaction(tenant or "") as session:
+            async with self.db.transaction(tenant or "", for_jobs=True) as session:
                 owned = await self._own(session, jobs)
                 mine = [job for job in jobs if job.id in owned]
                 if kind.batch_handler is not None:

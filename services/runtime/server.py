@@ -143,7 +143,9 @@ async def start(settings: Settings) -> Mesh:
             migrations.app_role_of(settings.database_url),
             specs,
         )
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url, pool_size=settings.db_pool_size, job_pool_size=settings.db_job_pool_size
+    )
     await db.check_role()
     nc = await _connect_nats(settings.nats_url, f"learnflow:{','.join(settings.contexts)}")
     js = nc.jetstream()

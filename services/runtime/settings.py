@@ -391,6 +391,14 @@ class Settings:
     db_pool_size: int = integer(
         "LEARNFLOW_DB_POOL_SIZE", 10, "database connections per process", min=1, max=200
     )
+    db_job_pool_size: int = integer(
+        "LEARNFLOW_DB_JOB_POOL_SIZE",
+        8,
+        "database connections per process held by running jobs (as many again in overflow), apart from "
+        "the others so that a job's own work never waits on them",
+        min=1,
+        max=200,
+    )
     nats_url: str = url("NATS_URL", None, "NATS JetStream URL", schemes=("nats", "tls"))
     identity_addr: str = custom(
         "IDENTITY_SERVICE_ADDR", "", "where identity is called (JWKS, workload tokens)", _identity_addr,

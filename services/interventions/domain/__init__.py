@@ -58,6 +58,18 @@ class StoredDecision:
 
 
 @dataclass(frozen=True)
+class DeliveryOutcome:
+    """notify's word on one of a decision's messages (notify.delivery.sent | failed | read)."""
+
+    decision_id: str
+    status: str  # sent | failed | read
+    attempts: int
+    at: datetime
+    provider_message_id: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class Delivery:
     """What the delivery step hands to notify for one decision."""
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
@@ -37,6 +39,14 @@ class Outbox:
         self.context = context
         self.schema = schema
         self.table = event_tables(schema).outbox
+        # stage_many's one statement, compiled once: a row per element of the arrays (unnest), so a
+        # batch of any size is the same statement (no multi-row VALUES compiled per size).
+        self._stage_many_sql = sa.text(
+            f"INSERT INTO {schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
+            "SELECT e, s, t, p, CAST(h AS json) FROM unnest(CAST(:ids AS text[]), "
+            "CAST(:subjects AS text[]), CAST(:types AS text[]), CAST(:payloads AS bytea[]), "
+            "CAST(:headers AS text[])) AS v(e, s, t, p, h)"
+        )
 
     async def stage(
         self, session: AsyncConnection, subject: str, message: Message, *, tenant_id: str | None = None
@@ -55,6 +65,29 @@ class Outbox:
             )
         )
         return headers["ce-id"]
+
+    async def stage_many(
+        self,
+        session: AsyncConnection,
+        events: Sequence[tuple[str, Message]],
+        *,
+        tenant_id: str | None = None,
+    ) -> list[str]:
+        """stage() for several (subject, message) pairs of one tenant in ONE statement; returns their
+        event ids in order. For a batch handler: one round trip instead of one per event."""
+        if not events:
+            return []
+        tenant = tenant_id if tenant_id is not None else tenant_of(session)
+        params: dict[str, list[object]] = {k: [] for k in ("ids", "subjects", "types", "payloads", "headers")}
+        for subject, message in events:
+            headers = build_headers(message, source=self.context, tenant_id=tenant)
+            params["ids"].append(headers["ce-id"])
+            params["subjects"].append(subject)
+            params["types"].append(headers["ce-type"])
+            params["payloads"].append(message.SerializeToString())
+            params["headers"].append(json.dumps(headers))
+        await session.execute(self._stage_many_sql, params)
+        return [str(i) for i in params["ids"]]
 
 
 class OutboxRelay:

@@ -26,7 +26,7 @@ from services.runtime.local.procs import free_port, spawn, terminate, wait_until
 from services.runtime.local.providersd import LocalProviders
 from services.runtime.local.providersd import wanted as providers_wanted
 from services.runtime.local.temporald import TemporalServer
-from services.runtime.settings import SettingsError
+from services.runtime.settings import SettingsError, service_addr_env
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,8 @@ class LocalMesh:
     providers: LocalProviders | None = None
     console: subprocess.Popen[bytes] | None = None  # the web console's static server (docs/console.md)
     server: subprocess.Popen[bytes] | None = None
+    # More `learnflow serve` processes, each serving some contexts as another replica (start_replica).
+    replicas: list[subprocess.Popen[bytes]] = field(default_factory=list)
     database_url: str = ""
     migration_url: str = ""
     nats_url: str = ""
@@ -243,8 +245,37 @@ class LocalMesh:
         )
 
     def stop_server(self, timeout: float = 30) -> None:
+        for replica in self.replicas:
+            terminate(replica, timeout)
+        self.replicas.clear()
         terminate(self.server, timeout)
         self.server = None
+
+    def start_replica(self, contexts: str, timeout: float = 60) -> str:
+        """Another `learnflow serve` process for these contexts (a comma list) beside the main one, as
+        another replica of each: it shares their consumers, jobs and outbox through NATS and
+        PostgreSQL exactly as a second pod would, and calls every other context at the main
+        process. Envoy keeps routing to the main process. Returns its gRPC address; stopped with the
+        server. For benches of how a context scales out on one machine (bench/interventions_pipeline)."""
+        names = [c.strip() for c in contexts.split(",") if c.strip()]
+        unknown = sorted(set(names) - set(available_contexts()))
+        if not names or unknown:
+            raise ValueError(f"start_replica: unknown contexts {unknown or contexts!r}")
+        addr = f"127.0.0.1:{free_port()}"
+        others = {service_addr_env(c): self.grpc_addr for c in available_contexts() if c not in names}
+        env = self.server_env(
+            **others,
+            LEARNFLOW_GRPC_ADDR=addr,
+            LEARNFLOW_METRICS_ADDR=f"127.0.0.1:{free_port()}",
+            LEARNFLOW_SEED_DEMO="false",
+            **({"TEMPORAL_ADDRESS": self.temporal.address} if self.temporal is not None else {}),
+        )
+        argv = [sys.executable, "-m", "services.runtime.cli", "serve", "--contexts", ",".join(names)]
+        log_path = self.data_dir / f"replica-{len(self.replicas) + 1}.log"
+        proc = spawn(argv, log_path, env=env)
+        self.replicas.append(proc)
+        wait_until(lambda: grpc_serving(addr), timeout, f"replica of {contexts}", proc, log_path)
+        return addr
 
     @property
     def console_url(self) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.interventions.domain import Delivery, DeliveryRefused, Receipt
+from services.interventions.domain import Delivery, DeliveryOutcome, DeliveryRefused, Receipt
 from services.interventions.domain.engine import Signal
 from services.interventions.folder import PolicyFolder
 from services.interventions.service import DELIVER, DELIVER_BATCH, TEACHERS, InterventionsService, SlaTracker
@@ -373,6 +373,62 @@ def test_notifys_outcomes_complete_a_queued_delivery(context_pg, tmp_path):
         assert (done.delivery_status, done.delivery_attempts, done.moodle_message_id) == ("read", 2, "77")
         assert done.delivered_at == at
         assert w.sla[w.tenant] == 0.0  # counted once, at its first outcome (a failure: late)
+
+    run(context_pg, tmp_path, scenario)
+
+
+def test_a_batch_of_notifys_outcomes_is_applied_as_one_after_another(context_pg, tmp_path):
+    """The consumer's batch path (delivery_outcomes) records what the outcomes applied one at a time
+    record: in order per decision, a failure after a send ignored, a read keeping the send's time and
+    id; one audit record and one interventions.decided per final outcome."""
+
+    class Notify:
+        async def deliver(self, delivery: Delivery) -> Receipt:
+            return Receipt(notify_delivery_id="n-1")
+
+    async def scenario(w: World) -> None:
+        w.service.deliverer = Notify()
+        (d1,) = (await w.service.evaluate(w.struggle())).decisions
+        (d2,) = (await w.service.evaluate(w.struggle(student=str(uuid.uuid4())))).decisions
+        await w.deliver_all()
+        at = datetime.now(UTC)
+
+        async def published(subject: str) -> int:
+            async with w.db.transaction(w.tenant) as s:
+                return int(
+                    (
+                        await s.execute(
+                            sa.text(
+                                "SELECT count(*) FROM interventions.outbox WHERE subject = :s "
+                                "AND headers->>'learnflow-tenant' = :t"
+                            ),
+                            {"s": subject, "t": w.tenant},
+                        )
+                    ).scalar_one()
+                )
+
+        decided_before = await published("interventions.decided")
+        async with w.db.transaction(w.tenant) as s:
+            await w.service.delivery_outcomes(
+                s,
+                [
+                    DeliveryOutcome(d1.id, "failed", 2, at, error="one channel"),
+                    DeliveryOutcome(d1.id, "sent", 2, at + timedelta(seconds=1), "77"),
+                    DeliveryOutcome(d2.id, "sent", 1, at, "78"),
+                    DeliveryOutcome(d1.id, "read", 2, at + timedelta(minutes=1)),
+                    DeliveryOutcome(d2.id, "failed", 3, at, error="too late: it was sent"),
+                    DeliveryOutcome(str(uuid.uuid4()), "sent", 1, at, "79"),  # no such decision
+                ],
+            )
+        got = {d.id: d for d in (await w.service.list_decisions(w.tenant, "", 0, ""))[0]}
+        one, two = got[d1.id], got[d2.id]
+        assert (one.delivery_status, one.delivery_attempts, one.moodle_message_id) == ("read", 2, "77")
+        assert (one.delivered_at, one.delivery_error) == (at + timedelta(seconds=1), "")
+        assert (two.delivery_status, two.delivery_attempts, two.moodle_message_id) == ("sent", 1, "78")
+        assert two.delivered_at == at
+        assert await published("audit.interventions.intervention.delivery_failed") == 1
+        assert await published("audit.interventions.intervention.delivered") == 2
+        assert await published("interventions.decided") - decided_before == 3
 
     run(context_pg, tmp_path, scenario)
 

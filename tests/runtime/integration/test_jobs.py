@@ -441,3 +441,45 @@ def test_progress_checks_enqueue_one_job_per_tenant_and_tick_whichever_replica_a
     known = first  # the tenants the schema knows, ours included
     assert known >= 3 and second == 0 and later == known
     assert outcomes == ["done"] * (2 * known)
+
+
+def test_running_jobs_that_need_more_connections_do_not_starve_each_other(pg):
+    """A unit holds its job's transaction while its handler opens another (notify's claim commits
+    before the provider call; a call to a context in the same process opens its transactions). The
+    units' connections come from a pool of their own, so units that each hold one and want another
+    never exhaust the pool the second comes from: with one shared pool of two connections, two such
+    units held both and each waited for a third until the pool's timeout."""
+    kind = _kind()
+    inner = f"{kind}-inner"
+
+    async def main():
+        db = Database(pg.app_url, pool_size=1, job_pool_size=2)  # 2 + 2 and 2 + 2 connections
+        queue = JobQueue("progress")
+        together = asyncio.Barrier(2)  # two units hold their transactions at once, for sure
+
+        async def handle(job: Job, session: AsyncConnection) -> None:
+            await asyncio.wait_for(together.wait(), 10)
+            async with db.transaction(TENANT) as other:  # a second connection while holding the first
+                await other.execute(
+                    text("INSERT INTO public.job_effects VALUES (:id, 'inner', :note)"),
+                    {"id": job.id, "note": inner},
+                )
+
+        try:
+            async with db.transaction(TENANT) as s:
+                for n in range(4):
+                    await queue.enqueue(s, kind, {"n": n})
+            runner = JobRunner("progress", db, [JobKind(kind, handle)], concurrency=4, poll_interval=0.05)
+            task = asyncio.create_task(runner.run())
+            await _until(lambda: _has_effects(db, inner, 4), timeout=20)
+            runner.stop()
+            await task
+            async with db.transaction(tenant_id="") as s:
+                left = (
+                    await s.execute(text("SELECT count(*) FROM progress.jobs WHERE kind = :k"), {"k": kind})
+                ).scalar()
+            return len(await _effects(db, inner)), left
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(main()) == (4, 0)  # each ran once, at its first attempt, and is done
