@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -122,15 +123,18 @@ def main() -> int:
         parser.error(f"{args.old} does not hold a LearnFlow tree (services/runtime/cli.py)")
     # `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH: from a neutral
     # one, each `learnflow serve` imports `services` from the tree its PYTHONPATH names.
-    os.chdir(tempfile.mkdtemp(prefix="learnflow-ab-"))
+    scratch = Path(tempfile.mkdtemp(prefix="learnflow-ab-"))
+    os.chdir(scratch)
     interval = str(Settings().health_interval)
     trees = {"old": args.old.resolve(), "new": HERE}
     meshes: dict[str, Any] = {}
+    roots = [scratch]
     try:
         for name, tree in trees.items():
             sys.stderr.write(f"starting the {name} mesh ({tree})...\n")
+            roots.append(mesh_dir(f"learnflow-ab-{name}-"))
             meshes[name] = new_mesh(
-                mesh_dir(f"learnflow-ab-{name}-"),
+                roots[-1],
                 LOG_LEVEL="WARNING",
                 LEARNFLOW_HEALTH_INTERVAL_SECONDS=interval,
                 PYTHONPATH=str(tree),
@@ -140,6 +144,9 @@ def main() -> int:
     finally:
         for mesh in meshes.values():
             mesh.stop()
+        os.chdir(HERE)
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
