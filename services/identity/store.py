@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.identity.domain import SERVICE_ACCOUNT, Tenant, User
 from services.identity.security import SigningKey
 from services.identity.tables import refresh_tokens, signing_keys, tenants, users
-from services.runtime.db import Database, parse_uuid
+from services.runtime.db import Database, PreparedRead, parse_uuid
 from services.runtime.errors import AlreadyExists
 
 _USER_COLUMNS = [c for c in users.c if c.name not in ("password_hash", "client_id")]
@@ -84,20 +84,20 @@ async def get_user(session: AsyncConnection, user_id: str) -> User | None:
     return _user(row) if row else None
 
 
-# The same statement as SQL text with the id's literal left to fill in, for Database.read (GetUser's
-# one round trip). Without parameters the read skips psycopg's cursor and its quoting: the id is a
-# parsed UUID, whose text (hex digits and dashes) needs no quoting and cannot change the statement.
+# The same statement prepared on each read connection, for Database.read_prepared (GetUser's one round
+# trip): PostgreSQL parses and plans it once per connection, and each read sends only
+# `SET LOCAL ...; EXECUTE identity_get_user('<uuid>')` (the id a parsed UUID, so no quoting).
 _GET_USER_SQL = str(_GET_USER.compile(dialect=postgresql.psycopg.dialect()))
-assert "%" not in _GET_USER_SQL.replace("%(id)s", ""), "Database.read sends parameterless SQL as is"
-_GET_USER_TEXT = _GET_USER_SQL.replace("%(id)s", "'{}'")
+assert _GET_USER_SQL.count("%(id)s") == 1 and "$" not in _GET_USER_SQL, _GET_USER_SQL
+_GET_USER_PREPARED = PreparedRead("identity_get_user", _GET_USER_SQL.replace("%(id)s", "$1"), ("uuid",))
 
 
 async def read_user(db: Database, tenant_id: str, user_id: str) -> User | None:
-    """`get_user` as a unit of work of its own: one round trip under the tenant (Database.read)."""
+    """`get_user` as a unit of work of its own: one round trip under the tenant (Database.read_prepared)."""
     uid = parse_uuid(user_id)
     if uid is None:
         return None
-    rows = await db.read(_GET_USER_TEXT.format(uid), tenant_id=tenant_id)
+    rows = await db.read_prepared(_GET_USER_PREPARED, uid, tenant_id=tenant_id)
     return _user(rows[0]) if rows else None
 
 

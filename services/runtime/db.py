@@ -23,10 +23,13 @@ import collections
 import contextlib
 import functools
 import logging
+import re
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -82,6 +85,53 @@ def _row_class(names: tuple[str, ...]) -> Any:
 
 
 _ROWS_OK = (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK)
+_STATEMENT_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
+
+
+@dataclass(frozen=True)
+class PreparedRead:
+    """A read statement that each read connection prepares once (`PREPARE`) and then only executes
+    (`Database.read_prepared`): PostgreSQL parses, analyses and plans it once per connection instead
+    of on every read. For GetUser that took the server's CPU per read from ~50 to ~20 us and the
+    client's from ~55 to ~40 us (a much shorter message), measured on the embedded PostgreSQL.
+
+    `sql` takes its values as `$1`, `$2`... of the PostgreSQL `types` given. Row-level security is
+    unaffected: the policies read `current_setting('app.tenant_id')` when the statement runs, not when
+    it is planned, and the tenant is set per read as for `Database.read`. A migration that changes the
+    statement's result columns makes PostgreSQL refuse the old prepared statement ("cached plan must
+    not change result type") until the connection is replaced: deploy such a change with the code
+    that goes with it (a rolling restart), as any column change is.
+    """
+
+    name: str  # one per statement in the process: a connection holds each name once
+    sql: str
+    types: tuple[str, ...] = ()
+    prepare: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not _STATEMENT_NAME.match(self.name):
+            raise ValueError(f"not a prepared statement name: {self.name!r}")
+        kinds = f"({', '.join(self.types)})" if self.types else ""
+        object.__setattr__(self, "prepare", f"PREPARE {self.name}{kinds} AS {self.sql}")
+
+    def execute(self, args: tuple[uuid.UUID | int, ...]) -> str:
+        """`EXECUTE name(...)` with these values as literals. Only values whose text needs no quoting
+        and cannot change the statement are taken: a UUID (hex digits and dashes) and an int."""
+        if len(args) != len(self.types):
+            raise TypeError(f"{self.name} takes {len(self.types)} values, got {len(args)}")
+        if not args:
+            return f"EXECUTE {self.name}"
+        literals = []
+        for arg in args:
+            if isinstance(arg, uuid.UUID):
+                literals.append(f"'{arg}'")
+            elif isinstance(arg, int) and not isinstance(arg, bool):
+                literals.append(str(arg))
+            else:
+                raise TypeError(
+                    f"{self.name}: a value must be a uuid.UUID or an int, not {type(arg).__name__}"
+                )
+        return f"EXECUTE {self.name}({', '.join(literals)})"
 
 
 def parse_uuid(value: str) -> uuid.UUID | None:
@@ -242,6 +292,15 @@ def _engine(url: str, pool_size: int) -> AsyncEngine:
     )
 
 
+def _unavailable_if_outage(exc: psycopg.OperationalError) -> Exception:
+    """What a read raises for a driver error: Unavailable for an outage, else the error itself (the
+    statement's own failure, e.g. a value over a limit)."""
+    if not is_database_outage(exc):
+        return exc
+    log.error("database unavailable: %s", exc)
+    return Unavailable("the database is unavailable; try again shortly")
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10, job_pool_size: int = 8):
         self.engine: AsyncEngine = _engine(url, pool_size)
@@ -254,6 +313,10 @@ class Database:
         kwargs.pop("context", None)
         # As many reads at once as the engine has connections at most (pool_size + max_overflow).
         self._reads = _ReadPool(dict(kwargs), 2 * pool_size)
+        # The PreparedRead names each read connection has prepared (gone with the connection).
+        self._prepared: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], set[str]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def check_role(self) -> None:
         """Refuses to run as a role that would bypass row-level security."""
@@ -347,11 +410,7 @@ class Database:
         """
         tenant = tenant_id if tenant_id is not None else request_context.tenant_id()
         head = _READ_HEAD.format(_tenant_literal(tenant or ""))
-        try:
-            born, conn = await self._reads.get()
-        except psycopg.OperationalError as exc:
-            log.error("database unavailable: %s", exc)
-            raise Unavailable("the database is unavailable; try again shortly") from exc
+        born, conn = await self._checkout()
         try:
             if not params:
                 return await _read_simple(conn, head + statement)
@@ -360,12 +419,45 @@ class Database:
                 cursor.nextset()  # past SET LOCAL
                 return await cursor.fetchall()
         except psycopg.OperationalError as exc:
-            if not is_database_outage(exc):
-                raise  # the statement's own failure (e.g. a value over a limit): not an outage
-            log.error("database unavailable: %s", exc)
-            raise Unavailable("the database is unavailable; try again shortly") from exc
+            raise _unavailable_if_outage(exc) from exc
         finally:
             await self._reads.put(born, conn)
+
+    async def read_prepared(
+        self, statement: PreparedRead, *args: uuid.UUID | int, tenant_id: str | None = None
+    ) -> list[Any]:
+        """`read()` of a statement the connection has prepared: the message is
+        `SET LOCAL app.tenant_id = '...'; EXECUTE name(<args>)`, one round trip and one implicit
+        read-only transaction as in `read()`, with the statement's parse and plan done once per
+        connection (the first read on each connection sends the `PREPARE` before it)."""
+        tenant = tenant_id if tenant_id is not None else request_context.tenant_id()
+        query = _READ_HEAD.format(_tenant_literal(tenant or "")) + statement.execute(args)
+        born, conn = await self._checkout()
+        try:
+            prepared = self._prepared.get(conn)
+            if prepared is None:
+                prepared = self._prepared[conn] = set()
+            if statement.name not in prepared:
+                # Already there if a read was cancelled after its PREPARE ran but before it noted it.
+                with contextlib.suppress(pg_errors.DuplicatePreparedStatement):
+                    await _read_simple(conn, statement.prepare)
+                prepared.add(statement.name)
+            try:
+                return await _read_simple(conn, query)
+            except pg_errors.InvalidSqlStatementName:
+                prepared.discard(statement.name)  # deallocated behind our back: prepare it next time
+                raise
+        except psycopg.OperationalError as exc:
+            raise _unavailable_if_outage(exc) from exc
+        finally:
+            await self._reads.put(born, conn)
+
+    async def _checkout(self) -> tuple[float, psycopg.AsyncConnection[Any]]:
+        try:
+            return await self._reads.get()
+        except psycopg.OperationalError as exc:
+            log.error("database unavailable: %s", exc)
+            raise Unavailable("the database is unavailable; try again shortly") from exc
 
     async def dispose(self) -> None:
         await self._reads.close()

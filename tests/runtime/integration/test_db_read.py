@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from services.runtime import request_context
-from services.runtime.db import Database, is_database_outage
+from services.runtime.db import Database, PreparedRead, is_database_outage
 from services.runtime.errors import Unavailable
 from services.runtime.local.postgres import APP_ROLE, DATABASE, EmbeddedPostgres
 from services.runtime.local.procs import free_port
@@ -236,3 +236,120 @@ def test_a_value_over_a_database_limit_is_not_reported_as_an_outage(pg):
     assert not isinstance(error, Unavailable), error
     assert not is_database_outage(error)
     assert huge not in str(error)  # the statement's values stay out of the error (and so of logs)
+
+
+# --- read_prepared: the statement parsed and planned once per connection --------------------------
+
+BY_TENANT = PreparedRead(
+    "readtest_by_tenant",
+    "SELECT id, tenant_id, body FROM readtest.notes WHERE tenant_id = $1 AND id > $2 ORDER BY body",
+    ("uuid", "int"),
+)
+ALL_BODIES = PreparedRead("readtest_all", "SELECT body FROM readtest.notes ORDER BY body")
+
+
+def test_a_prepared_read_sees_only_its_tenants_rows_on_one_connection(pg):
+    """One pooled connection prepares once and then serves every tenant: the row-level security
+    policy reads the tenant when the statement runs, not when it was planned (also after PostgreSQL
+    switches to a generic plan, which it may from the sixth execution)."""
+
+    async def body(db: Database):
+        seen = []
+        for _ in range(8):
+            seen.append(
+                (
+                    [r.body for r in await db.read_prepared(ALL_BODIES, tenant_id=TENANT_A)],
+                    [r.body for r in await db.read_prepared(ALL_BODIES, tenant_id=TENANT_B)],
+                    await db.read_prepared(ALL_BODIES, tenant_id=""),
+                    # Asking for the other tenant's rows by their tenant id finds none either.
+                    await db.read_prepared(BY_TENANT, uuid.UUID(TENANT_B), 0, tenant_id=TENANT_A),
+                )
+            )
+        with request_context.bind(RequestContext(correlation_id="c", tenant_id=TENANT_B)):
+            default = await db.read_prepared(BY_TENANT, uuid.UUID(TENANT_B), 0)
+        return seen, default
+
+    seen, default = _run(pg, body)
+    assert seen == [(["a1", "a2"], ["b1"], [], [])] * 8
+    assert [(r.tenant_id, r.body) for r in default] == [(uuid.UUID(TENANT_B), "b1")]
+    assert isinstance(default[0].id, int)
+
+
+def test_a_prepared_read_is_prepared_once_per_connection_and_leaves_no_tenant(pg):
+    async def body(db: Database):
+        await db.read_prepared(ALL_BODIES, tenant_id=TENANT_A)
+        born, conn = await db._reads.get()
+        try:
+            query = "SELECT name, prepare_time FROM pg_prepared_statements ORDER BY name"
+            first = await (await conn.execute(query)).fetchall()
+            setting = await (await conn.execute("SELECT current_setting('app.tenant_id', true)")).fetchone()
+        finally:
+            await db._reads.put(born, conn)
+        await db.read_prepared(ALL_BODIES, tenant_id=TENANT_B)
+        await db.read_prepared(BY_TENANT, uuid.UUID(TENANT_A), 1, tenant_id=TENANT_A)
+        born, conn = await db._reads.get()
+        try:
+            second = await (await conn.execute(query)).fetchall()
+        finally:
+            await db._reads.put(born, conn)
+        return first, setting, second
+
+    first, setting, second = _run(pg, body)
+    assert [name for name, _ in first] == ["readtest_all"]
+    assert setting is not None and setting[0] in ("", None)
+    # The second read of readtest_all did not prepare it again (same prepare_time); the other was added.
+    assert dict(second)["readtest_all"] == dict(first)["readtest_all"]
+    assert sorted(dict(second)) == ["readtest_all", "readtest_by_tenant"]
+
+
+def test_a_prepared_write_is_refused(pg):
+    write = PreparedRead("readtest_write", "UPDATE readtest.notes SET body = 'changed' RETURNING body")
+
+    async def body(db: Database):
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            await db.read_prepared(write, tenant_id=TENANT_A)
+        return [r.body for r in await db.read_prepared(ALL_BODIES, tenant_id=TENANT_A)]
+
+    assert _run(pg, body) == ["a1", "a2"]
+
+
+def test_a_statement_deallocated_behind_its_back_is_prepared_again(pg):
+    async def body(db: Database):
+        await db.read_prepared(ALL_BODIES, tenant_id=TENANT_A)
+        born, conn = await db._reads.get()
+        try:
+            await conn.execute("DEALLOCATE ALL")
+        finally:
+            await db._reads.put(born, conn)
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+            await db.read_prepared(ALL_BODIES, tenant_id=TENANT_A)
+        return [r.body for r in await db.read_prepared(ALL_BODIES, tenant_id=TENANT_B)]
+
+    assert _run(pg, body) == ["b1"]
+
+
+def test_a_statement_prepared_but_not_noted_is_used_as_is(pg):
+    # What a read cancelled between its PREPARE's completion and noting it leaves behind.
+    async def body(db: Database):
+        born, conn = await db._reads.get()
+        try:
+            await conn.execute(ALL_BODIES.prepare)
+        finally:
+            await db._reads.put(born, conn)
+        return [r.body for r in await db.read_prepared(ALL_BODIES, tenant_id=TENANT_A)]
+
+    assert _run(pg, body) == ["a1", "a2"]
+
+
+def test_prepared_read_values_are_only_uuids_and_ints():
+    with pytest.raises(TypeError, match="not str"):
+        BY_TENANT.execute(("x') ; DROP TABLE readtest.notes; --", 1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not bool"):
+        BY_TENANT.execute((uuid.UUID(TENANT_A), True))
+    with pytest.raises(TypeError, match="takes 2 values"):
+        BY_TENANT.execute((uuid.UUID(TENANT_A),))
+    assert BY_TENANT.execute((uuid.UUID(TENANT_A), 3)) == f"EXECUTE readtest_by_tenant('{TENANT_A}', 3)"
+    assert ALL_BODIES.execute(()) == "EXECUTE readtest_all"
+    for bad in ("Upper", "has space", "x;drop", "", "a" * 64):
+        with pytest.raises(ValueError, match="not a prepared statement name"):
+            PreparedRead(bad, "SELECT 1")
