@@ -187,6 +187,9 @@ def main() -> int:
         "INTERVENTIONS_DAILY_CAP": "100",
         "NOTIFY_MOODLE_PER_MINUTE": "100000",
         "NOTIFY_LIMIT_BURST": "1000",
+        # Readiness re-checked as deployed (every 2 s), not the test meshes' 0.5 s: each check asks
+        # NATS about every consumer and PostgreSQL about every outbox.
+        "LEARNFLOW_HEALTH_INTERVAL_SECONDS": "2",
     }
     results = []
     extra: dict[str, object] = {}

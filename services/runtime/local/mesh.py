@@ -190,6 +190,9 @@ class LocalMesh:
         if self.embedded:
             env.setdefault("LEARNFLOW_EMBEDDED", "true")
             env.setdefault("LEARNFLOW_SEED_DEMO", "true")
+            # Every context in one process shares one pool: twice a pod's 10, so that the overflow
+            # (connections opened and closed again, a PostgreSQL backend each) is the exception.
+            env.setdefault("LEARNFLOW_DB_POOL_SIZE", "20")
         # Every context may call others as a workload (runtime/workload.py): one secret each, made
         # up per mesh, known to identity too.
         for context, secret in self.workload_secrets.items():
