@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 import uuid
@@ -26,10 +27,12 @@ from typing import Any
 
 import aiohttp
 import grpc
+import psutil
 from learnflow.workflows.v1 import workflows_service_pb2 as wf
 from learnflow.workflows.v1 import workflows_service_pb2_grpc as wf_grpc
 
 from bench.common import Figures, figures, report
+from services.runtime.local.mesh import LocalMesh
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh
 from services.workflows.testing.notion_server import LocalNotion
 
@@ -48,19 +51,76 @@ async def _status(session: aiohttp.ClientSession, base: str, token: str, run_id:
         return str((await r.json())["status"])
 
 
-async def _page(notion: LocalNotion, title: str, within: float = 30) -> float:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        page = notion.by_title.get(title)
-        if page is not None:
-            return page.created
-        await asyncio.sleep(0.005)
-    raise TimeoutError(title)
+class Pages:
+    """Waits for pages by title: one task looks every 5 ms for all the titles awaited (a sleeping loop
+    per run, hundreds of them when the mesh falls behind, cost the bench more CPU than envoy)."""
+
+    def __init__(self, notion: LocalNotion):
+        self.notion = notion
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def created(self, title: str, within: float = 30) -> float:
+        """When the page titled `title` was created (LocalNotion's clock: time.monotonic)."""
+        found: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[title] = found
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._look())
+        try:
+            return await asyncio.wait_for(found, within)
+        finally:
+            self.waiting.pop(title, None)
+
+    async def _look(self) -> None:
+        while self.waiting:
+            for title, found in list(self.waiting.items()):
+                page = self.notion.by_title.get(title)
+                if page is not None and not found.done():
+                    found.set_result(page.created)
+            await asyncio.sleep(0.005)
+
+
+def _processes(mesh: LocalMesh) -> dict[str, list[psutil.Process]]:
+    """The mesh's processes by role, each with its children (PostgreSQL's backends, serve's workers),
+    for the CPU each spends per run: on a shared machine CPU per run is the figure that hardly moves
+    with the other work, where runs/s does."""
+    roots: dict[str, int] = {"bench (+ local Notion)": psutil.Process().pid}
+    for role, proc in (
+        ("temporal", mesh.temporal.proc if mesh.temporal else None),
+        ("serve", mesh.server),
+        ("envoy", mesh.envoy.proc if mesh.envoy else None),
+        ("nats", mesh.nats.proc if mesh.nats else None),
+    ):
+        if proc is not None:
+            roots[role] = proc.pid
+    if mesh.postgres is not None:
+        pid_file = mesh.postgres.data_dir / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError):
+            roots["postgres"] = int(pid_file.read_text().split()[0])
+    found: dict[str, list[psutil.Process]] = {}
+    for role, pid in roots.items():
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            found[role] = [root] + (root.children(recursive=True) if role != "bench (+ local Notion)" else [])
+    return found
+
+
+def _cpu(found: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    seconds: dict[str, float] = {}
+    for role, procs in found.items():
+        total = 0.0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+        seconds[role] = total
+    return seconds
 
 
 async def latency(base: str, token: str, notion: LocalNotion, runs: int) -> Figures:
     samples: list[float] = []
     errors = 0
+    pages = Pages(notion)
     began = time.monotonic()
     async with aiohttp.ClientSession() as session:
         for _ in range(runs):
@@ -76,7 +136,7 @@ async def latency(base: str, token: str, notion: LocalNotion, runs: int) -> Figu
                 errors += 1
                 continue
             try:
-                samples.append(await _page(notion, f"Research: {topic}") - sent)
+                samples.append(await pages.created(f"Research: {topic}") - sent)
             except TimeoutError:
                 errors += 1
     result = figures("research_to_docs REST -> Notion page", 1, samples, errors, time.monotonic() - began)
@@ -92,6 +152,7 @@ async def sustained(
     samples: list[float] = []
     ids: list[str] = []
     refused = 0
+    pages = Pages(notion)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
 
         async def one() -> None:
@@ -109,7 +170,7 @@ async def sustained(
                 return
             ids.append(body["runId"])
             with contextlib.suppress(TimeoutError):  # counted by its status below
-                samples.append(await _page(notion, f"Research: {topic}", within=120) - sent)
+                samples.append(await pages.created(f"Research: {topic}", within=120) - sent)
 
         began = time.monotonic()
         tasks = []
@@ -170,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--fault-runs", type=int, default=200)
     parser.add_argument("--local-activities", action="store_true", help="WORKFLOWS_LOCAL_ACTIVITIES=true")
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="stop after the sustained phase (for A/B runs; results in workflows_runs_throughput.json)",
+    )
     args = parser.parse_args(argv)
     with LocalNotion.running(seed=16) as notion:
         mesh = new_mesh(
@@ -187,15 +253,34 @@ def main(argv: list[str] | None = None) -> int:
             # The research index is built on the first research call (about a second): not measured.
             asyncio.run(latency(base, token, notion, 2))
             results = [asyncio.run(latency(base, token, notion, args.latency_runs))]
+            load_before = os.getloadavg()[0]
+            cpu_before = _cpu(_processes(mesh))
             through, statuses = asyncio.run(
                 sustained(base, token, notion, args.rate, args.duration, "runs/s sustained (open loop)")
             )
+            cpu_after = _cpu(_processes(mesh))
+            runs = max(1, through.requests)
+            cpu_ms = {
+                role: round((cpu_after[role] - cpu_before.get(role, 0.0)) / runs * 1000, 1)
+                for role in cpu_after
+            }
+            load = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
             through.target = f">= 20 runs/s, no failures ({statuses})"
             done = through.requests / through.seconds if through.seconds else 0.0
             through.verdict = (
                 "met" if through.errors == 0 and done >= 20 * 0.95 and args.rate >= 20 else "MISSED"
             )
             results.append(through)
+            sys.stdout.write(
+                f"sustained at {args.rate:g}/s: {runs} runs in {through.seconds:.1f} s "
+                f"({runs / through.seconds:.1f}/s), p50 {through.p50_ms:.0f} ms, "
+                f"p99 {through.p99_ms:.0f} ms, "
+                f"{statuses}, load average {load}\nCPU ms a run: {json.dumps(cpu_ms)}\n"
+            )
+            sys.stdout.flush()
+            if args.throughput_only:
+                report("workflows_runs_throughput", results, {"cpu_ms_per_run": cpu_ms, "load": load})
+                return 0
             disc, in_process_us = discover(mesh.grpc_addr, token, 2000)
             results.append(disc)
             notion.fault_rate = 0.10
@@ -217,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
                     "fault_success_share": share,
                     "notion_503s_injected": injected,
                     "throughput_statuses": statuses,
+                    "throughput_cpu_ms_per_run": cpu_ms,
+                    "throughput_load_average": load,
                 },
             )
             sys.stdout.write(

@@ -59,6 +59,10 @@ class Engine:
                 id=run_id,
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # The worker in this process (same client) takes the run's first workflow task from
+                # the start's answer, when it has a free slot: one trip through Temporal's matching
+                # less (the dev server enables it: runtime/local/temporald.py); otherwise as usual.
+                request_eager_start=True,
             )
         except WorkflowAlreadyStartedError:
             return  # started by an earlier call for the same run
