@@ -319,10 +319,13 @@ class Activities:
 
 
 async def _heartbeat(every: float, local: bool) -> None:
-    """Tells Temporal the attempt is alive (a slow step is not a dead worker)."""
+    """Tells Temporal the attempt is alive (a slow step is not a dead worker). The first beat comes
+    after `every`, not at the start: Temporal's heartbeat timeout runs from the attempt's start, so a
+    worker that dies at once is noticed all the same, and a step shorter than `every` (most are)
+    sends none — each beat is a request the Temporal server writes down."""
     while not local:
-        activity.heartbeat()
         await asyncio.sleep(every)
+        activity.heartbeat()
 
 
 def _for_temporal(exc: BaseException) -> BaseException:
