@@ -105,6 +105,17 @@ def _processes(mesh: LocalMesh) -> dict[str, list[psutil.Process]]:
     return found
 
 
+def _sessions(mesh: LocalMesh) -> int:
+    """PostgreSQL sessions opened so far (pg_stat_database.sessions): a pool too small for the load
+    opens and closes connections, each a backend forked and authenticated."""
+    import psycopg
+
+    url = mesh.migration_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT sum(sessions) FROM pg_stat_database").fetchone()
+    return int(row[0] or 0) if row else 0
+
+
 def _cpu(found: dict[str, list[psutil.Process]]) -> dict[str, float]:
     seconds: dict[str, float] = {}
     for role, procs in found.items():
@@ -244,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             WORKFLOWS_RUNS_PER_USER_PER_HOUR="1000000",
             WORKFLOWS_RUNS_PER_TENANT_PER_HOUR="10000000",
             LOG_LEVEL="WARNING",
+            # The product's readiness interval (test meshes check every 0.5 s, a cost of their own that
+            # the CPU per run would count).
+            LEARNFLOW_HEALTH_INTERVAL_SECONDS="2",
             WORKFLOWS_LOCAL_ACTIVITIES="true" if args.local_activities else "false",
         )
         try:
@@ -255,10 +269,12 @@ def main(argv: list[str] | None = None) -> int:
             results = [asyncio.run(latency(base, token, notion, args.latency_runs))]
             load_before = os.getloadavg()[0]
             cpu_before = _cpu(_processes(mesh))
+            sessions_before = _sessions(mesh)
             through, statuses = asyncio.run(
                 sustained(base, token, notion, args.rate, args.duration, "runs/s sustained (open loop)")
             )
             cpu_after = _cpu(_processes(mesh))
+            sessions = _sessions(mesh) - sessions_before - 1  # less this look's own
             runs = max(1, through.requests)
             cpu_ms = {
                 role: round((cpu_after[role] - cpu_before.get(role, 0.0)) / runs * 1000, 1)
@@ -275,11 +291,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"sustained at {args.rate:g}/s: {runs} runs in {through.seconds:.1f} s "
                 f"({runs / through.seconds:.1f}/s), p50 {through.p50_ms:.0f} ms, "
                 f"p99 {through.p99_ms:.0f} ms, "
-                f"{statuses}, load average {load}\nCPU ms a run: {json.dumps(cpu_ms)}\n"
+                f"{statuses}, load average {load}\nCPU ms a run: {json.dumps(cpu_ms)}; "
+                f"{sessions} PostgreSQL sessions opened\n"
             )
             sys.stdout.flush()
             if args.throughput_only:
-                report("workflows_runs_throughput", results, {"cpu_ms_per_run": cpu_ms, "load": load})
+                report(
+                    "workflows_runs_throughput",
+                    results,
+                    {"cpu_ms_per_run": cpu_ms, "load": load, "postgres_sessions_opened": sessions},
+                )
                 return 0
             disc, in_process_us = discover(mesh.grpc_addr, token, 2000)
             results.append(disc)
@@ -304,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                     "throughput_statuses": statuses,
                     "throughput_cpu_ms_per_run": cpu_ms,
                     "throughput_load_average": load,
+                    "throughput_postgres_sessions_opened": sessions,
                 },
             )
             sys.stdout.write(

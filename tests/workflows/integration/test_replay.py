@@ -31,8 +31,9 @@ async def _history(address: str, run_id: str) -> WorkflowHistory:
 
 
 async def _replay(history: WorkflowHistory, workflow_class: type = TemplateRun) -> None:
-    # Today's workflow replays in Temporal's sandbox, as the worker runs it; the test's own variant lives
-    # in this module (which imports I/O), so it replays unsandboxed.
+    # Today's workflow replays in Temporal's sandbox — stricter than the worker, which runs it
+    # unsandboxed for speed (engine.py): a call the sandbox refuses fails here, before a deploy. The
+    # test's own variant lives in this module (which imports I/O), so it replays unsandboxed.
     runner = {} if workflow_class is TemplateRun else {"workflow_runner": UnsandboxedWorkflowRunner()}
     await Replayer(workflows=[workflow_class], **runner).replay_workflow(history)
 
