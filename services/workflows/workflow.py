@@ -38,9 +38,9 @@ RUN_STEP = "workflows.run_step"
 FINISH_RUN = "workflows.finish_run"
 RECORD_MIGRATION = "workflows.record_migration"
 MIGRATE = "migrate"
-# The patch under which a run's end is recorded by a local activity (_finish); histories without its
-# marker (runs started before) keep the regular activity they recorded.
-FINISH_LOCAL = "finish-run-local"
+# The plan's flag under which a run's end is recorded by a local activity (_finish). Set for every run
+# the service starts; runs started before it existed keep the regular activity their history records.
+FINISH_LOCAL = "finish_local"
 # Errors a retry cannot fix: the activity raises them as non-retryable; listed here as well so a
 # mistaken retryable one is not retried either.
 NON_RETRYABLE = ["InvalidArgument", "TerminalResponse", "FailedPrecondition", "TemplateError"]
@@ -279,11 +279,13 @@ class TemplateRun:
         a local activity: it is the workflow's own bookkeeping — one PostgreSQL transaction, no third
         party, nothing a cancel should interrupt — and as a regular activity it cost the Temporal
         server a fourth of a run's work (schedule, dispatch, start, complete, and one more workflow
-        task: docs/performance.md). Runs whose history has the regular activity (started before this
-        change, FINISH_LOCAL) replay it as they recorded it."""
+        task: docs/performance.md). Runs started before the plan carried FINISH_LOCAL keep the
+        regular activity, as their history records it. (A flag in the run's input rather than
+        `workflow.patched`: a patch also upserts a search attribute, one more event and visibility
+        write on the server for every run.)"""
         arg = {"run": plan["run"], "status": status, "step": step, "error": error[:2000]}
         retry = RetryPolicy(maximum_interval=timedelta(seconds=10))
-        if plan.get("local_activities") or workflow.patched(FINISH_LOCAL):
+        if plan.get("local_activities") or plan.get(FINISH_LOCAL):
             await workflow.execute_local_activity(
                 FINISH_RUN, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
             )
