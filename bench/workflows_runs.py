@@ -165,11 +165,18 @@ async def sustained(
     duration: float,
     name: str,
     all_pages: Callable[[], None] = lambda: None,
-) -> tuple[Figures, dict[str, int]]:
+) -> tuple[Figures, dict[str, int], float]:
     """Open loop: a run every 1/rate s; each run's latency to its page; then every run's final status.
     `all_pages` is called when every page is there, before the statuses are read (the CPU the runs
-    cost is measured up to then: reading 300 statuses is the bench's work, not the runs')."""
+    cost is measured up to then: reading 300 statuses is the bench's work, not the runs').
+
+    Also returns the rate pages were made at, from the first page to the last: the throughput the mesh
+    sustained. The runs over the whole time (first trigger to last page) count the last run's latency
+    as if it were throughput lost — a mesh that keeps up at 20/s with 1.5 s runs shows 19.1/s over a
+    15 s window — while a mesh that falls behind makes its pages slower than they are asked for, and
+    its latency grows run after run (p99 against p50 shows which)."""
     samples: list[float] = []
+    done_at: list[float] = []
     ids: list[str] = []
     refused = 0
     pages = Pages(notion)
@@ -190,7 +197,9 @@ async def sustained(
                 return
             ids.append(body["runId"])
             with contextlib.suppress(TimeoutError):  # counted by its status below
-                samples.append(await pages.created(f"Research: {topic}", within=120) - sent)
+                created = await pages.created(f"Research: {topic}", within=120)
+                samples.append(created - sent)
+                done_at.append(created)
 
         began = time.monotonic()
         tasks = []
@@ -212,7 +221,9 @@ async def sustained(
     failed = refused + sum(v for k, v in statuses.items() if k != "RUN_STATUS_SUCCEEDED")
     result = figures(name, int(rate), samples, failed, elapsed)
     result.paced = True
-    return result, {"refused": refused, **statuses}
+    span = max(done_at) - min(done_at) if len(done_at) > 1 else 0.0
+    made_per_second = (len(done_at) - 1) / span if span > 0 else 0.0
+    return result, {"refused": refused, **statuses}, made_per_second
 
 
 def discover(grpc_addr: str, token: str, calls: int) -> tuple[Figures, float]:
@@ -286,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                 after["cpu"] = _cpu(_processes(mesh))
                 after["sessions"] = _sessions(mesh) - sessions_before - 1  # less this look's own
 
-            through, statuses = asyncio.run(
+            through, statuses, made_per_second = asyncio.run(
                 sustained(
                     base, token, notion, args.rate, args.duration, "runs/s sustained (open loop)", all_pages
                 )
@@ -299,17 +310,25 @@ def main(argv: list[str] | None = None) -> int:
                 for role in cpu_after
             }
             load = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
-            through.target = f">= 20 runs/s, no failures ({statuses})"
-            done = through.requests / through.seconds if through.seconds else 0.0
+            through.target = f">= 20 runs/s, no failures ({statuses}; pages made at {made_per_second:.1f}/s)"
+            # Kept up: pages made at the rate asked (5% for the edges of the window), no failure, and
+            # no queue — the seed's 5 s end to end at p99 (a mesh that stalled and then made its pages
+            # in a burst would show a high rate with it).
             through.verdict = (
-                "met" if through.errors == 0 and done >= 20 * 0.95 and args.rate >= 20 else "MISSED"
+                "met"
+                if through.errors == 0
+                and made_per_second >= 20 * 0.95
+                and args.rate >= 20
+                and through.p99_ms <= 5000
+                else "MISSED"
             )
             results.append(through)
             sys.stdout.write(
                 f"sustained at {args.rate:g}/s: {runs} runs in {through.seconds:.1f} s "
                 f"({runs / through.seconds:.1f}/s), p50 {through.p50_ms:.0f} ms, "
                 f"p99 {through.p99_ms:.0f} ms, "
-                f"{statuses}, load average {load}\nCPU ms a run: {json.dumps(cpu_ms)}; "
+                f"{statuses}, pages made at {made_per_second:.1f}/s (first to last), "
+                f"load average {load}\nCPU ms a run: {json.dumps(cpu_ms)}; "
                 f"{sessions} PostgreSQL sessions opened\n"
             )
             sys.stdout.flush()
@@ -317,13 +336,18 @@ def main(argv: list[str] | None = None) -> int:
                 report(
                     "workflows_runs_throughput",
                     results,
-                    {"cpu_ms_per_run": cpu_ms, "load": load, "postgres_sessions_opened": sessions},
+                    {
+                        "cpu_ms_per_run": cpu_ms,
+                        "load": load,
+                        "postgres_sessions_opened": sessions,
+                        "pages_made_per_second": made_per_second,
+                    },
                 )
                 return 0
             disc, in_process_us = discover(mesh.grpc_addr, token, 2000)
             results.append(disc)
             notion.fault_rate = 0.10
-            faults, fault_statuses = asyncio.run(
+            faults, fault_statuses, _ = asyncio.run(
                 sustained(base, token, notion, 10.0, args.fault_runs / 10.0, "runs with 10% Notion 503s")
             )
             notion.fault_rate = 0.0
@@ -344,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                     "throughput_cpu_ms_per_run": cpu_ms,
                     "throughput_load_average": load,
                     "throughput_postgres_sessions_opened": sessions,
+                    "throughput_pages_made_per_second": made_per_second,
                 },
             )
             sys.stdout.write(
