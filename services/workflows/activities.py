@@ -269,16 +269,19 @@ class Activities:
     async def _finish(self, data: dict[str, Any], run: dict[str, Any], tenant: str) -> None:
         async with self.db.transaction(tenant) as session:
             await store.run_finished(session, run["id"], data["status"], data["step"], data["error"])
-            await store.record_usage(
+            first = await store.record_usage(
                 session, key=f"{run['id']}/run/{data['status']}", tenant_id=tenant, user_id=run["user_id"],
                 run_id=run["id"], kind="run", subject=run["template"], outcome=data["status"],
             )  # fmt: skip
-            finished = await store.get_run(session, run["id"])
+            # The end is written once: an attempt repeated (a worker that died after committing, before
+            # Temporal heard of it) finds its usage row and publishes no second event.
+            finished = await store.get_run(session, run["id"]) if first else None
             if finished is not None:
                 await self.outbox.stage(
                     session, "workflows.run.finished", convert.run_finished_event(finished)
                 )
-        RUNS_FINISHED.labels(run["template"], data["status"]).inc()
+        if first:
+            RUNS_FINISHED.labels(run["template"], data["status"]).inc()
         log.info("workflow run finished", extra={"run": run["id"], "status": data["status"]})
 
     @activity.defn(name=RECORD_MIGRATION)
@@ -316,10 +319,13 @@ class Activities:
 
 
 async def _heartbeat(every: float, local: bool) -> None:
-    """Tells Temporal the attempt is alive (a slow step is not a dead worker)."""
+    """Tells Temporal the attempt is alive (a slow step is not a dead worker). The first beat comes
+    after `every`, not at the start: Temporal's heartbeat timeout runs from the attempt's start, so a
+    worker that dies at once is noticed all the same, and a step shorter than `every` (most are)
+    sends none — each beat is a request the Temporal server writes down."""
     while not local:
-        activity.heartbeat()
         await asyncio.sleep(every)
+        activity.heartbeat()
 
 
 def _for_temporal(exc: BaseException) -> BaseException:

@@ -13,7 +13,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, Unavailable
 from services.workflows.workflow import MIGRATE, WORKFLOW_NAME, TemplateRun
@@ -59,6 +59,10 @@ class Engine:
                 id=run_id,
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # The worker in this process (same client) takes the run's first workflow task from
+                # the start's answer, when it has a free slot: one trip through Temporal's matching
+                # less (the dev server enables it: runtime/local/temporald.py); otherwise as usual.
+                request_eager_start=True,
             )
         except WorkflowAlreadyStartedError:
             return  # started by an earlier call for the same run
@@ -105,6 +109,13 @@ class Engine:
             workflows=[TemplateRun],
             activities=activities,
             max_concurrent_activities=200,
+            # Unsandboxed: Temporal's sandbox imports the workflow module afresh for every run (and
+            # compiles it, with no bytecode written: PYTHONDONTWRITEBYTECODE in the image) and proxies
+            # the standard library the workflow touches: a fifth of the worker's Python per run
+            # (docs/performance.md). What the sandbox guards is guarded before a deploy instead: the
+            # lint of the workflow module (tests/workflows/unit/test_determinism.py) and the replay of
+            # recorded and fresh histories, in the sandbox (tests/workflows/integration/test_replay.py).
+            workflow_runner=UnsandboxedWorkflowRunner(),
             # A run's workflow tasks go to the worker that has it cached (its sticky queue); when that
             # worker died, this long passes before another worker takes them.
             sticky_queue_schedule_to_start_timeout=self.sticky_timeout,

@@ -32,6 +32,7 @@ from services.workflows.domain.templates import Template
 from services.workflows.engine import Engine
 from services.workflows.registry import Registry
 from services.workflows.settings import WorkflowsConfig
+from services.workflows.workflow import FINISH_LOCAL
 
 WATCH_POLL_SECONDS = 0.2
 ADMIN = "admin"
@@ -187,6 +188,7 @@ class WorkflowsService:
             "step_timeout_seconds": c.step_timeout_seconds,
             "heartbeat_seconds": c.heartbeat_seconds,
             "local_activities": c.local_activities,
+            FINISH_LOCAL: True,  # the run's end as a local activity (workflow.TemplateRun._finish)
             "retry": {
                 "initial_seconds": c.retry_initial_seconds,
                 "maximum_seconds": c.retry_maximum_seconds,

@@ -10,7 +10,8 @@ The template's definition comes in the run's input (its plan), so a template edi
 run is in flight never changes that run. Each step is one activity ("workflows.run_step") with
 timeouts and a retry policy with exponential backoff; the steps of a `parallel` group are scheduled
 together and awaited in order (awaiting handles in a fixed order is deterministic, and they still run
-at the same time). A failure or a cancel is written down by "workflows.finish_run".
+at the same time). The run's end — success, failure or cancel — is written down by
+"workflows.finish_run", a local activity (_finish says why).
 
 A run moves to a newer version of its template only when asked (the "migrate" update, sent by
 MigrateWorkflowRun): the validator refuses, naming each problem, unless every step that has run or is
@@ -37,6 +38,9 @@ RUN_STEP = "workflows.run_step"
 FINISH_RUN = "workflows.finish_run"
 RECORD_MIGRATION = "workflows.record_migration"
 MIGRATE = "migrate"
+# The plan's flag under which a run's end is recorded by a local activity (_finish). Set for every run
+# the service starts; runs started before it existed keep the regular activity their history records.
+FINISH_LOCAL = "finish_local"
 # Errors a retry cannot fix: the activity raises them as non-retryable; listed here as well so a
 # mistaken retryable one is not retried either.
 NON_RETRYABLE = ["InvalidArgument", "TerminalResponse", "FailedPrecondition", "TemplateError"]
@@ -271,9 +275,17 @@ class TemplateRun:
         )
 
     async def _finish(self, plan: dict[str, Any], status: str, step: str, error: str) -> None:
+        """Writes down the run's end ("workflows.finish_run": the run's row, its usage, the event) as
+        a local activity: it is the workflow's own bookkeeping — one PostgreSQL transaction, no third
+        party, nothing a cancel should interrupt — and as a regular activity it cost the Temporal
+        server a fourth of a run's work (schedule, dispatch, start, complete, and one more workflow
+        task: docs/performance.md). Runs started before the plan carried FINISH_LOCAL keep the
+        regular activity, as their history records it. (A flag in the run's input rather than
+        `workflow.patched`: a patch also upserts a search attribute, one more event and visibility
+        write on the server for every run.)"""
         arg = {"run": plan["run"], "status": status, "step": step, "error": error[:2000]}
         retry = RetryPolicy(maximum_interval=timedelta(seconds=10))
-        if plan.get("local_activities"):
+        if plan.get("local_activities") or plan.get(FINISH_LOCAL):
             await workflow.execute_local_activity(
                 FINISH_RUN, arg, start_to_close_timeout=timedelta(seconds=30), retry_policy=retry
             )

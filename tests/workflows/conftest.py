@@ -26,7 +26,11 @@ USER_LIMIT = 8
 # Tests that restart the mesh's serve process run after the other workflows tests, so those do not pay
 # what a fresh process pays on its first research (tutoring builds its documentation index, seconds
 # on a loaded machine).
-RUN_LAST = ("test_durability.py::test_worker_killed_after_the_page_was_created",)
+# Killing the Temporal server, too: every later test would wait for the worker to reconnect.
+RUN_LAST = (
+    "test_durability.py::test_temporal_killed_mid_run_loses_nothing",
+    "test_durability.py::test_worker_killed_after_the_page_was_created",
+)
 MODEL = "research-model"
 # A topic with this word costs more tokens than one user may spend a day (test_usage_limits.py).
 COSTLY = "costly"

@@ -23,11 +23,13 @@ changes a run already started — it finishes on the version it began with.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jinja2
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
@@ -330,6 +332,14 @@ def _finalize(value: Any) -> Any:
 _RENDER = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str) -> jinja2.Template:
+    """A step input's template, compiled once: compiling (parse, generate Python, compile it) cost
+    more than the rest of a step's Python together (bench/workflows_runs.py, profiled). The sources are
+    the strings of the templates' versions runs carry, a small set."""
+    return _RENDER.from_string(source)
+
+
 def render(
     value: Any, run_input: Mapping[str, str], outputs: Mapping[str, Any], env: Mapping[str, str]
 ) -> Any:
@@ -343,7 +353,7 @@ def render(
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return value
-        return _RENDER.from_string(value).render(context).strip()
+        return _compiled(value).render(context).strip()
     if isinstance(value, dict):
         return {k: render(v, run_input, outputs, env) for k, v in value.items()}
     if isinstance(value, list):
