@@ -27,6 +27,8 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
+from services.runtime.supervisor import is_outage
+
 log = logging.getLogger(__name__)
 
 BUCKET = "learnflow_registry"
@@ -134,11 +136,25 @@ class Registrar:
             await self._kv.put(registration.key, registration.encode())
 
     async def run(self) -> None:
+        """Heartbeats every ttl/2. NATS away (restarting, a timeout) is not this worker's failure: the
+        heartbeat is retried every second until NATS answers, with a warning, and the registration
+        lapses meanwhile only if the outage outlasts the TTL (as a dead provider's should). Anything
+        else ends run() for the supervisor to log and restart."""
         self._stop.clear()
         while not self._stop.is_set():
-            await self.heartbeat()
+            pause = self.ttl / 2
             try:
-                await asyncio.wait_for(self._stop.wait(), self.ttl / 2)
+                await self.heartbeat()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning(
+                    "registration not renewed: NATS did not answer; retrying",
+                    extra={"context": self.context, "error": repr(exc)},
+                )
+                pause = min(1.0, pause)
+            try:
+                await asyncio.wait_for(self._stop.wait(), pause)
             except TimeoutError:
                 continue
         await self.withdraw()
