@@ -32,11 +32,20 @@ os.environ.setdefault(
 #   tests edit (tests/workflows/conftest.py), which a second worker would start again.
 # So the unit of work a worker gets is its folder for SHARED_FOLDERS, else its file (`_group`).
 SHARED_FOLDERS = ("tests/workflows/",)
-# Where the time goes (docs/testing.md): these groups start first, so the run does not end with one
-# worker alone on a long file that happened to come last. Longest first; the rest keep their order.
+# The longest groups (seconds of a run without workers, docs/testing.md) start first, so the run does
+# not end with one worker alone on a long file that happened to come last; the rest keep their order.
+# A name missing here, or one no longer slow, costs only some of that overlap.
 START_FIRST = (
-    "tests/runtime/integration/test_worker_outages.py",
-    "tests/workflows/",
+    "tests/workflows/",  # 143 s: one mesh with Temporal, workers killed and restarted
+    "tests/runtime/integration/test_scaffold.py",  # 134 s: make gen, lint, mypy, pytest on a copy
+    "tests/e2e/test_rest_through_envoy.py",  # 113 s
+    "tests/runtime/integration/test_cli.py",  # 107 s: the CLI as subprocesses
+    "tests/runtime/integration/test_worker_outages.py",  # 102 s: PostgreSQL and NATS restarted
+    "tests/tutoring/integration/test_tutoring_llm.py",  # 80 s
+    "tests/activity/integration/test_activity_mesh.py",  # 72 s
+    "tests/mtss/integration/test_mtss_done_when.py",  # 66 s
+    "tests/e2e/test_page_tokens.py",  # 61 s
+    "tests/tutoring/integration/test_tutoring_agents_split.py",  # 60 s
 )
 
 
