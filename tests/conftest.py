@@ -1,5 +1,6 @@
 import os
 import sys
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -77,6 +78,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     function of the collection alone, so every worker computes the same one (xdist checks that)."""
     if not hasattr(config, "workerinput"):
         return
+    _give_each_test_its_own_id(items)
     groups: dict[str, list[pytest.Item]] = {}
     for item in items:
         groups.setdefault(_group(item.nodeid), []).append(item)
@@ -86,6 +88,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     # sorted() is stable: within a rank, and within each group, the collection's order stays.
     items[:] = [item for group in sorted(groups, key=rank) for item in groups[group]]
+
+
+def _give_each_test_its_own_id(items: list[pytest.Item]) -> None:
+    """xdist's controller names tests by id: tests that share one would all run as the first of them.
+    schemathesis 4.32 on pytest 9.2 makes one item per API operation, named `test[GET /v1/x]`, all
+    with the bare id `test` (pytest 9.2 no longer derives the id from the name): put the operation
+    back in the id, and refuse to run with any id still shared rather than run one test for many."""
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        _, bracket, params = item.name.partition("[")
+        if counts[item.nodeid] > 1 and bracket and params.endswith("]") and "[" not in item.nodeid:
+            item._id = item._id.with_params(params[:-1])  # type: ignore[attr-defined]
+    shared = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
+    if shared:
+        raise pytest.UsageError(f"tests share an id, so xdist would run only one of each: {shared[:5]}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
