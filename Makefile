@@ -12,8 +12,14 @@ STAMP := $(VENV)/.installed
 up: setup
 	$(BIN)/learnflow up
 
+# Tests in TEST_WORKERS parallel pytest processes (pytest-xdist): most of the suite waits on
+# subprocesses (meshes starting, Envoy, sandbox limits, Chromium), so 3 workers on 2 cores cut the wall
+# time without starving each other (docs/testing.md has the figures). Each worker starts its own session
+# mesh; `--dist loadfile` keeps a module's tests, and tests/workflows, on one worker (tests/conftest.py).
+# TEST_WORKERS=0 runs everything in this one process, as plain pytest does.
+TEST_WORKERS ?= 3
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 setup: $(STAMP) system-deps console-deps
 

@@ -4,8 +4,6 @@ service-role token only for the right secret and an existing tenant; the token w
 
 from __future__ import annotations
 
-import uuid
-
 import grpc
 import jwt
 import pytest
@@ -50,7 +48,9 @@ def test_a_workload_gets_a_service_token_for_one_tenant(mesh, tenant):
     [
         ("tutoring", "not-the-secret-at-all", None),
         ("nobody", "whatever-secret-value", None),
-        ("tutoring", None, str(uuid.uuid4())),  # the right secret, a tenant that does not exist
+        # the right secret, a tenant that does not exist (a fixed id: it is part of the test id, which
+        # every pytest-xdist worker must collect the same)
+        ("tutoring", None, "6a1f0e9c-2d4b-4c7e-8f35-b0d9e2a71c46"),
     ],
 )
 def test_wrong_secrets_unknown_workloads_and_tenants_get_the_same_refusal(

@@ -53,14 +53,21 @@ class AbuseCase:
 # --- host-side helpers -----------------------------------------------------------------------------------
 
 
+# What starts a run between the engine and the program (engine.py): none of it is a test process.
+_LAUNCHERS = {b"bwrap", b"setpriv", b"prlimit", b"sh"}
+
+
 def sandbox_processes() -> list[int]:
-    """Pids of processes left by sandbox runs: owned by the sandbox user (when the engine runs as root and
-    switches to it), or running /work/main.py (when it runs as the caller's own user)."""
+    """Pids of processes left by sandbox runs of this test process: owned by the sandbox user (when the
+    engine runs as root and switches to it), or running /work/main.py (when it runs as the caller's own
+    user). Runs of other test processes (a parallel pytest worker, another checkout's suite on the same
+    machine) are not counted: see `_ours`."""
     try:
         sandbox_uid = pwd.getpwnam(SANDBOX_USER).pw_uid if os.geteuid() == 0 else None
     except KeyError:
         sandbox_uid = None
-    found = []
+    found: dict[int, int] = {}  # sandbox pid -> its parent
+    parents: dict[int, tuple[int, bytes]] = {}  # every pid -> (parent, command name)
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -69,11 +76,42 @@ def sandbox_processes() -> list[int]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue  # gone meanwhile
-        uid_line = next((line for line in status.splitlines() if line.startswith(b"Uid:")), b"Uid: -1")
-        uid = int(uid_line.split()[1])
+        fields = dict(line.split(b":", 1) for line in status.splitlines() if b":" in line)
+        uid = int(fields.get(b"Uid", b"-1").split()[0])
+        ppid = int(fields.get(b"PPid", b"0").split()[0])
+        parents[int(entry)] = (ppid, Path(cmdline.split(b"\0")[0].decode(errors="replace")).name.encode())
         if uid == sandbox_uid or PROGRAM_PATH.encode() in cmdline.split(b"\0"):
-            found.append(int(entry))
-    return found
+            found[int(entry)] = ppid
+    return [pid for pid in found if _ours(pid, found, parents)]
+
+
+def _ours(pid: int, sandboxed: dict[int, int], parents: dict[int, tuple[int, bytes]]) -> bool:
+    """Whether a sandbox process comes from this test process: this process is among its ancestors (the
+    engine in-process, or the `learnflow serve` of a mesh this process started), or it has none but
+    sandbox processes and their launchers up to init (an orphan: whatever leaked it, it is a leak, and
+    it is counted). A run under any other process (another pytest worker's engine or mesh) is that
+    process's to check: with tests in parallel, its runs come and go while this test looks."""
+    me, seen = os.getpid(), set()
+    while pid > 1 and pid not in seen:
+        if pid == me:
+            return True
+        seen.add(pid)
+        parent, name = parents.get(pid, (0, b""))
+        if pid not in sandboxed and name not in _LAUNCHERS:
+            # A process that is neither sandboxed nor a launcher: ours only if it descends from us.
+            return _descends_from(pid, me, parents)
+        pid = parent
+    return True  # up to init through sandbox processes and launchers only: an orphan
+
+
+def _descends_from(pid: int, ancestor: int, parents: dict[int, tuple[int, bytes]]) -> bool:
+    seen = set()
+    while pid > 1 and pid not in seen:
+        if pid == ancestor:
+            return True
+        seen.add(pid)
+        pid = parents.get(pid, (0, b""))[0]
+    return False
 
 
 def assert_no_sandbox_processes(within: float = 2.0) -> None:

@@ -91,9 +91,11 @@ needs_cgroups = pytest.mark.skipif(CGROUPS is None, reason=f"no cgroup per run h
 
 
 def run_leaves() -> list[str]:
-    """The per-run cgroups that exist now (a finished run must leave none)."""
+    """The per-run cgroups of this process's engine that exist now (a finished run must leave none).
+    A leaf's name carries the pid of the process that made it: another test process's runs (a parallel
+    pytest worker) are its own to check."""
     assert CGROUPS is not None
-    prefix = cgroups.RUN_PREFIX_V1 if CGROUPS.version == 1 else "run-"
+    prefix = f"{cgroups.RUN_PREFIX_V1 if CGROUPS.version == 1 else 'run-'}{os.getpid()}-"
     roots = {CGROUPS.memory_root, CGROUPS.pids_root}
     return sorted(str(p) for root in roots for p in root.iterdir() if p.name.startswith(prefix))
 
