@@ -10,10 +10,12 @@ from typing import Any
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from gateway_harness import FakeIdentity, RunningEnvoy, Servicer, free_port, start_envoy
+from gateway_harness import FakeIdentity, RunningEnvoy, Servicer, start_envoy
 from grpc_reflection.v1alpha import reflection
 from learnflow.identity.v1 import identity_service_pb2 as id_pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as id_grpc
+
+from services.runtime.local.procs import free_port
 
 
 @pytest.fixture

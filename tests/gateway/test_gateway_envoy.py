@@ -10,11 +10,12 @@ from typing import Any
 
 import grpc
 import pytest
-from gateway_harness import FakeIdentity, Response, RunningEnvoy, free_port, http
+from gateway_harness import FakeIdentity, Response, RunningEnvoy, http
 from learnflow.identity.v1 import identity_service_pb2 as id_pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as id_grpc
 
 from gateway.generate import DESCRIPTOR, JwksConfig, RateLimits, TokenBucket, render
+from services.runtime.local.procs import free_port
 
 ORIGIN = "http://localhost:3000"
 LOGIN = {"tenant": "demo", "email": "someone@example.org", "password": "correct horse battery"}

@@ -14,12 +14,13 @@ from typing import Any
 
 import grpc
 import pytest
-from gateway_harness import FakeIdentity, RunningEnvoy, free_port, http
+from gateway_harness import FakeIdentity, RunningEnvoy, http
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from test_gateway_envoy import ERROR_INFO, LOGIN, ORIGIN, assert_error
 
 from gateway import envoy
 from gateway.generate import DESCRIPTOR, render
+from services.runtime.local.procs import free_port
 
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,9 +13,41 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+# Ports are handed out BELOW the kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range,
+# 32768-60999 by default), where every outgoing connection takes its local port: a port found free by
+# bind(0) could be taken by some connection before its server bound it. Parallel test workers
+# (pytest-xdist sets PYTEST_XDIST_WORKER=gw0, gw1, ...) each draw from a slice of their own, and a
+# process does not hand out a port it handed out recently, so two meshes starting at once in
+# parallel workers are never given the same port (seen: "Address already in use" in a 3-worker run).
+_SOLO = (10_000, 20_000)  # a process that is not a test worker: `learnflow up`, a bench, a serial run
+_WORKERS = (20_000, 32_000)  # split between up to 8 workers
+_recent: collections.deque[int] = collections.deque(maxlen=500)
+
+
+def _port_range() -> tuple[int, int]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit()):
+        return _SOLO
+    span = (_WORKERS[1] - _WORKERS[0]) // 8
+    low = _WORKERS[0] + (int(worker[2:]) % 8) * span
+    return low, low + span
+
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A TCP port on 127.0.0.1 that nothing listens on now (see above for where it comes from)."""
+    low, high = _port_range()
+    for _ in range(200):
+        port = random.randrange(low, high)  # noqa: S311 (not a secret)
+        if port in _recent:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _recent.append(port)
+        return port
+    with socket.socket() as s:  # the range is crowded: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -37,9 +37,11 @@ def test_sigterm_lets_the_in_flight_rpc_finish(mesh):
         caller.start()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:  # wait until the query is waiting on our lock
+            # GetUser's read is a prepared statement: its text names the table only on the connection's
+            # first use (PREPARE ... ; EXECUTE), afterwards only the statement (identity_get_user).
             waiting = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND query ILIKE '%identity.users%'"
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND (query ILIKE '%identity.users%' OR query ILIKE '%identity_get_user%')"
             ).fetchone()[0]
             if waiting:
                 break
