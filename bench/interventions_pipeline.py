@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import shutil
 import subprocess
 import time
 import uuid
@@ -138,9 +139,9 @@ def stages(dsn: str, sent: dict[str, float], received: dict[str, float]) -> dict
             ("notify_recorded", "SELECT body, sent_at FROM notify.deliveries WHERE sent_at IS NOT NULL"),
         ):
             for text, when in conn.execute(sql):
-                marker = next((m for m in _markers(text) if m in at), None)
-                if marker is not None:
-                    at[marker][stage] = when.timestamp()
+                found = next((m for m in _markers(text) if m in at), None)
+                if found is not None:
+                    at[found][stage] = when.timestamp()
     order = ["published", "decided", "notify_accepted", "moodle", "notify_recorded"]
     out: dict[str, tuple[float, float]] = {}
     for a, b in itertools.pairwise(order):
@@ -180,6 +181,8 @@ def main() -> int:
         "--pipeline-only", action="store_true", help="measure the signal -> Moodle pipeline and stop"
     )
     args = parser.parse_args()
+    if args.profile and shutil.which("py-spy") is None:
+        parser.error("--profile needs py-spy on PATH (pip install py-spy into .venv; not a dependency)")
     policies = folder()
     env = {
         "LEARNFLOW_LOCAL_PROVIDERS": "true",
@@ -212,6 +215,8 @@ def main() -> int:
         groups = cpu_groups(mesh)
         cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
         work_before = work_counts(mesh)
+        server = mesh.server
+        assert server is not None
         spy = (
             subprocess.Popen(
                 [
@@ -220,7 +225,7 @@ def main() -> int:
                     "--gil",
                     "--nonblocking",
                     "-p",
-                    str(mesh.server.pid),
+                    str(server.pid),
                     "-o",
                     args.profile,
                     "--format",
@@ -278,8 +283,9 @@ def main() -> int:
         extra["pipeline_p95_ms"] = p95
         extra["delivered"] = f"{len(received)}/{len(sent)}"
         extra["replicas"] = args.replica
-        extra["stages_ms"] = stages(mesh.migration_url, sent, received)
-        for name, (p50, p95) in extra["stages_ms"].items():  # type: ignore[union-attr]
+        breakdown = stages(mesh.migration_url, sent, received)
+        extra["stages_ms"] = breakdown
+        for name, (p50, p95) in breakdown.items():
             print(f"  stage {name:<40} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms")
 
         report("interventions_pipeline", results, extra)  # written now too, in case a later part fails
