@@ -201,8 +201,8 @@ class JwksConfig:
     """How jwt_authn verifies access tokens.
 
     By default the JWKS is fetched through this Envoy itself (`GET <jwks_path>` on the cluster
-    `self_jwks`, i.e. 127.0.0.1:<listen port>) and so from the identity context; cached for
-    `cache_duration_s`. `inline_jwks` (a JWKS JSON document) replaces the fetch, for tests.
+    `self_jwks`, i.e. 127.0.0.1:<listen port>) and so from the identity context, in the background,
+    again every `cache_duration_s`. `inline_jwks` (a JWKS JSON document) replaces the fetch, for tests.
     """
 
     issuer: str = "learnflow"
@@ -934,6 +934,13 @@ def _jwt_filter(p: GatewayPlan, jwks: JwksConfig, self_host: str, listen_port: i
                 "timeout": f"{jwks.fetch_timeout_s}s",
             },
             "cache_duration": f"{jwks.cache_duration_s}s",
+            # Fetched (and refreshed every cache_duration) by the main thread for every worker, never
+            # by a request: otherwise the first request on each worker thread, and one a minute after,
+            # waits on a fetch, and a body over 1 MiB sent meanwhile fills Envoy's stream buffer, Envoy
+            # stops reading and the request hangs instead of getting its 413. The listener does not
+            # wait for the first fetch (it goes through this listener); the local mesh waits for it.
+            # The first fetch fails (it runs before the listener is up): retry after 0.5 s, not 1 s.
+            "async_fetch": {"fast_listener": True, "failed_refetch_duration": "0.5s"},
         }
     return {"@type": T_JWT, "providers": {PROVIDER: provider}, "rules": jwt_rules(p)}
 

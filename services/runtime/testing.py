@@ -13,11 +13,14 @@ transactions exactly as it does in production. docs/testing.md says which to cho
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import secrets
 import shutil
+import socket
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -25,6 +28,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 import pytest
@@ -212,6 +216,35 @@ def rest(
     except json.JSONDecodeError:
         parsed = payload.decode(errors="replace")
     return RestResponse(status, parsed, {k.lower(): v for k, v in hdrs.items()})
+
+
+def upload(url: str, body: bytes, headers: dict[str, str] | None = None, timeout: float = 10) -> RestResponse:
+    """POST `body` to `url` while already reading the reply, as curl and browsers do. A gateway that
+    refuses a body part-way (413) answers and closes the connection before the upload ends; a client
+    that reads only after sending everything (urllib) sees the connection reset instead of the reply."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc}", "Connection: close"]
+    lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=timeout) as sock:
+
+        def send() -> None:
+            with contextlib.suppress(OSError):  # the reset after the reply: the reply is what counts
+                sock.sendall(request)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        reply = http.client.HTTPResponse(sock)
+        reply.begin()
+        payload = reply.read()
+        sender.join(timeout)
+    try:
+        parsed = json.loads(payload) if payload else None
+    except json.JSONDecodeError:
+        parsed = payload.decode(errors="replace")
+    return RestResponse(reply.status, parsed, {k.lower(): v for k, v in reply.getheaders()})
 
 
 def login(mesh: LocalMesh, email: str, password: str = DEMO_PASSWORD, tenant: str = "demo") -> str:

@@ -1,5 +1,6 @@
 """The REST API as the browser meets it: through Envoy, with JWT auth, JSON errors in one shape."""
 
+import json
 import re
 import uuid
 
@@ -7,7 +8,7 @@ import pytest
 
 from gateway import descriptors
 from services.runtime.contexts import REPO_ROOT
-from services.runtime.testing import DEMO_PASSWORD, login, rest
+from services.runtime.testing import DEMO_PASSWORD, login, rest, upload
 
 
 def _error_info(body):
@@ -216,8 +217,10 @@ def test_non_json_body_is_400_and_json_body_is_fine(mesh):
 
 def test_oversized_body_is_413_json(mesh, admin):
     title = "x" * (5 * 1024 * 1024)  # the fuzzer's 5 MB title
-    reply = rest(
-        mesh, "POST", "/v1/users", {"user": {"email": "a@b.test", "displayName": title}}, token=admin
+    reply = upload(
+        mesh.rest_url + "/v1/users",
+        json.dumps({"user": {"email": "a@b.test", "displayName": title}}).encode(),
+        {"Authorization": f"Bearer {admin}"},
     )
     assert reply.status == 413, reply.body
     assert reply.body["code"] == 8 and _error_info(reply.body)["reason"] == "PAYLOAD_TOO_LARGE"

@@ -154,6 +154,8 @@ class FakeIdentity:
     port: int
     key: ec.EllipticCurvePrivateKey
     server: grpc.Server = field(repr=False)
+    # Seconds GetJwks takes to answer (a slow identity service).
+    jwks_delay: float = 0.0
 
     @property
     def jwk(self) -> dict[str, str]:
@@ -184,6 +186,7 @@ class Servicer(id_grpc.IdentityServiceServicer):
         self.fake = fake
 
     def GetJwks(self, request: id_pb.GetJwksRequest, context: grpc.ServicerContext) -> id_pb.GetJwksResponse:
+        time.sleep(self.fake().jwks_delay)
         return id_pb.GetJwksResponse(keys=[resources_pb2.Jwk(**self.fake().jwk)])
 
     def Login(self, request: id_pb.LoginRequest, context: grpc.ServicerContext) -> id_pb.LoginResponse:

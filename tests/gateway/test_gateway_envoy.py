@@ -15,7 +15,9 @@ from learnflow.identity.v1 import identity_service_pb2 as id_pb
 from learnflow.identity.v1 import identity_service_pb2_grpc as id_grpc
 
 from gateway.generate import DESCRIPTOR, JwksConfig, RateLimits, TokenBucket, render
-from services.runtime.local.procs import free_port
+from services.runtime.local.envoyd import envoy_stat
+from services.runtime.local.procs import free_port, wait_until
+from services.runtime.testing import upload
 
 ORIGIN = "http://localhost:3000"
 LOGIN = {"tenant": "demo", "email": "someone@example.org", "password": "correct horse battery"}
@@ -221,6 +223,23 @@ def test_tokens_are_verified_with_the_jwks_fetched_through_envoy(
         "GET", gateway_with_identity.url + "/v1/users", headers={"Authorization": f"Bearer {expired}"}
     )
     assert "expired" in assert_error(resp, 401, 16, "UNAUTHENTICATED")["message"]
+
+
+def test_a_large_body_never_waits_on_a_key_fetch(
+    gateway_with_identity: RunningEnvoy, fake_identity: FakeIdentity
+) -> None:
+    """jwt_authn fetches the JWKS in the background, never on a request's path. A request that waited
+    on a fetch while sending a body over 1 MiB would fill Envoy's stream buffer; Envoy stops reading
+    then, and the request hangs instead of getting its 413."""
+    wait_until(lambda: envoy_stat(gateway_with_identity.admin_port, "jwks_fetch_success") > 0, 20, "JWKS")
+    fake_identity.jwks_delay = 5  # any fetch from now on outlasts the client's patience
+    body = json.dumps({"user": {"email": "a@b.test", "displayName": "x" * (2 << 20)}}).encode()
+    headers = {"Authorization": f"Bearer {fake_identity.token()}"}
+    # New connections land on each of Envoy's worker threads (each with its own key cache).
+    for _ in range(6):
+        reply = upload(gateway_with_identity.url + "/v1/users", body, headers, timeout=3)
+        assert reply.status == 413, reply.body
+        assert reply.body["code"] == 8 and reply.body["details"][0]["reason"] == "PAYLOAD_TOO_LARGE"
 
 
 def test_service_errors_keep_the_services_status_json(gateway_with_identity: RunningEnvoy) -> None:

@@ -323,7 +323,10 @@ class LocalMesh:
         )
         path = self.data_dir / "envoy.yaml"
         write_config(config, path)
-        self.envoy = EnvoyProxy(path, self.ports.envoy_admin)
+        jwks = render_options.get("jwks")
+        self.envoy = EnvoyProxy(
+            path, self.ports.envoy_admin, fetches_jwks=jwks is None or jwks.inline_jwks is None
+        )
         self.envoy.start()
 
     @property
