@@ -207,7 +207,8 @@ def rest(
     for key, value in (headers or {}).items():
         req.add_header(key, value)
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (our own loopback URL)
+        # 30 s: a loaded 2-core machine running the suite in parallel workers can be slow to answer.
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (our own loopback URL)
             status, payload, hdrs = resp.status, resp.read(), dict(resp.headers)
     except urllib.error.HTTPError as err:
         status, payload, hdrs = err.code, err.read(), dict(err.headers)
