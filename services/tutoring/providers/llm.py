@@ -20,12 +20,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
-
-import openai
+from typing import TYPE_CHECKING, Any, Literal
 
 from services.runtime.breaker import BreakerState, CircuitBreaker
 from services.tutoring.providers.settings import AGENTS, LlmSettings, from_env
+
+if TYPE_CHECKING:
+    import openai
+# The SDK is imported where a client is made (only with OPENAI_API_KEY set): importing it costs about
+# 0.9 s of CPU, paid otherwise by every process that loads the tutoring context and never calls a
+# model (each `learnflow serve`, the CLI, every test process).
 
 __all__ = [
     "AGENTS",
@@ -121,16 +125,16 @@ class LlmClient:
         self._sleep = sleep
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_seconds, clock=clock)
         self.stats = LlmStats()
-        self._client: openai.AsyncOpenAI | None = (
-            openai.AsyncOpenAI(
+        self._client: openai.AsyncOpenAI | None = None
+        if settings.enabled:
+            import openai
+
+            self._client = openai.AsyncOpenAI(
                 base_url=settings.base_url,
                 api_key=settings.api_key,
                 timeout=settings.timeout_seconds,
                 max_retries=0,
             )
-            if settings.enabled
-            else None
-        )
 
     def model_for(self, agent: str) -> str:
         try:
@@ -186,6 +190,8 @@ class LlmClient:
         max_tokens: int,
         temperature: float,
     ) -> Completion:
+        import openai  # imported already: the client exists
+
         attempt = 0
         while True:
             attempt += 1
@@ -231,6 +237,8 @@ class LlmClient:
 
 
 def _classify(exc: openai.APIError) -> _Failure:
+    import openai  # imported already: `exc` is one of its errors
+
     if isinstance(exc, openai.APITimeoutError):
         return _Failure("timeout", None, True, detail="request timed out")
     if isinstance(exc, openai.APIConnectionError):
