@@ -17,9 +17,13 @@ up: setup
 # time without starving each other (docs/testing.md has the figures). Each worker starts its own session
 # mesh; `--dist loadfile` keeps a module's tests, and tests/workflows, on one worker (tests/conftest.py).
 # TEST_WORKERS=0 runs everything in this one process, as plain pytest does.
+# PYTHONDONTWRITEBYTECODE is cleared for the run (some machines set it): the suite starts about a
+# hundred Python processes (each worker, every `learnflow serve` of a mesh, the CLI), and without
+# bytecode caches each compiles the project's modules again and pytest rewrites every test module's
+# asserts again (docs/testing.md has the figures).
 TEST_WORKERS ?= 3
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 setup: $(STAMP) system-deps console-deps
 
