@@ -1,8 +1,9 @@
 """Exactly once under a killed worker, on a mesh of its own: `learnflow serve` is SIGKILLed while it
-works through hundreds of in-app deliveries; every delivery still queued is then marked claimed by
-the dead process (as its runner would have left them: running, an attempt counted, a lease), the
-server starts again, and every delivery arrives exactly once — sent with one attempt, one
-notify.delivery.sent event each, once in the student's inbox."""
+works through hundreds of in-app deliveries (and while more batches are still arriving); every
+delivery still queued is then marked claimed by the dead process (as its runner would have left them:
+running, an attempt counted, a lease), the server starts again, and every delivery it had accepted
+arrives exactly once — sent with one attempt, one notify.delivery.sent event each, once in the
+student's inbox."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import shutil
 import signal
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import grpc
 import nats
@@ -24,7 +25,8 @@ from learnflow.notify.v1 import notify_service_pb2_grpc as pb_grpc
 
 from services.runtime.testing import bearer, login, mesh_dir, new_mesh, new_student
 
-BATCHES, PER_BATCH = 5, 100
+# The server is killed as soon as KILL_AFTER batches were accepted, while the others are still arriving.
+BATCHES, PER_BATCH, KILL_AFTER = 5, 100, 1
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +80,23 @@ def test_deliveries_claimed_by_a_killed_server_are_sent_exactly_once(own_mesh):
             )
             return [d.id for d in reply.deliveries]
 
+        # Killed mid-work, without a word, as soon as KILL_AFTER batches were accepted: the server
+        # is then both delivering and accepting (on a fast machine, waiting for every batch left it
+        # nothing to deliver). A batch cut off may or may not have committed; what counts is what the
+        # database holds: each delivery it accepted must arrive exactly once.
         with ThreadPoolExecutor(BATCHES) as pool:
-            ids = [i for part in pool.map(batch, range(BATCHES)) for i in part]
-    os.kill(m.server.pid, signal.SIGKILL)  # mid-work, without a word
+            futures = [pool.submit(batch, b) for b in range(BATCHES)]
+            for done, _ in enumerate(as_completed(futures), start=1):
+                if done == KILL_AFTER:
+                    os.kill(m.server.pid, signal.SIGKILL)
+                    break
     m.server.wait(10)
     m.server = None
-    assert len(set(ids)) == BATCHES * PER_BATCH
+    answered = [i for f in futures if f.exception() is None for i in f.result()]
+    ids = [
+        str(r[0]) for r in _sql(m, "SELECT id FROM notify.deliveries WHERE recipient_id = %s", student["id"])
+    ]
+    assert set(answered) <= set(ids) and len(ids) >= KILL_AFTER * PER_BATCH
 
     # What the dead runner had in hand stays 'running' until its lease expires; what it had not
     # claimed yet we mark claimed by it now, with a short lease, so the restart must take these over
@@ -95,7 +108,7 @@ def test_deliveries_claimed_by_a_killed_server_are_sent_exactly_once(own_mesh):
     )
     # What it really held would be re-queued when its 60 s lease runs out; the process is dead, so
     # the lease ends now instead (what the reaper does with it is the same, a minute sooner).
-    _sql(
+    held = _sql(
         m,
         "UPDATE notify.jobs SET lease_until = now() + interval '2 seconds' "
         "WHERE kind = 'notify-deliver' AND state = 'running' AND lease_until > now() + interval '2 seconds'",
@@ -105,7 +118,11 @@ def test_deliveries_claimed_by_a_killed_server_are_sent_exactly_once(own_mesh):
         "SELECT count(*) FROM notify.deliveries WHERE recipient_id = %s AND status = 'pending'",
         student["id"],
     )[0][0]
-    assert claimed > 0 and pending > 0, "the server finished everything before it was killed: nothing tested"
+    # Jobs the dead process held, or left queued and now marked as held: either way only the reaper
+    # gives them back.
+    assert claimed + held > 0 and pending > 0, (
+        f"the server finished everything before it was killed, nothing tested: {claimed=} {held=} {pending=}"
+    )
 
     m.start_server()
     deadline = time.monotonic() + 60
@@ -116,7 +133,7 @@ def test_deliveries_claimed_by_a_killed_server_are_sent_exactly_once(own_mesh):
             "GROUP BY status, attempts",
             student["id"],
         )
-        if rows == [("sent", 1, BATCHES * PER_BATCH)]:
+        if rows == [("sent", 1, len(ids))]:
             break
         assert time.monotonic() < deadline, rows
         time.sleep(0.5)
