@@ -5,7 +5,7 @@ from __future__ import annotations
 from learnflow.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 
 from services.identity.api import IdentityApi
-from services.identity.security import TokenSettings
+from services.identity.security import TokenSettings, configure_hashing
 from services.identity.seed import seed_demo
 from services.identity.service import IdentityService, IdentitySettings
 from services.identity.settings import IdentityConfig
@@ -16,6 +16,7 @@ SERVICE = identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"].fu
 
 def identity_settings(deps: Dependencies) -> IdentitySettings:
     config = deps.settings_for(IdentityConfig)
+    configure_hashing(config.hash_time_cost, config.hash_memory_kib, config.hash_parallelism)
     return IdentitySettings(
         tokens=TokenSettings(
             issuer=deps.settings.jwt_issuer,

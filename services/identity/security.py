@@ -17,8 +17,21 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-# argon2id (RFC 9106), the library's defaults: time_cost 3, 64 MiB, parallelism 4.
+# argon2id (RFC 9106), the library's defaults (time_cost 3, 64 MiB, parallelism 4) unless identity's
+# settings say otherwise (configure_hashing). Verifying reads the parameters from the stored hash.
 _hasher = PasswordHasher()
+
+
+def configure_hashing(time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """The cost of new password hashes (identity's IDENTITY_PASSWORD_HASH_* settings)."""
+    global _hasher
+    if (time_cost, memory_kib, parallelism) != (
+        _hasher.time_cost,
+        _hasher.memory_cost,
+        _hasher.parallelism,
+    ):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+        _dummy_hash.cache_clear()  # the unknown-user check must cost what a real one does
 
 
 @functools.cache

@@ -58,3 +58,20 @@ class IdentityConfig:
     workload_token_ttl: int = integer(
         "IDENTITY_WORKLOAD_TOKEN_TTL_SECONDS", 300, "lifetime of a workload token", min=60, max=3600
     )
+    # argon2id's cost for new password hashes (a stored hash carries its own, so changing these never
+    # locks anyone out). The defaults are RFC 9106's second recommendation (argon2-cffi's): about
+    # 0.14 s of CPU per hash and per login here. The test meshes lower them (testing.mesh_env): the
+    # suite creates and logs in users by the thousand.
+    hash_time_cost: int = integer(
+        "IDENTITY_PASSWORD_HASH_TIME_COST", 3, "argon2id passes over memory per password hash", min=1, max=20
+    )
+    hash_memory_kib: int = integer(
+        "IDENTITY_PASSWORD_HASH_MEMORY_KIB",
+        65536,
+        "argon2id memory per password hash, in KiB",
+        min=8192,
+        max=1048576,
+    )
+    hash_parallelism: int = integer(
+        "IDENTITY_PASSWORD_HASH_PARALLELISM", 4, "argon2id lanes per password hash", min=1, max=16
+    )

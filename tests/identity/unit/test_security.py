@@ -28,3 +28,28 @@ def test_a_stored_hash_accepts_its_secret_only():
     assert security.verify_secret(stored, "correct horse") is True
     assert security.verify_secret(stored, "wrong horse") is False
     assert security.verify_secret("not-a-hash", "correct horse") is False
+
+
+def test_password_hash_cost_follows_the_settings():
+    """New hashes carry the configured argon2id cost (the defaults: argon2-cffi's, RFC 9106); a hash
+    made at another cost still verifies, since it carries its own; the unknown-user check follows."""
+    from services.identity.settings import IdentityConfig
+
+    defaults = IdentityConfig()
+    assert (defaults.hash_time_cost, defaults.hash_memory_kib, defaults.hash_parallelism) == (3, 65536, 4)
+    strong = security.hash_secret("correct horse")
+    try:
+        security.configure_hashing(1, 8192, 1)
+        cheap = security.hash_secret("correct horse")
+        assert cheap.startswith("$argon2id$v=19$m=8192,t=1,p=1$")
+        assert security._dummy_hash().startswith("$argon2id$v=19$m=8192,t=1,p=1$")
+        assert security.verify_secret(strong, "correct horse") and security.verify_secret(
+            cheap, "correct horse"
+        )
+        assert not security.verify_secret(cheap, "wrong horse")
+    finally:
+        security.configure_hashing(
+            defaults.hash_time_cost, defaults.hash_memory_kib, defaults.hash_parallelism
+        )
+    assert security.hash_secret("x").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert security._dummy_hash().startswith("$argon2id$v=19$m=65536,t=3,p=4$")
