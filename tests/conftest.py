@@ -17,6 +17,12 @@ os.environ.setdefault("PROGRESS_CHECK_INTERVAL_SECONDS", "1")
 os.environ.setdefault("NOTIFY_RETRY_BASE_SECONDS", "0.2")
 os.environ.setdefault("NOTIFY_RETRY_MAX_SECONDS", "2")
 os.environ.setdefault("NOTIFY_READ_POLL_SECONDS", "0.3")
+# Password hashes still argon2id, at its lowest cost (13 ms of CPU for a hash and a login instead of
+# 0.27 s): the suite creates and logs in users by the thousand. The production defaults are checked in
+# tests/identity/unit/test_security.py; benchmarks (bench/) keep them.
+os.environ.setdefault("IDENTITY_PASSWORD_HASH_TIME_COST", "1")
+os.environ.setdefault("IDENTITY_PASSWORD_HASH_MEMORY_KIB", "8192")
+os.environ.setdefault("IDENTITY_PASSWORD_HASH_PARALLELISM", "1")
 # A planted secret: the sandbox abuse suite checks that programs cannot see the service's environment.
 os.environ.setdefault(
     "LEARNFLOW_TEST_SECRET", "lf-test-secret-5d1c7a-do-not-leak"

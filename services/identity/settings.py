@@ -60,8 +60,8 @@ class IdentityConfig:
     )
     # argon2id's cost for new password hashes (a stored hash carries its own, so changing these never
     # locks anyone out). The defaults are RFC 9106's second recommendation (argon2-cffi's): about
-    # 0.14 s of CPU per hash and per login here. The test meshes lower them (testing.mesh_env): the
-    # suite creates and logs in users by the thousand.
+    # 0.14 s of CPU per hash and per login here. The test suite lowers them (tests/conftest.py): it
+    # creates and logs in users by the thousand.
     hash_time_cost: int = integer(
         "IDENTITY_PASSWORD_HASH_TIME_COST", 3, "argon2id passes over memory per password hash", min=1, max=20
     )

@@ -79,14 +79,6 @@ def mesh_env(**overrides: str) -> dict[str, str]:
     env.update(
         LOG_LEVEL="INFO", LEARNFLOW_HEALTH_INTERVAL_SECONDS="0.5", LEARNFLOW_SHUTDOWN_GRACE_SECONDS="10"
     )
-    # Still argon2id, at its lowest cost (13 ms of CPU for a hash and a login instead of 0.27 s): the
-    # suite creates and logs in users by the thousand. The production defaults are tested in
-    # tests/identity (test_password_hash_cost_follows_the_settings).
-    env.update(
-        IDENTITY_PASSWORD_HASH_TIME_COST="1",
-        IDENTITY_PASSWORD_HASH_MEMORY_KIB="8192",
-        IDENTITY_PASSWORD_HASH_PARALLELISM="1",
-    )
     # The local provider servers only where a test asks: running_mesh(LEARNFLOW_LOCAL_PROVIDERS="true")
     # (then mesh.providers.url is their JSON API: services/notify/fakes/client.py). The session's
     # `mesh` asks for them.
