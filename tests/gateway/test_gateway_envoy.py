@@ -232,12 +232,12 @@ def test_a_large_body_never_waits_on_a_key_fetch(
     on a fetch while sending a body over 1 MiB would fill Envoy's stream buffer; Envoy stops reading
     then, and the request hangs instead of getting its 413."""
     wait_until(lambda: envoy_stat(gateway_with_identity.admin_port, "jwks_fetch_success") > 0, 20, "JWKS")
-    fake_identity.jwks_delay = 5  # any fetch from now on outlasts the client's patience
+    fake_identity.jwks_delay = 30  # any fetch from now on outlasts the client's patience (8 s)
     body = json.dumps({"user": {"email": "a@b.test", "displayName": "x" * (2 << 20)}}).encode()
     headers = {"Authorization": f"Bearer {fake_identity.token()}"}
     # New connections land on each of Envoy's worker threads (each with its own key cache).
     for _ in range(6):
-        reply = upload(gateway_with_identity.url + "/v1/users", body, headers, timeout=3)
+        reply = upload(gateway_with_identity.url + "/v1/users", body, headers, timeout=8)
         assert reply.status == 413, reply.body
         assert reply.body["code"] == 8 and reply.body["details"][0]["reason"] == "PAYLOAD_TOO_LARGE"
 
