@@ -9,7 +9,8 @@ tenant run in batches (DELIVER_BATCH, the runtime's `JobKind(batch_handler=...)`
    to a provider is marked as a send in flight (`claim_id`, `claimed_until`, the attempt counted),
    in one statement. That transaction COMMITS before any provider call;
 2. send: the claimed messages go to their channels concurrently (each channel's outbound client
-   keeps its own breaker and limits);
+   keeps its own breaker and limits); a channel that takes several messages in one call (Moodle's
+   `send_many`) gets one call for the batch's messages to it;
 3. record, in the jobs' transaction (which marked them done): the claims are released (only those
    still ours), the sent ones marked in one statement with their `notify.delivery.sent` events in one
    insert, failures retried or failed, follow-up jobs enqueued. Commit.
@@ -690,7 +691,7 @@ class NotifyService:
         # Committed: every send below is on record as in flight before it starts.
         by_id = {d.id: d for d in claimed}
         attempts = [replace(a, d=by_id[a.d.id]) for a in plan.to_claim if a.d.id in by_id]
-        outcomes = await asyncio.gather(*(self._call(a) for a in attempts))
+        outcomes = await self._send_all(attempts)
         for a, outcome in zip(attempts, outcomes, strict=True):
             a.outcome = outcome
             self._remember(a)
@@ -779,6 +780,35 @@ class NotifyService:
             plan.later.append(partial(self._after_failure, d=d, exc=exc, limit=limit, attempt=d.attempts + 1))
             return
         plan.to_claim.append(_Attempt(d, channel, limit))
+
+    async def _send_all(self, attempts: list[_Attempt]) -> list[Sent | Exception]:
+        """Each attempt's outcome, in order, the provider calls made concurrently: a channel that
+        takes several messages in one call (`send_many`: Moodle) gets one call for all of its
+        attempts, the others one call per message. A failed call is the outcome of each message in
+        it."""
+        outcomes: list[Sent | Exception | None] = [None] * len(attempts)
+        together: dict[int, list[int]] = {}
+        alone: list[int] = []
+        for i, a in enumerate(attempts):
+            if len(attempts) > 1 and callable(getattr(a.channel, "send_many", None)):
+                together.setdefault(id(a.channel), []).append(i)
+            else:
+                alone.append(i)
+
+        async def one(i: int) -> None:
+            outcomes[i] = await self._call(attempts[i])
+
+        async def many(indexes: list[int]) -> None:
+            send_many = getattr(attempts[indexes[0]].channel, "send_many")  # noqa: B009 (optional)
+            try:
+                results = await send_many([self._outgoing(attempts[i].d) for i in indexes])
+            except Exception as exc:  # the whole call failed (CancelledError is not caught)
+                results = [exc] * len(indexes)
+            for i, result in zip(indexes, results, strict=True):
+                outcomes[i] = result
+
+        await asyncio.gather(*(many(ix) for ix in together.values()), *(one(i) for i in alone))
+        return [o for o in outcomes if o is not None]
 
     async def _call(self, a: _Attempt) -> Sent | Exception:
         try:

@@ -72,6 +72,11 @@ class Channel(Protocol):
         """Deliver one message; raise RetryableResponse or TerminalResponse on failure."""
         ...
 
+    # Optional, read with getattr: `async def send_many(messages) -> list[Sent | Exception]` for a
+    # provider that takes several messages in one call (Moodle). Each message's outcome in order, a
+    # refused one as its exception (returned, not raised); a failure of the whole call is raised and
+    # becomes every message's outcome. The engine uses it for a batch's messages to that channel.
+
     async def resolve(self, email: str) -> str | None:
         """The channel's address for the user with this email, or None when they have no account
         there (the engine then uses the configured fallback channel and records that). Channels

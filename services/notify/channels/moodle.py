@@ -17,6 +17,7 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,33 +83,49 @@ class MoodleChannel:
         self.destination = "moodle"
 
     async def send(self, message: Outgoing) -> Sent:
-        text = message.body
-        if message.subject:
-            text = f"<p><strong>{html.escape(message.subject)}</strong></p>{text}"
-        answer = await self._call(
-            self._send_http,
-            "core_message_send_instant_messages",
-            {
-                "messages[0][touserid]": message.address,
-                "messages[0][text]": text,
-                "messages[0][textformat]": TEXTFORMAT_HTML,
-                "messages[0][clientmsgid]": str(message.delivery_id),
-            },
-        )
-        if not isinstance(answer, list) or len(answer) != 1 or not isinstance(answer[0], dict):
+        outcome = (await self.send_many([message]))[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def send_many(self, messages: Sequence[Outgoing]) -> list[Sent | Exception]:
+        """Several messages in ONE core_message_send_instant_messages call (it takes an array): each
+        message's outcome, in order, a refused one as its exception (not raised). A whole-call
+        failure (bad token, an outage) is raised: it is every message's outcome."""
+        params: dict[str, str] = {}
+        for i, message in enumerate(messages):
+            text = message.body
+            if message.subject:
+                text = f"<p><strong>{html.escape(message.subject)}</strong></p>{text}"
+            params[f"messages[{i}][touserid]"] = message.address
+            params[f"messages[{i}][text]"] = text
+            params[f"messages[{i}][textformat]"] = TEXTFORMAT_HTML
+            params[f"messages[{i}][clientmsgid]"] = str(message.delivery_id)
+        answer = await self._call(self._send_http, "core_message_send_instant_messages", params)
+        if (
+            not isinstance(answer, list)
+            or len(answer) != len(messages)
+            or not all(isinstance(entry, dict) for entry in answer)
+        ):
             raise self._retryable(f"unexpected answer to send: {str(answer)[:200]}")
-        entry = answer[0]
+        # Moodle answers in the order it was sent; the clientmsgid each entry echoes says so too.
+        by_client_id = {str(entry.get("clientmsgid")): entry for entry in answer}
+        if len(by_client_id) == len(messages) and all(str(m.delivery_id) in by_client_id for m in messages):
+            answer = [by_client_id[str(m.delivery_id)] for m in messages]
+        return [self._outcome(message, entry) for message, entry in zip(messages, answer, strict=True)]
+
+    def _outcome(self, message: Outgoing, entry: dict[str, Any]) -> Sent | Exception:
         msgid = entry.get("msgid")
         if msgid is None or int(msgid) == -1:
             reason = str(entry.get("errormessage") or "message refused without a reason")
             if any(part in reason.lower() for part in TERMINAL_MESSAGE_ERRORS):
-                raise TerminalResponse(
+                return TerminalResponse(
                     f"moodle refused the message for user {message.address}: {reason}",
                     destination=self.destination,
                     status=200,
                     body=reason[:500],
                 )
-            raise self._retryable(f"moodle did not store the message: {reason}")
+            return self._retryable(f"moodle did not store the message: {reason}")
         return Sent(provider_message_id=str(msgid))
 
     async def resolve(self, email: str) -> str | None:

@@ -63,6 +63,36 @@ def test_an_unknown_user_id_is_a_terminal_failure_inside_an_http_200(fakes, inbo
     assert inbox.messages("moodle") == []
 
 
+def test_several_messages_go_in_one_call_each_with_its_own_outcome(fakes, inbox):
+    """send_many: one core_message_send_instant_messages call; a refused message is its own outcome
+    (returned, not raised) and does not sink the others; a whole-call failure is raised."""
+
+    async def main():
+        moodle = channel_of(fakes, "moodle")
+        user_id = await moodle.resolve(STUDENT)
+        messages = [outgoing(user_id, "one"), outgoing("9999", "nobody"), outgoing(user_id, "three")]
+        outcomes = await moodle.send_many(messages)
+        inbox.fault("moodle", count=1, status=200, errorcode="invalidtoken")
+        with pytest.raises(TerminalResponse) as whole:
+            await moodle.send_many([outgoing(user_id, "four"), outgoing(user_id, "five")])
+        await moodle.aclose()
+        return messages, outcomes, whole.value
+
+    messages, outcomes, whole = asyncio.run(main())
+    assert calls(inbox, "moodle")["core_message_send_instant_messages"] == 2
+    first, refused, third = outcomes
+    assert isinstance(first, Sent) and isinstance(third, Sent)
+    assert isinstance(refused, TerminalResponse) and "does not exist" in str(refused)
+    got = inbox.messages("moodle")
+    assert [m["text"] for m in got] == ["one", "three"]
+    assert [m["id"] for m in got] == [first.provider_message_id, third.provider_message_id]
+    assert [m["meta"]["clientmsgid"] for m in got] == [
+        str(messages[0].delivery_id),
+        str(messages[2].delivery_id),
+    ]
+    assert "invalidtoken" in str(whole)
+
+
 def test_a_message_moodle_did_not_store_for_another_reason_is_retryable(fakes, inbox):
     inbox.fault("moodle", count=1, errormessage="Message was not sent")
 
