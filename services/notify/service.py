@@ -800,8 +800,17 @@ class NotifyService:
 
         async def many(indexes: list[int]) -> None:
             send_many = getattr(attempts[indexes[0]].channel, "send_many")  # noqa: B009 (optional)
+            messages = []
+            for i in list(indexes):
+                try:
+                    messages.append(self._outgoing(attempts[i].d))
+                except Exception as exc:  # this message's own failure, as _call would record it
+                    outcomes[i] = exc
+                    indexes.remove(i)
+            if not indexes:
+                return
             try:
-                results = await send_many([self._outgoing(attempts[i].d) for i in indexes])
+                results = await send_many(messages)
             except Exception as exc:  # the whole call failed (CancelledError is not caught)
                 results = [exc] * len(indexes)
             for i, result in zip(indexes, results, strict=True):
