@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import time
 import urllib.request
 from typing import Any
@@ -61,8 +63,9 @@ def test_a_firing_rule_reaches_slack_and_pagerduty_through_prometheus_and_alertm
         ops = OpsAlerts(settings(), db, channels)
         await ops.start()
         assert ops.address is not None
+        folder = mesh_dir("learnflow-alerting-e2e-")
         monitoring = alerting.Monitoring(
-            mesh_dir("learnflow-alerting-e2e-"),
+            folder,
             targets=[f"127.0.0.1:{metrics_port}"],
             receiver_url=f"http://127.0.0.1:{ops.address[1]}",
             token=TOKEN,
@@ -125,6 +128,8 @@ def test_a_firing_rule_reaches_slack_and_pagerduty_through_prometheus_and_alertm
             await asyncio.to_thread(monitoring.stop)
             await ops.stop()
             await db.dispose()
+            if not os.environ.get("LEARNFLOW_KEEP_TEST_DATA"):  # Prometheus' and Alertmanager's files
+                shutil.rmtree(folder, ignore_errors=True)
 
     try:
         asyncio.run(main())
