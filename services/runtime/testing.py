@@ -212,11 +212,15 @@ def rest(
             status, payload, hdrs = resp.status, resp.read(), dict(resp.headers)
     except urllib.error.HTTPError as err:
         status, payload, hdrs = err.code, err.read(), dict(err.headers)
+    return RestResponse(status, _parsed(payload), {k.lower(): v for k, v in hdrs.items()})
+
+
+def _parsed(payload: bytes) -> Any:
+    """A reply body as JSON, or as text when it is not JSON (Envoy's own pages, a proxy's)."""
     try:
-        parsed = json.loads(payload) if payload else None
+        return json.loads(payload) if payload else None
     except json.JSONDecodeError:
-        parsed = payload.decode(errors="replace")
-    return RestResponse(status, parsed, {k.lower(): v for k, v in hdrs.items()})
+        return payload.decode(errors="replace")
 
 
 def upload(url: str, body: bytes, headers: dict[str, str] | None = None, timeout: float = 10) -> RestResponse:
@@ -241,11 +245,7 @@ def upload(url: str, body: bytes, headers: dict[str, str] | None = None, timeout
         reply.begin()
         payload = reply.read()
         sender.join(timeout)
-    try:
-        parsed = json.loads(payload) if payload else None
-    except json.JSONDecodeError:
-        parsed = payload.decode(errors="replace")
-    return RestResponse(reply.status, parsed, {k.lower(): v for k, v in reply.getheaders()})
+    return RestResponse(reply.status, _parsed(payload), {k.lower(): v for k, v in reply.getheaders()})
 
 
 def login(mesh: LocalMesh, email: str, password: str = DEMO_PASSWORD, tenant: str = "demo") -> str:
