@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import shutil
 import subprocess
 import time
@@ -122,6 +123,26 @@ def work_counts(mesh: Any) -> dict[str, float]:
     return counts
 
 
+def statement_stats(mesh: Any, *, reset: bool = False, per: int = 1, top: int = 12) -> float:
+    """pg_stat_statements (--statements): reset before the run; after it, prints the statements run
+    per delivered signal (the busiest first) and returns their total. The server groups statements
+    of the same shape on different schemas under one text."""
+    import psycopg
+
+    dsn = mesh.migration_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if reset:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("SELECT pg_stat_statements_reset()")
+            return 0.0
+        rows = conn.execute("SELECT calls, query FROM pg_stat_statements ORDER BY calls DESC").fetchall()
+    total = sum(calls for calls, _ in rows) / per
+    print(f"  statements per signal: {total:.1f}; the busiest:")
+    for calls, query in rows[:top]:
+        print(f"    {calls / per:5.2f}  {' '.join(query.split())[:110]}")
+    return round(total, 1)
+
+
 def stages(dsn: str, sent: dict[str, float], received: dict[str, float]) -> dict[str, tuple[float, float]]:
     """Where each message's time went, from the two contexts' own rows (read as the superuser):
     published -> interventions' decision transaction began (decisions.created_at) -> notify's
@@ -180,7 +201,14 @@ def main() -> int:
     parser.add_argument(
         "--pipeline-only", action="store_true", help="measure the signal -> Moodle pipeline and stop"
     )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="count the database's statements per signal (PostgreSQL started with pg_stat_statements)",
+    )
     args = parser.parse_args()
+    if args.statements:
+        os.environ["LEARNFLOW_PG_STAT_STATEMENTS"] = "1"
     if args.profile and shutil.which("py-spy") is None:
         parser.error("--profile needs py-spy on PATH (pip install py-spy into .venv; not a dependency)")
     policies = folder()
@@ -215,6 +243,8 @@ def main() -> int:
         groups = cpu_groups(mesh)
         cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
         work_before = work_counts(mesh)
+        if args.statements:
+            statement_stats(mesh, reset=True)
         server = mesh.server
         assert server is not None
         spy = (
@@ -264,6 +294,8 @@ def main() -> int:
             k: round((v - work_before[k]) / max(1, len(received)), 1) for k, v in work_counts(mesh).items()
         }
         extra["work_per_signal"] = work
+        if args.statements:
+            extra["statements_per_signal"] = statement_stats(mesh, per=max(1, len(received)))
         print("  per signal: " + ", ".join(f"{k} {v}" for k, v in work.items()))
         print("  CPU per signal (ms): " + ", ".join(f"{k} {v}" for k, v in cpu_ms.items()))
         pipe = figures(

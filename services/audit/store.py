@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.audit.domain import AuditRecord, ChainHead, Checkpoint, LinkRow, RecordFilter
 from services.audit.tables import chain_heads, checkpoints, records, tenants
-from services.runtime.db import parse_uuid
+from services.runtime.db import parse_uuid, run_sql
 
 # Every column but recorded_at, in AuditRecord's field order (_record builds from position).
 _RECORD_COLUMNS = (
@@ -86,33 +86,41 @@ async def known_ids(session: AsyncConnection, ids: list[str]) -> set[str]:
     return {str(i) for i in found.scalars()}
 
 
+_TEXT_COLUMNS = (
+    "context",
+    "action",
+    "resource",
+    "actor",
+    "actor_kind",
+    "correlation_id",
+    "before_json",
+    "after_json",
+    "reason",
+    "rpc",
+    "previous_hash",
+    "hash",
+)
+# One statement for a consumed batch's records whatever its size (a row per element of the arrays),
+# sent by psycopg itself: it runs for every audited change.
+_INSERT_RECORDS = (
+    f"INSERT INTO audit.records (id, tenant_id, sequence, occurred_at, {', '.join(_TEXT_COLUMNS)}) "  # noqa: S608 (constant column names)
+    "SELECT * FROM unnest(%(id)s::uuid[], %(tenant_id)s::uuid[], %(sequence)s::bigint[], "
+    "%(occurred_at)s::timestamptz[], " + ", ".join(f"%({c})s::text[]" for c in _TEXT_COLUMNS) + ")"
+)
+
+
 async def insert_records(session: AsyncConnection, chained: list[AuditRecord]) -> None:
     if not chained:
         return
-    await session.execute(
-        sa.insert(records),
-        [
-            {
-                "id": uuid.UUID(r.id),
-                "tenant_id": uuid.UUID(r.tenant_id),
-                "sequence": r.sequence,
-                "context": r.context,
-                "action": r.action,
-                "resource": r.resource,
-                "actor": r.actor,
-                "actor_kind": r.actor_kind,
-                "correlation_id": r.correlation_id,
-                "occurred_at": r.occurred_at,
-                "before_json": r.before_json,
-                "after_json": r.after_json,
-                "reason": r.reason,
-                "rpc": r.rpc,
-                "previous_hash": r.previous_hash,
-                "hash": r.hash,
-            }
-            for r in chained
-        ],
-    )
+    params: dict[str, list[Any]] = {
+        "id": [uuid.UUID(r.id) for r in chained],
+        "tenant_id": [uuid.UUID(r.tenant_id) for r in chained],
+        "sequence": [r.sequence for r in chained],
+        "occurred_at": [r.occurred_at for r in chained],
+    }
+    for column in _TEXT_COLUMNS:
+        params[column] = [getattr(r, column) for r in chained]
+    await run_sql(session, _INSERT_RECORDS, params)
 
 
 async def set_head(session: AsyncConnection, head: ChainHead) -> None:

@@ -672,8 +672,7 @@ class InterventionsService:
             for d in pending:
                 await self._outcome(session, d, "failed", attempts=job.attempts, error=repr(exc))
             return
-        for decision, receipt in zip(pending, receipts, strict=True):
-            await self._accepted(session, [(decision, receipt)], job.attempts)
+        await self._accepted(session, list(zip(pending, receipts, strict=True)), job.attempts)
 
     async def delivery_outcome(
         self,

@@ -48,6 +48,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
+import psycopg
 import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import Counter, Gauge
@@ -737,7 +738,7 @@ def _is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, Unavailable):
         return exc.__cause__ is not None and _is_outage(exc.__cause__)
-    if isinstance(exc, DBAPIError | OSError):
+    if isinstance(exc, DBAPIError | OSError | psycopg.Error):
         return is_database_outage(exc)
     return False
 

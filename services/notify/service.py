@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -78,7 +78,7 @@ from services.runtime.errors import (
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobKind, JobQueue
 from services.runtime.outbound import CircuitOpen, RateLimited, RetryableResponse
-from services.runtime.ratelimit import Limit, SharedRateLimiter
+from services.runtime.ratelimit import Decision, Limit, SharedRateLimiter
 from services.runtime.request_context import Principal
 
 # What the ops alert rules read (deploy/prometheus/rules.yml: deliveries failing, a channel down):
@@ -177,6 +177,8 @@ class _Plan:
     direct: list[Delivery] = field(default_factory=list)  # in_app: sent by being stored
     known: list[_Attempt] = field(default_factory=list)  # our own earlier claims with their outcome
     later: list[Callable[[AsyncConnection], Awaitable[None]]] = field(default_factory=list)
+    # The batch's cached addresses, read in one statement: (recipient, channel) -> address.
+    addresses: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
 
 class NotifyService:
@@ -676,6 +678,7 @@ class NotifyService:
         plan = _Plan()
         async with self.db.transaction(tenant_of(session)) as claim_tx:
             found = await store.lock_deliveries(claim_tx, ids)
+            ready: list[Delivery] = []
             for delivery_id in ids:
                 entry = found.get(delivery_id)
                 if entry is None or entry[0].status not in ("pending", "retrying"):
@@ -684,7 +687,8 @@ class NotifyService:
                 if entry[0].claim_id is not None:
                     d = await self._settle_claim(claim_tx, entry[0], entry[1], plan)
                 if d is not None:
-                    await self._prepare(claim_tx, d, plan)
+                    ready.append(d)
+            await self._prepare(claim_tx, ready, plan)
             claimed = await store.claim_deliveries(
                 claim_tx, [(a.d, uuid.uuid4()) for a in plan.to_claim], self.send_lease_seconds
             )
@@ -759,27 +763,55 @@ class NotifyService:
             d.attempts,
         )
 
-    async def _prepare(self, claim_tx: AsyncConnection, d: Delivery, plan: _Plan) -> None:
-        """Routes a delivery and takes its rate limit: to claim and send, sent at once (in_app), or
-        an outcome to record (held, failed, retried) without a provider call."""
-        limit: tuple[str, Limit] | None = None
-        try:
-            d, channel = await self._route(claim_tx, d)
-            if channel is None:  # in_app: storing it for the recipient is delivering it
-                plan.direct.append(d)
-                return
-            limit = self._limit(d.channel, d.address)
+    async def _prepare(self, claim_tx: AsyncConnection, ready: list[Delivery], plan: _Plan) -> None:
+        """Routes the deliveries and takes their rate limits: each one to claim and send, sent at
+        once (in_app), or an outcome to record (held, failed, retried) without a provider call. The
+        batch's cached addresses are read in one statement and each limit key's tokens taken in one
+        (SharedRateLimiter.take_many) when its bucket holds them all."""
+        fresh_after = self.clock() - timedelta(seconds=self.config.address_cache_seconds)
+        plan.addresses = await store.cached_addresses(
+            claim_tx,
+            [(d.recipient_id, d.channel) for d in ready if d.recipient_id and not d.address],
+            fresh_after,
+        )
+        routed: list[tuple[Delivery, Channel, tuple[str, Limit] | None]] = []
+        for d in ready:
+            try:
+                d, channel = await self._route(claim_tx, d, plan.addresses)
+                if channel is None:  # in_app: storing it for the recipient is delivering it
+                    plan.direct.append(d)
+                    continue
+                routed.append((d, channel, self._limit(d.channel, d.address)))
+            except Exception as exc:
+                plan.later.append(
+                    partial(self._after_failure, d=d, exc=exc, limit=None, attempt=d.attempts + 1)
+                )
+        by_key: dict[str, list[int]] = {}
+        for i, (_, _, limit) in enumerate(routed):
             if limit is not None and self.limiter is not None:
-                decision = await self.limiter.take(*limit)
-                if not decision.allowed:
-                    plan.later.append(
-                        partial(self._wait_for_limit, d=d, key=limit[0], retry_after=decision.retry_after)
-                    )
-                    return
-        except Exception as exc:
-            plan.later.append(partial(self._after_failure, d=d, exc=exc, limit=limit, attempt=d.attempts + 1))
-            return
-        plan.to_claim.append(_Attempt(d, channel, limit))
+                by_key.setdefault(limit[0], []).append(i)
+        decided: dict[int, Decision | Exception] = {}
+        for key, indexes in by_key.items():
+            limit = routed[indexes[0]][2]
+            assert limit is not None and self.limiter is not None
+            try:
+                taken = await self.limiter.take_many(key, limit[1], len(indexes))
+                decided.update(zip(indexes, taken, strict=True))
+            except Exception as exc:
+                decided.update((i, exc) for i in indexes)
+        for i, (d, channel, limit) in enumerate(routed):
+            outcome = decided.get(i)
+            if isinstance(outcome, Exception):
+                plan.later.append(
+                    partial(self._after_failure, d=d, exc=outcome, limit=limit, attempt=d.attempts + 1)
+                )
+            elif outcome is not None and not outcome.allowed:
+                assert limit is not None
+                plan.later.append(
+                    partial(self._wait_for_limit, d=d, key=limit[0], retry_after=outcome.retry_after)
+                )
+            else:
+                plan.to_claim.append(_Attempt(d, channel, limit))
 
     async def _send_all(self, attempts: list[_Attempt]) -> list[Sent | Exception]:
         """Each attempt's outcome, in order, the provider calls made concurrently: a channel that
@@ -892,7 +924,12 @@ class NotifyService:
             log.warning("channel %s raised %r", d.channel, exc, extra={"delivery": str(d.id)})
             await self._retry_or_fail(session, d, attempt, exc, limit)
 
-    async def _route(self, session: AsyncConnection, d: Delivery) -> tuple[Delivery, Channel | None]:
+    async def _route(
+        self,
+        session: AsyncConnection,
+        d: Delivery,
+        cached: Mapping[tuple[str, str], str | None] | None = None,
+    ) -> tuple[Delivery, Channel | None]:
         """The delivery with its address resolved (and its channel switched to the fallback when the
         recipient has no account on the one asked for), and the channel to send it on. The address is
         written with the attempt's outcome (one statement fewer per delivery)."""
@@ -908,7 +945,10 @@ class NotifyService:
             if not address:
                 raise Undeliverable(f"channel {d.channel} has no default target for platform messages")
             return replace(d, address=address), channel
-        address = await self._address(session, d, channel)
+        key = (d.recipient_id, d.channel)
+        address = (
+            cached[key] if cached is not None and key in cached else await self._address(session, d, channel)
+        )
         if address:
             return replace(d, address=address), channel
         fallback = self.config.fallback_channel
@@ -1084,10 +1124,12 @@ class NotifyService:
         self, session: AsyncConnection, sent: Sequence[tuple[Delivery, str, int, Channel | None]]
     ) -> None:
         """(delivery, provider message id, attempts, channel) → sent: one UPDATE and one outbox INSERT
-        for the batch, then each one's follow-ups (escalation timer, read-receipt poll)."""
+        for the batch, then their follow-ups: the read-receipt polls in one insert, an escalation
+        timer each."""
         rows = await store.mark_sent_many(session, [(d, n, pid) for d, pid, n, _ in sent], self.clock())
         channels = {d.id: channel for d, _, _, channel in sent}
         await self._stage_sent(session, rows)
+        polls: list[tuple[str | None, str | None, dict[str, Any]]] = []
         for d in rows:
             DELIVERIES.labels(d.channel, "sent").inc()
             channel = channels.get(d.id)
@@ -1100,12 +1142,8 @@ class NotifyService:
                     run_at=self.clock() + timedelta(minutes=d.escalation.after_minutes),
                 )
             if channel is not None and channel.supports_read_receipts and self.config.read_poll_days > 0:
-                await self.queue.enqueue(
-                    session,
-                    READ_POLL,
-                    {"delivery_id": str(d.id), "n": 0},
-                    delay_seconds=self.config.read_poll_seconds,
-                )
+                polls.append((str(d.tenant_id), None, {"delivery_id": str(d.id), "n": 0}))
+        await self.queue.enqueue_many(session, READ_POLL, polls, delay_seconds=self.config.read_poll_seconds)
 
     async def _stage_sent(self, session: AsyncConnection, sent: Sequence[Delivery]) -> None:
         """notify.delivery.sent for several deliveries in one INSERT (Outbox.stage_many)."""

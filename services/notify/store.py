@@ -92,26 +92,30 @@ async def insert_deliveries(
 ) -> list[tuple[Delivery, bool]]:
     """Inserts (delivery, body format) rows; a delivery whose idempotency key this tenant has used
     already is not inserted, and the existing one comes back instead: (delivery, created?)."""
-    out: list[tuple[Delivery, bool]] = []
-    for d, body_format in new:
-        statement = (
-            pg_insert(deliveries)
-            .values(**_values(d, body_format))
-            .on_conflict_do_nothing(constraint="uq_deliveries_idempotency")
-            .returning(*deliveries.c)
-        )
-        row = (await session.execute(statement)).first()
-        if row is not None:
-            out.append((_delivery(row), True))
-            continue
-        existing = (
-            await session.execute(
-                sa.select(deliveries).where(
-                    deliveries.c.tenant_id == d.tenant_id, deliveries.c.idempotency_key == d.idempotency_key
-                )
+    if not new:
+        return []
+    statement = (
+        pg_insert(deliveries)
+        .values([_values(d, body_format) for d, body_format in new])  # one statement for the batch
+        .on_conflict_do_nothing(constraint="uq_deliveries_idempotency")
+        .returning(*deliveries.c)
+    )
+    created = {row.id: _delivery(row) for row in await session.execute(statement)}
+    taken = [d.idempotency_key for d, _ in new if d.id not in created]
+    existing: dict[str, Delivery] = {}
+    if taken:  # keys used before (or twice in this batch): the deliveries that hold them
+        rows = await session.execute(
+            sa.select(deliveries).where(
+                deliveries.c.tenant_id == new[0][0].tenant_id, deliveries.c.idempotency_key.in_(taken)
             )
-        ).one()
-        out.append((_delivery(existing), False))
+        )
+        existing = {row.idempotency_key: _delivery(row) for row in rows}
+    out: list[tuple[Delivery, bool]] = []
+    for d, _ in new:
+        if d.id in created:
+            out.append((created[d.id], True))
+        else:
+            out.append((existing[d.idempotency_key], False))
     return out
 
 
@@ -418,6 +422,21 @@ async def cached_address(
         )
     ).first()
     return (True, row.address) if row else (False, None)
+
+
+async def cached_addresses(
+    session: AsyncConnection, wanted: Sequence[tuple[str, str]], fresh_after: datetime
+) -> dict[tuple[str, str], str | None]:
+    """cached_address for several (user_id, channel) pairs in one statement: the pairs found fresh."""
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        sa.select(addresses.c.user_id, addresses.c.channel, addresses.c.address).where(
+            sa.tuple_(addresses.c.user_id, addresses.c.channel).in_(sorted(set(wanted))),
+            addresses.c.resolved_at >= fresh_after,
+        )
+    )
+    return {(r.user_id, r.channel): r.address for r in rows}
 
 
 async def put_address(

@@ -32,16 +32,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client import Counter, Histogram
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import request_context
-from services.runtime.db import Database, listen, tenant_of
+from services.runtime.db import Database, listen, run_sql, tenant_of
 from services.runtime.errors import DomainError, FieldViolation, InvalidArgument, Unavailable
 from services.runtime.migration_ops import jobs_channel
 from services.runtime.request_context import RequestContext
@@ -164,11 +162,18 @@ class JobQueue:
         self.schema = schema
         self.table = jobs_table(schema)
         self.kinds = {k.name: k for k in kinds}
-        # enqueue_many's one statement for any number of jobs (unnest of arrays), compiled once.
-        self._enqueue_many_sql = sa.text(
-            f"INSERT INTO {schema}.jobs (id, tenant_id, kind, key, payload, max_attempts) "  # noqa: S608 (our schema)
-            "SELECT i, t, :kind, k, CAST(p AS jsonb), :attempts FROM unnest(CAST(:ids AS uuid[]), "
-            "CAST(:tenants AS uuid[]), CAST(:keys AS text[]), CAST(:payloads AS text[])) AS v(i, t, k, p) "
+        # The statements every enqueue runs, as plain SQL sent by psycopg itself (db.run_sql);
+        # enqueue_many's is one statement for any number of jobs (unnest of arrays).
+        insert = f"INSERT INTO {schema}.jobs (id, tenant_id, kind, key, payload, run_at, max_attempts) "
+        self._enqueue_sql = (
+            insert + "VALUES (%(id)s, %(tenant)s, %(kind)s, %(key)s, %(payload)s::jsonb, "
+            "coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => %(delay)s)), %(attempts)s) "
+        )
+        self._enqueue_many_sql = (
+            f"INSERT INTO {schema}.jobs (id, tenant_id, kind, key, payload, max_attempts, run_at) "  # noqa: S608 (our schema)
+            "SELECT i, t, %(kind)s, k, p::jsonb, %(attempts)s, now() + make_interval(secs => %(delay)s) "
+            "FROM unnest(%(ids)s::uuid[], "
+            "%(tenants)s::uuid[], %(keys)s::text[], %(payloads)s::text[]) AS v(i, t, k, p) "
             "ON CONFLICT (kind, key) DO NOTHING RETURNING id"
         )
 
@@ -192,32 +197,36 @@ class JobQueue:
         known = self.kinds.get(kind)
         attempts = max_attempts or (known.max_attempts if known else JobKind.max_attempts)
         tenant = tenant_id if tenant_id is not None else tenant_of(session)
-        when: Any = run_at if run_at is not None else sa.func.now()
-        if run_at is None and delay_seconds > 0:
-            when = sa.func.now() + timedelta(seconds=delay_seconds)
         job_id = uuid.uuid4()
-        statement = pg_insert(self.table).values(
-            id=job_id,
-            tenant_id=uuid.UUID(tenant) if tenant else None,
-            kind=kind,
-            key=key,
-            payload=payload or {},
-            run_at=when,
-            max_attempts=attempts,
-        )
+        statement = self._enqueue_sql
         if key is not None:
-            statement = statement.on_conflict_do_nothing(index_elements=["kind", "key"])
-        added = (await session.execute(statement.returning(self.table.c.id))).first()
-        return str(job_id) if added is not None else None
+            statement += "ON CONFLICT (kind, key) DO NOTHING "
+        added = await run_sql(
+            session,
+            statement + "RETURNING id",
+            {
+                "id": job_id,
+                "tenant": uuid.UUID(tenant) if tenant else None,
+                "kind": kind,
+                "key": key,
+                "payload": json.dumps(payload or {}),
+                "run_at": run_at,
+                "delay": float(delay_seconds) if run_at is None and delay_seconds > 0 else 0.0,
+                "attempts": attempts,
+            },
+        )
+        return str(job_id) if added else None
 
     async def enqueue_many(
         self,
         session: AsyncConnection,
         kind: str,
         items: Sequence[tuple[str | None, str | None, dict[str, Any]]],
+        *,
+        delay_seconds: float = 0.0,
     ) -> int:
-        """Adds one job due now per (tenant_id, key, payload) in ONE statement; jobs whose (kind, key)
-        exists already are skipped. Returns how many were added."""
+        """Adds one job due now (or after `delay_seconds`) per (tenant_id, key, payload) in ONE
+        statement; jobs whose (kind, key) exists already are skipped. Returns how many were added."""
         if not items:
             return 0
         known = self.kinds.get(kind)
@@ -229,8 +238,9 @@ class JobQueue:
             "payloads": [json.dumps(payload) for _, _, payload in items],
             "kind": kind,
             "attempts": attempts,
+            "delay": float(max(delay_seconds, 0.0)),
         }
-        return len((await session.execute(self._enqueue_many_sql, params)).all())
+        return len(await run_sql(session, self._enqueue_many_sql, params))
 
 
 class JobRunner:
@@ -270,49 +280,50 @@ class JobRunner:
         self._max_batch = max(k.batch for k in kinds)
         self._backlog = False
         s = self.schema
-        # Plain SQL, compiled once: these run per claim and per job, where every statement counts.
+        # Plain SQL sent by psycopg itself (db.run_sql): these run per claim and per job, where every
+        # statement counts.
         # ARRAY(...) runs the locking subquery exactly once.
-        self._claim_sql = sa.text(
+        self._claim_sql = (
             f"UPDATE {s}.jobs SET state = 'running', attempts = attempts + 1, "  # noqa: S608 (our schema)
-            "lease_until = now() + make_interval(secs => :lease), updated_at = now() "
+            "lease_until = now() + make_interval(secs => %(lease)s), updated_at = now() "
             f"WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE state = 'queued' AND run_at <= now() "
-            "AND kind = ANY(:kinds) ORDER BY run_at LIMIT :n FOR UPDATE SKIP LOCKED)) "
+            "AND kind = ANY(%(kinds)s) ORDER BY run_at LIMIT %(n)s FOR UPDATE SKIP LOCKED)) "
             "RETURNING id, kind, tenant_id, key, payload, attempts, max_attempts, run_at, created_at"
         )
-        self._next_due_sql = sa.text(
-            f"SELECT min(run_at) FROM {s}.jobs WHERE state = 'queued' AND kind = ANY(:kinds)"  # noqa: S608
+        self._next_due_sql = (
+            f"SELECT min(run_at) FROM {s}.jobs WHERE state = 'queued' AND kind = ANY(%(kinds)s)"  # noqa: S608
         )
-        owned = "WHERE id = :id AND state = 'running' AND attempts = :attempts RETURNING id"
+        owned = "WHERE id = %(id)s AND state = 'running' AND attempts = %(attempts)s RETURNING id"
         owned_many = (
             "WHERE state = 'running' AND (id, attempts) IN "
-            "(SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]))) RETURNING id"
+            "(SELECT * FROM unnest(%(ids)s::uuid[], %(attempts)s::int[])) RETURNING id"
         )
-        self._done_delete_many_sql = sa.text(f"DELETE FROM {s}.jobs {owned_many}")  # noqa: S608
-        self._done_keep_many_sql = sa.text(
+        self._done_delete_many_sql = f"DELETE FROM {s}.jobs {owned_many}"  # noqa: S608
+        self._done_keep_many_sql = (
             f"UPDATE {s}.jobs SET state = 'done', lease_until = NULL, last_error = NULL, "  # noqa: S608
             f"updated_at = now() {owned_many}"
         )
-        self._done_delete_sql = sa.text(f"DELETE FROM {s}.jobs {owned}")  # noqa: S608
-        self._done_keep_sql = sa.text(
+        self._done_delete_sql = f"DELETE FROM {s}.jobs {owned}"  # noqa: S608
+        self._done_keep_sql = (
             f"UPDATE {s}.jobs SET state = 'done', lease_until = NULL, last_error = NULL, "  # noqa: S608
             f"updated_at = now() {owned}"
         )
-        self._fail_sql = sa.text(
-            f"UPDATE {s}.jobs SET state = :state, run_at = now() + make_interval(secs => :delay), "  # noqa: S608
-            f"lease_until = NULL, last_error = :error, updated_at = now() {owned}"
+        self._fail_sql = (
+            f"UPDATE {s}.jobs SET state = %(state)s, run_at = now() + make_interval(secs => %(delay)s), "  # noqa: S608
+            f"lease_until = NULL, last_error = %(error)s, updated_at = now() {owned}"
         )
         # Jobs whose worker vanished: re-queued (or dead at their last attempt). A live handler holds
         # its job's row lock, so SKIP LOCKED passes over it however long it runs.
-        self._reap_sql = sa.text(
+        self._reap_sql = (
             f"UPDATE {s}.jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, "  # noqa: S608
             "run_at = now(), lease_until = NULL, updated_at = now(), "
             "last_error = 'lease expired: the worker stopped or lost the database in attempt ' || attempts "
             f"WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE state = 'running' AND lease_until < now() "
-            "AND kind = ANY(:kinds) ORDER BY lease_until LIMIT 500 FOR UPDATE SKIP LOCKED)) RETURNING id"
+            "AND kind = ANY(%(kinds)s) ORDER BY lease_until LIMIT 500 FOR UPDATE SKIP LOCKED)) RETURNING id"
         )
-        self._purge_sql = sa.text(
+        self._purge_sql = (
             f"DELETE FROM {s}.jobs WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE state = 'done' "  # noqa: S608
-            "AND kind = :kind AND updated_at < now() - make_interval(secs => :retain) "
+            "AND kind = %(kind)s AND updated_at < now() - make_interval(secs => %(retain)s) "
             "LIMIT 1000 FOR UPDATE SKIP LOCKED))"
         )
 
@@ -430,10 +441,9 @@ class JobRunner:
 
     # --- the statements --------------------------------------------------------------------------
 
-    async def _autocommit(self, statement: sa.TextClause, params: dict[str, Any]) -> list[Any]:
+    async def _autocommit(self, statement: str, params: dict[str, Any]) -> list[Any]:
         """One statement as its own transaction: one round trip (the driver runs in autocommit)."""
-        async with self.db.engine.connect() as conn:
-            return list((await conn.execute(statement, params)).all())
+        return await self.db.run_alone(statement, params)
 
     async def claim(self, n: int) -> list[Job]:
         rows = await self._autocommit(
@@ -466,7 +476,7 @@ class JobRunner:
         """Deletes done jobs kept past their kind's retention (a thousand per kind and round)."""
         async with self.db.engine.connect() as conn:
             for kind in self.kinds.values():
-                await conn.execute(self._purge_sql, {"kind": kind.name, "retain": kind.retain_done_seconds})
+                await run_sql(conn, self._purge_sql, {"kind": kind.name, "retain": kind.retain_done_seconds})
 
     async def execute(self, job: Job) -> str:
         """Runs one claimed job to its outcome: 'done', 'retried', 'dead' or 'lost' (another worker
@@ -482,8 +492,8 @@ class JobRunner:
                 async with self.db.transaction(job.tenant_id or "", for_jobs=True) as session:
                     # First, so the row stays locked while the handler runs (the reaper skips it) and
                     # the completion commits with the handler's writes.
-                    owned = (await session.execute(done, {"id": job.id, "attempts": job.attempts})).first()
-                    if owned is None:
+                    owned = await run_sql(session, done, {"id": job.id, "attempts": job.attempts})
+                    if not owned:
                         outcome = "lost"
                     else:
                         await asyncio.wait_for(kind.handler(job, session), kind.timeout_seconds)
@@ -541,7 +551,7 @@ class JobRunner:
             part = [j for j in jobs if (j.key is not None) == keyed]
             if part:
                 params = {"ids": [j.id for j in part], "attempts": [j.attempts for j in part]}
-                owned.update(str(r.id) for r in await session.execute(statement, params))
+                owned.update(str(r.id) for r in await run_sql(session, statement, params))
         return owned
 
     def _context_of(self, job: Job) -> RequestContext:

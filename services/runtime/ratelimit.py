@@ -64,9 +64,9 @@ class SharedRateLimiter:
         )
         # The final SELECT reads the rows as they were before this statement: for a denied key that is
         # the row as it is (a denial writes nothing), from which the wait is computed.
-        self._take_sql = sa.text(
-            "WITH req AS (SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:rates AS float8[]), "  # noqa: S608 (our schema)
-            "CAST(:bursts AS float8[]), CAST(:costs AS float8[])) AS r(key, rate, burst, cost)), "
+        self._take_sql = (
+            "WITH req AS (SELECT * FROM unnest(%(keys)s::text[], %(rates)s::float8[], "  # noqa: S608 (our schema); sent by psycopg itself (db.run_sql)
+            "%(bursts)s::float8[], %(costs)s::float8[]) AS r(key, rate, burst, cost)), "
             f"upd AS (UPDATE {s}.rate_limits b SET tokens = {refilled} - req.cost, updated_at = now() "
             "FROM req WHERE b.key = req.key AND (b.blocked_until IS NULL OR b.blocked_until <= now()) "
             f"AND {refilled} >= req.cost RETURNING b.key), "
@@ -96,6 +96,21 @@ class SharedRateLimiter:
 
     async def take(self, key: str, limit: Limit, cost: float = 1.0) -> Decision:
         return (await self.take_all([(key, limit)], cost))[0]
+
+    async def take_many(self, key: str, limit: Limit, n: int) -> list[Decision]:
+        """n takes of one key in a row (a batch of messages to one provider): the n tokens in ONE
+        statement when the bucket holds them all, which is the usual case; otherwise one take at a
+        time, so the first ones still get the tokens there are, exactly as n calls of take() would.
+        A failed all-at-once take writes nothing and is not remembered as a denial."""
+        if n < 1:
+            return []
+        if n == 1 or n > limit.burst or self._denied_until.get(key, 0.0) > time.monotonic():
+            return [await self.take(key, limit) for _ in range(n)]
+        [row] = await self._run([(key, limit)], float(n))
+        if row.allowed:
+            self._denied_until.pop(key, None)
+            return [Decision(True, 0.0)] * n
+        return [await self.take(key, limit) for _ in range(n)]
 
     async def take_all(self, wanted: Sequence[tuple[str, Limit]], cost: float = 1.0) -> list[Decision]:
         """Takes `cost` tokens from each key's bucket, in one round trip. Each key is decided on its
@@ -152,8 +167,7 @@ class SharedRateLimiter:
             "bursts": [float(limit.burst) for _, limit in ask],
             "costs": [float(cost)] * len(ask),
         }
-        async with self.db.engine.connect() as conn:  # autocommit: the statement is its transaction
-            return list((await conn.execute(self._take_sql, params)).all())
+        return await self.db.run_alone(self._take_sql, params)
 
     async def penalize(self, key: str, retry_after: float) -> None:
         """Blocks the key for `retry_after` seconds (a provider's Retry-After) for every replica."""

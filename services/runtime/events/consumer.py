@@ -49,12 +49,11 @@ import sqlalchemy as sa
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import metrics, request_context
-from services.runtime.db import Database, set_tenant
+from services.runtime.db import Database, run_sql, set_tenant
 from services.runtime.errors import DomainError, Unavailable
 from services.runtime.events.envelope import Event, UndecodableEvent, decode
 from services.runtime.events.tables import event_tables
@@ -121,14 +120,11 @@ class ConsumerRunner:
         self.holding = 0  # messages held while the database is down
         self._seen: tuple[int, int] | None = None
         self._progress_at = 0.0
-        # One statement text whatever the batch size (the ids travel as one array): compiled once.
-        inbox = self.tables.inbox
-        ids = sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text)))
-        self._claim_statement = (
-            pg_insert(inbox)
-            .from_select(["consumer", "event_id"], sa.select(sa.literal(spec.name, sa.Text), ids))
-            .on_conflict_do_nothing()
-            .returning(inbox.c.event_id)
+        # One statement text whatever the batch size (the ids travel as one array), sent by psycopg
+        # itself (db.run_sql): it runs for every batch.
+        self._claim_sql = (
+            f"INSERT INTO {schema}.inbox (consumer, event_id) "
+            "SELECT %(consumer)s, unnest(%(ids)s::text[]) ON CONFLICT DO NOTHING RETURNING event_id"
         )
 
     async def ensure(self) -> None:
@@ -467,7 +463,7 @@ class ConsumerRunner:
 
     async def _claim(self, session: AsyncConnection, event_ids: list[str]) -> set[str]:
         """Inserts inbox rows; returns the ids not seen before."""
-        rows = await session.execute(self._claim_statement, {"ids": event_ids})
+        rows = await run_sql(session, self._claim_sql, {"consumer": self.spec.name, "ids": event_ids})
         return {r.event_id for r in rows}
 
     def _context(self, event: Event) -> RequestContext:

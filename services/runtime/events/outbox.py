@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import metrics
-from services.runtime.db import Database, listen, tenant_of
+from services.runtime.db import Database, listen, run_sql, tenant_of
 from services.runtime.events.envelope import build_headers
 from services.runtime.events.tables import event_tables
 from services.runtime.migration_ops import outbox_channel
@@ -39,13 +39,16 @@ class Outbox:
         self.context = context
         self.schema = schema
         self.table = event_tables(schema).outbox
-        # stage_many's one statement, compiled once: a row per element of the arrays (unnest), so a
-        # batch of any size is the same statement (no multi-row VALUES compiled per size).
-        self._stage_many_sql = sa.text(
+        # The statements every event runs, as plain SQL sent by psycopg itself (db.run_sql). stage_many's
+        # is one statement for any batch size: a row per element of the arrays (unnest).
+        self._stage_sql = (
             f"INSERT INTO {schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
-            "SELECT e, s, t, p, CAST(h AS json) FROM unnest(CAST(:ids AS text[]), "
-            "CAST(:subjects AS text[]), CAST(:types AS text[]), CAST(:payloads AS bytea[]), "
-            "CAST(:headers AS text[])) AS v(e, s, t, p, h)"
+            "VALUES (%(id)s, %(subject)s, %(type)s, %(payload)s, %(headers)s::json)"
+        )
+        self._stage_many_sql = (
+            f"INSERT INTO {schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
+            "SELECT e, s, t, p, h::json FROM unnest(%(ids)s::text[], %(subjects)s::text[], "
+            "%(types)s::text[], %(payloads)s::bytea[], %(headers)s::text[]) AS v(e, s, t, p, h)"
         )
 
     async def stage(
@@ -55,14 +58,16 @@ class Outbox:
         headers = build_headers(
             message, source=self.context, tenant_id=tenant_id if tenant_id is not None else tenant_of(session)
         )
-        await session.execute(
-            sa.insert(self.table).values(
-                event_id=headers["ce-id"],
-                subject=subject,
-                event_type=headers["ce-type"],
-                payload=message.SerializeToString(),
-                headers=headers,
-            )
+        await run_sql(
+            session,
+            self._stage_sql,
+            {
+                "id": headers["ce-id"],
+                "subject": subject,
+                "type": headers["ce-type"],
+                "payload": message.SerializeToString(),
+                "headers": json.dumps(headers),
+            },
         )
         return headers["ce-id"]
 
@@ -86,7 +91,7 @@ class Outbox:
             params["types"].append(headers["ce-type"])
             params["payloads"].append(message.SerializeToString())
             params["headers"].append(json.dumps(headers))
-        await session.execute(self._stage_many_sql, params)
+        await run_sql(session, self._stage_many_sql, params)
         return [str(i) for i in params["ids"]]
 
 
@@ -116,6 +121,11 @@ class OutboxRelay:
         self.stall_seconds = stall_seconds
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        schema = outbox.schema
+        self._relay_sql = (
+            f"DELETE FROM {schema}.outbox WHERE seq IN (SELECT seq FROM {schema}.outbox "  # noqa: S608 (our schema)
+            "ORDER BY seq LIMIT %(n)s FOR UPDATE SKIP LOCKED) RETURNING seq, subject, payload, headers"
+        )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -154,17 +164,9 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Takes up to `batch` rows (oldest first, skipping rows another relay holds), publishes them,
         and commits their removal. A failed publish rolls the removal back."""
-        table = self.outbox.table
-        claimed = (
-            sa.select(table.c.seq).order_by(table.c.seq).limit(self.batch).with_for_update(skip_locked=True)
-        ).scalar_subquery()
         async with self.db.transaction(tenant_id="") as session:
-            result = await session.execute(
-                sa.delete(table)
-                .where(table.c.seq.in_(claimed))
-                .returning(table.c.seq, table.c.subject, table.c.payload, table.c.headers)
-            )
-            rows = sorted(result.all(), key=lambda r: r.seq)  # publish in commit order
+            result = await run_sql(session, self._relay_sql, {"n": self.batch})
+            rows = sorted(result, key=lambda r: r.seq)  # publish in commit order
             if not rows:
                 return 0
             await asyncio.gather(

@@ -30,6 +30,11 @@ def _bin(name: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / name)
 
 
+# With LEARNFLOW_PG_STAT_STATEMENTS set (benchmarks' --statements), the server counts every statement
+# (pg_stat_statements, shipped with the embedded build): what a pipeline costs the database per event.
+_STATEMENT_STATS = " -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+
+
 def _run_as() -> dict[str, object]:
     if os.geteuid() != 0:
         return {}
@@ -103,7 +108,8 @@ class EmbeddedPostgres:
                 "30",
                 "start",
                 "-o",
-                f"-p {self.port} -h 127.0.0.1 -k {self.data_dir} -c fsync=off -c max_connections=200",
+                f"-p {self.port} -h 127.0.0.1 -k {self.data_dir} -c fsync=off -c max_connections=200"
+                + _STATEMENT_STATS * bool(os.environ.get("LEARNFLOW_PG_STAT_STATEMENTS")),
             ],
             check=True,
             capture_output=True,
