@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -395,6 +396,30 @@ async def _until(check, seconds=10.0):
     async with asyncio.timeout(seconds):
         while not check():
             await asyncio.sleep(0.01)
+
+
+def test_one_batch_keeps_each_idempotency_key_to_one_delivery(pg):
+    """A batch is one INSERT: a key used before gives the existing delivery, a key named twice in the
+    batch gives its first message's delivery, and only the new ones get a delivery job."""
+
+    async def main():
+        async with engine(pg, ScriptedChannel("zulip")) as e:
+            await e.template()
+            student = e.users.add(e.tenant, email="s@school.test")
+            first = await e.send("zulip", student, idempotency_key="once")
+            [job] = await e.runner.claim(10)
+            m = MessageRequest("zulip", student, "hello", variables={"name": "Ada"})
+            batch = await e.service.send_messages(
+                e.teacher, [replace(m, idempotency_key=k) for k in ("once", "twice", "twice", "fresh")]
+            )
+            jobs = await e.runner.claim(10)
+            return first, batch, job, jobs
+
+    first, batch, job, jobs = asyncio.run(main())
+    assert batch[0].id == first.id and batch[1].id == batch[2].id
+    assert len({d.id for d in batch}) == 3
+    assert job.payload["delivery_id"] == str(first.id)
+    assert sorted(j.payload["delivery_id"] for j in jobs) == sorted({str(batch[1].id), str(batch[3].id)})
 
 
 def test_a_worker_killed_mid_send_leaves_a_claim_and_the_message_is_never_sent_again_blindly(pg):

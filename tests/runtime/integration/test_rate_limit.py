@@ -44,6 +44,30 @@ def test_two_replicas_racing_share_one_bucket(pg):
     assert len(waits) == 30 and all(0 < w <= 100.0 for w in waits)
 
 
+def test_take_many_takes_a_batch_at_once_and_shares_out_what_is_left_in_order(pg):
+    """A batch of messages to one provider: all of its tokens in one statement while the bucket
+    holds them; when it does not, the first ones still get the tokens there are, as n take()s would,
+    and the other replica sees the same bucket."""
+    key, limit = _key(), Limit(rate=0.01, burst=5)  # no meaningful refill during the test
+
+    async def main():
+        db1, db2 = Database(pg.app_url, pool_size=2), Database(pg.app_url, pool_size=2)
+        try:
+            a, b = SharedRateLimiter(db1, "sandbox"), SharedRateLimiter(db2, "sandbox")
+            whole = await a.take_many(key, limit, 3)
+            partial = await b.take_many(key, limit, 3)
+            none_left = await a.take_many(key, limit, 2)
+            return whole, partial, none_left
+        finally:
+            await db1.dispose()
+            await db2.dispose()
+
+    whole, partial, none_left = asyncio.run(main())
+    assert [d.allowed for d in whole] == [True, True, True]
+    assert [d.allowed for d in partial] == [True, True, False]
+    assert not any(d.allowed for d in none_left) and all(d.retry_after > 0 for d in none_left)
+
+
 def test_a_bucket_refills_at_its_rate(pg):
     key, limit = _key(), Limit(rate=5, burst=2)
 
