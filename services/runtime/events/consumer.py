@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -211,15 +212,13 @@ class ConsumerRunner:
                 log.warning("fetch failed", extra={"consumer": self.spec.name, "error": repr(exc)})
                 await asyncio.sleep(0.5)
                 continue
+            if self.burst > 1:
+                msgs += await available(sub, self.burst - 1)
             while msgs:
                 await self.process(msgs)
                 if self._stopping.is_set():
                     break
-                # A burst: take what is already there without waiting for a full batch.
-                try:
-                    msgs = await sub.fetch(self.burst, timeout=0.005)
-                except Exception:
-                    msgs = []
+                msgs = await available(sub, self.burst)  # a burst: what is there now, no waiting
 
     async def _consume_concurrently(self, sub: JetStreamContext.PullSubscription) -> None:
         """Up to spec.in_flight batches at once: the next fetch does not wait for a batch whose
@@ -240,8 +239,8 @@ class ConsumerRunner:
                 await slots.acquire()
                 try:
                     msgs = await sub.fetch(1, timeout=self.idle_fetch_timeout)
-                    with contextlib.suppress(Exception):  # and whatever else is already there
-                        msgs += await sub.fetch(self.burst - 1, timeout=0.005) if self.burst > 1 else []
+                    if self.burst > 1:  # and whatever else is already there
+                        msgs += await available(sub, self.burst - 1)
                 except Exception as exc:
                     slots.release()
                     if not isinstance(exc, TimeoutError):  # NATS reconnecting: back off
@@ -542,6 +541,35 @@ class ConsumerRunner:
                 except Exception as exc:
                     log.debug("in_progress failed: %r", exc)
                     break
+
+
+async def available(sub: JetStreamContext.PullSubscription, n: int, answer_within: float = 1.0) -> list[Msg]:
+    """Up to n messages the stream holds for this consumer now, without waiting for more to arrive:
+    one pull request with `no_wait` and no `expires`. nats-py's fetch() puts an `expires` on its
+    request, which makes the server hold it open until the batch is full or it expires, so a burst
+    fetch with a 5 ms timeout added those 5 ms to every event that arrived alone (the first hop of
+    every pipeline). The server answers with the messages it has and, when that is fewer than n, a
+    "no messages" status, which ends the wait. Never raises: a failure (NATS away) is no messages;
+    the next blocking fetch reports it."""
+    messages: list[Msg] = []
+    try:
+        inner, queue = sub._sub, sub._sub._pending_queue
+        while not queue.empty() and len(messages) < n:  # left by an earlier request
+            msg = queue.get_nowait()
+            inner._pending_size -= len(msg.data)
+            if not JetStreamContext.is_status_msg(msg):
+                messages.append(msg)
+        if len(messages) < n:
+            request = json.dumps({"batch": n - len(messages), "no_wait": True}).encode()
+            await sub._nc.publish(sub._nms, request, sub._deliver)
+            while len(messages) < n:
+                msg = await inner.next_msg(answer_within)
+                if JetStreamContext.is_status_msg(msg):
+                    break  # no (more) messages, or a stale status of an earlier request: done
+                messages.append(msg)
+    except Exception as exc:
+        log.debug("no-wait fetch ended: %r", exc)
+    return messages
 
 
 class _Retry(Exception):
