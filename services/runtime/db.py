@@ -158,9 +158,9 @@ async def run_sql(
     """One statement in a unit of work (`Database.transaction`'s `session`), sent by psycopg itself
     on the session's own connection, inside its transaction; its rows as named tuples (`row.id`), or
     [] when it returns none. For the statements every event, job and message runs: SQLAlchemy's
-    execution machinery costs more client CPU than the statement (measured on the embedded
-    PostgreSQL, an INSERT ... RETURNING: 74 us this way, 150 us through SQLAlchemy compiled once,
-    216 us built per call; docs/performance.md). Everything else stays SQLAlchemy Core.
+    execution machinery costs more client CPU than the statement (bench/db_statement.py: an
+    INSERT ... RETURNING on the embedded PostgreSQL takes 75 us this way, 133 us through SQLAlchemy
+    compiled once, 198 us built per call). Everything else stays SQLAlchemy Core.
 
     `sql` is plain SQL with psycopg's placeholders (`%(name)s`; a literal % is written %%), kept as
     a constant so psycopg prepares it on the server after a few uses. Values are adapted by psycopg:
