@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.audit.domain import AuditRecord, ChainHead, Checkpoint, LinkRow, RecordFilter
-from services.audit.tables import chain_heads, checkpoints, records, tenants
+from services.audit.tables import checkpoints, records, tenants
 from services.runtime.db import parse_uuid, run_sql
 
 # Every column but recorded_at, in AuditRecord's field order (_record builds from position).
@@ -62,14 +62,13 @@ async def lock_head(session: AsyncConnection, tenant_id: str) -> tuple[ChainHead
     """The tenant's chain head, locked until the transaction ends (so concurrent appenders take
     turns), created at sequence 0 when the tenant has none; and whether it was just created. One
     statement: the no-op update on conflict is what locks the existing row."""
-    tenant = uuid.UUID(tenant_id)
-    statement = (
-        pg_insert(chain_heads)
-        .values(tenant_id=tenant, sequence=0, hash="0" * 64)
-        .on_conflict_do_update(index_elements=[chain_heads.c.tenant_id], set_={"tenant_id": tenant})
-        .returning(chain_heads.c.sequence, chain_heads.c.hash, sa.literal_column("xmax = 0").label("created"))
+    [row] = await run_sql(
+        session,
+        "INSERT INTO audit.chain_heads (tenant_id, sequence, hash) VALUES (%(tenant)s, 0, %(zero)s) "
+        "ON CONFLICT (tenant_id) DO UPDATE SET tenant_id = excluded.tenant_id "
+        "RETURNING sequence, hash, xmax = 0 AS created",
+        {"tenant": uuid.UUID(tenant_id), "zero": "0" * 64},
     )
-    row = (await session.execute(statement)).one()
     return ChainHead(tenant_id, row.sequence, row.hash), bool(row.created)
 
 
@@ -82,8 +81,10 @@ async def known_ids(session: AsyncConnection, ids: list[str]) -> set[str]:
     wanted = [u for u in (parse_uuid(i) for i in ids) if u is not None]
     if not wanted:
         return set()
-    found = await session.execute(sa.select(records.c.id).where(records.c.id.in_(wanted)))
-    return {str(i) for i in found.scalars()}
+    found = await run_sql(
+        session, "SELECT id FROM audit.records WHERE id = ANY(%(ids)s::uuid[])", {"ids": wanted}
+    )
+    return {str(r.id) for r in found}
 
 
 _TEXT_COLUMNS = (
@@ -124,10 +125,11 @@ async def insert_records(session: AsyncConnection, chained: list[AuditRecord]) -
 
 
 async def set_head(session: AsyncConnection, head: ChainHead) -> None:
-    await session.execute(
-        sa.update(chain_heads)
-        .where(chain_heads.c.tenant_id == uuid.UUID(head.tenant_id))
-        .values(sequence=head.sequence, hash=head.hash, updated_at=sa.func.now())
+    await run_sql(
+        session,
+        "UPDATE audit.chain_heads SET sequence = %(sequence)s, hash = %(hash)s, updated_at = now() "
+        "WHERE tenant_id = %(tenant)s",
+        {"sequence": head.sequence, "hash": head.hash, "tenant": uuid.UUID(head.tenant_id)},
     )
 
 

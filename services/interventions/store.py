@@ -1,4 +1,5 @@
-"""interventions's queries (SQLAlchemy Core): they take and return domain objects, never rows. Every
+"""interventions's queries (SQLAlchemy Core; the statements every consumed batch of signals runs as
+plain SQL through `run_sql`, docs/recipes.md): they take and return domain objects, never rows. Every
 statement runs in a transaction scoped to one tenant (row-level security)."""
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from services.interventions.tables import (
     signals,
     student_days,
     students,
-    work_sessions,
 )
+from services.runtime.db import run_sql
 
 
 def _version(r: Any) -> PolicyVersion:
@@ -55,10 +56,9 @@ async def lock_policy(session: AsyncConnection, tenant_id: str, policy_id: str) 
 
 
 async def active_versions(session: AsyncConnection) -> list[PolicyVersion]:
-    rows = await session.execute(
-        sa.select(policy_versions)
-        .where(policy_versions.c.deactivated_at.is_(None))
-        .order_by(policy_versions.c.policy_id)
+    rows = await run_sql(
+        session,
+        "SELECT * FROM interventions.policy_versions WHERE deactivated_at IS NULL ORDER BY policy_id",
     )
     return [_version(r) for r in rows]
 
@@ -337,22 +337,21 @@ async def get_decisions(session: AsyncConnection, decision_ids: Sequence[str]) -
     """The decisions among these ids, locked (in id order, so two deliveries cannot deadlock)."""
     if not decision_ids:
         return []
-    rows = await session.execute(
-        sa.select(decisions)
-        .where(decisions.c.id.in_([uuid.UUID(i) for i in decision_ids]))
-        .order_by(decisions.c.id)
-        .with_for_update()
+    rows = await run_sql(
+        session,
+        "SELECT * FROM interventions.decisions WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id FOR UPDATE",
+        {"ids": [uuid.UUID(i) for i in decision_ids]},
     )
     return [_decision(r) for r in rows]
 
 
-# One statement for any number of decisions (unnest of arrays), compiled once.
-_RECORD_DELIVERIES = sa.text(
+# One statement for any number of decisions (unnest of arrays), sent by psycopg itself (run_sql).
+_RECORD_DELIVERIES = (
     f"UPDATE {decisions.fullname} AS d SET delivery_status = v.status, delivery_attempts = v.attempts, "  # noqa: S608 (our table)
     "last_attempt_at = v.at, delivered_at = v.delivered, moodle_message_id = v.mid, delivery_error = v.err "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), CAST(:attempts AS int[]), "
-    "CAST(:ats AS timestamptz[]), CAST(:delivered AS timestamptz[]), CAST(:mids AS text[]), "
-    "CAST(:errors AS text[])) AS v(id, status, attempts, at, delivered, mid, err) WHERE d.id = v.id"
+    "FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(attempts)s::int[], "
+    "%(ats)s::timestamptz[], %(delivered)s::timestamptz[], %(mids)s::text[], "
+    "%(errors)s::text[]) AS v(id, status, attempts, at, delivered, mid, err) WHERE d.id = v.id"
 )
 
 
@@ -363,7 +362,8 @@ async def record_deliveries(
     and the time of this change (last_attempt_at), in one statement."""
     if not rows:
         return
-    await session.execute(
+    await run_sql(
+        session,
         _RECORD_DELIVERIES,
         {
             "ids": [uuid.UUID(d.id) for d, _ in rows],
@@ -489,10 +489,11 @@ async def students_of(session: AsyncConnection, student_ids: Sequence[str]) -> d
     """(time zone, display name) of each of these students identity told about."""
     if not student_ids:
         return {}
-    rows = await session.execute(
-        sa.select(students.c.student_id, students.c.time_zone, students.c.display_name).where(
-            students.c.student_id.in_(sorted(set(student_ids)))
-        )
+    rows = await run_sql(
+        session,
+        "SELECT student_id, time_zone, display_name FROM interventions.students "
+        "WHERE student_id = ANY(%(ids)s::text[])",
+        {"ids": sorted(set(student_ids))},
     )
     return {r.student_id: (r.time_zone, r.display_name) for r in rows}
 
@@ -501,8 +502,10 @@ async def sources_stored(session: AsyncConnection, sources: Sequence[str]) -> di
     """source -> signal id, for the sources among these stored before (redelivered events)."""
     if not sources:
         return {}
-    rows = await session.execute(
-        sa.select(signals.c.source, signals.c.id).where(signals.c.source.in_(list(sources)))
+    rows = await run_sql(
+        session,
+        "SELECT source, id FROM interventions.signals WHERE source = ANY(%(sources)s::text[])",
+        {"sources": list(sources)},
     )
     return {r.source: str(r.id) for r in rows}
 
@@ -516,17 +519,19 @@ async def lock_student_days(
     ordered = sorted(set(keys))
     if not ordered:
         return {}
-    await session.execute(
-        pg_insert(student_days)
-        .values([{"tenant_id": tenant_id, "student_id": s, "day": d, "sent": 0} for s, d in ordered])
-        .on_conflict_do_nothing()
+    params = {"tenant": tenant_id, "s": [k[0] for k in ordered], "d": [k[1] for k in ordered]}
+    await run_sql(
+        session,
+        "INSERT INTO interventions.student_days (tenant_id, student_id, day, sent) "
+        "SELECT %(tenant)s::uuid, s, d, 0 FROM unnest(%(s)s::text[], %(d)s::date[]) AS q(s, d) "
+        "ORDER BY s, d ON CONFLICT DO NOTHING",
+        params,
     )
-    pairs = sa.tuple_(student_days.c.student_id, student_days.c.day).in_(ordered)
-    rows = await session.execute(
-        sa.select(student_days.c.student_id, student_days.c.day, student_days.c.sent)
-        .where(pairs)
-        .order_by(student_days.c.student_id, student_days.c.day)
-        .with_for_update()
+    rows = await run_sql(
+        session,
+        "SELECT student_id, day, sent FROM interventions.student_days WHERE (student_id, day) IN "
+        "(SELECT * FROM unnest(%(s)s::text[], %(d)s::date[])) ORDER BY student_id, day FOR UPDATE",
+        params,
     )
     return {(r.student_id, r.day): r.sent for r in rows}
 
@@ -536,12 +541,11 @@ async def add_sent_many(session: AsyncConnection, added: dict[tuple[str, date], 
     if not added:
         return
     keys = sorted(added)
-    await session.execute(
-        sa.text(
-            "UPDATE interventions.student_days d SET sent = d.sent + q.n "
-            "FROM unnest(CAST(:s AS text[]), CAST(:d AS date[]), CAST(:n AS int[])) AS q(student_id, day, n) "
-            "WHERE d.student_id = q.student_id AND d.day = q.day"
-        ),
+    await run_sql(
+        session,
+        "UPDATE interventions.student_days d SET sent = d.sent + q.n "
+        "FROM unnest(%(s)s::text[], %(d)s::date[], %(n)s::int[]) AS q(student_id, day, n) "
+        "WHERE d.student_id = q.student_id AND d.day = q.day",
         {"s": [k[0] for k in keys], "d": [k[1] for k in keys], "n": [added[k] for k in keys]},
     )
 
@@ -553,12 +557,11 @@ async def last_sent_many(
     found: dict[str, dict[str, datetime]] = {s: {} for s in student_ids}
     if not student_ids:
         return found
-    rows = await session.execute(
-        sa.select(
-            decisions.c.student_id, decisions.c.intervention, sa.func.max(decisions.c.signal_occurred_at)
-        )
-        .where(decisions.c.student_id.in_(sorted(set(student_ids))), decisions.c.status == "sent")
-        .group_by(decisions.c.student_id, decisions.c.intervention)
+    rows = await run_sql(
+        session,
+        "SELECT student_id, intervention, max(signal_occurred_at) FROM interventions.decisions "
+        "WHERE student_id = ANY(%(ids)s::text[]) AND status = 'sent' GROUP BY student_id, intervention",
+        {"ids": sorted(set(student_ids))},
     )
     for student, intervention, at in rows:
         found[student][intervention] = at
@@ -569,10 +572,10 @@ async def last_sent_many(
 REPEAT_FACTS = ("topic", "key", "error")
 # One statement per fact; the column name comes from the constant tuple above, never from input.
 _REPEATS = {
-    fact: sa.text(
-        "SELECT q.i, count(s.id) AS n FROM unnest(CAST(:i AS int[]), CAST(:student AS text[]), "  # noqa: S608
-        "CAST(:kind AS text[]), CAST(:value AS text[]), CAST(:since AS timestamptz[]), "
-        "CAST(:until AS timestamptz[])) AS q(i, student_id, kind, value, since, until) "
+    fact: (
+        "SELECT q.i, count(s.id) AS n FROM unnest(%(i)s::int[], %(student)s::text[], "  # noqa: S608
+        "%(kind)s::text[], %(value)s::text[], %(since)s::timestamptz[], "
+        "%(until)s::timestamptz[]) AS q(i, student_id, kind, value, since, until) "
         "LEFT JOIN interventions.signals s ON s.student_id = q.student_id AND s.kind = q.kind "
         f"AND s.{fact} = q.value AND s.occurred_at >= q.since AND s.occurred_at <= q.until "
         "GROUP BY q.i"
@@ -590,7 +593,8 @@ async def count_repeats_many(
         raise ValueError(f"{fact!r} is not a fact a repeated condition compares")
     if not queries:
         return []
-    rows = await session.execute(
+    rows = await run_sql(
+        session,
         _REPEATS[fact],
         {
             "i": list(range(len(queries))),
@@ -655,28 +659,25 @@ async def lock_work_sessions(
     ordered = sorted(first)
     if not ordered:
         return {}
-    await session.execute(
-        pg_insert(work_sessions)
-        .values(
-            [
-                {
-                    "tenant_id": tenant_id,
-                    "student_id": s,
-                    "session_id": uuid.uuid4(),
-                    "started_at": first[s],
-                    "last_activity_at": first[s],
-                    "signalled": [],
-                }
-                for s in ordered
-            ]
-        )
-        .on_conflict_do_nothing()
+    await run_sql(
+        session,
+        "INSERT INTO interventions.work_sessions (tenant_id, student_id, session_id, started_at, "
+        "last_activity_at, signalled) SELECT %(tenant)s::uuid, s, i, f, f, '[]'::json "
+        "FROM unnest(%(s)s::text[], %(i)s::uuid[], %(f)s::timestamptz[]) AS q(s, i, f) "
+        "ORDER BY s ON CONFLICT DO NOTHING",
+        {
+            "tenant": tenant_id,
+            "s": ordered,
+            "i": [uuid.uuid4() for _ in ordered],
+            "f": [first[s] for s in ordered],
+        },
     )
-    rows = await session.execute(
-        sa.select(work_sessions)
-        .where(work_sessions.c.student_id.in_(ordered))
-        .order_by(work_sessions.c.student_id)
-        .with_for_update()
+    rows = await run_sql(
+        session,
+        "SELECT student_id, session_id, started_at, last_activity_at, signalled "
+        "FROM interventions.work_sessions WHERE student_id = ANY(%(s)s::text[]) "
+        "ORDER BY student_id FOR UPDATE",
+        {"s": ordered},
     )
     return {
         r.student_id: WorkSession(
@@ -691,15 +692,14 @@ async def save_work_sessions(session: AsyncConnection, changed: dict[str, WorkSe
     if not changed:
         return
     keys = sorted(changed)
-    await session.execute(
-        sa.text(
-            "UPDATE interventions.work_sessions w SET session_id = q.session_id, started_at = q.started_at, "
-            "last_activity_at = q.last_activity_at, signalled = CAST(q.signalled AS json) "
-            "FROM unnest(CAST(:s AS text[]), CAST(:i AS uuid[]), CAST(:a AS timestamptz[]), "
-            "CAST(:b AS timestamptz[]), CAST(:t AS text[])) "
-            "AS q(student_id, session_id, started_at, last_activity_at, signalled) "
-            "WHERE w.student_id = q.student_id"
-        ),
+    await run_sql(
+        session,
+        "UPDATE interventions.work_sessions w SET session_id = q.session_id, started_at = q.started_at, "
+        "last_activity_at = q.last_activity_at, signalled = q.signalled::json "
+        "FROM unnest(%(s)s::text[], %(i)s::uuid[], %(a)s::timestamptz[], "
+        "%(b)s::timestamptz[], %(t)s::text[]) "
+        "AS q(student_id, session_id, started_at, last_activity_at, signalled) "
+        "WHERE w.student_id = q.student_id",
         {
             "s": keys,
             "i": [uuid.UUID(changed[k].session_id) for k in keys],

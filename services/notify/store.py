@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain import Delivery, Escalation, Note, QuietHours, Status, Template, notes_from_json
 from services.notify.tables import addresses, deliveries, quiet_hours, templates
+from services.runtime.db import run_sql
 
 
 def _delivery(row: Any) -> Delivery:
@@ -134,36 +135,35 @@ async def lock_deliveries(
 ) -> dict[uuid.UUID, tuple[Delivery, float]]:
     """The deliveries with these ids, locked (FOR UPDATE), each with the seconds its claim still
     holds by the database's clock (<= 0: expired or no claim). One statement for a batch."""
-    remaining = sa.func.coalesce(
-        sa.extract("epoch", deliveries.c.claimed_until - sa.func.now()), sa.literal(0.0)
-    ).label("claim_remaining")
-    query = (
-        sa.select(deliveries, remaining).where(deliveries.c.id.in_(list(ids))).with_for_update(of=deliveries)
+    rows = await run_sql(
+        session,
+        "SELECT d.*, coalesce(extract(epoch FROM d.claimed_until - now()), 0) AS claim_remaining "
+        "FROM notify.deliveries d WHERE d.id = ANY(%(ids)s::uuid[]) FOR UPDATE OF d",
+        {"ids": list(ids)},
     )
-    return {
-        row.id: (_delivery(row), float(row.claim_remaining)) for row in (await session.execute(query)).all()
-    }
+    return {row.id: (_delivery(row), float(row.claim_remaining)) for row in rows}
 
 
-# Multi-row statements (one round trip for a batch): the rows as parallel arrays through unnest.
-_CLAIM_SQL = sa.text(
+# Multi-row statements (one round trip for a batch): the rows as parallel arrays through unnest,
+# sent by psycopg itself (run_sql: every delivery runs them).
+_CLAIM_SQL = (
     "UPDATE notify.deliveries AS d SET claim_id = v.claim, "
-    "claimed_until = now() + make_interval(secs => :lease), attempts = d.attempts + 1, "
+    "claimed_until = now() + make_interval(secs => %(lease)s), attempts = d.attempts + 1, "
     "address = v.address, updated_at = now() "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:claims AS uuid[]), CAST(:addresses AS text[])) "
+    "FROM unnest(%(ids)s::uuid[], %(claims)s::uuid[], %(addresses)s::text[]) "
     "AS v(id, claim, address) WHERE d.id = v.id RETURNING d.id, d.attempts, d.claim_id, d.claimed_until"
 )
-_RELEASE_SQL = sa.text(
+_RELEASE_SQL = (
     "UPDATE notify.deliveries AS d SET claim_id = NULL, claimed_until = NULL "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:claims AS uuid[])) AS v(id, claim) "
+    "FROM unnest(%(ids)s::uuid[], %(claims)s::uuid[]) AS v(id, claim) "
     "WHERE d.id = v.id AND d.claim_id = v.claim RETURNING d.id"
 )
-_SENT_SQL = sa.text(
+_SENT_SQL = (
     "UPDATE notify.deliveries AS d SET status = 'sent', attempts = v.attempts, address = v.address, "
-    "provider_message_id = v.provider_id, sent_at = :sent_at, next_attempt_at = NULL, last_error = '', "
+    "provider_message_id = v.provider_id, sent_at = %(sent_at)s, next_attempt_at = NULL, last_error = '', "
     "updated_at = now() "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[]), CAST(:addresses AS text[]), "
-    "CAST(:provider_ids AS text[])) AS v(id, attempts, address, provider_id) "
+    "FROM unnest(%(ids)s::uuid[], %(attempts)s::int[], %(addresses)s::text[], "
+    "%(provider_ids)s::text[]) AS v(id, attempts, address, provider_id) "
     "WHERE d.id = v.id AND d.status IN ('pending', 'retrying') AND d.claim_id IS NULL "
     "RETURNING d.id, d.sent_at, d.updated_at"
 )
@@ -188,7 +188,7 @@ async def claim_deliveries(
     }
     return [
         replace(by_id[r.id], attempts=r.attempts, claim_id=r.claim_id, claimed_until=r.claimed_until)
-        for r in (await session.execute(_CLAIM_SQL, params)).all()
+        for r in await run_sql(session, _CLAIM_SQL, params)
     ]
 
 
@@ -201,7 +201,7 @@ async def release_claims(
     if not claims:
         return set()
     params = {"ids": [c[0] for c in claims], "claims": [c[1] for c in claims]}
-    return {r.id for r in (await session.execute(_RELEASE_SQL, params)).all()}
+    return {r.id for r in await run_sql(session, _RELEASE_SQL, params)}
 
 
 async def mark_sent_many(
@@ -221,7 +221,7 @@ async def mark_sent_many(
         "sent_at": sent_at,
     }
     out = []
-    for r in (await session.execute(_SENT_SQL, params)).all():
+    for r in await run_sql(session, _SENT_SQL, params):
         d, n, pid = by_id[r.id]
         out.append(
             replace(
@@ -395,14 +395,14 @@ async def add_template(
 
 
 async def get_template(session: AsyncConnection, name: str, version: int = 0) -> Template | None:
-    query = sa.select(templates).where(templates.c.name == name)
-    query = (
-        query.where(templates.c.version == version)
+    rows = await run_sql(
+        session,
+        "SELECT * FROM notify.templates WHERE name = %(name)s AND version = %(version)s"
         if version
-        else query.order_by(templates.c.version.desc()).limit(1)
+        else "SELECT * FROM notify.templates WHERE name = %(name)s ORDER BY version DESC LIMIT 1",
+        {"name": name, "version": version},
     )
-    row = (await session.execute(query)).first()
-    return _template(row) if row else None
+    return _template(rows[0]) if rows else None
 
 
 # --- addresses ---------------------------------------------------------------------------------
@@ -430,11 +430,12 @@ async def cached_addresses(
     """cached_address for several (user_id, channel) pairs in one statement: the pairs found fresh."""
     if not wanted:
         return {}
-    rows = await session.execute(
-        sa.select(addresses.c.user_id, addresses.c.channel, addresses.c.address).where(
-            sa.tuple_(addresses.c.user_id, addresses.c.channel).in_(sorted(set(wanted))),
-            addresses.c.resolved_at >= fresh_after,
-        )
+    pairs = sorted(set(wanted))
+    rows = await run_sql(
+        session,
+        "SELECT user_id, channel, address FROM notify.addresses WHERE (user_id, channel) IN "
+        "(SELECT * FROM unnest(%(users)s::text[], %(channels)s::text[])) AND resolved_at >= %(after)s",
+        {"users": [u for u, _ in pairs], "channels": [c for _, c in pairs], "after": fresh_after},
     )
     return {(r.user_id, r.channel): r.address for r in rows}
 
@@ -466,9 +467,11 @@ async def get_quiet_hours(session: AsyncConnection, user_id: str) -> QuietHours 
 async def quiet_hours_of(session: AsyncConnection, user_ids: Sequence[str]) -> Mapping[str, QuietHours]:
     if not user_ids:
         return {}
-    rows = (
-        await session.execute(sa.select(quiet_hours).where(quiet_hours.c.user_id.in_(list(user_ids))))
-    ).all()
+    rows = await run_sql(
+        session,
+        "SELECT * FROM notify.quiet_hours WHERE user_id = ANY(%(ids)s::text[])",
+        {"ids": list(user_ids)},
+    )
     return {r.user_id: QuietHours(r.user_id, r.start_time, r.end_time, r.time_zone, r.enabled) for r in rows}
 
 

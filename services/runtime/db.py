@@ -407,10 +407,14 @@ class Database:
         )
         try:
             async with (self.jobs_engine if for_jobs else self.engine).connect() as session:
-                # BEGIN through SQLAlchemy: a pooled connection the server dropped is found (and
-                # replaced) here, by its disconnect handling. COMMIT and ROLLBACK go straight to the
-                # driver (`run_sql`), as the hot statements do.
-                await session.exec_driver_sql(begin)
+                # BEGIN, COMMIT and ROLLBACK go straight to the driver, as the hot statements do
+                # (`run_sql`). A pooled connection the server dropped fails here: it is invalidated
+                # (never handed out again) and the caller gets Unavailable, as SQLAlchemy did.
+                try:
+                    await _driver(session).execute(begin, prepare=False)
+                except BaseException:
+                    await _abandon(session)
+                    raise
                 session.info[TENANT_KEY] = tenant or ""
                 try:
                     yield session
