@@ -168,7 +168,9 @@ async def run_sql(
     A failure is psycopg's own error; `Database.transaction` turns an outage into Unavailable."""
     async with _driver(session).cursor(row_factory=namedtuple_row) as cursor:
         await cursor.execute(sql, params)
-        return await cursor.fetchall() if cursor.description is not None else []
+        # pgresult, not description: description builds a Column object per column on every call.
+        result = cursor.pgresult
+        return await cursor.fetchall() if result is not None and result.status == ExecStatus.TUPLES_OK else []
 
 
 async def _abandon(session: AsyncConnection) -> None:
