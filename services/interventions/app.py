@@ -149,8 +149,9 @@ async def build(deps: Dependencies) -> Hosted:
         async def handle(events: list[Event], session: AsyncConnection) -> None:
             now = datetime.now(UTC)
             signals = [signal_from(e.message, e.id, require_tenant(e), now) for e in events]
-            signals += await service.track_work(session, signals)
-            await service.evaluate_batch(session, signals)
+            in_force = await service.in_force(session, require_tenant(events[0]))  # read once for both
+            signals += await service.track_work(session, signals, in_force)
+            await service.evaluate_batch(session, signals, in_force)
 
         return handle
 

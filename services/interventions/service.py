@@ -158,6 +158,11 @@ class InterventionsService:
             self._parsed[v.sha256] = p
         return p
 
+    async def in_force(self, session: AsyncConnection, tenant_id: str) -> list[InForce]:
+        """The tenant's policies in force, for a consumed batch's track_work and evaluate_batch to
+        share (one read for both, in the batch's transaction)."""
+        return await self._in_force(session, tenant_id)
+
     async def _in_force(self, session: AsyncConnection, tenant_id: str) -> list[InForce]:
         """The tenant's policies in force, after bringing the ones that follow the folder up to date."""
         active = {v.policy_id: v for v in await store.active_versions(session)}
@@ -385,7 +390,9 @@ class InterventionsService:
         await self._enqueue_lookup(session, tenant, stored)
         return Evaluation(stored_id, stored)
 
-    async def track_work(self, session: AsyncConnection, activity: Sequence[Signal]) -> list[Signal]:
+    async def track_work(
+        self, session: AsyncConnection, activity: Sequence[Signal], in_force: list[InForce] | None = None
+    ) -> list[Signal]:
         """The producer of work.session: the consumed activity signals of one tenant extend their
         students' work sessions (a gap of more than INTERVENTIONS_SESSION_GAP_MINUTES starts a new
         one), set-based — one insert, one locking read and one update for the batch. Returns the
@@ -401,7 +408,9 @@ class InterventionsService:
         tenant = activity[0].tenant_id
         if any(sig.tenant_id != tenant for sig in activity):
             raise ValueError("track_work takes the signals of one tenant")
-        wanted = sessions_domain.thresholds(f.policy for f in await self._in_force(session, tenant))
+        if in_force is None:
+            in_force = await self._in_force(session, tenant)
+        wanted = sessions_domain.thresholds(f.policy for f in in_force)
         by_student: dict[str, list[tuple[datetime, str]]] = {}
         for sig in activity:
             by_student.setdefault(sig.student_id, []).append((sig.occurred_at, sig.topic))
@@ -419,7 +428,9 @@ class InterventionsService:
         await store.save_work_sessions(session, changed)
         return produced
 
-    async def evaluate_batch(self, session: AsyncConnection, batch: Sequence[Signal]) -> int:
+    async def evaluate_batch(
+        self, session: AsyncConnection, batch: Sequence[Signal], in_force: list[InForce] | None = None
+    ) -> int:
         """`evaluate` for a consumed batch of one tenant's signals, in the consumer's transaction,
         set-based: one statement per table for the batch instead of a dozen per signal. The
         decisions are those `evaluate` would make taking the signals one after another in this order
@@ -436,7 +447,7 @@ class InterventionsService:
         for sig in batch:
             if sig.kind not in SIGNALS:
                 raise InvalidArgument(f"{sig.kind!r} is not a signal kind")
-        in_force_all = await self._in_force(session, tenant)
+        in_force_all = in_force if in_force is not None else await self._in_force(session, tenant)
         known = await store.students_of(session, [sig.student_id for sig in batch])
         stored_before = await store.sources_stored(session, [sig.source or sig.id for sig in batch])
         fresh: list[Signal] = []

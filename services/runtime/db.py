@@ -14,6 +14,11 @@ A read that is one statement needs no open transaction at all: `Database.read` s
 implicit read-only transaction, so the whole unit is one round trip instead of three and skips
 SQLAlchemy's execution machinery and pool (the hottest reads, e.g. GetUser, spent most of their CPU
 there); it has a small pool of bare psycopg connections of its own.
+
+Inside a unit of work, the statements every event, job and message runs (the inbox, the outbox, the
+job queue, the contexts' per-batch reads and writes) are plain SQL sent by psycopg on the session's own
+connection (`run_sql`), skipping SQLAlchemy's execution path, which cost more client CPU than the
+statements; BEGIN, COMMIT and ROLLBACK go the same way. Everything else is SQLAlchemy Core.
 """
 
 from __future__ import annotations
