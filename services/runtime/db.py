@@ -178,16 +178,29 @@ async def run_sql(
         return await cursor.fetchall() if result is not None and result.status == ExecStatus.TUPLES_OK else []
 
 
-async def _abandon(session: AsyncConnection) -> None:
-    """Ends a failed unit of work: ROLLBACK, or, when the connection is broken (the server went
-    away under a statement `run_sql` sent), invalidated so the pool never hands it out again."""
+async def _abandon(session: AsyncConnection, *, rollback: bool = True) -> None:
+    """Ends a failed unit of work: ROLLBACK (when `rollback`), or, when the connection is broken (the
+    server went away under a statement `run_sql` sent), invalidated so the pool never hands it out
+    again."""
     driver = _driver(session)
     if driver.broken or driver.closed:
         with contextlib.suppress(Exception):
             await session.invalidate()
         return
-    with contextlib.suppress(Exception):
-        await driver.execute("ROLLBACK", prepare=False)
+    if rollback:
+        with contextlib.suppress(Exception):
+            await driver.execute("ROLLBACK", prepare=False)
+
+
+# What a statement raises when the server could not answer: SQLAlchemy's wrappers and psycopg's own.
+_DRIVER_ERRORS = (OperationalError, DBAPIError, psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def _raise_if_outage(exc: BaseException) -> None:
+    """Unavailable (from `exc`) when `exc` says the database could not be reached or cannot serve."""
+    if is_database_outage(exc):
+        log.error("database unavailable: %s", getattr(exc, "orig", exc))
+        raise Unavailable("the database is unavailable; try again shortly") from exc
 
 
 def tenant_of(session: AsyncConnection) -> str:
@@ -433,10 +446,8 @@ class Database:
                 except BaseException:
                     await _abandon(session)
                     raise
-        except (OperationalError, DBAPIError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            if is_database_outage(exc):
-                log.error("database unavailable: %s", getattr(exc, "orig", exc))
-                raise Unavailable("the database is unavailable; try again shortly") from exc
+        except _DRIVER_ERRORS as exc:
+            _raise_if_outage(exc)
             raise
 
     async def run_alone(
@@ -450,14 +461,10 @@ class Database:
                 try:
                     return await run_sql(conn, sql, params)
                 except BaseException:
-                    if _driver(conn).broken or _driver(conn).closed:
-                        with contextlib.suppress(Exception):
-                            await conn.invalidate()
+                    await _abandon(conn, rollback=False)  # autocommit: nothing to roll back
                     raise
-        except (OperationalError, DBAPIError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            if is_database_outage(exc):
-                log.error("database unavailable: %s", getattr(exc, "orig", exc))
-                raise Unavailable("the database is unavailable; try again shortly") from exc
+        except _DRIVER_ERRORS as exc:
+            _raise_if_outage(exc)
             raise
 
     async def read(
