@@ -7,6 +7,10 @@ import pytest
 
 pytest_plugins = ["services.runtime.testing"]
 
+# Before anything imports gRPC: tests fork with a preexec_fn (seccomp, rlimits) while gRPC threads
+# are busy, and gRPC's fork handlers can then abort the child (services/runtime/cli.py says why).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 # The shared test mesh runs many sandbox calls as the same few users; the per-user rate limit has
 # its own test on a mesh with small limits (tests/sandbox/test_sandbox_service.py).
 os.environ.setdefault("SANDBOX_RUNS_PER_USER_PER_MINUTE", "100000")

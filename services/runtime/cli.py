@@ -26,6 +26,12 @@ from pathlib import Path
 
 from services.runtime.settings import SettingsError
 
+# gRPC's fork handlers start a polling thread in a forked child; when the child then closes its
+# descriptors and execs (subprocess with a preexec_fn: the sandbox's development path), that thread can
+# hit a closed epoll descriptor and abort the child (grpc/grpc#43055; 10 of 1,000 forks here with
+# gRPC busy, 0 with this). No learnflow process uses gRPC in a forked child, so the handlers are off.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 
 def _run(coro: object) -> None:
     try:
