@@ -25,7 +25,11 @@ from services.interventions.tables import (
     student_days,
     students,
 )
-from services.runtime.db import run_sql
+from services.runtime.db import columns, run_sql
+
+# The select lists of the statements run_sql sends (declared columns, never *: db.columns).
+_VERSION_COLUMNS = columns(policy_versions)
+_DECISION_COLUMNS = columns(decisions)
 
 
 def _version(r: Any) -> PolicyVersion:
@@ -58,7 +62,8 @@ async def lock_policy(session: AsyncConnection, tenant_id: str, policy_id: str) 
 async def active_versions(session: AsyncConnection) -> list[PolicyVersion]:
     rows = await run_sql(
         session,
-        "SELECT * FROM interventions.policy_versions WHERE deactivated_at IS NULL ORDER BY policy_id",
+        f"SELECT {_VERSION_COLUMNS} FROM interventions.policy_versions "  # noqa: S608 (declared columns)
+        "WHERE deactivated_at IS NULL ORDER BY policy_id",
     )
     return [_version(r) for r in rows]
 
@@ -339,7 +344,8 @@ async def get_decisions(session: AsyncConnection, decision_ids: Sequence[str]) -
         return []
     rows = await run_sql(
         session,
-        "SELECT * FROM interventions.decisions WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id FOR UPDATE",
+        f"SELECT {_DECISION_COLUMNS} FROM interventions.decisions "  # noqa: S608 (declared columns)
+        "WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id FOR UPDATE",
         {"ids": [uuid.UUID(i) for i in decision_ids]},
     )
     return [_decision(r) for r in rows]

@@ -16,7 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain import Delivery, Escalation, Note, QuietHours, Status, Template, notes_from_json
 from services.notify.tables import addresses, deliveries, quiet_hours, templates
-from services.runtime.db import run_sql
+from services.runtime.db import columns, run_sql
+
+# The select lists of the statements run_sql sends (declared columns, never *: db.columns).
+_TEMPLATE_COLUMNS = columns(templates)
+_QUIET_HOURS_COLUMNS = columns(quiet_hours)
 
 
 def _delivery(row: Any) -> Delivery:
@@ -137,7 +141,8 @@ async def lock_deliveries(
     holds by the database's clock (<= 0: expired or no claim). One statement for a batch."""
     rows = await run_sql(
         session,
-        "SELECT d.*, coalesce(extract(epoch FROM d.claimed_until - now()), 0) AS claim_remaining "
+        f"SELECT {columns(deliveries, 'd')}, "  # noqa: S608 (declared columns)
+        "coalesce(extract(epoch FROM d.claimed_until - now()), 0) AS claim_remaining "
         "FROM notify.deliveries d WHERE d.id = ANY(%(ids)s::uuid[]) FOR UPDATE OF d",
         {"ids": list(ids)},
     )
@@ -397,9 +402,12 @@ async def add_template(
 async def get_template(session: AsyncConnection, name: str, version: int = 0) -> Template | None:
     rows = await run_sql(
         session,
-        "SELECT * FROM notify.templates WHERE name = %(name)s AND version = %(version)s"
-        if version
-        else "SELECT * FROM notify.templates WHERE name = %(name)s ORDER BY version DESC LIMIT 1",
+        f"SELECT {_TEMPLATE_COLUMNS} FROM notify.templates "  # noqa: S608 (declared columns)
+        + (
+            "WHERE name = %(name)s AND version = %(version)s"
+            if version
+            else "WHERE name = %(name)s ORDER BY version DESC LIMIT 1"
+        ),
         {"name": name, "version": version},
     )
     return _template(rows[0]) if rows else None
@@ -469,7 +477,8 @@ async def quiet_hours_of(session: AsyncConnection, user_ids: Sequence[str]) -> M
         return {}
     rows = await run_sql(
         session,
-        "SELECT * FROM notify.quiet_hours WHERE user_id = ANY(%(ids)s::text[])",
+        f"SELECT {_QUIET_HOURS_COLUMNS} FROM notify.quiet_hours "  # noqa: S608 (declared columns)
+        "WHERE user_id = ANY(%(ids)s::text[])",
         {"ids": list(user_ids)},
     )
     return {r.user_id: QuietHours(r.user_id, r.start_time, r.end_time, r.time_zone, r.enabled) for r in rows}

@@ -43,7 +43,7 @@ from psycopg import generators
 from psycopg.adapt import Transformer
 from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import namedtuple_row
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, Table, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -155,6 +155,14 @@ def _driver(session: AsyncConnection) -> psycopg.AsyncConnection[Any]:
     conn = session.sync_connection.connection.driver_connection  # type: ignore[union-attr]
     assert conn is not None
     return cast("psycopg.AsyncConnection[Any]", conn)
+
+
+def columns(table: Table, alias: str = "") -> str:
+    """A table's columns, from its declaration, as a `run_sql` select list (never `SELECT *`): psycopg
+    prepares a statement it runs often, and PostgreSQL refuses a prepared statement whose result type
+    changed, so a `*` would break every running replica's reads the moment a migration adds a column."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{column.name}" for column in table.columns)
 
 
 async def run_sql(

@@ -35,3 +35,20 @@ def test_test_modules_have_unique_names():
     for path in sorted((REPO_ROOT / "tests").rglob("test_*.py")):
         assert path.name not in seen, f"{path.relative_to(REPO_ROOT)} and {seen[path.name]} share a name"
         seen[path.name] = path.relative_to(REPO_ROOT)
+
+
+def test_plain_sql_names_its_columns():
+    """Statements sent by psycopg itself (db.run_sql) are prepared on the server after a few uses, and
+    PostgreSQL refuses a prepared statement whose result type changed: a `SELECT *` (or `t.*`) would
+    break every running replica's reads when a migration adds a column. A `*` from a table (always
+    schema-qualified in our SQL) is refused; from our own arrays or a CTE it is fine."""
+    import re
+
+    star = re.compile(r"SELECT\s+(?:\w+\.\*\s*,|(?:\w+\.)?\*\s+FROM\s+(?:\w+|\{[^}]+\})\.\w+)", re.IGNORECASE)
+    found = [
+        f"{path.relative_to(REPO_ROOT)}:{n}: {line.strip()}"
+        for path in sorted((REPO_ROOT / "services").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if star.search(line)
+    ]
+    assert not found, "\n".join(found)
