@@ -5,6 +5,7 @@ aimed at some operations), the JSON API's refusals, the inbox page (escaped), th
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -173,6 +174,7 @@ def test_the_mesh_runs_them_and_points_notify_at_them_unless_a_provider_is_confi
     off = LocalMesh(root, free_ports(), env=mesh_env())  # the test default: not started
     off.start_providers()
     assert off.providers is None and "NOTIFY_MOODLE_URL" not in off.server_env()
+    shutil.rmtree(root, ignore_errors=True)  # its providers' log (each run left one in /tmp)
 
 
 def test_a_test_mesh_started_with_them_serves_and_keeps_their_credentials_out_of_its_logs(mesh):
