@@ -32,7 +32,7 @@ import re
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -327,91 +327,20 @@ def is_database_outage(exc: BaseException) -> bool:
 
 async def listen(dsn: str, channel: str, wake: asyncio.Event, stopping: asyncio.Event, what: str) -> None:
     """Sets `wake` on every NOTIFY on `channel` (a trigger sends one at commit), and once on each
-    (re)connection to catch up on what committed before it listened; until `stopping` is set (or the
-    caller is cancelled). The waiter's poll interval is only the fallback.
-
-    Every channel of the process (each context's outbox relay and job runner) shares ONE connection
-    per database (`_Listener`): PostgreSQL signals every listening backend of a database at each
-    commit that notifies, whatever the channel. A mesh had 13 listening connections; with 13, a
-    notifying commit costs the server 213 us of CPU and its committer 357 us, with one 80 and 254 us
-    (`python -m bench.db_notify`, the embedded PostgreSQL). A listener connection that fails is
-    reconnected (every channel woken then) until no channel is left."""
-    loop = asyncio.get_running_loop()
-    listeners = _LISTENERS.setdefault(loop, {})
-    listener = listeners.get(dsn)
-    if listener is None:
-        listener = listeners[dsn] = _Listener(dsn)
-    listener.add(channel, wake)
-    try:
-        while not stopping.is_set():
-            task = listener.ensure_running()
-            done_waiting = asyncio.ensure_future(stopping.wait())
-            try:
-                await asyncio.wait({done_waiting, task}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                done_waiting.cancel()
-            if task.done() and not stopping.is_set() and not task.cancelled() and task.exception():
-                log.warning("%s listener failed; starting it again: %r", what, task.exception())
-    finally:
-        listener.remove(channel, wake)
-
-
-class _Listener:
-    """One LISTEN connection for the channels a process waits on in one database (see `listen`)."""
-
-    def __init__(self, dsn: str):
-        self.dsn = dsn
-        self.wakes: dict[str, set[asyncio.Event]] = {}
-        self._fresh: set[str] = set()  # registered since the connection last LISTENed
-        self.task: asyncio.Task[None] | None = None
-
-    def add(self, channel: str, wake: asyncio.Event) -> None:
-        self.wakes.setdefault(channel, set()).add(wake)
-        self._fresh.add(channel)
-
-    def remove(self, channel: str, wake: asyncio.Event) -> None:
-        waiting = self.wakes.get(channel)
-        if waiting is not None:
-            waiting.discard(wake)
-            if not waiting:
-                del self.wakes[channel]
-
-    def ensure_running(self) -> asyncio.Task[None]:
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._run(), name="db-listener")
-        return self.task
-
-    def _wake(self, channels: Iterable[str]) -> None:
-        for channel in channels:
-            for wake in self.wakes.get(channel, ()):
+    (re)connection to catch up on what committed before it listened; reconnects after an outage until
+    `stopping` is set. The waiter's poll interval is only the fallback."""
+    while not stopping.is_set():
+        try:
+            async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+                await conn.execute(f'LISTEN "{channel}"')
                 wake.set()
-
-    async def _run(self) -> None:
-        """Until no channel is left: connect, LISTEN to every channel, wake them all (they catch up),
-        then pass each notification to its channel's waiters; a channel added meanwhile is LISTENed
-        to within a tenth of a second. A lost connection is made again a second later."""
-        while self.wakes:
-            try:
-                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
-                    self._fresh = set(self.wakes)
-                    while self.wakes:
-                        fresh, self._fresh = self._fresh, set()
-                        for channel in sorted(fresh):
-                            await conn.execute(f'LISTEN "{channel}"')
-                        self._wake(fresh)
-                        async for note in conn.notifies(timeout=0.1):
-                            self._wake((note.channel,))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("listener reconnecting: %r", exc)
-                await asyncio.sleep(1.0)
-
-
-# The listeners of each event loop (a test runs several loops in one process), by database.
-_LISTENERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Listener]] = (
-    weakref.WeakKeyDictionary()
-)
+                async for _ in conn.notifies():
+                    wake.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("%s listener reconnecting: %r", what, exc)
+            await asyncio.sleep(1.0)
 
 
 def _engine(url: str, pool_size: int) -> AsyncEngine:
