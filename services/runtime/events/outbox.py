@@ -39,12 +39,8 @@ class Outbox:
         self.context = context
         self.schema = schema
         self.table = event_tables(schema).outbox
-        # The statements every event runs, as plain SQL sent by psycopg itself (db.run_sql). stage_many's
-        # is one statement for any batch size: a row per element of the arrays (unnest).
-        self._stage_sql = (
-            f"INSERT INTO {schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
-            "VALUES (%(id)s, %(subject)s, %(type)s, %(payload)s, %(headers)s::json)"
-        )
+        # The statement every staged event runs, plain SQL sent by psycopg itself (db.run_sql): one
+        # statement for any number of events, a row per element of the arrays (unnest).
         self._stage_many_sql = (
             f"INSERT INTO {schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
             "SELECT e, s, t, p, h::json FROM unnest(%(ids)s::text[], %(subjects)s::text[], "
@@ -55,21 +51,7 @@ class Outbox:
         self, session: AsyncConnection, subject: str, message: Message, *, tenant_id: str | None = None
     ) -> str:
         # The event belongs to the transaction's tenant unless the caller says otherwise.
-        headers = build_headers(
-            message, source=self.context, tenant_id=tenant_id if tenant_id is not None else tenant_of(session)
-        )
-        await run_sql(
-            session,
-            self._stage_sql,
-            {
-                "id": headers["ce-id"],
-                "subject": subject,
-                "type": headers["ce-type"],
-                "payload": message.SerializeToString(),
-                "headers": json.dumps(headers),
-            },
-        )
-        return headers["ce-id"]
+        return (await self.stage_many(session, [(subject, message)], tenant_id=tenant_id))[0]
 
     async def stage_many(
         self,
