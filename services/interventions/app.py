@@ -87,7 +87,8 @@ def build_service(
     folder = PolicyFolder(config.policies_dir)
     folder.scan()
     service: InterventionsService
-    # Seed FR1.3: three retries after the first attempt, then failed for good.
+    # Seed FR1.3: three retries after the first attempt, then failed for good. Started by the
+    # process that made the decision as soon as it commits (a student's message is on its way).
     deliver = JobKind(
         DELIVER,
         lambda job, session: service.deliver_job(job, session),
@@ -95,6 +96,7 @@ def build_service(
         backoff_base_seconds=1.0,
         backoff_max_seconds=30.0,
         timeout_seconds=30.0,
+        start_here=True,
     )
     deliver_batch = replace(
         deliver, name=DELIVER_BATCH, handler=lambda job, session: service.deliver_batch_job(job, session)

@@ -209,7 +209,8 @@ class NotifyService:
             # own retries are counted on its row (NOTIFY_MAX_RETRIES). Up to deliver_batch attempts
             # of one tenant go to deliver_many at once (claimed, sent concurrently, recorded: see the
             # module docstring); a batch that fails runs each job again alone through `deliver`,
-            # which finds the claims and never sends blindly.
+            # which finds the claims and never sends blindly. A delivery due now is started by the
+            # process that accepted it, as soon as that commits (JobKind.start_here).
             JobKind(
                 DELIVER,
                 self.deliver,
@@ -218,6 +219,7 @@ class NotifyService:
                 timeout_seconds=min(DELIVER_TIMEOUT_SECONDS, send_lease_seconds * 2 / 3),
                 batch=deliver_batch,
                 batch_handler=self.deliver_many,
+                start_here=True,
             ),
             JobKind(ESCALATE, self.escalate, max_attempts=10, backoff_base_seconds=5.0, timeout_seconds=60.0),
             JobKind(

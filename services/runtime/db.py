@@ -32,7 +32,7 @@ import re
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -148,6 +148,9 @@ def parse_uuid(value: str) -> uuid.UUID | None:
 
 
 TENANT_KEY = "learnflow.tenant_id"
+# The callbacks a unit of work runs once it has committed (after_commit); present only inside
+# Database.transaction.
+_AFTER_COMMIT_KEY = "learnflow.after_commit"
 
 
 def _driver(session: AsyncConnection) -> psycopg.AsyncConnection[Any]:
@@ -209,6 +212,27 @@ def _raise_if_outage(exc: BaseException) -> None:
     if is_database_outage(exc):
         log.error("database unavailable: %s", getattr(exc, "orig", exc))
         raise Unavailable("the database is unavailable; try again shortly") from exc
+
+
+def after_commit(session: AsyncConnection, callback: Callable[[], None]) -> bool:
+    """Calls `callback()` once the unit of work `session` has committed, never if it rolls back
+    (Django's `on_commit`): for work that may only start once the data it needs is visible to
+    others, such as running a job enqueued in it (jobs.JobKind.start_here). The callback must not
+    block (start a task). Returns False, registering nothing, when `session` is not a unit of work
+    of `Database.transaction`."""
+    pending = session.info.get(_AFTER_COMMIT_KEY)
+    if pending is None:
+        return False
+    pending.append(callback)
+    return True
+
+
+def _run_after_commit(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # one failing callback must not stop the others, nor fail the commit
+            log.exception("an after-commit callback failed")
 
 
 def tenant_of(session: AsyncConnection) -> str:
@@ -444,16 +468,23 @@ class Database:
                     await _abandon(session)
                     raise
                 session.info[TENANT_KEY] = tenant or ""
+                callbacks: list[Callable[[], None]] = []
+                session.info[_AFTER_COMMIT_KEY] = callbacks
                 try:
-                    yield session
-                except BaseException:
-                    await _abandon(session)
-                    raise
-                try:
-                    await _driver(session).execute("COMMIT", prepare=False)
-                except BaseException:
-                    await _abandon(session)
-                    raise
+                    try:
+                        yield session
+                    except BaseException:
+                        await _abandon(session)
+                        raise
+                    try:
+                        await _driver(session).execute("COMMIT", prepare=False)
+                    except BaseException:
+                        await _abandon(session)
+                        raise
+                finally:
+                    # The connection goes back to the pool: its next unit of work starts afresh.
+                    session.info.pop(_AFTER_COMMIT_KEY, None)
+            _run_after_commit(callbacks)
         except _DRIVER_ERRORS as exc:
             _raise_if_outage(exc)
             raise

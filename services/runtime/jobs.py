@@ -39,7 +39,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import request_context
-from services.runtime.db import Database, listen, run_sql, tenant_of
+from services.runtime.db import Database, after_commit, listen, run_sql, tenant_of
 from services.runtime.errors import DomainError, FieldViolation, InvalidArgument, Unavailable
 from services.runtime.migration_ops import jobs_channel
 from services.runtime.request_context import RequestContext
@@ -125,6 +125,13 @@ class JobKind:
     # (one read, one write, concurrent calls out). A failed batch still runs each job again alone
     # through `handler`. notify's deliveries use it (services/notify/service.py deliver_many).
     batch_handler: BatchHandler | None = None
+    # Started by this process right after the enqueueing transaction commits, rather than claimed
+    # by a runner woken through LISTEN/NOTIFY: for jobs someone waits on (a message on its way). The
+    # job is inserted already claimed by a runner of this process (running, attempt 1, leased), so
+    # no runner claims it; if the process dies before it finishes, its lease expires and any
+    # replica's reaper queues it again, as for any claimed job. Only when the process runs this
+    # context's runner, with a free slot, and the job is due now; otherwise it is queued as usual.
+    start_here: bool = False
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
@@ -155,6 +162,36 @@ def describe(exc: BaseException) -> str:
     return (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:2000]
 
 
+# The runners running in this process, by schema: JobQueue starts a `start_here` kind's job on one.
+_RUNNING: dict[str, list[JobRunner]] = {}
+
+
+def _runner_here(schema: str, kind: str) -> JobRunner | None:
+    """A runner of this process that runs `kind` of `schema` itself after commit and has room."""
+    for runner in _RUNNING.get(schema, ()):
+        known = runner.kinds.get(kind)
+        if known is not None and known.start_here and runner.has_room():
+            return runner
+    return None
+
+
+def _job_of(row: Any) -> Job:
+    return Job(
+        id=str(row.id),
+        kind=row.kind,
+        tenant_id=str(row.tenant_id) if row.tenant_id else None,
+        key=row.key,
+        payload=row.payload,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        run_at=row.run_at,
+        created_at=row.created_at,
+    )
+
+
+_RETURNING = "RETURNING id, kind, tenant_id, key, payload, attempts, max_attempts, run_at, created_at"
+
+
 class JobQueue:
     """Enqueues jobs of one context inside the caller's unit of work."""
 
@@ -163,19 +200,37 @@ class JobQueue:
         self.table = jobs_table(schema)
         self.kinds = {k.name: k for k in kinds}
         # The statements every enqueue runs, as plain SQL sent by psycopg itself (db.run_sql);
-        # enqueue_many's is one statement for any number of jobs (unnest of arrays).
-        insert = f"INSERT INTO {schema}.jobs (id, tenant_id, kind, key, payload, run_at, max_attempts) "
+        # enqueue_many's is one statement for any number of jobs (unnest of arrays). A job this
+        # process starts itself (JobKind.start_here) goes in already claimed: running, attempt 1,
+        # leased (`lease` is NULL for a queued job, and so is its lease_until).
+        columns = "id, tenant_id, kind, key, payload, max_attempts, state, attempts, lease_until, run_at"
+        claimed = "%(state)s, %(started)s, now() + make_interval(secs => %(lease)s)"
         self._enqueue_sql = (
-            insert + "VALUES (%(id)s, %(tenant)s, %(kind)s, %(key)s, %(payload)s::jsonb, "
-            "coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => %(delay)s)), %(attempts)s) "
+            f"INSERT INTO {schema}.jobs ({columns}) "  # noqa: S608 (our schema)
+            f"VALUES (%(id)s, %(tenant)s, %(kind)s, %(key)s, %(payload)s::jsonb, %(attempts)s, {claimed}, "
+            "coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => %(delay)s))) "
         )
         self._enqueue_many_sql = (
-            f"INSERT INTO {schema}.jobs (id, tenant_id, kind, key, payload, max_attempts, run_at) "  # noqa: S608 (our schema)
-            "SELECT i, t, %(kind)s, k, p::jsonb, %(attempts)s, now() + make_interval(secs => %(delay)s) "
+            f"INSERT INTO {schema}.jobs ({columns}) "  # noqa: S608 (our schema)
+            f"SELECT i, t, %(kind)s, k, p::jsonb, %(attempts)s, {claimed}, "
+            "now() + make_interval(secs => %(delay)s) "
             "FROM unnest(%(ids)s::uuid[], "
             "%(tenants)s::uuid[], %(keys)s::text[], %(payloads)s::text[]) AS v(i, t, k, p) "
-            "ON CONFLICT (kind, key) DO NOTHING RETURNING id"
+            f"ON CONFLICT (kind, key) DO NOTHING {_RETURNING}"
         )
+
+    def _start_here(
+        self, session: AsyncConnection, kind: str, due_now: bool
+    ) -> tuple[dict[str, Any], list[Job]]:
+        """The claim columns of an enqueue, and the list of jobs to start after commit: claimed by a
+        runner of this process when `kind` starts here, one has room, the job is due now and the
+        session is a unit of work that can run it after its commit (db.after_commit)."""
+        queued: dict[str, Any] = {"state": "queued", "started": 0, "lease": None}
+        started: list[Job] = []
+        runner = _runner_here(self.schema, kind) if due_now else None
+        if runner is None or not after_commit(session, lambda: runner.start_claimed(started)):
+            return queued, started
+        return {"state": "running", "started": 1, "lease": runner.lease_seconds}, started
 
     async def enqueue(
         self,
@@ -201,9 +256,10 @@ class JobQueue:
         statement = self._enqueue_sql
         if key is not None:
             statement += "ON CONFLICT (kind, key) DO NOTHING "
+        claim, started = self._start_here(session, kind, run_at is None and delay_seconds <= 0)
         added = await run_sql(
             session,
-            statement + "RETURNING id",
+            statement + _RETURNING,
             {
                 "id": job_id,
                 "tenant": uuid.UUID(tenant) if tenant else None,
@@ -213,8 +269,11 @@ class JobQueue:
                 "run_at": run_at,
                 "delay": float(delay_seconds) if run_at is None and delay_seconds > 0 else 0.0,
                 "attempts": attempts,
+                **claim,
             },
         )
+        if claim["started"]:
+            started.extend(_job_of(row) for row in added)
         return str(job_id) if added else None
 
     async def enqueue_many(
@@ -231,6 +290,7 @@ class JobQueue:
             return 0
         known = self.kinds.get(kind)
         attempts = known.max_attempts if known else JobKind.max_attempts
+        claim, started = self._start_here(session, kind, delay_seconds <= 0)
         params = {
             "ids": [uuid.uuid4() for _ in items],
             "tenants": [uuid.UUID(tenant) if tenant else None for tenant, _, _ in items],
@@ -239,8 +299,12 @@ class JobQueue:
             "kind": kind,
             "attempts": attempts,
             "delay": float(max(delay_seconds, 0.0)),
+            **claim,
         }
-        return len(await run_sql(session, self._enqueue_many_sql, params))
+        added = await run_sql(session, self._enqueue_many_sql, params)
+        if claim["started"]:
+            started.extend(_job_of(row) for row in added)
+        return len(added)
 
 
 class JobRunner:
@@ -279,6 +343,7 @@ class JobRunner:
         self._running: set[asyncio.Task[None]] = set()
         self._max_batch = max(k.batch for k in kinds)
         self._backlog = False
+        self._started = False  # run() is running
         s = self.schema
         # Plain SQL sent by psycopg itself (db.run_sql): these run per claim and per job, where every
         # statement counts.
@@ -288,7 +353,7 @@ class JobRunner:
             "lease_until = now() + make_interval(secs => %(lease)s), updated_at = now() "
             f"WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE state = 'queued' AND run_at <= now() "
             "AND kind = ANY(%(kinds)s) ORDER BY run_at LIMIT %(n)s FOR UPDATE SKIP LOCKED)) "
-            "RETURNING id, kind, tenant_id, key, payload, attempts, max_attempts, run_at, created_at"
+            f"{_RETURNING}"
         )
         self._next_due_sql = (
             f"SELECT min(run_at) FROM {s}.jobs WHERE state = 'queued' AND kind = ANY(%(kinds)s)"  # noqa: S608
@@ -334,6 +399,24 @@ class JobRunner:
         self._stopping.set()
         self._wake.set()
 
+    def has_room(self) -> bool:
+        """Running, with a free slot: a `start_here` job may be started on it."""
+        return self._started and not self._stopping.is_set() and len(self._running) < self.concurrency
+
+    def start_claimed(self, jobs: Sequence[Job]) -> None:
+        """Starts jobs this process claimed when it enqueued them (JobKind.start_here), as claimed
+        jobs start (_fill). Called after their transaction committed; a runner stopping by then
+        leaves them to their lease (the reaper of any replica queues them again)."""
+        if self._stopping.is_set():
+            return
+        for unit in self._units(list(jobs)):
+            self._start(unit)
+
+    def _start(self, unit: list[Job]) -> None:
+        task = asyncio.create_task(self._run_unit(unit), name=f"job-{unit[0].kind}-{unit[0].id}")
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+
     async def run(self) -> None:
         listener = (
             asyncio.create_task(self._listen(), name=f"jobs-listen-{self.schema}")
@@ -341,6 +424,10 @@ class JobRunner:
             else None
         )
         last_reap = 0.0
+        here = any(kind.start_here for kind in self.kinds.values())
+        if here:
+            _RUNNING.setdefault(self.schema, []).append(self)
+        self._started = True
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
@@ -353,6 +440,9 @@ class JobRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
         finally:
+            self._started = False
+            if here:
+                _RUNNING[self.schema].remove(self)
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
             if listener is not None:
@@ -376,9 +466,7 @@ class JobRunner:
             log.warning("job claim failed; retrying", extra={"context": self.context, "error": repr(exc)})
             return self.poll_interval
         for unit in self._units(jobs):
-            task = asyncio.create_task(self._run_unit(unit), name=f"job-{unit[0].kind}-{unit[0].id}")
-            self._running.add(task)
-            task.add_done_callback(self._finished)
+            self._start(unit)
         self._backlog = len(jobs) == wanted
         if self._backlog or jobs:
             return self.poll_interval
@@ -449,20 +537,7 @@ class JobRunner:
         rows = await self._autocommit(
             self._claim_sql, {"lease": self.lease_seconds, "kinds": list(self.kinds), "n": n}
         )
-        jobs = [
-            Job(
-                id=str(r.id),
-                kind=r.kind,
-                tenant_id=str(r.tenant_id) if r.tenant_id else None,
-                key=r.key,
-                payload=r.payload,
-                attempts=r.attempts,
-                max_attempts=r.max_attempts,
-                run_at=r.run_at,
-                created_at=r.created_at,
-            )
-            for r in rows
-        ]
+        jobs = [_job_of(r) for r in rows]
         return sorted(jobs, key=lambda j: j.run_at)
 
     async def next_due(self) -> datetime | None:

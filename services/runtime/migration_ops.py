@@ -112,6 +112,40 @@ def create_job_tables(schema: str) -> None:
     )
 
 
+def wake_runners_for_due_jobs(schema: str) -> None:
+    """The jobs trigger NOTIFYs only when an inserting statement added a job that a runner can claim
+    now or within a second (queued, run_at <= now() + 1 s), not for one due later (a read-receipt
+    poll in minutes, a retry's backoff) nor for one its process started itself
+    (JobKind.start_here): each such wake-up cost every context's runner an empty claim and a
+    next-due read. A runner finds jobs due later by its poll (at most a second apart) and its
+    next-due read after each claim."""
+    op.execute(
+        f"CREATE OR REPLACE FUNCTION {schema}.jobs_notify() RETURNS trigger LANGUAGE plpgsql AS $$ "  # noqa: S608
+        "BEGIN IF EXISTS (SELECT 1 FROM added WHERE state = 'queued' "
+        "AND run_at <= now() + interval '1 second') THEN "
+        f"PERFORM pg_notify('{jobs_channel(schema)}', ''); END IF; RETURN NULL; END $$"
+    )
+    op.execute(f"DROP TRIGGER jobs_notify ON {schema}.jobs")
+    op.execute(
+        f"CREATE TRIGGER jobs_notify AFTER INSERT ON {schema}.jobs REFERENCING NEW TABLE AS added "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {schema}.jobs_notify()"
+    )
+
+
+def wake_runners_for_every_job(schema: str) -> None:
+    """Undoes wake_runners_for_due_jobs: a NOTIFY for every inserting statement, as
+    create_job_tables made it."""
+    op.execute(f"DROP TRIGGER jobs_notify ON {schema}.jobs")
+    op.execute(
+        f"CREATE OR REPLACE FUNCTION {schema}.jobs_notify() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN PERFORM pg_notify('{jobs_channel(schema)}', ''); RETURN NULL; END $$"
+    )
+    op.execute(
+        f"CREATE TRIGGER jobs_notify AFTER INSERT ON {schema}.jobs "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {schema}.jobs_notify()"
+    )
+
+
 def drop_job_tables(schema: str) -> None:
     op.execute(f"DROP TABLE {schema}.jobs")
     op.execute(f"DROP FUNCTION {schema}.jobs_notify()")

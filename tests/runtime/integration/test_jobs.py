@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+import psycopg
 import pytest
 from runtime_pg import migrated_postgres, plain, superuser
 from sqlalchemy import text
@@ -483,3 +484,126 @@ def test_running_jobs_that_need_more_connections_do_not_starve_each_other(pg):
             await db.dispose()
 
     assert asyncio.run(main()) == (4, 0)  # each ran once, at its first attempt, and is done
+
+
+def test_a_start_here_job_runs_once_its_transaction_commits_without_a_claim_or_a_wake_up(pg):
+    """JobKind.start_here: the process that enqueues the job runs it right after the commit. The
+    runner here neither listens nor polls within the test (poll every 30 s), so only the after-commit
+    start can run it; a rolled-back enqueue leaves no job and runs nothing."""
+    kind = _kind()
+    calls: list[Job] = []
+
+    async def main():
+        db = Database(pg.app_url, pool_size=4)
+        try:
+            spec = JobKind(kind, _writer(kind, calls), start_here=True)
+            runner = JobRunner("progress", db, [spec], poll_interval=30)
+            task = asyncio.create_task(runner.run())
+            await asyncio.sleep(0.2)  # its first claim found nothing; it waits 30 s now
+            with contextlib.suppress(RuntimeError):
+                async with db.transaction(TENANT) as s:
+                    await JobQueue("progress").enqueue(s, kind, {"n": 0})
+                    raise RuntimeError("the caller's transaction fails")
+            async with db.transaction(TENANT) as s:
+                one = await JobQueue("progress").enqueue(s, kind, {"n": 1})
+                assert await _effects(db, kind) == []  # not before the commit
+            async with db.transaction(TENANT) as s:
+                added = await JobQueue("progress").enqueue_many(
+                    s, kind, [(TENANT, None, {"n": 2}), (TENANT, None, {"n": 3})]
+                )
+            await _until(lambda: _has_effects(db, kind, 3), timeout=5)
+            await asyncio.sleep(0.2)  # nothing else arrives
+            runner.stop()
+            await task
+            async with db.transaction(tenant_id="") as s:
+                left = (
+                    await s.execute(text("SELECT count(*) FROM progress.jobs WHERE kind = :k"), {"k": kind})
+                ).scalar()
+            return one, added, left
+        finally:
+            await db.dispose()
+
+    one, added, left = asyncio.run(main())
+    assert one is not None and added == 2
+    assert sorted(c.payload["n"] for c in calls) == [1, 2, 3]  # the rolled-back one never ran
+    assert [c.attempts for c in calls] == [1, 1, 1]
+    assert left == 0  # done and deleted, as a claimed job is
+
+
+def test_a_start_here_job_whose_process_died_after_the_commit_is_taken_over_after_its_lease(pg):
+    """The job goes in claimed by the enqueueing process (running, leased): no other runner takes it
+    while that process lives, and if it dies before running it, the lease expires and any replica's
+    reaper queues it again."""
+    kind = _kind()
+    calls: list[Job] = []
+
+    async def main():
+        db = Database(pg.app_url, pool_size=4)
+        try:
+            spec = JobKind(kind, _writer(kind, calls), start_here=True)
+            dying = JobRunner("progress", db, [spec], poll_interval=30, lease_seconds=0.5)
+            dying.start_claimed = lambda jobs: None  # the process "dies" right after the commit
+            task = asyncio.create_task(dying.run())
+            await asyncio.sleep(0.1)
+            async with db.transaction(TENANT) as s:
+                job_id = await JobQueue("progress").enqueue(s, kind)
+            row = await _row(db, job_id)
+            dying.stop()
+            await task
+            survivor = JobRunner("progress", db, [spec], poll_interval=0.05, reap_interval=0.1)
+            task = asyncio.create_task(survivor.run())
+            await _until(lambda: _has_effects(db, kind, 1))
+            survivor.stop()
+            await task
+            return row
+        finally:
+            await db.dispose()
+
+    row = asyncio.run(main())
+    assert (row["state"], row["attempts"]) == ("running", 1) and row["lease_until"] is not None
+    assert [c.attempts for c in calls] == [2]  # the lost start counted as an attempt
+
+
+def test_the_enqueue_trigger_wakes_runners_only_for_jobs_they_can_claim_now(pg):
+    """A job due later (a backoff, a poll in minutes) or started by its own process does not wake
+    every runner of the context for an empty claim; a job due now does (migration_ops
+    wake_runners_for_due_jobs)."""
+
+    async def main():
+        db = Database(pg.app_url, pool_size=4)
+        listener = await psycopg.AsyncConnection.connect(plain(pg.app_url), autocommit=True)
+        try:
+            await listener.execute("LISTEN learnflow_jobs_progress")
+            heard: list[str] = []
+
+            async def drain() -> None:
+                async for note in listener.notifies(timeout=0.5):
+                    heard.append(note.channel)
+
+            async def enqueue(kind: str, **options) -> list[str]:
+                async with db.transaction(TENANT) as s:
+                    await JobQueue("progress").enqueue(s, kind, **options)
+                heard.clear()
+                await drain()
+                return list(heard)
+
+            later = await enqueue(_kind(), delay_seconds=60)
+            now = await enqueue(_kind())
+            kind = _kind()
+            runner = JobRunner(
+                "progress", db, [JobKind(kind, _writer(kind), start_here=True)], poll_interval=30
+            )
+            task = asyncio.create_task(runner.run())
+            await asyncio.sleep(0.1)
+            started_here = await enqueue(kind)
+            await _until(lambda: _has_effects(db, kind, 1))
+            runner.stop()
+            await task
+            return later, now, started_here
+        finally:
+            await listener.close()
+            await db.dispose()
+
+    later, now, started_here = asyncio.run(main())
+    assert now == ["learnflow_jobs_progress"]
+    assert later == [] and started_here == []
