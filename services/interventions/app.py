@@ -195,6 +195,10 @@ async def build(deps: Dependencies) -> Hosted:
     async def on_delivery(event: Event, session: AsyncConnection) -> None:
         await on_deliveries([event], session)
 
+    def ours(event: Event) -> bool:
+        """An outcome of one of our decisions' messages (not mtss's, not a teacher's direct message)."""
+        return convert.outcome_from_notify(event.subject, event.message, datetime.now(UTC)) is not None
+
     async def watch() -> None:
         service.folder.scan()
         service.sla.refresh()
@@ -254,6 +258,7 @@ async def build(deps: Dependencies) -> Hosted:
                 "notify.delivery.*",
                 on_delivery,
                 batch_handler=on_deliveries,
+                wants=ours,
             ),
         ],
         # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).

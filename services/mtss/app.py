@@ -34,6 +34,9 @@ async def build(deps: Dependencies) -> Hosted:
         deps.db, deps.outbox, config, directory=directory, channel=channel, risk_lists=risk_lists
     )
 
+    def ours(event: Event) -> bool:
+        return convert.delivery_update(event.message, "sent") is not None
+
     def on_delivery(status: str):
         async def handle(event: Event, session: AsyncConnection) -> None:
             found = convert.delivery_update(event.message, status)
@@ -45,8 +48,13 @@ async def build(deps: Dependencies) -> Hosted:
     return Hosted(
         servicers=[(mtss_service_pb2_grpc.add_MtssServiceServicer_to_server, MtssApi(service))],
         consumers=[
-            ConsumerSpec("mtss-notify-sent", "NOTIFY", "notify.delivery.sent", on_delivery("sent")),
-            ConsumerSpec("mtss-notify-failed", "NOTIFY", "notify.delivery.failed", on_delivery("failed")),
+            # Only our own messages' outcomes (every other context's are acked unopened).
+            ConsumerSpec(
+                "mtss-notify-sent", "NOTIFY", "notify.delivery.sent", on_delivery("sent"), wants=ours
+            ),
+            ConsumerSpec(
+                "mtss-notify-failed", "NOTIFY", "notify.delivery.failed", on_delivery("failed"), wants=ours
+            ),
         ],
     )
 

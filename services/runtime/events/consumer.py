@@ -91,6 +91,11 @@ class ConsumerSpec:
     # Batches processed at once. Above 1 the next fetch does not wait for a batch in progress (for
     # independent events whose work is slow I/O, e.g. a model call); order between batches is lost.
     in_flight: int = 1
+    # Which events of the subject this consumer has any business with (notify's outcomes of another
+    # context's deliveries: the idempotency key names the sender). The others are acked as they
+    # arrive, with no transaction, inbox row or handler call, and counted as "ignored". None: all.
+    # The handler must ignore the same events (it still sees them if this is removed).
+    wants: Callable[[Event], bool] | None = None
 
 
 class ConsumerRunner:
@@ -325,6 +330,11 @@ class ConsumerRunner:
                 await self._dead_letter(msg, event, "max deliveries exceeded", deliveries)
                 pending.remove(msg)
                 continue
+            if self.spec.wants is not None and not self._wanted(event):
+                await self._settle(msg.ack, msg)
+                metrics.EVENTS_HANDLED.labels(self.spec.name, "ignored").inc()
+                pending.remove(msg)
+                continue
             ready.append(
                 (
                     msg,
@@ -360,6 +370,18 @@ class ConsumerRunner:
             else:
                 await self._retry(msg, event, error, msg.metadata.num_delivered)
             pending.remove(msg)
+
+    def _wanted(self, event: Event) -> bool:
+        """spec.wants; a predicate that fails on an event leaves it to the handler (which decides it,
+        or fails it as it would have)."""
+        assert self.spec.wants is not None
+        try:
+            return bool(self.spec.wants(event))
+        except Exception:
+            log.exception(
+                "a consumer's wants() failed; handling the event", extra={"consumer": self.spec.name}
+            )
+            return True
 
     async def _settle(self, action: Callable[..., Awaitable[None]], msg: Msg, **kwargs: Any) -> None:
         """Acks, naks or terms; a failure (NATS away) is logged, not raised: JetStream redelivers the

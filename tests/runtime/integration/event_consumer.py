@@ -1,7 +1,8 @@
 """A consumer process for the event tests, built on the runtime's ConsumerRunner exactly as a context
 would: it applies identity.user.created events into public.applied_events. With SLOW_EMAIL set, the
 handler for that user sleeps after writing (inside the transaction), so the test can kill it mid-message;
-with REJECT_EMAIL set, the handler raises a domain error for that user after writing."""
+with REJECT_EMAIL set, the handler raises a domain error for that user after writing; with IGNORE_PREFIX
+set, users whose email starts with it are not this consumer's business (ConsumerSpec.wants)."""
 
 import asyncio
 import logging
@@ -43,6 +44,9 @@ async def main():
         handler=handle,
         ack_wait_seconds=float(os.environ.get("ACK_WAIT", "2")),
         max_deliver=3,
+        wants=(lambda e: not e.message.user.email.startswith(ignore))
+        if (ignore := os.environ.get("IGNORE_PREFIX"))
+        else None,
     )
     runner = ConsumerRunner(spec, schema="identity", db=db, js=nc.jetstream())
     await runner.ensure()

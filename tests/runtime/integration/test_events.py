@@ -282,3 +282,47 @@ def test_a_rejected_event_in_a_batch_is_dead_lettered_and_the_rest_still_apply(m
         assert _applied(mesh, name, rejected) == []  # its write was rolled back with its savepoint
     finally:
         consumer.stop()
+
+
+def test_events_a_consumer_does_not_want_are_acked_without_a_transaction(mesh, applied_table, tmp_path):
+    """ConsumerSpec.wants: events of the subject the consumer has no business with (notify's outcomes
+    of another context's messages) are acked as they arrive: no handler call, no inbox row, and no
+    redelivery; the others apply as before, in the same batch."""
+    admin = login(mesh, "admin@demo.test")
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:6]
+    wanted = [f"want{i}-{tag}@demo.test" for i in range(2)]
+    unwanted = [f"skip{i}-{tag}@demo.test" for i in range(2)]
+    first = Consumer(mesh, name, tmp_path)  # creates the durable consumer
+    first.stop()
+    for email in [unwanted[0], wanted[0], unwanted[1], wanted[1]]:  # one batch for the next consumer
+        _create_user(mesh, admin, email)
+    consumer = Consumer(mesh, name, tmp_path, IGNORE_PREFIX="skip", ACK_WAIT="1")
+    try:
+        for email in wanted:
+            assert len(_wait_applied(mesh, name, email)) == 1
+        time.sleep(2.5)  # past ack_wait: an unacked message would have come back by now
+        log = consumer.log.read_text()
+        with _pg(mesh) as conn:
+            inbox = conn.execute(
+                "SELECT count(*) FROM identity.inbox WHERE consumer = %s", (name,)
+            ).fetchone()[0]
+        info = _consumer_info(mesh, name)
+    finally:
+        consumer.stop()
+    assert all(_applied(mesh, name, email) == [] for email in unwanted)
+    assert not any(email in log for email in unwanted)  # the handler never saw them
+    # (a new durable consumer starts at the stream's beginning: other tests' users are applied too)
+    assert inbox == len([line for line in log.splitlines() if line.startswith("handling")])
+    assert info.num_ack_pending == 0 and info.num_pending == 0 and info.num_redelivered == 0
+
+
+def _consumer_info(mesh, name):
+    async def fetch():
+        nc = await nats.connect(mesh.nats_url)
+        try:
+            return await nc.jetstream().consumer_info("IDENTITY", name)
+        finally:
+            await nc.close()
+
+    return asyncio.run(fetch())
