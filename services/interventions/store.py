@@ -25,7 +25,7 @@ from services.interventions.tables import (
     student_days,
     students,
 )
-from services.runtime.db import columns, run_sql
+from services.runtime.db import columns, insert_many, run_sql
 
 # The select lists of the statements run_sql sends (declared columns, never *: db.columns).
 _VERSION_COLUMNS = columns(policy_versions)
@@ -315,8 +315,7 @@ async def insert_decisions(session: AsyncConnection, rows: Sequence[StoredDecisi
         }
         for d in rows
     ]
-    result = await session.execute(sa.insert(decisions).returning(decisions), values)
-    return [_decision(r) for r in result]
+    return [_decision(r) for r in await insert_many(session, decisions, values)]
 
 
 async def decisions_of_signal(session: AsyncConnection, signal_id: str) -> list[StoredDecision]:
@@ -328,14 +327,17 @@ async def decisions_of_signal(session: AsyncConnection, signal_id: str) -> list[
     return [_decision(r) for r in rows]
 
 
+_GET_DECISION = f"SELECT {_DECISION_COLUMNS} FROM interventions.decisions WHERE id = %(id)s"  # noqa: S608
+_GET_DECISION_LOCKED = _GET_DECISION + " FOR UPDATE"
+
+
 async def get_decision(
     session: AsyncConnection, decision_id: str, *, lock: bool = False
 ) -> StoredDecision | None:
-    q = sa.select(decisions).where(decisions.c.id == decision_id)
-    if lock:
-        q = q.with_for_update()
-    row = (await session.execute(q)).first()
-    return _decision(row) if row else None
+    rows = await run_sql(
+        session, _GET_DECISION_LOCKED if lock else _GET_DECISION, {"id": uuid.UUID(decision_id)}
+    )
+    return _decision(rows[0]) if rows else None
 
 
 async def get_decisions(session: AsyncConnection, decision_ids: Sequence[str]) -> list[StoredDecision]:
@@ -643,13 +645,10 @@ async def insert_signals(session: AsyncConnection, rows: Sequence[tuple[Signal, 
         }
         for s, tz, name in rows
     ]
-    result = await session.execute(
-        pg_insert(signals)
-        .values(values)
-        .on_conflict_do_nothing(constraint="uq_signals_source")
-        .returning(signals.c.id)
+    stored = await insert_many(
+        session, signals, values, on_conflict="ON CONFLICT ON CONSTRAINT uq_signals_source DO NOTHING"
     )
-    return {str(r.id) for r in result}
+    return {str(r.id) for r in stored}
 
 
 # --- work sessions (service.track_work) ------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.notify.domain import Delivery, Escalation, Note, QuietHours, Status, Template, notes_from_json
 from services.notify.tables import addresses, deliveries, quiet_hours, templates
-from services.runtime.db import columns, run_sql
+from services.runtime.db import columns, insert_many, run_sql
 
 # The select lists of the statements run_sql sends (declared columns, never *: db.columns).
 _TEMPLATE_COLUMNS = columns(templates)
@@ -87,9 +87,11 @@ def _values(d: Delivery, body_format: str) -> dict[str, Any]:
         "created_by": d.created_by,
         "notes": [n.as_json() for n in d.notes],
         "next_attempt_at": d.next_attempt_at,
-        # The wall clock, not the transaction's start: a batch's messages keep their order in the log.
-        "created_at": sa.func.clock_timestamp(),
     }
+
+
+# The wall clock, not the transaction's start: a batch's messages keep their order in the log.
+_CREATED_NOW = {"created_at": "clock_timestamp()"}
 
 
 async def insert_deliveries(
@@ -99,13 +101,14 @@ async def insert_deliveries(
     already is not inserted, and the existing one comes back instead: (delivery, created?)."""
     if not new:
         return []
-    statement = (
-        pg_insert(deliveries)
-        .values([_values(d, body_format) for d, body_format in new])  # one statement for the batch
-        .on_conflict_do_nothing(constraint="uq_deliveries_idempotency")
-        .returning(*deliveries.c)
+    inserted = await insert_many(
+        session,
+        deliveries,
+        [_values(d, body_format) for d, body_format in new],
+        computed=_CREATED_NOW,
+        on_conflict="ON CONFLICT ON CONSTRAINT uq_deliveries_idempotency DO NOTHING",
     )
-    created = {row.id: _delivery(row) for row in await session.execute(statement)}
+    created = {row.id: _delivery(row) for row in inserted}
     taken = [d.idempotency_key for d, _ in new if d.id not in created]
     existing: dict[str, Delivery] = {}
     if taken:  # keys used before (or twice in this batch): the deliveries that hold them

@@ -27,6 +27,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import json
 import logging
 import re
 import time
@@ -44,6 +45,8 @@ from psycopg.adapt import Transformer
 from psycopg.pq import ExecStatus, TransactionStatus
 from psycopg.rows import namedtuple_row
 from sqlalchemy import MetaData, Table, text
+from sqlalchemy import types as sa_types
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -187,6 +190,89 @@ async def run_sql(
         # pgresult, not description: description builds a Column object per column on every call.
         result = cursor.pgresult
         return await cursor.fetchall() if result is not None and result.status == ExecStatus.TUPLES_OK else []
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_many_sql(
+    table: Table,
+    names: tuple[str, ...],
+    computed: tuple[tuple[str, str], ...],
+    on_conflict: str,
+    returning: bool,
+) -> str:
+    """insert_many's statement: one array parameter per column, unnested into rows. Each array is
+    cast to the column's declared type; JSON columns travel as text and are cast per row."""
+    dialect = postgresql.dialect()
+    arrays: list[str] = []
+    selected: list[str] = []
+    for i, name in enumerate(names):
+        column = table.columns[name]
+        if isinstance(column.type, sa_types.ARRAY):
+            raise TypeError(f"insert_many: {table.name}.{name} is an array; unnest cannot carry it")
+        pg_type = column.type.compile(dialect=dialect)
+        if isinstance(column.type, sa_types.JSON):
+            arrays.append(f"%({name})s::text[]")
+            selected.append(f"c{i}::{pg_type}")
+        else:
+            arrays.append(f"%({name})s::{pg_type}[]")
+            selected.append(f"c{i}")
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    targets = [*names]
+    for name, expression in computed:
+        targets.append(table.columns[name].name)  # a declared column, or KeyError
+        selected.append(expression)
+    sql = (
+        f"INSERT INTO {table.fullname} ({', '.join(targets)}) SELECT {', '.join(selected)} "  # noqa: S608 (declared)
+        f"FROM unnest({', '.join(arrays)}) AS v({aliases})"
+    )
+    if on_conflict:
+        sql += f" {on_conflict}"
+    if returning:
+        sql += f" RETURNING {columns(table)}"
+    return sql
+
+
+async def insert_many(
+    session: AsyncConnection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    computed: Mapping[str, str] | None = None,
+    on_conflict: str = "",
+    returning: bool = True,
+) -> list[Any]:
+    """Inserts rows (dicts of column values, all with the same keys) in ONE statement whatever their
+    number, through `run_sql`: the columns' values as arrays unnested into rows, so the text is the
+    same for any batch size and psycopg prepares it once (SQLAlchemy's multi-row VALUES is compiled
+    anew for every number of rows). `computed`: columns set by a constant SQL expression evaluated
+    for each row ({"created_at": "clock_timestamp()"}). `on_conflict` is appended as written ("ON
+    CONFLICT ON CONSTRAINT uq DO NOTHING"); with `returning`, the inserted rows come back, every
+    declared column. JSON
+    values are serialized as SQLAlchemy would (None is JSON null unless the type says none_as_null);
+    array columns are refused (unnest would flatten them)."""
+    if not rows:
+        return []
+    names = tuple(rows[0])
+    params: dict[str, list[Any]] = {name: [] for name in names}
+    json_columns: dict[str, sa_types.JSON] = {}
+    float_columns: set[str] = set()  # psycopg refuses a list mixing int and float
+    for name in names:
+        declared = table.columns[name].type
+        if isinstance(declared, sa_types.JSON):
+            json_columns[name] = declared
+        elif isinstance(declared, sa_types.Float):
+            float_columns.add(name)
+    for row in rows:
+        for name in names:
+            value = row[name]
+            kind = json_columns.get(name)
+            if kind is not None and not (value is None and kind.none_as_null):
+                value = json.dumps(value)
+            elif name in float_columns and value is not None:
+                value = float(value)
+            params[name].append(value)
+    sql = _insert_many_sql(table, names, tuple((computed or {}).items()), on_conflict, returning)
+    return await run_sql(session, sql, params)
 
 
 async def _abandon(session: AsyncConnection, *, rollback: bool = True) -> None:

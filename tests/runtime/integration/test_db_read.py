@@ -5,6 +5,7 @@ refused, Unavailable when the database is down, and the pool healthy after a fai
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
 import shutil
 import uuid
@@ -12,10 +13,12 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from services.runtime import request_context
-from services.runtime.db import Database, PreparedRead, is_database_outage
+from services.runtime.db import Database, PreparedRead, _insert_many_sql, insert_many, is_database_outage
 from services.runtime.errors import Unavailable
 from services.runtime.local.postgres import APP_ROLE, DATABASE, EmbeddedPostgres
 from services.runtime.local.procs import free_port
@@ -353,3 +356,78 @@ def test_prepared_read_values_are_only_uuids_and_ints():
     for bad in ("Upper", "has space", "x;drop", "", "a" * 64):
         with pytest.raises(ValueError, match="not a prepared statement name"):
             PreparedRead(bad, "SELECT 1")
+
+
+def test_insert_many_writes_any_number_of_rows_in_one_statement_as_sqlalchemy_would(pg):
+    """db.insert_many: one statement text for any batch size; values typed from the table's
+    declaration (uuid, date, JSON as SQLAlchemy serializes it, a SQL NULL where the type says so); a
+    computed column evaluated per row; the conflict clause as written; the inserted rows back."""
+    md = sa.MetaData(schema="readtest")
+    things = sa.Table(
+        "things",
+        md,
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("key", sa.Text, nullable=False),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("n", sa.Integer, nullable=False),
+        sa.Column("share", sa.Float, nullable=False),
+        sa.Column("doc", sa.JSON, nullable=False),
+        sa.Column("extra", JSONB(none_as_null=True), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("key", name="uq_things_key"),
+    )
+    with psycopg.connect(pg.superuser_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE readtest.things (id uuid PRIMARY KEY, key text NOT NULL "
+            "CONSTRAINT uq_things_key UNIQUE, day date NOT NULL, n int NOT NULL, doc json NOT NULL, "
+            "extra jsonb, at timestamptz NOT NULL, share float8 NOT NULL)"
+        )
+        conn.execute(f"GRANT SELECT, INSERT ON readtest.things TO {APP_ROLE}")
+
+    def row(key: str, doc, extra) -> dict:
+        return {
+            "id": uuid.uuid4(),
+            "key": key,
+            "day": dt.date(2026, 12, 7),
+            "n": 3,
+            "share": 1 if key == "b" else 0.5,  # an int among floats in a float column
+            "doc": doc,
+            "extra": extra,
+        }
+
+    async def body(db: Database):
+        now = {"at": "clock_timestamp()"}
+        skip = "ON CONFLICT ON CONSTRAINT uq_things_key DO NOTHING"
+        async with db.transaction(tenant_id="") as s:
+            first = await insert_many(
+                s, things, [row("a", {"x": [1, "é"]}, None)], computed=now, on_conflict=skip
+            )
+            more = await insert_many(
+                s,
+                things,
+                [row("b", None, {"y": 1}), row("a", {}, None), row("c", [], None)],
+                computed=now,
+                on_conflict=skip,
+            )
+            stored = await s.execute(
+                text(
+                    "SELECT key, doc::text, extra IS NULL AS null_extra, n, day, share "
+                    "FROM readtest.things ORDER BY key"
+                )
+            )
+            return first, more, [tuple(r) for r in stored]
+
+    first, more, stored = _run(pg, body)
+    assert [r.key for r in first] == ["a"] and first[0].doc == {"x": [1, "é"]}
+    assert [r.key for r in more] == ["b", "c"]  # "a" was taken: skipped, as the clause says
+    assert stored == [
+        ("a", '{"x": [1, "\\u00e9"]}', True, 3, dt.date(2026, 12, 7), 0.5),
+        ("b", "null", False, 3, dt.date(2026, 12, 7), 1.0),  # None in a JSON column: JSON null (SQLAlchemy's)
+        ("c", "[]", True, 3, dt.date(2026, 12, 7), 0.5),  # none_as_null: a SQL NULL
+    ]
+    one = _insert_many_sql(things, ("id", "key"), (), "", True)
+    assert "unnest(" in one and one == _insert_many_sql(things, ("id", "key"), (), "", True)
+    with pytest.raises(TypeError, match="array"):
+        _insert_many_sql(
+            sa.Table("arr", sa.MetaData(), sa.Column("tags", sa.ARRAY(sa.Text))), ("tags",), (), "", False
+        )
