@@ -72,7 +72,7 @@ DELIVER_BATCH = "interventions.deliver_batch"
 # ask_teacher's notes whose signal named no teachers: their students' teachers looked up in progress
 # (one call for the notes of a signal or a consumed batch), then delivered.
 TEACHERS = "interventions.teachers"
-DECIDED = "interventions.decided"  # the event of every decision and of each change of its delivery
+DECIDED = "interventions.decided"  # the event of every decision and of its delivery's outcomes
 MAX_BACKTEST_SIGNALS = 200_000
 
 
@@ -655,7 +655,9 @@ class InterventionsService:
                     delivered_at=None,
                 )
             changed.append(done)
-        await self._write_outcomes(session, [(d, at) for d in changed], settled=settled, published=changed)
+        # "queued" is stored, not published: interventions.decided goes out for the decision and
+        # again for its delivery's outcome (sent, failed, read), not for notify's acceptance.
+        await self._write_outcomes(session, [(d, at) for d in changed], settled=settled, published=settled)
 
     async def deliver_batch_job(self, job: Job, session: AsyncConnection) -> None:
         """One delivery attempt of a consumed batch's sent decisions, in one call to notify
