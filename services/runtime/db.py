@@ -307,10 +307,17 @@ def after_commit(session: AsyncConnection, callback: Callable[[], None]) -> bool
     block (start a task). Returns False, registering nothing, when `session` is not a unit of work
     of `Database.transaction`."""
     pending = session.info.get(_AFTER_COMMIT_KEY)
-    if pending is None:
+    if pending is None or not pending.open:
         return False
     pending.append(callback)
     return True
+
+
+class _AfterCommit(list[Callable[[], None]]):
+    """The callbacks of one unit of work; closed when it ends (its connection's `info` outlives it,
+    and is not touched again once the connection may be broken)."""
+
+    open = True
 
 
 def _run_after_commit(callbacks: list[Callable[[], None]]) -> None:
@@ -554,8 +561,7 @@ class Database:
                     await _abandon(session)
                     raise
                 session.info[TENANT_KEY] = tenant or ""
-                callbacks: list[Callable[[], None]] = []
-                session.info[_AFTER_COMMIT_KEY] = callbacks
+                callbacks = session.info[_AFTER_COMMIT_KEY] = _AfterCommit()
                 try:
                     try:
                         yield session
@@ -568,8 +574,7 @@ class Database:
                         await _abandon(session)
                         raise
                 finally:
-                    # The connection goes back to the pool: its next unit of work starts afresh.
-                    session.info.pop(_AFTER_COMMIT_KEY, None)
+                    callbacks.open = False
             _run_after_commit(callbacks)
         except _DRIVER_ERRORS as exc:
             _raise_if_outage(exc)

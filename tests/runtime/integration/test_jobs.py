@@ -513,21 +513,25 @@ def test_a_start_here_job_runs_once_its_transaction_commits_without_a_claim_or_a
                 )
             await _until(lambda: _has_effects(db, kind, 3), timeout=5)
             await asyncio.sleep(0.2)  # nothing else arrives
+            # Outside a unit of work of Database.transaction (no after-commit hook): queued as usual.
+            async with db.engine.begin() as conn:
+                plain_id = await JobQueue("progress").enqueue(conn, kind, {"n": 4}, tenant_id=TENANT)
+            plain_state = (await _row(db, plain_id))["state"]
             runner.stop()
             await task
             async with db.transaction(tenant_id="") as s:
                 left = (
                     await s.execute(text("SELECT count(*) FROM progress.jobs WHERE kind = :k"), {"k": kind})
                 ).scalar()
-            return one, added, left
+            return one, added, left, plain_state
         finally:
             await db.dispose()
 
-    one, added, left = asyncio.run(main())
+    one, added, left, plain_state = asyncio.run(main())
     assert one is not None and added == 2
     assert sorted(c.payload["n"] for c in calls) == [1, 2, 3]  # the rolled-back one never ran
     assert [c.attempts for c in calls] == [1, 1, 1]
-    assert left == 0  # done and deleted, as a claimed job is
+    assert left == 1 and plain_state == "queued"  # the three done and deleted, as claimed jobs are
 
 
 def test_a_start_here_job_whose_process_died_after_the_commit_is_taken_over_after_its_lease(pg):
