@@ -135,11 +135,19 @@ def statement_stats(mesh: Any, *, reset: bool = False, per: int = 1, top: int = 
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             conn.execute("SELECT pg_stat_statements_reset()")
             return 0.0
-        rows = conn.execute("SELECT calls, query FROM pg_stat_statements ORDER BY calls DESC").fetchall()
-    total = sum(calls for calls, _ in rows) / per
-    print(f"  statements per signal: {total:.1f}; the busiest:")
-    for calls, query in rows[:top]:
-        print(f"    {calls / per:5.2f}  {' '.join(query.split())[:110]}")
+        rows = conn.execute(
+            "SELECT calls, total_exec_time + total_plan_time, query "
+            "FROM pg_stat_statements ORDER BY calls DESC"
+        ).fetchall()
+    total = sum(calls for calls, _, _ in rows) / per
+    inside = sum(ms for _, ms, _ in rows) / per
+    print(
+        f"  statements per signal: {total:.1f}, {inside:.2f} ms of planning and execution in all "
+        "(the rest of the server's CPU: parsing, commits, NOTIFY, the protocol, autovacuum); the "
+        "busiest (per signal: calls, ms):"
+    )
+    for calls, ms, query in rows[:top]:
+        print(f"    {calls / per:5.2f} {ms / per:6.3f}  {' '.join(query.split())[:100]}")
     return round(total, 1)
 
 
