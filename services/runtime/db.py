@@ -247,9 +247,10 @@ async def insert_many(
     anew for every number of rows). `computed`: columns set by a constant SQL expression evaluated
     for each row ({"created_at": "clock_timestamp()"}). `on_conflict` is appended as written ("ON
     CONFLICT ON CONSTRAINT uq DO NOTHING"); with `returning`, the inserted rows come back, every
-    declared column. JSON
-    values are serialized as SQLAlchemy would (None is JSON null unless the type says none_as_null);
-    array columns are refused (unnest would flatten them)."""
+    declared column. JSON values are serialized as SQLAlchemy would (None is JSON null unless the
+    type says none_as_null), floats made floats (psycopg refuses a list mixing int and float); array
+    columns are refused (unnest would flatten them). Each column's values must be of one Python type
+    (all str or all uuid.UUID), as psycopg dumps a list as one array type."""
     if not rows:
         return []
     names = tuple(rows[0])
