@@ -45,6 +45,11 @@ from services.runtime.testing import bearer, login, mesh_dir, new_student, rest,
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 
 
+STUDENTS = 20
+DAILY_CAP = 100  # INTERVENTIONS_DAILY_CAP at its highest: each signal becomes a message
+WARM_UP_SIGNALS = 40  # before the measured run: the template, workload token, every address cached
+
+
 def folder() -> Path:
     path = mesh_dir("learnflow-bench-policies-")
     review = (
@@ -217,13 +222,20 @@ def main() -> int:
     args = parser.parse_args()
     if args.statements:
         os.environ["LEARNFLOW_PG_STAT_STATEMENTS"] = "1"
+    if WARM_UP_SIGNALS + args.rate * args.seconds > STUDENTS * DAILY_CAP:
+        # Each signal must become a message: past the cap, suppressed signals would count as lost.
+        parser.error(
+            f"--rate x --seconds may be at most {STUDENTS * DAILY_CAP - WARM_UP_SIGNALS:.0f} signals: "
+            f"{STUDENTS} students, at most {DAILY_CAP} interventions a day each (the highest "
+            f"INTERVENTIONS_DAILY_CAP), less the warm-up's {WARM_UP_SIGNALS}"
+        )
     if args.profile and shutil.which("py-spy") is None:
         parser.error("--profile needs py-spy on PATH (pip install py-spy into .venv; not a dependency)")
     policies = folder()
     env = {
         "LEARNFLOW_LOCAL_PROVIDERS": "true",
         "INTERVENTIONS_POLICIES_DIR": str(policies),
-        "INTERVENTIONS_DAILY_CAP": "100",
+        "INTERVENTIONS_DAILY_CAP": str(DAILY_CAP),
         "NOTIFY_MOODLE_PER_MINUTE": "100000",
         "NOTIFY_LIMIT_BURST": "1000",
         # Readiness re-checked as deployed (every 2 s), not the test meshes' 0.5 s: each check asks
@@ -238,14 +250,14 @@ def main() -> int:
             mesh.start_replica(contexts)
         fakes = FakesClient(mesh.providers.url)
         students = []
-        for i in range(20):
+        for i in range(STUDENTS):
             made = new_student(mesh)
             fakes.add_user("moodle", made["email"], f"Student {i}")
             students.append(made)
         tenant = students[0]["tenant"]
         teacher = login(mesh, "teacher@demo.test")
         # Warm up: the template, the workload token, the address cache of every student.
-        asyncio.run(publish(mesh.nats_url, tenant, [s["id"] for s in students], 20, 2))
+        asyncio.run(publish(mesh.nats_url, tenant, [s["id"] for s in students], 20, WARM_UP_SIGNALS / 20))
         time.sleep(3)
         fakes.reset()
         groups = cpu_groups(mesh)
@@ -380,7 +392,7 @@ def main() -> int:
                         await astub.EvaluateSignal(
                             ipb.EvaluateSignalRequest(
                                 signal=ires.Signal(
-                                    student_id=students[i % 20]["id"],
+                                    student_id=students[i % STUDENTS]["id"],
                                     kind="hint.requested",
                                     topic=f"t{i % 7}",
                                     occur_time=at,
