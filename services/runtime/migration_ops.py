@@ -102,8 +102,13 @@ def create_job_tables(schema: str) -> None:
     work_tables.py, and a trigger that wakes the context's job runners when a job is enqueued (one
     NOTIFY per inserting statement, delivered at commit, only if the transaction commits)."""
     define_jobs_table(metadata(schema)).create(op.get_bind())
+    _notify_every_job(schema)
+
+
+def _notify_every_job(schema: str) -> None:
+    """The jobs trigger as create_job_tables made it: a NOTIFY for every inserting statement."""
     op.execute(
-        f"CREATE FUNCTION {schema}.jobs_notify() RETURNS trigger LANGUAGE plpgsql AS "
+        f"CREATE OR REPLACE FUNCTION {schema}.jobs_notify() RETURNS trigger LANGUAGE plpgsql AS "
         f"$$ BEGIN PERFORM pg_notify('{jobs_channel(schema)}', ''); RETURN NULL; END $$"
     )
     op.execute(
@@ -136,14 +141,7 @@ def wake_runners_for_every_job(schema: str) -> None:
     """Undoes wake_runners_for_due_jobs: a NOTIFY for every inserting statement, as
     create_job_tables made it."""
     op.execute(f"DROP TRIGGER jobs_notify ON {schema}.jobs")
-    op.execute(
-        f"CREATE OR REPLACE FUNCTION {schema}.jobs_notify() RETURNS trigger LANGUAGE plpgsql AS "
-        f"$$ BEGIN PERFORM pg_notify('{jobs_channel(schema)}', ''); RETURN NULL; END $$"
-    )
-    op.execute(
-        f"CREATE TRIGGER jobs_notify AFTER INSERT ON {schema}.jobs "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION {schema}.jobs_notify()"
-    )
+    _notify_every_job(schema)
 
 
 def drop_job_tables(schema: str) -> None:
