@@ -128,6 +128,34 @@ def work_counts(mesh: Any) -> dict[str, float]:
     return counts
 
 
+def jetstream_counts(mesh: Any) -> dict[str, float]:
+    """Messages stored by each stream and delivered to each durable consumer so far (NATS's /jsz)."""
+    import json
+    import urllib.request
+
+    if mesh.nats is None:
+        return {}
+    url = f"http://127.0.0.1:{mesh.nats.monitor_port}/jsz?accounts=true&streams=true&consumers=true"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        jsz = json.load(resp)
+    counts: dict[str, float] = {}
+    for account in jsz.get("account_details") or []:
+        for stream in account.get("stream_detail") or []:
+            counts[f"stored in {stream['name']}"] = float(stream["state"]["last_seq"])
+            for consumer in stream.get("consumer_detail") or []:
+                counts[f"delivered to {consumer['name']}"] = float(consumer["delivered"]["consumer_seq"])
+    return counts
+
+
+def print_jetstream(before: dict[str, float], after: dict[str, float], per: int) -> None:
+    """--statements: JetStream messages per delivered signal, by stream and by consumer."""
+    rows = sorted(((v - before.get(k, 0.0)) / per, k) for k, v in after.items())
+    print("  JetStream messages per signal (stored by a stream, delivered to a consumer):")
+    for n, name in reversed(rows):
+        if n >= 0.01:
+            print(f"    {n:5.2f}  {name}")
+
+
 def statement_stats(mesh: Any, *, reset: bool = False, per: int = 1, top: int = 12) -> float:
     """pg_stat_statements (--statements): reset before the run; after it, prints the statements run
     per delivered signal (the busiest first) and returns their total. The server groups statements
@@ -217,7 +245,8 @@ def main() -> int:
     parser.add_argument(
         "--statements",
         action="store_true",
-        help="count the database's statements per signal (PostgreSQL started with pg_stat_statements)",
+        help="count the work per signal: the database's statements (PostgreSQL started with "
+        "pg_stat_statements) and the JetStream messages each stream stored and each consumer was sent",
     )
     args = parser.parse_args()
     if args.statements:
@@ -265,6 +294,7 @@ def main() -> int:
         work_before = work_counts(mesh)
         if args.statements:
             statement_stats(mesh, reset=True)
+            streams_before = jetstream_counts(mesh)
         server = mesh.server
         assert server is not None
         spy = (
@@ -316,6 +346,7 @@ def main() -> int:
         extra["work_per_signal"] = work
         if args.statements:
             extra["statements_per_signal"] = statement_stats(mesh, per=max(1, len(received)))
+            print_jetstream(streams_before, jetstream_counts(mesh), max(1, len(received)))
         print("  per signal: " + ", ".join(f"{k} {v}" for k, v in work.items()))
         print("  CPU per signal (ms): " + ", ".join(f"{k} {v}" for k, v in cpu_ms.items()))
         pipe = figures(

@@ -54,7 +54,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime import metrics, request_context
-from services.runtime.db import Database, run_sql, set_tenant
+from services.runtime.db import Database, parse_uuid, run_sql, set_tenant, tenant_of
 from services.runtime.errors import DomainError, Unavailable
 from services.runtime.events.envelope import Event, UndecodableEvent, decode
 from services.runtime.events.tables import event_tables
@@ -423,9 +423,15 @@ class ConsumerRunner:
         """Fast path: one transaction, one multi-row inbox insert, the handlers (per event, or per
         tenant's group with a batch handler), one commit. If anything fails, the whole transaction is
         rolled back and the batch is applied again one event at a time, each in a savepoint, so the
-        others still commit."""
+        others still commit. A batch whose events are all of one tenant (the usual case) opens its
+        transaction scoped to that tenant, in the BEGIN's round trip, instead of setting it after the
+        inbox insert (the inbox is not tenant-scoped)."""
+        tenants = {e.tenant_id or "" for e in events}
+        scope = tenants.pop() if len(tenants) == 1 else ""
+        if scope and parse_uuid(scope) is None:  # left to the handler to refuse, as set_tenant leaves it
+            scope = ""
         try:
-            async with self.db.transaction(tenant_id="") as session:
+            async with self.db.transaction(tenant_id=scope) as session:
                 fresh = await self._claim(session, [e.id for e in events])
                 outcomes: list[tuple[str, Exception | None]] = []
                 todo: list[Event] = []
@@ -451,11 +457,11 @@ class ConsumerRunner:
             return [("failed", exc)] * len(events)
 
     async def _apply_each(self, session: AsyncConnection, events: list[Event]) -> None:
-        tenant: str | None = None
+        tenant: str | None = tenant_of(session)
         for event in events:
-            if event.tenant_id != tenant:
-                tenant = event.tenant_id
-                await set_tenant(session, tenant or "")
+            if (event.tenant_id or "") != tenant:
+                tenant = event.tenant_id or ""
+                await set_tenant(session, tenant)
             with request_context.bind(self._context(event)):
                 await self.spec.handler(event, session)
 
@@ -466,7 +472,8 @@ class ConsumerRunner:
         for event in events:
             groups.setdefault(event.tenant_id or "", []).append(event)
         for tenant, group in groups.items():
-            await set_tenant(session, tenant)
+            if tenant != tenant_of(session):
+                await set_tenant(session, tenant)
             # One context for the group: its log lines carry the first event's correlation id.
             with request_context.bind(self._context(group[0])):
                 await handler(group, session)

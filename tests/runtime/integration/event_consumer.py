@@ -1,6 +1,7 @@
 """A consumer process for the event tests, built on the runtime's ConsumerRunner exactly as a context
 would: it applies identity.user.created events into public.applied_events. With SLOW_EMAIL set, the
-handler for that user sleeps after writing (inside the transaction), so the test can kill it mid-message;
+handler (which also stores the tenant its transaction is scoped to, for the tenancy test) for that
+user sleeps after writing (inside the transaction), so the test can kill it mid-message;
 with REJECT_EMAIL set, the handler raises a domain error for that user after writing; with IGNORE_PREFIX
 set, users whose email starts with it are not this consumer's business (ConsumerSpec.wants)."""
 
@@ -22,8 +23,11 @@ log = logging.getLogger("event_consumer")
 async def handle(event, session):
     email = event.message.user.email
     await session.execute(
-        text("INSERT INTO public.applied_events (consumer, event_id, email) VALUES (:c, :e, :m)"),
-        {"c": os.environ["CONSUMER"], "e": event.id, "m": email},
+        text(
+            "INSERT INTO public.applied_events (consumer, event_id, email, event_tenant, scoped_to) "
+            "VALUES (:c, :e, :m, :t, current_setting('app.tenant_id', true))"
+        ),
+        {"c": os.environ["CONSUMER"], "e": event.id, "m": email, "t": event.tenant_id or ""},
     )
     sys.stdout.write(f"handling {event.id} {email}\n")
     sys.stdout.flush()

@@ -23,6 +23,7 @@ from learnflow.identity.v1 import resources_pb2
 from learnflow.ops.v1 import operations_service_pb2 as ops_pb
 from learnflow.ops.v1 import operations_service_pb2_grpc as ops_grpc
 
+from services.runtime.events.envelope import TENANT
 from services.runtime.testing import bearer, login
 
 HERE = Path(__file__).parent
@@ -38,7 +39,8 @@ def _pg(mesh):
 def applied_table(mesh):
     with _pg(mesh) as conn:
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS public.applied_events (consumer text, event_id text, email text)"
+            "CREATE TABLE IF NOT EXISTS public.applied_events "
+            "(consumer text, event_id text, email text, event_tenant text, scoped_to text)"
         )
         conn.execute("GRANT SELECT, INSERT ON public.applied_events TO learnflow_app")
 
@@ -320,6 +322,53 @@ def test_events_a_consumer_does_not_want_are_acked_without_a_transaction(mesh, a
     # Past ack_wait with every delivery acked: an unwanted message left unacked would still be
     # pending (it comes back every second, up to max_deliver).
     assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+def test_each_event_is_applied_scoped_to_its_own_tenant(mesh, applied_table, tmp_path):
+    """Row-level security in a consumer: the handler's transaction is scoped to the event's tenant,
+    for a batch of one tenant's events (whose transaction opens scoped to it) and for a batch mixing
+    two tenants (scoped to each tenant's events in turn)."""
+    admin = login(mesh, "admin@demo.test")
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:6]
+    first = Consumer(mesh, name, tmp_path)  # creates the durable consumer; everything before is applied
+    first.stop()
+    _create_user(mesh, admin, f"solo-{tag}@demo.test")  # a batch of its own: one tenant
+    consumer = Consumer(mesh, name, tmp_path)
+    try:
+        _wait_applied(mesh, name, f"solo-{tag}@demo.test")
+        consumer.stop()
+        # The same event under another tenant's envelope (another id), between two of the demo
+        # tenant's: the next start takes the three as one batch of two tenants.
+        _create_user(mesh, admin, f"mixed0-{tag}@demo.test")
+        data, headers = _last_created_event(mesh)
+        other = str(uuid.uuid4())
+        _publish(mesh, data, {**headers, "ce-id": other, "Nats-Msg-Id": other, TENANT: other})
+        _create_user(mesh, admin, f"mixed1-{tag}@demo.test")
+        consumer = Consumer(mesh, name, tmp_path)
+        _wait_applied(mesh, name, f"mixed1-{tag}@demo.test")
+    finally:
+        consumer.stop()
+    with _pg(mesh) as conn:
+        rows = conn.execute(
+            "SELECT event_id, email, event_tenant, scoped_to FROM public.applied_events "
+            "WHERE consumer = %s AND email LIKE %s",
+            (name, f"%-{tag}@demo.test"),
+        ).fetchall()
+    tenants = {event_tenant for _, _, event_tenant, _ in rows}
+    assert len(rows) == 4 and other in tenants and len(tenants) == 2, rows
+    assert all(scoped_to == event_tenant for _, _, event_tenant, scoped_to in rows), rows
+
+
+def _publish(mesh, data, headers):
+    async def publish():
+        nc = await nats.connect(mesh.nats_url)
+        try:
+            await nc.jetstream().publish("identity.user.created", data, headers=headers)
+        finally:
+            await nc.close()
+
+    asyncio.run(publish())
 
 
 def _consumer_info(mesh, name):
