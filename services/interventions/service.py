@@ -86,27 +86,40 @@ class Deliverer(Protocol):
 class SlaTracker:
     """learnflow_intervention_sla_compliance_ratio per tenant: the share of this replica's
     interventions of the trailing window delivered within the SLA of their signal (a failed one is
-    late). The gauge is set by `publish`; notify's alert rule takes the minimum across replicas."""
+    late). The gauge is set by `publish`; notify's alert rule takes the minimum across replicas.
+    Each tenant keeps its window's outcomes in order with a running count of the compliant ones, so
+    a record costs the same however many the window holds (it was a sum over the whole window: at
+    100 interventions a second, an hour's window is 360,000 of them per record)."""
 
-    def __init__(self, sla_seconds: int, window_seconds: int, publish: Callable[[str, float], None]):
+    def __init__(
+        self,
+        sla_seconds: int,
+        window_seconds: int,
+        publish: Callable[[str, float], None],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.sla = timedelta(seconds=sla_seconds)
         self.window = window_seconds
         self.publish = publish
+        self.monotonic = monotonic
         self._seen: dict[str, deque[tuple[float, bool]]] = {}
+        self._compliant: dict[str, int] = {}
 
     def record(self, tenant_id: str, signal_at: datetime, delivered_at: datetime | None) -> bool:
         compliant = delivered_at is not None and delivered_at - signal_at <= self.sla
-        self._seen.setdefault(tenant_id, deque()).append((time.monotonic(), compliant))
+        self._seen.setdefault(tenant_id, deque()).append((self.monotonic(), compliant))
+        self._compliant[tenant_id] = self._compliant.get(tenant_id, 0) + compliant
         self.refresh()
         return compliant
 
     def refresh(self) -> None:
-        horizon = time.monotonic() - self.window
+        horizon = self.monotonic() - self.window
         for tenant, seen in self._seen.items():
             while seen and seen[0][0] < horizon:
-                seen.popleft()
+                self._compliant[tenant] -= seen.popleft()[1]
             if seen:
-                self.publish(tenant, sum(1 for _, ok in seen if ok) / len(seen))
+                self.publish(tenant, self._compliant[tenant] / len(seen))
 
 
 @dataclass(frozen=True)
