@@ -82,7 +82,7 @@ async def known_ids(session: AsyncConnection, ids: list[str]) -> set[str]:
     if not wanted:
         return set()
     found = await run_sql(
-        session, "SELECT id FROM audit.records WHERE id = ANY(%(ids)s::uuid[])", {"ids": wanted}
+        session, "SELECT id FROM audit.records WHERE id = ANY(%(ids)b::uuid[])", {"ids": wanted}
     )
     return {str(r.id) for r in found}
 
@@ -105,8 +105,8 @@ _TEXT_COLUMNS = (
 # sent by psycopg itself: it runs for every audited change.
 _INSERT_RECORDS = (
     f"INSERT INTO audit.records (id, tenant_id, sequence, occurred_at, {', '.join(_TEXT_COLUMNS)}) "  # noqa: S608 (constant column names)
-    "SELECT * FROM unnest(%(id)s::uuid[], %(tenant_id)s::uuid[], %(sequence)s::bigint[], "
-    "%(occurred_at)s::timestamptz[], " + ", ".join(f"%({c})s::text[]" for c in _TEXT_COLUMNS) + ")"
+    "SELECT * FROM unnest(%(id)b::uuid[], %(tenant_id)b::uuid[], %(sequence)b::bigint[], "
+    "%(occurred_at)b::timestamptz[], " + ", ".join(f"%({c})b::text[]" for c in _TEXT_COLUMNS) + ")"
 )
 
 

@@ -347,7 +347,7 @@ async def get_decisions(session: AsyncConnection, decision_ids: Sequence[str]) -
     rows = await run_sql(
         session,
         f"SELECT {_DECISION_COLUMNS} FROM interventions.decisions "  # noqa: S608 (declared columns)
-        "WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id FOR UPDATE",
+        "WHERE id = ANY(%(ids)b::uuid[]) ORDER BY id FOR UPDATE",
         {"ids": [uuid.UUID(i) for i in decision_ids]},
     )
     return [_decision(r) for r in rows]
@@ -357,9 +357,9 @@ async def get_decisions(session: AsyncConnection, decision_ids: Sequence[str]) -
 _RECORD_DELIVERIES = (
     f"UPDATE {decisions.fullname} AS d SET delivery_status = v.status, delivery_attempts = v.attempts, "  # noqa: S608 (our table)
     "last_attempt_at = v.at, delivered_at = v.delivered, moodle_message_id = v.mid, delivery_error = v.err "
-    "FROM unnest(%(ids)s::uuid[], %(statuses)s::text[], %(attempts)s::int[], "
-    "%(ats)s::timestamptz[], %(delivered)s::timestamptz[], %(mids)s::text[], "
-    "%(errors)s::text[]) AS v(id, status, attempts, at, delivered, mid, err) WHERE d.id = v.id"
+    "FROM unnest(%(ids)b::uuid[], %(statuses)b::text[], %(attempts)b::int[], "
+    "%(ats)b::timestamptz[], %(delivered)b::timestamptz[], %(mids)b::text[], "
+    "%(errors)b::text[]) AS v(id, status, attempts, at, delivered, mid, err) WHERE d.id = v.id"
 )
 
 
@@ -500,7 +500,7 @@ async def students_of(session: AsyncConnection, student_ids: Sequence[str]) -> d
     rows = await run_sql(
         session,
         "SELECT student_id, time_zone, display_name FROM interventions.students "
-        "WHERE student_id = ANY(%(ids)s::text[])",
+        "WHERE student_id = ANY(%(ids)b::text[])",
         {"ids": sorted(set(student_ids))},
     )
     return {r.student_id: (r.time_zone, r.display_name) for r in rows}
@@ -512,7 +512,7 @@ async def sources_stored(session: AsyncConnection, sources: Sequence[str]) -> di
         return {}
     rows = await run_sql(
         session,
-        "SELECT source, id FROM interventions.signals WHERE source = ANY(%(sources)s::text[])",
+        "SELECT source, id FROM interventions.signals WHERE source = ANY(%(sources)b::text[])",
         {"sources": list(sources)},
     )
     return {r.source: str(r.id) for r in rows}
@@ -531,14 +531,14 @@ async def lock_student_days(
     await run_sql(
         session,
         "INSERT INTO interventions.student_days (tenant_id, student_id, day, sent) "
-        "SELECT %(tenant)s::uuid, s, d, 0 FROM unnest(%(s)s::text[], %(d)s::date[]) AS q(s, d) "
+        "SELECT %(tenant)s::uuid, s, d, 0 FROM unnest(%(s)b::text[], %(d)b::date[]) AS q(s, d) "
         "ORDER BY s, d ON CONFLICT DO NOTHING",
         params,
     )
     rows = await run_sql(
         session,
         "SELECT student_id, day, sent FROM interventions.student_days WHERE (student_id, day) IN "
-        "(SELECT * FROM unnest(%(s)s::text[], %(d)s::date[])) ORDER BY student_id, day FOR UPDATE",
+        "(SELECT * FROM unnest(%(s)b::text[], %(d)b::date[])) ORDER BY student_id, day FOR UPDATE",
         params,
     )
     return {(r.student_id, r.day): r.sent for r in rows}
@@ -552,7 +552,7 @@ async def add_sent_many(session: AsyncConnection, added: dict[tuple[str, date], 
     await run_sql(
         session,
         "UPDATE interventions.student_days d SET sent = d.sent + q.n "
-        "FROM unnest(%(s)s::text[], %(d)s::date[], %(n)s::int[]) AS q(student_id, day, n) "
+        "FROM unnest(%(s)b::text[], %(d)b::date[], %(n)b::int[]) AS q(student_id, day, n) "
         "WHERE d.student_id = q.student_id AND d.day = q.day",
         {"s": [k[0] for k in keys], "d": [k[1] for k in keys], "n": [added[k] for k in keys]},
     )
@@ -568,7 +568,7 @@ async def last_sent_many(
     rows = await run_sql(
         session,
         "SELECT student_id, intervention, max(signal_occurred_at) FROM interventions.decisions "
-        "WHERE student_id = ANY(%(ids)s::text[]) AND status = 'sent' GROUP BY student_id, intervention",
+        "WHERE student_id = ANY(%(ids)b::text[]) AND status = 'sent' GROUP BY student_id, intervention",
         {"ids": sorted(set(student_ids))},
     )
     for student, intervention, at in rows:
@@ -581,9 +581,9 @@ REPEAT_FACTS = ("topic", "key", "error")
 # One statement per fact; the column name comes from the constant tuple above, never from input.
 _REPEATS = {
     fact: (
-        "SELECT q.i, count(s.id) AS n FROM unnest(%(i)s::int[], %(student)s::text[], "  # noqa: S608
-        "%(kind)s::text[], %(value)s::text[], %(since)s::timestamptz[], "
-        "%(until)s::timestamptz[]) AS q(i, student_id, kind, value, since, until) "
+        "SELECT q.i, count(s.id) AS n FROM unnest(%(i)b::int[], %(student)b::text[], "  # noqa: S608
+        "%(kind)b::text[], %(value)b::text[], %(since)b::timestamptz[], "
+        "%(until)b::timestamptz[]) AS q(i, student_id, kind, value, since, until) "
         "LEFT JOIN interventions.signals s ON s.student_id = q.student_id AND s.kind = q.kind "
         f"AND s.{fact} = q.value AND s.occurred_at >= q.since AND s.occurred_at <= q.until "
         "GROUP BY q.i"
@@ -668,7 +668,7 @@ async def lock_work_sessions(
         session,
         "INSERT INTO interventions.work_sessions (tenant_id, student_id, session_id, started_at, "
         "last_activity_at, signalled) SELECT %(tenant)s::uuid, s, i, f, f, '[]'::json "
-        "FROM unnest(%(s)s::text[], %(i)s::uuid[], %(f)s::timestamptz[]) AS q(s, i, f) "
+        "FROM unnest(%(s)b::text[], %(i)b::uuid[], %(f)b::timestamptz[]) AS q(s, i, f) "
         "ORDER BY s ON CONFLICT DO NOTHING",
         {
             "tenant": tenant_id,
@@ -680,7 +680,7 @@ async def lock_work_sessions(
     rows = await run_sql(
         session,
         "SELECT student_id, session_id, started_at, last_activity_at, signalled "
-        "FROM interventions.work_sessions WHERE student_id = ANY(%(s)s::text[]) "
+        "FROM interventions.work_sessions WHERE student_id = ANY(%(s)b::text[]) "
         "ORDER BY student_id FOR UPDATE",
         {"s": ordered},
     )
@@ -701,8 +701,8 @@ async def save_work_sessions(session: AsyncConnection, changed: dict[str, WorkSe
         session,
         "UPDATE interventions.work_sessions w SET session_id = q.session_id, started_at = q.started_at, "
         "last_activity_at = q.last_activity_at, signalled = q.signalled::json "
-        "FROM unnest(%(s)s::text[], %(i)s::uuid[], %(a)s::timestamptz[], "
-        "%(b)s::timestamptz[], %(t)s::text[]) "
+        "FROM unnest(%(s)b::text[], %(i)b::uuid[], %(a)b::timestamptz[], "
+        "%(b)b::timestamptz[], %(t)b::text[]) "
         "AS q(student_id, session_id, started_at, last_activity_at, signalled) "
         "WHERE w.student_id = q.student_id",
         {

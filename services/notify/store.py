@@ -146,7 +146,7 @@ async def lock_deliveries(
         session,
         f"SELECT {columns(deliveries, 'd')}, "  # noqa: S608 (declared columns)
         "coalesce(extract(epoch FROM d.claimed_until - now()), 0) AS claim_remaining "
-        "FROM notify.deliveries d WHERE d.id = ANY(%(ids)s::uuid[]) FOR UPDATE OF d",
+        "FROM notify.deliveries d WHERE d.id = ANY(%(ids)b::uuid[]) FOR UPDATE OF d",
         {"ids": list(ids)},
     )
     return {row.id: (_delivery(row), float(row.claim_remaining)) for row in rows}
@@ -158,20 +158,20 @@ _CLAIM_SQL = (
     "UPDATE notify.deliveries AS d SET claim_id = v.claim, "
     "claimed_until = now() + make_interval(secs => %(lease)s), attempts = d.attempts + 1, "
     "address = v.address, updated_at = now() "
-    "FROM unnest(%(ids)s::uuid[], %(claims)s::uuid[], %(addresses)s::text[]) "
+    "FROM unnest(%(ids)b::uuid[], %(claims)b::uuid[], %(addresses)b::text[]) "
     "AS v(id, claim, address) WHERE d.id = v.id RETURNING d.id, d.attempts, d.claim_id, d.claimed_until"
 )
 _RELEASE_SQL = (
     "UPDATE notify.deliveries AS d SET claim_id = NULL, claimed_until = NULL "
-    "FROM unnest(%(ids)s::uuid[], %(claims)s::uuid[]) AS v(id, claim) "
+    "FROM unnest(%(ids)b::uuid[], %(claims)b::uuid[]) AS v(id, claim) "
     "WHERE d.id = v.id AND d.claim_id = v.claim RETURNING d.id"
 )
 _SENT_SQL = (
     "UPDATE notify.deliveries AS d SET status = 'sent', attempts = v.attempts, address = v.address, "
     "provider_message_id = v.provider_id, sent_at = %(sent_at)s, next_attempt_at = NULL, last_error = '', "
     "updated_at = now() "
-    "FROM unnest(%(ids)s::uuid[], %(attempts)s::int[], %(addresses)s::text[], "
-    "%(provider_ids)s::text[]) AS v(id, attempts, address, provider_id) "
+    "FROM unnest(%(ids)b::uuid[], %(attempts)b::int[], %(addresses)b::text[], "
+    "%(provider_ids)b::text[]) AS v(id, attempts, address, provider_id) "
     "WHERE d.id = v.id AND d.status IN ('pending', 'retrying') AND d.claim_id IS NULL "
     "RETURNING d.id, d.sent_at, d.updated_at"
 )
@@ -445,7 +445,7 @@ async def cached_addresses(
     rows = await run_sql(
         session,
         "SELECT user_id, channel, address FROM notify.addresses WHERE (user_id, channel) IN "
-        "(SELECT * FROM unnest(%(users)s::text[], %(channels)s::text[])) AND resolved_at >= %(after)s",
+        "(SELECT * FROM unnest(%(users)b::text[], %(channels)b::text[])) AND resolved_at >= %(after)s",
         {"users": [u for u, _ in pairs], "channels": [c for _, c in pairs], "after": fresh_after},
     )
     return {(r.user_id, r.channel): r.address for r in rows}
@@ -481,7 +481,7 @@ async def quiet_hours_of(session: AsyncConnection, user_ids: Sequence[str]) -> M
     rows = await run_sql(
         session,
         f"SELECT {_QUIET_HOURS_COLUMNS} FROM notify.quiet_hours "  # noqa: S608 (declared columns)
-        "WHERE user_id = ANY(%(ids)s::text[])",
+        "WHERE user_id = ANY(%(ids)b::text[])",
         {"ids": list(user_ids)},
     )
     return {r.user_id: QuietHours(r.user_id, r.start_time, r.end_time, r.time_zone, r.enabled) for r in rows}

@@ -184,6 +184,10 @@ async def run_sql(
     `sql` is plain SQL with psycopg's placeholders (`%(name)s`; a literal % is written %%), kept as
     a constant so psycopg prepares it on the server after a few uses. Values are adapted by psycopg:
     uuid.UUID, datetime, int, str and lists (arrays) as they are; JSON goes in as text with a CAST.
+    An array parameter takes psycopg's binary placeholder, `%(ids)b::uuid[]`: psycopg quotes and
+    escapes a text-format array's elements with a regular expression per element in Python, which
+    cost 250 us for two outbox payloads (bytea) and 30 us for two JSON texts, against 8-9 us in
+    binary (the element types and the values the server gets are the same either way).
     A failure is psycopg's own error; `Database.transaction` turns an outage into Unavailable."""
     async with _driver(session).cursor(row_factory=namedtuple_row) as cursor:
         await cursor.execute(sql, params)
@@ -211,10 +215,10 @@ def _insert_many_sql(
             raise TypeError(f"insert_many: {table.name}.{name} is an array; unnest cannot carry it")
         pg_type = column.type.compile(dialect=dialect)
         if isinstance(column.type, sa_types.JSON):
-            arrays.append(f"%({name})s::text[]")
+            arrays.append(f"%({name})b::text[]")
             selected.append(f"c{i}::{pg_type}")
         else:
-            arrays.append(f"%({name})s::{pg_type}[]")
+            arrays.append(f"%({name})b::{pg_type}[]")
             selected.append(f"c{i}")
     aliases = ", ".join(f"c{i}" for i in range(len(names)))
     targets = [*names]

@@ -214,8 +214,8 @@ class JobQueue:
             f"INSERT INTO {schema}.jobs ({columns}) "  # noqa: S608 (our schema)
             f"SELECT i, t, %(kind)s, k, p::jsonb, %(attempts)s, {claimed}, "
             "now() + make_interval(secs => %(delay)s) "
-            "FROM unnest(%(ids)s::uuid[], "
-            "%(tenants)s::uuid[], %(keys)s::text[], %(payloads)s::text[]) AS v(i, t, k, p) "
+            "FROM unnest(%(ids)b::uuid[], "
+            "%(tenants)b::uuid[], %(keys)b::text[], %(payloads)b::text[]) AS v(i, t, k, p) "
             f"ON CONFLICT (kind, key) DO NOTHING {_RETURNING}"
         )
 
@@ -361,7 +361,7 @@ class JobRunner:
         owned = "WHERE id = %(id)s AND state = 'running' AND attempts = %(attempts)s RETURNING id"
         owned_many = (
             "WHERE state = 'running' AND (id, attempts) IN "
-            "(SELECT * FROM unnest(%(ids)s::uuid[], %(attempts)s::int[])) RETURNING id"
+            "(SELECT * FROM unnest(%(ids)b::uuid[], %(attempts)b::int[])) RETURNING id"
         )
         self._done_delete_many_sql = f"DELETE FROM {s}.jobs {owned_many}"  # noqa: S608
         self._done_keep_many_sql = (

@@ -65,8 +65,8 @@ class SharedRateLimiter:
         # The final SELECT reads the rows as they were before this statement: for a denied key that is
         # the row as it is (a denial writes nothing), from which the wait is computed.
         self._take_sql = (
-            "WITH req AS (SELECT * FROM unnest(%(keys)s::text[], %(rates)s::float8[], "  # noqa: S608 (our schema); sent by psycopg itself (db.run_sql)
-            "%(bursts)s::float8[], %(costs)s::float8[]) AS r(key, rate, burst, cost)), "
+            "WITH req AS (SELECT * FROM unnest(%(keys)b::text[], %(rates)b::float8[], "  # noqa: S608 (our schema); sent by psycopg itself (db.run_sql)
+            "%(bursts)b::float8[], %(costs)b::float8[]) AS r(key, rate, burst, cost)), "
             f"upd AS (UPDATE {s}.rate_limits b SET tokens = {refilled} - req.cost, updated_at = now() "
             "FROM req WHERE b.key = req.key AND (b.blocked_until IS NULL OR b.blocked_until <= now()) "
             f"AND {refilled} >= req.cost RETURNING b.key), "

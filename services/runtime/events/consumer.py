@@ -130,7 +130,7 @@ class ConsumerRunner:
         # itself (db.run_sql): it runs for every batch.
         self._claim_sql = (
             f"INSERT INTO {schema}.inbox (consumer, event_id) "
-            "SELECT %(consumer)s, unnest(%(ids)s::text[]) ON CONFLICT DO NOTHING RETURNING event_id"
+            "SELECT %(consumer)s, unnest(%(ids)b::text[]) ON CONFLICT DO NOTHING RETURNING event_id"
         )
 
     async def ensure(self) -> None:

@@ -43,8 +43,8 @@ class Outbox:
         # statement for any number of events, a row per element of the arrays (unnest).
         self._stage_many_sql = (
             f"INSERT INTO {schema}.outbox (event_id, subject, event_type, payload, headers) "  # noqa: S608 (our schema)
-            "SELECT e, s, t, p, h::json FROM unnest(%(ids)s::text[], %(subjects)s::text[], "
-            "%(types)s::text[], %(payloads)s::bytea[], %(headers)s::text[]) AS v(e, s, t, p, h)"
+            "SELECT e, s, t, p, h::json FROM unnest(%(ids)b::text[], %(subjects)b::text[], "
+            "%(types)b::text[], %(payloads)b::bytea[], %(headers)b::text[]) AS v(e, s, t, p, h)"
         )
 
     async def stage(
