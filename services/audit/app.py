@@ -49,7 +49,13 @@ async def build(deps: Dependencies) -> Hosted:
         servicers=[(audit_service_pb2_grpc.add_AuditServiceServicer_to_server, AuditApi(service))],
         consumers=[
             ConsumerSpec(
-                CONSUMER, audit.STREAM.name, "audit.>", one, batch_handler=batch, burst=config.append_batch
+                CONSUMER,
+                audit.STREAM.name,
+                "audit.>",
+                one,
+                batch_handler=batch,
+                burst=config.append_batch,
+                linger=config.append_linger,
             )
         ],
         periodic=[Periodic("audit-checkpoints", config.checkpoint_interval, checkpoint, singleton=True)],

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.runtime.settings import EnvReader, Setting, custom, integer
+from services.runtime.settings import EnvReader, Setting, custom, integer, number
 
 SEED_BYTES = 32
 
@@ -81,4 +81,12 @@ class AuditConfig:
         "audit events the consumer fetches and appends per transaction",
         min=1,
         max=1000,
+    )
+    append_linger: float = number(
+        "AUDIT_APPEND_LINGER_SECONDS",
+        0.05,
+        "how long a batch of audit events that is not full waits for more before it is appended "
+        "(under load, one transaction for the events of that long instead of one per event or two)",
+        min=0,
+        max=5,
     )

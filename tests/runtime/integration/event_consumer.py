@@ -3,7 +3,8 @@ would: it applies identity.user.created events into public.applied_events. With 
 handler (which also stores the tenant its transaction is scoped to, for the tenancy test) for that
 user sleeps after writing (inside the transaction), so the test can kill it mid-message;
 with REJECT_EMAIL set, the handler raises a domain error for that user after writing; with IGNORE_PREFIX
-set, users whose email starts with it are not this consumer's business (ConsumerSpec.wants)."""
+set, users whose email starts with it are not this consumer's business (ConsumerSpec.wants); LINGER
+sets ConsumerSpec.linger. Each applied row records its transaction's id."""
 
 import asyncio
 import logging
@@ -24,8 +25,8 @@ async def handle(event, session):
     email = event.message.user.email
     await session.execute(
         text(
-            "INSERT INTO public.applied_events (consumer, event_id, email, event_tenant, scoped_to) "
-            "VALUES (:c, :e, :m, :t, current_setting('app.tenant_id', true))"
+            "INSERT INTO public.applied_events (consumer, event_id, email, event_tenant, scoped_to, tx) "
+            "VALUES (:c, :e, :m, :t, current_setting('app.tenant_id', true), pg_current_xact_id()::text)"
         ),
         {"c": os.environ["CONSUMER"], "e": event.id, "m": email, "t": event.tenant_id or ""},
     )
@@ -48,6 +49,7 @@ async def main():
         handler=handle,
         ack_wait_seconds=float(os.environ.get("ACK_WAIT", "2")),
         max_deliver=3,
+        linger=float(os.environ.get("LINGER", "0")),
         wants=(lambda e: not e.message.user.email.startswith(ignore))
         if (ignore := os.environ.get("IGNORE_PREFIX"))
         else None,

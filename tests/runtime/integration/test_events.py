@@ -40,7 +40,7 @@ def applied_table(mesh):
     with _pg(mesh) as conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS public.applied_events "
-            "(consumer text, event_id text, email text, event_tenant text, scoped_to text)"
+            "(consumer text, event_id text, email text, event_tenant text, scoped_to text, tx text)"
         )
         conn.execute("GRANT SELECT, INSERT ON public.applied_events TO learnflow_app")
 
@@ -358,6 +358,33 @@ def test_each_event_is_applied_scoped_to_its_own_tenant(mesh, applied_table, tmp
     tenants = {event_tenant for _, _, event_tenant, _ in rows}
     assert len(rows) == 4 and other in tenants and len(tenants) == 2, rows
     assert all(scoped_to == event_tenant for _, _, event_tenant, scoped_to in rows), rows
+
+
+def test_a_lingering_batch_takes_the_events_that_arrive_while_it_waits(mesh, applied_table, tmp_path):
+    """ConsumerSpec.linger: a batch that is not full waits that long for more events, and applies
+    what arrived meanwhile in the same transaction (the audit trail and delivery outcomes use it)."""
+    admin = login(mesh, "admin@demo.test")
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:6]
+    consumer = Consumer(mesh, name, tmp_path, LINGER="2")
+    try:
+        # A new durable consumer starts at the stream's beginning: other tests' users first.
+        deadline = time.monotonic() + 30
+        while (info := _consumer_info(mesh, name)).num_pending or info.num_ack_pending:
+            assert time.monotonic() < deadline, info
+            time.sleep(0.1)
+        _create_user(mesh, admin, f"early-{tag}@demo.test")  # starts a batch of its own
+        time.sleep(0.5)  # well inside the linger
+        _create_user(mesh, admin, f"late-{tag}@demo.test")
+        _wait_applied(mesh, name, f"late-{tag}@demo.test")
+    finally:
+        consumer.stop()
+    with _pg(mesh) as conn:
+        rows = conn.execute(
+            "SELECT email, tx FROM public.applied_events WHERE consumer = %s AND email LIKE %s",
+            (name, f"%-{tag}@demo.test"),
+        ).fetchall()
+    assert len(rows) == 2 and rows[0][1] == rows[1][1], rows  # one transaction for both
 
 
 def _publish(mesh, data, headers):
