@@ -527,19 +527,15 @@ async def lock_student_days(
     ordered = sorted(set(keys))
     if not ordered:
         return {}
-    params = {"tenant": tenant_id, "s": [k[0] for k in ordered], "d": [k[1] for k in ordered]}
-    await run_sql(
+    # One statement, as lock_work_sessions: the no-op update on conflict locks an existing row and
+    # returns its count as it is once any concurrent batch for the student has committed.
+    rows = await run_sql(
         session,
         "INSERT INTO interventions.student_days (tenant_id, student_id, day, sent) "
         "SELECT %(tenant)s::uuid, s, d, 0 FROM unnest(%(s)b::text[], %(d)b::date[]) AS q(s, d) "
-        "ORDER BY s, d ON CONFLICT DO NOTHING",
-        params,
-    )
-    rows = await run_sql(
-        session,
-        "SELECT student_id, day, sent FROM interventions.student_days WHERE (student_id, day) IN "
-        "(SELECT * FROM unnest(%(s)b::text[], %(d)b::date[])) ORDER BY student_id, day FOR UPDATE",
-        params,
+        "ORDER BY s, d ON CONFLICT (tenant_id, student_id, day) "
+        "DO UPDATE SET tenant_id = excluded.tenant_id RETURNING student_id, day, sent",
+        {"tenant": tenant_id, "s": [k[0] for k in ordered], "d": [k[1] for k in ordered]},
     )
     return {(r.student_id, r.day): r.sent for r in rows}
 
@@ -664,25 +660,21 @@ async def lock_work_sessions(
     ordered = sorted(first)
     if not ordered:
         return {}
-    await run_sql(
+    # One statement: a row that exists is locked by the no-op update on conflict (so a concurrent
+    # batch waits, then reads what this one wrote), a new one is inserted; either comes back.
+    rows = await run_sql(
         session,
         "INSERT INTO interventions.work_sessions (tenant_id, student_id, session_id, started_at, "
         "last_activity_at, signalled) SELECT %(tenant)s::uuid, s, i, f, f, '[]'::json "
         "FROM unnest(%(s)b::text[], %(i)b::uuid[], %(f)b::timestamptz[]) AS q(s, i, f) "
-        "ORDER BY s ON CONFLICT DO NOTHING",
+        "ORDER BY s ON CONFLICT (tenant_id, student_id) DO UPDATE SET tenant_id = excluded.tenant_id "
+        "RETURNING student_id, session_id, started_at, last_activity_at, signalled",
         {
             "tenant": tenant_id,
             "s": ordered,
             "i": [uuid.uuid4() for _ in ordered],
             "f": [first[s] for s in ordered],
         },
-    )
-    rows = await run_sql(
-        session,
-        "SELECT student_id, session_id, started_at, last_activity_at, signalled "
-        "FROM interventions.work_sessions WHERE student_id = ANY(%(s)b::text[]) "
-        "ORDER BY student_id FOR UPDATE",
-        {"s": ordered},
     )
     return {
         r.student_id: WorkSession(
