@@ -99,7 +99,7 @@ class ConsumerSpec:
     # How long a batch that is not full waits for more events before it is applied (seconds). For
     # consumers no one waits on (the audit trail, delivery outcomes): under load one transaction then
     # carries the events of several tens of milliseconds instead of the one or two there at the
-    # moment. 0: a batch is what is there now.
+    # moment. 0: a batch is what is there now. With in_flight 1 (batches taken one at a time).
     linger: float = 0.0
 
 
