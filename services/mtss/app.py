@@ -19,8 +19,6 @@ from services.runtime.events.envelope import Event
 SERVICE = mtss_service_pb2.DESCRIPTOR.services_by_name["MtssService"].full_name
 NOTIFY = "notify"
 PROGRESS = "progress"
-# How long a batch of notify's outcomes waits for more (ConsumerSpec.linger).
-OUTCOMES_LINGER = 0.05
 
 
 async def build(deps: Dependencies) -> Hosted:
@@ -50,23 +48,12 @@ async def build(deps: Dependencies) -> Hosted:
     return Hosted(
         servicers=[(mtss_service_pb2_grpc.add_MtssServiceServicer_to_server, MtssApi(service))],
         consumers=[
-            # Only our own messages' outcomes (every other context's are acked unopened), taken in
-            # batches of what arrives within OUTCOMES_LINGER: staff read these, no pipeline waits.
+            # Only our own messages' outcomes (every other context's are acked unopened).
             ConsumerSpec(
-                "mtss-notify-sent",
-                "NOTIFY",
-                "notify.delivery.sent",
-                on_delivery("sent"),
-                wants=ours,
-                linger=OUTCOMES_LINGER,
+                "mtss-notify-sent", "NOTIFY", "notify.delivery.sent", on_delivery("sent"), wants=ours
             ),
             ConsumerSpec(
-                "mtss-notify-failed",
-                "NOTIFY",
-                "notify.delivery.failed",
-                on_delivery("failed"),
-                wants=ours,
-                linger=OUTCOMES_LINGER,
+                "mtss-notify-failed", "NOTIFY", "notify.delivery.failed", on_delivery("failed"), wants=ours
             ),
         ],
     )
