@@ -223,23 +223,23 @@ class ConsumerRunner:
                 await asyncio.sleep(0.5)
                 continue
             if self.burst > 1:
-                msgs += await self._more(sub, msgs)
+                msgs += await available(sub, self.burst - 1)
+                msgs += await self._linger(sub, msgs)
             while msgs:
                 await self.process(msgs)
                 if self._stopping.is_set():
                     break
                 msgs = await available(sub, self.burst)  # a burst: what is there now, no waiting
                 if msgs:
-                    msgs += await self._more(sub, msgs)
+                    msgs += await self._linger(sub, msgs)
 
-    async def _more(self, sub: JetStreamContext.PullSubscription, msgs: list[Msg]) -> list[Msg]:
-        """What else may join a batch: what is there now and, with spec.linger, what arrives within
-        it while the batch is not full."""
-        more = await available(sub, self.burst - len(msgs)) if len(msgs) < self.burst else []
-        if self.spec.linger > 0 and len(msgs) + len(more) < self.burst and not self._stopping.is_set():
-            await asyncio.sleep(self.spec.linger)
-            more += await available(sub, self.burst - len(msgs) - len(more))
-        return more
+    async def _linger(self, sub: JetStreamContext.PullSubscription, msgs: list[Msg]) -> list[Msg]:
+        """With spec.linger, what arrives within it to join a batch that is not full (no round trip
+        to NATS without it)."""
+        if self.spec.linger <= 0 or len(msgs) >= self.burst or self._stopping.is_set():
+            return []
+        await asyncio.sleep(self.spec.linger)
+        return await available(sub, self.burst - len(msgs))
 
     async def _consume_concurrently(self, sub: JetStreamContext.PullSubscription) -> None:
         """Up to spec.in_flight batches at once: the next fetch does not wait for a batch whose
