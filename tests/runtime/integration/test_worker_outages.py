@@ -20,6 +20,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import nats
@@ -85,13 +86,25 @@ def _status(addr: str, service: str = "") -> int:
         return -1
 
 
-def _wait_status(addr: str, want: int, timeout: float = 20, service: str = "") -> float:
+def _wait_status(
+    addr: str, want: int, timeout: float = 20, service: str = "", log: Path | None = None
+) -> float:
     began = time.monotonic()
     while time.monotonic() - began < timeout:
         if _status(addr, service) == want:
             return time.monotonic() - began
         time.sleep(0.1)
-    raise AssertionError(f"health of {service!r} never became {want}; last {_status(addr, service)}")
+    raise AssertionError(
+        f"health of {service!r} never became {want}; last {_status(addr, service)}{_not_ready(log)}"
+    )
+
+
+def _not_ready(log: Path | None) -> str:
+    """The serving process's last reasons for not serving (for an assertion's message)."""
+    if log is None or not log.exists():
+        return ""
+    lines = [ln for ln in log.read_text().splitlines() if '"context not ready"' in ln or "worker" in ln]
+    return "\n" + "\n".join(lines[-8:])
 
 
 def _sql(m, query: str, *args):
@@ -338,7 +351,7 @@ def test_a_consumer_stuck_on_a_lock_makes_its_context_not_serving_with_the_reaso
     _wait_status(addr, SERVING, timeout=15, service=PROGRESS_SERVICE)
     inbox = _wait_inbox(m, CONSUMER, set(publisher.ids))
     assert all(inbox[i] == 1 for i in publisher.ids)
-    assert _status(addr) == SERVING
+    assert _status(addr) == SERVING, _not_ready(m.serve_output)
     log.info("stall reported %.1f s after the lock", took)
 
 
@@ -346,7 +359,7 @@ def test_singleton_periodic_work_runs_on_one_replica_and_moves_when_it_dies(own_
     """progress's checks are singleton: with a second replica of progress against the same database,
     only the lease holder runs them; SIGKILL the holder and the other takes over within seconds."""
     m = own_mesh
-    _wait_status(m.grpc_addr, SERVING)
+    _wait_status(m.grpc_addr, SERVING, log=m.serve_output)
     grpc_port, metrics_port = free_port(), free_port()
     env = m.server_env(
         LEARNFLOW_GRPC_ADDR=f"127.0.0.1:{grpc_port}",
