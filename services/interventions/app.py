@@ -59,10 +59,6 @@ SLA_COMPLIANCE = Gauge(
 
 # The most signals one batch of a signal consumer decides (see build()).
 SIGNAL_BATCH = 64
-# How long a batch of notify's delivery outcomes waits for more (ConsumerSpec.linger): a decision's
-# delivery status is read by people, not by the pipeline, and one transaction then carries the
-# outcomes of 50 ms under load.
-OUTCOMES_LINGER = 0.05
 
 
 def _publish(tenant: str, ratio: float) -> None:
@@ -270,7 +266,6 @@ async def build(deps: Dependencies) -> Hosted:
                 on_delivery,
                 batch_handler=on_deliveries,
                 wants=ours,
-                linger=OUTCOMES_LINGER,
             ),
         ],
         # Every replica watches its own copy of the folder (a ConfigMap volume in Kubernetes).

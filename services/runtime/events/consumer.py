@@ -97,9 +97,10 @@ class ConsumerSpec:
     # The handler must ignore the same events (it still sees them if this is removed).
     wants: Callable[[Event], bool] | None = None
     # How long a batch that is not full waits for more events before it is applied (seconds). For
-    # consumers no one waits on (the audit trail, delivery outcomes): under load one transaction then
-    # carries the events of several tens of milliseconds instead of the one or two there at the
-    # moment. 0: a batch is what is there now. With in_flight 1 (batches taken one at a time).
+    # consumers no one waits on: under load one transaction then carries the events of several tens
+    # of milliseconds instead of the one or two there at the moment. 0: a batch is what is there now.
+    # With in_flight 1. No context uses it by default (audit's, at 0.05, was once seen stalled with
+    # events unacknowledged; docs/audit.md).
     linger: float = 0.0
 
 

@@ -4,7 +4,8 @@ handler (which also stores the tenant its transaction is scoped to, for the tena
 user sleeps after writing (inside the transaction), so the test can kill it mid-message;
 with REJECT_EMAIL set, the handler raises a domain error for that user after writing; with IGNORE_PREFIX
 set, users whose email starts with it are not this consumer's business (ConsumerSpec.wants); LINGER
-sets ConsumerSpec.linger. Each applied row records its transaction's id."""
+sets ConsumerSpec.linger; FILTER another subject of the IDENTITY stream (events only this consumer
+reads). Each applied row records its transaction's id."""
 
 import asyncio
 import logging
@@ -45,7 +46,7 @@ async def main():
     spec = ConsumerSpec(
         name=os.environ["CONSUMER"],
         stream="IDENTITY",
-        filter_subject="identity.user.created",
+        filter_subject=os.environ.get("FILTER", "identity.user.created"),
         handler=handle,
         ack_wait_seconds=float(os.environ.get("ACK_WAIT", "2")),
         max_deliver=3,
