@@ -132,6 +132,9 @@ class ConsumerRunner:
         self.holding = 0  # messages held while the database is down
         self._seen: tuple[int, int] | None = None
         self._progress_at = 0.0
+        # What the loop is doing and since when (loop time), for the stall message: an operator
+        # reading "no progress" learns whether the batch is stuck in the database or nothing arrives.
+        self._doing: tuple[str, float] = ("starting", 0.0)
         # One statement text whatever the batch size (the ids travel as one array), sent by psycopg
         # itself (db.run_sql): it runs for every batch.
         self._claim_sql = (
@@ -205,16 +208,21 @@ class ConsumerRunner:
         if idle < self.stall_seconds:
             return None
         held = f", {self.holding} held waiting for the database" if self.holding else ""
+        doing, since = self._doing
         return (
             f"consumer {self.spec.name}: {pending} pending, {ack_pending} unacknowledged{held}, "
-            f"no progress for {idle:.0f} s"
+            f"no progress for {idle:.0f} s ({doing} for {now - since:.0f} s)"
         )
+
+    def _now_doing(self, what: str) -> None:
+        self._doing = (what, asyncio.get_running_loop().time())
 
     async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
         if self.spec.in_flight > 1:
             await self._consume_concurrently(sub)
             return
         while not self._stopping.is_set():
+            self._now_doing("waiting for events")
             try:
                 msgs = await sub.fetch(1, timeout=self.idle_fetch_timeout)
             except TimeoutError:
@@ -224,12 +232,14 @@ class ConsumerRunner:
                 await asyncio.sleep(0.5)
                 continue
             if self.burst > 1:
+                self._now_doing("asking NATS for the rest of a batch")
                 msgs += await available(sub, self.burst - 1)
                 msgs += await self._linger(sub, msgs)
             while msgs:
                 await self.process(msgs)
                 if self._stopping.is_set():
                     break
+                self._now_doing("asking NATS for the next batch")
                 msgs = await available(sub, self.burst)  # a burst: what is there now, no waiting
                 if msgs:
                     msgs += await self._linger(sub, msgs)
@@ -281,6 +291,7 @@ class ConsumerRunner:
         does not undo the others), then acks, naks or dead-letters each message. While the database
         is down the batch is held (heartbeats keep it ours) and applied again when it answers."""
         pending = list(msgs)  # not settled yet; the heartbeat keeps exactly these
+        self._now_doing(f"applying a batch of {len(pending)}")
         heartbeat = asyncio.create_task(self._heartbeat(pending))
         wait = 0.5
         first = True
@@ -376,6 +387,7 @@ class ConsumerRunner:
                 raise outage  # nothing settled: process() holds the batch until the database answers
             if first:
                 raise _Retry from outage  # e.g. a pooled connection the restarted database dropped
+        self._now_doing(f"settling a batch of {len(settled)}")
         for msg, event, (outcome, error) in settled:
             if error is None:
                 await self._settle(msg.ack, msg)

@@ -126,6 +126,7 @@ def test_a_consumer_with_pending_work_and_no_progress_is_reported_stalled(mesh):
             reason = reasons["identity"]
             assert reason.startswith(f"consumer {spec.name}: ") and "no progress for" in reason, reason
             assert "2 pending, 1 unacknowledged" in reason, reason
+            assert "(applying a batch of 1 for " in reason, reason  # where it is stuck
             pending = REGISTRY.get_sample_value("learnflow_consumer_pending", {"consumer": spec.name})
             ack_pending = REGISTRY.get_sample_value("learnflow_consumer_ack_pending", {"consumer": spec.name})
             assert (pending, ack_pending) == (2, 1)

@@ -20,7 +20,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import grpc
 import nats
@@ -86,25 +85,50 @@ def _status(addr: str, service: str = "") -> int:
         return -1
 
 
-def _wait_status(
-    addr: str, want: int, timeout: float = 20, service: str = "", log: Path | None = None
-) -> float:
+def _wait_status(m, want: int, timeout: float = 20, service: str = "") -> float:
     began = time.monotonic()
     while time.monotonic() - began < timeout:
-        if _status(addr, service) == want:
+        if _status(m.grpc_addr, service) == want:
             return time.monotonic() - began
         time.sleep(0.1)
     raise AssertionError(
-        f"health of {service!r} never became {want}; last {_status(addr, service)}{_not_ready(log)}"
+        f"health of {service!r} never became {want}; last {_status(m.grpc_addr, service)}{_why(m)}"
     )
 
 
-def _not_ready(log: Path | None) -> str:
-    """The serving process's last reasons for not serving (for an assertion's message)."""
-    if log is None or not log.exists():
-        return ""
-    lines = [ln for ln in log.read_text().splitlines() if '"context not ready"' in ln or "worker" in ln]
-    return "\n" + "\n".join(lines[-8:])
+def _why(m) -> str:
+    """For an assertion's message: the serving process's last reasons for not serving, its worker
+    lines, and what JetStream holds for each consumer."""
+    lines: list[str] = []
+    if m.serve_output.exists():
+        text = m.serve_output.read_text().splitlines()
+        lines = [ln for ln in text if '"context not ready"' in ln or "worker" in ln][-8:]
+    return "\n" + "\n".join(lines + _jetstream_state(m))
+
+
+def _jetstream_state(m) -> list[str]:
+    async def read() -> list[str]:
+        nc = await nats.connect(m.nats_url)
+        try:
+            js = nc.jetstream()
+            found: list[str] = []
+            for stream in await js.streams_info():
+                for info in await js.consumers_info(stream.config.name):
+                    if info.num_pending or info.num_ack_pending or info.num_redelivered:
+                        found.append(
+                            f"jetstream {info.name}: {info.num_pending} pending, {info.num_ack_pending} "
+                            f"unacknowledged, {info.num_redelivered} redelivered, {info.num_waiting} pulls "
+                            f"waiting, delivered {info.delivered.stream_seq}, ack floor "
+                            f"{info.ack_floor.stream_seq}"
+                        )
+            return found
+        finally:
+            await nc.close()
+
+    try:
+        return asyncio.run(read())
+    except Exception as exc:
+        return [f"jetstream unreadable: {exc!r}"]
 
 
 def _sql(m, query: str, *args):
@@ -140,7 +164,7 @@ def _wait_inbox(m, consumer: str, ids: set[str], timeout: float = 30) -> dict[st
             return inbox
         time.sleep(0.2)
     missing = ids - _inbox(m, consumer).keys()
-    raise AssertionError(f"{len(missing)} of {len(ids)} events never applied by {consumer}")
+    raise AssertionError(f"{len(missing)} of {len(ids)} events never applied by {consumer}{_why(m)}")
 
 
 def _dead_letters(m, consumer: str) -> list[tuple[str, str]]:
@@ -207,7 +231,7 @@ def test_postgres_restart_while_events_flow_applies_each_once_without_dead_lette
     m = own_mesh
     addr = m.grpc_addr
     pid = m.server.pid
-    _wait_status(addr, SERVING)
+    _wait_status(m, SERVING)
     tenant, student = _demo_student(m)
     publisher = Publisher(m.nats_url, tenant, student).start()
     try:
@@ -215,13 +239,13 @@ def test_postgres_restart_while_events_flow_applies_each_once_without_dead_lette
         before = set(publisher.ids)
         _wait_inbox(m, CONSUMER, before)
         with _down(m.postgres):
-            _wait_status(addr, NOT_SERVING, timeout=10)
+            _wait_status(m, NOT_SERVING, timeout=10)
             down = time.monotonic()
             while time.monotonic() - down < 10:  # longer than the old budget of 5 deliveries (~8 s)
                 assert _status(addr) == NOT_SERVING
                 time.sleep(0.5)
             during = set(publisher.ids) - before
-        back = _wait_status(addr, SERVING, timeout=30)
+        back = _wait_status(m, SERVING, timeout=30)
         time.sleep(1.0)  # events after the outage
     finally:
         ids = publisher.stop()
@@ -292,14 +316,14 @@ def test_nats_restart_while_the_outbox_fills_publishes_each_once(own_mesh):
     m = own_mesh
     addr = m.grpc_addr
     pid = m.server.pid
-    _wait_status(addr, SERVING)
+    _wait_status(m, SERVING)
     admin = login(m, "admin@demo.test")
     tag = uuid.uuid4().hex[:6]
     emails = [f"nats-{phase}{i}-{tag}@demo.test" for phase in ("before", "during", "after") for i in range(4)]
     for email in emails[:4]:
         _create_user(m, admin, email)
     with _down(m.nats):
-        _wait_status(addr, NOT_SERVING, timeout=10)
+        _wait_status(m, NOT_SERVING, timeout=10)
         for email in emails[4:8]:  # accepted while NATS is away: they wait in the outbox
             _create_user(m, admin, email)
         waiting = _sql(m, "SELECT count(*) FROM identity.outbox")[0][0]
@@ -311,7 +335,7 @@ def test_nats_restart_while_the_outbox_fills_publishes_each_once(own_mesh):
         time.sleep(4)  # longer than the stall threshold: the outbox's age shows too
         assert (_metric(m, "learnflow_outbox_oldest_age_seconds", context="identity") or 0) >= 3
         assert _status(addr) == NOT_SERVING
-    _wait_status(addr, SERVING, timeout=30)
+    _wait_status(m, SERVING, timeout=30)
     for email in emails[8:]:
         _create_user(m, admin, email)
 
@@ -334,7 +358,7 @@ def test_a_consumer_stuck_on_a_lock_makes_its_context_not_serving_with_the_reaso
     m = own_mesh
     addr = m.grpc_addr
     identity = id_pb.DESCRIPTOR.services_by_name["IdentityService"].full_name
-    _wait_status(addr, SERVING)
+    _wait_status(m, SERVING)
     tenant, student = _demo_student(m)
     dsn = m.migration_url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(dsn) as locker:
@@ -343,15 +367,15 @@ def test_a_consumer_stuck_on_a_lock_makes_its_context_not_serving_with_the_reaso
         publisher = Publisher(m.nats_url, tenant, student, every=0.02).start()
         time.sleep(0.5)
         publisher.stop()
-        took = _wait_status(addr, NOT_SERVING, timeout=15, service=PROGRESS_SERVICE)
+        took = _wait_status(m, NOT_SERVING, timeout=15, service=PROGRESS_SERVICE)
         assert _status(addr, identity) == SERVING  # other contexts keep serving
         serve_log = m.serve_output.read_text()
         assert f"consumer {CONSUMER}: " in serve_log and "no progress for" in serve_log
         locker.rollback()
-    _wait_status(addr, SERVING, timeout=15, service=PROGRESS_SERVICE)
+    _wait_status(m, SERVING, timeout=15, service=PROGRESS_SERVICE)
     inbox = _wait_inbox(m, CONSUMER, set(publisher.ids))
     assert all(inbox[i] == 1 for i in publisher.ids)
-    assert _status(addr) == SERVING, _not_ready(m.serve_output)
+    assert _status(addr) == SERVING, _why(m)
     log.info("stall reported %.1f s after the lock", took)
 
 
@@ -359,7 +383,7 @@ def test_singleton_periodic_work_runs_on_one_replica_and_moves_when_it_dies(own_
     """progress's checks are singleton: with a second replica of progress against the same database,
     only the lease holder runs them; SIGKILL the holder and the other takes over within seconds."""
     m = own_mesh
-    _wait_status(m.grpc_addr, SERVING, log=m.serve_output)
+    _wait_status(m, SERVING)
     grpc_port, metrics_port = free_port(), free_port()
     env = m.server_env(
         LEARNFLOW_GRPC_ADDR=f"127.0.0.1:{grpc_port}",
