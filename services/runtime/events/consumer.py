@@ -135,6 +135,7 @@ class ConsumerRunner:
         # What the loop is doing and since when (loop time), for the stall message: an operator
         # reading "no progress" learns whether the batch is stuck in the database or nothing arrives.
         self._doing: tuple[str, float] = ("starting", 0.0)
+        self._batches: list[list[Msg]] = []  # the unsettled messages of each batch in process()
         # One statement text whatever the batch size (the ids travel as one array), sent by psycopg
         # itself (db.run_sql): it runs for every batch.
         self._claim_sql = (
@@ -205,7 +206,12 @@ class ConsumerRunner:
             self._seen, self._progress_at = seen, now
             return None
         idle = now - self._progress_at
-        if idle < self.stall_seconds:
+        # Nothing pending and nothing in this runner's hands: the unacknowledged messages are another
+        # replica's, or deliveries lost in flight (a connection that died with them on the wire, as
+        # across a nats-server restart), which JetStream sends again once their ack_wait has passed.
+        # Waiting for that is not a stall; only no progress even after it is.
+        redelivery = pending == 0 and self.in_hand == 0
+        if idle < self.stall_seconds + (self.spec.ack_wait_seconds if redelivery else 0.0):
             return None
         held = f", {self.holding} held waiting for the database" if self.holding else ""
         doing, since = self._doing
@@ -213,6 +219,11 @@ class ConsumerRunner:
             f"consumer {self.spec.name}: {pending} pending, {ack_pending} unacknowledged{held}, "
             f"no progress for {idle:.0f} s ({doing} for {now - since:.0f} s)"
         )
+
+    @property
+    def in_hand(self) -> int:
+        """Messages this runner has fetched and not settled yet (its batches being applied or held)."""
+        return sum(len(batch) for batch in self._batches)
 
     def _now_doing(self, what: str) -> None:
         self._doing = (what, asyncio.get_running_loop().time())
@@ -292,6 +303,7 @@ class ConsumerRunner:
         is down the batch is held (heartbeats keep it ours) and applied again when it answers."""
         pending = list(msgs)  # not settled yet; the heartbeat keeps exactly these
         self._now_doing(f"applying a batch of {len(pending)}")
+        self._batches.append(pending)
         heartbeat = asyncio.create_task(self._heartbeat(pending))
         wait = 0.5
         first = True
@@ -315,6 +327,7 @@ class ConsumerRunner:
                 await self._settle(msg.nak, msg, delay=self.spec.backoff_base_seconds)
             raise
         finally:
+            self._batches = [b for b in self._batches if b is not pending]
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat

@@ -149,6 +149,72 @@ def test_a_consumer_with_pending_work_and_no_progress_is_reported_stalled(mesh):
     asyncio.run(main())
 
 
+def test_a_delivery_lost_in_flight_is_awaited_until_redelivered_not_reported_as_a_stall(mesh):
+    """A message JetStream delivered that never reached the runner (a connection that died with it on
+    the wire, as across a nats-server restart) stays unacknowledged until its ack_wait passes and it
+    is sent again. Nothing pending and nothing in the runner's hands: that wait is not a stall."""
+
+    async def main() -> None:
+        nc = await nats.connect(mesh.nats_url)
+        js = nc.jetstream()
+        tag = uuid.uuid4().hex[:8]
+        stream, subject = f"LOSTTEST_{tag}", f"losttest.{tag}"
+        await js.add_stream(name=stream, subjects=[subject])
+        applied: list[str] = []
+
+        async def handle(event, session) -> None:
+            applied.append(event.id)
+
+        db = Database(mesh.database_url, pool_size=2)
+        spec = ConsumerSpec(f"losttest-{tag}", stream, subject, handle, burst=1, ack_wait_seconds=3.0)
+        runner = ConsumerRunner(spec, schema="identity", db=db, js=js, stall_seconds=0.5)
+        await runner.ensure()
+        message = events_pb2.UserCreated(user=resources_pb2.User(id="1", email="lost@stall.test"))
+        await js.publish(
+            subject, message.SerializeToString(), headers=build_headers(message, source="t", tenant_id=None)
+        )
+        # The delivery that goes astray: taken from the durable consumer by a subscription that never
+        # answers for it, as bytes lost on a dead connection would be.
+        astray = await js.pull_subscribe_bind(spec.name, stream=stream)
+        assert len(await astray.fetch(1, timeout=2)) == 1
+        sup = Supervisor()
+        sup.add(
+            f"consumer-{spec.name}",
+            "identity",
+            runner.run,
+            kind="consumer",
+            stop=runner.stop,
+            check=runner.check,
+        )
+        sup.start()
+        try:
+            reasons: list[str] = []
+
+            async def probe() -> None:
+                await sup.check()
+                reasons.extend(sup.not_ready().values())
+
+            waited = 0.0
+            while not applied:  # redelivered after ack_wait (3 s) and applied by the runner
+                await probe()
+                await asyncio.sleep(0.1)
+                waited += 0.1
+                assert waited < 15, "the lost delivery was never applied"
+            info = await js.consumer_info(stream, spec.name)
+            assert info.num_redelivered == 1 or info.delivered.consumer_seq == 2
+            assert waited > 2.0  # the probe ran for four times its stall threshold meanwhile
+            assert reasons == []
+        finally:
+            sup.request_stop()
+            await sup.join(grace=5)
+            await astray.unsubscribe()
+            await js.delete_stream(stream)
+            await db.dispose()
+            await nc.close()
+
+    asyncio.run(main())
+
+
 def test_a_singleton_lease_runs_one_holder_and_is_taken_over_when_it_dies(mesh):
     dsn = mesh.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
     superuser = mesh.migration_url.replace("postgresql+psycopg://", "postgresql://", 1)
