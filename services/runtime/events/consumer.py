@@ -99,8 +99,8 @@ class ConsumerSpec:
     # How long a batch that is not full waits for more events before it is applied (seconds). For
     # consumers no one waits on: under load one transaction then carries the events of several tens
     # of milliseconds instead of the one or two there at the moment. 0: a batch is what is there now.
-    # With in_flight 1. No context uses it by default (audit's, at 0.05, was once seen stalled with
-    # events unacknowledged; docs/audit.md).
+    # With in_flight 1. No context uses it by default: re-measured, it showed no latency gain
+    # (docs/performance.md, session 8).
     linger: float = 0.0
 
 
