@@ -39,6 +39,21 @@ def _restarts(worker: str, context: str) -> float:
     return value or 0.0
 
 
+def _supervised(runner: ConsumerRunner) -> Supervisor:
+    """A running supervisor with this consumer as one of identity's workers, with its stall probe."""
+    sup = Supervisor()
+    name = f"consumer-{runner.spec.name}"
+    sup.add(name, "identity", runner.run, kind="consumer", stop=runner.stop, check=runner.check)
+    sup.start()
+    return sup
+
+
+async def _publish_user(js, subject: str, i: int) -> None:
+    message = events_pb2.UserCreated(user=resources_pb2.User(id=str(i), email=f"s{i}@stall.test"))
+    headers = build_headers(message, source="t", tenant_id=None)
+    await js.publish(subject, message.SerializeToString(), headers=headers)
+
+
 def test_a_crashing_worker_is_logged_once_restarted_counted_and_reported(caplog):
     name = f"flaky-{uuid.uuid4().hex[:6]}"
 
@@ -96,24 +111,10 @@ def test_a_consumer_with_pending_work_and_no_progress_is_reported_stalled(mesh):
         db = Database(mesh.database_url, pool_size=2)
         spec = ConsumerSpec(f"stalltest-{tag}", stream, subject, handle, burst=1)
         runner = ConsumerRunner(spec, schema="identity", db=db, js=js, stall_seconds=1.0)
-        sup = Supervisor()
-        sup.add(
-            f"consumer-{spec.name}",
-            "identity",
-            runner.run,
-            kind="consumer",
-            stop=runner.stop,
-            check=runner.check,
-        )
-        sup.start()
+        sup = _supervised(runner)
         try:
             for i in range(3):
-                message = events_pb2.UserCreated(user=resources_pb2.User(id=str(i), email=f"s{i}@stall.test"))
-                await js.publish(
-                    subject,
-                    message.SerializeToString(),
-                    headers=build_headers(message, source="t", tenant_id=None),
-                )
+                await _publish_user(js, subject, i)
             reasons: dict[str, str] = {}
 
             async def poll() -> None:
@@ -169,24 +170,12 @@ def test_a_delivery_lost_in_flight_is_awaited_until_redelivered_not_reported_as_
         spec = ConsumerSpec(f"losttest-{tag}", stream, subject, handle, burst=1, ack_wait_seconds=3.0)
         runner = ConsumerRunner(spec, schema="identity", db=db, js=js, stall_seconds=0.5)
         await runner.ensure()
-        message = events_pb2.UserCreated(user=resources_pb2.User(id="1", email="lost@stall.test"))
-        await js.publish(
-            subject, message.SerializeToString(), headers=build_headers(message, source="t", tenant_id=None)
-        )
+        await _publish_user(js, subject, 1)
         # The delivery that goes astray: taken from the durable consumer by a subscription that never
         # answers for it, as bytes lost on a dead connection would be.
         astray = await js.pull_subscribe_bind(spec.name, stream=stream)
         assert len(await astray.fetch(1, timeout=2)) == 1
-        sup = Supervisor()
-        sup.add(
-            f"consumer-{spec.name}",
-            "identity",
-            runner.run,
-            kind="consumer",
-            stop=runner.stop,
-            check=runner.check,
-        )
-        sup.start()
+        sup = _supervised(runner)
         try:
             reasons: list[str] = []
 
