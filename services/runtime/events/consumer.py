@@ -128,9 +128,10 @@ class ConsumerRunner:
         # Stall detection (check()): pending work and neither our settles nor the ack floor moved.
         self.stall_seconds = stall_seconds
         self.outage_retry_max = outage_retry_max
+        self.taken = 0  # batches this runner has begun to apply
         self.settled = 0  # messages acked, nak'ed or terminated by this runner
         self.holding = 0  # messages held while the database is down
-        self._seen: tuple[int, int] | None = None
+        self._seen: tuple[int, int, int] | None = None
         self._progress_at = 0.0
         # What the loop is doing and since when (loop time), for the stall message: an operator
         # reading "no progress" learns whether the batch is stuck in the database or nothing arrives.
@@ -194,14 +195,15 @@ class ConsumerRunner:
     async def check(self) -> str | None:
         """The stall probe (run by the supervisor every health interval): None while the consumer
         keeps up, else why not. Also exports its pending / ack-pending gauges. Progress is this
-        runner settling anything or the consumer's ack floor moving (another replica's work)."""
+        runner taking a batch or settling anything, or the consumer's ack floor moving (another
+        replica's work)."""
         info = await self.js.consumer_info(self.spec.stream, self.spec.name, timeout=2)
         pending, ack_pending = info.num_pending or 0, info.num_ack_pending or 0
         metrics.CONSUMER_PENDING.labels(self.spec.name).set(pending)
         metrics.CONSUMER_ACK_PENDING.labels(self.spec.name).set(ack_pending)
         floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
         now = asyncio.get_running_loop().time()
-        seen = (self.settled, floor)
+        seen = (self.taken, self.settled, floor)
         if pending + ack_pending == 0 or seen != self._seen:
             self._seen, self._progress_at = seen, now
             return None
@@ -304,6 +306,7 @@ class ConsumerRunner:
         pending = list(msgs)  # not settled yet; the heartbeat keeps exactly these
         self._now_doing(f"applying a batch of {len(pending)}")
         self._batches.append(pending)
+        self.taken += 1
         heartbeat = asyncio.create_task(self._heartbeat(pending))
         wait = 0.5
         first = True
