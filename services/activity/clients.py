@@ -4,6 +4,7 @@ identity links LMS emails to LearnFlow users (ListUsers, cached), notify sends t
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ from learnflow.notify.v1 import notify_service_pb2, notify_service_pb2_grpc, res
 
 from services.runtime.calls import mesh_call
 from services.runtime.workload import WorkloadIdentity
+
+log = logging.getLogger(__name__)
 
 
 class IdentityLinker:
@@ -29,12 +32,21 @@ class IdentityLinker:
         self._loaded = -1e18
 
     async def link(self, emails: set[str]) -> dict[str, str]:
+        """Raises when identity cannot answer for an email the cache does not know: storing that
+        student's results unlinked would keep them from progress for good."""
         age = time.monotonic() - self._loaded
         # An unknown email reloads too (a new account), but not more than every few seconds.
         if age > self.cache_seconds or (
             not emails <= self._users.keys() and age > min(self.cache_seconds, 5)
         ):
-            await self._load()
+            try:
+                await self._load()
+            except Exception:
+                if not (self._loaded > 0 and emails <= self._users.keys()):
+                    raise
+                # A refresh that failed while every email is known: the cache answers; the next
+                # page tries identity again.
+                log.warning("identity ListUsers failed; linking from the cache", exc_info=True)
         return {e: self._users[e] for e in emails if e in self._users}
 
     async def _load(self) -> None:

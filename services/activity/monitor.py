@@ -276,12 +276,10 @@ class ActivityMonitor:
         if self.linker is None or not emails:
             return {}
         lowered = {e.lower() for e in emails}
-        try:
-            found = await self.linker.link(lowered)
-        except Exception:
-            # Linking is best effort: the event is stored unlinked rather than not at all.
-            log.exception("linking LMS users to LearnFlow users failed", extra={"lms": self.name})
-            return {}
+        # A failure (identity away) raises: the page is not applied and the poll, failing, is
+        # recorded and tried again. Stored unlinked, the students' results would never reach
+        # progress, and a later poll would not link them (their rows are already emitted).
+        found = await self.linker.link(lowered)
         self.unmatched |= lowered - found.keys()
         self.unmatched -= found.keys()
         return found

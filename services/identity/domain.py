@@ -4,12 +4,12 @@ Pure logic: no gRPC, SQLAlchemy or NATS here."""
 from __future__ import annotations
 
 import re
-import zoneinfo
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.runtime.errors import PermissionDenied, Violations
 from services.runtime.request_context import Principal
+from services.runtime.zones import zone_named
 
 ROLES = ("student", "teacher", "facilitator", "mentor", "caregiver", "admin", "operator", "service")
 # Roles that may read every user of their tenant; the others may read only themselves.
@@ -94,9 +94,7 @@ def check_roles(v: Violations, roles: tuple[str, ...], path: str) -> None:
 def check_time_zone(v: Violations, tz: str, path: str) -> None:
     if not tz:
         return
-    try:
-        zoneinfo.ZoneInfo(tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    if zone_named(tz) is None:
         v.add(path, f"{tz!r} is not an IANA time zone such as Europe/Berlin")
 
 

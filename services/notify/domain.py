@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
@@ -18,6 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from services.notify.channels.base import BodyFormat, Urgency
 from services.runtime.errors import FieldViolation, InvalidArgument, Violations
+from services.runtime.zones import zone_named
 
 Status = Literal["pending", "sent", "failed", "retrying", "read", "deferred", "digested"]
 STATUSES: tuple[Status, ...] = ("pending", "sent", "failed", "retrying", "read", "deferred", "digested")
@@ -214,18 +215,11 @@ def adapt_body(body: str, source: BodyFormat, target: BodyFormat) -> str:
 
 
 def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_named(name) or ZoneInfo("UTC")
 
 
 def valid_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+    return zone_named(name) is not None
 
 
 def quiet_until(hours: QuietHours | None, fallback_zone: str, now: datetime) -> datetime | None:

@@ -295,6 +295,11 @@ async def _abandon(session: AsyncConnection, *, rollback: bool = True) -> None:
             await driver.execute("ROLLBACK", prepare=False)
 
 
+class TransactionRolledBack(RuntimeError):
+    """COMMIT found the transaction failed (an error inside it was caught and not re-raised): nothing
+    of the unit of work was saved. A defect of the caller, reported as one (INTERNAL), never as done."""
+
+
 # What a statement raises when the server could not answer: SQLAlchemy's wrappers and psycopg's own.
 _DRIVER_ERRORS = (OperationalError, DBAPIError, psycopg.OperationalError, psycopg.InterfaceError)
 
@@ -575,10 +580,18 @@ class Database:
                         await _abandon(session)
                         raise
                     try:
-                        await _driver(session).execute("COMMIT", prepare=False)
+                        ended = await _driver(session).execute("COMMIT", prepare=False)
                     except BaseException:
                         await _abandon(session)
                         raise
+                    if ended.statusmessage != "COMMIT":
+                        # PostgreSQL answers COMMIT in a failed transaction with ROLLBACK, no error:
+                        # a statement failed and its error was swallowed. Saying "done" would lose
+                        # the unit's work (a consumer would ack an event it never applied).
+                        raise TransactionRolledBack(
+                            "the transaction was rolled back at COMMIT: one of its statements failed"
+                            " and the error was caught without ending the unit of work"
+                        )
                 finally:
                     callbacks.open = False
             _run_after_commit(callbacks)

@@ -52,5 +52,5 @@ class SandboxApi(pb_grpc.SandboxServiceServicer):
     async def GradeSubmission(
         self, request: sandbox_service_pb2.GradeSubmissionRequest, context: object
     ) -> sandbox_service_pb2.GradeSubmissionResponse:
-        grade = await self.service.grade(_caller(), request.exercise_id, request.code)
+        grade = await self.service.grade(_caller(), request.exercise_id, request.code, request.request_id)
         return convert.grade_to_proto(grade)

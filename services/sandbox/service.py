@@ -9,6 +9,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from google.protobuf.message import Message
+
 from services.runtime import audit
 from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
@@ -28,9 +30,11 @@ from services.sandbox.domain import (
 from services.sandbox.engine import Limits, RunResult
 from services.sandbox.pool import ExecutionPool, RateLimiter
 
-# Namespaces of ids derived from an idempotency key (request_id of Execute and CreateExercise).
+# Namespaces of ids derived from an idempotency key (request_id of Execute, CreateExercise and
+# GradeSubmission).
 _EXECUTIONS = uuid.UUID("5d0e7f1c-8f7e-4b8e-9d37-2c1f3a4b5e60")
 _EXERCISES = uuid.UUID("0b6f4a3e-2d1c-4f5e-8a9b-7c6d5e4f3a21")
+_SUBMISSIONS = uuid.UUID("7a2c9e41-5b3d-4f60-9e18-3d4c5b6a7f82")
 
 
 def _id_for(namespace: uuid.UUID, caller: Principal, request_id: str) -> str:
@@ -133,7 +137,10 @@ class SandboxService:
         verdict: Verdict,
         diagnosis: Diagnosis | None,
         duration_ms: int,
+        graded: Message | None = None,
     ) -> None:
+        """Records the run and stages sandbox.executed (with a grade's sandbox.graded, in the same
+        transaction: both or neither), once per execution id."""
         run = RunRecord(
             execution_id=execution_id,
             tenant_id=caller.tenant_id,
@@ -147,6 +154,8 @@ class SandboxService:
         async with self.db.transaction(caller.tenant_id) as session:
             if await store.record_execution(session, run):
                 await self.outbox.stage(session, "sandbox.executed", convert.executed_event(run))
+                if graded is not None:
+                    await self.outbox.stage(session, "sandbox.graded", graded)
 
     async def create_exercise(
         self,
@@ -197,9 +206,12 @@ class SandboxService:
             raise NotFound(f"exercise {exercise_id} not found", reason="EXERCISE_NOT_FOUND")
         return exercise
 
-    async def grade(self, caller: Principal, exercise_id: str, code: str) -> GradeResult:
+    async def grade(
+        self, caller: Principal, exercise_id: str, code: str, request_id: str = ""
+    ) -> GradeResult:
         v = Violations()
         domain.check_code(v, code)
+        _check_request_id(v, request_id)
         v.raise_if_any()
         exercise = await self._exercise(caller, exercise_id)
         await self._admit(caller)
@@ -231,18 +243,24 @@ class SandboxService:
             )
         outcomes = tuple(outcome for outcome, _ in runs)
         passed = sum(1 for o in outcomes if o.passed)
-        grade = GradeResult(str(uuid.uuid4()), passed, len(outcomes), outcomes)
+        # A retry with the same key is the same submission (of the same exercise): graded again,
+        # recorded and published once.
+        submission_id = _id_for(_SUBMISSIONS, caller, f"{exercise_id}:{request_id}" if request_id else "")
+        grade = GradeResult(submission_id, passed, len(outcomes), outcomes)
         # One sandbox.executed per submission (not per case, so one mistake is counted once): the
         # first failing case's verdict and diagnosis, cleaned of anything from a hidden test.
         first_failure = next(((o, d) for o, d in runs if not o.passed), None)
         verdict = first_failure[0].verdict if first_failure else Verdict.OK
         diagnosis = first_failure[1] if first_failure else None
         await self._record(
-            caller, grade.submission_id, exercise.id, verdict, diagnosis, sum(o.duration_ms for o in outcomes)
+            caller,
+            grade.submission_id,
+            exercise.id,
+            verdict,
+            diagnosis,
+            sum(o.duration_ms for o in outcomes),
+            graded=convert.graded_event(grade, caller.subject, exercise, datetime.now(UTC)),
         )
-        graded = convert.graded_event(grade, caller.subject, exercise, datetime.now(UTC))
-        async with self.db.transaction(caller.tenant_id) as session:
-            await self.outbox.stage(session, "sandbox.graded", graded)
         return grade
 
     async def _run_case(

@@ -5259,6 +5259,12 @@ export interface operations {
             content: {
                 "application/json": {
                     code: string;
+                    /**
+                     * @description Optional idempotency key (at most 200 characters). The same key from the same caller names the
+                     *     same submission: a retried call grades the code again but is recorded, and publishes
+                     *     sandbox.executed and sandbox.graded, once.
+                     */
+                    requestId?: string;
                 };
             };
         };

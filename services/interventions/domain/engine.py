@@ -12,11 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import celpy
 
 from services.interventions.domain.policy import Condition, Policy, compile_expression
+from services.runtime.zones import zone_named
 
 DAILY_CAP = 3
 SENT, SUPPRESSED, SHADOW = "sent", "suppressed", "shadow"
@@ -100,10 +101,7 @@ class StudentState:
 
 
 def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+    return zone_named(name) or ZoneInfo("UTC")
 
 
 def local_day(moment: datetime, time_zone: str) -> date:

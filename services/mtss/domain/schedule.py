@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
 from services.runtime.errors import Violations
+from services.runtime.zones import zone_named
 
 MAX_SESSIONS = 2000  # a year of daily sessions with room to spare; a rule making more is a mistake
 MAX_RULE_LEN = 500
@@ -50,13 +51,7 @@ class Occurrence:
     local_date: date  # the school's date of the meeting (the attendance day)
 
 
-def zone_of(name: str) -> ZoneInfo | None:
-    if not name or len(name) > 64:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+zone_of = zone_named
 
 
 def check_schedule(v: Violations, s: Schedule | None, path: str) -> None:

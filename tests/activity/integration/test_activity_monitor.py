@@ -5,7 +5,11 @@ backfilling a row the cursor passed by, and the stored event's fields and xAPI s
 import asyncio
 import uuid
 
+import pytest
+import sqlalchemy as sa
+
 from services.activity.domain import event_id
+from services.activity.lms import LmsReader
 from services.runtime.testing import service_database
 from tests.activity.integration.lms_world import World, new_lms
 
@@ -128,6 +132,62 @@ def test_event_types_not_monitored_are_not_stored_but_advance_the_state(context_
             )
         await settle_and_poll(monitor)
         assert [e.event_type for e in await w.stored()] == ["exam_passed"]
+        await reader.dispose()
+
+    run(context_pg, scenario)
+
+
+def test_a_page_whose_students_identity_cannot_link_is_not_applied_until_it_can(context_pg):
+    """identity away while a failed exam is read: the page waits (the poll fails and says why) rather
+    than storing the result unlinked, which would keep it from progress for good."""
+
+    class FlakyIdentity:
+        def __init__(self) -> None:
+            self.down = True
+
+        async def link(self, emails: set[str]) -> dict[str, str]:
+            if self.down:
+                raise ConnectionError("identity ListUsers: UNAVAILABLE")
+            return {e: "user-ada" for e in emails if e == "ada@lms.test"}
+
+    async def scenario(w: World):
+        from services.activity import store
+        from services.activity.monitor import ActivityMonitor
+        from services.runtime.events.outbox import Outbox
+
+        reader = LmsReader(w.urls.reader, pool_size=2)
+        identity = FlakyIdentity()
+        monitor = ActivityMonitor(
+            w.db, Outbox("activity", "activity"), reader, w.config(event_types="exam_failed"), linker=identity
+        )
+        with w.owner() as lms:
+            failed = lms.execute(
+                "INSERT INTO attempts (student_id, exam_id, state, percentage) VALUES (2, 2, 'failed', 40)"
+                " RETURNING id"
+            ).fetchone()[0]
+        await asyncio.sleep(0.1)  # past the settle lag
+        with pytest.raises(ConnectionError):
+            await monitor.poll()
+        assert await w.stored() == []
+        async with w.db.transaction(w.tenant_id) as session:
+            status = await store.monitor_row(session, w.name)
+        assert "identity ListUsers: UNAVAILABLE" in status.last_error
+
+        identity.down = False
+        await monitor.poll()
+        [event] = await w.stored()
+        assert (event.event_id, event.user_id) == (event_id(w.name, "attempts", failed, "failed"), "user-ada")
+        async with w.db.transaction(w.tenant_id) as session:
+            to_progress = (
+                await session.execute(
+                    sa.text(
+                        "SELECT count(*) FROM activity.outbox WHERE subject = 'progress.events'"
+                        " AND headers->>'learnflow-tenant' = :t"
+                    ),
+                    {"t": w.tenant_id},
+                )
+            ).scalar_one()
+        assert to_progress == 1
         await reader.dispose()
 
     run(context_pg, scenario)

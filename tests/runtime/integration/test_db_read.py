@@ -5,6 +5,7 @@ refused, Unavailable when the database is down, and the pool healthy after a fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import secrets
 import shutil
@@ -18,7 +19,15 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from services.runtime import request_context
-from services.runtime.db import Database, PreparedRead, _insert_many_sql, insert_many, is_database_outage
+from services.runtime.db import (
+    Database,
+    PreparedRead,
+    TransactionRolledBack,
+    _insert_many_sql,
+    after_commit,
+    insert_many,
+    is_database_outage,
+)
 from services.runtime.errors import Unavailable
 from services.runtime.local.postgres import APP_ROLE, DATABASE, EmbeddedPostgres
 from services.runtime.local.procs import free_port
@@ -173,6 +182,29 @@ def test_a_failed_statement_leaves_the_pool_healthy(pg):
         return [r.body for r in await db.read(BODIES, {"prefix": "b%"}, tenant_id=TENANT_B)]
 
     assert _run(pg, body) == ["b1"]
+
+
+def test_a_unit_of_work_whose_failed_statement_was_swallowed_is_not_reported_as_committed(pg):
+    """PostgreSQL answers COMMIT in a failed transaction with ROLLBACK and no error: the transaction
+    raises rather than let its caller (a consumer about to ack) believe its writes were saved."""
+    ran: list[str] = []
+
+    async def body(db: Database):
+        async def unit() -> None:
+            async with db.transaction(tenant_id=TENANT_A) as session:
+                await session.execute(
+                    text("INSERT INTO readtest.notes (tenant_id, body) VALUES (:t, 'lost')"), {"t": TENANT_A}
+                )
+                after_commit(session, lambda: ran.append("after commit"))
+                with contextlib.suppress(sa.exc.ProgrammingError):
+                    await session.execute(text("SELECT * FROM readtest.no_such_table"))
+
+        with pytest.raises(TransactionRolledBack):
+            await unit()
+        return [r.body for r in await db.read(BODIES, {"prefix": "%"}, tenant_id=TENANT_A)]
+
+    assert _run(pg, body) == ["a1", "a2"]  # nothing saved, and the connection went on working
+    assert ran == []
 
 
 def test_a_cancelled_read_does_not_hand_its_busy_connection_on(pg):

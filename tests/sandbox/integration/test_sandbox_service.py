@@ -282,6 +282,48 @@ def test_a_retried_execution_with_the_same_request_id_is_recorded_and_announced_
     assert too_long.status == 400 and "request_id" in str(too_long.body)
 
 
+def test_a_retried_grade_with_the_same_request_id_is_recorded_and_announced_once(mesh, exercise, student):
+    key = f"grade-{uuid.uuid4().hex}"
+    path = f"/v1/exercises/{exercise['id']}:grade"
+
+    async def main():
+        nc = await nats.connect(mesh.nats_url)
+        executed = await nc.subscribe("sandbox.executed")
+        graded = await nc.subscribe("sandbox.graded")
+        try:
+            replies = [
+                await asyncio.to_thread(
+                    rest, mesh, "POST", path, {"code": SOLUTION, "requestId": key}, student
+                )
+                for _ in range(2)
+            ]
+            other = await asyncio.to_thread(
+                rest, mesh, "POST", path, {"code": SOLUTION, "requestId": key + "-b"}, student
+            )
+            # The second key's events come after the first key's (one relay, commit order, the graded
+            # event staged with the executed one): once both are here, any duplicate would be too.
+            runs, grades = [], []
+            while other.body["submissionId"] not in grades:
+                grades.append(
+                    events_pb2.SubmissionGraded.FromString((await graded.next_msg(20)).data).submission_id
+                )
+            while other.body["submissionId"] not in runs:
+                runs.append(
+                    events_pb2.SandboxExecuted.FromString((await executed.next_msg(20)).data).execution_id
+                )
+            return replies, other, runs, grades
+        finally:
+            await nc.close()
+
+    (first, second), other, runs, grades = asyncio.run(main())
+    assert first.status == second.status == other.status == 200, first.body
+    assert first.body["submissionId"] == second.body["submissionId"] != other.body["submissionId"]
+    assert first.body["score"] == second.body["score"] == 1
+    assert runs.count(first.body["submissionId"]) == grades.count(first.body["submissionId"]) == 1
+    too_long = rest(mesh, "POST", path, {"code": SOLUTION, "requestId": "x" * 201}, student)
+    assert too_long.status == 400 and "request_id" in str(too_long.body)
+
+
 def test_creating_an_exercise_twice_with_one_request_id_creates_it_once(mesh):
     teacher = login(mesh, "teacher@demo.test")
     key = f"create-{uuid.uuid4().hex}"

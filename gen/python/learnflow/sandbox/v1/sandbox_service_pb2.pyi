@@ -42,12 +42,14 @@ class GetExerciseRequest(_message.Message):
     def __init__(self, exercise_id: _Optional[str] = ...) -> None: ...
 
 class GradeSubmissionRequest(_message.Message):
-    __slots__ = ("exercise_id", "code")
+    __slots__ = ("exercise_id", "code", "request_id")
     EXERCISE_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     exercise_id: str
     code: str
-    def __init__(self, exercise_id: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, exercise_id: _Optional[str] = ..., code: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class GradeSubmissionResponse(_message.Message):
     __slots__ = ("submission_id", "score", "passed", "total", "cases")

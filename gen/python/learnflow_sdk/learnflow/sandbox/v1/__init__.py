@@ -305,6 +305,13 @@ class GradeSubmissionRequest(betterproto2.Message):
 
     code: "str" = betterproto2.field(2, betterproto2.TYPE_STRING)
 
+    request_id: "str" = betterproto2.field(3, betterproto2.TYPE_STRING)
+    """
+    Optional idempotency key (at most 200 characters). The same key from the same caller names the
+    same submission: a retried call grades the code again but is recorded, and publishes
+    sandbox.executed and sandbox.graded, once.
+    """
+
 
 default_message_pool.register_message(
     "learnflow.sandbox.v1", "GradeSubmissionRequest", GradeSubmissionRequest
