@@ -130,11 +130,22 @@ def check_template(v: Violations, name: str, subject: str, body: str, path: str)
         v.add(f"{path}.subject", f"must be at most {MAX_SUBJECT} characters")
     if not body.strip():
         v.add(f"{path}.body", "is required")
-    for part, source in (("subject", subject), ("body", body)):
+    # Compiled, not only parsed, in every form it is rendered in (the body is autoescaped for HTML
+    # channels): a template must fail here, as a field violation, rather than when a message is sent.
+    for part, source, forms in (("subject", subject, (False,)), ("body", body, (False, True))):
         try:
-            _env(autoescape=False).parse(source)
+            for autoescape in forms:
+                _compiled(source, autoescape)
         except TemplateSyntaxError as exc:
             v.add(f"{path}.{part}", f"is not a valid template: {exc.message} (line {exc.lineno})")
+        except (RecursionError, SyntaxError, MemoryError):
+            # Jinja parses recursively (some 70 nested parentheses exhaust Python's recursion limit)
+            # and compiles to Python, which refuses about 100 nested blocks.
+            v.add(
+                f"{path}.{part}",
+                "is nested too deeply to be a template: use fewer nested parentheses, "
+                "{% if %} or {% for %} blocks inside one another",
+            )
 
 
 def _env(*, autoescape: bool) -> SandboxedEnvironment:

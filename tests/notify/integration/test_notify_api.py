@@ -396,3 +396,31 @@ def test_quiet_hours_are_the_callers_own(mesh, stub):
         token=student["token"],
     )
     assert bad.status == 400, bad.body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{{" + "(" * 200 + "x" + ")" * 200 + "}}",  # Jinja's parser recurses past Python's limit
+        "{% if x %}" * 100 + "x" + "{% endif %}" * 100,  # parses, but Python cannot compile it
+    ],
+    ids=["nested-parentheses", "nested-blocks"],
+)
+def test_a_template_nested_too_deeply_is_400_on_its_body_and_not_stored(mesh, stub, teacher, body):
+    name = f"deep-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(grpc.RpcError) as err:
+        stub.PutTemplate(
+            pb.PutTemplateRequest(template=resources_pb2.Template(name=name, subject="Hi", body=body)),
+            metadata=bearer(teacher),
+            timeout=10,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert _field_violations(err.value) == {"template.body"}
+    reply = rest(mesh, "POST", "/v1/notify/templates", {"name": name, "body": body}, token=teacher)
+    assert reply.status == 400, reply.body
+    explained = [v for d in reply.body.get("details", []) for v in d.get("fieldViolations", [])]
+    assert [v["field"] for v in explained] == ["template.body"], reply.body
+    assert "nested too deeply" in explained[0]["description"], explained
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetTemplate(pb.GetTemplateRequest(name=name), metadata=bearer(teacher), timeout=10)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND

@@ -67,6 +67,21 @@ def test_template_syntax_and_name_are_checked_when_saved():
 
 
 @pytest.mark.parametrize(
+    ("subject", "body", "field"),
+    [
+        ("ok", "{{" + "(" * 200 + "x" + ")" * 200 + "}}", "template.body"),
+        ("{{" + "(" * 200 + "x" + ")" * 200 + "}}", "ok", "template.subject"),
+        ("ok", "{% if x %}" * 100 + "x" + "{% endif %}" * 100, "template.body"),
+    ],
+    ids=["parentheses-in-body", "parentheses-in-subject", "blocks-in-body"],
+)
+def test_a_template_nested_too_deeply_is_a_field_violation_not_a_crash(subject, body, field):
+    v = Violations()
+    domain.check_template(v, "deep", subject, body, "template")
+    assert [(i.field, "nested too deeply" in i.description) for i in v.items] == [(field, True)]
+
+
+@pytest.mark.parametrize(
     ("local", "expected_end"),
     [
         ("2026-07-01T21:59", None),
