@@ -47,13 +47,16 @@ COMMUNICATION = {
 
 
 def parse_date(v: Violations, text: str, path: str) -> date | None:
+    """The date in `text` (None when empty); a violation when it is not one or lies outside
+    programs.EARLIEST_DATE..LATEST_DATE."""
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        found = date.fromisoformat(text)
     except ValueError:
         v.add(path, "must be a date YYYY-MM-DD")
         return None
+    return found if p.check_date(v, found, path) else None
 
 
 def _dates(v: Violations, values: Iterable[str], path: str) -> tuple[date, ...]:
@@ -90,9 +93,9 @@ def new_intervention(req: mtss_service_pb2.CreateInterventionRequest) -> p.NewIn
     goal = None
     if i.HasField("goal"):
         goal_date = parse_date(v, i.goal.goal_date, "intervention.goal.goal_date")
-        if goal_date is None:
+        if not i.goal.goal_date:
             v.add("intervention.goal.goal_date", "is required")
-        else:
+        elif goal_date is not None:
             goal = p.GoalSpec(i.goal.measure, i.goal.baseline, i.goal.target, goal_date)
     new = p.NewIntervention(
         template_key=i.template_key,
@@ -139,7 +142,7 @@ def attendance_in(records: Iterable[resources_pb2.AttendanceRecord]) -> list[p.A
 def progress_in(e: resources_pb2.ProgressEntry) -> p.ProgressEntry:
     v = Violations()
     on = parse_date(v, e.date, "entry.date")
-    if on is None:
+    if not e.date:
         v.add("entry.date", "is required")
     if not e.student_id:
         v.add("entry.student_id", "is required")

@@ -26,6 +26,11 @@ FIDELITY_THRESHOLD = 0.8
 MANAGERS = ("teacher", "admin")  # teachers and interventionists manage programs
 STAFF = ("teacher", "facilitator", "admin", "mentor")
 
+# The dates a program, a goal or a progress entry may name: the years every context accepts (the
+# runtime bounds request timestamps the same way). Outside them a local time placed in UTC can leave
+# Python's years 1-9999 (0001-01-01 08:00 in Tokyo is in year 0), and no school needs them.
+EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2999, 12, 31)
+
 ATTENDANCE_STATUSES = ("present", "absent", "tardy", "excused")
 ATTENDED = ("present", "tardy")
 
@@ -287,6 +292,14 @@ def check_text(
         v.add(path, f"must be at most {limit} characters")
 
 
+def check_date(v: Violations, value: date, path: str) -> bool:
+    """Whether `value` lies within EARLIEST_DATE..LATEST_DATE; a violation on `path` when not."""
+    if EARLIEST_DATE <= value <= LATEST_DATE:
+        return True
+    v.add(path, f"must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}")
+    return False
+
+
 def check_new(v: Violations, new: NewIntervention, template: Template | None) -> None:
     """Objective, owner and schedule are required (seed US1 scenario 3) along with the rest."""
     if template is None:
@@ -304,8 +317,12 @@ def check_new(v: Violations, new: NewIntervention, template: Template | None) ->
     check_text(v, new.target_population, "intervention.target_population", limit=MAX_TEXT)
     if new.begin_date is None:
         v.add("intervention.begin_date", "is required")
+    elif not check_date(v, new.begin_date, "intervention.begin_date"):
+        new = replace(new, begin_date=None)
     if new.end_date is None:
         v.add("intervention.end_date", "is required")
+    elif not check_date(v, new.end_date, "intervention.end_date"):
+        new = replace(new, end_date=None)
     if new.begin_date and new.end_date:
         if new.end_date < new.begin_date:
             v.add("intervention.end_date", "must not be before begin_date")
@@ -317,6 +334,7 @@ def check_new(v: Violations, new: NewIntervention, template: Template | None) ->
         v.add("intervention.goal", "is required")
     else:
         check_text(v, new.goal.measure, "intervention.goal.measure", limit=MAX_NAME)
+        check_date(v, new.goal.goal_date, "intervention.goal.goal_date")
         if new.begin_date and new.goal.goal_date <= new.begin_date:
             v.add("intervention.goal.goal_date", "must be after begin_date")
         if new.goal.target == new.goal.baseline:
@@ -436,8 +454,14 @@ def decide(
 
 
 def parse_risk_csv(v: Violations, text: str, path: str) -> list[RiskEntry]:
-    """An uploaded risk list: a header row with student_id and risk (0..1), optional reason."""
-    rows = list(csv.DictReader(io.StringIO(text)))
+    """An uploaded risk list: a header row with student_id and risk (0..1), optional reason. Text
+    that is not CSV (csv.Error) is a violation on `path` saying which line and why."""
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        rows = list(reader)
+    except csv.Error as err:
+        v.add(path, f"line {reader.line_num + 1}: {_csv_problem(str(err))}")  # the line being read
+        return []
     if not rows:
         v.add(path, "needs a header row (student_id,risk[,reason]) and at least one row")
         return []
@@ -457,6 +481,18 @@ def parse_risk_csv(v: Violations, text: str, path: str) -> list[RiskEntry]:
             continue
         out.append(RiskEntry(sid, risk, (row.get("reason") or "").strip()[:MAX_NAME]))
     return out
+
+
+def _csv_problem(error: str) -> str:
+    """Python's csv.Error in words an uploader can act on."""
+    if "new-line character seen in unquoted field" in error:
+        return (
+            "a line ends with a lone carriage return (CR, old Mac line endings); "
+            "save the file with LF or CRLF line endings"
+        )
+    if "field larger than field limit" in error:
+        return f"a value is longer than {csv.field_size_limit()} characters"
+    return f"is not valid CSV ({error})"
 
 
 def screen(

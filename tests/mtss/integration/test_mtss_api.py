@@ -257,3 +257,101 @@ def test_interventions_are_listed_a_page_at_a_time_and_found_by_text(mesh, stub,
     facilitator = login(mesh, "facilitator@demo.test")
     listed = rest(mesh, "GET", f"/v1/mtss/interventions?query={marker}", token=facilitator)
     assert listed.status == 200 and len(listed.body["interventions"]) == 3
+
+
+# --- input at the edges: INVALID_ARGUMENT naming the field, and nothing changed --------------------
+
+
+def _listed(stub, token: str, text: str) -> list[str]:
+    found = stub.ListInterventions(
+        pb.ListInterventionsRequest(query=text), metadata=bearer(token), timeout=10
+    )
+    return [i.code for i in found.interventions]
+
+
+@pytest.mark.parametrize(
+    ("begin", "end", "goal", "zone", "start"),
+    [
+        ("0001-01-01", "0001-02-01", "0001-01-20", "Asia/Tokyo", "08:00"),  # UTC is in year 0
+        ("9999-11-01", "9999-12-31", "9999-12-20", "America/Los_Angeles", "23:00"),  # ... in year 10000
+        ("1899-12-01", "1900-01-31", "1900-01-20", NY, "10:00"),  # before the bound
+        ("2999-12-01", "3000-01-31", "3000-01-20", NY, "10:00"),  # after it
+    ],
+    ids=["year-1-east", "year-9999-west", "before-1900", "after-2999"],
+)
+def test_dates_outside_1900_to_2999_are_refused_naming_them(
+    stub, teacher, teacher_id, begin, end, goal, zone, start
+):
+    marker = f"Edge {uuid.uuid4().hex[:8]}"
+    intervention = _intervention(
+        teacher_id,
+        name=marker,
+        begin_date=begin,
+        end_date=end,
+        goal=resources_pb2.Goal(baseline=10, target=40, goal_date=goal),
+        schedule=resources_pb2.Schedule(rrule="FREQ=WEEKLY;BYDAY=MO", start_time=start, time_zone=zone),
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        stub.CreateIntervention(
+            pb.CreateInterventionRequest(intervention=intervention), metadata=bearer(teacher), timeout=10
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    fields = _field_violations(err.value)
+    out_of_range = {
+        path
+        for path, text in (
+            ("intervention.begin_date", begin),
+            ("intervention.end_date", end),
+            ("intervention.goal.goal_date", goal),
+        )
+        if not "1900-01-01" <= text <= "2999-12-31"
+    }
+    assert out_of_range and out_of_range <= fields, fields
+    assert _listed(stub, teacher, marker) == []
+
+
+def _intervention_id(stub, teacher, teacher_id) -> str:
+    made = stub.CreateIntervention(
+        pb.CreateInterventionRequest(intervention=_intervention(teacher_id)),
+        metadata=bearer(teacher),
+        timeout=10,
+    )
+    return made.id
+
+
+@pytest.mark.parametrize(
+    ("csv", "words"),
+    [
+        ("student_id,risk\r{student},0.9\r", "carriage return"),  # old Mac line endings
+        ("student_id,risk,reason\n{student},0.9," + "x" * 131_073 + "\n", "131072"),  # csv's field limit
+    ],
+    ids=["cr-line-endings", "field-too-long"],
+)
+def test_a_risk_list_that_is_not_csv_is_refused_on_the_csv_field(mesh, stub, teacher, teacher_id, csv, words):
+    student = new_student(mesh)
+    intervention_id = _intervention_id(stub, teacher, teacher_id)
+    request = pb.EnrollFromRiskListRequest(
+        intervention_id=intervention_id, csv=csv.format(student=student["id"]), min_risk=0.5
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        stub.EnrollFromRiskList(request, metadata=bearer(teacher), timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert _field_violations(err.value) == {"csv"}
+    assert words in _violation_texts(err.value)
+    dashboard = stub.GetInterventionDashboard(
+        pb.GetInterventionDashboardRequest(intervention_id=intervention_id),
+        metadata=bearer(teacher),
+        timeout=10,
+    )
+    assert list(dashboard.students) == []  # nobody enrolled
+
+
+def _violation_texts(err: grpc.RpcError) -> str:
+    texts = []
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                bad = error_details_pb2.BadRequest()
+                if detail.Unpack(bad):
+                    texts += [v.description for v in bad.field_violations]
+    return " ".join(texts)

@@ -56,6 +56,27 @@ def test_missing_objective_owner_and_schedule_are_each_named():
     assert {"intervention.objectives", "intervention.owner_id", "intervention.schedule"} <= fields
 
 
+def test_dates_outside_1900_to_2999_are_named_before_any_expansion():
+    v = Violations()
+    new = p.NewIntervention(
+        "reading-group",
+        1,
+        name="x",
+        objectives=("read",),
+        owner_id="o",
+        begin_date=date(1, 1, 1),
+        end_date=date(1, 2, 1),
+        goal=p.GoalSpec("wcpm", 1, 2, date(1, 1, 20)),
+        schedule=Schedule("FREQ=WEEKLY;BYDAY=MO", RG1.start_time, 30, "Asia/Tokyo"),
+    )
+    p.check_new(v, new, RG1)
+    assert {i.field for i in v.items} == {
+        "intervention.begin_date",
+        "intervention.end_date",
+        "intervention.goal.goal_date",
+    }
+
+
 def test_a_newer_template_applies_only_with_exactly_its_changes_acknowledged():
     current = _intervention()
     changes = p.template_changes(current, RG2)
@@ -103,6 +124,19 @@ def test_a_risk_list_is_parsed_and_screened_with_reasons():
     got = p.screen(entries, 0.5, enrolled={"c"}, known={"a", "b", "c"})
     assert [(c.student_id, c.eligible) for c in got] == [("a", True), ("c", False), ("b", False)]
     assert "struggling" in got[0].reason and got[1].reason == "already enrolled"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("student_id,risk\ra,0.9\r", "line 1: a line ends with a lone carriage return"),
+        ("student_id,risk\na,0.9\nb,0." + "9" * 131_072 + "\n", "line 3: a value is longer than 131072"),
+    ],
+)
+def test_text_that_is_not_csv_is_one_violation_on_the_field(text, words):
+    v = Violations()
+    assert p.parse_risk_csv(v, text, "csv") == []
+    assert [(i.field, i.description[: len(words)]) for i in v.items] == [("csv", words)]
 
 
 def test_the_most_at_risk_are_taken_first_up_to_max_students_and_a_repeated_student_once():
