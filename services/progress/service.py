@@ -350,8 +350,8 @@ class ProgressService:
         self, caller: Principal, state: str | None, student_id: str, page_size: int, page_token: str
     ) -> tuple[list[StruggleAlert], str]:
         size = pagination.page_size(page_size)
-        position = pagination.decode_token(page_token, t=datetime, i=str)
-        after = (position["t"], position["i"]) if position else None
+        position = pagination.decode_token(page_token, t=datetime, i=uuid.UUID)
+        after = (position["t"], str(position["i"])) if position else None
         states = (state,) if state else (OPEN, ACKNOWLEDGED)
         teacher = None if caller.has_any("admin", "service") else caller.subject
         known = True

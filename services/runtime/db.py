@@ -453,6 +453,20 @@ def is_database_outage(exc: BaseException) -> bool:
     return str(state).startswith(_OUTAGE_STATES)
 
 
+def refused_value(exc: BaseException) -> str | None:
+    """What PostgreSQL (or psycopg, before sending) said of a value it cannot store — SQLSTATE class 22,
+    "data exception": a number out of a column's range, a NUL in text, NaN in JSON — or None for any
+    other error. A request that reaches this has a check missing; the interceptor answers it
+    INVALID_ARGUMENT rather than INTERNAL (services/runtime/interceptors.py)."""
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(error, psycopg.DataError):  # psycopg.errors.DataException (class 22) among them
+        diag = getattr(error, "diag", None)
+        return (getattr(diag, "message_primary", None) or str(error)).strip()
+    if isinstance(error, UnicodeEncodeError):  # a lone surrogate in a parameter: not UTF-8
+        return "a text value is not valid UTF-8"
+    return None
+
+
 async def listen(dsn: str, channel: str, wake: asyncio.Event, stopping: asyncio.Event, what: str) -> None:
     """Sets `wake` on every NOTIFY on `channel` (a trigger sends one at commit), and once on each
     (re)connection to catch up on what committed before it listened; reconnects after an outage until

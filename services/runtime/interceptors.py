@@ -33,7 +33,8 @@ import grpc
 
 from services.runtime import metrics, request_context, validation
 from services.runtime.authz import ALWAYS_PUBLIC_PREFIXES, Rule, TokenVerifier, authorize
-from services.runtime.errors import DomainError, Unauthenticated
+from services.runtime.db import refused_value
+from services.runtime.errors import DomainError, FieldViolation, InvalidArgument, Unauthenticated
 from services.runtime.logs import _trace_id
 from services.runtime.request_context import Principal, RequestContext
 from services.runtime.status import code_for, internal_status, to_status
@@ -139,6 +140,21 @@ class MeshInterceptor(grpc.GenericRpcHandler):
                 extra={"method": method, "code": code.name, "reason": exc.reason, "error": exc.message},
             )
             await context.abort_with_status(to_status(exc, correlation_id=cid))
+        refused = refused_value(exc)
+        if refused is not None:
+            # A backstop: the database refused a value from the request that no check caught. The
+            # caller gets a 400 with what was wrong; the log says a check is missing.
+            log.warning(
+                "rpc refused by the database: a request check is missing",
+                exc_info=exc,
+                extra={"method": method},
+            )
+            error = InvalidArgument(
+                "a value in the request cannot be stored",
+                [FieldViolation("", refused)],
+                reason="VALUE_REFUSED",
+            )
+            await context.abort_with_status(to_status(error, correlation_id=cid))
         log.error("rpc crashed", exc_info=exc, extra={"method": method})
         await context.abort_with_status(internal_status(cid, _trace_id()))
         return "INTERNAL"  # pragma: no cover (abort raises)

@@ -7,7 +7,7 @@ import base64
 import json
 import math
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.runtime.errors import FieldViolation, InvalidArgument
@@ -34,17 +34,25 @@ def _bad_token(cause: str) -> InvalidArgument:
 
 
 def _typed(value: Any, kind: type) -> Any:
-    """One position field as `kind`, or ValueError: what a client sends back is never trusted."""
+    """One position field as `kind`, or ValueError: what a client sends back is never trusted. Within
+    what the database stores too: an int fits a bigint, a string has no NUL and is valid UTF-8 (no
+    lone surrogate from a JSON escape), a time has an offset PostgreSQL accepts."""
     if kind is str and isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("a NUL character")
+        value.encode()  # UnicodeEncodeError (a ValueError) for a lone surrogate
         return value
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError("an integer out of range")
         return value
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if kind is float and number and math.isfinite(value):
         return float(value)
     if kind is datetime and isinstance(value, str):
         moment = datetime.fromisoformat(value)
-        if moment.tzinfo is not None:
+        offset = moment.utcoffset()
+        if offset is not None and abs(offset) < timedelta(hours=16):
             return moment
     if kind is uuid.UUID and isinstance(value, str):
         return uuid.UUID(value)

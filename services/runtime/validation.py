@@ -6,12 +6,16 @@ OpenAPI document all state the same limits. The interceptor calls `check(request
 runs; a request that breaks a rule is answered INVALID_ARGUMENT with one field violation per problem
 (HTTP 400 through Envoy) and never reaches the service, so it changes nothing.
 
-One rule holds for every string field of every request without being written in each proto: no NUL
-character (PostgreSQL text cannot store one, and JSONB refuses its `\u0000` escape). A body that does
-not decode as the request message at all is INVALID_ARGUMENT too, not the INTERNAL error gRPC gives a
-failed deserializer by default: that is how invalid UTF-8 arrives (`%FF` in a REST path, or a JSON
-`"\ud800"` lone surrogate, which Envoy's transcoder passes on as bytes that are not UTF-8), since
-protobuf refuses to decode a string field that is not valid UTF-8.
+Two rules hold for every request without being written in each proto: no string field has a NUL
+character (PostgreSQL text cannot store one, and JSONB refuses its `\u0000` escape), and every
+`google.protobuf.Timestamp` lies between 1900-01-01 and 2999-12-31 UTC with nanos in 0..999,999,999
+(Envoy's JSON parser already refuses what the Timestamp type cannot express, but gRPC carries any two
+integers; and a time at the edge of Python's datetime range overflows the first day added to it).
+
+A body that does not decode as the request message at all is INVALID_ARGUMENT too, not the INTERNAL
+error gRPC gives a failed deserializer by default: that is how invalid UTF-8 arrives (`%FF` in a REST
+path, or a JSON `"\ud800"` lone surrogate, which Envoy's transcoder passes on as bytes that are not
+UTF-8), since protobuf refuses to decode a string field that is not valid UTF-8.
 """
 
 from __future__ import annotations
@@ -76,6 +80,11 @@ def check(request: Any) -> None:
             violations += [
                 FieldViolation(_path(v), v.proto.message or v.proto.rule_id) for v in exc.violations
             ]
+        except protovalidate.EvaluationError as exc:
+            # A rule that could not be evaluated on these values (a time out of CEL's range, say):
+            # the values are the problem when the rules above already named one; otherwise say so.
+            if not violations:
+                violations.append(FieldViolation("", f"a value could not be checked: {exc}"))
     if violations:
         raise InvalidArgument("the request has invalid fields", violations)
 
@@ -141,7 +150,13 @@ def _walk(message: Message, prefix: str, found: list[FieldViolation]) -> None:
         else:
             _check_string(value, path, found)
     for field in messages:
-        if field.message_type.GetOptions().map_entry:
+        if field.message_type.full_name == _TIMESTAMP:
+            if field.is_repeated:
+                for i, item in enumerate(getattr(message, field.name)):
+                    _check_time(item, f"{prefix}{field.name}[{i}]", found)
+            elif message.HasField(field.name):
+                _check_time(getattr(message, field.name), prefix + field.name, found)
+        elif field.message_type.GetOptions().map_entry:
             _walk_map(field, getattr(message, field.name), prefix + field.name, found)
         elif field.is_repeated:
             for i, item in enumerate(getattr(message, field.name)):
@@ -166,6 +181,18 @@ def _walk_map(field: FieldDescriptor, value: Any, path: str, found: list[FieldVi
 def _check_string(value: str, path: str, found: list[FieldViolation]) -> None:
     if _NUL in value:
         found.append(FieldViolation(path, "must not contain a NUL character (\\u0000)"))
+
+
+_TIMESTAMP = "google.protobuf.Timestamp"
+EARLIEST_SECONDS = -2_208_988_800  # 1900-01-01T00:00:00Z
+LATEST_SECONDS = 32_503_679_999  # 2999-12-31T23:59:59Z
+
+
+def _check_time(value: Any, path: str, found: list[FieldViolation]) -> None:
+    if not 0 <= value.nanos <= 999_999_999:
+        found.append(FieldViolation(path, "nanos must be between 0 and 999,999,999"))
+    elif not EARLIEST_SECONDS <= value.seconds <= LATEST_SECONDS:
+        found.append(FieldViolation(path, "must be a time between 1900-01-01 and 2999-12-31 (UTC)"))
 
 
 # Well-known types carry no text a user typed; their own strings (Any.type_url, FieldMask paths) are

@@ -1,5 +1,6 @@
 """Every RPC's request, field by field, through Envoy's REST API with values no client may send: a NUL
-in each string, each string one character over its bound, an undefined value in each enum. Every
+in each string, each string one character over its bound, an undefined value in each enum, a time that
+is not one or lies at the edge of Python's range (year 1, year 9999). Every
 answer must be a 4xx JSON error (the contract's INVALID_ARGUMENT → 400, or the edge's own 4xx), never a
 5xx, and an RPC the caller may call must answer 400 naming the field."""
 
@@ -115,6 +116,10 @@ def cases() -> Iterator[Case]:
                 yield Case(method, binding, path, 999, "undefined-enum")
             elif f.type == FieldDescriptor.TYPE_MESSAGE:  # a Timestamp
                 yield Case(method, binding, path, "yesterday at noon", "not-a-time")
+                # Times the type can express that the mesh does not take: at the edges of Python's
+                # datetime range, where the first day added overflows (1900..2999 is the contract).
+                yield Case(method, binding, path, "9999-06-01T00:00:00Z", "year-9999")
+                yield Case(method, binding, path, "0001-01-01T00:00:00Z", "year-1")
             else:
                 yield Case(method, binding, path, "a\x00b", "nul")
                 yield Case(method, binding, path, _too_long(f), "too-long")
@@ -224,3 +229,27 @@ def test_bad_value_is_a_4xx_json_error(mesh, tokens, case: Case) -> None:
         # The transcoder itself refuses an enum number it does not know, naming the field in words.
         named |= case.field[-1] in reply.body.get("message", "")
         assert reply.status == 400 and named, (case.id, reply.body)
+
+
+# A folder of the tz database where a zone belongs: Python's zoneinfo raised IsADirectoryError (not
+# ZoneInfoNotFoundError) for these, and each context's zone check let it through as a 500.
+TZ_FIELDS = [
+    Case(method, method.bindings[0], path, folder, f"tz-folder-{folder}")
+    for method in METHODS
+    for path, f in _leaves(POOL.FindMessageTypeByName(method.input_type))
+    if f.type == FieldDescriptor.TYPE_STRING and path[-1] == "time_zone"
+    for folder in ("America", "Etc")
+]
+
+
+def test_the_time_zone_walk_finds_the_zone_fields() -> None:
+    assert {c.method.name for c in TZ_FIELDS} >= {"CreateUser", "SetQuietHours", "CreateIntervention"}
+
+
+@pytest.mark.parametrize("case", TZ_FIELDS, ids=[c.id for c in TZ_FIELDS])
+def test_a_time_zone_folder_is_never_a_5xx(mesh, tokens, case: Case) -> None:
+    verb, path, body = request_for(case)
+    token, _ = _caller(case.method, tokens)
+    raw = json.dumps(body).encode() if body is not None else None
+    reply = rest(mesh, verb, path, token=token, raw=raw)
+    assert reply.status < 500, (case.id, reply.status, str(reply.body)[:300])

@@ -27,6 +27,7 @@ from services.runtime.db import (
     after_commit,
     insert_many,
     is_database_outage,
+    refused_value,
 )
 from services.runtime.errors import Unavailable
 from services.runtime.local.postgres import APP_ROLE, DATABASE, EmbeddedPostgres
@@ -205,6 +206,31 @@ def test_a_unit_of_work_whose_failed_statement_was_swallowed_is_not_reported_as_
 
     assert _run(pg, body) == ["a1", "a2"]  # nothing saved, and the connection went on working
     assert ran == []
+
+
+def test_a_value_the_database_refuses_is_named_for_the_interceptors_backstop(pg):
+    """refused_value: what the interceptor answers INVALID_ARGUMENT with when a request's value reached
+    the database unchecked (class 22, or a parameter psycopg cannot send), and None for the rest."""
+
+    async def body(db: Database):
+        found = []
+        for sql, params in [
+            ("SELECT %(n)s::int4", {"n": 3_000_000_000}),
+            ("SELECT %(s)s::text", {"s": "a\x00b"}),
+            ("SELECT %(s)s::text", {"s": "\ud800"}),
+            ("SELECT * FROM readtest.no_such_table", None),
+        ]:
+            try:
+                await db.read(sql, params, tenant_id=TENANT_A)
+            except Exception as exc:
+                found.append(refused_value(exc))
+        return found
+
+    out_of_range, nul, surrogate, missing_table = _run(pg, body)
+    assert out_of_range == "integer out of range"
+    assert "NUL" in nul
+    assert surrogate == "a text value is not valid UTF-8"
+    assert missing_table is None
 
 
 def test_a_cancelled_read_does_not_hand_its_busy_connection_on(pg):

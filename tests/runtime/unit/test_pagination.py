@@ -57,6 +57,29 @@ def test_numbers_must_be_finite_numbers(value):
         pagination.decode_token(forged({"v": value, "s": "x"}), v=float, s=str)
 
 
+@pytest.mark.parametrize(
+    "position",
+    [
+        {"n": 2**63, "s": "x", "t": "2026-12-06T10:00:00+00:00"},  # over a bigint: 22003 in PostgreSQL
+        {"n": -(2**63) - 1, "s": "x", "t": "2026-12-06T10:00:00+00:00"},
+        {"n": 1, "s": "a\x00b", "t": "2026-12-06T10:00:00+00:00"},  # PostgreSQL text refuses NUL
+        {"n": 1, "s": "\ud800", "t": "2026-12-06T10:00:00+00:00"},  # a lone surrogate: not UTF-8
+        {"n": 1, "s": "x", "t": "2026-12-06T10:00:00+20:00"},  # Python's offset, not PostgreSQL's
+    ],
+)
+def test_a_value_the_database_cannot_take_is_invalid_argument(position):
+    token = pagination.encode_token(position)  # json.dumps escapes the NUL and the surrogate as \uXXXX
+    with pytest.raises(InvalidArgument) as err:
+        pagination.decode_token(token, n=int, s=str, t=datetime)
+    assert err.value.violations[0].field == "page_token"
+
+
+def test_the_edges_the_database_takes_pass():
+    position = {"n": 2**63 - 1, "s": "é ✓", "t": "2026-12-06T10:00:00-15:59"}
+    decoded = pagination.decode_token(pagination.encode_token(position), n=int, s=str, t=datetime)
+    assert decoded["n"] == 2**63 - 1 and decoded["s"] == "é ✓"
+
+
 def test_the_fields_must_be_named():
     with pytest.raises(TypeError):
         pagination.decode_token("abc")

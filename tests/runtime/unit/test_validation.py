@@ -11,6 +11,7 @@ from buf.validate import validate_pb2
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from learnflow.identity.v1 import identity_service_pb2 as identity
+from learnflow.mtss.v1 import mtss_service_pb2 as mtss
 from learnflow.progress.v1 import progress_service_pb2 as progress
 from learnflow.progress.v1 import resources_pb2 as progress_resources
 from learnflow.sandbox.v1 import resources_pb2 as sandbox_resources
@@ -41,6 +42,31 @@ def test_every_problem_is_reported_with_its_field_path() -> None:
     }
     assert "NUL" in found["activity.id"] and "100" in found["activity.topic"]
     assert "future" in found["activity.occur_time"]
+
+
+def test_every_timestamp_of_a_request_is_a_time_python_and_postgresql_can_hold() -> None:
+    """gRPC carries any two integers as a Timestamp (Envoy's JSON parser refuses what the type cannot
+    express); a rule-less field is bounded too, and a time at the edge of Python's range is refused
+    before a day added to it overflows."""
+    for seconds, nanos, problem in [
+        (1_700_000_000, -1, "nanos must be between 0 and 999,999,999"),
+        (1_700_000_000, 1_000_000_000, "nanos must be between 0 and 999,999,999"),
+        (253_402_300_800, 0, "must be a time between 1900-01-01 and 2999-12-31 (UTC)"),  # year 10000
+        (32_503_680_000, 0, "must be a time between 1900-01-01 and 2999-12-31 (UTC)"),  # 3000-01-01
+        (-2_208_988_801, 0, "must be a time between 1900-01-01 and 2999-12-31 (UTC)"),  # 1899
+    ]:
+        request = mtss.ScanConflictsRequest()
+        request.start_time.seconds, request.start_time.nanos = seconds, nanos
+        assert violations(request) == {"start_time": problem}
+        activity = progress_resources.Activity(id="a", student_id="s", topic="t")
+        activity.occur_time.seconds, activity.occur_time.nanos = seconds, nanos
+        with pytest.raises(InvalidArgument) as err:
+            validation.check(progress.RecordActivityRequest(activity=activity))
+        assert problem in [v.description for v in err.value.violations]
+    edges = mtss.ScanConflictsRequest()
+    edges.start_time.seconds, edges.end_time.seconds = -2_208_988_800, 32_503_679_999
+    edges.end_time.nanos = 999_999_999
+    validation.check(edges)
 
 
 def test_list_items_are_named_by_index() -> None:
