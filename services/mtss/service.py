@@ -719,6 +719,8 @@ class MtssService:
         v = Violations()
         if entry.score is None and not entry.rating and not entry.note.strip():
             v.add("entry", "give a score, a rating or a note")
+        if entry.score is not None:
+            p.check_score(v, entry.score, "entry.score")
         v.raise_if_any()
         async with self.db.transaction(caller.tenant_id) as session:
             intervention = await self._intervention(session, intervention_id)

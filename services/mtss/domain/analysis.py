@@ -124,22 +124,43 @@ def baseline_from_probes(scores: list[float]) -> float:
     return float(statistics.median(scores[:3]))
 
 
+def _power_of_two_below(values: list[float]) -> float:
+    """A power of two at most the largest |value| (1.0 for none or all zero): dividing by it is
+    exact, so a fit on the scaled values, scaled back, is bit for bit the fit on the values."""
+    top = max((abs(v) for v in values), default=0.0)
+    if top == 0 or not math.isfinite(top):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(top)[1] - 1)
+
+
 def ols(xs: list[float], ys: list[float]) -> Fit | None:
+    """Least squares of y on x. The scores are scaled by a power of two into [-2, 2] first, so no
+    sum or square overflows whatever finite scores are stored (a score of 1e200 squared is past
+    float's range: OverflowError); what is scaled back may still be ±inf for scores near float's
+    limit, never an exception."""
     n = len(xs)
     if n < 2:
         return None
-    sx, sy = sum(xs), sum(ys)
-    sxy = sum(x * y for x, y in zip(xs, ys, strict=True))
+    scale = _power_of_two_below(ys)
+    zs = [y / scale for y in ys]
+    sx, sz = sum(xs), sum(zs)
+    sxz = sum(x * z for x, z in zip(xs, zs, strict=True))
     sxx_raw = sum(x * x for x in xs)
     denominator = n * sxx_raw - sx * sx
     if denominator == 0:
         return None  # every point the same week: no slope
-    b = (n * sxy - sx * sy) / denominator
-    x_mean, y_mean = sx / n, sy / n
-    a = y_mean - b * x_mean
-    sse = sum((y - (a + b * x)) ** 2 for x, y in zip(xs, ys, strict=True))
+    b = (n * sxz - sx * sz) / denominator
+    x_mean, z_mean = sx / n, sz / n
+    a = z_mean - b * x_mean
+    sse = sum((z - (a + b * x)) ** 2 for x, z in zip(xs, zs, strict=True))
     s = math.sqrt(sse / (n - 2)) if n > 2 else 0.0
-    return Fit(slope=b, intercept=a, residual_sd=s, x_mean=x_mean, sxx=sum((x - x_mean) ** 2 for x in xs))
+    return Fit(
+        slope=b * scale,
+        intercept=a * scale,
+        residual_sd=s * scale,
+        x_mean=x_mean,
+        sxx=sum((x - x_mean) ** 2 for x in xs),
+    )
 
 
 def tukey_groups(n: int) -> tuple[int, int, int]:

@@ -31,6 +31,11 @@ STAFF = ("teacher", "facilitator", "admin", "mentor")
 # Python's years 1-9999 (0001-01-01 08:00 in Tokyo is in year 0), and no school needs them.
 EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2999, 12, 31)
 
+# A probe score, a goal's baseline and target: words or digits a minute, a percentage, points. A
+# million either way leaves room for any measure a school uses and keeps the analysis's sums and
+# squares far from float's limits.
+MAX_SCORE = 1_000_000.0
+
 ATTENDANCE_STATUSES = ("present", "absent", "tardy", "excused")
 ATTENDED = ("present", "tardy")
 
@@ -300,6 +305,11 @@ def check_date(v: Violations, value: date, path: str) -> bool:
     return False
 
 
+def check_score(v: Violations, value: float, path: str) -> None:
+    if not -MAX_SCORE <= value <= MAX_SCORE:  # NaN fails too
+        v.add(path, f"must be between {-MAX_SCORE:,.0f} and {MAX_SCORE:,.0f}")
+
+
 def check_new(v: Violations, new: NewIntervention, template: Template | None) -> None:
     """Objective, owner and schedule are required (seed US1 scenario 3) along with the rest."""
     if template is None:
@@ -337,6 +347,8 @@ def check_new(v: Violations, new: NewIntervention, template: Template | None) ->
         check_date(v, new.goal.goal_date, "intervention.goal.goal_date")
         if new.begin_date and new.goal.goal_date <= new.begin_date:
             v.add("intervention.goal.goal_date", "must be after begin_date")
+        check_score(v, new.goal.baseline, "intervention.goal.baseline")
+        check_score(v, new.goal.target, "intervention.goal.target")
         if new.goal.target == new.goal.baseline:
             v.add("intervention.goal.target", "must differ from the baseline")
 

@@ -4,7 +4,7 @@ the Ed-Fi export. The whole story is test_mtss_done_when.py; the rules in detail
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -15,6 +15,9 @@ from learnflow.mtss.v1 import events_pb2, resources_pb2
 from learnflow.mtss.v1 import mtss_service_pb2 as pb
 from learnflow.mtss.v1 import mtss_service_pb2_grpc as pb_grpc
 
+from services.mtss import store
+from services.mtss.domain import programs as p
+from services.runtime.db import Database
 from services.runtime.testing import bearer, login, new_student, rest
 
 NY = "America/New_York"
@@ -355,3 +358,79 @@ def _violation_texts(err: grpc.RpcError) -> str:
                 if detail.Unpack(bad):
                     texts += [v.description for v in bad.field_violations]
     return " ".join(texts)
+
+
+def test_scores_beyond_a_million_are_refused_and_huge_stored_ones_still_give_dashboards(
+    mesh, stub, teacher, teacher_id
+):
+    student = new_student(mesh)
+    meta = bearer(teacher)
+    made = stub.CreateIntervention(
+        pb.CreateInterventionRequest(intervention=_intervention(teacher_id)), metadata=meta, timeout=10
+    )
+    stub.EnrollStudents(
+        pb.EnrollStudentsRequest(
+            intervention_id=made.id, student_ids=[student["id"]], begin_date=made.begin_date
+        ),
+        metadata=meta,
+        timeout=10,
+    )
+    begin = date.fromisoformat(made.begin_date)
+
+    def entry(weeks: int, score: float) -> resources_pb2.ProgressEntry:
+        on = (begin + timedelta(weeks=weeks)).isoformat()
+        return resources_pb2.ProgressEntry(student_id=student["id"], date=on, score=score)
+
+    with pytest.raises(grpc.RpcError) as err:
+        stub.RecordProgress(
+            pb.RecordProgressRequest(intervention_id=made.id, entry=entry(0, 1e200)),
+            metadata=meta,
+            timeout=10,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert _field_violations(err.value) == {"entry.score"}
+    goal = resources_pb2.Goal(baseline=10, target=2e6, goal_date=made.goal.goal_date)
+    with pytest.raises(grpc.RpcError) as err:  # a goal is on the same scale
+        stub.CreateIntervention(
+            pb.CreateInterventionRequest(intervention=_intervention(teacher_id, goal=goal)),
+            metadata=meta,
+            timeout=10,
+        )
+    assert _field_violations(err.value) == {"intervention.goal.target"}
+    dashboard = pb.GetStudentDashboardRequest(intervention_id=made.id, student_id=student["id"])
+    assert not stub.GetStudentDashboard(dashboard, metadata=meta, timeout=10).history  # nothing stored
+
+    async def store_scores_recorded_before_the_bound() -> None:
+        db = Database(mesh.database_url, pool_size=1)
+        try:
+            async with db.transaction(student["tenant"]) as session:
+                for weeks, score in ((0, 1e200), (1, 0.0), (2, 0.0)):
+                    await store.insert_progress(
+                        session,
+                        student["tenant"],
+                        p.ProgressEntry(
+                            str(uuid.uuid4()), made.id, student["id"], begin + timedelta(weeks=weeks),
+                            score, 0, "", teacher_id,
+                        ),
+                    )  # fmt: skip
+        finally:
+            await db.dispose()
+
+    asyncio.run(store_scores_recorded_before_the_bound())
+    view = stub.GetStudentDashboard(dashboard, metadata=meta, timeout=10)
+    assert len(view.history) == 3 and view.analysis.ols_slope == pytest.approx(-0.5e200)
+    group = stub.GetInterventionDashboard(
+        pb.GetInterventionDashboardRequest(intervention_id=made.id), metadata=meta, timeout=10
+    )
+    assert [row.last_score for row in group.students] == [0.0]
+    with pytest.raises(grpc.RpcError) as err:  # not recommended: refused, for the right reason
+        stub.ConfirmExit(
+            pb.ConfirmExitRequest(intervention_id=made.id, student_id=student["id"]),
+            metadata=meta,
+            timeout=10,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION, err.value.details()
+    rest_view = rest(
+        mesh, "GET", f"/v1/mtss/interventions/{made.id}/students/{student['id']}/dashboard", token=teacher
+    )
+    assert rest_view.status == 200, rest_view.body

@@ -79,3 +79,19 @@ def test_tukey_groups_and_baseline_and_t():
     assert [a.tukey_groups(n) for n in (6, 7, 8, 9)] == [(2, 2, 2), (2, 3, 2), (3, 2, 3), (3, 3, 3)]
     assert a.baseline_from_probes([31, 18, 25, 99]) == 25
     assert a.t975(1) == 12.706 and a.t975(35) == 2.042 and a.t975(500) == 1.96
+
+
+@pytest.mark.parametrize("scores", [[1e200, 0, 0], [1.7e308, -1.7e308, 1.7e308, 0, -1.7e308, 1e-300, 5]])
+def test_scores_near_float_limits_give_numbers_not_overflow(scores):
+    got = a.analyze(_weekly(scores), GOAL)  # (y - ŷ)² of 1e200 once raised OverflowError
+    assert got.ols is not None and got.n == len(scores)
+
+
+def test_the_fit_of_huge_scores_is_the_fit_of_small_ones_scaled():
+    # Weeks 1..3 with 1e200, 0, 0: b = -0.5e200, a = 4/3·1e200, residuals (1/6, -1/3, 1/6)·1e200,
+    # SSE = 1/6·1e400 → s = √(1/6)·1e200.
+    fit = a.ols([1.0, 2.0, 3.0], [1e200, 0.0, 0.0])
+    assert fit is not None
+    assert fit.slope == pytest.approx(-0.5e200)
+    assert fit.intercept == pytest.approx(4 / 3 * 1e200)
+    assert fit.residual_sd == pytest.approx((1 / 6) ** 0.5 * 1e200)
