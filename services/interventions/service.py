@@ -158,6 +158,7 @@ class InterventionsService:
         self.clock = clock
         self.teachers: TeacherDirectory = teachers or NoDirectory()
         self._parsed: dict[str, Policy] = {}
+        self._unparsable: set[str] = set()  # stored contents that no longer parse (logged once)
 
     # --- policies -------------------------------------------------------------------------------
 
@@ -197,7 +198,21 @@ class InterventionsService:
                 reason="the repository's policy file",
                 previous=current,
             )
-        return [InForce(v, self._policy_of(v)) for v in active.values()]
+        in_force = []
+        for v in active.values():
+            if v.sha256 in self._unparsable:
+                continue
+            try:
+                in_force.append(InForce(v, self._policy_of(v)))
+            except PolicyInvalid as exc:
+                # Activated before the rules refused what it holds (a template's {duration:.0f}, a
+                # minutes condition `is: ten`): it would fail every decision, so none applies it.
+                self._unparsable.add(v.sha256)
+                log.error(
+                    "a policy version in force is invalid, so it is not applied",
+                    extra={"policy": v.policy_id, "version": v.version, "problem": str(exc)},
+                )
+        return in_force
 
     async def _activate(
         self,
@@ -262,10 +277,18 @@ class InterventionsService:
                     f"policy {policy_id} has no version {to_version}", reason="POLICY_VERSION_NOT_FOUND"
                 )
             previous = await store.active_version(session, policy_id)
+            try:
+                policy = self._policy_of(target)
+            except PolicyInvalid as exc:
+                raise FailedPrecondition(
+                    f"version {to_version} of policy {policy_id} is invalid under the current rules and "
+                    "cannot be rolled back to: " + "; ".join(map(str, exc.problems[:3])),
+                    reason="POLICY_VERSION_INVALID",
+                ) from None
             return await self._activate(
                 session,
                 tenant_id,
-                self._policy_of(target),
+                policy,
                 source="rollback",
                 author=author,
                 reason=f"rollback to version {to_version}: {reason}",

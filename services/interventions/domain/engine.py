@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import celpy
 
-from services.interventions.domain.policy import Condition, Policy, compile_expression
+from services.interventions.domain.policy import Condition, Policy, compile_expression, number
 from services.runtime.zones import zone_named
 
 DAILY_CAP = 3
@@ -144,15 +144,26 @@ def _condition(c: Condition, signal: Signal, repeats: RepeatCounter) -> TraceSte
         except Exception as exc:  # a runtime CEL error (no such field, a type clash) makes it false
             return TraceStep(c.describe(), False, f"error: {exc}")
     seen = signal.fact(c.field)
-    if c.kind == "is":
-        held = str(seen) == str(c.value) if isinstance(seen, str) else float(seen) == float(c.value)
-    elif c.kind == "is_one_of":
-        held = str(seen) in {str(v) for v in c.value}
-    elif c.kind == "at_least":
-        held = float(seen) >= float(c.value)
+    if c.kind in ("is", "is_one_of"):
+        held = any(_same(seen, v) for v in (c.value if c.kind == "is_one_of" else (c.value,)))
     else:
-        held = float(seen) <= float(c.value)
+        # A value that is not a finite number (a version stored before parse refused it) never holds.
+        fact, bound = number(seen), number(c.value)
+        held = (
+            fact is not None
+            and bound is not None
+            and (fact >= bound if c.kind == "at_least" else fact <= bound)
+        )
     return TraceStep(c.describe(), held, str(seen) if seen != "" else "(none)")
+
+
+def _same(seen: Any, value: Any) -> bool:
+    """A text fact equals a value written the same; a numeric fact one that is the same number (45
+    is 45.0; "ten" is no number, so never)."""
+    if isinstance(seen, str):
+        return seen == str(value)
+    fact, wanted = number(seen), number(value)
+    return fact is not None and fact == wanted
 
 
 def match(policy: Policy, signal: Signal, time_zone: str, repeats: RepeatCounter) -> Match:

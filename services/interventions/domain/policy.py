@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import re
 import string
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ import celpy
 import jsonschema
 import yaml
 
+from services.interventions.domain import front_matter
+
 # The schema lives beside the policies (policies/policy.schema.json at the repository's root), where
 # a teacher's editor can find it too.
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "policies" / "policy.schema.json"
@@ -30,6 +33,7 @@ INTERVENTIONS = ("calm_break", "ask_teacher", "review_concept", "teacher_alert")
 MODES = ("enforce", "shadow", "canary")
 SIGNALS = ("struggle.detected", "sandbox.executed", "hint.requested", "question.unclear", "work.session")
 FIELDS = ("rule", "key", "topic", "error", "severity", "verdict", "minutes", "count")
+NUMERIC_FIELDS = ("minutes", "count")  # the facts that are numbers; the others are text
 # What a message template may name: {student_name}, {duration}, ...
 TEMPLATE_VARIABLES = (
     "student_name",
@@ -135,6 +139,18 @@ class Policy:
     def counts_toward_cap(self) -> bool:
         """The daily cap protects students from fatigue: a message to their teachers does not count."""
         return self.audience == "student"
+
+
+def number(value: Any) -> float | None:
+    """A condition's value or a fact as the finite number it is or reads as ("10", 10, 10.0), else
+    None ("ten", NaN, an infinity, True): how the engine compares a numeric fact."""
+    if isinstance(value, bool):
+        return None
+    try:
+        n = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return n if math.isfinite(n) else None
 
 
 def _num(value: Any) -> str:
@@ -250,7 +266,7 @@ def _explain(error: jsonschema.ValidationError) -> str:
 def _template_problems(file: str, line: int, where: str, template: str) -> list[Problem]:
     problems = []
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        fields = [(n, spec, conv) for _, n, spec, conv in string.Formatter().parse(template) if n is not None]
     except ValueError as exc:
         return [
             Problem(
@@ -260,7 +276,22 @@ def _template_problems(file: str, line: int, where: str, template: str) -> list[
                 where,
             )
         ]
-    for name in names:
+    for name, spec, conversion in fields:
+        if spec or conversion:
+            # Rendering would apply it to the value ({duration:.0f} fails on the text "45"; a width
+            # of a billion would be a gigabyte per message): a template only names variables.
+            written = (
+                "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            )
+            problems.append(
+                Problem(
+                    file,
+                    line,
+                    f"{where} writes {written}: a template names a variable as it is, without a format "
+                    f"or conversion after it; write {{{name}}}",
+                    where,
+                )
+            )
         if name not in TEMPLATE_VARIABLES:
             problems.append(
                 Problem(
@@ -282,18 +313,20 @@ def parse(content: str, file: str) -> Policy:
     front, first_line, _ = _split(content, file)
     offset = first_line - 1
     try:
-        # One pass: the node tree (for the lines of problems) and the data built from it.
-        loader = yaml.CSafeLoader(front) if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader(front)
-        try:
-            root = loader.get_single_node()
-            data = loader.construct_document(root) if root is not None else None
-        finally:
-            loader.dispose()
+        # One pass: the node tree (for the lines of problems) and the data built from it, JSON only.
+        root, data, not_json = front_matter.load(front)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 + offset if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc)
         raise PolicyInvalid([Problem(file, line, f"the settings are not valid YAML: {problem}")]) from None
+    if not_json:
+        raise PolicyInvalid(
+            [
+                Problem(file, node.start_mark.line + 1 + offset, message, path)
+                for path, node, message in sorted(not_json, key=lambda found: found[1].start_mark.index)
+            ]
+        )
     if not isinstance(data, dict):
         raise PolicyInvalid(
             [Problem(file, first_line, "the settings must be a mapping of name: value lines")]
@@ -343,6 +376,23 @@ def parse(content: str, file: str) -> Policy:
         else:
             kind = next(k for k in ("is", "is_one_of", "at_least", "at_most") if k in raw)
             value: Any = raw[kind]
+            if raw["field"] in NUMERIC_FIELDS and kind in ("is", "is_one_of"):
+                at_items = (
+                    [([*path, kind], value)]
+                    if kind == "is"
+                    else [([*path, kind, j], item) for j, item in enumerate(value)]
+                )
+                for at, item in at_items:
+                    if number(item) is None:
+                        where = ".".join(map(str, at))
+                        problems.append(
+                            Problem(
+                                file,
+                                line_of(at),
+                                f"{where} is {item!r}, but {raw['field']} is a number: write one, e.g. 10",
+                                where,
+                            )
+                        )
             if kind == "is_one_of":
                 value = tuple(value)
             elif kind in ("at_least", "at_most"):

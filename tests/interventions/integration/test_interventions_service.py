@@ -17,13 +17,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from services.interventions import store
 from services.interventions.domain import Delivery, DeliveryOutcome, DeliveryRefused, Receipt
 from services.interventions.domain.engine import Signal
+from services.interventions.domain.policy import content_sha256, parse
 from services.interventions.folder import PolicyFolder
 from services.interventions.service import DELIVER, DELIVER_BATCH, TEACHERS, InterventionsService, SlaTracker
 from services.interventions.settings import InterventionsConfig
 from services.runtime.db import Database
-from services.runtime.errors import InvalidArgument, Unavailable
+from services.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobQueue
 from services.runtime.testing import Caller
@@ -244,6 +246,73 @@ def test_activate_rollback_diff_and_an_invalid_policy_activates_nothing(context_
         )
 
     run(context_pg, tmp_path, scenario)
+
+
+# Edits the review found ending in INTERNAL (the schema's validator raising on YAML's dates and
+# number keys, PostgreSQL refusing NaN in the rules) or activating and then failing every decision
+# (minutes compared with "ten", a template's format spec): each refused with its line, nothing stored.
+RULE = "- field: rule\n      is: repeated_error"
+BAD_EDITS = [
+    (("title: Review the concept after repeated mistakes", "title: !!timestamp 2024-09-01"), 3, "date"),
+    (("urgency: 60", "urgency: 60\n1: x"), 7, "a setting is named 1"),
+    (("is: repeated_error", "is: .nan"), 12, "not a finite number"),
+    ((RULE, "- field: minutes\n      at_least: .inf"), 12, "not a finite number"),
+    ((RULE, '- field: minutes\n      is: "ten"'), 12, "minutes is a number"),
+    (("{student_name}", "{student_name:.0f}"), 15, "writes {student_name:.0f}"),
+    (("{topic} and", "{topic!x} and"), 15, "writes {topic!x}"),
+]
+
+
+def test_policies_json_cannot_hold_or_no_signal_can_meet_are_refused_with_their_line(context_pg, tmp_path):
+    async def scenario(w: World) -> None:
+        now = datetime.now(UTC)
+        for (old, new), line, words in BAD_EDITS:
+            content = REVIEW.replace(old, new)
+            assert content != REVIEW
+            policy, problems = w.service.check(content, "review_concept.md")
+            assert policy is None and [(p.line, words in p.message) for p in problems] == [(line, True)]
+            with pytest.raises(InvalidArgument) as caught:
+                await w.service.activate(w.tenant, content, "review_concept.md", "ana", "")
+            assert f"review_concept.md:{line}: " in caught.value.violations[0].description
+            with pytest.raises(InvalidArgument):
+                await w.service.backtest(w.tenant, content, "review_concept.md", now, now)
+        versions, _ = await w.service.list_versions(w.tenant, "review_concept", 0, "")
+        assert [v.version for v in versions] == [1]  # the folder's, nothing activated since
+        dated = REVIEW.replace("title: Review the concept after repeated mistakes", "title: 2024-09-01")
+        v2 = await w.service.activate(w.tenant, dated, "review_concept.md", "ana", "a date is text")
+        assert v2.rules["title"] == "2024-09-01"
+
+    run(context_pg, tmp_path, scenario)
+
+
+def test_a_version_in_force_that_no_longer_parses_is_skipped_not_an_error(context_pg, tmp_path):
+    """A version activated before parse refused format specs would fail every decision: evaluation
+    leaves it out (logged) and decides by the others; rolling back to it is refused."""
+
+    async def scenario(w: World) -> None:
+        await w.service.evaluate(w.struggle())  # the folder's versions (1) in force
+        broken = REVIEW.replace("{error}", "{error:.0f}")
+        valid = parse(REVIEW, "review_concept.md")
+        async with w.db.transaction(w.tenant) as s:
+            await store.insert_version(
+                s,
+                w.tenant,
+                replace(valid, content=broken, sha256=content_sha256(broken)),
+                source="api",
+                author="before the rule",
+                reason="",
+                now=datetime.now(UTC),
+            )
+        decided = (await w.service.evaluate(w.struggle(student=str(uuid.uuid4())))).decisions
+        assert [(d.intervention, d.status) for d in decided] == [("teacher_alert", "sent")]
+        with pytest.raises(FailedPrecondition) as caught:
+            await w.service.rollback(w.tenant, "review_concept", 2, "ben", "")
+        assert "review_concept.md:15: message.student writes {error:.0f}" in caught.value.message
+        await w.service.rollback(w.tenant, "review_concept", 1, "ben", "the good one")
+        decided = (await w.service.evaluate(w.struggle(student=str(uuid.uuid4())))).decisions
+        assert sorted(d.intervention for d in decided) == ["review_concept", "teacher_alert"]
+
+    run(context_pg, tmp_path, scenario, "review_concept.md", "teacher_alert.md")
 
 
 def test_the_daily_cap_is_exact_when_ten_signals_arrive_at_once(context_pg, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,11 +13,12 @@ from services.interventions.domain.engine import (
     SUPPRESSED,
     Signal,
     StudentState,
+    TraceStep,
     arbitrate,
     in_canary,
     match,
 )
-from services.interventions.domain.policy import Policy, parse
+from services.interventions.domain.policy import Condition, Policy, parse
 
 POLICIES = Path(__file__).resolve().parents[3] / "policies"
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -145,3 +147,26 @@ def test_backtest_against_a_hand_computed_case() -> None:
     assert [(c.student_id, c.day.isoformat(), c.count) for c in report.cap_hits] == [(a, "2026-12-07", 2)]
     assert report.students_affected == (a,)
     assert dict(report.urgency_mix) == {"high": 0, "medium": 4, "low": 0}
+
+
+def test_a_stored_value_that_is_no_number_never_holds_and_never_raises() -> None:
+    """parse refuses `minutes is "ten"` and NaN now; a version stored before must still decide."""
+    session = Signal("s", "t", STUDENT, "work.session", T0, minutes=45)
+    calm = policy("calm_break")
+    for c in (
+        Condition("is", field="minutes", value="ten"),
+        Condition("is_one_of", field="minutes", value=("ten",)),
+        Condition("at_least", field="minutes", value=float("nan")),
+        Condition("at_most", field="minutes", value="ten"),
+    ):
+        m = match(replace(calm, conditions=(c,)), session, "UTC", no_repeats)
+        assert not m.held and m.trace[1] == TraceStep(c.describe(), False, "45")
+    held = [
+        match(replace(calm, conditions=(c,)), session, "UTC", no_repeats).held
+        for c in (
+            Condition("is", field="minutes", value=45),
+            Condition("is", field="minutes", value="45"),
+            Condition("is_one_of", field="minutes", value=(30, 45)),  # 45.0 is 45
+        )
+    ]
+    assert held == [True, True, True]

@@ -87,3 +87,79 @@ def test_policy_check_exit_status_and_report(tmp_path: Path) -> None:
     assert status == 1
     assert f"{bad}:4: intervention is 'scold'" in report
     assert "1 of 2 file(s) invalid" in report
+
+
+# What YAML can say and JSON cannot (the schema's validators raised on it: INTERNAL, not a report).
+RULE = "- field: rule\n      is: repeated_error"
+
+
+def test_a_date_written_in_yaml_stays_the_text_it_was_written_as() -> None:
+    dated = GOOD.replace("title: Review the concept after repeated mistakes", "title: 2024-09-01").replace(
+        "is: repeated_error", "is: 2024-05-01"
+    )
+    policy = parse(dated, "p.md")
+    assert policy.title == "2024-09-01" and policy.conditions[0].value == "2024-05-01"
+    assert policy.rules["title"] == "2024-09-01"  # the stored version's JSON
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("urgency: 60", "urgency: 60\n1: x"), "p.md:7: a setting is named 1, written as a number"),
+        (("urgency: 60", "urgency: 60\ntrue: x"), "p.md:7: a setting is named true, written as true or"),
+        (("title: Review", "title: !!timestamp 2024-09-01\nx: Review"), "p.md:3: title is a date or time"),
+        (("is: repeated_error", "is: !!binary aGVsbG8="), "p.md:12: when.all.0.is is bytes"),
+        (("is: repeated_error", "is: !!set {a: null}"), "p.md:12: when.all.0.is is a set"),
+        (("urgency: 60", "urgency: !!int sixty"), "p.md:6: urgency is 'sixty', which is not a number"),
+    ],
+)
+def test_values_json_cannot_hold_are_reported_with_their_line(edit: tuple[str, str], expected: str) -> None:
+    found = problems(GOOD.replace(*edit))
+    assert found[0].startswith(expected), found
+
+
+def test_numbers_that_are_not_finite_are_reported_with_their_line() -> None:
+    minutes = GOOD.replace(RULE, "- field: minutes\n      at_least: .nan")
+    assert problems(minutes) == [
+        "p.md:12: when.all.0.at_least is .nan, which is not a finite number; write a number such as 10"
+    ]
+    (line,) = problems(GOOD.replace("is: repeated_error", "is: -.inf"))
+    assert line.startswith("p.md:12: when.all.0.is is -.inf, which is not a finite number")
+    (line,) = problems(minutes.replace(".nan", "1" + "0" * 400))
+    assert line == "p.md:12: when.all.0.at_least is too large a number to compare (more than 300 digits)"
+
+
+def test_aliases_repeating_more_than_a_policy_needs_are_refused_at_once() -> None:
+    # Nine lines, a billion values: the schema's messages would print them all.
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)
+    ]
+    bomb = GOOD.replace("urgency: 60", "urgency: 60\nextra: {" + ", ".join(levels) + "}")
+    assert problems(bomb) == [
+        "p.md:2: the settings hold more than 10000 values once their aliases (*name) are repeated "
+        "where they stand; a policy needs far fewer"
+    ]
+    (line,) = problems(GOOD.replace("urgency: 60", "urgency: &u [*u]"))
+    assert "more than 10000 values" in line
+    merged = GOOD.replace("urgency: 60\n", "").replace("mode: enforce", "<<: &u {urgency: 60}\nmode: enforce")
+    assert parse(merged, "p.md").urgency == 60  # an alias repeating a little is fine
+
+
+def test_a_text_value_for_a_numeric_fact_is_refused_with_its_line() -> None:
+    minutes = GOOD.replace(RULE, '- field: minutes\n      is: "ten"')
+    assert problems(minutes) == [
+        "p.md:12: when.all.0.is is 'ten', but minutes is a number: write one, e.g. 10"
+    ]
+    choices = GOOD.replace(RULE, "- field: count\n      is_one_of: [3, three]")
+    assert problems(choices) == [
+        "p.md:12: when.all.0.is_one_of.1 is 'three', but count is a number: write one, e.g. 10"
+    ]
+    assert parse(minutes.replace('"ten"', '"10"'), "p.md").conditions[0].value == "10"  # reads as 10
+
+
+@pytest.mark.parametrize("written", ["{duration:.0f}", "{topic!x}", "{topic!r}", "{topic:>1000000000}"])
+def test_a_template_with_a_format_or_conversion_is_refused_with_its_line(written: str) -> None:
+    (line,) = problems(GOOD.replace("{student_name}", written))
+    name = written[1:].split(":")[0].split("!")[0]
+    assert line.startswith(f"p.md:15: message.student writes {written}: a template names a variable as it is")
+    assert line.endswith(f"write {{{name}}}")
