@@ -89,6 +89,7 @@ async def build(deps: Dependencies) -> Hosted:
         deps.settings.registry_ttl,
     )
     return Hosted(
+        jobs=[service.start_kind()],
         servicers=[
             (workflows_service_pb2_grpc.add_WorkflowsServiceServicer_to_server, WorkflowsApi(service))
         ],

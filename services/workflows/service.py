@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from services.runtime import pagination
 from services.runtime.db import Database
 from services.runtime.errors import (
@@ -22,6 +24,7 @@ from services.runtime.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from services.runtime.jobs import Job, JobKind, JobQueue
 from services.runtime.ratelimit import Limit, SharedRateLimiter
 from services.runtime.registry import Registration
 from services.runtime.request_context import Principal
@@ -35,6 +38,7 @@ from services.workflows.settings import WorkflowsConfig
 from services.workflows.workflow import FINISH_LOCAL
 
 WATCH_POLL_SECONDS = 0.2
+START_RUN = "workflows.start_run"
 ADMIN = "admin"
 
 
@@ -48,6 +52,7 @@ class WorkflowsService:
         limiter: SharedRateLimiter,
         registry: Registry,
         registry_ttl: float,
+        jobs: JobQueue | None = None,
     ):
         self.db = db
         self.config = config
@@ -56,11 +61,40 @@ class WorkflowsService:
         self.limiter = limiter
         self.registry = registry
         self.registry_ttl = registry_ttl
+        self.jobs = jobs or JobQueue("workflows", [self.start_kind()])
         self.per_user = Limit(config.runs_per_user_per_hour / 3600.0, config.runs_per_user_per_hour)
         self.per_tenant = Limit(config.runs_per_tenant_per_hour / 3600.0, config.runs_per_tenant_per_hour)
         self.daily_quota = Limit(config.tenant_daily_quota / 86400.0, config.tenant_daily_quota)
 
     # --- runs ------------------------------------------------------------------------------------------
+
+    def start_kind(self) -> JobKind:
+        """Starting a run on Temporal: a durable job written with the run (runtime/jobs.py), run by
+        this process as soon as that commits. A crash between the two, or Temporal away, leaves the
+        job to be taken over or retried (WORKFLOWS_START_ATTEMPTS, up to eight minutes); the run is never left
+        "running" unknown to Temporal, nor started twice (the workflow id is the run's id)."""
+        return JobKind(
+            START_RUN,
+            self.start_job,
+            max_attempts=self.config.start_attempts,
+            backoff_base_seconds=1.0,
+            backoff_max_seconds=60.0,
+            timeout_seconds=30.0,
+            start_here=True,
+        )
+
+    async def start_job(self, job: Job, session: AsyncConnection) -> None:
+        run = await store.get_run(session, job.payload["run_id"])
+        if run is None or run.finished:
+            return  # cancelled (or finished) before it started: nothing to start
+        try:
+            await self.engine.start(run.id, run.plan)
+        except Unavailable as exc:
+            if not job.last_attempt:
+                raise
+            # Temporal did not take it in all the attempts: the run is written down as failed, not
+            # left "running" for ever.
+            await store.run_finished(session, run.id, "failed", "", f"not started: {exc.message}")
 
     def list_templates(self) -> list[Template]:
         return sorted(self.templates.catalog.templates.values(), key=lambda t: t.name)
@@ -102,25 +136,15 @@ class WorkflowsService:
                     session, key=f"{run_id}/run/started", tenant_id=tenant, user_id=caller.subject,
                     run_id=run_id, kind="run", subject=template.name, outcome="started",
                 )  # fmt: skip
+                # Started on Temporal by a job committed with the run (start_kind).
+                await self.jobs.enqueue(session, START_RUN, {"run_id": run_id}, key=run_id, tenant_id=tenant)
         if made is None:
             assert existing is not None
             return await self._resume(existing)
-        try:
-            await self.engine.start(run_id, plan)
-        except Unavailable as exc:
-            # Temporal did not take it: the run is written down as failed (not left "running" for
-            # ever); with an idempotency key, the same request again starts it (see _resume).
-            if key is None:
-                async with self.db.transaction(tenant) as session:
-                    await store.run_finished(session, run_id, "failed", "", f"not started: {exc.message}")
-            raise
         return made
 
     async def _resume(self, run: Run) -> Run:
-        """A repeated key: the first run. Started again in case the first request died between writing
-        it and starting it (Temporal refuses a second workflow with the run's id)."""
-        if not run.finished:
-            await self.engine.start(run.id, run.plan)
+        """A repeated key: the first run, as it stands (its start job, committed with it, starts it)."""
         return run
 
     async def _admit(self, caller: Principal) -> None:

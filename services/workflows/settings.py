@@ -77,6 +77,14 @@ class WorkflowsConfig:
         "run steps as local activities (in the worker that runs the workflow): less Temporal work per run, "
         "but a cancel waits for the running step and a dead worker's step for the workflow task timeout",
     )
+    start_attempts: int = integer(
+        "WORKFLOWS_START_ATTEMPTS",
+        14,
+        "attempts to start a run on Temporal (full-jitter backoff from 1 s doubling up to 60 s: 14 "
+        "span up to eight minutes) before the run is failed 'not started'",
+        min=1,
+        max=1000,
+    )
     step_attempts: int = integer(
         "WORKFLOWS_STEP_ATTEMPTS", 6, "attempts of a step before the run fails", min=1, max=50
     )

@@ -28,6 +28,7 @@ USER_LIMIT = 8
 # on a loaded machine).
 # Killing the Temporal server, too: every later test would wait for the worker to reconnect.
 RUN_LAST = (
+    "test_durability.py::test_a_run_triggered_while_temporal_is_down_starts_when_it_is_back",
     "test_durability.py::test_temporal_killed_mid_run_loses_nothing",
     "test_durability.py::test_worker_killed_after_the_page_was_created",
 )

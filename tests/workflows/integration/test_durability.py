@@ -103,3 +103,28 @@ def test_temporal_killed_mid_run_loses_nothing(wf_mesh: LocalMesh, notion: Local
     assert scheduled == ["research", "create_notion_page"]
     assert len(pages_titled(notion, title)) == 1
     assert page_step["output"]["page_id"] == pages_titled(notion, title)[0].id
+
+
+def test_a_run_triggered_while_temporal_is_down_starts_when_it_is_back(
+    wf_mesh: LocalMesh, notion: LocalNotion
+) -> None:
+    """The run and the job that starts it commit together: Temporal away when the request comes is
+    not a 503 and a run failed 'not started', nor a run left "running" that Temporal never heard of;
+    the job retries until Temporal answers, and the run goes on from there."""
+    temporal = wf_mesh.temporal
+    assert temporal is not None and temporal.proc is not None
+    user = new_student(wf_mesh)
+    topic = f"generators {uuid.uuid4().hex[:6]}"
+    os.killpg(temporal.proc.pid, signal.SIGKILL)
+    temporal.proc.wait(10)
+    try:
+        made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}})
+        assert made.status == 200, made.body
+        assert made.body["status"] == "RUN_STATUS_RUNNING"
+        time.sleep(2)  # the job's first attempts fail while Temporal is away
+    finally:
+        wf_mesh.temporal = TemporalServer(temporal.data_dir, temporal.port, temporal.ui_port)
+        wf_mesh.temporal.start()
+    done = wait_done(wf_mesh, user["token"], made.body["runId"], timeout=90)
+    assert done["status"] == "RUN_STATUS_SUCCEEDED", done
+    assert len(pages_titled(notion, f"Research: {topic}")) == 1
