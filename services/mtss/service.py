@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.mtss import convert, store
 from services.mtss.domain import analysis as an
-from services.mtss.domain import interop
+from services.mtss.domain import edfi_import, interop
 from services.mtss.domain import programs as p
 from services.mtss.domain.conflicts import Booking, Conflict, conflicts_for, scan
 from services.mtss.domain.schedule import MAX_DURATION, expand, zone_of
@@ -1117,15 +1117,10 @@ class MtssService:
         tenant already has is skipped with its enrollments and attendance."""
         if not caller.has_any("admin", "service"):
             raise PermissionDenied("only admins import")
-        try:
-            doc = json.loads(text)
-            docs = list(doc["interventions"])
-            associations = list(doc["studentInterventionAssociations"])
-            events = list(doc["studentInterventionAttendanceEvents"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise InvalidArgument(
-                "not an Ed-Fi export", [_violation("json", f"is not an export: {err}")]
-            ) from err
+        doc = edfi_import.read_export(text)  # every value checked before anything is stored
+        docs = list(doc["interventions"])
+        associations = list(doc["studentInterventionAssociations"])
+        events = list(doc["studentInterventionAttendanceEvents"])
         counts = ImportCounts()
         async with self.db.transaction(caller.tenant_id) as session:
             made: dict[str, tuple[p.Intervention, dict[str, p.Session]]] = {}
@@ -1145,7 +1140,7 @@ class MtssService:
                 if created is None:
                     continue
                 await store.insert_sessions(session, caller.tenant_id, got.sessions)
-                made[i.code] = (created, {s.starts_at.isoformat(): s for s in got.sessions})
+                made[i.code] = (created, {s.starts_at.astimezone(UTC).isoformat(): s for s in got.sessions})
                 counts.interventions += 1
                 await audit.record(
                     self.outbox,
@@ -1203,7 +1198,8 @@ class MtssService:
                     if code not in made:
                         continue
                     x = ev["_ext"]["learnflow"]
-                    target = made[code][1][datetime.fromisoformat(x["sessionStart"]).isoformat()]
+                    start = datetime.fromisoformat(x["sessionStart"]).astimezone(UTC)
+                    target = made[code][1][start.isoformat()]
                     status = interop.STATUS_OF[
                         ev["attendanceEventCategoryDescriptor"].removeprefix(interop.CATEGORY)
                     ]

@@ -65,7 +65,7 @@ def check_schedule(v: Violations, s: Schedule | None, path: str) -> None:
     elif len(s.rrule) > MAX_RULE_LEN:
         v.add(f"{path}.rrule", f"must be at most {MAX_RULE_LEN} characters")
     else:
-        problem = _rule_problem(s.rrule)
+        problem = rule_problem(s.rrule)
         if problem:
             v.add(f"{path}.rrule", problem)
     if zone_of(s.time_zone) is None:
@@ -74,7 +74,8 @@ def check_schedule(v: Violations, s: Schedule | None, path: str) -> None:
         v.add(f"{path}.duration_minutes", f"must be between {MIN_DURATION} and {MAX_DURATION}")
 
 
-def _rule_problem(rule: str) -> str:
+def rule_problem(rule: str) -> str:
+    """What is wrong with an RRULE value, or "" when nothing is."""
     text = rule.strip()
     if text.upper().startswith("RRULE:"):
         text = text[6:]

@@ -3,8 +3,9 @@ input (INVALID_ARGUMENT naming the field, 400 over REST), who may do what, withd
 the Ed-Fi export. The whole story is test_mtss_done_when.py; the rules in detail test_mtss_service.py."""
 
 import asyncio
+import json
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -16,7 +17,9 @@ from learnflow.mtss.v1 import mtss_service_pb2 as pb
 from learnflow.mtss.v1 import mtss_service_pb2_grpc as pb_grpc
 
 from services.mtss import store
+from services.mtss.domain import interop
 from services.mtss.domain import programs as p
+from services.mtss.domain.schedule import Schedule
 from services.runtime.db import Database
 from services.runtime.testing import bearer, login, new_student, rest
 
@@ -434,3 +437,149 @@ def test_scores_beyond_a_million_are_refused_and_huge_stored_ones_still_give_das
         mesh, "GET", f"/v1/mtss/interventions/{made.id}/students/{student['id']}/dashboard", token=teacher
     )
     assert rest_view.status == 200, rest_view.body
+
+
+def _edfi_document(code: str, owner_id: str) -> dict:
+    """One intervention with two sessions, an enrollment and an attendance event, as ExportEdFi
+    writes them (interop's own shapes), under a code of the test's."""
+    monday = date(2026, 9, 7)
+    intervention = p.Intervention(
+        id=str(uuid.uuid4()),
+        tenant_id="",
+        code=code,
+        name="Imported group",
+        objectives=("Read fluently",),
+        target_population="",
+        owner_id=owner_id,
+        facilitator_ids=(),
+        room=f"Room {code}",
+        goal=p.GoalSpec("wcpm", 20, 50, monday + timedelta(weeks=8)),
+        minutes_per_week=60,
+        begin_date=monday,
+        end_date=monday + timedelta(weeks=10),
+        schedule=Schedule("FREQ=WEEKLY;BYDAY=MO", time(9, 0), 30, NY),
+        template_key="reading-group",
+        template_version=1,
+    )
+    sessions = [
+        p.Session(
+            str(uuid.uuid4()),
+            intervention.id,
+            datetime(2026, 9, 7 + 7 * k, 13, tzinfo=UTC),
+            datetime(2026, 9, 7 + 7 * k, 13, 30, tzinfo=UTC),
+            monday + timedelta(weeks=k),
+            intervention.room,
+            "",
+        )
+        for k in range(2)
+    ]
+    student = str(uuid.uuid4())
+    enrollment = p.Enrollment(
+        str(uuid.uuid4()), intervention.id, student, "manual", "screened", owner_id, None, monday
+    )
+    return {
+        "interventions": [interop.intervention_doc(intervention, sessions)],
+        "studentInterventionAssociations": [interop.enrollment_doc(code, enrollment)],
+        "studentInterventionAttendanceEvents": [
+            interop.attendance_doc(code, sessions[0], p.Attendance(sessions[0].id, student, "present", 30))
+        ],
+    }
+
+
+RAW = "__raw__"  # replaced in the JSON text by a literal json.dumps would not write
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "field"),
+    [
+        ("interventions.0.minDosage", "1e400", "json.interventions[0].minDosage"),
+        (
+            "interventions.0._ext.learnflow.goal.baseline",
+            "NaN",
+            "json.interventions[0]._ext.learnflow.goal.baseline",
+        ),
+        (
+            "interventions.0._ext.learnflow.goal.target",
+            '"NaN"',
+            "json.interventions[0]._ext.learnflow.goal.target",
+        ),
+        (
+            "studentInterventionAttendanceEvents.0.attendanceEventCategoryDescriptor",
+            "1",
+            "json.studentInterventionAttendanceEvents[0].attendanceEventCategoryDescriptor",
+        ),
+        (
+            "studentInterventionAttendanceEvents.0.interventionDuration",
+            "3000000000",
+            "json.studentInterventionAttendanceEvents[0].interventionDuration",
+        ),
+        (
+            "interventions.0._ext.learnflow.template.version",
+            "3000000000",
+            "json.interventions[0]._ext.learnflow.template.version",
+        ),
+        (
+            "interventions.0._ext.learnflow.name",
+            '"Reading\\u0000group"',
+            "json.interventions[0]._ext.learnflow.name",
+        ),
+        (
+            "studentInterventionAssociations.0.diagnosticStatement",
+            '"screened \\ud800"',
+            "json.studentInterventionAssociations[0].diagnosticStatement",
+        ),
+        (
+            "interventions.0._ext.learnflow.schedule.timeZone",
+            '"Mars/Olympus"',
+            "json.interventions[0]._ext.learnflow.schedule.timeZone",
+        ),
+        ("interventions.0.beginDate", '"0001-01-01"', "json.interventions[0].beginDate"),
+        (
+            "interventions.0._ext.learnflow.sessions.1.start",
+            '"2026-09-14T13:00:00"',  # no offset: which instant?
+            "json.interventions[0]._ext.learnflow.sessions[1].start",
+        ),
+        (
+            "studentInterventionAttendanceEvents.0._ext.learnflow.sessionStart",
+            '"2026-09-08T13:00:00+00:00"',
+            "json.studentInterventionAttendanceEvents[0]._ext.learnflow.sessionStart",
+        ),
+    ],
+    ids=[
+        "dosage-1e400",
+        "baseline-nan",
+        "target-nan-text",
+        "category-number",
+        "duration-int4",
+        "version-int4",
+        "nul",
+        "lone-surrogate",
+        "zone",
+        "year-1",
+        "naive-start",
+        "no-such-session",
+    ],
+)
+def test_an_ed_fi_import_with_a_bad_value_names_it_and_imports_nothing(
+    mesh, stub, teacher_id, where, value, field
+):
+    admin = login(mesh, "admin@demo.test")
+    code = f"IMPORT-{uuid.uuid4().hex[:8].upper()}"
+    doc = _edfi_document(code, teacher_id)
+    *parents, last = [int(k) if k.isdigit() else k for k in where.split(".")]
+    node = doc
+    for key in parents:
+        node = node[key]
+    node[last] = RAW
+    bad = json.dumps(doc).replace(f'"{RAW}"', value)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ImportEdFi(pb.ImportEdFiRequest(json=bad), metadata=bearer(admin), timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert _field_violations(err.value) == {field}
+    # Nothing was imported: the same document, corrected, imports whole (an existing code is skipped).
+    good = stub.ImportEdFi(
+        pb.ImportEdFiRequest(json=json.dumps(_edfi_document(code, teacher_id))),
+        metadata=bearer(admin),
+        timeout=30,
+    )
+    assert (good.interventions, good.enrollments, good.attendance) == (1, 1, 1)
