@@ -8,8 +8,8 @@ audit record per DM in the consumer's transaction. A consumer killed in between 
 redelivery and notify answers with the first delivery: nothing is sent twice. A mentor without a
 Zulip account gets notify's fallback channel (NOTIFY_FALLBACK_CHANNEL; notify notes it on the
 delivery); a mentor without a LearnFlow account is logged unsent and listed as unmatched; notify
-unreachable → the event is retried (nak with backoff); notify refusing (an unknown template) → logged
-unsent with its answer."""
+unreachable → the event is retried (nak with backoff, for about eight minutes before it is
+dead-lettered); notify refusing (an unknown template) → logged unsent with its answer."""
 
 from __future__ import annotations
 
@@ -102,6 +102,18 @@ class MentorNotifier:
                 )
 
     def consumer(self) -> ConsumerSpec:
+        # notify or identity away is an outage of another context, which the consumer's database/NATS
+        # hold does not cover: its default budget (5 deliveries, backoff from 0.5 s) dead-letters a
+        # healthy event after ~8 s of it. Twelve deliveries with backoff up to two minutes wait out
+        # about eight minutes (a rolling restart, a slow start) before the event is dead-lettered
+        # (and then redrivable: ops RedriveDeadLetter).
         return ConsumerSpec(
-            "activity-mentor-dms", "ACTIVITY", "activity.>", self.handle, prepare=self.prepare, in_flight=4
+            "activity-mentor-dms",
+            "ACTIVITY",
+            "activity.>",
+            self.handle,
+            prepare=self.prepare,
+            in_flight=4,
+            max_deliver=12,
+            backoff_max_seconds=120.0,
         )
