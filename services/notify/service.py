@@ -27,6 +27,10 @@ reaper gives back a dead worker's job) never sends blindly:
   (Moodle, Slack, Zulip, email keep no key) the delivery FAILS with UNKNOWN_OUTCOME and says why: it
   may or may not have arrived, an operator checks and redrives. Never a silent second send, never a
   silent loss.
+The same rule for an attempt whose provider call failed after the message may have reached the
+provider (`OutcomeUnknown`: the answer lost or timed out, a 500/502/504; the outbound client does not
+repeat such a call in-line): sent again with an `unknown_outcome` note where that is safe or the
+message critical, otherwise failed as UNKNOWN_OUTCOME.
 
 Retries are ours, not the job runner's: a failed attempt is recorded (status retrying, attempts,
 last error, a note) and the next attempt is a new job at exponential backoff with full jitter, never
@@ -77,7 +81,7 @@ from services.runtime.errors import (
 )
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobKind, JobQueue
-from services.runtime.outbound import CircuitOpen, RateLimited, RetryableResponse
+from services.runtime.outbound import CircuitOpen, OutcomeUnknown, RateLimited, RetryableResponse
 from services.runtime.ratelimit import Decision, Limit, SharedRateLimiter
 from services.runtime.request_context import Principal
 
@@ -765,6 +769,44 @@ class NotifyService:
             d.attempts,
         )
 
+    async def _outcome_unknown(
+        self,
+        session: AsyncConnection,
+        d: Delivery,
+        exc: OutcomeUnknown,
+        limit: tuple[str, Limit] | None,
+        attempt: int,
+    ) -> None:
+        """The provider call failed after the message may have reached the provider (its answer lost
+        or timed out, a 500/502/504: outbound.py never repeats such a call in-line). The rule of an
+        expired claim: sent again only where a repeat is harmless or a duplicate beats a loss, with a
+        note; otherwise failed as UNKNOWN_OUTCOME for an operator to check and redrive."""
+        channel = self.channels.get(d.channel)
+        resend_safe = getattr(channel, "resend_safe", False)
+        if resend_safe or d.urgency == "critical":
+            why = (
+                f"{d.channel} drops a repeat of the same idempotency key"
+                if resend_safe
+                else "critical: a duplicate beats a missing message"
+            )
+            note = Note(
+                "unknown_outcome",
+                f"attempt {attempt} may have reached {d.channel} ({_describe(exc)}); to be sent again "
+                f"with the same idempotency key ({why})",
+                self.clock(),
+            )
+            await store.update_delivery(session, d.id, note=note)
+            await self._retry_or_fail(session, d, attempt, exc, limit)
+            return
+        await self._fail(
+            session,
+            d,
+            f"UNKNOWN_OUTCOME: attempt {attempt} may have reached {d.channel} ({_describe(exc)}). Not sent "
+            f"again: {d.channel} keeps no idempotency key, so a repeat would reach the recipient twice. "
+            "Check the provider; redrive if it did not arrive.",
+            attempt,
+        )
+
     async def _prepare(self, claim_tx: AsyncConnection, ready: list[Delivery], plan: _Plan) -> None:
         """Routes the deliveries and takes their rate limits: each one to claim and send, sent at
         once (in_app), or an outcome to record (held, failed, retried) without a provider call. The
@@ -918,6 +960,8 @@ class NotifyService:
                 await self._hold(
                     session, d, "held", f"not attempted: {_describe(exc)}", wait, attempts=attempt - 1
                 )
+            elif isinstance(exc, OutcomeUnknown):
+                await self._outcome_unknown(session, d, exc, limit, attempt)
             elif isinstance(exc, Unavailable):
                 await self._retry_or_fail(session, d, attempt, exc, limit)
             else:  # TerminalResponse and other refusals: this message can never go out as it is

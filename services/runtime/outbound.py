@@ -8,6 +8,23 @@ every context calls out the same way.
   the `Retry-After` the destination gave (seconds or an HTTP date) when that is short; a longer one
   is not slept on but raised (`RetryableResponse.retry_after`) so a durable job schedules the retry
   (services/runtime/jobs.py honours it);
+- but a request that is not idempotent (POST, PATCH, unless the caller says `idempotent=True`: a
+  read sent as POST, a provider that drops a repeat of its idempotency key) is repeated in-line only
+  when the failure proves the destination did not act on it. A repeat after a lost answer is a second
+  message to a provider that keeps no idempotency key. Proof, and nothing else, is:
+    * a transport failure before any byte of the request left: `ConnectError` (refused, DNS, TLS
+      handshake), `ConnectTimeout`, `PoolTimeout` (no connection was free), `UnsupportedProtocol`;
+    * 408 (RFC 9110 §15.5.9: the server did not receive the whole request) and 429 (RFC 6585 §4: a
+      rate limit refuses the request; Slack, Zulip and PagerDuty document it as not accepted);
+    * 503 WITH Retry-After (RFC 9110 §15.6.4: the server is unable to handle the request and says
+      when to come back: maintenance, load shedding; Moodle's maintenance mode answers so).
+  Anything else after the request may have reached it — `ReadTimeout`, `WriteTimeout`, `ReadError`,
+  `WriteError`, `RemoteProtocolError` (the connection dropped before the answer), 500, 502, 504 and a
+  503 without Retry-After (a proxy's "upstream reset", a crash after the work was done) — is raised
+  at once as `OutcomeUnknown` (a RetryableResponse: callers that may repeat it still can), so the
+  caller decides with what it knows: notify fails such a delivery as UNKNOWN_OUTCOME unless its
+  provider drops repeats (services/notify/service.py). Idempotent requests (GET, HEAD, OPTIONS, PUT,
+  DELETE, or `idempotent=True`) keep retrying every retryable failure in-line;
 - a circuit breaker per destination (services/runtime/breaker.py): after consecutive failed calls
   a dead destination costs one fast refusal (`CircuitOpen`) instead of the whole retry budget;
 - optionally a shared rate limit per destination (services/runtime/ratelimit.py): a call beyond it
@@ -16,7 +33,8 @@ every context calls out the same way.
   learnflow_outbound_request_duration_seconds{destination}, learnflow_outbound_breaker_state.
 
 Errors are domain errors, so the job runner and the event consumer classify them without knowing
-HTTP: RetryableResponse and CircuitOpen are Unavailable (transient), TerminalResponse is not.
+HTTP: RetryableResponse (and its CircuitOpen, RateLimited, OutcomeUnknown) are Unavailable
+(transient), TerminalResponse is not.
 """
 
 from __future__ import annotations
@@ -55,6 +73,12 @@ OUTBOUND_SECONDS = Histogram(
 BREAKER_STATE = Gauge("learnflow_outbound_breaker_state", "0 closed, 1 half-open, 2 open", ["destination"])
 _STATE_VALUE = {"closed": 0, "half_open": 1, "open": 2}
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Methods RFC 9110 §9.2.2 defines as idempotent: repeating one has the effect of sending it once.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# Transport failures raised before any byte of the request was sent (see the module docstring).
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+# Answers that say the request was refused before being acted on (503 only with Retry-After).
+_NOT_PROCESSED_STATUSES = frozenset({408, 429})
 # Answers about this request only (the destination is healthy): they do not count toward the breaker.
 # 401/403/404 are configuration faults (credentials, URL) that hit every call, so they do count.
 _REQUEST_REJECTED = frozenset({400, 409, 410, 413, 422})
@@ -82,6 +106,14 @@ class RateLimited(RetryableResponse):
     """Not sent: our shared limit for the destination is spent for longer than we wait in-line."""
 
     reason = "OUTBOUND_RATE_LIMITED"
+
+
+class OutcomeUnknown(RetryableResponse):
+    """A request that is not idempotent failed after it may have reached the destination (the answer
+    was lost, timed out, or was a 500/502/504 or a 503 without Retry-After): it may or may not have
+    been acted on, so it was not repeated in-line. Repeating it is the caller's decision."""
+
+    reason = "OUTBOUND_OUTCOME_UNKNOWN"
 
 
 class TerminalResponse(DomainError):
@@ -171,12 +203,22 @@ class OutboundClient:
         return found
 
     async def request(
-        self, method: str, url: str, *, destination: str | None = None, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        *,
+        destination: str | None = None,
+        idempotent: bool | None = None,
+        **kwargs: Any,
     ) -> httpx.Response:
         """Sends the request (kwargs as httpx's: json, data, headers, params, auth), retrying what is
-        retryable; returns the ok response or raises RetryableResponse, CircuitOpen or
-        TerminalResponse. `destination` names the breaker, limit and metrics (default: host:port)."""
+        retryable; returns the ok response or raises RetryableResponse, CircuitOpen, OutcomeUnknown
+        or TerminalResponse. `destination` names the breaker, limit and metrics (default: host:port).
+        `idempotent` (default: by the method) says whether a repeat is harmless: when it is not, a
+        failure after the request may have arrived is raised as OutcomeUnknown, never repeated."""
         dest = destination or destination_of(url)
+        if idempotent is None:
+            idempotent = method.upper() in IDEMPOTENT_METHODS
         breaker = self.breaker(dest)
         if not breaker.allow():
             self._count(dest, "circuit_open", breaker)
@@ -188,7 +230,7 @@ class OutboundClient:
             )
         holds_trial = breaker.state == "half_open"
         try:
-            response = await self._attempts(method, url, dest, kwargs)
+            response = await self._attempts(method, url, dest, idempotent, kwargs)
         except TerminalResponse as exc:
             if exc.status in _REQUEST_REJECTED:
                 breaker.record_success()  # it answered; this request was the problem
@@ -212,7 +254,9 @@ class OutboundClient:
         self._gauge(dest, breaker)
         return response
 
-    async def _attempts(self, method: str, url: str, dest: str, kwargs: dict[str, Any]) -> httpx.Response:
+    async def _attempts(
+        self, method: str, url: str, dest: str, idempotent: bool, kwargs: dict[str, Any]
+    ) -> httpx.Response:
         p = self.policy
         attempt = 0
         while True:
@@ -227,6 +271,7 @@ class OutboundClient:
                 OUTBOUND_SECONDS.labels(dest).observe(time.perf_counter() - began)
                 self._count(dest, "transport_error")
                 detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                not_acted_on = isinstance(exc, _NOT_SENT)
             else:
                 OUTBOUND_SECONDS.labels(dest).observe(time.perf_counter() - began)
                 status = response.status_code
@@ -247,6 +292,17 @@ class OutboundClient:
                 detail = f"HTTP {status}"
                 if status == 429 and retry_after and self.limiter is not None:
                     await self.limiter.penalize(self._limit_key(dest), retry_after)
+                not_acted_on = status in _NOT_PROCESSED_STATUSES or (
+                    status == 503 and retry_after is not None
+                )
+            if not (idempotent or not_acted_on):
+                raise OutcomeUnknown(
+                    f"{dest} may have acted on {method} (attempt {attempt}): {detail}; not repeated, "
+                    "since a repeat could do it twice",
+                    destination=dest,
+                    status=status,
+                    retry_after=retry_after,
+                )
             too_long = retry_after is not None and retry_after > p.max_inline_wait_seconds
             if attempt >= p.attempts or too_long:
                 raise RetryableResponse(

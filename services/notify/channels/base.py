@@ -9,6 +9,9 @@ Errors are the runtime's outbound domain errors (services/runtime/outbound.py), 
 classifies them without knowing HTTP or SMTP:
 - `RetryableResponse` (and its `CircuitOpen`, `RateLimited`): transient, retry later, at least
   after `retry_after` when the provider gave one;
+- `OutcomeUnknown` (a RetryableResponse): the message may have reached the provider (its answer
+  lost, timed out, a 500/502/504): the engine fails it as UNKNOWN_OUTCOME unless a repeat is safe
+  (`resend_safe`) or the message critical; the outbound client never repeats such a send in-line;
 - `TerminalResponse`: this message can never be delivered as it is (unknown user, bad webhook,
   invalid payload): fail at once with the reason.
 A channel that talks something other than HTTP (SMTP) raises the same two kinds.

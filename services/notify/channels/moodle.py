@@ -50,6 +50,8 @@ TERMINAL_MESSAGE_ERRORS = ("does not exist", "doesn't exist", "invalid user", "u
 # Moodle's messages "read" filter: 2 = read and unread (core_message_get_messages, Moodle ≥ 3.x with
 # MESSAGE_GET_READ_AND_UNREAD); we look for our message among the recipient's newest.
 READ_AND_UNREAD = "2"
+# Web-service functions that only read: safe to repeat when an answer is lost.
+READ_FUNCTIONS = frozenset({"core_user_get_users_by_field", "core_message_get_messages"})
 READ_SCAN_LIMIT = 100
 CACHE_MAX = 10_000
 
@@ -182,10 +184,15 @@ class MoodleChannel:
             await self._query_http.aclose()
 
     async def _call(self, http: OutboundClient, function: str, params: dict[str, str]) -> Any:
-        """One web-service call; a whole-call exception (any status) classified by its errorcode."""
+        """One web-service call; a whole-call exception (any status) classified by its errorcode.
+        Every call is a POST: the look-ups and read polls are reads (repeated in-line when an answer
+        is lost), the send is not (a lost answer is OutcomeUnknown: Moodle keeps no idempotency key)."""
         data = {"wstoken": self._token, "wsfunction": function, "moodlewsrestformat": "json", **params}
+        idempotent = function in READ_FUNCTIONS
         try:
-            response = await http.request("POST", self.url, destination=self.destination, data=data)
+            response = await http.request(
+                "POST", self.url, destination=self.destination, idempotent=idempotent, data=data
+            )
         except TerminalResponse as exc:
             # Moodle answers some whole-call failures with 4xx and the usual body: say why.
             found = _exception_of(exc.body)

@@ -79,7 +79,11 @@ class PagerDutyChannel:
     async def send(self, message: Outgoing) -> Sent:
         event = self.event(message)
         try:
-            response = await self._http.request("POST", self.url, destination=self.destination, json=event)
+            # Idempotent: a repeat of the dedup_key joins the same incident (`resend_safe`), so a lost
+            # answer is retried in-line like a GET.
+            response = await self._http.request(
+                "POST", self.url, destination=self.destination, idempotent=True, json=event
+            )
         except TerminalResponse as exc:
             raise TerminalResponse(
                 f"pagerduty refused the event: HTTP {exc.status}: {exc.body[:200]}",

@@ -51,7 +51,8 @@ class FakesClient:
 
     def fault(self, provider: str, **fault: Any) -> dict[str, Any]:
         """Inject a fault (services/notify/fakes/state.py Fault: status, count, fraction, seed,
-        retry_after, errorcode, errormessage, operations, then: the fault that follows this one)."""
+        retry_after, errorcode, errormessage, operations, then: the fault that follows this one;
+        after_serving "drop" / "delay" / "status" with delay_seconds: the call served, its answer lost)."""
         return dict(self._call("PUT", f"/_api/{provider}/fault", fault))
 
     def clear_fault(self, provider: str) -> None:

@@ -117,7 +117,7 @@ class FakeProviders:
 
     async def start(self) -> None:
         c = self.config
-        app = web.Application(client_max_size=1024**2)
+        app = web.Application(client_max_size=1024**2, middlewares=[_lose_answers])
         app.add_routes(self.routes())
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -242,7 +242,7 @@ class FakeProviders:
         s = self.state["moodle"]
         form = await request.post()
         function = str(form.get("wsfunction", ""))
-        fault = s.failing(function)
+        fault = _refusal(request, s.failing(function))
         if fault is not None and not fault.errormessage:
             if fault.errorcode:
                 return _moodle_exception(fault.errorcode, f"fault injected: {fault.errorcode}", fault.status)
@@ -327,7 +327,7 @@ class FakeProviders:
 
     def _zulip_refusal(self, request: web.Request, operation: str) -> web.Response | None:
         s = self.state["zulip"]
-        fault = s.failing(operation)
+        fault = _refusal(request, s.failing(operation))
         if fault is not None:
             code = fault.errorcode or ("RATE_LIMIT_HIT" if fault.status == 429 else "BAD_REQUEST")
             body: dict[str, Any] = {"result": "error", "msg": f"fault injected: {code}", "code": code}
@@ -414,7 +414,7 @@ class FakeProviders:
         await self._latency()
         s = self.state["slack"]
         hook = request.match_info["hook"]
-        fault = s.failing("webhook")
+        fault = _refusal(request, s.failing("webhook"))
         if fault is not None:
             return _fault_response(fault, text=SLACK_REASONS.get(fault.status, "internal_error"))
         try:
@@ -445,7 +445,7 @@ class FakeProviders:
     async def pagerduty(self, request: web.Request) -> web.Response:
         await self._latency()
         s = self.state["pagerduty"]
-        fault = s.failing("enqueue")
+        fault = _refusal(request, s.failing("enqueue"))
         if fault is not None:
             return _fault_response(
                 fault,
@@ -627,6 +627,35 @@ class SmtpHandler:
 
 
 # --- answers -------------------------------------------------------------------------------------------
+
+_LOST_ANSWER = web.RequestKey("lost_answer", Fault)
+
+
+def _refusal(request: web.Request, fault: Fault | None) -> Fault | None:
+    """The fault to answer this call with instead of serving it; a lost-answer fault
+    (`after_serving`) is kept for `_lose_answers` and the call is served."""
+    if fault is not None and fault.after_serving:
+        request[_LOST_ANSWER] = fault
+        return None
+    return fault
+
+
+@web.middleware
+async def _lose_answers(request: web.Request, handler: Any) -> web.StreamResponse:
+    """After a call served under a lost-answer fault: drop the connection, answer late, or answer the
+    fault's status instead of what the provider said."""
+    response = await handler(request)
+    fault = request.get(_LOST_ANSWER)
+    if fault is None:
+        return response
+    if fault.after_serving == "drop":
+        if request.transport is not None:
+            request.transport.close()  # the client sees the connection end with no answer
+    elif fault.after_serving == "delay":
+        await asyncio.sleep(fault.delay_seconds)
+    else:
+        return _fault_response(fault, text=f"<html><body>{fault.status} (the call was served)</body></html>")
+    return response
 
 
 def _fault_response(

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PROVIDERS = ("moodle", "zulip", "slack", "pagerduty", "email")
+# Fault.after_serving: how a served call's answer is lost.
+AFTER_SERVING = ("drop", "delay", "status")
 KEEP = 50_000  # messages kept per provider (the oldest go first: a bench must not eat the memory)
 
 
@@ -42,7 +44,13 @@ class Fault:
     a 200 whose every message has `msgid: -1`. `operations` limits it to some calls (e.g. only
     Moodle's core_message_send_instant_messages); empty: every call. `then`: the fault that follows
     once this one's `count` is spent (an outage that changes shape, e.g. 503s then a 429), with no
-    window in which a call could pass between them."""
+    window in which a call could pass between them.
+
+    `after_serving` makes it a lost answer instead of a refusal: the call is SERVED (the message
+    stored, as the provider would) and then the answer never arrives whole — "drop" closes the
+    connection without answering, "delay" answers only after `delay_seconds` (past the client's
+    timeout), "status" answers `status` instead (a gateway's 502/504 after the provider acted). What
+    a sender cannot tell from a refusal, and must not repeat blindly."""
 
     status: int = 503
     count: int = 0
@@ -53,6 +61,8 @@ class Fault:
     errormessage: str = ""
     operations: tuple[str, ...] = ()
     then: Fault | None = None
+    after_serving: str = ""  # "", "drop", "delay" or "status"
+    delay_seconds: float = 30.0
     served: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -71,6 +81,8 @@ class Fault:
             "errormessage",
             "operations",
             "then",
+            "after_serving",
+            "delay_seconds",
         }
         unknown = set(body) - known
         if unknown:
@@ -85,7 +97,13 @@ class Fault:
             errormessage=str(body.get("errormessage", "")),
             operations=tuple(body.get("operations", ())),
             then=None if body.get("then") is None else cls.from_json(dict(body["then"])),
+            after_serving=str(body.get("after_serving", "")),
+            delay_seconds=float(body.get("delay_seconds", 30.0)),
         )
+        if fault.after_serving and fault.after_serving not in AFTER_SERVING:
+            raise ValueError(f"after_serving must be one of {', '.join(AFTER_SERVING)} (or absent)")
+        if fault.after_serving and (fault.errorcode or fault.errormessage):
+            raise ValueError("after_serving serves the call: it takes no errorcode or errormessage")
         if fault.errormessage and not fault.operations:
             # Only Moodle's send answers per-message errors: aim it there, or a look-up would spend it.
             fault.operations = ("core_message_send_instant_messages",)

@@ -9,7 +9,7 @@ import logging
 import pytest
 from conftest import channel_of, outgoing, settings_for
 
-from services.runtime.outbound import RetryableResponse, TerminalResponse
+from services.runtime.outbound import OutcomeUnknown, RetryableResponse, TerminalResponse
 from services.runtime.settings import SettingsError
 
 
@@ -111,7 +111,7 @@ def test_a_malformed_webhook_list_is_refused_without_echoing_it(fakes):
 
 def test_the_webhook_url_is_never_logged(fakes, inbox, caplog):
     caplog.set_level(logging.DEBUG)
-    inbox.fault("slack", count=1, status=503)
+    inbox.fault("slack", count=1, status=503, retry_after=0.01)  # not taken: retried in-line
 
     async def main():
         slack = channel_of(fakes, "slack", NOTIFY_CHANNEL_INLINE_ATTEMPTS="2")  # a retry is logged too
@@ -122,3 +122,23 @@ def test_the_webhook_url_is_never_logged(fakes, inbox, caplog):
     assert len(inbox.messages("slack")) == 1
     assert "outbound call will be retried" in caplog.text  # the runtime logged, naming the webhook only
     assert "local-webhook" not in caplog.text and "B0LOCAL" not in caplog.text
+
+
+@pytest.mark.parametrize("after_serving", ["drop", "delay"])
+def test_a_message_posted_whose_answer_is_lost_is_an_unknown_outcome_posted_once(fakes, inbox, after_serving):
+    """Slack keeps no idempotency key: a webhook call whose answer is lost may have posted, so it is
+    not posted again in-line."""
+    inbox.fault("slack", count=1, after_serving=after_serving, delay_seconds=2)
+
+    async def main():
+        slack = channel_of(
+            fakes, "slack", NOTIFY_CHANNEL_INLINE_ATTEMPTS="3", NOTIFY_CHANNEL_TIMEOUT_SECONDS="0.5"
+        )
+        with pytest.raises(OutcomeUnknown) as caught:
+            await slack.send(outgoing("default"))
+        await slack.aclose()
+        return caught.value
+
+    err = asyncio.run(main())
+    assert err.status is None and "local-webhook" not in str(err)
+    assert len(inbox.messages("slack")) == 1 and inbox.state()["providers"]["slack"]["calls"]["webhook"] == 1

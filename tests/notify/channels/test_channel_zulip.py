@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import STUDENT, calls, channel_of, outgoing
 
-from services.runtime.outbound import RetryableResponse, TerminalResponse
+from services.runtime.outbound import OutcomeUnknown, RetryableResponse, TerminalResponse
 
 
 def test_sends_a_direct_message_to_the_user_found_by_email(fakes, inbox):
@@ -72,6 +72,22 @@ def test_a_5xx_then_success(fakes, inbox):
     sent = asyncio.run(main())
     assert [m["id"] for m in inbox.messages("zulip")] == [sent.provider_message_id]
     assert calls(inbox, "zulip")["send_message"] == 2
+
+
+@pytest.mark.parametrize("after_serving", ["drop", "delay"])
+def test_a_message_sent_whose_answer_is_lost_is_an_unknown_outcome_sent_once(fakes, inbox, after_serving):
+    inbox.fault("zulip", count=1, after_serving=after_serving, delay_seconds=2, operations=["send_message"])
+
+    async def main():
+        zulip = channel_of(
+            fakes, "zulip", NOTIFY_CHANNEL_INLINE_ATTEMPTS="3", NOTIFY_CHANNEL_TIMEOUT_SECONDS="0.5"
+        )
+        with pytest.raises(OutcomeUnknown):
+            await zulip.send(outgoing("10"))
+        await zulip.aclose()
+
+    asyncio.run(main())
+    assert len(inbox.messages("zulip")) == 1 and calls(inbox, "zulip")["send_message"] == 1
 
 
 def test_a_bad_request_is_terminal_with_zulips_reason(fakes, inbox):

@@ -4,7 +4,10 @@ Retry-After, terminal errors, redrive, the fallback channel, shared limits, quie
 digest, escalation on unread, and a delivery claimed once when its worker is killed.
 
 The channels here are scripted implementations of channels/base.py's Channel (notify_engine_kit.py):
-they drive the engine's logic; the provider clients are covered in tests/notify/channels/."""
+they drive the engine's logic; the provider clients are covered in tests/notify/channels/. One test
+runs the real Moodle, Zulip and Slack channels against the local provider servers (services/notify/
+fakes) to show what a lost answer does: the provider has the message, the engine records it once as
+an unknown outcome."""
 
 from __future__ import annotations
 
@@ -27,7 +30,11 @@ from notify_engine_kit import (
 )
 from sqlalchemy import text
 
+from services.notify.channels.registry import build_channels
+from services.notify.channels.settings import ChannelSettings
 from services.notify.domain import DeliveryFilter, Escalation, MessageRequest
+from services.notify.fakes import FakeProviders, FakesConfig
+from services.notify.fakes.client import FakesClient
 from services.notify.service import DELIVER, DIGEST, ESCALATE, READ_POLL, NotifyService
 from services.notify.settings import NotifyConfig
 from services.runtime.db import Database
@@ -523,6 +530,80 @@ def test_an_unknown_outcome_is_sent_again_only_where_a_repeat_is_harmless(pg):
             assert [c.delivery_id for c in chat.calls].count(normal.id) == 1
 
     asyncio.run(main())
+
+
+def test_a_message_taken_whose_answer_is_lost_is_delivered_once_and_failed_as_unknown_outcome(pg):
+    """The real channels against the local provider servers, which store each message and then lose
+    the answer: Moodle's connection dropped under a batch of three (one send_many call), Zulip's
+    dropped, Slack's answer later than the channel's timeout. Each message is in the provider once
+    (the outbound client repeats no POST whose answer was lost, in-line budget or not), and each
+    delivery is failed as UNKNOWN_OUTCOME after one attempt, saying so in its notes and its failed
+    event; the engine does not retry it either. A critical message is the exception, as for an
+    expired claim: sent again, with a note that it may be a duplicate."""
+    student = "student@demo.test"
+    with FakeProviders.running(FakesConfig(users=(student,))) as fakes:
+        inbox = FakesClient(fakes.http_url)
+        settings = read(ChannelSettings, {**fakes.channel_env(), "NOTIFY_CHANNEL_TIMEOUT_SECONDS": "0.5"})
+        assert settings.inline_attempts == 2  # the default: a budget the lost answers must not use
+        built = build_channels(settings)
+        real = [built["moodle"], built["zulip"], built["slack"]]
+        inbox.fault(
+            "moodle", count=1, after_serving="drop", operations=["core_message_send_instant_messages"]
+        )
+        inbox.fault("zulip", count=2, after_serving="drop", operations=["send_message"])
+        inbox.fault("slack", count=1, after_serving="delay", delay_seconds=2)
+
+        async def main():
+            async with contextlib.AsyncExitStack() as stack:
+                for channel in real:
+                    stack.push_async_callback(channel.aclose)
+                e = await stack.enter_async_context(engine(pg, *real))
+                await e.template(body="Hello {{ name }}, about your {{ task }}")
+                to = e.users.add(e.tenant, email=student)
+                batch = [
+                    await e.send("moodle", to, variables={"name": "Ada", "task": f"quiz {i}"})
+                    for i in range(3)
+                ]
+                chat = await e.send("zulip", to, variables={"name": "Ada", "task": "essay"})
+                urgent = await e.send(
+                    "zulip", to, variables={"name": "Ada", "task": "exam"}, urgency="critical"
+                )
+                webhook = await e.send("slack", to, variables={"name": "Ada", "task": "lab"})
+                await e.runner.execute_batch(await e.runner.claim(100))  # one batch, as a worker runs it
+                await make_all_due(e.db)
+                await e.run()  # anything the engine had scheduled again would go now
+                got = {d.id: await e.get(d.id) for d in [*batch, chat, urgent, webhook]}
+                failed_events = {d: await events(e.db, "notify.delivery.failed", d) for d in got}
+                return batch, chat, urgent, webhook, got, failed_events
+
+        batch, chat, urgent, webhook, got, failed_events = asyncio.run(main())
+        state = inbox.state()["providers"]
+        moodle = inbox.messages("moodle")
+        zulip = inbox.messages("zulip")
+        slack = inbox.messages("slack")
+
+    # Delivered once: Moodle stored the three (one call), Slack posted once.
+    assert state["moodle"]["calls"]["core_message_send_instant_messages"] == 1
+    assert sorted(m["meta"]["clientmsgid"] for m in moodle) == sorted(str(d.id) for d in batch)
+    assert len(slack) == 1 and state["slack"]["calls"]["webhook"] == 1
+    assert [m["text"].count("essay") for m in zulip].count(1) == 1  # the normal Zulip message: once
+    for d, lost in [
+        *((b, "RemoteProtocolError") for b in batch),
+        (chat, "RemoteProtocolError"),
+        (webhook, "ReadTimeout"),
+    ]:
+        found = got[d.id]
+        assert (found.status, found.attempts) == ("failed", 1), (found.status, found.last_error, found.notes)
+        assert found.last_error.startswith("UNKNOWN_OUTCOME: attempt 1 may have reached"), found.last_error
+        assert lost in found.last_error and "redrive if it did not arrive" in found.last_error
+        assert [n.kind for n in found.notes] == ["failed"] and found.notes[0].reason == found.last_error
+        assert failed_events[d.id] == 1
+    # Critical: sent again (Zulip's first two answers were lost: the essay's and this one's), noted.
+    sent_again = got[urgent.id]
+    assert sent_again.status == "sent" and sent_again.attempts == 2, (sent_again.last_error, sent_again.notes)
+    [noted] = [n.reason for n in sent_again.notes if n.kind == "unknown_outcome"]
+    assert "may have reached zulip" in noted and "critical: a duplicate beats a missing message" in noted
+    assert [m["text"].count("exam") for m in zulip].count(1) == 2  # the duplicate the note announces
 
 
 @pytest.mark.parametrize("process", ["survives", "restarts"])

@@ -1,7 +1,9 @@
 """The outbound HTTP client against a real local HTTP server that answers like a third party does:
 503 then 200, 429 with Retry-After (seconds or a date), 400, a destination that stays down (its
-breaker opens and calls stop reaching it), one that hangs (timeout), one not listening; and a 429's
-Retry-After blocking the destination for a second replica through the shared rate limit."""
+breaker opens and calls stop reaching it), one that hangs (timeout), one that takes the request and
+drops the connection, one not listening; and a 429's Retry-After blocking the destination for a
+second replica through the shared rate limit. A request that is not idempotent (POST) is repeated
+in-line only when the failure proves it was not acted on; otherwise it is OutcomeUnknown."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from services.runtime.outbound import (
     CircuitOpen,
     OutboundClient,
     OutboundPolicy,
+    OutcomeUnknown,
     RateLimited,
     RetryableResponse,
     TerminalResponse,
@@ -35,19 +38,34 @@ from services.runtime.ratelimit import Limit, SharedRateLimiter
 
 
 class ThirdParty(BaseHTTPRequestHandler):
-    """Behaviour by path: /ok, /flaky/<id> (503 once), /throttled/<id> (429 Retry-After: 1 once),
-    /throttled-until/<id> (429 with an HTTP date once), /bad (400), /down (503), /later (429,
-    Retry-After: 3600), /slow (answers after 2 s)."""
+    """Behaviour by path (every method alike): /ok, /flaky/<id> (503 once), /busy/<id> (503 with
+    Retry-After: 1 once), /throttled/<id> (429 Retry-After: 1 once), /throttled-until/<id> (429 with
+    an HTTP date once), /bad (400), /down (503), /later (429, Retry-After: 3600), /slow (answers
+    after 2 s), /drop/<id> (reads the request, then closes the connection without an answer)."""
 
     calls: Counter[str] = Counter()
+
+    def do_GET(self) -> None:
+        self.do_POST()
+
+    def do_PUT(self) -> None:
+        self.do_POST()
+
+    def do_PATCH(self) -> None:
+        self.do_POST()
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
         path = self.path
         ThirdParty.calls[path] += 1
         first = ThirdParty.calls[path] == 1
+        if path.startswith("/drop/"):
+            self.close_connection = True
+            return  # taken, and never answered
         if path.startswith("/flaky/") and first:
             return self._answer(503)
+        if path.startswith("/busy/") and first:
+            return self._answer(503, {"Retry-After": "1"})
         if path.startswith("/throttled/") and first:
             return self._answer(429, {"Retry-After": "1"})
         if path.startswith("/throttled-until/") and first:
@@ -109,19 +127,59 @@ def _metric(dest: str, outcome: str) -> float:
     return value or 0.0
 
 
-def test_a_503_is_retried_after_a_jittered_backoff(third_party):
+@pytest.mark.parametrize(("method", "idempotent"), [("GET", None), ("PUT", None), ("POST", True)])
+def test_an_idempotent_request_is_retried_after_a_503_with_a_jittered_backoff(
+    third_party, method, idempotent
+):
     path = f"/flaky/{uuid.uuid4().hex}"
 
     async def main():
         client, sleeps = _client(OutboundPolicy(backoff_base_seconds=0.4))
         try:
-            return await client.request("POST", third_party + path, json={"text": "hi"}), sleeps.waits
+            response = await client.request(method, third_party + path, idempotent=idempotent, json={})
+            return response, sleeps.waits
         finally:
             await client.aclose()
 
     response, waits = asyncio.run(main())
     assert response.status_code == 200 and ThirdParty.calls[path] == 2
     assert waits == [0.2]  # rng 0.5 of the first window (0.4 s)
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_a_503_without_retry_after_to_a_post_is_an_unknown_outcome_not_repeated(third_party, method):
+    """It may come after the work was done (a crash after the insert, a proxy's upstream reset)."""
+    path = f"/flaky/{uuid.uuid4().hex}"
+
+    async def main():
+        client, sleeps = _client(OutboundPolicy(attempts=3))
+        try:
+            with pytest.raises(OutcomeUnknown) as err:
+                await client.request(method, third_party + path, json={"text": "hi"})
+            return err.value, sleeps.waits
+        finally:
+            await client.aclose()
+
+    error, waits = asyncio.run(main())
+    assert ThirdParty.calls[path] == 1 and waits == []
+    assert error.status == 503 and "may have acted on" in error.message
+    assert isinstance(error, RetryableResponse) and classify(error) == (False, None)  # a job may still
+
+
+def test_a_503_with_retry_after_and_a_429_to_a_post_were_not_acted_on_and_are_retried(third_party):
+    busy, throttled = f"/busy/{uuid.uuid4().hex}", f"/throttled/{uuid.uuid4().hex}"
+
+    async def main():
+        client, sleeps = _client()
+        try:
+            await client.request("POST", third_party + busy, json={"text": "hi"})
+            await client.request("POST", third_party + throttled, json={"text": "hi"})
+            return sleeps.waits
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == [1.0, 1.0]
+    assert ThirdParty.calls[busy] == 2 and ThirdParty.calls[throttled] == 2
 
 
 def test_retry_after_in_seconds_and_as_a_date_is_honoured(third_party):
@@ -171,12 +229,12 @@ def test_a_destination_that_stays_down_opens_its_breaker_and_stops_being_called(
             failures = []
             for _ in range(2):
                 with pytest.raises(RetryableResponse) as err:
-                    await client.request("POST", third_party + "/down", destination="down-host")
+                    await client.request("GET", third_party + "/down", destination="down-host")
                 failures.append(err.value)
             with pytest.raises(CircuitOpen) as refused:
-                await client.request("POST", third_party + "/down", destination="down-host")
+                await client.request("GET", third_party + "/down", destination="down-host")
             # another destination on the same host is not affected
-            ok = await client.request("POST", third_party + "/ok", destination="other-host")
+            ok = await client.request("GET", third_party + "/ok", destination="other-host")
             return failures, refused.value, ok, sleeps.waits
         finally:
             await client.aclose()
@@ -208,21 +266,64 @@ def test_a_long_retry_after_is_raised_for_a_job_to_schedule_not_slept_on(third_p
     assert classify(error) == (False, 3600)
 
 
-def test_timeouts_and_refused_connections_are_retryable(third_party):
+def test_a_post_whose_answer_timed_out_or_was_dropped_is_an_unknown_outcome_sent_once(third_party):
+    """The request reached the destination (read, perhaps acted on) and its answer never came: a POST
+    is not sent again in-line, whatever the budget; the caller gets OutcomeUnknown."""
+    dropped = f"/drop/{uuid.uuid4().hex}"
+
     async def main():
-        client, _ = _client(OutboundPolicy(timeout_seconds=0.3, attempts=1))
+        client, sleeps = _client(OutboundPolicy(timeout_seconds=0.3, attempts=3))
         try:
-            with pytest.raises(RetryableResponse) as slow:
+            with pytest.raises(OutcomeUnknown) as slow:
                 await client.request("POST", third_party + "/slow")
-            with pytest.raises(RetryableResponse) as refused:
-                await client.request("POST", f"http://127.0.0.1:{free_port()}/x")
-            return slow.value, refused.value
+            with pytest.raises(OutcomeUnknown) as lost:
+                await client.request("POST", third_party + dropped, json={"text": "hi"})
+            return slow.value, lost.value, sleeps.waits
         finally:
             await client.aclose()
 
-    slow, refused = asyncio.run(main())
+    before = ThirdParty.calls["/slow"]
+    slow, lost, waits = asyncio.run(main())
     assert "ReadTimeout" in slow.message and slow.status is None
+    assert "RemoteProtocolError" in lost.message and lost.status is None
+    assert ThirdParty.calls["/slow"] - before == 1 and ThirdParty.calls[dropped] == 1 and waits == []
+
+
+def test_a_get_whose_answer_timed_out_or_was_dropped_is_retried_in_line(third_party):
+    dropped = f"/drop/{uuid.uuid4().hex}"
+
+    async def main():
+        client, _ = _client(OutboundPolicy(timeout_seconds=0.3, attempts=2))
+        try:
+            with pytest.raises(RetryableResponse) as slow:
+                await client.request("GET", third_party + "/slow")
+            with pytest.raises(RetryableResponse) as lost:
+                await client.request("GET", third_party + dropped)
+            return slow.value, lost.value
+        finally:
+            await client.aclose()
+
+    before = ThirdParty.calls["/slow"]
+    slow, lost = asyncio.run(main())
+    assert not isinstance(slow, OutcomeUnknown) and not isinstance(lost, OutcomeUnknown)
+    assert "ReadTimeout" in slow.message and "RemoteProtocolError" in lost.message
+    assert ThirdParty.calls["/slow"] - before == 2 and ThirdParty.calls[dropped] == 2
+
+
+def test_a_refused_connection_never_reached_the_destination_so_a_post_is_retried(third_party):
+    async def main():
+        client, sleeps = _client(OutboundPolicy(attempts=2))
+        try:
+            with pytest.raises(RetryableResponse) as refused:
+                await client.request("POST", f"http://127.0.0.1:{free_port()}/x", json={"text": "hi"})
+            return refused.value, sleeps.waits
+        finally:
+            await client.aclose()
+
+    refused, waits = asyncio.run(main())
+    assert not isinstance(refused, OutcomeUnknown)
     assert "ConnectError" in refused.message and refused.status is None
+    assert len(waits) == 1 and "after 2 attempt(s)" in refused.message  # retried in-line
 
 
 def test_parse_retry_after():
