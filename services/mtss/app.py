@@ -1,5 +1,5 @@
-"""mtss's composition root: service, servicer, streams, the consumer of notify's delivery events;
-its settings are in settings.py."""
+"""mtss's composition root: service, servicer, streams, the caregiver messages' delivery jobs, the
+consumer of notify's delivery events; its settings are in settings.py."""
 
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ async def build(deps: Dependencies) -> Hosted:
 
     return Hosted(
         servicers=[(mtss_service_pb2_grpc.add_MtssServiceServicer_to_server, MtssApi(service))],
+        # Caregiver messages to notify, each a durable job committed with its log entry.
+        jobs=[service.deliver_kind()],
         consumers=[
             # Only our own messages' outcomes (every other context's are acked unopened).
             ConsumerSpec(

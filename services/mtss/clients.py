@@ -28,7 +28,8 @@ class IdentityDirectory:
         return {uid: user.roles for uid, user in found.items() if not user.disabled}
 
 
-# notify's delivery states as the communication log's: accepted and waiting → queued.
+# notify's delivery states as the communication log's: accepted and waiting (pending, retrying,
+# held by quiet hours) → pending, until notify.delivery.sent/failed says more.
 _DELIVERY = {"sent": "sent", "read": "sent", "failed": "failed"}
 
 
@@ -66,7 +67,7 @@ class NotifyChannel:
             self.stub.SendMessage(request, metadata=await self.workload.metadata(tenant_id), timeout=10),
         )
         state = notify_pb.DeliveryStatus.Name(delivery.status).removeprefix("DELIVERY_STATUS_").lower()
-        return _DELIVERY.get(state, "queued"), f"notify delivery {delivery.id}: {state}"
+        return _DELIVERY.get(state, "pending"), f"notify delivery {delivery.id}: {state}"
 
 
 # A class is a few dozen students; a list longer than this is refused rather than read for minutes.

@@ -38,6 +38,8 @@ ATTENDANCE = {
 ATTENDANCE_IN = {v: k for k, v in ATTENDANCE.items()}
 COMMUNICATION = {
     "queued": resources_pb2.COMMUNICATION_STATUS_QUEUED,
+    # notify took it and waits on its provider: still on its way, as the API has no state for it.
+    "pending": resources_pb2.COMMUNICATION_STATUS_QUEUED,
     "sent": resources_pb2.COMMUNICATION_STATUS_SENT,
     "failed": resources_pb2.COMMUNICATION_STATUS_FAILED,
 }

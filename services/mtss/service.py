@@ -27,17 +27,23 @@ from services.runtime.db import Database
 from services.runtime.db import parse_uuid as parse_id
 from services.runtime.errors import (
     AlreadyExists,
+    DomainError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
     Violations,
 )
 from services.runtime.events.outbox import Outbox
+from services.runtime.jobs import Job, JobKind, JobQueue
 from services.runtime.request_context import Principal
 
 MAX_NAMED_CONFLICTS = 20
+# The durable job that hands one caregiver message to notify (deliver_kind).
+DELIVER = "mtss.deliver_caregiver_message"
+NO_CHANNEL = "no delivery channel: notify's SendMessage is not available"
 
 
 class Directory(Protocol):
@@ -47,8 +53,10 @@ class Directory(Protocol):
 
 
 class CaregiverChannel(Protocol):
-    """Delivers an approved template's message to a caregiver (notify's SendMessage); returns the
-    delivery status (sent or failed) and a detail (notify's message id or the failure)."""
+    """Hands an approved template's message for a caregiver to notify (SendMessage, deduped by `key`);
+    returns the communication's status by notify's answer (pending, sent or failed) and a detail
+    (notify's delivery id and state). Raises Unavailable when notify is away (retried), another
+    DomainError when notify refuses the message."""
 
     async def send(
         self, tenant_id: str, caregiver_id: str, template: str, variables: dict[str, str], key: str
@@ -106,6 +114,24 @@ class MtssService:
         self.channel = channel
         self.risk_lists = risk_lists
         self.now = now
+        self.jobs = JobQueue("mtss", [self.deliver_kind()])
+
+    def deliver_kind(self) -> JobKind:
+        """Handing a caregiver message to notify: a durable job committed with the message's log
+        entry, started by this process as soon as that commits (a parent's message is on its way).
+        notify away is retried with backoff, twelve attempts over at most 37 minutes (full-jitter
+        windows of 2 s doubling to 10 min), then the message is logged failed with the reason. A
+        crash anywhere leaves the job to be taken over when its lease expires; notify dedupes the
+        send by its idempotency key (mtss:<communication id>), so nothing goes twice."""
+        return JobKind(
+            DELIVER,
+            self.deliver_job,
+            max_attempts=12,
+            backoff_base_seconds=2.0,
+            backoff_max_seconds=600.0,
+            timeout_seconds=30.0,
+            start_here=True,
+        )
 
     # --- templates --------------------------------------------------------------------------------
 
@@ -918,8 +944,9 @@ class MtssService:
         self, caller: Principal, intervention_id: str, student_id: str, template: str
     ) -> p.Communication:
         """One approved template to the student's linked caregivers (the first one's log entry is
-        returned; each caregiver gets their own). The log entry and its audit record commit before
-        delivery is tried, so a message is never sent without a trace; the delivery status follows."""
+        returned, as committed: queued; each caregiver gets their own). The log entries, their audit
+        records and one delivery job each (deliver_job) commit together, so a message is never sent
+        without a trace nor left unsent by a crash; its status follows in the log."""
         p.may_manage(caller)
         student_id = student_id.lower()
         if template not in p.CAREGIVER_TEMPLATES:
@@ -933,6 +960,13 @@ class MtssService:
             caregivers = await store.caregivers_of(session, student_id)
             if not caregivers:
                 raise FailedPrecondition("the student has no linked caregiver", reason="NO_CAREGIVER")
+            # As of now: the job sends what the dashboard said when the message was asked for.
+            variables = {
+                "intervention": intervention.name,
+                "attendance_rate": f"{view.dosage.attendance_rate:.0%}",
+                "delivered_minutes": str(view.dosage.delivered_minutes),
+                "recommendation": view.decision.recommendation,
+            }
             queued = []
             for caregiver in caregivers:
                 c = await store.insert_communication(
@@ -961,40 +995,41 @@ class MtssService:
                         "body_ref": f"communications/{c.id}",
                     },
                 )
-        variables = {
-            "intervention": intervention.name,
-            "attendance_rate": f"{view.dosage.attendance_rate:.0%}",
-            "delivered_minutes": str(view.dosage.delivered_minutes),
-            "recommendation": view.decision.recommendation,
-        }
-        out = []
-        for c in queued:
-            if self.channel is None:
-                status, detail = "failed", "no delivery channel: notify's SendMessage is not available"
-            else:
-                try:
-                    status, detail = await self.channel.send(
-                        caller.tenant_id, c.caregiver_id, template, variables, c.id
-                    )
-                except Exception as err:  # any failure is the message's status, never lost
-                    status, detail = "failed", f"{type(err).__name__}: {err}"[:500]
-            async with self.db.transaction(caller.tenant_id) as session:
-                updated = await store.set_communication_status(session, c.id, status, detail)
-                assert updated is not None
-                await audit.record(
-                    self.outbox,
+                await self.jobs.enqueue(
                     session,
-                    f"communication.{status}",
-                    f"students/{student_id}/communications/{c.id}",
-                    after={
-                        "template": template,
-                        "recipient_id": c.caregiver_id,
-                        "status": status,
-                        "detail": detail[:200],
-                    },
+                    DELIVER,
+                    {"communication_id": c.id, "variables": variables},
+                    key=c.id,
+                    tenant_id=caller.tenant_id,
                 )
-            out.append(updated)
-        return out[0]
+        return queued[0]
+
+    async def deliver_job(self, job: Job, session: AsyncConnection) -> None:
+        """One attempt at handing a caregiver message to notify (deliver_kind), in the job's
+        transaction: notify's answer (pending, or sent/failed at once) is logged and audited with
+        the job's completion. notify away (Unavailable) or any unexpected failure is retried by the
+        job runner; at the last attempt, and at once for a refusal (notify has no such template, the
+        caregiver is unknown to it), the message is logged failed with the reason, never left
+        queued. notify's delivery events may have moved it on meanwhile: the log only moves forward
+        (store.set_communication_status)."""
+        c = await store.get_communication(session, str(job.payload["communication_id"]))
+        if c is None or c.status != "queued":
+            return  # notify's word came first (a retried or taken-over job): it has the message
+        if self.channel is None:
+            status, detail = "failed", NO_CHANNEL
+        else:
+            try:
+                status, detail = await self.channel.send(
+                    job.tenant_id or "", c.caregiver_id, c.template, dict(job.payload["variables"]), c.id
+                )
+            except Exception as err:  # every failure ends as the message's status, never lost
+                refused = isinstance(err, DomainError) and not isinstance(err, Unavailable)
+                if not refused and not job.last_attempt:
+                    raise
+                status, detail = "failed", f"{type(err).__name__}: {err}"
+                if not refused:
+                    detail = f"gave up after {job.attempts} attempts: {detail}"
+        await self._settle(session, c.id, status, detail[:500])
 
     async def apply_delivery(self, session: AsyncConnection, comm_id: str, status: str, detail: str) -> None:
         """notify's later word on a message (sent, read or given up): the communication log follows,
@@ -1002,15 +1037,26 @@ class MtssService:
         delivery events inside its transaction (tenant-scoped, the event claimed in the inbox)."""
         if parse_id(comm_id) is None:
             return
+        await self._settle(session, comm_id, status, detail)
+
+    async def _settle(self, session: AsyncConnection, comm_id: str, status: str, detail: str) -> None:
+        """The message's new status and its audit record, when it moves the message forward; an
+        update that arrives late (an earlier status, or the one it has) changes and audits nothing.
+        Not found: another context's key, or another tenant's row, invisible here anyway."""
         updated = await store.set_communication_status(session, comm_id, status, detail)
         if updated is None:
-            return  # not ours (another tenant's row is invisible here anyway)
+            return
         await audit.record(
             self.outbox,
             session,
             f"communication.{status}",
             f"students/{updated.student_id}/communications/{updated.id}",
-            after={"template": updated.template, "recipient_id": updated.caregiver_id, "status": status},
+            after={
+                "template": updated.template,
+                "recipient_id": updated.caregiver_id,
+                "status": status,
+                "detail": detail[:200],
+            },
         )
 
     async def list_communications(self, caller: Principal, student_id: str) -> list[p.Communication]:

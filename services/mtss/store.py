@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.mtss.domain.conflicts import Booking
 from services.mtss.domain.programs import (
+    COMMUNICATION_ORDER,
     Attendance,
     Communication,
     Enrollment,
@@ -975,13 +976,34 @@ async def insert_communication(session: AsyncConnection, tenant_id: str, c: Comm
     return _communication(row)
 
 
+# A stored status's place in COMMUNICATION_ORDER, in SQL (an unknown one is before all).
+_COMMUNICATION_RANK = sa.case(
+    {status: rank for rank, status in enumerate(COMMUNICATION_ORDER)},
+    value=communications.c.status,
+    else_=-1,
+)
+
+
+async def get_communication(session: AsyncConnection, comm_id: str) -> Communication | None:
+    q = sa.select(communications).where(communications.c.id == uuid.UUID(comm_id))
+    row = (await session.execute(q)).first()
+    return _communication(row) if row else None
+
+
 async def set_communication_status(
     session: AsyncConnection, comm_id: str, status: str, detail: str
 ) -> Communication | None:
+    """Moves the communication to `status` only forward (programs.communication_moves): None when it
+    is not there or already at `status` or beyond, and then nothing is written. The guard is in the
+    UPDATE's WHERE, which PostgreSQL re-checks on the newest row after waiting for a concurrent
+    writer, so of a delivery job and notify's events racing, the furthest status stands."""
     row = (
         await session.execute(
             sa.update(communications)
-            .where(communications.c.id == uuid.UUID(comm_id))
+            .where(
+                communications.c.id == uuid.UUID(comm_id),
+                COMMUNICATION_ORDER.index(status) > _COMMUNICATION_RANK,
+            )
             .values(status=status, detail=detail, updated_at=sa.func.now())
             .returning(*communications.c)
         )

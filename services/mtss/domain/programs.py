@@ -556,7 +556,7 @@ class Communication:
     student_id: str
     caregiver_id: str
     template: str
-    status: str  # queued, sent, failed
+    status: str  # one of COMMUNICATION_ORDER
     detail: str
     sent_by: str
     created_at: datetime | None = None
@@ -565,6 +565,19 @@ class Communication:
 
 # Approved caregiver message templates (FR-012): a caregiver message is one of these, never free text.
 CAREGIVER_TEMPLATES = ("progress_summary", "attendance_concern", "exit_notice")
+
+# A communication's statuses in the only order it moves (docs/mtss.md): queued (written, not yet
+# handed to notify), pending (notify took it and waits on its provider), failed (notify or mtss gave
+# up), sent (notify's provider has it; notify's "read" is sent too). An update to an earlier or the
+# same status is ignored: notify's delivery events and the delivery job race and arrive out of
+# order, so whatever comes last must never move a message back. failed comes before sent: notify
+# may still deliver after a failure (a redriven delivery, a send mtss gave up on that notify took).
+COMMUNICATION_ORDER = ("queued", "pending", "failed", "sent")
+
+
+def communication_moves(current: str, new: str) -> bool:
+    """Whether a communication in `current` takes the update to `new` (COMMUNICATION_ORDER)."""
+    return COMMUNICATION_ORDER.index(new) > COMMUNICATION_ORDER.index(current)
 
 
 @dataclass(frozen=True)

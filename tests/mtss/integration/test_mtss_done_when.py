@@ -257,6 +257,8 @@ def test_the_whole_story_through_rest(world):
             token=teacher,
         )
     )
+    # Answered as committed: on its way, delivered by a job that committed with it (docs/mtss.md).
+    assert sent["status"] == "COMMUNICATION_STATUS_QUEUED"
     log = _until(
         lambda: _ok(rest(mesh, "GET", f"/v1/mtss/students/{weak['id']}/communications", token=teacher))[
             "communications"

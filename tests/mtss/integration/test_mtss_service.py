@@ -421,26 +421,3 @@ def test_the_ed_fi_export_imports_into_another_tenant_and_exports_the_same(conte
         assert count == len(sessions) and ics.count("BEGIN:VEVENT") == count and "LOCATION:Room 12" in ics
 
     run(context_pg, scenario)
-
-
-def test_a_caregiver_message_that_cannot_be_delivered_is_logged_failed_with_why(context_pg):
-    """No channel (notify unreachable or not wired): the log entry and its audit record are written
-    first, and the entry ends failed with the reason, never lost (delivery through notify itself is
-    test_mtss_done_when.py)."""
-
-    async def scenario(w: World):
-        made, _ = await w.service.create_intervention(w.teacher, w.new())
-        s = w.students[0]
-        await w.service.enroll_students(w.teacher, made.id, [s], "", MONDAY)
-        with pytest.raises(FailedPrecondition):  # nobody to write to yet
-            await w.service.send_caregiver_message(w.teacher, made.id, s, "progress_summary")
-        with pytest.raises(InvalidArgument):  # not an approved template
-            await w.service.send_caregiver_message(w.teacher, made.id, s, "anything goes")
-        parent = w.directory.add("caregiver")
-        with pytest.raises(InvalidArgument):  # a student is no caregiver
-            await w.service.link_caregiver(w.admin, w.students[1], s)
-        await w.service.link_caregiver(w.admin, parent, s)
-        sent = await w.service.send_caregiver_message(w.teacher, made.id, s, "attendance_concern")
-        assert (sent.status, sent.caregiver_id, sent.template) == ("failed", parent, "attendance_concern")
-        assert "notify" in sent.detail
-        assert [c.id for c in await w.service.list_communications(w.teacher, s)] == [sent.id]
