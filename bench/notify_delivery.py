@@ -249,11 +249,13 @@ async def flaky(
     pg: EmbeddedPostgres, count: int, fraction: float, concurrency: int, inline: int = 2
 ) -> dict[str, object]:
     """`count` Moodle messages through the real MoodleChannel to the local Moodle server, which fails
-    `fraction` of its send calls with a 503 (seeded); how many end sent, failed, or still pending."""
+    `fraction` of its send calls with a 503 and Retry-After (seeded; Moodle's maintenance answer, which
+    did not take the call: a 503 without it may have, and is not repeated — runtime/outbound.py); how
+    many end sent, failed, or still pending."""
     moodle = "core_message_send_instant_messages"
     with FakeProviders.running(FakesConfig(users=("bench@learnflow.test",))) as fakes:
         inbox = FakesClient(fakes.http_url)
-        inbox.fault("moodle", status=503, fraction=fraction, seed=11, operations=[moodle])
+        inbox.fault("moodle", status=503, retry_after=1, fraction=fraction, seed=11, operations=[moodle])
         # The channel's own defaults, but a breaker that reopens at once: 30% failures put five in a
         # row often enough to open it, and an open breaker holds messages (without spending their
         # retries) for its reset time, which would only stretch the run.

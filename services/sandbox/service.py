@@ -9,8 +9,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
-from google.protobuf.message import Message
-
 from services.runtime import audit
 from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
@@ -137,7 +135,7 @@ class SandboxService:
         verdict: Verdict,
         diagnosis: Diagnosis | None,
         duration_ms: int,
-        graded: Message | None = None,
+        grade: tuple[GradeResult, Exercise] | None = None,
     ) -> None:
         """Records the run and stages sandbox.executed (with a grade's sandbox.graded, in the same
         transaction: both or neither), once per execution id."""
@@ -154,7 +152,9 @@ class SandboxService:
         async with self.db.transaction(caller.tenant_id) as session:
             if await store.record_execution(session, run):
                 await self.outbox.stage(session, "sandbox.executed", convert.executed_event(run))
-                if graded is not None:
+                if grade is not None:
+                    result, exercise = grade
+                    graded = convert.graded_event(result, caller.subject, exercise, run.occurred_at)
                     await self.outbox.stage(session, "sandbox.graded", graded)
 
     async def create_exercise(
@@ -259,7 +259,7 @@ class SandboxService:
             verdict,
             diagnosis,
             sum(o.duration_ms for o in outcomes),
-            graded=convert.graded_event(grade, caller.subject, exercise, datetime.now(UTC)),
+            grade=(grade, exercise),
         )
         return grade
 

@@ -67,9 +67,17 @@ class Notion:
         self.base = base_url.rstrip("/")
         self.headers = {"Notion-Version": NOTION_VERSION, "Authorization": f"Bearer {token or 'local'}"}
 
-    async def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
+    async def _call(
+        self, method: str, path: str, body: Any = None, params: Any = None, *, idempotent: bool | None = None
+    ) -> Any:
         response = await self.client.request(
-            method, self.base + path, destination=DESTINATION, json=body, params=params, headers=self.headers
+            method,
+            self.base + path,
+            destination=DESTINATION,
+            idempotent=idempotent,
+            json=body,
+            params=params,
+            headers=self.headers,
         )
         return response.json()
 
@@ -78,6 +86,7 @@ class Notion:
             "POST",
             f"/v1/databases/{database_id}/query",
             {"filter": {"property": KEY_PROPERTY, "rich_text": {"equals": key}}, "page_size": 1},
+            idempotent=True,  # a read, sent as POST
         )
         results = found.get("results") or []
         return results[0] if results else None
