@@ -5,7 +5,8 @@
 - undecodable event             -> dead-letter record + term
 - deterministic domain error    -> dead-letter record + term (DomainError other than Unavailable)
 - anything else (transient)     -> nak with exponential backoff
-- delivered more than max_deliver times -> dead-letter record + term
+- delivered more than max_deliver times -> dead-letter record + term (JetStream itself has no
+                                   limit: the event is delivered until that record is written)
 - long handler                  -> in_progress every ack_wait/3 so the server does not redeliver
 - the database is down          -> nothing settled: the batch is held (in_progress) until the database
                                    answers, then applied again in-process; no delivery is spent
@@ -152,9 +153,12 @@ class ConsumerRunner:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.spec.ack_wait_seconds,
-            # One delivery more than we handle: the extra one is where we write the dead letter, so a
-            # consumer killed on its last attempt still leaves a record.
-            max_deliver=self.spec.max_deliver + 1,
+            # No limit on JetStream's side: the budget is ours (spec.max_deliver). A delivery past it
+            # writes the dead letter and terms the message before any handler runs, and until that
+            # term JetStream keeps delivering: a consumer killed (or crashing) while writing the dead
+            # letter leaves the event pending, never dropped without a record. With a limit of its
+            # own, JetStream gave up silently after its last delivery, whatever had become of it.
+            max_deliver=-1,
             max_ack_pending=1000,
         )
         await self.js.add_consumer(self.spec.stream, config)

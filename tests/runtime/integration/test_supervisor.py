@@ -270,7 +270,9 @@ def test_a_singleton_lease_runs_one_holder_and_is_taken_over_when_it_dies(mesh):
 def test_a_consumer_that_crashes_hands_its_batch_back_and_is_restarted(mesh, caplog):
     """A dead letter that cannot be written for a reason other than an outage (here: the context's
     tables are missing) ends the consumer's run: the batch is nak'ed (back at once, not after the
-    30 s ack_wait), the crash logged and counted, and the restarted consumer binds again."""
+    30 s ack_wait), the crash logged and counted, and the restarted consumer binds again. The event
+    is never dropped without a record: JetStream keeps delivering it (its own max_deliver is
+    unlimited), so the consumer keeps crashing on it, in plain sight, until the record can be written."""
 
     async def main() -> None:
         nc = await nats.connect(mesh.nats_url)
@@ -293,13 +295,20 @@ def test_a_consumer_that_crashes_hands_its_batch_back_and_is_restarted(mesh, cap
             message = events_pb2.UserCreated(user=resources_pb2.User(id="1", email="c@crash.test"))
             headers = build_headers(message, source="t", tenant_id=None)
             await js.publish(subject, message.SerializeToString(), headers=headers)
-            # Delivery 1 fails and cannot be dead-lettered; delivery 2 (after the nak) neither; then
-            # JetStream stops delivering (max_deliver + 1) and the consumer runs on.
-            await _until(lambda: worker.restarts == 2, 10, "two crashes")  # ack_wait alone: 30 s
-            await _until(lambda: worker.state == "running", 2, "running again")
-            assert _restarts(name, "crashtest") == 2
-            await asyncio.sleep(0.5)
-            assert worker.restarts == 2 and runner._sub is not None  # bound again, nothing more to do
+            # Delivery 1 fails and cannot be dead-lettered; delivery 2 (after the nak, past the budget
+            # of 1) neither, nor any after it: each crash hands the event back at once.
+            await _until(lambda: worker.restarts >= 4, 10, "four crashes")  # ack_wait alone: 30 s each
+            assert _restarts(name, "crashtest") >= 4
+            await _until(
+                lambda: "crashed and is restarting" in sup.not_ready().get("crashtest", ""),
+                5,
+                "health says so",
+            )
+            info = await js.consumer_info(stream, spec.name)
+            assert info.config.max_deliver == -1
+            assert (
+                info.delivered.consumer_seq >= 4 and info.ack_floor.stream_seq == 0
+            )  # never acked or termed
         finally:
             sup.request_stop()
             await sup.join(grace=5)
@@ -310,4 +319,4 @@ def test_a_consumer_that_crashes_hands_its_batch_back_and_is_restarted(mesh, cap
     with caplog.at_level(logging.INFO, logger="services.runtime.supervisor"):
         asyncio.run(main())
     crashes = [r for r in caplog.records if r.getMessage() == "worker crashed; restarting"]
-    assert len(crashes) == 2 and all("nosuchschema" in str(r.exc_info[1]) for r in crashes)
+    assert len(crashes) >= 4 and all("nosuchschema" in str(r.exc_info[1]) for r in crashes)
