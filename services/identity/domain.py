@@ -128,3 +128,13 @@ def may_grant(caller: Principal, roles: tuple[str, ...]) -> None:
     """Tenant admins manage their school; platform roles are granted by operators only."""
     if "operator" in roles and not caller.has_any("operator"):
         raise PermissionDenied("only operators may grant the operator role", reason="ROLE_NOT_GRANTABLE")
+
+
+def may_change(caller: Principal, current: User, changes: UserChanges) -> None:
+    """Nor taken away: an operator's roles and account (disabled) are changed by operators only, so a
+    tenant admin cannot demote or lock out the platform's operators who live in their tenant."""
+    touches = changes.roles is not None or changes.disabled is not None
+    if touches and "operator" in current.roles and not caller.has_any("operator"):
+        raise PermissionDenied(
+            "only operators may change an operator's roles or disable them", reason="ROLE_NOT_GRANTABLE"
+        )

@@ -376,6 +376,7 @@ class IdentityService:
             current = await store.get_user(session, user_id)
             if current is None:
                 raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
+            domain.may_change(caller, current, changes)
             if etag and etag != current.etag:
                 raise Aborted(
                     "the user changed since you read it; read it again and retry",

@@ -146,6 +146,29 @@ def test_create_update_with_etag_and_pagination(stub, admin):
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_a_tenant_admin_cannot_demote_or_disable_an_operator(stub, mesh, admin):
+    """Operators live in a school's tenant (the demo's); its admin manages the school, not them."""
+    operator = stub.GetUser(
+        pb.GetUserRequest(user_id="me"), metadata=bearer(login(mesh, "operator@demo.test"))
+    )
+    for user, mask in [
+        (resources_pb2.User(id=operator.id, roles=[auth_pb2.ROLE_STUDENT]), "roles"),
+        (resources_pb2.User(id=operator.id, disabled=True), "disabled"),
+    ]:
+        with pytest.raises(grpc.RpcError) as err:
+            stub.UpdateUser(
+                pb.UpdateUserRequest(user=user, update_mask={"paths": [mask]}), metadata=bearer(admin)
+            )
+        code, message, details = _error(err.value)
+        assert code == grpc.StatusCode.PERMISSION_DENIED, message
+        assert [d.reason for d in details if isinstance(d, error_details_pb2.ErrorInfo)] == [
+            "ROLE_NOT_GRANTABLE"
+        ]
+    after = stub.GetUser(pb.GetUserRequest(user_id=operator.id), metadata=bearer(admin))
+    assert list(after.roles) == list(operator.roles) and not after.disabled and after.etag == operator.etag
+    login(mesh, "operator@demo.test")  # still signs in
+
+
 def test_bad_page_token_is_invalid_argument(stub, admin):
     with pytest.raises(grpc.RpcError) as err:
         stub.ListUsers(pb.ListUsersRequest(page_token="garbage!"), metadata=bearer(admin))
