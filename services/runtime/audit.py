@@ -134,13 +134,17 @@ async def record(
     after: dict[str, Any] | None = None,
     reason: str = "",
     context: str | None = None,
+    tenant_id: str | None = None,
 ) -> str:
     """Stages the audit event of `action` on `resource` in `session`'s transaction, through
     `outbox` (the calling context's), on subject audit.<context>.<action>; returns its event id,
     which becomes the audit record's id. `context` defaults to the outbox's (the runtime's operations
-    service records as "ops" through the outbox of the context whose records it changed)."""
+    service records as "ops" through the outbox of the context whose records it changed).
+    `tenant_id` names the tenant whose log the record belongs to when that is not the caller's: an
+    operator's redrive of tenant B's dead letter is B's record (B's admins see it, B's chain holds
+    it), not the operator's home tenant's; "" for the platform's own log."""
     name = context or outbox.context
-    tenant = _tenant(session)
+    tenant = _tenant(session) if tenant_id is None else (tenant_id or PLATFORM_TENANT)
     message = event(name, action, resource, tenant_id=tenant, before=before, after=after, reason=reason)
     return await outbox.stage(session, f"{SUBJECT_PREFIX}{name}.{action}", message, tenant_id=tenant)
 

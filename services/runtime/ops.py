@@ -170,6 +170,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
                     f"deadLetters/{record}",
                     after={"context": name, "consumer": row.consumer, "event_id": row.event_id},
                     context="ops",
+                    tenant_id=str(row.tenant_id) if row.tenant_id else "",
                 )
                 return pb.RedriveDeadLetterResponse(event_id=row.event_id, consumer=row.consumer)
         raise NotFound(f"dead letter {request.id} not found")
@@ -233,6 +234,7 @@ class OperationsServicer(pb_grpc.OperationsServiceServicer):
                     f"jobs/{record}",
                     after={"context": name, "kind": row.kind},
                     context="ops",
+                    tenant_id=str(row.tenant_id) if row.tenant_id else "",
                 )
                 return pb.RedriveJobResponse(job=_job_message(name, row))
         raise NotFound(f"dead job {request.id} not found")

@@ -602,6 +602,26 @@ def test_a_dead_job_redriven_by_an_admin_is_recorded_by_ops(mesh, stub, admin, m
     assert record.after["context"] == "audit" and record.after["kind"] == "audit-test"
 
 
+def test_an_operators_redrive_of_another_tenants_job_is_recorded_in_that_tenants_log(
+    mesh, stub, admin, operator, other_tenant
+):
+    """The operator's home is the demo tenant; the job is the other school's: its admins read the
+    record and its chain holds it, the demo's admins see nothing of it."""
+    job_id = str(uuid.uuid4())
+    with _superuser(mesh) as su:
+        su.execute(
+            "INSERT INTO audit.jobs (id, tenant_id, kind, state, max_attempts, attempts, last_error) "
+            "VALUES (%s, %s, 'audit-test', 'dead', 3, 3, 'gave up')",
+            (job_id, other_tenant["id"]),
+        )
+    redriven = rest(mesh, "POST", f"/v1/ops/deadJobs/{job_id}:redrive", {}, token=operator)
+    assert redriven.status == 200, redriven.body
+    (record,) = _records(stub, other_tenant["admin"], resource=f"jobs/{job_id}")
+    assert (record.context, record.action, record.tenant_id) == ("ops", "job.redriven", other_tenant["id"])
+    assert _records(stub, admin, expect=0, resource=f"jobs/{job_id}") == []
+    assert _verify(stub, other_tenant["admin"], other_tenant["id"]).intact
+
+
 @pytest.mark.skipif(
     BubblewrapSandbox.unavailable_reason() is not None, reason="sandbox isolation unavailable"
 )
