@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.notify.channels.base import BodyFormat, Outgoing, ReadStatus, Sent
-from services.runtime.outbound import OutboundClient, RetryableResponse, TerminalResponse
+from services.runtime.outbound import OutboundClient, OutcomeUnknown, RetryableResponse, TerminalResponse
 
 REST_PATH = "/webservice/rest/server.php"
 TEXTFORMAT_HTML = "1"
@@ -202,8 +202,15 @@ class MoodleChannel:
         try:
             answer = response.json()
         except ValueError:
-            # An HTML error page with 200 (a PHP fatal error, maintenance mode): worth another go.
-            raise self._retryable(f"{function}: the answer is not JSON") from None
+            # An HTML page with 200 (a PHP fatal error, a debugging notice printed before the JSON):
+            # a read is worth another go; a send may have stored its messages before the page was
+            # printed, so it is an unknown outcome, never repeated as if nothing happened.
+            text = f"{function}: the answer is not JSON"
+            if not idempotent:
+                raise OutcomeUnknown(
+                    text, destination=self.destination, status=200, retry_after=None
+                ) from None
+            raise self._retryable(text) from None
         if isinstance(answer, dict) and "exception" in answer and "errorcode" in answer:
             raise self._whole_call(function, answer, response.status_code)
         return answer

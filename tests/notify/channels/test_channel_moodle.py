@@ -214,6 +214,30 @@ def test_a_batch_stored_whose_answer_is_lost_is_an_unknown_outcome_sent_once(fak
     assert len(inbox.messages("moodle")) == 2  # the batch arrived, once
 
 
+def test_a_send_answered_with_an_html_page_after_storing_is_an_unknown_outcome(fakes, inbox):
+    """Moodle stored the batch, then printed a PHP error page with 200 instead of the JSON: the
+    channel cannot tell whether the messages were stored, and does not send them again."""
+    inbox.fault(
+        "moodle",
+        count=1,
+        status=200,
+        after_serving="status",
+        operations=["core_message_send_instant_messages"],
+    )
+
+    async def main():
+        moodle = channel_of(fakes, "moodle", NOTIFY_CHANNEL_INLINE_ATTEMPTS="3")
+        outcome = await moodle.send_many([outgoing("3")])
+        await moodle.aclose()
+        return outcome
+
+    with pytest.raises(OutcomeUnknown) as caught:
+        asyncio.run(main())
+    assert "not JSON" in str(caught.value)
+    assert calls(inbox, "moodle")["core_message_send_instant_messages"] == 1
+    assert len(inbox.messages("moodle")) == 1
+
+
 def test_a_lost_answer_to_a_look_up_is_asked_again(fakes, inbox):
     """Look-ups and read polls are reads sent as POST: repeating one is harmless."""
     inbox.fault("moodle", count=1, after_serving="drop", operations=["core_user_get_users_by_field"])
