@@ -24,8 +24,9 @@ class InterventionsApi(pb_grpc.InterventionsServiceServicer):
     async def EvaluateSignal(
         self, request: pb.EvaluateSignalRequest, context: object
     ) -> pb.EvaluateSignalResponse:
-        signal, tz, name = convert.signal_from_proto(request.signal, _caller().tenant_id, datetime.now(UTC))
-        result = await self.service.evaluate(signal, tz, name)
+        caller = _caller()
+        signal, tz, name = convert.signal_from_proto(request.signal, caller.tenant_id, datetime.now(UTC))
+        result = await self.service.evaluate_for(caller, signal, tz, name)
         return pb.EvaluateSignalResponse(
             signal_id=result.signal_id, decisions=[convert.decision_to_proto(d) for d in result.decisions]
         )
@@ -97,7 +98,7 @@ class InterventionsApi(pb_grpc.InterventionsServiceServicer):
         self, request: pb.ListDecisionsRequest, context: object
     ) -> pb.ListDecisionsResponse:
         found, token = await self.service.list_decisions(
-            _caller().tenant_id, request.student_id, request.page_size, request.page_token
+            _caller(), request.student_id, request.page_size, request.page_token
         )
         return pb.ListDecisionsResponse(
             decisions=[convert.decision_to_proto(d) for d in found], next_page_token=token

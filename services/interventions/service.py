@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -61,9 +61,17 @@ from services.interventions.settings import InterventionsConfig
 from services.interventions.teachers import NoDirectory, TeacherDirectory
 from services.runtime import audit, pagination
 from services.runtime.db import Database
-from services.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable, Violations
+from services.runtime.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    Violations,
+)
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobQueue
+from services.runtime.request_context import Principal
 
 log = logging.getLogger("learnflow.interventions")
 DELIVER = "interventions.deliver"
@@ -74,6 +82,14 @@ DELIVER_BATCH = "interventions.deliver_batch"
 TEACHERS = "interventions.teachers"
 DECIDED = "interventions.decided"  # the event of every decision and of its delivery's outcomes
 MAX_BACKTEST_SIGNALS = 200_000
+# The callers who act on every student of the tenant; a teacher acts on their classes' students only
+# (progress's rule, docs/progress-model.md "Who sees whom"; docs/interventions.md "Who sees whom").
+ALL_STUDENTS = ("admin", "service")
+# A teacher's ListDecisions without a student: the tenant's decisions are read this many at a time
+# (their students' teachers asked of progress in one call a chunk), at most SCAN_CHUNKS chunks a
+# page; a page may then come back short (even empty) with a token to read on from.
+SCAN_CHUNK = 500
+SCAN_CHUNKS = 4
 
 
 class Deliverer(Protocol):
@@ -331,7 +347,51 @@ class InterventionsService:
         )
         return text, diff_domain.field_changes(a.rules, b.rules)
 
+    # --- who acts on which students -------------------------------------------------------------
+
+    async def _taught(self, caller: Principal, student_ids: Iterable[str]) -> set[str]:
+        """The students (lower-case) among student_ids whose classes the caller teaches, as progress
+        knows them (ListStudentTeachers through the teacher port). progress unreachable: Unavailable."""
+        wanted = sorted({s.lower() for s in student_ids if s})
+        if not wanted:
+            return set()
+        found = await self.teachers.teachers_of(caller.tenant_id, wanted)
+        me = caller.subject.lower()
+        return {s for s, teachers in found.items() if me in teachers}
+
+    async def may_act_on(self, caller: Principal, student_id: str) -> None:
+        """Admins and services act on every student of the tenant; a teacher on their classes'
+        students only. Any other id is PERMISSION_DENIED before anything is read — a student of
+        another class, of another tenant or nobody alike, as progress answers a teacher's
+        GetProgress — so a teacher learns nothing about ids outside their classes."""
+        if caller.has_any(*ALL_STUDENTS):
+            return
+        if caller.has_any("teacher") and student_id.lower() in await self._taught(caller, [student_id]):
+            return
+        raise PermissionDenied(
+            "you may act only on your classes' students' interventions", reason="NOT_YOUR_STUDENT"
+        )
+
     # --- signals and decisions ------------------------------------------------------------------
+
+    async def evaluate_for(
+        self, caller: Principal, signal: Signal, time_zone: str = "", student_name: str = ""
+    ) -> Evaluation:
+        """EvaluateSignal. Admins and services: any student of the tenant, naming any teachers. A
+        teacher: their classes' students only, and naming no teachers (PERMISSION_DENIED
+        TEACHER_IDS_NOT_ALLOWED on signal.teacher_ids): the signal's teacher messages then go to the
+        student's teachers as progress knows them (ask_teacher's note is looked up; teacher_alert
+        names none and is suppressed "no recipient"), never to whom the caller names."""
+        if not caller.has_any(*ALL_STUDENTS):
+            if signal.teacher_ids:
+                raise PermissionDenied(
+                    "only services and admins name a signal's teachers (signal.teacher_ids); a "
+                    "teacher's signal reaches the student's teachers through progress",
+                    reason="TEACHER_IDS_NOT_ALLOWED",
+                    metadata={"field": "signal.teacher_ids"},
+                )
+            await self.may_act_on(caller, signal.student_id)
+        return await self.evaluate(signal, time_zone, student_name)
 
     async def evaluate(
         self,
@@ -836,18 +896,52 @@ class InterventionsService:
             await self._stage_decided(session, published[0].tenant_id, published)
 
     async def list_decisions(
-        self, tenant_id: str, student_id: str, page_size: int, page_token: str
+        self, caller: Principal, student_id: str, page_size: int, page_token: str
     ) -> tuple[list[StoredDecision], str]:
+        """The decisions (of one student when student_id is set), newest first. One student: as
+        may_act_on allows (a teacher's other ids are PERMISSION_DENIED). No student: admins and
+        services the tenant's, a teacher their classes' students' (_teachers_decisions)."""
         size = pagination.page_size(page_size, default=self.config.default_page_size)
         position = pagination.decode_token(page_token, t=datetime, i=uuid.UUID)
         after = (position["t"], str(position["i"])) if position else None
-        async with self.db.transaction(tenant_id) as session:
+        if student_id:
+            await self.may_act_on(caller, student_id)
+        elif not caller.has_any(*ALL_STUDENTS):
+            return await self._teachers_decisions(caller, size, after)
+        async with self.db.transaction(caller.tenant_id) as session:
             found = await store.list_decisions(session, student_id, limit=size + 1, after=after)
         token = ""
         if len(found) > size:
-            last = found[size - 1]
-            token = pagination.encode_token({"t": last.created_at.isoformat(), "i": last.id})
+            token = _position(found[size - 1])
         return found[:size], token
+
+    async def _teachers_decisions(
+        self, caller: Principal, size: int, after: tuple[datetime, str] | None
+    ) -> tuple[list[StoredDecision], str]:
+        """A teacher's decisions without a student: the tenant's, newest first, of the students the
+        teacher teaches now (progress's classes). Read SCAN_CHUNK at a time, each chunk's new students
+        asked of progress in one call; after SCAN_CHUNKS chunks the page ends, short, with a token
+        at the last decision read, so a teacher whose students are rare among the tenant's decisions
+        pages on instead of one request reading the whole table."""
+        kept: list[StoredDecision] = []
+        taught: dict[str, bool] = {}
+        chunk: list[StoredDecision] = []
+        for _ in range(SCAN_CHUNKS):
+            async with self.db.transaction(caller.tenant_id) as session:
+                chunk = await store.list_decisions(session, "", limit=SCAN_CHUNK, after=after)
+            unknown = {d.student_id.lower() for d in chunk} - taught.keys()
+            if unknown:  # progress is asked outside the transaction
+                mine = await self._taught(caller, unknown)
+                taught.update({s: s in mine for s in unknown})
+            for d in chunk:
+                if taught[d.student_id.lower()]:
+                    kept.append(d)
+                    if len(kept) > size:
+                        return kept[:size], _position(kept[size - 1])
+            if len(chunk) < SCAN_CHUNK:
+                return kept, ""
+            after = (chunk[-1].created_at, chunk[-1].id)
+        return kept, _position(chunk[-1])  # the budget spent: read on after the last one read
 
     async def backtest(
         self, tenant_id: str, content: str, file_name: str, start: datetime, end: datetime
@@ -870,6 +964,11 @@ class InterventionsService:
         return await asyncio.to_thread(
             backtest_domain.backtest, found, [f.policy for f in in_force], candidate, zones
         )
+
+
+def _position(d: StoredDecision) -> str:
+    """The page token that reads on after decision d (newest first: created_at, then id)."""
+    return pagination.encode_token({"t": d.created_at.isoformat(), "i": d.id})
 
 
 def _settled(

@@ -7,7 +7,11 @@ The lookup is never on the decision's path: the decision commits with a teacher-
 (service.teachers_job), which asks progress once for all the students of the decisions it carries
 and then enqueues their delivery. progress unreachable → the job retries with backoff; the student's
 own message is decided and delivered meanwhile (docs/interventions.md, "Teachers of tutoring's
-signals")."""
+signals").
+
+The same port answers whether a teacher calling EvaluateSignal or ListDecisions teaches the student
+(service.may_act_on: progress's rule, docs/interventions.md "Who sees whom"); that lookup is on the
+request's path, and progress away makes the request UNAVAILABLE."""
 
 from __future__ import annotations
 

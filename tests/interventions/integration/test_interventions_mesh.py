@@ -78,19 +78,24 @@ def decisions(mesh: LocalMesh, token: str, student_id: str) -> list[dict[str, An
     return list(reply.body.get("decisions", []))
 
 
+def in_class(mesh: LocalMesh, name: str, teacher_id: str, *student_ids: str) -> None:
+    """A class of progress (made by the admin) whose teacher teaches these students."""
+    klass = rest(
+        mesh,
+        "POST",
+        "/v1/classes",
+        {"name": name, "teacherIds": [teacher_id], "studentIds": list(student_ids)},
+        token=login(mesh, "admin@demo.test"),
+    )
+    assert klass.status == 200, klass.body
+
+
 def test_a_third_name_error_brings_review_concept_to_the_moodle_inbox(moodle_mesh):
     mesh = moodle_mesh
     teacher = login(mesh, "teacher@demo.test")
     student, _ = student_with_moodle(mesh, "Ana Student")
     teacher_id = rest(mesh, "GET", "/v1/users/me", token=teacher).body["id"]
-    klass = rest(
-        mesh,
-        "POST",
-        "/v1/classes",
-        {"name": "Python 1", "teacherIds": [teacher_id], "studentIds": [student["id"]]},
-        token=login(mesh, "admin@demo.test"),
-    )
-    assert klass.status == 200, klass.body
+    in_class(mesh, "Python 1", teacher_id, student["id"])
     for _ in range(3):
         run = rest(
             mesh,
@@ -130,8 +135,9 @@ def test_a_third_name_error_brings_review_concept_to_the_moodle_inbox(moodle_mes
 
 
 def test_a_fourth_intervention_on_one_day_is_suppressed_with_its_reason(moodle_mesh):
+    """Signals of a producer (the admin here: Ben is in no class, so no teacher may act on him)."""
     mesh = moodle_mesh
-    teacher = login(mesh, "teacher@demo.test")
+    admin = login(mesh, "admin@demo.test")
     student, _ = student_with_moodle(mesh, "Ben Student")
 
     def signal(kind: str, at: str, **fields: Any) -> list[dict[str, Any]]:
@@ -145,7 +151,7 @@ def test_a_fourth_intervention_on_one_day_is_suppressed_with_its_reason(moodle_m
                 **fields,
             }
         }
-        reply = rest(mesh, "POST", "/v1/interventions/signals:evaluate", body, token=teacher)
+        reply = rest(mesh, "POST", "/v1/interventions/signals:evaluate", body, token=admin)
         assert reply.status == 200, reply.body
         return list(reply.body.get("decisions", []))
 
@@ -189,7 +195,7 @@ def test_a_fourth_intervention_on_one_day_is_suppressed_with_its_reason(moodle_m
     looked_up = wait(
         lambda: [
             d
-            for d in decisions(mesh, teacher, student["id"])
+            for d in decisions(mesh, admin, student["id"])
             if d["id"] == note["id"] and d["status"] != "sent"
         ]
     )
@@ -296,9 +302,77 @@ def test_activate_rollback_and_bad_policies_through_rest(moodle_mesh):
         "POST",
         "/v1/interventions/signals:evaluate",
         {"signal": {"studentId": student["id"], "kind": "sneezed"}},
-        token=teacher,
+        token=login(mesh, "admin@demo.test"),
     )
     assert wrong_kind.status == 400 and "signal.kind" in str(wrong_kind.body)
+
+
+def test_a_teacher_reads_and_evaluates_only_their_classes_students(moodle_mesh):
+    """progress's rule on interventions, through REST: the teacher reads and evaluates the
+    interventions of their class's student; for a student outside their classes (or an id of nobody)
+    they get 403 NOT_YOUR_STUDENT and nothing of the student's, and their signal is not stored (it
+    cannot spend the student's daily cap); a teacher names no teachers. The admin reads and evaluates
+    anyone's, naming teachers."""
+    mesh = moodle_mesh
+    teacher = login(mesh, "teacher@demo.test")
+    admin = login(mesh, "admin@demo.test")
+    teacher_id = rest(mesh, "GET", "/v1/users/me", token=teacher).body["id"]
+    mine, _ = student_with_moodle(mesh, "Fay Student")
+    stranger, _ = student_with_moodle(mesh, "Gus Student")
+    in_class(mesh, "Python 2", teacher_id, mine["id"])
+
+    def evaluate(token: str, student_id: str, **fields: Any) -> Any:
+        body = {
+            "signal": {
+                "studentId": student_id,
+                "kind": "struggle.detected",
+                "occurTime": "2026-01-06T10:00:00Z",
+                "rule": "repeated_error",
+                "error": "KeyError",
+                "topic": "dicts",
+                **fields,
+            }
+        }
+        return rest(mesh, "POST", "/v1/interventions/signals:evaluate", body, token=token)
+
+    theirs = evaluate(admin, stranger["id"], teacherIds=[teacher_id])
+    assert theirs.status == 200, theirs.body
+    review, alert = theirs.body["decisions"]
+    assert (review["intervention"], review["status"]) == ("review_concept", "sent")
+    assert alert["recipientIds"] == [teacher_id]  # an admin names the teachers
+    assert {d["id"] for d in decisions(mesh, admin, stranger["id"])} == {alert["id"], review["id"]}
+
+    for other in (stranger["id"], str(uuid.uuid4())):  # a student of no class of theirs; nobody
+        read = rest(mesh, "GET", f"/v1/interventions/decisions?studentId={other}", token=teacher)
+        assert read.status == 403 and "NOT_YOUR_STUDENT" in str(read.body), read.body
+        assert "KeyError" not in str(read.body) and "repeated_error" not in str(read.body)
+        sent = evaluate(teacher, other, occurTime="2026-01-06T10:30:00Z", error="IndexError")
+        assert sent.status == 403 and "NOT_YOUR_STUDENT" in str(sent.body), sent.body
+    # Nothing stored for the stranger by the refused signal.
+    assert len(decisions(mesh, admin, stranger["id"])) == 2
+
+    named = evaluate(teacher, mine["id"], teacherIds=[teacher_id])
+    assert named.status == 403 and "TEACHER_IDS_NOT_ALLOWED" in str(named.body), named.body
+    own = evaluate(teacher, mine["id"])
+    assert own.status == 200, own.body
+    assert [d["intervention"] for d in own.body["decisions"]] == ["review_concept", "teacher_alert"]
+    assert {d["id"] for d in decisions(mesh, teacher, mine["id"])} == {d["id"] for d in own.body["decisions"]}
+
+    # Without a student: the teacher's page holds their students' decisions, none of the stranger's.
+    listed: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        query = "?pageSize=100" + (f"&pageToken={token}" if token else "")
+        page = rest(mesh, "GET", f"/v1/interventions/decisions{query}", token=teacher)
+        assert page.status == 200, page.body
+        listed += page.body.get("decisions", [])
+        token = page.body.get("nextPageToken", "")
+        if not token:
+            break
+    students = {d["studentId"] for d in listed}
+    assert mine["id"] in students and stranger["id"] not in students
+    everyone = rest(mesh, "GET", "/v1/interventions/decisions?pageSize=100", token=admin)
+    assert stranger["id"] in {d["studentId"] for d in everyone.body["decisions"]}
 
 
 LOOP = "i = 0\nwhile i < 10:\n    print(i)\n"
@@ -331,14 +405,7 @@ def test_repeated_hint_requests_in_tutoring_bring_ask_teacher_to_the_moodle_inbo
     teacher = login(mesh, "teacher@demo.test")
     student, _ = student_with_moodle(mesh, "Cai Student")
     teacher_id = rest(mesh, "GET", "/v1/users/me", token=teacher).body["id"]
-    klass = rest(
-        mesh,
-        "POST",
-        "/v1/classes",
-        {"name": "Loops", "teacherIds": [teacher_id], "studentIds": [student["id"]]},
-        token=login(mesh, "admin@demo.test"),
-    )
-    assert klass.status == 200, klass.body
+    in_class(mesh, "Loops", teacher_id, student["id"])
     question = {"text": "why does my loop never end?", "code": LOOP}
     first = ask_tutor(mesh, student["token"], question)
     conversation = first["conversationId"]
@@ -382,9 +449,9 @@ def test_repeated_hint_requests_in_tutoring_bring_ask_teacher_to_the_moodle_inbo
 
 def test_unclear_questions_in_one_conversation_bring_ask_teacher(moodle_mesh):
     """triage's unclear verdicts are published on tutoring.question_unclear; three in one conversation
-    bring the ask_teacher_unclear policy's message."""
+    bring the ask_teacher_unclear policy's message (read by the admin: Dee is in no class)."""
     mesh = moodle_mesh
-    teacher = login(mesh, "teacher@demo.test")
+    admin = login(mesh, "admin@demo.test")
     student, _ = student_with_moodle(mesh, "Dee Student")
     first = ask_tutor(mesh, student["token"], {"text": "help"})
     conversation = first["conversationId"]
@@ -396,11 +463,11 @@ def test_unclear_questions_in_one_conversation_bring_ask_teacher(moodle_mesh):
     def decided() -> list[dict[str, Any]]:
         return [
             d
-            for d in decisions(mesh, teacher, student["id"])
+            for d in decisions(mesh, admin, student["id"])
             if d["policyId"] == "ask_teacher_unclear" and d.get("recipientIds") == [student["id"]]
         ]
 
-    (ask,) = wait(decided, timeout=60, state=lambda: decisions(mesh, teacher, student["id"]))
+    (ask,) = wait(decided, timeout=60, state=lambda: decisions(mesh, admin, student["id"]))
     assert (ask["intervention"], ask["status"]) == ("ask_teacher", "sent")
     assert {
         "condition": "at least 3 times with the same key within 20 minutes",
@@ -415,9 +482,9 @@ def test_a_burst_of_struggles_is_decided_together_and_reaches_every_inbox(moodle
     """Ten struggle.detected events published at once, as progress publishes them: the consumer
     decides them in batches (evaluate_batch) and their messages go to notify together
     (BatchSendMessages); every student's Moodle inbox gets its one review_concept message, and every
-    decision records its Moodle message id."""
+    decision records its Moodle message id (read by the admin: the students are in no class)."""
     mesh = moodle_mesh
-    teacher = login(mesh, "teacher@demo.test")
+    admin = login(mesh, "admin@demo.test")
     pupils = [student_with_moodle(mesh, f"Burst Student {i}")[0] for i in range(10)]
     tenant = pupils[0]["tenant"]
 
@@ -451,7 +518,7 @@ def test_a_burst_of_struggles_is_decided_together_and_reaches_every_inbox(moodle
         assert "run into NameError a few times" in message["text"]
 
         def sent(p: dict[str, str] = pupil) -> dict[str, Any] | None:
-            found = [d for d in decisions(mesh, teacher, p["id"]) if d["intervention"] == "review_concept"]
+            found = [d for d in decisions(mesh, admin, p["id"]) if d["intervention"] == "review_concept"]
             return found[0] if found and found[0].get("deliveryStatus") == "sent" else None
 
         decision = wait(sent)
@@ -466,6 +533,7 @@ def test_uninterrupted_sandbox_runs_bring_calm_break_with_its_duration(moodle_me
     tenant's other students' work would otherwise bring them this policy's break."""
     mesh = moodle_mesh
     teacher = login(mesh, "teacher@demo.test")
+    admin = login(mesh, "admin@demo.test")  # reads Eli's decisions: Eli is in no class
     student, _ = student_with_moodle(mesh, "Eli Student")
     quick = (
         (POLICIES / "calm_break.md")
@@ -494,18 +562,15 @@ def test_uninterrupted_sandbox_runs_bring_calm_break_with_its_duration(moodle_me
             assert run.status == 200, run.body
 
         def sent() -> dict[str, Any] | None:
-            found = [
-                d for d in decisions(mesh, teacher, student["id"]) if d["policyId"] == "calm_break_quick"
-            ]
+            found = [d for d in decisions(mesh, admin, student["id"]) if d["policyId"] == "calm_break_quick"]
             return found[0] if found and found[0].get("deliveryStatus") == "sent" else None
 
-        calm = wait(sent, timeout=60, state=lambda: decisions(mesh, teacher, student["id"]))
+        calm = wait(sent, timeout=60, state=lambda: decisions(mesh, admin, student["id"]))
         assert calm["intervention"] == "calm_break" and calm["status"] == "sent"
         assert any(s["condition"] == "minutes is at least 0.1" and s["held"] for s in calm["trace"])
         # Exactly one: the session signals its threshold once, however many runs follow.
         assert (
-            len([d for d in decisions(mesh, teacher, student["id"]) if d["intervention"] == "calm_break"])
-            == 1
+            len([d for d in decisions(mesh, admin, student["id"]) if d["intervention"] == "calm_break"]) == 1
         )
         (message,) = wait(lambda: inbox(mesh, student["email"]), timeout=60)
         assert re.search(r"working hard for 0\.\d minutes", message["text"]), message["text"]

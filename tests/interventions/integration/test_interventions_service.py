@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from services.interventions import service as service_module
 from services.interventions import store
 from services.interventions.domain import Delivery, DeliveryOutcome, DeliveryRefused, Receipt
 from services.interventions.domain.engine import Signal
@@ -25,7 +26,7 @@ from services.interventions.folder import PolicyFolder
 from services.interventions.service import DELIVER, DELIVER_BATCH, TEACHERS, InterventionsService, SlaTracker
 from services.interventions.settings import InterventionsConfig
 from services.runtime.db import Database
-from services.runtime.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.runtime.errors import FailedPrecondition, InvalidArgument, PermissionDenied, Unavailable
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobQueue
 from services.runtime.testing import Caller
@@ -70,7 +71,9 @@ class Directory:
 
 class World:
     def __init__(self, db: Database, folder: Path):
-        self.tenant = Caller().tenant_id
+        self.people = Caller()
+        self.tenant = self.people.tenant_id
+        self.admin = self.people.as_("admin")
         self.student = str(uuid.uuid4())
         self.teacher = str(uuid.uuid4())
         self.moodle = Moodle()
@@ -378,7 +381,7 @@ def test_delivery_records_the_moodle_message_id_and_attempts_and_the_sla(context
             "review_concept",
             "Time to review loops",
         )
-        (after,), _ = await w.service.list_decisions(w.tenant, w.student, 0, "")
+        (after,), _ = await w.service.list_decisions(w.admin, w.student, 0, "")
         assert (after.delivery_status, after.delivery_attempts, after.moodle_message_id) == (
             "sent",
             1,
@@ -411,7 +414,7 @@ def test_backtest_over_stored_signals(context_pg, tmp_path):
         assert report.students_affected == (w.student,)
         (live,) = [
             d
-            for d in (await w.service.list_decisions(w.tenant, w.student, 0, ""))[0]
+            for d in (await w.service.list_decisions(w.admin, w.student, 0, ""))[0]
             if d.signal_occurred_at == start + timedelta(minutes=30)
         ]
         assert live.status == "suppressed"  # the live path decided as the backtest's "before"
@@ -432,13 +435,13 @@ def test_notifys_outcomes_complete_a_queued_delivery(context_pg, tmp_path):
         w.service.deliverer = Notify()
         (d,) = (await w.service.evaluate(w.struggle())).decisions
         await w.deliver_all()
-        (queued,), _ = await w.service.list_decisions(w.tenant, w.student, 0, "")
+        (queued,), _ = await w.service.list_decisions(w.admin, w.student, 0, "")
         assert (queued.delivery_status, queued.delivery_attempts) == ("queued", 1)
         at = datetime.now(UTC)
         await w.service.delivery_outcome(w.tenant, d.id, "failed", attempts=2, at=at, error="one channel")
         await w.service.delivery_outcome(w.tenant, d.id, "sent", attempts=2, at=at, moodle_message_id="77")
         await w.service.delivery_outcome(w.tenant, d.id, "read", attempts=2, at=at + timedelta(minutes=1))
-        (done,), _ = await w.service.list_decisions(w.tenant, w.student, 0, "")
+        (done,), _ = await w.service.list_decisions(w.admin, w.student, 0, "")
         assert (done.delivery_status, done.delivery_attempts, done.moodle_message_id) == ("read", 2, "77")
         assert done.delivered_at == at
         assert w.sla[w.tenant] == 0.0  # counted once, at its first outcome (a failure: late)
@@ -489,7 +492,7 @@ def test_a_batch_of_notifys_outcomes_is_applied_as_one_after_another(context_pg,
                     DeliveryOutcome(str(uuid.uuid4()), "sent", 1, at, "79"),  # no such decision
                 ],
             )
-        got = {d.id: d for d in (await w.service.list_decisions(w.tenant, "", 0, ""))[0]}
+        got = {d.id: d for d in (await w.service.list_decisions(w.admin, "", 0, ""))[0]}
         one, two = got[d1.id], got[d2.id]
         assert (one.delivery_status, one.delivery_attempts, one.moodle_message_id) == ("read", 2, "77")
         assert (one.delivered_at, one.delivery_error) == (at + timedelta(seconds=1), "")
@@ -1060,3 +1063,94 @@ def test_a_threshold_is_signalled_once_when_batches_of_one_session_run_at_once(c
             assert [d.status for d in calms] == ["sent"]
 
     run(context_pg, tmp_path, scenario, "calm_break.md")
+
+
+def test_a_teacher_acts_only_on_the_students_of_their_classes(context_pg, tmp_path):
+    """progress's rule (docs/progress-model.md, "Who sees whom") on interventions: a teacher reads and
+    evaluates the interventions of their classes' students only; any other id — another class's
+    student, an id of nobody — is PERMISSION_DENIED before anything is read or stored, and a teacher
+    names no teachers. Admins and services act on every student of the tenant."""
+
+    async def scenario(w: World) -> None:
+        teacher = w.people.as_("teacher", subject=w.teacher)
+        service = w.people.as_("service", subject="workload:mtss")
+        stranger = str(uuid.uuid4())  # a student of no class of this teacher's
+        w.directory.classes = {w.student: (w.teacher,), stranger: (str(uuid.uuid4()),)}
+        mine = replace(w.struggle(), teacher_ids=())
+
+        (d,) = (await w.service.evaluate_for(teacher, mine)).decisions
+        assert (d.student_id, d.status) == (w.student, "sent")
+        (read,), _ = await w.service.list_decisions(teacher, w.student, 0, "")
+        assert read.id == d.id
+
+        for other in (stranger, str(uuid.uuid4()), "not-a-user-id"):
+            with pytest.raises(PermissionDenied) as denied:
+                await w.service.list_decisions(teacher, other, 0, "")
+            assert denied.value.reason == "NOT_YOUR_STUDENT"
+            with pytest.raises(PermissionDenied) as denied:
+                await w.service.evaluate_for(teacher, replace(mine, student_id=other, source=other))
+            assert denied.value.reason == "NOT_YOUR_STUDENT"
+        with pytest.raises(PermissionDenied) as denied:  # naming teachers, even for their own student
+            await w.service.evaluate_for(teacher, replace(w.struggle(), source="named"))
+        assert (denied.value.reason, denied.value.metadata) == (
+            "TEACHER_IDS_NOT_ALLOWED",
+            {"field": "signal.teacher_ids"},
+        )
+        # Nothing was stored for the refused signals: the stranger's day is untouched.
+        assert (await w.service.list_decisions(w.admin, stranger, 0, ""))[0] == []
+        async with w.db.transaction(w.tenant) as s:
+            stored = (
+                await s.execute(sa.text("SELECT count(*) FROM interventions.signals WHERE source = 'named'"))
+            ).scalar_one()
+        assert stored == 0
+
+        # An admin and a service: any student, teachers named.
+        (theirs,) = (await w.service.evaluate_for(w.admin, w.struggle(student=stranger))).decisions
+        assert theirs.status == "sent"
+        (other,) = (await w.service.evaluate_for(service, w.struggle(student=str(uuid.uuid4())))).decisions
+        assert other.status == "sent"
+        (seen,), _ = await w.service.list_decisions(w.admin, stranger, 0, "")
+        assert seen.id == theirs.id
+        # progress unreachable: a teacher is refused with UNAVAILABLE, never let through.
+        w.directory.down = 1
+        with pytest.raises(Unavailable):
+            await w.service.list_decisions(teacher, w.student, 0, "")
+
+    run(context_pg, tmp_path, scenario)
+
+
+def test_a_teachers_list_without_a_student_holds_only_their_students(context_pg, tmp_path, monkeypatch):
+    """ListDecisions without a student: an admin reads the tenant's decisions, a teacher those of their
+    classes' students only, newest first; the teacher's pages read the table a chunk at a time (here
+    3 decisions, at most 2 chunks a page), so a page may be short, and paging on finds the rest."""
+    monkeypatch.setattr(service_module, "SCAN_CHUNK", 3)
+    monkeypatch.setattr(service_module, "SCAN_CHUNKS", 2)
+
+    async def scenario(w: World) -> None:
+        teacher = w.people.as_("teacher", subject=w.teacher)
+        others = [str(uuid.uuid4()) for _ in range(4)]
+        second = str(uuid.uuid4())  # another student of the teacher's
+        w.directory.classes = {w.student: (w.teacher,), second: ("someone", w.teacher)}
+        start = datetime.now(UTC) - timedelta(days=1)
+        order = [w.student, *others, *others, second, *others, w.student]
+        for i, student in enumerate(order):  # a cool-down of 0 would not matter: each is a decision
+            await w.service.evaluate(w.struggle(start + timedelta(minutes=i), student=student))
+
+        everyone, token = await w.service.list_decisions(w.admin, "", 100, "")
+        assert len(everyone) == len(order) and token == ""
+        expected = [d.id for d in everyone if d.student_id in (w.student, second)]
+        assert len(expected) == 3
+
+        seen: list[str] = []
+        pages = 0
+        token = ""
+        while True:
+            page, token = await w.service.list_decisions(teacher, "", 2, token)
+            assert len(page) <= 2
+            seen += [d.id for d in page]
+            pages += 1
+            if not token:
+                break
+        assert seen == expected and pages >= 3
+
+    run(context_pg, tmp_path, scenario)
