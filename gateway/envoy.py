@@ -193,7 +193,8 @@ class RateLimits:
 
     writes: TokenBucket | None = TokenBucket(per_second=200, burst=400)
     strict: TokenBucket | None = TokenBucket(per_second=10, burst=20)
-    strict_paths: frozenset[str] = frozenset({"/v1/auth:login"})
+    # The public endpoints that check a secret: each guess costs the service an argon2id hash.
+    strict_paths: frozenset[str] = frozenset({"/v1/auth:login", "/v1/auth:serviceToken"})
 
 
 @dataclass(frozen=True)

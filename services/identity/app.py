@@ -16,7 +16,13 @@ SERVICE = identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"].fu
 
 def identity_settings(deps: Dependencies) -> IdentitySettings:
     config = deps.settings_for(IdentityConfig)
-    configure_hashing(config.hash_time_cost, config.hash_memory_kib, config.hash_parallelism)
+    configure_hashing(
+        config.hash_time_cost,
+        config.hash_memory_kib,
+        config.hash_parallelism,
+        config.hash_workers,
+        config.hash_queue,
+    )
     return IdentitySettings(
         tokens=TokenSettings(
             issuer=deps.settings.jwt_issuer,

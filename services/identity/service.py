@@ -3,7 +3,6 @@ store and stages events in the outbox of the same transaction."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
@@ -189,7 +188,7 @@ class IdentityService:
             async with self.db.transaction(tenant_id=tenant_id) as session:
                 found = await lookup(session)
         user, stored_hash = found if found else (None, None)
-        ok = await asyncio.to_thread(security.verify_secret, stored_hash, secret)
+        ok = await security.gate.run(security.verify_secret, stored_hash, secret)
         if not ok or user is None or user.disabled:
             raise Unauthenticated(failure, reason="INVALID_CREDENTIALS")
         return user
@@ -229,7 +228,7 @@ class IdentityService:
             domain.check_password(v, admin_password, "admin_password")
         v.raise_if_any()
         tenant = Tenant(id=str(uuid.uuid4()), slug=slug, display_name=display_name.strip() or slug)
-        password_hash = await asyncio.to_thread(security.hash_secret, admin_password) if admin_email else None
+        password_hash = await security.gate.run(security.hash_secret, admin_password) if admin_email else None
         async with self.db.transaction(tenant_id=tenant.id) as session:
             created = await store.insert_tenant(session, tenant)
             await self.outbox.stage(
@@ -318,7 +317,7 @@ class IdentityService:
         domain.check_password(v, password, "password" if kind == domain.PERSON else "client_secret")
         v.raise_if_any()
         domain.may_grant(caller, user.roles)
-        password_hash = await asyncio.to_thread(security.hash_secret, password)
+        password_hash = await security.gate.run(security.hash_secret, password)
         new = replace(
             user,
             id=str(uuid.uuid4()),

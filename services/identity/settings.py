@@ -75,3 +75,17 @@ class IdentityConfig:
     hash_parallelism: int = integer(
         "IDENTITY_PASSWORD_HASH_PARALLELISM", 4, "argon2id lanes per password hash", min=1, max=16
     )
+    hash_workers: int = integer(
+        "IDENTITY_PASSWORD_HASH_WORKERS",
+        2,
+        "password hashes computed at once (threads of their own; each holds the hash's memory)",
+        min=1,
+        max=64,
+    )
+    hash_queue: int = integer(
+        "IDENTITY_PASSWORD_HASH_QUEUE",
+        64,
+        "sign-ins waiting for a hashing thread; beyond, RESOURCE_EXHAUSTED (429, retry in a second)",
+        min=0,
+        max=10000,
+    )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from services.identity import security
 
 
@@ -53,3 +55,38 @@ def test_password_hash_cost_follows_the_settings():
         )
     assert security.hash_secret("x").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert security._dummy_hash().startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+
+def test_password_hashing_runs_a_bounded_number_at_once_and_refuses_beyond_its_queue():
+    """A flood of sign-ins: `workers` hashes at a time, `queue` waiting, the rest refused at once
+    (RESOURCE_EXHAUSTED, retry in a second) rather than piling up threads and 64 MiB hashes."""
+    import asyncio
+    import threading
+
+    from services.identity.security import HashingGate
+    from services.runtime.errors import ResourceExhausted
+
+    release = threading.Event()
+    running: list[int] = []
+    peak = 0
+
+    def slow(i: int) -> int:
+        nonlocal peak
+        running.append(i)
+        peak = max(peak, len(running))
+        release.wait(5)
+        running.remove(i)
+        return i
+
+    async def main():
+        gate = HashingGate(workers=2, queue=1)
+        admitted = [asyncio.create_task(gate.run(slow, i)) for i in range(3)]
+        await asyncio.sleep(0.1)
+        with pytest.raises(ResourceExhausted) as refused:
+            await gate.run(slow, 3)
+        release.set()
+        return await asyncio.gather(*admitted), refused.value
+
+    done, refused = asyncio.run(main())
+    assert done == [0, 1, 2] and peak == 2
+    assert refused.reason == "SIGN_INS_BUSY" and refused.metadata["retry_after_seconds"] == "1"
