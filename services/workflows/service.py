@@ -28,6 +28,7 @@ from services.runtime.jobs import Job, JobKind, JobQueue
 from services.runtime.ratelimit import Limit, SharedRateLimiter
 from services.runtime.registry import Registration
 from services.runtime.request_context import Principal
+from services.runtime.workload import SUBJECT_PREFIX, is_workload
 from services.workflows import store
 from services.workflows.catalog import TemplateFolder
 from services.workflows.domain.runs import RUNNING, Run, StepRun, UsageRow
@@ -40,6 +41,7 @@ from services.workflows.workflow import FINISH_LOCAL
 WATCH_POLL_SECONDS = 0.2
 START_RUN = "workflows.start_run"
 ADMIN = "admin"
+SERVICE = "service"
 
 
 class WorkflowsService:
@@ -221,9 +223,12 @@ class WorkflowsService:
         }
 
     async def get_run(self, caller: Principal, run_id: str) -> Run:
+        """The run, if the caller may see it: its creator, an admin or a service (a workload, a
+        service account). Anyone else's run is NOT_FOUND like a run that does not exist, so a user
+        learns nothing of other users' runs, not even that they exist."""
         async with self.db.transaction(caller.tenant_id) as session:
             run = await store.get_run(session, run_id)
-        if run is None:
+        if run is None or (not _sees_every_run(caller) and run.created_by != caller.subject):
             raise NotFound(f"run {run_id} not found", reason="RUN_NOT_FOUND")
         return run
 
@@ -233,10 +238,13 @@ class WorkflowsService:
         size = pagination.page_size(page_size, default=self.config.default_page_size)
         position = pagination.decode_token(page_token, t=datetime, i=uuid.UUID)
         after = (position["t"], str(position["i"])) if position else None
+        # A user lists their own runs; admins and services the tenant's.
+        created_by = "" if _sees_every_run(caller) else caller.subject
         async with self.db.transaction(caller.tenant_id) as session:
             found = await store.list_runs(
-                session, limit=size + 1, after=after, template=template, status=status
-            )
+                session, limit=size + 1, after=after, template=template, status=status,
+                created_by=created_by,
+            )  # fmt: skip
         token = ""
         if len(found) > size:
             last = found[size - 1]
@@ -253,7 +261,7 @@ class WorkflowsService:
     async def migrate(self, caller: Principal, run_id: str, to_version: str, acknowledge: bool) -> Run:
         """Moves a run still going to its template's current version (workflow.py checks the steps it
         has run against it, and records the move and its audit record before answering)."""
-        run = await self.get_run(caller, run_id)
+        run = await self.get_run(caller, run_id)  # another user's run: NOT_FOUND
         if run.created_by != caller.subject and not caller.has_any(ADMIN):
             raise PermissionDenied("only the run's creator or an admin moves a run", reason="NOT_RUN_OWNER")
         if run.finished:
@@ -329,7 +337,23 @@ class WorkflowsService:
         self, caller: Principal, capability: str, version: str, context: str, address: str, instance: str,
         limits: dict[str, str],
     ) -> Registration:  # fmt: skip
-        del caller  # the contract allows services only (ROLE_SERVICE)
+        """A workload of the mesh (re)registering one of its own capabilities. The registry is one for
+        every tenant and research steps call what it names with the tenant's workload token, so a
+        tenant's service account (role service too) must not write to it: only a workload token, for
+        its own context, under an instance of that context (Registrar's "<context>@<address>/...";
+        the entry's key is per instance, so another context's instance would overwrite its entry)."""
+        workload = caller.subject.removeprefix(SUBJECT_PREFIX) if is_workload(caller.subject) else ""
+        if not workload:
+            raise PermissionDenied(
+                "only a workload of the mesh registers capabilities", reason="WORKLOADS_ONLY"
+            )
+        if context != workload or not instance.startswith(f"{context}@"):
+            raise PermissionDenied(
+                f"workload {workload} registers only its own capabilities: context {workload!r} and "
+                f"an instance starting with {workload + '@'!r}",
+                reason="NOT_OWN_REGISTRATION",
+                metadata={"workload": workload, "context": context},
+            )
         return await self.registry.register(
             Registration(
                 capability, version, context, address, instance, limits, self.registry_ttl, time.time()
@@ -341,6 +365,12 @@ class WorkflowsService:
 
     def capabilities(self) -> list[Registration]:
         return self.registry.live()
+
+
+def _sees_every_run(caller: Principal) -> bool:
+    """Admins and services (workloads, service accounts) see and cancel every run of their tenant;
+    other users only their own."""
+    return caller.has_any(ADMIN, SERVICE)
 
 
 def _seconds_to_midnight() -> float:

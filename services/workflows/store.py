@@ -118,8 +118,10 @@ async def list_runs(
     after: tuple[datetime, str] | None,
     template: str = "",
     status: str = "",
+    created_by: str = "",
 ) -> list[Run]:
-    """Newest first; `after` is the (created_at, id) of the last run of the previous page."""
+    """Newest first; `after` is the (created_at, id) of the last run of the previous page; with
+    `created_by`, only that user's runs."""
     query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
     if after is not None:
         query = query.where(
@@ -130,6 +132,8 @@ async def list_runs(
         query = query.where(runs.c.template == template)
     if status:
         query = query.where(runs.c.status == status)
+    if created_by:
+        query = query.where(runs.c.created_by == created_by)
     found = (await session.execute(query)).all()
     if not found:
         return []

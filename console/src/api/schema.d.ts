@@ -367,22 +367,16 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Every live registration.
-         * @description gRPC: `/learnflow.workflows.v1.WorkflowsService/ListCapabilities`.
+         * Every live registration (the console's context health).
+         * @description Every live registration (the console's context health). Services, operators and admins.
          *
-         *     Any authenticated caller.
+         *     gRPC: `/learnflow.workflows.v1.WorkflowsService/ListCapabilities`.
+         *
+         *     Requires one of the roles: ROLE_SERVICE, ROLE_OPERATOR, ROLE_ADMIN.
          */
         get: operations["WorkflowsService_ListCapabilities"];
         put?: never;
-        /**
-         * Registers (or renews) a provider of a capability for ttl seconds.
-         * @description Registers (or renews) a provider of a capability for ttl seconds. Services only.
-         *
-         *     gRPC: `/learnflow.workflows.v1.WorkflowsService/RegisterCapability`.
-         *
-         *     Requires one of the roles: ROLE_SERVICE.
-         */
-        post: operations["WorkflowsService_RegisterCapability"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -399,11 +393,12 @@ export interface paths {
         /**
          * The live providers of a capability (a registration whose heartbeat stopped is gone within its TTL).
          * @description The live providers of a capability (a registration whose heartbeat stopped is gone within its TTL).
-         *     None: NOT_FOUND with a diagnosis naming the capability and what the registry holds.
+         *     None: NOT_FOUND with a diagnosis naming the capability and what the registry holds. Services,
+         *     operators and admins (it names every process's address, host and pid).
          *
          *     gRPC: `/learnflow.workflows.v1.WorkflowsService/Discover`.
          *
-         *     Any authenticated caller.
+         *     Requires one of the roles: ROLE_SERVICE, ROLE_OPERATOR, ROLE_ADMIN.
          */
         get: operations["WorkflowsService_Discover"];
         put?: never;
@@ -2207,8 +2202,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The tenant's runs, newest first, paginated, optionally of one template and status.
-         * @description gRPC: `/learnflow.workflows.v1.WorkflowsService/ListWorkflowRuns`.
+         * The caller's runs (every run of the tenant for an admin or a service), newest first, paginated, optionally of one template and status.
+         * @description The caller's runs (every run of the tenant for an admin or a service), newest first, paginated,
+         *     optionally of one template and status.
+         *
+         *     gRPC: `/learnflow.workflows.v1.WorkflowsService/ListWorkflowRuns`.
          *
          *     Any authenticated caller.
          */
@@ -2238,8 +2236,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A run of the caller's tenant with each step's status, output, error and timings.
-         * @description gRPC: `/learnflow.workflows.v1.WorkflowsService/GetWorkflowRun`.
+         * A run with each step's status, output, error and timings: the caller's own run, or any run of the tenant for an admin or a service.
+         * @description A run with each step's status, output, error and timings: the caller's own run, or any run of the
+         *     tenant for an admin or a service. Another user's run is NOT_FOUND (its existence is not told).
+         *
+         *     gRPC: `/learnflow.workflows.v1.WorkflowsService/GetWorkflowRun`.
          *
          *     Any authenticated caller.
          */
@@ -2263,7 +2264,10 @@ export interface paths {
         put?: never;
         /**
          * Asks a running run to stop; its unfinished steps end CANCELLED.
-         * @description gRPC: `/learnflow.workflows.v1.WorkflowsService/CancelWorkflowRun`.
+         * @description Asks a running run to stop; its unfinished steps end CANCELLED. The run's creator, an admin or a
+         *     service; another user's run is NOT_FOUND.
+         *
+         *     gRPC: `/learnflow.workflows.v1.WorkflowsService/CancelWorkflowRun`.
          *
          *     Any authenticated caller.
          */
@@ -2290,7 +2294,7 @@ export interface paths {
          *     steps it has run or is running must be in the new version with the same type, no new step may
          *     come before them, and every output later steps read of them must be there; otherwise
          *     INVALID_ARGUMENT with a field violation naming each incompatibility. Audited
-         *     (workflow_run.migrated). The run's creator or an admin.
+         *     (workflow_run.migrated). The run's creator or an admin; another user's run is NOT_FOUND.
          *
          *     gRPC: `/learnflow.workflows.v1.WorkflowsService/MigrateWorkflowRun`.
          *
@@ -2313,6 +2317,7 @@ export interface paths {
         /**
          * The run now, then again each time a step changes, until the run ends or max_wait_seconds pass.
          * @description The run now, then again each time a step changes, until the run ends or max_wait_seconds pass.
+         *     Whoever may get the run (GetWorkflowRun).
          *     Through Envoy: GET /v1/workflows/runs/{id}:watch answers text/event-stream.
          *
          *     gRPC: `/learnflow.workflows.v1.WorkflowsService/WatchWorkflowRun`.
@@ -4736,37 +4741,6 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["PermissionDenied"];
-            503: components["responses"]["Unavailable"];
-            default: components["responses"]["Error"];
-        };
-    };
-    WorkflowsService_RegisterCapability: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["learnflow.workflows.v1.Capability"];
-            };
-        };
-        responses: {
-            /** @description OK */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["learnflow.workflows.v1.Capability"];
-                };
-            };
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthenticated"];
-            403: components["responses"]["PermissionDenied"];
-            413: components["responses"]["PayloadTooLarge"];
-            429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };

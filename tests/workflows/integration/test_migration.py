@@ -95,7 +95,7 @@ def test_a_run_in_flight_moves_to_the_new_version_when_asked(
         new = current_version(wf_mesh, user["token"])
         assert new != old and new.startswith("2.")
         stranger = new_student(wf_mesh)
-        assert migrate(wf_mesh, stranger["token"], made.body["runId"], new).status == 403
+        assert migrate(wf_mesh, stranger["token"], made.body["runId"], new).status == 404  # not theirs
         wrong = migrate(wf_mesh, user["token"], made.body["runId"], "9.nothing")
         assert wrong.status == 400 and new in violations(wrong)["to_version"][0], wrong.body
         unacknowledged = migrate(wf_mesh, user["token"], made.body["runId"], new)

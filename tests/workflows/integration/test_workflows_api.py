@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from services.runtime.local.mesh import LocalMesh
-from services.runtime.testing import new_student, rest
+from services.runtime.testing import login, new_student, rest
 from services.workflows.testing.notion_server import LocalNotion
 
 TOPIC = "list comprehensions"
@@ -192,6 +195,63 @@ def test_watch_streams_the_steps_as_they_change(wf_mesh: LocalMesh, notion: Loca
     assert len(states) == len(set(states)) >= 3  # one event per change
     assert states[-1] == ("RUN_STATUS_SUCCEEDED", ("STEP_STATUS_SUCCEEDED", "STEP_STATUS_SUCCEEDED"))
     assert ("RUN_STATUS_RUNNING", ("STEP_STATUS_SUCCEEDED", "STEP_STATUS_RUNNING")) in states
+
+
+def listed_ids(mesh: LocalMesh, token: str) -> set[str]:
+    """Every run ListWorkflowRuns gives `token`, all pages."""
+    seen: set[str] = set()
+    page_token = ""
+    while True:
+        page = rest(mesh, "GET", f"/v1/workflows/runs?pageSize=200&pageToken={page_token}", token=token)
+        assert page.status == 200, page.body
+        seen |= {r["runId"] for r in page.body.get("runs", [])}
+        page_token = page.body.get("nextPageToken", "")
+        if not page_token:
+            return seen
+
+
+def test_a_run_is_its_creators_and_the_admins(wf_mesh: LocalMesh, notion: LocalNotion) -> None:
+    """Another user of the tenant cannot get, watch, cancel, move or list my run: NOT_FOUND, the same
+    answer as for a run that does not exist. An admin can do all of it."""
+    owner, stranger = new_student(wf_mesh), new_student(wf_mesh)
+    teacher = login(wf_mesh, "teacher@demo.test")
+    admin = login(wf_mesh, "admin@demo.test")
+    notion.delay_seconds = 2.0  # the page step holds the run running
+    try:
+        made = trigger(
+            wf_mesh, owner["token"], {"template": "research_to_docs", "input": {"topic": "sets of mine"}}
+        )
+        assert made.status == 200, made.body
+        run_id = made.body["runId"]
+        nobody = str(uuid.uuid4())
+        for token in (stranger["token"], teacher):
+            for rid in (run_id, nobody):
+                got = rest(wf_mesh, "GET", f"/v1/workflows/runs/{rid}", token=token)
+                assert got.status == 404 and got.body["message"] == f"run {rid} not found", got.body
+                cancel = rest(wf_mesh, "POST", f"/v1/workflows/runs/{rid}:cancel", {}, token=token)
+                assert cancel.status == 404, cancel.body
+                moved = rest(
+                    wf_mesh, "POST", f"/v1/workflows/runs/{rid}:migrate", {"toVersion": "1.x"}, token=token
+                )
+                assert moved.status == 404, moved.body
+                with pytest.raises(urllib.error.HTTPError) as err:
+                    watch(wf_mesh, token, rid, wait=5)
+                assert err.value.code == 404, err.value
+            assert run_id not in listed_ids(wf_mesh, token)
+        assert run_id in listed_ids(wf_mesh, owner["token"])
+        mine = rest(wf_mesh, "GET", "/v1/workflows/runs?pageSize=200", token=owner["token"]).body["runs"]
+        assert {r["createdBy"] for r in mine} == {owner["id"]}
+        # The stranger's cancel did nothing; the admin sees the run, lists it and cancels it.
+        seen = rest(wf_mesh, "GET", f"/v1/workflows/runs/{run_id}", token=admin)
+        assert seen.status == 200 and seen.body["createdBy"] == owner["id"], seen.body
+        assert run_id in listed_ids(wf_mesh, admin)
+        cancelled = rest(wf_mesh, "POST", f"/v1/workflows/runs/{run_id}:cancel", {}, token=admin)
+        assert cancelled.status == 200, cancelled.body
+        events = watch(wf_mesh, admin, run_id)
+    finally:
+        notion.delay_seconds = 0.0
+    assert events and events[-1]["status"] == "RUN_STATUS_CANCELLED", events
+    assert wait_done(wf_mesh, owner["token"], run_id)["status"] == "RUN_STATUS_CANCELLED"
 
 
 def test_a_template_changed_mid_run_keeps_the_run_on_its_version(

@@ -120,21 +120,24 @@ class WorkflowsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetWorkflowRun(self, request, context):
-        """A run of the caller's tenant with each step's status, output, error and timings.
+        """A run with each step's status, output, error and timings: the caller's own run, or any run of the
+        tenant for an admin or a service. Another user's run is NOT_FOUND (its existence is not told).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListWorkflowRuns(self, request, context):
-        """The tenant's runs, newest first, paginated, optionally of one template and status.
+        """The caller's runs (every run of the tenant for an admin or a service), newest first, paginated,
+        optionally of one template and status.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelWorkflowRun(self, request, context):
-        """Asks a running run to stop; its unfinished steps end CANCELLED.
+        """Asks a running run to stop; its unfinished steps end CANCELLED. The run's creator, an admin or a
+        service; another user's run is NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -146,7 +149,7 @@ class WorkflowsServiceServicer:
         steps it has run or is running must be in the new version with the same type, no new step may
         come before them, and every output later steps read of them must be there; otherwise
         INVALID_ARGUMENT with a field violation naming each incompatibility. Audited
-        (workflow_run.migrated). The run's creator or an admin.
+        (workflow_run.migrated). The run's creator or an admin; another user's run is NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -154,6 +157,7 @@ class WorkflowsServiceServicer:
 
     def WatchWorkflowRun(self, request, context):
         """The run now, then again each time a step changes, until the run ends or max_wait_seconds pass.
+        Whoever may get the run (GetWorkflowRun).
         Through Envoy: GET /v1/workflows/runs/{id}:watch answers text/event-stream.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -175,7 +179,13 @@ class WorkflowsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RegisterCapability(self, request, context):
-        """Registers (or renews) a provider of a capability for ttl seconds. Services only.
+        """Registers (or renews) a provider of a capability for ttl seconds. The registry is one for the
+        whole mesh and every tenant's steps call what it names, so only a workload of the mesh may write
+        to it (a workload token, subject "workload:<name>"), and only for itself: `context` must be its
+        workload name and `instance` must start with "<context>@" (a workload cannot take over another
+        context's entry). Anything else, a tenant's service account included, is PERMISSION_DENIED.
+        Internal: the gateway does not route it. (Contexts normally register through the runtime,
+        services/runtime/registry.py, straight into the registry's bucket.)
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,14 +193,15 @@ class WorkflowsServiceServicer:
 
     def Discover(self, request, context):
         """The live providers of a capability (a registration whose heartbeat stopped is gone within its TTL).
-        None: NOT_FOUND with a diagnosis naming the capability and what the registry holds.
+        None: NOT_FOUND with a diagnosis naming the capability and what the registry holds. Services,
+        operators and admins (it names every process's address, host and pid).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListCapabilities(self, request, context):
-        """Every live registration.
+        """Every live registration (the console's context health). Services, operators and admins.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

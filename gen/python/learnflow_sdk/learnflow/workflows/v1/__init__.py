@@ -631,7 +631,8 @@ class WorkflowsServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "WorkflowRun":
         """
-        A run of the caller's tenant with each step's status, output, error and timings.
+        A run with each step's status, output, error and timings: the caller's own run, or any run of the
+        tenant for an admin or a service. Another user's run is NOT_FOUND (its existence is not told).
         """
 
         return await self._unary_unary(
@@ -652,7 +653,8 @@ class WorkflowsServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "ListWorkflowRunsResponse":
         """
-        The tenant's runs, newest first, paginated, optionally of one template and status.
+        The caller's runs (every run of the tenant for an admin or a service), newest first, paginated,
+        optionally of one template and status.
         """
 
         return await self._unary_unary(
@@ -673,7 +675,8 @@ class WorkflowsServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "WorkflowRun":
         """
-        Asks a running run to stop; its unfinished steps end CANCELLED.
+        Asks a running run to stop; its unfinished steps end CANCELLED. The run's creator, an admin or a
+        service; another user's run is NOT_FOUND.
         """
 
         return await self._unary_unary(
@@ -699,7 +702,7 @@ class WorkflowsServiceStub(betterproto2_grpclib.ServiceStub):
         steps it has run or is running must be in the new version with the same type, no new step may
         come before them, and every output later steps read of them must be there; otherwise
         INVALID_ARGUMENT with a field violation naming each incompatibility. Audited
-        (workflow_run.migrated). The run's creator or an admin.
+        (workflow_run.migrated). The run's creator or an admin; another user's run is NOT_FOUND.
         """
 
         return await self._unary_unary(
@@ -721,6 +724,7 @@ class WorkflowsServiceStub(betterproto2_grpclib.ServiceStub):
     ) -> "AsyncIterator[WorkflowRun]":
         """
         The run now, then again each time a step changes, until the run ends or max_wait_seconds pass.
+        Whoever may get the run (GetWorkflowRun).
         Through Envoy: GET /v1/workflows/runs/{id}:watch answers text/event-stream.
         """
 
@@ -788,7 +792,13 @@ class WorkflowsServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "Capability":
         """
-        Registers (or renews) a provider of a capability for ttl seconds. Services only.
+        Registers (or renews) a provider of a capability for ttl seconds. The registry is one for the
+        whole mesh and every tenant's steps call what it names, so only a workload of the mesh may write
+        to it (a workload token, subject "workload:<name>"), and only for itself: `context` must be its
+        workload name and `instance` must start with "<context>@" (a workload cannot take over another
+        context's entry). Anything else, a tenant's service account included, is PERMISSION_DENIED.
+        Internal: the gateway does not route it. (Contexts normally register through the runtime,
+        services/runtime/registry.py, straight into the registry's bucket.)
         """
 
         return await self._unary_unary(
@@ -810,7 +820,8 @@ class WorkflowsServiceStub(betterproto2_grpclib.ServiceStub):
     ) -> "DiscoverResponse":
         """
         The live providers of a capability (a registration whose heartbeat stopped is gone within its TTL).
-        None: NOT_FOUND with a diagnosis naming the capability and what the registry holds.
+        None: NOT_FOUND with a diagnosis naming the capability and what the registry holds. Services,
+        operators and admins (it names every process's address, host and pid).
         """
 
         return await self._unary_unary(
@@ -831,7 +842,7 @@ class WorkflowsServiceStub(betterproto2_grpclib.ServiceStub):
         metadata: "MetadataLike | None" = None,
     ) -> "ListCapabilitiesResponse":
         """
-        Every live registration.
+        Every live registration (the console's context health). Services, operators and admins.
         """
 
         if message is None:
