@@ -50,9 +50,11 @@ class RateLimiter:
     burst: int
     what: str
 
-    async def take(self, key: str) -> None:
+    async def take(self, key: str, runs: int = 1) -> None:
+        """Takes `runs` runs' worth (a grade runs one per test case), at most a whole burst: a
+        50-case grade costs what it runs, and is still possible for a user whose burst is 20."""
         decision = await self.shared.take(
-            f"sandbox:{self.what}:{key}", Limit.per_minute(self.per_minute, self.burst)
+            f"sandbox:{self.what}:{key}", Limit.per_minute(self.per_minute, self.burst), min(runs, self.burst)
         )
         if not decision.allowed:
             retry = max(decision.retry_after, 0.1)

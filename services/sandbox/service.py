@@ -70,13 +70,14 @@ class SandboxService:
         self.per_user = per_user
         self.per_tenant = per_tenant
 
-    async def _admit(self, caller: Principal) -> None:
-        await self.per_tenant.take(caller.tenant_id)
+    async def _admit(self, caller: Principal, runs: int = 1) -> None:
+        """Charges the caller's limits for `runs` runs (a grade: one per test case)."""
+        await self.per_tenant.take(caller.tenant_id, runs)
         # A person's runs are limited per person. A service's own runs (tutoring validating the
         # exercises of a whole class) are limited by the tenant's budget only; a service acting on
         # behalf of a student arrives here as that student.
         if not caller.has_any("service"):
-            await self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
+            await self.per_user.take(f"{caller.tenant_id}:{caller.subject}", runs)
 
     async def _require_user(self, tenant_id: str, user_id: str) -> None:
         """A service runs code only as a user of its own tenant: the run, its rate limit and its
@@ -214,7 +215,7 @@ class SandboxService:
         _check_request_id(v, request_id)
         v.raise_if_any()
         exercise = await self._exercise(caller, exercise_id)
-        await self._admit(caller)
+        await self._admit(caller, runs=len(exercise.test_cases))
         syntax = check_syntax(code)
         labels = domain.case_labels(exercise.test_cases)  # hidden cases are not named by their content
         if syntax is not None:  # nothing to run: every case fails the same way

@@ -248,6 +248,23 @@ def test_per_user_rate_limit_is_429_through_rest(tight_mesh):
     assert limited.status == 429 and limited.body["code"] == 8
 
 
+def test_a_grade_costs_one_run_per_test_case(tight_mesh):
+    """A grade runs every case: it is charged that many runs, so an exercise of many cases does not
+    turn one token of the per-user limit (burst 10 here) into dozens of runs."""
+    if tight_mesh.envoy is None:  # started by the rate-limit test when it ran first
+        tight_mesh.start_envoy()
+    two_cases = {**EXERCISE, "testCases": EXERCISE["testCases"][:2]}  # the pool holds two at once
+    made = rest(tight_mesh, "POST", "/v1/exercises", two_cases, token=login(tight_mesh, "teacher@demo.test"))
+    assert made.status == 200, made.body
+    token = new_student(tight_mesh)["token"]
+    path = f"/v1/exercises/{made.body['id']}:grade"
+    statuses = [rest(tight_mesh, "POST", path, {"code": SOLUTION}, token=token).status for _ in range(8)]
+    # Two runs a grade: five fit the burst of ten (with what refills meanwhile, six at most); at one
+    # run a grade, all eight would.
+    assert statuses[:5] == [200] * 5, statuses
+    assert 429 in statuses[5:], statuses
+
+
 def test_a_retried_execution_with_the_same_request_id_is_recorded_and_announced_once(mesh, student):
     key = f"retry-{uuid.uuid4().hex}"
 
