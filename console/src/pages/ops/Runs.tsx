@@ -1,4 +1,4 @@
-// The tenant's workflow runs, newest first (GET /v1/workflows/runs), filtered by template and status,
+// Workflow runs, newest first — the tenant's for an admin, the signed-in user's own otherwise (GET /v1/workflows/runs), filtered by template and status,
 // each linking to its live page; and a link to Temporal's own UI, which keeps every run's history.
 import { useState } from "preact/hooks";
 import { api, call } from "../../api/client";
