@@ -953,11 +953,17 @@ class InterventionsService:
         candidate = _parse_or_invalid(content, file_name)
         async with self.db.transaction(tenant_id) as session:
             in_force = await self._in_force(session, tenant_id)
-            found, zones = await store.signals_between(session, start, end)
+            # One more than a backtest takes: more means refuse, never all of a large tenant's years.
+            found, zones = await store.signals_between(session, start, end, MAX_BACKTEST_SIGNALS + 1)
         if len(found) > MAX_BACKTEST_SIGNALS:
-            raise FailedPrecondition(
-                f"the window holds {len(found)} signals; a backtest replays at most "
-                f"{MAX_BACKTEST_SIGNALS}: narrow it",
+            window = f"{start.isoformat()} to {end.isoformat()}"
+            v = Violations()
+            for name in ("start_time", "end_time"):
+                v.add(name, f"the window {window} holds more than {MAX_BACKTEST_SIGNALS} signals")
+            raise InvalidArgument(
+                f"the window {window} holds more than {MAX_BACKTEST_SIGNALS} signals, the most a "
+                "backtest replays: narrow the window",
+                list(v.items),
                 reason="BACKTEST_WINDOW_TOO_LARGE",
             )
         # Pure CPU work: off the event loop, so the server keeps answering while it runs.

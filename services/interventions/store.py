@@ -431,13 +431,16 @@ async def list_decisions(
 
 
 async def signals_between(
-    session: AsyncConnection, start: datetime, end: datetime
+    session: AsyncConnection, start: datetime, end: datetime, limit: int
 ) -> tuple[list[Signal], dict[str, str]]:
-    """The tenant's signals that occurred in [start, end), oldest first, and each student's time zone."""
+    """The tenant's signals that occurred in [start, end), oldest first, and each student's time zone:
+    the first `limit` of them (a caller asks for one more than it takes, to know the window holds
+    more without reading them all into memory)."""
     rows = await session.execute(
         sa.select(signals)
         .where(signals.c.occurred_at >= start, signals.c.occurred_at < end)
         .order_by(signals.c.occurred_at, signals.c.id)
+        .limit(limit)
     )
     out: list[Signal] = []
     zones: dict[str, str] = {}

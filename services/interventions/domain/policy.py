@@ -1,7 +1,7 @@
 """Policies as files a teacher can read: Markdown prose for people, YAML front matter for the engine
 (or a whole plain-YAML rule file, the older format), validated against policies/policy.schema.json
 (JSON Schema Draft 2020-12), then checked for what a schema cannot say (a template naming an unknown
-variable, a CEL expression that does not compile).
+variable, a CEL expression that does not compile or could loop past what a decision may spend).
 
 Every problem is reported with the line of the file it is on and a sentence a teacher can act on, and
 all of them at once, so `learnflow policy check` and ActivatePolicy show a whole edit's mistakes in one
@@ -22,6 +22,7 @@ from typing import Any
 
 import celpy
 import jsonschema
+import lark
 import yaml
 
 from services.interventions.domain import front_matter
@@ -183,12 +184,69 @@ def _fast_validator() -> Any:
     return jsonschema_rs.Draft202012Validator(schema())
 
 
+# CEL's comprehension macros and cel-python's extensions of them: each runs its condition once per
+# item of a list, and they nest, so ten short lists eight deep are 10^8 steps (cel-python's all() and
+# exists() do not even stop early) on the event loop of every replica. A policy's expression has no
+# use for them: the sentences and `in [...]` say what a condition over a signal's facts needs.
+CEL_LOOPS = ("all", "exists", "exists_one", "map", "filter", "reduce")
+MAX_CEL_LITERAL_ITEMS = 50  # as many as is_one_of's choices
+
+
+class ExpressionTooCostly(ValueError):
+    """A CEL expression that compiles but could cost a decision more than it may spend; the message
+    says why, in words that follow "when.all.N.expression"."""
+
+
+def _cost_problem(tree: lark.Tree[Any]) -> str:
+    """Why evaluating a parsed expression could run away ("" when it cannot): a loop over a list,
+    or a list or map written with more items than a condition could mean. Without those, evaluating
+    costs at most a step per node of the (at most 1,000 characters long) text. Walks the tree
+    without recursion: the text may nest hundreds deep."""
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, lark.Tree):
+            continue
+        if node.data in ("member_dot_arg", "ident_arg", "dot_ident_arg"):
+            # member_dot_arg: member "." IDENT "(" ... ")"; the others: ["."] IDENT "(" ... ")"
+            name = node.children[1 if node.data == "member_dot_arg" else 0]
+            if isinstance(name, lark.Token) and name.value in CEL_LOOPS:
+                return (
+                    f"uses .{name.value}(), which repeats a condition for every item of a list, and nested "
+                    "a few short lists make billions of steps while every decision waits; write the "
+                    'condition on the signal\'s facts directly, e.g. signal.topic in ["loops", "lists"]'
+                )
+        elif node.data in ("list_lit", "map_lit", "member_object"):
+            items = next(
+                (
+                    c
+                    for c in node.children
+                    if isinstance(c, lark.Tree) and c.data in ("exprlist", "mapinits", "fieldinits")
+                ),
+                None,
+            )
+            n = len(items.children) if items is not None else 0
+            n //= 1 if node.data == "list_lit" else 2  # a map's items are key: value pairs
+            if n > MAX_CEL_LITERAL_ITEMS:
+                what = {"list_lit": "a list", "map_lit": "a map"}.get(node.data, "a message")
+                return (
+                    f"writes {what} of {n} items; a condition names at most {MAX_CEL_LITERAL_ITEMS} "
+                    "(split it, or use is_one_of)"
+                )
+        stack += node.children
+    return ""
+
+
 @functools.lru_cache(maxsize=1024)
 def compile_expression(expression: str) -> Any:
     """The CEL program of an expression (compiled once per text; programs are reused by every
-    decision). Raises celpy's CELParseError for text that does not compile."""
+    decision). Raises celpy's CELParseError for text that does not compile and ExpressionTooCostly
+    for one whose evaluation could run away, so no caller ever runs such a program."""
     env = celpy.Environment()
-    return env.program(env.compile(expression))
+    tree = env.compile(expression)
+    if problem := _cost_problem(tree):
+        raise ExpressionTooCostly(problem)
+    return env.program(tree)
 
 
 def _split(content: str, file: str) -> tuple[str, int, str]:
@@ -362,6 +420,15 @@ def parse(content: str, file: str) -> Policy:
         elif "expression" in raw:
             try:
                 compile_expression(raw["expression"])
+            except ExpressionTooCostly as exc:
+                problems.append(
+                    Problem(
+                        file,
+                        line_of([*path, "expression"]),
+                        f"when.all.{i}.expression {exc}",
+                        f"when.all.{i}.expression",
+                    )
+                )
             except Exception as exc:  # celpy raises its own parse errors, with their line and column
                 problems.append(
                     Problem(

@@ -318,6 +318,90 @@ def test_a_version_in_force_that_no_longer_parses_is_skipped_not_an_error(contex
     run(context_pg, tmp_path, scenario, "review_concept.md", "teacher_alert.md")
 
 
+def _looping(depth: int = 8) -> str:
+    """A CEL condition of 10^depth steps: `[0,...,0].all(a, [0,...,0].all(b, ... true))`."""
+    ten = "[" + ",".join("0" * 10) + "]"
+    expression = "true"
+    for name in "abcdefgh"[:depth]:
+        expression = f"{ten}.all({name},{expression})"
+    return expression
+
+
+def test_an_expression_that_loops_is_refused_and_a_stored_one_is_skipped(context_pg, tmp_path):
+    """A teacher's CEL condition nesting .all() over literal lists would hold the event loop for hours
+    (and the student's day locked): CheckPolicy, ActivatePolicy and BacktestPolicy refuse it with its
+    line, and a version stored before the rule is left out of evaluation, which decides at once."""
+
+    async def scenario(w: World) -> None:
+        looping = REVIEW.replace(RULE, f"- expression: '{_looping()}'")
+        assert looping != REVIEW
+        policy, problems = w.service.check(looping, "review_concept.md")
+        assert policy is None and [(p.line, p.message.split(",")[0]) for p in problems] == [
+            (11, "when.all.0.expression uses .all()")
+        ]
+        with pytest.raises(InvalidArgument) as caught:
+            await w.service.activate(w.tenant, looping, "review_concept.md", "ana", "")
+        assert (
+            "review_concept.md:11: when.all.0.expression uses .all()"
+            in caught.value.violations[0].description
+        )
+        now = datetime.now(UTC)
+        with pytest.raises(InvalidArgument):
+            await w.service.backtest(w.tenant, looping, "review_concept.md", now - timedelta(days=1), now)
+        versions, _ = await w.service.list_versions(w.tenant, "review_concept", 0, "")
+        assert [v.version for v in versions] == [1]  # the folder's, nothing activated
+
+        valid = parse(REVIEW, "review_concept.md")
+        async with w.db.transaction(w.tenant) as s:
+            await store.insert_version(
+                s,
+                w.tenant,
+                replace(valid, content=looping, sha256=content_sha256(looping)),
+                source="api",
+                author="before the rule",
+                reason="",
+                now=now,
+            )
+        started = asyncio.get_running_loop().time()
+        decided = (await w.service.evaluate(w.struggle())).decisions
+        assert [(d.intervention, d.status) for d in decided] == [("teacher_alert", "sent")]
+        assert asyncio.get_running_loop().time() - started < 5
+
+    run(context_pg, tmp_path, scenario, "review_concept.md", "teacher_alert.md")
+
+
+def test_a_backtest_window_holding_more_signals_than_it_replays_is_refused(context_pg, tmp_path, monkeypatch):
+    """The window's signals are read up to one past the cap, never all of a large tenant's years."""
+    monkeypatch.setattr(service_module, "MAX_BACKTEST_SIGNALS", 3)
+
+    async def scenario(w: World) -> None:
+        start = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+        for minutes in (0, 30, 150, 300):
+            await w.service.evaluate(w.struggle(start + timedelta(minutes=minutes)))
+        calls: list[int] = []
+        read = store.signals_between
+
+        async def counted(session: Any, since: datetime, until: datetime, limit: int) -> Any:
+            calls.append(limit)
+            return await read(session, since, until, limit)
+
+        monkeypatch.setattr(store, "signals_between", counted)
+        with pytest.raises(InvalidArgument) as caught:
+            await w.service.backtest(w.tenant, REVIEW, "review_concept.md", start, start + timedelta(days=1))
+        assert caught.value.reason == "BACKTEST_WINDOW_TOO_LARGE" and calls == [4]
+        assert (
+            "2026-11-02T08:00:00+00:00 to 2026-11-03T08:00:00+00:00 holds more than 3" in caught.value.message
+        )
+        assert "narrow the window" in caught.value.message
+        assert [v.field for v in caught.value.violations] == ["start_time", "end_time"]
+        report = await w.service.backtest(
+            w.tenant, REVIEW, "review_concept.md", start, start + timedelta(minutes=300)
+        )
+        assert report.signals == 3  # exactly the cap: replayed as before
+
+    run(context_pg, tmp_path, scenario)
+
+
 def test_the_daily_cap_is_exact_when_ten_signals_arrive_at_once(context_pg, tmp_path):
     async def scenario(w: World) -> None:
         await w.service.activate(
@@ -1107,8 +1191,8 @@ def test_a_teacher_acts_only_on_the_students_of_their_classes(context_pg, tmp_pa
         # An admin and a service: any student, teachers named.
         (theirs,) = (await w.service.evaluate_for(w.admin, w.struggle(student=stranger))).decisions
         assert theirs.status == "sent"
-        (other,) = (await w.service.evaluate_for(service, w.struggle(student=str(uuid.uuid4())))).decisions
-        assert other.status == "sent"
+        (anyones,) = (await w.service.evaluate_for(service, w.struggle(student=str(uuid.uuid4())))).decisions
+        assert anyones.status == "sent"
         (seen,), _ = await w.service.list_decisions(w.admin, stranger, 0, "")
         assert seen.id == theirs.id
         # progress unreachable: a teacher is refused with UNAVAILABLE, never let through.

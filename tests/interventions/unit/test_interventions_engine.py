@@ -170,3 +170,17 @@ def test_a_stored_value_that_is_no_number_never_holds_and_never_raises() -> None
         )
     ]
     assert held == [True, True, True]
+
+
+def test_a_stored_expression_that_loops_is_false_without_running() -> None:
+    """parse refuses CEL's loops now; a version stored before (were it applied) decides at once."""
+    calm = policy("calm_break")
+    ten = "[" + ",".join("0" * 10) + "]"
+    looping = "true"
+    for name in "abcdefgh":
+        looping = f"{ten}.all({name},{looping})"
+    c = Condition("expression", expression=looping)
+    m = match(
+        replace(calm, conditions=(c,)), Signal("s", "t", STUDENT, "work.session", T0), "UTC", no_repeats
+    )
+    assert not m.held and m.trace[1].value.startswith("error: uses .all(), which repeats a condition")

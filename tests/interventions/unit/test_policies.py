@@ -66,6 +66,64 @@ def test_a_cel_expression_that_does_not_compile_is_refused() -> None:
     assert line.startswith("p.md:11: when.all.0.expression does not compile as CEL")
 
 
+def _with_expression(expression: str) -> str:
+    """The review policy with its first condition an expression (on line 11, as YAML single-quoted)."""
+    quoted = "'" + expression.replace("'", "''") + "'"
+    return GOOD.replace("    - field: rule\n      is: repeated_error\n", f"    - expression: {quoted}\n")
+
+
+def nested_all(depth: int) -> str:
+    """`[0,...,0].all(a, [0,...,0].all(b, ... true))`: 10^depth steps, about 30 characters a level."""
+    ten = "[" + ",".join("0" * 10) + "]"
+    expression = "true"
+    for name in "abcdefghij"[:depth]:
+        expression = f"{ten}.all({name},{expression})"
+    return expression
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        nested_all(8),  # 10^8 steps in 236 characters: hours of one replica's event loop
+        "[1, 2].exists(x, x == signal.count)",
+        "[1, 2].exists_one(x, x == signal.count)",
+        "[1, 2].map(x, x * 2) == [2, 4]",
+        "size([1, 2].filter(x, x > 1)) == 1",
+        "[1, 2].reduce(r, x, 0, r + x) == 3",
+        "signal.count > 0 && [[1]].all(l, l.all(x, x > 0))",  # anywhere in the expression
+    ],
+)
+def test_an_expression_that_loops_over_a_list_is_refused_with_its_line(expression: str) -> None:
+    (line,) = problems(_with_expression(expression))
+    macro = next(
+        m for m in ("exists_one", "exists", "all", "map", "filter", "reduce") if f".{m}(" in expression
+    )
+    assert line.startswith(f"p.md:11: when.all.0.expression uses .{macro}(), which repeats a condition")
+
+
+def test_an_expression_writing_more_than_fifty_items_is_refused_with_its_line() -> None:
+    items = ", ".join(f'"t{i}"' for i in range(51))
+    (line,) = problems(_with_expression(f"signal.topic in [{items}]"))
+    assert line == (
+        "p.md:11: when.all.0.expression writes a list of 51 items; a condition names at most 50 "
+        "(split it, or use is_one_of)"
+    )
+    pairs = ", ".join(f'"t{i}": {i}' for i in range(51))
+    (line,) = problems(_with_expression(f'{{{pairs}}}["t0"] == 0'))
+    assert line.startswith("p.md:11: when.all.0.expression writes a map of 51 items")
+
+
+def test_an_expression_with_a_small_list_and_a_comparison_is_accepted() -> None:
+    items = ", ".join(f'"t{i}"' for i in range(50))
+    for expression in (
+        'signal.topic in ["loops", "lists"] && signal.count >= 3',
+        f"signal.topic in [{items}]",
+        'size(signal.explanation) > 10 || signal.error.startsWith("Name")',
+    ):
+        policy = parse(_with_expression(expression), "p.md")
+        assert policy.conditions[0].expression == expression
+
+
 def test_a_missing_closing_fence_is_explained() -> None:
     (line,) = problems("---\nid: x\n")
     assert "never closed" in line
