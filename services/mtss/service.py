@@ -5,6 +5,7 @@ published."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -41,6 +42,8 @@ from services.runtime.jobs import Job, JobKind, JobQueue
 from services.runtime.request_context import Principal
 
 MAX_NAMED_CONFLICTS = 20
+MAX_SCAN_DAYS = 400  # ScanConflicts' window: the longest intervention (programs.check_new)
+MAX_SCAN_SESSIONS = 50_000  # rows one scan reads; a year of bench.mtss_year's school is ~22,000
 # The durable job that hands one caregiver message to notify (deliver_kind).
 DELIVER = "mtss.deliver_caregiver_message"
 NO_CHANNEL = "no delivery channel: notify's SendMessage is not available"
@@ -181,7 +184,9 @@ class MtssService:
         if not v.items:
             assert new.schedule and new.begin_date and new.end_date and new.goal and template
             try:
-                occurrences = expand(new.schedule, new.begin_date, new.end_date)
+                # Bounded (see expand), but up to a few hundred ms of CPU for a rule that never
+                # matches: off the event loop.
+                occurrences = await asyncio.to_thread(expand, new.schedule, new.begin_date, new.end_date)
             except ValueError as err:
                 v.add("intervention.schedule.rrule", str(err))
             else:
@@ -465,8 +470,14 @@ class MtssService:
             raise InvalidArgument(
                 "end_time must be after start_time", [_violation("end_time", "must be after start_time")]
             )
+        if end - start > timedelta(days=MAX_SCAN_DAYS):
+            text = f"must be at most {MAX_SCAN_DAYS} days after start_time (the longest intervention)"
+            raise InvalidArgument(f"end_time {text}", [_violation("end_time", text)])
         async with self.db.transaction(caller.tenant_id) as session:
-            booked = await store.bookings(session, start, end, everything=True)
+            booked = await store.bookings(session, start, end, everything=True, limit=MAX_SCAN_SESSIONS)
+        if len(booked) > MAX_SCAN_SESSIONS:
+            text = f"the range holds more than {MAX_SCAN_SESSIONS} sessions: scan a shorter one"
+            raise InvalidArgument(text, [_violation("end_time", text)])
         return sorted(c for c in scan(booked) if not kind or c.kind == kind), len(booked)
 
     # --- enrollment -------------------------------------------------------------------------------

@@ -443,11 +443,13 @@ async def bookings(
     students: Iterable[str] = (),
     everything: bool = False,
     with_students: bool = True,
+    limit: int | None = None,
 ) -> list[Booking]:
     """The scheduled sessions overlapping [start, end) that could conflict: those in one of `rooms`,
     led by one of `facilitators`, or of an intervention one of `students` is enrolled in (or all of
     them with `everything`), each with its enrolled students (unless `with_students` is False: a
-    check of rooms and facilitators only, as on create, needs no enrollments)."""
+    check of rooms and facilitators only, as on create, needs no enrollments). With `limit`, at most
+    limit + 1 of them, the earliest: more than `limit` tells the caller the range is too full."""
     q = sa.select(
         sessions.c.id,
         sessions.c.intervention_id,
@@ -482,6 +484,8 @@ async def bookings(
         if not wanted:
             return []
         q = q.where(sa.or_(*wanted))
+    if limit is not None:
+        q = q.order_by(sessions.c.starts_at, sessions.c.id).limit(limit + 1)
     rows = (await session.execute(q)).all()
     enrolled = await active_students(session, (str(r.intervention_id) for r in rows)) if with_students else {}
     return [

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from dateutil import parser
 from dateutil.rrule import rrulestr
 
 from services.runtime.errors import Violations
@@ -26,6 +27,12 @@ from services.runtime.zones import zone_named
 
 MAX_SESSIONS = 2000  # a year of daily sessions with room to spare; a rule making more is a mistake
 MAX_RULE_LEN = 500
+MAX_SETPOS = 7  # "the last weekday of the month" is one; each position is a pass over every period
+DAY_OR_LONGER = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+# The Gregorian calendar repeats every 400 years: 146,097 days, exactly 20,871 weeks, so month
+# lengths, leap days, weekdays and ISO week numbers are the same 400 years on. See `expand`.
+CYCLE_YEARS = 400
+LAST_SHIFTED_YEAR = 9998  # date.max is in 9999; dateutil stops there
 MIN_DURATION, MAX_DURATION = 5, 480
 
 
@@ -74,6 +81,18 @@ def check_schedule(v: Violations, s: Schedule | None, path: str) -> None:
         v.add(f"{path}.duration_minutes", f"must be between {MIN_DURATION} and {MAX_DURATION}")
 
 
+def rule_parts(rule: str) -> list[tuple[str, str]]:
+    """The NAME=VALUE parts of an RRULE value, upper-cased, in order (as dateutil reads them)."""
+    text = rule.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    parts = []
+    for pair in text.split(";"):
+        name, _, value = pair.partition("=")
+        parts.append((name.strip().upper(), value.strip().upper()))
+    return parts
+
+
 def rule_problem(rule: str) -> str:
     """What is wrong with an RRULE value, or "" when nothing is."""
     text = rule.strip()
@@ -87,8 +106,18 @@ def rule_problem(rule: str) -> str:
         rrulestr(text, dtstart=datetime(2000, 1, 1))
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         return f"is not a valid RFC 5545 RRULE: {err}"
-    if "FREQ=SECONDLY" in text.upper() or "FREQ=MINUTELY" in text.upper() or "FREQ=HOURLY" in text.upper():
+    parts = dict(rule_parts(text))
+    if parts.get("FREQ") not in DAY_OR_LONGER:
         return "must repeat daily or less often"
+    for name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+        if "," in parts.get(name, ""):
+            # A session starts once a day, at the schedule's start_time: a list here would make
+            # up to 86,400 occurrences a day for the expansion to walk through.
+            return f"{name} may name one value: a session starts once a day, at start_time"
+    if "BYEASTER" in parts:
+        return "BYEASTER is not part of RFC 5545"
+    if len(parts.get("BYSETPOS", "").split(",")) > MAX_SETPOS:
+        return f"BYSETPOS may name at most {MAX_SETPOS} positions"
     return ""
 
 
@@ -97,24 +126,57 @@ def place(day: date, at: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, at).replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
+def _shifted(day: date, years: int) -> date:
+    return day.replace(year=day.year + years)  # exact: a multiple of CYCLE_YEARS keeps 29 February
+
+
 def expand(s: Schedule, first_day: date, last_day: date) -> list[Occurrence]:
     """The meetings from first_day to last_day inclusive, in time order. Assumes check_schedule
-    passed. Raises ValueError when the rule makes more than MAX_SESSIONS meetings."""
+    passed (so at most one occurrence a day: FREQ is DAILY or longer, one BYHOUR/BYMINUTE/BYSECOND).
+    Raises ValueError when the rule makes more than MAX_SESSIONS meetings, or none in the range.
+
+    Why the expansion runs 400·k years later: dateutil's generator looks for the next occurrence
+    period by period and stops only at one (past UNTIL, COUNT or our end) or at year 9999, so a rule
+    that never or seldom matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) walks every day to 9999,
+    seconds of CPU, UNTIL or not. The calendar repeats every 400 years, so the same rule expanded
+    over the same dates moved by a multiple of 400 years into the 9600s gives the same dates, and the
+    walk past `last_day` is at most ~400 years of periods (under 0.5 s for the worst DAILY rule).
+    UNTIL is taken out of the rule and applied here, on the unshifted dates."""
     zone = zone_of(s.time_zone)
     assert zone is not None, "check_schedule first"
-    text = s.rrule.strip()
-    if text.upper().startswith("RRULE:"):
-        text = text[6:]
-    rule = rrulestr(text, dtstart=datetime.combine(first_day, s.start_time))
+    parts = rule_parts(s.rrule)
+    until = next((v for n, v in parts if n == "UNTIL"), "")
     end = datetime.combine(last_day, time.max)
+    if until:
+        # As dateutil reads it (a date is its midnight); check_schedule refused a zoned one.
+        end = min(end, parser.parse(until).replace(tzinfo=None))
+    years = CYCLE_YEARS * ((LAST_SHIFTED_YEAR - last_day.year) // CYCLE_YEARS)
+    body = ";".join(f"{n}={v}" for n, v in parts if n != "UNTIL")
+    rule = rrulestr(body, dtstart=datetime.combine(_shifted(first_day, years), s.start_time))
+    shifted_end = end.replace(year=end.year + years) if end.date() >= first_day else None
     days: set[date] = set()
-    for occurrence in rule.xafter(datetime.combine(first_day, s.start_time), inc=True):
-        if occurrence > end:
+    occurrences = iter(rule) if shifted_end else iter(())
+    made = 0
+    while True:
+        try:
+            occurrence = next(occurrences)
+        except StopIteration:
             break
-        days.add(occurrence.date())
-        if len(days) > MAX_SESSIONS:
+        except (ValueError, OverflowError):
+            break  # dateutil reached past date.max: long after shifted_end, nothing left to take
+        except (IndexError, KeyError, TypeError) as err:  # dateutil's own failure on odd rules
+            raise ValueError(f"cannot be expanded ({type(err).__name__}): simplify the rule") from err
+        assert shifted_end is not None
+        if occurrence > shifted_end:
+            break
+        made += 1  # every occurrence counts, not only new days: the bound is on the iterations
+        if made > MAX_SESSIONS:
             raise ValueError(f"the schedule makes more than {MAX_SESSIONS} sessions")
-    days.update(d for d in s.extra_dates if first_day <= d <= last_day)
+        days.add(_shifted(occurrence.date(), -years))
+    in_range = {d for d in s.extra_dates if first_day <= d <= last_day}
+    if not days and not in_range:
+        raise ValueError(f"makes no sessions between {first_day} and {last_day}")
+    days.update(in_range)
     days.difference_update(s.holidays)
     days.difference_update(s.exceptions)
     length = timedelta(minutes=s.duration_minutes)

@@ -583,3 +583,77 @@ def test_an_ed_fi_import_with_a_bad_value_names_it_and_imports_nothing(
         timeout=30,
     )
     assert (good.interventions, good.enrollments, good.attendance) == (1, 1, 1)
+
+
+# --- work bounded by what a request may say ---------------------------------------------------------
+
+EVERY_SECOND = (
+    "FREQ=DAILY;BYHOUR="
+    + ",".join(map(str, range(24)))
+    + ";BYMINUTE="
+    + ",".join(map(str, range(60)))
+    + ";BYSECOND="
+    + ",".join(map(str, range(60)))
+)  # 437 characters: 86,400 occurrences a day for dateutil to walk through
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [EVERY_SECOND, "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;BYMONTHDAY=31;BYMONTH=4,6,9,11"],
+    ids=["every-second", "30-february", "31-april"],
+)
+def test_a_rule_making_too_many_or_no_occurrences_is_refused_on_the_rrule(stub, teacher, teacher_id, rule):
+    """The longest intervention (400 days): the first rule made ~3.5e7 occurrences, the others none,
+    dateutil walking every day to year 9999. Both answered INVALID_ARGUMENT within the deadline."""
+    assert len(rule) <= 500
+    marker = f"Spin {uuid.uuid4().hex[:8]}"
+    begin = date(2026, 8, 3)
+    intervention = _intervention(
+        teacher_id,
+        name=marker,
+        begin_date=begin.isoformat(),
+        end_date=(begin + timedelta(days=400)).isoformat(),
+        goal=resources_pb2.Goal(baseline=10, target=40, goal_date=(begin + timedelta(days=300)).isoformat()),
+        schedule=resources_pb2.Schedule(rrule=rule, start_time="10:00", time_zone=NY),
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        stub.CreateIntervention(
+            pb.CreateInterventionRequest(intervention=intervention), metadata=bearer(teacher), timeout=10
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert _field_violations(err.value) == {"intervention.schedule.rrule"}
+    assert _listed(stub, teacher, marker) == []
+
+
+def test_a_weekly_rule_over_the_longest_intervention_still_makes_its_sessions(stub, teacher, teacher_id):
+    begin = date(2031, 8, 4)  # a Monday, clear of the other tests' rooms and dates
+    intervention = _intervention(
+        teacher_id,
+        begin_date=begin.isoformat(),
+        end_date=(begin + timedelta(days=400)).isoformat(),
+        goal=resources_pb2.Goal(baseline=10, target=40, goal_date=(begin + timedelta(days=300)).isoformat()),
+        schedule=resources_pb2.Schedule(
+            rrule="FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=20320101", start_time="10:00", time_zone=NY
+        ),
+    )
+    made = stub.CreateIntervention(
+        pb.CreateInterventionRequest(intervention=intervention), metadata=bearer(teacher), timeout=10
+    )
+    sessions = stub.ListSessions(
+        pb.ListSessionsRequest(intervention_id=made.id), metadata=bearer(teacher), timeout=10
+    )
+    dates = [s.local_date for s in sessions.sessions]
+    # Mondays and Wednesdays from 4 August to 31 December 2031: 22 + 22.
+    assert len(dates) == 44 and dates[0] == "2031-08-04" and dates[-1] == "2031-12-31", dates
+
+
+def test_a_conflict_scan_over_more_than_400_days_is_refused_on_end_time(stub, teacher):
+    request = pb.ScanConflictsRequest()
+    request.start_time.FromDatetime(datetime(1990, 1, 1, tzinfo=UTC))
+    request.end_time.FromDatetime(datetime(2990, 1, 1, tzinfo=UTC))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ScanConflicts(request, metadata=bearer(teacher), timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert _field_violations(err.value) == {"end_time"}
+    request.end_time.FromDatetime(datetime(1991, 2, 4, tzinfo=UTC))  # 400 days
+    assert stub.ScanConflicts(request, metadata=bearer(teacher), timeout=10).sessions_scanned >= 0
