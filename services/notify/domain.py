@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -16,6 +17,7 @@ import jinja2
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from services.notify import template_rules
 from services.notify.channels.base import BodyFormat, Urgency
 from services.runtime.errors import FieldViolation, InvalidArgument, Violations
 from services.runtime.zones import zone_named
@@ -31,6 +33,11 @@ IN_APP = "in_app"
 PER_ADDRESS_LIMIT = frozenset({"slack", "pagerduty"})
 TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 MAX_SUBJECT = 1000
+MAX_BODY = 100_000  # a template's body; the longest message any channel takes (email)
+# What a render may come to before escaping (template_rules.py bounds it by the text and the
+# variables it prints): ten times the longest message a channel takes, so a preview still shows
+# an oversize body with its length.
+MAX_RENDERED = 1_000_000
 MAX_NOTES = 100  # a delivery's notes beyond this keep only the newest (a limit hit all day long)
 
 
@@ -130,22 +137,34 @@ def check_template(v: Violations, name: str, subject: str, body: str, path: str)
         v.add(f"{path}.subject", f"must be at most {MAX_SUBJECT} characters")
     if not body.strip():
         v.add(f"{path}.body", "is required")
-    # Compiled, not only parsed, in every form it is rendered in (the body is autoescaped for HTML
-    # channels): a template must fail here, as a field violation, rather than when a message is sent.
-    for part, source, forms in (("subject", subject, (False,)), ("body", body, (False, True))):
+    parts: list[tuple[str, str, tuple[bool, ...]]] = [("subject", subject, (False,))]
+    if len(body) > MAX_BODY:  # not parsed: its length alone refuses it
+        v.add(f"{path}.body", f"must be at most {MAX_BODY:,} characters (the most any channel takes)")
+    else:
+        parts.append(("body", body, (False, True)))
+    # Parsed, checked against the allowlist, then compiled in every form it is rendered in (the body
+    # is autoescaped for HTML channels): a template must fail here, as a field violation, rather than
+    # when a message is sent.
+    for part, source, forms in parts:
         try:
             for autoescape in forms:
                 _compiled(source, autoescape)
         except TemplateSyntaxError as exc:
             v.add(f"{path}.{part}", f"is not a valid template: {exc.message} (line {exc.lineno})")
+        except TemplateRefused as exc:
+            v.add(f"{path}.{part}", str(exc))
         except (RecursionError, SyntaxError, MemoryError):
             # Jinja parses recursively (some 70 nested parentheses exhaust Python's recursion limit)
             # and compiles to Python, which refuses about 100 nested blocks.
             v.add(
                 f"{path}.{part}",
-                "is nested too deeply to be a template: use fewer nested parentheses, "
-                "{% if %} or {% for %} blocks inside one another",
+                "is nested too deeply to be a template: use fewer nested parentheses "
+                "or {% if %} blocks inside one another",
             )
+
+
+class TemplateRefused(Exception):
+    """The template uses something a message template may not (template_rules.py)."""
 
 
 def _env(*, autoescape: bool) -> SandboxedEnvironment:
@@ -157,11 +176,30 @@ def _env(*, autoescape: bool) -> SandboxedEnvironment:
 _ENVS = {True: _env(autoescape=True), False: _env(autoescape=False)}
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    template: jinja2.Template
+    uses: Counter[str]  # how many times the template names each variable
+
+
 @functools.lru_cache(maxsize=1024)
-def _compiled(source: str, autoescape: bool) -> jinja2.Template:
-    """Parsing and compiling costs about a millisecond; a template's versions never change, so the
-    compiled form is kept by its source."""
-    return _ENVS[autoescape].from_string(source)
+def _compiled(source: str, autoescape: bool) -> _Compiled:
+    """Parsed, checked against the allowlist before anything is compiled (Jinja evaluates constant
+    expressions while compiling: `'x' * 10**9` would be built there), then compiled. Parsing and
+    compiling cost about a millisecond; a template's versions never change, so the compiled form is
+    kept by its source."""
+    env = _ENVS[autoescape]
+    try:
+        tree = env.parse(source)
+    except ValueError:  # an integer literal of more than 4,300 digits
+        raise TemplateRefused(
+            "uses a number of more than 4,300 digits, which a message template may not "
+            f"(numbers may be at most {template_rules.MAX_NUMBER:,} either way)"
+        ) from None
+    found = template_rules.examine(tree)
+    if found.refused:
+        raise TemplateRefused(found.explain())
+    return _Compiled(env.from_string(tree), found.uses)
 
 
 def render(
@@ -178,19 +216,60 @@ def render(
     prefix = f"{path}." if path else ""
     v = Violations()
     subject = body = ""
+    name = f"template {template.name} v{template.version}"
     try:
         # The subject is never HTML (a Moodle subject, an email Subject header, a Zulip topic).
-        subject = _compiled(template.subject, False).render(**variables).strip()
-        body = _compiled(template.body, body_format == "html").render(**variables).strip()
+        forms = (_compiled(template.subject, False), _compiled(template.body, body_format == "html"))
+    except TemplateRefused as exc:  # saved before the allowlist: refused now rather than rendered
+        raise InvalidArgument(
+            "the message cannot be rendered", [FieldViolation(f"{prefix}template", f"{name} {exc}")]
+        ) from None
+    except Exception as exc:  # e.g. nested too deeply, saved before that was checked
+        raise InvalidArgument(
+            "the message cannot be rendered",
+            [FieldViolation(f"{prefix}template", f"{name} failed to compile: {type(exc).__name__}: {exc}")],
+        ) from None
+    _check_render_size(name, template, forms, variables, prefix)
+    try:
+        subject = forms[0].template.render(**variables).strip()
+        body = forms[1].template.render(**variables).strip()
     except UndefinedError as exc:
-        v.add(f"{prefix}variables", f"template {template.name} v{template.version} needs {_missing(exc)}")
+        v.add(f"{prefix}variables", f"{name} needs {_missing(exc)}")
     except SecurityError as exc:
         v.add(f"{prefix}template", f"template {template.name} does something not allowed: {exc}")
-    except Exception as exc:  # a filter given the wrong type, a division by zero in the template...
+    except Exception as exc:  # a filter given the wrong type, a comparison of text with a number...
         v.add(f"{prefix}template", f"template {template.name} failed to render: {type(exc).__name__}: {exc}")
     v.raise_if_any("the message cannot be rendered")
     check_length(body, max_length, f"{prefix}variables")
     return Rendered(" ".join(subject.split())[:MAX_SUBJECT], body, body_format)
+
+
+def _check_render_size(
+    name: str,
+    template: Template,
+    forms: tuple[_Compiled, _Compiled],
+    variables: Mapping[str, str],
+    prefix: str,
+) -> None:
+    """Refuses, before rendering, a message that could grow past MAX_RENDERED: what the allowlist
+    lets through renders at most 5 x (the text + each variable's value once per use), but a template
+    that names a long variable many times would still build all of it before its length is checked."""
+    size = len(template.subject) + len(template.body)
+    for form in forms:
+        size += sum(count * len(variables.get(name, "")) for name, count in form.uses.items())
+    if size > MAX_RENDERED:
+        raise InvalidArgument(
+            "the message is too long to render",
+            [
+                FieldViolation(
+                    f"{prefix}variables",
+                    f"{name} with these variables comes to "
+                    f"{size:,} characters (each variable counted every time it is used); "
+                    f"at most {MAX_RENDERED:,} are rendered",
+                )
+            ],
+            reason="MESSAGE_TOO_LONG",
+        )
 
 
 def _missing(exc: UndefinedError) -> str:

@@ -424,3 +424,46 @@ def test_a_template_nested_too_deeply_is_400_on_its_body_and_not_stored(mesh, st
     with pytest.raises(grpc.RpcError) as err:
         stub.GetTemplate(pb.GetTemplateRequest(name=name), metadata=bearer(teacher), timeout=10)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (
+            "{% for i in range(99999) %}{% for j in range(99999) %}{% for k in range(99999) %}"
+            "{% endfor %}{% endfor %}{% endfor %}",
+            "a {% for %} loop",
+        ),
+        ("{{ 'x' * 10**9 }}", "the arithmetic operator '*'"),  # folded while compiling: 1 GB
+        ("{{ 'x'.ljust(10**9) }}", "a call to the method .ljust()"),
+    ],
+    ids=["nested-loops", "constant-folded-product", "padding-method"],
+)
+def test_a_template_that_could_cost_more_than_its_text_is_400_at_once_and_not_stored(
+    mesh, stub, teacher, template, body, named
+):
+    """The DoS review's payloads: refused by the allowlist before anything is compiled or run, so
+    the answer comes at once (the server stays responsive) and names the construct."""
+    name = f"costly-{uuid.uuid4().hex[:6]}"
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as err:
+        stub.PutTemplate(
+            pb.PutTemplateRequest(template=resources_pb2.Template(name=name, subject="Hi", body=body)),
+            metadata=bearer(teacher),
+            timeout=10,
+        )
+    assert time.monotonic() - started < 5
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert _field_violations(err.value) == {"template.body"}
+    reply = rest(mesh, "POST", "/v1/notify/templates", {"name": name, "body": body}, token=teacher)
+    assert reply.status == 400, reply.body
+    explained = [v for d in reply.body.get("details", []) for v in d.get("fieldViolations", [])]
+    assert [v["field"] for v in explained] == ["template.body"], reply.body
+    assert named in explained[0]["description"], explained
+    assert "which a message template may not" in explained[0]["description"], explained
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetTemplate(pb.GetTemplateRequest(name=name), metadata=bearer(teacher), timeout=10)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    # and the server still answers at once
+    saved = stub.GetTemplate(pb.GetTemplateRequest(name=template), metadata=bearer(teacher), timeout=5)
+    assert saved.version == 2
