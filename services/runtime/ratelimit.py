@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.runtime.db import Database
+from services.runtime.errors import ResourceExhausted
 
 
 @dataclass(frozen=True)
@@ -183,3 +184,34 @@ class SharedRateLimiter:
         async with self.db.engine.connect() as conn:
             result = await conn.execute(self._purge_sql, {"idle": idle_seconds})
         return int(result.rowcount or 0)
+
+
+@dataclass
+class RateLimiter:
+    """One scope of a context's limits (`what`: user or tenant) over `shared`, one token bucket per
+    key: `per_minute` sustained, `burst` at once; `name` prefixes the keys ("sandbox:user:<key>") and
+    `unit` names what is counted in the refusal ("too many runs for this user; retry in 2.5 s",
+    RESOURCE_EXHAUSTED with retry_after_seconds: HTTP 429 with Retry-After through Envoy)."""
+
+    shared: SharedRateLimiter
+    per_minute: float
+    burst: int
+    what: str
+    name: str
+    unit: str
+
+    async def take(self, key: str, cost: int = 1) -> None:
+        """Takes `cost` (a sandbox grade: one per test case), at most a whole burst, so a costly call
+        stays possible for a key whose burst is smaller."""
+        decision = await self.shared.take(
+            f"{self.name}:{self.what}:{key}",
+            Limit.per_minute(self.per_minute, self.burst),
+            min(cost, self.burst),
+        )
+        if not decision.allowed:
+            retry = max(decision.retry_after, 0.1)
+            raise ResourceExhausted(
+                f"too many {self.unit} for this {self.what}; retry in {retry:.1f} s",
+                reason="RATE_LIMITED",
+                metadata={"retry_after_seconds": f"{retry:.1f}", "scope": self.what},
+            )

@@ -9,11 +9,11 @@ from learnflow.sandbox.v1 import sandbox_service_pb2, sandbox_service_pb2_grpc
 from services.runtime.contexts import ContextSpec, Dependencies, Hosted, Periodic, StreamSpec
 from services.runtime.directory import UserDirectory
 from services.runtime.errors import Unavailable
-from services.runtime.ratelimit import SharedRateLimiter
+from services.runtime.ratelimit import RateLimiter, SharedRateLimiter
 from services.sandbox.api import SandboxApi
 from services.sandbox.deploy import DEPLOY
 from services.sandbox.engine import BubblewrapSandbox, Limits, RunResult, Sandbox, UnsafeLocalSandbox
-from services.sandbox.pool import ExecutionPool, RateLimiter
+from services.sandbox.pool import ExecutionPool
 from services.sandbox.service import SandboxService
 from services.sandbox.settings import SandboxConfig
 
@@ -70,8 +70,10 @@ async def build(deps: Dependencies) -> Hosted:
         deps.db,
         deps.outbox,
         ExecutionPool(sandbox, workers=workers, queue=queue),
-        per_user=RateLimiter(limits, per_user, burst=max(10, int(per_user // 6)), what="user"),
-        per_tenant=RateLimiter(limits, per_tenant, burst=max(100, int(per_tenant // 6)), what="tenant"),
+        per_user=RateLimiter(limits, per_user, max(10, int(per_user // 6)), "user", "sandbox", "runs"),
+        per_tenant=RateLimiter(
+            limits, per_tenant, max(100, int(per_tenant // 6)), "tenant", "sandbox", "runs"
+        ),
         # on_behalf_of must name a user of the tenant: identity, asked as this workload.
         # A run on behalf of a student is frequent (tutoring reviews every submission): a minute's cache.
         users=(

@@ -13,6 +13,7 @@ from services.runtime import audit
 from services.runtime.db import Database, parse_uuid
 from services.runtime.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound, Violations
 from services.runtime.events.outbox import Outbox
+from services.runtime.ratelimit import RateLimiter
 from services.runtime.request_context import Principal
 from services.sandbox import convert, domain, store
 from services.sandbox.diagnosis import Diagnosis, Verdict, check_syntax, diagnose
@@ -26,7 +27,7 @@ from services.sandbox.domain import (
     TestCase,
 )
 from services.sandbox.engine import Limits, RunResult
-from services.sandbox.pool import ExecutionPool, RateLimiter
+from services.sandbox.pool import ExecutionPool
 
 # Namespaces of ids derived from an idempotency key (request_id of Execute, CreateExercise and
 # GradeSubmission).
@@ -72,12 +73,12 @@ class SandboxService:
 
     async def _admit(self, caller: Principal, runs: int = 1) -> None:
         """Charges the caller's limits for `runs` runs (a grade: one per test case)."""
-        await self.per_tenant.take(caller.tenant_id, runs)
+        await self.per_tenant.take(caller.tenant_id, cost=runs)
         # A person's runs are limited per person. A service's own runs (tutoring validating the
         # exercises of a whole class) are limited by the tenant's budget only; a service acting on
         # behalf of a student arrives here as that student.
         if not caller.has_any("service"):
-            await self.per_user.take(f"{caller.tenant_id}:{caller.subject}", runs)
+            await self.per_user.take(f"{caller.tenant_id}:{caller.subject}", cost=runs)
 
     async def _require_user(self, tenant_id: str, user_id: str) -> None:
         """A service runs code only as a user of its own tenant: the run, its rate limit and its

@@ -21,6 +21,7 @@ from services.runtime.contexts import (
     StreamSpec,
 )
 from services.runtime.events.consumer import ConsumerSpec
+from services.runtime.ratelimit import RateLimiter, SharedRateLimiter
 from services.runtime.registry import CapabilitySpec
 from services.tutoring.agents import Agents
 from services.tutoring.api import TutoringApi
@@ -51,7 +52,18 @@ async def build(deps: Dependencies) -> Hosted:
     notifier = Notifier(poll_seconds=config.poll_seconds)
     llm = LlmClient(config.llm) if config.llm.enabled else None
     # ResearchTopic goes through the model too when one is configured (service.research).
-    service = TutoringService(deps.db, deps.outbox, notifier, llm)
+    limits = SharedRateLimiter(deps.db, "tutoring")
+    per_user, per_tenant = config.requests_per_user, config.requests_per_tenant
+    service = TutoringService(
+        deps.db,
+        deps.outbox,
+        notifier,
+        llm,
+        per_user=RateLimiter(limits, per_user, max(3, int(per_user // 3)), "user", "tutoring", "requests"),
+        per_tenant=RateLimiter(
+            limits, per_tenant, max(20, int(per_tenant // 6)), "tenant", "tutoring", "requests"
+        ),
+    )
     calls = (
         MeshCalls(deps.workload, deps.address_of(SANDBOX), deps.address_of(PROGRESS))
         if deps.workload is not None

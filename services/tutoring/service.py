@@ -27,6 +27,7 @@ from services.runtime.errors import (
     Violations,
 )
 from services.runtime.events.outbox import Outbox
+from services.runtime.ratelimit import RateLimiter
 from services.runtime.request_context import Principal
 from services.tutoring import convert, prompts, store
 from services.tutoring.domain import exercises, research
@@ -48,11 +49,22 @@ STREAM_PAGE = 100
 
 
 class TutoringService:
-    def __init__(self, db: Database, outbox: Outbox, notifier: Notifier, llm: LlmClient | None = None):
+    def __init__(
+        self,
+        db: Database,
+        outbox: Outbox,
+        notifier: Notifier,
+        llm: LlmClient | None = None,
+        *,
+        per_user: RateLimiter | None = None,
+        per_tenant: RateLimiter | None = None,
+    ):
         self.db = db
         self.outbox = outbox
         self.notifier = notifier
         self.llm = llm
+        self.per_user = per_user
+        self.per_tenant = per_tenant
 
     # --- research (the registry's `research` capability; the workflows context calls it) ---------------
 
@@ -168,6 +180,7 @@ class TutoringService:
         subject: str,
         request: TutoringRequest,
     ) -> ChatMessage:
+        await self._admit(caller)
         async with self.db.transaction(caller.tenant_id) as session:
             if conversation_id:
                 # Only the student writes into their conversation (an admin may read it).
@@ -186,6 +199,14 @@ class TutoringService:
             )
             await self.outbox.stage(session, subject, convert.request_event(request))
         return stored
+
+    async def _admit(self, caller: Principal) -> None:
+        """A request the agents answer with the model: the tenant's limit, then the person's (a
+        service's requests count toward its tenant only)."""
+        if self.per_tenant is not None:
+            await self.per_tenant.take(caller.tenant_id)
+        if self.per_user is not None and not caller.has_any("service"):
+            await self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
 
     # --- answering (inside an agent's consumer transaction) ------------------------------------------
 

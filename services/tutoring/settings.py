@@ -49,4 +49,20 @@ class TutoringConfig:
         min=1.0,
         max=600.0,
     )
+    # Each question, submission or exercise request is a model call (or several) paid for by the
+    # deployment: a person's are limited per person, and a tenant's in all, across every replica.
+    requests_per_user: float = number(
+        "TUTORING_REQUESTS_PER_USER_PER_MINUTE",
+        20,
+        "questions, code submissions and exercise requests a person may send a minute (burst: a third)",
+        min=1,
+        max=100_000,
+    )
+    requests_per_tenant: float = number(
+        "TUTORING_REQUESTS_PER_TENANT_PER_MINUTE",
+        1200,
+        "the same for a whole tenant (burst: a sixth)",
+        min=1,
+        max=1_000_000,
+    )
     llm: LlmSettings = group(LlmSettings)  # noqa: RUF009 (a field(default_factory=...), like the others)

@@ -1910,11 +1910,12 @@ export interface paths {
          * @description Researches a programming topic in Python's own documentation (the concepts agent's index): a
          *     summary, key points and the sources cited; written by the model from those sources when one is
          *     configured (the tokens it spent are in the answer's usage). The `research` capability of the registry;
-         *     the workflows context calls it as its workload.
+         *     the workflows context calls it as its workload. Services only: a person researches through a
+         *     workflow, which holds the per-user and per-tenant quotas on model tokens.
          *
          *     gRPC: `/learnflow.tutoring.v1.TutoringService/ResearchTopic`.
          *
-         *     Any authenticated caller.
+         *     Requires one of the roles: ROLE_SERVICE.
          */
         post: operations["TutoringService_ResearchTopic"];
         delete?: never;
@@ -1941,7 +1942,7 @@ export interface paths {
          *
          *     gRPC: `/learnflow.tutoring.v1.TutoringService/AnalyseResearch`.
          *
-         *     Any authenticated caller.
+         *     Requires one of the roles: ROLE_SERVICE.
          */
         post: operations["TutoringService_AnalyseResearch"];
         delete?: never;

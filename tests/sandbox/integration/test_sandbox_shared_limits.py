@@ -16,9 +16,8 @@ from services.runtime.db import Database
 from services.runtime.errors import ResourceExhausted
 from services.runtime.local.postgres import APP_ROLE, EmbeddedPostgres
 from services.runtime.local.procs import free_port
-from services.runtime.ratelimit import SharedRateLimiter
+from services.runtime.ratelimit import RateLimiter, SharedRateLimiter
 from services.runtime.testing import mesh_dir
-from services.sandbox.pool import RateLimiter
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,9 @@ def test_a_users_limit_holds_across_two_replicas(database_url):
     async def main():
         pods = [Database(database_url, pool_size=2) for _ in range(2)]
         try:
-            users = [RateLimiter(SharedRateLimiter(db, "sandbox"), 6, burst=3, what="user") for db in pods]
+            users = [
+                RateLimiter(SharedRateLimiter(db, "sandbox"), 6, 3, "user", "sandbox", "runs") for db in pods
+            ]
             outcomes = []
             for n in range(6):  # alternate pods, as a load balancer would
                 try:

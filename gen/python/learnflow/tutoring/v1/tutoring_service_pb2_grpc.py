@@ -140,7 +140,8 @@ class TutoringServiceServicer:
         """Researches a programming topic in Python's own documentation (the concepts agent's index): a
         summary, key points and the sources cited; written by the model from those sources when one is
         configured (the tokens it spent are in the answer's usage). The `research` capability of the registry;
-        the workflows context calls it as its workload.
+        the workflows context calls it as its workload. Services only: a person researches through a
+        workflow, which holds the per-user and per-tenant quotas on model tokens.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

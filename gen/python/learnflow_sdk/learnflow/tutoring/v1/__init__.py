@@ -986,7 +986,8 @@ class TutoringServiceStub(betterproto2_grpclib.ServiceStub):
         Researches a programming topic in Python's own documentation (the concepts agent's index): a
         summary, key points and the sources cited; written by the model from those sources when one is
         configured (the tokens it spent are in the answer's usage). The `research` capability of the registry;
-        the workflows context calls it as its workload.
+        the workflows context calls it as its workload. Services only: a person researches through a
+        workflow, which holds the per-user and per-tenant quotas on model tokens.
         """
 
         return await self._unary_unary(
