@@ -34,7 +34,13 @@ import grpc
 from services.runtime import metrics, request_context, validation
 from services.runtime.authz import ALWAYS_PUBLIC_PREFIXES, Rule, TokenVerifier, authorize
 from services.runtime.db import refused_value
-from services.runtime.errors import DomainError, FieldViolation, InvalidArgument, Unauthenticated
+from services.runtime.errors import (
+    DomainError,
+    FieldViolation,
+    InvalidArgument,
+    ResourceExhausted,
+    Unauthenticated,
+)
 from services.runtime.logs import _trace_id
 from services.runtime.request_context import Principal, RequestContext
 from services.runtime.status import code_for, internal_status, to_status
@@ -50,9 +56,14 @@ class MeshInterceptor(grpc.GenericRpcHandler):
     add_IdentityServiceServicer_to_server(servicer, mesh)   # not `server`
     """
 
-    def __init__(self, rules: dict[str, Rule], verifier: TokenVerifier):
+    def __init__(self, rules: dict[str, Rule], verifier: TokenVerifier, *, streams_per_caller: int = 8):
         self._rules = rules
         self._verifier = verifier
+        # Server streams open per caller (tenant:subject) in this process: a stream holds a slot in
+        # Envoy's cluster (1,024 by default, shared by every tenant) and polls the database for
+        # minutes, so one caller opening hundreds would starve everyone else.
+        self.streams_per_caller = streams_per_caller
+        self._open_streams: dict[str, int] = {}
         self._handlers: list[grpc.GenericRpcHandler] = []
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
@@ -64,6 +75,29 @@ class MeshInterceptor(grpc.GenericRpcHandler):
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
         """Not forwarded to the server (see the module's docstring): the same handlers came with the
         generic handler registered just before, which `service()` finds them through."""
+
+    def _open_stream(self, principal: Principal | None) -> str:
+        """Takes one of the caller's stream slots (the key to give back), or RESOURCE_EXHAUSTED. A
+        public stream (no principal) is not counted."""
+        if principal is None:
+            return ""
+        key = f"{principal.tenant_id}:{principal.subject}"
+        held = self._open_streams.get(key, 0)
+        if held >= self.streams_per_caller:
+            raise ResourceExhausted(
+                f"{held} streams already open for this caller; close one, or retry in a few seconds",
+                reason="TOO_MANY_STREAMS",
+                metadata={"retry_after_seconds": "5", "limit": str(self.streams_per_caller)},
+            )
+        self._open_streams[key] = held + 1
+        return key
+
+    def _close_stream(self, key: str) -> None:
+        left = self._open_streams.get(key, 1) - 1
+        if left > 0:
+            self._open_streams[key] = left
+        else:
+            self._open_streams.pop(key, None)
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         method = details.method
@@ -203,9 +237,11 @@ class MeshInterceptor(grpc.GenericRpcHandler):
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 code = "OK"
                 auth, cid = metadata(context)
+                holder = ""
                 try:
                     ctx = await enter(method, rule, auth, cid)
                     check(request)
+                    holder = self._open_stream(ctx.principal)
                     with request_context.bind(ctx):
                         async for item in stream_behavior(request, context):
                             yield item
@@ -215,6 +251,8 @@ class MeshInterceptor(grpc.GenericRpcHandler):
                     code = code_for(exc).name if isinstance(exc, DomainError) else "INTERNAL"
                     await fail(method, exc, context, cid)
                 finally:
+                    if holder:
+                        self._close_stream(holder)
                     metrics.RPC_TOTAL.labels(method, code).inc()
 
             return grpc.unary_stream_rpc_method_handler(

@@ -163,7 +163,9 @@ async def start(settings: Settings) -> Mesh:
     )
     # Every service registers with the interceptor, the server's one generic handler, not with the
     # server: see services/runtime/interceptors.py for the per-call cost this saves.
-    handlers = MeshInterceptor(rules_for(service_names), verifier)
+    handlers = MeshInterceptor(
+        rules_for(service_names), verifier, streams_per_caller=settings.streams_per_caller
+    )
     server.add_generic_rpc_handlers((handlers,))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     mesh = Mesh(settings, specs, db, nc, server, health_servicer, verifier, service_names)

@@ -424,6 +424,14 @@ class Settings:
     health_interval: float = number(
         "LEARNFLOW_HEALTH_INTERVAL_SECONDS", 2.0, "how often readiness is re-checked", min=0.1, max=60.0
     )
+    streams_per_caller: int = integer(
+        "LEARNFLOW_STREAMS_PER_CALLER",
+        8,
+        "server streams (a conversation's answers, a run's progress) one caller may hold open at once "
+        "in one process; one more is RESOURCE_EXHAUSTED (429)",
+        min=1,
+        max=10_000,
+    )
     worker_stall_seconds: float = number(
         "LEARNFLOW_WORKER_STALL_SECONDS",
         60.0,

@@ -4,20 +4,25 @@ the research capability is for services (a person researches through a workflow 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Iterator
 
+import grpc
 import pytest
+from learnflow.tutoring.v1 import tutoring_service_pb2 as pb
+from learnflow.tutoring.v1 import tutoring_service_pb2_grpc as pb_grpc
 
 from services.runtime.local.mesh import LocalMesh
-from services.runtime.testing import login, mesh_dir, new_mesh, new_student, rest
+from services.runtime.testing import bearer, login, mesh_dir, new_mesh, new_student, rest
 
 
 @pytest.fixture(scope="module")
 def limited() -> Iterator[LocalMesh]:
-    """identity and tutoring, with a person's limit of 3 requests a minute (burst 3)."""
+    """identity and tutoring, with a person's limit of 3 requests a minute (burst 3) and of 2 open
+    streams at once."""
     root = mesh_dir("learnflow-tutoring-limits-")
-    m = new_mesh(root, TUTORING_REQUESTS_PER_USER_PER_MINUTE="3")
+    m = new_mesh(root, TUTORING_REQUESTS_PER_USER_PER_MINUTE="3", LEARNFLOW_STREAMS_PER_CALLER="2")
     try:
         m.start_infra()
         m.start_server(contexts="identity,tutoring")
@@ -44,3 +49,41 @@ def test_research_is_for_services(limited: LocalMesh) -> None:
     for email in ("student@demo.test", "teacher@demo.test"):
         reply = rest(limited, "POST", "/v1/research", {"topic": "lists"}, token=login(limited, email))
         assert reply.status == 403, (email, reply.body)
+
+
+def test_a_caller_holds_a_bounded_number_of_streams_open(limited: LocalMesh) -> None:
+    """Each stream holds a slot in Envoy's cluster and polls the database for minutes: a caller may
+    hold LEARNFLOW_STREAMS_PER_CALLER (2 here) at once in a process; one more is RESOURCE_EXHAUSTED
+    at once, someone else is unaffected, and a closed stream gives its slot back."""
+    mine, theirs = new_student(limited), new_student(limited)
+    asked = rest(limited, "POST", "/v1/questions", {"text": "what is a dict?"}, token=mine["token"])
+    other_asked = rest(limited, "POST", "/v1/questions", {"text": "a set?"}, token=theirs["token"])
+    assert asked.status == other_asked.status == 200, (asked.body, other_asked.body)
+
+    async def main() -> tuple[grpc.StatusCode, str, bool, bool]:
+        async with grpc.aio.insecure_channel(limited.grpc_addr) as channel:
+            stub = pb_grpc.TutoringServiceStub(channel)
+
+            def watch(who: dict[str, str], conversation: str) -> grpc.aio.UnaryStreamCall:
+                request = pb.StreamConversationRequest(conversation_id=conversation, max_wait_seconds=30)
+                return stub.StreamConversation(request, metadata=bearer(who["token"]))
+
+            held = [watch(mine, asked.body["conversationId"]) for _ in range(2)]
+            for call in held:
+                await call.read()  # the question: the stream is open on the server
+            extra = watch(mine, asked.body["conversationId"])
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await extra.read()
+            other = watch(theirs, other_asked.body["conversationId"])
+            other_open = (await other.read()) is not grpc.aio.EOF
+            held[0].cancel()
+            await asyncio.sleep(0.5)  # the server sees the cancel and gives the slot back
+            again = watch(mine, asked.body["conversationId"])
+            again_open = (await again.read()) is not grpc.aio.EOF
+            for call in (held[1], other, again):
+                call.cancel()
+            return refused.value.code(), refused.value.details() or "", other_open, again_open
+
+    code, details, other_open, again_open = asyncio.run(main())
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "streams already open" in details
+    assert other_open and again_open
