@@ -208,7 +208,14 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[Figures] = []
     root = mesh_dir("learnflow-bench-")
-    mesh = new_mesh(root, LOG_LEVEL="WARNING", SANDBOX_RUNS_PER_USER_PER_MINUTE="100000")
+    # The bench measures the agents, not the limits: students here ask back to back.
+    mesh = new_mesh(
+        root,
+        LOG_LEVEL="WARNING",
+        SANDBOX_RUNS_PER_USER_PER_MINUTE="100000",
+        TUTORING_REQUESTS_PER_USER_PER_MINUTE="100000",
+        TUTORING_REQUESTS_PER_TENANT_PER_MINUTE="1000000",
+    )
     try:
         mesh.start()
         results += bench_run(

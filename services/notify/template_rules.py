@@ -178,6 +178,7 @@ def _constant(node: nodes.Const, found: Findings) -> None:
 
 def _choices(node: nodes.Tuple | nodes.List, found: Findings) -> None:
     for item in node.items:
+        found.size += 1  # each choice is compiled like any other node: counted toward MAX_NODES
         if isinstance(item, nodes.Const):
             _constant(item, found)
         else:

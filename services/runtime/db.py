@@ -453,13 +453,36 @@ def is_database_outage(exc: BaseException) -> bool:
     return str(state).startswith(_OUTAGE_STATES)
 
 
+# The class-22 states that say a value given to a statement does not fit (psycopg's own refusals,
+# a NUL in text, come with no state): too long, out of range, malformed, not representable.
+_VALUE_STATES = frozenset(
+    {
+        "22001",  # string data right truncation
+        "22003",  # numeric value out of range
+        "22007",  # invalid datetime format
+        "22008",  # datetime field overflow
+        "22009",  # invalid time zone displacement value
+        "22021",  # character not in repertoire
+        "22P02",  # invalid text representation
+        "22P05",  # untranslatable character
+        "2200N",  # invalid XML content
+        "22030",  # duplicate JSON object key value
+        "22032",  # invalid JSON text
+    }
+)
+
+
 def refused_value(exc: BaseException) -> str | None:
-    """What PostgreSQL (or psycopg, before sending) said of a value it cannot store — SQLSTATE class 22,
-    "data exception": a number out of a column's range, a NUL in text, NaN in JSON — or None for any
-    other error. A request that reaches this has a check missing; the interceptor answers it
-    INVALID_ARGUMENT rather than INTERNAL (services/runtime/interceptors.py)."""
+    """What PostgreSQL (or psycopg, before sending) said of a value it cannot store — the SQLSTATEs of
+    class 22 ("data exception") that are about a given value: a number out of a column's range, a
+    NUL in text, NaN in JSON — or None for any other error (a division by zero is a defect). A
+    request that reaches this has a check missing; the interceptor answers it INVALID_ARGUMENT rather
+    than INTERNAL (services/runtime/interceptors.py)."""
     error = exc.orig if isinstance(exc, DBAPIError) else exc
     if isinstance(error, psycopg.DataError):  # psycopg.errors.DataException (class 22) among them
+        state = getattr(error, "sqlstate", None)
+        if state is not None and state not in _VALUE_STATES:
+            return None  # division by zero, a bad cast of a stored value...: a defect, not the input
         diag = getattr(error, "diag", None)
         return (getattr(diag, "message_primary", None) or str(error)).strip()
     if isinstance(error, UnicodeEncodeError):  # a lone surrogate in a parameter: not UTF-8

@@ -72,13 +72,15 @@ class SandboxService:
         self.per_tenant = per_tenant
 
     async def _admit(self, caller: Principal, runs: int = 1) -> None:
-        """Charges the caller's limits for `runs` runs (a grade: one per test case)."""
-        await self.per_tenant.take(caller.tenant_id, cost=runs)
+        """Charges the caller's limits for `runs` runs (a grade: one per test case): the person's
+        first, so runs they are refused do not spend the tenant's budget (one person's flood of
+        refused grades would otherwise refuse everyone else in the tenant)."""
         # A person's runs are limited per person. A service's own runs (tutoring validating the
         # exercises of a whole class) are limited by the tenant's budget only; a service acting on
         # behalf of a student arrives here as that student.
         if not caller.has_any("service"):
             await self.per_user.take(f"{caller.tenant_id}:{caller.subject}", cost=runs)
+        await self.per_tenant.take(caller.tenant_id, cost=runs)
 
     async def _require_user(self, tenant_id: str, user_id: str) -> None:
         """A service runs code only as a user of its own tenant: the run, its rate limit and its

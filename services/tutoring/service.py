@@ -73,7 +73,7 @@ class TutoringService:
         a model configured, the model writes the brief from those sources (the concepts agent's model)
         and the result carries the tokens the provider reported; when the model gives no usable answer
         the grounded result is returned, and the log says why."""
-        del caller  # any signed-in caller (a workflow's workload token included); nothing is stored
+        del caller  # services only (the proto's rule): a workflow's workload token; nothing is stored
         found = await asyncio.to_thread(research.research, topic.strip(), difficulty, max_sources)
         if self.llm is not None:
             try:
@@ -99,7 +99,7 @@ class TutoringService:
     async def analyse(self, caller: Principal, topic: str, summary: str, key_points: str) -> Analysis:
         """A research brief's headline and takeaways, written by the model. Without one configured,
         FAILED_PRECONDITION (the workflows context then analyses offline); no usable answer, UNAVAILABLE."""
-        del caller  # any signed-in caller; nothing is stored
+        del caller  # services only (the proto's rule); nothing is stored
         if self.llm is None:
             raise FailedPrecondition("no model is configured", reason="MODEL_NOT_CONFIGURED")
         try:
@@ -201,12 +201,14 @@ class TutoringService:
         return stored
 
     async def _admit(self, caller: Principal) -> None:
-        """A request the agents answer with the model: the tenant's limit, then the person's (a
-        service's requests count toward its tenant only)."""
-        if self.per_tenant is not None:
-            await self.per_tenant.take(caller.tenant_id)
+        """A request the agents answer with the model: the person's limit, then the tenant's (a
+        service's requests count toward its tenant only). The person's first: a request they are
+        refused must not spend the tenant's budget, or one person's flood of refused requests would
+        refuse everyone else."""
         if self.per_user is not None and not caller.has_any("service"):
             await self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
+        if self.per_tenant is not None:
+            await self.per_tenant.take(caller.tenant_id)
 
     # --- answering (inside an agent's consumer transaction) ------------------------------------------
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.runtime import pagination
 from services.runtime.db import Database
 from services.runtime.errors import (
+    AlreadyExists,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -31,7 +32,7 @@ from services.runtime.request_context import Principal
 from services.runtime.workload import SUBJECT_PREFIX, is_workload
 from services.workflows import store
 from services.workflows.catalog import TemplateFolder
-from services.workflows.domain.runs import RUNNING, Run, StepRun, UsageRow
+from services.workflows.domain.runs import CANCELLED, RUNNING, Run, StepRun, UsageRow
 from services.workflows.domain.templates import Template
 from services.workflows.engine import Engine
 from services.workflows.registry import Registry
@@ -86,7 +87,7 @@ class WorkflowsService:
         )
 
     async def start_job(self, job: Job, session: AsyncConnection) -> None:
-        run = await store.get_run(session, job.payload["run_id"])
+        run = await store.get_run(session, job.payload["run_id"], for_update=True)
         if run is None or run.finished:
             return  # cancelled (or finished) before it started: nothing to start
         try:
@@ -112,7 +113,7 @@ class WorkflowsService:
             async with self.db.transaction(tenant) as session:
                 existing = await store.run_by_key(session, key)
             if existing is not None:
-                return await self._resume(existing)
+                return await self._resume(caller, existing)
         await self._admit(caller)
         run_id = str(uuid.uuid4())
         plan = self._plan(template, run_id, caller, run_input, correlation_id)
@@ -142,11 +143,18 @@ class WorkflowsService:
                 await self.jobs.enqueue(session, START_RUN, {"run_id": run_id}, key=run_id, tenant_id=tenant)
         if made is None:
             assert existing is not None
-            return await self._resume(existing)
+            return await self._resume(caller, existing)
         return made
 
-    async def _resume(self, run: Run) -> Run:
-        """A repeated key: the first run, as it stands (its start job, committed with it, starts it)."""
+    async def _resume(self, caller: Principal, run: Run) -> Run:
+        """A repeated key: the first run, as it stands (its start job, committed with it, starts it).
+        Keys are unique per tenant, but a run is its creator's: another user's key answers
+        ALREADY_EXISTS, not their run (whose input and outputs get_run would not show them)."""
+        if not _sees_every_run(caller) and run.created_by != caller.subject:
+            raise AlreadyExists(
+                "this idempotency key was used for another user's run; use a key of your own",
+                reason="IDEMPOTENCY_KEY_TAKEN",
+            )
         return run
 
     async def _admit(self, caller: Principal) -> None:
@@ -255,8 +263,23 @@ class WorkflowsService:
     async def cancel(self, caller: Principal, run_id: str) -> Run:
         run = await self.get_run(caller, run_id)
         if not run.finished:
-            await self.engine.cancel(run.id)
+            try:
+                await self.engine.cancel(run.id)
+            except (FailedPrecondition, Unavailable):
+                # Temporal has no such workflow, or is away: if the run's start job has not started
+                # it yet, the run ends here and the job, finding it ended, starts nothing. The run's
+                # row lock orders this with a job starting it right now.
+                if not await self._end_unstarted(caller, run.id):
+                    raise
         return await self.get_run(caller, run_id)
+
+    async def _end_unstarted(self, caller: Principal, run_id: str) -> bool:
+        async with self.db.transaction(caller.tenant_id) as session:
+            run = await store.get_run(session, run_id, for_update=True)
+            if run is None or run.finished or not await store.start_pending(session, run_id, START_RUN):
+                return False
+            await store.run_finished(session, run_id, CANCELLED, "", "cancelled before it started")
+            return True
 
     async def migrate(self, caller: Principal, run_id: str, to_version: str, acknowledge: bool) -> Run:
         """Moves a run still going to its template's current version (workflow.py checks the steps it

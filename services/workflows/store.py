@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.runtime.db import parse_uuid
+from services.runtime.work_tables import jobs_table
 from services.workflows.domain.runs import FINISHED, PENDING, Run, StepRun, UsageRow
 from services.workflows.tables import runs, steps, usage
 
@@ -96,12 +97,25 @@ async def run_by_key(session: AsyncConnection, key: str) -> Run | None:
     return await _with_steps(session, row) if row else None
 
 
-async def get_run(session: AsyncConnection, run_id: str) -> Run | None:
+async def get_run(session: AsyncConnection, run_id: str, *, for_update: bool = False) -> Run | None:
+    """The run; `for_update` locks its row until the transaction ends (the start job holds it while
+    it starts the workflow, so a cancel ends the run either before the start or after it)."""
     found = parse_uuid(run_id)
     if found is None:
         return None
-    row = (await session.execute(sa.select(runs).where(runs.c.id == found))).first()
+    query = sa.select(runs).where(runs.c.id == found)
+    row = (await session.execute(query.with_for_update() if for_update else query)).first()
     return await _with_steps(session, row) if row else None
+
+
+async def start_pending(session: AsyncConnection, run_id: str, kind: str) -> bool:
+    """Whether the run's start job (`kind`, keyed by the run's id) has not started it yet: queued,
+    running, or dead after its attempts. Read under the run's row lock (get_run for_update)."""
+    jobs = jobs_table("workflows")
+    state = (
+        await session.execute(sa.select(jobs.c.state).where(jobs.c.kind == kind, jobs.c.key == run_id))
+    ).scalar()
+    return state is not None and state != "done"
 
 
 async def _with_steps(session: AsyncConnection, row: Any) -> Run:

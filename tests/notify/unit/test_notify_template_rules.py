@@ -106,6 +106,17 @@ def test_the_refusal_says_what_a_template_may_do_and_where_the_construct_is():
     assert "{{ name }}" in description and "{% if %}" in description and "truncate" in description
 
 
+def test_the_choices_of_an_in_test_count_toward_the_size_bound():
+    """`x in (1, 1, ...)` with tens of thousands of constants: each is compiled like any node, so
+    they count toward MAX_NODES (a 98,000-character body of them took seconds to compile)."""
+    many = "{% if name in (" + ",".join(["1"] * 49_000) + ") %}y{% endif %}"
+    assert "tags, variables, filters and operators" in _refusal(many)  # refused on the parsed tree
+    few = "{% if name in ('a', 'b', 'c') %}y{% endif %}"
+    v = Violations()
+    domain.check_template(v, "ok", "Hi", few, "template")
+    assert not v.items
+
+
 def test_the_subject_is_held_to_the_same_rules():
     v = Violations()
     domain.check_template(v, "t", "{{ name|center(10000) }}", "ok", "template")

@@ -219,6 +219,7 @@ def test_a_value_the_database_refuses_is_named_for_the_interceptors_backstop(pg)
             ("SELECT %(s)s::text", {"s": "a\x00b"}),
             ("SELECT %(s)s::text", {"s": "\ud800"}),
             ("SELECT * FROM readtest.no_such_table", None),
+            ("SELECT 1 / (count(*) - count(*)) FROM readtest.notes", None),  # 22012: our defect
         ]:
             try:
                 await db.read(sql, params, tenant_id=TENANT_A)
@@ -226,11 +227,11 @@ def test_a_value_the_database_refuses_is_named_for_the_interceptors_backstop(pg)
                 found.append(refused_value(exc))
         return found
 
-    out_of_range, nul, surrogate, missing_table = _run(pg, body)
+    out_of_range, nul, surrogate, missing_table, division = _run(pg, body)
     assert out_of_range == "integer out of range"
     assert "NUL" in nul
     assert surrogate == "a text value is not valid UTF-8"
-    assert missing_table is None
+    assert missing_table is None and division is None
 
 
 def test_a_cancelled_read_does_not_hand_its_busy_connection_on(pg):

@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from services.runtime.local.mesh import LocalMesh
 from services.runtime.local.temporald import TemporalServer
-from services.runtime.testing import new_student
+from services.runtime.testing import new_student, rest
 from services.workflows.testing.notion_server import LocalNotion
 from tests.workflows.integration.test_workflows_api import pages_titled, trigger, wait_done
 
@@ -114,13 +114,19 @@ def test_a_run_triggered_while_temporal_is_down_starts_when_it_is_back(
     temporal = wf_mesh.temporal
     assert temporal is not None and temporal.proc is not None
     user = new_student(wf_mesh)
-    topic = f"generators {uuid.uuid4().hex[:6]}"
+    topic, dropped = f"generators {uuid.uuid4().hex[:6]}", f"coroutines {uuid.uuid4().hex[:6]}"
     os.killpg(temporal.proc.pid, signal.SIGKILL)
     temporal.proc.wait(10)
     try:
         made = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": topic}})
         assert made.status == 200, made.body
         assert made.body["status"] == "RUN_STATUS_RUNNING"
+        # A run cancelled before its start job could start it: ended here, never started later.
+        other = trigger(wf_mesh, user["token"], {"template": "research_to_docs", "input": {"topic": dropped}})
+        cancelled = rest(
+            wf_mesh, "POST", f"/v1/workflows/runs/{other.body['runId']}:cancel", {}, token=user["token"]
+        )
+        assert cancelled.status == 200 and cancelled.body["status"] == "RUN_STATUS_CANCELLED", cancelled.body
         time.sleep(2)  # the job's first attempts fail while Temporal is away
     finally:
         wf_mesh.temporal = TemporalServer(temporal.data_dir, temporal.port, temporal.ui_port)
@@ -128,3 +134,5 @@ def test_a_run_triggered_while_temporal_is_down_starts_when_it_is_back(
     done = wait_done(wf_mesh, user["token"], made.body["runId"], timeout=90)
     assert done["status"] == "RUN_STATUS_SUCCEEDED", done
     assert len(pages_titled(notion, f"Research: {topic}")) == 1
+    never = rest(wf_mesh, "GET", f"/v1/workflows/runs/{other.body['runId']}", token=user["token"]).body
+    assert never["status"] == "RUN_STATUS_CANCELLED" and not pages_titled(notion, f"Research: {dropped}")

@@ -84,6 +84,15 @@ def test_unified_route_and_idempotency_key(wf_mesh: LocalMesh, notion: LocalNoti
     )
     assert first.status == again.status == 200, (first.body, again.body)
     assert first.body["runId"] == again.body["runId"]
+    # Keys are unique per tenant, but the run is its creator's: another student's same key does not
+    # hand them the run (its input and outputs), nor start another.
+    theirs = trigger(
+        wf_mesh,
+        new_student(wf_mesh)["token"],
+        {"template": "research_to_docs", "input": {"topic": topic}, "idempotencyKey": key},
+    )
+    assert theirs.status == 409 and "another user's run" in theirs.body["message"], theirs.body
+    assert first.body["runId"] not in str(theirs.body)
     assert wait_done(wf_mesh, user["token"], first.body["runId"])["status"] == "RUN_STATUS_SUCCEEDED"
     assert len(pages_titled(notion, f"Research: {topic}")) == 1
 
