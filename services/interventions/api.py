@@ -11,6 +11,7 @@ from learnflow.interventions.v1 import interventions_service_pb2_grpc as pb_grpc
 from learnflow.interventions.v1 import resources_pb2
 
 from services.interventions import convert
+from services.interventions.domain import backtest
 from services.interventions.service import InterventionsService
 from services.runtime import request_context
 
@@ -85,13 +86,18 @@ class InterventionsApi(pb_grpc.InterventionsServiceServicer):
     async def BacktestPolicy(
         self, request: pb.BacktestPolicyRequest, context: object
     ) -> pb.BacktestPolicyResponse:
+        caller = _caller()
         report = await self.service.backtest(
-            _caller().tenant_id,
+            caller.tenant_id,
             request.content,
             request.file_name,
             request.start_time.ToDatetime(tzinfo=UTC),
             request.end_time.ToDatetime(tzinfo=UTC),
         )
+        if not caller.has_any("admin", "service"):
+            # A teacher tunes the tenant's policies against all of its history, but learns nothing
+            # about who the students outside their classes are: the students go by pseudonyms.
+            report = backtest.pseudonymous(report)
         return convert.backtest_to_proto(report)
 
     async def ListDecisions(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from services.interventions.domain.engine import SENT, Signal, StudentState, arbitrate, local_day, match
@@ -110,4 +110,21 @@ def backtest(
         cap_hits=tuple(CapHit(st, d, n) for (st, d), n in sorted(caps.items())),
         urgency_mix=tuple((band, bands.get(band, 0)) for band in ("high", "medium", "low")),
         students_affected=tuple(sorted({f.student_id for f in flips})),
+    )
+
+
+def pseudonymous(report: BacktestReport) -> BacktestReport:
+    """The report with every student named "student 1", "student 2"... in order of appearance (the
+    same student, the same name, within the report): what a teacher may see of a backtest over the
+    whole tenant, whose students are mostly not theirs (docs/interventions.md, "Who sees whom")."""
+    names: dict[str, str] = {}
+
+    def name(student_id: str) -> str:
+        return names.setdefault(student_id, f"student {len(names) + 1}")
+
+    return replace(
+        report,
+        flips=tuple(replace(f, student_id=name(f.student_id)) for f in report.flips),
+        cap_hits=tuple(replace(c, student_id=name(c.student_id)) for c in report.cap_hits),
+        students_affected=tuple(name(s) for s in report.students_affected),
     )

@@ -276,8 +276,8 @@ def _meaning(v: Violations, doc: dict[str, Any]) -> None:
             where = f"{ext}.sessions[{i}]"
             start, stop = _instant(v, r["start"], f"{where}.start"), _instant(v, r["end"], f"{where}.end")
             _day(v, r["localDate"], f"{where}.localDate")
-            if start and stop and not timedelta(0) < stop - start <= timedelta(minutes=MAX_DURATION):
-                v.add(f"{where}.end", f"must be after start, by at most {MAX_DURATION} minutes")
+            if start and stop and not MIN_DURATION <= (stop - start) / timedelta(minutes=1) <= MAX_DURATION:
+                v.add(f"{where}.end", f"must be {MIN_DURATION} to {MAX_DURATION} minutes after start")
             if start:
                 mine.add(start)
     for n, a in enumerate(doc["studentInterventionAssociations"]):

@@ -378,6 +378,42 @@ def test_a_teacher_reads_and_evaluates_only_their_classes_students(moodle_mesh):
 LOOP = "i = 0\nwhile i < 10:\n    print(i)\n"
 
 
+def test_a_teachers_backtest_names_no_student(moodle_mesh):
+    """A teacher tunes the tenant's policies against all of its history: the report's counts are the
+    admin's, its students go by pseudonyms ("student 1"), so students outside the teacher's classes
+    stay unknown to them."""
+    mesh = moodle_mesh
+    admin, teacher = login(mesh, "admin@demo.test"), login(mesh, "teacher@demo.test")
+    student = new_student(mesh)
+    day = "2025-03-04"
+    for minute in range(2):  # two hint requests: ask_teacher at_least 2 (the candidate) would send
+        body = {
+            "signal": {
+                "studentId": student["id"],
+                "kind": "hint.requested",
+                "topic": "loops",
+                "occurTime": f"{day}T10:0{minute}:00Z",
+                "sourceId": f"backtest-{uuid.uuid4().hex}",
+            }
+        }
+        assert rest(mesh, "POST", "/v1/interventions/signals:evaluate", body, token=admin).status == 200
+    candidate = (POLICIES / "ask_teacher.md").read_text().replace("at_least: 3", "at_least: 2")
+    request = {
+        "content": candidate,
+        "fileName": "ask_teacher.md",
+        "startTime": f"{day}T00:00:00Z",
+        "endTime": f"{day}T23:59:00Z",
+    }
+    by_admin = rest(mesh, "POST", "/v1/interventions/policies:backtest", request, token=admin)
+    by_teacher = rest(mesh, "POST", "/v1/interventions/policies:backtest", request, token=teacher)
+    assert by_admin.status == by_teacher.status == 200, (by_admin.body, by_teacher.body)
+    assert student["id"] in by_admin.body["studentsAffected"]
+    assert student["id"] not in str(by_teacher.body)
+    assert len(by_teacher.body["studentsAffected"]) == len(by_admin.body["studentsAffected"])
+    assert all(re.fullmatch(r"student \d+", s) for s in by_teacher.body["studentsAffected"])
+    assert len(by_teacher.body.get("flips", [])) == len(by_admin.body.get("flips", [])) >= 1
+
+
 def ask_tutor(mesh: LocalMesh, token: str, body: dict[str, Any]) -> dict[str, Any]:
     reply = rest(mesh, "POST", "/v1/questions", body, token=token)
     assert reply.status == 200, reply.body
