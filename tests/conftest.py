@@ -16,6 +16,8 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 os.environ.setdefault("SANDBOX_RUNS_PER_USER_PER_MINUTE", "100000")
 # Likewise the questions a person may ask tutoring a minute (tests/tutoring checks the limit itself).
 os.environ.setdefault("TUTORING_REQUESTS_PER_USER_PER_MINUTE", "100000")
+# And the activities a person records (tests/progress/integration/test_progress_limits.py checks it).
+os.environ.setdefault("PROGRESS_ACTIVITIES_PER_USER_PER_MINUTE", "100000")
 # progress's periodic checks (activity drop, quiet period) every second, so a test sees them act.
 os.environ.setdefault("PROGRESS_CHECK_INTERVAL_SECONDS", "1")
 # notify: retries and read-receipt polls in fractions of a second, so a test sees a provider outage

@@ -24,6 +24,7 @@ from services.runtime.errors import InvalidArgument
 from services.runtime.events.consumer import ConsumerSpec
 from services.runtime.events.envelope import Event, require_tenant
 from services.runtime.jobs import JobKind, JobQueue
+from services.runtime.ratelimit import RateLimiter, SharedRateLimiter
 from services.runtime.workload import is_workload
 
 SERVICE = progress_service_pb2.DESCRIPTOR.services_by_name["ProgressService"].full_name
@@ -39,7 +40,21 @@ async def build(deps: Dependencies) -> Hosted:
         if deps.workload is not None
         else None
     )
-    service = ProgressService(deps.db, deps.outbox, detector, directory=directory)
+    per_user = config.activities_per_user
+    service = ProgressService(
+        deps.db,
+        deps.outbox,
+        detector,
+        directory=directory,
+        per_user=RateLimiter(
+            SharedRateLimiter(deps.db, "progress"),
+            per_user,
+            max(5, int(per_user // 3)),
+            "user",
+            "progress",
+            "activities",
+        ),
+    )
     checks = PeriodicChecks(deps.db, deps.outbox, detector)
     # The timer only enqueues one job per tenant; any replica's job runner checks it (checks.py).
     check_tenant = JobKind(

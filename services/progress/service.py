@@ -43,6 +43,7 @@ from services.runtime.errors import (
     Violations,
 )
 from services.runtime.events.outbox import Outbox
+from services.runtime.ratelimit import RateLimiter
 from services.runtime.request_context import Principal
 
 STAFF = frozenset({"teacher", "admin", "service"})
@@ -69,7 +70,9 @@ class ProgressService:
         detector: struggle_model.StruggleDetector,
         mastery_settings: mastery_model.MasterySettings = mastery_model.DEFAULT_SETTINGS,
         directory: UserDirectory | None = None,
+        per_user: RateLimiter | None = None,
     ):
+        self.per_user = per_user
         self.db = db
         self.outbox = outbox
         self.directory = directory
@@ -85,6 +88,8 @@ class ProgressService:
         v = Violations()
         check_activity(v, activity)
         v.raise_if_any()
+        if self.per_user is not None and not caller.has_any("service"):
+            await self.per_user.take(f"{caller.tenant_id}:{caller.subject}")
         async with self.db.transaction(caller.tenant_id) as session:
             return (await self.intake.apply(session, caller.tenant_id, [activity]))[0]
 

@@ -48,6 +48,13 @@ class ProgressConfig:
         "PROGRESS_CHECK_INTERVAL_SECONDS", 300, "how often the periodic checks visit every tenant",
         min=0.1, max=86_400,
     )  # fmt: skip
+    # RecordActivity from a person (students record their own): each is rows, events and a mastery
+    # update; services (the sandbox's and activity's events arrive as events, not here) are not limited.
+    activities_per_user: float = number(
+        "PROGRESS_ACTIVITIES_PER_USER_PER_MINUTE", 120,
+        "activities a person may record a minute through RecordActivity (burst: a third)",
+        min=1, max=100_000,
+    )  # fmt: skip
 
     def rules(self) -> RuleSettings:
         return RuleSettings(
