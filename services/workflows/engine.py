@@ -71,7 +71,8 @@ class Engine:
 
     async def cancel(self, run_id: str) -> None:
         try:
-            await (await self.client()).get_workflow_handle(run_id).cancel()
+            # Bounded: a cancel is a person waiting behind the gateway's 15 s, Temporal away or not.
+            await (await self.client()).get_workflow_handle(run_id).cancel(rpc_timeout=timedelta(seconds=5))
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise FailedPrecondition(f"run {run_id} is not running", reason="RUN_NOT_RUNNING") from exc

@@ -5,6 +5,7 @@ them, and reads what the activities wrote down."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -87,7 +88,7 @@ class WorkflowsService:
         )
 
     async def start_job(self, job: Job, session: AsyncConnection) -> None:
-        run = await store.get_run(session, job.payload["run_id"], for_update=True)
+        run = await store.get_run(session, job.payload["run_id"])
         if run is None or run.finished:
             return  # cancelled (or finished) before it started: nothing to start
         try:
@@ -98,6 +99,14 @@ class WorkflowsService:
             # Temporal did not take it in all the attempts: the run is written down as failed, not
             # left "running" for ever.
             await store.run_finished(session, run.id, "failed", "", f"not started: {exc.message}")
+            return
+        # A cancel that came while it was starting (it ended the run, the workflow did not exist
+        # yet): honoured now that it does. The row lock, taken only now (never across the start),
+        # orders this with a cancel deciding whether the start is still pending (_end_unstarted).
+        now = await store.get_run(session, run.id, for_update=True)
+        if now is not None and now.status == CANCELLED:
+            with contextlib.suppress(FailedPrecondition, Unavailable):
+                await self.engine.cancel(run.id)
 
     def list_templates(self) -> list[Template]:
         return sorted(self.templates.catalog.templates.values(), key=lambda t: t.name)
@@ -262,18 +271,16 @@ class WorkflowsService:
 
     async def cancel(self, caller: Principal, run_id: str) -> Run:
         run = await self.get_run(caller, run_id)
-        if not run.finished:
-            try:
-                await self.engine.cancel(run.id)
-            except (FailedPrecondition, Unavailable):
-                # Temporal has no such workflow, or is away: if the run's start job has not started
-                # it yet, the run ends here and the job, finding it ended, starts nothing. The run's
-                # row lock orders this with a job starting it right now.
-                if not await self._end_unstarted(caller, run.id):
-                    raise
+        # A run whose start job has not started it yet (Temporal away, say) ends here, without
+        # Temporal: the job, finding it ended, starts nothing, and one starting it right now cancels
+        # what it started (start_job). Otherwise the cancel goes to Temporal.
+        if not run.finished and not await self._end_unstarted(caller, run.id):
+            await self.engine.cancel(run.id)
         return await self.get_run(caller, run_id)
 
     async def _end_unstarted(self, caller: Principal, run_id: str) -> bool:
+        """Ends the run if its start job has not started it (under the run's row lock, which a job
+        that has just started it holds until it is done); whether it did."""
         async with self.db.transaction(caller.tenant_id) as session:
             run = await store.get_run(session, run_id, for_update=True)
             if run is None or run.finished or not await store.start_pending(session, run_id, START_RUN):

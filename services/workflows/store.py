@@ -98,8 +98,8 @@ async def run_by_key(session: AsyncConnection, key: str) -> Run | None:
 
 
 async def get_run(session: AsyncConnection, run_id: str, *, for_update: bool = False) -> Run | None:
-    """The run; `for_update` locks its row until the transaction ends (the start job holds it while
-    it starts the workflow, so a cancel ends the run either before the start or after it)."""
+    """The run; `for_update` locks its row until the transaction ends (a cancel of a run not yet
+    started decides under it)."""
     found = parse_uuid(run_id)
     if found is None:
         return None
