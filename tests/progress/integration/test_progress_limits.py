@@ -16,9 +16,10 @@ from services.runtime.testing import mesh_dir, new_mesh, new_student, rest
 
 @pytest.fixture(scope="module")
 def limited() -> Iterator[LocalMesh]:
-    """identity and progress, with a person's limit of 15 activities a minute (burst 5)."""
+    """identity and progress, with a person's limit of 3 activities a minute (burst 5): one refills
+    every 20 s, too slowly to blur what the test counts."""
     root = mesh_dir("learnflow-progress-limits-")
-    m = new_mesh(root, PROGRESS_ACTIVITIES_PER_USER_PER_MINUTE="15")
+    m = new_mesh(root, PROGRESS_ACTIVITIES_PER_USER_PER_MINUTE="3")
     try:
         m.start_infra()
         m.start_server(contexts="identity,progress")
