@@ -102,13 +102,19 @@ def mesh_dir(prefix: str = "learnflow-mesh-") -> Path:
 
 
 @contextlib.contextmanager
-def running_mesh(**env: str) -> Iterator[LocalMesh]:
+def running_mesh(*, contexts: str = "", **env: str) -> Iterator[LocalMesh]:
     """A whole mesh (embedded Postgres, NATS, every context, Envoy) with these settings, removed after
-    (kept with LEARNFLOW_KEEP_TEST_DATA set, to read its logs)."""
+    (kept with LEARNFLOW_KEEP_TEST_DATA set, to read its logs). With `contexts` ("identity,tutoring"),
+    only those contexts behind Envoy: no providers, console or demo class."""
     root = mesh_dir()
     m = new_mesh(root, **env)
     try:
-        m.start()
+        if contexts:
+            m.start_infra()
+            m.start_server(contexts=contexts)
+            m.start_envoy()
+        else:
+            m.start()
         yield m
     finally:
         m.stop()

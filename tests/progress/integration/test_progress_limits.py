@@ -4,30 +4,21 @@ refused call)."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from services.runtime.local.mesh import LocalMesh
-from services.runtime.testing import mesh_dir, new_mesh, new_student, rest
+from services.runtime.testing import new_student, rest, running_mesh
 
 
 @pytest.fixture(scope="module")
 def limited() -> Iterator[LocalMesh]:
     """identity and progress, with a person's limit of 3 activities a minute (burst 5): one refills
     every 20 s, too slowly to blur what the test counts."""
-    root = mesh_dir("learnflow-progress-limits-")
-    m = new_mesh(root, PROGRESS_ACTIVITIES_PER_USER_PER_MINUTE="3")
-    try:
-        m.start_infra()
-        m.start_server(contexts="identity,progress")
-        m.start_envoy()
+    with running_mesh(contexts="identity,progress", PROGRESS_ACTIVITIES_PER_USER_PER_MINUTE="3") as m:
         yield m
-    finally:
-        m.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _activity() -> dict[str, object]:

@@ -5,7 +5,6 @@ the research capability is for services (a person researches through a workflow 
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 
 import grpc
@@ -14,23 +13,19 @@ from learnflow.tutoring.v1 import tutoring_service_pb2 as pb
 from learnflow.tutoring.v1 import tutoring_service_pb2_grpc as pb_grpc
 
 from services.runtime.local.mesh import LocalMesh
-from services.runtime.testing import bearer, login, mesh_dir, new_mesh, new_student, rest
+from services.runtime.testing import bearer, login, new_student, rest, running_mesh
 
 
 @pytest.fixture(scope="module")
 def limited() -> Iterator[LocalMesh]:
     """identity and tutoring, with a person's limit of 3 requests a minute (burst 3) and of 2 open
     streams at once."""
-    root = mesh_dir("learnflow-tutoring-limits-")
-    m = new_mesh(root, TUTORING_REQUESTS_PER_USER_PER_MINUTE="3", LEARNFLOW_STREAMS_PER_CALLER="2")
-    try:
-        m.start_infra()
-        m.start_server(contexts="identity,tutoring")
-        m.start_envoy()
+    with running_mesh(
+        contexts="identity,tutoring",
+        TUTORING_REQUESTS_PER_USER_PER_MINUTE="3",
+        LEARNFLOW_STREAMS_PER_CALLER="2",
+    ) as m:
         yield m
-    finally:
-        m.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_persons_requests_are_limited_and_anothers_are_not(limited: LocalMesh) -> None:
