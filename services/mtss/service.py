@@ -21,7 +21,7 @@ from services.mtss.domain import analysis as an
 from services.mtss.domain import edfi_import, interop
 from services.mtss.domain import programs as p
 from services.mtss.domain.conflicts import Booking, Conflict, conflicts_for, scan
-from services.mtss.domain.schedule import MAX_DURATION, expand, zone_of
+from services.mtss.domain.schedule import MAX_DURATION, expand
 from services.mtss.settings import MtssConfig
 from services.runtime import audit, pagination
 from services.runtime.db import Database
@@ -40,6 +40,7 @@ from services.runtime.errors import (
 from services.runtime.events.outbox import Outbox
 from services.runtime.jobs import Job, JobKind, JobQueue
 from services.runtime.request_context import Principal
+from services.runtime.zones import zone_named
 
 MAX_NAMED_CONFLICTS = 20
 MAX_SCAN_DAYS = 400  # ScanConflicts' window: the longest intervention (programs.check_new)
@@ -365,7 +366,7 @@ class MtssService:
             intervention = await self._intervention(session, current.intervention_id)
             changed = current
             if start is not None:
-                zone = zone_of(intervention.schedule.time_zone)
+                zone = zone_named(intervention.schedule.time_zone)
                 assert zone is not None
                 length = current.ends_at - current.starts_at
                 changed = replace(
@@ -483,7 +484,7 @@ class MtssService:
     # --- enrollment -------------------------------------------------------------------------------
 
     def _today(self, intervention: p.Intervention) -> date:
-        zone = zone_of(intervention.schedule.time_zone)
+        zone = zone_named(intervention.schedule.time_zone)
         return self.now().astimezone(zone).date() if zone else self.now().date()
 
     async def _enroll(

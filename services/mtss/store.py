@@ -997,7 +997,7 @@ async def get_communication(session: AsyncConnection, comm_id: str) -> Communica
 async def set_communication_status(
     session: AsyncConnection, comm_id: str, status: str, detail: str
 ) -> Communication | None:
-    """Moves the communication to `status` only forward (programs.communication_moves): None when it
+    """Moves the communication to `status` only forward (COMMUNICATION_ORDER): None when it
     is not there or already at `status` or beyond, and then nothing is written. The guard is in the
     UPDATE's WHERE, which PostgreSQL re-checks on the newest row after waiting for a concurrent
     writer, so of a delivery job and notify's events racing, the furthest status stands."""

@@ -575,11 +575,6 @@ CAREGIVER_TEMPLATES = ("progress_summary", "attendance_concern", "exit_notice")
 COMMUNICATION_ORDER = ("queued", "pending", "failed", "sent")
 
 
-def communication_moves(current: str, new: str) -> bool:
-    """Whether a communication in `current` takes the update to `new` (COMMUNICATION_ORDER)."""
-    return COMMUNICATION_ORDER.index(new) > COMMUNICATION_ORDER.index(current)
-
-
 @dataclass(frozen=True)
 class StudentView:
     enrollment: Enrollment

@@ -58,9 +58,6 @@ class Occurrence:
     local_date: date  # the school's date of the meeting (the attendance day)
 
 
-zone_of = zone_named
-
-
 def check_schedule(v: Violations, s: Schedule | None, path: str) -> None:
     """Every problem of a schedule as field violations; the rule is parsed here so a bad RRULE is a
     400 naming the field, never a 500 from the expansion."""
@@ -75,7 +72,7 @@ def check_schedule(v: Violations, s: Schedule | None, path: str) -> None:
         problem = rule_problem(s.rrule)
         if problem:
             v.add(f"{path}.rrule", problem)
-    if zone_of(s.time_zone) is None:
+    if zone_named(s.time_zone) is None:
         v.add(f"{path}.time_zone", "must be an IANA time zone such as America/New_York")
     if not MIN_DURATION <= s.duration_minutes <= MAX_DURATION:
         v.add(f"{path}.duration_minutes", f"must be between {MIN_DURATION} and {MAX_DURATION}")
@@ -142,7 +139,7 @@ def expand(s: Schedule, first_day: date, last_day: date) -> list[Occurrence]:
     over the same dates moved by a multiple of 400 years into the 9600s gives the same dates, and the
     walk past `last_day` is at most ~400 years of periods (under 0.5 s for the worst DAILY rule).
     UNTIL is taken out of the rule and applied here, on the unshifted dates."""
-    zone = zone_of(s.time_zone)
+    zone = zone_named(s.time_zone)
     assert zone is not None, "check_schedule first"
     parts = rule_parts(s.rrule)
     until = next((v for n, v in parts if n == "UNTIL"), "")

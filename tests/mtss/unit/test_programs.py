@@ -171,23 +171,3 @@ def test_facilitators_act_on_their_own_sessions_only():
     p.may_facilitate(Principal("x", "t", frozenset({"teacher"})), i, theirs)
     with pytest.raises(PermissionDenied):
         p.may_manage(Principal("f", "t", frozenset({"facilitator"})))
-
-
-@pytest.mark.parametrize(
-    ("current", "new", "moves"),
-    [
-        ("queued", "pending", True),
-        ("queued", "sent", True),
-        ("pending", "failed", True),
-        ("failed", "sent", True),  # notify delivered after all (a redriven delivery)
-        ("queued", "queued", False),
-        ("pending", "queued", False),
-        ("sent", "pending", False),  # the delivery job's answer arriving after notify's event
-        ("sent", "failed", False),  # notify's events applied out of order
-        ("failed", "queued", False),
-        ("failed", "pending", False),
-        ("sent", "sent", False),
-    ],
-)
-def test_a_communication_only_moves_forward(current, new, moves):
-    assert p.communication_moves(current, new) is moves
